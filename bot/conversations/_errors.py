@@ -1,0 +1,17 @@
+"""Errors of the conversation service; the hub maps each to an HTTP status in one place."""
+
+
+class ConversationError(Exception):
+    """Base class of conversation errors."""
+
+
+class MessageRejected(ConversationError):
+    """The message cannot be accepted as sent; the text says what to change."""
+
+
+class EmptyMessage(MessageRejected):
+    """The message has no text."""
+
+
+class MessageTooLong(MessageRejected):
+    """The message text is longer than the configured limit."""

@@ -1,0 +1,106 @@
+"""Train the Rasa model only when its inputs changed: models are named by a hash of their inputs."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from bot.dialogue._errors import TrainingFailed
+from bot.settings import PROJECT_ROOT, Settings
+
+logger = logging.getLogger(__name__)
+
+CONFIG = PROJECT_ROOT / "config.yml"
+DOMAIN = PROJECT_ROOT / "bot" / "domain"
+TRAINING_DATA = PROJECT_ROOT / "nlu_data" / "train"
+# Everything that changes what `rasa train` produces, the custom components' code included.
+TRAINING_INPUTS = (
+    CONFIG,
+    DOMAIN,
+    TRAINING_DATA,
+    PROJECT_ROOT / "bot" / "rasa_components",
+    PROJECT_ROOT / "bot" / "language.py",
+    PROJECT_ROOT / "requirements" / "rasa.lock.txt",
+)
+MODELS_KEPT = 3
+
+
+def training_fingerprint(
+    inputs: tuple[Path, ...] = TRAINING_INPUTS, root: Path = PROJECT_ROOT
+) -> str:
+    """A hash over the names (relative to ``root``) and contents of every training input file."""
+    digest = hashlib.sha256()
+    for root in inputs:
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in files:
+            if "__pycache__" in path.parts:
+                continue
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(b"\0")
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def model_path(settings: Settings) -> Path:
+    """Where the model for the current training inputs is (or will be) stored."""
+    return settings.models_dir / f"{training_fingerprint()}.tar.gz"
+
+
+def rasa_environment(settings: Settings) -> dict[str, str]:
+    """Environment for every Rasa subprocess."""
+    return {
+        **os.environ,
+        "RASA_TELEMETRY_ENABLED": "false",
+        "RASA_CACHE_DIRECTORY": str(settings.var_dir / "rasa" / "cache"),
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "PYTHONWARNINGS": "ignore",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+
+
+def train(settings: Settings, *, force: bool = False) -> Path:
+    """Return the model for the current inputs, training it first when it does not exist."""
+    target = model_path(settings)
+    if target.exists() and not force:
+        logger.info("Rasa model is up to date: %s", target.name)
+        return target
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    logger.info("Training the Rasa model (inputs changed); Rasa shows its progress below")
+    with tempfile.TemporaryDirectory(dir=settings.models_dir, prefix=".training-") as out:
+        command = [
+            str(settings.rasa_python), "-m", "rasa", "train",
+            "--config", str(CONFIG),
+            "--domain", str(DOMAIN),
+            "--data", str(TRAINING_DATA),
+            "--out", out,
+            "--fixed-model-name", "model",
+        ]  # fmt: skip
+        completed = subprocess.run(
+            command, cwd=PROJECT_ROOT, env=rasa_environment(settings), check=False
+        )
+        built = Path(out) / "model.tar.gz"
+        if completed.returncode != 0 or not built.exists():
+            raise TrainingFailed(
+                f"`rasa train` failed with exit code {completed.returncode}; "
+                "its output above says why"
+            )
+        # A model appears under its final name only once complete, so a crash leaves no half file.
+        built.replace(target)
+    _prune(settings.models_dir, keep=target)
+    logger.info("Trained %s", target.name)
+    return target
+
+
+def _prune(models_dir: Path, keep: Path) -> None:
+    models = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in [m for m in models if m != keep][MODELS_KEPT - 1 :]:
+        logger.info("Removing old model %s", old.name)
+        old.unlink()
+    for leftover in models_dir.glob(".training-*"):
+        shutil.rmtree(leftover, ignore_errors=True)

@@ -1,0 +1,90 @@
+"""The hub's application factory: wires storage, the dialogue client and the channels together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from pydantic import BaseModel, SecretStr
+
+from bot.conversations import ConversationService
+from bot.dialogue import RasaClient
+from bot.hub._errors import install_error_handlers
+from bot.hub._limits import BodySizeLimit
+from bot.logs import configure_logging
+from bot.settings import Settings
+from bot.storage import Database
+from channels.rest import build_router
+
+logger = logging.getLogger(__name__)
+
+
+class Health(BaseModel):
+    """The hub is up; whether the processes it depends on are too."""
+
+    status: Literal["ok", "degraded"]
+    rasa: Literal["ok", "down"]
+    actions: Literal["ok", "down"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the hub; uvicorn calls this with no arguments (``--factory``)."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    database = Database(settings.hub_database_url)
+    dialogue = RasaClient(settings.rasa_url, settings.actions_url, settings.rasa_timeout_s)
+    conversations = ConversationService(
+        database,
+        dialogue,
+        max_text_chars=settings.max_text_chars,
+        default_language=settings.default_language,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await database.migrate()
+        await dialogue.start()
+        logger.info("Hub listening on %s", settings.hub_url)
+        yield
+        await dialogue.close()
+        database.dispose()
+
+    app = FastAPI(title="Customer-service assistant hub", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    install_error_handlers(app)
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    async def healthz() -> Health:
+        rasa_ok, actions_ok = await asyncio.gather(
+            dialogue.rasa_healthy(), dialogue.actions_healthy()
+        )
+        return Health(
+            status="ok" if rasa_ok and actions_ok else "degraded",
+            rasa="ok" if rasa_ok else "down",
+            actions="ok" if actions_ok else "down",
+        )
+
+    guards = [Depends(_api_key_guard(settings.api_key))] if settings.api_key else []
+    app.include_router(build_router(conversations), dependencies=guards)
+    return app
+
+
+def _api_key_guard(api_key: SecretStr) -> Callable[[Request], Awaitable[None]]:
+    """A dependency that checks the header ``Authorization: Bearer <key>``."""
+    expected = api_key.get_secret_value()
+
+    async def guard(request: Request) -> None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given, expected):
+            raise HTTPException(
+                status_code=401,
+                detail="missing or wrong API key; send the header 'Authorization: Bearer <key>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return guard

@@ -1,0 +1,9 @@
+"""Custom Rasa components; loaded by Rasa 3.6 in its Python 3.10 environment.
+
+Nothing in the hub imports this package, and it imports nothing of ours but ``bot.language``
+(standard library only).
+"""
+
+from bot.rasa_components.language_tagger import LanguageTagger
+
+__all__ = ["LanguageTagger"]

@@ -1,0 +1,108 @@
+"""The one settings object: environment variables with the prefix ``BOT_`` and an optional ``.env``.
+
+Every field here is listed in the README's settings table; ``tests/test_settings.py`` checks
+that the table and this class agree.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Platform settings; one instance is built by the wiring layer and passed in."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # where things live
+    var_dir: Path = Field(
+        default=PROJECT_ROOT / "var", description="Folder for databases, runtime files and logs."
+    )
+    models_dir: Path = Field(
+        default=PROJECT_ROOT / "models",
+        description="Folder for trained Rasa models, named by the hash of their training inputs.",
+    )
+    rasa_python: Path = Field(
+        default=PROJECT_ROOT / ".venv-rasa" / "bin" / "python",
+        description="Python 3.10 interpreter of the Rasa environment.",
+    )
+
+    # processes
+    host: str = Field(default="127.0.0.1", description="Interface the hub listens on.")
+    port: int = Field(default=8000, description="Port of the hub (web chat, REST API, console).")
+    rasa_host: str = Field(default="127.0.0.1", description="Interface Rasa listens on.")
+    rasa_port: int = Field(default=5005, description="Port of the Rasa server.")
+    actions_host: str = Field(default="127.0.0.1", description="Interface the action server uses.")
+    actions_port: int = Field(default=5055, description="Port of the Rasa action server.")
+    startup_timeout_s: float = Field(
+        default=180.0, description="How long `bot run` waits for each process to become healthy."
+    )
+    restart_backoff_max_s: float = Field(
+        default=30.0, description="Longest wait before restarting a crashed process."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level of the hub and the supervisor."
+    )
+
+    # storage
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the hub database; default SQLite at `var/hub.db`.",
+    )
+    tracker_store_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of Rasa's tracker store; default `var/rasa/tracker.db`.",
+    )
+
+    # messages
+    max_text_chars: int = Field(
+        default=2000, description="Longest accepted message text, in characters."
+    )
+    max_request_bytes: int = Field(
+        default=64 * 1024, description="Largest accepted JSON request body, in bytes."
+    )
+    rasa_timeout_s: float = Field(
+        default=30.0, description="How long the hub waits for Rasa to answer one message."
+    )
+    default_language: Literal["zh", "en"] = Field(
+        default="zh",
+        description="Language assumed for a first message that has no Chinese or Latin letters.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="When set, `/api/*` requires the header `Authorization: Bearer <key>`.",
+    )
+
+    @cached_property
+    def hub_database_url(self) -> str:
+        """The hub database URL, defaulting to SQLite under ``var_dir``."""
+        return self.database_url or f"sqlite:///{self.var_dir / 'hub.db'}"
+
+    @cached_property
+    def rasa_tracker_url(self) -> str:
+        """Rasa's tracker store URL, defaulting to SQLite under ``var_dir``."""
+        return self.tracker_store_url or f"sqlite:///{self.var_dir / 'rasa' / 'tracker.db'}"
+
+    @property
+    def rasa_url(self) -> str:
+        """Base URL of the Rasa server."""
+        return f"http://{self.rasa_host}:{self.rasa_port}"
+
+    @property
+    def actions_url(self) -> str:
+        """Base URL of the action server."""
+        return f"http://{self.actions_host}:{self.actions_port}"
+
+    @property
+    def hub_url(self) -> str:
+        """Base URL of the hub."""
+        return f"http://{self.host}:{self.port}"

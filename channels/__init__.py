@@ -1,0 +1,1 @@
+"""Channel connectors: each turns its channel's traffic into ``InboundMessage`` and back."""

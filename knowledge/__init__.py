@@ -1,0 +1,1 @@
+"""The retrieval layer: loaders, splitting, embeddings, Chroma index, retrievers, answers."""

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Idempotent set-up: system packages, the Python 3.11 environment (.venv) and the Python 3.10
+# environment for Rasa (.venv-rasa). Each environment carries a stamp of the hashes of its
+# requirement files and interpreter; when nothing changed this takes well under a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SYSTEM_PACKAGES=(
+  ffmpeg                                              # decoding voice messages
+  tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng  # OCR backend
+  espeak-ng sox                                       # generating the speech evaluation set
+  fonts-noto-cjk                                      # rendering Chinese screenshots and pages
+  chromium                                            # browser end-to-end tests
+  postgresql redis-server rabbitmq-server             # scale-out mode and its tests
+)
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+install_system_packages() {
+  [ "${BOT_SKIP_SYSTEM_PACKAGES:-0}" = "1" ] && return
+  local missing=() pkg
+  for pkg in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  if ! command -v apt-get >/dev/null; then
+    say "these system packages are missing and there is no apt-get to install them: ${missing[*]}"
+    say "install them with your system's package manager, or set BOT_SKIP_SYSTEM_PACKAGES=1"
+    exit 1
+  fi
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  say "installing system packages: ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# Prints the path of an interpreter of the wanted minor version, or nothing.
+find_python() {
+  local minor=$1 override=$2 candidate
+  if [ -n "$override" ]; then echo "$override"; return; fi
+  local pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
+  for candidate in "python$minor" "$pyenv_root"/versions/"$minor".*/bin/python /root/.pyenv/versions/"$minor".*/bin/python python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       [ "$("$candidate" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$minor" ]; then
+      command -v "$candidate"
+      return
+    fi
+  done
+}
+
+# make_env DIR PYTHON REQUIREMENT_FILE...
+make_env() {
+  local dir=$1 python=$2; shift 2
+  local stamp
+  stamp=$( { "$python" --version 2>&1; sha256sum "$@"; } | sha256sum | cut -d' ' -f1)
+  if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.setup-stamp" 2>/dev/null)" = "$stamp" ]; then
+    return
+  fi
+  say "building $dir with $("$python" --version 2>&1) from $* (a few minutes when new)"
+  [ -x "$dir/bin/python" ] || { rm -rf "$dir"; "$python" -m venv "$dir"; }
+  local args=() file
+  for file in "$@"; do args+=(-r "$file"); done
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "${args[@]}"
+  echo "$stamp" > "$dir/.setup-stamp"
+  say "$dir is ready"
+}
+
+install_system_packages
+
+PY311=$(find_python 3.11 "${BOT_PYTHON311:-}")
+if [ -z "$PY311" ]; then
+  say "Python 3.11 was not found (looked for python3.11, python3 and pyenv versions)."
+  say "Install it (e.g. 'pyenv install 3.11') or point BOT_PYTHON311 at an interpreter."
+  exit 1
+fi
+PY310=$(find_python 3.10 "${BOT_PYTHON310:-}")
+if [ -z "$PY310" ]; then
+  say "Python 3.10 was not found; Rasa 3.6 needs it (it does not install on 3.11)."
+  say "Looked for python3.10 on PATH and \$PYENV_ROOT/versions/3.10.*."
+  say "Install it with 'pyenv install 3.10.13' (or your system's python3.10 package),"
+  say "or point BOT_PYTHON310 at a Python 3.10 interpreter."
+  exit 1
+fi
+
+make_env .venv "$PY311" requirements/hub.txt requirements/dev.txt
+make_env .venv-rasa "$PY310" requirements/rasa.lock.txt

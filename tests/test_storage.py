@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, select
+
+from bot.storage import Conversation, Database, Message
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> Database:
+    db = Database(f"sqlite:///{tmp_path}/nested/hub.db")
+    await db.migrate()
+    return db
+
+
+async def test_migrations_create_the_schema(database: Database) -> None:
+    tables = set(inspect(database.engine).get_table_names())
+    assert {"conversations", "messages", "alembic_version"} <= tables
+    database.dispose()
+
+
+async def test_migrating_twice_changes_nothing(database: Database) -> None:
+    await database.migrate()
+    assert (
+        await database.transaction(
+            lambda c: c.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
+        )
+    ) == "0001"
+    database.dispose()
+
+
+async def test_timestamps_come_back_in_utc(database: Database) -> None:
+    beijing = timezone(timedelta(hours=8))
+    created = datetime(2026, 11, 28, 20, 0, tzinfo=beijing)
+
+    def write(session):  # type: ignore[no-untyped-def]
+        conversation = Conversation(
+            public_id="p1", channel="rest", sender="s", mode="bot",
+            created_at=created, updated_at=created,
+        )  # fmt: skip
+        session.add(conversation)
+        session.flush()
+        session.add(Message(conversation_id=conversation.id, direction="in", author="customer",
+                            text="你好", status="stored", created_at=created))  # fmt: skip
+
+    await database.session(write)
+    stored = await database.session(lambda s: s.execute(select(Message.created_at)).scalar_one())
+    assert stored == created
+    assert stored.tzinfo is not None
+    assert stored.utcoffset() == timedelta(0)
+    assert stored == datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    database.dispose()
+
+
+async def test_naive_timestamps_are_refused(database: Database) -> None:
+    def write(session):  # type: ignore[no-untyped-def]
+        session.add(Conversation(public_id="p2", channel="rest", sender="s2", mode="bot",
+                                 created_at=datetime(2026, 1, 1), updated_at=datetime(2026, 1, 1)))  # fmt: skip
+
+    with pytest.raises(Exception, match="naive datetime"):
+        await database.session(write)
+    database.dispose()
+
+
+async def test_failed_unit_of_work_rolls_back(database: Database) -> None:
+    def write_then_fail(session):  # type: ignore[no-untyped-def]
+        session.add(Conversation(public_id="p3", channel="rest", sender="s3", mode="bot"))
+        session.flush()
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await database.session(write_then_fail)
+    count = await database.session(lambda s: len(s.execute(select(Conversation)).all()))
+    assert count == 0
+    database.dispose()

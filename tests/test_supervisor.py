@@ -1,0 +1,130 @@
+"""The supervisor against small real child processes (tests/child_process.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.launch import free_port
+from bot.supervisor import ProcessSpec, Supervisor
+
+CHILD = Path(__file__).with_name("child_process.py")
+
+
+def spec(name: str, *flags: str) -> ProcessSpec:
+    port = free_port()
+    return ProcessSpec(
+        name=name,
+        command=[sys.executable, str(CHILD), str(port), *flags],
+        health_url=f"http://127.0.0.1:{port}/health",
+        env=dict(os.environ),
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has exited; only its parent has not reaped it yet.
+    with contextlib.suppress(FileNotFoundError):
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    return False
+
+
+async def wait_for(condition, within: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(0.1)
+
+
+async def test_starts_children_reports_ready_and_stops_them(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    caplog.set_level(logging.INFO)
+    supervisor = Supervisor(
+        [spec("one"), spec("two")], startup_timeout_s=20, backoff_max_s=1, pid_dir=tmp_path,
+        ready_message="ready!",
+    )  # fmt: skip
+    running = asyncio.create_task(supervisor.run())
+    await wait_for(lambda: "All processes healthy" in caplog.text)
+    pids = supervisor.pids()
+    assert set(pids) == {"one", "two"}
+    assert (tmp_path / "one.pid").read_text().strip() == str(pids["one"])
+    assert "ready!" in caplog.text
+    assert f"child {pids['one']} listening" in caplog.text  # output is relayed
+    started = time.monotonic()
+    supervisor.request_stop()
+    await running
+    assert time.monotonic() - started < 10
+    assert not any(alive(pid) for pid in pids.values())
+
+
+async def test_crashed_child_is_restarted_with_growing_backoff(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    supervisor = Supervisor(
+        [spec("flaky", "--exit-after", "0.2", "--exit-code", "7")],
+        startup_timeout_s=20, backoff_max_s=2,
+    )  # fmt: skip
+    running = asyncio.create_task(supervisor.run())
+    await wait_for(lambda: caplog.text.count("flaky exited with code 7") >= 3, within=30)
+    supervisor.request_stop()
+    await running
+    delays = [r.args[3] for r in caplog.records if "exited with code" in r.getMessage()]  # type: ignore[index]
+    assert delays[:3] == [1.0, 2.0, 2.0]  # 1, 2, then capped at backoff_max_s
+
+
+async def test_child_ignoring_sigterm_is_killed(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    supervisor = Supervisor(
+        [spec("stubborn", "--ignore-term")], startup_timeout_s=20, backoff_max_s=1,
+        stop_grace_s=1.0,
+    )  # fmt: skip
+    running = asyncio.create_task(supervisor.run())
+    await wait_for(lambda: "stubborn is healthy" in caplog.text)
+    pid = supervisor.pids()["stubborn"]
+    supervisor.request_stop()
+    await running
+    assert "stubborn did not stop within 1 s; killing it" in caplog.text
+    assert not alive(pid)
+
+
+async def test_grandchildren_are_stopped_with_their_parent(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    caplog.set_level(logging.INFO)
+    pidfile = tmp_path / "grandchild.pid"
+    supervisor = Supervisor(
+        [spec("parent", "--grandchild-pidfile", str(pidfile))],
+        startup_timeout_s=20, backoff_max_s=1,
+    )  # fmt: skip
+    running = asyncio.create_task(supervisor.run())
+    await wait_for(lambda: "parent is healthy" in caplog.text)
+    grandchild = int(pidfile.read_text())
+    assert alive(grandchild)
+    supervisor.request_stop()
+    await running
+    await wait_for(lambda: not alive(grandchild), within=5)
+
+
+async def test_unhealthy_child_is_restarted(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    never = spec("deaf")
+    never.health_url = f"http://127.0.0.1:{free_port()}/health"  # nothing answers there
+    supervisor = Supervisor([never], startup_timeout_s=1.5, backoff_max_s=1)
+    running = asyncio.create_task(supervisor.run())
+    await wait_for(lambda: "deaf did not become healthy within 2 s" in caplog.text)
+    await wait_for(lambda: "deaf exited with code -9" in caplog.text)
+    supervisor.request_stop()
+    await running
