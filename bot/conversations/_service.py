@@ -68,7 +68,13 @@ class ConversationService:
         )
         if turn.mode != "bot":
             return Turn(turn.conversation_id, [], turn.language, turn.mode)
-        metadata = {**inbound.metadata, "channel": inbound.channel, "language": turn.language}
+        metadata = {
+            **inbound.metadata,
+            "channel": inbound.channel,
+            # The channel's id of the customer: actions use it to find the customer's orders.
+            "customer_id": inbound.sender,
+            "language": turn.language,
+        }
         try:
             replies = await self._dialogue.send(turn.conversation_id, text, metadata)
         except DialogueUnavailable:
