@@ -85,8 +85,75 @@ class Message(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     payload: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     language: Mapped[str | None] = mapped_column(String(8))
+    sentiment: Mapped[float | None] = mapped_column(default=None)  # inbound only, -1…1
     # inbound: "pending" until the dialogue engine answered, then "answered" or "failed"
     status: Mapped[str] = mapped_column(String(16), default="stored")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class Agent(Base):
+    """A human agent (or supervisor) who logs in to the console."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="agent")  # "agent" | "supervisor"
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    max_chats: Mapped[int] = mapped_column(default=3)
+    presence: Mapped[str] = mapped_column(String(16), default="offline")  # online|away|offline
+    presence_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgentSession(Base):
+    """A console login; only a hash of its token is stored."""
+
+    __tablename__ = "agent_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class Handoff(Base):
+    """A request for a human: queued, assigned, active, then returned, closed or cancelled."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (Index("ix_handoffs_status", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(32))
+    vip: Mapped[bool] = mapped_column(default=False)
+    language: Mapped[str] = mapped_column(String(8))
+    skill: Mapped[str] = mapped_column(String(16))
+    intent: Mapped[str | None] = mapped_column(String(64))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    assigned_at: Mapped[datetime | None] = mapped_column(default=None)
+    accepted_at: Mapped[datetime | None] = mapped_column(default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolution: Mapped[str | None] = mapped_column(Text, default=None)
+    csat: Mapped[int | None] = mapped_column(default=None)
+    csat_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AgentNote(Base):
+    """An internal note on a conversation; never shown to the customer."""
+
+    __tablename__ = "agent_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

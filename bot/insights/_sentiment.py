@@ -1,0 +1,114 @@
+"""Per-message sentiment for Chinese (snownlp + our lexicon) and English (VADER + our lexicon)."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from snownlp import SnowNLP
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+LEXICON_PATH = Path(__file__).with_name("lexicon.yml")
+NEGATIVE_BELOW = -0.25
+POSITIVE_ABOVE = 0.25
+# snownlp was trained on product reviews and calls plain questions ("退款什么时候到账") negative,
+# so alone it may move a score only this far; the lexicon carries the decision.
+SNOWNLP_WEIGHT_ALONE = 0.2
+SNOWNLP_WEIGHT_WITH_LEXICON = 0.25
+
+
+@dataclass(frozen=True)
+class Sentiment:
+    """How a message feels: score in [-1, 1], a label, and whether it reads as angry."""
+
+    score: float
+    label: Literal["negative", "neutral", "positive"]
+    angry: bool
+    terms: list[str] = field(default_factory=list)
+
+
+class SentimentAnalyzer:
+    """Scores customer messages; models load once, on first use."""
+
+    def __init__(self, lexicon_path: Path = LEXICON_PATH) -> None:
+        self._lexicon: dict[str, Any] = yaml.safe_load(lexicon_path.read_text(encoding="utf-8"))
+
+    @cached_property
+    def _vader(self) -> SentimentIntensityAnalyzer:
+        analyzer = SentimentIntensityAnalyzer()
+        analyzer.lexicon.update(self._lexicon["en"]["vader"])
+        return analyzer
+
+    @cached_property
+    def _zh_terms(self) -> list[tuple[str, float]]:
+        zh = self._lexicon["zh"]
+        terms = [*zh["negative"].items(), *zh["positive"].items()]
+        return sorted(terms, key=lambda item: -len(item[0]))  # longest match first
+
+    def analyze(self, text: str, language: Literal["zh", "en"]) -> Sentiment:
+        """Score one message in its language."""
+        normalized = unicodedata.normalize("NFKC", text).strip()
+        if not normalized:
+            return Sentiment(0.0, "neutral", False)
+        if language == "zh":
+            score, terms = self._score_zh(normalized)
+            anger = [t for t in self._lexicon["zh"]["anger"] if t in normalized]
+        else:
+            score, terms = self._score_en(normalized)
+            lowered = normalized.lower()
+            anger = [
+                t for t in self._lexicon["en"]["anger"] if re.search(rf"\b{re.escape(t)}", lowered)
+            ]
+        shouting = normalized.count("!") + normalized.count("！") >= 2 and score < NEGATIVE_BELOW
+        angry = bool(anger) or shouting or score <= -0.75
+        if anger:
+            score = min(score, -0.5)
+        return Sentiment(round(score, 3), _label(score), angry, sorted({*terms, *anger}))
+
+    def _score_zh(self, text: str) -> tuple[float, list[str]]:
+        zh = self._lexicon["zh"]
+        total = 0.0
+        found: list[str] = []
+        covered = [False] * len(text)
+        for term, weight in self._zh_terms:
+            for match in re.finditer(re.escape(term), text):
+                start, end = match.span()
+                if any(covered[start:end]):
+                    continue  # part of a longer term already counted ("不满意" over "满意")
+                covered[start:end] = [True] * (end - start)
+                before = text[max(0, start - 2) : start]
+                value = float(weight)
+                if any(n in before for n in zh["negations"]) and value > 0:
+                    value = -value * 0.8
+                for word, factor in zh["intensifiers"].items():
+                    if word in before:
+                        value *= factor
+                total += value
+                found.append(term)
+        polarity = 2 * SnowNLP(text).sentiments - 1
+        if not found:
+            return SNOWNLP_WEIGHT_ALONE * polarity, []
+        lexical = math.tanh(total / 3)
+        weight = SNOWNLP_WEIGHT_WITH_LEXICON
+        blended = (1 - weight) * lexical + weight * polarity
+        return max(-1.0, min(1.0, blended)), found
+
+    def _score_en(self, text: str) -> tuple[float, list[str]]:
+        scores = self._vader.polarity_scores(text)
+        ours = self._lexicon["en"]["vader"]
+        terms = [w for w in re.findall(r"[a-z']+", text.lower()) if w in ours]
+        return float(scores["compound"]), terms
+
+
+def _label(score: float) -> Literal["negative", "neutral", "positive"]:
+    if score <= NEGATIVE_BELOW:
+        return "negative"
+    if score >= POSITIVE_ABOVE:
+        return "positive"
+    return "neutral"
