@@ -77,10 +77,14 @@ async def online_agent(agents: AgentDirectory, name: str, **kwargs) -> AgentProf
     return profile
 
 
-async def test_full_handoff_cycle(service: HandoffService, agents: AgentDirectory, database: Database, clock: Clock) -> None:
+async def test_full_handoff_cycle(
+    service: HandoffService, agents: AgentDirectory, database: Database, clock: Clock
+) -> None:
     conv = await conversation(database)
     alice = await online_agent(agents, "alice", skills=("orders",))
-    ticket = await service.request(conv, "customer_request", language="zh", skill="orders", intent="check_order_status")
+    ticket = await service.request(
+        conv, "customer_request", language="zh", skill="orders", intent="check_order_status"
+    )
     assert ticket.opens_at is None
     assert (ticket.position.position, ticket.position.agents_available) == (1, 1)
     assert await mode_of(database, conv) == "waiting"
@@ -89,7 +93,11 @@ async def test_full_handoff_cycle(service: HandoffService, agents: AgentDirector
     assert again.handoff.id == ticket.handoff.id
 
     [assigned] = await service.route_waiting()
-    assert (assigned.id, assigned.agent_id, assigned.status) == (ticket.handoff.id, alice.id, "assigned")
+    assert (assigned.id, assigned.agent_id, assigned.status) == (
+        ticket.handoff.id,
+        alice.id,
+        "assigned",
+    )
     clock.now += timedelta(minutes=2)
     active = await service.accept(alice, assigned.id)
     assert (active.status, active.waited) == ("active", timedelta(minutes=2))
@@ -110,7 +118,9 @@ async def test_full_handoff_cycle(service: HandoffService, agents: AgentDirector
     assert await mode_of(database, conv) == "bot"
 
 
-async def test_return_to_bot_and_cancel(service: HandoffService, agents: AgentDirectory, database: Database) -> None:
+async def test_return_to_bot_and_cancel(
+    service: HandoffService, agents: AgentDirectory, database: Database
+) -> None:
     bob = await online_agent(agents, "bob")
     first = await conversation(database)
     ticket = await service.request(first, "angry", language="en", skill="general")
@@ -128,16 +138,30 @@ async def test_return_to_bot_and_cancel(service: HandoffService, agents: AgentDi
         await service.cancel_by_customer(second)
 
 
-async def test_agents_see_only_their_skills_and_their_own(service: HandoffService, agents: AgentDirectory, database: Database) -> None:
+async def test_agents_see_only_their_skills_and_their_own(
+    service: HandoffService, agents: AgentDirectory, database: Database
+) -> None:
     orders = await online_agent(agents, "orders-agent", skills=("orders",), languages=("zh",))
-    refunds = await online_agent(agents, "refunds-agent", skills=("refunds",), languages=("zh", "en"))
+    refunds = await online_agent(
+        agents, "refunds-agent", skills=("refunds",), languages=("zh", "en")
+    )
     boss = await agents.create("boss", "correct horse battery", role="supervisor")
-    t1 = await service.request(await conversation(database), "customer_request", language="zh", skill="orders")
-    t2 = await service.request(await conversation(database), "customer_request", language="en", skill="orders")
-    t3 = await service.request(await conversation(database), "customer_request", language="en", skill="refunds")
+    t1 = await service.request(
+        await conversation(database), "customer_request", language="zh", skill="orders"
+    )
+    t2 = await service.request(
+        await conversation(database), "customer_request", language="en", skill="orders"
+    )
+    t3 = await service.request(
+        await conversation(database), "customer_request", language="en", skill="refunds"
+    )
     assert [v.id for v in await service.visible_to(orders)] == [t1.handoff.id]
     assert [v.id for v in await service.visible_to(refunds)] == [t3.handoff.id]
-    assert {v.id for v in await service.visible_to(boss)} == {t1.handoff.id, t2.handoff.id, t3.handoff.id}
+    assert {v.id for v in await service.visible_to(boss)} == {
+        t1.handoff.id,
+        t2.handoff.id,
+        t3.handoff.id,
+    }
     with pytest.raises(NotAllowed):
         await service.accept(orders, t3.handoff.id)
     await service.accept(refunds, t3.handoff.id)
@@ -147,7 +171,9 @@ async def test_agents_see_only_their_skills_and_their_own(service: HandoffServic
         await service.accept(boss, t3.handoff.id)
 
 
-async def test_transfer_to_agent_and_to_skill(service: HandoffService, agents: AgentDirectory, database: Database) -> None:
+async def test_transfer_to_agent_and_to_skill(
+    service: HandoffService, agents: AgentDirectory, database: Database
+) -> None:
     ann = await online_agent(agents, "ann", skills=("orders", "refunds"))
     ben = await online_agent(agents, "ben", skills=("refunds",))
     conv = await conversation(database)
@@ -167,17 +193,25 @@ async def test_transfer_to_agent_and_to_skill(service: HandoffService, agents: A
         await service.transfer(ben, ticket.handoff.id, to_skill="magic")
 
 
-async def test_after_hours_request_waits_for_the_next_shift(service: HandoffService, database: Database, clock: Clock) -> None:
+async def test_after_hours_request_waits_for_the_next_shift(
+    service: HandoffService, database: Database, clock: Clock
+) -> None:
     clock.now = datetime(2026, 11, 28, 15, 30, tzinfo=UTC)  # 23:30 in Beijing
-    ticket = await service.request(await conversation(database), "after_hours_message", language="zh", skill="general")
+    ticket = await service.request(
+        await conversation(database), "after_hours_message", language="zh", skill="general"
+    )
     assert ticket.opens_at == datetime(2026, 11, 29, 1, 0, tzinfo=UTC)  # 09:00 Beijing
     assert ticket.handoff.status == "queued"
 
 
-async def test_load_limit_and_presence(service: HandoffService, agents: AgentDirectory, database: Database) -> None:
+async def test_load_limit_and_presence(
+    service: HandoffService, agents: AgentDirectory, database: Database
+) -> None:
     solo = await online_agent(agents, "solo", max_chats=1)
     tickets = [
-        await service.request(await conversation(database), "customer_request", language="zh", skill="general")
+        await service.request(
+            await conversation(database), "customer_request", language="zh", skill="general"
+        )
         for _ in range(3)
     ]
     assert len(await service.route_waiting()) == 1
@@ -235,5 +269,7 @@ def test_business_hours_across_midnight() -> None:
     assert night.is_open(datetime(2026, 1, 1, 23, 0, tzinfo=UTC))
     assert night.is_open(datetime(2026, 1, 1, 5, 59, tzinfo=UTC))
     assert not night.is_open(datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
-    assert night.next_opening(datetime(2026, 1, 1, 12, 0, tzinfo=UTC)) == datetime(2026, 1, 1, 22, 0, tzinfo=UTC)
+    assert night.next_opening(datetime(2026, 1, 1, 12, 0, tzinfo=UTC)) == datetime(
+        2026, 1, 1, 22, 0, tzinfo=UTC
+    )
     assert BusinessHours.parse("00:00-24:00", "UTC").is_open(datetime(2026, 1, 1, 3, 0, tzinfo=UTC))

@@ -77,7 +77,9 @@ def test_anger_is_recognized(analyzer: SentimentAnalyzer, language: str, text: s
     ("language", "text"),
     [("zh", "退款什么时候到账"), ("zh", "订单号多少"), ("en", "refund status please")],
 )
-def test_plain_questions_are_not_angry(analyzer: SentimentAnalyzer, language: str, text: str) -> None:
+def test_plain_questions_are_not_angry(
+    analyzer: SentimentAnalyzer, language: str, text: str
+) -> None:
     assert not analyzer.analyze(text, language).angry  # type: ignore[arg-type]
 
 
