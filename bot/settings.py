@@ -77,6 +77,23 @@ class Settings(BaseSettings):
         default="zh",
         description="Language assumed for a first message that has no Chinese or Latin letters.",
     )
+    rasa_token: SecretStr | None = Field(
+        default=None,
+        description="Token of Rasa's HTTP API (pause, resume, trackers); made up when unset.",
+    )
+    business_hours: str = Field(
+        default="09:00-21:00", description="When human agents work, daily, in `timezone`."
+    )
+    timezone: str = Field(default="Asia/Shanghai", description="Time zone of the business hours.")
+    sentiment_handoff_threshold: float = Field(
+        default=-0.6, description="A message scoring at or below this (-1…1) goes to a human."
+    )
+    queue_notice_interval_s: float = Field(
+        default=120.0, description="Least time between two queue notices to a waiting customer."
+    )
+    agent_session_hours: float = Field(
+        default=12.0, description="How long an agent's console login lasts."
+    )
     api_key: SecretStr | None = Field(
         default=None,
         description="When set, `/api/*` requires the header `Authorization: Bearer <key>`.",

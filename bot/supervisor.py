@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Sequence
@@ -47,6 +48,10 @@ def platform_processes(settings: Settings, model: Path) -> list[ProcessSpec]:
     endpoints, credentials = write_rasa_runtime_files(settings)
     python = sys.executable
     child_env = {"BOT_" + k.upper(): str(v) for k, v in _passed_settings(settings).items()}
+    # Rasa's HTTP API (pause, resume, trackers) is token-protected; a fresh token per run unless
+    # one is configured. Rasa only takes it on its command line.
+    token = settings.rasa_token.get_secret_value() if settings.rasa_token else secrets.token_hex(24)
+    child_env["BOT_RASA_TOKEN"] = token
     return [
         ProcessSpec(
             name="rasa",
@@ -65,6 +70,9 @@ def platform_processes(settings: Settings, model: Path) -> list[ProcessSpec]:
                 settings.rasa_host,
                 "--port",
                 str(settings.rasa_port),
+                "--enable-api",
+                "--auth-token",
+                token,
             ],
             health_url=f"{settings.rasa_url}/",
             env={**rasa_environment(settings), **rasa_runtime_environment(settings)},
@@ -195,8 +203,12 @@ class Supervisor:
             delay = min(self._backoff_max, 2.0 ** (failures - 1))
             logger.error(
                 "%s exited with code %s after %.1f s; restarting in %.0f s (attempt %d)",
-                spec.name, code, uptime, delay, failures,
-            )  # fmt: skip
+                spec.name,
+                code,
+                uptime,
+                delay,
+                failures,
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=delay)
 
@@ -241,8 +253,9 @@ class Supervisor:
             await asyncio.sleep(HEALTH_POLL_S)
         logger.error(
             "%s did not become healthy within %.0f s; restarting it",
-            spec.name, self._startup_timeout,
-        )  # fmt: skip
+            spec.name,
+            self._startup_timeout,
+        )
         _signal_group(process, signal.SIGKILL)
 
     async def _stop(self, name: str) -> None:

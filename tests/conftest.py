@@ -17,7 +17,10 @@ from bot.settings import PROJECT_ROOT
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformProcess]:
     """The whole platform, started once per test session through `python -m bot run`."""
-    running = PlatformProcess(tmp_path_factory.mktemp("platform"))
+    # Agents always on duty, so handoff tests do not depend on the time of day they run at.
+    running = PlatformProcess(
+        tmp_path_factory.mktemp("platform"), extra_env={"BOT_BUSINESS_HOURS": "00:00-24:00"}
+    )
     running.start()
     yield running
     running.stop()

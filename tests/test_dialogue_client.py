@@ -49,10 +49,16 @@ async def test_replies_are_parsed(rasa_stand_in) -> None:  # type: ignore[no-unt
     async def webhook(request: web.Request) -> web.Response:
         body = await request.json()
         assert body == {"sender": "c1", "message": "hi", "metadata": {"language": "en"}}
-        return web.json_response([
-            {"recipient_id": "c1", "text": "Hello"},
-            {"recipient_id": "c1", "text": "Pick one", "buttons": [{"title": "A", "payload": "/a"}]},
-        ])  # fmt: skip
+        return web.json_response(
+            [
+                {"recipient_id": "c1", "text": "Hello"},
+                {
+                    "recipient_id": "c1",
+                    "text": "Pick one",
+                    "buttons": [{"title": "A", "payload": "/a"}],
+                },
+            ]
+        )
 
     client = await rasa_stand_in(webhook)
     replies = await client.send("c1", "hi", {"language": "en"})

@@ -17,20 +17,36 @@ NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
 
 def request(
-    id: int, reason: str = "customer_request", *, language: str = "zh", skill: str = "orders",
-    vip: bool = False, minutes_ago: float = 0,
-) -> QueuedRequest:  # fmt: skip
+    id: int,
+    reason: str = "customer_request",
+    *,
+    language: str = "zh",
+    skill: str = "orders",
+    vip: bool = False,
+    minutes_ago: float = 0,
+) -> QueuedRequest:
     return QueuedRequest(id, reason, language, skill, vip, NOW - timedelta(minutes=minutes_ago))
 
 
 def agent(
-    id: int, *, skills: tuple[str, ...] = ("orders",), languages: tuple[str, ...] = ("zh", "en"),
-    max_chats: int = 2, active: int = 0, online: bool = True, idle_minutes: float = 0,
-) -> AgentLoad:  # fmt: skip
+    id: int,
+    *,
+    skills: tuple[str, ...] = ("orders",),
+    languages: tuple[str, ...] = ("zh", "en"),
+    max_chats: int = 2,
+    active: int = 0,
+    online: bool = True,
+    idle_minutes: float = 0,
+) -> AgentLoad:
     return AgentLoad(
-        id, online, frozenset(skills), frozenset(languages), max_chats, active,
+        id,
+        online,
+        frozenset(skills),
+        frozenset(languages),
+        max_chats,
+        active,
         NOW - timedelta(minutes=idle_minutes),
-    )  # fmt: skip
+    )
 
 
 def test_skill_follows_the_intent() -> None:

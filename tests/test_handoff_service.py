@@ -57,9 +57,17 @@ def agents(database: Database) -> AgentDirectory:
 
 async def conversation(database: Database, mode: str = "bot") -> str:
     public_id = uuid.uuid4().hex
-    await database.session(lambda s: s.add(Conversation(
-        public_id=public_id, channel="webchat", sender=public_id, language="zh", mode=mode,
-    )))  # fmt: skip
+    await database.session(
+        lambda s: s.add(
+            Conversation(
+                public_id=public_id,
+                channel="webchat",
+                sender=public_id,
+                language="zh",
+                mode=mode,
+            )
+        )
+    )
     return public_id
 
 
@@ -256,9 +264,12 @@ async def test_agent_logins(agents: AgentDirectory) -> None:
 
 @pytest.mark.parametrize(
     ("spec", "zone", "message"),
-    [("9-21", "Asia/Shanghai", "not like"), ("25:00-21:00", "Asia/Shanghai", "impossible"),
-     ("09:00-21:00", "Mars/Olympus", "unknown time zone")],
-)  # fmt: skip
+    [
+        ("9-21", "Asia/Shanghai", "not like"),
+        ("25:00-21:00", "Asia/Shanghai", "impossible"),
+        ("09:00-21:00", "Mars/Olympus", "unknown time zone"),
+    ],
+)
 def test_bad_business_hours(spec: str, zone: str, message: str) -> None:
     with pytest.raises(InvalidBusinessHours, match=message):
         BusinessHours.parse(spec, zone)

@@ -21,9 +21,14 @@ JSON = {"content-type": "application/json"}
 def make_settings(var_dir: Path, **overrides: Any) -> Settings:
     nobody = free_port()  # nothing listens here: Rasa and the action server are "down"
     return Settings(  # type: ignore[call-arg]
-        _env_file=None, var_dir=var_dir, rasa_port=nobody, actions_port=nobody,
-        max_text_chars=50, max_request_bytes=2048, **overrides,
-    )  # fmt: skip
+        _env_file=None,
+        var_dir=var_dir,
+        rasa_port=nobody,
+        actions_port=nobody,
+        max_text_chars=50,
+        max_request_bytes=2048,
+        **overrides,
+    )
 
 
 @pytest.fixture
@@ -55,30 +60,83 @@ def test_rasa_down_gives_503_and_keeps_the_message(client: TestClient, tmp_path:
 @pytest.mark.parametrize(
     ("body", "headers", "status", "detail"),
     [
-        ({"sender": "s", "text": ""}, None, 422, "text is empty; send at least one visible character"),
-        ({"sender": "s", "text": " \n\t "}, None, 422, "text is empty; send at least one visible character"),
-        ({"sender": "s", "text": "x" * 51}, None, 413, "text is 51 characters long; the limit is 50"),
+        (
+            {"sender": "s", "text": ""},
+            None,
+            422,
+            "text is empty; send at least one visible character",
+        ),
+        (
+            {"sender": "s", "text": " \n\t "},
+            None,
+            422,
+            "text is empty; send at least one visible character",
+        ),
+        (
+            {"sender": "s", "text": "x" * 51},
+            None,
+            413,
+            "text is 51 characters long; the limit is 50",
+        ),
         ({"text": "hi"}, None, 422, "sender: Field required"),
-        ({"sender": "", "text": "hi"}, None, 422, "sender: String should have at least 1 character"),
-        ({"sender": "   ", "text": "hi"}, None, 422, "sender: sender must contain a visible character"),
-        ({"sender": "s" * 129, "text": "hi"}, None, 422, "sender: String should have at most 128 characters"),
+        (
+            {"sender": "", "text": "hi"},
+            None,
+            422,
+            "sender: String should have at least 1 character",
+        ),
+        (
+            {"sender": "   ", "text": "hi"},
+            None,
+            422,
+            "sender: sender must contain a visible character",
+        ),
+        (
+            {"sender": "s" * 129, "text": "hi"},
+            None,
+            422,
+            "sender: String should have at most 128 characters",
+        ),
         ({"sender": "s"}, None, 422, "text: Field required"),
         ({"sender": "s", "text": 5}, None, 422, "text: Input should be a valid string"),
         ({"sender": "s", "text": "hi", "message": "x"}, None, 422, "unknown field 'message'"),
-        ({"sender": "s", "text": "hi", "metadata": []}, None, 422, "metadata: Input should be a valid dictionary"),
+        (
+            {"sender": "s", "text": "hi", "metadata": []},
+            None,
+            422,
+            "metadata: Input should be a valid dictionary",
+        ),
         ([1, 2], None, 422, "the request body must be a JSON object"),
         ("not json", JSON, 422, "the request body is not valid JSON (Expecting value)"),
         (b"\xff\xfe{", JSON, 422, "the request body is not valid JSON (it must be UTF-8 text)"),
-        (None, JSON, 422, 'the request body is missing; send JSON like {"sender": "...", "text": "..."}'),
-        ("sender=s&text=hi", {"content-type": "application/x-www-form-urlencoded"}, 415,
-         "send the body as JSON with the header 'Content-Type: application/json'"),
-        ({"sender": "s", "text": "y" * 3000}, None, 413, "the request body is larger than the limit of 2048 bytes"),
+        (
+            None,
+            JSON,
+            422,
+            'the request body is missing; send JSON like {"sender": "...", "text": "..."}',
+        ),
+        (
+            "sender=s&text=hi",
+            {"content-type": "application/x-www-form-urlencoded"},
+            415,
+            "send the body as JSON with the header 'Content-Type: application/json'",
+        ),
+        (
+            {"sender": "s", "text": "y" * 3000},
+            None,
+            413,
+            "the request body is larger than the limit of 2048 bytes",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_input_is_refused_with_a_reason_and_stores_nothing(
-    client: TestClient, tmp_path: Path, body: object, headers: dict[str, str] | None,
-    status: int, detail: str,
-) -> None:  # fmt: skip
+    client: TestClient,
+    tmp_path: Path,
+    body: object,
+    headers: dict[str, str] | None,
+    status: int,
+    detail: str,
+) -> None:
     if isinstance(body, str | bytes) or body is None:
         response = client.post("/api/messages", content=body, headers=headers)
     else:

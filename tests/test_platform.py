@@ -31,14 +31,28 @@ def test_health_reports_every_process(platform: PlatformProcess) -> None:
 @pytest.mark.parametrize(
     ("language", "turns"),
     [
-        ("zh", [("您好", "utter_greet"), ("你是机器人吗", "utter_iamabot"),
-                ("明天会下雨吗", "utter_out_of_scope"), ("谢谢你", "utter_you_are_welcome"),
-                ("拜拜", "utter_goodbye")]),
-        ("en", [("hello there", "utter_greet"), ("are you a bot?", "utter_iamabot"),
+        (
+            "zh",
+            [
+                ("您好", "utter_greet"),
+                ("你是机器人吗", "utter_iamabot"),
+                ("明天会下雨吗", "utter_out_of_scope"),
+                ("谢谢你", "utter_you_are_welcome"),
+                ("拜拜", "utter_goodbye"),
+            ],
+        ),
+        (
+            "en",
+            [
+                ("hello there", "utter_greet"),
+                ("are you a bot?", "utter_iamabot"),
                 ("what's the weather like today", "utter_out_of_scope"),
-                ("thanks a lot", "utter_you_are_welcome"), ("bye", "utter_goodbye")]),
+                ("thanks a lot", "utter_you_are_welcome"),
+                ("bye", "utter_goodbye"),
+            ],
+        ),
     ],
-)  # fmt: skip
+)
 def test_conversation_is_answered_and_stored(
     platform: PlatformProcess, language: str, turns: list[tuple[str, str]]
 ) -> None:
@@ -69,9 +83,10 @@ def test_conversation_is_answered_and_stored(
     stamps = [datetime.fromisoformat(r["created_at"]) for r in rows]
     assert stamps == sorted(stamps)
     (conversation,) = query_hub_db(
-        platform.var_dir, "SELECT public_id, channel, language, mode FROM conversations"
-        " WHERE sender = ?", (sender,),
-    )  # fmt: skip
+        platform.var_dir,
+        "SELECT public_id, channel, language, mode FROM conversations WHERE sender = ?",
+        (sender,),
+    )
     assert tuple(conversation) == (conversation_ids.pop(), "rest", language, "bot")
 
 
@@ -96,10 +111,12 @@ def test_senders_get_separate_conversations(platform: PlatformProcess) -> None:
 async def test_concurrent_first_messages_share_one_conversation(platform: PlatformProcess) -> None:
     sender = f"burst-{uuid.uuid4().hex[:6]}"
     async with httpx.AsyncClient(base_url=platform.hub_url, timeout=60) as client:
-        responses = await asyncio.gather(*(
-            client.post("/api/messages", json={"sender": sender, "text": f"hello {i}"})
-            for i in range(8)
-        ))  # fmt: skip
+        responses = await asyncio.gather(
+            *(
+                client.post("/api/messages", json={"sender": sender, "text": f"hello {i}"})
+                for i in range(8)
+            )
+        )
     assert [r.status_code for r in responses] == [200] * 8
     assert len({r.json()["conversation_id"] for r in responses}) == 1
     rows = query_hub_db(
@@ -116,13 +133,20 @@ def test_bad_input_over_http_keeps_what_is_stored(platform: PlatformProcess) -> 
     say(platform, sender, "hello")
     before = query_hub_db(platform.var_dir, "SELECT id, text, status FROM messages ORDER BY id")
     attacks = [
-        httpx.post(f"{platform.hub_url}/api/messages", content=b"\xff\xfe{", timeout=10,
-                   headers={"content-type": "application/json"}),
+        httpx.post(
+            f"{platform.hub_url}/api/messages",
+            content=b"\xff\xfe{",
+            timeout=10,
+            headers={"content-type": "application/json"},
+        ),
         httpx.post(f"{platform.hub_url}/api/messages", json={"sender": sender, "text": "x" * 2001}),
         httpx.post(f"{platform.hub_url}/api/messages", json={"sender": sender, "text": "\u3000 "}),
-        httpx.post(f"{platform.hub_url}/api/messages", content=b"{" * 100_000,
-                   headers={"content-type": "application/json"}),
-    ]  # fmt: skip
+        httpx.post(
+            f"{platform.hub_url}/api/messages",
+            content=b"{" * 100_000,
+            headers={"content-type": "application/json"},
+        ),
+    ]
     assert [r.status_code for r in attacks] == [422, 413, 422, 413]
     assert all(r.json()["detail"] for r in attacks)
     after = query_hub_db(platform.var_dir, "SELECT id, text, status FROM messages ORDER BY id")

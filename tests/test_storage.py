@@ -39,13 +39,25 @@ async def test_timestamps_come_back_in_utc(database: Database) -> None:
 
     def write(session):  # type: ignore[no-untyped-def]
         conversation = Conversation(
-            public_id="p1", channel="rest", sender="s", mode="bot",
-            created_at=created, updated_at=created,
-        )  # fmt: skip
+            public_id="p1",
+            channel="rest",
+            sender="s",
+            mode="bot",
+            created_at=created,
+            updated_at=created,
+        )
         session.add(conversation)
         session.flush()
-        session.add(Message(conversation_id=conversation.id, direction="in", author="customer",
-                            text="你好", status="stored", created_at=created))  # fmt: skip
+        session.add(
+            Message(
+                conversation_id=conversation.id,
+                direction="in",
+                author="customer",
+                text="你好",
+                status="stored",
+                created_at=created,
+            )
+        )
 
     await database.session(write)
     stored = await database.session(lambda s: s.execute(select(Message.created_at)).scalar_one())
@@ -58,8 +70,16 @@ async def test_timestamps_come_back_in_utc(database: Database) -> None:
 
 async def test_naive_timestamps_are_refused(database: Database) -> None:
     def write(session):  # type: ignore[no-untyped-def]
-        session.add(Conversation(public_id="p2", channel="rest", sender="s2", mode="bot",
-                                 created_at=datetime(2026, 1, 1), updated_at=datetime(2026, 1, 1)))  # fmt: skip
+        session.add(
+            Conversation(
+                public_id="p2",
+                channel="rest",
+                sender="s2",
+                mode="bot",
+                created_at=datetime(2026, 1, 1),
+                updated_at=datetime(2026, 1, 1),
+            )
+        )
 
     with pytest.raises(Exception, match="naive datetime"):
         await database.session(write)

@@ -52,9 +52,12 @@ async def test_starts_children_reports_ready_and_stops_them(
 ) -> None:
     caplog.set_level(logging.INFO)
     supervisor = Supervisor(
-        [spec("one"), spec("two")], startup_timeout_s=20, backoff_max_s=1, pid_dir=tmp_path,
+        [spec("one"), spec("two")],
+        startup_timeout_s=20,
+        backoff_max_s=1,
+        pid_dir=tmp_path,
         ready_message="ready!",
-    )  # fmt: skip
+    )
     running = asyncio.create_task(supervisor.run())
     await wait_for(lambda: "All processes healthy" in caplog.text)
     pids = supervisor.pids()
@@ -75,8 +78,9 @@ async def test_crashed_child_is_restarted_with_growing_backoff(
     caplog.set_level(logging.INFO)
     supervisor = Supervisor(
         [spec("flaky", "--exit-after", "0.2", "--exit-code", "7")],
-        startup_timeout_s=20, backoff_max_s=2,
-    )  # fmt: skip
+        startup_timeout_s=20,
+        backoff_max_s=2,
+    )
     running = asyncio.create_task(supervisor.run())
     await wait_for(lambda: caplog.text.count("flaky exited with code 7") >= 3, within=30)
     supervisor.request_stop()
@@ -88,9 +92,11 @@ async def test_crashed_child_is_restarted_with_growing_backoff(
 async def test_child_ignoring_sigterm_is_killed(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     supervisor = Supervisor(
-        [spec("stubborn", "--ignore-term")], startup_timeout_s=20, backoff_max_s=1,
+        [spec("stubborn", "--ignore-term")],
+        startup_timeout_s=20,
+        backoff_max_s=1,
         stop_grace_s=1.0,
-    )  # fmt: skip
+    )
     running = asyncio.create_task(supervisor.run())
     await wait_for(lambda: "stubborn is healthy" in caplog.text)
     pid = supervisor.pids()["stubborn"]
@@ -107,8 +113,9 @@ async def test_grandchildren_are_stopped_with_their_parent(
     pidfile = tmp_path / "grandchild.pid"
     supervisor = Supervisor(
         [spec("parent", "--grandchild-pidfile", str(pidfile))],
-        startup_timeout_s=20, backoff_max_s=1,
-    )  # fmt: skip
+        startup_timeout_s=20,
+        backoff_max_s=1,
+    )
     running = asyncio.create_task(supervisor.run())
     await wait_for(lambda: "parent is healthy" in caplog.text)
     grandchild = int(pidfile.read_text())

@@ -2,18 +2,43 @@
 
 from bot.conversations._errors import (
     ConversationError,
+    ConversationNotFound,
     EmptyMessage,
     MessageRejected,
     MessageTooLong,
 )
-from bot.conversations._service import ConversationService, InboundMessage, Turn
+from bot.conversations._events import (
+    ConversationEvent,
+    ConversationEvents,
+    Listener,
+    StoredMessage,
+)
+from bot.conversations._notices import csat_buttons, notice
+from bot.conversations._service import (
+    ConversationService,
+    HandoffPolicy,
+    InboundMessage,
+    Turn,
+    VipLookup,
+    csat_question,
+)
 
 __all__ = [
     "ConversationError",
+    "ConversationEvent",
+    "ConversationEvents",
+    "ConversationNotFound",
     "ConversationService",
     "EmptyMessage",
+    "HandoffPolicy",
     "InboundMessage",
+    "Listener",
     "MessageRejected",
     "MessageTooLong",
+    "StoredMessage",
     "Turn",
+    "VipLookup",
+    "csat_buttons",
+    "csat_question",
+    "notice",
 ]

@@ -15,3 +15,7 @@ class EmptyMessage(MessageRejected):
 
 class MessageTooLong(MessageRejected):
     """The message text is longer than the configured limit."""
+
+
+class ConversationNotFound(ConversationError):
+    """No conversation has that id."""

@@ -80,5 +80,7 @@ class ConversationEvents:
             if isinstance(result, BaseException):
                 logger.error(
                     "A listener failed on a %s event of conversation %s",
-                    event.kind, event.conversation_id, exc_info=result,
-                )  # fmt: skip
+                    event.kind,
+                    event.conversation_id,
+                    exc_info=result,
+                )

@@ -1,19 +1,53 @@
-"""A customer message's way through the hub: store, detect language, ask the bot, store replies."""
+"""A customer message's way through the hub: store, detect language, route by mode, store replies.
+
+In ``bot`` mode the message goes to Rasa (its sentiment is scored meanwhile); a handoff marker in
+the bot's replies, an angry or very negative message, or a VIP's unhappy one queues the
+conversation for a human. In ``waiting`` and ``human`` mode the bot is not asked: the message waits
+for the agent, and the customer gets a queue notice at most. Every stored message is published to
+listeners (web-chat sockets, the agent console).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from bot.conversations._errors import EmptyMessage, MessageTooLong
-from bot.conversations._store import close_turn, open_turn
+from bot.conversations._events import ConversationEvent, ConversationEvents, StoredMessage
+from bot.conversations._notices import (
+    csat_buttons,
+    csat_score,
+    is_cancel,
+    notice,
+    queue_notice,
+)
+from bot.conversations._store import (
+    OpenTurn,
+    close_turn,
+    conversation_key,
+    inbound_message,
+    last_notice_at,
+    open_turn,
+    store_outbound,
+)
 from bot.dialogue import BotReply, DialogueUnavailable, RasaClient
+from bot.handoff import BusinessHours, HandoffService, HandoffTicket, skill_for_intent
+from bot.insights import Sentiment, SentimentAnalyzer
 from bot.language import Language
-from bot.storage import Database
+from bot.storage import Database, utcnow
 
 logger = logging.getLogger(__name__)
+
+VipLookup = Callable[[str, str], Awaitable[bool]]
+
+
+async def _nobody_is_vip(_channel: str, _sender: str) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -28,34 +62,56 @@ class InboundMessage:
 
 @dataclass(frozen=True)
 class Turn:
-    """What came of one inbound message."""
+    """What came of one inbound message: the replies to show and the conversation's mode."""
 
     conversation_id: str
     replies: list[BotReply]
     language: Language
     mode: str
+    messages: list[StoredMessage] = field(default_factory=list)  # the stored replies
+
+
+@dataclass(frozen=True)
+class HandoffPolicy:
+    """When the hub hands a conversation to a human on its own."""
+
+    sentiment_threshold: float = -0.6
+    notice_interval: timedelta = timedelta(minutes=2)
+    business_hours: str = "09:00-21:00"
 
 
 class ConversationService:
-    """Stores every message in both directions and routes customer messages to the bot."""
+    """Stores every message in both directions and routes customer messages by mode."""
 
     def __init__(
         self,
         database: Database,
         dialogue: RasaClient,
+        handoffs: HandoffService,
+        hours: BusinessHours,
         *,
         max_text_chars: int,
         default_language: Language,
+        sentiment: SentimentAnalyzer | None = None,
+        events: ConversationEvents | None = None,
+        policy: HandoffPolicy | None = None,
+        is_vip: VipLookup = _nobody_is_vip,
     ) -> None:
         self._db = database
         self._dialogue = dialogue
+        self._handoffs = handoffs
+        self._hours = hours
         self._max_text_chars = max_text_chars
         self._default_language = default_language
+        self._sentiment = sentiment or SentimentAnalyzer()
+        self.events = events or ConversationEvents()
+        self._policy = policy or HandoffPolicy()
+        self._is_vip = is_vip
 
     async def receive(self, inbound: InboundMessage) -> Turn:
         """Handle one customer message; raises ``MessageRejected`` or ``DialogueUnavailable``."""
         text = self._checked_text(inbound.text)
-        # Stored before the bot sees it: if Rasa fails, the message is kept, marked "failed".
+        # Stored before anyone sees it: if Rasa fails, the message is kept, marked "failed".
         turn = await self._db.transaction(
             partial(
                 open_turn,
@@ -66,8 +122,60 @@ class ConversationService:
                 default_language=self._default_language,
             )
         )
-        if turn.mode != "bot":
-            return Turn(turn.conversation_id, [], turn.language, turn.mode)
+        scoring = asyncio.create_task(asyncio.to_thread(self._score, text, turn.language))
+        if turn.mode == "closed":
+            return await self._after_close(turn, text, scoring, inbound)
+        if turn.mode in ("waiting", "human"):
+            return await self._while_with_humans(turn, text, scoring)
+        return await self._with_bot(turn, text, scoring, inbound)
+
+    async def post(
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        author: str,
+        payload: dict[str, Any] | None = None,
+    ) -> StoredMessage:
+        """Store a message to the customer from an agent or the hub, and tell listeners."""
+        if not text.strip():
+            raise EmptyMessage("text is empty; send at least one visible character")
+        if len(text) > self._max_text_chars:
+            raise MessageTooLong(
+                f"text is {len(text)} characters long; the limit is {self._max_text_chars}"
+            )
+
+        def store(connection: Any) -> tuple[StoredMessage, str]:
+            pk, channel, language = conversation_key(connection, conversation_id)
+            stored = store_outbound(
+                connection, pk, conversation_id, text.strip(), payload, language, author
+            )
+            return stored, channel
+
+        message, channel = await self._db.transaction(store)
+        await self._publish_messages(channel, [message])
+        return message
+
+    async def notify_mode(self, conversation_id: str, channel: str, mode: str) -> None:
+        """Tell listeners a conversation changed mode (the console acts on handoffs)."""
+        await self.events.publish(
+            ConversationEvent("mode", conversation_id, channel, data={"mode": mode})
+        )
+
+    async def resume_bot(self, conversation_id: str) -> None:
+        """Un-pause Rasa for a conversation that is back with the bot."""
+        try:
+            await self._dialogue.resume(conversation_id)
+        except DialogueUnavailable:
+            # The hub routes by its own mode, so a paused tracker only means Rasa stays silent
+            # until it is reachable again; the next hand back resumes it.
+            logger.warning("Could not resume conversation %s in Rasa", conversation_id)
+
+    # ---- by mode ----------------------------------------------------------------------------
+
+    async def _with_bot(
+        self, turn: OpenTurn, text: str, scoring: asyncio.Task[Sentiment], inbound: InboundMessage
+    ) -> Turn:
         metadata = {
             **inbound.metadata,
             "channel": inbound.channel,
@@ -78,16 +186,158 @@ class ConversationService:
         try:
             replies = await self._dialogue.send(turn.conversation_id, text, metadata)
         except DialogueUnavailable:
-            await self._db.transaction(partial(close_turn, turn=turn, status="failed"))
+            sentiment = await scoring
+            await self._db.transaction(
+                partial(close_turn, turn=turn, status="failed", sentiment=sentiment.score)
+            )
+            await self._publish_inbound(turn, text, sentiment)
             raise
-        await self._db.transaction(
-            partial(close_turn, turn=turn, status="answered", replies=replies)
+        sentiment = await scoring
+        reason, intent, from_bot = await self._handoff_reason(turn, inbound, replies, sentiment)
+        mode = turn.mode
+        if reason is not None:
+            ticket = await self._request_handoff(turn, reason, intent, from_bot, inbound)
+            replies = [*replies, self._queue_reply(turn.language, ticket)]
+            mode = "waiting"
+        stored = await self._db.transaction(
+            partial(
+                close_turn, turn=turn, status="answered", replies=replies, sentiment=sentiment.score
+            )
         )
-        logger.debug(
-            "Conversation %s: %d chars in (%s), %d replies",
-            turn.conversation_id, len(text), turn.language, len(replies),
-        )  # fmt: skip
-        return Turn(turn.conversation_id, replies, turn.language, turn.mode)
+        await self._publish_inbound(turn, text, sentiment)
+        await self._publish_messages(turn.channel, stored)
+        if mode != turn.mode:
+            await self.notify_mode(turn.conversation_id, turn.channel, mode)
+        return Turn(turn.conversation_id, replies, turn.language, mode, stored)
+
+    async def _while_with_humans(
+        self, turn: OpenTurn, text: str, scoring: asyncio.Task[Sentiment]
+    ) -> Turn:
+        sentiment = await scoring
+        replies: list[BotReply] = []
+        mode = turn.mode
+        handoff = await self._handoffs.open_handoff(turn.conversation_id)
+        if turn.mode == "waiting" and handoff is not None and is_cancel(text):
+            await self._handoffs.cancel_by_customer(turn.conversation_id)
+            await self.resume_bot(turn.conversation_id)
+            replies, mode = [_system(notice("cancelled", turn.language))], "bot"
+        elif turn.mode == "waiting" and handoff is not None and await self._notice_due(turn):
+            position = await self._handoffs.position(handoff.id)
+            opens_at = None if self._hours.is_open(utcnow()) else self._hours.next_opening(utcnow())
+            ticket = HandoffTicket(handoff, position, opens_at)
+            replies = [self._queue_reply(turn.language, ticket)]
+        stored = await self._db.transaction(
+            partial(
+                close_turn, turn=turn, status="stored", replies=replies, sentiment=sentiment.score
+            )
+        )
+        await self._publish_inbound(turn, text, sentiment)
+        await self._publish_messages(turn.channel, stored)
+        if mode != turn.mode:
+            await self.notify_mode(turn.conversation_id, turn.channel, mode)
+        return Turn(turn.conversation_id, replies, turn.language, mode, stored)
+
+    async def _after_close(
+        self, turn: OpenTurn, text: str, scoring: asyncio.Task[Sentiment], inbound: InboundMessage
+    ) -> Turn:
+        pending = await self._handoffs.pending_csat(turn.conversation_id)
+        score = csat_score(text)
+        await self._handoffs.reopen_for_bot(turn.conversation_id)
+        await self.resume_bot(turn.conversation_id)
+        await self.notify_mode(turn.conversation_id, turn.channel, "bot")
+        if pending is None or score is None:
+            return await self._with_bot(replace(turn, mode="bot"), text, scoring, inbound)
+        await self._handoffs.record_csat(pending.id, score)
+        sentiment = await scoring
+        replies = [_system(notice("csat_thanks", turn.language))]
+        stored = await self._db.transaction(
+            partial(
+                close_turn, turn=turn, status="answered", replies=replies, sentiment=sentiment.score
+            )
+        )
+        await self._publish_inbound(turn, text, sentiment)
+        await self._publish_messages(turn.channel, stored)
+        return Turn(turn.conversation_id, replies, turn.language, "bot", stored)
+
+    # ---- handoff ----------------------------------------------------------------------------
+
+    async def _handoff_reason(
+        self,
+        turn: OpenTurn,
+        inbound: InboundMessage,
+        replies: list[BotReply],
+        sentiment: Sentiment,
+    ) -> tuple[str | None, str | None, bool]:
+        """Why this turn goes to a human (or None), the intent if known, and whether Rasa asked."""
+        for reply in replies:
+            marker = (reply.custom or {}).get("handoff")
+            if isinstance(marker, dict):
+                return str(marker.get("reason") or "customer_request"), marker.get("intent"), True
+        if sentiment.angry:
+            return "angry", None, False
+        if sentiment.score <= self._policy.sentiment_threshold:
+            return "negative_sentiment", None, False
+        if sentiment.label == "negative" and await self._is_vip(inbound.channel, inbound.sender):
+            return "vip", None, False
+        return None, None, False
+
+    async def _request_handoff(
+        self,
+        turn: OpenTurn,
+        reason: str,
+        intent: str | None,
+        from_bot: bool,
+        inbound: InboundMessage,
+    ) -> HandoffTicket:
+        if intent is None:
+            intent = await self._latest_intent(turn.conversation_id)
+        if not from_bot:
+            # Rasa's action_handoff pauses the tracker itself; a handoff the hub decides on is
+            # mirrored there so Rasa stays silent however a message reaches it.
+            try:
+                await self._dialogue.pause(turn.conversation_id)
+            except DialogueUnavailable:
+                logger.warning("Could not pause conversation %s in Rasa", turn.conversation_id)
+        vip = await self._is_vip(inbound.channel, inbound.sender)
+        return await self._handoffs.request(
+            turn.conversation_id,
+            reason,
+            language=turn.language,
+            skill=skill_for_intent(intent),
+            vip=vip,
+            intent=intent,
+        )
+
+    async def _latest_intent(self, conversation_id: str) -> str | None:
+        try:
+            tracker = await self._dialogue.tracker(conversation_id)
+        except DialogueUnavailable:
+            return None
+        intent = (tracker.get("latest_message") or {}).get("intent") or {}
+        name = intent.get("name")
+        return str(name) if name else None
+
+    def _queue_reply(self, language: Language, ticket: HandoffTicket) -> BotReply:
+        text = queue_notice(
+            language,
+            ticket.position.position,
+            ticket.position.estimated_wait,
+            ticket.opens_at,
+            self._policy.business_hours,
+            self._hours.zone,
+        )
+        return _system(text, kind="queue", handoff_id=ticket.handoff.id)
+
+    async def _notice_due(self, turn: OpenTurn) -> bool:
+        last = await self._db.transaction(
+            partial(last_notice_at, conversation_pk=turn.conversation_pk)
+        )
+        return last is None or utcnow() - last >= self._policy.notice_interval
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def _score(self, text: str, language: Language) -> Sentiment:
+        return self._sentiment.analyze(text, language)
 
     def _checked_text(self, text: str) -> str:
         stripped = text.strip()
@@ -98,3 +348,25 @@ class ConversationService:
                 f"text is {len(stripped)} characters long; the limit is {self._max_text_chars}"
             )
         return stripped
+
+    async def _publish_inbound(self, turn: OpenTurn, text: str, sentiment: Sentiment) -> None:
+        message = inbound_message(turn, text, sentiment.score)
+        await self.events.publish(
+            ConversationEvent("message", turn.conversation_id, turn.channel, message)
+        )
+
+    async def _publish_messages(self, channel: str, messages: list[StoredMessage]) -> None:
+        for message in messages:
+            await self.events.publish(
+                ConversationEvent("message", message.conversation_id, channel, message)
+            )
+
+
+def _system(text: str, **extra: object) -> BotReply:
+    """A message from the hub itself (not the bot), marked as such for channels and the store."""
+    return BotReply(text=text, custom={"author": "system", **extra})
+
+
+def csat_question(language: Language) -> tuple[str, dict[str, Any]]:
+    """The satisfaction question and its quick-reply buttons."""
+    return notice("csat", language), {"buttons": csat_buttons(), "custom": {"kind": "csat"}}

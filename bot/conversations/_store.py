@@ -9,11 +9,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from bot.conversations._errors import ConversationNotFound
+from bot.conversations._events import StoredMessage
 from bot.dialogue import BotReply
 from bot.language import LANGUAGES, Language, detect_language
 from bot.storage import Conversation, Message, utcnow
@@ -29,8 +32,11 @@ _SET_LANGUAGE = (
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
 _INSERT_MESSAGES = insert(Message)
 _SET_STATUS = (
-    update(Message).where(Message.id == bindparam("message_id")).values(status=bindparam("status"))
+    update(Message)
+    .where(Message.id == bindparam("message_id"))
+    .values(status=bindparam("status"), sentiment=bindparam("sentiment"))
 )
+_INSERT_OUTBOUND = insert(Message).returning(Message.id)
 # Two first messages of one sender may race; the loser's insert does nothing.
 _INSERT_CONVERSATION = {
     dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(Conversation).on_conflict_do_nothing(
@@ -49,6 +55,8 @@ class OpenTurn:
     mode: str
     message_id: int
     language: Language
+    channel: str
+    created_at: datetime
 
 
 def open_turn(
@@ -83,32 +91,104 @@ def open_turn(
         },
     ).scalar_one()
     return OpenTurn(
-        conversation.id, conversation.public_id, conversation.mode, message_id, language
+        conversation.id,
+        conversation.public_id,
+        conversation.mode,
+        message_id,
+        language,
+        channel,
+        now,
     )
 
 
 def close_turn(
-    connection: Connection, turn: OpenTurn, status: str, replies: Sequence[BotReply] = ()
-) -> None:
-    """Mark the inbound message answered or failed and store the bot's replies."""
-    connection.execute(_SET_STATUS, {"message_id": turn.message_id, "status": status})
-    if not replies:
-        return
-    now = utcnow()
-    rows = [
-        {
-            "conversation_id": turn.conversation_pk,
-            "direction": "out",
-            "author": "bot",
-            "text": reply.text or "",
-            "payload": reply.model_dump(exclude={"text"}, exclude_defaults=True) or None,
-            "language": turn.language,
-            "status": "sent",
-            "created_at": now,
-        }
+    connection: Connection,
+    turn: OpenTurn,
+    status: str,
+    replies: Sequence[BotReply] = (),
+    sentiment: float | None = None,
+    author: str = "bot",
+) -> list[StoredMessage]:
+    """Mark the inbound message answered or failed, keep its sentiment, store the replies."""
+    connection.execute(
+        _SET_STATUS, {"message_id": turn.message_id, "status": status, "sentiment": sentiment}
+    )
+    return [
+        store_outbound(
+            connection,
+            turn.conversation_pk,
+            turn.conversation_id,
+            reply.text or "",
+            reply.model_dump(exclude={"text"}, exclude_defaults=True) or None,
+            turn.language,
+            author=str((reply.custom or {}).get("author", author)),
+        )
         for reply in replies
     ]
-    connection.execute(_INSERT_MESSAGES, rows)
+
+
+def store_outbound(
+    connection: Connection,
+    conversation_pk: int,
+    conversation_id: str,
+    text: str,
+    payload: dict[str, Any] | None,
+    language: str | None,
+    author: str,
+) -> StoredMessage:
+    """Store one message to the customer (from the bot, an agent or the hub itself)."""
+    now = utcnow()
+    message_id = connection.execute(
+        _INSERT_OUTBOUND,
+        {
+            "conversation_id": conversation_pk,
+            "direction": "out",
+            "author": author,
+            "text": text,
+            "payload": payload,
+            "language": language,
+            "status": "sent",
+            "created_at": now,
+        },
+    ).scalar_one()
+    return StoredMessage(message_id, conversation_id, "out", author, text, payload, language, now)
+
+
+def last_notice_at(connection: Connection, conversation_pk: int) -> datetime | None:
+    """When the hub last told this conversation something itself (queue notices)."""
+    return connection.execute(
+        select(Message.created_at)
+        .where(Message.conversation_id == conversation_pk, Message.author == "system")
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def conversation_key(connection: Connection, conversation_id: str) -> tuple[int, str, str | None]:
+    """Primary key, channel and language of a conversation by its public id."""
+    row = connection.execute(
+        select(Conversation.id, Conversation.channel, Conversation.language).where(
+            Conversation.public_id == conversation_id
+        )
+    ).first()
+    if row is None:
+        raise ConversationNotFound(f"no conversation {conversation_id}")
+    return row.id, row.channel, row.language
+
+
+def inbound_message(turn: OpenTurn, text: str, sentiment: float | None) -> StoredMessage:
+    """The stored form of a turn's inbound message, for listeners."""
+    return StoredMessage(
+        turn.message_id,
+        turn.conversation_id,
+        "in",
+        "customer",
+        text,
+        None,
+        turn.language,
+        turn.created_at,
+        sentiment,
+    )
 
 
 def _conversation_row(connection: Connection, channel: str, sender: str) -> Any:

@@ -38,8 +38,11 @@ class RasaClient:
     request as the rest of the hub spent on the whole message.
     """
 
-    def __init__(self, rasa_url: str, actions_url: str, timeout_s: float) -> None:
+    def __init__(
+        self, rasa_url: str, actions_url: str, timeout_s: float, token: str | None = None
+    ) -> None:
         self._webhook = f"{rasa_url}/webhooks/rest/webhook"
+        self._token = token
         self._rasa_url = rasa_url
         self._actions_health = f"{actions_url}/health"
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -86,6 +89,43 @@ class RasaClient:
             # while the action server is down is that failure, not a silent bot.
             raise DialogueUnavailable("the action server cannot be reached")
         return replies
+
+    async def pause(self, conversation_id: str) -> None:
+        """Pause the conversation in Rasa: it answers nothing until ``resume``."""
+        await self._append_event(conversation_id, {"event": "pause"})
+
+    async def resume(self, conversation_id: str) -> None:
+        """Let Rasa answer the conversation again."""
+        await self._append_event(conversation_id, {"event": "resume"})
+
+    async def tracker(self, conversation_id: str) -> dict[str, Any]:
+        """Rasa's state of the conversation: latest intent and entities, slots, paused."""
+        url = f"{self._rasa_url}/conversations/{conversation_id}/tracker"
+        params = {"include_events": "NONE", **self._auth()}
+        try:
+            async with self._http.get(url, params=params, timeout=self._timeout) as response:
+                if response.status != 200:
+                    raise DialogueUnavailable(f"Rasa's tracker API answered HTTP {response.status}")
+                tracker: dict[str, Any] = await response.json(content_type=None)
+                return tracker
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise DialogueUnavailable(f"Rasa's tracker API cannot be used: {exc!r}") from exc
+
+    async def _append_event(self, conversation_id: str, event: dict[str, Any]) -> None:
+        url = f"{self._rasa_url}/conversations/{conversation_id}/tracker/events"
+        try:
+            async with self._http.post(
+                url, json=event, params=self._auth(), timeout=self._timeout
+            ) as response:
+                if response.status != 200:
+                    raise DialogueUnavailable(
+                        f"Rasa refused the {event['event']} event (HTTP {response.status})"
+                    )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DialogueUnavailable(f"Rasa cannot be reached at {self._rasa_url}") from exc
+
+    def _auth(self) -> dict[str, str]:
+        return {"token": self._token} if self._token else {}
 
     async def rasa_healthy(self) -> bool:
         """Whether the Rasa server answers (it only listens once its model is loaded)."""

@@ -74,13 +74,21 @@ def train(settings: Settings, *, force: bool = False) -> Path:
     logger.info("Training the Rasa model (inputs changed); Rasa shows its progress below")
     with tempfile.TemporaryDirectory(dir=settings.models_dir, prefix=".training-") as out:
         command = [
-            str(settings.rasa_python), "-m", "rasa", "train",
-            "--config", str(CONFIG),
-            "--domain", str(DOMAIN),
-            "--data", str(TRAINING_DATA),
-            "--out", out,
-            "--fixed-model-name", "model",
-        ]  # fmt: skip
+            str(settings.rasa_python),
+            "-m",
+            "rasa",
+            "train",
+            "--config",
+            str(CONFIG),
+            "--domain",
+            str(DOMAIN),
+            "--data",
+            str(TRAINING_DATA),
+            "--out",
+            out,
+            "--fixed-model-name",
+            "model",
+        ]
         completed = subprocess.run(
             command, cwd=PROJECT_ROOT, env=rasa_environment(settings), check=False
         )

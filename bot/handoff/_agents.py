@@ -37,9 +37,15 @@ class AgentProfile:
     @classmethod
     def of(cls, agent: Agent) -> AgentProfile:
         return cls(
-            agent.id, agent.username, agent.display_name, agent.role, tuple(agent.skills),
-            tuple(agent.languages), agent.max_chats, agent.presence,
-        )  # fmt: skip
+            agent.id,
+            agent.username,
+            agent.display_name,
+            agent.role,
+            tuple(agent.skills),
+            tuple(agent.languages),
+            agent.max_chats,
+            agent.presence,
+        )
 
 
 def _token_hash(token: str) -> str:
@@ -70,10 +76,15 @@ class AgentDirectory:
 
         def add(session: Session) -> AgentProfile:
             agent = Agent(
-                username=username, display_name=display_name or username, password_hash=hashed,
-                role=role, skills=list(skills), languages=list(languages), max_chats=max_chats,
+                username=username,
+                display_name=display_name or username,
+                password_hash=hashed,
+                role=role,
+                skills=list(skills),
+                languages=list(languages),
+                max_chats=max_chats,
                 presence="offline",
-            )  # fmt: skip
+            )
             session.add(agent)
             try:
                 session.flush()
@@ -98,8 +109,9 @@ class AgentDirectory:
         expires = utcnow() + self._ttl
 
         def open_session(session: Session) -> None:
-            session.add(AgentSession(token_hash=_token_hash(token), agent_id=agent.id,
-                                     expires_at=expires))  # fmt: skip
+            session.add(
+                AgentSession(token_hash=_token_hash(token), agent_id=agent.id, expires_at=expires)
+            )
 
         await self._db.session(open_session)
         return token, AgentProfile.of(agent)
@@ -153,9 +165,13 @@ class AgentDirectory:
 
 
 def _check_new_agent(
-    username: str, password: str, role: str, skills: tuple[str, ...],
-    languages: tuple[str, ...], max_chats: int,
-) -> None:  # fmt: skip
+    username: str,
+    password: str,
+    role: str,
+    skills: tuple[str, ...],
+    languages: tuple[str, ...],
+    max_chats: int,
+) -> None:
     problems = []
     if not username.strip() or len(username) > 64:
         problems.append("username must be 1 to 64 characters")

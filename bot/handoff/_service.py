@@ -115,9 +115,15 @@ class HandoffService:
                     f"conversation {conversation_id} is {conversation.mode}, not with the bot"
                 )
             handoff = Handoff(
-                conversation_id=conversation.id, status="queued", reason=reason, vip=vip,
-                language=language, skill=skill, intent=intent, requested_at=now,
-            )  # fmt: skip
+                conversation_id=conversation.id,
+                status="queued",
+                reason=reason,
+                vip=vip,
+                language=language,
+                skill=skill,
+                intent=intent,
+                requested_at=now,
+            )
             session.add(handoff)
             conversation.mode = "waiting"
             conversation.updated_at = now
@@ -156,8 +162,9 @@ class HandoffService:
 
     async def cancel_by_customer(self, conversation_id: str) -> HandoffView:
         """The customer no longer wants to wait: back to the bot."""
-        return await self._end(conversation_id, None, to_status="cancelled", mode="bot",
-                               allowed=("queued", "assigned"))  # fmt: skip
+        return await self._end(
+            conversation_id, None, to_status="cancelled", mode="bot", allowed=("queued", "assigned")
+        )
 
     async def pending_csat(self, conversation_id: str) -> HandoffView | None:
         """The last closed handoff of a conversation whose CSAT question is unanswered."""
@@ -290,9 +297,13 @@ class HandoffService:
         return await self._db.session(take)
 
     async def transfer(
-        self, agent: AgentProfile, handoff_id: int, *, to_agent: int | None = None,
+        self,
+        agent: AgentProfile,
+        handoff_id: int,
+        *,
+        to_agent: int | None = None,
         to_skill: str | None = None,
-    ) -> HandoffView:  # fmt: skip
+    ) -> HandoffView:
         """Hand the conversation to another agent (assigned to them) or back to a skill's queue."""
         if (to_agent is None) == (to_skill is None):
             raise InvalidRequest("transfer to exactly one of: an agent or a skill")
@@ -324,16 +335,23 @@ class HandoffService:
     async def return_to_bot(self, agent: AgentProfile, handoff_id: int) -> HandoffView:
         """The agent is done for now; the bot answers again."""
         view = await self.get(handoff_id, agent)
-        return await self._end(view.conversation_id, agent, to_status="returned", mode="bot",
-                               allowed=("active",))  # fmt: skip
+        return await self._end(
+            view.conversation_id, agent, to_status="returned", mode="bot", allowed=("active",)
+        )
 
     async def close(self, agent: AgentProfile, handoff_id: int, resolution: str) -> HandoffView:
         """Close with a resolution; the customer is then asked for a satisfaction score."""
         if not resolution.strip():
             raise InvalidRequest("a resolution is needed to close a conversation")
         view = await self.get(handoff_id, agent)
-        return await self._end(view.conversation_id, agent, to_status="closed", mode="closed",
-                               allowed=("active",), resolution=resolution.strip())  # fmt: skip
+        return await self._end(
+            view.conversation_id,
+            agent,
+            to_status="closed",
+            mode="closed",
+            allowed=("active",),
+            resolution=resolution.strip(),
+        )
 
     async def add_note(self, agent: AgentProfile, handoff_id: int, text: str) -> int:
         """An internal note on the conversation; returns its id."""
@@ -343,8 +361,12 @@ class HandoffService:
 
         def add(session: Session) -> int:
             conversation = _conversation(session, view.conversation_id)
-            note = AgentNote(conversation_id=conversation.id, agent_id=agent.id, text=text.strip(),
-                             created_at=self._now())  # fmt: skip
+            note = AgentNote(
+                conversation_id=conversation.id,
+                agent_id=agent.id,
+                text=text.strip(),
+                created_at=self._now(),
+            )
             session.add(note)
             session.flush()
             return note.id
@@ -372,9 +394,15 @@ class HandoffService:
     # ---- internals ------------------------------------------------------------------------
 
     async def _end(
-        self, conversation_id: str, agent: AgentProfile | None, *, to_status: str, mode: str,
-        allowed: tuple[str, ...], resolution: str | None = None,
-    ) -> HandoffView:  # fmt: skip
+        self,
+        conversation_id: str,
+        agent: AgentProfile | None,
+        *,
+        to_status: str,
+        mode: str,
+        allowed: tuple[str, ...],
+        resolution: str | None = None,
+    ) -> HandoffView:
         now = self._now()
 
         def end(session: Session) -> HandoffView:
@@ -397,16 +425,32 @@ class HandoffService:
 
     @staticmethod
     def _view(handoff: Handoff, conversation: Conversation, now: datetime) -> HandoffView:
-        request = QueuedRequest(handoff.id, handoff.reason, handoff.language, handoff.skill,
-                                handoff.vip, handoff.requested_at)  # fmt: skip
+        request = QueuedRequest(
+            handoff.id,
+            handoff.reason,
+            handoff.language,
+            handoff.skill,
+            handoff.vip,
+            handoff.requested_at,
+        )
         return HandoffView(
-            id=handoff.id, conversation_id=conversation.public_id, channel=conversation.channel,
-            status=handoff.status, reason=handoff.reason, priority=priority(request, now),
-            vip=handoff.vip, language=handoff.language, skill=handoff.skill, intent=handoff.intent,
-            agent_id=handoff.agent_id, requested_at=handoff.requested_at,
-            accepted_at=handoff.accepted_at, ended_at=handoff.ended_at,
-            resolution=handoff.resolution, csat=handoff.csat,
-        )  # fmt: skip
+            id=handoff.id,
+            conversation_id=conversation.public_id,
+            channel=conversation.channel,
+            status=handoff.status,
+            reason=handoff.reason,
+            priority=priority(request, now),
+            vip=handoff.vip,
+            language=handoff.language,
+            skill=handoff.skill,
+            intent=handoff.intent,
+            agent_id=handoff.agent_id,
+            requested_at=handoff.requested_at,
+            accepted_at=handoff.accepted_at,
+            ended_at=handoff.ended_at,
+            resolution=handoff.resolution,
+            csat=handoff.csat,
+        )
 
 
 def _conversation(session: Session, public_id: str) -> Conversation:

@@ -7,13 +7,16 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel, SecretStr
 
-from bot.conversations import ConversationService
+from bot.conversations import ConversationService, HandoffPolicy
 from bot.dialogue import RasaClient
+from bot.handoff import AgentDirectory, BusinessHours, HandoffService
 from bot.hub._errors import install_error_handlers
 from bot.hub._limits import BodySizeLimit
 from bot.logs import configure_logging
@@ -22,6 +25,19 @@ from bot.storage import Database
 from channels.rest import build_router
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HubServices:
+    """Everything the hub's routers work with, built once per application."""
+
+    settings: Settings
+    database: Database
+    dialogue: RasaClient
+    conversations: ConversationService
+    handoffs: HandoffService
+    agents: AgentDirectory
+    hours: BusinessHours
 
 
 class Health(BaseModel):
@@ -37,12 +53,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
     database = Database(settings.hub_database_url)
-    dialogue = RasaClient(settings.rasa_url, settings.actions_url, settings.rasa_timeout_s)
+    token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
+    dialogue = RasaClient(settings.rasa_url, settings.actions_url, settings.rasa_timeout_s, token)
+    hours = BusinessHours.parse(settings.business_hours, settings.timezone)
+    handoffs = HandoffService(database, hours)
+    agents = AgentDirectory(database, timedelta(hours=settings.agent_session_hours))
     conversations = ConversationService(
         database,
         dialogue,
+        handoffs,
+        hours,
         max_text_chars=settings.max_text_chars,
         default_language=settings.default_language,
+        policy=HandoffPolicy(
+            sentiment_threshold=settings.sentiment_handoff_threshold,
+            notice_interval=timedelta(seconds=settings.queue_notice_interval_s),
+            business_hours=settings.business_hours,
+        ),
     )
 
     @asynccontextmanager
@@ -55,6 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database.dispose()
 
     app = FastAPI(title="Customer-service assistant hub", version="0.1.0", lifespan=lifespan)
+    app.state.services = HubServices(
+        settings, database, dialogue, conversations, handoffs, agents, hours
+    )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     install_error_handlers(app)
 
