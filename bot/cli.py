@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 import typer
 
 from bot.dialogue import TrainingFailed, train
+from bot.handoff import AgentDirectory, HandoffError
 from bot.logs import configure_logging
 from bot.settings import Settings
-from bot.storage import upgrade
+from bot.storage import Database, upgrade
 from bot.supervisor import Supervisor, platform_processes
 
 logger = logging.getLogger(__name__)
@@ -18,6 +20,8 @@ logger = logging.getLogger(__name__)
 app = typer.Typer(help="Customer-service assistant platform.", no_args_is_help=True)
 db_app = typer.Typer(help="The hub database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+agents_app = typer.Typer(help="Console agents.", no_args_is_help=True)
+app.add_typer(agents_app, name="agents")
 
 
 def _settings() -> Settings:
@@ -57,6 +61,57 @@ def train_command(
         logger.error("%s", exc)
         raise typer.Exit(code=1) from exc
     typer.echo(str(model))
+
+
+@agents_app.command("add")
+def agents_add(
+    username: str,
+    display_name: str = typer.Option("", help="Name shown to customers; the username if empty."),
+    role: str = typer.Option("agent", help="agent or supervisor"),
+    skills: str = typer.Option(
+        "general", help="Comma-separated: orders,refunds,technical,sales,general"
+    ),
+    languages: str = typer.Option("zh,en", help="Comma-separated: zh,en"),
+    max_chats: int = typer.Option(3, help="Most conversations at once."),
+    password: str = typer.Option(
+        ...,
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        envvar="BOT_NEW_AGENT_PASSWORD",
+        help="At least 8 characters (prompted when not given; or set BOT_NEW_AGENT_PASSWORD).",
+    ),
+) -> None:
+    """Add a console agent."""
+    settings = _settings()
+
+    async def add() -> None:
+        database = Database(settings.hub_database_url)
+        await database.migrate()
+        try:
+            directory = AgentDirectory(database, timedelta(hours=settings.agent_session_hours))
+            profile = await directory.create(
+                username,
+                password,
+                display_name=display_name or None,
+                role=role,
+                skills=_split(skills),
+                languages=_split(languages),
+                max_chats=max_chats,
+            )
+        finally:
+            database.dispose()
+        typer.echo(f"added {profile.role} {profile.username} (id {profile.id})")
+
+    try:
+        asyncio.run(add())
+    except HandoffError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+
+
+def _split(values: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in values.split(",") if v.strip())
 
 
 @db_app.command("upgrade")

@@ -30,9 +30,11 @@ from bot.conversations._store import (
     OpenTurn,
     close_turn,
     conversation_key,
+    history,
     inbound_message,
     last_notice_at,
     open_turn,
+    sender_of,
     store_outbound,
 )
 from bot.dialogue import BotReply, DialogueUnavailable, RasaClient
@@ -155,6 +157,18 @@ class ConversationService:
         message, channel = await self._db.transaction(store)
         await self._publish_messages(channel, [message])
         return message
+
+    async def history(
+        self, conversation_id: str, *, after_id: int | None = None, limit: int = 200
+    ) -> list[StoredMessage]:
+        """The conversation's messages in order (both directions), after ``after_id`` if given."""
+        return await self._db.transaction(
+            partial(history, conversation_id=conversation_id, after_id=after_id, limit=limit)
+        )
+
+    async def sender_of(self, conversation_id: str) -> str:
+        """The channel's id of the conversation's customer."""
+        return await self._db.transaction(partial(sender_of, conversation_id=conversation_id))
 
     async def notify_mode(self, conversation_id: str, channel: str, mode: str) -> None:
         """Tell listeners a conversation changed mode (the console acts on handoffs)."""

@@ -202,3 +202,38 @@ def _conversation_row(connection: Connection, channel: str, sender: str) -> Any:
         {**key, "public_id": uuid.uuid4().hex, "mode": "bot", "created_at": now, "updated_at": now},
     )
     return connection.execute(_SELECT_CONVERSATION, key).one()
+
+
+def history(
+    connection: Connection, conversation_id: str, after_id: int | None, limit: int
+) -> list[StoredMessage]:
+    """Messages of a conversation in order, after ``after_id`` when given (the newest ``limit``)."""
+    pk, _channel, _language = conversation_key(connection, conversation_id)
+    query = select(Message).where(Message.conversation_id == pk)
+    if after_id is not None:
+        query = query.where(Message.id > after_id)
+    rows = connection.execute(query.order_by(Message.id.desc()).limit(limit)).all()
+    return [
+        StoredMessage(
+            row.id,
+            conversation_id,
+            row.direction,
+            row.author,
+            row.text,
+            row.payload,
+            row.language,
+            row.created_at,
+            row.sentiment,
+        )
+        for row in reversed(rows)
+    ]
+
+
+def sender_of(connection: Connection, conversation_id: str) -> str:
+    """The channel's id of the conversation's customer."""
+    sender = connection.execute(
+        select(Conversation.sender).where(Conversation.public_id == conversation_id)
+    ).scalar_one_or_none()
+    if sender is None:
+        raise ConversationNotFound(f"no conversation {conversation_id}")
+    return str(sender)

@@ -373,6 +373,29 @@ class HandoffService:
 
         return await self._db.session(add)
 
+    async def notes(self, conversation_id: str) -> list[dict[str, object]]:
+        """Internal notes on a conversation, oldest first, with their authors' names."""
+
+        def load(session: Session) -> list[dict[str, object]]:
+            conversation = _conversation(session, conversation_id)
+            rows = session.execute(
+                select(AgentNote, Agent.display_name)
+                .outerjoin(Agent, Agent.id == AgentNote.agent_id)
+                .where(AgentNote.conversation_id == conversation.id)
+                .order_by(AgentNote.id)
+            ).all()
+            return [
+                {
+                    "id": note.id,
+                    "text": note.text,
+                    "agent": name,
+                    "created_at": note.created_at.isoformat(),
+                }
+                for note, name in rows
+            ]
+
+        return await self._db.session(load)
+
     async def agent_loads(self) -> list[AgentLoad]:
         """Every agent with their current number of open conversations."""
         return await self._db.session(_agent_loads)

@@ -7,7 +7,6 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
@@ -20,24 +19,14 @@ from bot.handoff import AgentDirectory, BusinessHours, HandoffService
 from bot.hub._errors import install_error_handlers
 from bot.hub._limits import BodySizeLimit
 from bot.logs import configure_logging
+from bot.services import HubServices
 from bot.settings import Settings
 from bot.storage import Database
+from channels import console
+from channels.console import ContextBuilder, build_pages
 from channels.rest import build_router
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class HubServices:
-    """Everything the hub's routers work with, built once per application."""
-
-    settings: Settings
-    database: Database
-    dialogue: RasaClient
-    conversations: ConversationService
-    handoffs: HandoffService
-    agents: AgentDirectory
-    hours: BusinessHours
 
 
 class Health(BaseModel):
@@ -72,12 +61,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
     )
 
+    dispatcher = console.Dispatcher(handoffs)
+    conversations.events.subscribe(dispatcher.on_conversation_event)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await database.migrate()
         await dialogue.start()
+        await dispatcher.start()
         logger.info("Hub listening on %s", settings.hub_url)
         yield
+        await dispatcher.stop()
         await dialogue.close()
         database.dispose()
 
@@ -101,6 +95,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     guards = [Depends(_api_key_guard(settings.api_key))] if settings.api_key else []
     app.include_router(build_router(conversations), dependencies=guards)
+    pages, console_static = build_pages()
+    app.include_router(pages)
+    app.mount("/console/static", console_static, name="console-static")
+    app.include_router(console.build_router(dispatcher, ContextBuilder(app.state.services)))
     return app
 
 

@@ -11,8 +11,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot.conversations import EmptyMessage, MessageRejected, MessageTooLong
+from bot.conversations import (
+    ConversationNotFound,
+    EmptyMessage,
+    MessageRejected,
+    MessageTooLong,
+)
 from bot.dialogue import DialogueUnavailable
+from bot.handoff import (
+    AgentExists,
+    InvalidCredentials,
+    InvalidRequest,
+    InvalidTransition,
+    NotAllowed,
+    NotFound,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +96,26 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return await http_exception_handler(request, exc)
 
 
+_HANDOFF_STATUS: dict[type[Exception], int] = {
+    InvalidCredentials: 401,
+    NotAllowed: 403,
+    NotFound: 404,
+    ConversationNotFound: 404,
+    InvalidTransition: 409,
+    AgentExists: 409,
+    InvalidRequest: 422,
+}
+
+
+async def _handoff_error(_request: Request, exc: Exception) -> JSONResponse:
+    status = next(code for kind, code in _HANDOFF_STATUS.items() if isinstance(exc, kind))
+    return JSONResponse(status_code=status, content={"detail": str(exc)})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the mapping of public exceptions to status codes."""
+    for kind in _HANDOFF_STATUS:
+        app.add_exception_handler(kind, _handoff_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(MessageRejected, _message_rejected)

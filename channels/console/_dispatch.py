@@ -1,0 +1,119 @@
+"""Keeps the queue moving: routes waiting requests to agents and tells consoles what changed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.conversations import ConversationEvent
+from bot.handoff import HandoffService
+
+logger = logging.getLogger(__name__)
+
+ConsoleListener = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class Dispatcher:
+    """Routes on every change and every ``interval_s`` (waiting raises priority over time)."""
+
+    def __init__(self, handoffs: HandoffService, interval_s: float = 5.0) -> None:
+        self._handoffs = handoffs
+        self._interval = interval_s
+        self._listeners: list[ConsoleListener] = []
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def subscribe(self, listener: ConsoleListener) -> None:
+        """Call ``listener(event, data)`` for console events ("queue", "assigned")."""
+        self._listeners.append(listener)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def queue_changed(self) -> None:
+        """Something in the queue changed: route now and tell consoles."""
+        await self._route_and_tell()
+
+    async def agents_changed(self) -> None:
+        """An agent came online or left: their capacity changed."""
+        await self._route_and_tell()
+
+    async def on_conversation_event(self, event: ConversationEvent) -> None:
+        """Listener for conversation events: a new handoff or a customer message."""
+        if event.kind == "mode" and event.data.get("mode") == "waiting":
+            await self._route_and_tell()
+        elif event.kind == "message":
+            message = event.message.as_json() if event.message else None
+            await self._tell(
+                "message", {"conversation_id": event.conversation_id, "message": message}
+            )
+
+    async def overview(self) -> dict[str, Any]:
+        """Queues by skill and language, and agents with their load (the supervisor view)."""
+        views = await self._handoffs.queued()
+        loads = {a.id: a for a in await self._handoffs.agent_loads()}
+        queues: dict[str, dict[str, Any]] = {}
+        for view in views:
+            key = f"{view.skill}/{view.language}"
+            entry = queues.setdefault(
+                key,
+                {
+                    "skill": view.skill,
+                    "language": view.language,
+                    "waiting": 0,
+                    "active": 0,
+                    "longest_wait_s": 0,
+                },
+            )
+            if view.status == "active":
+                entry["active"] += 1
+            else:
+                entry["waiting"] += 1
+                entry["longest_wait_s"] = max(
+                    entry["longest_wait_s"], round(view.waited.total_seconds())
+                )
+        return {
+            "queues": sorted(queues.values(), key=lambda q: (q["skill"], q["language"])),
+            "agents": [
+                {
+                    "id": a.id,
+                    "online": a.online,
+                    "active_chats": a.active_chats,
+                    "max_chats": a.max_chats,
+                    "skills": sorted(a.skills),
+                }
+                for a in loads.values()
+            ],
+            "open_conversations": len(views),
+        }
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._route_and_tell(quiet=True)
+            except Exception:
+                logger.exception("Routing failed; trying again in %.0f s", self._interval)
+            await asyncio.sleep(self._interval)
+
+    async def _route_and_tell(self, quiet: bool = False) -> None:
+        assigned = await self._handoffs.route_waiting()
+        for view in assigned:
+            await self._tell("assigned", {"handoff_id": view.id, "agent_id": view.agent_id})
+        if assigned or not quiet:
+            await self._tell("queue", {})
+
+    async def _tell(self, event: str, data: dict[str, Any]) -> None:
+        for listener in self._listeners:
+            try:
+                await listener(event, data)
+            except Exception:
+                logger.exception("A console listener failed on %s", event)
