@@ -102,7 +102,7 @@ def platform_processes(settings: Settings, model: Path) -> list[ProcessSpec]:
                 python,
                 "-m",
                 "uvicorn",
-                "bot.hub:create_app",
+                "bot.hub:create_asgi",
                 "--factory",
                 "--host",
                 settings.host,

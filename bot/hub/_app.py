@@ -8,10 +8,14 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Literal
 
+import socketio
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, SecretStr
+from starlette.types import ASGIApp
 
 from bot.conversations import ConversationService, HandoffPolicy
 from bot.dialogue import RasaClient
@@ -27,6 +31,8 @@ from channels.console import ContextBuilder, build_pages
 from channels.rest import build_router
 
 logger = logging.getLogger(__name__)
+
+VENDOR = Path(__file__).resolve().parents[2] / "channels" / "vendor"
 
 
 class Health(BaseModel):
@@ -99,7 +105,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages)
     app.mount("/console/static", console_static, name="console-static")
     app.include_router(console.build_router(dispatcher, ContextBuilder(app.state.services)))
+    app.mount("/static/vendor", StaticFiles(directory=VENDOR), name="vendor")
+    # One socket.io server for every live channel (web chat, agent console), each on its own
+    # namespace; create_asgi() puts it in front of this app.
+    sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=[], logger=False)
+    sio.register_namespace(console.ConsoleNamespace(app.state.services, dispatcher))
+    app.state.sio = sio
     return app
+
+
+def create_asgi(settings: Settings | None = None) -> ASGIApp:
+    """The hub as uvicorn serves it: socket.io in front of the FastAPI app."""
+    app = create_app(settings)
+    asgi: ASGIApp = socketio.ASGIApp(app.state.sio, other_asgi_app=app)
+    return asgi
 
 
 def _api_key_guard(api_key: SecretStr) -> Callable[[Request], Awaitable[None]]:

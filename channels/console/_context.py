@@ -17,6 +17,8 @@ from bot.services import HubServices
 logger = logging.getLogger(__name__)
 
 CANNED_REPLIES = Path(__file__).with_name("canned_replies.yml")
+# Rasa's bookkeeping, of no use to an agent.
+_INTERNAL_SLOTS = frozenset({"session_started_metadata", "requested_slot"})
 
 # What other modules can add (wired by the hub): the customer's orders, reply suggestions.
 OrdersLookup = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
@@ -68,7 +70,11 @@ class ContextBuilder:
         except DialogueUnavailable:
             return {"available": False}
         latest = tracker.get("latest_message") or {}
-        slots = {k: v for k, v in (tracker.get("slots") or {}).items() if v is not None}
+        slots = {
+            k: v
+            for k, v in (tracker.get("slots") or {}).items()
+            if v is not None and k not in _INTERNAL_SLOTS
+        }
         return {
             "available": True,
             "intent": (latest.get("intent") or {}).get("name"),

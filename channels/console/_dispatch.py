@@ -48,14 +48,9 @@ class Dispatcher:
         await self._route_and_tell()
 
     async def on_conversation_event(self, event: ConversationEvent) -> None:
-        """Listener for conversation events: a new handoff or a customer message."""
+        """Listener for conversation events: a conversation that starts waiting is routed."""
         if event.kind == "mode" and event.data.get("mode") == "waiting":
             await self._route_and_tell()
-        elif event.kind == "message":
-            message = event.message.as_json() if event.message else None
-            await self._tell(
-                "message", {"conversation_id": event.conversation_id, "message": message}
-            )
 
     async def overview(self) -> dict[str, Any]:
         """Queues by skill and language, and agents with their load (the supervisor view)."""

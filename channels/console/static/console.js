@@ -1,0 +1,306 @@
+// The agent console. Customer text is only ever put into the page as text (textContent),
+// never as HTML, so a message holding markup or script shows as what it is.
+(function () {
+  "use strict";
+  const t = (key) => window.I18N.t(key);
+  const $ = (id) => document.getElementById(id);
+  const state = { me: null, socket: null, handoff: null, seen: new Set(), typingTimer: null,
+                  lastTyping: 0, agents: [] };
+
+  async function api(method, path, body) {
+    const response = await fetch("/console/api" + path, {
+      method,
+      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const error = new Error(data.detail || response.statusText);
+      error.status = response.status;
+      throw error;
+    }
+    return data;
+  }
+
+  function el(tag, text, className) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (className) node.className = className;
+    return node;
+  }
+
+  function showError(id, error) {
+    $(id).textContent = error ? String(error.message || error) : "";
+  }
+
+  // ---- login ------------------------------------------------------------------------------
+
+  async function boot() {
+    try {
+      start(await api("GET", "/me"));
+    } catch (error) {
+      $("login").hidden = false;
+      $("app").hidden = true;
+    }
+  }
+
+  $("login-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError("login-error", null);
+    try {
+      start(await api("POST", "/login", { username: $("username").value, password: $("password").value }));
+    } catch (error) {
+      showError("login-error", t("login.failed") + error.message);
+    }
+  });
+
+  $("logout").addEventListener("click", async () => {
+    await api("POST", "/logout").catch(() => null);
+    if (state.socket) state.socket.disconnect();
+    location.reload();
+  });
+
+  function start(me) {
+    state.me = me;
+    $("login").hidden = true;
+    $("app").hidden = false;
+    $("me").textContent = me.display_name;
+    $("presence").value = me.presence;
+    $("supervisor-link").hidden = me.role !== "supervisor";
+    connect();
+    refreshQueue();
+    loadCanned();
+    api("GET", "/agents").then((agents) => { state.agents = agents; renderTransferTargets(); });
+  }
+
+  $("presence").addEventListener("change", async () => {
+    await api("POST", "/presence", { presence: $("presence").value });
+    refreshQueue();
+  });
+
+  // ---- live events ------------------------------------------------------------------------
+
+  function connect() {
+    state.socket = window.io("/console", { transports: ["websocket", "polling"] });
+    state.socket.on("queue", refreshQueue);
+    state.socket.on("assigned", refreshQueue);
+    state.socket.on("message", (message) => {
+      if (state.handoff && message.conversation_id === state.handoff.conversation_id) {
+        appendMessage(message);
+        if (message.direction === "in") $("typing").hidden = true;
+      }
+    });
+    state.socket.on("typing", (data) => {
+      if (!state.handoff || data.conversation_id !== state.handoff.conversation_id) return;
+      $("typing").hidden = false;
+      clearTimeout(state.typingTimer);
+      state.typingTimer = setTimeout(() => { $("typing").hidden = true; }, 4000);
+    });
+    state.socket.on("mode", (data) => {
+      if (state.handoff && data.conversation_id === state.handoff.conversation_id) {
+        openHandoff(state.handoff.id);
+      }
+    });
+    state.socket.on("connect", () => {
+      if (state.handoff) state.socket.emit("watch", { handoff_id: state.handoff.id });
+    });
+  }
+
+  // ---- queue ------------------------------------------------------------------------------
+
+  async function refreshQueue() {
+    let items = [];
+    try { items = await api("GET", "/queue"); } catch (error) { return; }
+    const list = $("queue");
+    list.replaceChildren();
+    $("queue-empty").hidden = items.length > 0;
+    for (const item of items) {
+      const li = el("li", null, "queue-item status-" + item.status);
+      const button = el("button", null, "queue-open");
+      button.type = "button";
+      button.dataset.handoff = item.id;
+      button.setAttribute("aria-label", `${t("reason." + item.reason)} ${item.language}`);
+      button.append(
+        el("span", t("reason." + item.reason), "reason"),
+        el("span", `${t("skill." + item.skill)} · ${item.language.toUpperCase()}`, "meta"),
+        el("span", t("status." + item.status), "status"),
+        el("span", `${t("waited")} ${item.waited_s}${t("seconds")}`, "waited"),
+      );
+      if (item.vip) button.append(el("span", "VIP", "vip"));
+      button.addEventListener("click", () => openHandoff(item.id));
+      li.append(button);
+      list.append(li);
+    }
+  }
+
+  // ---- conversation -----------------------------------------------------------------------
+
+  async function openHandoff(id) {
+    let data;
+    try { data = await api("GET", `/handoffs/${id}`); } catch (error) {
+      showError("chat-error", error);
+      return;
+    }
+    state.handoff = data.handoff;
+    state.seen = new Set();
+    $("chat-empty").hidden = true;
+    $("chat").hidden = false;
+    $("context").hidden = false;
+    $("chat-status").textContent = `${t("status." + data.handoff.status) || data.handoff.status} · ` +
+      `${t("reason." + data.handoff.reason)} · ${t("skill." + data.handoff.skill)}`;
+    $("transcript").replaceChildren();
+    data.transcript.forEach(appendMessage);
+    renderContext(data);
+    const mine = data.handoff.agent_id === state.me.id;
+    const active = data.handoff.status === "active" && mine;
+    $("accept").hidden = active;
+    $("reply-form").hidden = !active;
+    $("close-form").hidden = !active;
+    $("return").hidden = !active;
+    $("transfer").hidden = !active;
+    $("transfer-target").parentElement.hidden = !active;
+    showError("chat-error", null);
+    if (state.socket) state.socket.emit("watch", { handoff_id: id });
+  }
+
+  function appendMessage(message) {
+    if (state.seen.has(message.id)) return;
+    state.seen.add(message.id);
+    const li = el("li", null, `msg author-${message.author} dir-${message.direction}`);
+    li.dataset.messageId = message.id;
+    li.append(el("span", t("author." + message.author), "who"), el("span", message.text, "text"));
+    $("transcript").append(li);
+    li.scrollIntoView({ block: "end" });
+  }
+
+  function renderContext(data) {
+    $("summary").textContent = data.summary || t("context.none");
+    const nlu = $("nlu");
+    nlu.replaceChildren();
+    if (!data.nlu.available) {
+      nlu.append(el("dd", t("context.nluDown")));
+    } else {
+      const rows = [["intent", data.nlu.intent], ...data.nlu.entities.map((e) => [e.entity, e.value]),
+                    ...Object.entries(data.nlu.slots).map(([k, v]) => [k, JSON.stringify(v)])];
+      for (const [k, v] of rows) nlu.append(el("dt", k), el("dd", v));
+    }
+    const sentiment = $("sentiment");
+    sentiment.replaceChildren();
+    for (const point of data.sentiment) {
+      const li = el("li", point.score.toFixed(2), point.score < -0.25 ? "neg" : point.score > 0.25 ? "pos" : "neu");
+      li.style.setProperty("--score", String(point.score));
+      sentiment.append(li);
+    }
+    fillList("orders", data.orders, (o) => `${o.order_id || o.id || ""} ${o.status || ""} ${o.total || ""}`.trim());
+    fillList("sources", data.sources, (s) => s.title || s.source || JSON.stringify(s));
+    const suggestions = $("suggestions");
+    suggestions.replaceChildren();
+    for (const suggestion of data.suggestions) {
+      const button = el("button", suggestion.text, "suggestion");
+      button.type = "button";
+      button.addEventListener("click", () => { $("reply").value = suggestion.text; $("reply").focus(); });
+      const li = el("li");
+      li.append(button);
+      suggestions.append(li);
+    }
+    if (!data.suggestions.length) suggestions.append(el("li", t("context.none"), "muted"));
+    fillList("notes", data.notes, (n) => `${n.agent || ""}: ${n.text}`);
+  }
+
+  function fillList(id, items, label) {
+    const list = $(id);
+    list.replaceChildren();
+    for (const item of items) list.append(el("li", label(item)));
+    if (!items.length) list.append(el("li", t("context.none"), "muted"));
+  }
+
+  async function act(method, path, body) {
+    showError("chat-error", null);
+    try {
+      const result = await api(method, path, body);
+      await openHandoff(state.handoff.id);
+      refreshQueue();
+      return result;
+    } catch (error) {
+      showError("chat-error", error);
+      return null;
+    }
+  }
+
+  $("accept").addEventListener("click", () => act("POST", `/handoffs/${state.handoff.id}/accept`));
+  $("return").addEventListener("click", () => act("POST", `/handoffs/${state.handoff.id}/return`));
+  $("transfer").addEventListener("click", () => {
+    const [kind, value] = $("transfer-target").value.split(":");
+    const body = kind === "agent" ? { agent_id: Number(value) } : { skill: value };
+    act("POST", `/handoffs/${state.handoff.id}/transfer`, body);
+  });
+  $("close-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    act("POST", `/handoffs/${state.handoff.id}/close`, { resolution: $("resolution").value });
+  });
+  $("note-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!$("note").value.trim()) return;
+    await act("POST", `/handoffs/${state.handoff.id}/notes`, { text: $("note").value });
+    $("note").value = "";
+  });
+  $("reply-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = $("reply").value;
+    if (!text.trim()) return;
+    try {
+      appendMessage(await api("POST", `/handoffs/${state.handoff.id}/messages`, { text }));
+      $("reply").value = "";
+      showError("chat-error", null);
+    } catch (error) {
+      showError("chat-error", error);
+    }
+  });
+  $("reply").addEventListener("input", () => {
+    const now = Date.now();
+    if (state.socket && state.handoff && now - state.lastTyping > 2000) {
+      state.lastTyping = now;
+      state.socket.emit("typing", { handoff_id: state.handoff.id });
+    }
+  });
+
+  // ---- canned replies and transfer targets -----------------------------------------------
+
+  async function loadCanned() {
+    const select = $("canned");
+    select.replaceChildren(el("option", t("chat.canned")));
+    const replies = await api("GET", `/canned?language=${window.I18N.lang}`).catch(() => []);
+    for (const reply of replies) {
+      const option = el("option", reply.title);
+      option.value = reply.text;
+      select.append(option);
+    }
+  }
+  $("canned").addEventListener("change", () => {
+    if ($("canned").selectedIndex > 0) $("reply").value = $("canned").value;
+    $("canned").selectedIndex = 0;
+  });
+
+  function renderTransferTargets() {
+    const select = $("transfer-target");
+    select.replaceChildren();
+    for (const skill of ["orders", "refunds", "technical", "sales", "general"]) {
+      const option = el("option", t("transfer.toSkill") + t("skill." + skill));
+      option.value = "skill:" + skill;
+      select.append(option);
+    }
+    for (const agent of state.agents) {
+      if (state.me && agent.id === state.me.id) continue;
+      const option = el("option", t("transfer.toAgent") + agent.display_name);
+      option.value = "agent:" + agent.id;
+      select.append(option);
+    }
+  }
+
+  document.addEventListener("langchange", () => {
+    refreshQueue(); loadCanned(); renderTransferTargets();
+    if (state.handoff) openHandoff(state.handoff.id);
+  });
+  document.addEventListener("DOMContentLoaded", boot);
+})();

@@ -1,0 +1,99 @@
+// UI strings of the console in Chinese and English; the choice is kept in localStorage.
+(function () {
+  "use strict";
+  const STRINGS = {
+    zh: {
+      "lang.toggle": "English",
+      "login.title": "客服登录", "login.username": "用户名", "login.password": "密码",
+      "login.submit": "登录", "login.failed": "登录失败：",
+      "presence.label": "状态", "presence.online": "在线", "presence.away": "离开",
+      "presence.offline": "离线",
+      "nav.supervisor": "主管视图", "nav.logout": "退出", "nav.console": "返回工作台",
+      "queue.title": "会话队列", "queue.empty": "暂无等待的会话",
+      "chat.title": "对话", "chat.empty": "从左侧选择一个会话", "chat.typing": "客户正在输入…",
+      "chat.accept": "接入", "chat.return": "转回机器人", "chat.transfer": "转接",
+      "chat.transferGo": "转接", "chat.reply": "回复", "chat.send": "发送",
+      "chat.resolution": "处理结果", "chat.close": "结束会话", "chat.canned": "常用回复…",
+      "context.title": "客户信息", "context.summary": "摘要", "context.nlu": "意图与槽位",
+      "context.sentiment": "情绪趋势", "context.orders": "订单",
+      "context.sources": "机器人引用的知识", "context.suggestions": "建议回复",
+      "context.notes": "内部备注", "context.addNote": "添加备注", "context.none": "无",
+      "context.nluDown": "对话引擎暂不可用",
+      "author.customer": "客户", "author.bot": "机器人", "author.agent": "客服",
+      "author.system": "系统",
+      "status.queued": "排队中", "status.assigned": "已分配给你", "status.active": "进行中",
+      "reason.customer_request": "客户要求", "reason.angry": "客户愤怒",
+      "reason.negative_sentiment": "负面情绪", "reason.repeated_fallback": "多次未理解",
+      "reason.severe_complaint": "严重投诉", "reason.vip": "VIP", "reason.after_hours_message": "非工作时间留言",
+      "skill.orders": "订单", "skill.refunds": "退款", "skill.technical": "技术",
+      "skill.sales": "销售", "skill.general": "综合",
+      "transfer.toSkill": "转到队列：", "transfer.toAgent": "转给：",
+      "waited": "已等待", "seconds": "秒",
+      "sup.title": "主管视图", "sup.queues": "队列", "sup.agents": "客服", "sup.skill": "技能",
+      "sup.language": "语言", "sup.waiting": "等待", "sup.active": "进行中",
+      "sup.longest": "最长等待(秒)", "sup.agent": "客服", "sup.online": "在线",
+      "sup.load": "会话数", "sup.skills": "技能", "sup.open": "未结束会话",
+    },
+    en: {
+      "lang.toggle": "中文",
+      "login.title": "Agent login", "login.username": "Username", "login.password": "Password",
+      "login.submit": "Log in", "login.failed": "Login failed: ",
+      "presence.label": "Status", "presence.online": "Online", "presence.away": "Away",
+      "presence.offline": "Offline",
+      "nav.supervisor": "Supervisor view", "nav.logout": "Log out", "nav.console": "Back to console",
+      "queue.title": "Queue", "queue.empty": "Nobody is waiting",
+      "chat.title": "Conversation", "chat.empty": "Pick a conversation on the left",
+      "chat.typing": "The customer is typing…", "chat.accept": "Accept",
+      "chat.return": "Return to bot", "chat.transfer": "Transfer", "chat.transferGo": "Transfer",
+      "chat.reply": "Reply", "chat.send": "Send", "chat.resolution": "Resolution",
+      "chat.close": "Close", "chat.canned": "Canned replies…",
+      "context.title": "Customer", "context.summary": "Summary", "context.nlu": "Intent and slots",
+      "context.sentiment": "Sentiment", "context.orders": "Orders",
+      "context.sources": "Knowledge the bot used", "context.suggestions": "Suggested replies",
+      "context.notes": "Internal notes", "context.addNote": "Add note", "context.none": "none",
+      "context.nluDown": "the dialogue engine is unavailable",
+      "author.customer": "Customer", "author.bot": "Bot", "author.agent": "Agent",
+      "author.system": "System",
+      "status.queued": "queued", "status.assigned": "assigned to you", "status.active": "active",
+      "reason.customer_request": "asked for a human", "reason.angry": "angry",
+      "reason.negative_sentiment": "negative sentiment", "reason.repeated_fallback": "not understood twice",
+      "reason.severe_complaint": "severe complaint", "reason.vip": "VIP",
+      "reason.after_hours_message": "after-hours message",
+      "skill.orders": "orders", "skill.refunds": "refunds", "skill.technical": "technical",
+      "skill.sales": "sales", "skill.general": "general",
+      "transfer.toSkill": "to queue: ", "transfer.toAgent": "to: ",
+      "waited": "waited", "seconds": "s",
+      "sup.title": "Supervisor view", "sup.queues": "Queues", "sup.agents": "Agents",
+      "sup.skill": "Skill", "sup.language": "Language", "sup.waiting": "Waiting",
+      "sup.active": "Active", "sup.longest": "Longest wait (s)", "sup.agent": "Agent",
+      "sup.online": "Online", "sup.load": "Chats", "sup.skills": "Skills",
+      "sup.open": "Open conversations",
+    },
+  };
+  let lang = localStorage.getItem("console.lang") ||
+    (navigator.language && navigator.language.startsWith("zh") ? "zh" : "en");
+
+  function t(key) {
+    return (STRINGS[lang] && STRINGS[lang][key]) || STRINGS.en[key] || key;
+  }
+
+  function apply() {
+    document.documentElement.lang = lang;
+    document.querySelectorAll("[data-i18n]").forEach((el) => {
+      el.textContent = t(el.getAttribute("data-i18n"));
+    });
+  }
+
+  function toggle() {
+    lang = lang === "zh" ? "en" : "zh";
+    localStorage.setItem("console.lang", lang);
+    apply();
+    document.dispatchEvent(new CustomEvent("langchange"));
+  }
+
+  window.I18N = { t, apply, toggle, get lang() { return lang; } };
+  document.addEventListener("DOMContentLoaded", () => {
+    apply();
+    document.querySelectorAll(".lang-toggle").forEach((b) => b.addEventListener("click", toggle));
+  });
+})();
