@@ -1,0 +1,103 @@
+"""A hub restart in the middle of a handoff loses nothing: modes, queue and messages persist."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+
+import httpx
+import pytest
+
+from bot.launch import PlatformProcess
+from tests.conftest import query_hub_db
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "correct horse battery"
+
+
+def say(platform: PlatformProcess, sender: str, text: str) -> dict:  # type: ignore[type-arg]
+    response = httpx.post(
+        f"{platform.hub_url}/api/messages", json={"sender": sender, "text": text}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def add_agent(platform: PlatformProcess, username: str) -> None:
+    import subprocess
+    import sys
+
+    subprocess.run(
+        [sys.executable, "-m", "bot", "agents", "add", username, "--skills", "general"],
+        env={**platform.env, "BOT_NEW_AGENT_PASSWORD": PASSWORD},
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_hub_restart_mid_handoff(platform: PlatformProcess) -> None:
+    username = f"agent-{uuid.uuid4().hex[:6]}"
+    add_agent(platform, username)
+    sender = f"restart-{uuid.uuid4().hex[:6]}"
+    first = say(platform, sender, "this is ridiculous, I want to talk to a person NOW!!")
+    assert first["mode"] == "waiting"
+    conversation_id = first["conversation_id"]
+
+    agent = httpx.Client(base_url=platform.hub_url, timeout=30)
+    assert (
+        agent.post(
+            "/console/api/login", json={"username": username, "password": PASSWORD}
+        ).status_code
+        == 200
+    )
+    agent.post("/console/api/presence", json={"presence": "online"})
+    queue = agent.get("/console/api/queue").json()
+    [handoff] = [h for h in queue if h["conversation_id"] == conversation_id]
+    assert agent.post(f"/console/api/handoffs/{handoff['id']}/accept").status_code == 200
+    say(platform, sender, "are you there?")
+
+    hub_pid = int((platform.var_dir / "run" / "hub.pid").read_text())
+    os.kill(hub_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if (
+                int((platform.var_dir / "run" / "hub.pid").read_text()) != hub_pid
+                and httpx.get(f"{platform.hub_url}/healthz", timeout=2).status_code == 200
+            ):
+                break
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.3)
+    else:
+        pytest.fail("the hub did not come back")
+
+    # After the restart: the customer is still with the human, the agent's session still works.
+    during = say(platform, sender, "hello?")
+    assert (during["mode"], during["replies"]) == ("human", [])
+    context = agent.get(f"/console/api/handoffs/{handoff['id']}").json()
+    assert context["handoff"]["status"] == "active"
+    customer_lines = [m["text"] for m in context["transcript"] if m["direction"] == "in"]
+    assert customer_lines == [
+        "this is ridiculous, I want to talk to a person NOW!!",
+        "are you there?",
+        "hello?",
+    ]
+    reply = agent.post(
+        f"/console/api/handoffs/{handoff['id']}/messages", json={"text": "I'm here."}
+    )
+    assert reply.status_code == 200
+    assert agent.post(f"/console/api/handoffs/{handoff['id']}/return").status_code == 200
+    back = say(platform, sender, "hello")
+    assert back["mode"] == "bot"
+    assert back["replies"]  # the bot answers again
+    rows = query_hub_db(
+        platform.var_dir,
+        "SELECT m.author FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+        " WHERE c.public_id = ? ORDER BY m.id",
+        (conversation_id,),
+    )
+    assert "agent" in [r["author"] for r in rows]
