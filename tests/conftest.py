@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
 
 from bot.launch import PlatformProcess
 from bot.settings import PROJECT_ROOT
+from tests.servers import postgres_server
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +27,25 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformProce
     running.start()
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A private PostgreSQL server for the whole test session."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty hub database on each backend the platform supports."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/hub.db"
+    server: str = request.getfixturevalue("postgres_url")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server.replace("postgresql+psycopg", "postgresql"), autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    return server.rsplit("/", 1)[0] + f"/{name}"
 
 
 def query_hub_db(var_dir: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.handoff import (
     AgentDirectory,
@@ -33,8 +33,8 @@ class Clock:
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = Database(f"sqlite:///{tmp_path}/hub.db")
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url)
     await db.migrate()
     yield db
     db.dispose()
@@ -73,8 +73,8 @@ async def conversation(database: Database, mode: str = "bot") -> str:
 
 async def mode_of(database: Database, public_id: str) -> str:
     return await database.transaction(
-        lambda c: c.exec_driver_sql(
-            "SELECT mode FROM conversations WHERE public_id = ?", (public_id,)
+        lambda c: c.execute(
+            select(Conversation.mode).where(Conversation.public_id == public_id)
         ).scalar_one()
     )
 

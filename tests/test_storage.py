@@ -11,10 +11,17 @@ from bot.storage import Conversation, Database, Message, alembic_config
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> Database:
-    db = Database(f"sqlite:///{tmp_path}/nested/hub.db")
+async def database(database_url: str) -> Database:
+    db = Database(database_url)
     await db.migrate()
     return db
+
+
+async def test_sqlite_folder_is_created(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path}/nested/deeper/hub.db")
+    await db.migrate()
+    assert (tmp_path / "nested" / "deeper" / "hub.db").exists()
+    db.dispose()
 
 
 async def test_migrations_create_the_schema(database: Database) -> None:

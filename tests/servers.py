@@ -1,0 +1,102 @@
+"""Private database servers for tests: started on a free port in a temporary folder, then stopped.
+
+Debian's packages provide the binaries (scripts/setup.sh installs them); nothing here touches a
+system-wide instance.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bot.launch import free_port
+
+
+def _postgres_bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if found:
+        return found[-1]
+    path = shutil.which(name)
+    if path is None:
+        raise FileNotFoundError(f"PostgreSQL's {name} is not installed; run scripts/setup.sh")
+    return path
+
+
+def _as_postgres_user(command: list[str]) -> list[str]:
+    # initdb and postgres refuse to run as root; the Debian package made a `postgres` user.
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *command]
+    return command
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server of its own; yields a SQLAlchemy URL of its `postgres` database."""
+    # A folder of its own under /tmp: pytest's are private to root, and the server runs as the
+    # `postgres` user when the tests run as root.
+    folder = Path(tempfile.mkdtemp(prefix="test-postgres-"))
+    data, sockets = folder / "pgdata", folder / "pgsock"
+    data.mkdir()
+    sockets.mkdir()
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        for path in (folder, data, sockets):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+    port = free_port()
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "check": True}
+    subprocess.run(
+        _as_postgres_user(
+            [
+                _postgres_bin("initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ]
+        ),
+        **quiet,
+    )  # type: ignore[call-overload]
+    subprocess.run(
+        _as_postgres_user(
+            [
+                _postgres_bin("pg_ctl"),
+                "-D",
+                str(data),
+                "-w",
+                "-l",
+                str(folder / "postgres.log"),
+                "-o",
+                f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "start",
+            ]
+        ),
+        **quiet,
+    )  # type: ignore[call-overload]
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            _as_postgres_user(
+                [
+                    _postgres_bin("pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "stop",
+                ]
+            ),
+            **quiet,
+        )  # type: ignore[call-overload]
+        shutil.rmtree(folder, ignore_errors=True)
