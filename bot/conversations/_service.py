@@ -213,16 +213,7 @@ class ConversationService:
             ticket = await self._request_handoff(turn, reason, intent, from_bot, inbound)
             replies = [*replies, self._queue_reply(turn.language, ticket)]
             mode = "waiting"
-        stored = await self._db.transaction(
-            partial(
-                close_turn, turn=turn, status="answered", replies=replies, sentiment=sentiment.score
-            )
-        )
-        await self._publish_inbound(turn, text, sentiment)
-        await self._publish_messages(turn.channel, stored)
-        if mode != turn.mode:
-            await self.notify_mode(turn.conversation_id, turn.channel, mode)
-        return Turn(turn.conversation_id, replies, turn.language, mode, stored)
+        return await self._finish(turn, text, sentiment, "answered", replies, mode)
 
     async def _while_with_humans(
         self, turn: OpenTurn, text: str, scoring: asyncio.Task[Sentiment]
@@ -240,16 +231,7 @@ class ConversationService:
             opens_at = None if self._hours.is_open(utcnow()) else self._hours.next_opening(utcnow())
             ticket = HandoffTicket(handoff, position, opens_at)
             replies = [self._queue_reply(turn.language, ticket)]
-        stored = await self._db.transaction(
-            partial(
-                close_turn, turn=turn, status="stored", replies=replies, sentiment=sentiment.score
-            )
-        )
-        await self._publish_inbound(turn, text, sentiment)
-        await self._publish_messages(turn.channel, stored)
-        if mode != turn.mode:
-            await self.notify_mode(turn.conversation_id, turn.channel, mode)
-        return Turn(turn.conversation_id, replies, turn.language, mode, stored)
+        return await self._finish(turn, text, sentiment, "stored", replies, mode)
 
     async def _after_close(
         self, turn: OpenTurn, text: str, scoring: asyncio.Task[Sentiment], inbound: InboundMessage
@@ -262,16 +244,30 @@ class ConversationService:
         if pending is None or score is None:
             return await self._with_bot(replace(turn, mode="bot"), text, scoring, inbound)
         await self._handoffs.record_csat(pending.id, score)
-        sentiment = await scoring
         replies = [_system(notice("csat_thanks", turn.language))]
+        reopened = replace(turn, mode="bot")
+        return await self._finish(reopened, text, await scoring, "answered", replies, "bot")
+
+    async def _finish(
+        self,
+        turn: OpenTurn,
+        text: str,
+        sentiment: Sentiment,
+        status: str,
+        replies: list[BotReply],
+        mode: str,
+    ) -> Turn:
+        """Store the turn's outcome, tell listeners, and say what came of it."""
         stored = await self._db.transaction(
             partial(
-                close_turn, turn=turn, status="answered", replies=replies, sentiment=sentiment.score
+                close_turn, turn=turn, status=status, replies=replies, sentiment=sentiment.score
             )
         )
         await self._publish_inbound(turn, text, sentiment)
         await self._publish_messages(turn.channel, stored)
-        return Turn(turn.conversation_id, replies, turn.language, "bot", stored)
+        if mode != turn.mode:
+            await self.notify_mode(turn.conversation_id, turn.channel, mode)
+        return Turn(turn.conversation_id, replies, turn.language, mode, stored)
 
     # ---- handoff ----------------------------------------------------------------------------
 

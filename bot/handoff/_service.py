@@ -241,19 +241,8 @@ class HandoffService:
 
     async def visible_to(self, agent: AgentProfile) -> list[HandoffView]:
         """Open handoffs the agent may see: queued for their skills and languages, or theirs."""
-        now = self._now()
 
-        def load(session: Session) -> list[HandoffView]:
-            rows = session.execute(
-                select(Handoff, Conversation)
-                .join(Conversation, Conversation.id == Handoff.conversation_id)
-                .where(Handoff.status.in_(OPEN))
-                .order_by(Handoff.requested_at)
-            ).all()
-            views = [self._view(h, c, now) for h, c in rows]
-            return [v for v in views if _may_see(agent, v)]
-
-        views = await self._db.session(load)
+        views = [v for v in await self.queued() if _may_see(agent, v)]
         return sorted(views, key=lambda v: (v.status != "active", -v.priority, v.requested_at))
 
     async def get(self, handoff_id: int, agent: AgentProfile | None = None) -> HandoffView:
