@@ -140,17 +140,12 @@ class ConversationService:
         payload: dict[str, Any] | None = None,
     ) -> StoredMessage:
         """Store a message to the customer from an agent or the hub, and tell listeners."""
-        if not text.strip():
-            raise EmptyMessage("text is empty; send at least one visible character")
-        if len(text) > self._max_text_chars:
-            raise MessageTooLong(
-                f"text is {len(text)} characters long; the limit is {self._max_text_chars}"
-            )
+        checked = self._checked_text(text)
 
         def store(connection: Any) -> tuple[StoredMessage, str]:
             pk, channel, language = conversation_key(connection, conversation_id)
             stored = store_outbound(
-                connection, pk, conversation_id, text.strip(), payload, language, author
+                connection, pk, conversation_id, checked, payload, language, author
             )
             return stored, channel
 
