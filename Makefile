@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP_COMPILE := $(VENV)/bin/pip-compile -q --strip-extras --no-header --allow-unsafe \
 	--no-emit-index-url --no-emit-find-links
 
-.PHONY: help setup run test lint format typecheck unit bench lock clean
+.PHONY: help setup setup-test run test lint format typecheck unit bench lock clean
 
 help:
 	@echo "make run    set up, train if needed, start Rasa, actions and hub (http://127.0.0.1:8000)"
@@ -16,31 +16,36 @@ help:
 setup:
 	@scripts/setup.sh
 
+# The test tools and the LLM test server go into .venv only for tests and benchmarks.
+setup-test:
+	@scripts/setup.sh --test
+
 run: setup
 	$(PY) -m bot run
 
-test: setup lint typecheck
+test: setup-test lint typecheck
 	$(PY) -m pytest
 
-lint: setup
+lint: setup-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: setup
+typecheck: setup-test
 	$(VENV)/bin/mypy
 
-format: setup
+format: setup-test
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-unit: setup
+unit: setup-test
 	$(PY) -m pytest -m "not integration"
 
-bench: setup
+bench: setup-test
 	$(PY) -m bench.latency
 
 lock:
-	cd requirements && ../$(PIP_COMPILE) hub.in -o hub.txt && ../$(PIP_COMPILE) dev.in -o dev.txt
+	cd requirements && ../$(PIP_COMPILE) hub.in -o hub.txt && ../$(PIP_COMPILE) dev.in -o dev.txt \
+		&& ../$(PIP_COMPILE) llm.in -o llm.txt
 
 clean:
 	rm -rf var models .rasa .mypy_cache .ruff_cache .pytest_cache

@@ -49,12 +49,12 @@ find_python() {
   done
 }
 
-# make_env DIR PYTHON REQUIREMENT_FILE...
+# make_env DIR STAMP_NAME PYTHON REQUIREMENT_FILE...
 make_env() {
-  local dir=$1 python=$2; shift 2
+  local dir=$1 stamp_file=$1/$2 python=$3; shift 3
   local stamp
   stamp=$( { "$python" --version 2>&1; sha256sum "$@"; } | sha256sum | cut -d' ' -f1)
-  if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.setup-stamp" 2>/dev/null)" = "$stamp" ]; then
+  if [ -x "$dir/bin/python" ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ]; then
     return
   fi
   say "building $dir with $("$python" --version 2>&1) from $* (a few minutes when new)"
@@ -62,9 +62,17 @@ make_env() {
   local args=() file
   for file in "$@"; do args+=(-r "$file"); done
   "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "${args[@]}"
-  echo "$stamp" > "$dir/.setup-stamp"
+  echo "$stamp" > "$stamp_file"
   say "$dir is ready"
 }
+
+TEST=0
+for arg in "$@"; do
+  case $arg in
+    --test) TEST=1 ;;  # also the test tools and the LLM test server
+    *) say "unknown argument: $arg (usage: scripts/setup.sh [--test])"; exit 2 ;;
+  esac
+done
 
 install_system_packages
 
@@ -83,5 +91,12 @@ if [ -z "$PY310" ]; then
   exit 1
 fi
 
-make_env .venv "$PY311" requirements/hub.txt requirements/dev.txt
-make_env .venv-rasa "$PY310" requirements/rasa.lock.txt
+make_env .venv .setup-stamp "$PY311" requirements/hub.txt
+make_env .venv-rasa .setup-stamp "$PY310" requirements/rasa.lock.txt
+if [ "$TEST" = "1" ]; then
+  # llama-cpp-python compiles llama.cpp: portable CPU flags (the default -march=native build
+  # crashed on these machines), both cores, and pip keeps the built wheel in its cache.
+  export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF}"
+  export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
+  make_env .venv .setup-stamp-test "$PY311" requirements/hub.txt requirements/dev.txt requirements/llm.txt
+fi
