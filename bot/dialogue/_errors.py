@@ -11,3 +11,7 @@ class DialogueUnavailable(DialogueError):
 
 class TrainingFailed(DialogueError):
     """``rasa train`` exited with an error."""
+
+
+class EvaluationFailed(DialogueError):
+    """An evaluation could not run: bad input data, or Rasa failed while evaluating."""

@@ -4,6 +4,7 @@ Nothing in the hub imports this package, and it imports nothing of ours but ``bo
 (standard library only).
 """
 
+from bot.rasa_components.e5_featurizer import E5Featurizer
 from bot.rasa_components.language_tagger import LanguageTagger
 
-__all__ = ["LanguageTagger"]
+__all__ = ["E5Featurizer", "LanguageTagger"]

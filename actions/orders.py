@@ -1,0 +1,447 @@
+"""Order forms: status, return, cancellation and address change, with ownership checks.
+
+The forms ask for an order id first. An order that is not the sender's is not revealed until
+the customer gives the last four digits of the phone number on it. Whether the rest of a form
+is asked depends on the order (``required_slots``); the submit actions say why when it is not.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions._context import (
+    customer_id_of,
+    entity_values,
+    language_of,
+    order_service,
+    response_text,
+)
+from bot.orders import (
+    InvalidAddress,
+    InvalidOrderId,
+    InvalidStateChange,
+    Order,
+    OrderNotFound,
+    OrdersError,
+    carrier_name,
+)
+
+# Slots a form leaves behind; the order id stays so the customer need not repeat it.
+FORM_SLOTS = (
+    "phone_last4",
+    "return_reason",
+    "return_confirmed",
+    "cancel_confirmed",
+    "new_address",
+    "address_confirmed",
+)
+
+
+def _value(value: Any) -> str:
+    return str(value[-1] if isinstance(value, list) else value)
+
+
+def _order(tracker: Tracker) -> Order | None:
+    order_id = tracker.get_slot("order_id")
+    if not order_id:
+        return None
+    try:
+        return order_service().get(str(order_id))
+    except OrdersError:
+        return None
+
+
+def _is_cleared(tracker: Tracker, order: Order) -> bool:
+    """Whether the customer may see ``order``: it is theirs, or they verified its phone."""
+    return order.customer_id == customer_id_of(tracker) or order.id in (
+        tracker.get_slot("verified_orders") or []
+    )
+
+
+def order_fields(order: Order, tracker: Tracker) -> dict[str, Any]:
+    """Template values of an order in the customer's language."""
+    language = language_of(tracker)
+    return {
+        "order_id": order.id,
+        "items": order.item_names(language),
+        "total": order.total,
+        "placed_on": order.placed_on.isoformat(),
+        "shipped_on": order.shipped_on.isoformat() if order.shipped_on else "",
+        "delivered_on": order.delivered_on.isoformat() if order.delivered_on else "",
+        "carrier": carrier_name(order.carrier, language),
+        "tracking_number": order.tracking_number or "",
+        "address": order.address,
+    }
+
+
+class OrderFormValidation(FormValidationAction, ABC):
+    """Validates the order id (format, existence, ownership) for every order form."""
+
+    # Abstract, so that rasa-sdk registers only the concrete forms' validators.
+    @abstractmethod
+    def name(self) -> str: ...
+
+    def order_allows_more(self, order: Order, tracker: Tracker) -> bool:
+        """Whether the form should go on past the order id for this order."""
+        return True
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: dict[str, Any],
+    ) -> list[str]:
+        # The domain lists phone_last4 second; it is asked only for someone else's order.
+        rest = [s for s in domain_slots if s not in {"order_id", "phone_last4"}]
+        order = _order(tracker)
+        if order is None:
+            return ["order_id", *rest]
+        if not _is_cleared(tracker, order):
+            return ["order_id", "phone_last4", *rest]
+        if not self.order_allows_more(order, tracker):
+            return ["order_id"]
+        return ["order_id", *rest]
+
+    async def validate_order_id(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        given = _value(value)
+        try:
+            order = order_service().get(given)
+        except InvalidOrderId:
+            dispatcher.utter_message(response="utter_order_id_invalid", given=given[:40])
+            return {"order_id": None}
+        except OrderNotFound:
+            dispatcher.utter_message(response="utter_order_not_found", order_id=given.upper())
+            return {"order_id": None}
+        # A new order id means any verification typed for the previous one does not apply.
+        return {"order_id": order.id, "phone_last4": None}
+
+    async def validate_phone_last4(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        order = _order(tracker)
+        if order is None:
+            return {"phone_last4": None}
+        if not order_service().phone_matches(order, _value(value)):
+            dispatcher.utter_message(response="utter_phone_mismatch")
+            return {"phone_last4": None}
+        dispatcher.utter_message(response="utter_phone_verified")
+        verified = [*(tracker.get_slot("verified_orders") or []), order.id]
+        return {"phone_last4": "verified", "verified_orders": verified}
+
+    @staticmethod
+    def corrected(tracker: Tracker) -> bool:
+        """Whether the latest message gives an order id, which then wins over other answers."""
+        return bool(entity_values(tracker, "order_id"))
+
+
+class ValidateOrderStatusForm(OrderFormValidation):
+    def name(self) -> str:
+        return "validate_order_status_form"
+
+
+class ValidateReturnForm(OrderFormValidation):
+    def name(self) -> str:
+        return "validate_return_form"
+
+    def order_allows_more(self, order: Order, tracker: Tracker) -> bool:
+        service = order_service()
+        if not service.return_eligibility(order.id, kind="quality").eligible:
+            return False
+        reason = tracker.get_slot("return_reason")
+        return not reason or service.return_eligibility(order.id, str(reason)).eligible
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: dict[str, Any],
+    ) -> list[str]:
+        slots = await super().required_slots(domain_slots, dispatcher, tracker, domain)
+        order, reason = _order(tracker), tracker.get_slot("return_reason")
+        if order is not None and reason and slots == ["order_id"]:
+            # Eligible in general but not for this reason: the reason is kept so the submit
+            # action can say which window applies.
+            return ["order_id", "return_reason"]
+        return slots
+
+    async def validate_return_reason(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        if self.corrected(tracker):
+            return {"return_reason": None}
+        return {"return_reason": _value(value)[:200]}
+
+    async def validate_return_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {"return_confirmed": None if self.corrected(tracker) else value}
+
+
+class ValidateCancelForm(OrderFormValidation):
+    def name(self) -> str:
+        return "validate_cancel_form"
+
+    def order_allows_more(self, order: Order, tracker: Tracker) -> bool:
+        return order_service().can_change(order) is None
+
+    async def validate_cancel_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {"cancel_confirmed": None if self.corrected(tracker) else value}
+
+
+class ValidateAddressForm(OrderFormValidation):
+    def name(self) -> str:
+        return "validate_address_form"
+
+    def order_allows_more(self, order: Order, tracker: Tracker) -> bool:
+        return order_service().can_change(order) is None
+
+    async def validate_new_address(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        if self.corrected(tracker):
+            return {"new_address": None}
+        address = " ".join(_value(value).split())
+        low, high = 6, 200
+        if not low <= len(address) <= high:
+            dispatcher.utter_message(response="utter_address_invalid")
+            return {"new_address": None}
+        return {"new_address": address}
+
+    async def validate_address_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {"address_confirmed": None if self.corrected(tracker) else value}
+
+
+class ActionAskPhoneLast4(Action):
+    def name(self) -> str:
+        return "action_ask_phone_last4"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        dispatcher.utter_message(
+            response="utter_ask_phone_last4", order_id=tracker.get_slot("order_id")
+        )
+        return []
+
+
+class ActionAskReturnConfirmed(Action):
+    """Sums up the return (window, deadline, shipping fee) before asking to confirm it."""
+
+    def name(self) -> str:
+        return "action_ask_return_confirmed"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        order = _order(tracker)
+        if order is None:
+            dispatcher.utter_message(response="utter_ask_order_id")
+            return []
+        language = language_of(tracker)
+        decision = order_service().return_eligibility(
+            order.id, str(tracker.get_slot("return_reason") or "")
+        )
+        fee = (
+            response_text(domain, "utter_shipping_fee", language).format(fee=decision.shipping_fee)
+            if decision.shipping_fee
+            else response_text(domain, "utter_shipping_free", language)
+        )
+        dispatcher.utter_message(
+            response="utter_ask_return_confirmed",
+            **order_fields(order, tracker),
+            return_kind=response_text(domain, f"utter_return_kind_{decision.kind}", language),
+            deadline=decision.deadline.isoformat() if decision.deadline else "",
+            shipping_fee=fee,
+        )
+        return []
+
+
+class ActionAskCancelConfirmed(Action):
+    def name(self) -> str:
+        return "action_ask_cancel_confirmed"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        order = _order(tracker)
+        if order is not None:
+            dispatcher.utter_message(
+                response="utter_ask_cancel_confirmed", **order_fields(order, tracker)
+            )
+        return []
+
+
+class ActionAskNewAddress(Action):
+    def name(self) -> str:
+        return "action_ask_new_address"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        order = _order(tracker)
+        if order is not None:
+            dispatcher.utter_message(
+                response="utter_ask_new_address", **order_fields(order, tracker)
+            )
+        return []
+
+
+class ActionAskAddressConfirmed(Action):
+    def name(self) -> str:
+        return "action_ask_address_confirmed"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        order = _order(tracker)
+        if order is not None:
+            dispatcher.utter_message(
+                response="utter_ask_address_confirmed",
+                order_id=order.id,
+                new_address=tracker.get_slot("new_address"),
+            )
+        return []
+
+
+def _reset() -> list[dict[str, Any]]:
+    return [SlotSet(slot, None) for slot in FORM_SLOTS]
+
+
+class ActionOrderStatus(Action):
+    """Reports the order's status from the store."""
+
+    def name(self) -> str:
+        return "action_order_status"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        order = _order(tracker)
+        if order is not None and _is_cleared(tracker, order):
+            dispatcher.utter_message(
+                response=f"utter_order_status_{order.status}", **order_fields(order, tracker)
+            )
+        return _reset()
+
+
+class ActionSubmitReturn(Action):
+    """Opens the return when confirmed, or says why the order cannot be returned."""
+
+    def name(self) -> str:
+        return "action_submit_return"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        order = _order(tracker)
+        if order is None or not _is_cleared(tracker, order):
+            return _reset()
+        service, reason = order_service(), str(tracker.get_slot("return_reason") or "")
+        decision = (
+            service.return_eligibility(order.id, reason)
+            if reason
+            else service.return_eligibility(order.id, kind="quality")
+        )
+        fields = order_fields(order, tracker)
+        deadline = decision.deadline.isoformat() if decision.deadline else ""
+        if not decision.eligible:
+            dispatcher.utter_message(
+                response=f"utter_return_ineligible_{decision.code}", **fields, deadline=deadline
+            )
+        elif tracker.get_slot("return_confirmed") is True:
+            try:
+                service.request_return(order.id, reason)
+                dispatcher.utter_message(response="utter_return_submitted", **fields)
+            except InvalidStateChange as exc:
+                dispatcher.utter_message(
+                    response=f"utter_return_ineligible_{exc.code}", **fields, deadline=deadline
+                )
+        else:
+            dispatcher.utter_message(response="utter_return_not_submitted")
+        return _reset()
+
+
+class ActionSubmitCancel(Action):
+    """Cancels the order when confirmed, or says why it cannot be cancelled."""
+
+    def name(self) -> str:
+        return "action_submit_cancel"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        order = _order(tracker)
+        if order is None or not _is_cleared(tracker, order):
+            return _reset()
+        fields = order_fields(order, tracker)
+        refusal = order_service().can_change(order)
+        if refusal is not None:
+            dispatcher.utter_message(response=f"utter_change_refused_{refusal}", **fields)
+        elif tracker.get_slot("cancel_confirmed") is True:
+            try:
+                order_service().cancel(order.id)
+                dispatcher.utter_message(response="utter_cancel_done", **fields)
+            except InvalidStateChange as exc:
+                dispatcher.utter_message(response=f"utter_change_refused_{exc.code}", **fields)
+        else:
+            dispatcher.utter_message(response="utter_cancel_not_done")
+        return _reset()
+
+
+class ActionSubmitAddress(Action):
+    """Changes the delivery address when confirmed, or says why it cannot be changed."""
+
+    def name(self) -> str:
+        return "action_submit_address"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        order = _order(tracker)
+        if order is None or not _is_cleared(tracker, order):
+            return _reset()
+        fields = order_fields(order, tracker)
+        refusal = order_service().can_change(order)
+        if refusal is not None:
+            dispatcher.utter_message(response=f"utter_change_refused_{refusal}", **fields)
+        elif tracker.get_slot("address_confirmed") is True:
+            try:
+                changed = order_service().change_address(
+                    order.id, str(tracker.get_slot("new_address"))
+                )
+                dispatcher.utter_message(
+                    response="utter_address_changed", **order_fields(changed, tracker)
+                )
+            except InvalidStateChange as exc:
+                dispatcher.utter_message(response=f"utter_change_refused_{exc.code}", **fields)
+            except InvalidAddress:
+                dispatcher.utter_message(response="utter_address_invalid")
+        else:
+            dispatcher.utter_message(response="utter_address_not_changed")
+        return _reset()
+
+
+class ActionFormStopped(Action):
+    """The customer stopped a form: forget its answers, keep the order id."""
+
+    def name(self) -> str:
+        return "action_form_stopped"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        dispatcher.utter_message(response="utter_form_stopped")
+        return _reset()

@@ -1,0 +1,107 @@
+"""Complaints, recommendations and the first stage of the two-stage fallback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions._context import language_of, order_service, response_text, sentiment_analyzer
+from bot.orders import CATEGORIES, parse_budget
+
+COMPLAINT_ECHO_CHARS = 60
+FALLBACK_CHOICES = 2
+NO_BUDGET = "any"
+
+
+class ActionHandleComplaint(Action):
+    """Apologizes, keeps the complaint, and offers a human when the customer is angry."""
+
+    def name(self) -> str:
+        return "action_handle_complaint"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        text = str((tracker.latest_message or {}).get("text") or "").strip()
+        sentiment = sentiment_analyzer().analyze(text, language_of(tracker))
+        severity = "severe" if sentiment.angry else "normal"
+        echo = text if len(text) <= COMPLAINT_ECHO_CHARS else text[:COMPLAINT_ECHO_CHARS] + "…"
+        dispatcher.utter_message(response="utter_complaint_ack", complaint=echo)
+        if severity == "severe":
+            dispatcher.utter_message(response="utter_complaint_offer_human")
+        else:
+            dispatcher.utter_message(response="utter_complaint_anything_else")
+        return [SlotSet("complaint_text", text), SlotSet("complaint_severity", severity)]
+
+
+class ValidateRecommendForm(FormValidationAction):
+    """Keeps a product category the shop sells and a budget it can read."""
+
+    def name(self) -> str:
+        return "validate_recommend_form"
+
+    async def validate_product_category(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        category = str(value[-1] if isinstance(value, list) else value)
+        if category in CATEGORIES:
+            return {"product_category": category}
+        dispatcher.utter_message(response="utter_category_invalid")
+        return {"product_category": None}
+
+    async def validate_budget(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        budget = str(value[-1] if isinstance(value, list) else value)
+        if budget == NO_BUDGET or parse_budget(budget) is not None:
+            return {"budget": budget}
+        dispatcher.utter_message(response="utter_budget_invalid")
+        return {"budget": None}
+
+
+class ActionRecommend(Action):
+    """Suggests catalogue products of the category within the budget."""
+
+    def name(self) -> str:
+        return "action_recommend"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        language = language_of(tracker)
+        category = tracker.get_slot("product_category")
+        budget_text = tracker.get_slot("budget")
+        budget = parse_budget(budget_text) if budget_text and budget_text != NO_BUDGET else None
+        products = order_service().products(category if category in CATEGORIES else None, budget)
+        if not products:
+            dispatcher.utter_message(response="utter_no_recommendations")
+        else:
+            lines = "\n".join(f"• {p.name(language)} ¥{p.price}" for p in products)
+            dispatcher.utter_message(response="utter_recommendations", products=lines)
+        return [SlotSet("budget", None)]
+
+
+class ActionFallbackSuggest(Action):
+    """First fallback stage: offers the two likeliest intents as buttons."""
+
+    def name(self) -> str:
+        return "action_fallback_suggest"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        language = language_of(tracker)
+        ranking = (tracker.latest_message or {}).get("intent_ranking") or []
+        names = [r.get("name") for r in ranking if r.get("name") not in {None, "nlu_fallback"}]
+        buttons = []
+        for name in names[:FALLBACK_CHOICES]:
+            try:
+                title = response_text(domain, f"utter_topic_{name}", language)
+            except KeyError:
+                continue  # an intent without a customer-facing name is not worth offering
+            buttons.append({"title": title, "payload": f"/{name}"})
+        dispatcher.utter_message(response="utter_fallback_suggest", buttons=buttons)
+        return []

@@ -1,0 +1,366 @@
+"""Evaluate the NLU model and the dialogue on held-out data, with Rasa run as a subprocess.
+
+Rasa lives in its own environment, so training, parsing and story tests run there
+(``rasa train nlu``, ``bot.rasa_components.nlu_predict``, ``rasa test core``) and the scores are
+computed here. Rasa's output goes to stderr; callers print the returned dictionaries as JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.dialogue._errors import EvaluationFailed
+from bot.dialogue._training import CONFIG, rasa_environment, train
+from bot.language import LANGUAGES
+from bot.settings import PROJECT_ROOT, Settings
+
+logger = logging.getLogger(__name__)
+
+TEST_DATA = PROJECT_ROOT / "nlu_data" / "test"
+TEST_STORIES = TEST_DATA / "stories.yml"
+CONFUSIONS_SHOWN = 10
+
+# "[text](entity)", "[text](entity:value)" or '[text]{"entity": "x", "value": "y"}'.
+_ANNOTATION = re.compile(r"\[(?P<text>[^\]]+)\](?:\((?P<short>[^)]+)\)|(?P<json>\{[^}]+\}))")
+
+
+@dataclass(frozen=True)
+class Entity:
+    """An entity by type and character span in its message."""
+
+    entity: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled message."""
+
+    text: str
+    intent: str
+    entities: tuple[Entity, ...] = field(default=())
+
+
+def parse_annotated(line: str) -> tuple[str, tuple[Entity, ...]]:
+    """The plain text of a Rasa-annotated example and its entities."""
+    text, entities, position = "", [], 0
+    for match in _ANNOTATION.finditer(line):
+        text += line[position : match.start()]
+        if match.group("json"):
+            try:
+                name = str(json.loads(match.group("json"))["entity"])
+            except (ValueError, KeyError) as exc:
+                raise EvaluationFailed(f"bad entity annotation {match.group(0)!r}") from exc
+        else:
+            name = match.group("short").split(":", 1)[0]
+        entities.append(Entity(name, len(text), len(text) + len(match.group("text"))))
+        text += match.group("text")
+        position = match.end()
+    return text + line[position:], tuple(entities)
+
+
+def load_examples(path: Path) -> list[Example]:
+    """Labelled messages from Rasa NLU YAML (a file or a folder of them) or a text,intent CSV."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix in {".yml", ".yaml", ".csv"})
+        return [example for file in files for example in load_examples(file)]
+    if not path.is_file():
+        raise EvaluationFailed(f"{path} does not exist")
+    if path.suffix == ".csv":
+        return _load_csv(path)
+    if path.suffix not in {".yml", ".yaml"}:
+        raise EvaluationFailed(f"{path}: expected Rasa NLU YAML (.yml) or CSV with text,intent")
+    return _load_yaml(path)
+
+
+def _load_csv(path: Path) -> list[Example]:
+    with path.open(encoding="utf-8-sig", newline="") as source:
+        reader = csv.DictReader(source)
+        if reader.fieldnames is None or not {"text", "intent"} <= set(reader.fieldnames):
+            raise EvaluationFailed(f"{path}: the CSV needs a header with the columns text,intent")
+        examples = []
+        for number, row in enumerate(reader, start=2):
+            text, intent = (row.get("text") or "").strip(), (row.get("intent") or "").strip()
+            if not text or not intent:
+                raise EvaluationFailed(f"{path}, line {number}: text and intent must not be empty")
+            examples.append(Example(text, intent))
+    return examples
+
+
+def _load_yaml(path: Path) -> list[Example]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise EvaluationFailed(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise EvaluationFailed(f"{path}: expected a Rasa NLU file with an `nlu:` list")
+    examples = []
+    for block in data.get("nlu") or []:
+        if not isinstance(block, dict) or "intent" not in block:
+            continue  # regexes, synonyms and lookup tables label no messages
+        for line in str(block.get("examples") or "").splitlines():
+            line = line.strip()
+            if line.startswith("- "):
+                text, entities = parse_annotated(line[2:].strip())
+                examples.append(Example(text, str(block["intent"]), entities))
+    return examples
+
+
+def write_rasa_nlu(examples: list[Example], path: Path) -> None:
+    """Write examples (without entities) as a Rasa NLU training file."""
+    by_intent: dict[str, list[str]] = {}
+    for example in examples:
+        by_intent.setdefault(example.intent, []).append(example.text)
+    nlu = [
+        {"intent": intent, "examples": "".join(f"- {t}\n" for t in texts)}
+        for intent, texts in by_intent.items()
+    ]
+    path.write_text(
+        yaml.safe_dump({"version": "3.1", "nlu": nlu}, allow_unicode=True), encoding="utf-8"
+    )
+
+
+def score(
+    examples: list[Example], predictions: list[dict[str, Any]], oos_label: str | None = None
+) -> dict[str, Any]:
+    """Accuracy, macro-F1, entity precision/recall/F1 and the commonest confusions."""
+    if len(examples) != len(predictions):
+        raise EvaluationFailed(f"{len(predictions)} predictions for {len(examples)} examples")
+    # scikit-learn loads slowly; only evaluation needs it, never the hub.
+    from sklearn.metrics import f1_score  # type: ignore[import-untyped]
+
+    gold = [e.intent for e in examples]
+    predicted = [str(p.get("intent")) for p in predictions]
+    labels = sorted(set(gold))
+    result: dict[str, Any] = {
+        "examples": len(examples),
+        "accuracy": _round(sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(gold)),
+        "macro_f1": _round(
+            f1_score(gold, predicted, labels=labels, average="macro", zero_division=0)
+        ),
+        "confusions": [
+            {"intent": g, "predicted": p, "count": n}
+            for (g, p), n in Counter(
+                (g, p) for g, p in zip(gold, predicted, strict=True) if g != p
+            ).most_common(CONFUSIONS_SHOWN)
+        ],
+    }
+    if any(e.entities for e in examples):
+        result["entities"] = _entity_scores(examples, predictions)
+    if oos_label is not None:
+        result.update(_oos_scores(gold, predicted, oos_label))
+    return result
+
+
+def _entity_scores(examples: list[Example], predictions: list[dict[str, Any]]) -> dict[str, Any]:
+    true_positives = gold_count = predicted_count = 0
+    for example, prediction in zip(examples, predictions, strict=True):
+        gold = Counter(example.entities)
+        found = Counter(
+            Entity(str(e["entity"]), int(e["start"]), int(e["end"]))
+            for e in prediction.get("entities") or []
+        )
+        true_positives += sum((gold & found).values())
+        gold_count += sum(gold.values())
+        predicted_count += sum(found.values())
+    precision = true_positives / predicted_count if predicted_count else 0.0
+    recall = true_positives / gold_count if gold_count else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "gold": gold_count,
+        "precision": _round(precision),
+        "recall": _round(recall),
+        "f1": _round(f1),
+    }
+
+
+def _oos_scores(gold: list[str], predicted: list[str], oos_label: str) -> dict[str, Any]:
+    out_of_scope = [(g, p) for g, p in zip(gold, predicted, strict=True) if g == oos_label]
+    in_scope = [(g, p) for g, p in zip(gold, predicted, strict=True) if g != oos_label]
+    if not out_of_scope:
+        raise EvaluationFailed(f"the test data has no example labelled {oos_label!r}")
+    return {
+        # A message the model sends to the fallback counts as recognised as out of scope.
+        "oos_recall": _round(
+            sum(p in {oos_label, "nlu_fallback"} for _, p in out_of_scope) / len(out_of_scope)
+        ),
+        "in_scope_accuracy": _round(sum(g == p for g, p in in_scope) / len(in_scope))
+        if in_scope
+        else None,
+    }
+
+
+def _round(value: float) -> float:
+    return round(float(value), 4)
+
+
+class Evaluator:
+    """Runs Rasa in its environment to train, parse and test stories; scores the results."""
+
+    def __init__(self, settings: Settings, config: Path = CONFIG) -> None:
+        self._settings = settings
+        self._config = config
+
+    def project_nlu(self, test_dir: Path = TEST_DATA) -> dict[str, Any]:
+        """Scores of the project's model on the held-out files of each language."""
+        model = train(self._settings)
+        languages = {}
+        for language in LANGUAGES:
+            examples = load_examples(test_dir / language)
+            if not examples:
+                raise EvaluationFailed(f"no held-out examples under {test_dir / language}")
+            languages[language] = score(examples, self.predict(model, examples))
+        return {"model": model.name, "languages": languages}
+
+    def outside_nlu(
+        self, train_file: Path, test_file: Path, oos_label: str | None = None
+    ) -> dict[str, Any]:
+        """Train a fresh NLU model on ``train_file`` with the project's config; score it."""
+        training, test = load_examples(train_file), load_examples(test_file)
+        if not training or not test:
+            raise EvaluationFailed("the training and the test data must each hold examples")
+        with tempfile.TemporaryDirectory(prefix="eval-nlu-") as folder:
+            data = Path(folder) / "train.yml"
+            if train_file.suffix == ".csv":
+                write_rasa_nlu(training, data)
+            else:
+                data = train_file
+            started = time.monotonic()
+            # A fresh cache: the reported training time must not come from an earlier run.
+            model = self.train_nlu(data, Path(folder), cache=Path(folder) / "cache")
+            seconds = time.monotonic() - started
+            result = score(test, self.predict(model, test), oos_label)
+        return {**result, "training_examples": len(training), "training_seconds": round(seconds, 1)}
+
+    def train_nlu(self, data: Path, out_dir: Path, cache: Path | None = None) -> Path:
+        """Train an NLU-only model on ``data`` into ``out_dir``; return its path.
+
+        ``cache`` replaces Rasa's training cache (by default the platform's, under ``var_dir``).
+        """
+        self._run(
+            [
+                "-m",
+                "rasa",
+                "train",
+                "nlu",
+                "--config",
+                str(self._config),
+                "--nlu",
+                str(data),
+                "--out",
+                str(out_dir),
+                "--fixed-model-name",
+                "nlu",
+            ],
+            what="rasa train nlu",
+            cache=cache,
+        )
+        model = out_dir / "nlu.tar.gz"
+        if not model.exists():
+            raise EvaluationFailed("`rasa train nlu` made no model; its output above says why")
+        return model
+
+    def predict(self, model: Path, examples: list[Example]) -> list[dict[str, Any]]:
+        """The model's parse of every example's text."""
+        with tempfile.TemporaryDirectory(prefix="eval-parse-") as folder:
+            source, target = Path(folder) / "in.jsonl", Path(folder) / "out.jsonl"
+            source.write_text(
+                "".join(json.dumps({"text": e.text}, ensure_ascii=False) + "\n" for e in examples),
+                encoding="utf-8",
+            )
+            self._run(
+                [
+                    "-m",
+                    "bot.rasa_components.nlu_predict",
+                    "--model",
+                    str(model),
+                    "--input",
+                    str(source),
+                    "--output",
+                    str(target),
+                ],
+                what="parsing the test messages",
+            )
+            lines = target.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def stories(self, stories: Path = TEST_STORIES) -> dict[str, Any]:
+        """Run test stories against the project's model; every story must pass."""
+        if not stories.exists():
+            raise EvaluationFailed(f"{stories} does not exist")
+        model = train(self._settings)
+        names = _story_names(stories)
+        with tempfile.TemporaryDirectory(prefix="eval-stories-") as folder:
+            self._run(
+                [
+                    "-m",
+                    "rasa",
+                    "test",
+                    "core",
+                    "--model",
+                    str(model),
+                    "--stories",
+                    str(stories),
+                    "--out",
+                    folder,
+                ],
+                what="rasa test core",
+            )
+            failed_file = Path(folder) / "failed_test_stories.yml"
+            failed_data = (
+                yaml.safe_load(failed_file.read_text(encoding="utf-8"))
+                if failed_file.exists()
+                else None
+            )
+        # Rasa names a failed story "<name> (<file>)".
+        failed = [
+            str(s.get("story")).removesuffix(f" ({stories})")
+            for s in (failed_data or {}).get("stories") or []
+        ]
+        return {
+            "model": model.name,
+            "stories": len(names),
+            "passed": len(names) - len(failed),
+            "failed": failed,
+        }
+
+    def _run(self, arguments: list[str], what: str, cache: Path | None = None) -> None:
+        command = [str(self._settings.rasa_python), *arguments]
+        environment = rasa_environment(self._settings)
+        if cache is not None:
+            environment["RASA_CACHE_DIRECTORY"] = str(cache)
+        logger.info("Running %s in the Rasa environment", what)
+        # Rasa's progress goes to stderr so that stdout stays for the JSON result.
+        completed = subprocess.run(
+            command,
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=sys.stderr,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise EvaluationFailed(
+                f"{what} failed with exit code {completed.returncode}; its output above says why"
+            )
+
+
+def _story_names(path: Path) -> list[str]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise EvaluationFailed(f"{path} is not valid YAML: {exc}") from exc
+    return [str(story.get("story")) for story in data.get("stories") or []]

@@ -1,0 +1,55 @@
+"""The shop's rules for returns, cancellations and address changes: pure functions of an order."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from bot.orders._models import Order, ReturnEligibility, ReturnKind
+
+NO_REASON_DAYS = 7
+QUALITY_DAYS = 15
+NO_REASON_SHIPPING_FEE = 10  # yuan, deducted from the refund
+FREE_RETURN_TIERS = frozenset({"gold", "platinum"})
+BEFORE_SHIPPING = frozenset({"pending_payment", "paid"})
+RETURN_STATUSES = frozenset({"return_requested", "returned", "refunded"})
+
+
+def return_eligibility(order: Order, kind: ReturnKind, today: date) -> ReturnEligibility:
+    """Whether ``order`` may be returned today for a reason of ``kind``, and on which terms."""
+
+    def decision(code: str, deadline: date | None = None, fee: int = 0) -> ReturnEligibility:
+        return ReturnEligibility(order.id, kind, code, order.delivered_on, deadline, fee)
+
+    if order.status == "cancelled":
+        return decision("cancelled")
+    if order.status in RETURN_STATUSES:
+        return decision("already_returning")
+    if order.delivered_on is None or order.status not in {"delivered", "completed"}:
+        return decision("not_delivered")
+    age = (today - order.delivered_on).days
+    quality_deadline = order.delivered_on + timedelta(days=QUALITY_DAYS)
+    if age > QUALITY_DAYS:
+        return decision("window_passed", quality_deadline)
+    if kind == "quality":
+        return decision("eligible", quality_deadline)
+    deadline = order.delivered_on + timedelta(days=NO_REASON_DAYS)
+    if any(item.product.kind != "normal" for item in order.items):
+        return decision("item_excluded", deadline)
+    if age > NO_REASON_DAYS:
+        return decision("no_reason_window_passed", deadline)
+    fee = 0 if order.customer_tier in FREE_RETURN_TIERS else NO_REASON_SHIPPING_FEE
+    return decision("eligible", deadline, fee)
+
+
+def change_refusal(order: Order) -> str | None:
+    """Why ``order`` can no longer be cancelled or re-addressed, or None when it can.
+
+    "after_shipping" (refuse the delivery or return it instead), "cancelled" or "in_return".
+    """
+    if order.status in BEFORE_SHIPPING:
+        return None
+    if order.status == "cancelled":
+        return "cancelled"
+    if order.status in RETURN_STATUSES:
+        return "in_return"
+    return "after_shipping"

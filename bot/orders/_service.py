@@ -1,0 +1,165 @@
+"""The order service that custom actions call: look-ups, return decisions and changes."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.orders._errors import InvalidAddress, InvalidStateChange, OrderNotFound
+from bot.orders._models import (
+    TIERS,
+    Budget,
+    Category,
+    Order,
+    Product,
+    ReturnEligibility,
+    ReturnKind,
+    Tier,
+)
+from bot.orders._policy import change_refusal, return_eligibility
+from bot.orders._store import OrderStore
+from bot.orders._text import classify_return_reason, normalize_order_id, phone_last4_from
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures.yml"
+ADDRESS_CHARS = (6, 200)
+VIP_TIERS: frozenset[str] = frozenset({"gold", "platinum"})
+
+
+class OrderService:
+    """Orders of the demo shop; every change is checked against the shop's rules first."""
+
+    def __init__(
+        self, database: Path, *, timezone: str = "Asia/Shanghai", fixtures: Path = FIXTURES
+    ) -> None:
+        self._store = OrderStore(database)
+        self._zone = ZoneInfo(timezone)
+        self._store.ensure_seeded(fixtures, self.today())
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OrderService:
+        """The service on ``var_dir/orders.db``, with "today" in the shop's time zone."""
+        return cls(settings.var_dir / "orders.db", timezone=settings.timezone)
+
+    def today(self) -> date:
+        """Today's date in the shop's time zone."""
+        return datetime.now(self._zone).date()
+
+    def get(self, order_id: str) -> Order:
+        """The order with this id in any common spelling; InvalidOrderId, OrderNotFound."""
+        normalized = normalize_order_id(order_id)
+        order = self._store.order(normalized)
+        if order is None:
+            raise OrderNotFound(f"there is no order {normalized}")
+        return order
+
+    def orders_of(self, customer_id: str) -> list[Order]:
+        """The customer's orders, newest first."""
+        return self._store.orders_of(customer_id)
+
+    def tier_of(self, customer_id: str) -> Tier | None:
+        """The customer's membership tier, or None for an id the shop does not know."""
+        tier = self._store.tier_of(customer_id)
+        return next((t for t in TIERS if t == tier), None)
+
+    def is_vip(self, customer_id: str) -> bool:
+        """Gold and platinum members are the shop's VIPs: their unhappy messages go to a human."""
+        return self.tier_of(customer_id) in VIP_TIERS
+
+    def phone_matches(self, order: Order, text: str) -> bool:
+        """Whether ``text`` gives the last four digits of the phone number on ``order``."""
+        given = phone_last4_from(text)
+        return given is not None and given == order.phone[-4:]
+
+    def return_eligibility(
+        self,
+        order_id: str,
+        reason: str = "",
+        today: date | None = None,
+        *,
+        kind: ReturnKind | None = None,
+    ) -> ReturnEligibility:
+        """Whether the order may be returned for ``reason`` (free text, or ``kind``) on ``today``.
+
+        Without a reason the decision is for a no-reason return; ``kind="quality"`` asks whether
+        any return is still possible (the widest window).
+        """
+        order = self.get(order_id)
+        decided = kind or classify_return_reason(reason)
+        return return_eligibility(order, decided, today or self.today())
+
+    def request_return(self, order_id: str, reason: str, today: date | None = None) -> Order:
+        """Open a return; InvalidStateChange (with the eligibility code) when not allowed."""
+        day = today or self.today()
+        decision = self.return_eligibility(order_id, reason, day)
+        if not decision.eligible:
+            raise InvalidStateChange(
+                f"order {decision.order_id} cannot be returned ({decision.kind}): {decision.code}",
+                decision.code,
+            )
+        detail = f"{decision.kind}: {reason.strip()[:200]}"
+        self._store.update(
+            decision.order_id, {"status": "return_requested"}, "return_requested", detail, day
+        )
+        logger.info("Return requested for order %s (%s)", decision.order_id, decision.kind)
+        return self.get(decision.order_id)
+
+    def cancel(self, order_id: str) -> Order:
+        """Cancel an order that has not shipped; InvalidStateChange says why otherwise."""
+        order = self.get(order_id)
+        self._refuse_change(order, "cancelled")
+        self._store.update(order.id, {"status": "cancelled"}, "cancelled", "", self.today())
+        logger.info("Order %s cancelled", order.id)
+        return self.get(order.id)
+
+    def change_address(self, order_id: str, address: str) -> Order:
+        """Deliver an unshipped order to ``address``; InvalidAddress, InvalidStateChange."""
+        order = self.get(order_id)
+        cleaned = " ".join(address.split())
+        low, high = ADDRESS_CHARS
+        if not low <= len(cleaned) <= high:
+            raise InvalidAddress(
+                f"a delivery address needs {low} to {high} characters, got {len(cleaned)}"
+            )
+        self._refuse_change(order, "re-addressed")
+        self._store.update(
+            order.id,
+            {"address": cleaned},
+            "address_changed",
+            f"from: {order.address}",
+            self.today(),
+        )
+        logger.info("Order %s re-addressed", order.id)
+        return self.get(order.id)
+
+    def can_change(self, order: Order) -> str | None:
+        """None when ``order`` can still be cancelled or re-addressed, else why not."""
+        return change_refusal(order)
+
+    def products(
+        self, category: Category | None = None, budget: Budget | None = None, limit: int = 3
+    ) -> list[Product]:
+        """Catalogue products of ``category`` within ``budget``, dearest first."""
+        found = [
+            p
+            for p in self._store.products()
+            if (category is None or p.category == category)
+            and (budget is None or budget.admits(p.price))
+        ]
+        return sorted(found, key=lambda p: p.price, reverse=True)[:limit]
+
+    def history(self, order_id: str) -> list[tuple[str, str]]:
+        """Changes made to an order through the service, oldest first: (kind, detail)."""
+        return self._store.events(normalize_order_id(order_id))
+
+    @staticmethod
+    def _refuse_change(order: Order, change: str) -> None:
+        code = change_refusal(order)
+        if code is not None:
+            raise InvalidStateChange(
+                f"order {order.id} is {order.status} and cannot be {change} any more", code
+            )

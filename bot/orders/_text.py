@@ -1,0 +1,119 @@
+"""Reading what customers type: order ids, phone endings, budgets, return reasons."""
+
+from __future__ import annotations
+
+import re
+
+from bot.orders._errors import InvalidOrderId
+from bot.orders._models import Budget, ReturnKind
+
+_ORDER_ID = re.compile(r"^(?:YX)?(\d{10})$")
+_ORDER_ID_NOISE = re.compile(r"[\s\-_#:：]")
+
+
+def normalize_order_id(text: str) -> str:
+    """ "yx 2611 010 001", "2611010001" and "YX2611010001" all become "YX2611010001"."""
+    compact = _ORDER_ID_NOISE.sub("", text).upper()
+    if compact.startswith("NO."):
+        compact = compact[3:]
+    match = _ORDER_ID.match(compact)
+    if match is None:
+        raise InvalidOrderId(
+            f"{text.strip()[:40]!r} is not an order id: expected YX and 10 digits, "
+            "e.g. YX2611010001"
+        )
+    return f"YX{match.group(1)}"
+
+
+def phone_last4_from(text: str) -> str | None:
+    """The last four digits a customer gave ("尾号8001", "13800138001", "it's 8001"), if any."""
+    runs = [run for run in re.findall(r"\d+", text) if len(run) >= 4]
+    return runs[-1][-4:] if runs else None
+
+
+# Words that make a return a quality return (free shipping, 15-day window); any other reason
+# is a no-reason return.
+_QUALITY_WORDS = re.compile(
+    r"质量|坏了|坏的|损坏|破损|破了|碎了|故障|瑕疵|不能用|用不了|不工作|开不了机|开不机|"
+    r"无法开机|有问题|漏水|漏液|裂|假货|发错|错发|少发|漏发|缺件|少件|过期|变质|发霉|划痕|"
+    r"broken|defect|damaged|faulty|not working|doesn'?t work|does not work|stopped working|"
+    r"won'?t turn on|cracked|wrong item|missing|leak|fake|counterfeit|expired|scratch|"
+    r"spoiled|rotten|quality",
+    re.IGNORECASE,
+)
+
+
+def classify_return_reason(text: str) -> ReturnKind:
+    """ "quality" when the reason names a defect, damage or a wrong delivery; else "no_reason"."""
+    return "quality" if _QUALITY_WORDS.search(text) else "no_reason"
+
+
+# Budgets: "两千以内", "1000-2000元", "under $300", "around 500", "3k以上".
+_CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7}
+_CN_DIGITS.update({"八": 8, "九": 9})
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+_NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*([kKwW千万])?|([零一二两三四五六七八九十百千万]+)")
+_RANGE = re.compile(
+    r"\d\s*[kKwW千万]?\s*(?:-|~|～|—|到|至|to)\s*\$?¥?\s*\d|[零一二两三四五六七八九十百千万](?:到|至)"
+)
+_BETWEEN = re.compile(r"between|之间", re.IGNORECASE)
+_AT_MOST = re.compile(
+    r"以内|以下|之内|内|不超过|不到|最多|封顶|under|below|less than|within|up to|at most|"
+    r"max|no more than|cheaper than|<",
+    re.IGNORECASE,
+)
+_AT_LEAST = re.compile(r"以上|起|至少|最少|over|above|more than|at least|from|>", re.IGNORECASE)
+_AROUND = re.compile(r"左右|上下|大概|大约|差不多|around|about|approximately|roughly|~", re.I)
+_DOLLAR = re.compile(r"\$|dollars?|usd|bucks", re.IGNORECASE)
+# Dollar budgets are converted at a fixed demo rate; the catalogue is priced in yuan.
+YUAN_PER_DOLLAR = 7
+
+
+def _chinese_number(text: str) -> int:
+    total, section, number, last_unit = 0, 0, 0, 0
+    for char in text:
+        if char in _CN_DIGITS:
+            number = _CN_DIGITS[char]
+        elif char in _CN_UNITS:
+            last_unit = _CN_UNITS[char]
+            section += (number or 1) * last_unit
+            number = 0
+        elif char == "万":
+            total += (section + number) * 10000
+            section, number, last_unit = 0, 0, 10000
+    # "一千五" means 1500: a digit after a unit counts one unit lower.
+    if number and last_unit >= 100:
+        number *= last_unit // 10
+    return total + section + number
+
+
+def _amounts(text: str) -> list[int]:
+    amounts = []
+    for digits, suffix, chinese in _NUMBER.findall(text):
+        if chinese:
+            value = _chinese_number(chinese)
+        else:
+            scale = {"k": 1000, "K": 1000, "千": 1000, "w": 10000, "W": 10000, "万": 10000}
+            value = round(float(digits) * scale.get(suffix, 1))
+        if value > 0:
+            amounts.append(value)
+    return amounts
+
+
+def parse_budget(text: str) -> Budget | None:
+    """The price range a customer means, in yuan; None when the text names no amount."""
+    amounts = _amounts(text)
+    if not amounts:
+        return None
+    rate = YUAN_PER_DOLLAR if _DOLLAR.search(text) else 1
+    amounts = [amount * rate for amount in amounts]
+    if len(amounts) >= 2 and (_RANGE.search(text) or _BETWEEN.search(text)):
+        low, high = sorted(amounts[:2])
+        return Budget(low, high)
+    amount = amounts[0]
+    if _AROUND.search(text):
+        return Budget(round(amount * 0.8), round(amount * 1.2))
+    if _AT_LEAST.search(text):
+        return Budget(amount, None)
+    # A bare amount ("500块", "$300", "不超过两千") is the most the customer wants to spend.
+    return Budget(None, amount)

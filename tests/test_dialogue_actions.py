@@ -1,0 +1,163 @@
+"""Custom actions run directly with rasa-sdk's tracker and dispatcher, on a real order store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import _context
+from actions.handoff import ActionHandoff
+from actions.orders import ValidateCancelForm, ValidateReturnForm
+from actions.service import ActionHandleComplaint
+
+DOMAIN_SLOTS = ["order_id", "phone_last4", "return_reason", "return_confirmed"]
+
+
+@pytest.fixture(autouse=True)
+def order_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Actions build their services once per process from Settings(): point it at a temp folder.
+    monkeypatch.setenv("BOT_VAR_DIR", str(tmp_path))
+    _context.order_service.cache_clear()
+    yield
+    _context.order_service.cache_clear()
+
+
+def user(intent: str, text: str = "", **metadata: Any) -> dict[str, Any]:
+    return {
+        "event": "user",
+        "text": text,
+        "parse_data": {"intent": {"name": intent}, "entities": [], "text": text},
+        "metadata": metadata,
+    }
+
+
+def tracker(
+    events: list[dict[str, Any]], slots: dict[str, Any] | None = None, customer: str = ""
+) -> Tracker:
+    latest = dict(events[-1]["parse_data"]) if events else {}
+    latest["metadata"] = {"customer_id": customer} if customer else {}
+    return Tracker(
+        "conversation-1",
+        {"language": "zh", **(slots or {})},
+        latest,
+        events,
+        False,
+        None,
+        {},
+        None,
+    )
+
+
+async def test_handoff_marks_the_reply_and_pauses_rasa() -> None:
+    dispatcher = CollectingDispatcher()
+    events = [
+        user("check_order_status", "我的订单到哪了"),
+        {"event": "action", "name": "order_status_form"},
+        user("request_human", "转人工"),
+    ]
+    result = await ActionHandoff().run(dispatcher, tracker(events), {})
+    assert result == [{"event": "pause", "timestamp": None}]
+    (message,) = dispatcher.messages
+    assert message["response"] == "utter_handoff"
+    assert message["custom"] == {
+        "handoff": {"reason": "customer_request", "intent": "check_order_status", "language": "zh"}
+    }
+
+
+async def test_taking_the_human_offered_after_an_angry_complaint() -> None:
+    dispatcher = CollectingDispatcher()
+    events = [
+        user("complain", "我要去12315投诉你们"),
+        {"event": "action", "name": "action_handle_complaint"},
+        {"event": "action", "name": "action_listen"},
+        user("affirm", "好的"),
+    ]
+    await ActionHandoff().run(dispatcher, tracker(events, {"complaint_severity": "severe"}), {})
+    assert dispatcher.messages[0]["custom"]["handoff"] == {
+        "reason": "severe_complaint",
+        "intent": "complain",
+        "language": "zh",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "severity", "follow_up"),
+    [
+        ("快递太慢了", "normal", "utter_complaint_anything_else"),
+        ("我要去12315投诉你们，垃圾商家", "severe", "utter_complaint_offer_human"),
+    ],
+)
+async def test_complaints_are_kept_and_angry_ones_offer_a_human(
+    text: str, severity: str, follow_up: str
+) -> None:
+    dispatcher = CollectingDispatcher()
+    result = await ActionHandleComplaint().run(dispatcher, tracker([user("complain", text)]), {})
+    assert result == [
+        {"event": "slot", "name": "complaint_text", "value": text, "timestamp": None},
+        {"event": "slot", "name": "complaint_severity", "value": severity, "timestamp": None},
+    ]
+    assert [m["response"] for m in dispatcher.messages] == ["utter_complaint_ack", follow_up]
+
+
+@pytest.mark.parametrize(
+    ("order_id", "customer", "slots", "required"),
+    [
+        (None, "customer-001", {}, ["order_id", "return_reason", "return_confirmed"]),
+        # Someone else's order: the phone digits come before anything about it is said.
+        ("YX2611010001", "customer-099", {}, DOMAIN_SLOTS),
+        ("YX2611010001", "customer-001", {}, ["order_id", "return_reason", "return_confirmed"]),
+        # Verified earlier in the conversation: no second check.
+        (
+            "YX2611010001",
+            "customer-099",
+            {"verified_orders": ["YX2611010001"]},
+            ["order_id", "return_reason", "return_confirmed"],
+        ),
+        # Delivered 16 days ago: the form ends so the submit action can say why.
+        ("YX2611010041", "customer-001", {}, ["order_id"]),
+        # Delivered 10 days ago: only a quality problem can still be returned.
+        (
+            "YX2611010005",
+            "customer-001",
+            {"return_reason": "不想要了"},
+            ["order_id", "return_reason"],
+        ),
+        (
+            "YX2611010005",
+            "customer-001",
+            {"return_reason": "屏幕坏了"},
+            ["order_id", "return_reason", "return_confirmed"],
+        ),
+    ],
+)
+async def test_return_form_asks_what_the_order_allows(
+    order_id: str | None, customer: str, slots: dict[str, Any], required: list[str]
+) -> None:
+    state = tracker([user("inform")], {"order_id": order_id, **slots}, customer=customer)
+    asked = await ValidateReturnForm().required_slots(
+        DOMAIN_SLOTS, CollectingDispatcher(), state, {}
+    )
+    assert asked == required
+
+
+@pytest.mark.parametrize(
+    ("given", "response", "slots"),
+    [
+        ("yx 2611 010 003", None, {"order_id": "YX2611010003", "phone_last4": None}),
+        ("YX123", "utter_order_id_invalid", {"order_id": None}),
+        ("YX2699999999", "utter_order_not_found", {"order_id": None}),
+    ],
+)
+async def test_order_ids_are_validated_with_friendly_re_asks(
+    given: str, response: str | None, slots: dict[str, Any]
+) -> None:
+    dispatcher = CollectingDispatcher()
+    state = tracker([user("inform", given)], customer="customer-001")
+    result = await ValidateCancelForm().validate_order_id(given, dispatcher, state, {})
+    assert result == slots
+    assert [m["response"] for m in dispatcher.messages] == ([response] if response else [])

@@ -1,0 +1,159 @@
+"""Evaluation: reading labelled data, scoring, and `python -m bot eval nlu` on a tiny dataset."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.dialogue import EvaluationFailed, Example, load_examples, score
+from bot.dialogue._evaluation import Entity, parse_annotated
+from bot.settings import PROJECT_ROOT
+
+TINY = Path(__file__).parent / "data" / "nlu_tiny"
+
+
+def test_annotations_become_text_and_spans() -> None:
+    text, entities = parse_annotated(
+        '查[YX2611010001](order_id)和[手机]{"entity": "product_category", "value": "electronics"}'
+    )
+    assert text == "查YX2611010001和手机"
+    assert entities == (Entity("order_id", 1, 13), Entity("product_category", 14, 16))
+
+
+def test_yaml_and_csv_are_read() -> None:
+    examples = load_examples(TINY / "test.yml")
+    assert examples == [
+        Example("where is order YX2611010001", "check_order_status", (Entity("order_id", 15, 27),)),
+        Example("订单yx 2611 010 002到哪了", "check_order_status", (Entity("order_id", 2, 17),)),
+        Example("hello", "greet"),
+    ]
+    csv_examples = load_examples(TINY / "train.csv")
+    assert len(csv_examples) == 24
+    assert csv_examples[0] == Example("hi", "greet")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bad.csv", "sentence,label\nhi,greet\n", "header with the columns text,intent"),
+        ("empty.csv", "text,intent\nhi,\n", "line 2: text and intent must not be empty"),
+        ("bad.yml", "nlu: [\n", "not valid YAML"),
+        ("data.txt", "hi", "expected Rasa NLU YAML"),
+    ],
+)
+def test_bad_data_is_refused_with_the_reason(
+    tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(EvaluationFailed, match=message):
+        load_examples(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(EvaluationFailed, match="does not exist"):
+        load_examples(tmp_path / "nope.yml")
+
+
+def test_scores() -> None:
+    examples = [
+        Example("a", "greet"),
+        Example("b", "greet"),
+        Example("c", "order", (Entity("order_id", 0, 1), Entity("phone", 2, 3))),
+        Example("d", "oos"),
+        Example("e", "oos"),
+    ]
+    predictions: list[dict[str, Any]] = [
+        {"intent": "greet", "entities": []},
+        {"intent": "order", "entities": []},
+        {
+            "intent": "order",
+            "entities": [
+                {"entity": "order_id", "start": 0, "end": 1},
+                {"entity": "budget", "start": 4, "end": 5},
+            ],
+        },
+        {"intent": "nlu_fallback", "entities": []},
+        {"intent": "greet", "entities": []},
+    ]
+    result = score(examples, predictions, oos_label="oos")
+    # F1 per intent: greet 2/4=0.5 (p=1/2, r=1/2), order 2/3, oos 2/3 (p=1, r=1/2).
+    assert result == {
+        "examples": 5,
+        "accuracy": 0.4,
+        "macro_f1": round((0.5 + 2 / 3 + 0) / 3, 4),
+        "confusions": [
+            {"intent": "greet", "predicted": "order", "count": 1},
+            {"intent": "oos", "predicted": "nlu_fallback", "count": 1},
+            {"intent": "oos", "predicted": "greet", "count": 1},
+        ],
+        "entities": {"gold": 2, "precision": 0.5, "recall": 0.5, "f1": 0.5},
+        "oos_recall": 0.5,
+        "in_scope_accuracy": round(2 / 3, 4),
+    }
+
+
+def test_oos_label_must_occur() -> None:
+    with pytest.raises(EvaluationFailed, match="no example labelled 'missing'"):
+        score([Example("a", "greet")], [{"intent": "greet"}], oos_label="missing")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "eval", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_eval_nlu_needs_both_outside_files() -> None:
+    completed = run_cli("nlu", "--train", str(TINY / "train.csv"))
+    assert completed.returncode == 2
+    assert "give both --train and --test" in completed.stderr
+
+
+def test_eval_nlu_refuses_bad_outside_data(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sentence,label\n", encoding="utf-8")
+    completed = run_cli("nlu", "--train", str(bad), "--test", str(TINY / "test.csv"))
+    assert completed.returncode == 1
+    assert "header with the columns text,intent" in completed.stderr
+    assert completed.stdout == ""
+
+
+def test_eval_nlu_on_outside_csv_data() -> None:
+    completed = run_cli(
+        "nlu",
+        "--train",
+        str(TINY / "train.csv"),
+        "--test",
+        str(TINY / "test.csv"),
+        "--oos-label",
+        "out_of_scope",
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout)
+    assert set(result) == {
+        "examples",
+        "accuracy",
+        "macro_f1",
+        "confusions",
+        "oos_recall",
+        "in_scope_accuracy",
+        "training_examples",
+        "training_seconds",
+    }
+    assert (result["examples"], result["training_examples"]) == (12, 24)
+    # Eight examples an intent in two languages are enough to tell these three apart.
+    assert result["accuracy"] >= 0.75
+    assert result["macro_f1"] >= 0.7
+    assert 0 <= result["oos_recall"] <= 1
+    assert result["training_seconds"] > 0
