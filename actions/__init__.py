@@ -3,6 +3,52 @@
 Actions only adapt dialogue to the modules in ``bot/``; business logic lives there.
 """
 
+from actions.handoff import ActionHandoff
+from actions.knowledge import ActionAnswerFromKnowledge
+from actions.orders import (
+    ActionAskAddressConfirmed,
+    ActionAskCancelConfirmed,
+    ActionAskNewAddress,
+    ActionAskPhoneLast4,
+    ActionAskReturnConfirmed,
+    ActionFormStopped,
+    ActionOrderStatus,
+    ActionSubmitAddress,
+    ActionSubmitCancel,
+    ActionSubmitReturn,
+    ValidateAddressForm,
+    ValidateCancelForm,
+    ValidateOrderStatusForm,
+    ValidateReturnForm,
+)
+from actions.service import (
+    ActionFallbackSuggest,
+    ActionHandleComplaint,
+    ActionRecommend,
+    ValidateRecommendForm,
+)
 from actions.smalltalk import ActionOutOfScope
 
-__all__ = ["ActionOutOfScope"]
+__all__ = [
+    "ActionAnswerFromKnowledge",
+    "ActionAskAddressConfirmed",
+    "ActionAskCancelConfirmed",
+    "ActionAskNewAddress",
+    "ActionAskPhoneLast4",
+    "ActionAskReturnConfirmed",
+    "ActionFallbackSuggest",
+    "ActionFormStopped",
+    "ActionHandleComplaint",
+    "ActionHandoff",
+    "ActionOrderStatus",
+    "ActionOutOfScope",
+    "ActionRecommend",
+    "ActionSubmitAddress",
+    "ActionSubmitCancel",
+    "ActionSubmitReturn",
+    "ValidateAddressForm",
+    "ValidateCancelForm",
+    "ValidateOrderStatusForm",
+    "ValidateRecommendForm",
+    "ValidateReturnForm",
+]

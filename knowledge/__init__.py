@@ -1,1 +1,52 @@
-"""The retrieval layer: loaders, splitting, embeddings, Chroma index, retrievers, answers."""
+"""The retrieval layer: loaders, splitting, embeddings, Chroma index, retrievers, answers.
+
+A library: it imports nothing from ``bot``, ``channels`` or ``actions``; settings values and an
+OCR callable for images are passed in by the wiring.
+"""
+
+from knowledge._base import KnowledgeBase, KnowledgeConfig, RankedDocument
+from knowledge._embeddings import (
+    E5Embedder,
+    Embedder,
+    SentenceTransformerEmbedder,
+    build_embedder,
+)
+from knowledge._errors import (
+    EmbeddingUnavailable,
+    InvalidQuestion,
+    InvalidSource,
+    KnowledgeError,
+    SourceNotFound,
+    StoreUnavailable,
+    UnsupportedSource,
+)
+from knowledge._eval import EvalReport, evaluate
+from knowledge._generation import LLMConfig
+from knowledge._loaders import SUPPORTED_SUFFIXES
+from knowledge._types import Answer, AnswerKind, Citation, IngestReport, SourceInfo
+
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "Answer",
+    "AnswerKind",
+    "Citation",
+    "E5Embedder",
+    "Embedder",
+    "EmbeddingUnavailable",
+    "EvalReport",
+    "IngestReport",
+    "InvalidQuestion",
+    "InvalidSource",
+    "KnowledgeBase",
+    "KnowledgeConfig",
+    "KnowledgeError",
+    "LLMConfig",
+    "RankedDocument",
+    "SentenceTransformerEmbedder",
+    "SourceInfo",
+    "SourceNotFound",
+    "StoreUnavailable",
+    "UnsupportedSource",
+    "build_embedder",
+    "evaluate",
+]

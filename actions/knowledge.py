@@ -1,0 +1,124 @@
+"""Answer from the knowledge base, in the customer's language, with citations; offer a human or a
+ticket when the knowledge base does not know."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.admin import open_knowledge_base
+from bot.settings import Settings
+from knowledge import Answer, KnowledgeBase, KnowledgeError
+
+logger = logging.getLogger(__name__)
+
+# Payloads of the buttons offered when the knowledge base abstains; the dialogue routes them.
+REQUEST_HUMAN = "/request_human"
+OPEN_TICKET = "/open_ticket"
+
+_TEXTS = {
+    "zh": {"sources": "参考资料：", "human": "转人工客服", "ticket": "提交工单"},
+    "en": {"sources": "Sources:", "human": "Talk to a human", "ticket": "Open a ticket"},
+}
+_UNAVAILABLE = {
+    "zh": "抱歉，知识库暂时无法使用。我可以为您转接人工客服，或者帮您提交工单。",
+    "en": "Sorry, the knowledge base is unavailable right now. "
+    "I can connect you with a human agent or open a ticket for you.",
+}
+
+_lock = threading.Lock()
+_knowledge: KnowledgeBase | None = None
+
+
+def knowledge_base() -> KnowledgeBase:
+    """The knowledge base of this action-server process, opened on first use."""
+    global _knowledge
+    with _lock:
+        if _knowledge is None:
+            _knowledge = open_knowledge_base(Settings())
+        return _knowledge
+
+
+def _warm_up() -> None:
+    """Open the index and load the models before the first question needs them."""
+    try:
+        knowledge_base().answer("你好", "zh")
+    except KnowledgeError as exc:
+        logger.warning("The knowledge base could not be opened yet: %s", exc)
+
+
+class ActionAnswerFromKnowledge(Action):
+    """Answers the customer's latest message from the knowledge base."""
+
+    def __init__(self) -> None:
+        # rasa-sdk builds each action once when the server starts; loading in the background
+        # keeps the server's start (and its health check) fast.
+        threading.Thread(target=_warm_up, name="knowledge-warm-up", daemon=True).start()
+
+    def name(self) -> str:
+        return "action_answer_from_knowledge"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        language = "zh" if tracker.get_slot("language") == "zh" else "en"
+        question = str((tracker.latest_message or {}).get("text") or "").strip()
+        if not question or question.startswith("/"):
+            return []
+        loop = asyncio.get_running_loop()
+        try:
+            answer = await loop.run_in_executor(None, _answer, question, language)
+        except KnowledgeError as exc:
+            logger.error("Knowledge base failed: %s", exc)
+            dispatcher.utter_message(text=_UNAVAILABLE[language], buttons=_offer(language))
+            return []
+        dispatcher.utter_message(**reply(answer))
+        return []
+
+
+def _answer(question: str, language: str) -> Answer:
+    return knowledge_base().answer(question, language)
+
+
+def reply(answer: Answer) -> dict[str, Any]:
+    """The bot message for an answer: text with numbered sources, and the citations as data for
+    the agent console; an abstention offers a human and a ticket instead."""
+    texts = _TEXTS[answer.language]
+    lines = [answer.answer]
+    if answer.citations:
+        lines.append("")
+        lines.append(texts["sources"])
+        for citation in answer.citations:
+            label = " › ".join(p for p in (citation.title, citation.section) if p)
+            lines.append(
+                f"[{citation.n}] [{label}]({citation.url})"
+                if citation.url
+                else f"[{citation.n}] {label}"
+            )
+    message: dict[str, Any] = {
+        "text": "\n".join(lines),
+        "json_message": {
+            "citations": [c.to_dict() for c in answer.citations],
+            "knowledge": {
+                "kind": answer.kind,
+                "abstained": answer.abstained,
+                "confidence": answer.confidence,
+            },
+        },
+    }
+    if answer.abstained:
+        message["buttons"] = _offer(answer.language)
+    return message
+
+
+def _offer(language: str) -> list[dict[str, str]]:
+    texts = _TEXTS[language]
+    return [
+        {"title": texts["human"], "payload": REQUEST_HUMAN},
+        {"title": texts["ticket"], "payload": OPEN_TICKET},
+    ]

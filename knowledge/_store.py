@@ -1,0 +1,228 @@
+"""The Chroma index: two LangChain vector stores (question wordings and passages) and a revision.
+
+Question wordings are embedded as queries (e5's symmetric mode) so a customer's question meets
+other questions; passages are embedded as passages. The revision, kept in the collection's
+metadata, changes with every write: other processes (the action server reads while the hub or the
+CLI writes) see it and reopen the client, because a Chroma ``PersistentClient`` keeps its vector
+index in memory and would not see another process's writes otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import chromadb
+from chromadb.config import Settings as ChromaSettings
+from filelock import FileLock
+from langchain_chroma import Chroma
+
+from knowledge._embeddings import CachedEmbedder, LangChainEmbeddings
+from knowledge._errors import EmbeddingUnavailable, StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+QUESTIONS = "questions"
+PASSAGES = "passages"
+_GET_PAGE = 5000
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A record as stored: its id, text and metadata, and which collection holds it."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    collection: str
+
+
+class ChromaIndex:
+    """Both collections of one knowledge base in Chroma, and the lock that serializes writers."""
+
+    def __init__(
+        self,
+        embedder: CachedEmbedder,
+        collection: str,
+        persist_dir: Path | None = None,
+        url: str | None = None,
+    ) -> None:
+        self._embedder = embedder
+        self._name = collection
+        self._persist_dir = persist_dir
+        self._url = url
+        self._client: Any = None
+        self._stores: dict[str, Chroma] = {}
+        self._dirty = False
+        self._lock = threading.RLock()
+        self._lock_file = (
+            FileLock(str(persist_dir / "knowledge-write.lock")) if persist_dir else None
+        )
+        self._open()
+
+    # ---- opening ---------------------------------------------------------------------------
+
+    def _new_client(self) -> Any:
+        try:
+            if self._url:
+                parts = urlsplit(self._url)
+                return chromadb.HttpClient(
+                    host=parts.hostname or "127.0.0.1",
+                    port=parts.port or (443 if parts.scheme == "https" else 8000),
+                    ssl=parts.scheme == "https",
+                    settings=ChromaSettings(anonymized_telemetry=False),
+                )
+            if self._persist_dir is not None:
+                self._persist_dir.mkdir(parents=True, exist_ok=True)
+                return chromadb.PersistentClient(
+                    path=str(self._persist_dir),
+                    settings=ChromaSettings(anonymized_telemetry=False),
+                )
+            return chromadb.EphemeralClient(settings=ChromaSettings(anonymized_telemetry=False))
+        except Exception as exc:
+            where = self._url or self._persist_dir or "memory"
+            raise StoreUnavailable(f"cannot open the Chroma store at {where} ({exc})") from exc
+
+    def _open(self) -> None:
+        with self._lock:
+            self._client = self._new_client()
+            self._stores = {
+                kind: Chroma(
+                    collection_name=f"{self._name}-{kind}",
+                    embedding_function=LangChainEmbeddings(
+                        self._embedder, symmetric=kind == QUESTIONS
+                    ),
+                    client=self._client,
+                    collection_configuration={"hnsw": {"space": "cosine"}},
+                )
+                for kind in (QUESTIONS, PASSAGES)
+            }
+            meta = self._meta()
+            built_with = meta.get("embedding")
+            if built_with is None:
+                self._set_meta({"embedding": self._embedder.name, "revision": uuid.uuid4().hex})
+            elif built_with != self._embedder.name:
+                raise EmbeddingUnavailable(
+                    f"the knowledge base '{self._name}' was built with the embedding model "
+                    f"'{built_with}', not '{self._embedder.name}': use that model, or delete "
+                    "the collection and ingest again"
+                )
+
+    def reopen(self) -> None:
+        """Drop the client and open a fresh one, which reads what other processes wrote."""
+        with self._lock:
+            self.close()
+            self._open()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None and hasattr(self._client, "close"):
+                self._client.close()
+            self._client = None
+            self._stores = {}
+
+    # ---- revision ----------------------------------------------------------------------------
+
+    def _collection(self, kind: str) -> Any:
+        return self._client.get_collection(f"{self._name}-{kind}")
+
+    def _meta(self) -> dict[str, Any]:
+        return dict(self._collection(QUESTIONS).metadata or {})
+
+    def _set_meta(self, meta: Mapping[str, Any]) -> None:
+        self._collection(QUESTIONS).modify(metadata=dict(meta))
+
+    def revision(self) -> str:
+        """A token that changes whenever any process writes to this knowledge base."""
+        with self._lock:
+            return str(self._meta().get("revision", ""))
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the writers' lock, on a client that has seen every earlier write; bump the
+        revision afterwards."""
+        with self._lock, self._lock_file or contextlib.nullcontext():
+            if self._persist_dir is not None:
+                self.reopen()
+            self._dirty = False
+            try:
+                yield
+            finally:
+                if self._dirty:  # readers reload (and drop their caches) only after a change
+                    meta = self._meta()
+                    meta["revision"] = uuid.uuid4().hex
+                    meta["updated"] = time.time()
+                    self._set_meta(meta)
+
+    # ---- records -------------------------------------------------------------------------------
+
+    def add(
+        self,
+        kind: str,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+    ) -> None:
+        """Embed and store records (the embedder's cache skips texts it has seen)."""
+        if ids:
+            self._dirty = True
+            self._stores[kind].add_texts(list(texts), metadatas=list(metadatas), ids=list(ids))
+
+    def delete(self, kind: str, ids: Sequence[str]) -> None:
+        if ids:
+            self._dirty = True
+            self._stores[kind].delete(ids=list(ids))
+
+    def records(self, kind: str, where: dict[str, Any] | None = None) -> list[StoredRecord]:
+        """Every record of one collection (or those matching ``where``), in pages."""
+        out: list[StoredRecord] = []
+        offset = 0
+        with self._lock:
+            while True:
+                page = self._stores[kind].get(
+                    where=where,
+                    limit=_GET_PAGE,
+                    offset=offset,
+                    include=["documents", "metadatas"],
+                )
+                for rid, text, meta in zip(
+                    page["ids"], page["documents"], page["metadatas"], strict=True
+                ):
+                    out.append(StoredRecord(rid, text or "", dict(meta or {}), kind))
+                if len(page["ids"]) < _GET_PAGE:
+                    return out
+                offset += _GET_PAGE
+
+    def search(
+        self, kind: str, vector: Sequence[float], k: int, where: dict[str, Any] | None
+    ) -> list[tuple[str, float]]:
+        """Ids and cosine similarities of the ``k`` nearest records."""
+        with self._lock:
+            found = self._stores[kind].similarity_search_by_vector_with_relevance_scores(
+                list(vector), k=k, filter=where
+            )
+        return [(doc.id or "", 1.0 - float(distance)) for doc, distance in found]
+
+    def count(self, kind: str) -> int:
+        with self._lock:
+            return int(self._collection(kind).count())
+
+
+def where_clause(filters: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A Chroma ``where`` from simple filters; a list value means any of these."""
+    terms = [
+        {key: {"$in": list(value)}} if isinstance(value, (list, tuple, set)) else {key: value}
+        for key, value in filters.items()
+        if value not in (None, "", [], ())
+    ]
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else {"$and": terms}

@@ -1,0 +1,138 @@
+"""action_answer_from_knowledge against a real knowledge base, as the action server runs it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+import actions.knowledge as action_module
+from actions import ActionAnswerFromKnowledge
+from bot.admin import ingest_sources
+from bot.settings import Settings
+
+FAQ = """\
+- id: refund-time
+  zh:
+    question: 退款多久到账？
+    answer: 仓库收到退货后3–5个工作日内原路退款。
+  en:
+    question: How long does a refund take?
+    answer: Refunds arrive within 3–5 business days after the warehouse receives the return.
+"""
+POLICY = """\
+---
+id: policy-warranty
+url: https://shop.example/warranty
+---
+# Warranty
+
+## Not covered
+
+Damage caused by accidents, liquid, or unauthorized disassembly is not covered by the free
+warranty; the after-sales centre can repair it for a fee.
+"""
+
+
+@pytest.fixture
+def action(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ActionAnswerFromKnowledge]:
+    sources = tmp_path / "kb"
+    sources.mkdir()
+    (sources / "faq.yaml").write_text(FAQ, encoding="utf-8")
+    (sources / "warranty.md").write_text(POLICY, encoding="utf-8")
+    env = {
+        "BOT_VAR_DIR": str(tmp_path / "var"),
+        "BOT_KNOWLEDGE_SOURCES": str(sources),
+        "BOT_EMBEDDING_CACHE": str(tmp_path_factory.getbasetemp() / "action-embeddings.sqlite"),
+        "BOT_KNOWLEDGE_FAQ_THRESHOLD": "0.9",
+        "BOT_KNOWLEDGE_ANSWER_THRESHOLD": "0.84",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    report = ingest_sources(Settings(_env_file=None))  # type: ignore[call-arg]
+    assert len(report.added) == 2
+    monkeypatch.setattr(action_module, "_knowledge", None)
+    yield ActionAnswerFromKnowledge()
+    # The warm-up thread must be done before the folder it reads goes away.
+    for thread in threading.enumerate():
+        if thread.name == "knowledge-warm-up":
+            thread.join(timeout=120)
+    knowledge = action_module._knowledge
+    if knowledge is not None:
+        knowledge.close()
+
+
+def tracker(text: str, language: str) -> Tracker:
+    return Tracker(
+        "customer-1",
+        {"language": language},
+        {"text": text, "intent": {"name": "ask_knowledge", "confidence": 0.9}},
+        [],
+        False,
+        None,
+        {},
+        "action_listen",
+    )
+
+
+async def ask(action: ActionAnswerFromKnowledge, text: str, language: str) -> list[dict[str, Any]]:
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, tracker(text, language), {})
+    assert events == []
+    messages: list[dict[str, Any]] = dispatcher.messages
+    return messages
+
+
+async def test_answers_with_sources_in_the_customers_language(
+    action: ActionAnswerFromKnowledge,
+) -> None:
+    (message,) = await ask(action, "退款要几天才能到账", "zh")
+    assert (
+        message["text"] == "仓库收到退货后3–5个工作日内原路退款。\n\n参考资料：\n[1] 退款多久到账？"
+    )
+    assert message["buttons"] == []
+    assert message["custom"]["citations"] == [
+        {
+            "n": 1,
+            "doc_id": "refund-time",
+            "title": "退款多久到账？",
+            "section": "",
+            "source": "faq.yaml",
+            "language": "zh",
+            "url": "",
+        }
+    ]
+    assert message["custom"]["knowledge"]["kind"] == "faq"
+
+    (english,) = await ask(action, "Is water damage covered by the warranty?", "en")
+    assert english["text"].startswith("Damage caused by accidents, liquid")
+    assert english["text"].endswith(
+        "Sources:\n[1] [Warranty › Not covered](https://shop.example/warranty)"
+    )
+    assert english["custom"]["knowledge"]["kind"] == "extractive"
+
+
+async def test_abstains_and_offers_a_human_or_a_ticket(action: ActionAnswerFromKnowledge) -> None:
+    (message,) = await ask(action, "明天北京天气怎么样", "zh")
+    assert message["text"].startswith("抱歉，我在知识库里没有找到这个问题的可靠答案。")
+    assert message["buttons"] == [
+        {"title": "转人工客服", "payload": "/request_human"},
+        {"title": "提交工单", "payload": "/open_ticket"},
+    ]
+    assert message["custom"] == {
+        "citations": [],
+        "knowledge": {
+            "kind": "abstained",
+            "abstained": True,
+            "confidence": message["custom"]["knowledge"]["confidence"],
+        },
+    }
+    (english,) = await ask(action, "Tell me a joke about cats", "en")
+    assert [b["title"] for b in english["buttons"]] == ["Talk to a human", "Open a ticket"]

