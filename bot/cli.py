@@ -8,12 +8,15 @@ from datetime import timedelta
 
 import typer
 
-from bot.dialogue import TrainingFailed, train
+from bot.admin import ingest_sources, kb_app
+from bot.dialogue import TrainingFailed, eval_app, train
 from bot.handoff import AgentDirectory, HandoffError
 from bot.logs import configure_logging
 from bot.settings import Settings
 from bot.storage import Database, upgrade
 from bot.supervisor import Supervisor, platform_processes
+from channels.intake import media_app
+from knowledge import KnowledgeError
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +25,9 @@ db_app = typer.Typer(help="The hub database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 agents_app = typer.Typer(help="Console agents.", no_args_is_help=True)
 app.add_typer(agents_app, name="agents")
+app.add_typer(kb_app, name="kb")
+app.add_typer(eval_app, name="eval")
+app.add_typer(media_app, name="media")
 
 
 def _settings() -> Settings:
@@ -38,6 +44,11 @@ def run() -> None:
         model = train(settings)
     except TrainingFailed as exc:
         logger.error("%s", exc)
+        raise typer.Exit(code=1) from exc
+    try:
+        ingest_sources(settings)  # unchanged files cost nothing, so this is quick after the first
+    except KnowledgeError as exc:
+        logger.error("Knowledge base ingestion failed: %s", exc)
         raise typer.Exit(code=1) from exc
     supervisor = Supervisor(
         platform_processes(settings, model),

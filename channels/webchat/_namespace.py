@@ -1,0 +1,202 @@
+"""The web-chat channel: socket.io namespace ``/`` speaking the Rasa web-chat protocol.
+
+Every message to a customer (the bot's, an agent's, the hub's notices) is stored first, then
+emitted to the room of the customer's session, whichever of its sockets are connected. A client
+that comes back with a known session id gets what it missed: our widget says which message it
+saw last (``last_message_id``) and gets the history after it; other widgets get the messages
+after the last one emitted while a socket of the session was connected.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import socketio
+
+from bot.conversations import (
+    ConversationEvent,
+    InboundMessage,
+    MessageRejected,
+    MessageTooLong,
+    find_conversation,
+)
+from bot.dialogue import DialogueUnavailable
+from bot.language import Language
+from bot.services import HubServices
+from channels.webchat._protocol import (
+    SESSION_ID,
+    bot_uttered,
+    custom_data,
+    error_utterance,
+    history_item,
+    language_of,
+)
+from channels.webchat._sessions import WebchatSessions
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "webchat"
+NAMESPACE = "/"
+HISTORY_LIMIT = 200
+SENDER_CACHE_SIZE = 10_000
+
+
+def session_room(sender: str) -> str:
+    """The room of every socket of one customer's session."""
+    return f"webchat:{sender}"
+
+
+class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """Rasa web-chat protocol over socket.io, backed by the conversation service."""
+
+    def __init__(self, hub: HubServices, sessions: WebchatSessions) -> None:
+        super().__init__(NAMESPACE)
+        self._hub = hub
+        self._sessions = sessions
+        self._default_language: Language = hub.settings.default_language
+        self._senders: dict[str, str] = {}  # conversation id -> sender, for routing events
+        hub.conversations.events.subscribe(self._on_conversation_event)
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        return True
+
+    async def on_session_request(self, sid: str, data: Any) -> None:
+        """Confirm (or make up) the session id, join its room, and send what was missed."""
+        request = data if isinstance(data, dict) else {}
+        given = request.get("session_id")
+        session_id = given if isinstance(given, str) and SESSION_ID.match(given) else None
+        session_id = session_id or uuid.uuid4().hex
+        sender, delivered_id = await self._join(sid, session_id)
+        # Rasa's own channel confirms with the bare id; rasa-webchat accepts both forms.
+        await self.emit("session_confirm", session_id, to=sid)
+        last_seen = request.get("last_message_id")
+        if isinstance(last_seen, int) and not isinstance(last_seen, bool) and last_seen >= 0:
+            await self._send_history(sid, sender, last_seen)
+        else:
+            await self._send_missed(sid, sender, delivered_id)
+
+    async def on_user_uttered(self, sid: str, data: Any) -> dict[str, Any]:
+        """A customer message; the replies arrive as ``bot_uttered`` events."""
+        request = data if isinstance(data, dict) else {}
+        custom = custom_data(request.get("customData"))
+        message = request.get("message")
+        text = message if isinstance(message, str) else ""
+        language = language_of(text, custom, self._default_language)
+        sender = await self._sender(sid, request.get("session_id"))
+        if sender is None:
+            await self.emit("bot_uttered", error_utterance("no_session", language, ""), to=sid)
+            return {"ok": False, "error": "send session_request with a session_id first"}
+        shown = request.get("display_text")
+        client_id = request.get("client_message_id")
+        metadata = dict(custom)
+        if isinstance(client_id, str) and len(client_id) <= 64:
+            metadata["client_message_id"] = client_id
+        inbound = (
+            # A quick reply: store what the customer saw and chose, give Rasa its payload.
+            InboundMessage(CHANNEL, sender, shown, metadata, dialogue_text=text)
+            if text.startswith("/") and isinstance(shown, str) and shown.strip()
+            else InboundMessage(CHANNEL, sender, text, metadata)
+        )
+        try:
+            turn = await self._hub.conversations.receive(inbound)
+        except MessageRejected as exc:
+            reason = "too_long" if isinstance(exc, MessageTooLong) else "empty"
+            await self.emit("bot_uttered", error_utterance(reason, language, str(exc)), to=sid)
+            return {"ok": False, "error": str(exc)}
+        except DialogueUnavailable as exc:
+            logger.warning("Web-chat message stored but not answered: %s", exc)
+            await self.emit(
+                "bot_uttered", error_utterance("unavailable", language, str(exc)), to=sid
+            )
+            return {"ok": False, "error": str(exc)}
+        self._senders[turn.conversation_id] = sender
+        return {"ok": True, "conversation_id": turn.conversation_id, "mode": turn.mode}
+
+    async def on_user_typing(self, sid: str, data: Any) -> None:
+        """The customer is typing: tell an agent who holds the conversation."""
+        session = await self.get_session(sid)
+        sender = session.get("sender")
+        if not sender:
+            return
+        conversation_id = await find_conversation(self._hub.database, CHANNEL, sender)
+        if conversation_id is not None:
+            await self._hub.conversations.events.publish(
+                ConversationEvent("typing", conversation_id, CHANNEL, data={"who": "customer"})
+            )
+
+    async def media_read(self, channel: str, sender: str, read: dict[str, Any]) -> None:
+        """Show the customer what was heard or read in their file, before the bot answers."""
+        if channel == CHANNEL:
+            await self.emit("media_read", read, room=session_room(sender))
+
+    async def _join(self, sid: str, session_id: str) -> tuple[str, int]:
+        sender, delivered_id = await self._sessions.open(session_id)
+        previous = (await self.get_session(sid)).get("sender")
+        if previous and previous != sender:
+            await self.leave_room(sid, session_room(previous))
+        await self.save_session(sid, {"session_id": session_id, "sender": sender})
+        await self.enter_room(sid, session_room(sender))
+        return sender, delivered_id
+
+    async def _sender(self, sid: str, session_id: Any) -> str | None:
+        """The sender of the socket's session, or of the session id the message names."""
+        session = await self.get_session(sid)
+        if isinstance(session_id, str) and session_id != session.get("session_id"):
+            if not SESSION_ID.match(session_id):
+                return None
+            sender, _ = await self._join(sid, session_id)
+            return sender
+        sender = session.get("sender")
+        return str(sender) if sender else None
+
+    async def _send_history(self, sid: str, sender: str, after_id: int) -> None:
+        conversation_id = await find_conversation(self._hub.database, CHANNEL, sender)
+        messages = (
+            await self._hub.conversations.history(
+                conversation_id, after_id=after_id, limit=HISTORY_LIMIT
+            )
+            if conversation_id
+            else []
+        )
+        await self.emit("history", {"messages": [history_item(m) for m in messages]}, to=sid)
+        outbound = [m.id for m in messages if m.direction == "out"]
+        if outbound:
+            await self._sessions.delivered(sender, max(outbound))
+
+    async def _send_missed(self, sid: str, sender: str, delivered_id: int) -> None:
+        conversation_id = await find_conversation(self._hub.database, CHANNEL, sender)
+        if conversation_id is None:
+            return
+        messages = await self._hub.conversations.history(
+            conversation_id, after_id=delivered_id, limit=HISTORY_LIMIT
+        )
+        missed = [m for m in messages if m.direction == "out"]
+        for message in missed:
+            await self.emit("bot_uttered", bot_uttered(message), to=sid)
+        if missed:
+            await self._sessions.delivered(sender, missed[-1].id)
+
+    async def _on_conversation_event(self, event: ConversationEvent) -> None:
+        if event.channel != CHANNEL:
+            return
+        sender = self._senders.get(event.conversation_id)
+        if sender is None:
+            sender = await self._hub.conversations.sender_of(event.conversation_id)
+            if len(self._senders) >= SENDER_CACHE_SIZE:
+                self._senders.clear()  # a cache: the database has them all
+            self._senders[event.conversation_id] = sender
+        room = session_room(sender)
+        message = event.message
+        if event.kind == "message" and message is not None and message.direction == "out":
+            await self.emit("bot_uttered", bot_uttered(message), room=room)
+            if self._connected(room):
+                await self._sessions.delivered(sender, message.id)
+        elif event.kind == "typing" and event.data.get("who") == "agent":
+            await self.emit("typing", {"who": "agent", "name": event.data.get("name")}, room=room)
+        elif event.kind == "mode":
+            await self.emit("mode", {"mode": event.data.get("mode")}, room=room)
+
+    def _connected(self, room: str) -> bool:
+        return any(True for _ in self.server.manager.get_participants(NAMESPACE, room))
