@@ -73,7 +73,11 @@ class PlatformProcess:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        self.wait_healthy(timeout_s)
+        try:
+            self.wait_healthy(timeout_s)
+        except BaseException:
+            self.stop()  # never leave a half-started platform behind
+            raise
 
     def wait_healthy(self, timeout_s: float = 240.0) -> None:
         """Block until ``/healthz`` says ok; raise with the log's tail if it never does."""
@@ -82,10 +86,11 @@ class PlatformProcess:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"the platform exited early:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.hub_url}/healthz", timeout=2).json()["status"] == "ok":
-                    return
+                healthy = httpx.get(f"{self.hub_url}/healthz", timeout=2).json()["status"] == "ok"
             except (httpx.HTTPError, ValueError, KeyError):
-                pass  # not up yet
+                healthy = False  # not listening yet
+            if healthy:
+                return
             time.sleep(0.5)
         raise TimeoutError(
             f"the platform was not healthy within {timeout_s:.0f} s:\n{self.log_tail()}"

@@ -243,13 +243,13 @@ class Supervisor:
         started = loop.time()
         while loop.time() < deadline:
             try:
-                response = await http.get(spec.health_url, timeout=2.0)
-                if response.status_code == 200:
-                    logger.info("%s is healthy (%.1f s)", spec.name, loop.time() - started)
-                    self._healthy[spec.name].set()
-                    return
+                status = (await http.get(spec.health_url, timeout=2.0)).status_code
             except httpx.HTTPError:
-                pass  # not listening yet; poll again
+                status = None  # not listening yet; poll again
+            if status == 200:
+                logger.info("%s is healthy (%.1f s)", spec.name, loop.time() - started)
+                self._healthy[spec.name].set()
+                return
             await asyncio.sleep(HEALTH_POLL_S)
         logger.error(
             "%s did not become healthy within %.0f s; restarting it",

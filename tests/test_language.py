@@ -23,6 +23,13 @@ from bot.language import detect_language
         ("", "zh", "zh"),
         ("退货 return", None, "zh"),
         ("繁體中文也算中文", None, "zh"),
+        # Codes with digits carry no language: an order id alone keeps the conversation's.
+        ("YX2611010001", "zh", "zh"),
+        ("YX2611010001", "en", "en"),
+        ("SF1234567890 yx2611010001", "zh", "zh"),
+        ("order YX2611010001", "zh", "en"),
+        ("订单YX2611010001", "en", "zh"),
+        ("iPhone 15", "zh", "en"),
     ],
 )
 def test_detect_language(text: str, previous: str | None, expected: str | None) -> None:
