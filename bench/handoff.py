@@ -1,10 +1,12 @@
 """Handoff latencies on a private platform: request → visible in the console; supervisor view load.
 
-    .venv/bin/python -m bench.handoff [--handoffs 30] [--concurrent 50]
+    .venv/bin/python -m bench.handoff [--handoffs 30] [--messages 50] [--concurrent 50]
 
 1. ``visible``: a customer's angry message (REST) until the agent's console has been told over
    socket.io and its queue API lists the conversation; p50/p95 over ``--handoffs`` requests.
-2. ``supervisor``: ``--concurrent`` conversations handed off at once while a supervisor's view
+2. ``delivery``: an agent's message (console API) until the customer's web-chat socket receives
+   it as ``bot_uttered``; p50/p95 over ``--messages`` messages.
+3. ``supervisor``: ``--concurrent`` conversations handed off at once while a supervisor's view
    refreshes on every live event; counts errors and measures the view's refresh latency.
 Prints JSON.
 """
@@ -109,6 +111,61 @@ async def measure_visible(platform: PlatformProcess, handoffs: int) -> dict[str,
     return quantiles(samples)
 
 
+async def measure_delivery(platform: PlatformProcess, messages: int) -> dict[str, Any]:
+    client, _ = await console_client(platform, "bench-agent")
+    (await client.post("/console/api/presence", json={"presence": "online"})).raise_for_status()
+    loop = asyncio.get_running_loop()
+    confirmed: asyncio.Future[str] = loop.create_future()
+    received: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
+
+    def on_confirm(session_id: Any) -> None:
+        if not confirmed.done():
+            confirmed.set_result(str(session_id))
+
+    customer = socketio.AsyncClient(reconnection=False)
+    customer.on("session_confirm", on_confirm)
+    customer.on(
+        "bot_uttered",
+        lambda data: received.put_nowait((str(data.get("text", "")), time.perf_counter())),
+    )
+    await customer.connect(platform.hub_url, transports=["websocket"], wait_timeout=10)
+    samples = []
+    try:
+        await customer.emit("session_request", {})
+        session_id = await asyncio.wait_for(confirmed, 10)
+        ack = await customer.call(
+            "user_uttered",
+            {"message": ANGRY, "session_id": session_id, "customData": {}},
+            timeout=60,
+        )
+        conversation_id = ack["conversation_id"]
+        handoff_id = None
+        while handoff_id is None:
+            queue = (await client.get("/console/api/queue")).json()
+            handoff_id = next(
+                (h["id"] for h in queue if h["conversation_id"] == conversation_id), None
+            )
+            await asyncio.sleep(0.1)
+        (await client.post(f"/console/api/handoffs/{handoff_id}/accept")).raise_for_status()
+        for n in range(messages):
+            text = f"您好，这是客服的第 {n + 1} 条消息。"
+            started = time.perf_counter()
+            posted = await client.post(
+                f"/console/api/handoffs/{handoff_id}/messages", json={"text": text}
+            )
+            posted.raise_for_status()
+            while True:
+                got, at = await asyncio.wait_for(received.get(), timeout=10)
+                if got == text:
+                    break
+            samples.append((at - started) * 1000)
+        await client.post(f"/console/api/handoffs/{handoff_id}/close", json={"resolution": "ok"})
+    finally:
+        await customer.disconnect()
+        await client.aclose()
+    return quantiles(samples)
+
+
 async def measure_supervisor(platform: PlatformProcess, concurrent: int) -> dict[str, Any]:
     client, cookie = await console_client(platform, "bench-boss")
     events: asyncio.Queue[str] = asyncio.Queue()
@@ -155,6 +212,7 @@ async def measure_supervisor(platform: PlatformProcess, concurrent: int) -> dict
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--handoffs", type=int, default=30)
+    parser.add_argument("--messages", type=int, default=50)
     parser.add_argument("--concurrent", type=int, default=50)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
@@ -164,8 +222,14 @@ def main(argv: list[str] | None = None) -> None:
             add_agent(platform, "bench-agent")
             add_agent(platform, "bench-boss", "--role", "supervisor")
             visible = asyncio.run(measure_visible(platform, args.handoffs))
+            delivery = asyncio.run(measure_delivery(platform, args.messages))
             supervisor = asyncio.run(measure_supervisor(platform, args.concurrent))
-    json.dump({"handoff_visible": visible, "supervisor_view": supervisor}, sys.stdout, indent=2)
+    report = {
+        "handoff_visible": visible,
+        "agent_to_customer": delivery,
+        "supervisor_view": supervisor,
+    }
+    json.dump(report, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 

@@ -75,3 +75,16 @@ def test_calm_customer_stays_with_the_bot(platform: PlatformProcess) -> None:
     answer = say(platform, sender, "hello there")
     assert answer["mode"] == "bot"
     assert answer["replies"][0]["text"] == response_text("utter_greet", "en")
+
+
+def test_asking_for_a_human_queues_without_showing_the_bots_marker(
+    platform: PlatformProcess,
+) -> None:
+    answer = say(platform, f"ask-{uuid.uuid4().hex[:6]}", "我要转人工")
+    assert answer["mode"] == "waiting"
+    replies = answer["replies"]
+    # Rasa's reply, then the queue notice; the handoff marker Rasa adds is the hub's alone.
+    assert replies[0]["text"] == response_text("utter_handoff", "zh")
+    assert replies[-1]["custom"]["kind"] == "queue"
+    assert all(r["text"] for r in replies)
+    assert not any("handoff" in (r["custom"] or {}) for r in replies)

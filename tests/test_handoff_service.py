@@ -136,12 +136,22 @@ async def test_return_to_bot_and_cancel(
     returned = await service.return_to_bot(bob, ticket.handoff.id)
     assert returned.status == "returned"
     assert await mode_of(database, first) == "bot"
+    # Handed back, the customer is asked to rate the human part of the conversation too.
+    pending = await service.pending_csat(first)
+    assert pending is not None
+    assert pending.id == ticket.handoff.id
+    await service.record_csat(pending.id, 4)
+    assert await service.pending_csat(first) is None
 
     second = await conversation(database)
     await service.request(second, "customer_request", language="en", skill="general")
     cancelled = await service.cancel_by_customer(second)
     assert cancelled.status == "cancelled"
     assert await mode_of(database, second) == "bot"
+    # Nobody served the customer: nothing to rate.
+    assert await service.pending_csat(second) is None
+    with pytest.raises(InvalidTransition, match="closed or handed back"):
+        await service.record_csat(cancelled.id, 3)
     with pytest.raises(InvalidTransition):
         await service.cancel_by_customer(second)
 

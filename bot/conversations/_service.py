@@ -60,6 +60,9 @@ class InboundMessage:
     sender: str
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    # What Rasa gets instead of ``text``, when the channel knows better than the stored words:
+    # an intent trigger built from a screenshot's order id, while ``text`` says "[图片] …".
+    dialogue_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,11 @@ class ConversationService:
             return await self._after_close(turn, text, scoring, inbound)
         if turn.mode in ("waiting", "human"):
             return await self._while_with_humans(turn, text, scoring)
+        if csat_score(text) is not None:
+            # Handed back to the bot, the customer answers the satisfaction question.
+            rated = await self._record_csat(turn, text, scoring)
+            if rated is not None:
+                return rated
         return await self._with_bot(turn, text, scoring, inbound)
 
     async def post(
@@ -193,7 +201,9 @@ class ConversationService:
             "language": turn.language,
         }
         try:
-            replies = await self._dialogue.send(turn.conversation_id, text, metadata)
+            replies = await self._dialogue.send(
+                turn.conversation_id, inbound.dialogue_text or text, metadata
+            )
         except DialogueUnavailable:
             sentiment = await scoring
             await self._db.transaction(
@@ -203,6 +213,7 @@ class ConversationService:
             raise
         sentiment = await scoring
         reason, intent, from_bot = await self._handoff_reason(turn, inbound, replies, sentiment)
+        replies = _without_markers(replies)
         mode = turn.mode
         if reason is not None:
             ticket = await self._request_handoff(turn, reason, intent, from_bot, inbound)
@@ -231,17 +242,26 @@ class ConversationService:
     async def _after_close(
         self, turn: OpenTurn, text: str, scoring: asyncio.Task[Sentiment], inbound: InboundMessage
     ) -> Turn:
-        pending = await self._handoffs.pending_csat(turn.conversation_id)
-        score = csat_score(text)
         await self._handoffs.reopen_for_bot(turn.conversation_id)
         await self.resume_bot(turn.conversation_id)
         await self.notify_mode(turn.conversation_id, turn.channel, "bot")
+        reopened = replace(turn, mode="bot")
+        rated = await self._record_csat(reopened, text, scoring)
+        if rated is not None:
+            return rated
+        return await self._with_bot(reopened, text, scoring, inbound)
+
+    async def _record_csat(
+        self, turn: OpenTurn, text: str, scoring: asyncio.Task[Sentiment]
+    ) -> Turn | None:
+        """The answer to the satisfaction question of the last human session, if it is one."""
+        score = csat_score(text)
+        pending = await self._handoffs.pending_csat(turn.conversation_id)
         if pending is None or score is None:
-            return await self._with_bot(replace(turn, mode="bot"), text, scoring, inbound)
+            return None
         await self._handoffs.record_csat(pending.id, score)
         replies = [_system(notice("csat_thanks", turn.language))]
-        reopened = replace(turn, mode="bot")
-        return await self._finish(reopened, text, await scoring, "answered", replies, "bot")
+        return await self._finish(turn, text, await scoring, "answered", replies, "bot")
 
     async def _finish(
         self,
@@ -370,6 +390,16 @@ class ConversationService:
 def _system(text: str, **extra: object) -> BotReply:
     """A message from the hub itself (not the bot), marked as such for channels and the store."""
     return BotReply(text=text, custom={"author": "system", **extra})
+
+
+def _without_markers(replies: list[BotReply]) -> list[BotReply]:
+    """The replies the customer sees: Rasa's handoff marker is for the hub alone."""
+    shown = []
+    for reply in replies:
+        custom = {k: v for k, v in (reply.custom or {}).items() if k != "handoff"}
+        if reply.text or reply.buttons or reply.image or custom:
+            shown.append(reply.model_copy(update={"custom": custom or None}))
+    return shown
 
 
 def csat_question(language: Language) -> tuple[str, dict[str, Any]]:

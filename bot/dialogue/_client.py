@@ -95,8 +95,15 @@ class RasaClient:
         await self._append_event(conversation_id, {"event": "pause"})
 
     async def resume(self, conversation_id: str) -> None:
-        """Let Rasa answer the conversation again."""
-        await self._append_event(conversation_id, {"event": "resume"})
+        """Let Rasa answer the conversation again, listening for the customer's next message.
+
+        The pause came in the middle of a turn (``action_handoff`` paused it, so Rasa never
+        listened); without the ``action_listen`` the policies see a state no story has and fall
+        back, and the rule after the fallback hands off again.
+        """
+        await self._append_event(
+            conversation_id, [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
+        )
 
     async def tracker(self, conversation_id: str) -> dict[str, Any]:
         """Rasa's state of the conversation: latest intent and entities, slots, paused."""
@@ -111,7 +118,9 @@ class RasaClient:
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise DialogueUnavailable(f"Rasa's tracker API cannot be used: {exc!r}") from exc
 
-    async def _append_event(self, conversation_id: str, event: dict[str, Any]) -> None:
+    async def _append_event(
+        self, conversation_id: str, event: dict[str, Any] | list[dict[str, Any]]
+    ) -> None:
         url = f"{self._rasa_url}/conversations/{conversation_id}/tracker/events"
         try:
             async with self._http.post(

@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 OPEN = ("queued", "assigned", "active")
 CSAT_WINDOW = timedelta(hours=24)
+# Handoffs whose end asks the customer for a satisfaction score.
+RATED = ("closed", "returned")
 
 
 @dataclass(frozen=True)
@@ -167,20 +169,19 @@ class HandoffService:
         )
 
     async def pending_csat(self, conversation_id: str) -> HandoffView | None:
-        """The last closed handoff of a conversation whose CSAT question is unanswered."""
+        """The conversation's last handoff, when an agent closed it or handed it back to the bot
+        (both ask the satisfaction question) and the question is still unanswered."""
         now = self._now()
 
         def find(session: Session) -> HandoffView | None:
             conversation = _conversation(session, conversation_id)
-            if conversation.mode != "closed":
-                return None
             handoff = session.execute(
                 select(Handoff)
-                .where(Handoff.conversation_id == conversation.id, Handoff.status == "closed")
+                .where(Handoff.conversation_id == conversation.id)
                 .order_by(Handoff.id.desc())
                 .limit(1)
             ).scalar_one_or_none()
-            if handoff is None or handoff.csat is not None:
+            if handoff is None or handoff.status not in RATED or handoff.csat is not None:
                 return None
             if handoff.ended_at and now - handoff.ended_at > CSAT_WINDOW:
                 return None
@@ -195,8 +196,10 @@ class HandoffService:
 
         def record(session: Session) -> None:
             handoff = session.get(Handoff, handoff_id)
-            if handoff is None or handoff.status != "closed":
-                raise InvalidTransition("only a closed handoff takes a satisfaction score")
+            if handoff is None or handoff.status not in RATED:
+                raise InvalidTransition(
+                    "only a handoff an agent closed or handed back takes a satisfaction score"
+                )
             if handoff.csat is not None:
                 raise InvalidTransition("this handoff has its satisfaction score already")
             handoff.csat, handoff.csat_at = score, self._now()

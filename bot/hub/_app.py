@@ -17,16 +17,19 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, SecretStr
 from starlette.types import ASGIApp
 
+from bot import admin
 from bot.conversations import ConversationService, HandoffPolicy
 from bot.dialogue import RasaClient
 from bot.handoff import AgentDirectory, BusinessHours, HandoffService
 from bot.hub._errors import install_error_handlers
 from bot.hub._limits import BodySizeLimit
+from bot.hub._sources import CustomerSources
 from bot.logs import configure_logging
+from bot.orders import OrderService
 from bot.services import HubServices
 from bot.settings import Settings
 from bot.storage import Database
-from channels import console
+from channels import console, intake, webchat, widget
 from channels.console import ContextBuilder, build_pages
 from channels.rest import build_router
 
@@ -53,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     hours = BusinessHours.parse(settings.business_hours, settings.timezone)
     handoffs = HandoffService(database, hours)
     agents = AgentDirectory(database, timedelta(hours=settings.agent_session_hours))
+    knowledge = admin.SharedKnowledge(settings)
+    customers = CustomerSources(OrderService.from_settings(settings), knowledge)
     conversations = ConversationService(
         database,
         dialogue,
@@ -65,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             notice_interval=timedelta(seconds=settings.queue_notice_interval_s),
             business_hours=settings.business_hours,
         ),
+        is_vip=customers.is_vip,
     )
 
     dispatcher = console.Dispatcher(handoffs)
@@ -75,17 +81,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await database.migrate()
         await dialogue.start()
         await dispatcher.start()
+        await media.start()
         logger.info("Hub listening on %s", settings.hub_url)
         yield
+        await media.stop()
         await dispatcher.stop()
         await dialogue.close()
+        await asyncio.to_thread(knowledge.close)
         database.dispose()
 
     app = FastAPI(title="Customer-service assistant hub", version="0.1.0", lifespan=lifespan)
     app.state.services = HubServices(
         settings, database, dialogue, conversations, handoffs, agents, hours
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    media = intake.build_intake(app.state.services)
+    chat_sessions = webchat.WebchatSessions(database)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        path_limits={
+            **admin.upload_limit(settings),
+            **intake.upload_limits(settings.media_max_upload_bytes),
+        },
+    )
+    app.add_middleware(
+        webchat.WebchatCORS, origins=webchat.allowed_origins(settings.webchat_origins)
+    )
     install_error_handlers(app)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
@@ -101,15 +122,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     guards = [Depends(_api_key_guard(settings.api_key))] if settings.api_key else []
     app.include_router(build_router(conversations), dependencies=guards)
+    app.include_router(admin.build_router(settings, knowledge))
     pages, console_static = build_pages()
     app.include_router(pages)
     app.mount("/console/static", console_static, name="console-static")
-    app.include_router(console.build_router(dispatcher, ContextBuilder(app.state.services)))
+    context = ContextBuilder(
+        app.state.services, orders=customers.orders, suggest=customers.suggestions
+    )
+    app.include_router(console.build_router(dispatcher, context))
     app.mount("/static/vendor", StaticFiles(directory=VENDOR), name="vendor")
+    app.include_router(intake.build_router(media, app.state.services, guards))
+    app.include_router(webchat.build_router(media, chat_sessions, app.state.services))
+    demo_page, widget_static = widget.build_pages()
+    app.include_router(demo_page)
+    app.mount("/widget", widget_static, name="widget")
     # One socket.io server for every live channel (web chat, agent console), each on its own
     # namespace; create_asgi() puts it in front of this app.
     sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=[], logger=False)
     sio.register_namespace(console.ConsoleNamespace(app.state.services, dispatcher))
+    chat = webchat.WebchatNamespace(app.state.services, chat_sessions)
+    media.subscribe(chat.media_read)
+    sio.register_namespace(chat)
     app.state.sio = sio
     return app
 

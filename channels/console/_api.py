@@ -113,7 +113,7 @@ def build_router(dispatcher: Dispatcher, context: ContextBuilder) -> APIRouter:
             token,
             httponly=True,
             samesite="strict",
-            path="/console",
+            path="/",  # the console pages, its API and the socket.io endpoint
             max_age=int(timedelta(hours=hub.settings.agent_session_hours).total_seconds()),
         )
         logger.info("Agent %d logged in", agent.id)
@@ -129,7 +129,7 @@ def build_router(dispatcher: Dispatcher, context: ContextBuilder) -> APIRouter:
             if agent is not None:
                 await hub.agents.set_presence(agent.id, "offline")
                 await dispatcher.agents_changed()
-        response.delete_cookie(COOKIE, path="/console")
+        response.delete_cookie(COOKIE, path="/")
         return {"status": "logged out"}
 
     @router.get("/me")
@@ -202,6 +202,8 @@ def build_router(dispatcher: Dispatcher, context: ContextBuilder) -> APIRouter:
         await hub.conversations.post(
             view.conversation_id, notice("returned", _lang(view)), author="system"
         )
+        text, payload = csat_question(_lang(view))
+        await hub.conversations.post(view.conversation_id, text, author="system", payload=payload)
         await hub.conversations.notify_mode(view.conversation_id, view.channel, "bot")
         await dispatcher.queue_changed()
         return handoff_json(view)

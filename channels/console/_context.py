@@ -20,8 +20,9 @@ CANNED_REPLIES = Path(__file__).with_name("canned_replies.yml")
 # Rasa's bookkeeping, of no use to an agent.
 _INTERNAL_SLOTS = frozenset({"session_started_metadata", "requested_slot"})
 
-# What other modules can add (wired by the hub): the customer's orders, reply suggestions.
-OrdersLookup = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
+# What other modules can add (wired by the hub): the customer's orders (channel, sender, order ids
+# the conversation named, language), reply suggestions (question, language).
+OrdersLookup = Callable[[str, str, list[str], str], Awaitable[list[dict[str, Any]]]]
 Suggester = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
 
 
@@ -49,15 +50,16 @@ class ContextBuilder:
         transcript = await self._hub.conversations.history(view.conversation_id, limit=200)
         customer = [m for m in transcript if m.direction == "in"]
         last_question = customer[-1].text if customer else ""
+        nlu = await self._nlu(view.conversation_id)
         return {
             "transcript": [m.as_json() for m in transcript],
-            "nlu": await self._nlu(view.conversation_id),
+            "nlu": nlu,
             "sentiment": [
                 {"message_id": m.id, "score": m.sentiment, "at": m.created_at.isoformat()}
                 for m in customer
                 if m.sentiment is not None
             ],
-            "orders": await self._orders_of(view),
+            "orders": await self._orders_of(view, _mentioned_orders(nlu)),
             "sources": _sources(transcript),
             "summary": summarize(transcript, view),
             "suggestions": await self._suggestions(last_question, view.language),
@@ -88,12 +90,12 @@ class ContextBuilder:
             "paused": tracker.get("paused", False),
         }
 
-    async def _orders_of(self, view: HandoffView) -> list[dict[str, Any]]:
+    async def _orders_of(self, view: HandoffView, mentioned: list[str]) -> list[dict[str, Any]]:
         if self._orders is None:
             return []
         sender = await self._hub.conversations.sender_of(view.conversation_id)
         try:
-            return await self._orders(view.channel, sender)
+            return await self._orders(view.channel, sender, mentioned, view.language)
         except Exception:
             logger.exception(
                 "Looking up the orders of conversation %s failed", view.conversation_id
@@ -108,6 +110,13 @@ class ContextBuilder:
         except Exception:
             logger.exception("Reply suggestions failed")
             return []
+
+
+def _mentioned_orders(nlu: dict[str, Any]) -> list[str]:
+    """Order ids in the dialogue state: the remembered slot first, then the latest message's."""
+    ids = [str((nlu.get("slots") or {}).get("order_id") or "")]
+    ids += [str(e["value"]) for e in nlu.get("entities") or [] if e.get("entity") == "order_id"]
+    return list(dict.fromkeys(i for i in ids if i))
 
 
 def _sources(transcript: list[StoredMessage]) -> list[dict[str, Any]]:

@@ -192,7 +192,8 @@
       li.style.setProperty("--score", String(point.score));
       sentiment.append(li);
     }
-    fillList("orders", data.orders, (o) => `${o.order_id || o.id || ""} ${o.status || ""} ${o.total || ""}`.trim());
+    fillList("orders", data.orders, (o) => [o.id, t(`order.${o.status}`), `¥${o.total}`, o.items,
+      o.tracking_number ? `${o.carrier || ""} ${o.tracking_number}` : ""].filter(Boolean).join(" · "));
     fillList("sources", data.sources, (s) => s.title || s.source || JSON.stringify(s));
     const suggestions = $("suggestions");
     suggestions.replaceChildren();

@@ -1,0 +1,157 @@
+"""Handoff end to end in two real headless Chromium pages: a customer in the web-chat widget and
+an agent in the console, against the whole running platform."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from bot.conversations import csat_question, notice
+from bot.launch import PlatformProcess
+from tests.browser import (
+    PASSWORD,
+    WAIT_MS,
+    bot_texts,
+    browser,
+    conversation_of,
+    open_chat,
+    playwright,
+    send,
+)
+from tests.conftest import query_hub_db, response_text
+
+__all__ = ["browser", "playwright"]  # fixtures
+
+pytestmark = pytest.mark.integration
+
+ORDER_ID = "YX2611010001"
+# Markup in a Chinese message (mostly Chinese, so the conversation stays in Chinese).
+HOSTILE = '请看<img src=x onerror="window.pwned=1">这段话<script>window.pwned=2</script>谢谢你们的耐心帮助'
+
+
+@pytest.fixture
+def contexts(browser: Browser) -> Iterator[tuple[BrowserContext, BrowserContext]]:
+    """Two separate browser profiles: the customer's and the agent's (their own cookies)."""
+    customer = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    agent = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    yield customer, agent
+    customer.close()
+    agent.close()
+
+
+def add_agent(platform: PlatformProcess) -> str:
+    username = f"agent-{uuid.uuid4().hex[:6]}"
+    subprocess.run(
+        [sys.executable, "-m", "bot", "agents", "add", username, "--max-chats", "50",
+         "--skills", "orders,refunds,technical,sales,general", "--display-name", "小李"],
+        env={**platform.env, "BOT_NEW_AGENT_PASSWORD": PASSWORD},
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return username
+
+
+def log_in(page: Page, platform: PlatformProcess, username: str) -> None:
+    page.goto(f"{platform.hub_url}/console")
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("#login-button").click()
+    expect(page.locator("#app")).to_be_visible(timeout=WAIT_MS)
+    page.locator("#presence").select_option("online")
+
+
+def handoff_of(agent: BrowserContext, platform: PlatformProcess, conversation_id: str) -> int:
+    """The handoff id of the conversation, as the agent's own session sees the queue."""
+    for _ in range(100):
+        queue = agent.request.get(f"{platform.hub_url}/console/api/queue").json()
+        mine = [h for h in queue if h["conversation_id"] == conversation_id]
+        if mine:
+            return int(mine[0]["id"])
+        agent.pages[0].wait_for_timeout(300)
+    pytest.fail(f"the handoff of {conversation_id} never reached the agent's queue")
+
+
+def test_customer_asks_for_a_human_agent_helps_and_hands_back(
+    contexts: tuple[BrowserContext, BrowserContext], platform: PlatformProcess
+) -> None:
+    customer_context, agent_context = contexts
+    agent = agent_context.new_page()
+    log_in(agent, platform, add_agent(platform))
+    expect(agent.locator("#presence")).to_have_value("online")
+    try:
+        serve_and_hand_back(customer_context.new_page(), agent, agent_context, platform)
+    finally:
+        # Offline again, so later tests' handoffs are not routed to this agent.
+        offline = {"presence": "offline"}
+        agent_context.request.post(f"{platform.hub_url}/console/api/presence", data=offline)
+
+
+def serve_and_hand_back(
+    customer: Page, agent: Page, agent_context: BrowserContext, platform: PlatformProcess
+) -> None:
+    open_chat(customer, platform)
+    send(customer, f"我的订单{ORDER_ID}到哪了")
+    expect(bot_texts(customer).last).to_contain_text(ORDER_ID, timeout=WAIT_MS)
+    send(customer, "我要转人工")
+    expect(bot_texts(customer).last).to_contain_text("人工客服", timeout=WAIT_MS)
+    conversation_id = conversation_of(customer, platform)
+
+    # The request reaches the agent's live queue; opening it shows the context.
+    handoff = handoff_of(agent_context, platform, conversation_id)
+    item = agent.locator(f'.queue-open[data-handoff="{handoff}"]')
+    expect(item).to_be_visible(timeout=WAIT_MS)
+    expect(item.locator(".reason")).to_have_text("客户要求")
+    item.click()
+    transcript = agent.locator("#transcript .text")
+    expect(transcript.filter(has_text="我要转人工")).to_have_count(1, timeout=WAIT_MS)
+    expect(agent.locator("#summary")).to_contain_text("转人工原因：customer_request")
+    expect(agent.locator("#orders")).to_contain_text(ORDER_ID)
+    expect(agent.locator("#nlu")).to_contain_text(ORDER_ID)
+
+    agent.locator("#accept").click()
+    expect(agent.locator("#reply-form")).to_be_visible(timeout=WAIT_MS)
+    expect(customer.locator(".msg .text").last).to_contain_text("小李", timeout=WAIT_MS)
+
+    # Live chat both ways, with the customer's typing shown to the agent.
+    agent.locator("#reply").fill("您好，我是客服小李，正在为您查询物流。")
+    agent.locator("#send").click()
+    expect(customer.locator(".msg.agent .text").last).to_have_text(
+        "您好，我是客服小李，正在为您查询物流。", timeout=WAIT_MS
+    )
+    customer.locator("textarea.input").press_sequentially("好的")
+    expect(agent.locator("#typing")).to_be_visible(timeout=WAIT_MS)
+    customer.locator("textarea.input").press("Enter")
+    expect(transcript.last).to_have_text("好的", timeout=WAIT_MS)
+
+    # Whatever the customer types is text in the console, never markup or script.
+    send(customer, HOSTILE)
+    expect(transcript.last).to_have_text(HOSTILE, timeout=WAIT_MS)
+    assert agent.locator("#transcript img, #transcript script").count() == 0
+    assert agent.evaluate("window.pwned") is None
+
+    # Back to the bot: it says so, asks for a rating, and answers again.
+    agent.locator("#return").click()
+    expect(customer.locator(".msg .text").filter(has_text=notice("returned", "zh"))).to_have_count(
+        1, timeout=WAIT_MS
+    )
+    question, _ = csat_question("zh")
+    expect(bot_texts(customer).last).to_have_text(question, timeout=WAIT_MS)
+    customer.locator(".quick button", has_text="5").click()
+    expect(bot_texts(customer).last).to_have_text(notice("csat_thanks", "zh"), timeout=WAIT_MS)
+    send(customer, "你好")
+    expect(bot_texts(customer).last).to_have_text(
+        response_text("utter_greet", "zh"), timeout=WAIT_MS
+    )
+
+    (row,) = query_hub_db(
+        platform.var_dir,
+        "SELECT h.status, h.csat, c.mode FROM handoffs h JOIN conversations c"
+        " ON c.id = h.conversation_id WHERE c.public_id = ?",
+        (conversation_id,),
+    )
+    assert (row["status"], row["csat"], row["mode"]) == ("returned", 5, "bot")
