@@ -3,7 +3,7 @@
 Actions only adapt dialogue to the modules in ``bot/``; business logic lives there.
 """
 
-from actions.handoff import ActionHandoff
+from actions.handoff import ActionFallbackGiveUp, ActionHandoff
 from actions.knowledge import ActionAnswerFromKnowledge
 from actions.orders import (
     ActionAskAddressConfirmed,
@@ -36,6 +36,7 @@ __all__ = [
     "ActionAskNewAddress",
     "ActionAskPhoneLast4",
     "ActionAskReturnConfirmed",
+    "ActionFallbackGiveUp",
     "ActionFallbackSuggest",
     "ActionFormStopped",
     "ActionHandleComplaint",

@@ -25,15 +25,46 @@ class ActionHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        language = language_of(tracker)
-        marker = {
-            "reason": _reason(tracker),
-            "intent": _topic(tracker),
-            "language": language,
-        }
-        dispatcher.utter_message(response="utter_handoff", json_message={"handoff": marker})
-        # Rasa stays silent for this conversation until the hub resumes it.
-        return [ConversationPaused()]
+        return hand_off(dispatcher, tracker, _reason(tracker))
+
+
+class ActionFallbackGiveUp(Action):
+    """The second fallback in a row, after the knowledge base had its try: when it found an
+    answer, offer a human; when it had none either, the bot has failed the customer twice and
+    hands the conversation to a human (the customer can still cancel while waiting)."""
+
+    def name(self) -> str:
+        return "action_fallback_give_up"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        if knowledge_answered(tracker):
+            dispatcher.utter_message(response="utter_fallback_offer_human")
+            return []
+        return hand_off(dispatcher, tracker, "repeated_fallback")
+
+
+def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> list[Any]:
+    """Tell the customer a human takes over, mark the reply for the hub, pause Rasa."""
+    language = language_of(tracker)
+    marker = {"reason": reason, "intent": _topic(tracker), "language": language}
+    dispatcher.utter_message(response="utter_handoff", json_message={"handoff": marker})
+    # Rasa stays silent for this conversation until the hub resumes it.
+    return [ConversationPaused()]
+
+
+def knowledge_answered(tracker: Tracker) -> bool:
+    """Whether the knowledge base answered (did not abstain) in this turn."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "bot":
+            custom = (event.get("data") or {}).get("custom") or {}
+            knowledge = custom.get("knowledge") if isinstance(custom, dict) else None
+            if isinstance(knowledge, dict):
+                return knowledge.get("abstained") is False
+    return False
 
 
 def _topic(tracker: Tracker) -> str:

@@ -11,7 +11,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import _context
-from actions.handoff import ActionHandoff
+from actions.handoff import ActionFallbackGiveUp, ActionHandoff
 from actions.orders import ValidateCancelForm, ValidateReturnForm
 from actions.service import ActionHandleComplaint
 
@@ -39,7 +39,8 @@ def user(intent: str, text: str = "", **metadata: Any) -> dict[str, Any]:
 def tracker(
     events: list[dict[str, Any]], slots: dict[str, Any] | None = None, customer: str = ""
 ) -> Tracker:
-    latest = dict(events[-1]["parse_data"]) if events else {}
+    said = [e for e in events if e["event"] == "user"]
+    latest = dict(said[-1]["parse_data"]) if said else {}
     latest["metadata"] = {"customer_id": customer} if customer else {}
     return Tracker(
         "conversation-1",
@@ -83,6 +84,41 @@ async def test_taking_the_human_offered_after_an_angry_complaint() -> None:
         "intent": "complain",
         "language": "zh",
     }
+
+
+def knowledge_reply(abstained: bool) -> dict[str, Any]:
+    custom = {"citations": [], "knowledge": {"kind": "faq", "abstained": abstained}}
+    return {"event": "bot", "text": "…", "data": {"custom": custom}}
+
+
+@pytest.mark.parametrize(
+    ("knowledge", "expected"),
+    [
+        (knowledge_reply(abstained=False), "offer"),
+        (knowledge_reply(abstained=True), "handoff"),
+        ({"event": "bot", "text": "知识库暂不可用", "data": {}}, "handoff"),
+    ],
+)
+async def test_second_fallback_offers_a_human_or_hands_over(
+    knowledge: dict[str, Any], expected: str
+) -> None:
+    events = [
+        user("nlu_fallback", "blorp"),
+        {"event": "action", "name": "action_fallback_suggest"},
+        {"event": "action", "name": "action_listen"},
+        user("nlu_fallback", "snarf"),
+        {"event": "action", "name": "action_answer_from_knowledge"},
+        knowledge,
+    ]
+    dispatcher = CollectingDispatcher()
+    result = await ActionFallbackGiveUp().run(dispatcher, tracker(events), {})
+    (message,) = dispatcher.messages
+    if expected == "offer":
+        assert (message["response"], result) == ("utter_fallback_offer_human", [])
+    else:
+        assert message["response"] == "utter_handoff"
+        assert message["custom"]["handoff"]["reason"] == "repeated_fallback"
+        assert result == [{"event": "pause", "timestamp": None}]
 
 
 @pytest.mark.parametrize(
