@@ -61,9 +61,23 @@ class PlatformProcess:
     def actions_url(self) -> str:
         return f"http://127.0.0.1:{self.actions_port}"
 
-    def start(self, timeout_s: float = 240.0) -> None:
-        """Start the supervisor and wait until the hub reports every process healthy."""
+    def start(self, timeout_s: float = 240.0, training_timeout_s: float = 1800.0) -> None:
+        """Train if the model is stale, start the supervisor and wait until the hub reports
+        every process healthy. ``timeout_s`` is for starting only: training a changed model takes
+        minutes on 2 busy cores, and is bounded by ``training_timeout_s`` on its own."""
         self.var_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            trained = subprocess.run(
+                [sys.executable, "-m", "bot", "train"],
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=training_timeout_s,
+                check=False,
+            )
+        if trained.returncode != 0:
+            raise RuntimeError(f"training the Rasa model failed:\n{self.log_tail()}")
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot", "run"],

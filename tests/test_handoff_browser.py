@@ -7,12 +7,14 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from bot.conversations import csat_question, notice
 from bot.launch import PlatformProcess
+from channels.media import render_text_image
 from tests.browser import (
     PASSWORD,
     WAIT_MS,
@@ -77,14 +79,14 @@ def handoff_of(agent: BrowserContext, platform: PlatformProcess, conversation_id
 
 
 def test_customer_asks_for_a_human_agent_helps_and_hands_back(
-    contexts: tuple[BrowserContext, BrowserContext], platform: PlatformProcess
+    contexts: tuple[BrowserContext, BrowserContext], platform: PlatformProcess, tmp_path: Path
 ) -> None:
     customer_context, agent_context = contexts
     agent = agent_context.new_page()
     log_in(agent, platform, add_agent(platform))
     expect(agent.locator("#presence")).to_have_value("online")
     try:
-        serve_and_hand_back(customer_context.new_page(), agent, agent_context, platform)
+        serve_and_hand_back(customer_context.new_page(), agent, agent_context, platform, tmp_path)
     finally:
         # Offline again, so later tests' handoffs are not routed to this agent.
         offline = {"presence": "offline"}
@@ -92,7 +94,11 @@ def test_customer_asks_for_a_human_agent_helps_and_hands_back(
 
 
 def serve_and_hand_back(
-    customer: Page, agent: Page, agent_context: BrowserContext, platform: PlatformProcess
+    customer: Page,
+    agent: Page,
+    agent_context: BrowserContext,
+    platform: PlatformProcess,
+    tmp: Path,
 ) -> None:
     open_chat(customer, platform)
     send(customer, f"我的订单{ORDER_ID}到哪了")
@@ -127,6 +133,16 @@ def serve_and_hand_back(
     expect(agent.locator("#typing")).to_be_visible(timeout=WAIT_MS)
     customer.locator("textarea.input").press("Enter")
     expect(transcript.last).to_have_text("好的", timeout=WAIT_MS)
+
+    # A picture sent to the agent: its text in the transcript, the original one click away.
+    shot = render_text_image([f"订单号：{ORDER_ID}", "物流停在中转站三天了"], tmp / "shot.png")
+    customer.locator("input.file").set_input_files(str(shot))
+    link = agent.locator("#transcript li").last.locator("a.media")
+    expect(link).to_have_text("查看原图片", timeout=WAIT_MS)
+    expect(agent.locator("#transcript li").last.locator(".read")).to_contain_text("中转站")
+    original = agent_context.request.get(f"{platform.hub_url}{link.get_attribute('href')}")
+    assert (original.status, original.headers["content-type"]) == (200, "image/png")
+    assert original.body() == shot.read_bytes()
 
     # Whatever the customer types is text in the console, never markup or script.
     send(customer, HOSTILE)

@@ -57,6 +57,8 @@ class OpenTurn:
     language: Language
     channel: str
     created_at: datetime
+    # What the channel said about the message (a voice message's or picture's attachment).
+    payload: dict[str, Any] | None = None
 
 
 def open_turn(
@@ -98,6 +100,7 @@ def open_turn(
         language,
         channel,
         now,
+        metadata or None,
     )
 
 
@@ -184,7 +187,7 @@ def inbound_message(turn: OpenTurn, text: str, sentiment: float | None) -> Store
         "in",
         "customer",
         text,
-        None,
+        turn.payload,
         turn.language,
         turn.created_at,
         sentiment,

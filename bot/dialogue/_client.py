@@ -122,13 +122,14 @@ class RasaClient:
         self, conversation_id: str, event: dict[str, Any] | list[dict[str, Any]]
     ) -> None:
         url = f"{self._rasa_url}/conversations/{conversation_id}/tracker/events"
+        names = "+".join(e["event"] for e in (event if isinstance(event, list) else [event]))
         try:
             async with self._http.post(
                 url, json=event, params=self._auth(), timeout=self._timeout
             ) as response:
                 if response.status != 200:
                     raise DialogueUnavailable(
-                        f"Rasa refused the {event['event']} event (HTTP {response.status})"
+                        f"Rasa refused the {names} event (HTTP {response.status})"
                     )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DialogueUnavailable(f"Rasa cannot be reached at {self._rasa_url}") from exc

@@ -170,6 +170,18 @@
     const li = el("li", null, `msg author-${message.author} dir-${message.direction}`);
     li.dataset.messageId = message.id;
     li.append(el("span", t("author." + message.author), "who"), el("span", message.text, "text"));
+    const media = message.payload && message.payload.media;
+    if (media && typeof media.text === "string" && media.text) {
+      li.append(el("span", media.text, "read"));  // what was heard or read in the file
+    }
+    if (media && typeof media.attachment_id === "string") {
+      // The customer's original voice message or picture, kept for agents.
+      const link = el("a", t(media.kind === "audio" ? "media.audio" : "media.image"), "media");
+      link.href = `/console/media/${encodeURIComponent(media.attachment_id)}`;
+      link.target = "_blank";
+      link.rel = "noopener";
+      li.append(link);
+    }
     $("transcript").append(li);
     li.scrollIntoView({ block: "end" });
   }
