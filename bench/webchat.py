@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import logging
-import statistics
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from typing import Any
 import httpx
 import socketio
 
+from bench.latency import summary
 from bot.launch import PlatformProcess
 
 logger = logging.getLogger("bench.webchat")
@@ -72,18 +72,6 @@ async def rest_conversation(client: httpx.AsyncClient, hub_url: str, samples: li
         )
         response.raise_for_status()
         samples.append((time.perf_counter() - started) * 1000)
-
-
-def summary(samples: list[float], seconds: float) -> dict[str, float]:
-    ordered = sorted(samples)
-    quantiles = statistics.quantiles(ordered, n=100, method="inclusive")
-    return {
-        "turns": len(ordered),
-        "p50_ms": round(statistics.median(ordered), 2),
-        "p95_ms": round(quantiles[94], 2),
-        "p99_ms": round(quantiles[98], 2),
-        "turns_per_s": round(len(ordered) / seconds, 1),
-    }
 
 
 async def measure(hub_url: str, conversations: int, concurrency: int) -> dict[str, Any]:
