@@ -240,3 +240,20 @@ def _poll(condition: Callable[[], bool], deadline: float) -> bool:
 async def _utterance(widget: Widget, text: str) -> Any:
     await _wait_until(lambda: text in [u.get("text") for u in widget.of("bot_uttered")])
     return next(u for u in widget.of("bot_uttered") if u.get("text") == text)
+
+
+async def test_a_session_id_is_no_proof_of_who_the_customer_is(
+    widgets: Callable[[], Widget],
+) -> None:
+    # customer-012 owns YX2611010012: over REST (the shop's back end) the status comes at once
+    # (tests/test_dialogue_flows.py); a browser that names its session after that customer is
+    # still asked for the phone number's last four digits, and gets no VIP treatment.
+    widget = widgets()
+    session_id = await widget.start(session_id="customer-012")
+    assert session_id == "customer-012"
+    ack = await widget.say("订单YX2611010012到哪了", session_id)
+    assert ack["ok"]
+    reply = await widget.next("bot_uttered")
+    assert reply["text"] == response_text("utter_ask_phone_last4", "zh").format(
+        order_id="YX2611010012"
+    )

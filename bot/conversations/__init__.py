@@ -16,15 +16,18 @@ from bot.conversations._events import (
 from bot.conversations._lookup import find_conversation
 from bot.conversations._notices import csat_buttons, notice
 from bot.conversations._service import (
+    IDENTIFIED_CHANNELS,
     ConversationService,
     HandoffPolicy,
     InboundMessage,
     Turn,
     VipLookup,
     csat_question,
+    customer_id,
 )
 
 __all__ = [
+    "IDENTIFIED_CHANNELS",
     "ConversationError",
     "ConversationEvent",
     "ConversationEvents",
@@ -41,6 +44,7 @@ __all__ = [
     "VipLookup",
     "csat_buttons",
     "csat_question",
+    "customer_id",
     "find_conversation",
     "notice",
 ]

@@ -46,6 +46,8 @@ from bot.storage import Database, utcnow
 logger = logging.getLogger(__name__)
 
 VipLookup = Callable[[str, str], Awaitable[bool]]
+# Channels whose sender id is the shop's own customer id (see ``customer_id``).
+IDENTIFIED_CHANNELS = frozenset({"rest"})
 
 
 async def _nobody_is_vip(_channel: str, _sender: str) -> bool:
@@ -196,8 +198,9 @@ class ConversationService:
         metadata = {
             **inbound.metadata,
             "channel": inbound.channel,
-            # The channel's id of the customer: actions use it to find the customer's orders.
-            "customer_id": inbound.sender,
+            # The customer's account id, where the channel vouches for it: actions show that
+            # customer's orders without asking for the phone number's last four digits.
+            "customer_id": customer_id(inbound.channel, inbound.sender),
             "language": turn.language,
         }
         try:
@@ -302,7 +305,7 @@ class ConversationService:
             return "angry", None, False
         if sentiment.score <= self._policy.sentiment_threshold:
             return "negative_sentiment", None, False
-        if sentiment.label == "negative" and await self._is_vip(inbound.channel, inbound.sender):
+        if sentiment.label == "negative" and await self._vip(inbound):
             return "vip", None, False
         return None, None, False
 
@@ -323,7 +326,7 @@ class ConversationService:
                 await self._dialogue.pause(turn.conversation_id)
             except DialogueUnavailable:
                 logger.warning("Could not pause conversation %s in Rasa", turn.conversation_id)
-        vip = await self._is_vip(inbound.channel, inbound.sender)
+        vip = await self._vip(inbound)
         return await self._handoffs.request(
             turn.conversation_id,
             reason,
@@ -332,6 +335,11 @@ class ConversationService:
             vip=vip,
             intent=intent,
         )
+
+    async def _vip(self, inbound: InboundMessage) -> bool:
+        """Whether an identified customer is a VIP (an anonymous one never is)."""
+        account = customer_id(inbound.channel, inbound.sender)
+        return account is not None and await self._is_vip(inbound.channel, account)
 
     async def _latest_intent(self, conversation_id: str) -> str | None:
         try:
@@ -385,6 +393,16 @@ class ConversationService:
             await self.events.publish(
                 ConversationEvent("message", message.conversation_id, channel, message)
             )
+
+
+def customer_id(channel: str, sender: str) -> str | None:
+    """The shop's id of the customer, or None when the channel cannot vouch for who it is.
+
+    On ``rest`` the shop's own back end calls the hub (behind ``BOT_API_KEY`` in production) and
+    names its logged-in customer. A web-chat session id is chosen by the browser, so anyone could
+    claim to be anyone: those customers stay anonymous (orders need the phone check, no VIP).
+    """
+    return sender if channel in IDENTIFIED_CHANNELS else None
 
 
 def _system(text: str, **extra: object) -> BotReply:

@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from bot.admin import SharedKnowledge
+from bot.conversations import customer_id
 from bot.orders import InvalidOrderId, Order, OrderNotFound, OrderService
 from knowledge import KnowledgeError
 
@@ -24,18 +25,19 @@ class CustomerSources:
         self._orders = orders
         self._knowledge = knowledge
 
-    async def is_vip(self, _channel: str, sender: str) -> bool:
-        """Whether the customer (the channel's id of them) is a gold or platinum member."""
-        return await asyncio.to_thread(self._orders.is_vip, sender)
+    async def is_vip(self, _channel: str, account: str) -> bool:
+        """Whether the customer (the shop's id of them) is a gold or platinum member."""
+        return await asyncio.to_thread(self._orders.is_vip, account)
 
     async def orders(
-        self, _channel: str, sender: str, mentioned: list[str], language: str
+        self, channel: str, sender: str, mentioned: list[str], language: str
     ) -> list[dict[str, Any]]:
-        """The orders the conversation named, then the customer's own, newest first."""
-        return await asyncio.to_thread(self._collect_orders, sender, mentioned, language)
+        """The orders the conversation named, then an identified customer's own, newest first."""
+        account = customer_id(channel, sender)
+        return await asyncio.to_thread(self._collect_orders, account, mentioned, language)
 
     def _collect_orders(
-        self, sender: str, mentioned: list[str], language: str
+        self, account: str | None, mentioned: list[str], language: str
     ) -> list[dict[str, Any]]:
         found: dict[str, Order] = {}
         for order_id in mentioned:
@@ -44,7 +46,7 @@ class CustomerSources:
             except (InvalidOrderId, OrderNotFound):
                 continue
             found.setdefault(order.id, order)
-        for order in self._orders.orders_of(sender):
+        for order in self._orders.orders_of(account) if account else []:
             found.setdefault(order.id, order)
         return [order_summary(o, language) for o in list(found.values())[:MAX_ORDERS]]
 
