@@ -157,3 +157,22 @@ def test_eval_nlu_on_outside_csv_data() -> None:
     assert result["macro_f1"] >= 0.7
     assert 0 <= result["oos_recall"] <= 1
     assert result["training_seconds"] > 0
+
+
+def test_eval_nlu_scores_another_config_on_the_project_data(tmp_path: Path) -> None:
+    # The project's pipeline without its sentence embeddings, as when comparing pipelines: a
+    # fresh NLU model is trained with it (not the platform's model, which the project config makes).
+    project = (PROJECT_ROOT / "config.yml").read_text(encoding="utf-8")
+    without_e5 = project.replace("  - name: bot.rasa_components.E5Featurizer\n    scale: 8\n", "")
+    assert without_e5 != project
+    config = tmp_path / "config.yml"
+    config.write_text(without_e5, encoding="utf-8")
+    completed = run_cli("nlu", "--config", str(config))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout)
+    assert (result["config"], result["model"]) == (str(config), "nlu.tar.gz")
+    assert result["training_seconds"] > 0
+    assert set(result["languages"]) == {"zh", "en"}
+    for scores in result["languages"].values():
+        assert scores["examples"] >= 200
+        assert 0.5 < scores["macro_f1"] <= 1.0

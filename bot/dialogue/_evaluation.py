@@ -29,6 +29,7 @@ from bot.settings import PROJECT_ROOT, Settings
 
 logger = logging.getLogger(__name__)
 
+TRAIN_DATA = PROJECT_ROOT / "nlu_data" / "train"
 TEST_DATA = PROJECT_ROOT / "nlu_data" / "test"
 TEST_STORIES = TEST_DATA / "stories.yml"
 CONFUSIONS_SHOWN = 10
@@ -216,15 +217,23 @@ class Evaluator:
         self._config = config
 
     def project_nlu(self, test_dir: Path = TEST_DATA) -> dict[str, Any]:
-        """Scores of the project's model on the held-out files of each language."""
-        model = train(self._settings)
-        languages = {}
-        for language in LANGUAGES:
-            examples = load_examples(test_dir / language)
-            if not examples:
-                raise EvaluationFailed(f"no held-out examples under {test_dir / language}")
-            languages[language] = score(examples, self.predict(model, examples))
-        return {"model": model.name, "languages": languages}
+        """Scores on the held-out files of each language: of the project's model, or of a fresh
+        NLU model trained on the project's data with another config (to compare pipelines)."""
+        with tempfile.TemporaryDirectory(prefix="eval-nlu-") as folder:
+            result: dict[str, Any] = {}
+            if self._config.resolve() == CONFIG.resolve():
+                model = train(self._settings)  # the platform's model, trained only when stale
+            else:
+                started = time.monotonic()
+                model = self.train_nlu(TRAIN_DATA, Path(folder), cache=Path(folder) / "cache")
+                result["training_seconds"] = round(time.monotonic() - started, 1)
+            languages = {}
+            for language in LANGUAGES:
+                examples = load_examples(test_dir / language)
+                if not examples:
+                    raise EvaluationFailed(f"no held-out examples under {test_dir / language}")
+                languages[language] = score(examples, self.predict(model, examples))
+        return {"model": model.name, "config": str(self._config), **result, "languages": languages}
 
     def outside_nlu(
         self, train_file: Path, test_file: Path, oos_label: str | None = None
