@@ -21,7 +21,7 @@ from knowledge._errors import (
     UnsupportedSource,
 )
 from knowledge._eval import EvalReport, evaluate
-from knowledge._generation import LLMConfig
+from knowledge._generation import LLMConfig, chat_model, summarize_conversation
 from knowledge._loaders import SUPPORTED_SUFFIXES
 from knowledge._types import Answer, AnswerKind, Citation, IngestReport, SourceInfo
 
@@ -48,5 +48,7 @@ __all__ = [
     "StoreUnavailable",
     "UnsupportedSource",
     "build_embedder",
+    "chat_model",
     "evaluate",
+    "summarize_conversation",
 ]

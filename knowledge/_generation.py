@@ -50,6 +50,23 @@ PROMPT = ChatPromptTemplate.from_messages(
 )
 
 
+SUMMARY_PROMPT = ChatPromptTemplate.from_messages(
+    [
+        (
+            "system",
+            "You brief a customer-service agent who takes over a chat from a bot. State what the "
+            "customer wants, what has been tried and what is still open. Use only facts from the "
+            "conversation.",
+        ),
+        (
+            "human",
+            "Conversation:\n{conversation}\n\n"
+            "Summarize it for the agent in {language_name}, in at most three short sentences:",
+        ),
+    ]
+)
+
+
 @dataclass(frozen=True)
 class LLMConfig:
     """An OpenAI-compatible chat endpoint."""
@@ -113,6 +130,15 @@ def generate(
             str(part.get("text", "")) if isinstance(part, dict) else str(part) for part in content
         )
     return str(content).strip()
+
+
+def summarize_conversation(model: BaseChatModel, lines: Sequence[str], language: str) -> str:
+    """A short briefing on a conversation (``lines`` like "Customer: …"), in ``language``."""
+    messages = SUMMARY_PROMPT.format_messages(
+        language_name=_LANGUAGE_NAMES.get(language, "English"), conversation="\n".join(lines)
+    )
+    reply: BaseMessage = model.invoke(messages)
+    return str(reply.content).strip()
 
 
 def _squash(text: str) -> str:

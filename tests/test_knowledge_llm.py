@@ -8,14 +8,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bot.admin import SharedKnowledge
+from bot.conversations import StoredMessage
+from bot.hub._sources import CustomerSources
 from bot.launch import free_port
+from bot.orders import OrderService
+from bot.settings import Settings
 from knowledge import E5Embedder, KnowledgeBase, KnowledgeConfig, LLMConfig
 from knowledge._generation import Passage, chat_model, check_grounding, generate
+from knowledge._text import han_ratio
 
 pytestmark = pytest.mark.integration
 
@@ -188,3 +195,32 @@ def test_the_check_rejects_what_the_model_makes_up(llm_url: str) -> None:
             "the model repeated the passages",
         )
     )
+
+
+def _transcript(*lines: tuple[str, str]) -> list[StoredMessage]:
+    now = datetime.now(UTC)
+    return [
+        StoredMessage(n, "conv-1", "in" if who == "customer" else "out", who, text, None, "zh", now)
+        for n, (who, text) in enumerate(lines, start=1)
+    ]
+
+
+async def test_the_agent_gets_a_summary_by_the_llm(llm_url: str, tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path)
+    llm = LLMConfig(base_url=llm_url, model="qwen", timeout_s=300)
+    sources = CustomerSources(OrderService.from_settings(settings), SharedKnowledge(settings), llm)
+    transcript = _transcript(
+        ("customer", "我的订单YX2611010001三天了还没到，电话13812345678"),
+        ("bot", "订单 YX2611010001 已于 3 天前发货，承运商顺丰速运。"),
+        ("customer", "物流一直不更新，我要转人工"),
+    )
+    summary = await sources.summary(transcript, "zh")
+    assert summary
+    assert han_ratio(summary) > 0.3, summary  # in the customer's language
+    assert "13812345678" not in summary  # the phone number never left the hub
+    assert await sources.summary(transcript, "zh") is summary  # kept for the same messages
+
+    # No reachable model: None, and the console shows the extractive summary instead.
+    down = LLMConfig(base_url=f"http://127.0.0.1:{free_port()}/v1", model="qwen", timeout_s=5)
+    offline = CustomerSources(OrderService.from_settings(settings), SharedKnowledge(settings), down)
+    assert await offline.summary(transcript, "zh") is None

@@ -57,7 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     handoffs = HandoffService(database, hours)
     agents = AgentDirectory(database, timedelta(hours=settings.agent_session_hours))
     knowledge = admin.SharedKnowledge(settings)
-    customers = CustomerSources(OrderService.from_settings(settings), knowledge)
+    customers = CustomerSources(
+        OrderService.from_settings(settings), knowledge, admin.knowledge_config(settings).llm
+    )
     conversations = ConversationService(
         database,
         dialogue,
@@ -127,7 +129,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages)
     app.mount("/console/static", console_static, name="console-static")
     context = ContextBuilder(
-        app.state.services, orders=customers.orders, suggest=customers.suggestions
+        app.state.services,
+        orders=customers.orders,
+        suggest=customers.suggestions,
+        summarize_with=customers.summary,
     )
     app.include_router(console.build_router(dispatcher, context))
     app.mount("/static/vendor", StaticFiles(directory=VENDOR), name="vendor")

@@ -1,29 +1,67 @@
 """What other modules tell the hub about a customer: their orders and membership tier (the order
-service) for the agent's context panel and the VIP trigger, and reply suggestions drawn from the
-knowledge base."""
+service) for the agent's context panel and the VIP trigger, reply suggestions drawn from the
+knowledge base, and a summary of the conversation by the configured LLM."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
+
 from bot.admin import SharedKnowledge
-from bot.conversations import customer_id
+from bot.conversations import StoredMessage, customer_id
+from bot.logs import redact
 from bot.orders import InvalidOrderId, Order, OrderNotFound, OrderService
-from knowledge import KnowledgeError
+from knowledge import KnowledgeError, LLMConfig, chat_model, summarize_conversation
 
 logger = logging.getLogger(__name__)
 
 MAX_ORDERS = 10
+SUMMARY_MESSAGES = 40  # the latest messages an LLM summary reads
+SUMMARY_LINE_CHARS = 300
+SUMMARIES_KEPT = 256
+_SPEAKERS = {"customer": "Customer", "bot": "Bot", "agent": "Agent", "system": "System"}
 
 
 class CustomerSources:
     """Orders, VIP status and reply suggestions, each off the event loop."""
 
-    def __init__(self, orders: OrderService, knowledge: SharedKnowledge) -> None:
+    def __init__(
+        self, orders: OrderService, knowledge: SharedKnowledge, llm: LLMConfig | None = None
+    ) -> None:
         self._orders = orders
         self._knowledge = knowledge
+        self._llm: BaseChatModel | None = chat_model(llm) if llm else None
+        # Summaries by (conversation, latest message): reopening a conversation costs nothing.
+        self._summaries: OrderedDict[tuple[str, int], str] = OrderedDict()
+
+    async def summary(self, transcript: list[StoredMessage], language: str) -> str | None:
+        """The LLM's briefing for the agent; None without an LLM or when it fails (the console
+        then shows the extractive summary). Personal data is redacted before it leaves."""
+        if self._llm is None or not transcript:
+            return None
+        key = (transcript[-1].conversation_id, transcript[-1].id)
+        if key in self._summaries:
+            return self._summaries[key]
+        lines = [
+            f"{_SPEAKERS.get(m.author, m.author)}: {redact(m.text)[:SUMMARY_LINE_CHARS]}"
+            for m in transcript[-SUMMARY_MESSAGES:]
+            if m.text
+        ]
+        try:
+            text = await asyncio.to_thread(summarize_conversation, self._llm, lines, language)
+        except Exception as exc:  # noqa: BLE001 - any failure of a remote model: extractive
+            logger.warning("The LLM summary failed, the extractive one is shown: %r", exc)
+            return None
+        if not text:
+            return None
+        self._summaries[key] = text
+        while len(self._summaries) > SUMMARIES_KEPT:
+            self._summaries.popitem(last=False)
+        return text
 
     async def is_vip(self, _channel: str, account: str) -> bool:
         """Whether the customer (the shop's id of them) is a gold or platinum member."""

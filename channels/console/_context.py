@@ -24,6 +24,8 @@ _INTERNAL_SLOTS = frozenset({"session_started_metadata", "requested_slot"})
 # the conversation named, language), reply suggestions (question, language).
 OrdersLookup = Callable[[str, str, list[str], str], Awaitable[list[dict[str, Any]]]]
 Suggester = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
+# A generated summary (transcript, language), or None for the extractive one.
+Summarizer = Callable[[list[StoredMessage], str], Awaitable[str | None]]
 
 
 class ContextBuilder:
@@ -34,11 +36,13 @@ class ContextBuilder:
         hub: HubServices,
         orders: OrdersLookup | None = None,
         suggest: Suggester | None = None,
+        summarize_with: Summarizer | None = None,
         canned_path: Path = CANNED_REPLIES,
     ) -> None:
         self._hub = hub
         self._orders = orders
         self._suggest = suggest
+        self._summarize = summarize_with
         self._canned: dict[str, list[dict[str, str]]] = yaml.safe_load(
             canned_path.read_text(encoding="utf-8")
         )
@@ -51,6 +55,7 @@ class ContextBuilder:
         customer = [m for m in transcript if m.direction == "in"]
         last_question = customer[-1].text if customer else ""
         nlu = await self._nlu(view.conversation_id)
+        generated = await self._summarize(transcript, view.language) if self._summarize else None
         return {
             "transcript": [m.as_json() for m in transcript],
             "nlu": nlu,
@@ -61,7 +66,8 @@ class ContextBuilder:
             ],
             "orders": await self._orders_of(view, _mentioned_orders(nlu)),
             "sources": _sources(transcript),
-            "summary": summarize(transcript, view),
+            "summary": generated or summarize(transcript, view),
+            "summary_kind": "llm" if generated else "extractive",
             "suggestions": await self._suggestions(last_question, view.language),
             "notes": await self._hub.handoffs.notes(view.conversation_id),
         }
