@@ -129,9 +129,18 @@ def serve_and_hand_back(
     expect(customer.locator(".msg.agent .text").last).to_have_text(
         "您好，我是客服小李，正在为您查询物流。", timeout=WAIT_MS
     )
-    customer.locator("textarea.input").press_sequentially("好的")
-    expect(agent.locator("#typing")).to_be_visible(timeout=WAIT_MS)
-    customer.locator("textarea.input").press("Enter")
+    box = customer.locator("textarea.input")
+    for _ in range(3):  # typing is a hint, sent at most every 2 s and shown for 4 s: try again
+        box.press_sequentially("好")
+        try:
+            expect(agent.locator("#typing")).to_be_visible(timeout=5_000)
+            break
+        except AssertionError:
+            customer.wait_for_timeout(2_100)
+    else:
+        pytest.fail("the customer's typing never showed in the console")
+    box.fill("好的")
+    box.press("Enter")
     expect(transcript.last).to_have_text("好的", timeout=WAIT_MS)
 
     # A picture sent to the agent: its text in the transcript, the original one click away.
