@@ -1,5 +1,9 @@
-"""Answer from the knowledge base, in the customer's language, with citations; offer a human or a
-ticket when the knowledge base does not know."""
+"""Answer from the knowledge base, in the customer's language, with citations; offer a human when
+the knowledge base does not know.
+
+There is no ticketing module yet, so no "open a ticket" button is offered: a button that leads
+nowhere is worse than none.
+"""
 
 from __future__ import annotations
 
@@ -17,18 +21,17 @@ from knowledge import Answer, KnowledgeBase, KnowledgeError
 
 logger = logging.getLogger(__name__)
 
-# Payloads of the buttons offered when the knowledge base abstains; the dialogue routes them.
+# Payload of the button offered when the knowledge base abstains; the dialogue routes it.
 REQUEST_HUMAN = "/request_human"
-OPEN_TICKET = "/open_ticket"
 
 _TEXTS = {
-    "zh": {"sources": "参考资料：", "human": "转人工客服", "ticket": "提交工单"},
-    "en": {"sources": "Sources:", "human": "Talk to a human", "ticket": "Open a ticket"},
+    "zh": {"sources": "参考资料：", "human": "转人工客服"},
+    "en": {"sources": "Sources:", "human": "Talk to a human"},
 }
 _UNAVAILABLE = {
-    "zh": "抱歉，知识库暂时无法使用。我可以为您转接人工客服，或者帮您提交工单。",
+    "zh": "抱歉，知识库暂时无法使用。我可以为您转接人工客服。",
     "en": "Sorry, the knowledge base is unavailable right now. "
-    "I can connect you with a human agent or open a ticket for you.",
+    "I can connect you with a human agent.",
 }
 
 _lock = threading.Lock()
@@ -87,7 +90,7 @@ def _answer(question: str, language: str) -> Answer:
 
 def reply(answer: Answer) -> dict[str, Any]:
     """The bot message for an answer: text with numbered sources, and the citations as data for
-    the agent console; an abstention offers a human and a ticket instead."""
+    the agent console; an abstention offers a human instead."""
     texts = _TEXTS[answer.language]
     lines = [answer.answer]
     if answer.citations:
@@ -118,7 +121,4 @@ def reply(answer: Answer) -> dict[str, Any]:
 
 def _offer(language: str) -> list[dict[str, str]]:
     texts = _TEXTS[language]
-    return [
-        {"title": texts["human"], "payload": REQUEST_HUMAN},
-        {"title": texts["ticket"], "payload": OPEN_TICKET},
-    ]
+    return [{"title": texts["human"], "payload": REQUEST_HUMAN}]

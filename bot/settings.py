@@ -148,12 +148,15 @@ class Settings(BaseSettings):
         default=None,
         description="SQLite file of embeddings by content hash; default `var/chroma/`.",
     )
-    knowledge_faq_threshold: float = Field(
-        default=0.905, description="Least similarity of a FAQ question to answer with that FAQ."
+    knowledge_faq_threshold: float | dict[str, float] | None = Field(
+        default=None,
+        description="Least similarity of a FAQ question to answer with that FAQ: a number, or "
+        'per language (`{"zh": 0.93, "en": 0.9}`); unset: the calibrated defaults.',
     )
-    knowledge_answer_threshold: float = Field(
-        default=0.8975,
-        description="Least similarity of a passage to answer from it, else abstain.",
+    knowledge_answer_threshold: float | dict[str, float] | None = Field(
+        default=None,
+        description="Least similarity of a passage to answer from it, else abstain; a number or "
+        "per language; unset: the calibrated defaults.",
     )
     llm_base_url: str | None = Field(
         default=None,

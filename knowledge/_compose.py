@@ -10,10 +10,9 @@ from knowledge._text import sentences, tokens
 EXCERPT_CHARS = {"zh": 180, "en": 420}
 
 ABSTAIN = {
-    "zh": "抱歉，我在知识库里没有找到这个问题的可靠答案。"
-    "我可以为您转接人工客服，或者帮您提交工单。",
+    "zh": "抱歉，我在知识库里没有找到这个问题的可靠答案。我可以为您转接人工客服。",
     "en": "Sorry, I couldn't find a reliable answer to that in our knowledge base. "
-    "I can connect you with a human agent or open a ticket for you.",
+    "I can connect you with a human agent.",
 }
 ONLY_IN_OTHER_LANGUAGE = {
     "zh": "（这部分资料目前只有英文版本，原文如下）",

@@ -10,7 +10,7 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from knowledge._base import KnowledgeBase, KnowledgeConfig
 from knowledge._embeddings import Embedder
 from knowledge._errors import InvalidSource
 from knowledge._retrieval import DocumentHit, retrieve
+from knowledge._text import detect_language
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,8 @@ class EvalReport:
     ingest_chunks: int
     ingest_seconds: float
     ingest_chunks_per_s: float
-    thresholds: dict[str, float]
-    calibration: dict[str, float]
+    thresholds: dict[str, dict[str, float]]  # per language: faq, answer
+    calibration: dict[str, Any]
     misses: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,6 +135,9 @@ def evaluate(
 def _measure(
     kb: KnowledgeBase, items: Sequence[QAItem], chunks: int, seconds: float, progress: bool
 ) -> EvalReport:
+    def language_of(item: QAItem) -> str:
+        return item.language or detect_language(item.question) or kb.config.default_language
+
     ranks: list[int | None] = []
     timings: list[float] = []
     kinds: dict[str, int] = {}
@@ -182,8 +186,11 @@ def _measure(
         ingest_chunks=chunks,
         ingest_seconds=round(seconds, 2),
         ingest_chunks_per_s=round(chunks / seconds, 1) if seconds else 0.0,
-        thresholds={"faq": kb.config.faq_threshold, "answer": kb.config.answer_threshold},
-        calibration=calibrate(signals),
+        thresholds={
+            language: dict(zip(("faq", "answer"), kb.config.thresholds(language), strict=True))
+            for language in sorted({language_of(item) for item in items})
+        },
+        calibration=calibrate(signals, language_of),
         misses=misses[:30],
     )
 
@@ -203,29 +210,114 @@ def _decide(hits: Sequence[DocumentHit], faq: float, answer: float) -> str | Non
     return next((h.doc_id for h in hits[:5] if h.passage_similarity >= answer), None)
 
 
-def calibrate(signals: Sequence[tuple[QAItem, list[DocumentHit]]]) -> dict[str, float]:
-    """The thresholds that answer the most answerable questions correctly while abstaining on at
-    least ``TARGET_ABSTENTION`` of the unanswerable ones (the closest to it when none does)."""
-    unanswerable = [hits for item, hits in signals if not item.relevant_ids]
-    answerable = [(set(item.relevant_ids), hits) for item, hits in signals if item.relevant_ids]
-    best: tuple[float, ...] | None = None
-    result: dict[str, float] = {}
+Signal = tuple[QAItem, list[DocumentHit]]
+# abstentions on unanswerable questions -> (correct answers, answers, thresholds per language)
+_Front = dict[int, tuple[int, int, dict[str, tuple[float, float]]]]
+
+
+def calibrate(signals: Sequence[Signal], language_of: Callable[[QAItem], str]) -> dict[str, Any]:
+    """Thresholds per language of the question that answer the most answerable questions
+    correctly while abstaining on at least ``TARGET_ABSTENTION`` of the unanswerable ones (the
+    closest to it when none does), and how well thresholds chosen this way do on questions they
+    were not chosen on (five-fold cross-validation)."""
+    chosen = _choose(signals, language_of)
+    rates = _rates(signals, chosen, language_of)
+    return {
+        "thresholds": {
+            language: {"faq": faq, "answer": answer} for language, (faq, answer) in chosen.items()
+        },
+        **rates,
+        "cross_validated": _cross_validate(signals, language_of),
+    }
+
+
+def _choose(
+    signals: Sequence[Signal], language_of: Callable[[QAItem], str]
+) -> dict[str, tuple[float, float]]:
+    groups: dict[str, list[Signal]] = {}
+    for signal in signals:
+        groups.setdefault(language_of(signal[0]), []).append(signal)
+    front: _Front = {0: (0, 0, {})}
+    for language, group in sorted(groups.items()):
+        merged: _Front = {}
+        for abstained, (correct, answered, pair) in _language_front(group).items():
+            for total, (c0, a0, choice) in front.items():
+                key = total + abstained
+                value = (c0 + correct, a0 + answered, {**choice, language: pair})
+                if key not in merged or value[:2] > merged[key][:2]:
+                    merged[key] = value
+        front = merged
+    unanswerable = sum(not item.relevant_ids for item, _ in signals)
+    needed = TARGET_ABSTENTION * unanswerable
+    meeting = [k for k in front if k >= needed - 1e-9]
+    # Among the choices that abstain enough, the most correct answers, then the most answers,
+    # then the most abstentions; when none does, the one closest to the target.
+    best = max(meeting, key=lambda k: (*front[k][:2], k)) if meeting else max(front)
+    return front[best][2]
+
+
+def _language_front(group: Sequence[Signal]) -> dict[int, tuple[int, int, tuple[float, float]]]:
+    """For each number of abstentions on unanswerable questions, the thresholds answering the
+    most answerable questions correctly (then the most)."""
+    front: dict[int, tuple[int, int, tuple[float, float]]] = {}
     for faq in _GRID:
         for answer in _GRID:
-            abstain = _share(
-                sum(_decide(h, faq, answer) is None for h in unanswerable), len(unanswerable)
-            )
-            decided = [(rel, _decide(h, faq, answer)) for rel, h in answerable]
-            rate = _share(sum(d is not None for _, d in decided), len(answerable))
-            correct = _share(sum(d in rel for rel, d in decided), len(answerable))
-            key = (min(abstain, TARGET_ABSTENTION), correct, rate, abstain)
-            if best is None or key > best:
-                best = key
-                result = {
-                    "faq_threshold": float(faq),
-                    "answer_threshold": float(answer),
-                    "abstention_rate": abstain,
-                    "answer_rate": rate,
-                    "correct_answer_rate": correct,
-                }
-    return result
+            abstained = correct = answered = 0
+            for item, hits in group:
+                decided = _decide(hits, faq, answer)
+                if not item.relevant_ids:
+                    abstained += decided is None
+                    continue
+                answered += decided is not None
+                correct += decided in item.relevant_ids
+            value = (correct, answered, (float(faq), float(answer)))
+            if abstained not in front or value[:2] > front[abstained][:2]:
+                front[abstained] = value
+    return front
+
+
+def _rates(
+    signals: Sequence[Signal],
+    chosen: dict[str, tuple[float, float]],
+    language_of: Callable[[QAItem], str],
+) -> dict[str, float]:
+    abstained = answered = correct = 0
+    for item, hits in signals:
+        faq, answer = chosen.get(language_of(item), (1.0, 1.0))
+        decided = _decide(hits, faq, answer)
+        if not item.relevant_ids:
+            abstained += decided is None
+            continue
+        answered += decided is not None
+        correct += decided in item.relevant_ids
+    answerable = sum(bool(item.relevant_ids) for item, _ in signals)
+    return {
+        "abstention_rate": _share(abstained, len(signals) - answerable),
+        "answer_rate": _share(answered, answerable),
+        "correct_answer_rate": _share(correct, answerable),
+    }
+
+
+def _cross_validate(
+    signals: Sequence[Signal], language_of: Callable[[QAItem], str], folds: int = 5
+) -> dict[str, float]:
+    """Rates on each fifth of the questions with thresholds chosen on the other four fifths."""
+    order = np.random.default_rng(0).permutation(len(signals))
+    totals = {"abstained": 0, "unanswerable": 0, "answered": 0, "correct": 0, "answerable": 0}
+    for fold in range(folds):
+        held = {int(i) for i in order[fold::folds]}
+        train = [s for i, s in enumerate(signals) if i not in held]
+        test = [s for i, s in enumerate(signals) if i in held]
+        rates = _rates(test, _choose(train, language_of), language_of)
+        unanswerable = sum(not item.relevant_ids for item, _ in test)
+        answerable = len(test) - unanswerable
+        totals["abstained"] += round(rates["abstention_rate"] * unanswerable)
+        totals["unanswerable"] += unanswerable
+        totals["answered"] += round(rates["answer_rate"] * answerable)
+        totals["correct"] += round(rates["correct_answer_rate"] * answerable)
+        totals["answerable"] += answerable
+    return {
+        "abstention_rate": _share(totals["abstained"], totals["unanswerable"]),
+        "answer_rate": _share(totals["answered"], totals["answerable"]),
+        "correct_answer_rate": _share(totals["correct"], totals["answerable"]),
+    }

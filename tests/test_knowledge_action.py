@@ -119,13 +119,10 @@ async def test_answers_with_sources_in_the_customers_language(
     assert english["custom"]["knowledge"]["kind"] == "extractive"
 
 
-async def test_abstains_and_offers_a_human_or_a_ticket(action: ActionAnswerFromKnowledge) -> None:
+async def test_abstains_and_offers_a_human(action: ActionAnswerFromKnowledge) -> None:
     (message,) = await ask(action, "明天北京天气怎么样", "zh")
     assert message["text"].startswith("抱歉，我在知识库里没有找到这个问题的可靠答案。")
-    assert message["buttons"] == [
-        {"title": "转人工客服", "payload": "/request_human"},
-        {"title": "提交工单", "payload": "/open_ticket"},
-    ]
+    assert message["buttons"] == [{"title": "转人工客服", "payload": "/request_human"}]
     assert message["custom"] == {
         "citations": [],
         "knowledge": {
@@ -135,4 +132,4 @@ async def test_abstains_and_offers_a_human_or_a_ticket(action: ActionAnswerFromK
         },
     }
     (english,) = await ask(action, "Tell me a joke about cats", "en")
-    assert [b["title"] for b in english["buttons"]] == ["Talk to a human", "Open a ticket"]
+    assert english["buttons"] == [{"title": "Talk to a human", "payload": "/request_human"}]

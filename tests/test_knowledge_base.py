@@ -170,6 +170,28 @@ def test_answer_kinds_and_languages(kb: KnowledgeBase, corpus: Path) -> None:
     assert "human agent" in abstained.answer
 
 
+def test_the_threshold_follows_the_questions_language(
+    tmp_path: Path, embedder: Embedder, embedding_cache: Path, corpus: Path
+) -> None:
+    # English questions are held to the English threshold even when the reply is in Chinese.
+    knowledge = open_kb(
+        tmp_path,
+        embedder,
+        embedding_cache,
+        faq_threshold={"zh": 0.999, "en": 0.85},
+        answer_threshold={"zh": 0.999, "en": 0.999},
+    )
+    try:
+        knowledge.ingest([corpus])
+        english = knowledge.answer("How long does a refund take?", "zh")
+        chinese = knowledge.answer("退款要多久才能到账")
+    finally:
+        knowledge.close()
+    assert (english.kind, english.language) == ("faq", "zh")
+    assert english.answer == "仓库收到退货后3–5个工作日内原路退款。"
+    assert chinese.abstained
+
+
 def test_answer_in_the_customers_language_from_the_other_one(
     tmp_path: Path, embedder: Embedder, embedding_cache: Path
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +26,21 @@ def knowledge_config(settings: Settings) -> KnowledgeConfig:
             api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else "none",
             timeout_s=settings.llm_timeout_s,
         )
-    return KnowledgeConfig(
+    config = KnowledgeConfig(
         persist_dir=None if settings.chroma_url else settings.var_dir / "chroma",
         chroma_url=settings.chroma_url,
         embedding_cache=settings.embedding_cache
         or settings.var_dir / "chroma" / "embeddings.sqlite",
         collection=settings.knowledge_collection,
         embedding_model=settings.embedding_model,
-        faq_threshold=settings.knowledge_faq_threshold,
-        answer_threshold=settings.knowledge_answer_threshold,
         llm=llm,
         default_language=settings.default_language,
     )
+    if settings.knowledge_faq_threshold is not None:
+        config = replace(config, faq_threshold=settings.knowledge_faq_threshold)
+    if settings.knowledge_answer_threshold is not None:
+        config = replace(config, answer_threshold=settings.knowledge_answer_threshold)
+    return config
 
 
 class _LazyOcr:
