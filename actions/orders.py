@@ -269,51 +269,43 @@ class ActionAskReturnConfirmed(Action):
         return []
 
 
-class ActionAskCancelConfirmed(Action):
+class _AskAboutOrder(Action, ABC):
+    """Asks a form's question about the order in the slots, with the order's details; says
+    nothing when no order is known (the form asks for the order id first)."""
+
+    @property
+    @abstractmethod
+    def response(self) -> str:
+        """The domain response that asks the question."""
+
     def name(self) -> str:
-        return "action_ask_cancel_confirmed"
+        return "action_" + self.response.removeprefix("utter_")
+
+    def fields(self, order: Order, tracker: Tracker) -> dict[str, Any]:
+        return order_fields(order, tracker)
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         order = _order(tracker)
         if order is not None:
-            dispatcher.utter_message(
-                response="utter_ask_cancel_confirmed", **order_fields(order, tracker)
-            )
+            dispatcher.utter_message(response=self.response, **self.fields(order, tracker))
         return []
 
 
-class ActionAskNewAddress(Action):
-    def name(self) -> str:
-        return "action_ask_new_address"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        order = _order(tracker)
-        if order is not None:
-            dispatcher.utter_message(
-                response="utter_ask_new_address", **order_fields(order, tracker)
-            )
-        return []
+class ActionAskCancelConfirmed(_AskAboutOrder):
+    response = "utter_ask_cancel_confirmed"
 
 
-class ActionAskAddressConfirmed(Action):
-    def name(self) -> str:
-        return "action_ask_address_confirmed"
+class ActionAskNewAddress(_AskAboutOrder):
+    response = "utter_ask_new_address"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        order = _order(tracker)
-        if order is not None:
-            dispatcher.utter_message(
-                response="utter_ask_address_confirmed",
-                order_id=order.id,
-                new_address=tracker.get_slot("new_address"),
-            )
-        return []
+
+class ActionAskAddressConfirmed(_AskAboutOrder):
+    response = "utter_ask_address_confirmed"
+
+    def fields(self, order: Order, tracker: Tracker) -> dict[str, Any]:
+        return {"order_id": order.id, "new_address": tracker.get_slot("new_address")}
 
 
 def _reset() -> list[dict[str, Any]]:

@@ -262,18 +262,62 @@ def _language_front(group: Sequence[Signal]) -> dict[int, tuple[int, int, tuple[
     front: dict[int, tuple[int, int, tuple[float, float]]] = {}
     for faq in _GRID:
         for answer in _GRID:
-            abstained = correct = answered = 0
-            for item, hits in group:
-                decided = _decide(hits, faq, answer)
-                if not item.relevant_ids:
-                    abstained += decided is None
-                    continue
-                answered += decided is not None
-                correct += decided in item.relevant_ids
-            value = (correct, answered, (float(faq), float(answer)))
-            if abstained not in front or value[:2] > front[abstained][:2]:
-                front[abstained] = value
+            pair = (float(faq), float(answer))
+            tally = _Tally.of(group, _everywhere(pair))
+            value = (tally.correct, tally.answered, pair)
+            if tally.abstained not in front or value[:2] > front[tally.abstained][:2]:
+                front[tally.abstained] = value
     return front
+
+
+Thresholds = Callable[[QAItem], tuple[float, float]]
+
+
+def _everywhere(pair: tuple[float, float]) -> Thresholds:
+    return lambda _item: pair
+
+
+def _per_language(
+    chosen: dict[str, tuple[float, float]], language_of: Callable[[QAItem], str]
+) -> Thresholds:
+    # A language the choice has not seen answers nothing.
+    return lambda item: chosen.get(language_of(item), (1.0, 1.0))
+
+
+@dataclass
+class _Tally:
+    """What thresholds do on a set of questions."""
+
+    abstained: int = 0  # unanswerable questions declined
+    unanswerable: int = 0
+    answered: int = 0  # answerable questions answered
+    correct: int = 0  # ... from a relevant document
+    answerable: int = 0
+
+    @classmethod
+    def of(cls, signals: Sequence[Signal], thresholds: Thresholds) -> _Tally:
+        tally = cls()
+        for item, hits in signals:
+            decided = _decide(hits, *thresholds(item))
+            if not item.relevant_ids:
+                tally.unanswerable += 1
+                tally.abstained += decided is None
+                continue
+            tally.answerable += 1
+            tally.answered += decided is not None
+            tally.correct += decided in item.relevant_ids
+        return tally
+
+    def add(self, other: _Tally) -> None:
+        for name in ("abstained", "unanswerable", "answered", "correct", "answerable"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def rates(self) -> dict[str, float]:
+        return {
+            "abstention_rate": _share(self.abstained, self.unanswerable),
+            "answer_rate": _share(self.answered, self.answerable),
+            "correct_answer_rate": _share(self.correct, self.answerable),
+        }
 
 
 def _rates(
@@ -281,21 +325,7 @@ def _rates(
     chosen: dict[str, tuple[float, float]],
     language_of: Callable[[QAItem], str],
 ) -> dict[str, float]:
-    abstained = answered = correct = 0
-    for item, hits in signals:
-        faq, answer = chosen.get(language_of(item), (1.0, 1.0))
-        decided = _decide(hits, faq, answer)
-        if not item.relevant_ids:
-            abstained += decided is None
-            continue
-        answered += decided is not None
-        correct += decided in item.relevant_ids
-    answerable = sum(bool(item.relevant_ids) for item, _ in signals)
-    return {
-        "abstention_rate": _share(abstained, len(signals) - answerable),
-        "answer_rate": _share(answered, answerable),
-        "correct_answer_rate": _share(correct, answerable),
-    }
+    return _Tally.of(signals, _per_language(chosen, language_of)).rates()
 
 
 def _cross_validate(
@@ -303,21 +333,11 @@ def _cross_validate(
 ) -> dict[str, float]:
     """Rates on each fifth of the questions with thresholds chosen on the other four fifths."""
     order = np.random.default_rng(0).permutation(len(signals))
-    totals = {"abstained": 0, "unanswerable": 0, "answered": 0, "correct": 0, "answerable": 0}
+    total = _Tally()
     for fold in range(folds):
         held = {int(i) for i in order[fold::folds]}
         train = [s for i, s in enumerate(signals) if i not in held]
         test = [s for i, s in enumerate(signals) if i in held]
-        rates = _rates(test, _choose(train, language_of), language_of)
-        unanswerable = sum(not item.relevant_ids for item, _ in test)
-        answerable = len(test) - unanswerable
-        totals["abstained"] += round(rates["abstention_rate"] * unanswerable)
-        totals["unanswerable"] += unanswerable
-        totals["answered"] += round(rates["answer_rate"] * answerable)
-        totals["correct"] += round(rates["correct_answer_rate"] * answerable)
-        totals["answerable"] += answerable
-    return {
-        "abstention_rate": _share(totals["abstained"], totals["unanswerable"]),
-        "answer_rate": _share(totals["answered"], totals["answerable"]),
-        "correct_answer_rate": _share(totals["correct"], totals["answerable"]),
-    }
+        chosen = _choose(train, language_of)
+        total.add(_Tally.of(test, _per_language(chosen, language_of)))
+    return total.rates()
