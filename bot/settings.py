@@ -118,6 +118,18 @@ class Settings(BaseSettings):
     speech_backend: Literal["faster-whisper", "openai-whisper"] = Field(
         default="faster-whisper", description="Speech-to-text engine."
     )
+    speech_prompt_zh: str | None = Field(
+        default=None,
+        description="Simplified-Chinese sentence of the words your customers use, to help Whisper "
+        "hear Chinese voice messages; unset: an online shop's service words; empty: none. "
+        "Measure with `bot media eval` before changing it.",
+    )
+    speech_threads: int = Field(
+        default=1,
+        ge=0,
+        description="CPU threads of faster-whisper (one measured fastest on 2 cores); 0 lets it "
+        "choose.",
+    )
     whisper_checkpoint: str = Field(
         default="base",
         description="openai-whisper checkpoint: a `.pt` path, or a name looked up in "

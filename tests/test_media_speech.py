@@ -10,6 +10,8 @@ import pytest
 import torch
 from whisper.model import ModelDimensions, Whisper
 
+from bot.settings import Settings
+from channels.intake import speech_engine
 from channels.media import (
     AudioTooLong,
     CorruptMedia,
@@ -24,6 +26,7 @@ from channels.media import (
     choose_language,
     decode_audio,
     encode_audio,
+    encoder_frames,
     synthesize_speech,
     whisper_base_model,
 )
@@ -48,6 +51,13 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("clips")
     synthesize_speech("Where is my order? I ordered a phone last week.", "en", folder / "en.wav")
     synthesize_speech("我想退货", "zh", folder / "zh.wav", variant="f2")
+    synthesize_speech("我的订单什么时候发货", "zh", folder / "zh-order.wav")
+    synthesize_speech(
+        "Where is my order? I ordered a phone last week and paid with a credit card. "
+        "The tracking number does not show any updates. Please call me back this afternoon.",
+        "en",
+        folder / "en-15s.wav",
+    )
     encode_audio(folder / "en.wav", folder / "en.amr")
     encode_audio(folder / "en.wav", folder / "en.webm")
     sox = ["sox", "-n", "-r", "16000", "-c", "1"]
@@ -101,6 +111,81 @@ def test_phone_and_browser_formats_are_decoded(
 ) -> None:
     heard = engine.transcribe(decode_audio(clips / f"en.{fmt}", MAX_S), "en")
     assert "order" in heard.text.lower()
+
+
+def test_a_message_longer_than_the_shortest_encoder_window(
+    engine: FasterWhisperEngine, clips: Path
+) -> None:
+    audio = decode_audio(clips / "en-15s.wav", MAX_S)
+    assert 10 < audio.duration_s < 28
+    heard = engine.transcribe(audio, "en").text.lower()
+    assert "where is my order" in heard
+    assert "call me back this afternoon" in heard
+
+
+@pytest.mark.parametrize(
+    ("frames", "encoded"),
+    [
+        (0, 1000),  # a short message still gets 10 s: shorter windows make Whisper repeat itself
+        (250, 1000),
+        (800, 1000),
+        (900, 1100),  # the message and 2 s
+        (2700, 2900),
+        (2900, 3000),  # never more than Whisper's 30-s window
+        (3000, 3000),
+    ],
+)
+def test_the_encoder_sees_the_message_and_a_margin(frames: int, encoded: int) -> None:
+    assert encoder_frames(frames) == encoded
+
+
+def test_the_shop_vocabulary_helps_chinese(engine: FasterWhisperEngine, clips: Path) -> None:
+    heard = engine.transcribe(decode_audio(clips / "zh-order.wav", MAX_S), "zh")
+    assert heard.language == "zh"
+    assert "订单" in heard.text
+    assert "发货" in heard.text
+
+
+def test_an_empty_vocabulary_prompt_turns_it_off(
+    engine: FasterWhisperEngine, cache_dir: Path, clips: Path
+) -> None:
+    audio = decode_audio(clips / "zh-order.wav", MAX_S)
+    heard = {
+        prompt: build_speech_engine(
+            "faster-whisper", cache_dir=cache_dir, vocabulary_prompt=prompt
+        ).transcribe(audio, "zh")
+        for prompt in (None, "", "   ")
+    }
+    assert heard[""].text == heard["   "].text == heard[None].text
+    assert heard[None].language == "zh"
+    assert heard[None].text != engine.transcribe(audio, "zh").text
+
+
+def test_the_settings_choose_the_prompt(
+    engine: FasterWhisperEngine, cache_dir: Path, clips: Path, tmp_path: Path
+) -> None:
+    audio = decode_audio(clips / "zh-order.wav", MAX_S)
+    (tmp_path / "media-models").symlink_to(cache_dir)  # the model joined once, by the fixture
+    without = FasterWhisperEngine(cache_dir=cache_dir, vocabulary_prompt=None)
+    configured = {
+        prompt: speech_engine(
+            Settings(_env_file=None, var_dir=tmp_path, speech_prompt_zh=prompt),  # type: ignore[call-arg]
+            "faster-whisper",
+        )
+        .transcribe(audio, "zh")
+        .text
+        for prompt in (None, "")
+    }
+    assert configured[None] == engine.transcribe(audio, "zh").text  # unset: the shop's words
+    assert configured[""] == without.transcribe(audio, "zh").text
+
+
+def test_the_vocabulary_prompt_leaves_english_alone(
+    engine: FasterWhisperEngine, cache_dir: Path, clips: Path
+) -> None:
+    without = FasterWhisperEngine(cache_dir=cache_dir, vocabulary_prompt=None)
+    audio = decode_audio(clips / "en.wav", MAX_S)
+    assert engine.transcribe(audio, "en").text == without.transcribe(audio, "en").text
 
 
 def test_chinese_comes_out_in_simplified_characters(

@@ -31,6 +31,7 @@ from channels.intake._intake import (
     MediaUpload,
     ReadListener,
     build_intake,
+    speech_engine,
 )
 from channels.intake._store import AttachmentStore, StoredAttachment, discard
 
@@ -57,6 +58,7 @@ __all__ = [
     "error_response",
     "media_app",
     "read_upload",
+    "speech_engine",
     "turn_json",
     "upload_limits",
 ]

@@ -17,6 +17,7 @@ import typer
 from bot.logs import configure_logging
 from bot.settings import Settings
 from bot.storage import Database
+from channels.intake._intake import speech_engine
 from channels.intake._store import AttachmentStore
 from channels.media import (
     EngineUnavailable,
@@ -28,7 +29,6 @@ from channels.media import (
     SpeechBackend,
     SpeechEngine,
     build_ocr_engine,
-    build_speech_engine,
     extract_facts,
     run_eval,
     sniff_file,
@@ -54,11 +54,7 @@ def _speech(settings: Settings, backend: str | None) -> SpeechEngine:
     chosen = backend or settings.speech_backend
     if chosen not in SPEECH_BACKENDS:
         _fail("bad_option", f"unknown speech backend '{chosen}'; use {', '.join(SPEECH_BACKENDS)}")
-    return build_speech_engine(
-        chosen,
-        cache_dir=settings.var_dir / "media-models",
-        checkpoint=settings.whisper_checkpoint,
-    )
+    return speech_engine(settings, chosen)
 
 
 def _ocr(settings: Settings, backend: str | None) -> OcrEngine:

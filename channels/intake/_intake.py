@@ -20,14 +20,18 @@ from typing import Any
 from bot.conversations import ConversationService, InboundMessage, Turn
 from bot.language import Language
 from bot.services import HubServices
+from bot.settings import Settings
 from channels.intake._errors import KeptButUnreadable
 from channels.intake._store import AttachmentStore, StoredAttachment, discard
 from channels.media import (
+    SHOP_VOCABULARY_PROMPT,
     EngineUnavailable,
     MediaError,
     MediaReader,
     MediaRejected,
     ScreenshotFacts,
+    SpeechBackend,
+    SpeechEngine,
     build_ocr_engine,
     build_speech_engine,
     extract_facts,
@@ -191,14 +195,22 @@ class MediaIntake:
             await asyncio.sleep(PURGE_INTERVAL_S)
 
 
+def speech_engine(settings: Settings, backend: SpeechBackend) -> SpeechEngine:
+    """``backend``'s engine as the settings configure it (not loaded yet)."""
+    prompt = settings.speech_prompt_zh
+    return build_speech_engine(
+        backend,
+        cache_dir=settings.var_dir / "media-models",
+        checkpoint=settings.whisper_checkpoint,
+        cpu_threads=settings.speech_threads,
+        vocabulary_prompt=SHOP_VOCABULARY_PROMPT if prompt is None else prompt,
+    )
+
+
 def build_intake(hub: HubServices) -> MediaIntake:
     """The intake the settings describe; engines load on first use."""
     settings = hub.settings
-    speech = build_speech_engine(
-        settings.speech_backend,
-        cache_dir=settings.var_dir / "media-models",
-        checkpoint=settings.whisper_checkpoint,
-    )
+    speech = speech_engine(settings, settings.speech_backend)
     reader = MediaReader(
         speech, build_ocr_engine(settings.ocr_backend), max_audio_s=settings.media_max_audio_s
     )

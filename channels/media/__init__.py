@@ -31,6 +31,7 @@ from channels.media._reader import MediaReader
 from channels.media._samples import encode_audio, render_text_image, synthesize_speech
 from channels.media._sniff import MediaKind, SniffedMedia, sniff_file
 from channels.media._speech import (
+    SHOP_VOCABULARY_PROMPT,
     FasterWhisperEngine,
     OpenAIWhisperEngine,
     SpeechBackend,
@@ -38,10 +39,12 @@ from channels.media._speech import (
     Transcript,
     build_speech_engine,
     choose_language,
+    encoder_frames,
     whisper_base_model,
 )
 
 __all__ = [
+    "SHOP_VOCABULARY_PROMPT",
     "AudioTooLong",
     "CorruptMedia",
     "DecodedAudio",
@@ -73,6 +76,7 @@ __all__ = [
     "choose_language",
     "decode_audio",
     "encode_audio",
+    "encoder_frames",
     "evaluate_ocr",
     "evaluate_speech",
     "extract_facts",
