@@ -4,8 +4,11 @@
 
 Speech: CER (Chinese clips, espeak-ng voice cmn-latn-pinyin), WER (English clips), real-time
 factor. OCR: CER over rendered zh/en order screenshots with noise, blur and rotation, seconds per
-image, order ids read. A backend that cannot run here (openai-whisper has no checkpoint unless
-the user provides one) is reported with the reason. Prints JSON; progress goes to stderr.
+image, order ids read. Concurrency: every clip at once through faster-whisper with one worker
+and with ``WORKERS`` (voice messages of several customers arriving together), seconds for all
+clips, best of two interleaved rounds. A backend that cannot run here (openai-whisper has no
+checkpoint unless the user provides one) is reported with the reason. Prints JSON; progress
+goes to stderr.
 """
 
 from __future__ import annotations
@@ -15,17 +18,22 @@ import json
 import logging
 import os
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
 from channels.media import (
+    WORKERS,
     EngineUnavailable,
     OcrEngine,
+    Sample,
     SpeechEngine,
     build_eval_set,
     build_ocr_engine,
     build_speech_engine,
+    decode_audio,
     evaluate_ocr,
     evaluate_speech,
 )
@@ -66,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         scores["meets_goals"] = {k: scores[k] <= goal for k, goal in GOALS.items()}
         result["speech"][name] = scores
+    result["speech_concurrency"] = _concurrency(samples, folder, cache, settings.media_max_audio_s)
     ocr: dict[str, OcrEngine] = {
         name: build_ocr_engine(name)  # type: ignore[arg-type]
         for name in ("rapidocr", "tesseract")
@@ -81,6 +90,32 @@ def main(argv: list[str] | None = None) -> None:
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     json.dump(result, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
+
+
+def _concurrency(
+    samples: list[Sample], folder: Path, cache: Path, max_audio_s: float
+) -> dict[str, Any]:
+    """Seconds to recognize every clip submitted at once, with one worker and with WORKERS."""
+    audio = [decode_audio(folder / s.path, max_audio_s) for s in samples if s.path.endswith(".wav")]
+    engines = {
+        workers: build_speech_engine("faster-whisper", cache_dir=cache, workers=workers)
+        for workers in (1, WORKERS)
+    }
+    best: dict[int, float] = {}
+    for _round in range(2):
+        for workers, engine in engines.items():
+            engine.load()
+            started = time.perf_counter()
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(engine.transcribe, audio))
+            elapsed = time.perf_counter() - started
+            best[workers] = min(best.get(workers, elapsed), elapsed)
+            logger.info("%d clips on %d worker(s): %.2f s", len(audio), workers, elapsed)
+    return {
+        "clips": len(audio),
+        **{f"seconds_{w}_worker{'s' if w > 1 else ''}": round(t, 2) for w, t in best.items()},
+        "speed_up": round(best[1] / best[WORKERS], 2),
+    }
 
 
 if __name__ == "__main__":

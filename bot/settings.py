@@ -130,6 +130,12 @@ class Settings(BaseSettings):
         description="CPU threads of faster-whisper (one measured fastest on 2 cores); 0 lets it "
         "choose.",
     )
+    speech_workers: int = Field(
+        default=2,
+        ge=1,
+        description="Voice messages faster-whisper recognizes at once (they share the model's "
+        "memory); one customer's messages still reach the dialogue in order.",
+    )
     whisper_checkpoint: str = Field(
         default="base",
         description="openai-whisper checkpoint: a `.pt` path, or a name looked up in "

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +38,8 @@ def make_settings(var_dir: Path, **overrides: Any) -> Settings:
         var_dir=var_dir,
         rasa_port=nobody,
         actions_port=nobody,
-        media_max_upload_bytes=LIMIT,
         webchat_origins="https://shop.example.com",
-        **{"api_key": KEY, **overrides},
+        **{"api_key": KEY, "media_max_upload_bytes": LIMIT, **overrides},
     )
 
 
@@ -46,6 +47,17 @@ def make_settings(var_dir: Path, **overrides: Any) -> Settings:
 def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("uploads")
     synthesize_speech("Where is my order?", "en", folder / "voice.wav")
+    synthesize_speech("When will my refund arrive?", "en", folder / "refund.wav")
+    synthesize_speech("I want to return this item.", "en", folder / "return.wav")
+    synthesize_speech(
+        "I ordered a phone last week and paid with a credit card. The tracking number does not "
+        "show any updates, and nobody answered when I called the delivery company twice "
+        "yesterday. I need the phone before my trip on Friday, so please tell me where the "
+        "parcel is now and when it will arrive, or send a new one. Please call me back this "
+        "afternoon.",
+        "en",
+        folder / "long.wav",
+    )
     subprocess.run(
         ["sox", "-n", "-r", "16000", "-c", "1", str(folder / "silence.wav"), "trim", "0", "2"],
         check=True,
@@ -172,6 +184,35 @@ def test_a_voice_message_is_transcribed_and_stored_even_when_rasa_is_down(
     assert [(k["status"], k["extracted_text"], k["public_id"]) for k in kept] == [
         ("accepted", rows[0]["text"], media["attachment_id"])
     ]
+
+
+def test_one_customers_voice_messages_keep_their_order_while_others_go_ahead(
+    tmp_path: Path, files: Path
+) -> None:
+    settings = make_settings(tmp_path, media_max_upload_bytes=4_000_000)
+    with authorized(settings) as client, ThreadPoolExecutor(3) as pool:
+        upload(client, files / "voice.wav", sender="warm-up")  # the model loads once
+
+        def kept() -> int:
+            return int(query_hub_db(tmp_path, "SELECT count(*) FROM attachments")[0][0])
+
+        long_a = pool.submit(upload, client, files / "long.wav", sender="customer-a")
+        deadline = time.monotonic() + 60
+        while kept() < 2 and not long_a.done() and time.monotonic() < deadline:
+            time.sleep(0.02)  # until A's long message is in the intake
+        assert kept() == 2, long_a.result().json()
+        short_a = pool.submit(upload, client, files / "refund.wav", sender="customer-a")
+        short_b = pool.submit(upload, client, files / "return.wav", sender="customer-b")
+        assert short_b.result().status_code == 503  # Rasa is down; the message is stored
+        assert not long_a.done()  # B did not wait for A's long message
+        assert [long_a.result().status_code, short_a.result().status_code] == [503, 503]
+    heard = [
+        r["text"].lower() for r in query_hub_db(tmp_path, "SELECT text FROM messages ORDER BY id")
+    ]
+    assert len(heard) == 4
+    spoken = [next(i for i, t in enumerate(heard) if w in t) for w in ("afternoon", "refund")]
+    assert spoken[0] < spoken[1]  # A's messages in the order A sent them
+    assert heard.index(next(t for t in heard if "return" in t)) < spoken[0]
 
 
 def test_a_screenshot_becomes_a_caption_and_an_order_status_trigger(

@@ -91,6 +91,8 @@ class MediaIntake:
         self._max_text_chars = max_text_chars
         self._listeners: list[ReadListener] = []
         self._sweeper: asyncio.Task[None] | None = None
+        # Per customer, the event its latest upload sets when it is passed on (or given up).
+        self._latest: dict[tuple[str, str], asyncio.Event] = {}
 
     def subscribe(self, listener: ReadListener) -> None:
         """Call ``listener(channel, sender, read)`` when a file was read, before the bot answers."""
@@ -108,7 +110,22 @@ class MediaIntake:
         await asyncio.to_thread(self.reader.close)
 
     async def receive(self, upload: MediaUpload) -> MediaTurn:
-        """Read the upload and pass it on; raises ``MediaError`` or ``KeptButUnreadable``."""
+        """Read the upload and pass it on; raises ``MediaError`` or ``KeptButUnreadable``.
+
+        Several uploads are read at once, but one customer's reach the conversation in the order
+        they arrived: a short voice message does not overtake the long one sent before it.
+        """
+        key = (upload.channel, upload.sender)
+        before = self._latest.get(key)
+        mine = self._latest[key] = asyncio.Event()
+        try:
+            return await self._receive(upload, before)
+        finally:
+            mine.set()
+            if self._latest.get(key) is mine:
+                del self._latest[key]
+
+    async def _receive(self, upload: MediaUpload, before: asyncio.Event | None) -> MediaTurn:
         try:
             media = await self.reader.sniff(
                 upload.path, filename=upload.filename, declared_type=upload.declared_type
@@ -143,6 +160,8 @@ class MediaIntake:
             "facts": facts.as_json() if facts else None,
             "client_message_id": upload.metadata.get("client_message_id"),
         }
+        if before is not None:
+            await before.wait()
         for listener in self._listeners:
             await listener(upload.channel, upload.sender, read_event)
         inbound = self._inbound(upload, attachment, text, language, facts)
@@ -203,6 +222,7 @@ def speech_engine(settings: Settings, backend: SpeechBackend) -> SpeechEngine:
         cache_dir=settings.var_dir / "media-models",
         checkpoint=settings.whisper_checkpoint,
         cpu_threads=settings.speech_threads,
+        workers=settings.speech_workers,
         vocabulary_prompt=SHOP_VOCABULARY_PROMPT if prompt is None else prompt,
     )
 

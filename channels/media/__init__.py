@@ -17,7 +17,7 @@ from channels.media._errors import (
     SilentAudio,
     UnsupportedMedia,
 )
-from channels.media._eval import build_eval_set, evaluate_ocr, evaluate_speech, run_eval
+from channels.media._eval import Sample, build_eval_set, evaluate_ocr, evaluate_speech, run_eval
 from channels.media._facts import ScreenshotFacts, extract_facts
 from channels.media._ocr import (
     OcrBackend,
@@ -32,6 +32,7 @@ from channels.media._samples import encode_audio, render_text_image, synthesize_
 from channels.media._sniff import MediaKind, SniffedMedia, sniff_file
 from channels.media._speech import (
     SHOP_VOCABULARY_PROMPT,
+    WORKERS,
     FasterWhisperEngine,
     OpenAIWhisperEngine,
     SpeechBackend,
@@ -45,6 +46,7 @@ from channels.media._speech import (
 
 __all__ = [
     "SHOP_VOCABULARY_PROMPT",
+    "WORKERS",
     "AudioTooLong",
     "CorruptMedia",
     "DecodedAudio",
@@ -62,6 +64,7 @@ __all__ = [
     "OcrText",
     "OpenAIWhisperEngine",
     "RapidOcrEngine",
+    "Sample",
     "ScreenshotFacts",
     "SilentAudio",
     "SniffedMedia",

@@ -1,7 +1,7 @@
-"""Reads voice messages and images for an async caller: all blocking work runs on one worker thread.
+"""Reads voice messages and images for an async caller: the blocking work runs on worker threads.
 
-One worker, because recognition already uses every core: two at once would only slow both down,
-and it makes the engines' lazy loading happen exactly once.
+Speech has as many threads as its engine recognizes messages at once (faster-whisper: one
+CTranslate2 thread each, see ``WORKERS``), OCR one; the engines load once, on first use.
 """
 
 from __future__ import annotations
@@ -30,7 +30,12 @@ class MediaReader:
         self.speech = speech
         self.ocr = ocr
         self.max_audio_s = max_audio_s
-        self._models = ThreadPoolExecutor(max_workers=1, thread_name_prefix="media")
+        # Speech and OCR each have their own threads, so a picture does not wait behind voice
+        # messages; the speech engine says how many recognitions may run at once.
+        self._speech = ThreadPoolExecutor(
+            max_workers=max(1, speech.concurrency), thread_name_prefix="speech"
+        )
+        self._ocr = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr")
 
     async def sniff(
         self, path: Path, *, filename: str | None = None, declared_type: str | None = None
@@ -42,16 +47,17 @@ class MediaReader:
 
     async def transcribe(self, path: Path, language_hint: str | None = None) -> Transcript:
         """The words in a recording; raises the ``MediaRejected`` subclass that fits."""
-        return await self._on_worker(lambda: self.transcribe_now(path, language_hint))
+        return await self._on(self._speech, lambda: self.transcribe_now(path, language_hint))
 
     async def read_image(self, path: Path) -> OcrText:
         """The text in an image; raises ``NoTextFound`` when there is none."""
-        return await self._on_worker(lambda: self.ocr.read(path))
+        return await self._on(self._ocr, lambda: self.ocr.read(path))
 
     async def warm_up(self) -> None:
         """Load both engines now rather than on the first message."""
-        await self._on_worker(self.speech.load)
-        await self._on_worker(self.ocr.load)
+        await asyncio.gather(
+            self._on(self._speech, self.speech.load), self._on(self._ocr, self.ocr.load)
+        )
 
     def transcribe_now(self, path: Path, language_hint: str | None = None) -> Transcript:
         """Blocking form of ``transcribe``, for the command line and benchmarks."""
@@ -59,9 +65,11 @@ class MediaReader:
         return self.speech.transcribe(audio, language_hint)
 
     def close(self) -> None:
-        """Stop the worker thread after the work it has."""
-        self._models.shutdown(wait=True)
+        """Stop the worker threads after the work they have."""
+        self._speech.shutdown(wait=True)
+        self._ocr.shutdown(wait=True)
 
-    async def _on_worker(self, work: Callable[[], T]) -> T:
+    @staticmethod
+    async def _on(threads: ThreadPoolExecutor, work: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._models, work)
+        return await loop.run_in_executor(threads, work)
