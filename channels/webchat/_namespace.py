@@ -160,10 +160,10 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             if conversation_id
             else []
         )
-        await self.emit("history", {"messages": [history_item(m) for m in messages]}, to=sid)
         outbound = [m.id for m in messages if m.direction == "out"]
-        if outbound:
+        if outbound:  # the cursor moves first, so a socket opening meanwhile does not get them too
             await self._sessions.delivered(sender, max(outbound))
+        await self.emit("history", {"messages": [history_item(m) for m in messages]}, to=sid)
 
     async def _send_missed(self, sid: str, sender: str, delivered_id: int) -> None:
         conversation_id = await find_conversation(self._hub.database, CHANNEL, sender)
@@ -173,10 +173,10 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             conversation_id, after_id=delivered_id, limit=HISTORY_LIMIT
         )
         missed = [m for m in messages if m.direction == "out"]
+        if missed:  # the cursor moves first, so a socket opening meanwhile does not get them too
+            await self._sessions.delivered(sender, missed[-1].id)
         for message in missed:
             await self.emit("bot_uttered", bot_uttered(message), to=sid)
-        if missed:
-            await self._sessions.delivered(sender, missed[-1].id)
 
     async def _on_conversation_event(self, event: ConversationEvent) -> None:
         if event.channel != CHANNEL:
@@ -190,9 +190,9 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         room = session_room(sender)
         message = event.message
         if event.kind == "message" and message is not None and message.direction == "out":
-            await self.emit("bot_uttered", bot_uttered(message), room=room)
             if self._connected(room):
                 await self._sessions.delivered(sender, message.id)
+            await self.emit("bot_uttered", bot_uttered(message), room=room)
         elif event.kind == "typing" and event.data.get("who") == "agent":
             await self.emit("typing", {"who": "agent", "name": event.data.get("name")}, room=room)
         elif event.kind == "mode":
