@@ -25,8 +25,8 @@ logger = logging.getLogger(__name__)
 REQUEST_HUMAN = "/request_human"
 
 _TEXTS = {
-    "zh": {"sources": "参考资料：", "human": "转人工客服"},
-    "en": {"sources": "Sources:", "human": "Talk to a human"},
+    "zh": {"sources": "参考资料：", "human": "转人工客服", "related": "您可能还想问："},
+    "en": {"sources": "Sources:", "human": "Talk to a human", "related": "You may also ask:"},
 }
 _UNAVAILABLE = {
     "zh": "抱歉，知识库暂时无法使用。我可以为您转接人工客服。",
@@ -89,8 +89,9 @@ def _answer(question: str, language: str) -> Answer:
 
 
 def reply(answer: Answer) -> dict[str, Any]:
-    """The bot message for an answer: text with numbered sources, and the citations as data for
-    the agent console; an abstention offers a human instead."""
+    """The bot message for an answer: text with numbered sources, related FAQ questions as buttons
+    that ask them, and the citations as data for the agent console; an abstention offers a human
+    instead."""
     texts = _TEXTS[answer.language]
     lines = [answer.answer]
     if answer.citations:
@@ -103,6 +104,9 @@ def reply(answer: Answer) -> dict[str, Any]:
                 if citation.url
                 else f"[{citation.n}] {label}"
             )
+    if answer.related:
+        lines.append("")
+        lines.append(texts["related"])
     message: dict[str, Any] = {
         "text": "\n".join(lines),
         "json_message": {
@@ -111,11 +115,15 @@ def reply(answer: Answer) -> dict[str, Any]:
                 "kind": answer.kind,
                 "abstained": answer.abstained,
                 "confidence": answer.confidence,
+                "related": [r.to_dict() for r in answer.related],
             },
         },
     }
     if answer.abstained:
         message["buttons"] = _offer(answer.language)
+    elif answer.related:
+        # The question itself is the payload: tapping it asks it, as if typed.
+        message["buttons"] = [{"title": r.question, "payload": r.question} for r in answer.related]
     return message
 
 

@@ -23,7 +23,14 @@ from knowledge._errors import (
 from knowledge._eval import EvalReport, evaluate
 from knowledge._generation import LLMConfig, chat_model, summarize_conversation
 from knowledge._loaders import SUPPORTED_SUFFIXES
-from knowledge._types import Answer, AnswerKind, Citation, IngestReport, SourceInfo
+from knowledge._types import (
+    Answer,
+    AnswerKind,
+    Citation,
+    IngestReport,
+    RelatedQuestion,
+    SourceInfo,
+)
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -42,6 +49,7 @@ __all__ = [
     "KnowledgeError",
     "LLMConfig",
     "RankedDocument",
+    "RelatedQuestion",
     "SentenceTransformerEmbedder",
     "SourceInfo",
     "SourceNotFound",

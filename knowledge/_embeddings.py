@@ -241,16 +241,14 @@ class CachedEmbedder(Embedder):
 
 
 class LangChainEmbeddings(Embeddings):
-    """An :class:`Embedder` as LangChain's ``Embeddings``; ``symmetric`` embeds documents as
-    queries, which is how e5 matches a question against other wordings of questions."""
+    """An :class:`Embedder` as LangChain's ``Embeddings``: documents as passages, questions as
+    queries."""
 
-    def __init__(self, embedder: Embedder, symmetric: bool = False) -> None:
+    def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
-        self.symmetric = symmetric
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        embed = self.embedder.embed_queries if self.symmetric else self.embedder.embed_passages
-        return embed(texts).tolist()  # type: ignore[no-any-return]
+        return self.embedder.embed_passages(texts).tolist()  # type: ignore[no-any-return]
 
     def embed_query(self, text: str) -> list[float]:
         return self.embedder.embed_queries([text])[0].tolist()  # type: ignore[no-any-return]

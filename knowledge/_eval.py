@@ -51,6 +51,10 @@ class EvalReport:
     answer_rate: float  # answerable questions that got an answer
     abstention_rate: float  # unanswerable questions the knowledge base declined
     false_answer_rate: float  # answers citing nothing relevant, among all answers
+    # answers to answerable questions from a wrong document that offer a related question from a
+    # relevant one
+    related_recovery_rate: float
+    related_per_answer: float  # related questions offered per answer, on average
     kinds: dict[str, int]
     query_ms_p50: float
     query_ms_p95: float
@@ -141,7 +145,7 @@ def _measure(
     ranks: list[int | None] = []
     timings: list[float] = []
     kinds: dict[str, int] = {}
-    answered = abstained = wrong = 0
+    answered = abstained = wrong = misled = recovered = related = 0
     signals: list[tuple[QAItem, list[DocumentHit]]] = []
     misses: list[dict[str, Any]] = []
     for item in tqdm(items, desc="eval", unit="question", disable=not progress):
@@ -164,8 +168,11 @@ def _measure(
             abstained += not relevant
             continue
         answered += bool(relevant)
+        related += len(answer.related)
         if not relevant & {c.doc_id for c in answer.citations}:
             wrong += 1
+            misled += bool(relevant)
+            recovered += bool(relevant & {r.doc_id for r in answer.related})
     answerable = ranks
     n_answerable = len(answerable)
     n_unanswerable = len(items) - n_answerable
@@ -180,6 +187,8 @@ def _measure(
         answer_rate=_share(answered, n_answerable),
         abstention_rate=_share(abstained, n_unanswerable),
         false_answer_rate=_share(wrong, all_answers),
+        related_recovery_rate=_share(recovered, misled),
+        related_per_answer=_share(related, all_answers),
         kinds=kinds,
         query_ms_p50=round(float(np.percentile(timings, 50)), 1),
         query_ms_p95=round(float(np.percentile(timings, 95)), 1),

@@ -1,7 +1,10 @@
 """The Chroma index: two LangChain vector stores (question wordings and passages) and a revision.
 
-Question wordings are embedded as queries (e5's symmetric mode) so a customer's question meets
-other questions; passages are embedded as passages. The revision, kept in the collection's
+Question wordings and passages are both embedded as passages, and a customer's question as a
+query: measured on the shipped eval set, matching the question against FAQ wordings embedded as
+passages ranks better than e5's symmetric query-to-query mode (recall@1 0.884 against 0.862) and
+separates unanswerable questions better (AUC of the best similarity 0.985 against 0.972 for
+Chinese questions). The revision, kept in the collection's
 metadata, changes with every write: other processes (the action server reads while the hub or the
 CLI writes) see it and reopen the client, because a Chroma ``PersistentClient`` keeps its vector
 index in memory and would not see another process's writes otherwise.
@@ -97,9 +100,7 @@ class ChromaIndex:
             self._stores = {
                 kind: Chroma(
                     collection_name=f"{self._name}-{kind}",
-                    embedding_function=LangChainEmbeddings(
-                        self._embedder, symmetric=kind == QUESTIONS
-                    ),
+                    embedding_function=LangChainEmbeddings(self._embedder),
                     client=self._client,
                     collection_configuration={"hnsw": {"space": "cosine"}},
                 )

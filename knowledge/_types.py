@@ -91,12 +91,25 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class RelatedQuestion:
+    """A FAQ question close to the customer's, offered beside an answer to ask with one tap."""
+
+    doc_id: str
+    question: str
+    language: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Answer:
     """The knowledge base's reply to one question.
 
     ``kind`` says how it was made; ``abstained`` is true when nothing reliable was found, and then
     ``answer`` says so in the customer's language. ``note`` explains a fallback (a rejected
-    generated answer, a passage only found in the other language).
+    generated answer, a passage only found in the other language). ``related`` are other FAQ
+    questions nearly as close as the one answered, in case the answer missed what was meant.
     """
 
     answer: str
@@ -107,10 +120,12 @@ class Answer:
     confidence: float
     cached: bool = False
     note: str = ""
+    related: tuple[RelatedQuestion, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["citations"] = [c.to_dict() for c in self.citations]
+        data["related"] = [r.to_dict() for r in self.related]
         return data
 
 

@@ -254,3 +254,21 @@ def test_recommendation_from_the_catalogue(platform: PlatformProcess) -> None:
     assert texts(say(platform, sender, "两千以内")) == [
         reply("utter_recommendations", "zh", products=products)
     ]
+
+
+def test_a_related_question_is_asked_with_its_button(platform: PlatformProcess) -> None:
+    sender = f"related-{uuid.uuid4().hex[:6]}"
+    first = say(platform, sender, "快递费多少钱啊")
+    # Rasa sends the text with its buttons, then the data for the console, as two messages.
+    [shown] = [r for r in first["replies"] if r["buttons"]]
+    [data] = [r["custom"]["knowledge"] for r in first["replies"] if r["custom"]]
+    assert shown["text"].endswith("您可能还想问：")
+    assert shown["buttons"] == [
+        {"title": r["question"], "payload": r["question"]} for r in data["related"]
+    ]
+    # The shipping fee FAQ is among the close questions; tapping it sends its question.
+    [fee] = [r for r in data["related"] if r["doc_id"] == "shipping-fee"]
+    second = say(platform, sender, fee["question"])
+    [citations] = [r["custom"]["citations"] for r in second["replies"] if r["custom"]]
+    assert [c["doc_id"] for c in citations] == ["shipping-fee"]
+    assert texts(second)[0].startswith("单笔订单实付满99元免运费，不满99元收取10元运费。")

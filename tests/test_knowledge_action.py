@@ -24,6 +24,13 @@ FAQ = """\
   en:
     question: How long does a refund take?
     answer: Refunds arrive within 3–5 business days after the warehouse receives the return.
+- id: refund-method
+  zh:
+    question: 退款退到哪里？
+    answer: 退款原路退回到您付款的账户。
+  en:
+    question: Where does my refund go?
+    answer: Refunds go back to the account you paid with.
 """
 POLICY = """\
 ---
@@ -94,10 +101,14 @@ async def test_answers_with_sources_in_the_customers_language(
     action: ActionAnswerFromKnowledge,
 ) -> None:
     (message,) = await ask(action, "退款要几天才能到账", "zh")
-    assert (
-        message["text"] == "仓库收到退货后3–5个工作日内原路退款。\n\n参考资料：\n[1] 退款多久到账？"
+    assert message["text"] == (
+        "仓库收到退货后3–5个工作日内原路退款。\n\n参考资料：\n[1] 退款多久到账？\n\n您可能还想问："
     )
-    assert message["buttons"] == []
+    # The other refund question comes close: offered as a button that asks it.
+    assert message["buttons"] == [{"title": "退款退到哪里？", "payload": "退款退到哪里？"}]
+    assert message["custom"]["knowledge"]["related"] == [
+        {"doc_id": "refund-method", "question": "退款退到哪里？", "language": "zh"}
+    ]
     assert message["custom"]["citations"] == [
         {
             "n": 1,
@@ -117,6 +128,18 @@ async def test_answers_with_sources_in_the_customers_language(
         "Sources:\n[1] [Warranty › Not covered](https://shop.example/warranty)"
     )
     assert english["custom"]["knowledge"]["kind"] == "extractive"
+    assert (english["buttons"], english["custom"]["knowledge"]["related"]) == ([], [])
+
+
+async def test_a_related_question_tapped_is_answered(action: ActionAnswerFromKnowledge) -> None:
+    (first,) = await ask(action, "退款要几天才能到账", "zh")
+    (button,) = first["buttons"]
+    (message,) = await ask(action, button["payload"], "zh")
+    assert message["text"].startswith(
+        "退款原路退回到您付款的账户。\n\n参考资料：\n[1] 退款退到哪里？"
+    )
+    assert [c["doc_id"] for c in message["custom"]["citations"]] == ["refund-method"]
+    assert message["buttons"] == [{"title": "退款多久到账？", "payload": "退款多久到账？"}]
 
 
 async def test_abstains_and_offers_a_human(action: ActionAnswerFromKnowledge) -> None:
@@ -129,6 +152,7 @@ async def test_abstains_and_offers_a_human(action: ActionAnswerFromKnowledge) ->
             "kind": "abstained",
             "abstained": True,
             "confidence": message["custom"]["knowledge"]["confidence"],
+            "related": [],
         },
     }
     (english,) = await ask(action, "Tell me a joke about cats", "en")

@@ -24,6 +24,7 @@ from knowledge import (
     KnowledgeConfig,
     SentenceTransformerEmbedder,
     SourceNotFound,
+    evaluate,
 )
 from knowledge._lexical import LexicalIndex
 
@@ -287,6 +288,52 @@ def test_delete_by_name_or_id(kb: KnowledgeBase, corpus: Path) -> None:
     ):
         kb.delete("faq.yml")
     assert kb.delete(str(corpus / "faq.yaml")) == wordings + 4  # by path
+
+
+REFUND_METHOD = """\
+- id: refund-method
+  category: returns
+  zh:
+    question: 退款退到哪里？
+    answer: 退款原路退回到您付款的账户。
+  en:
+    question: Where does my refund go?
+    answer: Refunds go back to the account you paid with.
+"""
+
+
+def test_close_faq_questions_are_offered_beside_the_answer(
+    kb: KnowledgeBase, corpus: Path, tmp_path: Path
+) -> None:
+    (corpus / "refund-method.yaml").write_text(REFUND_METHOD, encoding="utf-8")
+    kb.ingest([corpus])
+    answer = kb.answer("退款要多久才能到账")
+    assert [c.doc_id for c in answer.citations] == ["refund-time"]
+    # The other refund question is close; service hours and the warranty are not.
+    assert [(r.doc_id, r.question, r.language) for r in answer.related] == [
+        ("refund-method", "退款退到哪里？", "zh")
+    ]
+    assert answer.to_dict()["related"] == [
+        {"doc_id": "refund-method", "question": "退款退到哪里？", "language": "zh"}
+    ]
+    # e5 puts this English question a little closer to the wrong refund question; the right one
+    # is offered beside the answer, in English.
+    misled = kb.answer("when will my refund arrive")
+    assert [c.doc_id for c in misled.citations] == ["refund-method"]
+    assert [(r.doc_id, r.question) for r in misled.related] == [
+        ("refund-time", "How long does a refund take?")
+    ]
+    assert kb.answer("What's the weather like in Paris tomorrow?").related == ()
+
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(
+        '{"question": "when will my refund arrive", "relevant_ids": ["refund-time"]}\n'
+        '{"question": "退款要多久才能到账", "relevant_ids": ["refund-time"]}\n',
+        encoding="utf-8",
+    )
+    report = evaluate(corpus, qa, kb.config)
+    assert (report.false_answer_rate, report.related_recovery_rate) == (0.5, 1.0)
+    assert report.related_per_answer == 1.0
 
 
 def test_questions_that_cannot_be_asked(kb: KnowledgeBase) -> None:

@@ -84,6 +84,7 @@ def test_ingest_ask_stats_delete(runner: CliRunner, corpus: Path) -> None:
         "confidence": answer["confidence"],
         "cached": False,
         "note": "",
+        "related": [],
     }
     code, unknown, _ = run(runner, "ask", "What's the capital of France?")
     assert (code, unknown["abstained"], unknown["kind"], unknown["citations"]) == (
@@ -119,7 +120,21 @@ def test_ingest_reports_bad_files_with_exit_code_1(runner: CliRunner, tmp_path: 
 def test_eval_on_a_tiny_corpus(runner: CliRunner, corpus: Path, tmp_path: Path) -> None:
     qa = tmp_path / "qa.jsonl"
     qa.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in QA), encoding="utf-8")
-    code, report, _ = run(runner, "eval", "--corpus", str(corpus), "--qa", str(qa), "--no-progress")
+    # Thresholds between the tiny corpus's matches (cosine 0.86 and up) and the stray question
+    # (0.75); the defaults are calibrated on the sample knowledge base, not on four FAQ entries.
+    code, report, _ = run(
+        runner,
+        "eval",
+        "--corpus",
+        str(corpus),
+        "--qa",
+        str(qa),
+        "--faq-threshold",
+        "0.85",
+        "--answer-threshold",
+        "0.85",
+        "--no-progress",
+    )
     assert code == 0
     assert {k: report[k] for k in ("questions", "answerable", "unanswerable")} == {
         "questions": 5,
@@ -133,6 +148,27 @@ def test_eval_on_a_tiny_corpus(runner: CliRunner, corpus: Path, tmp_path: Path) 
     assert isinstance(report["query_ms_p95"], float)
     assert isinstance(report["calibration"], dict)
     assert "misses" not in report
+    assert report["thresholds"] == {
+        "en": {"faq": 0.85, "answer": 0.85},
+        "zh": {"faq": 0.85, "answer": 0.85},
+    }
+
+    # Stricter than any match: every question is declined.
+    code, strict, _ = run(
+        runner,
+        "eval",
+        "--corpus",
+        str(corpus),
+        "--qa",
+        str(qa),
+        "--faq-threshold",
+        "0.95",
+        "--answer-threshold",
+        "0.95",
+        "--no-progress",
+    )
+    assert code == 0
+    assert (strict["answer_rate"], strict["abstention_rate"]) == (0.0, 1.0)
 
 
 @pytest.mark.parametrize(
