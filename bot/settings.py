@@ -169,12 +169,18 @@ class Settings(BaseSettings):
     knowledge_faq_threshold: float | dict[str, float] | None = Field(
         default=None,
         description="Least similarity of a FAQ question to answer with that FAQ: a number, or "
-        'per language (`{"zh": 0.93, "en": 0.9}`); unset: the calibrated defaults.',
+        'per language (`{"zh": 0.9, "en": 0.87}`); unset: the calibrated defaults.',
     )
     knowledge_answer_threshold: float | dict[str, float] | None = Field(
         default=None,
         description="Least similarity of a passage to answer from it, else abstain; a number or "
         "per language; unset: the calibrated defaults.",
+    )
+    knowledge_related: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="How many close FAQ questions to offer beside an answer, as buttons; 0: none.",
     )
     llm_base_url: str | None = Field(
         default=None,

@@ -47,7 +47,6 @@ ANSWER_THRESHOLDS = {"zh": 0.8825, "en": 0.855}
 # among the five best documents. On the shipped eval set, 10 of the 12 answers from a wrong
 # document offer the right question this way, at 1.5 questions per answer (bench/knowledge.py).
 RELATED_MARGIN = 0.01
-MAX_RELATED = 3
 
 
 @dataclass(frozen=True)
@@ -67,6 +66,7 @@ class KnowledgeConfig:
     faq_threshold: Threshold = field(default_factory=lambda: dict(FAQ_THRESHOLDS))
     answer_threshold: Threshold = field(default_factory=lambda: dict(ANSWER_THRESHOLDS))
     llm: LLMConfig | None = None
+    related: int = 3  # close FAQ questions offered beside an answer, at most
     cache_size: int = 1024
     refresh_interval_s: float = 2.0  # how often to look for other processes' writes
     default_language: str = "zh"
@@ -437,9 +437,8 @@ class KnowledgeBase:
             if self._chat is not None:
                 answer = self._generated(question, language, passages, answer)
         answered = {c.doc_id for c in answer.citations}
-        return replace(
-            answer, related=_related(view, hits, answered, faq_threshold - RELATED_MARGIN, language)
-        )
+        related = _related(view, hits, answered, faq_threshold - RELATED_MARGIN, language)
+        return replace(answer, related=related[: self.config.related])
 
     def _faq_answer(self, view: CorpusView, hit: DocumentHit, language: str) -> Answer:
         entries = view.faq_answers.get(hit.doc_id, [])
@@ -563,8 +562,6 @@ def _related(
                 hit.doc_id, str(entry.metadata.get("section", "")), str(entry.metadata["language"])
             )
         )
-        if len(related) == MAX_RELATED:
-            break
     return tuple(related)
 
 

@@ -336,6 +336,19 @@ def test_close_faq_questions_are_offered_beside_the_answer(
     assert report.related_per_answer == 1.0
 
 
+def test_related_questions_can_be_turned_off(
+    tmp_path: Path, embedder: Embedder, embedding_cache: Path, corpus: Path
+) -> None:
+    (corpus / "refund-method.yaml").write_text(REFUND_METHOD, encoding="utf-8")
+    knowledge = open_kb(tmp_path, embedder, embedding_cache, related=0)
+    try:
+        knowledge.ingest([corpus])
+        answer = knowledge.answer("退款要多久才能到账")
+        assert ([c.doc_id for c in answer.citations], answer.related) == (["refund-time"], ())
+    finally:
+        knowledge.close()
+
+
 def test_questions_that_cannot_be_asked(kb: KnowledgeBase) -> None:
     with pytest.raises(InvalidQuestion, match="the question is empty"):
         kb.answer("   ")

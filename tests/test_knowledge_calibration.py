@@ -88,3 +88,13 @@ def test_threshold_settings_take_a_number_or_one_per_language(
     monkeypatch.setenv("BOT_KNOWLEDGE_ANSWER_THRESHOLD", "high")
     with pytest.raises(ValueError, match="knowledge_answer_threshold"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_the_related_questions_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert knowledge_config(Settings(_env_file=None)).related == 3  # type: ignore[call-arg]
+    monkeypatch.setenv("BOT_KNOWLEDGE_RELATED", "0")
+    assert knowledge_config(Settings(_env_file=None)).related == 0  # type: ignore[call-arg]
+    for bad in ("-1", "11", "some"):
+        monkeypatch.setenv("BOT_KNOWLEDGE_RELATED", bad)
+        with pytest.raises(ValueError, match="knowledge_related"):
+            Settings(_env_file=None)  # type: ignore[call-arg]

@@ -35,6 +35,7 @@ def knowledge_config(settings: Settings) -> KnowledgeConfig:
         embedding_model=settings.embedding_model,
         llm=llm,
         default_language=settings.default_language,
+        related=settings.knowledge_related,
     )
     if settings.knowledge_faq_threshold is not None:
         config = replace(config, faq_threshold=settings.knowledge_faq_threshold)
