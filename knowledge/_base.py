@@ -557,11 +557,11 @@ def _related(
         if hit.doc_id in answered or hit.question_similarity < threshold or not entries:
             continue
         entry = next((r for r in entries if r.metadata.get("language") == language), entries[0])
-        related.append(
-            RelatedQuestion(
-                hit.doc_id, str(entry.metadata.get("section", "")), str(entry.metadata["language"])
+        question = str(entry.metadata.get("section", "")).strip()
+        if question:
+            related.append(
+                RelatedQuestion(hit.doc_id, question, str(entry.metadata.get("language", "")))
             )
-        )
     return tuple(related)
 
 
