@@ -26,6 +26,7 @@ from bot.launch import free_port
 from bot.services import HubServices
 from bot.settings import Settings
 from channels.media import render_text_image
+from channels.webchat import NAMESPACE, session_room
 
 WAIT_S = 20.0
 
@@ -44,6 +45,16 @@ class Hub:
         found = await find_conversation(self.services.database, "webchat", session_id)
         assert found is not None
         return found
+
+    async def session_gone(self, session_id: str) -> None:
+        """Until the hub has handled the going of every socket of the session: a client's
+        ``disconnect()`` returns once its packet is sent, and what the hub emits before reading
+        it goes to a socket that no longer listens."""
+        manager = self.app.state.sio.manager
+        room = session_room(session_id)  # the session id is the sender
+        async with asyncio.timeout(WAIT_S):
+            while any(True for _ in manager.get_participants(NAMESPACE, room)):  # noqa: ASYNC110 - no event for it
+                await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -149,6 +160,7 @@ async def test_outbound_messages_reach_the_session_now_or_on_reconnect(
     assert (await widget.next("bot_uttered", count=2))["message_id"] == live.id
 
     await widget.client.disconnect()
+    await hub.session_gone(session_id)
     missed = [
         await conversations.post(conversation_id, "Found it: it ships today.", author="agent"),
         await conversations.post(conversation_id, "Anything else?", author="agent"),
