@@ -558,7 +558,9 @@ def _related(
             continue
         entry = next((r for r in entries if r.metadata.get("language") == language), entries[0])
         question = str(entry.metadata.get("section", "")).strip()
-        if question:
+        # Offered as a button that sends the question: one starting with "/" would reach Rasa
+        # as an intent command instead.
+        if question and not question.startswith("/"):
             related.append(
                 RelatedQuestion(hit.doc_id, question, str(entry.metadata.get("language", "")))
             )

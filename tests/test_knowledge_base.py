@@ -336,6 +336,18 @@ def test_close_faq_questions_are_offered_beside_the_answer(
     assert report.related_per_answer == 1.0
 
 
+def test_a_faq_question_like_a_command_is_not_offered(kb: KnowledgeBase, corpus: Path) -> None:
+    # A related question is a button that sends its text; "/…" would reach Rasa as an intent.
+    command = REFUND_METHOD.replace("question: 退款退到哪里？", "question: /退款退到哪里？")
+    (corpus / "refund-method.yaml").write_text(command, encoding="utf-8")
+    kb.ingest([corpus])
+    answer = kb.answer("退款要多久才能到账")
+    assert ([c.doc_id for c in answer.citations], answer.related) == (["refund-time"], ())
+    # In English the same entry's question is offered.
+    english = kb.answer("how long until my refund comes")
+    assert [r.question for r in english.related] == ["Where does my refund go?"]
+
+
 def test_related_questions_can_be_turned_off(
     tmp_path: Path, embedder: Embedder, embedding_cache: Path, corpus: Path
 ) -> None:
