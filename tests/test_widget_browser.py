@@ -1,7 +1,7 @@
 """The widget in real headless Chromium (Debian's) against the real platform.
 
-Text in Chinese and English, an agent's live reply and a quick reply, a screenshot with an order
-id, a voice message through Chromium's fake microphone fed from a WAV, the history after a page
+Text in Chinese and English, an agent's live reply and a quick reply, related questions under a
+knowledge answer, a screenshot with an order id, a voice message through Chromium's fake microphone fed from a WAV, the history after a page
 reload, the keyboard and a phone-sized screen.
 """
 
@@ -286,3 +286,20 @@ def _status_pattern(status: object) -> re.Pattern[str]:
     template = response_text(f"utter_order_status_{status}", "zh")
     parts = re.split(r"\{[a-z_]+\}", template)
     return re.compile(".+".join(re.escape(part) for part in parts))
+
+
+def test_a_knowledge_answer_offers_related_questions_that_ask_with_a_tap(
+    page: Page, platform: PlatformProcess
+) -> None:
+    open_chat(page, platform)
+    send(page, "快递费多少钱啊")
+    expect(bot_texts(page).last).to_contain_text("您可能还想问：", timeout=WAIT_MS)
+    related = page.locator(".quick button")
+    expect(related).to_have_text(["退货运费谁出？", "怎么查物流？", "运费怎么收？"])
+    related.last.click()
+    # The customer's bubble shows the question; the shipping fee FAQ answers it.
+    expect(page.locator(".msg.mine .text").last).to_have_text("运费怎么收？", timeout=WAIT_MS)
+    expect(bot_texts(page).last).to_contain_text(
+        "单笔订单实付满99元免运费，不满99元收取10元运费。", timeout=WAIT_MS
+    )
+    expect(bot_texts(page).last).to_contain_text("[1] 运费怎么收？")
