@@ -1,8 +1,9 @@
 """The widget in real headless Chromium (Debian's) against the real platform.
 
 Text in Chinese and English, an agent's live reply and a quick reply, related questions under a
-knowledge answer, a screenshot with an order id, a voice message through Chromium's fake microphone fed from a WAV, the history after a page
-reload, the keyboard and a phone-sized screen.
+knowledge answer, a screenshot with an order id, a voice message through Chromium's fake
+microphone fed from a WAV, the history after a page reload, the keyboard and a phone-sized
+screen.
 """
 
 from __future__ import annotations
