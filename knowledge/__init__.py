@@ -23,6 +23,7 @@ from knowledge._errors import (
 from knowledge._eval import EvalReport, evaluate
 from knowledge._generation import LLMConfig, chat_model, summarize_conversation
 from knowledge._loaders import SUPPORTED_SUFFIXES
+from knowledge._text import question_key
 from knowledge._types import (
     Answer,
     AnswerKind,
@@ -58,5 +59,6 @@ __all__ = [
     "build_embedder",
     "chat_model",
     "evaluate",
+    "question_key",
     "summarize_conversation",
 ]

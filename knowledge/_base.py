@@ -24,7 +24,7 @@ from knowledge._generation import LLMConfig, Passage, chat_model, check_groundin
 from knowledge._loaders import SUPPORTED_SUFFIXES, load_source
 from knowledge._retrieval import CorpusView, DocumentHit, check_filters, retrieve
 from knowledge._store import PASSAGES, QUESTIONS, ChromaIndex, StoredRecord, where_clause
-from knowledge._text import content_hash, detect_language, normalize, tokens
+from knowledge._text import content_hash, detect_language, question_key, tokens
 from knowledge._types import Answer, Chunk, Citation, IngestReport, RelatedQuestion, SourceInfo
 
 logger = logging.getLogger(__name__)
@@ -399,7 +399,7 @@ class KnowledgeBase:
         filters = dict(filters or {})
         check_filters(filters)
         view = self._corpus()
-        key = (normalize(text) or text, language, repr(sorted(filters.items())))
+        key = (question_key(text) or text, language, repr(sorted(filters.items())))
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None and view is self._view:

@@ -228,6 +228,12 @@ def normalize(text: str) -> str:
     return "".join(ch for ch in folded if _TOKEN_KEEP.match(ch))
 
 
+def question_key(text: str) -> str:
+    """The same question however it was typed: simplified characters, full-width folded, lower
+    case, punctuation and spaces removed."""
+    return normalize(simplified(text))
+
+
 def tokens(text: str) -> list[str]:
     """Lexical tokens: jieba words for Chinese, lower-case words for English, stopwords out."""
     folded = unicodedata.normalize("NFKC", text).lower()

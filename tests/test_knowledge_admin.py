@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from bot.admin import uploads_dir
+from bot.conversations._store import close_turn, open_turn
+from bot.dialogue import BotReply
 from bot.hub import create_app
 from bot.launch import free_port
 from bot.settings import Settings
+from bot.storage.models import Message, utcnow
 
 TOKEN = "admin-secret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -169,3 +174,63 @@ def test_the_hub_body_limit_is_larger_only_on_the_admin_path(client: TestClient)
     # Everywhere else the JSON limit stays.
     api = client.post("/api/messages", json={"sender": "s", "text": "x" * 70_000})
     assert api.status_code == 413
+
+
+def remember(
+    client: TestClient, sender: str, question: str, abstained: bool, days_ago: int = 0
+) -> None:
+    """A customer's question and the bot's replies as the hub stores them; Rasa sends the
+    knowledge answer's data as a reply of its own."""
+    database = client.app.state.services.database  # type: ignore[attr-defined]
+    replies = [
+        BotReply(text="…"),
+        BotReply(custom={"citations": [], "knowledge": {"kind": "x", "abstained": abstained}}),
+    ]
+    with database.engine.begin() as connection:
+        turn = open_turn(connection, "webchat", sender, question, {}, "zh")
+        stored = close_turn(connection, turn, "answered", replies)
+        if days_ago:
+            connection.execute(
+                update(Message)
+                .where(Message.id.in_([turn.message_id, *(m.id for m in stored)]))
+                .values(created_at=utcnow() - timedelta(days=days_ago))
+            )
+
+
+def test_questions_the_knowledge_base_could_not_answer(client: TestClient) -> None:
+    remember(client, "s1", "我的手机号是13812345678，你们有线下门店吗", abstained=True)
+    remember(client, "s2", "Do you sell gift cards?", abstained=True)
+    remember(client, "s3", "我的手机号是 139-0000-1111，你们有线下门店吗？", abstained=True)
+    remember(client, "s4", "退款多久到账", abstained=False)
+    remember(client, "s5", "do you sell gift cards", abstained=True)
+    remember(client, "s6", "你們有禮品卡嗎", abstained=True, days_ago=40)
+
+    response = client.get("/admin/knowledge/unanswered", headers=AUTH)
+    assert response.status_code == 200
+    listed = [(q["question"], q["asked"], q["language"]) for q in response.json()["questions"]]
+    # Grouped however typed, in the latest wording, phone numbers redacted; most asked, then
+    # most lately asked, first; answered questions and those older than 30 days left out.
+    assert listed == [
+        ("do you sell gift cards", 2, "en"),
+        ("我的手机号是 <phone>，你们有线下门店吗？", 2, "zh"),
+    ]
+    older = client.get("/admin/knowledge/unanswered?days=60&limit=3", headers=AUTH).json()
+    assert [q["question"] for q in older["questions"]][-1] == "你們有禮品卡嗎"
+    assert (
+        len(client.get("/admin/knowledge/unanswered?limit=1", headers=AUTH).json()["questions"])
+        == 1
+    )
+
+    for query, detail in (
+        ("days=0", "query.days: Input should be greater than or equal to 1"),
+        ("days=1000", "query.days: Input should be less than or equal to 366"),
+        ("limit=0", "query.limit: Input should be greater than or equal to 1"),
+        ("limit=501", "query.limit: Input should be less than or equal to 500"),
+        (
+            "days=soon",
+            "query.days: Input should be a valid integer, unable to parse string as an integer",
+        ),
+    ):
+        bad = client.get(f"/admin/knowledge/unanswered?{query}", headers=AUTH)
+        assert (bad.status_code, bad.json()["detail"]) == (422, detail)
+    assert client.get("/admin/knowledge/unanswered").status_code == 401

@@ -3,6 +3,10 @@ from it."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import uuid
 from typing import Any
 
 import httpx
@@ -57,3 +61,31 @@ def test_the_action_server_answers_from_the_sample_knowledge_base(
 
     unknown = run_action(platform, "你们公司的股票代码是多少", "zh")
     assert [b["payload"] for b in unknown["responses"][0]["buttons"]] == ["/request_human"]
+
+
+def test_what_the_knowledge_base_could_not_answer_is_listed(platform: PlatformProcess) -> None:
+    asked = [
+        ("store-1", "你们有线下门店吗"),
+        ("store-2", "你们有线下门店吗？"),
+        ("store-3", "do you have a physical store in Shanghai"),
+    ]
+    for sender, text in asked:
+        response = httpx.post(
+            f"{platform.hub_url}/api/messages",
+            json={"sender": f"{sender}-{uuid.uuid4().hex[:6]}", "text": text},
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+    listed = subprocess.run(
+        [sys.executable, "-m", "bot", "kb", "unanswered", "--days", "1"],
+        env=platform.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    questions = {q["question"]: q for q in json.loads(listed.stdout)["questions"]}
+    # The two wordings of one question are one line, in the latest wording.
+    assert questions["你们有线下门店吗？"]["asked"] == 2
+    assert questions["你们有线下门店吗？"]["language"] == "zh"
+    assert questions["do you have a physical store in Shanghai"]["asked"] == 1
+    assert "你们有线下门店吗" not in questions

@@ -1,23 +1,29 @@
-"""``python -m bot kb ...``: ingest, ask, stats, delete and evaluate the knowledge base.
+"""``python -m bot kb ...``: ingest, ask, stats, delete and evaluate the knowledge base, and list
+what it could not answer.
 
 Every command prints its result as JSON on stdout; errors go to stderr with exit code 2.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
+from bot.admin._gaps import Gap, unanswered
 from bot.admin._knowledge import knowledge_config, open_knowledge_base
 from bot.logs import configure_logging
 from bot.settings import Settings
+from bot.storage import Database
+from bot.storage.models import utcnow
 from knowledge import KnowledgeBase, KnowledgeError, evaluate
 
 logger = logging.getLogger(__name__)
@@ -89,6 +95,28 @@ def stats(
         if sources:
             data["source_list"] = [s.to_dict() for s in _guard(knowledge.sources)]
     _echo(data)
+
+
+@kb_app.command("unanswered")
+def unanswered_command(
+    days: Annotated[int, typer.Option(min=1, max=366, help="How far back to look.")] = 30,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="At most this many.")] = 50,
+) -> None:
+    """What customers asked that the knowledge base could not answer, most asked first
+    (personal data redacted), from the hub's stored conversations."""
+    settings = _settings()
+    since = utcnow() - timedelta(days=days)
+
+    async def read() -> list[Gap]:
+        database = Database(settings.hub_database_url)
+        try:
+            await database.migrate()
+            return await database.transaction(lambda c: unanswered(c, since, limit))
+        finally:
+            database.dispose()
+
+    gaps = asyncio.run(read())
+    _echo({"since": since.isoformat(), "questions": [g.to_dict() for g in gaps]})
 
 
 @kb_app.command("delete")

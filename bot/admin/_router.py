@@ -1,4 +1,5 @@
-"""The admin API: upload and delete knowledge documents, behind the admin token.
+"""The admin API: upload and delete knowledge documents, and list the questions the knowledge base
+could not answer, behind the admin token.
 
 Without ``BOT_ADMIN_TOKEN`` every route answers 503, so the API is never open by accident.
 An upload is checked completely (type, size, that it reads and splits) before it replaces
@@ -13,14 +14,18 @@ import os
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from bot.admin._gaps import unanswered
 from bot.admin._knowledge import SharedKnowledge, uploads_dir
 from bot.settings import Settings
+from bot.storage import Database
+from bot.storage.models import utcnow
 from knowledge import (
     SUPPORTED_SUFFIXES,
     EmbeddingUnavailable,
@@ -78,8 +83,9 @@ def upload_limit(settings: Settings) -> dict[str, int]:
     return {PREFIX: settings.max_upload_bytes + MULTIPART_OVERHEAD}
 
 
-def build_router(settings: Settings, holder: SharedKnowledge) -> APIRouter:
-    """The admin routes: list sources, upload a document, delete a source."""
+def build_router(settings: Settings, holder: SharedKnowledge, database: Database) -> APIRouter:
+    """The admin routes: list sources, upload a document, delete a source, and the questions
+    the knowledge base could not answer."""
     router = APIRouter(
         prefix=PREFIX, tags=["admin"], dependencies=[Depends(_admin_guard(settings))]
     )
@@ -132,6 +138,17 @@ def build_router(settings: Settings, holder: SharedKnowledge) -> APIRouter:
             path = Path(key)
             await run_in_threadpool(_remove_upload, path, uploads)
         return {"deleted": path.name, "chunks_deleted": chunks}
+
+    @router.get("/unanswered")
+    async def list_unanswered(
+        days: Annotated[int, Query(ge=1, le=366, description="How far back to look.")] = 30,
+        limit: Annotated[int, Query(ge=1, le=500, description="At most this many.")] = 50,
+    ) -> dict[str, Any]:
+        """What customers asked that the knowledge base could not answer, most asked first,
+        personal data redacted: the FAQ entries to write next."""
+        since = utcnow() - timedelta(days=days)
+        gaps = await database.transaction(lambda c: unanswered(c, since, limit))
+        return {"since": since.isoformat(), "questions": [g.to_dict() for g in gaps]}
 
     return router
 

@@ -124,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     guards = [Depends(_api_key_guard(settings.api_key))] if settings.api_key else []
     app.include_router(build_router(conversations), dependencies=guards)
-    app.include_router(admin.build_router(settings, knowledge))
+    app.include_router(admin.build_router(settings, knowledge, database))
     pages, console_static = build_pages()
     app.include_router(pages)
     app.mount("/console/static", console_static, name="console-static")
