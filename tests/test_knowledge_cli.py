@@ -120,21 +120,19 @@ def test_ingest_reports_bad_files_with_exit_code_1(runner: CliRunner, tmp_path: 
 def test_eval_on_a_tiny_corpus(runner: CliRunner, corpus: Path, tmp_path: Path) -> None:
     qa = tmp_path / "qa.jsonl"
     qa.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in QA), encoding="utf-8")
+
+    def evaluate_at(threshold: str) -> tuple[int, Any]:
+        code, report, _ = run(
+            runner,
+            "eval",
+            *("--corpus", str(corpus), "--qa", str(qa), "--no-progress"),
+            *("--faq-threshold", threshold, "--answer-threshold", threshold),
+        )
+        return code, report
+
     # Thresholds between the tiny corpus's matches (cosine 0.86 and up) and the stray question
     # (0.75); the defaults are calibrated on the sample knowledge base, not on four FAQ entries.
-    code, report, _ = run(
-        runner,
-        "eval",
-        "--corpus",
-        str(corpus),
-        "--qa",
-        str(qa),
-        "--faq-threshold",
-        "0.85",
-        "--answer-threshold",
-        "0.85",
-        "--no-progress",
-    )
+    code, report = evaluate_at("0.85")
     assert code == 0
     assert {k: report[k] for k in ("questions", "answerable", "unanswerable")} == {
         "questions": 5,
@@ -154,19 +152,7 @@ def test_eval_on_a_tiny_corpus(runner: CliRunner, corpus: Path, tmp_path: Path) 
     }
 
     # Stricter than any match: every question is declined.
-    code, strict, _ = run(
-        runner,
-        "eval",
-        "--corpus",
-        str(corpus),
-        "--qa",
-        str(qa),
-        "--faq-threshold",
-        "0.95",
-        "--answer-threshold",
-        "0.95",
-        "--no-progress",
-    )
+    code, strict = evaluate_at("0.95")
     assert code == 0
     assert (strict["answer_rate"], strict["abstention_rate"]) == (0.0, 1.0)
 
