@@ -234,3 +234,18 @@ def test_questions_the_knowledge_base_could_not_answer(client: TestClient) -> No
         bad = client.get(f"/admin/knowledge/unanswered?{query}", headers=AUTH)
         assert (bad.status_code, bad.json()["detail"]) == (422, detail)
     assert client.get("/admin/knowledge/unanswered").status_code == 401
+
+    # Each is asked again: once a FAQ answers it, the list says so.
+    assert {q["answered_now"] for q in response.json()["questions"]} == {False}
+    gift_cards = """\
+- id: gift-cards
+  en:
+    question: Do you sell gift cards?
+    answer: Yes, e-gift cards from ¥50 to ¥1000, under Gift Cards in the app.
+"""
+    assert upload(client, "gift-cards.yaml", gift_cards.encode()).status_code == 200
+    now = client.get("/admin/knowledge/unanswered", headers=AUTH).json()["questions"]
+    assert [(q["question"], q["asked"], q["answered_now"]) for q in now] == [
+        ("do you sell gift cards", 2, True),
+        ("我的手机号是 <phone>，你们有线下门店吗？", 2, False),
+    ]

@@ -88,4 +88,6 @@ def test_what_the_knowledge_base_could_not_answer_is_listed(platform: PlatformPr
     assert questions["你们有线下门店吗？"]["asked"] == 2
     assert questions["你们有线下门店吗？"]["language"] == "zh"
     assert questions["do you have a physical store in Shanghai"]["asked"] == 1
+    # Asked again: the sample knowledge base still has no answer.
+    assert questions["你们有线下门店吗？"]["answered_now"] is False
     assert "你们有线下门店吗" not in questions

@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from bot.admin._gaps import Gap, unanswered
+from bot.admin._gaps import Gap, ask_again, unanswered
 from bot.admin._knowledge import knowledge_config, open_knowledge_base
 from bot.logs import configure_logging
 from bot.settings import Settings
@@ -116,6 +116,14 @@ def unanswered_command(
             database.dispose()
 
     gaps = asyncio.run(read())
+    try:
+        knowledge = open_knowledge_base(settings)
+        try:
+            gaps = ask_again(gaps, knowledge)
+        finally:
+            knowledge.close()
+    except KnowledgeError as exc:  # the list stands without the second asking
+        logger.warning("Unanswered questions not asked again: %s", exc)
     _echo({"since": since.isoformat(), "questions": [g.to_dict() for g in gaps]})
 
 

@@ -9,8 +9,8 @@ for writing FAQ entries, and a deleted conversation leaves it with its messages.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import Connection, func, select
 
 from bot.logs import redact
 from bot.storage.models import Message
-from knowledge import question_key
+from knowledge import InvalidQuestion, KnowledgeBase, question_key
 
 # Bot replies looked at, newest first: a bound on the report's cost on a large database.
 SCAN_LIMIT = 20_000
@@ -26,12 +26,14 @@ SCAN_LIMIT = 20_000
 
 @dataclass(frozen=True)
 class Gap:
-    """One question (in its latest wording) the knowledge base could not answer."""
+    """One question (in its latest wording) the knowledge base could not answer; whether it
+    answers it now, once FAQ entries were added, is ``answered_now`` (None: not asked again)."""
 
     question: str
     asked: int
     last_asked: datetime
     language: str | None
+    answered_now: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -94,3 +96,17 @@ def _abstained(payload: Any) -> bool:
     custom = payload.get("custom") if isinstance(payload, Mapping) else None
     knowledge = custom.get("knowledge") if isinstance(custom, Mapping) else None
     return isinstance(knowledge, Mapping) and knowledge.get("abstained") is True
+
+
+def ask_again(gaps: Sequence[Gap], knowledge: KnowledgeBase) -> list[Gap]:
+    """The gaps with whether the knowledge base, as it is now, answers them; raises
+    ``KnowledgeError`` when it cannot be asked at all."""
+    return [replace(gap, answered_now=_answers(knowledge, gap)) for gap in gaps]
+
+
+def _answers(knowledge: KnowledgeBase, gap: Gap) -> bool | None:
+    language = gap.language if gap.language in ("zh", "en") else None
+    try:
+        return not knowledge.answer(gap.question, language).abstained
+    except InvalidQuestion:  # longer than a question may be: it stays a gap, not asked again
+        return None

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from bot.admin._gaps import unanswered
+from bot.admin._gaps import ask_again, unanswered
 from bot.admin._knowledge import SharedKnowledge, uploads_dir
 from bot.settings import Settings
 from bot.storage import Database
@@ -148,6 +148,11 @@ def build_router(settings: Settings, holder: SharedKnowledge, database: Database
         personal data redacted: the FAQ entries to write next."""
         since = utcnow() - timedelta(days=days)
         gaps = await database.transaction(lambda c: unanswered(c, since, limit))
+        try:
+            knowledge = await run_in_threadpool(holder.get)
+            gaps = await run_in_threadpool(ask_again, gaps, knowledge)
+        except KnowledgeError as exc:  # the list stands without the second asking
+            logger.warning("Unanswered questions not asked again: %s", exc)
         return {"since": since.isoformat(), "questions": [g.to_dict() for g in gaps]}
 
     return router
