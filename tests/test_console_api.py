@@ -16,6 +16,7 @@ from bot.launch import free_port
 from bot.settings import Settings
 from bot.storage import Conversation
 from tests.conftest import query_hub_db
+from tests.test_knowledge_admin import remember
 
 PASSWORD = "correct horse battery"
 
@@ -80,6 +81,7 @@ def test_everything_needs_a_login(client: TestClient) -> None:
         ("get", "/console/api/queue"),
         ("post", "/console/api/handoffs/1/accept"),
         ("get", "/console/api/supervisor"),
+        ("get", "/console/api/supervisor/unanswered"),
     ]:
         response = client.request(method, path)
         assert (response.status_code, response.json()) == (
@@ -159,6 +161,20 @@ def test_supervisor_overview(client: TestClient) -> None:
         ("orders", "zh", 2)
     ]
     assert len(overview["agents"]) == 3
+
+
+def test_supervisors_see_what_the_knowledge_base_could_not_answer(client: TestClient) -> None:
+    remember(client, "c1", "你们有线下门店吗", abstained=True)
+    remember(client, "c2", "你们有线下门店吗？", abstained=True)
+    remember(client, "c3", "退款多久到账", abstained=False)
+    login(client, "rita")
+    assert client.get("/console/api/supervisor/unanswered").status_code == 403
+    login(client, "sam")
+    gaps = client.get("/console/api/supervisor/unanswered").json()["questions"]
+    assert [(g["question"], g["asked"], g["answered_now"]) for g in gaps] == [
+        ("你们有线下门店吗？", 2, False)
+    ]
+    assert client.get("/console/api/supervisor/unanswered?limit=101").status_code == 422
 
 
 def test_return_to_bot_and_logout(client: TestClient, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ an agent in the console, against the whole running platform."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import uuid
@@ -180,3 +181,36 @@ def serve_and_hand_back(
         (conversation_id,),
     )
     assert (row["status"], row["csat"], row["mode"]) == ("returned", 5, "bot")
+
+
+def test_the_supervisor_sees_what_the_knowledge_base_could_not_answer(
+    contexts: tuple[BrowserContext, BrowserContext], platform: PlatformProcess
+) -> None:
+    customer_context, supervisor_context = contexts
+    customer = customer_context.new_page()
+    open_chat(customer, platform)
+    send(customer, "你们在北京有线下门店吗")
+    expect(bot_texts(customer).last).to_contain_text("没有找到", timeout=WAIT_MS)
+
+    username = f"sup-{uuid.uuid4().hex[:6]}"
+    subprocess.run(
+        [sys.executable, "-m", "bot", "agents", "add", username, "--role", "supervisor"],
+        env={**platform.env, "BOT_NEW_AGENT_PASSWORD": PASSWORD},
+        check=True,
+        capture_output=True,
+    )
+    page = supervisor_context.new_page()
+    page.goto(f"{platform.hub_url}/console")
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("#login-button").click()
+    expect(page.locator("#app")).to_be_visible(timeout=WAIT_MS)
+    page.goto(f"{platform.hub_url}/console/supervisor")
+    expect(page.locator("#gaps-title")).to_have_text("知识库没能回答的问题（近30天）")
+    # Asked once; the knowledge base still has no answer for it.
+    cells = page.locator("#gaps tr", has_text="你们在北京有线下门店吗").locator("td")
+    expect(cells).to_have_text(["你们在北京有线下门店吗", "1", re.compile(r"\d"), "–"])
+    page.locator(".lang-toggle").click()
+    expect(page.locator("#gaps-title")).to_have_text(
+        "Questions the knowledge base could not answer (last 30 days)"
+    )

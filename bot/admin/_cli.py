@@ -12,18 +12,16 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from bot.admin._gaps import Gap, ask_again, unanswered
+from bot.admin._gaps import gaps_report
 from bot.admin._knowledge import knowledge_config, open_knowledge_base
 from bot.logs import configure_logging
 from bot.settings import Settings
 from bot.storage import Database
-from bot.storage.models import utcnow
 from knowledge import KnowledgeBase, KnowledgeError, evaluate
 
 logger = logging.getLogger(__name__)
@@ -105,26 +103,23 @@ def unanswered_command(
     """What customers asked that the knowledge base could not answer, most asked first
     (personal data redacted), from the hub's stored conversations."""
     settings = _settings()
-    since = utcnow() - timedelta(days=days)
+    opened: list[KnowledgeBase] = []
 
-    async def read() -> list[Gap]:
+    def knowledge() -> KnowledgeBase:
+        opened.append(open_knowledge_base(settings))
+        return opened[-1]
+
+    async def read() -> dict[str, Any]:
         database = Database(settings.hub_database_url)
         try:
             await database.migrate()
-            return await database.transaction(lambda c: unanswered(c, since, limit))
+            return await gaps_report(database, knowledge, days, limit)
         finally:
             database.dispose()
+            for base in opened:
+                base.close()
 
-    gaps = asyncio.run(read())
-    try:
-        knowledge = open_knowledge_base(settings)
-        try:
-            gaps = ask_again(gaps, knowledge)
-        finally:
-            knowledge.close()
-    except KnowledgeError as exc:  # the list stands without the second asking
-        logger.warning("Unanswered questions not asked again: %s", exc)
-    _echo({"since": since.isoformat(), "questions": [g.to_dict() for g in gaps]})
+    _echo(asyncio.run(read()))
 
 
 @kb_app.command("delete")

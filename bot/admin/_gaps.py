@@ -9,16 +9,21 @@ for writing FAQ entries, and a deleted conversation leaves it with its messages.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
 from bot.logs import redact
-from bot.storage.models import Message
-from knowledge import InvalidQuestion, KnowledgeBase, question_key
+from bot.storage import Database
+from bot.storage.models import Message, utcnow
+from knowledge import InvalidQuestion, KnowledgeBase, KnowledgeError, question_key
+
+logger = logging.getLogger(__name__)
 
 # Bot replies looked at, newest first: a bound on the report's cost on a large database.
 SCAN_LIMIT = 20_000
@@ -39,6 +44,20 @@ class Gap:
         data = asdict(self)
         data["last_asked"] = self.last_asked.isoformat()
         return data
+
+
+async def gaps_report(
+    database: Database, knowledge: Callable[[], KnowledgeBase], days: int, limit: int
+) -> dict[str, Any]:
+    """The unanswered questions of the last ``days``, each asked again of the knowledge base as
+    it is now (left unasked when the knowledge base cannot be opened), as JSON."""
+    since = utcnow() - timedelta(days=days)
+    gaps = await database.transaction(lambda c: unanswered(c, since, limit))
+    try:
+        gaps = await asyncio.to_thread(lambda: ask_again(gaps, knowledge()))
+    except KnowledgeError as exc:
+        logger.warning("Unanswered questions not asked again: %s", exc)
+    return {"since": since.isoformat(), "questions": [g.to_dict() for g in gaps]}
 
 
 def unanswered(connection: Connection, since: datetime, limit: int) -> list[Gap]:

@@ -14,18 +14,16 @@ import os
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from bot.admin._gaps import ask_again, unanswered
+from bot.admin._gaps import gaps_report
 from bot.admin._knowledge import SharedKnowledge, uploads_dir
 from bot.settings import Settings
 from bot.storage import Database
-from bot.storage.models import utcnow
 from knowledge import (
     SUPPORTED_SUFFIXES,
     EmbeddingUnavailable,
@@ -146,14 +144,7 @@ def build_router(settings: Settings, holder: SharedKnowledge, database: Database
     ) -> dict[str, Any]:
         """What customers asked that the knowledge base could not answer, most asked first,
         personal data redacted: the FAQ entries to write next."""
-        since = utcnow() - timedelta(days=days)
-        gaps = await database.transaction(lambda c: unanswered(c, since, limit))
-        try:
-            knowledge = await run_in_threadpool(holder.get)
-            gaps = await run_in_threadpool(ask_again, gaps, knowledge)
-        except KnowledgeError as exc:  # the list stands without the second asking
-            logger.warning("Unanswered questions not asked again: %s", exc)
-        return {"since": since.isoformat(), "questions": [g.to_dict() for g in gaps]}
+        return await gaps_report(database, holder.get, days, limit)
 
     return router
 

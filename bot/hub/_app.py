@@ -149,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     media.subscribe(chat.media_read)
     sio.register_namespace(chat)
     app.state.sio = sio
+    app.state.knowledge = knowledge
     return app
 
 

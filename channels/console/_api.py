@@ -6,9 +6,10 @@ import logging
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Cookie, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Cookie, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.admin import SharedKnowledge, gaps_report
 from bot.conversations import csat_question, notice
 from bot.handoff import AgentProfile, HandoffView
 from bot.services import HubServices
@@ -223,11 +224,28 @@ def build_router(dispatcher: Dispatcher, context: ContextBuilder) -> APIRouter:
 
     @router.get("/supervisor")
     async def supervisor(agent: Agent, hub: Services) -> dict[str, Any]:
-        if agent.role != "supervisor":
-            raise HTTPException(403, detail="the supervisor view is for supervisors")
+        _supervisor_only(agent)
         return await dispatcher.overview()
 
+    @router.get("/supervisor/unanswered")
+    async def unanswered(
+        agent: Agent,
+        hub: Services,
+        request: Request,
+        days: Annotated[int, Query(ge=1, le=366)] = 30,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> dict[str, Any]:
+        """What customers asked that the knowledge base could not answer (see bot.admin)."""
+        _supervisor_only(agent)
+        knowledge: SharedKnowledge = request.app.state.knowledge
+        return await gaps_report(hub.database, knowledge.get, days, limit)
+
     return router
+
+
+def _supervisor_only(agent: AgentProfile) -> None:
+    if agent.role != "supervisor":
+        raise HTTPException(403, detail="the supervisor view is for supervisors")
 
 
 def _lang(view: HandoffView) -> Literal["zh", "en"]:

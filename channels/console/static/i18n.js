@@ -37,6 +37,9 @@
       "sup.language": "语言", "sup.waiting": "等待", "sup.active": "进行中",
       "sup.longest": "最长等待(秒)", "sup.agent": "客服", "sup.online": "在线",
       "sup.load": "会话数", "sup.skills": "技能", "sup.open": "未结束会话",
+      "sup.gaps": "知识库没能回答的问题（近30天）", "sup.question": "问题", "sup.asked": "次数",
+      "sup.last": "最近一次", "sup.now": "现在能答", "sup.noGaps": "近30天没有知识库答不上的问题。",
+      "sup.gapsHint": "按被问次数排列，个人信息已隐去。把它们写成常见问题或其他问法即可。",
     },
     en: {
       "lang.toggle": "中文",
@@ -76,6 +79,10 @@
       "sup.active": "Active", "sup.longest": "Longest wait (s)", "sup.agent": "Agent",
       "sup.online": "Online", "sup.load": "Chats", "sup.skills": "Skills",
       "sup.open": "Open conversations",
+      "sup.gaps": "Questions the knowledge base could not answer (last 30 days)",
+      "sup.question": "Question", "sup.asked": "Asked", "sup.last": "Last asked",
+      "sup.now": "Answered now", "sup.noGaps": "Nothing went unanswered in the last 30 days.",
+      "sup.gapsHint": "Most asked first, personal data hidden. Add them as FAQ entries or as other wordings.",
     },
   };
   let lang = localStorage.getItem("console.lang") ||
