@@ -62,6 +62,11 @@ def test_labels_agree_with_human_readers(analyzer: SentimentAnalyzer) -> None:
         ("zh", "再不处理我就去消协曝光"),
         ("zh", "气死我了，什么破客服"),
         ("zh", "你们是骗子吗！！"),
+        ("zh", "操，又发错货了"),
+        ("zh", "你们给我滚"),
+        ("zh", "他妈的怎么还没到"),
+        ("zh", "我要曝光你们"),
+        ("zh", "再不退款我就报警"),
         ("en", "I will sue you"),
         ("en", "WHERE IS MY ORDER!!! this is ridiculous"),
         ("en", "wtf is wrong with you people"),
@@ -75,7 +80,19 @@ def test_anger_is_recognized(analyzer: SentimentAnalyzer, language: str, text: s
 
 @pytest.mark.parametrize(
     ("language", "text"),
-    [("zh", "退款什么时候到账"), ("zh", "订单号多少"), ("en", "refund status please")],
+    [
+        ("zh", "退款什么时候到账"),
+        ("zh", "订单号多少"),
+        ("en", "refund status please"),
+        # Everyday words that contain an anger term.
+        ("zh", "退货要怎么操作"),
+        ("zh", "滚筒洗衣机有货吗"),
+        ("zh", "烟雾报警器坏了怎么保修"),
+        ("zh", "给我妈的生日礼物能包装吗"),
+        ("zh", "这款相机的曝光补偿怎么调"),
+        ("zh", "包裹有什么破损要怎么办"),
+        ("zh", "去死皮的面膜能退吗"),
+    ],
 )
 def test_plain_questions_are_not_angry(
     analyzer: SentimentAnalyzer, language: str, text: str

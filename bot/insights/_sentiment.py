@@ -58,7 +58,10 @@ class SentimentAnalyzer:
             return Sentiment(0.0, "neutral", False)
         if language == "zh":
             score, terms = self._score_zh(normalized)
-            anger = [t for t in self._lexicon["zh"]["anger"] if t in normalized]
+            masked = normalized
+            for word in self._lexicon["zh"]["anger_exceptions"]:
+                masked = masked.replace(word, "\x00" * len(word))
+            anger = [t for t in self._lexicon["zh"]["anger"] if t in masked]
         else:
             score, terms = self._score_en(normalized)
             lowered = normalized.lower()
