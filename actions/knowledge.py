@@ -70,18 +70,29 @@ class ActionAnswerFromKnowledge(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         language = "zh" if tracker.get_slot("language") == "zh" else "en"
-        question = str((tracker.latest_message or {}).get("text") or "").strip()
-        if not question or question.startswith("/"):
-            return []
-        loop = asyncio.get_running_loop()
         try:
-            answer = await loop.run_in_executor(None, _answer, question, language)
-        except KnowledgeError as exc:
-            logger.error("Knowledge base failed: %s", exc)
+            answer = await ask(tracker)
+        except KnowledgeError:
             dispatcher.utter_message(text=_UNAVAILABLE[language], buttons=_offer(language))
             return []
-        dispatcher.utter_message(**reply(answer))
+        if answer is not None:
+            dispatcher.utter_message(**reply(answer))
         return []
+
+
+async def ask(tracker: Tracker) -> Answer | None:
+    """The knowledge base's answer to the customer's latest message, None for a button's
+    command; raises ``KnowledgeError`` (logged) when the knowledge base cannot answer at all."""
+    language = "zh" if tracker.get_slot("language") == "zh" else "en"
+    question = str((tracker.latest_message or {}).get("text") or "").strip()
+    if not question or question.startswith("/"):
+        return None
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(None, _answer, question, language)
+    except KnowledgeError as exc:
+        logger.error("Knowledge base failed: %s", exc)
+        raise
 
 
 def _answer(question: str, language: str) -> Answer:

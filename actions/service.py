@@ -9,7 +9,9 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions._context import language_of, order_service, response_text, sentiment_analyzer
+from actions.knowledge import ask, reply
 from bot.orders import CATEGORIES, parse_budget
+from knowledge import KnowledgeError
 
 COMPLAINT_ECHO_CHARS = 60
 FALLBACK_CHOICES = 2
@@ -85,7 +87,9 @@ class ActionRecommend(Action):
 
 
 class ActionFallbackSuggest(Action):
-    """First fallback stage: offers the two likeliest intents as buttons."""
+    """First fallback stage: the knowledge base's answer when it has a confident one (an unclear
+    message is often a question NLU has no intent for), else the two likeliest intents as
+    buttons."""
 
     def name(self) -> str:
         return "action_fallback_suggest"
@@ -93,6 +97,13 @@ class ActionFallbackSuggest(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        try:
+            answer = await ask(tracker)
+        except KnowledgeError:
+            answer = None  # logged; the suggestions still help
+        if answer is not None and not answer.abstained:
+            dispatcher.utter_message(**reply(answer))
+            return []
         language = language_of(tracker)
         ranking = (tracker.latest_message or {}).get("intent_ranking") or []
         names = [r.get("name") for r in ranking if r.get("name") not in {None, "nlu_fallback"}]

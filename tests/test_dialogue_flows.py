@@ -7,7 +7,9 @@ platform's own order store.
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
+from contextlib import closing
 from datetime import timedelta
 from typing import Any
 
@@ -272,3 +274,23 @@ def test_a_related_question_is_asked_with_its_button(platform: PlatformProcess) 
     [citations] = [r["custom"]["citations"] for r in second["replies"] if r["custom"]]
     assert [c["doc_id"] for c in citations] == ["shipping-fee"]
     assert texts(second)[0].startswith("单笔订单实付满99元免运费，不满99元收取10元运费。")
+
+
+def test_an_unclear_message_the_knowledge_base_knows_is_answered_at_once(
+    platform: PlatformProcess,
+) -> None:
+    sender = f"unclear-kb-{uuid.uuid4().hex[:6]}"
+    answer = say(platform, sender, "退货要怎么操作")
+    # NLU has no confident intent for it ...
+    with closing(sqlite3.connect(platform.var_dir / "rasa" / "tracker.db")) as tracker:
+        (intent,) = tracker.execute(
+            "SELECT intent_name FROM events WHERE sender_id = ? AND type_name = 'user'"
+            " ORDER BY id DESC LIMIT 1",
+            (answer["conversation_id"],),  # the hub's conversation id is Rasa's sender
+        ).fetchone()
+    assert intent == "nlu_fallback"
+    # ... but the knowledge base has: its answer, not "did you mean", and no handoff.
+    [citations] = [r["custom"]["citations"] for r in answer["replies"] if r["custom"]]
+    assert [c["doc_id"] for c in citations] == ["returns-how"]
+    assert reply("utter_fallback_suggest", "zh") not in texts(answer)
+    assert answer["mode"] == "bot"
