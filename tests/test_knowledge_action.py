@@ -15,8 +15,10 @@ import actions.knowledge as action_module
 from actions import ActionAnswerFromKnowledge
 from bot.admin import ingest_sources
 from bot.settings import Settings
+from tests.test_knowledge_base import REFUND_METHOD
 
-FAQ = """\
+FAQ = (
+    """\
 - id: refund-time
   zh:
     question: 退款多久到账？
@@ -24,14 +26,9 @@ FAQ = """\
   en:
     question: How long does a refund take?
     answer: Refunds arrive within 3–5 business days after the warehouse receives the return.
-- id: refund-method
-  zh:
-    question: 退款退到哪里？
-    answer: 退款原路退回到您付款的账户。
-  en:
-    question: Where does my refund go?
-    answer: Refunds go back to the account you paid with.
 """
+    + REFUND_METHOD
+)
 POLICY = """\
 ---
 id: policy-warranty
