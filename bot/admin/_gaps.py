@@ -54,7 +54,8 @@ async def gaps_report(
     since = utcnow() - timedelta(days=days)
     gaps = await database.transaction(lambda c: unanswered(c, since, limit))
     try:
-        gaps = await asyncio.to_thread(lambda: ask_again(gaps, knowledge()))
+        if gaps:  # an empty list does not load the embedding model
+            gaps = await asyncio.to_thread(lambda: ask_again(gaps, knowledge()))
     except KnowledgeError as exc:
         logger.warning("Unanswered questions not asked again: %s", exc)
     return {"since": since.isoformat(), "questions": [g.to_dict() for g in gaps]}
