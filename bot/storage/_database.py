@@ -74,7 +74,7 @@ class Database:
             return work(session)
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest migration (Alembic ``upgrade head``)."""
+        """Bring the schema to the newest migration of every module (Alembic ``upgrade heads``)."""
         await asyncio.to_thread(upgrade, self.url)
 
     def dispose(self) -> None:
@@ -91,7 +91,7 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Run the migrations up to ``revision`` (blocking)."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Run the migrations up to ``revision`` (blocking); ``heads``: each module's newest."""
     logger.info("Migrating the hub database to %s", revision)
     command.upgrade(alembic_config(url), revision)
