@@ -5,13 +5,14 @@ PY := $(VENV)/bin/python
 PIP_COMPILE := $(VENV)/bin/pip-compile -q --strip-extras --no-header --allow-unsafe \
 	--no-emit-index-url --no-emit-find-links
 
-.PHONY: help setup setup-test run test lint format typecheck unit bench lock clean
+.PHONY: help setup setup-test run test lint format typecheck unit bench lock clean shell validate
 
 help:
 	@echo "make run    set up, train if needed, start Rasa, actions and hub (http://127.0.0.1:8000)"
 	@echo "make test   set up, then ruff, mypy and the whole pytest suite"
 	@echo "make bench  latency benchmark of the hub against Rasa (JSON)"
-	@echo "make lock   re-lock requirements/*.in into requirements/*.txt"
+	@echo "make shell  rasa shell against the running action server (start it with make run)"
+	@echo "make lock   re-lock requirements/*.in into requirements/*.txt and rasa.lock.txt"
 
 setup:
 	@scripts/setup.sh
@@ -23,12 +24,22 @@ setup-test:
 run: setup
 	$(PY) -m bot run
 
-test: setup-test lint typecheck
+test: setup-test lint typecheck validate
 	$(PY) -m pytest
 
 lint: setup-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+
+# Rasa's own check of the domain, NLU data, stories and rules.
+validate: setup
+	$(PY) -m bot validate
+
+# Rasa's own interactive shell, against the platform's action server (`make run` in another
+# terminal); trains the model first if its inputs changed.
+shell: setup
+	$(PY) -m bot shell
 
 typecheck: setup-test
 	$(VENV)/bin/mypy
@@ -46,6 +57,8 @@ bench: setup-test
 lock:
 	cd requirements && ../$(PIP_COMPILE) hub.in -o hub.txt && ../$(PIP_COMPILE) dev.in -o dev.txt \
 		&& ../$(PIP_COMPILE) llm.in -o llm.txt
+	# Rasa's environment is locked by resolving rasa.in in a scratch Python 3.10 environment.
+	scripts/lock-rasa.sh
 
 clean:
 	rm -rf var models .rasa .mypy_cache .ruff_cache .pytest_cache

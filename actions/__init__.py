@@ -1,8 +1,10 @@
 """Rasa custom actions, served by rasa-sdk: ``python -m rasa_sdk --actions actions``.
 
-Actions only adapt dialogue to the modules in ``bot/``; business logic lives there.
+Actions only adapt dialogue to the modules in ``bot/``; business logic lives there. The wiring
+(``python -m bot actions``) gives them their services through ``configure``.
 """
 
+from actions._context import ActionServices, configure
 from actions.handoff import ActionFallbackGiveUp, ActionHandoff
 from actions.knowledge import ActionAnswerFromKnowledge
 from actions.orders import (
@@ -44,6 +46,7 @@ __all__ = [
     "ActionOrderStatus",
     "ActionOutOfScope",
     "ActionRecommend",
+    "ActionServices",
     "ActionSubmitAddress",
     "ActionSubmitCancel",
     "ActionSubmitReturn",
@@ -52,4 +55,5 @@ __all__ = [
     "ValidateOrderStatusForm",
     "ValidateRecommendForm",
     "ValidateReturnForm",
+    "configure",
 ]

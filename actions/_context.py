@@ -1,32 +1,55 @@
-"""What every action reads from the dialogue: language, customer, response texts; the services.
+"""What every action reads from the dialogue (language, customer, sentiment, response texts) and
+the services it calls.
 
-Services are built once per action-server process, on first use, from ``Settings()``.
+The services come from the wiring: ``python -m bot actions`` builds them once and calls
+``configure`` before the action server loads this package (rasa-sdk has no other way in).
+Language and sentiment are decided once, by the hub, and travel in the message's metadata.
 """
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from rasa_sdk import Tracker
 
-from bot.insights import SentimentAnalyzer
+from bot.insights import Sentiment
+from bot.language import Language
 from bot.orders import OrderService
-from bot.settings import Settings
-
-Language = Literal["zh", "en"]
+from knowledge import KnowledgeBase
 
 
-@cache
+@dataclass(frozen=True)
+class ActionServices:
+    """The modules custom actions call."""
+
+    orders: OrderService
+    knowledge: Callable[[], KnowledgeBase]  # the one knowledge base, opened on first use
+
+
+_services: ActionServices | None = None
+
+
+def configure(services: ActionServices | None) -> None:
+    """Hand the actions their services; the wiring calls this once per process (None: none)."""
+    global _services
+    _services = services
+
+
+def services() -> ActionServices:
+    """The services the wiring configured."""
+    if _services is None:
+        raise RuntimeError(
+            "the actions have no services: start the action server with `python -m bot actions` "
+            "(not `rasa run actions`), which builds them from the settings"
+        )
+    return _services
+
+
 def order_service() -> OrderService:
     """The order service of this process."""
-    return OrderService.from_settings(Settings())
-
-
-@cache
-def sentiment_analyzer() -> SentimentAnalyzer:
-    """The sentiment analyzer of this process (the hub uses the same rules)."""
-    return SentimentAnalyzer()
+    return services().orders
 
 
 def language_of(tracker: Tracker) -> Language:
@@ -34,11 +57,21 @@ def language_of(tracker: Tracker) -> Language:
     return "zh" if tracker.get_slot("language") == "zh" else "en"
 
 
+def _metadata(tracker: Tracker) -> dict[str, Any]:
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    return metadata if isinstance(metadata, dict) else {}
+
+
 def customer_id_of(tracker: Tracker) -> str | None:
     """The channel's id of the customer, which the hub sends as ``metadata.customer_id``."""
-    metadata = (tracker.latest_message or {}).get("metadata") or {}
-    value = metadata.get("customer_id") if isinstance(metadata, dict) else None
+    value = _metadata(tracker).get("customer_id")
     return str(value) if value else None
+
+
+def sentiment_of(tracker: Tracker) -> Sentiment:
+    """The hub's score of the customer's latest message (``metadata.sentiment``); neutral when
+    the message did not come through the hub (``rasa shell``)."""
+    return Sentiment.from_metadata(_metadata(tracker).get("sentiment"))
 
 
 def entity_values(tracker: Tracker, entity: str) -> list[str]:

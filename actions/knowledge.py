@@ -2,7 +2,8 @@
 the knowledge base does not know.
 
 There is no ticketing module yet, so no "open a ticket" button is offered: a button that leads
-nowhere is worse than none.
+nowhere is worse than none. The question's language is the hub's (the ``language`` slot, set from
+the message's metadata); the knowledge base does not guess it again.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.admin import open_knowledge_base
-from bot.settings import Settings
+from actions._context import services
 from knowledge import Answer, KnowledgeBase, KnowledgeError
 
 logger = logging.getLogger(__name__)
@@ -34,17 +34,10 @@ _UNAVAILABLE = {
     "I can connect you with a human agent.",
 }
 
-_lock = threading.Lock()
-_knowledge: KnowledgeBase | None = None
-
 
 def knowledge_base() -> KnowledgeBase:
     """The knowledge base of this action-server process, opened on first use."""
-    global _knowledge
-    with _lock:
-        if _knowledge is None:
-            _knowledge = open_knowledge_base(Settings())
-        return _knowledge
+    return services().knowledge()
 
 
 def _warm_up() -> None:

@@ -8,7 +8,7 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions._context import language_of, order_service, response_text, sentiment_analyzer
+from actions._context import language_of, order_service, response_text, sentiment_of
 from actions.knowledge import ask, reply
 from bot.orders import CATEGORIES, parse_budget
 from knowledge import KnowledgeError
@@ -28,7 +28,7 @@ class ActionHandleComplaint(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         text = str((tracker.latest_message or {}).get("text") or "").strip()
-        sentiment = sentiment_analyzer().analyze(text, language_of(tracker))
+        sentiment = sentiment_of(tracker)
         severity = "severe" if sentiment.angry else "normal"
         echo = text if len(text) <= COMPLAINT_ECHO_CHARS else text[:COMPLAINT_ECHO_CHARS] + "…"
         dispatcher.utter_message(response="utter_complaint_ack", complaint=echo)

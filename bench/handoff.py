@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import socketio
 
-from bot.launch import PlatformProcess
+from tests.launch import PlatformProcess
 
 logger = logging.getLogger("bench.handoff")
 PASSWORD = "bench password"

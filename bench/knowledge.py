@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from bot.settings import PROJECT_ROOT
+from bot.app import PROJECT_ROOT
+from bot.language import detect_language
 from knowledge import KnowledgeBase, KnowledgeConfig, evaluate
 from knowledge._eval import load_qa
 
@@ -99,7 +100,13 @@ def _filler(folder: Path, chunks: int) -> None:
 
 def quality(work: Path) -> dict[str, Any]:
     shutil.rmtree(work / "eval", ignore_errors=True)
-    report = evaluate(SAMPLE / "kb", SAMPLE / "eval.jsonl", KnowledgeConfig()).to_dict()
+    report = evaluate(
+        SAMPLE / "kb",
+        SAMPLE / "eval.dev.jsonl",
+        KnowledgeConfig(),
+        detect_language=detect_language,
+        test_qa=SAMPLE / "eval.test.jsonl",
+    ).to_dict()
     report.pop("misses")
     return report
 
@@ -112,13 +119,14 @@ def latency(work: Path, chunks: int, queries: int) -> dict[str, Any]:
     knowledge = KnowledgeBase(
         KnowledgeConfig(
             persist_dir=work / "chroma", embedding_cache=work / "embeddings.sqlite", cache_size=0
-        )
+        ),
+        detect_language=detect_language,
     )
     try:
         ingest = knowledge.ingest([SAMPLE / "kb", filler], progress=True)
         stats = knowledge.stats()
         records = stats["passages"] + stats["faq_answers"] + stats["question_wordings"]
-        questions = [item.question for item in load_qa(SAMPLE / "eval.jsonl")]
+        questions = [item.question for item in load_qa(SAMPLE / "eval.test.jsonl")]
         questions = (questions * (queries // len(questions) + 1))[:queries]
         knowledge.answer("预热")  # loads the model and the BM25 statistics
         timings: list[float] = []

@@ -2,9 +2,9 @@
 
     .venv/bin/python -m bench.knowledge_platform
 
-``bench/knowledge.py`` measures the knowledge base alone; here every question of
-``knowledge/sample/eval.jsonl`` goes, as a new customer, through the hub's REST channel to Rasa
-(NLU, rules, forms, fallback) and the action server, on a private platform. Each reply is one
+``bench/knowledge.py`` measures the knowledge base alone; here every question of the test split
+``knowledge/sample/eval.test.jsonl`` goes, as a new customer, through the hub's REST channel to
+Rasa (NLU, rules, forms, fallback) and the action server, on a private platform. Each reply is one
 of: an answer from the knowledge base citing a relevant document (``kb_right``) or none
 (``kb_wrong``), its abstention (``kb_abstained``), a handoff to a human (``handed_over``), or
 another reply of the dialogue (an order form, intent suggestions, small talk: ``other``).
@@ -26,10 +26,10 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from bot.launch import PlatformProcess
 from knowledge._eval import QAItem, load_qa
+from tests.launch import PlatformProcess
 
-SAMPLE_QA = Path(__file__).resolve().parent.parent / "knowledge" / "sample" / "eval.jsonl"
+SAMPLE_QA = Path(__file__).resolve().parent.parent / "knowledge" / "sample" / "eval.test.jsonl"
 
 
 def outcome(item: QAItem, answer: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from bot.launch import PlatformProcess
+from tests.launch import PlatformProcess
 
 logger = logging.getLogger("bench.latency")
 

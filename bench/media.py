@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bot.settings import Settings
+from bot.app import Settings
 from channels.media import (
     WORKERS,
     EngineUnavailable,

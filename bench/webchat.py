@@ -28,7 +28,7 @@ import httpx
 import socketio
 
 from bench.latency import summary
-from bot.launch import PlatformProcess
+from tests.launch import PlatformProcess
 
 logger = logging.getLogger("bench.webchat")
 

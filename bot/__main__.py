@@ -1,5 +1,5 @@
 """``python -m bot``: the platform's command line."""
 
-from bot.cli import app
+from bot.app import app
 
 app(prog_name="python -m bot")

@@ -29,6 +29,7 @@ from knowledge._types import (
     AnswerKind,
     Citation,
     IngestReport,
+    LanguageDetector,
     RelatedQuestion,
     SourceInfo,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "KnowledgeConfig",
     "KnowledgeError",
     "LLMConfig",
+    "LanguageDetector",
     "RankedDocument",
     "RelatedQuestion",
     "SentenceTransformerEmbedder",

@@ -24,14 +24,22 @@ from knowledge._generation import LLMConfig, Passage, chat_model, check_groundin
 from knowledge._loaders import SUPPORTED_SUFFIXES, load_source
 from knowledge._retrieval import CorpusView, DocumentHit, check_filters, retrieve
 from knowledge._store import PASSAGES, QUESTIONS, ChromaIndex, StoredRecord, where_clause
-from knowledge._text import content_hash, detect_language, question_key, tokens
-from knowledge._types import Answer, Chunk, Citation, IngestReport, RelatedQuestion, SourceInfo
+from knowledge._text import content_hash, question_key, tokens
+from knowledge._types import (
+    Answer,
+    Chunk,
+    Citation,
+    IngestReport,
+    LanguageDetector,
+    RelatedQuestion,
+    SourceInfo,
+)
 
 logger = logging.getLogger(__name__)
 
 # Part of every source's hash: changing how files are read, split or embedded re-ingests them all.
 # 2: FAQ question wordings embedded as passages, not as queries.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 MAX_QUESTION_CHARS = 2000
 ImageToText = Callable[[Path], str]
 # A threshold for every language, or one mapping of language to threshold.
@@ -101,11 +109,13 @@ class KnowledgeBase:
         self,
         config: KnowledgeConfig,
         *,
+        detect_language: LanguageDetector,
         image_to_text: ImageToText | None = None,
         embedder: Embedder | None = None,
         chat: BaseChatModel | None = None,
     ) -> None:
         self.config = config
+        self.detect = detect_language
         self._image_to_text = image_to_text
         cache_path = config.embedding_cache or (
             config.persist_dir / "embeddings.sqlite" if config.persist_dir else None
@@ -238,9 +248,15 @@ class KnowledgeBase:
 
     def _chunks(self, path: Path, doc_id: str) -> list[Chunk]:
         loaded = load_source(path, doc_id, self._image_to_text)
-        chunks: list[Chunk] = [c for d in loaded.documents for c in chunk_document(d)]
+        default = self.config.default_language
+        chunks: list[Chunk] = []
+        for document in loaded.documents:
+            text = document.text or " ".join(s.text for s in document.sections)
+            language = document.language or self.detect(text) or default
+            chunks.extend(chunk_document(replace(document, language=language), self.detect))
         for position, entry in enumerate(loaded.faqs):
-            chunks.extend(chunk_faq(entry, position))
+            language = entry.language or self.detect(entry.question + entry.answer) or default
+            chunks.extend(chunk_faq(replace(entry, language=language), position))
         if not chunks:
             raise InvalidSource(f"{path.name}: nothing to index in the file")
         return chunks
@@ -393,7 +409,7 @@ class KnowledgeBase:
             raise InvalidQuestion("the question is empty")
         if len(text) > MAX_QUESTION_CHARS:
             raise InvalidQuestion(f"the question is longer than {MAX_QUESTION_CHARS} characters")
-        language = language or detect_language(text) or self.config.default_language
+        language = language or self.detect(text) or self.config.default_language
         if language not in ABSTAIN:
             raise InvalidQuestion(f"language must be 'zh' or 'en', not '{language}'")
         filters = dict(filters or {})
@@ -420,9 +436,7 @@ class KnowledgeBase:
         if not hits:
             return _abstain(language, 0.0)
         # Similarities run on the scale of the question's own language.
-        faq_threshold, answer_threshold = self.config.thresholds(
-            detect_language(question) or language
-        )
+        faq_threshold, answer_threshold = self.config.thresholds(self.detect(question) or language)
         faq = max(hits[:3], key=lambda h: h.question_similarity)
         if faq.question_similarity >= faq_threshold:
             answer = self._faq_answer(view, faq, language)

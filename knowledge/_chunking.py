@@ -6,8 +6,7 @@ from typing import Any
 
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
-from knowledge._text import language_of
-from knowledge._types import Chunk, FaqEntry, LoadedDocument
+from knowledge._types import Chunk, FaqEntry, LanguageDetector, LoadedDocument
 
 # Sized for multilingual-e5-small (512 tokens at most): a Chinese character is about one token,
 # so 320 characters stay well inside the window and still hold a whole policy clause.
@@ -43,8 +42,9 @@ _sentences = RecursiveCharacterTextSplitter(
 )
 
 
-def chunk_document(document: LoadedDocument) -> list[Chunk]:
-    """Split a document into passages, each knowing its title and section."""
+def chunk_document(document: LoadedDocument, detect: LanguageDetector) -> list[Chunk]:
+    """Split a document into passages, each knowing its title, section and language (``detect``'s,
+    else the document's)."""
     if document.markdown:
         parts = [
             (
@@ -69,7 +69,7 @@ def chunk_document(document: LoadedDocument) -> list[Chunk]:
                     body=body,
                     doc_id=document.doc_id,
                     kind="passage",
-                    language=language_of(body, default=document.language),
+                    language=detect(body) or document.language,
                     title=document.title,
                     section=section,
                     category=document.category,

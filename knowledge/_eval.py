@@ -22,7 +22,7 @@ from knowledge._base import KnowledgeBase, KnowledgeConfig
 from knowledge._embeddings import Embedder
 from knowledge._errors import InvalidSource
 from knowledge._retrieval import DocumentHit, retrieve
-from knowledge._text import detect_language
+from knowledge._types import LanguageDetector
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ class EvalReport:
     thresholds: dict[str, dict[str, float]]  # per language: faq, answer
     calibration: dict[str, Any]
     misses: list[dict[str, Any]] = field(default_factory=list)
+    # The test split, asked once with the thresholds calibrated on this (dev) set.
+    test: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,11 +106,16 @@ def evaluate(
     qa: Path,
     config: KnowledgeConfig | None = None,
     *,
+    detect_language: LanguageDetector,
+    test_qa: Path | None = None,
     embedder: Embedder | None = None,
     progress: bool = False,
 ) -> EvalReport:
-    """Ingest ``corpus`` (FAQ JSONL file or folder) into a temporary collection and ask ``qa``."""
+    """Ingest ``corpus`` (FAQ JSONL file or folder) into a temporary collection and ask ``qa``;
+    with ``test_qa``, thresholds are calibrated on ``qa`` (the dev split) and the test split is
+    reported with them."""
     items = load_qa(qa)
+    tests = load_qa(test_qa) if test_qa is not None else None
     if not corpus.exists():
         raise InvalidSource(f"{corpus}: no such corpus file or folder")
     base = config or KnowledgeConfig()
@@ -122,6 +129,7 @@ def evaluate(
                 collection="eval",
                 cache_size=0,
             ),
+            detect_language=detect_language,
             embedder=embedder,
         )
         try:
@@ -131,7 +139,10 @@ def evaluate(
                     "the corpus has files that cannot be ingested: "
                     + "; ".join(ingested.failed.values())
                 )
-            return _measure(kb, items, ingested.chunks_added, ingested.seconds, progress)
+            report = _measure(kb, items, ingested.chunks_added, ingested.seconds, progress)
+            if tests is not None:
+                report.test = _test_split(kb, tests, report.calibration["thresholds"], progress)
+            return report
         finally:
             kb.close()
 
@@ -140,7 +151,7 @@ def _measure(
     kb: KnowledgeBase, items: Sequence[QAItem], chunks: int, seconds: float, progress: bool
 ) -> EvalReport:
     def language_of(item: QAItem) -> str:
-        return item.language or detect_language(item.question) or kb.config.default_language
+        return item.language or kb.detect(item.question) or kb.config.default_language
 
     ranks: list[int | None] = []
     timings: list[float] = []
@@ -202,6 +213,37 @@ def _measure(
         calibration=calibrate(signals, language_of),
         misses=misses[:30],
     )
+
+
+def _test_split(
+    kb: KnowledgeBase,
+    items: Sequence[QAItem],
+    calibrated: dict[str, dict[str, float]],
+    progress: bool,
+) -> dict[str, Any]:
+    """Rates on the test split at the thresholds the dev split chose (never tuned on these)."""
+
+    def language_of(item: QAItem) -> str:
+        return item.language or kb.detect(item.question) or kb.config.default_language
+
+    signals = [
+        (item, retrieve(kb._corpus(), kb._index, kb._embedder, item.question, {}))
+        for item in tqdm(items, desc="test", unit="question", disable=not progress)
+    ]
+    ranks = [
+        next((i for i, h in enumerate(hits[:10], 1) if h.doc_id in item.relevant_ids), None)
+        for item, hits in signals
+        if item.relevant_ids
+    ]
+    chosen = {lang: (pair["faq"], pair["answer"]) for lang, pair in calibrated.items()}
+    return {
+        "questions": len(items),
+        "answerable": len(ranks),
+        "recall_at_1": _share(sum(r == 1 for r in ranks), len(ranks)),
+        "recall_at_5": _share(sum(r is not None and r <= 5 for r in ranks), len(ranks)),
+        "thresholds_from": "dev",
+        **_rates(signals, chosen, language_of),
+    }
 
 
 def _share(count: float, total: int) -> float:

@@ -16,7 +16,6 @@ import yaml
 from bs4 import BeautifulSoup
 
 from knowledge._errors import InvalidSource, UnsupportedSource
-from knowledge._text import language_of
 from knowledge._types import FaqEntry, LoadedDocument, LoadedSource, Section
 
 logger = logging.getLogger(__name__)
@@ -98,7 +97,7 @@ def _document(
     return LoadedDocument(
         doc_id=str(meta.get("id") or doc_id),
         title=str(meta.get("title") or title or path.stem),
-        language=language or language_of(body or " ".join(s.text for s in sections)),
+        language=language,  # "" when the file does not say: the caller's detector decides
         text=body,
         markdown=markdown,
         category=str(meta.get("category") or ""),
@@ -320,7 +319,7 @@ def _faq_entries(
             raise InvalidSource(f"{where}: language must be 'zh' or 'en', not '{language}'")
         yield FaqEntry(
             doc_id=entry_id,
-            language=language or language_of(question + answer),
+            language=language,  # "" when the file does not say: the caller's detector decides
             question=question,
             answer=answer,
             alternatives=alternatives,

@@ -206,22 +206,6 @@ def simplified(text: str) -> str:
         return str(_converter.convert(text))
 
 
-def detect_language(text: str) -> str | None:
-    """``zh`` when the text has Han characters, ``en`` when it has Latin words, else None."""
-    if _HAN.search(text):
-        return "zh"
-    if _LATIN_WORD.search(text):
-        return "en"
-    return None
-
-
-def language_of(text: str, default: str = "en") -> str:
-    """The main language of a longer text: ``zh`` when at least 30% of its letters are Han."""
-    if han_ratio(text) >= 0.3:
-        return "zh"
-    return "en" if _LATIN_WORD.search(text) else default
-
-
 def normalize(text: str) -> str:
     """A question's cache key: full-width folded, lower case, punctuation and spaces removed."""
     folded = unicodedata.normalize("NFKC", text).lower()

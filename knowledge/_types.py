@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 AnswerKind = Literal["faq", "extractive", "generated", "abstained"]
 ChunkKind = Literal["passage", "faq", "question"]
+
+
+# The platform's one zh/en detector, passed in by the caller: a text's language ("zh" or
+# "en"), or None when it cannot say.
+LanguageDetector = Callable[[str], str | None]
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,14 @@ fi
 
 make_env .venv .setup-stamp "$PY311" requirements/hub.txt
 make_env .venv-rasa .setup-stamp "$PY310" requirements/rasa.lock.txt
+# Rasa's own commands (rasa train, shell, interactive, data validate) load the custom components
+# in bot/rasa_components from the project folder, wherever they run, and send no telemetry.
+site_packages=$(.venv-rasa/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+[ "$(cat "$site_packages/cs_assistant.pth" 2>/dev/null)" = "$PWD" ] || echo "$PWD" > "$site_packages/cs_assistant.pth"
+if ! grep -qs "enabled: false" "$HOME/.config/rasa/global.yml"; then
+  RASA_TELEMETRY_ENABLED=false .venv-rasa/bin/rasa telemetry disable >/dev/null 2>&1 ||
+    say "could not switch Rasa's telemetry off; set RASA_TELEMETRY_ENABLED=false for rasa commands"
+fi
 if [ "$TEST" = "1" ]; then
   # llama-cpp-python compiles llama.cpp: portable CPU flags (the default -march=native build
   # crashed on these machines), both cores, and pip keeps the built wheel in its cache.

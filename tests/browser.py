@@ -14,8 +14,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync_playwright
 
-from bot.launch import PlatformProcess
 from tests.conftest import query_hub_db
+from tests.launch import PlatformProcess
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

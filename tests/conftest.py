@@ -12,8 +12,8 @@ import psycopg
 import pytest
 import yaml
 
-from bot.launch import PlatformProcess
-from bot.settings import PROJECT_ROOT
+from bot.app import PROJECT_ROOT
+from tests.launch import PlatformProcess
 from tests.servers import postgres_server
 
 

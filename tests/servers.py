@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bot.launch import free_port
+from tests.launch import free_port
 
 
 def _postgres_bin(name: str) -> str:

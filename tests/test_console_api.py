@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from bot.app import Settings, create_app
 from bot.conversations import notice
 from bot.handoff import AgentDirectory
-from bot.hub import create_app
-from bot.launch import free_port
-from bot.settings import Settings
 from bot.storage import Conversation
 from tests.conftest import query_hub_db
+from tests.launch import free_port
 from tests.test_knowledge_admin import remember
 
 PASSWORD = "correct horse battery"

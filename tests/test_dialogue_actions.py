@@ -10,21 +10,29 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import _context
+import actions
+from actions import ActionServices
 from actions.handoff import ActionFallbackGiveUp, ActionHandoff
 from actions.orders import ValidateCancelForm, ValidateReturnForm
 from actions.service import ActionHandleComplaint
+from bot.app import Settings, order_service
+from bot.insights import Sentiment, SentimentAnalyzer
+from knowledge import KnowledgeBase
 
 DOMAIN_SLOTS = ["order_id", "phone_last4", "return_reason", "return_confirmed"]
 
 
+def _no_knowledge_base() -> KnowledgeBase:
+    raise AssertionError("these actions do not ask the knowledge base")
+
+
 @pytest.fixture(autouse=True)
-def order_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # Actions build their services once per process from Settings(): point it at a temp folder.
-    monkeypatch.setenv("BOT_VAR_DIR", str(tmp_path))
-    _context.order_service.cache_clear()
+def order_store(tmp_path: Path) -> Iterator[None]:
+    # The services the wiring would give the action server, on a temp folder.
+    settings = Settings(_env_file=None, var_dir=tmp_path)  # type: ignore[call-arg]
+    actions.configure(ActionServices(orders=order_service(settings), knowledge=_no_knowledge_base))
     yield
-    _context.order_service.cache_clear()
+    actions.configure(None)
 
 
 def user(intent: str, text: str = "", **metadata: Any) -> dict[str, Any]:
@@ -37,11 +45,16 @@ def user(intent: str, text: str = "", **metadata: Any) -> dict[str, Any]:
 
 
 def tracker(
-    events: list[dict[str, Any]], slots: dict[str, Any] | None = None, customer: str = ""
+    events: list[dict[str, Any]],
+    slots: dict[str, Any] | None = None,
+    customer: str = "",
+    sentiment: Sentiment | None = None,
 ) -> Tracker:
     said = [e for e in events if e["event"] == "user"]
     latest = dict(said[-1]["parse_data"]) if said else {}
     latest["metadata"] = {"customer_id": customer} if customer else {}
+    if sentiment is not None:  # as the hub sends it
+        latest["metadata"]["sentiment"] = sentiment.to_metadata()
     return Tracker(
         "conversation-1",
         {"language": "zh", **(slots or {})},
@@ -132,7 +145,9 @@ async def test_complaints_are_kept_and_angry_ones_offer_a_human(
     text: str, severity: str, follow_up: str
 ) -> None:
     dispatcher = CollectingDispatcher()
-    result = await ActionHandleComplaint().run(dispatcher, tracker([user("complain", text)]), {})
+    scored = SentimentAnalyzer().analyze(text, "zh")
+    complaint = tracker([user("complain", text)], sentiment=scored)
+    result = await ActionHandleComplaint().run(dispatcher, complaint, {})
     assert result == [
         {"event": "slot", "name": "complaint_text", "value": text, "timestamp": None},
         {"event": "slot", "name": "complaint_severity", "value": severity, "timestamp": None},

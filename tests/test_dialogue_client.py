@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from bot.dialogue import BotReply, Button, DialogueUnavailable, RasaClient
-from bot.launch import free_port
+from tests.launch import free_port
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

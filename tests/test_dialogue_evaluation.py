@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from bot.app import PROJECT_ROOT
 from bot.dialogue import EvaluationFailed, Example, load_examples, score
 from bot.dialogue._evaluation import Entity, parse_annotated
-from bot.settings import PROJECT_ROOT
 
 TINY = Path(__file__).parent / "data" / "nlu_tiny"
 

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.launch import PlatformProcess
 from bot.orders import Budget, Order, OrderService, carrier_name
 from tests.conftest import query_hub_db, response_text
+from tests.launch import PlatformProcess
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,6 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from bot.conversations import csat_question, notice
-from bot.launch import PlatformProcess
 from channels.media import render_text_image
 from tests.browser import (
     PASSWORD,
@@ -27,6 +26,7 @@ from tests.browser import (
     send,
 )
 from tests.conftest import query_hub_db, response_text
+from tests.launch import PlatformProcess
 
 __all__ = ["browser", "playwright"]  # fixtures
 

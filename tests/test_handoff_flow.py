@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from bot.conversations import notice
-from bot.launch import PlatformProcess
 from tests.conftest import query_hub_db, response_text
+from tests.launch import PlatformProcess
 
 pytestmark = pytest.mark.integration
 

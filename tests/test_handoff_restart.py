@@ -10,8 +10,8 @@ import uuid
 import httpx
 import pytest
 
-from bot.launch import PlatformProcess
 from tests.conftest import query_hub_db, response_text
+from tests.launch import PlatformProcess
 
 pytestmark = pytest.mark.integration
 

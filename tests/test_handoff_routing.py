@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from bot.handoff import (
     AgentLoad,
     Assignment,
     QueuedRequest,
+    handoff_reason,
     position_of,
     priority,
     queue_order,
@@ -119,3 +122,31 @@ def test_position_and_wait_estimate() -> None:
     assert position_of(2, queue, free, NOW).estimated_wait == timedelta(0)
     nobody = position_of(1, queue, [], NOW, handle_time=timedelta(minutes=5))
     assert (nobody.position, nobody.agents_available) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("requested", "angry", "score", "negative", "vip", "expected"),
+    [
+        ("severe_complaint", False, 0.5, False, False, "severe_complaint"),
+        ("repeated_fallback", False, 0.0, False, False, "repeated_fallback"),
+        ("made_up", False, 0.0, False, False, "customer_request"),  # unknown: a plain request
+        (None, True, 0.0, True, False, "angry"),
+        (None, False, -0.7, True, False, "negative_sentiment"),
+        (None, False, -0.6, True, False, "negative_sentiment"),  # at the threshold
+        (None, False, -0.3, True, True, "vip"),
+        (None, False, -0.3, True, False, None),
+        (None, False, 0.4, False, True, None),  # a content VIP stays with the bot
+    ],
+)
+def test_one_rule_decides_why_a_conversation_goes_to_a_human(
+    requested: str | None,
+    angry: bool,
+    score: float,
+    negative: bool,
+    vip: bool,
+    expected: str | None,
+) -> None:
+    reason = handoff_reason(
+        requested, angry=angry, score=score, negative=negative, vip=vip, threshold=-0.6
+    )
+    assert reason == expected

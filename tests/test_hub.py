@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.hub import create_app
-from bot.launch import free_port
-from bot.settings import Settings
+from bot.app import Settings, create_app
 from tests.conftest import query_hub_db
+from tests.launch import free_port
 
 JSON = {"content-type": "application/json"}
 

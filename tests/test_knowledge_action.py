@@ -11,10 +11,9 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-import actions.knowledge as action_module
-from actions import ActionAnswerFromKnowledge
-from bot.admin import ingest_sources
-from bot.settings import Settings
+import actions
+from actions import ActionAnswerFromKnowledge, ActionServices
+from bot.app import Settings, SharedKnowledge, ingest_sources, order_service
 from tests.test_knowledge_base import REFUND_METHOD
 
 FAQ = (
@@ -60,17 +59,19 @@ def action(
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    report = ingest_sources(Settings(_env_file=None))  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    report = ingest_sources(settings)
     assert len(report.added) == 2
-    monkeypatch.setattr(action_module, "_knowledge", None)
+    # The services the wiring gives the action server (python -m bot actions).
+    knowledge = SharedKnowledge(settings)
+    actions.configure(ActionServices(orders=order_service(settings), knowledge=knowledge.get))
     yield ActionAnswerFromKnowledge()
     # The warm-up thread must be done before the folder it reads goes away.
     for thread in threading.enumerate():
         if thread.name == "knowledge-warm-up":
             thread.join(timeout=120)
-    knowledge = action_module._knowledge
-    if knowledge is not None:
-        knowledge.close()
+    actions.configure(None)
+    knowledge.close()
 
 
 def tracker(text: str, language: str) -> Tracker:

@@ -11,13 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from bot.admin import uploads_dir
+from bot.app import Settings, create_app, uploads_dir
 from bot.conversations._store import close_turn, open_turn
 from bot.dialogue import BotReply
-from bot.hub import create_app
-from bot.launch import free_port
-from bot.settings import Settings
 from bot.storage.models import Message, utcnow
+from tests.launch import free_port
 
 TOKEN = "admin-secret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from bot.settings import PROJECT_ROOT
+from bot.app import PROJECT_ROOT
+from bot.language import detect_language
 from knowledge import (
     E5Embedder,
     Embedder,
@@ -99,7 +100,7 @@ def open_kb(tmp_path: Path, embedder: Embedder, cache: Path, **options: Any) -> 
         refresh_interval_s=0.0,
         **settings,
     )
-    return KnowledgeBase(config, embedder=embedder)
+    return KnowledgeBase(config, detect_language=detect_language, embedder=embedder)
 
 
 @pytest.fixture
@@ -193,6 +194,36 @@ def test_the_threshold_follows_the_questions_language(
     assert chinese.abstained
 
 
+def test_the_callers_detector_decides_every_language(
+    tmp_path: Path, embedder: Embedder, embedding_cache: Path
+) -> None:
+    # The library has no detector of its own: what the platform's says is what it uses, for the
+    # question's threshold, the reply, and the language of files that do not declare one.
+    asked: list[str] = []
+
+    def always_english(text: str) -> str | None:
+        asked.append(text)
+        return "en"
+
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / "hours.txt").write_text("客服时间：每天09:00到21:00。", encoding="utf-8")
+    config = KnowledgeConfig(
+        persist_dir=tmp_path / "chroma", embedding_cache=embedding_cache, refresh_interval_s=0.0
+    )
+    knowledge = KnowledgeBase(config, detect_language=always_english, embedder=embedder)
+    try:
+        knowledge.ingest([folder])
+        answer = knowledge.answer("客服几点上班")
+        stats = knowledge.stats()
+    finally:
+        knowledge.close()
+    assert answer.language == "en"
+    assert "客服几点上班" in asked
+    assert any("客服时间" in text for text in asked)  # the file's language came from it too
+    assert stats["languages"] == {"en": stats["passages"]}
+
+
 def test_answer_in_the_customers_language_from_the_other_one(
     tmp_path: Path, embedder: Embedder, embedding_cache: Path
 ) -> None:
@@ -231,8 +262,10 @@ def test_another_process_writing_is_seen(kb: KnowledgeBase, corpus: Path, tmp_pa
     script = textwrap.dedent(
         f"""
         from pathlib import Path
+        from bot.language import detect_language
         from knowledge import KnowledgeBase, KnowledgeConfig
-        kb = KnowledgeBase(KnowledgeConfig(persist_dir=Path({str(tmp_path / "chroma")!r})))
+        config = KnowledgeConfig(persist_dir=Path({str(tmp_path / "chroma")!r}))
+        kb = KnowledgeBase(config, detect_language=detect_language)
         report = kb.ingest([Path({str(corpus / "warranty.en.md")!r})])
         assert len(report.added) == 1, report
         kb.close()
@@ -331,7 +364,7 @@ def test_close_faq_questions_are_offered_beside_the_answer(
         '{"question": "退款要多久才能到账", "relevant_ids": ["refund-time"]}\n',
         encoding="utf-8",
     )
-    report = evaluate(corpus, qa, kb.config)
+    report = evaluate(corpus, qa, kb.config, detect_language=detect_language)
     assert (report.false_answer_rate, report.related_recovery_rate) == (0.5, 1.0)
     assert report.related_per_answer == 1.0
 

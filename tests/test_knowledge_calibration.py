@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.admin import knowledge_config
-from bot.settings import Settings
+from bot.app import Settings, knowledge_config
 from knowledge import KnowledgeConfig
 from knowledge._base import ANSWER_THRESHOLDS, FAQ_THRESHOLDS
 from knowledge._eval import QAItem, calibrate

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from bot.language import detect_language
 from knowledge._chunking import CHUNK_SIZE, chunk_document, chunk_faq
-from knowledge._text import detect_language, normalize, numbers, sentences, tokens
+from knowledge._text import normalize, numbers, sentences, tokens
 from knowledge._types import FaqEntry, LoadedDocument, Section
 
 
@@ -21,10 +22,11 @@ def doc(text: str, markdown: bool = True, **kwargs: object) -> LoadedDocument:
 
 def test_markdown_sections_keep_their_headings() -> None:
     chunks = chunk_document(
-        doc(
+        detect=detect_language,
+        document=doc(
             "# 退货政策\n\n总则。\n\n## 七天无理由\n\n签收7天内可退。\n\n"
             "### 例外\n\n- 内衣\n- 生鲜食品\n\n## 退款\n\n3–5个工作日到账。"
-        )
+        ),
     )
     assert [(c.section, c.body) for c in chunks] == [
         ("", "总则。"),
@@ -40,7 +42,7 @@ def test_markdown_sections_keep_their_headings() -> None:
 def test_long_chinese_text_splits_at_sentence_ends() -> None:
     sentence = "七天无理由退货自签收之日起计算，商品需保持完好且不影响二次销售。"  # 32 characters
     text = "".join(sentence.replace("。", end) for end in "。！？；" * 5)
-    chunks = chunk_document(doc(text, markdown=False))
+    chunks = chunk_document(doc(text, markdown=False), detect_language)
     assert len(chunks) > 1
     for chunk in chunks:
         assert len(chunk.body) <= CHUNK_SIZE
@@ -52,7 +54,9 @@ def test_long_chinese_text_splits_at_sentence_ends() -> None:
 
 def test_english_splits_after_sentences_not_inside_words() -> None:
     text = " ".join(f"Sentence number {i} explains one rule of returns." for i in range(40))
-    chunks = chunk_document(doc(text, markdown=False, language="en", title="Returns"))
+    chunks = chunk_document(
+        doc(text, markdown=False, language="en", title="Returns"), detect_language
+    )
     assert len(chunks) > 1
     assert all(c.body.endswith(".") for c in chunks)
     assert all(c.language == "en" for c in chunks)
@@ -60,7 +64,10 @@ def test_english_splits_after_sentences_not_inside_words() -> None:
 
 def test_pdf_pages_are_sections_of_their_chunks() -> None:
     chunks = chunk_document(
-        doc("", markdown=False, sections=(Section("p. 1", "First."), Section("p. 2", "Second.")))
+        detect=detect_language,
+        document=doc(
+            "", markdown=False, sections=(Section("p. 1", "First."), Section("p. 2", "Second."))
+        ),
     )
     assert [(c.section, c.body, c.text) for c in chunks] == [
         ("p. 1", "First.", "退货政策 › p. 1\nFirst."),

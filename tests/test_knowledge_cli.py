@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.app import app
 
 CORPUS = [
     {"id": "fee", "question": "运费怎么收？", "answer": "满99元包邮，不满99元收10元运费。"},

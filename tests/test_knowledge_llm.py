@@ -14,15 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.admin import SharedKnowledge
-from bot.conversations import StoredMessage
-from bot.hub._sources import CustomerSources
-from bot.launch import free_port
-from bot.orders import OrderService
-from bot.settings import Settings
+from bot.conversations import StoredMessage, Summarizer, Summary, extractive_summary
+from bot.handoff import HandoffView
+from bot.language import detect_language
 from knowledge import E5Embedder, KnowledgeBase, KnowledgeConfig, LLMConfig
 from knowledge._generation import Passage, chat_model, check_grounding, generate
 from knowledge._text import han_ratio
+from tests.launch import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -136,7 +134,7 @@ def knowledge(llm_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         answer_threshold=0.8,
         llm=LLMConfig(base_url=llm_url, model="qwen", timeout_s=300),
     )
-    kb = KnowledgeBase(config, embedder=E5Embedder())
+    kb = KnowledgeBase(config, detect_language=detect_language, embedder=E5Embedder())
     kb.ingest([folder / "docs"])
     yield kb
     kb.close()
@@ -205,22 +203,45 @@ def _transcript(*lines: tuple[str, str]) -> list[StoredMessage]:
     ]
 
 
-async def test_the_agent_gets_a_summary_by_the_llm(llm_url: str, tmp_path: Path) -> None:
-    settings = Settings(var_dir=tmp_path)
+async def test_the_agent_gets_a_summary_by_the_llm(llm_url: str) -> None:
     llm = LLMConfig(base_url=llm_url, model="qwen", timeout_s=300)
-    sources = CustomerSources(OrderService.from_settings(settings), SharedKnowledge(settings), llm)
+    summarizer = Summarizer(chat_model(llm))
     transcript = _transcript(
         ("customer", "我的订单YX2611010001三天了还没到，电话13812345678"),
         ("bot", "订单 YX2611010001 已于 3 天前发货，承运商顺丰速运。"),
         ("customer", "物流一直不更新，我要转人工"),
     )
-    summary = await sources.summary(transcript, "zh")
-    assert summary
-    assert han_ratio(summary) > 0.3, summary  # in the customer's language
-    assert "13812345678" not in summary  # the phone number never left the hub
-    assert await sources.summary(transcript, "zh") is summary  # kept for the same messages
+    view = _handoff_view()
+    summary = await summarizer.summarize(transcript, view)
+    assert summary.kind == "llm"
+    assert han_ratio(summary.text) > 0.3, summary  # in the customer's language
+    assert "13812345678" not in summary.text  # the phone number never left the hub
+    assert (await summarizer.summarize(transcript, view)).text is summary.text  # kept
 
-    # No reachable model: None, and the console shows the extractive summary instead.
+    # No reachable model: the extractive summary instead.
     down = LLMConfig(base_url=f"http://127.0.0.1:{free_port()}/v1", model="qwen", timeout_s=5)
-    offline = CustomerSources(OrderService.from_settings(settings), SharedKnowledge(settings), down)
-    assert await offline.summary(transcript, "zh") is None
+    offline = await Summarizer(chat_model(down)).summarize(transcript, view)
+    assert offline == Summary(extractive_summary(transcript, view), "extractive")
+    assert offline.text.startswith("客户开始说：我的订单YX2611010001")
+
+
+def _handoff_view() -> HandoffView:
+    now = datetime.now(UTC)
+    return HandoffView(
+        id=1,
+        conversation_id="conv-1",
+        channel="rest",
+        status="queued",
+        reason="customer_request",
+        priority=1,
+        vip=False,
+        language="zh",
+        skill="orders",
+        intent="request_human",
+        agent_id=None,
+        requested_at=now,
+        accepted_at=None,
+        ended_at=None,
+        resolution=None,
+        csat=None,
+    )

@@ -69,14 +69,15 @@ def test_markdown_front_matter_names_the_document(tmp_path: Path) -> None:
     )
 
 
-def test_plain_text_detects_its_language_and_gb18030(tmp_path: Path) -> None:
+def test_plain_text_in_gb18030_leaves_its_language_to_the_detector(tmp_path: Path) -> None:
     path = tmp_path / "hours.txt"
     path.write_bytes("客服时间：每天09:00到21:00。".encode("gb18030"))
     (document,) = load_source(path, "hours.txt").documents
+    # A file that does not declare its language: the knowledge base's detector decides.
     assert (document.doc_id, document.title, document.language, document.markdown) == (
         "hours.txt",
         "hours",
-        "zh",
+        "",
         False,
     )
     assert document.text == "客服时间：每天09:00到21:00。"
@@ -92,7 +93,7 @@ def test_html_headings_become_sections(tmp_path: Path) -> None:
     )
     (document,) = load_source(path, "shipping.html").documents
     assert document.title == "Shipping"
-    assert document.language == "en"
+    assert document.language == ""
     assert "var x" not in document.text
     assert "Home | Shop" not in document.text
     assert "## Fees" in document.text
@@ -106,7 +107,7 @@ def test_pdf_pages_are_sections(tmp_path: Path) -> None:
         Section("p. 1", "Batteries are covered for 6 months."),
         Section("p. 2", "Page two."),
     )
-    assert (document.language, document.markdown) == ("en", False)
+    assert (document.language, document.markdown) == ("", False)
 
 
 def test_docx_headings_lists_and_tables(tmp_path: Path) -> None:
@@ -124,7 +125,7 @@ def test_docx_headings_lists_and_tables(tmp_path: Path) -> None:
     assert document.text == (
         "# 会员与积分\n\n## 积分使用\n\n100积分可抵扣1元。\n\n- 结算时勾选使用积分\n\n金卡 | 5,000分"
     )
-    assert (document.title, document.language, document.markdown) == ("会员与积分", "zh", True)
+    assert (document.title, document.language, document.markdown) == ("会员与积分", "", True)
 
 
 def test_faq_yaml_with_both_languages(tmp_path: Path) -> None:
@@ -161,8 +162,9 @@ def test_faq_jsonl_as_the_eval_corpus_writes_it(tmp_path: Path) -> None:
         "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n\n", encoding="utf-8"
     )
     assert load_source(path, "corpus.jsonl").faqs == (
-        FaqEntry("q1", "zh", "运费多少？", "满99元包邮。"),
-        FaqEntry("q2", "en", "Hours?", "9 to 21.", ("When are you open?",)),
+        # Undeclared languages are left to the knowledge base's detector.
+        FaqEntry("q1", "", "运费多少？", "满99元包邮。"),
+        FaqEntry("q2", "", "Hours?", "9 to 21.", ("When are you open?",)),
     )
 
 
@@ -176,7 +178,7 @@ def test_faq_csv_with_alternatives(tmp_path: Path) -> None:
     assert load_source(path, "faq.csv").faqs == (
         FaqEntry(
             "pay",
-            "zh",
+            "",
             "支持哪些付款方式？",
             "支付宝、微信支付。",
             ("能用微信吗", "能用支付宝吗"),
@@ -202,7 +204,7 @@ def test_image_goes_through_the_ocr_callable(tmp_path: Path) -> None:
     (document,) = load_source(path, "notice.png", tesseract).documents
     text = document.text.replace(" ", "")
     assert "旧手机可以抵扣50元" in text
-    assert document.language == "zh"
+    assert document.language == ""
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.launch import PlatformProcess
+from tests.launch import PlatformProcess
 
 pytestmark = pytest.mark.integration
 

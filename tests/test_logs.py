@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from bot.logs import RedactingFilter, redact
+from bot.privacy import RedactingFilter, redact
 
 
 @pytest.mark.parametrize(

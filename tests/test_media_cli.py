@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.app import app
 from channels.media import render_text_image, synthesize_speech
 
 

@@ -18,14 +18,13 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from typer.testing import CliRunner
 
-from bot.cli import app as cli
-from bot.hub import create_app
-from bot.launch import free_port
-from bot.settings import Settings
+from bot.app import Settings, create_app
+from bot.app import app as cli
 from bot.storage import Base, Database
-from channels.intake import REPLIES
+from channels.connector import REPLIES
 from channels.media import render_text_image, synthesize_speech
 from tests.conftest import query_hub_db
+from tests.launch import free_port
 
 LIMIT = 150_000
 KEY = "test-api-key"

@@ -10,8 +10,7 @@ import pytest
 import torch
 from whisper.model import ModelDimensions, Whisper
 
-from bot.settings import Settings
-from channels.intake import speech_engine
+from bot.app import Settings, speech_engine
 from channels.media import (
     AudioTooLong,
     CorruptMedia,

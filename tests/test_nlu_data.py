@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 import yaml
 
+from bot.app import PROJECT_ROOT
 from bot.dialogue import load_examples
-from bot.settings import PROJECT_ROOT
 
 TRAIN = PROJECT_ROOT / "nlu_data" / "train"
 TEST = PROJECT_ROOT / "nlu_data" / "test"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from bot.settings import PROJECT_ROOT
+from bot.app import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 import pytest
 
-from bot.launch import PlatformProcess
 from tests.conftest import query_hub_db, response_text
+from tests.launch import PlatformProcess
 
 pytestmark = pytest.mark.integration
 
@@ -26,6 +27,30 @@ def say(platform: PlatformProcess, sender: str, text: str) -> dict:  # type: ign
 def test_health_reports_every_process(platform: PlatformProcess) -> None:
     response = httpx.get(f"{platform.hub_url}/healthz")
     assert response.json() == {"status": "ok", "rasa": "ok", "actions": "ok"}
+
+
+def _process(platform: PlatformProcess, name: str) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of one of the platform's processes."""
+    pid = int((platform.var_dir / "run" / f"{name}.pid").read_text())
+    command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    pairs = (
+        item.partition(b"=") for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    )
+    environment = {key.decode(): value.decode() for key, _, value in pairs if key}
+    return [part.decode() for part in command if part], environment
+
+
+def test_rasas_token_is_on_no_command_line(platform: PlatformProcess) -> None:
+    _, hub_environment = _process(platform, "hub")
+    token = hub_environment["BOT_RASA_TOKEN"]
+    assert len(token) >= 32
+    for name in ("rasa", "actions", "hub"):
+        command, _ = _process(platform, name)
+        assert all(token not in part for part in command), name
+    # Rasa still requires it: without it the tracker is refused, with it served.
+    tracker = f"{platform.rasa_url}/conversations/nobody/tracker"
+    assert httpx.get(tracker, timeout=10).status_code == 401
+    assert httpx.get(tracker, params={"token": token}, timeout=10).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import PROJECT_ROOT, Settings
+from bot.app import PROJECT_ROOT, Settings
 
 
 def _readme_settings() -> dict[str, str]:

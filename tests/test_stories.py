@@ -9,8 +9,8 @@ import sys
 import pytest
 import yaml
 
+from bot.app import PROJECT_ROOT
 from bot.dialogue._evaluation import TEST_STORIES
-from bot.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 

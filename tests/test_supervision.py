@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.launch import PlatformProcess
 from tests.conftest import query_hub_db, response_text
+from tests.launch import PlatformProcess
 
 pytestmark = pytest.mark.integration
 

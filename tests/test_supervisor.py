@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.launch import free_port
-from bot.supervisor import ProcessSpec, Supervisor
+from bot.app import ProcessSpec, Supervisor
+from tests.launch import free_port
 
 CHILD = Path(__file__).with_name("child_process.py")
 

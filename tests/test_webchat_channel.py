@@ -20,13 +20,11 @@ import socketio
 import uvicorn
 from fastapi import FastAPI
 
-from bot.conversations import ConversationEvent, find_conversation
-from bot.hub import create_app
-from bot.launch import free_port
-from bot.services import HubServices
-from bot.settings import Settings
+from bot.app import HubServices, Settings, create_app
+from bot.conversations import ConversationEvent
 from channels.media import render_text_image
 from channels.webchat import NAMESPACE, session_room
+from tests.launch import free_port
 
 WAIT_S = 20.0
 
@@ -42,7 +40,7 @@ class Hub:
         return services
 
     async def conversation_of(self, session_id: str) -> str:
-        found = await find_conversation(self.services.database, "webchat", session_id)
+        found = await self.services.conversations.find("webchat", session_id)
         assert found is not None
         return found
 

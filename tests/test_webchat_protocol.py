@@ -22,8 +22,8 @@ import pytest
 import socketio
 
 from bot.conversations import csat_question, notice
-from bot.launch import PlatformProcess
 from tests.conftest import query_hub_db, response_text
+from tests.launch import PlatformProcess
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,6 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect
 
 from bot.conversations import csat_question, notice
-from bot.launch import PlatformProcess
 from channels.media import render_text_image, synthesize_speech
 from tests.browser import (
     ARGS,
@@ -38,6 +37,7 @@ from tests.browser import (
     wait_for_handoff,
 )
 from tests.conftest import response_text
+from tests.launch import PlatformProcess
 
 __all__ = ["browser", "playwright"]  # fixtures
 

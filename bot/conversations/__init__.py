@@ -13,7 +13,6 @@ from bot.conversations._events import (
     Listener,
     StoredMessage,
 )
-from bot.conversations._lookup import find_conversation
 from bot.conversations._notices import csat_buttons, notice
 from bot.conversations._service import (
     IDENTIFIED_CHANNELS,
@@ -25,6 +24,7 @@ from bot.conversations._service import (
     csat_question,
     customer_id,
 )
+from bot.conversations._summary import Summarizer, Summary, extractive_summary
 
 __all__ = [
     "IDENTIFIED_CHANNELS",
@@ -40,11 +40,13 @@ __all__ = [
     "MessageRejected",
     "MessageTooLong",
     "StoredMessage",
+    "Summarizer",
+    "Summary",
     "Turn",
     "VipLookup",
     "csat_buttons",
     "csat_question",
     "customer_id",
-    "find_conversation",
+    "extractive_summary",
     "notice",
 ]

@@ -13,12 +13,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from bot.conversations._errors import EmptyMessage, MessageTooLong
 from bot.conversations._events import ConversationEvent, ConversationEvents, StoredMessage
+from bot.conversations._lookup import find_conversation
 from bot.conversations._notices import (
     csat_buttons,
     csat_score,
@@ -34,12 +35,21 @@ from bot.conversations._store import (
     inbound_message,
     last_notice_at,
     open_turn,
+    replied_questions,
     sender_of,
     store_outbound,
 )
 from bot.dialogue import BotReply, DialogueUnavailable, RasaClient
-from bot.handoff import BusinessHours, HandoffService, HandoffTicket, skill_for_intent
-from bot.insights import Sentiment, SentimentAnalyzer
+from bot.handoff import (
+    AgentProfile,
+    BusinessHours,
+    HandoffService,
+    HandoffTicket,
+    HandoffView,
+    handoff_reason,
+    skill_for_intent,
+)
+from bot.insights import RepliedQuestion, Sentiment, SentimentAnalyzer
 from bot.language import Language
 from bot.storage import Database, utcnow
 
@@ -171,6 +181,15 @@ class ConversationService:
             partial(history, conversation_id=conversation_id, after_id=after_id, limit=limit)
         )
 
+    async def find(self, channel: str, sender: str) -> str | None:
+        """The public id of ``sender``'s conversation on ``channel``; None before it has one."""
+        return await find_conversation(self._db, channel, sender)
+
+    async def replied_questions(self, since: datetime, limit: int) -> list[RepliedQuestion]:
+        """Customer messages and the bot replies with a payload that followed them, since
+        ``since``, newest reply first (the insights module's knowledge-gap report reads them)."""
+        return await self._db.transaction(lambda c: replied_questions(c, since, limit))
+
     async def sender_of(self, conversation_id: str) -> str:
         """The channel's id of the conversation's customer."""
         return await self._db.transaction(partial(sender_of, conversation_id=conversation_id))
@@ -190,6 +209,56 @@ class ConversationService:
             # until it is reachable again; the next hand back resumes it.
             logger.warning("Could not resume conversation %s in Rasa", conversation_id)
 
+    # ---- agents take over and hand back: the mode's one owner ---------------------------
+
+    async def accept_handoff(self, agent: AgentProfile, handoff_id: int) -> HandoffView:
+        """An agent takes the conversation (mode ``human``); the customer is told who."""
+        view = await self._handoffs.accept(agent, handoff_id)
+        await self.post(
+            view.conversation_id,
+            notice("accepted", _language(view), agent=agent.display_name),
+            author="system",
+        )
+        await self.notify_mode(view.conversation_id, view.channel, "human")
+        return view
+
+    async def transfer_handoff(
+        self,
+        agent: AgentProfile,
+        handoff_id: int,
+        *,
+        to_agent: int | None = None,
+        to_skill: str | None = None,
+    ) -> HandoffView:
+        """The agent passes the conversation on (mode ``waiting`` again)."""
+        view = await self._handoffs.transfer(
+            agent, handoff_id, to_agent=to_agent, to_skill=to_skill
+        )
+        await self.notify_mode(view.conversation_id, view.channel, "waiting")
+        return view
+
+    async def return_to_bot(self, agent: AgentProfile, handoff_id: int) -> HandoffView:
+        """The agent hands back (mode ``bot``): Rasa resumes, the customer is told and asked
+        how the agent did."""
+        view = await self._handoffs.return_to_bot(agent, handoff_id)
+        await self.resume_bot(view.conversation_id)
+        await self.post(view.conversation_id, notice("returned", _language(view)), author="system")
+        text, payload = csat_question(_language(view))
+        await self.post(view.conversation_id, text, author="system", payload=payload)
+        await self.notify_mode(view.conversation_id, view.channel, "bot")
+        return view
+
+    async def close_handoff(
+        self, agent: AgentProfile, handoff_id: int, resolution: str
+    ) -> HandoffView:
+        """The agent closes the conversation (mode ``closed``) and the customer is asked how the
+        agent did; their next message goes back to the bot."""
+        view = await self._handoffs.close(agent, handoff_id, resolution)
+        text, payload = csat_question(_language(view))
+        await self.post(view.conversation_id, text, author="system", payload=payload)
+        await self.notify_mode(view.conversation_id, view.channel, "closed")
+        return view
+
     # ---- by mode ----------------------------------------------------------------------------
 
     async def _with_bot(
@@ -203,18 +272,19 @@ class ConversationService:
             "customer_id": customer_id(inbound.channel, inbound.sender),
             "language": turn.language,
         }
+        # Scored once, here, and passed on: actions read it from the metadata.
+        sentiment = await scoring
+        metadata["sentiment"] = sentiment.to_metadata()
         try:
             replies = await self._dialogue.send(
                 turn.conversation_id, inbound.dialogue_text or text, metadata
             )
         except DialogueUnavailable:
-            sentiment = await scoring
             await self._db.transaction(
                 partial(close_turn, turn=turn, status="failed", sentiment=sentiment.score)
             )
             await self._publish_inbound(turn, text, sentiment)
             raise
-        sentiment = await scoring
         reason, intent, from_bot = await self._handoff_reason(turn, inbound, replies, sentiment)
         replies = _without_markers(replies)
         mode = turn.mode
@@ -297,17 +367,24 @@ class ConversationService:
         sentiment: Sentiment,
     ) -> tuple[str | None, str | None, bool]:
         """Why this turn goes to a human (or None), the intent if known, and whether Rasa asked."""
+        requested: str | None = None
+        intent: str | None = None
         for reply in replies:
             marker = (reply.custom or {}).get("handoff")
             if isinstance(marker, dict):
-                return str(marker.get("reason") or "customer_request"), marker.get("intent"), True
-        if sentiment.angry:
-            return "angry", None, False
-        if sentiment.score <= self._policy.sentiment_threshold:
-            return "negative_sentiment", None, False
-        if sentiment.label == "negative" and await self._vip(inbound):
-            return "vip", None, False
-        return None, None, False
+                requested = str(marker.get("reason") or "customer_request")
+                intent = str(marker["intent"]) if marker.get("intent") else None
+                break
+        negative = sentiment.label == "negative"
+        reason = handoff_reason(
+            requested,
+            angry=sentiment.angry,
+            score=sentiment.score,
+            negative=negative,
+            vip=negative and requested is None and await self._vip(inbound),
+            threshold=self._policy.sentiment_threshold,
+        )
+        return reason, intent, requested is not None
 
     async def _request_handoff(
         self,
@@ -423,3 +500,7 @@ def _without_markers(replies: list[BotReply]) -> list[BotReply]:
 def csat_question(language: Language) -> tuple[str, dict[str, Any]]:
     """The satisfaction question and its quick-reply buttons."""
     return notice("csat", language), {"buttons": csat_buttons(), "custom": {"kind": "csat"}}
+
+
+def _language(view: HandoffView) -> Language:
+    return "en" if view.language == "en" else "zh"

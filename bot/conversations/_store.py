@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.conversations._errors import ConversationNotFound
 from bot.conversations._events import StoredMessage
 from bot.dialogue import BotReply
+from bot.insights import RepliedQuestion
 from bot.language import LANGUAGES, Language, detect_language
 from bot.storage import Conversation, Message, utcnow
 
@@ -240,3 +241,42 @@ def sender_of(connection: Connection, conversation_id: str) -> str:
     if sender is None:
         raise ConversationNotFound(f"no conversation {conversation_id}")
     return str(sender)
+
+
+def replied_questions(connection: Connection, since: datetime, limit: int) -> list[RepliedQuestion]:
+    """Bot replies since ``since`` that carry a payload, newest first, each with the customer
+    message it answered."""
+    out = Message.__table__.alias("reply")
+    earlier = Message.__table__.alias("earlier")
+    question = Message.__table__.alias("question")
+    asked_id = (
+        select(func.max(earlier.c.id))
+        .where(
+            earlier.c.conversation_id == out.c.conversation_id,
+            earlier.c.direction == "in",
+            earlier.c.id < out.c.id,
+        )
+        .scalar_subquery()
+    )
+    rows = connection.execute(
+        select(
+            question.c.id,
+            question.c.text,
+            question.c.language,
+            question.c.created_at,
+            out.c.payload,
+        )
+        .select_from(out.join(question, question.c.id == asked_id))
+        .where(
+            out.c.direction == "out",
+            out.c.author == "bot",
+            out.c.payload.is_not(None),
+            out.c.created_at >= since,
+        )
+        .order_by(out.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        RepliedQuestion(int(qid), str(text or ""), language, created_at, payload)
+        for qid, text, language, created_at, payload in rows
+    ]

@@ -1,18 +1,31 @@
-"""The dialogue engine: the hub's client of Rasa, and training and running the Rasa model."""
+"""The dialogue engine: the hub's client of Rasa, and training and evaluating the Rasa model."""
 
 from bot.dialogue._client import BotReply, Button, RasaClient
-from bot.dialogue._commands import eval_app
 from bot.dialogue._errors import (
     DialogueError,
     DialogueUnavailable,
     EvaluationFailed,
     TrainingFailed,
 )
-from bot.dialogue._evaluation import Evaluator, Example, load_examples, score
-from bot.dialogue._runtime import rasa_runtime_environment, write_rasa_runtime_files
-from bot.dialogue._training import model_path, rasa_environment, train, training_fingerprint
+from bot.dialogue._evaluation import TEST_STORIES, Evaluator, Example, load_examples, score
+from bot.dialogue._training import (
+    CONFIG,
+    DOMAIN,
+    PROJECT_ROOT,
+    TRAINING_DATA,
+    RasaToolchain,
+    model_path,
+    rasa_environment,
+    train,
+    training_fingerprint,
+)
 
 __all__ = [
+    "CONFIG",
+    "DOMAIN",
+    "PROJECT_ROOT",
+    "TEST_STORIES",
+    "TRAINING_DATA",
     "BotReply",
     "Button",
     "DialogueError",
@@ -21,14 +34,12 @@ __all__ = [
     "Evaluator",
     "Example",
     "RasaClient",
+    "RasaToolchain",
     "TrainingFailed",
-    "eval_app",
     "load_examples",
     "model_path",
     "rasa_environment",
-    "rasa_runtime_environment",
     "score",
     "train",
     "training_fingerprint",
-    "write_rasa_runtime_files",
 ]

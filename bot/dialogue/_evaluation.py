@@ -23,9 +23,8 @@ from typing import Any
 import yaml
 
 from bot.dialogue._errors import EvaluationFailed
-from bot.dialogue._training import CONFIG, rasa_environment, train
+from bot.dialogue._training import CONFIG, PROJECT_ROOT, RasaToolchain, rasa_environment, train
 from bot.language import LANGUAGES
-from bot.settings import PROJECT_ROOT, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -212,8 +211,8 @@ def _round(value: float) -> float:
 class Evaluator:
     """Runs Rasa in its environment to train, parse and test stories; scores the results."""
 
-    def __init__(self, settings: Settings, config: Path = CONFIG) -> None:
-        self._settings = settings
+    def __init__(self, toolchain: RasaToolchain, config: Path = CONFIG) -> None:
+        self._toolchain = toolchain
         self._config = config
 
     def project_nlu(self, test_dir: Path = TEST_DATA) -> dict[str, Any]:
@@ -222,7 +221,7 @@ class Evaluator:
         with tempfile.TemporaryDirectory(prefix="eval-nlu-") as folder:
             result: dict[str, Any] = {}
             if self._config.resolve() == CONFIG.resolve():
-                model = train(self._settings)  # the platform's model, trained only when stale
+                model = train(self._toolchain)  # the platform's model, trained only when stale
             else:
                 started = time.monotonic()
                 model = self.train_nlu(TRAIN_DATA, Path(folder), cache=Path(folder) / "cache")
@@ -311,7 +310,7 @@ class Evaluator:
         """Run test stories against the project's model; every story must pass."""
         if not stories.exists():
             raise EvaluationFailed(f"{stories} does not exist")
-        model = train(self._settings)
+        model = train(self._toolchain)
         names = _story_names(stories)
         with tempfile.TemporaryDirectory(prefix="eval-stories-") as folder:
             self._run(
@@ -348,8 +347,8 @@ class Evaluator:
         }
 
     def _run(self, arguments: list[str], what: str, cache: Path | None = None) -> None:
-        command = [str(self._settings.rasa_python), *arguments]
-        environment = rasa_environment(self._settings)
+        command = [str(self._toolchain.python), *arguments]
+        environment = rasa_environment(self._toolchain)
         if cache is not None:
             environment["RASA_CACHE_DIRECTORY"] = str(cache)
         logger.info("Running %s in the Rasa environment", what)

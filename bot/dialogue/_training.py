@@ -8,12 +8,26 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.dialogue._errors import TrainingFailed
-from bot.settings import PROJECT_ROOT, Settings
 
 logger = logging.getLogger(__name__)
+
+# The Rasa project (config.yml, bot/domain, nlu_data) is the repository itself, so that Rasa's
+# own commands work in it (see the README).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class RasaToolchain:
+    """Where Rasa runs and what it writes; the wiring builds it from the platform settings."""
+
+    python: Path  # the interpreter of Rasa's environment
+    models_dir: Path  # trained models, named by the hash of their inputs
+    cache_dir: Path  # Rasa's training cache
+
 
 CONFIG = PROJECT_ROOT / "config.yml"
 DOMAIN = PROJECT_ROOT / "bot" / "domain"
@@ -47,34 +61,34 @@ def training_fingerprint(
     return digest.hexdigest()[:16]
 
 
-def model_path(settings: Settings) -> Path:
+def model_path(toolchain: RasaToolchain) -> Path:
     """Where the model for the current training inputs is (or will be) stored."""
-    return settings.models_dir / f"{training_fingerprint()}.tar.gz"
+    return toolchain.models_dir / f"{training_fingerprint()}.tar.gz"
 
 
-def rasa_environment(settings: Settings) -> dict[str, str]:
+def rasa_environment(toolchain: RasaToolchain) -> dict[str, str]:
     """Environment for every Rasa subprocess."""
     return {
         **os.environ,
         "RASA_TELEMETRY_ENABLED": "false",
-        "RASA_CACHE_DIRECTORY": str(settings.var_dir / "rasa" / "cache"),
+        "RASA_CACHE_DIRECTORY": str(toolchain.cache_dir),
         "PYTHONPATH": str(PROJECT_ROOT),
         "PYTHONWARNINGS": "ignore",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
 
 
-def train(settings: Settings, *, force: bool = False) -> Path:
+def train(toolchain: RasaToolchain, *, force: bool = False) -> Path:
     """Return the model for the current inputs, training it first when it does not exist."""
-    target = model_path(settings)
+    target = model_path(toolchain)
     if target.exists() and not force:
         logger.info("Rasa model is up to date: %s", target.name)
         return target
-    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    toolchain.models_dir.mkdir(parents=True, exist_ok=True)
     logger.info("Training the Rasa model (inputs changed); Rasa shows its progress below")
-    with tempfile.TemporaryDirectory(dir=settings.models_dir, prefix=".training-") as out:
+    with tempfile.TemporaryDirectory(dir=toolchain.models_dir, prefix=".training-") as out:
         command = [
-            str(settings.rasa_python),
+            str(toolchain.python),
             "-m",
             "rasa",
             "train",
@@ -90,7 +104,7 @@ def train(settings: Settings, *, force: bool = False) -> Path:
             "model",
         ]
         completed = subprocess.run(
-            command, cwd=PROJECT_ROOT, env=rasa_environment(settings), check=False
+            command, cwd=PROJECT_ROOT, env=rasa_environment(toolchain), check=False
         )
         built = Path(out) / "model.tar.gz"
         if completed.returncode != 0 or not built.exists():
@@ -100,7 +114,7 @@ def train(settings: Settings, *, force: bool = False) -> Path:
             )
         # A model appears under its final name only once complete, so a crash leaves no half file.
         built.replace(target)
-    _prune(settings.models_dir, keep=target)
+    _prune(toolchain.models_dir, keep=target)
     logger.info("Trained %s", target.name)
     return target
 

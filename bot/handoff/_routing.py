@@ -90,6 +90,32 @@ class QueuePosition:
     agents_available: int = field(default=0)
 
 
+def handoff_reason(
+    requested: str | None,
+    *,
+    angry: bool,
+    score: float,
+    negative: bool,
+    vip: bool,
+    threshold: float,
+) -> str | None:
+    """Why a turn goes to a human, or None: the one place that decides.
+
+    ``requested`` is what the dialogue reported (the customer asked, took the human offered after
+    a severe complaint, or the bot failed twice); then an angry message, one scoring at or below
+    ``threshold`` (-1…1), or a negative one from a VIP customer.
+    """
+    if requested is not None:
+        return requested if requested in REASON_PRIORITY else "customer_request"
+    if angry:
+        return "angry"
+    if score <= threshold:
+        return "negative_sentiment"
+    if negative and vip:
+        return "vip"
+    return None
+
+
 def skill_for_intent(intent: str | None) -> str:
     """The agent skill a conversation about ``intent`` needs."""
     return SKILL_BY_INTENT.get(intent or "", "general")

@@ -14,6 +14,8 @@ import yaml
 from snownlp import SnowNLP
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from bot.language import Language
+
 LEXICON_PATH = Path(__file__).with_name("lexicon.yml")
 NEGATIVE_BELOW = -0.25
 POSITIVE_ABOVE = 0.25
@@ -31,6 +33,23 @@ class Sentiment:
     label: Literal["negative", "neutral", "positive"]
     angry: bool
     terms: list[str] = field(default_factory=list)
+
+    def to_metadata(self) -> dict[str, Any]:
+        """What travels to the dialogue with the message (``metadata.sentiment``)."""
+        return {"score": round(self.score, 4), "label": self.label, "angry": self.angry}
+
+    @classmethod
+    def from_metadata(cls, given: Any) -> Sentiment:
+        """The sentiment the hub sent with a message; neutral when it sent none (``rasa shell``)."""
+        if not isinstance(given, dict):
+            return cls(0.0, "neutral", False)
+        label = given.get("label")
+        score = given.get("score")
+        return cls(
+            score=float(score) if isinstance(score, int | float) else 0.0,
+            label=label if label in ("negative", "neutral", "positive") else "neutral",
+            angry=given.get("angry") is True,
+        )
 
 
 class SentimentAnalyzer:
@@ -51,7 +70,7 @@ class SentimentAnalyzer:
         terms = [*zh["negative"].items(), *zh["positive"].items()]
         return sorted(terms, key=lambda item: -len(item[0]))  # longest match first
 
-    def analyze(self, text: str, language: Literal["zh", "en"]) -> Sentiment:
+    def analyze(self, text: str, language: Language) -> Sentiment:
         """Score one message in its language."""
         normalized = unicodedata.normalize("NFKC", text).strip()
         if not normalized:

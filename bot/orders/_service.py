@@ -21,7 +21,6 @@ from bot.orders._models import (
 from bot.orders._policy import change_refusal, return_eligibility
 from bot.orders._store import OrderStore
 from bot.orders._text import classify_return_reason, normalize_order_id, phone_last4_from
-from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +38,6 @@ class OrderService:
         self._store = OrderStore(database)
         self._zone = ZoneInfo(timezone)
         self._store.ensure_seeded(fixtures, self.today())
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> OrderService:
-        """The service on ``var_dir/orders.db``, with "today" in the shop's time zone."""
-        return cls(settings.var_dir / "orders.db", timezone=settings.timezone)
 
     def today(self) -> date:
         """Today's date in the shop's time zone."""

@@ -1,18 +1,21 @@
-"""The agent console: its HTTP API, its pages, and the dispatcher that routes the queue."""
+"""The agent console: its HTTP API, its pages, its live socket, and the dispatcher that routes the
+queue."""
 
 from channels.console._api import build_router
-from channels.console._context import ContextBuilder, OrdersLookup, Suggester, summarize
+from channels.console._context import ContextBuilder, OrdersLookup, Suggester
 from channels.console._dispatch import Dispatcher
 from channels.console._live import ConsoleNamespace
 from channels.console._pages import build_pages
+from channels.console._services import COOKIE, ConsoleServices
 
 __all__ = [
+    "COOKIE",
     "ConsoleNamespace",
+    "ConsoleServices",
     "ContextBuilder",
     "Dispatcher",
     "OrdersLookup",
     "Suggester",
     "build_pages",
     "build_router",
-    "summarize",
 ]

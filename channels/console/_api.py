@@ -1,24 +1,26 @@
-"""The agent console's HTTP API: login, queue, accept, reply, notes, transfer, return, close."""
+"""The agent console's HTTP API: login, queue, accept, reply, notes, transfer, return, close.
 
-from __future__ import annotations
+Routes translate and call one service each; what a takeover or hand-back does to the
+conversation (notices, the satisfaction question, Rasa paused or resumed) is the conversations
+module's. Annotations are evaluated, not postponed: the routes' dependencies are closures.
+"""
 
 import logging
-from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Cookie, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Cookie, Depends, HTTPException, Query, Response
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.admin import SharedKnowledge, gaps_report
-from bot.conversations import csat_question, notice
 from bot.handoff import AgentProfile, HandoffView
-from bot.services import HubServices
+from bot.language import Language
+from bot.media import AttachmentNotFound
+from channels.connector import attachment_file
 from channels.console._context import ContextBuilder
 from channels.console._dispatch import Dispatcher
+from channels.console._services import COOKIE, ConsoleServices
 
 logger = logging.getLogger(__name__)
-
-COOKIE = "console_session"
 
 
 class LoginIn(BaseModel):
@@ -81,99 +83,87 @@ def handoff_json(view: HandoffView) -> dict[str, Any]:
     }
 
 
-def services(request: Request) -> HubServices:
-    hub: HubServices = request.app.state.services
-    return hub
-
-
-Services = Annotated[HubServices, Depends(services)]
-
-
-async def current_agent(
-    hub: Services, console_session: Annotated[str | None, Cookie()] = None
-) -> AgentProfile:
-    """The logged-in agent, or 401."""
-    agent = await hub.agents.agent_for_token(console_session) if console_session else None
-    if agent is None:
-        raise HTTPException(status_code=401, detail="log in to the console first")
-    return agent
-
-
-Agent = Annotated[AgentProfile, Depends(current_agent)]
-
-
-def build_router(dispatcher: Dispatcher, context: ContextBuilder) -> APIRouter:
+def build_router(
+    console: ConsoleServices, dispatcher: Dispatcher, context: ContextBuilder
+) -> APIRouter:
     """The console's routes; every one but login needs a session cookie."""
-    router = APIRouter(prefix="/console/api", tags=["console"])
+    api = APIRouter(prefix="/console/api", tags=["console"])
+    router = APIRouter(tags=["console"])
 
-    @router.post("/login")
-    async def login(body: LoginIn, response: Response, hub: Services) -> dict[str, Any]:
-        token, agent = await hub.agents.log_in(body.username, body.password)
+    async def current_agent(
+        console_session: Annotated[str | None, Cookie()] = None,
+    ) -> AgentProfile:
+        """The logged-in agent, or 401."""
+        token = console_session
+        agent = await console.agents.agent_for_token(token) if token else None
+        if agent is None:
+            raise HTTPException(status_code=401, detail="log in to the console first")
+        return agent
+
+    Agent = Annotated[AgentProfile, Depends(current_agent)]
+
+    @api.post("/login")
+    async def login(body: LoginIn, response: Response) -> dict[str, Any]:
+        token, agent = await console.agents.log_in(body.username, body.password)
         response.set_cookie(
             COOKIE,
             token,
             httponly=True,
             samesite="strict",
             path="/",  # the console pages, its API and the socket.io endpoint
-            max_age=int(timedelta(hours=hub.settings.agent_session_hours).total_seconds()),
+            max_age=int(console.session.total_seconds()),
         )
         logger.info("Agent %d logged in", agent.id)
         return agent_json(agent)
 
-    @router.post("/logout")
+    @api.post("/logout")
     async def logout(
-        response: Response, hub: Services, console_session: Annotated[str | None, Cookie()] = None
+        response: Response, console_session: Annotated[str | None, Cookie()] = None
     ) -> dict[str, str]:
         if console_session:
-            agent = await hub.agents.agent_for_token(console_session)
-            await hub.agents.log_out(console_session)
+            agent = await console.agents.agent_for_token(console_session)
+            await console.agents.log_out(console_session)
             if agent is not None:
-                await hub.agents.set_presence(agent.id, "offline")
+                await console.agents.set_presence(agent.id, "offline")
                 await dispatcher.agents_changed()
         response.delete_cookie(COOKIE, path="/")
         return {"status": "logged out"}
 
-    @router.get("/me")
+    @api.get("/me")
     async def me(agent: Agent) -> dict[str, Any]:
         return agent_json(agent)
 
-    @router.post("/presence")
-    async def presence(body: PresenceIn, agent: Agent, hub: Services) -> dict[str, Any]:
-        await hub.agents.set_presence(agent.id, body.presence)
+    @api.post("/presence")
+    async def presence(body: PresenceIn, agent: Agent) -> dict[str, Any]:
+        await console.agents.set_presence(agent.id, body.presence)
         await dispatcher.agents_changed()
         return {"presence": body.presence}
 
-    @router.get("/queue")
-    async def queue(agent: Agent, hub: Services) -> list[dict[str, Any]]:
-        return [handoff_json(v) for v in await hub.handoffs.visible_to(agent)]
+    @api.get("/queue")
+    async def queue(agent: Agent) -> list[dict[str, Any]]:
+        return [handoff_json(v) for v in await console.handoffs.visible_to(agent)]
 
-    @router.get("/agents")
-    async def agents(agent: Agent, hub: Services) -> list[dict[str, Any]]:
-        return [agent_json(a) for a in await hub.agents.all()]
+    @api.get("/agents")
+    async def agents(agent: Agent) -> list[dict[str, Any]]:
+        return [agent_json(a) for a in await console.agents.all()]
 
-    @router.get("/handoffs/{handoff_id}")
-    async def handoff_context(handoff_id: int, agent: Agent, hub: Services) -> dict[str, Any]:
-        view = await hub.handoffs.get(handoff_id, agent)
+    @api.get("/handoffs/{handoff_id}")
+    async def handoff_context(handoff_id: int, agent: Agent) -> dict[str, Any]:
+        view = await console.handoffs.get(handoff_id, agent)
         return {"handoff": handoff_json(view), **await context.build(view)}
 
-    @router.post("/handoffs/{handoff_id}/accept")
-    async def accept(handoff_id: int, agent: Agent, hub: Services) -> dict[str, Any]:
-        view = await hub.handoffs.accept(agent, handoff_id)
-        await hub.conversations.post(
-            view.conversation_id,
-            notice("accepted", _lang(view), agent=agent.display_name),
-            author="system",
-        )
-        await hub.conversations.notify_mode(view.conversation_id, view.channel, "human")
+    @api.post("/handoffs/{handoff_id}/accept")
+    async def accept(handoff_id: int, agent: Agent) -> dict[str, Any]:
+        view = await console.conversations.accept_handoff(agent, handoff_id)
         await dispatcher.queue_changed()
         return handoff_json(view)
 
-    @router.post("/handoffs/{handoff_id}/messages")
-    async def reply(handoff_id: int, body: TextIn, agent: Agent, hub: Services) -> dict[str, Any]:
-        view = await hub.handoffs.get(handoff_id, agent)
+    @api.post("/handoffs/{handoff_id}/messages")
+    async def reply(handoff_id: int, body: TextIn, agent: Agent) -> dict[str, Any]:
+        view = await console.handoffs.get(handoff_id, agent)
         if view.status != "active" or view.agent_id != agent.id:
             raise HTTPException(409, detail="accept the conversation before replying")
-        message = await hub.conversations.post(
+        message = await console.conversations.post(
             view.conversation_id,
             body.text,
             author="agent",
@@ -181,72 +171,62 @@ def build_router(dispatcher: Dispatcher, context: ContextBuilder) -> APIRouter:
         )
         return message.as_json()
 
-    @router.post("/handoffs/{handoff_id}/notes")
-    async def note(handoff_id: int, body: TextIn, agent: Agent, hub: Services) -> dict[str, int]:
-        return {"id": await hub.handoffs.add_note(agent, handoff_id, body.text)}
+    @api.post("/handoffs/{handoff_id}/notes")
+    async def note(handoff_id: int, body: TextIn, agent: Agent) -> dict[str, int]:
+        return {"id": await console.handoffs.add_note(agent, handoff_id, body.text)}
 
-    @router.post("/handoffs/{handoff_id}/transfer")
-    async def transfer(
-        handoff_id: int, body: TransferIn, agent: Agent, hub: Services
-    ) -> dict[str, Any]:
-        view = await hub.handoffs.transfer(
+    @api.post("/handoffs/{handoff_id}/transfer")
+    async def transfer(handoff_id: int, body: TransferIn, agent: Agent) -> dict[str, Any]:
+        view = await console.conversations.transfer_handoff(
             agent, handoff_id, to_agent=body.agent_id, to_skill=body.skill
         )
-        await hub.conversations.notify_mode(view.conversation_id, view.channel, "waiting")
         await dispatcher.queue_changed()
         return handoff_json(view)
 
-    @router.post("/handoffs/{handoff_id}/return")
-    async def return_to_bot(handoff_id: int, agent: Agent, hub: Services) -> dict[str, Any]:
-        view = await hub.handoffs.return_to_bot(agent, handoff_id)
-        await hub.conversations.resume_bot(view.conversation_id)
-        await hub.conversations.post(
-            view.conversation_id, notice("returned", _lang(view)), author="system"
-        )
-        text, payload = csat_question(_lang(view))
-        await hub.conversations.post(view.conversation_id, text, author="system", payload=payload)
-        await hub.conversations.notify_mode(view.conversation_id, view.channel, "bot")
+    @api.post("/handoffs/{handoff_id}/return")
+    async def return_to_bot(handoff_id: int, agent: Agent) -> dict[str, Any]:
+        view = await console.conversations.return_to_bot(agent, handoff_id)
         await dispatcher.queue_changed()
         return handoff_json(view)
 
-    @router.post("/handoffs/{handoff_id}/close")
-    async def close(handoff_id: int, body: CloseIn, agent: Agent, hub: Services) -> dict[str, Any]:
-        view = await hub.handoffs.close(agent, handoff_id, body.resolution)
-        text, payload = csat_question(_lang(view))
-        await hub.conversations.post(view.conversation_id, text, author="system", payload=payload)
-        await hub.conversations.notify_mode(view.conversation_id, view.channel, "closed")
+    @api.post("/handoffs/{handoff_id}/close")
+    async def close(handoff_id: int, body: CloseIn, agent: Agent) -> dict[str, Any]:
+        view = await console.conversations.close_handoff(agent, handoff_id, body.resolution)
         await dispatcher.queue_changed()
         return handoff_json(view)
 
-    @router.get("/canned")
-    async def canned(agent: Agent, language: Literal["zh", "en"] = "zh") -> list[dict[str, str]]:
+    @api.get("/canned")
+    async def canned(agent: Agent, language: Language = "zh") -> list[dict[str, str]]:
         return context.canned_replies(language)
 
-    @router.get("/supervisor")
-    async def supervisor(agent: Agent, hub: Services) -> dict[str, Any]:
+    @api.get("/supervisor")
+    async def supervisor(agent: Agent) -> dict[str, Any]:
         _supervisor_only(agent)
         return await dispatcher.overview()
 
-    @router.get("/supervisor/unanswered")
+    @api.get("/supervisor/unanswered")
     async def unanswered(
         agent: Agent,
-        hub: Services,
-        request: Request,
         days: Annotated[int, Query(ge=1, le=366)] = 30,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> dict[str, Any]:
-        """What customers asked that the knowledge base could not answer (see bot.admin)."""
+        """What customers asked that the knowledge base could not answer."""
         _supervisor_only(agent)
-        knowledge: SharedKnowledge = request.app.state.knowledge
-        return await gaps_report(hub.database, knowledge.get, days, limit)
+        return await console.knowledge_gaps(days, limit)
 
+    @router.get("/console/media/{attachment_id}", include_in_schema=False)
+    async def console_media(attachment_id: str, agent: Agent) -> FileResponse:
+        """The original of a voice message or image, for a logged-in agent."""
+        try:
+            attachment = await console.attachments.get(attachment_id)
+        except AttachmentNotFound as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
+        return attachment_file(attachment)
+
+    router.include_router(api)
     return router
 
 
 def _supervisor_only(agent: AgentProfile) -> None:
     if agent.role != "supervisor":
         raise HTTPException(403, detail="the supervisor view is for supervisors")
-
-
-def _lang(view: HandoffView) -> Literal["zh", "en"]:
-    return "en" if view.language == "en" else "zh"

@@ -9,10 +9,10 @@ from typing import Any
 
 import yaml
 
-from bot.conversations import StoredMessage
+from bot.conversations import StoredMessage, Summary
 from bot.dialogue import DialogueUnavailable
 from bot.handoff import HandoffView
-from bot.services import HubServices
+from channels.console._services import ConsoleServices
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +24,8 @@ _INTERNAL_SLOTS = frozenset({"session_started_metadata", "requested_slot"})
 # the conversation named, language), reply suggestions (question, language).
 OrdersLookup = Callable[[str, str, list[str], str], Awaitable[list[dict[str, Any]]]]
 Suggester = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
-# A generated summary (transcript, language), or None for the extractive one.
-Summarizer = Callable[[list[StoredMessage], str], Awaitable[str | None]]
+# The agent's briefing on a conversation (the conversations module's one summary path).
+Summarize = Callable[[list[StoredMessage], HandoffView], Awaitable[Summary]]
 
 
 class ContextBuilder:
@@ -33,16 +33,17 @@ class ContextBuilder:
 
     def __init__(
         self,
-        hub: HubServices,
+        hub: ConsoleServices,
+        *,
+        summarize: Summarize,
         orders: OrdersLookup | None = None,
         suggest: Suggester | None = None,
-        summarize_with: Summarizer | None = None,
         canned_path: Path = CANNED_REPLIES,
     ) -> None:
         self._hub = hub
         self._orders = orders
         self._suggest = suggest
-        self._summarize = summarize_with
+        self._summarize = summarize
         self._canned: dict[str, list[dict[str, str]]] = yaml.safe_load(
             canned_path.read_text(encoding="utf-8")
         )
@@ -55,7 +56,7 @@ class ContextBuilder:
         customer = [m for m in transcript if m.direction == "in"]
         last_question = customer[-1].text if customer else ""
         nlu = await self._nlu(view.conversation_id)
-        generated = await self._summarize(transcript, view.language) if self._summarize else None
+        summary = await self._summarize(transcript, view)
         return {
             "transcript": [m.as_json() for m in transcript],
             "nlu": nlu,
@@ -66,15 +67,15 @@ class ContextBuilder:
             ],
             "orders": await self._orders_of(view, _mentioned_orders(nlu)),
             "sources": _sources(transcript),
-            "summary": generated or summarize(transcript, view),
-            "summary_kind": "llm" if generated else "extractive",
+            "summary": summary.text,
+            "summary_kind": summary.kind,
             "suggestions": await self._suggestions(last_question, view.language),
             "notes": await self._hub.handoffs.notes(view.conversation_id),
         }
 
     async def _nlu(self, conversation_id: str) -> dict[str, Any]:
         try:
-            tracker = await self._hub.dialogue.tracker(conversation_id)
+            tracker = await self._hub.tracker(conversation_id)
         except DialogueUnavailable:
             return {"available": False}
         latest = tracker.get("latest_message") or {}
@@ -134,25 +135,3 @@ def _sources(transcript: list[StoredMessage]) -> list[dict[str, Any]]:
             if isinstance(citation, dict) and citation not in found:
                 found.append(citation)
     return found
-
-
-def summarize(transcript: list[StoredMessage], view: HandoffView) -> str:
-    """An extractive summary: why the customer came, what went wrong, where it stands."""
-    customer = [m for m in transcript if m.direction == "in"]
-    if not customer:
-        return ""
-    zh = view.language == "zh"
-    first, last = customer[0].text, customer[-1].text
-    worst = min(customer, key=lambda m: m.sentiment if m.sentiment is not None else 0.0)
-    parts = [("客户开始说：" if zh else "Customer opened with: ") + _clip(first)]
-    if worst.sentiment is not None and worst.sentiment < -0.25 and worst.text not in (first, last):
-        parts.append(("最不满的一句：" if zh else "Most upset: ") + _clip(worst.text))
-    if last != first:
-        parts.append(("最新消息：" if zh else "Latest: ") + _clip(last))
-    reason = {"zh": "转人工原因：", "en": "Handoff reason: "}["zh" if zh else "en"]
-    parts.append(reason + view.reason + (f" ({view.intent})" if view.intent else ""))
-    return "\n".join(parts)
-
-
-def _clip(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

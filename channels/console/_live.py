@@ -14,9 +14,8 @@ import socketio
 
 from bot.conversations import ConversationEvent
 from bot.handoff import AgentProfile, HandoffError
-from bot.services import HubServices
-from channels.console._api import COOKIE
 from channels.console._dispatch import Dispatcher
+from channels.console._services import COOKIE, ConsoleServices
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ def _conversation_room(conversation_id: str) -> str:
 class ConsoleNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Pushes console events to logged-in agents."""
 
-    def __init__(self, hub: HubServices, dispatcher: Dispatcher) -> None:
+    def __init__(self, hub: ConsoleServices, dispatcher: Dispatcher) -> None:
         super().__init__(NAMESPACE)
         self._hub = hub
         dispatcher.subscribe(self._on_console_event)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.conversations import ConversationService, InboundMessage
 from bot.dialogue import Button
+from bot.language import Language
 
 CHANNEL = "rest"
 
@@ -48,7 +49,7 @@ class MessagesOut(BaseModel):
 
     conversation_id: str
     replies: list[ReplyOut]
-    language: Literal["zh", "en"]
+    language: Language
     mode: str
 
 

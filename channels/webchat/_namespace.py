@@ -17,14 +17,13 @@ import socketio
 
 from bot.conversations import (
     ConversationEvent,
+    ConversationService,
     InboundMessage,
     MessageRejected,
     MessageTooLong,
-    find_conversation,
 )
 from bot.dialogue import DialogueUnavailable
 from bot.language import Language
-from bot.services import HubServices
 from channels.webchat._protocol import (
     SESSION_ID,
     bot_uttered,
@@ -51,13 +50,18 @@ def session_room(sender: str) -> str:
 class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Rasa web-chat protocol over socket.io, backed by the conversation service."""
 
-    def __init__(self, hub: HubServices, sessions: WebchatSessions) -> None:
+    def __init__(
+        self,
+        conversations: ConversationService,
+        sessions: WebchatSessions,
+        default_language: Language,
+    ) -> None:
         super().__init__(NAMESPACE)
-        self._hub = hub
+        self._conversations = conversations
         self._sessions = sessions
-        self._default_language: Language = hub.settings.default_language
+        self._default_language = default_language
         self._senders: dict[str, str] = {}  # conversation id -> sender, for routing events
-        hub.conversations.events.subscribe(self._on_conversation_event)
+        conversations.events.subscribe(self._on_conversation_event)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         return True
@@ -100,7 +104,7 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             else InboundMessage(CHANNEL, sender, text, metadata)
         )
         try:
-            turn = await self._hub.conversations.receive(inbound)
+            turn = await self._conversations.receive(inbound)
         except MessageRejected as exc:
             reason = "too_long" if isinstance(exc, MessageTooLong) else "empty"
             await self.emit("bot_uttered", error_utterance(reason, language, str(exc)), to=sid)
@@ -120,9 +124,9 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         sender = session.get("sender")
         if not sender:
             return
-        conversation_id = await find_conversation(self._hub.database, CHANNEL, sender)
+        conversation_id = await self._conversations.find(CHANNEL, sender)
         if conversation_id is not None:
-            await self._hub.conversations.events.publish(
+            await self._conversations.events.publish(
                 ConversationEvent("typing", conversation_id, CHANNEL, data={"who": "customer"})
             )
 
@@ -152,9 +156,9 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return str(sender) if sender else None
 
     async def _send_history(self, sid: str, sender: str, after_id: int) -> None:
-        conversation_id = await find_conversation(self._hub.database, CHANNEL, sender)
+        conversation_id = await self._conversations.find(CHANNEL, sender)
         messages = (
-            await self._hub.conversations.history(
+            await self._conversations.history(
                 conversation_id, after_id=after_id, limit=HISTORY_LIMIT
             )
             if conversation_id
@@ -166,10 +170,10 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.emit("history", {"messages": [history_item(m) for m in messages]}, to=sid)
 
     async def _send_missed(self, sid: str, sender: str, delivered_id: int) -> None:
-        conversation_id = await find_conversation(self._hub.database, CHANNEL, sender)
+        conversation_id = await self._conversations.find(CHANNEL, sender)
         if conversation_id is None:
             return
-        messages = await self._hub.conversations.history(
+        messages = await self._conversations.history(
             conversation_id, after_id=delivered_id, limit=HISTORY_LIMIT
         )
         missed = [m for m in messages if m.direction == "out"]
@@ -183,7 +187,7 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return
         sender = self._senders.get(event.conversation_id)
         if sender is None:
-            sender = await self._hub.conversations.sender_of(event.conversation_id)
+            sender = await self._conversations.sender_of(event.conversation_id)
             if len(self._senders) >= SENDER_CACHE_SIZE:
                 self._senders.clear()  # a cache: the database has them all
             self._senders[event.conversation_id] = sender

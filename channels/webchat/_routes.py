@@ -14,15 +14,10 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.language import Language
-from bot.services import HubServices
-from channels.intake import (
+from bot.media import AttachmentNotFound, MediaIntake, MediaUpload, UploadRejected, discard
+from channels.connector import (
     INTAKE_ERRORS,
-    AttachmentNotFound,
-    MediaIntake,
-    MediaUpload,
-    UploadRejected,
     attachment_file,
-    discard,
     error_response,
     read_upload,
     turn_json,
@@ -34,10 +29,11 @@ from channels.webchat._sessions import WebchatSessions
 PREFIX = "/webchat/"
 
 
-def build_router(intake: MediaIntake, sessions: WebchatSessions, hub: HubServices) -> APIRouter:
+def build_router(
+    intake: MediaIntake, sessions: WebchatSessions, default_language: Language
+) -> APIRouter:
     """``POST /webchat/upload`` and ``GET /webchat/media/{id}`` for the widget."""
     router = APIRouter(prefix="/webchat", tags=["webchat"])
-    default_language: Language = hub.settings.default_language
 
     @router.post("/upload")
     async def upload(request: Request) -> JSONResponse:

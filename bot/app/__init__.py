@@ -1,0 +1,38 @@
+"""Wiring: the settings (loaded once), the composition root, the hub's application factory, the
+action server, the one command line and the supervisor. Only this layer constructs services."""
+
+from bot.app._cli import app
+from bot.app._container import HubServices, build_hub_services, order_service, speech_engine
+from bot.app._customers import CustomerFacts
+from bot.app._hub import create_app, create_asgi
+from bot.app._knowledge import (
+    SharedKnowledge,
+    ingest_sources,
+    knowledge_config,
+    open_knowledge_base,
+    uploads_dir,
+)
+from bot.app._settings import Settings
+from bot.app._supervisor import ProcessSpec, Supervisor, platform_processes
+from bot.dialogue import PROJECT_ROOT
+
+__all__ = [
+    "PROJECT_ROOT",
+    "CustomerFacts",
+    "HubServices",
+    "ProcessSpec",
+    "Settings",
+    "SharedKnowledge",
+    "Supervisor",
+    "app",
+    "build_hub_services",
+    "create_app",
+    "create_asgi",
+    "ingest_sources",
+    "knowledge_config",
+    "open_knowledge_base",
+    "order_service",
+    "platform_processes",
+    "speech_engine",
+    "uploads_dir",
+]

@@ -1,0 +1,42 @@
+"""The action server: rasa-sdk serving the custom actions with the services built here.
+
+rasa-sdk loads actions by package name and has no way to pass them dependencies, so the
+wiring hands them their services (``actions.configure``) before the package is registered,
+and serves in this one process (Sanic's worker processes would start without them).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from rasa_sdk.endpoint import create_app
+from rasa_sdk.executor import ActionExecutor
+
+import actions
+from bot.app._container import order_service
+from bot.app._knowledge import SharedKnowledge
+from bot.app._settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def run_action_server(settings: Settings) -> None:
+    """Serve the custom actions on ``actions_host:actions_port`` until stopped."""
+    knowledge = SharedKnowledge(settings)
+    actions.configure(
+        actions.ActionServices(orders=order_service(settings), knowledge=knowledge.get)
+    )
+    executor = ActionExecutor()
+    executor.register_package("actions")
+    app = create_app(executor, cors_origins=[])
+    logger.info("Action server listening on %s", settings.actions_url)
+    try:
+        app.run(
+            host=settings.actions_host,
+            port=settings.actions_port,
+            single_process=True,
+            access_log=False,
+            motd=False,
+        )
+    finally:
+        knowledge.close()

@@ -1,0 +1,146 @@
+"""The command line: ``python -m bot <command>``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+import typer
+
+from bot.app._actions import run_action_server
+from bot.app._cli_eval import eval_app
+from bot.app._cli_kb import kb_app
+from bot.app._cli_media import media_app
+from bot.app._cli_rasa import shell, validate
+from bot.app._cli_settings import cli_settings, start_run
+from bot.app._exposure import InsecureSettings, check_exposure
+from bot.app._knowledge import ingest_sources
+from bot.app._supervisor import Supervisor, platform_processes
+from bot.dialogue import TrainingFailed, train
+from bot.handoff import AgentDirectory, HandoffError
+from bot.storage import Database, upgrade
+from knowledge import KnowledgeError
+
+logger = logging.getLogger(__name__)
+
+app = typer.Typer(help="Customer-service assistant platform.", no_args_is_help=True)
+db_app = typer.Typer(help="The hub database.", no_args_is_help=True)
+app.callback()(start_run)
+app.add_typer(db_app, name="db")
+agents_app = typer.Typer(help="Console agents.", no_args_is_help=True)
+app.add_typer(agents_app, name="agents")
+app.add_typer(kb_app, name="kb")
+app.add_typer(eval_app, name="eval")
+app.add_typer(media_app, name="media")
+
+
+@app.command()
+def run() -> None:
+    """Train the Rasa model if its inputs changed, then start Rasa, actions and hub."""
+    settings = cli_settings()
+    try:
+        check_exposure(settings)
+    except InsecureSettings as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    try:
+        model = train(settings.rasa_toolchain)
+    except TrainingFailed as exc:
+        logger.error("%s", exc)
+        raise typer.Exit(code=1) from exc
+    try:
+        ingest_sources(settings)  # unchanged files cost nothing, so this is quick after the first
+    except KnowledgeError as exc:
+        logger.error("Knowledge base ingestion failed: %s", exc)
+        raise typer.Exit(code=1) from exc
+    supervisor = Supervisor(
+        platform_processes(settings, model),
+        startup_timeout_s=settings.startup_timeout_s,
+        backoff_max_s=settings.restart_backoff_max_s,
+        pid_dir=settings.var_dir / "run",
+        ready_message=f"Open {settings.hub_url}/ in a browser; Ctrl-C stops everything.",
+    )
+    asyncio.run(supervisor.run())
+
+
+@app.command("actions")
+def actions_command() -> None:
+    """Serve the custom actions (the supervisor starts this; Rasa calls it)."""
+    run_action_server(cli_settings())
+
+
+app.command("validate")(validate)
+app.command("shell")(shell)
+
+
+@app.command("train")
+def train_command(
+    force: bool = typer.Option(False, "--force", help="Train even if the model is up to date."),
+) -> None:
+    """Train the Rasa model when config.yml, nlu_data/ or the domain changed."""
+    settings = cli_settings()
+    try:
+        model = train(settings.rasa_toolchain, force=force)
+    except TrainingFailed as exc:
+        logger.error("%s", exc)
+        raise typer.Exit(code=1) from exc
+    typer.echo(str(model))
+
+
+@agents_app.command("add")
+def agents_add(
+    username: str,
+    display_name: str = typer.Option("", help="Name shown to customers; the username if empty."),
+    role: str = typer.Option("agent", help="agent or supervisor"),
+    skills: str = typer.Option(
+        "general", help="Comma-separated: orders,refunds,technical,sales,general"
+    ),
+    languages: str = typer.Option("zh,en", help="Comma-separated: zh,en"),
+    max_chats: int = typer.Option(3, help="Most conversations at once."),
+    password: str = typer.Option(
+        ...,
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        envvar="BOT_NEW_AGENT_PASSWORD",
+        help="At least 8 characters (prompted when not given; or set BOT_NEW_AGENT_PASSWORD).",
+    ),
+) -> None:
+    """Add a console agent."""
+    settings = cli_settings()
+
+    async def add() -> None:
+        database = Database(settings.hub_database_url)
+        await database.migrate()
+        try:
+            directory = AgentDirectory(database, timedelta(hours=settings.agent_session_hours))
+            profile = await directory.create(
+                username,
+                password,
+                display_name=display_name or None,
+                role=role,
+                skills=_split(skills),
+                languages=_split(languages),
+                max_chats=max_chats,
+            )
+        finally:
+            database.dispose()
+        typer.echo(f"added {profile.role} {profile.username} (id {profile.id})")
+
+    try:
+        asyncio.run(add())
+    except HandoffError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+
+
+def _split(values: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in values.split(",") if v.strip())
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the hub database's migrations."""
+    settings = cli_settings()
+    upgrade(settings.hub_database_url)

@@ -1,0 +1,134 @@
+"""The composition root: every service the platform's processes use, built once from the settings.
+
+Adapters never see this container; the hub factory and the command line hand each adapter only
+the services it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from bot.app._customers import CustomerFacts
+from bot.app._knowledge import SharedKnowledge, knowledge_config
+from bot.app._settings import Settings
+from bot.conversations import ConversationService, HandoffPolicy, Summarizer
+from bot.dialogue import RasaClient
+from bot.handoff import AgentDirectory, BusinessHours, HandoffService
+from bot.insights import gaps_report
+from bot.media import AttachmentStore, MediaIntake
+from bot.orders import OrderService
+from bot.storage import Database
+from channels.media import (
+    SHOP_VOCABULARY_PROMPT,
+    MediaReader,
+    SpeechBackend,
+    SpeechEngine,
+    build_ocr_engine,
+    build_speech_engine,
+)
+from knowledge import chat_model
+
+
+@dataclass(frozen=True)
+class HubServices:
+    """Everything the hub works with, built once per application."""
+
+    settings: Settings
+    database: Database
+    dialogue: RasaClient
+    hours: BusinessHours
+    handoffs: HandoffService
+    agents: AgentDirectory
+    knowledge: SharedKnowledge
+    customers: CustomerFacts
+    summarizer: Summarizer
+    conversations: ConversationService
+    media: MediaIntake
+
+    async def knowledge_gaps(self, days: int, limit: int) -> dict[str, Any]:
+        """The questions the knowledge base could not answer lately (insights module)."""
+        return await gaps_report(
+            self.conversations.replied_questions, self.knowledge.get, days, limit
+        )
+
+
+def order_service(settings: Settings) -> OrderService:
+    """The shop's orders on ``var_dir/orders.db``, with "today" in the shop's time zone."""
+    return OrderService(settings.var_dir / "orders.db", timezone=settings.timezone)
+
+
+def build_hub_services(settings: Settings) -> HubServices:
+    """The hub's services; nothing starts until the application's lifespan does."""
+    database = Database(settings.hub_database_url)
+    token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
+    dialogue = RasaClient(settings.rasa_url, settings.actions_url, settings.rasa_timeout_s, token)
+    hours = BusinessHours.parse(settings.business_hours, settings.timezone)
+    handoffs = HandoffService(database, hours)
+    agents = AgentDirectory(database, timedelta(hours=settings.agent_session_hours))
+    knowledge = SharedKnowledge(settings)
+    customers = CustomerFacts(order_service(settings), knowledge)
+    llm = knowledge_config(settings).llm
+    summarizer = Summarizer(chat_model(llm) if llm else None)
+    conversations = ConversationService(
+        database,
+        dialogue,
+        handoffs,
+        hours,
+        max_text_chars=settings.max_text_chars,
+        default_language=settings.default_language,
+        policy=HandoffPolicy(
+            sentiment_threshold=settings.sentiment_handoff_threshold,
+            notice_interval=timedelta(seconds=settings.queue_notice_interval_s),
+            business_hours=settings.business_hours,
+        ),
+        is_vip=customers.is_vip,
+    )
+    media = media_intake(settings, database, conversations)
+    return HubServices(
+        settings,
+        database,
+        dialogue,
+        hours,
+        handoffs,
+        agents,
+        knowledge,
+        customers,
+        summarizer,
+        conversations,
+        media,
+    )
+
+
+def speech_engine(settings: Settings, backend: SpeechBackend) -> SpeechEngine:
+    """``backend``'s engine as the settings configure it (not loaded yet)."""
+    prompt = settings.speech_prompt_zh
+    return build_speech_engine(
+        backend,
+        cache_dir=settings.var_dir / "media-models",
+        checkpoint=settings.whisper_checkpoint,
+        cpu_threads=settings.speech_threads,
+        workers=settings.speech_workers,
+        vocabulary_prompt=SHOP_VOCABULARY_PROMPT if prompt is None else prompt,
+    )
+
+
+def media_intake(
+    settings: Settings, database: Database, conversations: ConversationService
+) -> MediaIntake:
+    """The intake the settings describe; engines load on first use."""
+    speech = speech_engine(settings, settings.speech_backend)
+    reader = MediaReader(
+        speech, build_ocr_engine(settings.ocr_backend), max_audio_s=settings.media_max_audio_s
+    )
+    store = AttachmentStore(
+        database, settings.var_dir / "media", timedelta(days=settings.media_retention_days)
+    )
+    return MediaIntake(
+        reader,
+        store,
+        conversations,
+        max_upload_bytes=settings.media_max_upload_bytes,
+        max_text_chars=settings.max_text_chars,
+    )

@@ -1,0 +1,167 @@
+"""The hub's application factory: wires storage, the dialogue client and the channels together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+import socketio
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, SecretStr
+from starlette.types import ASGIApp
+
+from bot.app._container import build_hub_services
+from bot.app._exposure import check_exposure
+from bot.app._knowledge import uploads_dir
+from bot.app._logs import configure_logging
+from bot.app._settings import Settings
+from channels import admin, console, rest, webchat, widget
+from channels.connector import BodySizeLimit, install_error_handlers, upload_limits
+
+logger = logging.getLogger(__name__)
+
+VENDOR = Path(__file__).resolve().parents[2] / "channels" / "vendor"
+
+
+class Health(BaseModel):
+    """The hub is up; whether the processes it depends on are too."""
+
+    status: Literal["ok", "degraded"]
+    rasa: Literal["ok", "down"]
+    actions: Literal["ok", "down"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the hub; uvicorn calls this with no arguments (``--factory``)."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    check_exposure(settings)
+    hub = build_hub_services(settings)
+    dispatcher = console.Dispatcher(hub.handoffs)
+    hub.conversations.events.subscribe(dispatcher.on_conversation_event)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await hub.database.migrate()
+        await hub.dialogue.start()
+        await dispatcher.start()
+        await hub.media.start()
+        logger.info("Hub listening on %s", settings.hub_url)
+        yield
+        await hub.media.stop()
+        await dispatcher.stop()
+        await hub.dialogue.close()
+        await asyncio.to_thread(hub.knowledge.close)
+        hub.database.dispose()
+
+    app = FastAPI(title="Customer-service assistant hub", version="0.1.0", lifespan=lifespan)
+    app.state.services = hub  # for tests and the CLI; adapters get only what they need
+    chat_sessions = webchat.WebchatSessions(hub.database)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        path_limits={
+            **admin.upload_limit(settings.max_upload_bytes),
+            **upload_limits(settings.media_max_upload_bytes),
+        },
+    )
+    app.add_middleware(
+        webchat.WebchatCORS, origins=webchat.allowed_origins(settings.webchat_origins)
+    )
+    install_error_handlers(app)
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    async def healthz() -> Health:
+        rasa_ok, actions_ok = await asyncio.gather(
+            hub.dialogue.rasa_healthy(), hub.dialogue.actions_healthy()
+        )
+        return Health(
+            status="ok" if rasa_ok and actions_ok else "degraded",
+            rasa="ok" if rasa_ok else "down",
+            actions="ok" if actions_ok else "down",
+        )
+
+    guards = [Depends(_api_key_guard(settings.api_key))] if settings.api_key else []
+    app.include_router(rest.build_router(hub.conversations), dependencies=guards)
+    app.include_router(
+        rest.build_media_router(
+            hub.media,
+            settings.default_language,
+            api_key_set=settings.api_key is not None,
+            guards=guards,
+        )
+    )
+    app.include_router(
+        admin.build_router(
+            admin.AdminServices(
+                knowledge=hub.knowledge.get,
+                uploads=uploads_dir(settings),
+                max_upload_bytes=settings.max_upload_bytes,
+                knowledge_gaps=hub.knowledge_gaps,
+                token=settings.admin_token.get_secret_value() if settings.admin_token else None,
+            )
+        )
+    )
+    desk = console.ConsoleServices(
+        conversations=hub.conversations,
+        handoffs=hub.handoffs,
+        agents=hub.agents,
+        attachments=hub.media.store,
+        session=timedelta(hours=settings.agent_session_hours),
+        knowledge_gaps=hub.knowledge_gaps,
+        tracker=hub.dialogue.tracker,
+    )
+    pages, console_static = console.build_pages()
+    app.include_router(pages)
+    app.mount("/console/static", console_static, name="console-static")
+    context = console.ContextBuilder(
+        desk,
+        orders=hub.customers.orders,
+        suggest=hub.customers.suggestions,
+        summarize=hub.summarizer.summarize,
+    )
+    app.include_router(console.build_router(desk, dispatcher, context))
+    app.mount("/static/vendor", StaticFiles(directory=VENDOR), name="vendor")
+    app.include_router(webchat.build_router(hub.media, chat_sessions, settings.default_language))
+    demo_page, widget_static = widget.build_pages()
+    app.include_router(demo_page)
+    app.mount("/widget", widget_static, name="widget")
+    # One socket.io server for every live channel (web chat, agent console), each on its own
+    # namespace; create_asgi() puts it in front of this app.
+    sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=[], logger=False)
+    sio.register_namespace(console.ConsoleNamespace(desk, dispatcher))
+    chat = webchat.WebchatNamespace(hub.conversations, chat_sessions, settings.default_language)
+    hub.media.subscribe(chat.media_read)
+    sio.register_namespace(chat)
+    app.state.sio = sio
+    return app
+
+
+def create_asgi(settings: Settings | None = None) -> ASGIApp:
+    """The hub as uvicorn serves it: socket.io in front of the FastAPI app."""
+    app = create_app(settings)
+    asgi: ASGIApp = socketio.ASGIApp(app.state.sio, other_asgi_app=app)
+    return asgi
+
+
+def _api_key_guard(api_key: SecretStr) -> Callable[[Request], Awaitable[None]]:
+    """A dependency that checks the header ``Authorization: Bearer <key>``."""
+    expected = api_key.get_secret_value()
+
+    async def guard(request: Request) -> None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given, expected):
+            raise HTTPException(
+                status_code=401,
+                detail="missing or wrong API key; send the header 'Authorization: Bearer <key>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return guard

@@ -1,0 +1,107 @@
+"""The knowledge base as the platform configures it: settings in, a ``KnowledgeBase`` out."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bot.app._settings import Settings
+from bot.language import detect_language
+from knowledge import IngestReport, KnowledgeBase, KnowledgeConfig, LLMConfig
+
+logger = logging.getLogger(__name__)
+
+
+def knowledge_config(settings: Settings) -> KnowledgeConfig:
+    """The knowledge base's configuration from the platform settings."""
+    llm = None
+    if settings.llm_base_url:
+        if not settings.llm_model:
+            raise ValueError("BOT_LLM_BASE_URL is set but BOT_LLM_MODEL is not: name the model")
+        llm = LLMConfig(
+            base_url=settings.llm_base_url,
+            model=settings.llm_model,
+            api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else "none",
+            timeout_s=settings.llm_timeout_s,
+        )
+    config = KnowledgeConfig(
+        persist_dir=None if settings.chroma_url else settings.var_dir / "chroma",
+        chroma_url=settings.chroma_url,
+        embedding_cache=settings.embedding_cache
+        or settings.var_dir / "chroma" / "embeddings.sqlite",
+        collection=settings.knowledge_collection,
+        embedding_model=settings.embedding_model,
+        llm=llm,
+        default_language=settings.default_language,
+        related=settings.knowledge_related,
+    )
+    if settings.knowledge_faq_threshold is not None:
+        config = replace(config, faq_threshold=settings.knowledge_faq_threshold)
+    if settings.knowledge_answer_threshold is not None:
+        config = replace(config, answer_threshold=settings.knowledge_answer_threshold)
+    return config
+
+
+class _LazyOcr:
+    """Images in the knowledge base go through the media module's OCR, loaded on first use (the
+    action server, which only reads, never loads it)."""
+
+    def __init__(self) -> None:
+        self._engine: Any = None
+
+    def __call__(self, path: Path) -> str:
+        if self._engine is None:
+            from channels.media import build_ocr_engine
+
+            self._engine = build_ocr_engine("rapidocr")
+        return str(self._engine.read(path).text)
+
+
+def open_knowledge_base(settings: Settings) -> KnowledgeBase:
+    """The platform's knowledge base, with OCR for images."""
+    return KnowledgeBase(
+        knowledge_config(settings), detect_language=detect_language, image_to_text=_LazyOcr()
+    )
+
+
+class SharedKnowledge:
+    """The hub's one knowledge base (admin API, agents' reply suggestions), opened on first use:
+    it loads a model, which a hub that never needs it should not pay for."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._knowledge: KnowledgeBase | None = None
+
+    def get(self) -> KnowledgeBase:
+        with self._lock:
+            if self._knowledge is None:
+                self._knowledge = open_knowledge_base(self._settings)
+            return self._knowledge
+
+    def close(self) -> None:
+        with self._lock:
+            if self._knowledge is not None:
+                self._knowledge.close()
+                self._knowledge = None
+
+
+def uploads_dir(settings: Settings) -> Path:
+    """Where documents uploaded through the admin API are kept (they are the sources)."""
+    return settings.var_dir / "knowledge" / "uploads"
+
+
+def ingest_sources(settings: Settings) -> IngestReport:
+    """Ingest the configured sources folder and the uploads; unchanged files cost nothing."""
+    paths = [p for p in (settings.knowledge_sources, uploads_dir(settings)) if p.is_dir()]
+    knowledge = open_knowledge_base(settings)
+    try:
+        report = knowledge.ingest(paths, progress=True)
+    finally:
+        knowledge.close()
+    for source, reason in report.failed.items():
+        logger.warning("Knowledge source %s was not ingested: %s", Path(source).name, reason)
+    return report

