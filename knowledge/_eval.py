@@ -393,7 +393,9 @@ def grounding_report(path: Path, embedder: Embedder | None = None) -> GroundingR
         else:
             rejected_unfaithful += not verdict.ok
         if verdict.ok != row["faithful"]:
-            mistakes.append({"answer": row["answer"], "edit": row["edit"], "reason": verdict.reason})
+            mistakes.append(
+                {"answer": row["answer"], "edit": row["edit"], "reason": verdict.reason}
+            )
     faithful = sum(bool(r["faithful"]) for r in rows)
     return GroundingReport(
         pairs=len(rows),

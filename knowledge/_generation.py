@@ -228,8 +228,11 @@ _NEGATION = re.compile(
 )
 _HAN_CHAR = re.compile(r"[\u3400-\u9fff]")
 _SELF_CONTAINED = re.compile(r"free|免|包邮", re.IGNORECASE)
-_FREE_PHRASES = re.compile(r"free of charge|at no (?:extra )?cost|for free|no charge", re.IGNORECASE)
-_RANGE = r"(\d+(?:\.\d+)?|[一二两三四五六七八九十]+|{words})(?:\s*(?:[–\-~]|to|到|至)\s*(\d+(?:\.\d+)?|[一二两三四五六七八九十]+|{words}))?"
+_FREE_PHRASES = re.compile(
+    r"free of charge|at no (?:extra )?cost|for free|no charge", re.IGNORECASE
+)
+_NUMBER = r"(\d+(?:\.\d+)?|[一二两三四五六七八九十]+|{words})"
+_RANGE = _NUMBER + r"(?:\s*(?:[–\-~]|to|到|至)\s*" + _NUMBER + ")?"
 _EN_NUMBER_WORDS = {
     "one": 1,
     "two": 2,
@@ -277,7 +280,10 @@ _CURRENCY_SIGNS = {"¥": "CNY", "￥": "CNY", "$": "USD", "€": "EUR"}
 # Words of which a statement holds one; an answer naming another than its passage changes it.
 _ALTERNATIVES: tuple[tuple[str, ...], ...] = (
     (r"\bbefore\b|前", r"\b(?:after|later)\b|后"),
-    (r"\b(?:over|above|more than|at least)\b|以上|超过|满", r"\b(?:under|below|less than|at most)\b|以下|不足|不满"),
+    (
+        r"\b(?:over|above|more than|at least)\b|以上|超过|满",
+        r"\b(?:under|below|less than|at most)\b|以下|不足|不满",
+    ),
     (r"\bwithin\b|以内|内", r"\boutside\b|以外|之外"),
     (r"\binclud\w*", r"\bexclud\w*|\bexcept\b|除外"),
     (r"\bweekdays?\b|工作日", r"\bweekends?\b|周末"),
@@ -285,9 +291,18 @@ _ALTERNATIVES: tuple[tuple[str, ...], ...] = (
     (r"\bgold\b|金卡", r"\bsilver\b|银卡", r"\bplatinum\b|白金", r"\bdiamond\b|钻石"),
     (r"\bam\b|上午|早上", r"\bpm\b|下午|晚上"),
     (
-        r"\bjan(?:uary)?\b", r"\bfeb(?:ruary)?\b", r"\bmarch\b", r"\bapril\b", r"\bmay\b",
-        r"\bjune\b", r"\bjuly\b", r"\baug(?:ust)?\b", r"\bsept?(?:ember)?\b", r"\boct(?:ober)?\b",
-        r"\bnov(?:ember)?\b", r"\bdec(?:ember)?\b",
+        r"\bjan(?:uary)?\b",
+        r"\bfeb(?:ruary)?\b",
+        r"\bmarch\b",
+        r"\bapril\b",
+        r"\bmay\b",
+        r"\bjune\b",
+        r"\bjuly\b",
+        r"\baug(?:ust)?\b",
+        r"\bsept?(?:ember)?\b",
+        r"\boct(?:ober)?\b",
+        r"\bnov(?:ember)?\b",
+        r"\bdec(?:ember)?\b",
     ),
 )
 # Words that widen or narrow what a statement covers; an answer may use one only where its
@@ -328,7 +343,11 @@ def _quantities(text: str) -> set[tuple[str, str]]:
 
 
 def _english_numbers(text: str) -> set[str]:
-    return {str(_EN_NUMBER_WORDS[w]) for w in re.findall(r"[a-z]+", text.lower()) if w in _EN_NUMBER_WORDS}
+    return {
+        str(_EN_NUMBER_WORDS[w])
+        for w in re.findall(r"[a-z]+", text.lower())
+        if w in _EN_NUMBER_WORDS
+    }
 
 
 def _polarity(text: str, other: str) -> int:
@@ -372,22 +391,35 @@ def _alternative(claim: str, evidence: str) -> str | None:
     return None
 
 
-def contradiction(claim: str, evidence: str, passages_text: str) -> str | None:
+def contradiction(
+    claim: str, evidence: str, passages_text: str, sentence: str | None = None
+) -> str | None:
     """Why ``claim`` contradicts the passage clause ``evidence`` it paraphrases (None: it does
-    not): another polarity, unit, alternative or scope than the passages state."""
+    not): another polarity, unit, alternative or scope than the passages state. ``sentence``, the
+    whole sentence of a clause, settles polarity when the clause is only a condition ("If the
+    item has a quality problem," beside "shipping is free for quality problems")."""
     claim, evidence = _FREE_PHRASES.sub("free", claim), _FREE_PHRASES.sub("free", evidence)
-    if _polarity(claim, evidence) != _polarity(evidence, claim):
+    whole = _FREE_PHRASES.sub("free", sentence or claim)
+    if _polarity(claim, evidence) != _polarity(evidence, claim) and _polarity(
+        whole, evidence
+    ) != _polarity(evidence, whole):
         return "it negates what the passage states"
     changed = sorted(_quantities(claim) - _quantities(passages_text))
     if changed:
         return "it changes a quantity or unit: " + ", ".join(f"{n} {u}" for n, u in changed)
-    invented = sorted(_english_numbers(claim) - numbers(passages_text) - _english_numbers(passages_text))
+    invented = sorted(
+        _english_numbers(claim) - numbers(passages_text) - _english_numbers(passages_text)
+    )
     if invented:
         return f"it states numbers the passages do not: {invented}"
     swapped = _alternative(claim, evidence)
     if swapped:
         return swapped
-    scope = [w for w in _SCOPE.findall(claim) if not re.search(re.escape(w), passages_text, re.IGNORECASE)]
+    scope = [
+        w
+        for w in _SCOPE.findall(claim)
+        if not re.search(re.escape(w), passages_text, re.IGNORECASE)
+    ]
     if scope:
         return f"it widens or narrows the scope with {scope[0]!r}"
     return None
@@ -402,8 +434,10 @@ def _contradicted(
     if not clauses:
         return None
     similarity = claim_vectors @ embedder.embed_queries(clauses).T
+    sentence_of = {c: s for s in sentences(" ".join(claims)) for c in _clauses(s)}
     for i, claim in enumerate(claims):
-        problem = contradiction(claim, clauses[int(similarity[i].argmax())], text)
+        evidence = clauses[int(similarity[i].argmax())]
+        problem = contradiction(claim, evidence, text, sentence_of.get(claim))
         if problem:
             return f"{problem}: {claim[:80]}"
     return None

@@ -85,9 +85,16 @@ def test_contradicting_answers_are_rejected(
     ("answer", "language", "passage"),
     [
         ("If the item has a quality problem, return shipping is free.", "en", FREE),
-        ("Gift cards can't be exchanged for cash.", "en", "Gift cards cannot be exchanged for cash."),
-        ("Orders not yet shipped can be cancelled free of charge.", "en",
-         "Orders can be cancelled for free before they ship."),
+        (
+            "Gift cards can't be exchanged for cash.",
+            "en",
+            "Gift cards cannot be exchanged for cash.",
+        ),
+        (
+            "Orders not yet shipped can be cancelled free of charge.",
+            "en",
+            "Orders can be cancelled for free before they ship.",
+        ),
         ("金卡会员无理由退货不用付运费，免运费。", "zh", ZH_FREE),
         ("礼品卡购买后三年内都有效。", "zh", "礼品卡自购买之日起3年内有效，不可兑换现金。"),
     ],
