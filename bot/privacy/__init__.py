@@ -1,0 +1,14 @@
+"""Personal data: redaction of free text, customers' consents, and the audit log of who read or
+changed a customer's data."""
+
+from bot.privacy._errors import InvalidPrivacyRequest, PrivacyError
+from bot.privacy._redaction import KINDS, RedactingFilter, Redaction, redact
+
+__all__ = [
+    "KINDS",
+    "InvalidPrivacyRequest",
+    "PrivacyError",
+    "RedactingFilter",
+    "Redaction",
+    "redact",
+]
