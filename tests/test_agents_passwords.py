@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -160,3 +161,13 @@ def test_an_unknown_storage_is_named() -> None:
         "login throttle storage 'nosuch' is not usable; use memory:// or redis://host:port"
     )
     assert "secret" not in str(raised.value)
+
+
+async def test_concurrent_guesses_cannot_outrun_the_count(agents: AgentDirectory) -> None:
+    await agents.create("gus", PASSWORD)
+    results = await asyncio.gather(
+        *(agents.log_in("gus", f"guess-{i}", client_key="192.0.2.1") for i in range(20)),
+        return_exceptions=True,
+    )
+    kinds = sorted(type(r).__name__ for r in results)
+    assert kinds == ["InvalidCredentials"] * 3 + ["LoginThrottled"] * 17

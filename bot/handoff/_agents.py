@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
@@ -124,32 +125,44 @@ class LoginThrottle:
         keys = [f"user:{username.strip().lower()}"]
         return [*keys, f"client:{client_key}"] if client_key else keys
 
-    async def check(self, username: str, client_key: str | None) -> None:
-        """Raise ``LoginThrottled`` while the username or the client is locked out."""
+    async def begin(self, username: str, client_key: str | None) -> None:
+        """Count a login attempt before its password is checked, so that concurrent guesses
+        cannot outrun the count; raise ``LoginThrottled`` while the username or the client is
+        locked out, or when it has used up its attempts."""
         for key in self._keys(username, client_key):
-            if await self._locks.test(self._lock_item, "agent-login-lock", key):
-                continue
-            stats = await self._locks.get_window_stats(self._lock_item, "agent-login-lock", key)
-            wait = max(1, int(stats.reset_time - time.time()) + 1)
-            until = datetime.now(UTC) + timedelta(seconds=wait)
-            raise LoginThrottled(
-                "too many failed logins for this account or from this address; try again in "
-                f"{wait} seconds (after {until:%H:%M:%S} UTC)",
-                wait,
-            )
+            if not await self._locks.test(self._lock_item, "agent-login-lock", key):
+                raise await self._refusal(key)
+        for key in self._keys(username, client_key):
+            if not await self._failures.hit(self._failure_item, "agent-login", key):
+                await self._lock(key)
+                raise await self._refusal(key)
 
     async def failed(self, username: str, client_key: str | None) -> None:
-        """Count a failed login; lock out the username or client that reaches the limit."""
+        """The attempt failed: lock out the username or client that has used up its attempts."""
         for key in self._keys(username, client_key):
-            await self._failures.hit(self._failure_item, "agent-login", key)
             if not await self._failures.test(self._failure_item, "agent-login", key):
-                logger.warning("Console login locked out after repeated failures (%s)", key[:6])
-                await self._locks.hit(self._lock_item, "agent-login-lock", key)
-                await self._failures.clear(self._failure_item, "agent-login", key)
+                await self._lock(key)
 
-    async def succeeded(self, username: str) -> None:
-        """Forget the username's failures after a correct password."""
-        await self._failures.clear(self._failure_item, "agent-login", self._keys(username, None)[0])
+    async def succeeded(self, username: str, client_key: str | None) -> None:
+        """The password was right: forget the failures of the username and the client."""
+        for key in self._keys(username, client_key):
+            await self._failures.clear(self._failure_item, "agent-login", key)
+
+    async def _lock(self, key: str) -> None:
+        if await self._locks.hit(self._lock_item, "agent-login-lock", key):
+            # The key's kind only ("user:", "client:"): the name or address is personal data.
+            logger.warning("Console logins locked out after repeated failures (%s)", key[:6])
+        await self._failures.clear(self._failure_item, "agent-login", key)
+
+    async def _refusal(self, key: str) -> LoginThrottled:
+        stats = await self._locks.get_window_stats(self._lock_item, "agent-login-lock", key)
+        wait = max(1, int(stats.reset_time - time.time()) + 1)
+        until = datetime.now(UTC) + timedelta(seconds=wait)
+        return LoginThrottled(
+            "too many failed logins for this account or from this address; try again in "
+            f"{wait} seconds (after {until:%H:%M:%S} UTC)",
+            wait,
+        )
 
 
 def _token_hash(token: str) -> str:
@@ -179,7 +192,8 @@ class AgentDirectory:
     ) -> AgentProfile:
         """Add an agent; the password is stored as an argon2id hash."""
         _check_new_agent(username, password, role, skills, languages, max_chats)
-        hashed = hash_password(password)
+        # Hashing takes tens of milliseconds of CPU: off the event loop, like the storage work.
+        hashed = await asyncio.to_thread(hash_password, password)
 
         def add(session: Session) -> AgentProfile:
             agent = Agent(
@@ -207,7 +221,7 @@ class AgentDirectory:
         """Check the password; return a new session token and the agent. ``client_key`` (the
         caller's IP, say) is throttled as well as the username; while either is locked out even
         the right password is refused with ``LoginThrottled``."""
-        await self._throttle.check(username, client_key)
+        await self._throttle.begin(username, client_key)
         agent = await self._db.session(
             lambda s: s.execute(
                 select(Agent).where(Agent.username == username)
@@ -215,10 +229,10 @@ class AgentDirectory:
         )
         # Compare against a dummy hash when the name is unknown, so timing does not tell.
         stored = agent.password_hash if agent else _DUMMY_HASH
-        if not _verify(stored, password) or agent is None:
+        if not await asyncio.to_thread(_verify, stored, password) or agent is None:
             await self._throttle.failed(username, client_key)
             raise InvalidCredentials("wrong username or password")
-        await self._throttle.succeeded(username)
+        await self._throttle.succeeded(username, client_key)
         if not stored.startswith("$argon2") or _HASHER.check_needs_rehash(stored):
             await self._rehash(agent.id, password)
         token = secrets.token_urlsafe(32)
@@ -234,7 +248,7 @@ class AgentDirectory:
 
     async def _rehash(self, agent_id: int, password: str) -> None:
         """Store an argon2 hash in place of an older one (bcrypt, or weaker argon2 settings)."""
-        hashed = hash_password(password)
+        hashed = await asyncio.to_thread(hash_password, password)
 
         def update(session: Session) -> None:
             agent = session.get(Agent, agent_id)
