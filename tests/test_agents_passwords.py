@@ -9,6 +9,7 @@ from pathlib import Path
 
 import bcrypt
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from bot.handoff import (
@@ -171,3 +172,21 @@ async def test_concurrent_guesses_cannot_outrun_the_count(agents: AgentDirectory
     )
     kinds = sorted(type(r).__name__ for r in results)
     assert kinds == ["InvalidCredentials"] * 3 + ["LoginThrottled"] * 17
+
+
+async def test_an_argon2_hash_with_other_settings_is_redone(
+    agents: AgentDirectory, database: Database
+) -> None:
+    await agents.create("hal", "placeholder-password")
+    heavier = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash(PASSWORD)
+
+    def set_hash(session):  # type: ignore[no-untyped-def]
+        session.execute(
+            select(Agent).where(Agent.username == "hal")
+        ).scalar_one().password_hash = heavier
+
+    await database.session(set_hash)
+    await agents.log_in("hal", PASSWORD)
+    redone = await stored_hash(database, "hal")
+    assert redone != heavier
+    assert redone.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
