@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import bcrypt
 import pytest
+import redis
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
@@ -19,6 +22,7 @@ from bot.handoff import (
     LoginThrottle,
     LoginThrottled,
 )
+from bot.launch import free_port
 from bot.storage import Agent, Database
 
 PASSWORD = "correct horse battery"
@@ -190,3 +194,53 @@ async def test_an_argon2_hash_with_other_settings_is_redone(
     redone = await stored_hash(database, "hal")
     assert redone != heavier
     assert redone.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A private Redis server on a free port, stopped after the test."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if redis.Redis(port=port, socket_timeout=1).ping():
+                    break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.05)  # poll interval while the server starts
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+async def test_replicas_share_the_count_through_redis(database: Database, redis_url: str) -> None:
+    def replica() -> AgentDirectory:
+        throttle = LoginThrottle(redis_url, max_failures=3, lockout=timedelta(minutes=2))
+        return AgentDirectory(database, session_ttl=timedelta(hours=8), throttle=throttle)
+
+    first, second = replica(), replica()
+    await first.create("ivy", PASSWORD)
+    for directory in (first, second, first):
+        with pytest.raises(InvalidCredentials):
+            await directory.log_in("ivy", "guess-guess", client_key="192.0.2.44")
+    with pytest.raises(LoginThrottled) as locked:
+        await second.log_in("ivy", PASSWORD, client_key="192.0.2.45")
+    assert 1 <= locked.value.retry_after_s <= 121

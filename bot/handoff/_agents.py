@@ -108,7 +108,9 @@ class LoginThrottle:
             )
         uri = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
         try:
-            storage = storage_from_string(uri)
+            # redis-py rather than limits' default coredis: the hub already needs redis-py for
+            # socket.io's Redis manager.
+            storage = storage_from_string(uri, implementation="redispy")
         except ConfigurationError:
             # Only the scheme: a storage URI may carry a password.
             scheme = storage_uri.split("://", 1)[0]
