@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from datetime import date
 
@@ -136,3 +137,22 @@ def test_the_filter_redacts_messages_and_arguments(caplog: pytest.LogCaptureFixt
         "card [bank-card] for order YX2611010001",
         "bad format %d (arguments dropped: TypeError)",
     ]
+
+
+def test_the_filter_redacts_tracebacks_on_a_handler() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter())
+    parent = logging.getLogger("test.privacy.parent")
+    parent.addHandler(handler)
+    try:
+        try:
+            raise ValueError("no order for 13812345678")
+        except ValueError:
+            logging.getLogger("test.privacy.parent.child").exception("lookup failed")
+    finally:
+        parent.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "lookup failed"
+    assert lines[-1] == "ValueError: no order for [phone]"
+    assert "13812345678" not in stream.getvalue()

@@ -203,7 +203,9 @@ _RULES: tuple[tuple[str, re.Pattern[str], Callable[[str], bool]], ...] = (
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that redacts personal data from each record's message and arguments."""
+    """A logging filter that redacts personal data from each record's message, arguments and
+    traceback. Install it on the handlers: a filter on a logger does not see the records its
+    children propagate."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -212,4 +214,14 @@ class RedactingFilter(logging.Filter):
             # A record whose arguments do not fit its format: keep the format, drop the arguments.
             message = f"{record.msg} (arguments dropped: {type(exc).__name__})"
         record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            # Formatters print exc_text when it is set: an exception's message may quote a customer.
+            record.exc_text = _FORMATTER.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
+
+
+_FORMATTER = logging.Formatter()
