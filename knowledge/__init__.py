@@ -20,7 +20,7 @@ from knowledge._errors import (
     StoreUnavailable,
     UnsupportedSource,
 )
-from knowledge._eval import EvalReport, evaluate
+from knowledge._eval import EvalReport, GroundingReport, evaluate, grounding_report
 from knowledge._generation import LLMConfig, chat_model, summarize_conversation
 from knowledge._loaders import SUPPORTED_SUFFIXES
 from knowledge._text import question_key
@@ -43,6 +43,7 @@ __all__ = [
     "Embedder",
     "EmbeddingUnavailable",
     "EvalReport",
+    "GroundingReport",
     "IngestReport",
     "InvalidQuestion",
     "InvalidSource",
@@ -61,6 +62,7 @@ __all__ = [
     "build_embedder",
     "chat_model",
     "evaluate",
+    "grounding_report",
     "question_key",
     "summarize_conversation",
 ]

@@ -392,3 +392,93 @@ def _cross_validate(
         chosen = _choose(train, language_of)
         total.add(_Tally.of(test, _per_language(chosen, language_of)))
     return total.rates()
+
+
+@dataclass(frozen=True)
+class GroundingReport:
+    """How the grounding check does on (answer, passage, faithful) pairs."""
+
+    pairs: int
+    faithful: int
+    unfaithful: int
+    unfaithful_rejected: float  # share of unfaithful answers rejected (the issue's "precision")
+    faithful_accepted: float  # share of faithful answers kept (the issue's "recall")
+    rejection_precision: float  # share of rejected answers that were unfaithful
+    rejected_by_edit: dict[str, str]  # per kind of edit: "rejected/total"
+    mistakes: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def grounding_report(path: Path, embedder: Embedder | None = None) -> GroundingReport:
+    """Run the grounding check on a JSONL file of ``{"answer", "passage", "language",
+    "faithful", "edit"}`` rows (``knowledge/eval/grounding_test.jsonl`` ships one)."""
+    from knowledge._embeddings import E5Embedder
+    from knowledge._generation import Passage, check_grounding
+
+    rows = _load_grounding(path)
+    model = embedder or E5Embedder()
+    kept_faithful = rejected_unfaithful = rejected_faithful = 0
+    by_edit: dict[str, list[int]] = {}
+    mistakes: list[dict[str, Any]] = []
+    for row in rows:
+        verdict = check_grounding(
+            row["answer"], "", row["language"], [Passage(1, "", row["passage"])], model
+        )
+        tally = by_edit.setdefault(row["edit"], [0, 0])
+        tally[0] += not verdict.ok
+        tally[1] += 1
+        if row["faithful"]:
+            kept_faithful += verdict.ok
+            rejected_faithful += not verdict.ok
+        else:
+            rejected_unfaithful += not verdict.ok
+        if verdict.ok != row["faithful"]:
+            mistakes.append(
+                {"answer": row["answer"], "edit": row["edit"], "reason": verdict.reason}
+            )
+    faithful = sum(bool(r["faithful"]) for r in rows)
+    return GroundingReport(
+        pairs=len(rows),
+        faithful=faithful,
+        unfaithful=len(rows) - faithful,
+        unfaithful_rejected=_share(rejected_unfaithful, len(rows) - faithful),
+        faithful_accepted=_share(kept_faithful, faithful),
+        rejection_precision=_share(rejected_unfaithful, rejected_unfaithful + rejected_faithful),
+        rejected_by_edit={edit: f"{r}/{n}" for edit, (r, n) in sorted(by_edit.items())},
+        mistakes=mistakes,
+    )
+
+
+def _load_grounding(path: Path) -> list[dict[str, Any]]:
+    """Read a grounding pairs file; every bad line is named."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidSource(f"{path}: cannot read the grounding pairs file ({exc})") from exc
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidSource(f"{path.name}: line {number} is not valid JSON ({exc})") from exc
+        if not isinstance(row, dict):
+            raise InvalidSource(f"{path.name}: line {number} must be a JSON object")
+        problems = [
+            f"'{key}' must be a non-empty string"
+            for key in ("answer", "passage")
+            if not isinstance(row.get(key), str) or not row[key].strip()
+        ]
+        if row.get("language") not in ("zh", "en"):
+            problems.append("'language' must be 'zh' or 'en'")
+        if not isinstance(row.get("faithful"), bool):
+            problems.append("'faithful' must be true or false")
+        if problems:
+            raise InvalidSource(f"{path.name}: line {number}: " + "; ".join(problems))
+        rows.append({**row, "edit": str(row.get("edit") or "unlabelled")})
+    if not rows:
+        raise InvalidSource(f"{path.name}: the grounding pairs file has no pairs")
+    return rows

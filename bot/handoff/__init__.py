@@ -1,12 +1,13 @@
 """Human handoff: requests, the queue, routing to agents, and the agents themselves."""
 
-from bot.handoff._agents import PRESENCES, ROLES, AgentDirectory, AgentProfile
+from bot.handoff._agents import PRESENCES, ROLES, AgentDirectory, AgentProfile, LoginThrottle
 from bot.handoff._errors import (
     AgentExists,
     HandoffError,
     InvalidCredentials,
     InvalidRequest,
     InvalidTransition,
+    LoginThrottled,
     NotAllowed,
     NotFound,
 )
@@ -44,6 +45,8 @@ __all__ = [
     "InvalidCredentials",
     "InvalidRequest",
     "InvalidTransition",
+    "LoginThrottle",
+    "LoginThrottled",
     "NotAllowed",
     "NotFound",
     "QueuePosition",

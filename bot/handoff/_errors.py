@@ -27,3 +27,11 @@ class AgentExists(HandoffError):
 
 class InvalidCredentials(HandoffError):
     """Wrong username or password."""
+
+
+class LoginThrottled(HandoffError):
+    """Too many failed logins for this username or client; ``retry_after_s`` says when to retry."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
