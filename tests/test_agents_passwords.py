@@ -22,8 +22,8 @@ from bot.handoff import (
     LoginThrottle,
     LoginThrottled,
 )
-from bot.launch import free_port
 from bot.storage import Agent, Database
+from tests.launch import free_port
 
 PASSWORD = "correct horse battery"
 

@@ -221,7 +221,7 @@ def test_the_callers_detector_decides_every_language(
     assert answer.language == "en"
     assert "客服几点上班" in asked
     assert any("客服时间" in text for text in asked)  # the file's language came from it too
-    assert stats["languages"] == {"en": stats["passages"]}
+    assert stats["chunks_by_language"] == {"en": stats["passages"]}
 
 
 def test_answer_in_the_customers_language_from_the_other_one(

@@ -1,40 +1,39 @@
+"""Logging as the wiring sets it up: every record redacted before a handler writes it."""
+
 from __future__ import annotations
 
 import logging
 
 import pytest
 
-from bot.privacy import RedactingFilter, redact
+from bot.app._logs import configure_logging
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("call me at 13812345678", "call me at <phone>"),
-        ("call +86 138-1234-5678 now", "call <phone> now"),
-        ("mail zhang.san@example.com.cn", "mail <email>"),
-        ("id 11010519491231002X ok", "id <id-number> ok"),
-        ("card 6222021234567890123", "card <card-number>"),
-        ("order 20261128001 is late", "order 20261128001 is late"),
-        ("nothing personal", "nothing personal"),
-    ],
-)
-def test_redact(text: str, expected: str) -> None:
-    assert redact(text) == expected
-
-
-def test_filter_redacts_arguments_and_tracebacks() -> None:
-    record = logging.LogRecord(
-        "x", logging.ERROR, __file__, 1, "customer %s wrote", ("13812345678",), None
-    )
+def test_every_log_line_is_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO")
+    logger = logging.getLogger("bot.test_logs")
+    logger.info("customer %s wrote from %s", "13812345678", "zhang.san@example.com.cn")
     try:
-        raise ValueError("bad phone 13912345678")
+        raise ValueError("bad ID 11010519491231002X")
     except ValueError:
-        import sys
+        logger.exception("lookup failed")
+    # uvicorn's own loggers go through the same handler
+    logging.getLogger("uvicorn.error").warning("card 6222021234567890128 declined")
+    written = capsys.readouterr().err
+    for secret in (
+        "13812345678",
+        "zhang.san@example.com.cn",
+        "11010519491231002X",
+        "6222021234567890128",
+    ):
+        assert secret not in written
+    assert "customer [phone] wrote from [email]" in written
+    assert "lookup failed" in written
+    assert "declined" in written
 
-        record.exc_info = sys.exc_info()
-    assert RedactingFilter().filter(record) is True
-    assert record.getMessage() == "customer <phone> wrote"
-    assert record.exc_text is not None
-    assert "13912345678" not in record.exc_text
-    assert "bad phone <phone>" in record.exc_text
+
+def test_configuring_twice_adds_no_second_handler() -> None:
+    configure_logging("INFO")
+    configure_logging("DEBUG")
+    ours = [h for h in logging.getLogger().handlers if getattr(h, "_bot_handler", False)]
+    assert len(ours) == 1

@@ -55,3 +55,14 @@ def test_bad_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BOT_PORT", "eighty")
     with pytest.raises(ValueError, match="port"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_dotenv_is_the_project_folders_wherever_the_command_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert Settings.model_config["env_file"] == PROJECT_ROOT / ".env"
+    (tmp_path / ".env").write_text("BOT_PORT=9300\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # a .env in the working folder is not the project's
+    monkeypatch.delenv("BOT_PORT", raising=False)
+    if not (PROJECT_ROOT / ".env").exists():
+        assert Settings().port == 8000

@@ -21,7 +21,7 @@ from bot.app._cli_settings import cli_settings
 from bot.app._container import build_hub_services
 from bot.app._knowledge import knowledge_config, open_knowledge_base
 from bot.language import detect_language
-from knowledge import KnowledgeBase, KnowledgeError, evaluate
+from knowledge import KnowledgeBase, KnowledgeError, evaluate, grounding_report
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +136,13 @@ def eval_command(
     answer_threshold: Annotated[
         float | None, typer.Option(help="Override BOT_KNOWLEDGE_ANSWER_THRESHOLD.")
     ] = None,
+    grounding: Annotated[
+        Path | None,
+        typer.Option(
+            help="(answer, passage) pairs to score the grounding check of generated answers on; "
+            "the shipped test pairs are knowledge/eval/grounding_test.jsonl."
+        ),
+    ] = None,
     misses: bool = typer.Option(False, help="List the questions ranked wrong."),
     progress: bool = typer.Option(True, help="Show progress bars on stderr."),
 ) -> None:
@@ -156,6 +163,11 @@ def eval_command(
             progress=progress,
         )
     ).to_dict()
+    if grounding is not None:
+        checked = _guard(lambda: grounding_report(grounding)).to_dict()
+        if not misses:
+            checked.pop("mistakes")
+        report["grounding"] = checked
     if not misses:
         report.pop("misses")
     _echo(report)

@@ -15,7 +15,7 @@ from bot.app._knowledge import SharedKnowledge, knowledge_config
 from bot.app._settings import Settings
 from bot.conversations import ConversationService, HandoffPolicy, Summarizer
 from bot.dialogue import RasaClient
-from bot.handoff import AgentDirectory, BusinessHours, HandoffService
+from bot.handoff import AgentDirectory, BusinessHours, HandoffService, LoginThrottle
 from bot.insights import gaps_report
 from bot.media import AttachmentStore, MediaIntake
 from bot.orders import OrderService
@@ -54,6 +54,16 @@ class HubServices:
         )
 
 
+def login_throttle(settings: Settings) -> LoginThrottle:
+    """Console logins refused for a while after repeated failures (per username and address)."""
+    return LoginThrottle(
+        settings.rate_limit_storage_uri,
+        settings.console_login_max_failures,
+        timedelta(seconds=settings.console_login_window_s),
+        timedelta(seconds=settings.console_lockout_s),
+    )
+
+
 def order_service(settings: Settings) -> OrderService:
     """The shop's orders on ``var_dir/orders.db``, with "today" in the shop's time zone."""
     return OrderService(settings.var_dir / "orders.db", timezone=settings.timezone)
@@ -66,7 +76,9 @@ def build_hub_services(settings: Settings) -> HubServices:
     dialogue = RasaClient(settings.rasa_url, settings.actions_url, settings.rasa_timeout_s, token)
     hours = BusinessHours.parse(settings.business_hours, settings.timezone)
     handoffs = HandoffService(database, hours)
-    agents = AgentDirectory(database, timedelta(hours=settings.agent_session_hours))
+    agents = AgentDirectory(
+        database, timedelta(hours=settings.agent_session_hours), throttle=login_throttle(settings)
+    )
     knowledge = SharedKnowledge(settings)
     customers = CustomerFacts(order_service(settings), knowledge)
     llm = knowledge_config(settings).llm

@@ -99,6 +99,22 @@ class Settings(BaseSettings):
     agent_session_hours: float = Field(
         default=12.0, description="How long an agent's console login lasts."
     )
+    rate_limit_storage_uri: str = Field(
+        default="memory://",
+        description="Where login throttles and rate limits count (`limits` storage URI): "
+        "`memory://` on one machine, `redis://host:6379/0` when several hubs share the work.",
+    )
+    console_login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed console logins per username or client address before a lockout.",
+    )
+    console_login_window_s: int = Field(
+        default=900, ge=1, description="The window failed console logins are counted in, seconds."
+    )
+    console_lockout_s: int = Field(
+        default=900, ge=1, description="How long a locked-out console login waits, in seconds."
+    )
     api_key: SecretStr | None = Field(
         default=None,
         description="When set, `/api/*` requires the header `Authorization: Bearer <key>`.",

@@ -24,6 +24,7 @@ from bot.handoff import (
     InvalidCredentials,
     InvalidRequest,
     InvalidTransition,
+    LoginThrottled,
     NotAllowed,
     NotFound,
 )
@@ -130,6 +131,7 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (MessageRejected, 422, "bad_request"),
     (ConversationNotFound, 404, "not_found"),
     # handoff and agents
+    (LoginThrottled, 429, "too_many_requests"),
     (InvalidCredentials, 401, "unauthorized"),
     (NotAllowed, 403, "forbidden"),
     (NotFound, 404, "not_found"),
@@ -174,6 +176,8 @@ def status_of(exc: Exception) -> tuple[int, str]:
 async def _mapped_error(_request: Request, exc: Exception) -> JSONResponse:
     status, _reason = status_of(exc)
     headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
+    if isinstance(exc, LoginThrottled):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     if isinstance(exc, DialogueUnavailable):
         logger.warning("Dialogue engine unavailable: %s", exc)
         detail = (

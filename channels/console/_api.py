@@ -8,7 +8,7 @@ module's. Annotations are evaluated, not postponed: the routes' dependencies are
 import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Cookie, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Cookie, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -103,8 +103,9 @@ def build_router(
     Agent = Annotated[AgentProfile, Depends(current_agent)]
 
     @api.post("/login")
-    async def login(body: LoginIn, response: Response) -> dict[str, Any]:
-        token, agent = await console.agents.log_in(body.username, body.password)
+    async def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]:
+        client = request.client.host if request.client else None
+        token, agent = await console.agents.log_in(body.username, body.password, client_key=client)
         response.set_cookie(
             COOKIE,
             token,
