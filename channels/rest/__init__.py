@@ -1,5 +1,15 @@
-"""The REST channel: ``POST /api/messages``."""
+"""The REST channel: ``POST /api/messages`` and the ticket API ``/api/tickets``."""
 
 from channels.rest._router import MessageIn, MessagesOut, ReplyOut, build_router
+from channels.rest._tickets import Authorize, TicketCaller, build_tickets_router, csv_cell
 
-__all__ = ["MessageIn", "MessagesOut", "ReplyOut", "build_router"]
+__all__ = [
+    "Authorize",
+    "MessageIn",
+    "MessagesOut",
+    "ReplyOut",
+    "TicketCaller",
+    "build_router",
+    "build_tickets_router",
+    "csv_cell",
+]
