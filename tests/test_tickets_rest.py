@@ -186,20 +186,20 @@ async def test_list_filters_sort_and_pages(client: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize(
     ("params", "field", "message"),
     [
-        ({"status": "done"}, "status", "Input should be 'new'"),
-        ({"sla_state": "late"}, "sla_state", "Input should be 'ok'"),
-        ({"sort": "colour"}, "sort", "Input should be 'created_at'"),
-        ({"limit": 0}, "limit", "Input should be greater than or equal to 1"),
-        ({"created_from": "yesterday"}, "created_from", "Input should be a valid datetime"),
+        ({"status": "done"}, ["status", 0], "Input should be 'new'"),
+        ({"sla_state": "late"}, ["sla_state"], "Input should be 'ok'"),
+        ({"sort": "colour"}, ["sort"], "Input should be 'created_at'"),
+        ({"limit": 0}, ["limit"], "Input should be greater than or equal to 1"),
+        ({"created_from": "yesterday"}, ["created_from"], "Input should be a valid datetime"),
     ],
 )
 async def test_bad_filters_name_the_parameter(
-    client: httpx.AsyncClient, params: dict[str, object], field: str, message: str
+    client: httpx.AsyncClient, params: dict[str, object], field: list[object], message: str
 ) -> None:
     response = await client.get("/api/tickets", params=params, headers=AGENT)
     assert response.status_code == 422
     [error] = response.json()["detail"]
-    assert error["loc"] == ["query", field] and error["msg"].startswith(message)
+    assert error["loc"] == ["query", *field] and error["msg"].startswith(message)
 
 
 async def test_naive_time_filter_says_what_to_add(client: httpx.AsyncClient) -> None:

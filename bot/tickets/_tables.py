@@ -26,7 +26,6 @@ class TicketRow(Base):
         Index("ix_tickets_customer_id_created_at", "customer_id", "created_at"),
         Index("ix_tickets_resolved_at", "resolved_at"),
     )
-    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": "version"}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(24), unique=True)  # T-YYYYMMDD-NNNN
@@ -47,6 +46,7 @@ class TicketRow(Base):
     satisfaction_comment: Mapped[str | None] = mapped_column(Text, default=None)
     merged_into: Mapped[str | None] = mapped_column(String(24), default=None)
     version: Mapped[int] = mapped_column(nullable=False)
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     request_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -5,7 +5,8 @@ passes in, translates JSON to the ticket service's dataclasses and back, and map
 errors to HTTP statuses in one table (``ERROR_STATUS``).
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: the routes' ``Annotated`` dependencies are built
+# inside ``build_tickets_router`` and FastAPI must see them as objects, not as names to look up.
 
 import csv
 import io
