@@ -51,15 +51,17 @@ def rows(count: int, seed: int, all_open: bool) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     statuses = list(STATUS_WEIGHTS)
     weights = list(STATUS_WEIGHTS.values())
-    made = []
+    made: list[dict[str, Any]] = []
     for i in range(count):
         created = NOW - timedelta(minutes=rng.randrange(90 * 24 * 60))
         status = "open" if all_open else rng.choices(statuses, weights)[0]
         active = status in ("new", "open", "reopened")
         due = created + timedelta(hours=rng.randrange(1, 96))
         if all_open:  # 10% due by NOW, the rest within the next 9 hours
-            due = NOW - timedelta(minutes=rng.randrange(60)) if i % 10 == 0 else NOW + timedelta(
-                minutes=rng.randrange(1, 540)
+            due = (
+                NOW - timedelta(minutes=rng.randrange(60))
+                if i % 10 == 0
+                else NOW + timedelta(minutes=rng.randrange(1, 540))
             )
         word, other = rng.choice(WORDS), rng.choice(WORDS)
         made.append(
@@ -70,7 +72,7 @@ def rows(count: int, seed: int, all_open: bool) -> list[dict[str, Any]]:
                 "channel": rng.choice(["webchat", "rest", "wechat"]),
                 "language": "en" if word.isascii() else "zh",
                 "subject": f"{word} {other} #{i}",
-                "description": f"关于{word}的问题 details about {other} order {rng.randrange(10**6)}",
+                "description": f"关于{word}的问题 about {other}, order {rng.randrange(10**6)}",
                 "category": rng.choice(CATEGORIES),
                 "priority": rng.choice(PRIORITIES),
                 "status": status,

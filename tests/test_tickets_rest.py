@@ -25,7 +25,10 @@ from channels.rest import TicketCaller, build_tickets_router, csv_cell
 KEYS: dict[str, tuple[TicketCaller, set[str]]] = {
     "agent-key": (TicketCaller("agent:amy"), {"tickets:read", "tickets:write"}),
     "reader-key": (TicketCaller("report:bi"), {"tickets:read"}),
-    "customer-key": (TicketCaller("customer:c1", customer_id="c1"), {"tickets:read", "tickets:write"}),
+    "customer-key": (
+        TicketCaller("customer:c1", customer_id="c1"),
+        {"tickets:read", "tickets:write"},
+    ),
 }
 AGENT = {"X-API-Key": "agent-key"}
 CUSTOMER = {"X-API-Key": "customer-key"}
@@ -89,8 +92,14 @@ async def test_create_is_idempotent_with_a_key(client: httpx.AsyncClient) -> Non
     first = await client.post("/api/tickets", json=body(), headers=headers)
     assert first.status_code == 201
     ticket = first.json()
-    assert (first.headers["location"], first.headers["etag"]) == (f"/api/tickets/{ticket['number']}", '"1"')
-    assert {k: ticket[k] for k in ("status", "priority", "team", "assignee", "tags", "version", "sla_state")} == {
+    assert (first.headers["location"], first.headers["etag"]) == (
+        f"/api/tickets/{ticket['number']}",
+        '"1"',
+    )
+    assert {
+        k: ticket[k]
+        for k in ("status", "priority", "team", "assignee", "tags", "version", "sla_state")
+    } == {
         "status": "new",
         "priority": "P3",
         "team": "general",
@@ -129,7 +138,8 @@ async def test_bad_bodies_name_the_field(
     response = await client.post("/api/tickets", json=body(**changes), headers=AGENT)
     assert response.status_code == 422
     [error] = response.json()["detail"]
-    assert error["loc"] == loc and error["msg"].startswith(message)
+    assert error["loc"] == loc
+    assert error["msg"].startswith(message)
     listed = await client.get("/api/tickets", headers=AGENT)
     assert listed.json()["total"] == 0
 
@@ -151,7 +161,9 @@ async def test_domain_errors_are_422_with_the_reason(client: httpx.AsyncClient) 
         ({"X-API-Key": "reader-key"}, "GET", 200),
     ],
 )
-async def test_scopes(client: httpx.AsyncClient, headers: dict[str, str], method: str, status: int) -> None:
+async def test_scopes(
+    client: httpx.AsyncClient, headers: dict[str, str], method: str, status: int
+) -> None:
     response = await client.request(
         method, "/api/tickets", headers=headers, json=body() if method == "POST" else None
     )
@@ -162,7 +174,9 @@ async def test_list_filters_sort_and_pages(client: httpx.AsyncClient) -> None:
     a = await create(client, subject="包裹没到", description="快递一周没更新")
     b = await create(client, subject="Refund please", category="return_refund", customer_id="c2")
     c = await create(client, subject="Card charged twice", category="payment", team="refunds")
-    await client.patch(f"/api/tickets/{b['number']}", json={"assignee": "bob", "version": 1}, headers=AGENT)
+    await client.patch(
+        f"/api/tickets/{b['number']}", json={"assignee": "bob", "version": 1}, headers=AGENT
+    )
 
     async def numbers(params: dict[str, Any]) -> list[str]:
         response = await client.get("/api/tickets", params=params, headers=AGENT)
@@ -172,10 +186,17 @@ async def test_list_filters_sort_and_pages(client: httpx.AsyncClient) -> None:
     assert await numbers({"sort": "created_at"}) == [a["number"], b["number"], c["number"]]
     assert await numbers({"q": "包裹", "status": ["new", "open"]}) == [a["number"]]
     assert await numbers({"assignee": "bob"}) == [b["number"]]
-    assert await numbers({"team": "refunds", "priority": ["P2"], "category": "payment"}) == [c["number"]]
+    assert await numbers({"team": "refunds", "priority": ["P2"], "category": "payment"}) == [
+        c["number"]
+    ]
     assert await numbers({"customer_id": "c2", "sla_state": "ok"}) == [b["number"]]
-    assert await numbers({"unassigned": "true", "sort": "-created_at"}) == [c["number"], a["number"]]
-    page = (await client.get("/api/tickets", params={"limit": 2, "sort": "number"}, headers=AGENT)).json()
+    assert await numbers({"unassigned": "true", "sort": "-created_at"}) == [
+        c["number"],
+        a["number"],
+    ]
+    page = (
+        await client.get("/api/tickets", params={"limit": 2, "sort": "number"}, headers=AGENT)
+    ).json()
     assert ([t["number"] for t in page["items"]], page["total"], page["next_offset"]) == (
         [a["number"], b["number"]],
         3,
@@ -194,16 +215,19 @@ async def test_list_filters_sort_and_pages(client: httpx.AsyncClient) -> None:
     ],
 )
 async def test_bad_filters_name_the_parameter(
-    client: httpx.AsyncClient, params: dict[str, object], field: list[object], message: str
+    client: httpx.AsyncClient, params: dict[str, Any], field: list[object], message: str
 ) -> None:
     response = await client.get("/api/tickets", params=params, headers=AGENT)
     assert response.status_code == 422
     [error] = response.json()["detail"]
-    assert error["loc"] == ["query", *field] and error["msg"].startswith(message)
+    assert error["loc"] == ["query", *field]
+    assert error["msg"].startswith(message)
 
 
 async def test_naive_time_filter_says_what_to_add(client: httpx.AsyncClient) -> None:
-    response = await client.get("/api/tickets", params={"created_from": "2026-12-01T00:00:00"}, headers=AGENT)
+    response = await client.get(
+        "/api/tickets", params={"created_from": "2026-12-01T00:00:00"}, headers=AGENT
+    )
     assert (response.status_code, response.json()["detail"]["message"]) == (
         422,
         "created_from needs a time zone, like 2026-12-02T08:00:00+08:00",
@@ -213,21 +237,36 @@ async def test_naive_time_filter_says_what_to_add(client: httpx.AsyncClient) -> 
 async def test_customer_key_sees_only_its_tickets_and_no_notes(client: httpx.AsyncClient) -> None:
     mine = await create(client)
     theirs = await create(client, customer_id="c2")
-    await client.post(f"/api/tickets/{mine['number']}/notes", json={"text": "internal"}, headers=AGENT)
-    await client.post(f"/api/tickets/{mine['number']}/replies", json={"text": "On it"}, headers=AGENT)
+    await client.post(
+        f"/api/tickets/{mine['number']}/notes", json={"text": "internal"}, headers=AGENT
+    )
+    await client.post(
+        f"/api/tickets/{mine['number']}/replies", json={"text": "On it"}, headers=AGENT
+    )
     detail = (await client.get(f"/api/tickets/{mine['number']}", headers=CUSTOMER)).json()
     assert [(e["kind"], e["text"]) for e in detail["entries"]] == [("reply", "On it")]
     assert detail["history"] == []
     foreign = await client.get(f"/api/tickets/{theirs['number']}", headers=CUSTOMER)
     missing = await client.get("/api/tickets/T-20200101-0001", headers=CUSTOMER)
     assert (foreign.status_code, missing.status_code) == (404, 404)
-    assert foreign.json()["detail"]["error"] == missing.json()["detail"]["error"] == "ticket_not_found"
-    listed = (await client.get("/api/tickets", params={"customer_id": "c2"}, headers=CUSTOMER)).json()
+    assert (
+        foreign.json()["detail"]["error"] == missing.json()["detail"]["error"] == "ticket_not_found"
+    )
+    listed = (
+        await client.get("/api/tickets", params={"customer_id": "c2"}, headers=CUSTOMER)
+    ).json()
     assert [t["number"] for t in listed["items"]] == [mine["number"]]
-    refused = await client.post(f"/api/tickets/{mine['number']}/replies", json={"text": "hi"}, headers=CUSTOMER)
-    assert (refused.status_code, refused.json()["detail"]["message"]) == (403, "a customer's key may not reply")
+    refused = await client.post(
+        f"/api/tickets/{mine['number']}/replies", json={"text": "hi"}, headers=CUSTOMER
+    )
+    assert (refused.status_code, refused.json()["detail"]["message"]) == (
+        403,
+        "a customer's key may not reply",
+    )
     added = await client.post(
-        f"/api/tickets/{mine['number']}/customer-messages", json={"text": "Tracking SF1"}, headers=CUSTOMER
+        f"/api/tickets/{mine['number']}/customer-messages",
+        json={"text": "Tracking SF1"},
+        headers=CUSTOMER,
     )
     assert added.status_code == 200
     not_mine = await client.post(
@@ -244,10 +283,17 @@ async def test_patch_needs_the_version_and_refuses_stale_writes(client: httpx.As
     assert missing.json()["detail"]["error"] == "version_required"
     bad = await client.patch(url, json={"assignee": "amy"}, headers={**AGENT, "If-Match": "latest"})
     assert bad.status_code == 422
-    assert bad.json()["detail"]["message"] == "If-Match 'latest' is not a ticket version like \"3\" (the ETag you read)"
+    assert (
+        bad.json()["detail"]["message"]
+        == "If-Match 'latest' is not a ticket version like \"3\" (the ETag you read)"
+    )
     etag = (await client.get(url, headers=AGENT)).headers["etag"]
     first = await client.patch(url, json={"assignee": "amy"}, headers={**AGENT, "If-Match": etag})
-    assert (first.status_code, first.headers["etag"], first.json()["assignee"]) == (200, '"2"', "amy")
+    assert (first.status_code, first.headers["etag"], first.json()["assignee"]) == (
+        200,
+        '"2"',
+        "amy",
+    )
     stale = await client.patch(url, json={"assignee": "bob"}, headers={**AGENT, "If-Match": etag})
     assert stale.status_code == 409
     assert stale.json() == {
@@ -296,19 +342,22 @@ async def test_reply_resolve_rate_and_merge(client: httpx.AsyncClient) -> None:
 
 
 async def test_csv_export_is_formula_safe(client: httpx.AsyncClient) -> None:
-    await create(client, subject="=HYPERLINK(\"http://evil\")", tags=["@vip"])
+    await create(client, subject='=HYPERLINK("http://evil")', tags=["@vip"])
     await create(client, subject="发票问题, 急", customer_id="-c3")
-    response = await client.get("/api/tickets/export.csv", params={"sort": "created_at"}, headers=AGENT)
+    response = await client.get(
+        "/api/tickets/export.csv", params={"sort": "created_at"}, headers=AGENT
+    )
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     text = response.content.decode("utf-8")
     assert text.startswith("\ufeff")
     rows = list(csv.DictReader(io.StringIO(text[1:])))
     assert [(r["subject"], r["tags"], r["customer_id"]) for r in rows] == [
-        ("'=HYPERLINK(\"http://evil\")", "'@vip", "c1"),
+        ('\'=HYPERLINK("http://evil")', "'@vip", "c1"),
         ("发票问题, 急", "", "'-c3"),
     ]
-    assert rows[0]["status"] == "new" and rows[0]["priority"] == "P3"
+    assert rows[0]["status"] == "new"
+    assert rows[0]["priority"] == "P3"
     bad = await client.get("/api/tickets/export.csv", params={"status": "done"}, headers=AGENT)
     assert bad.status_code == 422
 
@@ -316,7 +365,9 @@ async def test_csv_export_is_formula_safe(client: httpx.AsyncClient) -> None:
 async def test_csv_export_pages_through_everything(client: httpx.AsyncClient) -> None:
     for i in range(205):
         await create(client, subject=f"ticket {i}")
-    response = await client.get("/api/tickets/export.csv", params={"sort": "created_at"}, headers=AGENT)
+    response = await client.get(
+        "/api/tickets/export.csv", params={"sort": "created_at"}, headers=AGENT
+    )
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8")[1:])))
     assert [r["subject"] for r in rows] == [f"ticket {i}" for i in range(205)]
 
@@ -342,22 +393,32 @@ def test_csv_cell(value: object, cell: str) -> None:
 
 async def test_on_postgresql(postgres_url: str) -> None:
     name = f"test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as c:
+    with psycopg.connect(
+        postgres_url.replace("postgresql+psycopg", "postgresql"), autocommit=True
+    ) as c:
         c.execute(f'CREATE DATABASE "{name}"')
     async for client in client_for(postgres_url.rsplit("/", 1)[0] + f"/{name}"):
         headers = {**AGENT, "Idempotency-Key": "pg-1"}
-        first = await client.post("/api/tickets", json=body(subject="退款没有到账"), headers=headers)
-        again = await client.post("/api/tickets", json=body(subject="退款没有到账"), headers=headers)
+        first = await client.post(
+            "/api/tickets", json=body(subject="退款没有到账"), headers=headers
+        )
+        again = await client.post(
+            "/api/tickets", json=body(subject="退款没有到账"), headers=headers
+        )
         assert (first.status_code, again.status_code, again.json()) == (201, 200, first.json())
         english = await create(client, subject="Refund MISSING")
         number = first.json()["number"]
-        found = await client.get("/api/tickets", params={"q": "退款", "status": "new"}, headers=AGENT)
+        found = await client.get(
+            "/api/tickets", params={"q": "退款", "status": "new"}, headers=AGENT
+        )
         assert [t["number"] for t in found.json()["items"]] == [number]
         found = await client.get("/api/tickets", params={"q": "missing"}, headers=AGENT)
         assert [t["number"] for t in found.json()["items"]] == [english["number"]]
         url = f"/api/tickets/{number}"
         ok = await client.patch(url, json={"priority": "P1"}, headers={**AGENT, "If-Match": '"1"'})
-        stale = await client.patch(url, json={"priority": "P2"}, headers={**AGENT, "If-Match": '"1"'})
+        stale = await client.patch(
+            url, json={"priority": "P2"}, headers={**AGENT, "If-Match": '"1"'}
+        )
         assert (ok.status_code, stale.status_code) == (200, 409)
         exported = await client.get("/api/tickets/export.csv", headers=AGENT)
         assert exported.content.decode("utf-8").count("\n") == 3

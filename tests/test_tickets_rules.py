@@ -68,7 +68,11 @@ def test_allowed_transitions_pass(current: str, wanted: str) -> None:
 @pytest.mark.parametrize(
     ("current", "wanted", "message"),
     [
-        ("new", "reopened", "cannot go from new to reopened; from new it can go to closed, open, pending_customer, resolved"),
+        (
+            "new",
+            "reopened",
+            "cannot go from new to reopened; from new it can go to closed, open, pending_customer, resolved",
+        ),
         ("open", "new", "cannot go from open to new"),
         ("resolved", "open", "from resolved it can go to closed, reopened"),
         ("closed", "reopened", "from closed it can go to nothing: it is final"),
@@ -138,7 +142,9 @@ RULES = PriorityRules()
         ),
         (
             {"category": "delivery", "text": "still nothing", "sentiment": -0.8},
-            PriorityDecision("P2", ("category delivery: P3", "negative sentiment -0.80: one step up")),
+            PriorityDecision(
+                "P2", ("category delivery: P3", "negative sentiment -0.80: one step up")
+            ),
         ),
         (
             {"category": "delivery", "text": "still nothing", "sentiment": -0.2},
@@ -172,7 +178,10 @@ def test_priority_rules_are_configurable() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"by_category": {"order": "P0"}}, r"by_category\['order'\] is 'P0'; use one of P1, P2, P3, P4"),
+        (
+            {"by_category": {"order": "P0"}},
+            r"by_category\['order'\] is 'P0'; use one of P1, P2, P3, P4",
+        ),
         ({"by_category": {"order": "P1"}}, "by_category lacks a priority for account, complaint"),
         ({"keywords": {"urgent": ("x",)}}, "a keywords key is 'urgent'"),
         ({"angry_floor": "high"}, "angry_floor is 'high'"),
@@ -192,7 +201,8 @@ def test_raise_priority_stops_at_p1() -> None:
 
 def test_existing_business_hours_keep_working_every_day() -> None:
     daily = BusinessHours.parse("09:00-21:00", "Asia/Shanghai")
-    assert daily.weekdays == frozenset(range(7)) and daily.holidays == frozenset()
+    assert daily.weekdays == frozenset(range(7))
+    assert daily.holidays == frozenset()
     assert daily.is_open(local(5, 10))  # a Saturday
     assert daily.next_opening(local(5, 22)) == local(6, 9)
 
@@ -305,7 +315,10 @@ def test_due_times_move_by_the_paused_time(office: BusinessHours) -> None:
     [
         ({"P1": SlaTarget(timedelta(hours=1), timedelta(hours=2))}, "SLA targets lack P2, P3, P4"),
         (
-            {p: SlaTarget(timedelta(hours=2), timedelta(hours=1)) for p in ("P1", "P2", "P3", "P4")},
+            {
+                p: SlaTarget(timedelta(hours=2), timedelta(hours=1))
+                for p in ("P1", "P2", "P3", "P4")
+            },
             "resolution no shorter than it",
         ),
     ],
@@ -318,8 +331,9 @@ def test_bad_sla_policy(targets: dict[str, SlaTarget], message: str) -> None:
 def test_webhook_signature() -> None:
     body = b'{"ticket":"T-20261202-0001"}'
     signature = sign("a-secret-of-16-chars", body)
-    assert signature == "sha256=" + __import__("hmac").new(
-        b"a-secret-of-16-chars", body, "sha256"
-    ).hexdigest()
+    assert (
+        signature
+        == "sha256=" + __import__("hmac").new(b"a-secret-of-16-chars", body, "sha256").hexdigest()
+    )
     assert verify("a-secret-of-16-chars", body, signature)
     assert not verify("a-secret-of-16-chars", body + b" ", signature)

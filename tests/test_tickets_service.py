@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -87,7 +87,12 @@ async def test_create_numbers_prioritises_and_sets_due_times(service: TicketServ
     ticket, created = await service.create(draft(), actor="agent:amy")
     assert created
     assert ticket.number == "T-20261202-0001"
-    assert (ticket.status, ticket.priority, ticket.version, ticket.sla_state) == ("new", "P3", 1, "ok")
+    assert (ticket.status, ticket.priority, ticket.version, ticket.sla_state) == (
+        "new",
+        "P3",
+        1,
+        "ok",
+    )
     # P3: first response in 8 business hours, resolution in 48, from Wednesday 10:00.
     assert ticket.first_response_due_at == local(2, 18)
     assert ticket.resolution_due_at == local(10, 13)  # Monday the 7th is a holiday
@@ -121,7 +126,10 @@ async def test_idempotent_creation(service: TicketService) -> None:
     again, created_again = await service.create(draft(), actor="api", idempotency_key="k-1")
     assert (created, created_again) == (True, False)
     assert again == first
-    with pytest.raises(IdempotencyConflict, match="Idempotency-Key 'k-1' was used for ticket T-20261202-0001 with a different body"):
+    with pytest.raises(
+        IdempotencyConflict,
+        match="Idempotency-Key 'k-1' was used for ticket T-20261202-0001 with a different body",
+    ):
         await service.create(draft(subject="Else"), actor="api", idempotency_key="k-1")
     page = await service.list_tickets(TicketQuery())
     assert page.total == 1
@@ -162,7 +170,8 @@ async def test_customer_sees_only_own_tickets_and_cannot_tell_why(service: Ticke
     ticket, _ = await service.create(draft(), actor="bot")
     await service.note(ticket.number, author="agent:amy", text="VIP, be quick")
     own = await service.get(ticket.number, customer_id="cust-1")
-    assert own.entries == () and own.history == ()
+    assert own.entries == ()
+    assert own.history == ()
     with pytest.raises(TicketNotFound) as foreign:
         await service.get(ticket.number, customer_id="cust-2")
     with pytest.raises(TicketNotFound) as missing:
@@ -178,13 +187,22 @@ async def test_reply_note_and_customer_thread(service: TicketService, clock: Clo
         draft(attachments=(AttachmentRef("m-1", "photo of the label"),)), actor="bot"
     )
     clock.now = local(2, 11)
-    replied = await service.reply(ticket.number, author="agent:amy", text="Checking with the courier")
-    assert (replied.status, replied.first_responded_at, replied.version) == ("open", local(2, 11), 2)
+    replied = await service.reply(
+        ticket.number, author="agent:amy", text="Checking with the courier"
+    )
+    assert (replied.status, replied.first_responded_at, replied.version) == (
+        "open",
+        local(2, 11),
+        2,
+    )
     assert replied.next_due_at == replied.resolution_due_at
     await service.note(ticket.number, author="agent:amy", text="courier says lost")
     clock.now = local(2, 12)
     await service.add_info(
-        ticket.number, customer_id="cust-1", text="追踪号 SF123", attachments=(AttachmentRef("m-2", "截图"),)
+        ticket.number,
+        customer_id="cust-1",
+        text="追踪号 SF123",
+        attachments=(AttachmentRef("m-2", "截图"),),
     )
     detail = await service.get(ticket.number)
     assert [(e.kind, e.author, e.text) for e in detail.entries] == [
@@ -207,7 +225,11 @@ async def test_status_lifecycle_notifies_the_customer(service: TicketService, cl
     await service.change_status(ticket.number, "pending_customer", actor="agent:amy")
     await service.add_info(ticket.number, customer_id="cust-1", text="1001")
     resolved = await service.change_status(ticket.number, "resolved", actor="agent:amy")
-    assert (resolved.status, resolved.resolved_at, resolved.next_due_at) == ("resolved", clock.now, None)
+    assert (resolved.status, resolved.resolved_at, resolved.next_due_at) == (
+        "resolved",
+        clock.now,
+        None,
+    )
     with pytest.raises(InvalidStatusChange, match="cannot go from resolved to open"):
         await service.change_status(ticket.number, "open", actor="agent:amy")
     rated = await service.set_satisfaction(ticket.number, 5, customer_id="cust-1")
@@ -216,7 +238,10 @@ async def test_status_lifecycle_notifies_the_customer(service: TicketService, cl
     assert texts == [
         ("reply", f"您的工单 {ticket.number} 有新回复：请提供订单号"),
         ("status", f"您的工单 {ticket.number} 需要您补充信息，请直接在此回复。"),
-        ("status", f"您的工单 {ticket.number} 状态已更新为：已解决。请为本次处理打分：1（很差）到 5（很好）。"),
+        (
+            "status",
+            f"您的工单 {ticket.number} 状态已更新为：已解决。请为本次处理打分：1（很差）到 5（很好）。",
+        ),
     ]
     notes = await service.pending_notifications("webchat", conversation_id="conv-1")
     assert await service.mark_delivered([n.id for n in notes]) == 3
@@ -224,7 +249,9 @@ async def test_status_lifecycle_notifies_the_customer(service: TicketService, cl
     assert await service.mark_delivered([n.id for n in notes]) == 0
 
 
-async def test_customer_reply_reopens_a_resolved_ticket(service: TicketService, clock: Clock) -> None:
+async def test_customer_reply_reopens_a_resolved_ticket(
+    service: TicketService, clock: Clock
+) -> None:
     ticket, _ = await service.create(draft(), actor="bot")
     await service.reply(ticket.number, author="agent:amy", text="Refund sent")
     await service.change_status(ticket.number, "resolved", actor="agent:amy")
@@ -262,12 +289,16 @@ async def test_stale_version_is_refused(service: TicketService) -> None:
     assert (current.assignee, current.version) == ("amy", 2)
 
 
-async def test_update_records_one_history_row_per_field(service: TicketService, clock: Clock) -> None:
+async def test_update_records_one_history_row_per_field(
+    service: TicketService, clock: Clock
+) -> None:
     ticket, _ = await service.create(draft(), actor="bot")
     clock.now = local(2, 11)
     changed = await service.update(
         ticket.number,
-        TicketChanges(priority="P1", team="orders", assignee="amy", tags=("Lost", "courier", "lost")),
+        TicketChanges(
+            priority="P1", team="orders", assignee="amy", tags=("Lost", "courier", "lost")
+        ),
         actor="lead",
         expected_version=1,
     )
@@ -310,7 +341,9 @@ async def test_bad_updates_change_nothing(
 
 
 async def test_merge(service: TicketService) -> None:
-    first, _ = await service.create(draft(attachments=(AttachmentRef("m-1", "label"),)), actor="bot")
+    first, _ = await service.create(
+        draft(attachments=(AttachmentRef("m-1", "label"),)), actor="bot"
+    )
     second, _ = await service.create(draft(subject="Where is my parcel?"), actor="bot")
     other, _ = await service.create(draft(customer_id="cust-2"), actor="bot")
     with pytest.raises(InvalidTicket, match="belong to different customers"):
@@ -323,7 +356,10 @@ async def test_merge(service: TicketService) -> None:
     assert (source.status, source.merged_into) == ("closed", second.number)
     target = await service.get(second.number)
     assert target.attachments == (AttachmentRef("m-1", "label"),)
-    assert target.entries[0].text == "Merged from T-20261202-0001: Parcel not arrived\n\nOrder 1001 was due on Monday."
+    assert (
+        target.entries[0].text
+        == "Merged from T-20261202-0001: Parcel not arrived\n\nOrder 1001 was due on Monday."
+    )
     with pytest.raises(InvalidStatusChange, match="is closed; it cannot merge"):
         await service.merge(first.number, second.number, actor="lead")
 
@@ -338,7 +374,9 @@ async def test_bad_satisfaction(service: TicketService, score: int) -> None:
 
 async def test_satisfaction_only_when_resolved(service: TicketService) -> None:
     ticket, _ = await service.create(draft(), actor="bot")
-    with pytest.raises(InvalidStatusChange, match="is new; satisfaction is asked once it is resolved"):
+    with pytest.raises(
+        InvalidStatusChange, match="is new; satisfaction is asked once it is resolved"
+    ):
         await service.set_satisfaction(ticket.number, 4, customer_id="cust-1")
 
 
@@ -353,7 +391,9 @@ async def test_list_filters_sort_and_pages(service: TicketService, clock: Clock)
     for i, (customer, category, subject, description) in enumerate(specs):
         clock.now = local(2, 10 + i)
         ticket, _ = await service.create(
-            draft(customer_id=customer, category=category, subject=subject, description=description),
+            draft(
+                customer_id=customer, category=category, subject=subject, description=description
+            ),
             actor="bot",
         )
         made.append(ticket.number)
@@ -375,7 +415,10 @@ async def test_list_filters_sort_and_pages(service: TicketService, clock: Clock)
     assert await numbers(customer_id="cust-1") == [made[2], made[0]]
     assert await numbers(assignees=("amy",)) == [made[1]]
     assert await numbers(unassigned=True) == [made[3], made[2], made[0]]
-    assert await numbers(priorities=("P2",), categories=("payment", "complaint")) == [made[1], made[3]]
+    assert await numbers(priorities=("P2",), categories=("payment", "complaint")) == [
+        made[1],
+        made[3],
+    ]
     assert await numbers(created_from=local(2, 11), created_to=local(2, 13)) == [made[1], made[2]]
     assert await numbers(statuses=("open",)) == []
     page = await service.list_tickets(TicketQuery(sort="created_at", limit=3))
@@ -388,18 +431,25 @@ async def test_list_by_sla_state(service: TicketService, clock: Clock) -> None:
     p1, _ = await service.create(draft(priority="P1"), actor="bot")  # first reply due 11:00
     p4, _ = await service.create(draft(priority="P4"), actor="bot")
     clock.now = local(2, 10, 30)
-    assert [t.number for t in (await service.list_tickets(TicketQuery(sla_state="due_soon"))).items] == [p1.number]
+    assert [
+        t.number for t in (await service.list_tickets(TicketQuery(sla_state="due_soon"))).items
+    ] == [p1.number]
     clock.now = local(2, 11, 30)
     breached = (await service.list_tickets(TicketQuery(sla_state="breached"))).items
     assert [(t.number, t.sla_state) for t in breached] == [(p1.number, "breached")]
-    assert [t.number for t in (await service.list_tickets(TicketQuery(sla_state="ok"))).items] == [p4.number]
+    assert [t.number for t in (await service.list_tickets(TicketQuery(sla_state="ok"))).items] == [
+        p4.number
+    ]
 
 
 @pytest.mark.parametrize(
     ("query", "message"),
     [
         (TicketQuery(statuses=("done",)), "status 'done' is unknown"),
-        (TicketQuery(sla_state="late"), "sla_state 'late' is unknown; use one of ok, due_soon, breached"),
+        (
+            TicketQuery(sla_state="late"),
+            "sla_state 'late' is unknown; use one of ok, due_soon, breached",
+        ),
         (TicketQuery(sort="colour"), "sort 'colour' is unknown; use one of created_at"),
         (TicketQuery(limit=500), "limit is 1 to 200, not 500"),
         (TicketQuery(offset=-1), "offset is 0 or more, not -1"),
@@ -411,8 +461,12 @@ async def test_bad_queries(service: TicketService, query: TicketQuery, message: 
         await service.list_tickets(query)
 
 
-async def test_sla_check_marks_alerts_raises_and_closes(service: TicketService, clock: Clock) -> None:
-    late, _ = await service.create(draft(priority="P2"), actor="bot")  # reply by 14:00, fix by Fri 16:00
+async def test_sla_check_marks_alerts_raises_and_closes(
+    service: TicketService, clock: Clock
+) -> None:
+    late, _ = await service.create(
+        draft(priority="P2"), actor="bot"
+    )  # reply by 14:00, fix by Fri 16:00
     answered, _ = await service.create(draft(priority="P2"), actor="bot")
     await service.reply(answered.number, author="amy", text="On it")
     done, _ = await service.create(draft(priority="P4"), actor="bot")
@@ -462,10 +516,7 @@ async def test_concurrent_creation_never_repeats_a_number(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path, config: TicketConfig
 ) -> None:
     # Two services on one database stand in for two hub replicas.
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path}/hub.db"
-    else:
-        url = _postgres_database(request)
+    url = f"sqlite:///{tmp_path}/hub.db" if backend == "sqlite" else _postgres_database(request)
     replicas = [Database(url), Database(url)]
     await replicas[0].migrate()
     try:
@@ -490,4 +541,3 @@ def _postgres_database(request: pytest.FixtureRequest) -> str:
     with psycopg.connect(server.replace("postgresql+psycopg", "postgresql"), autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"')
     return server.rsplit("/", 1)[0] + f"/{name}"
-

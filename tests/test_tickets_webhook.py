@@ -132,7 +132,8 @@ async def test_posts_signed_and_retries_failures(database: Database, shop: Shop)
         "text": f"New reply on your ticket {ticket.number}: Resending today",
         "created_at": "2026-12-02T02:00:00+00:00",
     }
-    assert bodies[1]["event"] == "ticket.status" and bodies[1]["status"] == "resolved"
+    assert bodies[1]["event"] == "ticket.status"
+    assert bodies[1]["status"] == "resolved"
 
 
 async def test_unreachable_endpoint_keeps_the_post(database: Database, shop: Shop) -> None:

@@ -6,7 +6,7 @@ class TicketError(Exception):
 
 
 class InvalidTicket(TicketError):
-    """A value given for a ticket is not allowed; the message names the field and what is allowed."""
+    """A value given for a ticket is not allowed; the message names the field and what fits."""
 
 
 class TicketNotFound(TicketError):

@@ -15,11 +15,15 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import httpx
 from sqlalchemy import (
-    Connection,
     ColumnElement,
+    Connection,
+    CursorResult,
+    Result,
+    Table,
     and_,
     case,
     func,
@@ -81,6 +85,8 @@ from bot.tickets._texts import merged_text, reply_text, status_text
 from bot.tickets._webhook import SIGNATURE_HEADER, WebhookConfig, sign
 
 logger = logging.getLogger(__name__)
+
+TICKETS = cast(Table, TicketRow.__table__)
 
 NUMBER = re.compile(r"^T-\d{8}-\d{4,}$")
 SLA_ACTOR = "system:sla"
@@ -277,7 +283,9 @@ class TicketService:
             ).scalars()
             by_entry: dict[int | None, list[AttachmentRef]] = {}
             for file in files:
-                by_entry.setdefault(file.entry_id, []).append(AttachmentRef(file.media_id, file.text))
+                by_entry.setdefault(file.entry_id, []).append(
+                    AttachmentRef(file.media_id, file.text)
+                )
             visible = [e for e in entries if customer_id is None or e.kind != "note"]
             history: tuple[HistoryRow, ...] = ()
             if customer_id is None:
@@ -308,7 +316,7 @@ class TicketService:
         now = self._now()
         conditions = self._conditions(_clean_query(query), now)
         direction, sort = (query.sort[:1] == "-"), query.sort.lstrip("-")
-        column = {
+        column: Any = {
             "created_at": TicketRow.created_at,
             "updated_at": TicketRow.updated_at,
             "priority": TicketRow.priority,
@@ -374,14 +382,14 @@ class TicketService:
             )
         if query.customer_id is not None:
             found.append(t.customer_id == query.customer_id)
-        for column, low, high in (
+        for stamp, low, high in (
             (t.created_at, query.created_from, query.created_to),
             (t.updated_at, query.updated_from, query.updated_to),
         ):
             if low is not None:
-                found.append(column >= low)
+                found.append(stamp >= low)
             if high is not None:
-                found.append(column < high)
+                found.append(stamp < high)
         return found
 
     # ---- agents' work ---------------------------------------------------------------------
@@ -615,24 +623,28 @@ class TicketService:
         policy = self._config.sla
 
         def work(connection: Connection) -> SlaReport:
-            t = TicketRow.__table__.c
+            t = TICKETS.c
             at = literal(moment, UTCDateTime())
             due = and_(t.next_due_at <= moment, t.status.in_(ACTIVE))
-            first = connection.execute(
-                update(TicketRow.__table__)
-                .where(
-                    due,
-                    t.first_responded_at.is_(None),
-                    t.first_response_due_at <= moment,
-                    t.first_response_breached_at.is_(None),
+            first = _count(
+                connection.execute(
+                    update(TICKETS)
+                    .where(
+                        due,
+                        t.first_responded_at.is_(None),
+                        t.first_response_due_at <= moment,
+                        t.first_response_breached_at.is_(None),
+                    )
+                    .values(first_response_breached_at=moment)
                 )
-                .values(first_response_breached_at=moment)
-            ).rowcount
-            resolution = connection.execute(
-                update(TicketRow.__table__)
-                .where(due, t.resolution_due_at <= moment, t.resolution_breached_at.is_(None))
-                .values(resolution_breached_at=moment)
-            ).rowcount
+            )
+            resolution = _count(
+                connection.execute(
+                    update(TICKETS)
+                    .where(due, t.resolution_due_at <= moment, t.resolution_breached_at.is_(None))
+                    .values(resolution_breached_at=moment)
+                )
+            )
             alerts = 0
             for column, kind in (
                 (t.first_response_breached_at, "first_response_breached"),
@@ -641,13 +653,17 @@ class TicketService:
                 if not (first if kind.startswith("first") else resolution):
                     continue
                 marked = column == at
-                _history_from(connection, marked, column.name, null(), literal(moment.isoformat()), at)
-                alerts += connection.execute(
-                    insert(TicketAlertRow.__table__).from_select(
-                        ["ticket_id", "team", "kind", "created_at"],
-                        select(t.id, t.team, literal(kind), at).where(marked),
+                _history_from(
+                    connection, marked, column.name, null(), literal(moment.isoformat()), at
+                )
+                alerts += _count(
+                    connection.execute(
+                        insert(cast(Table, TicketAlertRow.__table__)).from_select(
+                            ["ticket_id", "team", "kind", "created_at"],
+                            select(t.id, t.team, literal(kind), at).where(marked),
+                        )
                     )
-                ).rowcount
+                )
             raised = 0
             if policy.raise_priority_on_breach and resolution:
                 higher = case(
@@ -656,20 +672,26 @@ class TicketService:
                 )
                 late = and_(t.resolution_breached_at == at, t.priority != PRIORITIES[0])
                 _history_from(connection, late, "priority", t.priority, higher, at)
-                raised = connection.execute(
-                    update(TicketRow.__table__)
-                    .where(late)
-                    .values(priority=higher, version=t.version + 1, updated_at=moment)
-                ).rowcount
+                raised = _count(
+                    connection.execute(
+                        update(TICKETS)
+                        .where(late)
+                        .values(priority=higher, version=t.version + 1, updated_at=moment)
+                    )
+                )
             stale = and_(
                 t.status == "resolved", t.resolved_at <= moment - policy.close_resolved_after
             )
             _history_from(connection, stale, "status", literal("resolved"), literal("closed"), at)
-            closed = connection.execute(
-                update(TicketRow.__table__)
-                .where(stale)
-                .values(status="closed", closed_at=moment, version=t.version + 1, updated_at=moment)
-            ).rowcount
+            closed = _count(
+                connection.execute(
+                    update(TICKETS)
+                    .where(stale)
+                    .values(
+                        status="closed", closed_at=moment, version=t.version + 1, updated_at=moment
+                    )
+                )
+            )
             return SlaReport(first, resolution, raised, alerts, closed)
 
         report = await self._db.transaction(work)
@@ -702,11 +724,13 @@ class TicketService:
         wanted, now = list(ids), self._now()
 
         def work(session: Session) -> int:
-            return session.execute(
-                update(TicketAlertRow)
-                .where(TicketAlertRow.id.in_(wanted), TicketAlertRow.acknowledged_at.is_(None))
-                .values(acknowledged_at=now)
-            ).rowcount
+            return _count(
+                session.execute(
+                    update(TicketAlertRow)
+                    .where(TicketAlertRow.id.in_(wanted), TicketAlertRow.acknowledged_at.is_(None))
+                    .values(acknowledged_at=now)
+                )
+            )
 
         return await self._db.session(work)
 
@@ -751,9 +775,13 @@ class TicketService:
 
         def work(session: Session) -> int:
             n = TicketNotificationRow
-            return session.execute(
-                update(n).where(n.id.in_(wanted), n.delivered_at.is_(None)).values(delivered_at=now)
-            ).rowcount
+            return _count(
+                session.execute(
+                    update(n)
+                    .where(n.id.in_(wanted), n.delivered_at.is_(None))
+                    .values(delivered_at=now)
+                )
+            )
 
         return await self._db.session(work)
 
@@ -778,11 +806,13 @@ class TicketService:
             for row_id, body, attempts in rows:
                 # A lease: another replica's run skips rows this one is posting.
                 lease = now + config.timeout * 2
-                taken = session.execute(
-                    update(w)
-                    .where(w.id == row_id, w.next_attempt_at <= now, w.delivered_at.is_(None))
-                    .values(next_attempt_at=lease)
-                ).rowcount
+                taken = _count(
+                    session.execute(
+                        update(w)
+                        .where(w.id == row_id, w.next_attempt_at <= now, w.delivered_at.is_(None))
+                        .values(next_attempt_at=lease)
+                    )
+                )
                 if taken:
                     claimed.append((row_id, body, attempts))
             return claimed
@@ -795,7 +825,10 @@ class TicketService:
                 response = await client.post(
                     config.url,
                     content=raw,
-                    headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(config.secret, raw)},
+                    headers={
+                        "Content-Type": "application/json",
+                        SIGNATURE_HEADER: sign(config.secret, raw),
+                    },
                     timeout=config.timeout.total_seconds(),
                 )
                 if not response.is_success:
@@ -807,7 +840,9 @@ class TicketService:
                 delivered += 1
             else:
                 failed += 1
-                logger.warning("Ticket webhook %d failed (attempt %d): %s", row_id, attempts + 1, error)
+                logger.warning(
+                    "Ticket webhook %d failed (attempt %d): %s", row_id, attempts + 1, error
+                )
         return WebhookReport(delivered, failed)
 
     def _webhook_result(
@@ -1009,6 +1044,11 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
+def _count(result: Result[Any]) -> int:
+    """Rows an UPDATE or INSERT … SELECT touched."""
+    return cast(CursorResult[Any], result).rowcount
+
+
 def _history(
     ticket_id: int, actor: str, name: str, old: str | None, new: str | None, at: datetime
 ) -> TicketHistoryRow:
@@ -1021,13 +1061,13 @@ def _history_from(
     connection: Connection,
     where: ColumnElement[bool],
     name: str,
-    old: ColumnElement[object],
-    new: ColumnElement[object],
-    at: ColumnElement[object],
+    old: ColumnElement[Any],
+    new: ColumnElement[Any],
+    at: ColumnElement[Any],
 ) -> None:
-    t = TicketRow.__table__.c
+    t = TICKETS.c
     connection.execute(
-        insert(TicketHistoryRow.__table__).from_select(
+        insert(cast(Table, TicketHistoryRow.__table__)).from_select(
             ["ticket_id", "actor", "field", "old_value", "new_value", "at"],
             select(t.id, literal(SLA_ACTOR), literal(name), old, new, at).where(where),
         )
@@ -1074,7 +1114,11 @@ def _attach(
             raise InvalidTicket("an attachment's media_id must be 1 to 64 characters")
         session.add(
             TicketAttachmentRow(
-                ticket_id=ticket_id, entry_id=entry_id, media_id=media_id, text=ref.text, created_at=now
+                ticket_id=ticket_id,
+                entry_id=entry_id,
+                media_id=media_id,
+                text=ref.text,
+                created_at=now,
             )
         )
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from bot.storage import Base, utcnow
 
@@ -46,7 +46,6 @@ class TicketRow(Base):
     satisfaction_comment: Mapped[str | None] = mapped_column(Text, default=None)
     merged_into: Mapped[str | None] = mapped_column(String(24), default=None)
     version: Mapped[int] = mapped_column(nullable=False)
-    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     request_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -64,6 +63,11 @@ class TicketRow(Base):
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
     # The due time the clock now runs toward; NULL while paused, resolved or closed.
     next_due_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        # A stale write (someone saved in between) fails instead of overwriting their change.
+        return {"version_id_col": cls.__table__.c.version}
 
 
 class TicketEntryRow(Base):

@@ -28,7 +28,7 @@ class WebhookConfig:
 
     def retry_after(self, attempts: int) -> timedelta:
         """How long to wait after the ``attempts``-th failure."""
-        return min(self.max_retry, self.first_retry * (2 ** min(attempts - 1, 20)))
+        return min(self.max_retry, self.first_retry * (1 << min(attempts - 1, 20)))
 
 
 def sign(secret: str, body: bytes) -> str:

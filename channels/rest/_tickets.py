@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.tickets import AttachmentRef as Attachment
 from bot.tickets import (
     IdempotencyConflict,
     InvalidStatusChange,
@@ -34,7 +35,6 @@ from bot.tickets import (
     TicketService,
     TicketView,
 )
-from bot.tickets import AttachmentRef as Attachment
 
 logger = logging.getLogger(__name__)
 
@@ -272,7 +272,9 @@ def build_tickets_router(service: TicketService, authorize: Authorize) -> APIRou
     ) -> TicketOut:
         """Open a ticket (idempotent with ``Idempotency-Key``)."""
         if caller.customer_id is not None and caller.customer_id != body.customer_id:
-            raise HTTPException(403, detail=_detail("forbidden", "this key opens tickets only for its own customer"))
+            raise HTTPException(
+                403, detail=_detail("forbidden", "this key opens tickets only for its own customer")
+            )
         fields = body.model_dump(exclude={"tags", "attachments"})
         draft = TicketDraft(
             **fields,
@@ -325,7 +327,7 @@ def build_tickets_router(service: TicketService, authorize: Authorize) -> APIRou
             entries=[
                 EntryOut(
                     id=e.id,
-                    kind=e.kind,  # type: ignore[arg-type]
+                    kind=e.kind,
                     author=e.author,
                     text=e.text,
                     created_at=e.created_at,
@@ -337,17 +339,13 @@ def build_tickets_router(service: TicketService, authorize: Authorize) -> APIRou
             history=[HistoryOut(**asdict(h)) for h in detail.history],
         )
 
-    @router.patch(
-        "/{number}", response_model=TicketOut, responses=_errors(403, 404, 409, 422, 428)
-    )
+    @router.patch("/{number}", response_model=TicketOut, responses=_errors(403, 404, 409, 422, 428))
     async def patch_ticket(
         number: str,
         body: TicketPatch,
         caller: Writer,
         response: Response,
-        if_match: Annotated[
-            str | None, Header(description='The ETag you read, e.g. "3".')
-        ] = None,
+        if_match: Annotated[str | None, Header(description='The ETag you read, e.g. "3".')] = None,
     ) -> TicketOut:
         """Change fields; send the version you read (``If-Match`` or ``version``): 409 if stale."""
         _agents_only(caller, "change tickets")
@@ -368,7 +366,9 @@ def build_tickets_router(service: TicketService, authorize: Authorize) -> APIRou
         response.headers["ETag"] = _etag(view.version)
         return _ticket(view)
 
-    @router.post("/{number}/replies", response_model=TicketOut, responses=_errors(403, 404, 409, 422))
+    @router.post(
+        "/{number}/replies", response_model=TicketOut, responses=_errors(403, 404, 409, 422)
+    )
     async def reply(number: str, body: TextIn, caller: Writer) -> TicketOut:
         """A public reply; the customer is told on the ticket's channel."""
         _agents_only(caller, "reply")
@@ -503,7 +503,9 @@ def _detail(code: str, message: str) -> dict[str, str]:
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"description": "error: `detail.message` says what to fix"} for status in statuses}
+    return {
+        status: {"description": "error: `detail.message` says what to fix"} for status in statuses
+    }
 
 
 def _agents_only(caller: TicketCaller, what: str) -> None:
@@ -516,7 +518,8 @@ def _customer(caller: TicketCaller, given: str | None) -> str:
         return caller.customer_id
     if given is None:
         raise HTTPException(
-            422, detail=_detail("invalid_ticket", "customer_id is required: whose information is it?")
+            422,
+            detail=_detail("invalid_ticket", "customer_id is required: whose information is it?"),
         )
     return given
 
