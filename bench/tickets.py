@@ -8,6 +8,7 @@
    (status, priority, team, category, assignee, SLA state, text, created range, updated range,
    customer absent/present), random values per query; p50/p95 in ms. Also the console's plain
    default list (status filter, newest first) and a Chinese text search alone.
+   Measured once before ``refresh_statistics`` (ANALYZE) and then after it.
 2. ``sla``: ``run_sla_check`` with every ticket open: a run where 10% are newly due, a run where
    the other 90% fall due at once (worst case), and a repeat run with nothing new.
 Data is synthetic (random values, seeded). Prints JSON.
@@ -44,7 +45,15 @@ STATUS_WEIGHTS = {
 }
 WORDS = ["退款", "快递", "发票", "包裹", "账号", "refund", "parcel", "invoice", "account", "broken"]
 ASSIGNEES = [f"agent{i}" for i in range(20)]
-DATES = ("created_at", "updated_at", "sla_started_at", "first_response_due_at", "next_due_at")
+DATES = (
+    "created_at",
+    "updated_at",
+    "sla_started_at",
+    "first_response_due_at",
+    "resolution_due_at",
+    "next_due_at",
+    "sla_watch_at",
+)
 
 
 def rows(count: int, seed: int, all_open: bool) -> list[dict[str, Any]]:
@@ -87,6 +96,7 @@ def rows(count: int, seed: int, all_open: bool) -> list[dict[str, Any]]:
                 "first_response_due_at": due,
                 "resolution_due_at": due + timedelta(hours=24),
                 "next_due_at": due if active else None,
+                "sla_watch_at": due if active else None,
             }
         )
     return made
@@ -97,7 +107,7 @@ def fill(url: str, count: int, all_open: bool) -> float:
     table = Table(
         "tickets",
         MetaData(),
-        *(Column(name, UTCDateTime()) for name in (*DATES, "resolution_due_at")),
+        *(Column(name, UTCDateTime()) for name in DATES),
         autoload_with=engine,
     )
     started = time.perf_counter()
@@ -152,6 +162,12 @@ async def bench_backend(url: str, count: int, queries: int) -> dict[str, Any]:
     result["fill_s"] = round(await asyncio.to_thread(fill, url, count, False), 2)
     rng = random.Random(1)
     await service.list_tickets(ten_filters(rng))  # warm the caches once
+    result["list_10_filters_no_statistics"] = await timed(
+        service, [ten_filters(rng) for _ in range(queries // 4)]
+    )
+    started = time.perf_counter()
+    await service.refresh_statistics()
+    result["refresh_statistics_s"] = round(time.perf_counter() - started, 2)
     result["list_10_filters"] = await timed(service, [ten_filters(rng) for _ in range(queries)])
     result["list_default"] = await timed(
         service,

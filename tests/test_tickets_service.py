@@ -4,6 +4,7 @@ clock the test moves."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -541,3 +542,20 @@ def _postgres_database(request: pytest.FixtureRequest) -> str:
     with psycopg.connect(server.replace("postgresql+psycopg", "postgresql"), autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"')
     return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def test_refresh_statistics_gives_the_planner_figures(
+    service: TicketService, tmp_path: Path
+) -> None:
+    await service.create(draft(), actor="bot")
+    await service.refresh_statistics()
+    with sqlite3.connect(tmp_path / "hub.db") as connection:
+        indexes = {
+            row[0]
+            for row in connection.execute("SELECT idx FROM sqlite_stat1 WHERE tbl = 'tickets'")
+        }
+    assert {
+        "ix_tickets_queue",
+        "ix_tickets_status_updated_at",
+        "ix_tickets_sla_watch_at",
+    } <= indexes

@@ -16,15 +16,17 @@ class TicketRow(Base):
 
     __tablename__ = "tickets"
     __table_args__ = (
+        # The queues: status, team and priority lists seek (IN lists multiply) within a period.
+        Index("ix_tickets_queue", "status", "team", "priority", "created_at"),
         Index("ix_tickets_status_updated_at", "status", "updated_at"),
-        Index("ix_tickets_priority_status", "priority", "status"),
         Index("ix_tickets_team_status", "team", "status"),
-        Index("ix_tickets_assignee_status", "assignee", "status"),
+        Index("ix_tickets_assignee_status_updated_at", "assignee", "status", "updated_at"),
         Index("ix_tickets_next_due_at", "next_due_at"),
+        Index("ix_tickets_sla_watch_at", "sla_watch_at"),
         Index("ix_tickets_updated_at", "updated_at"),
         Index("ix_tickets_created_at", "created_at"),
         Index("ix_tickets_customer_id_created_at", "customer_id", "created_at"),
-        Index("ix_tickets_resolved_at", "resolved_at"),
+        Index("ix_tickets_status_resolved_at", "status", "resolved_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,6 +65,9 @@ class TicketRow(Base):
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
     # The due time the clock now runs toward; NULL while paused, resolved or closed.
     next_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When the SLA job must next look at the ticket (its earliest due time not yet marked
+    # breached); NULL when there is nothing to watch, so the job reads only tickets due now.
+    sla_watch_at: Mapped[datetime | None] = mapped_column(default=None)
 
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:

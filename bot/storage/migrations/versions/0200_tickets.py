@@ -19,15 +19,16 @@ depends_on: str | Sequence[str] | None = None
 
 INDEXES = {
     "tickets": [
+        ("ix_tickets_queue", ["status", "team", "priority", "created_at"]),
         ("ix_tickets_status_updated_at", ["status", "updated_at"]),
-        ("ix_tickets_priority_status", ["priority", "status"]),
         ("ix_tickets_team_status", ["team", "status"]),
-        ("ix_tickets_assignee_status", ["assignee", "status"]),
+        ("ix_tickets_assignee_status_updated_at", ["assignee", "status", "updated_at"]),
         ("ix_tickets_next_due_at", ["next_due_at"]),
+        ("ix_tickets_sla_watch_at", ["sla_watch_at"]),
         ("ix_tickets_updated_at", ["updated_at"]),
         ("ix_tickets_created_at", ["created_at"]),
         ("ix_tickets_customer_id_created_at", ["customer_id", "created_at"]),
-        ("ix_tickets_resolved_at", ["resolved_at"]),
+        ("ix_tickets_status_resolved_at", ["status", "resolved_at"]),
     ],
     "ticket_entries": [("ix_ticket_entries_ticket_id_id", ["ticket_id", "id"])],
     "ticket_attachments": [("ix_ticket_attachments_ticket_id", ["ticket_id"])],
@@ -84,6 +85,7 @@ def upgrade() -> None:
         sa.Column("resolved_at", UTCDateTime(), nullable=True),
         sa.Column("closed_at", UTCDateTime(), nullable=True),
         sa.Column("next_due_at", UTCDateTime(), nullable=True),
+        sa.Column("sla_watch_at", UTCDateTime(), nullable=True),
     )
     op.create_table(
         "ticket_entries",
