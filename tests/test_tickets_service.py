@@ -56,6 +56,17 @@ async def database(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
+async def any_service(
+    database_url: str, config: TicketConfig, clock: Clock
+) -> AsyncIterator[TicketService]:
+    """A service on each backend (SQLite and a private PostgreSQL)."""
+    db = Database(database_url)
+    await db.migrate()
+    yield TicketService(db, config, clock)
+    db.dispose()
+
+
+@pytest.fixture
 def clock() -> Clock:
     return Clock()
 
@@ -462,9 +473,8 @@ async def test_bad_queries(service: TicketService, query: TicketQuery, message: 
         await service.list_tickets(query)
 
 
-async def test_sla_check_marks_alerts_raises_and_closes(
-    service: TicketService, clock: Clock
-) -> None:
+async def test_sla_check_marks_alerts_raises_and_closes(any_service: TicketService) -> None:
+    service = any_service
     late, _ = await service.create(
         draft(priority="P2"), actor="bot"
     )  # reply by 14:00, fix by Fri 16:00
@@ -505,7 +515,8 @@ async def test_sla_check_marks_alerts_raises_and_closes(
     ]
 
 
-async def test_stale_write_after_sla_raise(service: TicketService) -> None:
+async def test_stale_write_after_sla_raise(any_service: TicketService) -> None:
+    service = any_service
     ticket, _ = await service.create(draft(priority="P3"), actor="bot")
     await service.run_sla_check(local(20, 12))
     with pytest.raises(StaleTicket):

@@ -629,47 +629,59 @@ class TicketService:
         def work(connection: Connection) -> SlaReport:
             t = TICKETS.c
             at = literal(moment, UTCDateTime())
-            # Only tickets whose watch time has come are read: an index range, however many
-            # tickets are open.
-            watched = and_(t.sla_watch_at <= moment, t.status.in_(ACTIVE))
-            first = _count(
-                connection.execute(
-                    update(TICKETS)
-                    .where(
-                        watched,
-                        t.first_responded_at.is_(None),
-                        t.first_response_due_at <= moment,
-                        t.first_response_breached_at.is_(None),
-                    )
-                    .values(first_response_breached_at=moment)
+            first_missed = and_(
+                t.first_responded_at.is_(None),
+                t.first_response_due_at <= moment,
+                t.first_response_breached_at.is_(None),
+            )
+            resolution_missed = and_(
+                t.resolution_due_at <= moment, t.resolution_breached_at.is_(None)
+            )
+            # One UPDATE over the tickets whose watch time has come (an index range, however
+            # many tickets are open) marks both breaches and moves the watch on to the
+            # resolution due time when that is still ahead: on PostgreSQL every updated row
+            # costs an entry in each index, so the rows are written once, not once per step.
+            connection.execute(
+                update(TICKETS)
+                .where(t.sla_watch_at <= moment, t.status.in_(ACTIVE))
+                .values(
+                    first_response_breached_at=case(
+                        (first_missed, at), else_=t.first_response_breached_at
+                    ),
+                    resolution_breached_at=case(
+                        (resolution_missed, at), else_=t.resolution_breached_at
+                    ),
+                    sla_watch_at=case(
+                        (
+                            and_(t.resolution_breached_at.is_(None), t.resolution_due_at > moment),
+                            t.resolution_due_at,
+                        ),
+                        else_=null(),
+                    ),
                 )
             )
-            resolution = _count(
-                connection.execute(
-                    update(TICKETS)
-                    .where(
-                        watched, t.resolution_due_at <= moment, t.resolution_breached_at.is_(None)
-                    )
-                    .values(resolution_breached_at=moment)
-                )
-            )
-            alerts = 0
+            # What this run marked carries its exact time; the reads below are plain scans
+            # of one column (no index, so the UPDATE above stays cheap).
+            first, resolution = connection.execute(
+                select(
+                    func.count(case((t.first_response_breached_at == at, 1))),
+                    func.count(case((t.resolution_breached_at == at, 1))),
+                ).where(or_(t.first_response_breached_at == at, t.resolution_breached_at == at))
+            ).one()
             for column, kind, count in (
                 (t.first_response_breached_at, "first_response_breached", first),
                 (t.resolution_breached_at, "resolution_breached", resolution),
             ):
                 if not count:
                     continue
-                marked = and_(watched, column == at)
+                marked = column == at
                 _history_from(
                     connection, marked, column.name, null(), literal(moment.isoformat()), at
                 )
-                alerts += _count(
-                    connection.execute(
-                        insert(cast(Table, TicketAlertRow.__table__)).from_select(
-                            ["ticket_id", "team", "kind", "created_at"],
-                            select(t.id, t.team, literal(kind), at).where(marked),
-                        )
+                connection.execute(
+                    insert(cast(Table, TicketAlertRow.__table__)).from_select(
+                        ["ticket_id", "team", "kind", "created_at"],
+                        select(t.id, t.team, literal(kind), at).where(marked).order_by(t.id),
                     )
                 )
             raised = 0
@@ -678,7 +690,7 @@ class TicketService:
                     *((t.priority == p, PRIORITIES[i - 1]) for i, p in enumerate(PRIORITIES) if i),
                     else_=t.priority,
                 )
-                late = and_(watched, t.resolution_breached_at == at, t.priority != PRIORITIES[0])
+                late = and_(t.resolution_breached_at == at, t.priority != PRIORITIES[0])
                 _history_from(connection, late, "priority", t.priority, higher, at)
                 raised = _count(
                     connection.execute(
@@ -687,24 +699,6 @@ class TicketService:
                         .values(priority=higher, version=t.version + 1, updated_at=moment)
                     )
                 )
-            # Every due time up to now is marked: watch the resolution next, if still ahead.
-            connection.execute(
-                update(TICKETS)
-                .where(t.sla_watch_at <= moment)
-                .values(
-                    sla_watch_at=case(
-                        (
-                            and_(
-                                t.status.in_(ACTIVE),
-                                t.resolution_breached_at.is_(None),
-                                t.resolution_due_at > moment,
-                            ),
-                            t.resolution_due_at,
-                        ),
-                        else_=null(),
-                    )
-                )
-            )
             stale = and_(
                 t.status == "resolved", t.resolved_at <= moment - policy.close_resolved_after
             )
@@ -718,7 +712,7 @@ class TicketService:
                     )
                 )
             )
-            return SlaReport(first, resolution, raised, alerts, closed)
+            return SlaReport(first, resolution, raised, first + resolution, closed)
 
         report = await self._db.transaction(work)
         if report.first_response_breaches or report.resolution_breaches or report.closed:
@@ -1121,7 +1115,9 @@ def _history_from(
     connection.execute(
         insert(cast(Table, TicketHistoryRow.__table__)).from_select(
             ["ticket_id", "actor", "field", "old_value", "new_value", "at"],
-            select(t.id, literal(SLA_ACTOR), literal(name), old, new, at).where(where),
+            select(t.id, literal(SLA_ACTOR), literal(name), old, new, at)
+            .where(where)
+            .order_by(t.id),
         )
     )
 

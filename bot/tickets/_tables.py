@@ -19,11 +19,9 @@ class TicketRow(Base):
         # The queues: status, team and priority lists seek (IN lists multiply) within a period.
         Index("ix_tickets_queue", "status", "team", "priority", "created_at"),
         Index("ix_tickets_status_updated_at", "status", "updated_at"),
-        Index("ix_tickets_team_status", "team", "status"),
         Index("ix_tickets_assignee_status_updated_at", "assignee", "status", "updated_at"),
         Index("ix_tickets_next_due_at", "next_due_at"),
         Index("ix_tickets_sla_watch_at", "sla_watch_at"),
-        Index("ix_tickets_updated_at", "updated_at"),
         Index("ix_tickets_created_at", "created_at"),
         Index("ix_tickets_customer_id_created_at", "customer_id", "created_at"),
         Index("ix_tickets_status_resolved_at", "status", "resolved_at"),
