@@ -422,3 +422,29 @@ async def test_on_postgresql(postgres_url: str) -> None:
         assert (ok.status_code, stale.status_code) == (200, 409)
         exported = await client.get("/api/tickets/export.csv", headers=AGENT)
         assert exported.content.decode("utf-8").count("\n") == 3
+
+
+def test_openapi_documents_every_route(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path}/hub.db")
+    try:
+        schema = make_app(database).openapi()
+    finally:
+        database.dispose()
+    routes = {(path, method) for path, methods in schema["paths"].items() for method in methods}
+    assert routes == {
+        ("/api/tickets", "post"),
+        ("/api/tickets", "get"),
+        ("/api/tickets/export.csv", "get"),
+        ("/api/tickets/{number}", "get"),
+        ("/api/tickets/{number}", "patch"),
+        ("/api/tickets/{number}/replies", "post"),
+        ("/api/tickets/{number}/notes", "post"),
+        ("/api/tickets/{number}/customer-messages", "post"),
+        ("/api/tickets/{number}/merge", "post"),
+        ("/api/tickets/{number}/satisfaction", "put"),
+    }
+    post = schema["paths"]["/api/tickets"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/TicketIn"
+    }
+    assert {p["name"] for p in post["parameters"]} == {"idempotency-key", "x-api-key"}

@@ -437,6 +437,14 @@ async def test_list_filters_sort_and_pages(service: TicketService, clock: Clock)
     assert ([t.number for t in page.items], page.total, page.next_offset) == (made[:3], 4, 3)
     page = await service.list_tickets(TicketQuery(sort="created_at", limit=3, offset=3))
     assert ([t.number for t in page.items], page.next_offset) == (made[3:], None)
+    uncounted = await service.list_tickets(
+        TicketQuery(sort="created_at", limit=2, count_total=False)
+    )
+    assert ([t.number for t in uncounted.items], uncounted.total, uncounted.next_offset) == (
+        made[:2],
+        None,
+        2,
+    )
 
 
 async def test_list_by_sla_state(service: TicketService, clock: Clock) -> None:

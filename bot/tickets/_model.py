@@ -171,16 +171,18 @@ class TicketDetail:
 
 @dataclass(frozen=True)
 class TicketPage:
-    """One page of a filtered, sorted ticket list."""
+    """One page of a filtered, sorted ticket list; ``total`` is None when not counted."""
 
     items: tuple[TicketView, ...]
-    total: int
+    total: int | None
     offset: int
     limit: int
 
     @property
     def next_offset(self) -> int | None:
         end = self.offset + len(self.items)
+        if self.total is None:
+            return end if len(self.items) == self.limit else None
         return end if end < self.total else None
 
 

@@ -128,6 +128,7 @@ class TicketQuery:
     sort: str = "-updated_at"  # a field of SORTS, "-" first for newest/highest first
     offset: int = 0
     limit: int = 50
+    count_total: bool = True  # False spares counting every match (exports page through all)
 
 
 @dataclass(frozen=True)
@@ -329,9 +330,11 @@ class TicketService:
         order = (column.desc(), TicketRow.id.desc()) if descending else (column, TicketRow.id)
 
         def load(session: Session) -> TicketPage:
-            total = session.execute(
-                select(func.count()).select_from(TicketRow).where(*conditions)
-            ).scalar_one()
+            total = None
+            if query.count_total:
+                total = session.execute(
+                    select(func.count()).select_from(TicketRow).where(*conditions)
+                ).scalar_one()
             rows = session.execute(
                 select(TicketRow)
                 .where(*conditions)

@@ -247,7 +247,7 @@ class TicketPageOut(BaseModel):
     """One page of tickets; ask again with ``offset=next_offset`` for the next."""
 
     items: list[TicketOut]
-    total: int
+    total: int | None
     offset: int
     limit: int
     next_offset: int | None
@@ -531,7 +531,7 @@ def _limited(query: TicketQuery, caller: TicketCaller) -> TicketQuery:
 
 
 def _page(query: TicketQuery, offset: int) -> TicketQuery:
-    return TicketQuery(**{**query.__dict__, "offset": offset, "limit": 200})
+    return TicketQuery(**{**query.__dict__, "offset": offset, "limit": 200, "count_total": False})
 
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
