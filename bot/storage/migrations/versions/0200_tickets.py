@@ -20,8 +20,8 @@ depends_on: str | Sequence[str] | None = None
 INDEXES = {
     "tickets": [
         ("ix_tickets_queue", ["status", "team", "priority", "created_at"]),
-        ("ix_tickets_status_updated_at", ["status", "updated_at"]),
-        ("ix_tickets_assignee_status_updated_at", ["assignee", "status", "updated_at"]),
+        ("ix_tickets_status_updated_at_id", ["status", "updated_at", "id"]),
+        ("ix_tickets_assignee_status_updated_at_id", ["assignee", "status", "updated_at", "id"]),
         ("ix_tickets_next_due_at", ["next_due_at"]),
         ("ix_tickets_sla_watch_at", ["sla_watch_at"]),
         ("ix_tickets_created_at", ["created_at"]),
