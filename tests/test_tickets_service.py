@@ -11,9 +11,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from alembic import command
 
 from bot.handoff import BusinessHours
-from bot.storage import Database
+from bot.storage import Database, alembic_config, upgrade
 from bot.tickets import (
     AttachmentRef,
     HistoryRow,
@@ -585,3 +586,30 @@ async def test_refresh_statistics_runs_on_each_backend(any_service: TicketServic
     await any_service.refresh_statistics()  # VACUUM on PostgreSQL: outside any transaction
     page = await any_service.list_tickets(TicketQuery(statuses=("new",)))
     assert [t.number for t in page.items] == [ticket.number]
+
+
+def test_migration_branch_downgrades_and_upgrades(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/hub.db"
+    upgrade(url)
+    command.downgrade(alembic_config(url), "tickets@-1")
+    with sqlite3.connect(tmp_path / "hub.db") as connection:
+        tables = {
+            r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+    assert not {t for t in tables if t.startswith("ticket")}
+    assert "conversations" in tables  # other modules' tables stay
+    upgrade(url)
+    with sqlite3.connect(tmp_path / "hub.db") as connection:
+        tables = {
+            r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+    assert {t for t in tables if t.startswith("ticket")} == {
+        "tickets",
+        "ticket_entries",
+        "ticket_attachments",
+        "ticket_history",
+        "ticket_counters",
+        "ticket_notifications",
+        "ticket_webhooks",
+        "ticket_alerts",
+    }
