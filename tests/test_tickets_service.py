@@ -613,3 +613,28 @@ def test_migration_branch_downgrades_and_upgrades(tmp_path: Path) -> None:
         "ticket_webhooks",
         "ticket_alerts",
     }
+
+
+async def test_concurrent_writes_lose_nothing(any_service: TicketService) -> None:
+    service = any_service
+    ticket, _ = await service.create(draft(), actor="bot")
+    # Unversioned changes racing each other are redone on the fresh row: all land.
+    results = await asyncio.gather(
+        *(service.note(ticket.number, author=f"a{i}", text=f"note {i}") for i in range(8))
+    )
+    assert sorted(v.version for v in results) == list(range(2, 10))
+    detail = await service.get(ticket.number)
+    assert sorted(e.text for e in detail.entries) == [f"note {i}" for i in range(8)]
+    # Versioned changes from the same read: exactly one wins, the rest are told they are stale.
+    versioned = await asyncio.gather(
+        *(
+            service.assign(ticket.number, f"a{i}", actor="lead", expected_version=9)
+            for i in range(6)
+        ),
+        return_exceptions=True,
+    )
+    winners = [r for r in versioned if not isinstance(r, BaseException)]
+    assert len(winners) == 1
+    assert all(isinstance(r, StaleTicket) for r in versioned if r not in winners)
+    final = (await service.get(ticket.number)).ticket
+    assert (final.version, final.assignee) == (10, winners[0].assignee)

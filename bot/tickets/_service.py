@@ -39,6 +39,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from bot.handoff import SKILLS, BusinessHours
@@ -97,6 +98,7 @@ SORTS = ("created_at", "updated_at", "priority", "next_due_at", "number")
 # Status changes the customer hears about (a ticket going from new to open is no news to them).
 TOLD_STATUSES = ("pending_customer", "resolved", "closed", "reopened")
 MAX_TEXT = 20_000
+MAX_ATTEMPTS = 10  # tries of an unversioned change that races other writers
 
 
 @dataclass(frozen=True)
@@ -566,6 +568,7 @@ class TicketService:
             _entry(session, dst.id, "note", actor, summary, now)
             session.add(_history(dst.id, actor, "merged_from", None, src.number, now))
             dst.updated_at = now
+            flag_modified(dst, "updated_at")
             self._move(session, src, "closed", actor, now, tell=False)
             _Recorder(session, src, actor, now).set("merged_into", dst.number)
             src.updated_at = now
@@ -575,7 +578,7 @@ class TicketService:
             session.flush()
             return self._view(dst, now)
 
-        view = await self._guarded(work)
+        view = await self._guarded(work, retry=source_version is None and target_version is None)
         logger.info("Ticket %s merged into %s", source, target)
         return view
 
@@ -935,19 +938,28 @@ class TicketService:
             _check_version(row, expected_version)
             change(session, row, now)
             row.updated_at = now
+            # Every change (a note too) is a new version, even within the same clock tick.
+            flag_modified(row, "updated_at")
             session.flush()
             return self._view(row, now)
 
-        return await self._guarded(work)
+        return await self._guarded(work, retry=expected_version is None)
 
-    async def _guarded(self, work: Callable[[Session], TicketView]) -> TicketView:
-        try:
-            return await self._db.session(work)
-        except StaleDataError as exc:
-            raise StaleTicket(
-                "the ticket was changed by someone else meanwhile; read it again and redo your "
-                "change"
-            ) from exc
+    async def _guarded(self, work: Callable[[Session], TicketView], *, retry: bool) -> TicketView:
+        # A caller who sent no version asked for no check: a concurrent write only means the
+        # change is redone on the fresh row. Each lost race means another writer finished, so
+        # MAX_ATTEMPTS outlasts that many writers on one ticket at once.
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return await self._db.session(work)
+            except StaleDataError as exc:
+                if not retry or attempt == MAX_ATTEMPTS:
+                    raise StaleTicket(
+                        "the ticket was changed by someone else meanwhile; read it again and "
+                        "redo your change"
+                    ) from exc
+                logger.debug("Ticket changed concurrently; redoing (attempt %d)", attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _move(
         self,
