@@ -1,6 +1,17 @@
-"""The REST channel: ``POST /api/messages`` and ``/api/media``."""
+"""The REST channel: ``POST /api/messages``, ``/api/media`` and the ticket API ``/api/tickets``."""
 
 from channels.rest._media import build_media_router
 from channels.rest._router import MessageIn, MessagesOut, ReplyOut, build_router
+from channels.rest._tickets import Authorize, TicketCaller, build_tickets_router, csv_cell
 
-__all__ = ["MessageIn", "MessagesOut", "ReplyOut", "build_media_router", "build_router"]
+__all__ = [
+    "Authorize",
+    "MessageIn",
+    "MessagesOut",
+    "ReplyOut",
+    "TicketCaller",
+    "build_media_router",
+    "build_router",
+    "build_tickets_router",
+    "csv_cell",
+]

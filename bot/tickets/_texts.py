@@ -1,0 +1,61 @@
+"""What the customer is told about their ticket, in their language (zh or en)."""
+
+from __future__ import annotations
+
+STATUS_NAMES = {
+    "en": {
+        "new": "received",
+        "open": "being worked on",
+        "pending_customer": "waiting for your reply",
+        "resolved": "resolved",
+        "closed": "closed",
+        "reopened": "reopened",
+    },
+    "zh": {
+        "new": "已受理",
+        "open": "处理中",
+        "pending_customer": "等待您的回复",
+        "resolved": "已解决",
+        "closed": "已关闭",
+        "reopened": "已重新打开",
+    },
+}
+TEMPLATES = {
+    "en": {
+        "reply": "New reply on your ticket {number}: {text}",
+        "status": "Your ticket {number} is now {status}.",
+        "pending_customer": "We need more information on your ticket {number}: please reply here.",
+        "satisfaction": " How satisfied are you? Reply with a score from 1 (poor) to 5 (great).",
+        "merged": "Your ticket {number} was merged into {target}; we continue there.",
+    },
+    "zh": {
+        "reply": "您的工单 {number} 有新回复：{text}",
+        "status": "您的工单 {number} 状态已更新为：{status}。",
+        "pending_customer": "您的工单 {number} 需要您补充信息，请直接在此回复。",
+        "satisfaction": "请为本次处理打分：1（很差）到 5（很好）。",
+        "merged": "您的工单 {number} 已合并到 {target}，后续将在该工单中处理。",
+    },
+}
+
+
+def _lang(language: str) -> str:
+    return "zh" if language == "zh" else "en"
+
+
+def reply_text(language: str, number: str, text: str) -> str:
+    """A public reply as the customer receives it."""
+    return TEMPLATES[_lang(language)]["reply"].format(number=number, text=text)
+
+
+def status_text(language: str, number: str, status: str) -> str:
+    """A status change as the customer is told; resolving asks for a satisfaction score."""
+    lang = _lang(language)
+    if status == "pending_customer":
+        return TEMPLATES[lang]["pending_customer"].format(number=number)
+    text = TEMPLATES[lang]["status"].format(number=number, status=STATUS_NAMES[lang][status])
+    return text + TEMPLATES[lang]["satisfaction"] if status == "resolved" else text
+
+
+def merged_text(language: str, number: str, target: str) -> str:
+    """The customer's ticket was merged into another of theirs."""
+    return TEMPLATES[_lang(language)]["merged"].format(number=number, target=target)
