@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from bot.handoff import BusinessHours
-from bot.launch import free_port
 from bot.storage import Database
 from bot.tickets import (
     SIGNATURE_HEADER,
@@ -25,6 +24,7 @@ from bot.tickets import (
     WebhookReport,
     verify,
 )
+from tests.launch import free_port
 
 SECRET = "shop-secret-0123456789"
 

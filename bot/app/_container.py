@@ -20,6 +20,7 @@ from bot.insights import gaps_report
 from bot.media import AttachmentStore, MediaIntake
 from bot.orders import OrderService
 from bot.storage import Database
+from bot.tickets import SlaPolicy, TicketConfig, TicketService, WebhookConfig
 from channels.media import (
     SHOP_VOCABULARY_PROMPT,
     MediaReader,
@@ -46,6 +47,7 @@ class HubServices:
     summarizer: Summarizer
     conversations: ConversationService
     media: MediaIntake
+    tickets: TicketService
 
     async def knowledge_gaps(self, days: int, limit: int) -> dict[str, Any]:
         """The questions the knowledge base could not answer lately (insights module)."""
@@ -64,6 +66,25 @@ def login_throttle(settings: Settings) -> LoginThrottle:
     )
 
 
+def ticket_config(settings: Settings, hours: BusinessHours) -> TicketConfig:
+    """Ticketing as the settings configure it: SLA in the business hours, the optional webhook."""
+    webhook = None
+    if settings.ticket_webhook_url:
+        if settings.ticket_webhook_secret is None:
+            raise ValueError(
+                "BOT_TICKET_WEBHOOK_URL is set but BOT_TICKET_WEBHOOK_SECRET is not: the shop "
+                "checks every post's signature with it"
+            )
+        webhook = WebhookConfig(
+            settings.ticket_webhook_url, settings.ticket_webhook_secret.get_secret_value()
+        )
+    sla = SlaPolicy(
+        due_soon=timedelta(minutes=settings.ticket_due_soon_minutes),
+        close_resolved_after=timedelta(days=settings.ticket_close_resolved_after_days),
+    )
+    return TicketConfig(hours, sla=sla, webhook=webhook)
+
+
 def order_service(settings: Settings) -> OrderService:
     """The shop's orders on ``var_dir/orders.db``, with "today" in the shop's time zone."""
     return OrderService(settings.var_dir / "orders.db", timezone=settings.timezone)
@@ -74,7 +95,12 @@ def build_hub_services(settings: Settings) -> HubServices:
     database = Database(settings.hub_database_url)
     token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
     dialogue = RasaClient(settings.rasa_url, settings.actions_url, settings.rasa_timeout_s, token)
-    hours = BusinessHours.parse(settings.business_hours, settings.timezone)
+    hours = BusinessHours.parse(
+        settings.business_hours,
+        settings.timezone,
+        settings.business_weekdays,
+        settings.business_holidays,
+    )
     handoffs = HandoffService(database, hours)
     agents = AgentDirectory(
         database, timedelta(hours=settings.agent_session_hours), throttle=login_throttle(settings)
@@ -98,6 +124,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         is_vip=customers.is_vip,
     )
     media = media_intake(settings, database, conversations)
+    tickets = TicketService(database, ticket_config(settings, hours))
     return HubServices(
         settings,
         database,
@@ -110,6 +137,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         summarizer,
         conversations,
         media,
+        tickets,
     )
 
 

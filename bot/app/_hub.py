@@ -11,14 +11,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
+import httpx
 import socketio
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, SecretStr
 from starlette.types import ASGIApp
 
-from bot.app._container import build_hub_services
+from bot.app._container import HubServices, build_hub_services
 from bot.app._exposure import check_exposure
+from bot.app._jobs import Job, Jobs
 from bot.app._knowledge import uploads_dir
 from bot.app._logs import configure_logging
 from bot.app._settings import Settings
@@ -46,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     hub = build_hub_services(settings)
     dispatcher = console.Dispatcher(hub.handoffs)
     hub.conversations.events.subscribe(dispatcher.on_conversation_event)
+    jobs = Jobs(background_jobs(hub))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -53,8 +56,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await hub.dialogue.start()
         await dispatcher.start()
         await hub.media.start()
+        await jobs.start()
         logger.info("Hub listening on %s", settings.hub_url)
         yield
+        await jobs.stop()
         await hub.media.stop()
         await dispatcher.stop()
         await hub.dialogue.close()
@@ -89,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     guards = [Depends(_api_key_guard(settings.api_key))] if settings.api_key else []
+    app.include_router(rest.build_tickets_router(hub.tickets, _ticket_callers(settings.api_key)))
     app.include_router(rest.build_router(hub.conversations), dependencies=guards)
     app.include_router(
         rest.build_media_router(
@@ -149,6 +155,42 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
     app = create_app(settings)
     asgi: ASGIApp = socketio.ASGIApp(app.state.sio, other_asgi_app=app)
     return asgi
+
+
+def background_jobs(hub: HubServices) -> list[Job]:
+    """The hub's periodic work: SLA breaches, ticket webhooks, the ticket list's statistics."""
+    jobs = [
+        Job("ticket-sla", hub.settings.ticket_sla_check_s, hub.tickets.run_sla_check),
+        Job("ticket-statistics", 24 * 3600.0, hub.tickets.refresh_statistics),
+    ]
+    if hub.settings.ticket_webhook_url:
+
+        async def deliver() -> object:
+            async with httpx.AsyncClient() as client:
+                return await hub.tickets.deliver_webhooks(client)
+
+        jobs.append(Job("ticket-webhooks", 30.0, deliver))
+    return jobs
+
+
+def _ticket_callers(api_key: SecretStr | None) -> rest.Authorize:
+    """Who may use ``/api/tickets``: the shop's back end with ``BOT_API_KEY`` (every scope).
+    Without the key the API stays closed: tickets hold customers' personal data."""
+
+    def authorize(scope: str) -> Callable[[Request], Awaitable[rest.TicketCaller]]:
+        async def caller(request: Request) -> rest.TicketCaller:
+            if api_key is None:
+                raise HTTPException(
+                    status_code=403,
+                    detail="the ticket API is closed: set BOT_API_KEY and send it as "
+                    "'Authorization: Bearer <key>'",
+                )
+            await _api_key_guard(api_key)(request)
+            return rest.TicketCaller(actor="api")
+
+        return caller
+
+    return authorize
 
 
 def _api_key_guard(api_key: SecretStr) -> Callable[[Request], Awaitable[None]]:

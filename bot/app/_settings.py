@@ -90,6 +90,14 @@ class Settings(BaseSettings):
         default="09:00-21:00", description="When human agents work, daily, in `timezone`."
     )
     timezone: str = Field(default="Asia/Shanghai", description="Time zone of the business hours.")
+    business_weekdays: str | None = Field(
+        default=None,
+        description="Working weekdays of the business hours (`mon-fri`); unset: every day.",
+    )
+    business_holidays: list[str] = Field(
+        default=[],  # pydantic copies it for every instance
+        description='Dates without business hours, as JSON (`["2026-10-01", "2026-10-02"]`).',
+    )
     sentiment_handoff_threshold: float = Field(
         default=-0.6, description="A message scoring at or below this (-1…1) goes to a human."
     )
@@ -118,6 +126,25 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         default=None,
         description="When set, `/api/*` requires the header `Authorization: Bearer <key>`.",
+    )
+
+    # tickets
+    ticket_webhook_url: str | None = Field(
+        default=None,
+        description="The shop's URL that gets every ticket reply and status change, signed with "
+        "HMAC-SHA256 (`X-Ticket-Signature`); unset: none.",
+    )
+    ticket_webhook_secret: SecretStr | None = Field(
+        default=None, description="Secret that signs the ticket webhook (at least 16 characters)."
+    )
+    ticket_due_soon_minutes: int = Field(
+        default=60, ge=1, description="A ticket is `due_soon` this many minutes before a due time."
+    )
+    ticket_close_resolved_after_days: float = Field(
+        default=4.0, gt=0, description="Resolved tickets the customer does not reopen close after."
+    )
+    ticket_sla_check_s: float = Field(
+        default=60.0, gt=0, description="How often the SLA job marks breaches, in seconds."
     )
 
     # web chat, voice messages and images

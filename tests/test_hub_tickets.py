@@ -1,0 +1,94 @@
+"""The ticket API and the SLA job as the hub wires them (real app, real SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.app import create_app
+from bot.app._hub import background_jobs
+from bot.app._jobs import Job, Jobs
+from tests.conftest import query_hub_db
+from tests.test_hub import make_settings
+
+KEY = "k" * 32
+AUTH = {"Authorization": f"Bearer {KEY}"}
+TICKET = {
+    "customer_id": "customer-7",
+    "subject": "耳机左边没有声音",
+    "description": "收到的耳机左耳没有声音，订单 YX2611010001",
+    "category": "product",
+    "language": "zh",
+}
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = make_settings(tmp_path, api_key=KEY, ticket_sla_check_s=3600.0)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def test_the_shop_opens_and_reads_tickets_with_its_api_key(client: TestClient) -> None:
+    created = client.post("/api/tickets", json=TICKET, headers={**AUTH, "Idempotency-Key": "a1"})
+    assert created.status_code == 201, created.text
+    ticket = created.json()
+    assert ticket["number"].startswith("T-")
+    again = client.post("/api/tickets", json=TICKET, headers={**AUTH, "Idempotency-Key": "a1"})
+    assert again.json()["number"] == ticket["number"]  # a retried POST opens no second ticket
+    listed = client.get("/api/tickets", params={"customer_id": "customer-7"}, headers=AUTH)
+    assert [t["number"] for t in listed.json()["items"]] == [ticket["number"]]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
+def test_without_the_key_the_ticket_api_is_closed(
+    client: TestClient, headers: dict[str, str], tmp_path: Path
+) -> None:
+    assert client.post("/api/tickets", json=TICKET, headers=headers).status_code == 401
+    assert client.get("/api/tickets", headers=headers).status_code == 401
+    assert query_hub_db(tmp_path, "SELECT count(*) FROM tickets")[0][0] == 0
+
+
+def test_a_hub_without_an_api_key_keeps_the_ticket_api_closed(tmp_path: Path) -> None:
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        response = client.get("/api/tickets")
+    assert response.status_code == 403
+    assert "BOT_API_KEY" in response.json()["detail"]
+
+
+def test_the_hub_runs_the_sla_job_and_keeps_ticket_statistics(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, api_key=KEY)
+    app = create_app(settings)
+    jobs = {job.name: job.every_s for job in background_jobs(app.state.services)}
+    assert jobs == {"ticket-sla": 60.0, "ticket-statistics": 86400.0}  # no webhook configured
+    hooked = make_settings(
+        tmp_path, ticket_webhook_url="http://127.0.0.1:9/hook", ticket_webhook_secret="s" * 16
+    )
+    assert "ticket-webhooks" in {j.name for j in background_jobs(create_app(hooked).state.services)}
+
+
+async def test_a_failing_job_is_logged_and_runs_again(caplog: pytest.LogCaptureFixture) -> None:
+    runs: list[int] = []
+    again = asyncio.Event()
+
+    async def flaky() -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            raise RuntimeError("database went away")
+        again.set()
+
+    jobs = Jobs([Job("flaky", 0.01, flaky)])
+    await jobs.start()
+    await asyncio.wait_for(again.wait(), timeout=10)
+    await jobs.stop()
+    assert len(runs) >= 2
+    assert "Background job flaky failed" in caplog.text
+
+
+def test_a_webhook_without_its_secret_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="BOT_TICKET_WEBHOOK_SECRET"):
+        create_app(make_settings(tmp_path, ticket_webhook_url="http://127.0.0.1:9/hook"))
