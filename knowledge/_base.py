@@ -113,9 +113,13 @@ class KnowledgeBase:
         image_to_text: ImageToText | None = None,
         embedder: Embedder | None = None,
         chat: BaseChatModel | None = None,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.config = config
         self.detect = detect_language
+        # Personal data in a question is masked before the question leaves for an LLM (the
+        # caller's redactor; the library has none of its own).
+        self._redact = redact or (lambda text: text)
         self._image_to_text = image_to_text
         cache_path = config.embedding_cache or (
             config.persist_dir / "embeddings.sqlite" if config.persist_dir else None
@@ -535,7 +539,7 @@ class KnowledgeBase:
             Passage(n, _heading(record), _body(record)) for n, (record, _) in enumerate(passages, 1)
         ]
         try:
-            raw = generate(self._chat, question, language, offered)
+            raw = generate(self._chat, self._redact(question), language, offered)
         except Exception as exc:  # noqa: BLE001 - any failure of a remote model: extract instead
             logger.warning(
                 "The language model failed (%s); answering extractively", type(exc).__name__

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.app._settings import Settings
 from bot.language import detect_language
+from bot.privacy import redact
 from knowledge import IngestReport, KnowledgeBase, KnowledgeConfig, LLMConfig
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,10 @@ class _LazyOcr:
 def open_knowledge_base(settings: Settings) -> KnowledgeBase:
     """The platform's knowledge base, with OCR for images."""
     return KnowledgeBase(
-        knowledge_config(settings), detect_language=detect_language, image_to_text=_LazyOcr()
+        knowledge_config(settings),
+        detect_language=detect_language,
+        image_to_text=_LazyOcr(),
+        redact=redact,
     )
 
 
