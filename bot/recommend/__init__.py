@@ -17,6 +17,7 @@ from bot.recommend._errors import (
 )
 from bot.recommend._evaluation import BASELINES, MODELS, build_model, evaluate
 from bot.recommend._events import EVENT_FORMATS, load_events
+from bot.recommend._protocols import cold_start, ranker_lift
 from bot.recommend._factors import ALSModel, BPRModel, SVDModel
 from bot.recommend._hybrid import HybridModel
 from bot.recommend._interactions import Interactions, build_interactions
@@ -24,7 +25,12 @@ from bot.recommend._itemknn import ItemKNNModel
 from bot.recommend._popularity import PopularityModel
 from bot.recommend._profile import PRICE_BANDS, price_band
 from bot.recommend._rerank import mmr
-from bot.recommend._service import RecommendConfig, RecommendService, TrainReport
+from bot.recommend._service import (
+    RecommendConfig,
+    RecommendService,
+    TrainReport,
+    rank_recommendations,
+)
 from bot.recommend._types import (
     EVENT_KINDS,
     CatalogueItem,
@@ -83,9 +89,12 @@ __all__ = [
     "WideDeepRanker",
     "build_interactions",
     "build_model",
+    "cold_start",
     "evaluate",
     "load_catalogue",
     "load_events",
     "mmr",
     "price_band",
+    "rank_recommendations",
+    "ranker_lift",
 ]

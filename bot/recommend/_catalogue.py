@@ -145,7 +145,10 @@ def _json_array_rows(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any
         if index < len(text) and text[index] == ",":
             index += 1
         elif index >= len(text) or text[index] != "]":
-            raise CatalogueError(f"catalogue {path}: expected ',' or ']' on line {line}")
+            raise CatalogueError(
+                f"catalogue {path} is not valid JSON: expected ',' or ']' after the item "
+                f"starting on line {line}"
+            )
 
 
 def _skip_space(text: str, index: int) -> int:

@@ -98,16 +98,16 @@ class ALSModel(FactorModel):
     def _fit(self, interactions: Interactions) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
 
-        model = AlternatingLeastSquares(
-            factors=self.factors,
-            regularization=self.regularization,
-            alpha=self.alpha,
-            iterations=self.iterations,
-            num_threads=self.threads,
-            random_state=self.seed,
-        )
         # implicit's own threads do the work; BLAS threads on top of them only contend.
         with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                iterations=self.iterations,
+                num_threads=self.threads,
+                random_state=self.seed,
+            )
             model.fit(interactions.weights, show_progress=False)
         self._set_factors(model.user_factors, model.item_factors)
 
@@ -137,15 +137,15 @@ class BPRModel(FactorModel):
     def _fit(self, interactions: Interactions) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-        model = BayesianPersonalizedRanking(
-            factors=self.factors,
-            learning_rate=self.learning_rate,
-            regularization=self.bpr_regularization,
-            iterations=self.iterations,
-            num_threads=self.threads,
-            random_state=self.seed,
-        )
         with threadpool_limits(1, "blas"):
+            model = BayesianPersonalizedRanking(
+                factors=self.factors,
+                learning_rate=self.learning_rate,
+                regularization=self.bpr_regularization,
+                iterations=self.iterations,
+                num_threads=self.threads,
+                random_state=self.seed,
+            )
             model.fit((interactions.weights > 0).astype(np.float32).tocsr(), show_progress=False)
         self._set_factors(model.user_factors, model.item_factors)
 

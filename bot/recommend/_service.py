@@ -245,47 +245,14 @@ class RecommendService:
         bought = {e.item_id for e in events if e.kind == "purchase"}
         returned = {e.item_id for e in events if e.kind == "return"}
         return await asyncio.to_thread(
-            self.rank, model, user_id, k, filters, frozenset(bought), frozenset(returned)
-        )
-
-    def rank(
-        self,
-        model: HybridModel,
-        user_id: str,
-        k: int,
-        filters: Filters,
-        bought: frozenset[str],
-        returned: frozenset[str],
-    ) -> list[Recommendation]:
-        """Blend, filter, diversify and explain (blocking; called off the event loop)."""
-        parts = model.breakdown(user_id)
-        if not parts:
-            return []
-        total = np.sum(list(parts.values()), axis=0)
-        catalogue = model.data.catalogue
-
-        def admitted(ranked: list[Scored]) -> list[Scored]:
-            return [s for s in ranked if passes(catalogue.get(s.item), filters, bought, returned)]
-
-        kept = admitted(top_k(model.data, total, self._config.candidates, ()))
-        if len(kept) < k:
-            # Narrow filters (one category, a budget): look past the first candidates.
-            kept = admitted(top_k(model.data, total, len(model.data.items), ()))
-        chosen = mmr(kept[: max(3 * k, 30)], self._similarity(model), k, self._config.diversity)
-        return [self._explained(model, user_id, s, parts) for s in chosen]
-
-    def _explained(
-        self, model: HybridModel, user_id: str, scored: Scored, parts: dict[str, np.ndarray]
-    ) -> Recommendation:
-        index = model.data.item_index[scored.item]
-        breakdown = {name: round(float(score[index]), 4) for name, score in parts.items()}
-        leader = max(breakdown, key=lambda name: breakdown[name])
-        member = next(m for m, _w in model.members if m.name == leader)
-        return Recommendation(
-            item=model.data.catalogue[scored.item],
-            score=round(scored.score, 4),
-            reason=member.explain(user_id, scored.item),
-            breakdown=breakdown,
+            rank_recommendations,
+            model,
+            user_id,
+            k,
+            filters,
+            frozenset(bought),
+            frozenset(returned),
+            self._config,
         )
 
     async def similar(self, item_id: str, k: int = 3) -> list[Recommendation]:
@@ -314,23 +281,67 @@ class RecommendService:
             raise NotFitted("no recommendation model is trained yet; run train() first")
         return self._model
 
-    @staticmethod
-    def _similarity(model: HybridModel) -> Callable[[str, str], float]:
-        content = next((m for m, _w in model.members if isinstance(m, ContentModel)), None)
-        if content is not None:
-            vectors = content.item_vectors
 
-            def cosine(a: str, b: str) -> float:
-                index = model.data.item_index
-                return float(vectors[index[a]] @ vectors[index[b]])
+def rank_recommendations(
+    model: HybridModel,
+    user_id: str,
+    k: int,
+    filters: Filters,
+    bought: frozenset[str],
+    returned: frozenset[str],
+    config: RecommendConfig,
+) -> list[Recommendation]:
+    """Blend, filter, diversify and explain (blocking; the service calls it off the event loop)."""
+    parts = model.breakdown(user_id)
+    if not parts:
+        return []
+    total = np.sum(list(parts.values()), axis=0)
+    catalogue = model.data.catalogue
 
-            return cosine
-        catalogue = model.data.catalogue
+    def admitted(ranked: list[Scored]) -> list[Scored]:
+        return [s for s in ranked if passes(catalogue.get(s.item), filters, bought, returned)]
 
-        def same_category(a: str, b: str) -> float:
-            return 1.0 if catalogue[a].category == catalogue[b].category else 0.0
+    kept = admitted(top_k(model.data, total, config.candidates, ()))
+    if len(kept) < k:
+        # Narrow filters (one category, a budget): look past the first candidates.
+        kept = admitted(top_k(model.data, total, len(model.data.items), ()))
+    chosen = mmr(kept[: max(3 * k, 30)], _similarity(model), k, config.diversity)
+    return [_explained(model, user_id, s, parts) for s in chosen]
 
-        return same_category
+
+def _explained(
+    model: HybridModel, user_id: str, scored: Scored, parts: dict[str, np.ndarray]
+) -> Recommendation:
+    index = model.data.item_index[scored.item]
+    breakdown = {name: round(float(score[index]), 4) for name, score in parts.items()}
+    leader = max(breakdown, key=lambda name: breakdown[name])
+    member = next(m for m, _w in model.members if m.name == leader)
+    return Recommendation(
+        item=model.data.catalogue[scored.item],
+        score=round(scored.score, 4),
+        reason=member.explain(user_id, scored.item),
+        breakdown=breakdown,
+    )
+
+
+def _similarity(model: HybridModel) -> Callable[[str, str], float]:
+    """Item-to-item similarity for MMR: text vectors when the content model serves, else
+    whether two items share a category."""
+    content = next((m for m, _w in model.members if isinstance(m, ContentModel)), None)
+    if content is not None:
+        vectors = content.item_vectors
+        index = model.data.item_index
+
+        def cosine(a: str, b: str) -> float:
+            return float(vectors[index[a]] @ vectors[index[b]])
+
+        return cosine
+    catalogue = model.data.catalogue
+
+    def same_category(a: str, b: str) -> float:
+        return 1.0 if catalogue[a].category == catalogue[b].category else 0.0
+
+    return same_category
 
 
 def _item_row(item: CatalogueItem) -> ItemRow:
