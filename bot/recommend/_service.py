@@ -59,7 +59,7 @@ class RecommendConfig:
     weights: dict[str, float] = field(default_factory=_default_weights)
     als_factors: int = 64
     candidates: int = 100
-    diversity: float = 0.7  # MMR trade-off: 1.0 keeps the model's order, lower mixes more
+    diversity: float = 0.85  # MMR trade-off: 1.0 keeps the model's order, lower mixes more
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ class RecommendService:
         data = build_interactions(events, catalogue)
         weights = self._config.weights
         members: list[tuple[Recommender, float]] = [
-            (ALSModel(factors=self._config.als_factors), weights.get("als", 0.0)),
+            (ALSModel(factors=_factors_for(data, self._config.als_factors)), weights.get("als", 0.0)),
             (ItemKNNModel(), weights.get("itemknn", 0.0)),
             (PopularityModel(), weights.get("popularity", 0.0)),
         ]
@@ -280,6 +280,12 @@ class RecommendService:
         if self._model is None:
             raise NotFitted("no recommendation model is trained yet; run train() first")
         return self._model
+
+
+def _factors_for(data: Interactions, wanted: int) -> int:
+    # More factors than a quarter of the items or users lets ALS memorise each history, which
+    # flattens its scores (a small shop of 32 products would get 64 factors otherwise).
+    return max(2, min(wanted, min(data.shape) // 4))
 
 
 def rank_recommendations(
