@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy import sparse
+from scipy import sparse  # type: ignore[import-untyped]
 
 from bot.recommend import (
     ALSModel,
@@ -51,7 +51,11 @@ def synthetic(users: int, items: int, per_user: int, seed: int) -> Interactions:
     weights.sum_duplicates()
     catalogue = {
         str(i): CatalogueItem(
-            str(i), f"商品{i}", f"item {i}", CATEGORIES[i % 6], float(rng.integers(10, 5000)),
+            str(i),
+            f"商品{i}",
+            f"item {i}",
+            CATEGORIES[i % 6],
+            float(rng.integers(10, 5000)),
             stock=int(rng.integers(0, 20)),
         )
         for i in range(items)

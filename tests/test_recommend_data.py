@@ -55,8 +55,16 @@ def test_csv_catalogue_with_bad_rows_reported_by_line(tmp_path: Path) -> None:
     items, problems = load_catalogue(path)
     assert items == [
         CatalogueItem(
-            "A1", "降噪耳机", "ANC headphones", "audio", 299.0, "好耳机", "good", 5,
-            {"colour": "black"}, "a.png",
+            "A1",
+            "降噪耳机",
+            "ANC headphones",
+            "audio",
+            299.0,
+            "好耳机",
+            "good",
+            5,
+            {"colour": "black"},
+            "a.png",
         ),
         CatalogueItem(
             "A5", "杯子", "Mug", "home", 20.0, "", "", None, {"colour": "red", "size": "L"}, None
@@ -73,9 +81,7 @@ def test_csv_catalogue_with_bad_rows_reported_by_line(tmp_path: Path) -> None:
 def test_json_array_catalogue_reports_the_line_of_each_bad_object(tmp_path: Path) -> None:
     path = tmp_path / "items.json"
     good = {"id": "B1", "name_zh": "书", "name_en": "Book", "category": "books", "price": 30}
-    path.write_text(
-        "[\n" + json.dumps(good) + ",\n  {\"id\": \"B2\"},\n  7\n]\n", encoding="utf-8"
-    )
+    path.write_text("[\n" + json.dumps(good) + ',\n  {"id": "B2"},\n  7\n]\n', encoding="utf-8")
     items, problems = load_catalogue(path)
     assert [i.id for i in items] == ["B1"]
     assert problems == [
@@ -134,14 +140,23 @@ def test_csv_events_with_bad_rows(tmp_path: Path) -> None:
     )
     events, problems = load_events(path, "csv")
     assert events == [
-        Event("c1", "A1", "view", datetime(2026, 11, 30, 2, 0, tzinfo=UTC), None, "webchat",
-              "mobile"),
-        Event("c2", "A2", "purchase", datetime(2026, 11, 30, 12, 0, tzinfo=UTC), None, "wechat",
-              "desktop"),
+        Event(
+            "c1", "A1", "view", datetime(2026, 11, 30, 2, 0, tzinfo=UTC), None, "webchat", "mobile"
+        ),
+        Event(
+            "c2",
+            "A2",
+            "purchase",
+            datetime(2026, 11, 30, 12, 0, tzinfo=UTC),
+            None,
+            "wechat",
+            "desktop",
+        ),
     ]
     assert problems == [
-        RowProblem(3, "kind 'like' is not one of view, search, click, cart, purchase, rating, "
-                   "return"),
+        RowProblem(
+            3, "kind 'like' is not one of view, search, click, cart, purchase, rating, return"
+        ),
         RowProblem(4, "a rating needs a value between 0 and 10"),
         RowProblem(5, "time 'yesterday' is neither ISO 8601 nor Unix seconds"),
         RowProblem(6, "missing user_id"),

@@ -44,7 +44,7 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Split]:
     ratings, _catalogue = data.write(tmp_path_factory.mktemp("synthetic"))
     events, problems = load_events(ratings, "movielens")
     assert problems == []
-    yield split_per_user(build_interactions(events, data.catalogue), 0.25, 42)
+    return split_per_user(build_interactions(events, data.catalogue), 0.25, 42)
 
 
 FACTORIES = {
@@ -75,13 +75,18 @@ def test_interface_contract(split: Split, name: str) -> None:
     user = split.train.users[0]
     seen = [split.train.items[i] for i in split.train.history(user)[0]]
     recs = model.recommend(user, K, exclude=seen)
-    assert len(recs) == K and not {r.item for r in recs} & set(seen)
+    assert len(recs) == K
+    assert not {r.item for r in recs} & set(seen)
     assert [r.score for r in recs] == sorted((r.score for r in recs), reverse=True)
     item = recs[0].item
     similar = model.similar(item, 5)
-    assert len(similar) == 5 and item not in {s.item for s in similar}
+    assert len(similar) == 5
+    assert item not in {s.item for s in similar}
     reason = model.explain(user, item)
-    assert isinstance(reason, Reason) and reason.model == name and reason.zh and reason.en
+    assert isinstance(reason, Reason)
+    assert reason.model == name
+    assert reason.zh
+    assert reason.en
 
 
 def test_unfitted_model_says_to_fit() -> None:
@@ -166,7 +171,9 @@ def test_wide_and_deep_learns_a_context_pattern_from_an_impression_log() -> None
         for n in range(20)
     ]
     at = datetime(2026, 12, 1, tzinfo=UTC)
-    events = [Event(f"u{u}", f"i{(u * 7 + j) % 20}", "view", at) for u in range(10) for j in range(3)]
+    events = [
+        Event(f"u{u}", f"i{(u * 7 + j) % 20}", "view", at) for u in range(10) for j in range(3)
+    ]
     data = build_interactions(events, catalogue)
     ranker = WideDeepRanker(PopularityModel(), candidates=20, epochs=40, seed=1)
     log = [

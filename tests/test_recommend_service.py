@@ -54,8 +54,10 @@ def shop_history(seed: int = 7) -> list[Event]:
     for user in range(40):
         favourite = CATEGORIES[user % len(CATEGORIES)]
         for step in range(8):
-            pool = by_category[favourite] if rng.random() < 0.85 else rng.choice(
-                list(by_category.values())
+            pool = (
+                by_category[favourite]
+                if rng.random() < 0.85
+                else rng.choice(list(by_category.values()))
             )
             kind = rng.choice(["view", "view", "click", "cart", "purchase"])
             at = NOW - timedelta(days=30 - step)
@@ -67,8 +69,7 @@ async def trained(service: RecommendService, tmp_path: Path) -> None:
     path = tmp_path / "history.jsonl"
     path.write_text(
         "".join(
-            '{"user_id": "%s", "item_id": "%s", "kind": "%s", "at": "%s", "channel": "%s"}\n'
-            % (e.user_id, e.item_id, e.kind, e.at.isoformat(), e.channel)
+            f'{{"user_id": "{e.user_id}", "item_id": "{e.item_id}", "kind": "{e.kind}", "at": "{e.at.isoformat()}", "channel": "{e.channel}"}}\n'
             for e in shop_history()
         )
         + '{"user_id": "c99", "kind": "view"}\n',
@@ -130,14 +131,18 @@ async def test_recommendations_are_personal_filtered_and_explained(
     for rec in recs:
         assert rec.item.stock != 0
         assert set(rec.breakdown) == {"als", "itemknn", "popularity"}
-        assert rec.reason.zh and rec.reason.en and rec.reason.model in rec.breakdown
+        assert rec.reason.zh
+        assert rec.reason.en
+        assert rec.reason.model in rec.breakdown
     # Business filters come after ranking.
     cheap = await service.recommend("c00", k=3, filters=Filters(budget_high=300))
-    assert cheap and all(r.item.price <= 300 for r in cheap)
+    assert cheap
+    assert all(r.item.price <= 300 for r in cheap)
     food = await service.recommend("c00", k=2, filters=Filters(category="food"))
     assert [r.item.category for r in food] == ["food", "food"]
     bought = {e.item_id for e in await service.events_of("c00") if e.kind == "purchase"}
-    assert bought and not bought & {r.item.id for r in await service.recommend("c00", k=10)}
+    assert bought
+    assert not bought & {r.item.id for r in await service.recommend("c00", k=10)}
     assert "EL-006" not in {r.item.id for r in await service.recommend("c00", k=32)}
 
 
@@ -186,7 +191,8 @@ async def test_bad_events_are_refused_and_nothing_is_stored(
         await service.record_event(event)
     assert [e.item_id for e in await service.events_of("u")] == ["EL-001"]
     profile = await service.profile("u")
-    assert profile is not None and profile.events == 1
+    assert profile is not None
+    assert profile.events == 1
 
 
 async def test_content_model_joins_the_blend_and_similar_items(
@@ -202,4 +208,5 @@ async def test_content_model_joins_the_blend_and_similar_items(
     assert [r.item.category for r in similar].count("electronics") >= 2
     assert similar[0].reason.en == "Similar to Huawei Mate 60 phone"
     recs = await service.recommend("c01", k=4)
-    assert len(recs) == 4 and all("content" in r.breakdown for r in recs)
+    assert len(recs) == 4
+    assert all("content" in r.breakdown for r in recs)

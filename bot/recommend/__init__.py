@@ -17,13 +17,13 @@ from bot.recommend._errors import (
 )
 from bot.recommend._evaluation import BASELINES, MODELS, build_model, evaluate
 from bot.recommend._events import EVENT_FORMATS, load_events
-from bot.recommend._protocols import cold_start, ranker_lift
 from bot.recommend._factors import ALSModel, BPRModel, SVDModel
 from bot.recommend._hybrid import HybridModel
 from bot.recommend._interactions import Interactions, build_interactions
 from bot.recommend._itemknn import ItemKNNModel
 from bot.recommend._popularity import PopularityModel
 from bot.recommend._profile import PRICE_BANDS, price_band
+from bot.recommend._protocols import cold_start, ranker_lift
 from bot.recommend._rerank import mmr
 from bot.recommend._service import (
     RecommendConfig,

@@ -104,7 +104,7 @@ def strongest_link(
 
 
 def because_reason(model: str, name_zh: str | None, name_en: str | None) -> Reason:
-    """"Because you liked X" when a history item explains it, else a general personal reason."""
+    """ "Because you liked X" when a history item explains it, else a general personal reason."""
     if name_zh and name_en:
         return Reason(model, f"因为您喜欢过「{name_zh}」", f"Because you liked {name_en}")
     return Reason(model, "根据您的浏览和购买记录推荐", "Picked from what you viewed and bought")

@@ -100,7 +100,7 @@ class ContentModel(Recommender):
         return np.where(self._known, self._vectors @ query, -np.inf)
 
     def explain(self, user: str, item: str) -> Reason:
-        indices, weights = self.data.history(user)
+        indices, _weights = self.data.history(user)
         index = self.data.item_index.get(item)
         if index is None or indices.size == 0:
             return Reason(self.name, "与您的需求相符", "Matches what you asked for")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import sparse
+from scipy import sparse  # type: ignore[import-untyped]
 
 from bot.recommend._base import Recommender
 from bot.recommend._catalogue import load_catalogue
@@ -88,7 +88,7 @@ def split_per_user(data: Interactions, ratio: float, seed: int) -> Split:
     for row in range(weights.shape[0]):
         start, end = weights.indptr[row], weights.indptr[row + 1]
         size = end - start
-        count = int(round(size * ratio))
+        count = round(size * ratio)
         if size < 2 or count == 0:
             continue
         picked = rng.choice(np.arange(start, end), size=min(count, size - 1), replace=False)

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from bot.recommend._catalogue import json_lines
 from bot.recommend._errors import EventImportError
@@ -80,7 +80,7 @@ def parse_event(row: Mapping[str, Any]) -> Event:
     return Event(
         user_id=str(row["user_id"]).strip(),
         item_id=str(row["item_id"]).strip(),
-        kind=cast(EventKind, kind),
+        kind=kind,
         at=parse_time(row.get("at")),
         value=value,
         channel=_optional(row.get("channel")),
@@ -127,16 +127,22 @@ def _movielens_rows(text: str) -> Iterator[tuple[int, Mapping[str, Any] | str]]:
             continue
         fields = line.split("\t")
         if len(fields) != 4:
-            yield number, (
-                f"expected 4 tab-separated fields (user, item, rating, timestamp), "
-                f"found {len(fields)}"
+            yield (
+                number,
+                (
+                    f"expected 4 tab-separated fields (user, item, rating, timestamp), "
+                    f"found {len(fields)}"
+                ),
             )
             continue
         user, item, rating, timestamp = (f.strip() for f in fields)
-        yield number, {
-            "user_id": user,
-            "item_id": item,
-            "kind": "rating",
-            "value": rating,
-            "at": timestamp,
-        }
+        yield (
+            number,
+            {
+                "user_id": user,
+                "item_id": item,
+                "kind": "rating",
+                "value": rating,
+                "at": timestamp,
+            },
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy.sparse.linalg import svds
+from scipy.sparse.linalg import svds  # type: ignore[import-untyped]
 from threadpoolctl import threadpool_limits
 
 from bot.recommend._base import Recommender, because_reason, strongest_link
@@ -43,7 +43,7 @@ class FactorModel(Recommender):
         """The fitted vector, or one folded in from the user's history when it changed."""
         data = self.data
         if not data.changed_since_fit(user):
-            return self._users[data.user_index[user]]
+            return np.asarray(self._users[data.user_index[user]])
         indices, weights = data.history(user)
         if indices.size == 0:
             return None
@@ -67,7 +67,7 @@ class FactorModel(Recommender):
         if index is None:
             return None
         norms = np.linalg.norm(self._items, axis=1) + 1e-9
-        return (self._items @ self._items[index]) / (norms * norms[index])
+        return np.asarray((self._items @ self._items[index]) / (norms * norms[index]))
 
     def explain(self, user: str, item: str) -> Reason:
         link = strongest_link(self.data, user, item, self.item_scores(item))
@@ -183,4 +183,4 @@ class SVDModel(FactorModel):
             # Fitted ratings as they were; live events add their implicit weight as a rating.
             ratings = data.ratings[row].toarray().ravel()
             values = np.where(ratings[indices] > 0, ratings[indices], weights)
-        return values.astype(np.float32) @ self._items[indices]
+        return np.asarray(values.astype(np.float32) @ self._items[indices])

@@ -6,15 +6,17 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from scipy import sparse
+from scipy import sparse  # type: ignore[import-untyped]
 
 from bot.recommend._types import CatalogueItem, Event, event_weight
 
 logger = logging.getLogger(__name__)
 
-Matrix = sparse.csr_matrix
+# scipy ships no type information: a CSR matrix is typed as Any.
+Matrix = Any
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy import sparse
+from scipy import sparse  # type: ignore[import-untyped]
 
 from bot.recommend._base import Recommender, because_reason, strongest_link
 from bot.recommend._interactions import Interactions

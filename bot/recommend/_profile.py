@@ -45,7 +45,9 @@ def apply_event(
             row.monetary = (row.monetary or 0.0) + item.price
         elif event.kind == "return":
             row.monetary = max(0.0, (row.monetary or 0.0) - item.price)
-    if event.kind == "purchase" and (row.last_purchase_at is None or event.at > row.last_purchase_at):
+    if event.kind == "purchase" and (
+        row.last_purchase_at is None or event.at > row.last_purchase_at
+    ):
         row.last_purchase_at = event.at
     if row.last_event_at is None or event.at > row.last_event_at:
         row.last_event_at = event.at

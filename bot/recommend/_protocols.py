@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import sparse
+from scipy import sparse  # type: ignore[import-untyped]
 
 from bot.recommend._catalogue import load_catalogue
 from bot.recommend._content import ContentModel, TextEmbedder
@@ -50,7 +50,9 @@ def cold_start(
     data = build_interactions(events, catalogue)
     rng = np.random.default_rng(seed)
     touched = np.flatnonzero(data.item_popularity() > 0)
-    cold = np.sort(rng.choice(touched, size=max(k + 1, int(len(touched) * cold_ratio)), replace=False))
+    cold = np.sort(
+        rng.choice(touched, size=max(k + 1, int(len(touched) * cold_ratio)), replace=False)
+    )
     keep = np.ones(len(data.items), dtype=bool)
     keep[cold] = False
     weights = (data.weights @ sparse.diags(keep.astype(np.float32))).tocsr()
@@ -124,9 +126,7 @@ def ranker_lift(
     for user, liked in clicks_c.items():
         seen = [ab.items[i] for i in ab.history(user)[0]]
         first = [s.item for s in generator.recommend(user, k, seen)]
-        second = [
-            s.item for s in ranker.rank(user, k, seen, Context(hours.get(user, 12)))
-        ]
+        second = [s.item for s in ranker.rank(user, k, seen, Context(hours.get(user, 12)))]
         if not first:
             continue
         users += 1

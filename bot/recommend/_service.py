@@ -223,7 +223,10 @@ class RecommendService:
         data = build_interactions(events, catalogue)
         weights = self._config.weights
         members: list[tuple[Recommender, float]] = [
-            (ALSModel(factors=_factors_for(data, self._config.als_factors)), weights.get("als", 0.0)),
+            (
+                ALSModel(factors=_factors_for(data, self._config.als_factors)),
+                weights.get("als", 0.0),
+            ),
             (ItemKNNModel(), weights.get("itemknn", 0.0)),
             (PopularityModel(), weights.get("popularity", 0.0)),
         ]
@@ -264,11 +267,11 @@ class RecommendService:
             scores = model.item_scores(item_id)
             if scores is None or found is None:
                 return []
-            reason = Reason(
-                "similar", f"与「{found.name_zh}」相似", f"Similar to {found.name_en}"
-            )
+            reason = Reason("similar", f"与「{found.name_zh}」相似", f"Similar to {found.name_en}")
             ranked = top_k(model.data, scores, self._config.candidates, (item_id,))
-            kept = [s for s in ranked if passes(model.data.catalogue.get(s.item), Filters(), (), ())]
+            kept = [
+                s for s in ranked if passes(model.data.catalogue.get(s.item), Filters(), (), ())
+            ]
             return [
                 Recommendation(model.data.catalogue[s.item], round(s.score, 4), reason, {})
                 for s in kept[:k]

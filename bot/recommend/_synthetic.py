@@ -99,15 +99,15 @@ def generate(
         logits = 2.0 * affinity[u] + popularity
         p = np.exp(logits - logits.max())
         chosen = rng.choice(items, size=int(counts[u]), replace=False, p=p / p.sum())
-        stars = np.clip(np.rint(3.4 + 1.1 * affinity[u, chosen] + rng.normal(0, 0.8, chosen.size)), 1, 5)
+        stars = np.clip(
+            np.rint(3.4 + 1.1 * affinity[u, chosen] + rng.normal(0, 0.8, chosen.size)), 1, 5
+        )
         times = np.sort(rng.integers(start, start + 20_000_000, chosen.size))
         rows += [
             (str(u + 1), str(i + 1), int(s), int(t))
             for i, s, t in zip(chosen, stars, times, strict=True)
         ]
-    catalogue = [
-        _item(i, CATEGORIES[item_category[i]], item_vec[i], rng) for i in range(items)
-    ]
+    catalogue = [_item(i, CATEGORIES[item_category[i]], item_vec[i], rng) for i in range(items)]
     logger.info("Generated %d synthetic ratings for %d users and %d items", len(rows), users, items)
     return SyntheticData(rows, catalogue)
 

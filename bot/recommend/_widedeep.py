@@ -72,7 +72,9 @@ class _Net(nn.Module):
         self.wide = nn.EmbeddingBag(CATEGORIES * HOURS + CATEGORIES * DEVICES + BANDS**2, 1)
         self.wide_dense = nn.Linear(3, 1)
 
-    def forward(self, ids: torch.Tensor, dense: torch.Tensor, crosses: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, ids: torch.Tensor, dense: torch.Tensor, crosses: torch.Tensor
+    ) -> torch.Tensor:
         deep_in = torch.cat(
             [
                 self.user(ids[:, 0]),
@@ -86,8 +88,8 @@ class _Net(nn.Module):
             ],
             dim=1,
         )
-        deep = self.deep_out(self.deep(deep_in)).squeeze(1)
-        wide = self.wide(crosses).squeeze(1) + self.wide_dense(dense).squeeze(1)
+        deep: torch.Tensor = self.deep_out(self.deep(deep_in)).squeeze(1)
+        wide: torch.Tensor = self.wide(crosses).squeeze(1) + self.wide_dense(dense).squeeze(1)
         return deep + wide
 
 
@@ -138,7 +140,7 @@ class WideDeepRanker(Recommender):
         held: dict[str, set[str]] = {}
         for row in range(matrix.shape[0]):
             start, end = matrix.indptr[row], matrix.indptr[row + 1]
-            count = int(round((end - start) * hold))
+            count = round((end - start) * hold)
             if end - start < 3 or count == 0:
                 continue
             picked = rng.choice(np.arange(start, end), size=count, replace=False)
@@ -146,8 +148,11 @@ class WideDeepRanker(Recommender):
             matrix.data[picked] = 0
         matrix.eliminate_zeros()
         reduced = Interactions(
-            list(interactions.users), list(interactions.items), matrix,
-            interactions.ratings, interactions.catalogue,
+            list(interactions.users),
+            list(interactions.items),
+            matrix,
+            interactions.ratings,
+            interactions.catalogue,
         )
         generator = self.generator_factory()
         generator.fit(reduced)
@@ -200,14 +205,19 @@ class WideDeepRanker(Recommender):
         edges = np.quantile(known, np.linspace(0, 1, BANDS + 1)[1:-1]) if known.size else []
         self._bands = np.where(np.isfinite(prices), np.searchsorted(edges, prices), 0)
         self._categories = np.array(
-            [_bucket(c.category, CATEGORIES) if (c := data.catalogue.get(t)) else 0 for t in data.items]
+            [
+                _bucket(c.category, CATEGORIES) if (c := data.catalogue.get(t)) else 0
+                for t in data.items
+            ]
         )
         popularity = data.item_popularity()
         self._popularity = np.log1p(popularity) / max(1.0, float(np.log1p(popularity.max())))
 
     def _user_features(self, user: str) -> tuple[int, int, np.ndarray]:
         indices, weights = self.data.history(user)
-        band = int(np.bincount(self._bands[indices], weights, BANDS).argmax()) if indices.size else 0
+        band = (
+            int(np.bincount(self._bands[indices], weights, BANDS).argmax()) if indices.size else 0
+        )
         affinity = np.bincount(self._categories[indices], weights, CATEGORIES)
         affinity = affinity / affinity.sum() if affinity.sum() > 0 else affinity
         return self.data.user_index.get(user, -1) + 1, band, affinity
@@ -232,16 +242,25 @@ class WideDeepRanker(Recommender):
             hour = min(HOURS - 1, max(0, impression.context.hour) // 4)
             device = _bucket(impression.context.device, DEVICES)
             ids.append(
-                (user_id, item + 1, category, band, hour, device,
-                 _bucket(impression.context.channel, CHANNELS))
+                (
+                    user_id,
+                    item + 1,
+                    category,
+                    band,
+                    hour,
+                    device,
+                    _bucket(impression.context.channel, CHANNELS),
+                )
             )
             dense.append(
                 (scores[impression.user][item], self._popularity[item], affinity[category])
             )
             crosses.append(
-                (category * HOURS + hour,
-                 CATEGORIES * HOURS + category * DEVICES + device,
-                 CATEGORIES * (HOURS + DEVICES) + band * BANDS + user_band)
+                (
+                    category * HOURS + hour,
+                    CATEGORIES * HOURS + category * DEVICES + device,
+                    CATEGORIES * (HOURS + DEVICES) + band * BANDS + user_band,
+                )
             )
         return (
             torch.tensor(ids, dtype=torch.long).reshape(-1, 7),
