@@ -173,6 +173,20 @@ async def test_a_newcomer_gets_popular_items_with_the_popularity_reason(
     assert recs[0].reason.en == f"Popular in {recs[0].item.category}"
 
 
+async def test_without_consent_everyone_gets_the_same_popular_items(
+    service: RecommendService, tmp_path: Path
+) -> None:
+    await trained(service, tmp_path)
+    keep = Filters(exclude_bought=False)
+    first = await service.recommend("c00", k=4, filters=keep, personalised=False)
+    second = await service.recommend("c04", k=4, filters=keep, personalised=False)
+    assert [r.item.id for r in first] == [r.item.id for r in second]
+    assert {r.reason.model for r in first} == {"popularity"}
+    assert [r.item.id for r in first] != [
+        r.item.id for r in await service.recommend("c00", k=4, filters=keep)
+    ]
+
+
 @pytest.mark.parametrize(
     ("event", "message"),
     [

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from bot.recommend._catalogue import json_lines
 from bot.recommend._errors import EventImportError
-from bot.recommend._types import EVENT_KINDS, Event, EventKind, RowProblem
+from bot.recommend._types import EVENT_KINDS, Event, RowProblem
 
 logger = logging.getLogger(__name__)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ class Interactions:
     def __post_init__(self) -> None:
         self.user_index = {u: i for i, u in enumerate(self.users)}
         self.item_index = {t: i for i, t in enumerate(self.items)}
+        # Events arrive on storage threads while recommendations read on others.
+        self._lock = threading.Lock()
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -59,7 +62,9 @@ class Interactions:
                     strict=True,
                 )
             )
-            for item, weight in self.live.get(row, {}).items():
+            with self._lock:
+                live = list(self.live.get(row, {}).items())
+            for item, weight in live:
                 merged[item] = merged.get(item, 0.0) + weight
         kept = {i: w for i, w in merged.items() if w > 0}
         indices = np.fromiter(kept.keys(), dtype=np.int64, count=len(kept))
@@ -71,15 +76,16 @@ class Interactions:
         column = self.item_index.get(item)
         if column is None:
             return False
-        row = self.user_index.get(user)
-        if row is None:
-            # A user first seen after the fit: registered so later events find the same row.
-            row = len(self.users)
-            self.users.append(user)
-            self.user_index[user] = row
-            self.weights.resize((len(self.users), len(self.items)))
-            self.ratings.resize((len(self.users), len(self.items)))
-        self.live[row][column] = self.live[row].get(column, 0.0) + weight
+        with self._lock:
+            row = self.user_index.get(user)
+            if row is None:
+                # A user first seen after the fit: registered so later events find the same row.
+                row = len(self.users)
+                self.users.append(user)
+                self.user_index[user] = row
+                self.weights.resize((len(self.users), len(self.items)))
+                self.ratings.resize((len(self.users), len(self.items)))
+            self.live[row][column] = self.live[row].get(column, 0.0) + weight
         return True
 
     def changed_since_fit(self, user: str) -> bool:

@@ -205,12 +205,23 @@ class RecommendService:
         """Fit the serving model on every stored event; the new model serves at once."""
         catalogue = await self.catalogue()
 
-        def load(session: Session) -> list[Event]:
-            return [_event(r) for r in session.scalars(select(EventRow).order_by(EventRow.id))]
+        def load(session: Session) -> list[tuple[int, Event]]:
+            rows = session.scalars(select(EventRow).order_by(EventRow.id))
+            return [(r.id, _event(r)) for r in rows]
 
-        events = await self._db.session(load)
+        loaded = await self._db.session(load)
+        events = [event for _id, event in loaded]
+        last_id = loaded[-1][0] if loaded else 0
         began = time.perf_counter()
         model, data = await asyncio.to_thread(self._fit, events, list(catalogue.values()))
+
+        def newer(session: Session) -> list[Event]:
+            rows = session.scalars(select(EventRow).where(EventRow.id > last_id))
+            return [_event(r) for r in rows]
+
+        # Events recorded while the model was fitting reach it as live events.
+        for event in await self._db.session(newer):
+            data.add(event.user_id, event.item_id, event_weight(event.kind, event.value))
         self._model = model
         seconds = round(time.perf_counter() - began, 2)
         names = tuple(m.name for m, _w in model.members)
@@ -237,10 +248,20 @@ class RecommendService:
         return model, data
 
     async def recommend(
-        self, user_id: str, k: int = 3, filters: Filters | None = None
+        self,
+        user_id: str,
+        k: int = 3,
+        filters: Filters | None = None,
+        personalised: bool = True,
     ) -> list[Recommendation]:
-        """The ``k`` best items for the customer after business filters and MMR diversity."""
+        """The ``k`` best items for the customer after business filters and MMR diversity.
+
+        ``personalised=False`` (no consent to profiling) ranks by popularity alone; the business
+        filters still apply, bought and returned items included.
+        """
         model = self._require_model()
+        if not personalised:
+            model = _popularity_only(model)
         if k < 1:
             raise ValueError(f"k must be 1 or more, not {k}")
         filters = filters or Filters()
@@ -283,6 +304,16 @@ class RecommendService:
         if self._model is None:
             raise NotFitted("no recommendation model is trained yet; run train() first")
         return self._model
+
+
+def _popularity_only(model: HybridModel) -> HybridModel:
+    popularity = next((m for m, _w in model.members if isinstance(m, PopularityModel)), None)
+    if popularity is None:
+        popularity = PopularityModel()
+        popularity.fit(model.data)
+    view = HybridModel([(popularity, 1.0)], fit_members=False)
+    view.fit(model.data)
+    return view
 
 
 def _factors_for(data: Interactions, wanted: int) -> int:
