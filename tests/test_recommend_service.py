@@ -16,8 +16,10 @@ from bot.recommend import (
     Filters,
     ImportReport,
     InvalidEvent,
+    ModelStore,
     NotFitted,
     RecommendConfig,
+    RecommendError,
     RecommendService,
     RowProblem,
     UserProfile,
@@ -224,3 +226,39 @@ async def test_content_model_joins_the_blend_and_similar_items(
     recs = await service.recommend("c01", k=4)
     assert len(recs) == 4
     assert all("content" in r.breakdown for r in recs)
+
+
+async def test_trained_models_are_versioned_and_picked_up_without_restart(
+    database: Database, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    trainer = RecommendService(database, clock=lambda: NOW, model_dir=models)
+    server = RecommendService(database, clock=lambda: NOW, model_dir=models)
+    await trainer.import_catalogue(CATALOGUE)
+    for event in shop_history()[:160]:
+        await trainer.record_event(event)
+    assert await server.refresh() is None
+    first = await trainer.train()
+    assert first.version == 1
+    assert sorted(p.name for p in (models / "v0001").iterdir()) == ["model.pkl", "report.json"]
+    # The serving process picks the version up, and events recorded since reach it live.
+    await trainer.record_event(Event("c01", "FD-002", "purchase", NOW))
+    assert await server.refresh() == 1
+    assert await server.refresh() is None
+    served = await server.recommend("c01", k=5)
+    assert [r.item.id for r in served] == [r.item.id for r in await trainer.recommend("c01", k=5)]
+    assert "FD-002" not in {r.item.id for r in served}
+    second = await trainer.train()
+    assert (second.version, second.events) == (2, 161)
+    assert await server.refresh() == 2
+
+
+async def test_an_unreadable_model_version_is_reported(tmp_path: Path) -> None:
+    broken = tmp_path / "models" / "v0001"
+    broken.mkdir(parents=True)
+    (broken / "model.pkl").write_bytes(b"not a pickle")
+    (broken / "report.json").write_text('{"version": 1, "last_event_id": 0}', encoding="utf-8")
+    store = ModelStore(tmp_path / "models")
+    assert store.versions() == [1]
+    with pytest.raises(RecommendError, match=r"model version 1 in .*model.pkl cannot be read"):
+        store.load(1, None)

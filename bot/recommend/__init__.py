@@ -43,6 +43,7 @@ from bot.recommend._types import (
     RowProblem,
     UserProfile,
 )
+from bot.recommend._versions import ModelStore
 from bot.recommend._widedeep import Context, Impression, WideDeepRanker
 
 # The demo shop's products (the order fixtures' catalogue) as an importable catalogue file.
@@ -71,6 +72,7 @@ __all__ = [
     "Interactions",
     "InvalidEvent",
     "ItemKNNModel",
+    "ModelStore",
     "NotFitted",
     "PopularityModel",
     "Reason",

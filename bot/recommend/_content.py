@@ -66,6 +66,12 @@ class ContentModel(Recommender):
         self._vectors /= np.where(norms > 0, norms, 1.0)
         logger.info("Content model: %d of %d items have text", len(texts), len(interactions.items))
 
+    def __getstate__(self) -> dict[str, object]:
+        # The embedding model is not saved with the vectors: the loader attaches one.
+        state = dict(self.__dict__)
+        state["embedder"] = None
+        return state
+
     @property
     def item_vectors(self) -> np.ndarray:
         """Unit-length text vectors, one row per item (zeros for items without text)."""

@@ -45,6 +45,17 @@ class Interactions:
         # Events arrive on storage threads while recommendations read on others.
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_lock"]
+        state["live"] = {row: dict(items) for row, items in self.live.items()}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.live = defaultdict(dict, state["live"])
+        self._lock = threading.Lock()
+
     @property
     def shape(self) -> tuple[int, int]:
         return len(self.users), len(self.items)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -43,6 +43,7 @@ from bot.recommend._types import (
     UserProfile,
     event_weight,
 )
+from bot.recommend._versions import ModelStore
 from bot.storage import Database, utcnow
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class TrainReport:
     events: int
     seconds: float
     models: tuple[str, ...]
+    version: int | None = None  # the saved version, when the service has a model folder
 
 
 class RecommendService:
@@ -82,11 +84,14 @@ class RecommendService:
         embedder: TextEmbedder | None = None,
         config: RecommendConfig | None = None,
         clock: Callable[[], datetime] = utcnow,
+        model_dir: Path | None = None,
     ) -> None:
         self._db = database
         self._embedder = embedder
         self._config = config or RecommendConfig()
         self._now = clock
+        self._store = ModelStore(model_dir) if model_dir is not None else None
+        self._version: int | None = None
         self._model: HybridModel | None = None
         self._catalogue: dict[str, CatalogueItem] = {}
 
@@ -214,19 +219,46 @@ class RecommendService:
         last_id = loaded[-1][0] if loaded else 0
         began = time.perf_counter()
         model, data = await asyncio.to_thread(self._fit, events, list(catalogue.values()))
-
-        def newer(session: Session) -> list[Event]:
-            rows = session.scalars(select(EventRow).where(EventRow.id > last_id))
-            return [_event(r) for r in rows]
-
-        # Events recorded while the model was fitting reach it as live events.
-        for event in await self._db.session(newer):
-            data.add(event.user_id, event.item_id, event_weight(event.kind, event.value))
-        self._model = model
         seconds = round(time.perf_counter() - began, 2)
         names = tuple(m.name for m, _w in model.members)
+        report = TrainReport(len(data.users), len(data.items), len(events), seconds, names)
+        if self._store is not None:
+            # Saved before any live event touches it: a loader replays events after last_id.
+            saved = {**asdict(report), "last_event_id": last_id, "trained_at": self._now()}
+            store = self._store
+            version = await asyncio.to_thread(store.save, model, _jsonable(saved))
+            report = replace(report, version=version)
+            self._version = version
+        # Events recorded while the model was fitting reach it as live events.
+        await self._replay(data, last_id)
+        self._model = model
         logger.info("Trained %s on %d events in %.1f s", "+".join(names), len(events), seconds)
-        return TrainReport(len(data.users), len(data.items), len(events), seconds, names)
+        return report
+
+    async def refresh(self) -> int | None:
+        """Serve the newest saved version if it is newer than the one serving; its number."""
+        if self._store is None:
+            return None
+        store = self._store
+        versions = await asyncio.to_thread(store.versions)
+        if not versions or (self._version is not None and versions[-1] <= self._version):
+            return None
+        newest = versions[-1]
+        model = await asyncio.to_thread(store.load, newest, self._embedder)
+        await self._replay(model.data, int(store.report(newest)["last_event_id"]))
+        self._model, self._version = model, newest
+        logger.info("Serving recommendation model version %d", newest)
+        return newest
+
+    async def _replay(self, data: Interactions, after_id: int) -> None:
+        def newer(session: Session) -> list[Event]:
+            rows = session.scalars(
+                select(EventRow).where(EventRow.id > after_id).order_by(EventRow.id)
+            )
+            return [_event(r) for r in rows]
+
+        for event in await self._db.session(newer):
+            data.add(event.user_id, event.item_id, event_weight(event.kind, event.value))
 
     def _fit(
         self, events: Iterable[Event], catalogue: list[CatalogueItem]
@@ -304,6 +336,10 @@ class RecommendService:
         if self._model is None:
             raise NotFitted("no recommendation model is trained yet; run train() first")
         return self._model
+
+
+def _jsonable(values: dict[str, object]) -> dict[str, object]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
 
 
 def _popularity_only(model: HybridModel) -> HybridModel:
