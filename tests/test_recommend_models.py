@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
@@ -39,7 +39,7 @@ K = 10
 
 
 @pytest.fixture(scope="module")
-def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Split]:
+def split(tmp_path_factory: pytest.TempPathFactory) -> Split:
     data = generate(users=200, items=300, mean_ratings=40, seed=3)
     ratings, _catalogue = data.write(tmp_path_factory.mktemp("synthetic"))
     events, problems = load_events(ratings, "movielens")
@@ -47,7 +47,7 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Split]:
     return split_per_user(build_interactions(events, data.catalogue), 0.25, 42)
 
 
-FACTORIES = {
+FACTORIES: dict[str, Callable[[], Recommender]] = {
     "itemknn": lambda: ItemKNNModel(neighbours=50),
     "als": lambda: ALSModel(factors=16, iterations=10),
     "bpr": lambda: BPRModel(factors=16, iterations=60),

@@ -3,6 +3,7 @@ training, filtered and explained recommendations, real-time updates, bad input."
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ import pytest
 from bot.recommend import (
     CATALOGUE,
     Event,
+    EventKind,
     Filters,
     ImportReport,
     InvalidEvent,
@@ -50,7 +52,7 @@ async def service(database: Database) -> RecommendService:
 def shop_history(seed: int = 7) -> list[Event]:
     """Forty customers who each favour one category: mostly views, some carts and purchases."""
     rng = random.Random(seed)
-    catalogue = __import__("json").loads(CATALOGUE.read_text(encoding="utf-8"))
+    catalogue = json.loads(CATALOGUE.read_text(encoding="utf-8"))
     by_category = {c: [i["id"] for i in catalogue if i["category"] == c] for c in CATEGORIES}
     events = []
     for user in range(40):
@@ -61,7 +63,8 @@ def shop_history(seed: int = 7) -> list[Event]:
                 if rng.random() < 0.85
                 else rng.choice(list(by_category.values()))
             )
-            kind = rng.choice(["view", "view", "click", "cart", "purchase"])
+            kinds: list[EventKind] = ["view", "view", "click", "cart", "purchase"]
+            kind = rng.choice(kinds)
             at = NOW - timedelta(days=30 - step)
             events.append(Event(f"c{user:02d}", rng.choice(pool), kind, at, channel="webchat"))
     return events
