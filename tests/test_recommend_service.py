@@ -229,6 +229,13 @@ async def test_content_model_joins_the_blend_and_similar_items(
     recs = await service.recommend("c01", k=4)
     assert len(recs) == 4
     assert all("content" in r.breakdown for r in recs)
+    # The customer's own words steer the answer, and the reason quotes them.
+    asked = await service.recommend("c01", k=1, query="降噪耳机")
+    assert asked[0].item.id == "EL-005"
+    assert (asked[0].reason.zh, asked[0].reason.en) == (
+        "符合您说的「降噪耳机」",
+        "Matches '降噪耳机'",
+    )
 
 
 async def test_trained_models_are_versioned_and_picked_up_without_restart(

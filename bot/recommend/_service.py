@@ -25,7 +25,7 @@ from bot.recommend._content import ContentModel, TextEmbedder
 from bot.recommend._errors import InvalidEvent, NotFitted
 from bot.recommend._events import load_events
 from bot.recommend._factors import ALSModel
-from bot.recommend._hybrid import HybridModel
+from bot.recommend._hybrid import HybridModel, standardize
 from bot.recommend._interactions import Interactions, build_interactions
 from bot.recommend._itemknn import ItemKNNModel
 from bot.recommend._popularity import PopularityModel
@@ -60,6 +60,7 @@ class RecommendConfig:
     weights: dict[str, float] = field(default_factory=_default_weights)
     als_factors: int = 64
     candidates: int = 100
+    query_weight: float = 2.0  # how much the customer's own words ("for running") count
     diversity: float = 0.85  # MMR trade-off: 1.0 keeps the model's order, lower mixes more
 
 
@@ -285,11 +286,13 @@ class RecommendService:
         k: int = 3,
         filters: Filters | None = None,
         personalised: bool = True,
+        query: str | None = None,
     ) -> list[Recommendation]:
         """The ``k`` best items for the customer after business filters and MMR diversity.
 
         ``personalised=False`` (no consent to profiling) ranks by popularity alone; the business
-        filters still apply, bought and returned items included.
+        filters still apply, bought and returned items included. ``query``: what the customer
+        asked for in words (a use, a recipient); it counts when the content model serves.
         """
         model = self._require_model()
         if not personalised:
@@ -309,6 +312,7 @@ class RecommendService:
             frozenset(bought),
             frozenset(returned),
             self._config,
+            query,
         )
 
     async def similar(self, item_id: str, k: int = 3) -> list[Recommendation]:
@@ -366,9 +370,13 @@ def rank_recommendations(
     bought: frozenset[str],
     returned: frozenset[str],
     config: RecommendConfig,
+    query: str | None = None,
 ) -> list[Recommendation]:
     """Blend, filter, diversify and explain (blocking; the service calls it off the event loop)."""
     parts = model.breakdown(user_id)
+    content = _content_member(model)
+    if query and query.strip() and content is not None and config.query_weight:
+        parts["query"] = config.query_weight * standardize(content.text_scores(query.strip()))
     if not parts:
         return []
     total = np.sum(list(parts.values()), axis=0)
@@ -382,28 +390,40 @@ def rank_recommendations(
         # Narrow filters (one category, a budget): look past the first candidates.
         kept = admitted(top_k(model.data, total, len(model.data.items), ()))
     chosen = mmr(kept[: max(3 * k, 30)], _similarity(model), k, config.diversity)
-    return [_explained(model, user_id, s, parts) for s in chosen]
+    return [_explained(model, user_id, s, parts, query) for s in chosen]
 
 
 def _explained(
-    model: HybridModel, user_id: str, scored: Scored, parts: dict[str, np.ndarray]
+    model: HybridModel,
+    user_id: str,
+    scored: Scored,
+    parts: dict[str, np.ndarray],
+    query: str | None,
 ) -> Recommendation:
     index = model.data.item_index[scored.item]
     breakdown = {name: round(float(score[index]), 4) for name, score in parts.items()}
     leader = max(breakdown, key=lambda name: breakdown[name])
-    member = next(m for m, _w in model.members if m.name == leader)
+    if leader == "query" and query:
+        reason = Reason("query", f"符合您说的「{query.strip()}」", f"Matches '{query.strip()}'")
+    else:
+        member = next(m for m, _w in model.members if m.name == leader)
+        reason = member.explain(user_id, scored.item)
     return Recommendation(
         item=model.data.catalogue[scored.item],
         score=round(scored.score, 4),
-        reason=member.explain(user_id, scored.item),
+        reason=reason,
         breakdown=breakdown,
     )
+
+
+def _content_member(model: HybridModel) -> ContentModel | None:
+    return next((m for m, _w in model.members if isinstance(m, ContentModel)), None)
 
 
 def _similarity(model: HybridModel) -> Callable[[str, str], float]:
     """Item-to-item similarity for MMR: text vectors when the content model serves, else
     whether two items share a category."""
-    content = next((m for m, _w in model.members if isinstance(m, ContentModel)), None)
+    content = _content_member(model)
     if content is not None:
         vectors = content.item_vectors
         index = model.data.item_index
