@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.recommend import MODELS, cold_start, evaluate, ranker_lift
+from bot.recommend import MODELS, MemoEmbedder, cold_start, evaluate, ranker_lift
 from bot.recommend._synthetic import generate
 from knowledge import E5Embedder
 
@@ -41,7 +41,7 @@ def main() -> None:
         else:
             ratings, catalogue = generate(seed=args.seed).write(Path(folder))
             label = "SYNTHETIC (bot.recommend._synthetic, MovieLens-100k-shaped)"
-        embedder = E5Embedder() if catalogue else None
+        embedder = MemoEmbedder(E5Embedder()) if catalogue else None
         report: dict[str, Any] = {
             "data": label,
             "evaluate": evaluate(

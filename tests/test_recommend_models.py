@@ -192,3 +192,24 @@ def test_wide_and_deep_learns_a_context_pattern_from_an_impression_log() -> None
 def test_interactions_ignore_unknown_items(split: Split) -> None:
     assert not split.train.add("someone", "no-such-item", 1.0)
     assert isinstance(split.train, Interactions)
+
+
+def test_wide_and_deep_fits_on_interactions_through_a_simulated_log(split: Split) -> None:
+    def generator() -> ALSModel:
+        return ALSModel(factors=16, iterations=10)
+
+    ranker = WideDeepRanker(generator(), candidates=30, epochs=3, generator_factory=generator)
+    log = ranker.simulate_log(split.train)
+    assert log and any(i.clicked for i in log) and not all(i.clicked for i in log)
+    ranker.fit(split.train)
+    random_model = build_model("random")
+    random_model.fit(split.train)
+    precision = score_model(ranker, split, K)[f"precision@{K}"]
+    assert precision > 2 * score_model(random_model, split, K)[f"precision@{K}"]
+    user = split.train.users[0]
+    assert ranker.explain(user, ranker.recommend(user, 1)[0].item).model == "als"
+
+
+def test_wide_and_deep_without_a_generator_factory_needs_a_log(split: Split) -> None:
+    with pytest.raises(ValueError, match="fit\\(\\) needs generator_factory"):
+        WideDeepRanker(PopularityModel()).fit(split.train)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bot.recommend._base import Recommender, Scored
 from bot.recommend._catalogue import load_catalogue
-from bot.recommend._content import ContentModel, TextEmbedder
+from bot.recommend._content import ContentModel, MemoEmbedder, TextEmbedder
 from bot.recommend._errors import (
     CatalogueError,
     EventImportError,
@@ -72,6 +72,7 @@ __all__ = [
     "Interactions",
     "InvalidEvent",
     "ItemKNNModel",
+    "MemoEmbedder",
     "ModelStore",
     "NotFitted",
     "PopularityModel",

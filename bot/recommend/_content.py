@@ -28,6 +28,27 @@ class TextEmbedder(Protocol):
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
+class MemoEmbedder:
+    """Keeps every passage vector it made in memory, so refitting (tuning, evaluation
+    protocols) embeds each item text once."""
+
+    def __init__(self, inner: TextEmbedder) -> None:
+        self.inner = inner
+        self._passages: dict[str, np.ndarray] = {}
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._passages))
+        if missing:
+            vectors = np.asarray(self.inner.embed_passages(missing), dtype=np.float32)
+            self._passages.update(zip(missing, vectors, strict=True))
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.vstack([self._passages[t] for t in texts])
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.inner.embed_queries(texts), dtype=np.float32)
+
+
 class ContentModel(Recommender):
     """Cosine similarity of item text embeddings to the user's taste vector."""
 

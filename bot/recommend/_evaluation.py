@@ -19,7 +19,7 @@ from scipy import sparse  # type: ignore[import-untyped]
 
 from bot.recommend._base import Recommender
 from bot.recommend._catalogue import load_catalogue
-from bot.recommend._content import ContentModel, TextEmbedder
+from bot.recommend._content import ContentModel, MemoEmbedder, TextEmbedder
 from bot.recommend._errors import UnknownModel
 from bot.recommend._events import load_events
 from bot.recommend._factors import ALSModel, BPRModel, SVDModel
@@ -255,6 +255,8 @@ def evaluate(
         if name not in MODELS and name not in BASELINES:
             raise UnknownModel(f"unknown model '{name}'; choose from {', '.join(MODELS)}")
     has_text = bool(catalogue) and embedder is not None
+    if embedder is not None and not isinstance(embedder, MemoEmbedder):
+        embedder = MemoEmbedder(embedder)
     split = split_per_user(data, test_ratio, seed)
     validation = split_per_user(split.train, test_ratio, seed + 1)
     categories = _categories(data)
