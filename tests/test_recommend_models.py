@@ -200,7 +200,9 @@ def test_wide_and_deep_fits_on_interactions_through_a_simulated_log(split: Split
 
     ranker = WideDeepRanker(generator(), candidates=30, epochs=3, generator_factory=generator)
     log = ranker.simulate_log(split.train)
-    assert log and any(i.clicked for i in log) and not all(i.clicked for i in log)
+    assert log
+    assert any(i.clicked for i in log)
+    assert not all(i.clicked for i in log)
     ranker.fit(split.train)
     random_model = build_model("random")
     random_model.fit(split.train)
