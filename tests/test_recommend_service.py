@@ -10,6 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
 
 from bot.recommend import (
     CATALOGUE,
@@ -26,7 +29,7 @@ from bot.recommend import (
     RowProblem,
     UserProfile,
 )
-from bot.storage import Database
+from bot.storage import Base, Database
 from knowledge import E5Embedder
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -272,3 +275,11 @@ async def test_an_unreadable_model_version_is_reported(tmp_path: Path) -> None:
     assert store.versions() == [1]
     with pytest.raises(RecommendError, match=r"model version 1 in .*model.pkl cannot be read"):
         store.load(1, None)
+
+
+def test_migration_0300_creates_exactly_the_modules_tables(database: Database) -> None:
+    with database.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert [d for d in differences if "recommend" in str(d)] == []
+    tables = set(inspect(database.engine).get_table_names())
+    assert {"recommend_items", "recommend_events", "recommend_profiles"} <= tables
