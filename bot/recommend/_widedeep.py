@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,9 @@ HOURS = 6
 DEVICES = 8
 CHANNELS = 16
 CATEGORIES = 64
+# Dense features: position in the generator's list, its score standardized within the list,
+# the item's popularity, the user's affinity for the item's category.
+DENSE = 4
 
 
 @dataclass(frozen=True)
@@ -64,13 +68,13 @@ class _Net(nn.Module):
         self.hour = nn.Embedding(HOURS, 4)
         self.device = nn.Embedding(DEVICES, 4)
         self.channel = nn.Embedding(CHANNELS, 4)
-        width = 2 * dim + 8 + 4 * 4 + 3
+        width = 2 * dim + 8 + 4 * 4 + DENSE
         self.deep = nn.Sequential(
             nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, hidden // 2), nn.ReLU()
         )
         self.deep_out = nn.Linear(hidden // 2, 1)
         self.wide = nn.EmbeddingBag(CATEGORIES * HOURS + CATEGORIES * DEVICES + BANDS**2, 1)
-        self.wide_dense = nn.Linear(3, 1)
+        self.wide_dense = nn.Linear(DENSE, 1)
 
     def forward(
         self, ids: torch.Tensor, dense: torch.Tensor, crosses: torch.Tensor
@@ -119,6 +123,7 @@ class WideDeepRanker(Recommender):
         self.seed = seed
         self.generator_factory = generator_factory
         self._net: _Net | None = None
+        self.epochs_used = epochs
         self._bands = np.zeros(0)
         self._user_band: dict[str, int] = {}
         self._affinity: dict[str, dict[int, float]] = {}
@@ -174,18 +179,35 @@ class WideDeepRanker(Recommender):
         net = _Net(len(interactions.users) + 1, len(interactions.items) + 1, self.dim, self.hidden)
         ids, dense, crosses = self._features(log)
         labels = torch.tensor([1.0 if i.clicked else 0.0 for i in log])
-        optimizer = torch.optim.Adam(net.parameters(), lr=self.learning_rate, weight_decay=1e-5)
+        # One user in ten is held out of training: their log loss decides when to stop.
+        held = torch.tensor([_bucket(i.user, 10) == 0 for i in log])
+        train_rows = torch.nonzero(~held).squeeze(1)
+        check_rows = torch.nonzero(held).squeeze(1)
+        optimizer = torch.optim.Adam(net.parameters(), lr=self.learning_rate, weight_decay=1e-4)
         loss_fn = nn.BCEWithLogitsLoss()
         generator = torch.Generator().manual_seed(self.seed)
+        best: tuple[float, dict[str, torch.Tensor]] = (float("inf"), net.state_dict())
         with _torch_threads(1):
-            for _epoch in range(self.epochs):
-                order = torch.randperm(len(log), generator=generator)
-                for start in range(0, len(log), 512):
+            for epoch in range(self.epochs):
+                net.train()
+                order = train_rows[torch.randperm(len(train_rows), generator=generator)]
+                for start in range(0, len(order), 512):
                     batch = order[start : start + 512]
                     optimizer.zero_grad()
                     loss = loss_fn(net(ids[batch], dense[batch], crosses[batch]), labels[batch])
                     loss.backward()
                     optimizer.step()
+                if len(check_rows) == 0:
+                    continue
+                net.eval()
+                with torch.no_grad():
+                    rows = check_rows
+                    check = float(loss_fn(net(ids[rows], dense[rows], crosses[rows]), labels[rows]))
+                if check < best[0]:
+                    best = (check, {k: v.clone() for k, v in net.state_dict().items()})
+                    self.epochs_used = epoch + 1
+        if len(check_rows):
+            net.load_state_dict(best[1])
         net.eval()
         self._net = net
 
@@ -228,14 +250,11 @@ class WideDeepRanker(Recommender):
         generator_scores: dict[str, np.ndarray] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         users: dict[str, tuple[int, int, np.ndarray]] = {}
-        scores: dict[str, np.ndarray] = dict(generator_scores or {})
+        position, standard = self._list_features(log, generator_scores or {})
         ids, dense, crosses = [], [], []
-        for impression in log:
+        for row, impression in enumerate(log):
             if impression.user not in users:
                 users[impression.user] = self._user_features(impression.user)
-            if impression.user not in scores:
-                raw = self.generator.user_scores(impression.user)
-                scores[impression.user] = _rank_scale(raw, len(self.data.items))
             user_id, user_band, affinity = users[impression.user]
             item = self.data.item_index[impression.item]
             category, band = int(self._categories[item]), int(self._bands[item])
@@ -252,9 +271,7 @@ class WideDeepRanker(Recommender):
                     _bucket(impression.context.channel, CHANNELS),
                 )
             )
-            dense.append(
-                (scores[impression.user][item], self._popularity[item], affinity[category])
-            )
+            dense.append((position[row], standard[row], self._popularity[item], affinity[category]))
             crosses.append(
                 (
                     category * HOURS + hour,
@@ -264,9 +281,34 @@ class WideDeepRanker(Recommender):
             )
         return (
             torch.tensor(ids, dtype=torch.long).reshape(-1, 7),
-            torch.tensor(np.asarray(dense, dtype=np.float32)).reshape(-1, 3),
+            torch.tensor(np.asarray(dense, dtype=np.float32)).reshape(-1, DENSE),
             torch.tensor(crosses, dtype=torch.long).reshape(-1, 3),
         )
+
+    def _list_features(
+        self, log: Sequence[Impression], given: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per impression: 1/log2(2 + its rank among the user's shown items) by generator
+        score, and that score standardized among them (comparable across users and fits)."""
+        rows_of: dict[str, list[int]] = defaultdict(list)
+        for row, impression in enumerate(log):
+            rows_of[impression.user].append(row)
+        position = np.zeros(len(log))
+        standard = np.zeros(len(log))
+        for user, rows in rows_of.items():
+            raw = given.get(user)
+            if raw is None:
+                raw = self.generator.user_scores(user)
+            if raw is None:
+                continue
+            picked = [self.data.item_index[log[r].item] for r in rows]
+            values = np.nan_to_num(np.asarray(raw, dtype=np.float64)[picked], neginf=-1e9)
+            ranks = np.empty(len(rows))
+            ranks[np.argsort(-values, kind="stable")] = np.arange(len(rows))
+            position[rows] = 1.0 / np.log2(ranks + 2.0)
+            spread = float(values.std()) or 1.0
+            standard[rows] = (values - float(values.mean())) / spread
+        return position, standard
 
     # -- serving ----------------------------------------------------------------------------
     def rank(
@@ -282,9 +324,8 @@ class WideDeepRanker(Recommender):
         if not shown:
             return []
         log = [Impression(user, s.item, False, context) for s in shown]
-        scaled = {user: _rank_scale(raw, len(self.data.items))}
         with torch.no_grad(), _torch_threads(1):
-            logits = self._net(*self._features(log, scaled)).numpy()
+            logits = self._net(*self._features(log, {user: raw})).numpy()
         order = np.argsort(-logits, kind="stable")[:k]
         return [Scored(shown[i].item, float(logits[i])) for i in order]
 
@@ -305,14 +346,6 @@ class WideDeepRanker(Recommender):
 
     def explain(self, user: str, item: str) -> Reason:
         return self.generator.explain(user, item)
-
-
-def _rank_scale(raw: np.ndarray | None, size: int) -> np.ndarray:
-    """Generator scores as percentile ranks (0…1): comparable across users and generators."""
-    if raw is None:
-        return np.zeros(size, dtype=np.float32)
-    order = np.argsort(np.argsort(np.nan_to_num(raw, neginf=-1e30)))
-    return (order / max(1, size - 1)).astype(np.float32)
 
 
 def _seen(data: Interactions, user: str) -> list[str]:
