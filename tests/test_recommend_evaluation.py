@@ -97,6 +97,7 @@ def test_content_model_finds_cold_items_far_better_than_random(tmp_path: Path) -
     assert result["cold_items"] == 12
     assert result["users"] > 30
     assert result["ratio_over_random"] > 1.5
+    assert result["precision@3"] > 1.5 * result["random_precision@3"]
 
 
 def test_ranker_lift_reports_both_orders(files: tuple[Path, Path]) -> None:

@@ -2,8 +2,9 @@
 
 Cold start: a random 10% of the items lose every interaction before training; each user who had
 interacted with one of them gets the content model's top k among the cold items only, from their
-remaining history; a hit is any of their cold items in that top k. The random baseline is the
-exact chance of a hit when k of the cold items are drawn at random.
+remaining history; a hit is any of their cold items in that top k. The random baselines are
+exact: the chance of a hit, and the expected precision, when k of the cold items are drawn at
+random.
 
 Ranker lift: each user's ratings in time order are cut 60/20/20 into A, B and C. An ALS generator
 fitted on A shows each user its top candidates; ratings of 4 or more in B are the clicks of that
@@ -60,7 +61,7 @@ def cold_start(
     train = Interactions(list(data.users), list(data.items), weights, data.ratings, data.catalogue)
     model = ContentModel(embedder)
     model.fit(train)
-    hits = expected = 0.0
+    hits = expected = precision = expected_precision = 0.0
     users = 0
     cold_set = set(cold.tolist())
     for row, user in enumerate(data.users):
@@ -71,11 +72,16 @@ def cold_start(
             continue
         top = cold[np.argsort(-scores[cold], kind="stable")[:k]]
         users += 1
-        hits += bool(relevant.intersection(top.tolist()))
+        found = len(relevant.intersection(top.tolist()))
+        hits += found > 0
+        precision += found / k
         n, m = len(cold), len(relevant)
         expected += 1.0 - comb(n - m, k) / comb(n, k)
+        expected_precision += m / n
     hit_rate = hits / max(1, users)
     random_rate = expected / max(1, users)
+    cold_precision = precision / max(1, users)
+    random_precision = expected_precision / max(1, users)
     return {
         "protocol": "10% of items lose all interactions; content model ranks only cold items",
         "cold_items": len(cold),
@@ -83,6 +89,11 @@ def cold_start(
         f"hit_rate@{k}": round(hit_rate, 4),
         f"random_hit_rate@{k}": round(random_rate, 4),
         "ratio_over_random": round(hit_rate / random_rate, 2) if random_rate else None,
+        f"precision@{k}": round(cold_precision, 4),
+        f"random_precision@{k}": round(random_precision, 4),
+        "precision_ratio_over_random": (
+            round(cold_precision / random_precision, 2) if random_precision else None
+        ),
     }
 
 
