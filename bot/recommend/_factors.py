@@ -31,13 +31,13 @@ class FactorModel(Recommender):
         self._items = np.zeros((0, 0), dtype=np.float32)
         self._users = np.zeros((0, 0), dtype=np.float32)
         self._gram = np.zeros((0, 0))
-        self._folded: dict[str, np.ndarray] = {}
+        self._norms = np.zeros(0, dtype=np.float32)
 
     def _set_factors(self, users: np.ndarray, items: np.ndarray) -> None:
         self._users = np.ascontiguousarray(users, dtype=np.float32)
         self._items = np.ascontiguousarray(items, dtype=np.float32)
         self._gram = self._items.T.astype(np.float64) @ self._items
-        self._folded = {}
+        self._norms = np.linalg.norm(self._items, axis=1) + 1e-9
 
     def user_vector(self, user: str) -> np.ndarray | None:
         """The fitted vector, or one folded in from the user's history when it changed."""
@@ -66,11 +66,19 @@ class FactorModel(Recommender):
         index = self.data.item_index.get(item)
         if index is None:
             return None
-        norms = np.linalg.norm(self._items, axis=1) + 1e-9
+        norms = self._norms
         return np.asarray((self._items @ self._items[index]) / (norms * norms[index]))
 
     def explain(self, user: str, item: str) -> Reason:
-        link = strongest_link(self.data, user, item, self.item_scores(item))
+        index = self.data.item_index.get(item)
+        if index is None:
+            return because_reason(self.name, None, None)
+        target = self._items[index] / self._norms[index]
+
+        def cosine(history: np.ndarray) -> np.ndarray:
+            return np.asarray((self._items[history] @ target) / self._norms[history])
+
+        link = strongest_link(self.data, user, cosine)
         if link is None:
             return because_reason(self.name, None, None)
         return because_reason(self.name, self.item_name(link, "zh"), self.item_name(link, "en"))

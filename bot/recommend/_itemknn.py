@@ -54,10 +54,14 @@ class ItemKNNModel(Recommender):
 
     def explain(self, user: str, item: str) -> Reason:
         index = self.data.item_index.get(item)
-        similarity = (
-            None if index is None else np.asarray(self._similarity[:, index].todense()).ravel()
-        )
-        link = strongest_link(self.data, user, item, similarity)
+        if index is None:
+            return because_reason(self.name, None, None)
+
+        def neighbour_weight(history: np.ndarray) -> np.ndarray:
+            # Row slices only: a column of a CSR matrix would scan the whole matrix.
+            return np.asarray(self._similarity[history][:, [index]].todense()).ravel()
+
+        link = strongest_link(self.data, user, neighbour_weight)
         if link is None:
             return because_reason(self.name, None, None)
         return because_reason(self.name, self.item_name(link, "zh"), self.item_name(link, "en"))

@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from bot.recommend._base import Recommender, Scored, top_k
+from bot.recommend._base import Recommender, Scored, one_blas_thread, top_k
 from bot.recommend._catalogue import load_catalogue
 from bot.recommend._content import ContentModel, TextEmbedder
 from bot.recommend._errors import InvalidEvent, NotFitted
@@ -373,6 +373,20 @@ def rank_recommendations(
     query: str | None = None,
 ) -> list[Recommendation]:
     """Blend, filter, diversify and explain (blocking; the service calls it off the event loop)."""
+    with one_blas_thread():
+        return _rank(model, user_id, k, filters, bought, returned, config, query)
+
+
+def _rank(
+    model: HybridModel,
+    user_id: str,
+    k: int,
+    filters: Filters,
+    bought: frozenset[str],
+    returned: frozenset[str],
+    config: RecommendConfig,
+    query: str | None,
+) -> list[Recommendation]:
     parts = model.breakdown(user_id)
     content = _content_member(model)
     if query and query.strip() and content is not None and config.query_weight:
