@@ -155,7 +155,9 @@ def test_csv_events_with_bad_rows(tmp_path: Path) -> None:
     ]
     assert problems == [
         RowProblem(
-            3, "kind 'like' is not one of view, search, click, cart, purchase, rating, return"
+            3,
+            "kind 'like' is not one of view, search, click, cart, purchase, rating, return, "
+            "dismiss",
         ),
         RowProblem(4, "a rating needs a value between 0 and 10"),
         RowProblem(5, "time 'yesterday' is neither ISO 8601 nor Unix seconds"),

@@ -166,9 +166,12 @@ async def test_a_new_event_changes_that_customers_next_recommendations(
     catalogue = await service.catalogue()
     food_before = sum(catalogue[sku].category == "food" for sku in before)
     assert sum(r.item.category == "food" for r in after) > food_before
-    # A returned item is never offered again.
+    # A returned item, or one the customer said "not interested" to, is not offered again.
     await service.record_event(Event("c00", "FD-004", "return", NOW))
-    assert "FD-004" not in {r.item.id for r in await service.recommend("c00", k=32)}
+    await service.record_event(Event("c00", after[0].item.id, "dismiss", NOW))
+    offered = {r.item.id for r in await service.recommend("c00", k=32)}
+    assert "FD-004" not in offered
+    assert after[0].item.id not in offered
 
 
 async def test_a_newcomer_gets_popular_items_with_the_popularity_reason(

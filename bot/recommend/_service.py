@@ -302,7 +302,7 @@ class RecommendService:
         filters = filters or Filters()
         events = await self.events_of(user_id)
         bought = {e.item_id for e in events if e.kind == "purchase"}
-        returned = {e.item_id for e in events if e.kind == "return"}
+        returned = {e.item_id for e in events if e.kind in ("return", "dismiss")}
         return await asyncio.to_thread(
             rank_recommendations,
             model,

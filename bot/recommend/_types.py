@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-EventKind = Literal["view", "search", "click", "cart", "purchase", "rating", "return"]
+EventKind = Literal["view", "search", "click", "cart", "purchase", "rating", "return", "dismiss"]
+# "dismiss": the customer said "not interested" to a recommended item.
 EVENT_KINDS: tuple[EventKind, ...] = (
     "view",
     "search",
@@ -15,6 +16,7 @@ EVENT_KINDS: tuple[EventKind, ...] = (
     "purchase",
     "rating",
     "return",
+    "dismiss",
 )
 # How much one event says about liking the item; a return says the customer did not want it.
 # A rating weighs its stars: it says the customer used the item, the stars how much they liked it.
@@ -25,6 +27,7 @@ EVENT_WEIGHTS: dict[str, float] = {
     "cart": 3.0,
     "purchase": 5.0,
     "return": -5.0,
+    "dismiss": -3.0,
 }
 
 
@@ -123,7 +126,7 @@ class Filters:
     budget_high: float | None = None
     in_stock_only: bool = True
     exclude_bought: bool = True
-    exclude_returned: bool = True
+    exclude_returned: bool = True  # returned or dismissed ("not interested") items
     exclude: frozenset[str] = frozenset()
 
 
