@@ -15,6 +15,9 @@ import bot.dialogue
 import bot.handoff
 import bot.media
 import bot.orders
+import bot.privacy
+import bot.recommend
+import bot.tickets
 import channels.media
 import knowledge
 from bot.app import PROJECT_ROOT
@@ -75,7 +78,16 @@ def test_import_linter_contracts_are_kept() -> None:
 
 def _public_exceptions() -> list[type[Exception]]:
     found: dict[str, type[Exception]] = {}
-    for package in (bot.conversations, bot.dialogue, bot.handoff, bot.media, bot.orders):
+    for package in (
+        bot.conversations,
+        bot.dialogue,
+        bot.handoff,
+        bot.media,
+        bot.orders,
+        bot.privacy,
+        bot.recommend,
+        bot.tickets,
+    ):
         for name in package.__all__:
             value = getattr(package, name)
             if inspect.isclass(value) and issubclass(value, Exception):

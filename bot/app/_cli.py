@@ -13,6 +13,7 @@ from bot.app._cli_eval import eval_app
 from bot.app._cli_kb import kb_app
 from bot.app._cli_media import media_app
 from bot.app._cli_rasa import shell, validate
+from bot.app._cli_recommend import recommend_app
 from bot.app._cli_settings import cli_settings, start_run
 from bot.app._exposure import InsecureSettings, check_exposure
 from bot.app._knowledge import ingest_sources
@@ -33,6 +34,7 @@ app.add_typer(agents_app, name="agents")
 app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
 app.add_typer(media_app, name="media")
+app.add_typer(recommend_app, name="recommend")
 
 
 @app.command()

@@ -19,6 +19,7 @@ from bot.handoff import AgentDirectory, BusinessHours, HandoffService, LoginThro
 from bot.insights import gaps_report
 from bot.media import AttachmentStore, MediaIntake
 from bot.orders import OrderService
+from bot.recommend import CATALOGUE, RecommendService
 from bot.storage import Database
 from bot.tickets import SlaPolicy, TicketConfig, TicketService, WebhookConfig
 from channels.media import (
@@ -29,7 +30,7 @@ from channels.media import (
     build_ocr_engine,
     build_speech_engine,
 )
-from knowledge import chat_model
+from knowledge import E5Embedder, chat_model
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class HubServices:
     conversations: ConversationService
     media: MediaIntake
     tickets: TicketService
+    recommendations: RecommendService
 
     async def knowledge_gaps(self, days: int, limit: int) -> dict[str, Any]:
         """The questions the knowledge base could not answer lately (insights module)."""
@@ -83,6 +85,19 @@ def ticket_config(settings: Settings, hours: BusinessHours) -> TicketConfig:
         close_resolved_after=timedelta(days=settings.ticket_close_resolved_after_days),
     )
     return TicketConfig(hours, sla=sla, webhook=webhook)
+
+
+def recommend_service(settings: Settings, database: Database) -> RecommendService:
+    """Recommendations on the hub database, models versioned under ``var_dir``; the content
+    model embeds item texts with the bundled e5 model (loaded on first use)."""
+    return RecommendService(database, embedder=E5Embedder(), model_dir=settings.recommend_model_dir)
+
+
+async def prepare_recommendations(service: RecommendService) -> None:
+    """The demo catalogue when the shop has none yet, and the newest trained model."""
+    if not await service.catalogue():
+        await service.import_catalogue(CATALOGUE)
+    await service.refresh()
 
 
 def order_service(settings: Settings) -> OrderService:
@@ -125,6 +140,7 @@ def build_hub_services(settings: Settings) -> HubServices:
     )
     media = media_intake(settings, database, conversations)
     tickets = TicketService(database, ticket_config(settings, hours))
+    recommendations = recommend_service(settings, database)
     return HubServices(
         settings,
         database,
@@ -138,6 +154,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         conversations,
         media,
         tickets,
+        recommendations,
     )
 
 

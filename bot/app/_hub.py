@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, SecretStr
 from starlette.types import ASGIApp
 
-from bot.app._container import HubServices, build_hub_services
+from bot.app._container import HubServices, build_hub_services, prepare_recommendations
 from bot.app._exposure import check_exposure
 from bot.app._jobs import Job, Jobs
 from bot.app._knowledge import uploads_dir
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await hub.dialogue.start()
         await dispatcher.start()
         await hub.media.start()
+        await prepare_recommendations(hub.recommendations)
         await jobs.start()
         logger.info("Hub listening on %s", settings.hub_url)
         yield
@@ -158,10 +159,20 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
 
 
 def background_jobs(hub: HubServices) -> list[Job]:
-    """The hub's periodic work: SLA breaches, ticket webhooks, the ticket list's statistics."""
+    """The hub's periodic work: SLA breaches, ticket webhooks, the ticket list's statistics,
+    recommendation models retrained and picked up."""
+    settings = hub.settings
     jobs = [
-        Job("ticket-sla", hub.settings.ticket_sla_check_s, hub.tickets.run_sla_check),
+        Job("ticket-sla", settings.ticket_sla_check_s, hub.tickets.run_sla_check),
         Job("ticket-statistics", 24 * 3600.0, hub.tickets.refresh_statistics),
+        Job("recommend-refresh", settings.recommend_refresh_s, hub.recommendations.refresh),
+        # Not at start: a hub restart should not retrain (python -m bot recommend train does).
+        Job(
+            "recommend-train",
+            settings.recommend_retrain_hours * 3600,
+            hub.recommendations.train,
+            first_after_s=settings.recommend_retrain_hours * 3600,
+        ),
     ]
     if hub.settings.ticket_webhook_url:
 

@@ -17,11 +17,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Job:
-    """``run`` every ``every_s`` seconds, the first time right after start."""
+    """``run`` every ``every_s`` seconds, the first time ``first_after_s`` after start."""
 
     name: str
     every_s: float
     run: Callable[[], Awaitable[object]]
+    first_after_s: float = 0.0
 
 
 class Jobs:
@@ -44,6 +45,7 @@ class Jobs:
 
     @staticmethod
     async def _loop(job: Job) -> None:
+        await asyncio.sleep(job.first_after_s)
         while True:
             try:
                 await job.run()

@@ -7,10 +7,25 @@ through (an exception message quoting a customer, a library's debug line).
 from __future__ import annotations
 
 import logging
+import sys
+from typing import Any
 
 from bot.privacy import RedactingFilter
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record comes, not as it was at set-up: a
+    command run in-process (tests, notebooks) may swap it between runs."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        return  # always the current sys.stderr
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -18,7 +33,7 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.setLevel(level)
     if not any(getattr(h, "_bot_handler", False) for h in root.handlers):
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         handler.addFilter(RedactingFilter())
         handler._bot_handler = True  # type: ignore[attr-defined]

@@ -147,6 +147,16 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="How often the SLA job marks breaches, in seconds."
     )
 
+    # recommendations
+    recommend_retrain_hours: float = Field(
+        default=24.0, gt=0, description="How often the hub retrains the recommendation models."
+    )
+    recommend_refresh_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often a serving process looks for a newer trained recommendation model.",
+    )
+
     # web chat, voice messages and images
     webchat_origins: str | None = Field(
         default=None,
@@ -261,6 +271,11 @@ class Settings(BaseSettings):
     def rasa_tracker_url(self) -> str:
         """Rasa's tracker store URL, defaulting to SQLite under ``var_dir``."""
         return self.tracker_store_url or f"sqlite:///{self.var_dir / 'rasa' / 'tracker.db'}"
+
+    @property
+    def recommend_model_dir(self) -> Path:
+        """Where trained recommendation models are versioned."""
+        return self.var_dir / "recommend" / "models"
 
     @property
     def rasa_toolchain(self) -> RasaToolchain:

@@ -36,6 +36,15 @@ from bot.orders import (
     InvalidStateChange,
     OrderNotFound,
 )
+from bot.privacy import InvalidPrivacyRequest
+from bot.recommend import CatalogueError, EventImportError, InvalidEvent, NotFitted, UnknownModel
+from bot.tickets import (
+    IdempotencyConflict,
+    InvalidStatusChange,
+    InvalidTicket,
+    StaleTicket,
+    TicketNotFound,
+)
 from channels.media import (
     AudioTooLong,
     CorruptMedia,
@@ -144,6 +153,20 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (InvalidOrderId, 422, "bad_request"),
     (InvalidAddress, 422, "bad_request"),
     (InvalidStateChange, 409, "conflict"),
+    # tickets
+    (InvalidTicket, 422, "invalid_ticket"),
+    (IdempotencyConflict, 422, "idempotency_key_reused"),
+    (TicketNotFound, 404, "ticket_not_found"),
+    (InvalidStatusChange, 409, "invalid_status_change"),
+    (StaleTicket, 409, "stale_version"),
+    # recommendations
+    (CatalogueError, 422, "bad_request"),
+    (EventImportError, 422, "bad_request"),
+    (InvalidEvent, 422, "bad_request"),
+    (UnknownModel, 422, "bad_request"),
+    (NotFitted, 503, "unavailable"),
+    # privacy
+    (InvalidPrivacyRequest, 422, "bad_request"),
     # knowledge base
     (UnsupportedSource, 415, "unsupported"),
     (InvalidSource, 422, "bad_request"),

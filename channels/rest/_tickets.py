@@ -2,7 +2,7 @@
 
 A thin adapter: it checks the caller's scope through the ``authorize`` dependency the wiring
 passes in, translates JSON to the ticket service's dataclasses and back, and maps the module's
-errors to HTTP statuses in one table (``ERROR_STATUS``).
+errors to HTTP statuses through the adapter kit's one map (``channels.connector.STATUS``).
 """
 
 # No ``from __future__ import annotations``: the routes' ``Annotated`` dependencies are built
@@ -23,18 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.tickets import AttachmentRef as Attachment
 from bot.tickets import (
-    IdempotencyConflict,
-    InvalidStatusChange,
-    InvalidTicket,
-    StaleTicket,
     TicketChanges,
     TicketDraft,
     TicketError,
-    TicketNotFound,
     TicketQuery,
     TicketService,
     TicketView,
 )
+from channels.connector import status_of
 
 logger = logging.getLogger(__name__)
 
@@ -61,15 +57,6 @@ Sort = Literal[
     "number",
     "-number",
 ]
-
-# Every ticket error and its HTTP status, in one place.
-ERROR_STATUS: dict[type[TicketError], tuple[int, str]] = {
-    InvalidTicket: (422, "invalid_ticket"),
-    IdempotencyConflict: (422, "idempotency_key_reused"),
-    TicketNotFound: (404, "ticket_not_found"),
-    InvalidStatusChange: (409, "invalid_status_change"),
-    StaleTicket: (409, "stale_version"),
-}
 
 
 @dataclass(frozen=True)
@@ -494,7 +481,7 @@ async def _call(work: Awaitable[T]) -> T:
     try:
         return await work
     except TicketError as exc:
-        status, code = ERROR_STATUS[type(exc)]
+        status, code = status_of(exc)  # the one map, in the adapter kit
         raise HTTPException(status, detail=_detail(code, str(exc))) from exc
 
 
