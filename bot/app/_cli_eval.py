@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from bot.app._cli_settings import cli_settings
-from bot.dialogue import CONFIG, TEST_STORIES, DialogueError, Evaluator
+from bot.dialogue import CONFIG, DEV_DATA, TEST_DATA, TEST_STORIES, DialogueError, Evaluator
 
 eval_app = typer.Typer(
     help="Evaluate NLU and dialogue on held-out data (JSON on stdout).", no_args_is_help=True
@@ -35,6 +35,14 @@ def eval_nlu(
         str | None, typer.Option(help="Intent of out-of-scope messages in the outside data.")
     ] = None,
     config: Annotated[Path, typer.Option(help="Rasa config to train with.")] = CONFIG,
+    dev: Annotated[
+        bool,
+        typer.Option(
+            "--dev",
+            help="Score on nlu_data/dev (for choosing pipelines and thresholds) instead of "
+            "nlu_data/test (reported once).",
+        ),
+    ] = False,
 ) -> None:
     """Score the project's model per language, or a fresh model on outside data."""
     if (train is None) != (test is None):
@@ -48,7 +56,7 @@ def eval_nlu(
         if train is not None and test is not None:
             result = evaluator.outside_nlu(train, test, oos_label)
         else:
-            result = evaluator.project_nlu()
+            result = evaluator.project_nlu(DEV_DATA if dev else TEST_DATA)
     except DialogueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc

@@ -19,7 +19,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to ``sys.stderr`` as it is when a record comes, not as it was at set-up: a
     command run in-process (tests, notebooks) may swap it between runs."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

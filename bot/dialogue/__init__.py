@@ -7,7 +7,15 @@ from bot.dialogue._errors import (
     EvaluationFailed,
     TrainingFailed,
 )
-from bot.dialogue._evaluation import TEST_STORIES, Evaluator, Example, load_examples, score
+from bot.dialogue._evaluation import (
+    DEV_DATA,
+    TEST_DATA,
+    TEST_STORIES,
+    Evaluator,
+    Example,
+    load_examples,
+    score,
+)
 from bot.dialogue._training import (
     CONFIG,
     DOMAIN,
@@ -22,8 +30,10 @@ from bot.dialogue._training import (
 
 __all__ = [
     "CONFIG",
+    "DEV_DATA",
     "DOMAIN",
     "PROJECT_ROOT",
+    "TEST_DATA",
     "TEST_STORIES",
     "TRAINING_DATA",
     "BotReply",

@@ -29,6 +29,8 @@ from bot.language import LANGUAGES
 logger = logging.getLogger(__name__)
 
 TRAIN_DATA = PROJECT_ROOT / "nlu_data" / "train"
+# Held-out NLU data: dev chooses pipelines and thresholds, test is reported once.
+DEV_DATA = PROJECT_ROOT / "nlu_data" / "dev"
 TEST_DATA = PROJECT_ROOT / "nlu_data" / "test"
 TEST_STORIES = TEST_DATA / "stories.yml"
 CONFUSIONS_SHOWN = 10
@@ -232,7 +234,17 @@ class Evaluator:
                 if not examples:
                     raise EvaluationFailed(f"no held-out examples under {test_dir / language}")
                 languages[language] = score(examples, self.predict(model, examples))
-        return {"model": model.name, "config": str(self._config), **result, "languages": languages}
+        return {
+            "model": model.name,
+            "config": str(self._config),
+            "data": str(
+                test_dir.relative_to(PROJECT_ROOT)
+                if test_dir.is_relative_to(PROJECT_ROOT)
+                else test_dir
+            ),
+            **result,
+            "languages": languages,
+        }
 
     def outside_nlu(
         self, train_file: Path, test_file: Path, oos_label: str | None = None
