@@ -24,8 +24,11 @@ setup-test:
 run: setup
 	$(PY) -m bot run
 
+# Tests that need no Rasa process run on both cores (pytest-xdist, a test file per worker);
+# the integration tests then share one platform, started once.
 test: setup-test lint typecheck validate
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not integration" -n 2 --dist loadfile
+	$(PY) -m pytest -m integration
 
 lint: setup-test
 	$(VENV)/bin/ruff check .
