@@ -57,9 +57,8 @@ def _order(tracker: Tracker) -> Order | None:
 
 
 def _is_cleared(tracker: Tracker, order: Order) -> bool:
-    """Whether the customer may see ``order``: it is theirs, or they verified its phone."""
-    return order.customer_id == customer_id_of(tracker) or order.id in (
-        tracker.get_slot("verified_orders") or []
+    return order_service().may_see(
+        order, customer_id_of(tracker), tracker.get_slot("verified_orders") or []
     )
 
 
@@ -211,12 +210,11 @@ class ValidateAddressForm(OrderFormValidation):
     ) -> dict[str, Any]:
         if self.corrected(tracker):
             return {"new_address": None}
-        address = " ".join(_value(value).split())
-        low, high = 6, 200
-        if not low <= len(address) <= high:
+        try:
+            return {"new_address": order_service().clean_address(_value(value))}
+        except InvalidAddress:
             dispatcher.utter_message(response="utter_address_invalid")
             return {"new_address": None}
-        return {"new_address": address}
 
     async def validate_address_confirmed(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
