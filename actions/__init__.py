@@ -28,6 +28,7 @@ from actions.service import (
     ValidateRecommendForm,
 )
 from actions.smalltalk import ActionOutOfScope
+from actions.tasks import ActionResumeTask, ActionSwitchTask, ActionUnsupportedRequest
 
 __all__ = [
     "ActionAnswerFromKnowledge",
@@ -44,9 +45,12 @@ __all__ = [
     "ActionOrderStatus",
     "ActionOutOfScope",
     "ActionRecommend",
+    "ActionResumeTask",
     "ActionSubmitAddress",
     "ActionSubmitCancel",
     "ActionSubmitReturn",
+    "ActionSwitchTask",
+    "ActionUnsupportedRequest",
     "ValidateAddressForm",
     "ValidateCancelForm",
     "ValidateOrderStatusForm",

@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions._context import language_of, order_service, response_text, sentiment_analyzer
 from actions.knowledge import ask, reply
+from actions.tasks import finish_task
 from bot.orders import CATEGORIES, parse_budget
 from knowledge import KnowledgeError
 
@@ -83,7 +84,9 @@ class ActionRecommend(Action):
         else:
             lines = "\n".join(f"• {p.name(language)} ¥{p.price}" for p in products)
             dispatcher.utter_message(response="utter_recommendations", products=lines)
-        return [SlotSet("budget", None)]
+        return [SlotSet("budget", None)] + await finish_task(
+            dispatcher, tracker, domain, "recommend_form"
+        )
 
 
 class ActionFallbackSuggest(Action):

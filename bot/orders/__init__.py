@@ -22,6 +22,7 @@ from bot.orders._models import (
     ReturnEligibility,
     ReturnKind,
 )
+from bot.orders._offering import UNSUPPORTED_SERVICES, UnsupportedService, unsupported_service
 from bot.orders._policy import (
     ADDRESS_CHARS,
     MAX_PHONE_ATTEMPTS,
@@ -34,6 +35,8 @@ from bot.orders._policy import (
 from bot.orders._service import FIXTURES, OrderService
 from bot.orders._text import (
     ORDER_ID_PATTERN,
+    address_given,
+    asks_other_address,
     classify_return_reason,
     names_wrong_order,
     normalize_order_id,
@@ -68,6 +71,10 @@ __all__ = [
     "Product",
     "ReturnEligibility",
     "ReturnKind",
+    "UNSUPPORTED_SERVICES",
+    "UnsupportedService",
+    "address_given",
+    "asks_other_address",
     "carrier_name",
     "classify_return_reason",
     "clean_address",
@@ -78,4 +85,5 @@ __all__ = [
     "parse_budget",
     "phone_answer_from",
     "phone_last4_from",
+    "unsupported_service",
 ]

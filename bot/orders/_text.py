@@ -74,6 +74,34 @@ def names_wrong_order(text: str) -> bool:
     return _WRONG_ORDER.search(text) is not None
 
 
+# "change my address to 上海市…", "地址改成北京市…": the new address given with the request.
+_ADDRESS_GIVEN = re.compile(
+    r"(?:改成|改为|改到|换成|换到|寄到|送到|新地址(?:是|为)?|地址(?:是|为)|\bto\b|\bis\b)\s*[:：]?\s*(.+)$",
+    re.IGNORECASE,
+)
+_ADDRESS_PART = re.compile(r"省|市|区|县|镇|路|街|道|巷|弄|号|栋|室|\d|road|street|\bst\b|ave|district")
+# "换一个地址", "地址写错了", "use another address": the customer wants to give a new address.
+_OTHER_ADDRESS = re.compile(
+    r"换一?个地址|换地址|地址(?:不对|错了|写错|有误)|另一个地址|重新(?:填|写|输入)地址|"
+    r"(?:another|other|different|new|wrong) address|change the address again",
+    re.IGNORECASE,
+)
+
+
+def address_given(text: str) -> str | None:
+    """The new delivery address stated in a request to change it, if the request has one."""
+    match = _ADDRESS_GIVEN.search(text)
+    if match is None:
+        return None
+    address = match.group(1).strip(" 。.!！")
+    return address if len(address) >= 6 and _ADDRESS_PART.search(address) else None
+
+
+def asks_other_address(text: str) -> bool:
+    """Whether the customer wants to give a different address than the one being confirmed."""
+    return _OTHER_ADDRESS.search(text) is not None
+
+
 def phone_last4_from(text: str) -> str | None:
     """The last four digits a customer gave ("尾号8001", "13800138001", "it's 8001"), if any."""
     runs = [run for run in re.findall(r"\d+", text) if len(run) >= 4]
