@@ -91,13 +91,16 @@ def offer_paused_task(
 
 
 def _activating_message(tracker: Tracker, form: str) -> str:
-    """The text of the customer message that started ``form`` this time."""
-    text, started_by = "", ""
+    """The text of the customer message that started ``form`` this time; empty when the
+    knowledge base already answered that message (a question that also named an order)."""
+    text, started_by, answered = "", "", False
     for event in tracker.events:
         if event.get("event") == "user":
-            text = str(event.get("text") or "")
+            text, answered = str(event.get("text") or ""), False
+        elif event.get("event") == "action" and event.get("name") == "action_answer_from_knowledge":
+            answered = True
         elif event.get("event") == "active_loop" and event.get("name") == form:
-            started_by = text
+            started_by = "" if answered else text
     return started_by
 
 
