@@ -291,8 +291,8 @@ class ValidateAddressForm(OrderFormValidation):
     ) -> dict[str, Any]:
         if value is None:
             return {"new_address": None}
-        if self.corrected(tracker):
-            return {"new_address": None}
+        if self.corrected(tracker) and tracker.get_slot("requested_slot") == "new_address":
+            return {"new_address": None}  # "不对，订单号是…" answers no address question
         try:
             return {"new_address": order_service().clean_address(_value(value))}
         except InvalidAddress:

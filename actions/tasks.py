@@ -42,6 +42,8 @@ ANSWER_SLOTS = (
     "address_confirmed",
 )
 MAX_OTHER_REQUESTS = 2
+# Actions that answer a message from the knowledge base before a form starts on it.
+_ANSWERING_ACTIONS = frozenset({"action_answer_from_knowledge", "action_fallback_suggest"})
 
 
 def _text(tracker: Tracker) -> str:
@@ -97,7 +99,7 @@ def _activating_message(tracker: Tracker, form: str) -> str:
     for event in tracker.events:
         if event.get("event") == "user":
             text, answered = str(event.get("text") or ""), False
-        elif event.get("event") == "action" and event.get("name") == "action_answer_from_knowledge":
+        elif event.get("event") == "action" and event.get("name") in _ANSWERING_ACTIONS:
             answered = True
         elif event.get("event") == "active_loop" and event.get("name") == form:
             started_by = "" if answered else text

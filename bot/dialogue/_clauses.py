@@ -28,22 +28,24 @@ _QUESTION = re.compile(
     re.IGNORECASE,
 )
 _MIN_CLAUSE_CHARS = 2
+_HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
 def other_requests(text: str) -> list[str]:
-    """The parts of ``text`` that a connector marks as further requests, in order.
+    """The requests of a message that a connector splits into several, in order.
 
-    "查一下订单YX2611010001，顺便问下退货要几天" gives ["退货要几天"]; a message without a
-    connector gives [].
+    "查一下订单YX2611010001，顺便问下退货要几天" gives ["查一下订单YX2611010001", "退货要几天"];
+    "退货要几天？另外帮我查下订单…" gives both parts too; a message without a connector gives [].
     """
-    found: list[str] = []
-    for match in _CONNECTOR.finditer(text):
-        rest = text[match.end() :]
-        clause = _CLAUSE_END.split(_CONNECTOR.split(rest, maxsplit=1)[0], maxsplit=1)[0]
-        clause = clause.strip(" ：:，,")
-        if len(clause) >= _MIN_CLAUSE_CHARS:
-            found.append(clause)
-    return found
+    if _CONNECTOR.search(text) is None:
+        return []
+    parts = []
+    for segment in _CONNECTOR.split(text):
+        clauses = [c.strip(" ：:") for c in _CLAUSE_END.split(segment)]
+        clauses = [c for c in clauses if len(c) >= _MIN_CLAUSE_CHARS]
+        if clauses:
+            parts.append("，".join(clauses) if _HAN.search(segment) else ", ".join(clauses))
+    return parts if len(parts) > 1 else []
 
 
 def drops_current_task(text: str) -> bool:
