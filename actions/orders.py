@@ -142,7 +142,7 @@ class OrderFormValidation(FormValidationAction, ABC):
     async def get_extraction_events(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        events = await super().get_extraction_events(dispatcher, tracker, domain)
+        events: list[EventType] = await super().get_extraction_events(dispatcher, tracker, domain)
         text = _latest_text(tracker)
         if (
             _fresh(tracker)

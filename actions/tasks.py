@@ -166,7 +166,9 @@ class ActionSwitchTask(Action):
                     response="utter_task_paused",
                     task=task,
                     order_id=previous_order,
-                    new_task=response_text(domain, f"utter_new_task_{new_form}", language_of(tracker)),
+                    new_task=response_text(
+                        domain, f"utter_new_task_{new_form}", language_of(tracker)
+                    ),
                 )
                 events.append(SlotSet("paused_task", f"{left}:{previous_order}"))
         if new_form is not None:
@@ -202,7 +204,9 @@ class ActionUnsupportedRequest(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        dispatcher.utter_message(response=f"utter_unsupported_{unsupported_service(_text(tracker))}")
+        dispatcher.utter_message(
+            response=f"utter_unsupported_{unsupported_service(_text(tracker))}"
+        )
         try:
             answer = await ask(tracker)
         except KnowledgeError:

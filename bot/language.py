@@ -38,12 +38,83 @@ _HAN_RUN = re.compile(f"[{_HAN_CLASS}0-9０-９\\-#]+")
 _ADDRESS_PART = re.compile(r"省|市|区|县|镇|乡|村|路|街|大道|巷|弄|号|栋|楼|室|大厦|小区|花园|广场")
 _ADDRESS_PARTS = 2
 # Characters that only occur in a Chinese sentence's frame, never in a name or an address.
-_HAN_FRAME = frozenset("的了吗呢吧啊呀嘛我你您他她是在有不没要想能请帮把给让这那个么什哪怎还也都就很和吗")
+_HAN_FRAME = frozenset(
+    "的了吗呢吧啊呀嘛我你您他她是在有不没要想能请帮把给让这那个么什哪怎还也都就很和"
+)
 _EN_FRAME = frozenset(
-    """a an the to of for from with in on at by about is are am was were be been do does did
-    can could would will should may might must i me my mine you your we our us it its this
-    that these those and or but not no please want need how what where when why which who
-    have has had get got there here if so just""".split()
+    {
+        "a",
+        "an",
+        "the",
+        "to",
+        "of",
+        "for",
+        "from",
+        "with",
+        "in",
+        "on",
+        "at",
+        "by",
+        "about",
+        "is",
+        "are",
+        "am",
+        "was",
+        "were",
+        "be",
+        "been",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "would",
+        "will",
+        "should",
+        "may",
+        "might",
+        "must",
+        "i",
+        "me",
+        "my",
+        "mine",
+        "you",
+        "your",
+        "we",
+        "our",
+        "us",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "and",
+        "or",
+        "but",
+        "not",
+        "no",
+        "please",
+        "want",
+        "need",
+        "how",
+        "what",
+        "where",
+        "when",
+        "why",
+        "which",
+        "who",
+        "have",
+        "has",
+        "had",
+        "get",
+        "got",
+        "there",
+        "here",
+        "if",
+        "so",
+        "just",
+    }
 )
 _FRAME_WORDS = 2
 

@@ -22,7 +22,10 @@ RETURN_SLOTS = ["order_id", "phone_last4", "return_reason", "return_confirmed"]
 DOMAIN = {
     "responses": {
         name: [
-            {"text": f"{name} zh", "condition": [{"type": "slot", "name": "language", "value": "zh"}]},
+            {
+                "text": f"{name} zh",
+                "condition": [{"type": "slot", "name": "language", "value": "zh"}],
+            },
             {"text": f"{name} en"},
         ]
         for name in (
@@ -54,12 +57,20 @@ def slot(name: str, value: Any) -> dict[str, Any]:
     return {"event": "slot", "name": name, "value": value}
 
 
-def tracker(events: list[dict[str, Any]], slots: dict[str, Any], loop: str | None = None) -> Tracker:
+def tracker(
+    events: list[dict[str, Any]], slots: dict[str, Any], loop: str | None = None
+) -> Tracker:
     said = [e for e in events if e["event"] == "user"]
     latest = {**said[-1]["parse_data"], "metadata": {}}
     return Tracker(
-        "visitor", {"language": "zh", **slots}, latest, events, False, None,
-        {"name": loop} if loop else {}, None,
+        "visitor",
+        {"language": "zh", **slots},
+        latest,
+        events,
+        False,
+        None,
+        {"name": loop} if loop else {},
+        None,
     )
 
 
@@ -148,7 +159,14 @@ async def test_switching_pauses_the_task_unless_the_customer_drops_it(
 @pytest.mark.parametrize(
     ("intent", "expected"),
     [
-        ("affirm", [SlotSet("resume_offered", None), SlotSet("order_id", ORDER), FollowupAction("return_form")]),
+        (
+            "affirm",
+            [
+                SlotSet("resume_offered", None),
+                SlotSet("order_id", ORDER),
+                FollowupAction("return_form"),
+            ],
+        ),
         ("deny", [SlotSet("resume_offered", None)]),
     ],
 )
@@ -179,7 +197,8 @@ async def test_the_paused_task_is_taken_up_or_left(intent: str, expected: list[A
 )
 def test_the_requests_of_a_message(text: str, others: list[str]) -> None:
     assert other_requests(text) == others
-    assert all(is_question(clause) for clause in others[1:])
+    # Each message with several requests asks something besides naming the order.
+    assert any(is_question(part) and "YX" not in part for part in others) is bool(others)
 
 
 @pytest.mark.parametrize(

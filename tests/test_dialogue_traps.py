@@ -112,7 +112,11 @@ def test_a_policy_question_at_the_phone_step_is_answered(platform: PlatformProce
 
 @pytest.mark.parametrize(
     ("text", "service"),
-    [("我要开发票", "invoice"), ("你们有没有实体店", "physical_store"), ("帮我办个分期", "installments")],
+    [
+        ("我要开发票", "invoice"),
+        ("你们有没有实体店", "physical_store"),
+        ("帮我办个分期", "installments"),
+    ],
 )
 def test_unsupported_requests_get_a_clear_answer_not_a_re_ask(
     platform: PlatformProcess, text: str, service: str
@@ -138,7 +142,10 @@ def test_phone_digits_are_counted_and_a_human_offered_after_three(
     assert texts(say(platform, sender, wrong)) == [reply("utter_phone_mismatch", "zh"), ask]
     # Not digits: not an attempt, and not a trap either.
     assert reply("utter_phone_mismatch", "zh") not in texts(say(platform, sender, "退货运费谁出"))
-    assert texts(say(platform, sender, f"尾号{wrong}")) == [reply("utter_phone_mismatch", "zh"), ask]
+    assert texts(say(platform, sender, f"尾号{wrong}")) == [
+        reply("utter_phone_mismatch", "zh"),
+        ask,
+    ]
     assert texts(say(platform, sender, wrong)) == [
         reply("utter_phone_attempts_exhausted", "zh", order_id=VISITOR_ORDER)
     ]
@@ -224,7 +231,12 @@ def test_another_address_at_the_confirmation_asks_for_it_again(
     sender = order.customer_id
     say(platform, sender, f"订单{order.id}改地址")
     assert texts(say(platform, sender, "北京市朝阳区建国路88号")) == [
-        reply("utter_ask_address_confirmed", "zh", order_id=order.id, new_address="北京市朝阳区建国路88号")
+        reply(
+            "utter_ask_address_confirmed",
+            "zh",
+            order_id=order.id,
+            new_address="北京市朝阳区建国路88号",
+        )
     ]
     assert texts(say(platform, sender, "换一个地址")) == [
         reply("utter_ask_new_address", "zh", address=order.address)

@@ -1,7 +1,7 @@
 """The dialogue engine: the hub's client of Rasa, and training and running the Rasa model."""
 
-from bot.dialogue._client import BotReply, Button, RasaClient
 from bot.dialogue._clauses import drops_current_task, is_question, other_requests
+from bot.dialogue._client import BotReply, Button, RasaClient
 from bot.dialogue._commands import eval_app
 from bot.dialogue._errors import (
     DialogueError,
@@ -23,15 +23,15 @@ __all__ = [
     "Example",
     "RasaClient",
     "TrainingFailed",
+    "drops_current_task",
     "eval_app",
+    "is_question",
     "load_examples",
     "model_path",
+    "other_requests",
     "rasa_environment",
     "rasa_runtime_environment",
     "score",
-    "drops_current_task",
-    "is_question",
-    "other_requests",
     "train",
     "training_fingerprint",
     "write_rasa_runtime_files",

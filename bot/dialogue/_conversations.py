@@ -268,9 +268,7 @@ def _run(
         )
         asks = [n for n in names if n.startswith("utter_ask_")]
         pending_ask = asks[-1] if asks else None
-    unmet = [
-        e for e in conversation.expect if not any(_met(e, seen, a) for a in answers)
-    ]
+    unmet = [e for e in conversation.expect if not any(_met(e, seen, a) for a in answers)]
     success = all(t["ok"] for t in turns) and not unmet
     return {
         "id": conversation.id,

@@ -17,8 +17,8 @@ _ORDER_ID_IN_TEXT = re.compile(ORDER_ID_PATTERN, re.IGNORECASE)
 # "wait, wrong order", "订单号不对", "不是这个订单": the customer means another order.
 _WRONG_ORDER = re.compile(
     r"wrong order|not (?:this|that|the right) order|another order|different order|other order|"
-    r"wrong (?:order )?(?:number|id)|订单号?(?:错了|不对|写错|输错|搞错)|(?:不是|换)(?:这|那|一)?个?订单|"
-    r"(?:错|别)的订单|另一个订单",
+    r"wrong (?:order )?(?:number|id)|订单号?(?:错了|不对|写错|输错|搞错)|"
+    r"(?:不是|换)(?:这|那|一)?个?订单|(?:错|别)的订单|另一个订单",
     re.IGNORECASE,
 )
 
@@ -79,7 +79,9 @@ _ADDRESS_GIVEN = re.compile(
     r"(?:改成|改为|改到|换成|换到|寄到|送到|新地址(?:是|为)?|地址(?:是|为)|\bto\b|\bis\b)\s*[:：]?\s*(.+)$",
     re.IGNORECASE,
 )
-_ADDRESS_PART = re.compile(r"省|市|区|县|镇|路|街|道|巷|弄|号|栋|室|\d|road|street|\bst\b|ave|district")
+_ADDRESS_PART = re.compile(
+    r"省|市|区|县|镇|路|街|道|巷|弄|号|栋|室|\d|road|street|\bst\b|ave|district"
+)
 # "换一个地址", "地址写错了", "use another address": the customer wants to give a new address.
 _OTHER_ADDRESS = re.compile(
     r"换一?个地址|换地址|地址(?:不对|错了|写错|有误)|另一个地址|重新(?:填|写|输入)地址|"
