@@ -281,7 +281,10 @@ class ValidateAddressForm(OrderFormValidation):
             if asks_other_address(text) or intent == "change_address":
                 return {"new_address": address_given(text), "address_confirmed": None}
             return {}
-        if tracker.get_slot("new_address") is None:
+        if tracker.get_slot("new_address") is None and tracker.get_slot("requested_slot") in {
+            None,
+            "order_id",
+        }:
             address = address_given(text)
             return {"new_address": address} if address else {}
         return {}

@@ -401,3 +401,39 @@ def test_the_nlu_order_id_regex_is_the_module_pattern() -> None:
 )
 def test_a_wrong_order_is_recognised(text: str, wrong: bool) -> None:
     assert orders.names_wrong_order(text) is wrong
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("help me change my address to 上海市浦东新区世纪大道100号", "上海市浦东新区世纪大道100号"),
+        ("订单YX2611010025的地址改成北京市朝阳区建国路88号", "北京市朝阳区建国路88号"),
+        (
+            "update my address to 88 Nanjing Road, Huangpu, Shanghai",
+            "88 Nanjing Road, Huangpu, Shanghai",
+        ),
+        ("the order is YX2611010015", None),  # an order id is never an address
+        ("send it to YX2611010001", None),
+        ("I need to change my address", None),
+        ("改地址", None),
+    ],
+)
+def test_an_address_given_with_the_request(text: str, address: str | None) -> None:
+    assert orders.address_given(text) == address
+
+
+@pytest.mark.parametrize(
+    ("text", "service"),
+    [
+        ("我要开发票", "invoice"),
+        ("你们有没有实体店", "physical_store"),
+        ("帮我办个分期", "installments"),
+        ("给我出一份报价单", "quotation"),
+        ("I need an invoice", "invoice"),
+        ("can I visit one of your shops", "physical_store"),
+        ("帮我约个师傅上门安装", "other"),
+    ],
+)
+def test_unsupported_services_are_named(text: str, service: str) -> None:
+    assert orders.unsupported_service(text) == service
+    assert service in orders.UNSUPPORTED_SERVICES

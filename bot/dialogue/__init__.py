@@ -3,6 +3,7 @@
 from bot.dialogue._clauses import drops_current_task, is_question, other_requests
 from bot.dialogue._client import BotReply, Button, RasaClient
 from bot.dialogue._commands import eval_app
+from bot.dialogue._conversations import evaluate_conversations
 from bot.dialogue._errors import (
     DialogueError,
     DialogueUnavailable,
@@ -25,6 +26,7 @@ __all__ = [
     "TrainingFailed",
     "drops_current_task",
     "eval_app",
+    "evaluate_conversations",
     "is_question",
     "load_examples",
     "model_path",

@@ -76,7 +76,7 @@ def names_wrong_order(text: str) -> bool:
 
 # "change my address to 上海市…", "地址改成北京市…": the new address given with the request.
 _ADDRESS_GIVEN = re.compile(
-    r"(?:改成|改为|改到|换成|换到|寄到|送到|新地址(?:是|为)?|地址(?:是|为)|\bto\b|\bis\b)\s*[:：]?\s*(.+)$",
+    r"(?:改成|改为|改到|换成|换到|寄到|送到|新地址(?:是|为)?|地址(?:是|为)|\bto\b)\s*[:：]?\s*(.+)$",
     re.IGNORECASE,
 )
 _ADDRESS_PART = re.compile(
@@ -92,7 +92,7 @@ _OTHER_ADDRESS = re.compile(
 
 def address_given(text: str) -> str | None:
     """The new delivery address stated in a request to change it, if the request has one."""
-    match = _ADDRESS_GIVEN.search(text)
+    match = _ADDRESS_GIVEN.search(_ORDER_ID_IN_TEXT.sub(" ", text))
     if match is None:
         return None
     address = match.group(1).strip(" 。.!！")
