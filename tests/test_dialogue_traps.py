@@ -286,3 +286,20 @@ def test_an_order_check_and_a_question_in_one_message_are_both_done(
         if (r.get("custom") or {}).get("knowledge") is not None
     ]
     assert [k["abstained"] for k in knowledge] == [False]  # the return question, answered
+
+
+def test_skipping_the_phone_check_still_gets_what_needs_no_order(
+    platform: PlatformProcess,
+) -> None:
+    sender = visitor()
+    at_phone_step(platform, sender)
+    assert texts(say(platform, sender, "不查了")) == [reply("utter_form_stopped", "zh")]
+    answer = say(platform, sender, "退货运费谁出")
+    knowledge = [
+        r["custom"]["knowledge"]
+        for r in answer["replies"]
+        if (r.get("custom") or {}).get("knowledge") is not None
+    ]
+    assert [k["abstained"] for k in knowledge] == [False]
+    # A "no" with nothing pending is not misunderstood.
+    assert texts(say(platform, sender, "不用了")) == [reply("utter_complaint_anything_else", "zh")]
