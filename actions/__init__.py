@@ -30,6 +30,7 @@ from actions.service import (
     ValidateRecommendForm,
 )
 from actions.smalltalk import ActionOutOfScope
+from actions.tasks import ActionResumeTask, ActionSwitchTask, ActionUnsupportedRequest
 
 __all__ = [
     "ActionAnswerFromKnowledge",
@@ -46,10 +47,13 @@ __all__ = [
     "ActionOrderStatus",
     "ActionOutOfScope",
     "ActionRecommend",
+    "ActionResumeTask",
     "ActionServices",
     "ActionSubmitAddress",
     "ActionSubmitCancel",
     "ActionSubmitReturn",
+    "ActionSwitchTask",
+    "ActionUnsupportedRequest",
     "ValidateAddressForm",
     "ValidateCancelForm",
     "ValidateOrderStatusForm",

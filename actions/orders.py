@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions._context import (
@@ -21,6 +21,7 @@ from actions._context import (
     order_service,
     response_text,
 )
+from actions.tasks import finish_task, offer_paused_task
 from bot.orders import (
     InvalidAddress,
     InvalidOrderId,
@@ -28,7 +29,11 @@ from bot.orders import (
     Order,
     OrderNotFound,
     OrdersError,
+    address_given,
+    asks_other_address,
     carrier_name,
+    names_wrong_order,
+    phone_answer_from,
 )
 
 # Slots a form leaves behind; the order id stays so the customer need not repeat it.
@@ -57,10 +62,34 @@ def _order(tracker: Tracker) -> Order | None:
 
 
 def _is_cleared(tracker: Tracker, order: Order) -> bool:
-    """Whether the customer may see ``order``: it is theirs, or they verified its phone."""
-    return order.customer_id == customer_id_of(tracker) or order.id in (
-        tracker.get_slot("verified_orders") or []
+    return order_service().may_see(
+        order, customer_id_of(tracker), tracker.get_slot("verified_orders") or []
     )
+
+
+def _failed_attempts(tracker: Tracker, order: Order) -> int:
+    attempts = tracker.get_slot("phone_attempts") or {}
+    return int(attempts.get(order.id, 0)) if isinstance(attempts, dict) else 0
+
+
+def _verification_exhausted(tracker: Tracker, order: Order) -> bool:
+    """Whether the customer used up the phone attempts for ``order`` without verifying it."""
+    return order_service().phone_attempts_left(_failed_attempts(tracker, order)) == 0
+
+
+def _fresh(tracker: Tracker) -> bool:
+    """Whether the form runs on the customer's latest message itself: nothing has answered it
+    yet (after a digression the form runs again on a message that was already handled)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return True
+        if event.get("event") == "bot":
+            return False
+    return False
+
+
+def _latest_text(tracker: Tracker) -> str:
+    return str((tracker.latest_message or {}).get("text") or "")
 
 
 def order_fields(order: Order, tracker: Tracker) -> dict[str, Any]:
@@ -103,14 +132,45 @@ class OrderFormValidation(FormValidationAction, ABC):
         if order is None:
             return ["order_id", *rest]
         if not _is_cleared(tracker, order):
+            if _verification_exhausted(tracker, order):
+                return ["order_id"]  # the submit action says why and offers a human
             return ["order_id", "phone_last4", *rest]
         if not self.order_allows_more(order, tracker):
             return ["order_id"]
         return ["order_id", *rest]
 
+    async def get_extraction_events(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        events: list[EventType] = await super().get_extraction_events(dispatcher, tracker, domain)
+        text = _latest_text(tracker)
+        if (
+            _fresh(tracker)
+            and tracker.get_slot("order_id")
+            and names_wrong_order(text)
+            and not self.corrected(tracker)
+        ):
+            # "wait, wrong order": forget the order and everything answered about it.
+            events += [SlotSet(slot, None) for slot in ("order_id", *FORM_SLOTS)]
+        return events
+
+    async def extract_phone_last4(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        # Only an attempt at the digits fills the slot; anything else leaves the form, so the
+        # message is handled as what it is (a new request, a question, a stop).
+        if tracker.get_slot("requested_slot") != "phone_last4" or not _fresh(tracker):
+            return {}
+        if self.corrected(tracker):
+            return {}
+        digits = phone_answer_from(_latest_text(tracker))
+        return {"phone_last4": digits} if digits else {}
+
     async def validate_order_id(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
+        if value is None:
+            return {"order_id": None}
         given = _value(value)
         try:
             order = order_service().get(given)
@@ -127,11 +187,14 @@ class OrderFormValidation(FormValidationAction, ABC):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
         order = _order(tracker)
-        if order is None:
+        if order is None or value is None:
             return {"phone_last4": None}
         if not order_service().phone_matches(order, _value(value)):
-            dispatcher.utter_message(response="utter_phone_mismatch")
-            return {"phone_last4": None}
+            attempts = dict(tracker.get_slot("phone_attempts") or {})
+            attempts[order.id] = _failed_attempts(tracker, order) + 1
+            if order_service().phone_attempts_left(attempts[order.id]) > 0:
+                dispatcher.utter_message(response="utter_phone_mismatch")
+            return {"phone_last4": None, "phone_attempts": attempts}
         dispatcher.utter_message(response="utter_phone_verified")
         verified = [*(tracker.get_slot("verified_orders") or []), order.id]
         return {"phone_last4": "verified", "verified_orders": verified}
@@ -176,7 +239,7 @@ class ValidateReturnForm(OrderFormValidation):
     async def validate_return_reason(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
-        if self.corrected(tracker):
+        if value is None or self.corrected(tracker):
             return {"return_reason": None}
         return {"return_reason": _value(value)[:200]}
 
@@ -206,17 +269,38 @@ class ValidateAddressForm(OrderFormValidation):
     def order_allows_more(self, order: Order, tracker: Tracker) -> bool:
         return order_service().can_change(order) is None
 
+    async def extract_new_address(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") == "new_address":
+            return {}  # the domain's from_text mapping reads the answer to the question
+        text = _latest_text(tracker)
+        if tracker.get_slot("requested_slot") == "address_confirmed":
+            # "换一个地址" at the confirmation: ask for the address again.
+            intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+            if asks_other_address(text) or intent == "change_address":
+                return {"new_address": address_given(text), "address_confirmed": None}
+            return {}
+        if tracker.get_slot("new_address") is None and tracker.get_slot("requested_slot") in {
+            None,
+            "order_id",
+        }:
+            address = address_given(text)
+            return {"new_address": address} if address else {}
+        return {}
+
     async def validate_new_address(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
-        if self.corrected(tracker):
+        if value is None:
             return {"new_address": None}
-        address = " ".join(_value(value).split())
-        low, high = 6, 200
-        if not low <= len(address) <= high:
+        if self.corrected(tracker) and tracker.get_slot("requested_slot") == "new_address":
+            return {"new_address": None}  # "不对，订单号是…" answers no address question
+        try:
+            return {"new_address": order_service().clean_address(_value(value))}
+        except InvalidAddress:
             dispatcher.utter_message(response="utter_address_invalid")
             return {"new_address": None}
-        return {"new_address": address}
 
     async def validate_address_confirmed(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
@@ -312,6 +396,15 @@ def _reset() -> list[dict[str, Any]]:
     return [SlotSet(slot, None) for slot in FORM_SLOTS]
 
 
+def _may_go_on(dispatcher: CollectingDispatcher, tracker: Tracker, order: Order) -> bool:
+    """Whether a submit action may act on ``order``; says why not when the phone check failed."""
+    if _is_cleared(tracker, order):
+        return True
+    if _verification_exhausted(tracker, order):
+        dispatcher.utter_message(response="utter_phone_attempts_exhausted", order_id=order.id)
+    return False
+
+
 class ActionOrderStatus(Action):
     """Reports the order's status from the store."""
 
@@ -322,11 +415,12 @@ class ActionOrderStatus(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         order = _order(tracker)
-        if order is not None and _is_cleared(tracker, order):
-            dispatcher.utter_message(
-                response=f"utter_order_status_{order.status}", **order_fields(order, tracker)
-            )
-        return _reset()
+        if order is None or not _may_go_on(dispatcher, tracker, order):
+            return _reset()
+        dispatcher.utter_message(
+            response=f"utter_order_status_{order.status}", **order_fields(order, tracker)
+        )
+        return _reset() + await finish_task(dispatcher, tracker, domain, "order_status_form")
 
 
 class ActionSubmitReturn(Action):
@@ -339,7 +433,7 @@ class ActionSubmitReturn(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         order = _order(tracker)
-        if order is None or not _is_cleared(tracker, order):
+        if order is None or not _may_go_on(dispatcher, tracker, order):
             return _reset()
         service, reason = order_service(), str(tracker.get_slot("return_reason") or "")
         decision = (
@@ -363,7 +457,7 @@ class ActionSubmitReturn(Action):
                 )
         else:
             dispatcher.utter_message(response="utter_return_not_submitted")
-        return _reset()
+        return _reset() + await finish_task(dispatcher, tracker, domain, "return_form")
 
 
 class ActionSubmitCancel(Action):
@@ -376,7 +470,7 @@ class ActionSubmitCancel(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         order = _order(tracker)
-        if order is None or not _is_cleared(tracker, order):
+        if order is None or not _may_go_on(dispatcher, tracker, order):
             return _reset()
         fields = order_fields(order, tracker)
         refusal = order_service().can_change(order)
@@ -390,7 +484,7 @@ class ActionSubmitCancel(Action):
                 dispatcher.utter_message(response=f"utter_change_refused_{exc.code}", **fields)
         else:
             dispatcher.utter_message(response="utter_cancel_not_done")
-        return _reset()
+        return _reset() + await finish_task(dispatcher, tracker, domain, "cancel_form")
 
 
 class ActionSubmitAddress(Action):
@@ -403,7 +497,7 @@ class ActionSubmitAddress(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         order = _order(tracker)
-        if order is None or not _is_cleared(tracker, order):
+        if order is None or not _may_go_on(dispatcher, tracker, order):
             return _reset()
         fields = order_fields(order, tracker)
         refusal = order_service().can_change(order)
@@ -423,7 +517,7 @@ class ActionSubmitAddress(Action):
                 dispatcher.utter_message(response="utter_address_invalid")
         else:
             dispatcher.utter_message(response="utter_address_not_changed")
-        return _reset()
+        return _reset() + await finish_task(dispatcher, tracker, domain, "address_form")
 
 
 class ActionFormStopped(Action):
@@ -436,4 +530,4 @@ class ActionFormStopped(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         dispatcher.utter_message(response="utter_form_stopped")
-        return _reset()
+        return _reset() + offer_paused_task(dispatcher, tracker, domain, None)

@@ -5,11 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions._context import language_of, order_service, response_text, sentiment_of
+from actions._context import (
+    entity_values,
+    language_of,
+    order_service,
+    response_text,
+    sentiment_of,
+)
 from actions.knowledge import ask, reply
+from actions.tasks import finish_task
+from bot.dialogue import other_requests
 from bot.orders import CATEGORIES, parse_budget
 from knowledge import KnowledgeError
 
@@ -83,7 +91,9 @@ class ActionRecommend(Action):
         else:
             lines = "\n".join(f"• {p.name(language)} ¥{p.price}" for p in products)
             dispatcher.utter_message(response="utter_recommendations", products=lines)
-        return [SlotSet("budget", None)]
+        return [SlotSet("budget", None)] + await finish_task(
+            dispatcher, tracker, domain, "recommend_form"
+        )
 
 
 class ActionFallbackSuggest(Action):
@@ -103,7 +113,7 @@ class ActionFallbackSuggest(Action):
             answer = None  # logged; the suggestions still help
         if answer is not None and not answer.abstained:
             dispatcher.utter_message(**reply(answer))
-            return []
+            return self._then_the_order(tracker)
         language = language_of(tracker)
         ranking = (tracker.latest_message or {}).get("intent_ranking") or []
         names = [r.get("name") for r in ranking if r.get("name") not in {None, "nlu_fallback"}]
@@ -116,3 +126,12 @@ class ActionFallbackSuggest(Action):
             buttons.append({"title": title, "payload": f"/{name}"})
         dispatcher.utter_message(response="utter_fallback_suggest", buttons=buttons)
         return []
+
+    @staticmethod
+    def _then_the_order(tracker: Tracker) -> list[dict[str, Any]]:
+        """A message that asked a question and named an order among several requests (unclear
+        to NLU as a whole): after the answer, the order is checked too."""
+        text = str((tracker.latest_message or {}).get("text") or "")
+        if tracker.active_loop or not entity_values(tracker, "order_id"):
+            return []
+        return [FollowupAction("order_status_form")] if other_requests(text) else []

@@ -12,7 +12,9 @@ import psycopg
 import pytest
 import yaml
 
-from bot.app import PROJECT_ROOT
+import actions
+from actions import ActionServices
+from bot.app import PROJECT_ROOT, Settings, SharedKnowledge, order_service
 from tests.launch import PlatformProcess
 from tests.servers import postgres_server
 
@@ -67,3 +69,16 @@ def response_text(name: str, language: str) -> str:
             if conditions == wanted:
                 return str(variant["text"])
     raise KeyError(f"no {language} variant of response {name}")
+
+
+@pytest.fixture
+def action_services(tmp_path: Path) -> Iterator[ActionServices]:
+    """The services the wiring gives the action server, on a temporary folder (an empty
+    knowledge base, the demo order store)."""
+    settings = Settings(_env_file=None, var_dir=tmp_path / "action-var")  # type: ignore[call-arg]
+    knowledge = SharedKnowledge(settings)
+    services = ActionServices(orders=order_service(settings), knowledge=knowledge.get)
+    actions.configure(services)
+    yield services
+    actions.configure(None)
+    knowledge.close()

@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-import actions
 from actions import ActionServices
 from actions.handoff import ActionFallbackGiveUp, ActionHandoff
 from actions.orders import ValidateCancelForm, ValidateReturnForm
 from actions.service import ActionHandleComplaint
-from bot.app import Settings, order_service
 from bot.insights import Sentiment, SentimentAnalyzer
-from knowledge import KnowledgeBase
 
 DOMAIN_SLOTS = ["order_id", "phone_last4", "return_reason", "return_confirmed"]
 
 
-def _no_knowledge_base() -> KnowledgeBase:
-    raise AssertionError("these actions do not ask the knowledge base")
-
-
 @pytest.fixture(autouse=True)
-def order_store(tmp_path: Path) -> Iterator[None]:
-    # The services the wiring would give the action server, on a temp folder.
-    settings = Settings(_env_file=None, var_dir=tmp_path)  # type: ignore[call-arg]
-    actions.configure(ActionServices(orders=order_service(settings), knowledge=_no_knowledge_base))
-    yield
-    actions.configure(None)
+def order_store(action_services: ActionServices) -> ActionServices:
+    return action_services  # the services the wiring gives the action server
 
 
 def user(intent: str, text: str = "", **metadata: Any) -> dict[str, Any]:

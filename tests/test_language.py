@@ -30,6 +30,20 @@ from bot.language import detect_language
         ("order YX2611010001", "zh", "en"),
         ("订单YX2611010001", "en", "zh"),
         ("iPhone 15", "zh", "en"),
+        # Mixed messages: the sentence frame decides, not the first Han character.
+        ("help me change my address to 上海市浦东新区世纪大道100号", "zh", "en"),
+        ("Please change the address to 北京市朝阳区建国路88号 3栋", None, "en"),
+        ("the 小米手环 I bought is broken", None, "en"),
+        ("Do you have 华为 phones in stock?", None, "en"),
+        ("I want to return the “蓝牙耳机”", None, "en"),
+        ("can I pay with 花呗", None, "en"),
+        ("我想买 AirPods Pro，有没有 noise cancelling 的版本", None, "zh"),
+        ("请问 Apple Watch 的 warranty 是多久", None, "zh"),
+        ("帮我查一下 Nike Air Max 的 order status", None, "zh"),
+        ("我要 return 这个 order", None, "zh"),
+        ("把地址改成上海市浦东新区世纪大道100号", "en", "zh"),
+        ("MacBook Air 有货吗", None, "zh"),
+        ("Sony WH-1000XM5 耳机多少钱", None, "zh"),
     ],
 )
 def test_detect_language(text: str, previous: str | None, expected: str | None) -> None:

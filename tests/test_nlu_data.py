@@ -32,6 +32,7 @@ INTENTS = {
     "inform",
     "give_feedback",
     "stop",
+    "request_unsupported",
 }
 
 

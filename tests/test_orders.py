@@ -306,3 +306,134 @@ def test_every_public_error_is_an_orders_error() -> None:
     errors = [FixturesError, InvalidAddress, InvalidOrderId, InvalidStateChange, OrderNotFound]
     assert all(issubclass(e, OrdersError) for e in errors)
     assert set(orders.__all__) >= {e.__name__ for e in errors}
+
+
+@pytest.mark.parametrize(
+    ("customer_id", "verified", "allowed"),
+    [
+        ("customer-001", [], True),  # the sender's own order
+        ("customer-002", [], False),
+        (None, [], False),  # an anonymous sender (web chat)
+        (None, ["YX2611010001"], True),  # verified by the phone's last four digits
+        ("customer-002", ["YX2611010002"], False),  # verifying another order does not count
+    ],
+)
+def test_who_may_see_an_order(
+    service: OrderService, customer_id: str | None, verified: list[str], allowed: bool
+) -> None:
+    order = service.get("YX2611010001")
+    assert order.customer_id == "customer-001"
+    assert service.may_see(order, customer_id, verified) is allowed
+    assert orders.may_see(order, customer_id, verified) is allowed
+
+
+def test_phone_attempts_are_limited() -> None:
+    assert [OrderService.phone_attempts_left(n) for n in range(5)] == [3, 2, 1, 0, 0]
+    assert orders.MAX_PHONE_ATTEMPTS == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("  上海市徐汇区   漕溪北路88号 ", "上海市徐汇区 漕溪北路88号"),
+        ("100 Century Ave, Pudong, Shanghai", "100 Century Ave, Pudong, Shanghai"),
+    ],
+)
+def test_addresses_are_tidied(text: str, expected: str) -> None:
+    assert orders.clean_address(text) == expected == OrderService.clean_address(text)
+
+
+@pytest.mark.parametrize("address", ["", "   ", "北京", "x" * 201])
+def test_bad_addresses_say_what_an_address_needs(address: str) -> None:
+    with pytest.raises(InvalidAddress, match="needs 6 to 200 characters"):
+        orders.clean_address(address)
+
+
+@pytest.mark.parametrize(
+    ("text", "digits"),
+    [
+        ("8001", "8001"),
+        ("尾号是8001", "8001"),
+        ("it ends with 8001", "8001"),
+        ("138 0013 8001", "8001"),
+        ("13800138001", "8001"),
+        ("1234吧", "1234"),
+        # New messages, not wrong digits: they must not count as failed attempts.
+        ("预算2000以内", None),
+        ("预算300左右", None),
+        ("YX2611010005", None),
+        ("算了，帮我推荐个耳机吧", None),
+        ("help me change my address to 上海市浦东新区世纪大道100号", None),
+        ("能退货吗", None),
+        ("what is your return policy for items bought 1234 days ago", None),
+    ],
+)
+def test_phone_answers_are_told_from_new_messages(text: str, digits: str | None) -> None:
+    assert orders.phone_answer_from(text) == digits
+
+
+def test_order_ids_are_found_in_free_text() -> None:
+    text = "查一下订单YX2611010001，顺便问下 yx 2611 010 002 和 2611010003"
+    assert orders.order_ids_in(text) == ["YX2611010001", "YX2611010002", "YX2611010003"]
+    assert orders.order_ids_in("电话13800138001") == []
+
+
+def test_the_nlu_order_id_regex_is_the_module_pattern() -> None:
+    entities = yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "nlu_data/train/entities.yml").read_text("utf-8")
+    )
+    regex = next(item for item in entities["nlu"] if item.get("regex") == "order_id")
+    assert regex["examples"].strip() == f"- {orders.ORDER_ID_PATTERN}"
+
+
+@pytest.mark.parametrize(
+    ("text", "wrong"),
+    [
+        ("wait, wrong order", True),
+        ("that's not the right order", True),
+        ("订单号不对", True),
+        ("不是这个订单", True),
+        ("换一个订单", True),
+        ("actually no, keep it", False),
+        ("不退了", False),
+        ("where is my order", False),
+    ],
+)
+def test_a_wrong_order_is_recognised(text: str, wrong: bool) -> None:
+    assert orders.names_wrong_order(text) is wrong
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("help me change my address to 上海市浦东新区世纪大道100号", "上海市浦东新区世纪大道100号"),
+        ("订单YX2611010025的地址改成北京市朝阳区建国路88号", "北京市朝阳区建国路88号"),
+        (
+            "update my address to 88 Nanjing Road, Huangpu, Shanghai",
+            "88 Nanjing Road, Huangpu, Shanghai",
+        ),
+        ("the order is YX2611010015", None),  # an order id is never an address
+        ("send it to YX2611010001", None),
+        ("I need to change my address", None),
+        ("改地址", None),
+    ],
+)
+def test_an_address_given_with_the_request(text: str, address: str | None) -> None:
+    assert orders.address_given(text) == address
+
+
+@pytest.mark.parametrize(
+    ("text", "service"),
+    [
+        ("我要开发票", "invoice"),
+        ("你们有没有实体店", "physical_store"),
+        ("帮我办个分期", "installments"),
+        ("给我出一份报价单", "quotation"),
+        ("I need an invoice", "invoice"),
+        ("can I visit one of your shops", "physical_store"),
+        ("帮我约个师傅上门安装", "other"),
+    ],
+)
+def test_unsupported_services_are_named(text: str, service: str) -> None:
+    assert orders.unsupported_service(text) == service
+    assert service in orders.UNSUPPORTED_SERVICES

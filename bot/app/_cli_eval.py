@@ -9,7 +9,15 @@ from typing import Annotated, Any
 import typer
 
 from bot.app._cli_settings import cli_settings
-from bot.dialogue import CONFIG, DEV_DATA, TEST_DATA, TEST_STORIES, DialogueError, Evaluator
+from bot.dialogue import (
+    CONFIG,
+    DEV_DATA,
+    TEST_DATA,
+    TEST_STORIES,
+    DialogueError,
+    Evaluator,
+    evaluate_conversations,
+)
 
 eval_app = typer.Typer(
     help="Evaluate NLU and dialogue on held-out data (JSON on stdout).", no_args_is_help=True
@@ -77,3 +85,27 @@ def eval_stories(
     _emit(result)
     if result["failed"]:
         raise typer.Exit(code=1)
+
+
+@eval_app.command("conversations")
+def eval_conversations(
+    file: Annotated[
+        Path, typer.Argument(help="Conversations YAML (nlu_data/conversations/*.yml).")
+    ],
+    hub_url: Annotated[
+        str | None, typer.Option(help="A running hub; default the settings' host and port.")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="The hub's BOT_API_KEY; default the settings'.")
+    ] = None,
+) -> None:
+    """Multi-turn conversations through a running hub and Rasa: task success, trapped turns,
+    wrong-language replies, turns to success (per conversation and overall)."""
+    settings = cli_settings()
+    key = api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
+    try:
+        result = evaluate_conversations(file, hub_url or settings.hub_url, key)
+    except DialogueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    _emit(result)

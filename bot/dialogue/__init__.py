@@ -1,6 +1,8 @@
 """The dialogue engine: the hub's client of Rasa, and training and evaluating the Rasa model."""
 
+from bot.dialogue._clauses import drops_current_task, is_question, other_requests
 from bot.dialogue._client import BotReply, Button, RasaClient
+from bot.dialogue._conversations import evaluate_conversations
 from bot.dialogue._errors import (
     DialogueError,
     DialogueUnavailable,
@@ -46,8 +48,12 @@ __all__ = [
     "RasaClient",
     "RasaToolchain",
     "TrainingFailed",
+    "drops_current_task",
+    "evaluate_conversations",
+    "is_question",
     "load_examples",
     "model_path",
+    "other_requests",
     "rasa_environment",
     "score",
     "train",

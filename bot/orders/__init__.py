@@ -22,22 +22,41 @@ from bot.orders._models import (
     ReturnEligibility,
     ReturnKind,
 )
-from bot.orders._policy import NO_REASON_DAYS, NO_REASON_SHIPPING_FEE, QUALITY_DAYS
+from bot.orders._offering import UNSUPPORTED_SERVICES, UnsupportedService, unsupported_service
+from bot.orders._policy import (
+    ADDRESS_CHARS,
+    MAX_PHONE_ATTEMPTS,
+    NO_REASON_DAYS,
+    NO_REASON_SHIPPING_FEE,
+    QUALITY_DAYS,
+    clean_address,
+    may_see,
+)
 from bot.orders._service import FIXTURES, OrderService
 from bot.orders._text import (
+    ORDER_ID_PATTERN,
+    address_given,
+    asks_other_address,
     classify_return_reason,
+    names_wrong_order,
     normalize_order_id,
+    order_ids_in,
     parse_budget,
+    phone_answer_from,
     phone_last4_from,
 )
 
 __all__ = [
+    "ADDRESS_CHARS",
     "CATEGORIES",
     "FIXTURES",
+    "MAX_PHONE_ATTEMPTS",
     "NO_REASON_DAYS",
     "NO_REASON_SHIPPING_FEE",
+    "ORDER_ID_PATTERN",
     "ORDER_STATUSES",
     "QUALITY_DAYS",
+    "UNSUPPORTED_SERVICES",
     "Budget",
     "Category",
     "FixturesError",
@@ -53,9 +72,18 @@ __all__ = [
     "Product",
     "ReturnEligibility",
     "ReturnKind",
+    "UnsupportedService",
+    "address_given",
+    "asks_other_address",
     "carrier_name",
     "classify_return_reason",
+    "clean_address",
+    "may_see",
+    "names_wrong_order",
     "normalize_order_id",
+    "order_ids_in",
     "parse_budget",
+    "phone_answer_from",
     "phone_last4_from",
+    "unsupported_service",
 ]

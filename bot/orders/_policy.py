@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
 
+from bot.orders._errors import InvalidAddress
 from bot.orders._models import Order, ReturnEligibility, ReturnKind
 
 NO_REASON_DAYS = 7
@@ -12,6 +14,30 @@ NO_REASON_SHIPPING_FEE = 10  # yuan, deducted from the refund
 FREE_RETURN_TIERS = frozenset({"gold", "platinum"})
 BEFORE_SHIPPING = frozenset({"pending_payment", "paid"})
 RETURN_STATUSES = frozenset({"return_requested", "returned", "refunded"})
+ADDRESS_CHARS = (6, 200)
+# Wrong phone endings a customer may give for one order before the bot stops asking and offers
+# a human: enough for a typo or two, too few to guess four digits.
+MAX_PHONE_ATTEMPTS = 3
+
+
+def may_see(order: Order, customer_id: str | None, verified_orders: Iterable[str] = ()) -> bool:
+    """Whether the sender may see ``order``: it is theirs (the channel vouches for
+    ``customer_id``), or they gave its phone's last four digits (``verified_orders``)."""
+    return (customer_id is not None and order.customer_id == customer_id) or (
+        order.id in set(verified_orders)
+    )
+
+
+def clean_address(text: str) -> str:
+    """A delivery address with its whitespace tidied; InvalidAddress when too short or long."""
+    cleaned = " ".join(text.split())
+    low, high = ADDRESS_CHARS
+    if not low <= len(cleaned) <= high:
+        raise InvalidAddress(
+            f"a delivery address needs {low} to {high} characters (city, district, street and "
+            f"number), got {len(cleaned)}"
+        )
+    return cleaned
 
 
 def return_eligibility(order: Order, kind: ReturnKind, today: date) -> ReturnEligibility:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.orders._errors import InvalidAddress, InvalidStateChange, OrderNotFound
+from bot.orders._errors import InvalidStateChange, OrderNotFound
 from bot.orders._models import (
     TIERS,
     Budget,
@@ -18,14 +19,19 @@ from bot.orders._models import (
     ReturnKind,
     Tier,
 )
-from bot.orders._policy import change_refusal, return_eligibility
+from bot.orders._policy import (
+    MAX_PHONE_ATTEMPTS,
+    change_refusal,
+    clean_address,
+    may_see,
+    return_eligibility,
+)
 from bot.orders._store import OrderStore
 from bot.orders._text import classify_return_reason, normalize_order_id, phone_last4_from
 
 logger = logging.getLogger(__name__)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures.yml"
-ADDRESS_CHARS = (6, 200)
 VIP_TIERS: frozenset[str] = frozenset({"gold", "platinum"})
 
 
@@ -68,6 +74,21 @@ class OrderService:
         """Whether ``text`` gives the last four digits of the phone number on ``order``."""
         given = phone_last4_from(text)
         return given is not None and given == order.phone[-4:]
+
+    @staticmethod
+    def may_see(order: Order, customer_id: str | None, verified_orders: Iterable[str] = ()) -> bool:
+        """Whether the sender may see ``order``: theirs, or its phone was verified."""
+        return may_see(order, customer_id, verified_orders)
+
+    @staticmethod
+    def phone_attempts_left(failed_attempts: int) -> int:
+        """How many more phone endings the customer may try after ``failed_attempts`` wrong ones."""
+        return max(0, MAX_PHONE_ATTEMPTS - failed_attempts)
+
+    @staticmethod
+    def clean_address(text: str) -> str:
+        """The address as it would be stored; InvalidAddress when it cannot be one."""
+        return clean_address(text)
 
     def return_eligibility(
         self,
@@ -113,12 +134,7 @@ class OrderService:
     def change_address(self, order_id: str, address: str) -> Order:
         """Deliver an unshipped order to ``address``; InvalidAddress, InvalidStateChange."""
         order = self.get(order_id)
-        cleaned = " ".join(address.split())
-        low, high = ADDRESS_CHARS
-        if not low <= len(cleaned) <= high:
-            raise InvalidAddress(
-                f"a delivery address needs {low} to {high} characters, got {len(cleaned)}"
-            )
+        cleaned = clean_address(address)
         self._refuse_change(order, "re-addressed")
         self._store.update(
             order.id,

@@ -9,6 +9,18 @@ from bot.orders._models import Budget, ReturnKind
 
 _ORDER_ID = re.compile(r"^(?:YX)?(\d{10})$")
 _ORDER_ID_NOISE = re.compile(r"[\s\-_#:：]")
+# The one pattern of an order id inside free text ("订单yx 2611 010 001到哪了"). Rasa's regex
+# entity (nlu_data/train/entities.yml) mirrors it: Rasa cannot import this module; a test keeps
+# the two in step. channels/media/_facts.py has its own for OCR text, being a library layer.
+ORDER_ID_PATTERN = r"(?<![0-9a-z])(?:yx[\s-]?)?2\d(?:[\s-]?\d){8}(?![0-9])"
+_ORDER_ID_IN_TEXT = re.compile(ORDER_ID_PATTERN, re.IGNORECASE)
+# "wait, wrong order", "订单号不对", "不是这个订单": the customer means another order.
+_WRONG_ORDER = re.compile(
+    r"wrong order|not (?:this|that|the right) order|another order|different order|other order|"
+    r"wrong (?:order )?(?:number|id)|订单号?(?:错了|不对|写错|输错|搞错)|"
+    r"(?:不是|换)(?:这|那|一)?个?订单|(?:错|别)的订单|另一个订单",
+    re.IGNORECASE,
+)
 
 
 def normalize_order_id(text: str) -> str:
@@ -23,6 +35,73 @@ def normalize_order_id(text: str) -> str:
             "e.g. YX2611010001"
         )
     return f"YX{match.group(1)}"
+
+
+# A message is an answer to "the last four digits of the phone" when digits are its point: a run
+# of 4 digits or a whole mobile number, few other characters, and no amount of money (a budget
+# such as "2000以内" is a new request, not a wrong answer).
+_PHONE_RUN = re.compile(r"(?<!\d)(?:\d{4}|1[3-9]\d{9}|1[3-9]\d[\s-]?\d{4}[\s-]?\d{4})(?!\d)")
+_MONEY = re.compile(
+    r"[元块¥￥$]|以内|以下|以上|左右|预算|budget|under|below|yuan|dollars?|bucks|rmb", re.IGNORECASE
+)
+_PHONE_ANSWER_OTHER_CHARS = 24
+
+
+def phone_answer_from(text: str) -> str | None:
+    """The last four digits when ``text`` is an attempt at the phone check, else None.
+
+    "8001", "尾号是8001", "it ends with 8001" and "138 0013 8001" are attempts; "预算2000以内",
+    "YX2611010005" and "算了，帮我推荐个耳机" are not (they are new messages).
+    """
+    if _MONEY.search(text) or _ORDER_ID_IN_TEXT.search(text):
+        return None
+    runs = _PHONE_RUN.findall(text)
+    if not runs:
+        return None
+    others = re.sub(r"[\d\s\W_]", "", _PHONE_RUN.sub("", text))
+    if len(others) > _PHONE_ANSWER_OTHER_CHARS:
+        return None
+    return re.sub(r"\D", "", runs[-1])[-4:]
+
+
+def order_ids_in(text: str) -> list[str]:
+    """Every order id in free text, normalized, in order of appearance."""
+    return [normalize_order_id(m.group(0)) for m in _ORDER_ID_IN_TEXT.finditer(text)]
+
+
+def names_wrong_order(text: str) -> bool:
+    """Whether the customer says the order being handled is the wrong one."""
+    return _WRONG_ORDER.search(text) is not None
+
+
+# "change my address to 上海市…", "地址改成北京市…": the new address given with the request.
+_ADDRESS_GIVEN = re.compile(
+    r"(?:改成|改为|改到|换成|换到|寄到|送到|新地址(?:是|为)?|地址(?:是|为)|\bto\b)\s*[:：]?\s*(.+)$",
+    re.IGNORECASE,
+)
+_ADDRESS_PART = re.compile(
+    r"省|市|区|县|镇|路|街|道|巷|弄|号|栋|室|\d|road|street|\bst\b|ave|district"
+)
+# "换一个地址", "地址写错了", "use another address": the customer wants to give a new address.
+_OTHER_ADDRESS = re.compile(
+    r"换一?个地址|换地址|地址(?:不对|错了|写错|有误)|另一个地址|重新(?:填|写|输入)地址|"
+    r"(?:another|other|different|new|wrong) address|change the address again",
+    re.IGNORECASE,
+)
+
+
+def address_given(text: str) -> str | None:
+    """The new delivery address stated in a request to change it, if the request has one."""
+    match = _ADDRESS_GIVEN.search(_ORDER_ID_IN_TEXT.sub(" ", text))
+    if match is None:
+        return None
+    address = match.group(1).strip(" 。.!！")
+    return address if len(address) >= 6 and _ADDRESS_PART.search(address) else None
+
+
+def asks_other_address(text: str) -> bool:
+    """Whether the customer wants to give a different address than the one being confirmed."""
+    return _OTHER_ADDRESS.search(text) is not None
 
 
 def phone_last4_from(text: str) -> str | None:

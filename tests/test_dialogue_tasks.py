@@ -1,0 +1,210 @@
+"""Leaving and resuming tasks, the phone check's attempts and take-backs: the actions run directly
+with rasa-sdk's tracker and dispatcher on a real order store; the message-shape helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import ActionServices
+from actions.orders import ActionOrderStatus, ValidateCancelForm, ValidateReturnForm
+from actions.tasks import ActionResumeTask, ActionSwitchTask
+from bot.dialogue import drops_current_task, is_question, other_requests
+
+ORDER = "YX2611010005"  # customer-001's; phone ends 6633
+RETURN_SLOTS = ["order_id", "phone_last4", "return_reason", "return_confirmed"]
+DOMAIN = {
+    "responses": {
+        name: [
+            {
+                "text": f"{name} zh",
+                "condition": [{"type": "slot", "name": "language", "value": "zh"}],
+            },
+            {"text": f"{name} en"},
+        ]
+        for name in (
+            "utter_task_return_form",
+            "utter_new_task_recommend_form",
+        )
+    }
+}
+
+
+@pytest.fixture(autouse=True)
+def order_store(action_services: ActionServices) -> ActionServices:
+    return action_services  # the services the wiring gives the action server
+
+
+def user(intent: str, text: str, entities: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "event": "user",
+        "text": text,
+        "parse_data": {"intent": {"name": intent}, "entities": entities or [], "text": text},
+        "metadata": {},
+    }
+
+
+def slot(name: str, value: Any) -> dict[str, Any]:
+    return {"event": "slot", "name": name, "value": value}
+
+
+def tracker(
+    events: list[dict[str, Any]], slots: dict[str, Any], loop: str | None = None
+) -> Tracker:
+    said = [e for e in events if e["event"] == "user"]
+    latest = {**said[-1]["parse_data"], "metadata": {}}
+    return Tracker(
+        "visitor",
+        {"language": "zh", **slots},
+        latest,
+        events,
+        False,
+        None,
+        {"name": loop} if loop else {},
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "extracted"),
+    [
+        ("6633", {"phone_last4": "6633"}),
+        ("尾号是0000", {"phone_last4": "0000"}),
+        ("算了，帮我推荐个耳机吧", {}),
+        ("预算300左右", {}),
+        ("能退货吗", {}),
+    ],
+)
+async def test_only_digit_answers_fill_the_phone_slot(text: str, extracted: dict[str, Any]) -> None:
+    state = tracker([user("inform", text)], {"order_id": ORDER, "requested_slot": "phone_last4"})
+    found = await ValidateReturnForm().extract_phone_last4(CollectingDispatcher(), state, {})
+    assert found == extracted
+
+
+async def test_a_message_already_answered_is_not_read_again_as_digits() -> None:
+    events = [user("inform", "6633"), {"event": "bot", "text": "a knowledge answer"}]
+    state = tracker(events, {"order_id": ORDER, "requested_slot": "phone_last4"})
+    assert await ValidateReturnForm().extract_phone_last4(CollectingDispatcher(), state, {}) == {}
+
+
+async def test_wrong_digits_are_counted_per_order_and_end_in_a_human_offer() -> None:
+    form, attempts = ValidateReturnForm(), None
+    said: list[list[str]] = []
+    for _ in range(3):
+        dispatcher = CollectingDispatcher()
+        state = tracker(
+            [user("inform", "0000")],
+            {"order_id": ORDER, "requested_slot": "phone_last4", "phone_attempts": attempts},
+        )
+        result = await form.validate_phone_last4("0000", dispatcher, state, {})
+        attempts = result["phone_attempts"]
+        assert result["phone_last4"] is None
+        said.append([m["response"] for m in dispatcher.messages])
+    assert attempts == {ORDER: 3}
+    assert said == [["utter_phone_mismatch"], ["utter_phone_mismatch"], []]
+    state = tracker([user("inform", "0000")], {"order_id": ORDER, "phone_attempts": attempts})
+    dispatcher = CollectingDispatcher()
+    assert await form.required_slots(RETURN_SLOTS, dispatcher, state, {}) == ["order_id"]
+    await ActionOrderStatus().run(dispatcher, state, {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_phone_attempts_exhausted"]
+
+
+async def test_the_right_digits_verify_the_order() -> None:
+    dispatcher = CollectingDispatcher()
+    state = tracker([user("inform", "6633")], {"order_id": ORDER, "requested_slot": "phone_last4"})
+    result = await ValidateReturnForm().validate_phone_last4("6633", dispatcher, state, {})
+    assert result == {"phone_last4": "verified", "verified_orders": [ORDER]}
+    assert [m["response"] for m in dispatcher.messages] == ["utter_phone_verified"]
+
+
+async def test_wrong_order_at_the_confirmation_forgets_the_order() -> None:
+    state = tracker(
+        [user("deny", "wait, wrong order")],
+        {"order_id": "YX2611010013", "requested_slot": "cancel_confirmed"},
+    )
+    events = await ValidateCancelForm().get_extraction_events(CollectingDispatcher(), state, {})
+    assert SlotSet("order_id", None) in events
+    assert SlotSet("cancel_confirmed", None) in events
+
+
+@pytest.mark.parametrize(
+    ("text", "said", "paused"),
+    [
+        ("推荐个两千以内的手机", "utter_task_paused", f"return_form:{ORDER}"),
+        ("算了，帮我推荐个耳机吧", "utter_task_dropped", None),
+    ],
+)
+async def test_switching_pauses_the_task_unless_the_customer_drops_it(
+    text: str, said: str, paused: str | None
+) -> None:
+    events = [slot("order_id", ORDER), user("ask_recommendation", text)]
+    state = tracker(events, {"order_id": ORDER, "requested_slot": "phone_last4"}, "return_form")
+    dispatcher = CollectingDispatcher()
+    result = await ActionSwitchTask().run(dispatcher, state, DOMAIN)
+    assert [m["response"] for m in dispatcher.messages] == [said]
+    assert result[:2] == [ActiveLoop(None), SlotSet("requested_slot", None)]
+    assert result[-1] == FollowupAction("recommend_form")
+    assert (SlotSet("paused_task", paused) in result) is (paused is not None)
+
+
+@pytest.mark.parametrize(
+    ("intent", "expected"),
+    [
+        (
+            "affirm",
+            [
+                SlotSet("resume_offered", None),
+                SlotSet("order_id", ORDER),
+                FollowupAction("return_form"),
+            ],
+        ),
+        ("deny", [SlotSet("resume_offered", None)]),
+    ],
+)
+async def test_the_paused_task_is_taken_up_or_left(intent: str, expected: list[Any]) -> None:
+    state = tracker([user(intent, "好的")], {"resume_offered": f"return_form:{ORDER}"})
+    dispatcher = CollectingDispatcher()
+    assert await ActionResumeTask().run(dispatcher, state, DOMAIN) == expected
+    said = [m["response"] for m in dispatcher.messages]
+    assert said == ([] if intent == "affirm" else ["utter_resume_declined"])
+
+
+@pytest.mark.parametrize(
+    ("text", "others"),
+    [
+        ("查一下订单YX2611010001，顺便问下退货要几天", ["查一下订单YX2611010001", "退货要几天"]),
+        (
+            "帮我查订单YX2611010001，另外运费谁出？还有发票怎么开",
+            ["帮我查订单YX2611010001", "运费谁出", "发票怎么开"],
+        ),
+        ("退货要几天？另外帮我查下订单YX2611010001", ["退货要几天", "帮我查下订单YX2611010001"]),
+        (
+            "where is YX2611010001, also how long do refunds take?",
+            ["where is YX2611010001", "how long do refunds take"],
+        ),
+        ("我要退货", []),
+        ("also", []),
+    ],
+)
+def test_the_requests_of_a_message(text: str, others: list[str]) -> None:
+    assert other_requests(text) == others
+    # Each message with several requests asks something besides naming the order.
+    assert any(is_question(part) and "YX" not in part for part in others) is bool(others)
+
+
+@pytest.mark.parametrize(
+    ("text", "drops"),
+    [
+        ("算了，帮我推荐个耳机吧", True),
+        ("never mind, recommend me a phone", True),
+        ("forget it, cancel my order", True),
+        ("推荐个两千以内的手机", False),
+        ("我算了一下运费", False),
+    ],
+)
+def test_a_stop_before_a_new_request(text: str, drops: bool) -> None:
+    assert drops_current_task(text) is drops

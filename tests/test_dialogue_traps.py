@@ -1,0 +1,305 @@
+"""Issue 23's examples through the real platform (hub, Rasa, action server): no form traps a
+customer. A message inside a form that answers none of its questions is handled as what it is;
+take-backs work at every confirmation; unsupported requests get a clear answer; a message with
+two requests gets both; a mixed-language message is answered in its sentence's language.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.orders import OrderService, carrier_name, parse_budget
+from tests.conftest import response_text
+from tests.launch import PlatformProcess
+
+pytestmark = pytest.mark.integration
+
+VISITOR_ORDER = "YX2611010005"  # customer-001's: anyone else must give its phone digits
+
+
+def say(platform: PlatformProcess, sender: str, text: str) -> dict[str, Any]:
+    response = httpx.post(
+        f"{platform.hub_url}/api/messages", json={"sender": sender, "text": text}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def texts(answer: dict[str, Any]) -> list[str]:
+    return [r["text"] for r in answer["replies"] if r.get("text")]
+
+
+def reply(name: str, language: str, **fields: Any) -> str:
+    return response_text(name, language).format(**fields)
+
+
+def orders(platform: PlatformProcess) -> OrderService:
+    return OrderService(platform.var_dir / "orders.db")
+
+
+def visitor() -> str:
+    return f"visitor-{uuid.uuid4().hex[:8]}"
+
+
+def at_phone_step(platform: PlatformProcess, sender: str) -> None:
+    """我要退货 → order id → the phone question, as in the issue."""
+    assert texts(say(platform, sender, "我要退货")) == [reply("utter_ask_order_id", "zh")]
+    assert texts(say(platform, sender, VISITOR_ORDER)) == [
+        reply("utter_ask_phone_last4", "zh", order_id=VISITOR_ORDER)
+    ]
+
+
+def recommendations(platform: PlatformProcess, category: str, budget: str, language: str) -> str:
+    products = orders(platform).products(category, parse_budget(budget))  # type: ignore[arg-type]
+    lines = "\n".join(f"• {p.name(language)} ¥{p.price}" for p in products)
+    return reply("utter_recommendations", language, products=lines)
+
+
+def task(name: str, language: str) -> str:
+    return response_text(name, language)
+
+
+def test_never_mind_and_a_recommendation_leave_the_phone_step(platform: PlatformProcess) -> None:
+    sender = visitor()
+    at_phone_step(platform, sender)
+    assert texts(say(platform, sender, "算了，帮我推荐个耳机吧")) == [
+        reply("utter_task_dropped", "zh", task=task("utter_task_return_form", "zh")),
+        reply("utter_ask_budget", "zh"),
+    ]
+    # The customer dropped the return: it is not offered again.
+    assert texts(say(platform, sender, "预算300左右")) == [
+        recommendations(platform, "electronics", "预算300左右", "zh")
+    ]
+
+
+def test_a_new_request_pauses_the_return_and_offers_it_again(platform: PlatformProcess) -> None:
+    sender = visitor()
+    at_phone_step(platform, sender)
+    assert texts(say(platform, sender, "推荐个两千以内的手机")) == [
+        reply(
+            "utter_task_paused",
+            "zh",
+            new_task=task("utter_new_task_recommend_form", "zh"),
+            task=task("utter_task_return_form", "zh"),
+            order_id=VISITOR_ORDER,
+        ),
+        recommendations(platform, "electronics", "两千以内", "zh"),
+        reply(
+            "utter_offer_resume",
+            "zh",
+            task=task("utter_task_return_form", "zh"),
+            order_id=VISITOR_ORDER,
+        ),
+    ]
+    # Taking it up again goes back to where the return stood: the phone check of that order.
+    assert texts(say(platform, sender, "好的")) == [
+        reply("utter_ask_phone_last4", "zh", order_id=VISITOR_ORDER)
+    ]
+
+
+def test_a_policy_question_at_the_phone_step_is_answered(platform: PlatformProcess) -> None:
+    sender = visitor()
+    at_phone_step(platform, sender)
+    answered = texts(say(platform, sender, "能退货吗"))
+    assert reply("utter_phone_mismatch", "zh") not in answered
+    assert len(answered) == 2
+    assert answered[-1] == reply("utter_ask_phone_last4", "zh", order_id=VISITOR_ORDER)
+
+
+@pytest.mark.parametrize(
+    ("text", "service"),
+    [
+        ("我要开发票", "invoice"),
+        ("你们有没有实体店", "physical_store"),
+        ("帮我办个分期", "installments"),
+    ],
+)
+def test_unsupported_requests_get_a_clear_answer_not_a_re_ask(
+    platform: PlatformProcess, text: str, service: str
+) -> None:
+    sender = visitor()
+    at_phone_step(platform, sender)
+    answered = texts(say(platform, sender, text))
+    assert answered[0] == reply(f"utter_unsupported_{service}", "zh")
+    # Then the next step (a knowledge answer, or the human offer), never the mismatch.
+    assert len(answered) >= 3
+    assert reply("utter_phone_mismatch", "zh") not in answered
+    # Then the return goes on where it stood.
+    assert answered[-1] == reply("utter_ask_phone_last4", "zh", order_id=VISITOR_ORDER)
+
+
+def test_phone_digits_are_counted_and_a_human_offered_after_three(
+    platform: PlatformProcess,
+) -> None:
+    sender = visitor()
+    at_phone_step(platform, sender)
+    phone = orders(platform).get(VISITOR_ORDER).phone
+    wrong = "0000" if not phone.endswith("0000") else "1111"
+    ask = reply("utter_ask_phone_last4", "zh", order_id=VISITOR_ORDER)
+    assert texts(say(platform, sender, wrong)) == [reply("utter_phone_mismatch", "zh"), ask]
+    # Not digits: not an attempt, and not a trap either.
+    assert reply("utter_phone_mismatch", "zh") not in texts(say(platform, sender, "退货运费谁出"))
+    assert texts(say(platform, sender, f"尾号{wrong}")) == [
+        reply("utter_phone_mismatch", "zh"),
+        ask,
+    ]
+    assert texts(say(platform, sender, wrong)) == [
+        reply("utter_phone_attempts_exhausted", "zh", order_id=VISITOR_ORDER)
+    ]
+
+
+def test_an_english_request_with_a_chinese_address_is_answered_in_english(
+    platform: PlatformProcess,
+) -> None:
+    sender = visitor()
+    at_phone_step(platform, sender)
+    answer = say(platform, sender, "help me change my address to 上海市浦东新区世纪大道100号")
+    assert answer["language"] == "en"
+    assert texts(answer) == [
+        reply(
+            "utter_task_paused",
+            "en",
+            new_task=task("utter_new_task_address_form", "en"),
+            task=task("utter_task_return_form", "en"),
+            order_id=VISITOR_ORDER,
+        ),
+        reply("utter_ask_phone_last4", "en", order_id=VISITOR_ORDER),
+    ]
+
+
+def test_actually_no_keep_it_stops_a_cancellation_at_the_phone_step(
+    platform: PlatformProcess,
+) -> None:
+    sender = visitor()
+    assert texts(say(platform, sender, "I want to cancel order YX2611010002")) == [
+        reply("utter_ask_phone_last4", "en", order_id="YX2611010002")
+    ]
+    assert texts(say(platform, sender, "actually no, keep it")) == [
+        reply("utter_form_stopped", "en")
+    ]
+
+
+def verified(platform: PlatformProcess, sender: str, first: str, order_id: str) -> list[str]:
+    """Start a request as a visitor and give the order's phone digits: the replies."""
+    language = "zh" if any("\u4e00" <= c <= "\u9fff" for c in first) else "en"
+    assert texts(say(platform, sender, first)) == [
+        reply("utter_ask_phone_last4", language, order_id=order_id)
+    ]
+    return texts(say(platform, sender, orders(platform).get(order_id).phone[-4:]))
+
+
+def test_actually_no_keep_it_at_the_confirmation(platform: PlatformProcess) -> None:
+    order = orders(platform).get("YX2611010023")
+    assert order.status == "paid"
+    sender = visitor()
+    assert verified(platform, sender, f"I want to cancel order {order.id}", order.id) == [
+        reply("utter_phone_verified", "en"),
+        reply(
+            "utter_ask_cancel_confirmed",
+            "en",
+            order_id=order.id,
+            items=order.item_names("en"),
+            total=order.total,
+        ),
+    ]
+    assert texts(say(platform, sender, "actually no, keep it")) == [
+        reply("utter_cancel_not_done", "en")
+    ]
+    assert orders(platform).get(order.id).status == "paid"
+
+
+def test_wait_wrong_order_at_the_confirmation_asks_for_the_order(
+    platform: PlatformProcess,
+) -> None:
+    order = orders(platform).get("YX2611010004")
+    assert order.status == "pending_payment"
+    sender = visitor()
+    assert verified(platform, sender, f"cancel order {order.id}", order.id) == [
+        reply("utter_phone_verified", "en"),
+        reply(
+            "utter_ask_cancel_confirmed",
+            "en",
+            order_id=order.id,
+            items=order.item_names("en"),
+            total=order.total,
+        ),
+    ]
+    assert texts(say(platform, sender, "wait, wrong order")) == [reply("utter_ask_order_id", "en")]
+    assert orders(platform).get(order.id).status == "pending_payment"
+
+
+def test_another_address_at_the_confirmation_asks_for_it_again(
+    platform: PlatformProcess,
+) -> None:
+    order = orders(platform).get("YX2611010025")
+    sender = visitor()
+    new = "北京市朝阳区建国路88号"
+    # The new address comes with the request; it is confirmed after the phone check.
+    assert verified(platform, sender, f"订单{order.id}的地址改成{new}", order.id) == [
+        reply("utter_phone_verified", "zh"),
+        reply("utter_ask_address_confirmed", "zh", order_id=order.id, new_address=new),
+    ]
+    assert texts(say(platform, sender, "换一个地址")) == [
+        reply("utter_ask_new_address", "zh", address=order.address)
+    ]
+    assert orders(platform).get(order.id).address == order.address
+
+
+def test_not_returning_after_all_at_the_confirmation(platform: PlatformProcess) -> None:
+    order = orders(platform).get("YX2611010011")
+    sender = visitor()
+    assert verified(platform, sender, f"订单{order.id}我要退货", order.id) == [
+        reply("utter_phone_verified", "zh"),
+        reply("utter_ask_return_reason", "zh"),
+    ]
+    say(platform, sender, "尺码不合适")
+    assert texts(say(platform, sender, "不退了")) == [reply("utter_form_stopped", "zh")]
+    assert orders(platform).get(order.id).status == "delivered"
+
+
+def test_an_order_check_and_a_question_in_one_message_are_both_done(
+    platform: PlatformProcess,
+) -> None:
+    sender = visitor()
+    order = orders(platform).get("YX2611010001")
+    assert texts(say(platform, sender, "查一下订单YX2611010001，顺便问下退货要几天")) == [
+        reply("utter_ask_phone_last4", "zh", order_id=order.id)
+    ]
+    answer = say(platform, sender, order.phone[-4:])
+    status = reply(
+        "utter_order_status_delivered",
+        "zh",
+        order_id=order.id,
+        items=order.item_names("zh"),
+        delivered_on=order.delivered_on.isoformat() if order.delivered_on else "",
+        carrier=carrier_name(order.carrier, "zh"),
+        tracking_number=order.tracking_number or "",
+    )
+    assert texts(answer)[:2] == [reply("utter_phone_verified", "zh"), status]
+    knowledge = [
+        r["custom"]["knowledge"]
+        for r in answer["replies"]
+        if (r.get("custom") or {}).get("knowledge") is not None
+    ]
+    assert [k["abstained"] for k in knowledge] == [False]  # the return question, answered
+
+
+def test_skipping_the_phone_check_still_gets_what_needs_no_order(
+    platform: PlatformProcess,
+) -> None:
+    sender = visitor()
+    at_phone_step(platform, sender)
+    assert texts(say(platform, sender, "不查了")) == [reply("utter_form_stopped", "zh")]
+    answer = say(platform, sender, "退货运费谁出")
+    knowledge = [
+        r["custom"]["knowledge"]
+        for r in answer["replies"]
+        if (r.get("custom") or {}).get("knowledge") is not None
+    ]
+    assert [k["abstained"] for k in knowledge] == [False]
+    # A "no" with nothing pending is not misunderstood.
+    assert texts(say(platform, sender, "不用了")) == [reply("utter_complaint_anything_else", "zh")]
