@@ -30,6 +30,6 @@ def test_held_out_scores_meet_the_goals_in_both_languages() -> None:
     result = json.loads(completed.stdout)
     assert set(result["languages"]) == {"zh", "en"}
     for language, scores in result["languages"].items():
-        assert scores["examples"] >= 200, language
+        assert scores["examples"] >= 100, language  # the test half of the held-out data
         assert scores["macro_f1"] >= MACRO_F1_GOAL, (language, scores)
         assert scores["entities"]["f1"] >= ENTITY_F1_GOAL, (language, scores)
