@@ -8,6 +8,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await hub.media.stop()
         await dispatcher.stop()
         await hub.dialogue.close()
+        hub.tracker_events.dispose()
         await asyncio.to_thread(hub.knowledge.close)
         hub.database.dispose()
 
@@ -158,10 +160,16 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
 
 
 def background_jobs(hub: HubServices) -> list[Job]:
-    """The hub's periodic work: SLA breaches, ticket webhooks, the ticket list's statistics."""
+    """The hub's periodic work: SLA breaches, ticket webhooks, the ticket list's statistics,
+    and the retention of personal data."""
     jobs = [
         Job("ticket-sla", hub.settings.ticket_sla_check_s, hub.tickets.run_sla_check),
         Job("ticket-statistics", 24 * 3600.0, hub.tickets.refresh_statistics),
+        Job(
+            "privacy-retention",
+            hub.settings.retention_check_s,
+            partial(hub.retention.run, dry_run=False),
+        ),
     ]
     if hub.settings.ticket_webhook_url:
 

@@ -8,6 +8,7 @@ from bot.dialogue._errors import (
     TrainingFailed,
 )
 from bot.dialogue._evaluation import TEST_STORIES, Evaluator, Example, load_examples, score
+from bot.dialogue._tracker_store import TrackerStoreEvents
 from bot.dialogue._training import (
     CONFIG,
     DOMAIN,
@@ -35,6 +36,7 @@ __all__ = [
     "Example",
     "RasaClient",
     "RasaToolchain",
+    "TrackerStoreEvents",
     "TrainingFailed",
     "load_examples",
     "model_path",
