@@ -117,6 +117,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         )
     )
+    app.include_router(
+        admin.build_privacy_router(
+            hub.personal_data,
+            settings.admin_token.get_secret_value() if settings.admin_token else None,
+        )
+    )
+    app.include_router(
+        rest.build_privacy_router(hub.personal_data, _customer_vouch(settings.api_key))
+    )
     desk = console.ConsoleServices(
         conversations=hub.conversations,
         handoffs=hub.handoffs,
@@ -199,6 +208,22 @@ def _ticket_callers(api_key: SecretStr | None) -> rest.Authorize:
         return caller
 
     return authorize
+
+
+def _customer_vouch(api_key: SecretStr | None) -> Callable[[Request], Awaitable[None]]:
+    """Who may ask for a customer's export or erasure on ``/api/privacy``: the shop's back end
+    with ``BOT_API_KEY``, for its logged-in customer. Without the key the routes stay closed."""
+    if api_key is not None:
+        return _api_key_guard(api_key)
+
+    async def closed(_request: Request) -> None:
+        raise HTTPException(
+            status_code=403,
+            detail="the privacy API is closed: set BOT_API_KEY and send it as "
+            "'Authorization: Bearer <key>'",
+        )
+
+    return closed
 
 
 def _api_key_guard(api_key: SecretStr) -> Callable[[Request], Awaitable[None]]:

@@ -36,6 +36,7 @@ from bot.orders import (
     InvalidStateChange,
     OrderNotFound,
 )
+from bot.privacy import InvalidPrivacyRequest
 from channels.media import (
     AudioTooLong,
     CorruptMedia,
@@ -144,6 +145,8 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (InvalidOrderId, 422, "bad_request"),
     (InvalidAddress, 422, "bad_request"),
     (InvalidStateChange, 409, "conflict"),
+    # personal data
+    (InvalidPrivacyRequest, 422, "bad_request"),
     # knowledge base
     (UnsupportedSource, 415, "unsupported"),
     (InvalidSource, 422, "bad_request"),
