@@ -56,11 +56,14 @@ class Retention:
                 continue
             before = now - timedelta(days=rule.days)
             found = await rule.sweep(before, dry_run)
-            detail = dict(found) if isinstance(found, Mapping) else {}
-            count = int(next(iter(detail.values()), 0)) if detail else int(found)  # type: ignore[arg-type]
-            kinds[rule.kind] = {"days": rule.days, "before": before.isoformat(), "count": count}
-            if detail:
-                kinds[rule.kind]["detail"] = detail
+            entry: dict[str, Any] = {"days": rule.days, "before": before.isoformat()}
+            if isinstance(found, Mapping):
+                # Per table; the kind's own table is its count ("messages": 5).
+                entry["count"] = int(found.get(rule.kind, sum(found.values())))
+                entry["detail"] = dict(found)
+            else:
+                entry["count"] = int(found)
+            kinds[rule.kind] = entry
         if not dry_run:
             removed = {kind: entry["count"] for kind, entry in kinds.items() if entry["count"]}
             if removed:
