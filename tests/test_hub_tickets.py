@@ -64,12 +64,13 @@ def test_the_hub_runs_the_sla_job_and_keeps_ticket_statistics(tmp_path: Path) ->
     settings = make_settings(tmp_path, api_key=KEY)
     app = create_app(settings)
     jobs = {job.name: job.every_s for job in background_jobs(app.state.services)}
-    assert jobs == {
+    assert jobs == {  # no webhook configured
         "ticket-sla": 60.0,
         "ticket-statistics": 86400.0,
         "recommend-refresh": 60.0,
         "recommend-train": 86400.0,
-    }  # no webhook configured
+        "privacy-retention": 3600.0,
+    }
     hooked = make_settings(
         tmp_path, ticket_webhook_url="http://127.0.0.1:9/hook", ticket_webhook_secret="s" * 16
     )

@@ -12,6 +12,7 @@ from bot.app._actions import run_action_server
 from bot.app._cli_eval import eval_app
 from bot.app._cli_kb import kb_app
 from bot.app._cli_media import media_app
+from bot.app._cli_privacy import privacy_app
 from bot.app._cli_rasa import shell, validate
 from bot.app._cli_recommend import recommend_app
 from bot.app._cli_settings import cli_settings, start_run
@@ -35,6 +36,7 @@ app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
 app.add_typer(media_app, name="media")
 app.add_typer(recommend_app, name="recommend")
+app.add_typer(privacy_app, name="privacy")
 
 
 @app.command()

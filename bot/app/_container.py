@@ -7,18 +7,19 @@ the services it needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.app._customers import CustomerFacts
 from bot.app._knowledge import SharedKnowledge, knowledge_config
 from bot.app._settings import Settings
 from bot.conversations import ConversationService, HandoffPolicy, Summarizer
-from bot.dialogue import RasaClient
+from bot.dialogue import RasaClient, TrackerStoreEvents
 from bot.handoff import AgentDirectory, BusinessHours, HandoffService, LoginThrottle
 from bot.insights import gaps_report
 from bot.media import AttachmentStore, MediaIntake
 from bot.orders import OrderService
+from bot.privacy import AuditLog, ConsentService, PersonalData, Retention, RetentionRule
 from bot.recommend import CATALOGUE, RecommendService
 from bot.storage import Database
 from bot.tickets import SlaPolicy, TicketConfig, TicketService, WebhookConfig
@@ -50,6 +51,11 @@ class HubServices:
     media: MediaIntake
     tickets: TicketService
     recommendations: RecommendService
+    tracker_events: TrackerStoreEvents
+    audit: AuditLog
+    consents: ConsentService
+    personal_data: PersonalData
+    retention: Retention
 
     async def knowledge_gaps(self, days: int, limit: int) -> dict[str, Any]:
         """The questions the knowledge base could not answer lately (insights module)."""
@@ -137,10 +143,23 @@ def build_hub_services(settings: Settings) -> HubServices:
             business_hours=settings.business_hours,
         ),
         is_vip=customers.is_vip,
+        summaries=summarizer,
     )
     media = media_intake(settings, database, conversations)
     tickets = TicketService(database, ticket_config(settings, hours))
     recommendations = recommend_service(settings, database)
+    tracker_events = TrackerStoreEvents(settings.rasa_tracker_url)
+    audit = AuditLog(database)
+    consents = ConsentService(database)
+    personal_data = PersonalData(
+        conversations=conversations,
+        media=media.store,
+        tickets=tickets,
+        dialogue=tracker_events,
+        consents=consents,
+        audit=audit,
+    )
+    retention = retention_of(settings, conversations, media.store, tickets, tracker_events)
     return HubServices(
         settings,
         database,
@@ -155,6 +174,43 @@ def build_hub_services(settings: Settings) -> HubServices:
         media,
         tickets,
         recommendations,
+        tracker_events,
+        audit,
+        consents,
+        personal_data,
+        retention,
+    )
+
+
+def retention_of(
+    settings: Settings,
+    conversations: ConversationService,
+    media: AttachmentStore,
+    tickets: TicketService,
+    tracker_events: TrackerStoreEvents,
+) -> Retention:
+    """The retention rules of the settings, each kind swept by the module that owns it."""
+
+    async def messages(before: datetime, dry_run: bool) -> dict[str, int]:
+        return await conversations.expire_messages(before, dry_run=dry_run)
+
+    async def originals(before: datetime, dry_run: bool) -> int:
+        # A file's expiry was fixed when it came in (BOT_MEDIA_RETENTION_DAYS then).
+        return await (media.count_expired() if dry_run else media.purge_expired())
+
+    async def events(before: datetime, dry_run: bool) -> int:
+        return await tracker_events.expire(before, dry_run=dry_run)
+
+    async def closed_tickets(before: datetime, dry_run: bool) -> int:
+        return await tickets.expire_closed(before, dry_run=dry_run)
+
+    return Retention(
+        [
+            RetentionRule("messages", settings.retention_messages_days, messages),
+            RetentionRule("media", settings.media_retention_days, originals),
+            RetentionRule("tracker_events", settings.retention_tracker_days, events),
+            RetentionRule("closed_tickets", settings.retention_closed_tickets_days, closed_tickets),
+        ]
     )
 
 

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await hub.media.stop()
         await dispatcher.stop()
         await hub.dialogue.close()
+        hub.tracker_events.dispose()
         await asyncio.to_thread(hub.knowledge.close)
         hub.database.dispose()
 
@@ -116,6 +118,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         )
     )
+    app.include_router(
+        admin.build_privacy_router(
+            hub.personal_data,
+            settings.admin_token.get_secret_value() if settings.admin_token else None,
+        )
+    )
+    app.include_router(
+        rest.build_privacy_router(hub.personal_data, _customer_vouch(settings.api_key))
+    )
     desk = console.ConsoleServices(
         conversations=hub.conversations,
         handoffs=hub.handoffs,
@@ -160,7 +171,7 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
 
 def background_jobs(hub: HubServices) -> list[Job]:
     """The hub's periodic work: SLA breaches, ticket webhooks, the ticket list's statistics,
-    recommendation models retrained and picked up."""
+    recommendation models retrained and picked up, and the retention of personal data."""
     settings = hub.settings
     jobs = [
         Job("ticket-sla", settings.ticket_sla_check_s, hub.tickets.run_sla_check),
@@ -172,6 +183,11 @@ def background_jobs(hub: HubServices) -> list[Job]:
             settings.recommend_retrain_hours * 3600,
             hub.recommendations.train,
             first_after_s=settings.recommend_retrain_hours * 3600,
+        ),
+        Job(
+            "privacy-retention",
+            settings.retention_check_s,
+            partial(hub.retention.run, dry_run=False),
         ),
     ]
     if hub.settings.ticket_webhook_url:
@@ -202,6 +218,22 @@ def _ticket_callers(api_key: SecretStr | None) -> rest.Authorize:
         return caller
 
     return authorize
+
+
+def _customer_vouch(api_key: SecretStr | None) -> Callable[[Request], Awaitable[None]]:
+    """Who may ask for a customer's export or erasure on ``/api/privacy``: the shop's back end
+    with ``BOT_API_KEY``, for its logged-in customer. Without the key the routes stay closed."""
+    if api_key is not None:
+        return _api_key_guard(api_key)
+
+    async def closed(_request: Request) -> None:
+        raise HTTPException(
+            status_code=403,
+            detail="the privacy API is closed: set BOT_API_KEY and send it as "
+            "'Authorization: Bearer <key>'",
+        )
+
+    return closed
 
 
 def _api_key_guard(api_key: SecretStr) -> Callable[[Request], Awaitable[None]]:

@@ -173,6 +173,28 @@ class Settings(BaseSettings):
         default=180.0,
         description="How long original voice messages and images are kept for agents, in days.",
     )
+    # personal data: retention per kind (unset: kept for ever)
+    retention_messages_days: float | None = Field(
+        default=365.0,
+        gt=0,
+        description="Messages older than this many days are deleted, with conversations they "
+        "leave empty; unset: kept for ever.",
+    )
+    retention_tracker_days: float | None = Field(
+        default=365.0,
+        gt=0,
+        description="Rasa's dialogue events older than this many days are deleted from its "
+        "tracker store; unset: kept for ever.",
+    )
+    retention_closed_tickets_days: float | None = Field(
+        default=1095.0,
+        gt=0,
+        description="Tickets closed longer ago than this many days are anonymised (number, "
+        "category and dates stay for the books); unset: kept for ever.",
+    )
+    retention_check_s: float = Field(
+        default=3600.0, gt=0, description="How often the retention job runs, in seconds."
+    )
     speech_backend: Literal["faster-whisper", "openai-whisper"] = Field(
         default="faster-whisper", description="Speech-to-text engine."
     )

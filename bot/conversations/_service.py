@@ -31,6 +31,9 @@ from bot.conversations._store import (
     OpenTurn,
     close_turn,
     conversation_key,
+    customer_export,
+    erase_conversation,
+    expire_messages,
     history,
     inbound_message,
     last_notice_at,
@@ -39,6 +42,7 @@ from bot.conversations._store import (
     sender_of,
     store_outbound,
 )
+from bot.conversations._summary import Summarizer
 from bot.dialogue import BotReply, DialogueUnavailable, RasaClient
 from bot.handoff import (
     AgentProfile,
@@ -113,6 +117,7 @@ class ConversationService:
         events: ConversationEvents | None = None,
         policy: HandoffPolicy | None = None,
         is_vip: VipLookup = _nobody_is_vip,
+        summaries: Summarizer | None = None,
     ) -> None:
         self._db = database
         self._dialogue = dialogue
@@ -124,6 +129,8 @@ class ConversationService:
         self.events = events or ConversationEvents()
         self._policy = policy or HandoffPolicy()
         self._is_vip = is_vip
+        # The summary cache quotes messages: an erasure or expiry must empty it too.
+        self._summaries = summaries
 
     async def receive(self, inbound: InboundMessage) -> Turn:
         """Handle one customer message; raises ``MessageRejected`` or ``DialogueUnavailable``."""
@@ -189,6 +196,43 @@ class ConversationService:
         """Customer messages and the bot replies with a payload that followed them, since
         ``since``, newest reply first (the insights module's knowledge-gap report reads them)."""
         return await self._db.transaction(lambda c: replied_questions(c, since, limit))
+
+    # ---- personal data: what the hub holds about a customer, and its erasure -------------
+
+    async def export_customer(self, channel: str, sender: str) -> dict[str, Any] | None:
+        """The customer's conversation on ``channel``: messages with their sentiment, handoffs
+        and agents' notes, as JSON; None when the hub holds none."""
+        conversation = await self._db.transaction(
+            partial(customer_export, channel=channel, sender=sender)
+        )
+        if conversation is None:
+            return None
+        conversation.update(await self._handoffs.export_conversation(conversation["id"]))
+        return conversation
+
+    async def erase_customer(self, channel: str, sender: str) -> dict[str, int]:
+        """Delete the customer's conversation on ``channel`` everywhere this module keeps it:
+        messages (so the knowledge-gap report, read from them, forgets their questions),
+        handoffs, notes and cached summaries. Erasing what is gone erases nothing."""
+        conversation_id = await self.find(channel, sender)
+        if conversation_id is None:
+            return {"conversations": 0, "messages": 0, "handoffs": 0, "notes": 0, "summaries": 0}
+        counts = await self._handoffs.erase_conversation(conversation_id)
+        messages = await self._db.transaction(
+            partial(erase_conversation, conversation_id=conversation_id)
+        )
+        forgotten = self._summaries.forget(conversation_id) if self._summaries else 0
+        return {"conversations": 1, "messages": messages, **counts, "summaries": forgotten}
+
+    async def expire_messages(self, before: datetime, *, dry_run: bool) -> dict[str, int]:
+        """Retention: messages older than ``before`` and conversations left empty, counted
+        (``dry_run``) or deleted."""
+        counts = await self._db.transaction(
+            partial(expire_messages, before=before, dry_run=dry_run)
+        )
+        if not dry_run and counts["messages"] and self._summaries is not None:
+            self._summaries.forget()
+        return counts
 
     async def sender_of(self, conversation_id: str) -> str:
         """The channel's id of the conversation's customer."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, CursorResult, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.conversations._errors import ConversationNotFound
@@ -280,3 +280,81 @@ def replied_questions(connection: Connection, since: datetime, limit: int) -> li
         RepliedQuestion(int(qid), str(text or ""), language, created_at, payload)
         for qid, text, language, created_at, payload in rows
     ]
+
+
+def customer_export(connection: Connection, channel: str, sender: str) -> dict[str, Any] | None:
+    """A customer's conversation on a channel and all its messages (with sentiment), as JSON;
+    None when the customer has none."""
+    conversation = connection.execute(
+        select(Conversation.__table__).where(
+            Conversation.channel == channel, Conversation.sender == sender
+        )
+    ).first()
+    if conversation is None:
+        return None
+    messages = connection.execute(
+        select(Message.__table__)
+        .where(Message.conversation_id == conversation.id)
+        .order_by(Message.id)
+    )
+    return {
+        "id": conversation.public_id,
+        "channel": conversation.channel,
+        "sender": conversation.sender,
+        "language": conversation.language,
+        "mode": conversation.mode,
+        "created_at": conversation.created_at.isoformat(),
+        "updated_at": conversation.updated_at.isoformat(),
+        "messages": [
+            {
+                "id": m.id,
+                "direction": m.direction,
+                "author": m.author,
+                "text": m.text,
+                "payload": m.payload,
+                "language": m.language,
+                "sentiment": m.sentiment,
+                "status": m.status,
+                "created_at": m.created_at.isoformat(),
+            }
+            for m in messages
+        ],
+    }
+
+
+def erase_conversation(connection: Connection, conversation_id: str) -> int:
+    """Delete a conversation and its messages; returns how many messages went."""
+    pk = connection.execute(
+        select(Conversation.id).where(Conversation.public_id == conversation_id)
+    ).scalar_one_or_none()
+    if pk is None:
+        return 0
+    removed = _rowcount(connection.execute(delete(Message).where(Message.conversation_id == pk)))
+    connection.execute(delete(Conversation).where(Conversation.id == pk))
+    return removed
+
+
+def expire_messages(connection: Connection, before: datetime, dry_run: bool) -> dict[str, int]:
+    """Messages older than ``before``, and the conversations they leave empty and idle since
+    then (with their handoffs and notes, by the foreign keys' cascade): counted, or deleted."""
+    old = Message.created_at < before
+    idle = (
+        select(Conversation.id)
+        .where(Conversation.updated_at < before, Conversation.mode.in_(("bot", "closed")))
+        .where(
+            ~select(Message.id)
+            .where(Message.conversation_id == Conversation.id, Message.created_at >= before)
+            .exists()
+        )
+    )
+    if dry_run:
+        messages = connection.execute(select(func.count()).where(old)).scalar_one()
+        conversations = connection.execute(select(func.count()).select_from(idle.subquery()))
+        return {"messages": int(messages), "conversations": int(conversations.scalar_one())}
+    removed = _rowcount(connection.execute(delete(Message).where(old)))
+    emptied = _rowcount(connection.execute(delete(Conversation).where(Conversation.id.in_(idle))))
+    return {"messages": removed, "conversations": emptied}
+
+
+def _rowcount(result: Any) -> int:
+    return int(cast(CursorResult[Any], result).rowcount)

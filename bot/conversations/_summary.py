@@ -40,6 +40,14 @@ class Summarizer:
         self._llm = llm
         self._cache: OrderedDict[tuple[str, int], str] = OrderedDict()
 
+    def forget(self, conversation_id: str | None = None) -> int:
+        """Drop the cached summaries of a conversation (every conversation when None): they quote
+        messages that are being erased or expire. Returns how many were dropped."""
+        doomed = [key for key in self._cache if conversation_id in (None, key[0])]
+        for key in doomed:
+            del self._cache[key]
+        return len(doomed)
+
     async def summarize(self, transcript: list[StoredMessage], view: HandoffView) -> Summary:
         generated = await self._generated(transcript, view.language)
         if generated:

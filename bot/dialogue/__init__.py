@@ -18,6 +18,7 @@ from bot.dialogue._evaluation import (
     load_examples,
     score,
 )
+from bot.dialogue._tracker_store import TrackerStoreEvents
 from bot.dialogue._training import (
     CONFIG,
     DOMAIN,
@@ -47,6 +48,7 @@ __all__ = [
     "Example",
     "RasaClient",
     "RasaToolchain",
+    "TrackerStoreEvents",
     "TrainingFailed",
     "drops_current_task",
     "evaluate_conversations",

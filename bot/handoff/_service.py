@@ -12,8 +12,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, Result, delete, func, select
 from sqlalchemy.orm import Session
 
 from bot.handoff._agents import AgentProfile
@@ -388,6 +389,42 @@ class HandoffService:
 
         return await self._db.session(load)
 
+    async def export_conversation(self, conversation_id: str) -> dict[str, list[dict[str, object]]]:
+        """A conversation's handoffs and the agents' notes on it, as JSON (a customer's export)."""
+
+        def load(session: Session) -> dict[str, list[dict[str, object]]]:
+            pk = _conversation_pk(session, conversation_id)
+            if pk is None:
+                return {"handoffs": [], "notes": []}
+            handoffs = session.execute(
+                select(Handoff).where(Handoff.conversation_id == pk).order_by(Handoff.id)
+            ).scalars()
+            notes = session.execute(
+                select(AgentNote).where(AgentNote.conversation_id == pk).order_by(AgentNote.id)
+            ).scalars()
+            return {
+                "handoffs": [_handoff_json(h) for h in handoffs],
+                "notes": [
+                    {"id": n.id, "text": n.text, "created_at": n.created_at.isoformat()}
+                    for n in notes
+                ],
+            }
+
+        return await self._db.session(load)
+
+    async def erase_conversation(self, conversation_id: str) -> dict[str, int]:
+        """Delete a conversation's handoffs and notes (a customer's erasure); unknown: nothing."""
+
+        def erase(session: Session) -> dict[str, int]:
+            pk = _conversation_pk(session, conversation_id)
+            if pk is None:
+                return {"handoffs": 0, "notes": 0}
+            notes = session.execute(delete(AgentNote).where(AgentNote.conversation_id == pk))
+            handoffs = session.execute(delete(Handoff).where(Handoff.conversation_id == pk))
+            return {"handoffs": _rowcount(handoffs), "notes": _rowcount(notes)}
+
+        return await self._db.session(erase)
+
     async def agent_loads(self) -> list[AgentLoad]:
         """Every agent with their current number of open conversations."""
         return await self._db.session(_agent_loads)
@@ -475,6 +512,35 @@ def _conversation(session: Session, public_id: str) -> Conversation:
     if conversation is None:
         raise NotFound(f"no conversation {public_id}")
     return conversation
+
+
+def _conversation_pk(session: Session, public_id: str) -> int | None:
+    return session.execute(
+        select(Conversation.id).where(Conversation.public_id == public_id)
+    ).scalar_one_or_none()
+
+
+def _rowcount(result: Result[Any]) -> int:
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _handoff_json(handoff: Handoff) -> dict[str, object]:
+    times = ("requested_at", "assigned_at", "accepted_at", "ended_at", "csat_at")
+    return {
+        "id": handoff.id,
+        "status": handoff.status,
+        "reason": handoff.reason,
+        "skill": handoff.skill,
+        "intent": handoff.intent,
+        "language": handoff.language,
+        "resolution": handoff.resolution,
+        "csat": handoff.csat,
+        **{name: _iso(getattr(handoff, name)) for name in times},
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 def _conversation_of(session: Session, handoff: Handoff) -> Conversation:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from bot.media._errors import AttachmentNotFound
 from bot.storage import Attachment, Database, utcnow
@@ -184,6 +184,34 @@ class AttachmentStore:
             await self._db.transaction(lambda c: c.execute(statement))
             logger.info("Deleted %d media files past their retention period", len(doomed))
         return len(doomed)
+
+    async def export_customer(self, channel: str, sender: str) -> list[StoredAttachment]:
+        """Everything kept of a customer's voice messages and images (files and their text)."""
+        return await self.of_sender(channel, sender)
+
+    async def erase_customer(self, channel: str, sender: str) -> dict[str, int]:
+        """Delete a customer's originals from disk and their rows (with the text read from
+        them). Files go first: a crash in between leaves rows whose file is missing, which
+        erasing again removes, never a file that no row points at."""
+        kept = await self.of_sender(channel, sender)
+        files = 0
+        for attachment in kept:
+            if attachment.path is not None and attachment.path.exists():
+                attachment.path.unlink()
+                files += 1
+        statement = delete(Attachment).where(
+            Attachment.channel == channel, Attachment.sender == sender
+        )
+        rows = await self._db.transaction(lambda c: c.execute(statement).rowcount)
+        return {"attachments": int(rows), "files": files}
+
+    async def count_expired(self, now: datetime | None = None) -> int:
+        """How many files ``purge_expired`` would delete now (the retention dry run)."""
+        moment = now or utcnow()
+        query = select(func.count()).where(
+            Attachment.expires_at <= moment, Attachment.path.is_not(None)
+        )
+        return int(await self._db.transaction(lambda c: c.execute(query).scalar_one()))
 
     def _attachment(self, row: dict[str, Any]) -> StoredAttachment:
         relative = row.get("path")

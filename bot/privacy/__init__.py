@@ -1,10 +1,21 @@
-"""Personal data: redaction of free text, customers' consents, and the audit log of who read or
-changed a customer's data."""
+"""Personal data: redaction of free text, customers' consents, the audit log of who read or
+changed a customer's data, a customer's export and erasure, and retention."""
 
 from bot.privacy._audit import ACTOR_KINDS, AuditLog, AuditRecord
 from bot.privacy._consent import PURPOSES, Consent, ConsentService
 from bot.privacy._errors import InvalidPrivacyRequest, PrivacyError
 from bot.privacy._redaction import KINDS, RedactingFilter, Redaction, redact
+from bot.privacy._retention import Retention, RetentionRule, Sweep
+from bot.privacy._rights import (
+    ConversationData,
+    DialogueData,
+    ErasureReport,
+    KeptFile,
+    MediaData,
+    PersonalData,
+    Subject,
+    TicketData,
+)
 
 __all__ = [
     "ACTOR_KINDS",
@@ -14,9 +25,20 @@ __all__ = [
     "AuditRecord",
     "Consent",
     "ConsentService",
+    "ConversationData",
+    "DialogueData",
+    "ErasureReport",
     "InvalidPrivacyRequest",
+    "KeptFile",
+    "MediaData",
+    "PersonalData",
     "PrivacyError",
     "RedactingFilter",
     "Redaction",
+    "Retention",
+    "RetentionRule",
+    "Subject",
+    "Sweep",
+    "TicketData",
     "redact",
 ]

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     and_,
     case,
+    delete,
     func,
     insert,
     literal,
@@ -98,6 +99,11 @@ SORTS = ("created_at", "updated_at", "priority", "next_due_at", "number")
 # Status changes the customer hears about (a ticket going from new to open is no news to them).
 TOLD_STATUSES = ("pending_customer", "resolved", "closed", "reopened")
 MAX_TEXT = 20_000
+# What replaces a text of an erased customer's ticket; a ticket keeps what the books need.
+ERASED = "[erased]"
+SYSTEM_RETENTION = "system:retention"
+# History rows of these fields hold no personal data and stay as they were.
+BOOKKEEPING_FIELDS = ("status", "priority", "team", "category", "assignee", "merged_into")
 MAX_ATTEMPTS = 10  # tries of an unversioned change that races other writers
 
 
@@ -792,6 +798,84 @@ class TicketService:
                 connection.execute(sql_text("VACUUM (ANALYZE) tickets"))
 
         await asyncio.to_thread(work)
+
+    # ---- personal data ----------------------------------------------------------------------
+
+    async def export_customer(self, customer_id: str) -> list[dict[str, Any]]:
+        """Every ticket of a customer with its whole thread (notes too), attachment references
+        and history, as plain data (datetimes left to the caller's JSON encoder)."""
+        query = (
+            select(TicketRow.number)
+            .where(TicketRow.customer_id == customer_id)
+            .order_by(TicketRow.created_at, TicketRow.id)
+        )
+        numbers = await self._db.session(lambda s: list(s.execute(query).scalars()))
+        return [asdict(await self.get(number)) for number in numbers]
+
+    async def erase_customer(self, customer_id: str, actor: str) -> int:
+        """Anonymise a customer's tickets; returns how many. What the shop's books need stays
+        (number, category, priority, team, status, timestamps, the satisfaction score); every
+        text becomes "[erased]", the customer id too, and outboxes that would still tell the
+        customer something are emptied. Each ticket's history records the erasure."""
+        return await self._anonymise(TicketRow.customer_id == customer_id, actor)
+
+    async def expire_closed(self, before: datetime, *, dry_run: bool) -> int:
+        """Retention: tickets closed before ``before`` and not yet anonymised, counted
+        (``dry_run``) or anonymised as an erasure would."""
+        where = and_(
+            TicketRow.status == "closed",
+            TicketRow.closed_at < before,
+            TicketRow.customer_id != ERASED,
+        )
+        if dry_run:
+            query = select(func.count()).select_from(TicketRow).where(where)
+            return int(await self._db.session(lambda s: s.execute(query).scalar_one()))
+        return await self._anonymise(where, SYSTEM_RETENTION)
+
+    async def _anonymise(self, where: ColumnElement[bool], actor: str) -> int:
+        now = self._now()
+
+        def work(session: Session) -> int:
+            rows = list(session.execute(select(TicketRow).where(where)).scalars())
+            ids = [row.id for row in rows]
+            if not ids:
+                return 0
+            for row in rows:
+                row.customer_id = ERASED
+                row.subject = ERASED
+                row.description = ERASED
+                row.conversation_id = None
+                row.vip_tier = None
+                row.idempotency_key = None
+                row.request_hash = None
+                if row.satisfaction_comment is not None:
+                    row.satisfaction_comment = ERASED
+                row.updated_at = now
+            session.execute(
+                update(TicketEntryRow).where(TicketEntryRow.ticket_id.in_(ids)).values(text=ERASED)
+            )
+            session.execute(
+                update(TicketEntryRow)
+                .where(TicketEntryRow.ticket_id.in_(ids), TicketEntryRow.kind == "customer")
+                .values(author=ERASED)
+            )
+            session.execute(
+                update(TicketHistoryRow)
+                .where(
+                    TicketHistoryRow.ticket_id.in_(ids),
+                    TicketHistoryRow.field.not_in(BOOKKEEPING_FIELDS),
+                )
+                .values(old_value=ERASED, new_value=ERASED)
+            )
+            for table in (TicketAttachmentRow, TicketNotificationRow, TicketWebhookRow):
+                session.execute(delete(table).where(table.ticket_id.in_(ids)))
+            session.add_all(
+                _history(ticket_id, actor, "personal_data", None, "erased", now)
+                for ticket_id in ids
+            )
+            return len(ids)
+
+        return await self._db.session(work)
 
     # ---- notifications --------------------------------------------------------------------
 

@@ -37,7 +37,9 @@ def _http_error(exc: KnowledgeError) -> HTTPException:
     return HTTPException(status_code=status, detail=str(exc))
 
 
-def _admin_guard(token: str | None) -> Callable[[Request], Awaitable[None]]:
+def admin_guard(token: str | None) -> Callable[[Request], Awaitable[None]]:
+    """A dependency that checks ``Authorization: Bearer <admin token>`` (503 without a token)."""
+
     async def guard(request: Request) -> None:
         if not token:
             raise HTTPException(status_code=503, detail="admin API disabled: set BOT_ADMIN_TOKEN")
@@ -73,7 +75,7 @@ def build_router(admin: AdminServices) -> APIRouter:
     """The admin routes: list sources, upload a document, delete a source, and the questions
     the knowledge base could not answer."""
     router = APIRouter(
-        prefix=PREFIX, tags=["admin"], dependencies=[Depends(_admin_guard(admin.token))]
+        prefix=PREFIX, tags=["admin"], dependencies=[Depends(admin_guard(admin.token))]
     )
     uploads = admin.uploads
     holder_get = admin.knowledge

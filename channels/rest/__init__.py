@@ -1,6 +1,8 @@
-"""The REST channel: ``POST /api/messages``, ``/api/media`` and the ticket API ``/api/tickets``."""
+"""The REST channel: ``POST /api/messages``, ``/api/media``, the ticket API ``/api/tickets`` and a
+customer's own export and erasure ``/api/privacy``."""
 
 from channels.rest._media import build_media_router
+from channels.rest._privacy import build_privacy_router
 from channels.rest._router import MessageIn, MessagesOut, ReplyOut, build_router
 from channels.rest._tickets import Authorize, TicketCaller, build_tickets_router, csv_cell
 
@@ -11,6 +13,7 @@ __all__ = [
     "ReplyOut",
     "TicketCaller",
     "build_media_router",
+    "build_privacy_router",
     "build_router",
     "build_tickets_router",
     "csv_cell",

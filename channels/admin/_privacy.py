@@ -1,0 +1,90 @@
+"""The admin API's personal-data routes (``/admin/privacy/*``), behind the admin token: a
+customer's export (a zip) and erasure, and the audit log."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.privacy import PersonalData, Subject
+from channels.admin._router import admin_guard
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "/admin/privacy"
+ADMIN_ACTOR = "admin-api"
+
+
+class ErasureIn(BaseModel):
+    """Why the customer's data is erased (a few words; never quote a message)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=200, description="e.g. 'customer request'")
+
+
+def build_privacy_router(personal_data: PersonalData, token: str | None) -> APIRouter:
+    """Export, erase, and read the audit log."""
+    router = APIRouter(prefix=PREFIX, tags=["admin"], dependencies=[Depends(admin_guard(token))])
+
+    @router.get(
+        "/customers/{channel}/{sender}/export",
+        response_class=Response,
+        responses={200: {"content": {"application/zip": {}}}},
+    )
+    async def export(
+        channel: str,
+        sender: str,
+        reason: Annotated[str, Query(max_length=200, description="Why it is read.")] = "",
+    ) -> Response:
+        """Everything the platform holds about the customer: ``data.json`` and ``media/``."""
+        bundle = await personal_data.export(
+            Subject(channel, sender), actor_kind="admin", actor_id=ADMIN_ACTOR, reason=reason
+        )
+        return _zip_response(bundle, channel)
+
+    @router.delete("/customers/{channel}/{sender}")
+    async def erase(channel: str, sender: str, body: ErasureIn | None = None) -> dict[str, Any]:
+        """Erase the customer everywhere; the report counts what went (no personal data)."""
+        report = await personal_data.erase(
+            Subject(channel, sender),
+            actor_kind="admin",
+            actor_id=ADMIN_ACTOR,
+            reason=body.reason if body else "",
+        )
+        return report.as_json()
+
+    @router.get("/audit")
+    async def audit(
+        customer_id: Annotated[
+            str | None, Query(max_length=128, description="Only this customer's records.")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """Who read or changed which customer's data, newest first."""
+        records = await personal_data.audit_trail(customer_id, limit)
+        return {
+            "records": [
+                {
+                    "id": r.id,
+                    "at": r.at.isoformat(),
+                    "actor_kind": r.actor_kind,
+                    "actor_id": r.actor_id,
+                    "action": r.action,
+                    "customer_id": r.customer_id,
+                    "reason": r.reason,
+                }
+                for r in records
+            ]
+        }
+
+    return router
+
+
+def _zip_response(bundle: bytes, channel: str) -> Response:
+    # The sender may hold any character: the file name says only the channel.
+    headers = {"Content-Disposition": f'attachment; filename="personal-data-{channel}.zip"'}
+    return Response(bundle, media_type="application/zip", headers=headers)
