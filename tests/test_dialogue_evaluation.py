@@ -174,5 +174,5 @@ def test_eval_nlu_scores_another_config_on_the_project_data(tmp_path: Path) -> N
     assert result["training_seconds"] > 0
     assert set(result["languages"]) == {"zh", "en"}
     for scores in result["languages"].values():
-        assert scores["examples"] >= 200
+        assert scores["examples"] >= 100  # the test half of the held-out data
         assert 0.5 < scores["macro_f1"] <= 1.0

@@ -32,11 +32,13 @@ async def test_migrations_create_the_schema(database: Database) -> None:
 
 async def test_migrating_twice_changes_nothing(database: Database) -> None:
     await database.migrate()
-    head = ScriptDirectory.from_config(alembic_config(database.url)).get_current_head()
-    version = await database.transaction(
-        lambda c: c.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
+    # Each module has its own branch; the database stands at every one's newest migration.
+    heads = set(ScriptDirectory.from_config(alembic_config(database.url)).get_heads())
+    versions = await database.transaction(
+        lambda c: c.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
     )
-    assert version == head
+    assert set(versions) == heads
+    assert {"0200", "0300", "0400"} <= heads  # tickets, recommend, privacy
     database.dispose()
 
 

@@ -213,7 +213,9 @@ class RedactingFilter(logging.Filter):
         except (TypeError, ValueError) as exc:
             # A record whose arguments do not fit its format: keep the format, drop the arguments.
             message = f"{record.msg} (arguments dropped: {type(exc).__name__})"
-        record.msg, record.args = redact(message), None
+        redacted = redact(message)
+        if redacted != message:  # the arguments stay for other handlers when nothing is personal
+            record.msg, record.args = redacted, None
         if record.exc_info and not record.exc_text:
             # Formatters print exc_text when it is set: an exception's message may quote a customer.
             record.exc_text = _FORMATTER.formatException(record.exc_info)

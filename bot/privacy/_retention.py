@@ -31,10 +31,10 @@ class RetentionRule:
     sweep: Sweep
 
     def __post_init__(self) -> None:
-        if self.days is not None and self.days <= 0:
+        if self.days is not None and self.days < 0:
             raise InvalidPrivacyRequest(
-                f"the retention of {self.kind} must be a positive number of days or unset "
-                f"(kept for ever), not {self.days}"
+                f"the retention of {self.kind} must be a number of days, 0 or more (0: kept only "
+                f"until the next sweep), or unset (kept for ever), not {self.days}"
             )
 
 
