@@ -208,13 +208,16 @@ class RedactingFilter(logging.Filter):
     children propagate."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        broken = False
         try:
             message = record.getMessage()
         except (TypeError, ValueError) as exc:
             # A record whose arguments do not fit its format: keep the format, drop the arguments.
             message = f"{record.msg} (arguments dropped: {type(exc).__name__})"
+            broken = True
         redacted = redact(message)
-        if redacted != message:  # the arguments stay for other handlers when nothing is personal
+        # The arguments stay for other handlers when nothing in them is personal.
+        if broken or redacted != message:
             record.msg, record.args = redacted, None
         if record.exc_info and not record.exc_text:
             # Formatters print exc_text when it is set: an exception's message may quote a customer.
