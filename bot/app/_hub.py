@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, SecretStr
 from starlette.types import ASGIApp
 
-from bot.app._container import HubServices, build_hub_services
+from bot.app._container import HubServices, build_hub_services, rate_limiter
 from bot.app._exposure import check_exposure
 from bot.app._jobs import Job, Jobs
 from bot.app._knowledge import uploads_dir
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     dispatcher = console.Dispatcher(hub.handoffs)
     hub.conversations.events.subscribe(dispatcher.on_conversation_event)
     jobs = Jobs(background_jobs(hub))
+    limiter = rate_limiter(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Customer-service assistant hub", version="0.1.0", lifespan=lifespan)
     app.state.services = hub  # for tests and the CLI; adapters get only what they need
+    app.state.limiter = limiter  # for tests and benchmarks
     chat_sessions = webchat.WebchatSessions(hub.database)
     app.add_middleware(
         BodySizeLimit,
@@ -95,11 +97,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     guards = [Depends(_api_key_guard(settings.api_key))] if settings.api_key else []
     app.include_router(rest.build_tickets_router(hub.tickets, _ticket_callers(settings.api_key)))
-    app.include_router(rest.build_router(hub.conversations), dependencies=guards)
+    app.include_router(
+        rest.build_router(
+            hub.conversations,
+            limiter,
+            settings.default_language,
+            # With the key, callers are the shop's servers speaking for many customers.
+            limit_addresses=settings.api_key is None,
+        ),
+        dependencies=guards,
+    )
     app.include_router(
         rest.build_media_router(
             hub.media,
             settings.default_language,
+            limiter,
             api_key_set=settings.api_key is not None,
             guards=guards,
         )
@@ -113,7 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 knowledge_gaps=hub.knowledge_gaps,
                 token=settings.admin_token.get_secret_value() if settings.admin_token else None,
             )
-        )
+        ),
+        dependencies=[Depends(limiter.admin_guard())],
     )
     desk = console.ConsoleServices(
         conversations=hub.conversations,
@@ -135,7 +148,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(console.build_router(desk, dispatcher, context))
     app.mount("/static/vendor", StaticFiles(directory=VENDOR), name="vendor")
-    app.include_router(webchat.build_router(hub.media, chat_sessions, settings.default_language))
+    app.include_router(
+        webchat.build_router(hub.media, chat_sessions, settings.default_language, limiter)
+    )
     demo_page, widget_static = widget.build_pages()
     app.include_router(demo_page)
     app.mount("/widget", widget_static, name="widget")
@@ -143,7 +158,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # namespace; create_asgi() puts it in front of this app.
     sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=[], logger=False)
     sio.register_namespace(console.ConsoleNamespace(desk, dispatcher))
-    chat = webchat.WebchatNamespace(hub.conversations, chat_sessions, settings.default_language)
+    chat = webchat.WebchatNamespace(
+        hub.conversations, chat_sessions, settings.default_language, limiter
+    )
     hub.media.subscribe(chat.media_read)
     sio.register_namespace(chat)
     app.state.sio = sio

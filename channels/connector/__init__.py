@@ -9,6 +9,17 @@ from channels.connector._errors import (
     status_of,
 )
 from channels.connector._limits import BodySizeLimit
+from channels.connector._ratelimit import (
+    DAY,
+    MINUTE,
+    RATE_LIMIT_REPLY,
+    Quota,
+    RateLimited,
+    RateLimiter,
+    RateLimits,
+    client_address,
+    rate_limited_response,
+)
 from channels.connector._uploads import (
     INTAKE_ERRORS,
     REPLIES,
@@ -21,16 +32,25 @@ from channels.connector._uploads import (
 )
 
 __all__ = [
+    "DAY",
     "INTAKE_ERRORS",
+    "MINUTE",
     "NOT_HTTP",
+    "RATE_LIMIT_REPLY",
     "REPLIES",
     "STATUS",
     "WRAPPERS",
     "BodySizeLimit",
+    "Quota",
+    "RateLimited",
+    "RateLimiter",
+    "RateLimits",
     "UploadForm",
     "attachment_file",
+    "client_address",
     "error_response",
     "install_error_handlers",
+    "rate_limited_response",
     "read_upload",
     "status_of",
     "turn_json",
