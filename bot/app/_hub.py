@@ -29,6 +29,9 @@ from channels.connector import BodySizeLimit, install_error_handlers, upload_lim
 
 logger = logging.getLogger(__name__)
 
+# How often expired console sessions are deleted (a socket is dropped at its session's expiry
+# anyway; this keeps the table small).
+SESSION_PURGE_S = 3600.0
 VENDOR = Path(__file__).resolve().parents[2] / "channels" / "vendor"
 
 
@@ -136,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         session=timedelta(hours=settings.agent_session_hours),
         knowledge_gaps=hub.knowledge_gaps,
         tracker=hub.dialogue.tracker,
+        secure_cookies=settings.console_secure_cookies,
     )
     pages, console_static = console.build_pages()
     app.include_router(pages)
@@ -175,8 +179,10 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
 
 
 def background_jobs(hub: HubServices) -> list[Job]:
-    """The hub's periodic work: SLA breaches, ticket webhooks, the ticket list's statistics."""
+    """The hub's periodic work: SLA breaches, ticket webhooks, the ticket list's statistics,
+    and expired console sessions."""
     jobs = [
+        Job("console-sessions", SESSION_PURGE_S, hub.agents.purge_expired_sessions),
         Job("ticket-sla", hub.settings.ticket_sla_check_s, hub.tickets.run_sla_check),
         Job("ticket-statistics", 24 * 3600.0, hub.tickets.refresh_statistics),
     ]
