@@ -268,3 +268,30 @@ async def test_every_socket_event_rechecks_the_session(live_hub: Any) -> None:
         assert answer == {"ok": False, "error": "the console session ended; log in again"}
         async with asyncio.timeout(WAIT_S):
             await olga.dropped.wait()
+
+
+@pytest.mark.parametrize(
+    "live_hub", [{"webchat_origins": "https://shop.example.com"}], indirect=True
+)
+async def test_the_console_socket_opens_from_the_hubs_own_pages_only(live_hub: Any) -> None:
+    async with httpx.AsyncClient(base_url=live_hub.url) as http:
+        answer = await http.post(
+            "/console/api/login", json={"username": "olga", "password": PASSWORD}
+        )
+        cookie = {"Cookie": f"console_session={answer.cookies['console_session']}"}
+    # The widget's site may open the web chat's socket, never the agents' console.
+    for origin, opens in ((live_hub.url, True), ("https://shop.example.com", False)):
+        client = socketio.AsyncClient(reconnection=False)
+        try:
+            await client.connect(
+                live_hub.url,
+                namespaces=["/console"],
+                transports=["websocket"],
+                headers={**cookie, "Origin": origin},
+                wait_timeout=10,
+            )
+            assert opens, f"the console opened from {origin}"
+        except socketio.exceptions.ConnectionError:
+            assert not opens, f"the console did not open from {origin}"
+        finally:
+            await client.disconnect()

@@ -25,7 +25,12 @@ from bot.app._knowledge import uploads_dir
 from bot.app._logs import configure_logging
 from bot.app._settings import Settings
 from channels import admin, console, rest, webchat, widget
-from channels.connector import BodySizeLimit, install_error_handlers, upload_limits
+from channels.connector import (
+    BodySizeLimit,
+    SocketOrigins,
+    install_error_handlers,
+    upload_limits,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -159,8 +164,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(demo_page)
     app.mount("/widget", widget_static, name="widget")
     # One socket.io server for every live channel (web chat, agent console), each on its own
-    # namespace; create_asgi() puts it in front of this app.
-    sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=[], logger=False)
+    # namespace; create_asgi() puts it in front of this app. Sockets open from the hub's own
+    # pages and from the sites of BOT_WEBCHAT_ORIGINS (their polling handshake gets
+    # Access-Control-Allow-Origin), without credentials: the widget needs no cookies and the
+    # console's namespace takes its own origin only.
+    sio = socketio.AsyncServer(
+        async_mode="asgi",
+        cors_allowed_origins=SocketOrigins(webchat.allowed_origins(settings.webchat_origins)),
+        cors_credentials=False,
+        logger=False,
+    )
     sio.register_namespace(console.ConsoleNamespace(desk, dispatcher))
     chat = webchat.WebchatNamespace(
         hub.conversations, chat_sessions, settings.default_language, limiter

@@ -9,6 +9,12 @@ from channels.connector._errors import (
     status_of,
 )
 from channels.connector._limits import BodySizeLimit
+from channels.connector._origins import (
+    SocketOrigins,
+    request_origin,
+    same_origin,
+    socket_client_address,
+)
 from channels.connector._ratelimit import (
     DAY,
     MINUTE,
@@ -45,6 +51,7 @@ __all__ = [
     "RateLimited",
     "RateLimiter",
     "RateLimits",
+    "SocketOrigins",
     "UploadForm",
     "attachment_file",
     "client_address",
@@ -52,6 +59,9 @@ __all__ = [
     "install_error_handlers",
     "rate_limited_response",
     "read_upload",
+    "request_origin",
+    "same_origin",
+    "socket_client_address",
     "status_of",
     "turn_json",
     "upload_limits",

@@ -19,6 +19,7 @@ import socketio
 from bot.conversations import ConversationEvent
 from bot.handoff import AgentProfile, HandoffError, session_key
 from bot.storage import utcnow
+from channels.connector import same_origin
 from channels.console._dispatch import Dispatcher
 from channels.console._services import COOKIE, ConsoleServices
 
@@ -51,6 +52,9 @@ class ConsoleNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         hub.conversations.events.subscribe(self._on_conversation_event)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        if not same_origin(environ):
+            # The widget's sites may open sockets to the hub, but not the agents' console.
+            raise socketio.exceptions.ConnectionRefusedError("the console opens from the hub only")
         cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
         token = cookie[COOKIE].value if COOKIE in cookie else None
         found = await self._hub.agents.session_of(token) if token else None

@@ -24,7 +24,7 @@ from bot.conversations import (
 )
 from bot.dialogue import DialogueUnavailable
 from bot.language import Language
-from channels.connector import RateLimited, RateLimiter
+from channels.connector import RateLimited, RateLimiter, socket_client_address
 from channels.webchat._protocol import (
     SESSION_ID,
     bot_uttered,
@@ -68,7 +68,7 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         # The client's address, for the per-address message limit.
-        await self.save_session(sid, {"address": environ.get("REMOTE_ADDR")})
+        await self.save_session(sid, {"address": socket_client_address(environ)})
         return True
 
     async def on_session_request(self, sid: str, data: Any) -> None:
