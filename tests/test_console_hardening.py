@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from bot.app import HubServices, background_jobs, create_app
 from bot.handoff import AgentDirectory
-from bot.storage import Database
+from bot.storage import Conversation, Database
 from channels.media import render_text_image, sniff_file
 from tests.conftest import query_hub_db
 from tests.live_hub import hub_settings, serving
@@ -194,7 +194,7 @@ async def console(url: str, username: str) -> AsyncIterator[Console]:
 
             return record
 
-        for name in ("queue", "assigned", "message"):
+        for name in ("queue", "assigned", "message", "unwatched"):
             sio.on(name, recorder(name), namespace="/console")
 
         async def dropped(*_args: Any) -> None:
@@ -222,6 +222,7 @@ async def live_hub(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncItera
         agents = hub.services.agents
         for name in ("olga", "rita"):
             await agents.create(name, PASSWORD)
+        await agents.create("sam", PASSWORD, role="supervisor")
         yield hub
 
 
@@ -295,3 +296,42 @@ async def test_the_console_socket_opens_from_the_hubs_own_pages_only(live_hub: A
             assert not opens, f"the console did not open from {origin}"
         finally:
             await client.disconnect()
+
+
+async def test_a_transferred_conversation_is_no_longer_pushed_to_the_old_agent(
+    live_hub: Any,
+) -> None:
+    services: HubServices = live_hub.services
+    public_id = "c" * 32
+    await services.database.session(
+        lambda s: s.add(
+            Conversation(
+                public_id=public_id, channel="webchat", sender="cust", language="zh", mode="bot"
+            )
+        )
+    )
+    ticket = await services.handoffs.request(
+        public_id, "customer_request", language="zh", skill="general"
+    )
+    handoff_id = ticket.handoff.id
+    async with (
+        console(live_hub.url, "olga") as olga,
+        console(live_hub.url, "sam") as sam,
+    ):
+        accepted = await olga.http.post(f"/console/api/handoffs/{handoff_id}/accept")
+        assert accepted.status_code == 200
+        for who in (olga, sam):
+            watched = await who.socket.call(
+                "watch", {"handoff_id": handoff_id}, namespace="/console"
+            )
+            assert watched["ok"] is True
+        rita_id = next(a.id for a in await services.agents.all() if a.username == "rita")
+        moved = await olga.http.post(
+            f"/console/api/handoffs/{handoff_id}/transfer", json={"agent_id": rita_id}
+        )
+        assert moved.status_code == 200
+        await olga.wait_for("unwatched", 1)
+        before, supervisor_before = olga.count("message"), sam.count("message")
+        await services.conversations.post(public_id, "for the new agent only", author="agent")
+        await sam.wait_for("message", supervisor_before + 1)  # the supervisor still follows
+        assert olga.count("message") == before

@@ -199,6 +199,7 @@ def build_router(
         view = await console.conversations.transfer_handoff(
             agent, handoff_id, to_agent=body.agent_id, to_skill=body.skill
         )
+        await dispatcher.handoff_moved(view.conversation_id)
         await dispatcher.queue_changed()
         return handoff_json(view)
 

@@ -28,7 +28,7 @@ class Dispatcher:
 
     def subscribe(self, listener: ConsoleListener) -> None:
         """Call ``listener(event, data)`` for console events ("queue", "assigned",
-        "session_ended")."""
+        "session_ended", "handoff_moved")."""
         self._listeners.append(listener)
 
     async def start(self) -> None:
@@ -52,6 +52,11 @@ class Dispatcher:
         """A console session ended (log-out): its live sockets must go. ``session`` is the
         session's public key (``bot.handoff.session_key``), never the token."""
         await self._tell("session_ended", {"session": session})
+
+    async def handoff_moved(self, conversation_id: str) -> None:
+        """A conversation changed hands (transfer): sockets following it re-check that their
+        agent may still see it."""
+        await self._tell("handoff_moved", {"conversation_id": conversation_id})
 
     async def on_conversation_event(self, event: ConversationEvent) -> None:
         """Listener for conversation events: a conversation that starts waiting is routed."""

@@ -89,6 +89,7 @@ class ConsoleNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             if room.startswith("conversation:"):
                 await self.leave_room(sid, room)
         await self.enter_room(sid, _conversation_room(view.conversation_id))
+        await self.save_session(sid, {**await self.get_session(sid), "watching": view.id})
         return {"ok": True, "conversation_id": view.conversation_id}
 
     async def on_typing(self, sid: str, data: Any) -> None:
@@ -128,6 +129,21 @@ class ConsoleNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             await self.save_session(sid, {**session, "agent": agent})
         return agent
 
+    async def _recheck_watchers(self, conversation_id: str) -> None:
+        """Sockets following a conversation that changed hands stop following it unless their
+        agent may still see it (a supervisor, the new holder)."""
+        room = _conversation_room(conversation_id)
+        for sid, _eio_sid in list(self.server.manager.get_participants(NAMESPACE, room)):
+            agent = await self._agent(sid)
+            if agent is None:
+                continue
+            watching = (await self.get_session(sid)).get("watching")
+            try:
+                await self._hub.handoffs.get(int(watching), agent)
+            except (HandoffError, TypeError, ValueError):
+                await self.leave_room(sid, room)
+                await self.emit("unwatched", {"conversation_id": conversation_id}, to=sid)
+
     async def _drop(self, sid: str) -> None:
         await self._leave_all(sid)
         await self.disconnect(sid)
@@ -149,6 +165,8 @@ class ConsoleNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             room = _session_room(str(data["session"]))
             for sid, _eio_sid in list(self.server.manager.get_participants(NAMESPACE, room)):
                 await self._drop(sid)
+        elif event == "handoff_moved":
+            await self._recheck_watchers(str(data["conversation_id"]))
         elif event == "assigned":
             await self.emit("assigned", data, room=_agent_room(int(data["agent_id"])))
         elif event == "queue":
