@@ -111,8 +111,9 @@ class RateLimiter:
     async def _refusal(self, quota: Quota, key: str) -> RateLimited:
         stats = await self._limiter.get_window_stats(self._item(quota), quota.what, key)
         wait = max(1, min(quota.seconds, math.ceil(stats.reset_time - time.time())))
-        # Never the key itself: it is an address or a customer id (personal data).
-        logger.info("Rate limit reached: %s", quota.what)
+        # Never the key itself: it is an address or a customer id (personal data). Debug: a
+        # flood would otherwise flood the log too.
+        logger.debug("Rate limit reached: %s", quota.what)
         return RateLimited(
             f"too many requests: the limit is {quota.amount} {quota.what}; "
             f"try again in {wait} seconds",
@@ -121,7 +122,9 @@ class RateLimiter:
 
     async def check(self, *hits: tuple[Quota, str | None], cost: int = 1) -> None:
         """Count ``cost`` against every (quota, key) pair, or none of them: raise
-        ``RateLimited`` (counting nothing) when any is used up. A ``None`` key is skipped."""
+        ``RateLimited`` (counting nothing) when any is used up. A ``None`` key is skipped.
+        (Between the test and the count a concurrent request may use up a quota: then this one
+        is refused with the quotas counted before it.)"""
         await self._count([(quota, key, cost) for quota, key in hits])
 
     async def _count(self, hits: list[tuple[Quota, str | None, int]]) -> None:
