@@ -51,6 +51,7 @@ async def console_client(platform: PlatformProcess, username: str) -> tuple[http
         "/console/api/login", json={"username": username, "password": PASSWORD}
     )
     response.raise_for_status()
+    client.headers["X-CSRF-Token"] = response.cookies["console_csrf"]
     return client, response.cookies["console_session"]
 
 

@@ -79,6 +79,7 @@ def agent_console(platform: PlatformProcess, username: str) -> Iterator[httpx.Cl
     with httpx.Client(base_url=platform.hub_url, timeout=30) as client:
         login = {"username": username, "password": PASSWORD}
         client.post("/console/api/login", json=login).raise_for_status()
+        client.headers["X-CSRF-Token"] = client.cookies["console_csrf"]
         client.post("/console/api/presence", json={"presence": "online"}).raise_for_status()
         yield client
         client.post("/console/api/presence", json={"presence": "offline"})

@@ -72,6 +72,7 @@ def login(client: TestClient, username: str) -> None:
     response = client.post("/console/api/login", json={"username": username, "password": PASSWORD})
     assert response.status_code == 200, response.text
     assert "console_session" in response.cookies
+    client.headers["X-CSRF-Token"] = response.cookies["console_csrf"]
 
 
 def test_everything_needs_a_login(client: TestClient) -> None:

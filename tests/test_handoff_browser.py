@@ -68,6 +68,12 @@ def log_in(page: Page, platform: PlatformProcess, username: str) -> None:
     page.locator("#presence").select_option("online")
 
 
+def csrf(context: BrowserContext) -> dict[str, str]:
+    """The CSRF header the console's script sends, from the context's cookie."""
+    token = next(c["value"] for c in context.cookies() if c["name"] == "console_csrf")
+    return {"X-CSRF-Token": token}
+
+
 def handoff_of(agent: BrowserContext, platform: PlatformProcess, conversation_id: str) -> int:
     """The handoff id of the conversation, as the agent's own session sees the queue."""
     for _ in range(100):
@@ -91,7 +97,9 @@ def test_customer_asks_for_a_human_agent_helps_and_hands_back(
     finally:
         # Offline again, so later tests' handoffs are not routed to this agent.
         offline = {"presence": "offline"}
-        agent_context.request.post(f"{platform.hub_url}/console/api/presence", data=offline)
+        agent_context.request.post(
+            f"{platform.hub_url}/console/api/presence", data=offline, headers=csrf(agent_context)
+        )
 
 
 def serve_and_hand_back(

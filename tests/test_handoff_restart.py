@@ -53,6 +53,7 @@ def test_hub_restart_mid_handoff(platform: PlatformProcess) -> None:
         ).status_code
         == 200
     )
+    agent.headers["X-CSRF-Token"] = agent.cookies["console_csrf"]
     agent.post("/console/api/presence", json={"presence": "online"})
     queue = agent.get("/console/api/queue").json()
     [handoff] = [h for h in queue if h["conversation_id"] == conversation_id]

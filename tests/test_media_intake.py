@@ -325,5 +325,11 @@ def test_without_an_api_key_kept_media_is_for_agents_only(
         assert added.exit_code == 0, added.output
         login = {"username": "wang", "password": "correct horse battery"}
         assert client.post("/console/api/login", json=login).status_code == 200
+        # An agent none of whose handoffs is this conversation's: as if it did not exist.
+        assert client.get(f"/console/media/{kept}").status_code == 404
+        added = CliRunner().invoke(cli, ["agents", "add", "lin", "--role", "supervisor"])
+        assert added.exit_code == 0, added.output
+        login = {"username": "lin", "password": "correct horse battery"}
+        assert client.post("/console/api/login", json=login).status_code == 200
         original = client.get(f"/console/media/{kept}")
         assert (original.status_code, original.content) == (200, (files / "blank.png").read_bytes())

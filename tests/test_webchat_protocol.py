@@ -184,6 +184,7 @@ async def test_an_agent_reaches_the_customer_live_and_after_a_reconnect(
     async with httpx.AsyncClient(base_url=platform.hub_url, timeout=30) as agent:
         login = {"username": username, "password": PASSWORD}
         assert (await agent.post("/console/api/login", json=login)).status_code == 200
+        agent.headers["X-CSRF-Token"] = agent.cookies["console_csrf"]
         await agent.post("/console/api/presence", json={"presence": "online"})
 
         widget = widgets()

@@ -4,7 +4,7 @@ action server, the one command line and the supervisor. Only this layer construc
 from bot.app._cli import app
 from bot.app._container import HubServices, build_hub_services, order_service, speech_engine
 from bot.app._customers import CustomerFacts
-from bot.app._hub import create_app, create_asgi
+from bot.app._hub import background_jobs, create_app, create_asgi
 from bot.app._knowledge import (
     SharedKnowledge,
     ingest_sources,
@@ -25,6 +25,7 @@ __all__ = [
     "SharedKnowledge",
     "Supervisor",
     "app",
+    "background_jobs",
     "build_hub_services",
     "create_app",
     "create_asgi",

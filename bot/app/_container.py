@@ -23,6 +23,7 @@ from bot.privacy import AuditLog, ConsentService, PersonalData, Retention, Reten
 from bot.recommend import CATALOGUE, RecommendService
 from bot.storage import Database
 from bot.tickets import SlaPolicy, TicketConfig, TicketService, WebhookConfig
+from channels.connector import DAY, MINUTE, Quota, RateLimiter, RateLimits
 from channels.media import (
     SHOP_VOCABULARY_PROMPT,
     MediaReader,
@@ -71,6 +72,45 @@ def login_throttle(settings: Settings) -> LoginThrottle:
         settings.console_login_max_failures,
         timedelta(seconds=settings.console_login_window_s),
         timedelta(seconds=settings.console_lockout_s),
+    )
+
+
+def rate_limiter(settings: Settings) -> RateLimiter:
+    """The channels' rate limits and quotas, as the settings set them."""
+    mib = 1024 * 1024
+    limits = RateLimits(
+        messages_per_sender=Quota(
+            settings.rate_limit_messages_per_minute, MINUTE, "messages a minute from one customer"
+        ),
+        messages_per_address=Quota(
+            settings.rate_limit_messages_per_ip_per_minute,
+            MINUTE,
+            "messages a minute from one address",
+        ),
+        uploads_per_sender=Quota(
+            settings.rate_limit_uploads_per_day, DAY, "uploads a day from one customer"
+        ),
+        upload_bytes_per_sender=Quota(
+            settings.rate_limit_upload_mib_per_day * mib,
+            DAY,
+            "upload bytes a day from one customer",
+        ),
+        uploads_per_address=Quota(
+            settings.rate_limit_uploads_per_ip_per_day, DAY, "uploads a day from one address"
+        ),
+        upload_bytes_per_address=Quota(
+            settings.rate_limit_upload_mib_per_ip_per_day * mib,
+            DAY,
+            "upload bytes a day from one address",
+        ),
+        admin_per_address=Quota(
+            settings.rate_limit_admin_per_minute,
+            MINUTE,
+            "admin API requests a minute from one address",
+        ),
+    )
+    return RateLimiter(
+        limits, settings.rate_limit_storage_uri, enabled=settings.rate_limits_enabled
     )
 
 

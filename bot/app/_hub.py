@@ -19,17 +19,30 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, SecretStr
 from starlette.types import ASGIApp
 
-from bot.app._container import HubServices, build_hub_services, prepare_recommendations
+from bot.app._container import (
+    HubServices,
+    build_hub_services,
+    prepare_recommendations,
+    rate_limiter,
+)
 from bot.app._exposure import check_exposure
 from bot.app._jobs import Job, Jobs
 from bot.app._knowledge import uploads_dir
 from bot.app._logs import configure_logging
 from bot.app._settings import Settings
 from channels import admin, console, rest, webchat, widget
-from channels.connector import BodySizeLimit, install_error_handlers, upload_limits
+from channels.connector import (
+    BodySizeLimit,
+    SocketOrigins,
+    install_error_handlers,
+    upload_limits,
+)
 
 logger = logging.getLogger(__name__)
 
+# How often expired console sessions are deleted (a socket is dropped at its session's expiry
+# anyway; this keeps the table small).
+SESSION_PURGE_S = 3600.0
 VENDOR = Path(__file__).resolve().parents[2] / "channels" / "vendor"
 
 
@@ -50,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     dispatcher = console.Dispatcher(hub.handoffs)
     hub.conversations.events.subscribe(dispatcher.on_conversation_event)
     jobs = Jobs(background_jobs(hub))
+    limiter = rate_limiter(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -71,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Customer-service assistant hub", version="0.1.0", lifespan=lifespan)
     app.state.services = hub  # for tests and the CLI; adapters get only what they need
+    app.state.limiter = limiter  # for tests and benchmarks
     chat_sessions = webchat.WebchatSessions(hub.database)
     app.add_middleware(
         BodySizeLimit,
@@ -98,11 +113,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     guards = [Depends(_api_key_guard(settings.api_key))] if settings.api_key else []
     app.include_router(rest.build_tickets_router(hub.tickets, _ticket_callers(settings.api_key)))
-    app.include_router(rest.build_router(hub.conversations), dependencies=guards)
+    app.include_router(
+        rest.build_router(
+            hub.conversations,
+            limiter,
+            settings.default_language,
+            # With the key, callers are the shop's servers speaking for many customers.
+            limit_addresses=settings.api_key is None,
+        ),
+        dependencies=guards,
+    )
     app.include_router(
         rest.build_media_router(
             hub.media,
             settings.default_language,
+            limiter,
             api_key_set=settings.api_key is not None,
             guards=guards,
         )
@@ -116,13 +141,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 knowledge_gaps=hub.knowledge_gaps,
                 token=settings.admin_token.get_secret_value() if settings.admin_token else None,
             )
-        )
+        ),
+        dependencies=[Depends(limiter.admin_guard())],
     )
     app.include_router(
         admin.build_privacy_router(
             hub.personal_data,
             settings.admin_token.get_secret_value() if settings.admin_token else None,
-        )
+        ),
+        dependencies=[Depends(limiter.admin_guard())],
     )
     app.include_router(
         rest.build_privacy_router(hub.personal_data, _customer_vouch(settings.api_key))
@@ -135,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         session=timedelta(hours=settings.agent_session_hours),
         knowledge_gaps=hub.knowledge_gaps,
         tracker=hub.dialogue.tracker,
+        secure_cookies=settings.console_secure_cookies,
     )
     pages, console_static = console.build_pages()
     app.include_router(pages)
@@ -147,15 +175,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(console.build_router(desk, dispatcher, context))
     app.mount("/static/vendor", StaticFiles(directory=VENDOR), name="vendor")
-    app.include_router(webchat.build_router(hub.media, chat_sessions, settings.default_language))
+    app.include_router(
+        webchat.build_router(hub.media, chat_sessions, settings.default_language, limiter)
+    )
     demo_page, widget_static = widget.build_pages()
     app.include_router(demo_page)
     app.mount("/widget", widget_static, name="widget")
     # One socket.io server for every live channel (web chat, agent console), each on its own
-    # namespace; create_asgi() puts it in front of this app.
-    sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=[], logger=False)
+    # namespace; create_asgi() puts it in front of this app. Sockets open from the hub's own
+    # pages and from the sites of BOT_WEBCHAT_ORIGINS (their polling handshake gets
+    # Access-Control-Allow-Origin), without credentials: the widget needs no cookies and the
+    # console's namespace takes its own origin only.
+    sio = socketio.AsyncServer(
+        async_mode="asgi",
+        cors_allowed_origins=SocketOrigins(webchat.allowed_origins(settings.webchat_origins)),
+        cors_credentials=False,
+        logger=False,
+    )
     sio.register_namespace(console.ConsoleNamespace(desk, dispatcher))
-    chat = webchat.WebchatNamespace(hub.conversations, chat_sessions, settings.default_language)
+    chat = webchat.WebchatNamespace(
+        hub.conversations, chat_sessions, settings.default_language, limiter
+    )
     hub.media.subscribe(chat.media_read)
     sio.register_namespace(chat)
     app.state.sio = sio
@@ -171,9 +211,11 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
 
 def background_jobs(hub: HubServices) -> list[Job]:
     """The hub's periodic work: SLA breaches, ticket webhooks, the ticket list's statistics,
-    recommendation models retrained and picked up, and the retention of personal data."""
+    recommendation models retrained and picked up, the retention of personal data, and expired
+    console sessions."""
     settings = hub.settings
     jobs = [
+        Job("console-sessions", SESSION_PURGE_S, hub.agents.purge_expired_sessions),
         Job("ticket-sla", settings.ticket_sla_check_s, hub.tickets.run_sla_check),
         Job("ticket-statistics", 24 * 3600.0, hub.tickets.refresh_statistics),
         Job("recommend-refresh", settings.recommend_refresh_s, hub.recommendations.refresh),

@@ -123,6 +123,42 @@ class Settings(BaseSettings):
     console_lockout_s: int = Field(
         default=900, ge=1, description="How long a locked-out console login waits, in seconds."
     )
+    rate_limits_enabled: bool = Field(
+        default=True,
+        description="Rate limits and quotas on messages, uploads and the admin API (429 over "
+        "them).",
+    )
+    rate_limit_messages_per_minute: int = Field(
+        default=30, ge=1, description="Messages a minute one customer may send (any channel)."
+    )
+    rate_limit_messages_per_ip_per_minute: int = Field(
+        default=120,
+        ge=1,
+        description="Chat messages a minute from one client address (not for `/api/messages` "
+        "callers with `BOT_API_KEY`: the shop's servers).",
+    )
+    rate_limit_uploads_per_day: int = Field(
+        default=20, ge=1, description="Voice messages and images one customer may send a day."
+    )
+    rate_limit_upload_mib_per_day: int = Field(
+        default=50,
+        ge=1,
+        description="MiB of voice messages and images one customer may send a day.",
+    )
+    rate_limit_uploads_per_ip_per_day: int = Field(
+        default=100, ge=1, description="Uploads a day from one client address."
+    )
+    rate_limit_upload_mib_per_ip_per_day: int = Field(
+        default=250, ge=1, description="MiB of uploads a day from one client address."
+    )
+    rate_limit_admin_per_minute: int = Field(
+        default=60, ge=1, description="Admin API (`/admin/*`) requests a minute from one address."
+    )
+    console_secure_cookies: bool = Field(
+        default=False,
+        description="The console is served over https: its cookies get `Secure` (set it behind "
+        "an https proxy).",
+    )
     api_key: SecretStr | None = Field(
         default=None,
         description="When set, `/api/*` requires the header `Authorization: Bearer <key>`.",

@@ -1,6 +1,13 @@
 """Human handoff: requests, the queue, routing to agents, and the agents themselves."""
 
-from bot.handoff._agents import PRESENCES, ROLES, AgentDirectory, AgentProfile, LoginThrottle
+from bot.handoff._agents import (
+    PRESENCES,
+    ROLES,
+    AgentDirectory,
+    AgentProfile,
+    LoginThrottle,
+    session_key,
+)
 from bot.handoff._errors import (
     AgentExists,
     HandoffError,
@@ -56,5 +63,6 @@ __all__ = [
     "priority",
     "queue_order",
     "route",
+    "session_key",
     "skill_for_intent",
 ]

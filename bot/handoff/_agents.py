@@ -171,6 +171,11 @@ class LoginThrottle:
         )
 
 
+def session_key(token: str) -> str:
+    """A public name of a session token (its hash, as stored): safe in logs and room names."""
+    return _token_hash(token)
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -266,8 +271,13 @@ class AgentDirectory:
 
     async def agent_for_token(self, token: str) -> AgentProfile | None:
         """The agent a session token belongs to, if the session is alive."""
+        found = await self.session_of(token)
+        return found[0] if found else None
 
-        def find(session: Session) -> AgentProfile | None:
+    async def session_of(self, token: str) -> tuple[AgentProfile, datetime] | None:
+        """The agent of a live session and when the session expires (UTC); None if it is not."""
+
+        def find(session: Session) -> tuple[AgentProfile, datetime] | None:
             row = session.execute(
                 select(Agent, AgentSession)
                 .join(AgentSession, AgentSession.agent_id == Agent.id)
@@ -275,9 +285,23 @@ class AgentDirectory:
             ).first()
             if row is None or row.AgentSession.expires_at <= utcnow():
                 return None
-            return AgentProfile.of(row.Agent)
+            return AgentProfile.of(row.Agent), row.AgentSession.expires_at
 
         return await self._db.session(find)
+
+    async def purge_expired_sessions(self) -> int:
+        """Delete the sessions that have expired; returns how many there were."""
+
+        def purge(session: Session) -> int:
+            result = session.execute(
+                delete(AgentSession).where(AgentSession.expires_at <= utcnow())
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+        purged = await self._db.session(purge)
+        if purged:
+            logger.info("Purged %d expired console sessions", purged)
+        return purged
 
     async def log_out(self, token: str) -> None:
         """End a session (no error if it is already gone)."""

@@ -264,6 +264,29 @@ class HandoffService:
             raise NotAllowed("this conversation is neither queued for your skills nor yours")
         return view
 
+    async def may_see_conversation(self, agent: AgentProfile, conversation_id: str | None) -> bool:
+        """Whether the agent may see a conversation (its media, say): a supervisor, or an agent
+        who may see one of its handoffs (theirs, or one queued for their skills). ``None`` (a
+        file whose upload started no conversation) is for supervisors only."""
+        if agent.role == "supervisor":
+            return True
+        if conversation_id is None:
+            return False
+        now = self._now()
+
+        def load(session: Session) -> list[HandoffView]:
+            conversation = session.execute(
+                select(Conversation).where(Conversation.public_id == conversation_id)
+            ).scalar_one_or_none()
+            if conversation is None:
+                return []
+            handoffs = session.execute(
+                select(Handoff).where(Handoff.conversation_id == conversation.id)
+            ).scalars()
+            return [self._view(h, conversation, now) for h in handoffs]
+
+        return any(_may_see(agent, view) for view in await self._db.session(load))
+
     async def accept(self, agent: AgentProfile, handoff_id: int) -> HandoffView:
         """The agent takes the conversation: mode ``human``."""
         now = self._now()

@@ -9,6 +9,23 @@ from channels.connector._errors import (
     status_of,
 )
 from channels.connector._limits import BodySizeLimit
+from channels.connector._origins import (
+    SocketOrigins,
+    request_origin,
+    same_origin,
+    socket_client_address,
+)
+from channels.connector._ratelimit import (
+    DAY,
+    MINUTE,
+    RATE_LIMIT_REPLY,
+    Quota,
+    RateLimited,
+    RateLimiter,
+    RateLimits,
+    client_address,
+    rate_limited_response,
+)
 from channels.connector._uploads import (
     INTAKE_ERRORS,
     REPLIES,
@@ -21,17 +38,30 @@ from channels.connector._uploads import (
 )
 
 __all__ = [
+    "DAY",
     "INTAKE_ERRORS",
+    "MINUTE",
     "NOT_HTTP",
+    "RATE_LIMIT_REPLY",
     "REPLIES",
     "STATUS",
     "WRAPPERS",
     "BodySizeLimit",
+    "Quota",
+    "RateLimited",
+    "RateLimiter",
+    "RateLimits",
+    "SocketOrigins",
     "UploadForm",
     "attachment_file",
+    "client_address",
     "error_response",
     "install_error_handlers",
+    "rate_limited_response",
     "read_upload",
+    "request_origin",
+    "same_origin",
+    "socket_client_address",
     "status_of",
     "turn_json",
     "upload_limits",

@@ -45,6 +45,7 @@ from bot.tickets import (
     StaleTicket,
     TicketNotFound,
 )
+from channels.connector._ratelimit import RateLimited
 from channels.media import (
     AudioTooLong,
     CorruptMedia,
@@ -139,6 +140,8 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (EmptyMessage, 422, "bad_request"),
     (MessageRejected, 422, "bad_request"),
     (ConversationNotFound, 404, "not_found"),
+    # rate limits and quotas
+    (RateLimited, 429, "rate_limited"),
     # handoff and agents
     (LoginThrottled, 429, "too_many_requests"),
     (InvalidCredentials, 401, "unauthorized"),
@@ -199,7 +202,7 @@ def status_of(exc: Exception) -> tuple[int, str]:
 async def _mapped_error(_request: Request, exc: Exception) -> JSONResponse:
     status, _reason = status_of(exc)
     headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
-    if isinstance(exc, LoginThrottled):
+    if isinstance(exc, LoginThrottled | RateLimited):
         headers = {"Retry-After": str(exc.retry_after_s)}
     if isinstance(exc, DialogueUnavailable):
         logger.warning("Dialogue engine unavailable: %s", exc)

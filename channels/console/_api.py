@@ -6,19 +6,20 @@ module's. Annotations are evaluated, not postponed: the routes' dependencies are
 """
 
 import logging
+import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Cookie, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.handoff import AgentProfile, HandoffView
+from bot.handoff import AgentProfile, HandoffView, session_key
 from bot.language import Language
 from bot.media import AttachmentNotFound
 from channels.connector import attachment_file
 from channels.console._context import ContextBuilder
 from channels.console._dispatch import Dispatcher
-from channels.console._services import COOKIE, ConsoleServices
+from channels.console._services import COOKIE, CSRF_COOKIE, CSRF_HEADER, ConsoleServices
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +87,9 @@ def handoff_json(view: HandoffView) -> dict[str, Any]:
 def build_router(
     console: ConsoleServices, dispatcher: Dispatcher, context: ContextBuilder
 ) -> APIRouter:
-    """The console's routes; every one but login needs a session cookie."""
-    api = APIRouter(prefix="/console/api", tags=["console"])
+    """The console's routes; every one but login needs a session cookie, and every
+    state-changing one but login the CSRF token too."""
+    api = APIRouter(prefix="/console/api", tags=["console"], dependencies=[Depends(csrf_check)])
     router = APIRouter(tags=["console"])
 
     async def current_agent(
@@ -106,13 +108,24 @@ def build_router(
     async def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]:
         client = request.client.host if request.client else None
         token, agent = await console.agents.log_in(body.username, body.password, client_key=client)
+        max_age = int(console.session.total_seconds())
         response.set_cookie(
             COOKIE,
             token,
             httponly=True,
             samesite="strict",
+            secure=console.secure_cookies,
             path="/",  # the console pages, its API and the socket.io endpoint
-            max_age=int(console.session.total_seconds()),
+            max_age=max_age,
+        )
+        response.set_cookie(
+            CSRF_COOKIE,
+            secrets.token_urlsafe(32),
+            httponly=False,  # the console's script reads it and sends it back as a header
+            samesite="strict",
+            secure=console.secure_cookies,
+            path="/",
+            max_age=max_age,
         )
         logger.info("Agent %d logged in", agent.id)
         return agent_json(agent)
@@ -124,10 +137,15 @@ def build_router(
         if console_session:
             agent = await console.agents.agent_for_token(console_session)
             await console.agents.log_out(console_session)
+            # The session's live sockets go too, before anything else is pushed to them.
+            await dispatcher.session_ended(session_key(console_session))
             if agent is not None:
                 await console.agents.set_presence(agent.id, "offline")
                 await dispatcher.agents_changed()
-        response.delete_cookie(COOKIE, path="/")
+        response.delete_cookie(COOKIE, path="/", secure=console.secure_cookies, samesite="strict")
+        response.delete_cookie(
+            CSRF_COOKIE, path="/", secure=console.secure_cookies, samesite="strict"
+        )
         return {"status": "logged out"}
 
     @api.get("/me")
@@ -181,6 +199,7 @@ def build_router(
         view = await console.conversations.transfer_handoff(
             agent, handoff_id, to_agent=body.agent_id, to_skill=body.skill
         )
+        await dispatcher.handoff_moved(view.conversation_id)
         await dispatcher.queue_changed()
         return handoff_json(view)
 
@@ -217,15 +236,43 @@ def build_router(
 
     @router.get("/console/media/{attachment_id}", include_in_schema=False)
     async def console_media(attachment_id: str, agent: Agent) -> FileResponse:
-        """The original of a voice message or image, for a logged-in agent."""
+        """The original of a voice message or image, for an agent who may see its conversation
+        (one of its handoffs is theirs or queued for their skills; a supervisor sees all).
+        Otherwise 404, as for an unknown id: the answer does not tell that it exists."""
+        unknown = HTTPException(status_code=404, detail=f"no attachment {attachment_id}")
         try:
             attachment = await console.attachments.get(attachment_id)
         except AttachmentNotFound as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from exc
+            raise unknown from exc
+        conversation_id = await console.conversations.find(attachment.channel, attachment.sender)
+        if not await console.handoffs.may_see_conversation(agent, conversation_id):
+            raise unknown
         return attachment_file(attachment)
 
     router.include_router(api)
     return router
+
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_EXEMPT = frozenset({"/console/api/login"})
+
+
+async def csrf_check(request: Request) -> None:
+    """Double-submit CSRF check: a state-changing request (but login) must carry the header
+    ``X-CSRF-Token`` equal to the ``console_csrf`` cookie set at login. Another site's form or
+    script can send the cookies, but can neither read the token nor set the header."""
+    if request.method not in UNSAFE_METHODS or request.url.path in CSRF_EXEMPT:
+        return
+    if not request.cookies.get(COOKIE):
+        return  # no session to ride on: the route answers 401 itself
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    header = request.headers.get(CSRF_HEADER, "")
+    if not cookie or not header or not secrets.compare_digest(cookie, header):
+        raise HTTPException(
+            status_code=403,
+            detail=f"missing or wrong CSRF token: send the '{CSRF_COOKIE}' cookie's value in "
+            f"the header '{CSRF_HEADER}' (log in again if the cookie is gone)",
+        )
 
 
 def _supervisor_only(agent: AgentProfile) -> None:

@@ -27,7 +27,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
 
     def subscribe(self, listener: ConsoleListener) -> None:
-        """Call ``listener(event, data)`` for console events ("queue", "assigned")."""
+        """Call ``listener(event, data)`` for console events ("queue", "assigned",
+        "session_ended", "handoff_moved")."""
         self._listeners.append(listener)
 
     async def start(self) -> None:
@@ -46,6 +47,16 @@ class Dispatcher:
     async def agents_changed(self) -> None:
         """An agent came online or left: their capacity changed."""
         await self._route_and_tell()
+
+    async def session_ended(self, session: str) -> None:
+        """A console session ended (log-out): its live sockets must go. ``session`` is the
+        session's public key (``bot.handoff.session_key``), never the token."""
+        await self._tell("session_ended", {"session": session})
+
+    async def handoff_moved(self, conversation_id: str) -> None:
+        """A conversation changed hands (transfer): sockets following it re-check that their
+        agent may still see it."""
+        await self._tell("handoff_moved", {"conversation_id": conversation_id})
 
     async def on_conversation_event(self, event: ConversationEvent) -> None:
         """Listener for conversation events: a conversation that starts waiting is routed."""

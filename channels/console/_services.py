@@ -12,6 +12,10 @@ from bot.handoff import AgentDirectory, HandoffService
 from bot.media import AttachmentStore
 
 COOKIE = "console_session"
+# The double-submit CSRF token: readable by the console's own script, which echoes it in the
+# header on every state-changing request; another site can neither read it nor set the header.
+CSRF_COOKIE = "console_csrf"
+CSRF_HEADER = "X-CSRF-Token"
 
 
 @dataclass(frozen=True)
@@ -27,3 +31,5 @@ class ConsoleServices:
     knowledge_gaps: Callable[[int, int], Awaitable[dict[str, Any]]]
     # Rasa's tracker of a conversation (the NLU panel).
     tracker: Callable[[str], Awaitable[dict[str, Any]]]
+    # The console is served over https: its cookies get ``Secure``.
+    secure_cookies: bool = False

@@ -20,8 +20,12 @@ from bot.media import (
 )
 from channels.connector import (
     INTAKE_ERRORS,
+    RateLimited,
+    RateLimiter,
     attachment_file,
+    client_address,
     error_response,
+    rate_limited_response,
     read_upload,
     turn_json,
 )
@@ -30,6 +34,7 @@ from channels.connector import (
 def build_media_router(
     intake: MediaIntake,
     default_language: Language,
+    limiter: RateLimiter,
     *,
     api_key_set: bool,
     guards: Sequence[DependsParam] = (),
@@ -41,7 +46,9 @@ def build_media_router(
     async def post_media(request: Request) -> JSONResponse:
         """A voice message or image from a customer (multipart: ``sender``, ``file``)."""
         language = default_language
+        address = client_address(request)
         try:
+            await limiter.upload_allowed(address)
             form = await read_upload(request, intake)
             language = form.language() or default_language
             form.check_size()
@@ -49,6 +56,11 @@ def build_media_router(
             if not sender or len(sender) > 128:
                 discard(form.path)
                 raise UploadRejected("the form needs a field 'sender' of 1 to 128 characters")
+            try:
+                await limiter.upload(address, f"rest:{sender}", form.path.stat().st_size)
+            except RateLimited:
+                discard(form.path)
+                raise
             result = await intake.receive(
                 MediaUpload(
                     "rest",
@@ -59,6 +71,8 @@ def build_media_router(
                     form.language(),
                 )
             )
+        except RateLimited as exc:
+            return rate_limited_response(exc, language)
         except INTAKE_ERRORS as exc:
             return error_response(exc, language)
         return JSONResponse(turn_json(result))

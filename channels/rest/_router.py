@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.conversations import ConversationService, InboundMessage
 from bot.dialogue import Button
-from bot.language import Language
+from bot.language import Language, detect_language
+from channels.connector import RateLimited, RateLimiter, client_address, rate_limited_response
 
 CHANNEL = "rest"
 
@@ -53,12 +55,39 @@ class MessagesOut(BaseModel):
     mode: str
 
 
-def build_router(conversations: ConversationService) -> APIRouter:
-    """The REST channel's routes, bound to the conversation service."""
+class RateLimitedOut(BaseModel):
+    """Over a rate limit: nothing was stored; send again after ``Retry-After`` seconds."""
+
+    detail: str
+    reason: str
+    reply: str = Field(description="What to tell the customer, in their language.")
+    retry_after: int
+
+
+def build_router(
+    conversations: ConversationService,
+    limiter: RateLimiter,
+    default_language: Language,
+    *,
+    limit_addresses: bool = True,
+) -> APIRouter:
+    """The REST channel's routes, bound to the conversation service. Messages are limited per
+    sender and, unless ``limit_addresses`` is off (callers are the shop's servers, behind the
+    API key), per client address."""
     router = APIRouter(tags=["messages"])
 
-    @router.post("/api/messages", response_model=MessagesOut)
-    async def post_message(message: MessageIn) -> MessagesOut:
+    @router.post(
+        "/api/messages",
+        response_model=MessagesOut,
+        responses={429: {"model": RateLimitedOut, "description": "Over a rate limit."}},
+    )
+    async def post_message(message: MessageIn, request: Request) -> MessagesOut | JSONResponse:
+        address = client_address(request) if limit_addresses else None
+        try:
+            await limiter.message(address, f"{CHANNEL}:{message.sender}")
+        except RateLimited as exc:
+            language = detect_language(message.text, previous=default_language) or default_language
+            return rate_limited_response(exc, language)
         turn = await conversations.receive(
             InboundMessage(CHANNEL, message.sender, message.text, message.metadata)
         )

@@ -24,6 +24,7 @@ from bot.conversations import (
 )
 from bot.dialogue import DialogueUnavailable
 from bot.language import Language
+from channels.connector import RateLimited, RateLimiter, socket_client_address
 from channels.webchat._protocol import (
     SESSION_ID,
     bot_uttered,
@@ -55,8 +56,10 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         conversations: ConversationService,
         sessions: WebchatSessions,
         default_language: Language,
+        limiter: RateLimiter,
     ) -> None:
         super().__init__(NAMESPACE)
+        self._limiter = limiter
         self._conversations = conversations
         self._sessions = sessions
         self._default_language = default_language
@@ -64,6 +67,8 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         conversations.events.subscribe(self._on_conversation_event)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        # The client's address, for the per-address message limit.
+        await self.save_session(sid, {"address": socket_client_address(environ)})
         return True
 
     async def on_session_request(self, sid: str, data: Any) -> None:
@@ -92,6 +97,14 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if sender is None:
             await self.emit("bot_uttered", error_utterance("no_session", language, ""), to=sid)
             return {"ok": False, "error": "send session_request with a session_id first"}
+        session = await self.get_session(sid)
+        try:
+            await self._limiter.message(session.get("address"), f"{CHANNEL}:{sender}")
+        except RateLimited as exc:
+            refusal = error_utterance("rate_limited", language, str(exc))
+            refusal["error"]["retry_after"] = exc.retry_after_s
+            await self.emit("bot_uttered", refusal, to=sid)
+            return {"ok": False, "error": str(exc), "retry_after": exc.retry_after_s}
         shown = request.get("display_text")
         client_id = request.get("client_message_id")
         metadata = dict(custom)
@@ -137,10 +150,11 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def _join(self, sid: str, session_id: str) -> tuple[str, int]:
         sender, delivered_id = await self._sessions.open(session_id)
-        previous = (await self.get_session(sid)).get("sender")
+        session = await self.get_session(sid)
+        previous = session.get("sender")
         if previous and previous != sender:
             await self.leave_room(sid, session_room(previous))
-        await self.save_session(sid, {"session_id": session_id, "sender": sender})
+        await self.save_session(sid, {**session, "session_id": session_id, "sender": sender})
         await self.enter_room(sid, session_room(sender))
         return sender, delivered_id
 

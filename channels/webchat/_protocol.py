@@ -30,6 +30,11 @@ ERRORS: dict[str, dict[str, str]] = {
         "en": "The assistant cannot answer right now. Your message was saved; "
         "please send it again in a moment.",
     },
+    "rate_limited": {
+        "zh": "您发送得太频繁了，请稍等片刻再试。已发送的消息都已保存。",
+        "en": "You are sending too fast; please wait a moment and try again. "
+        "Everything you sent before is saved.",
+    },
     "no_session": {
         "zh": "会话已失效，请刷新页面。",
         "en": "The chat session is not valid; please reload the page.",

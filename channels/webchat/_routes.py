@@ -17,8 +17,12 @@ from bot.language import Language
 from bot.media import AttachmentNotFound, MediaIntake, MediaUpload, UploadRejected, discard
 from channels.connector import (
     INTAKE_ERRORS,
+    RateLimited,
+    RateLimiter,
     attachment_file,
+    client_address,
     error_response,
+    rate_limited_response,
     read_upload,
     turn_json,
 )
@@ -30,7 +34,10 @@ PREFIX = "/webchat/"
 
 
 def build_router(
-    intake: MediaIntake, sessions: WebchatSessions, default_language: Language
+    intake: MediaIntake,
+    sessions: WebchatSessions,
+    default_language: Language,
+    limiter: RateLimiter,
 ) -> APIRouter:
     """``POST /webchat/upload`` and ``GET /webchat/media/{id}`` for the widget."""
     router = APIRouter(prefix="/webchat", tags=["webchat"])
@@ -39,7 +46,9 @@ def build_router(
     async def upload(request: Request) -> JSONResponse:
         """A voice message or image (multipart: ``session_id``, ``file``, ``language``)."""
         language = default_language
+        address = client_address(request)
         try:
+            await limiter.upload_allowed(address)
             form = await read_upload(request, intake)
             language = form.language() or default_language
             form.check_size()
@@ -49,6 +58,11 @@ def build_router(
                 raise UploadRejected(
                     "unknown session_id; open the chat first (socket.io session_request)"
                 )
+            try:
+                await limiter.upload(address, f"{CHANNEL}:{sender}", form.path.stat().st_size)
+            except RateLimited:
+                discard(form.path)
+                raise
             client_id = form.fields.get("client_message_id", "")[:64]
             metadata: dict[str, Any] = {"client_message_id": client_id} if client_id else {}
             result = await intake.receive(
@@ -62,6 +76,8 @@ def build_router(
                     metadata,
                 )
             )
+        except RateLimited as exc:
+            return rate_limited_response(exc, language)
         except INTAKE_ERRORS as exc:
             return error_response(exc, language)
         return JSONResponse(turn_json(result))

@@ -7,10 +7,18 @@
   const state = { me: null, socket: null, handoff: null, seen: new Set(), typingTimer: null,
                   lastTyping: 0, agents: [] };
 
+  // The double-submit CSRF token the hub set at login; every state-changing request echoes it.
+  function csrfToken() {
+    const found = document.cookie.split("; ").find((c) => c.startsWith("console_csrf="));
+    return found ? decodeURIComponent(found.slice("console_csrf=".length)) : "";
+  }
+
   async function api(method, path, body) {
+    const headers = body === undefined ? {} : { "Content-Type": "application/json" };
+    if (method !== "GET") headers["X-CSRF-Token"] = csrfToken();
     const response = await fetch("/console/api" + path, {
       method,
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: "same-origin",
     });
@@ -104,6 +112,10 @@
     });
     state.socket.on("connect", () => {
       if (state.handoff) state.socket.emit("watch", { handoff_id: state.handoff.id });
+    });
+    // The hub drops the socket when the session ends (log-out elsewhere, expiry): log in again.
+    state.socket.on("disconnect", (reason) => {
+      if (reason === "io server disconnect") location.reload();
     });
   }
 
