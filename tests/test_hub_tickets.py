@@ -65,6 +65,7 @@ def test_the_hub_runs_the_sla_job_and_keeps_ticket_statistics(tmp_path: Path) ->
     app = create_app(settings)
     jobs = {job.name: job.every_s for job in background_jobs(app.state.services)}
     assert jobs == {  # no webhook configured
+        "console-sessions": 3600.0,
         "ticket-sla": 60.0,
         "ticket-statistics": 86400.0,
         "recommend-refresh": 60.0,
