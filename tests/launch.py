@@ -44,6 +44,11 @@ class PlatformProcess:
             "BOT_RASA_PORT": str(self.rasa_port),
             "BOT_ACTIONS_PORT": str(self.actions_port),
             "BOT_RESTART_BACKOFF_MAX_S": "2",
+            # Every customer of the tests and benchmarks comes from this one address: the
+            # per-address message limit would measure the limiter, not the platform (the limits
+            # themselves are tested in test_ratelimits.py and test_hostile.py).
+            "BOT_RATE_LIMIT_MESSAGES_PER_IP_PER_MINUTE": "1000000",
+            "BOT_RATE_LIMIT_UPLOADS_PER_IP_PER_DAY": "1000000",
             **(extra_env or {}),
         }
         self.log_path = var_dir / "platform.log"
