@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -34,6 +33,7 @@ from channels import admin, console, rest, webchat, widget
 from channels.connector import (
     BodySizeLimit,
     SocketOrigins,
+    bearer_guard,
     install_error_handlers,
     upload_limits,
 )
@@ -280,15 +280,7 @@ def _customer_vouch(api_key: SecretStr | None) -> Callable[[Request], Awaitable[
 
 def _api_key_guard(api_key: SecretStr) -> Callable[[Request], Awaitable[None]]:
     """A dependency that checks the header ``Authorization: Bearer <key>``."""
-    expected = api_key.get_secret_value()
-
-    async def guard(request: Request) -> None:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(given, expected):
-            raise HTTPException(
-                status_code=401,
-                detail="missing or wrong API key; send the header 'Authorization: Bearer <key>'",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
-    return guard
+    return bearer_guard(
+        api_key.get_secret_value(),
+        wrong="missing or wrong API key; send the header 'Authorization: Bearer <key>'",
+    )

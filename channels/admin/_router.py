@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from channels.connector import status_of
+from channels.connector import bearer_guard, status_of
 from knowledge import SUPPORTED_SUFFIXES, InvalidSource, KnowledgeBase, KnowledgeError
 
 logger = logging.getLogger(__name__)
@@ -39,19 +38,11 @@ def _http_error(exc: KnowledgeError) -> HTTPException:
 
 def admin_guard(token: str | None) -> Callable[[Request], Awaitable[None]]:
     """A dependency that checks ``Authorization: Bearer <admin token>`` (503 without a token)."""
-
-    async def guard(request: Request) -> None:
-        if not token:
-            raise HTTPException(status_code=503, detail="admin API disabled: set BOT_ADMIN_TOKEN")
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(given, token):
-            raise HTTPException(
-                status_code=401,
-                detail="missing or wrong admin token; send 'Authorization: Bearer <token>'",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
-    return guard
+    return bearer_guard(
+        token,
+        wrong="missing or wrong admin token; send 'Authorization: Bearer <token>'",
+        unset="admin API disabled: set BOT_ADMIN_TOKEN",
+    )
 
 
 def upload_limit(max_upload_bytes: int) -> dict[str, int]:

@@ -1,6 +1,7 @@
 """What every channel adapter shares: the one map of errors to HTTP statuses, the request-size
 limit, and how uploads of voice messages and images are read and answered."""
 
+from channels.connector._auth import bearer_guard
 from channels.connector._errors import (
     NOT_HTTP,
     STATUS,
@@ -54,6 +55,7 @@ __all__ = [
     "SocketOrigins",
     "UploadForm",
     "attachment_file",
+    "bearer_guard",
     "client_address",
     "error_response",
     "install_error_handlers",
