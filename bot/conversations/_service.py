@@ -54,7 +54,7 @@ from bot.handoff import (
     skill_for_intent,
 )
 from bot.insights import RepliedQuestion, Sentiment, SentimentAnalyzer
-from bot.language import Language
+from bot.language import Language, detect_language
 from bot.storage import Database, utcnow
 
 logger = logging.getLogger(__name__)
@@ -135,18 +135,33 @@ class ConversationService:
     async def receive(self, inbound: InboundMessage) -> Turn:
         """Handle one customer message; raises ``MessageRejected`` or ``DialogueUnavailable``."""
         text = self._checked_text(inbound.text)
+        # Scored while it is stored: the score travels to Rasa with the message, and a message
+        # with letters has the language the store will give it (letterless ones take the
+        # conversation's, known only once stored).
+        guess = detect_language(text)
+        early = asyncio.create_task(asyncio.to_thread(self._score, text, guess)) if guess else None
         # Stored before anyone sees it: if Rasa fails, the message is kept, marked "failed".
-        turn = await self._db.transaction(
-            partial(
-                open_turn,
-                channel=inbound.channel,
-                sender=inbound.sender,
-                text=text,
-                metadata=inbound.metadata,
-                default_language=self._default_language,
+        try:
+            turn = await self._db.transaction(
+                partial(
+                    open_turn,
+                    channel=inbound.channel,
+                    sender=inbound.sender,
+                    text=text,
+                    metadata=inbound.metadata,
+                    default_language=self._default_language,
+                )
             )
-        )
-        scoring = asyncio.create_task(asyncio.to_thread(self._score, text, turn.language))
+        except BaseException:
+            if early is not None:
+                early.cancel()
+            raise
+        if early is not None and guess == turn.language:
+            scoring = early
+        else:
+            if early is not None:
+                early.cancel()
+            scoring = asyncio.create_task(asyncio.to_thread(self._score, text, turn.language))
         if turn.mode == "closed":
             return await self._after_close(turn, text, scoring, inbound)
         if turn.mode in ("waiting", "human"):
