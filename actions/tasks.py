@@ -213,6 +213,11 @@ class ActionUnsupportedRequest(Action):
             answer = None  # logged by ask(); the human offer still helps
         if answer is not None and not answer.abstained:
             dispatcher.utter_message(**reply(answer))
+        elif answer is not None:
+            # Marked as the knowledge base's abstention, so the question joins the gaps report
+            # (python -m bot kb unanswered): the shop may want an FAQ entry for it.
+            marker = reply(answer)["json_message"]
+            dispatcher.utter_message(response="utter_unsupported_next_step", json_message=marker)
         else:
             dispatcher.utter_message(response="utter_unsupported_next_step")
         return []
