@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from bot.orders._errors import InvalidOrderId
 from bot.orders._models import Budget, ReturnKind
 
 _ORDER_ID = re.compile(r"^(?:YX)?(\d{10})$")
+# No amount a customer names has more digits (a longer run is a code, not money).
+_MAX_AMOUNT_DIGITS = 12
+
+
+def ascii_digits(text: str) -> str:
+    """``text`` with every decimal digit as an ASCII one and full-width forms folded (NFKC):
+    Chinese input methods type "２６１１" as often as "2611"."""
+    folded = unicodedata.normalize("NFKC", text)
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in folded)
+
+
 _ORDER_ID_NOISE = re.compile(r"[\s\-_#:：]")
 # The one pattern of an order id inside free text ("订单yx 2611 010 001到哪了"). Rasa's regex
 # entity (nlu_data/train/entities.yml) mirrors it: Rasa cannot import this module; a test keeps
@@ -25,7 +37,7 @@ _WRONG_ORDER = re.compile(
 
 def normalize_order_id(text: str) -> str:
     """ "yx 2611 010 001", "2611010001" and "YX2611010001" all become "YX2611010001"."""
-    compact = _ORDER_ID_NOISE.sub("", text).upper()
+    compact = _ORDER_ID_NOISE.sub("", ascii_digits(text)).upper()
     if compact.startswith("NO."):
         compact = compact[3:]
     match = _ORDER_ID.match(compact)
@@ -53,6 +65,7 @@ def phone_answer_from(text: str) -> str | None:
     "8001", "尾号是8001", "it ends with 8001" and "138 0013 8001" are attempts; "预算2000以内",
     "YX2611010005" and "算了，帮我推荐个耳机" are not (they are new messages).
     """
+    text = ascii_digits(text)
     if _MONEY.search(text) or _ORDER_ID_IN_TEXT.search(text):
         return None
     runs = _PHONE_RUN.findall(text)
@@ -106,7 +119,7 @@ def asks_other_address(text: str) -> bool:
 
 def phone_last4_from(text: str) -> str | None:
     """The last four digits a customer gave ("尾号8001", "13800138001", "it's 8001"), if any."""
-    runs = [run for run in re.findall(r"\d+", text) if len(run) >= 4]
+    runs = [run for run in re.findall(r"\d+", ascii_digits(text)) if len(run) >= 4]
     return runs[-1][-4:] if runs else None
 
 
@@ -171,6 +184,8 @@ def _amounts(text: str) -> list[int]:
     for digits, suffix, chinese in _NUMBER.findall(text):
         if chinese:
             value = _chinese_number(chinese)
+        elif len(digits.split(".")[0]) > _MAX_AMOUNT_DIGITS:
+            continue
         else:
             scale = {"k": 1000, "K": 1000, "千": 1000, "w": 10000, "W": 10000, "万": 10000}
             value = round(float(digits) * scale.get(suffix, 1))
@@ -181,6 +196,7 @@ def _amounts(text: str) -> list[int]:
 
 def parse_budget(text: str) -> Budget | None:
     """The price range a customer means, in yuan; None when the text names no amount."""
+    text = ascii_digits(text)
     amounts = _amounts(text)
     if not amounts:
         return None
