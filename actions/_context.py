@@ -8,6 +8,7 @@ Language and sentiment are decided once, by the hub, and travel in the message's
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,10 @@ from rasa_sdk import Tracker
 from bot.insights import Sentiment
 from bot.language import Language
 from bot.orders import OrderService
+from bot.privacy import AuditLog, PrivacyError
 from knowledge import KnowledgeBase
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class ActionServices:
 
     orders: OrderService
     knowledge: Callable[[], KnowledgeBase]  # the one knowledge base, opened on first use
+    audit: AuditLog | None = None  # failed verifications are recorded here when given
 
 
 _services: ActionServices | None = None
@@ -72,6 +77,21 @@ def sentiment_of(tracker: Tracker) -> Sentiment:
     """The hub's score of the customer's latest message (``metadata.sentiment``); neutral when
     the message did not come through the hub (``rasa shell``)."""
     return Sentiment.from_metadata(_metadata(tracker).get("sentiment"))
+
+
+async def audit_failure(tracker: Tracker, action: str, reason: str) -> None:
+    """Write a customer's failed verification to the audit log (``action`` such as
+    ``order.verify_failed``; ``reason`` names ids, never what the customer typed)."""
+    audit = services().audit
+    if audit is None:
+        return
+    customer = customer_id_of(tracker) or str(tracker.sender_id or "unknown")
+    try:
+        await audit.record("customer", customer[:64], action, customer[:128], reason)
+    except PrivacyError:
+        # A record the log refuses (it would hold personal data) must not stop the dialogue;
+        # the refusal itself is logged without the record.
+        logger.exception("the audit log refused a %s record", action)
 
 
 def entity_values(tracker: Tracker, entity: str) -> list[str]:

@@ -1,8 +1,11 @@
 """Order forms: status, return, cancellation and address change, with ownership checks.
 
 The forms ask for an order id first. An order that is not the sender's is not revealed until
-the customer gives the last four digits of the phone number on it. Whether the rest of a form
-is asked depends on the order (``required_slots``); the submit actions say why when it is not.
+the customer gives the last four digits of the phone number on it; an id with no order behind it
+is treated exactly like someone else's order (asked for the digits, which never match), so the
+replies do not tell which ids exist. Wrong digits are counted per order id and per conversation,
+each one written to the audit log. Whether the rest of a form is asked depends on the order
+(``required_slots``); the submit actions say why when it is not.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions._context import (
+    audit_failure,
     customer_id_of,
     entity_values,
     language_of,
@@ -67,14 +71,22 @@ def _is_cleared(tracker: Tracker, order: Order) -> bool:
     )
 
 
-def _failed_attempts(tracker: Tracker, order: Order) -> int:
+def _claimed_id(tracker: Tracker) -> str | None:
+    """The order id the form holds: a real order's, or a well-formed id with no order behind it."""
+    order_id = tracker.get_slot("order_id")
+    return str(order_id) if order_id else None
+
+
+def _attempts(tracker: Tracker) -> dict[str, int]:
     attempts = tracker.get_slot("phone_attempts") or {}
-    return int(attempts.get(order.id, 0)) if isinstance(attempts, dict) else 0
+    return {str(k): int(v) for k, v in attempts.items()} if isinstance(attempts, dict) else {}
 
 
-def _verification_exhausted(tracker: Tracker, order: Order) -> bool:
-    """Whether the customer used up the phone attempts for ``order`` without verifying it."""
-    return order_service().phone_attempts_left(_failed_attempts(tracker, order)) == 0
+def _verification_exhausted(tracker: Tracker, order_id: str) -> bool:
+    """Whether the phone check stopped for ``order_id``: too many wrong digits for it, or for
+    every id this conversation tried."""
+    attempts = _attempts(tracker)
+    return order_service().verification_blocked(attempts.get(order_id, 0), sum(attempts.values()))
 
 
 def _fresh(tracker: Tracker) -> bool:
@@ -128,11 +140,12 @@ class OrderFormValidation(FormValidationAction, ABC):
     ) -> list[str]:
         # The domain lists phone_last4 second; it is asked only for someone else's order.
         rest = [s for s in domain_slots if s not in {"order_id", "phone_last4"}]
-        order = _order(tracker)
-        if order is None:
+        claimed = _claimed_id(tracker)
+        if claimed is None:
             return ["order_id", *rest]
-        if not _is_cleared(tracker, order):
-            if _verification_exhausted(tracker, order):
+        order = _order(tracker)
+        if order is None or not _is_cleared(tracker, order):
+            if _verification_exhausted(tracker, claimed):
                 return ["order_id"]  # the submit action says why and offers a human
             return ["order_id", "phone_last4", *rest]
         if not self.order_allows_more(order, tracker):
@@ -178,22 +191,27 @@ class OrderFormValidation(FormValidationAction, ABC):
             dispatcher.utter_message(response="utter_order_id_invalid", given=given[:40])
             return {"order_id": None}
         except OrderNotFound:
-            dispatcher.utter_message(response="utter_order_not_found", order_id=given.upper())
-            return {"order_id": None}
+            # Answered like someone else's order: the phone digits are asked and never match.
+            return {"order_id": order_service().normalize_id(given), "phone_last4": None}
         # A new order id means any verification typed for the previous one does not apply.
         return {"order_id": order.id, "phone_last4": None}
 
     async def validate_phone_last4(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
-        order = _order(tracker)
-        if order is None or value is None:
+        claimed = _claimed_id(tracker)
+        if claimed is None or value is None:
             return {"phone_last4": None}
-        if not order_service().phone_matches(order, _value(value)):
-            attempts = dict(tracker.get_slot("phone_attempts") or {})
-            attempts[order.id] = _failed_attempts(tracker, order) + 1
-            if order_service().phone_attempts_left(attempts[order.id]) > 0:
-                dispatcher.utter_message(response="utter_phone_mismatch")
+        order = _order(tracker)
+        if order is None or not order_service().phone_matches(order, _value(value)):
+            attempts = _attempts(tracker)
+            attempts[claimed] = attempts.get(claimed, 0) + 1
+            await audit_failure(tracker, "order.verify_failed", f"wrong phone digits for {claimed}")
+            blocked = order_service().verification_blocked(
+                attempts[claimed], sum(attempts.values())
+            )
+            if not blocked:
+                dispatcher.utter_message(response="utter_phone_mismatch", order_id=claimed)
             return {"phone_last4": None, "phone_attempts": attempts}
         dispatcher.utter_message(response="utter_phone_verified")
         verified = [*(tracker.get_slot("verified_orders") or []), order.id]
@@ -396,13 +414,15 @@ def _reset() -> list[dict[str, Any]]:
     return [SlotSet(slot, None) for slot in FORM_SLOTS]
 
 
-def _may_go_on(dispatcher: CollectingDispatcher, tracker: Tracker, order: Order) -> bool:
-    """Whether a submit action may act on ``order``; says why not when the phone check failed."""
-    if _is_cleared(tracker, order):
-        return True
-    if _verification_exhausted(tracker, order):
-        dispatcher.utter_message(response="utter_phone_attempts_exhausted", order_id=order.id)
-    return False
+def _cleared_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Order | None:
+    """The order a submit action may act on; None (saying why when the phone check stopped)
+    when there is none, it is not the sender's or the id has no order behind it."""
+    claimed, order = _claimed_id(tracker), _order(tracker)
+    if order is not None and _is_cleared(tracker, order):
+        return order
+    if claimed is not None and _verification_exhausted(tracker, claimed):
+        dispatcher.utter_message(response="utter_phone_attempts_exhausted", order_id=claimed)
+    return None
 
 
 class ActionOrderStatus(Action):
@@ -414,8 +434,8 @@ class ActionOrderStatus(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        order = _order(tracker)
-        if order is None or not _may_go_on(dispatcher, tracker, order):
+        order = _cleared_order(dispatcher, tracker)
+        if order is None:
             return _reset()
         dispatcher.utter_message(
             response=f"utter_order_status_{order.status}", **order_fields(order, tracker)
@@ -432,8 +452,8 @@ class ActionSubmitReturn(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        order = _order(tracker)
-        if order is None or not _may_go_on(dispatcher, tracker, order):
+        order = _cleared_order(dispatcher, tracker)
+        if order is None:
             return _reset()
         service, reason = order_service(), str(tracker.get_slot("return_reason") or "")
         decision = (
@@ -469,8 +489,8 @@ class ActionSubmitCancel(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        order = _order(tracker)
-        if order is None or not _may_go_on(dispatcher, tracker, order):
+        order = _cleared_order(dispatcher, tracker)
+        if order is None:
             return _reset()
         fields = order_fields(order, tracker)
         refusal = order_service().can_change(order)
@@ -496,8 +516,8 @@ class ActionSubmitAddress(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        order = _order(tracker)
-        if order is None or not _may_go_on(dispatcher, tracker, order):
+        order = _cleared_order(dispatcher, tracker)
+        if order is None:
             return _reset()
         fields = order_fields(order, tracker)
         refusal = order_service().can_change(order)

@@ -15,6 +15,8 @@ import yaml
 import actions
 from actions import ActionServices
 from bot.app import PROJECT_ROOT, Settings, SharedKnowledge, order_service
+from bot.privacy import AuditLog
+from bot.storage import Database, upgrade
 from tests.launch import PlatformProcess
 from tests.servers import postgres_server
 
@@ -77,8 +79,14 @@ def action_services(tmp_path: Path) -> Iterator[ActionServices]:
     knowledge base, the demo order store)."""
     settings = Settings(_env_file=None, var_dir=tmp_path / "action-var")  # type: ignore[call-arg]
     knowledge = SharedKnowledge(settings)
-    services = ActionServices(orders=order_service(settings), knowledge=knowledge.get)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.hub_database_url)
+    database = Database(settings.hub_database_url)
+    services = ActionServices(
+        orders=order_service(settings), knowledge=knowledge.get, audit=AuditLog(database)
+    )
     actions.configure(services)
     yield services
     actions.configure(None)
     knowledge.close()
+    database.dispose()

@@ -87,7 +87,7 @@ def test_an_order_of_someone_else_needs_the_phone_digits(platform: PlatformProce
     assert first == [reply("utter_ask_phone_last4", "en", order_id=order.id)]
     wrong = "0000" if not order.phone.endswith("0000") else "1111"
     assert texts(say(platform, sender, wrong)) == [
-        reply("utter_phone_mismatch", "en"),
+        reply("utter_phone_mismatch", "en", order_id=order.id),
         reply("utter_ask_phone_last4", "en", order_id=order.id),
     ]
     assert texts(say(platform, sender, f"it ends with {order.phone[-4:]}")) == [

@@ -17,6 +17,7 @@ from bot.dialogue import drops_current_task, is_question, other_requests
 
 ORDER = "YX2611010005"  # customer-001's; phone ends 6633
 RETURN_SLOTS = ["order_id", "phone_last4", "return_reason", "return_confirmed"]
+CANCEL_SLOTS = ["order_id", "phone_last4", "cancel_confirmed"]
 DOMAIN = {
     "responses": {
         name: [
@@ -91,7 +92,9 @@ async def test_a_message_already_answered_is_not_read_again_as_digits() -> None:
     assert await ValidateReturnForm().extract_phone_last4(CollectingDispatcher(), state, {}) == {}
 
 
-async def test_wrong_digits_are_counted_per_order_and_end_in_a_human_offer() -> None:
+async def test_wrong_digits_are_counted_per_order_and_end_in_a_human_offer(
+    order_store: ActionServices,
+) -> None:
     form, attempts = ValidateReturnForm(), None
     said: list[list[str]] = []
     for _ in range(3):
@@ -106,6 +109,10 @@ async def test_wrong_digits_are_counted_per_order_and_end_in_a_human_offer() -> 
         said.append([m["response"] for m in dispatcher.messages])
     assert attempts == {ORDER: 3}
     assert said == [["utter_phone_mismatch"], ["utter_phone_mismatch"], []]
+    records = await order_store.audit.list(actor_kind="customer")  # type: ignore[union-attr]
+    assert [(r.action, r.reason) for r in records] == [
+        ("order.verify_failed", f"wrong phone digits for {ORDER}")
+    ] * 3
     state = tracker([user("inform", "0000")], {"order_id": ORDER, "phone_attempts": attempts})
     dispatcher = CollectingDispatcher()
     assert await form.required_slots(RETURN_SLOTS, dispatcher, state, {}) == ["order_id"]
@@ -208,3 +215,59 @@ def test_the_requests_of_a_message(text: str, others: list[str]) -> None:
 )
 def test_a_stop_before_a_new_request(text: str, drops: bool) -> None:
     assert drops_current_task(text) is drops
+
+
+async def probe(order_id: str, slots: dict[str, Any]) -> tuple[list[str], dict[str, Any], Any]:
+    """One customer's whole exchange with the cancel form for ``order_id``: validation of the
+    id, the slots asked next, then one wrong phone ending."""
+    form, dispatcher = ValidateCancelForm(), CollectingDispatcher()
+    given = tracker([user("inform", order_id)], slots)
+    slots = {**slots, **await form.validate_order_id(order_id, dispatcher, given, {})}
+    asked = await form.required_slots(
+        CANCEL_SLOTS, dispatcher, tracker([user("inform", order_id)], slots), {}
+    )
+    state = tracker([user("inform", "0000")], {**slots, "requested_slot": "phone_last4"})
+    result = await form.validate_phone_last4("0000", dispatcher, state, {})
+    said = [f"{m['response']}:{m.get('order_id')}" for m in dispatcher.messages]
+    return said, {**slots, **result}, asked
+
+
+async def test_an_unknown_order_id_is_answered_exactly_like_someone_elses() -> None:
+    foreign_said, foreign, foreign_asked = await probe(ORDER, {})
+    unknown_said, unknown, unknown_asked = await probe("YX2699999999", {})
+    assert foreign_asked == unknown_asked == ["order_id", "phone_last4", "cancel_confirmed"]
+    assert foreign_said == [f"utter_phone_mismatch:{ORDER}"]
+    assert unknown_said == ["utter_phone_mismatch:YX2699999999"]
+    assert foreign["phone_attempts"] == {ORDER: 1}
+    assert unknown["phone_attempts"] == {"YX2699999999": 1}
+
+
+async def test_wrong_digits_over_many_order_ids_stop_the_conversation() -> None:
+    slots: dict[str, Any] = {"phone_attempts": None}
+    tried = [f"YX26990000{n:02d}" for n in range(6)]
+    for order_id in tried:
+        said, slots, _asked = await probe(order_id, {"phone_attempts": slots["phone_attempts"]})
+        if sum(slots["phone_attempts"].values()) < 6:
+            assert said == [f"utter_phone_mismatch:{order_id}"]
+    assert slots["phone_attempts"] == dict.fromkeys(tried, 1)
+    # A seventh id, never tried: the form no longer asks for digits, the submit says why.
+    state = tracker([user("inform", "x")], {**slots, "order_id": "YX2699000099"})
+    dispatcher = CollectingDispatcher()
+    assert await ValidateCancelForm().required_slots(CANCEL_SLOTS, dispatcher, state, {}) == [
+        "order_id"
+    ]
+    await ActionOrderStatus().run(dispatcher, state, {})
+    assert [(m["response"], m["order_id"]) for m in dispatcher.messages] == [
+        ("utter_phone_attempts_exhausted", "YX2699000099")
+    ]
+
+
+async def test_the_customers_own_order_is_served_after_the_cap() -> None:
+    spent = {f"YX26990000{n:02d}": 1 for n in range(6)}
+    state = tracker([user("inform", ORDER)], {"order_id": ORDER, "phone_attempts": spent})
+    state.latest_message["metadata"] = {"customer_id": "customer-001"}
+    asked = await ValidateCancelForm().required_slots(
+        CANCEL_SLOTS, CollectingDispatcher(), state, {}
+    )
+    assert "phone_last4" not in asked
+    assert asked[0] == "order_id"

@@ -105,7 +105,7 @@ def test_a_policy_question_at_the_phone_step_is_answered(platform: PlatformProce
     sender = visitor()
     at_phone_step(platform, sender)
     answered = texts(say(platform, sender, "能退货吗"))
-    assert reply("utter_phone_mismatch", "zh") not in answered
+    assert reply("utter_phone_mismatch", "zh", order_id=VISITOR_ORDER) not in answered
     assert len(answered) == 2
     assert answered[-1] == reply("utter_ask_phone_last4", "zh", order_id=VISITOR_ORDER)
 
@@ -127,7 +127,7 @@ def test_unsupported_requests_get_a_clear_answer_not_a_re_ask(
     assert answered[0] == reply(f"utter_unsupported_{service}", "zh")
     # Then the next step (a knowledge answer, or the human offer), never the mismatch.
     assert len(answered) >= 3
-    assert reply("utter_phone_mismatch", "zh") not in answered
+    assert reply("utter_phone_mismatch", "zh", order_id=VISITOR_ORDER) not in answered
     # Then the return goes on where it stood.
     assert answered[-1] == reply("utter_ask_phone_last4", "zh", order_id=VISITOR_ORDER)
 
@@ -140,11 +140,16 @@ def test_phone_digits_are_counted_and_a_human_offered_after_three(
     phone = orders(platform).get(VISITOR_ORDER).phone
     wrong = "0000" if not phone.endswith("0000") else "1111"
     ask = reply("utter_ask_phone_last4", "zh", order_id=VISITOR_ORDER)
-    assert texts(say(platform, sender, wrong)) == [reply("utter_phone_mismatch", "zh"), ask]
+    assert texts(say(platform, sender, wrong)) == [
+        reply("utter_phone_mismatch", "zh", order_id=VISITOR_ORDER),
+        ask,
+    ]
     # Not digits: not an attempt, and not a trap either.
-    assert reply("utter_phone_mismatch", "zh") not in texts(say(platform, sender, "退货运费谁出"))
+    assert reply("utter_phone_mismatch", "zh", order_id=VISITOR_ORDER) not in texts(
+        say(platform, sender, "退货运费谁出")
+    )
     assert texts(say(platform, sender, f"尾号{wrong}")) == [
-        reply("utter_phone_mismatch", "zh"),
+        reply("utter_phone_mismatch", "zh", order_id=VISITOR_ORDER),
         ask,
     ]
     assert texts(say(platform, sender, wrong)) == [

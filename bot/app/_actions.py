@@ -16,6 +16,8 @@ import actions
 from bot.app._container import order_service
 from bot.app._knowledge import SharedKnowledge
 from bot.app._settings import Settings
+from bot.privacy import AuditLog
+from bot.storage import Database
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +25,12 @@ logger = logging.getLogger(__name__)
 def run_action_server(settings: Settings) -> None:
     """Serve the custom actions on ``actions_host:actions_port`` until stopped."""
     knowledge = SharedKnowledge(settings)
+    # The hub migrates this database; the action server only appends to its audit log.
+    database = Database(settings.hub_database_url)
     actions.configure(
-        actions.ActionServices(orders=order_service(settings), knowledge=knowledge.get)
+        actions.ActionServices(
+            orders=order_service(settings), knowledge=knowledge.get, audit=AuditLog(database)
+        )
     )
     executor = ActionExecutor()
     executor.register_package("actions")
@@ -40,3 +46,4 @@ def run_action_server(settings: Settings) -> None:
         )
     finally:
         knowledge.close()
+        database.dispose()

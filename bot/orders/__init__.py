@@ -26,6 +26,7 @@ from bot.orders._offering import UNSUPPORTED_SERVICES, UnsupportedService, unsup
 from bot.orders._policy import (
     ADDRESS_CHARS,
     MAX_PHONE_ATTEMPTS,
+    MAX_PHONE_FAILURES,
     NO_REASON_DAYS,
     NO_REASON_SHIPPING_FEE,
     QUALITY_DAYS,
@@ -51,6 +52,7 @@ __all__ = [
     "CATEGORIES",
     "FIXTURES",
     "MAX_PHONE_ATTEMPTS",
+    "MAX_PHONE_FAILURES",
     "NO_REASON_DAYS",
     "NO_REASON_SHIPPING_FEE",
     "ORDER_ID_PATTERN",

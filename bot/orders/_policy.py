@@ -18,6 +18,9 @@ ADDRESS_CHARS = (6, 200)
 # Wrong phone endings a customer may give for one order before the bot stops asking and offers
 # a human: enough for a typo or two, too few to guess four digits.
 MAX_PHONE_ATTEMPTS = 3
+# Wrong phone endings one conversation may give over all the order ids it tries: someone walking
+# through order ids three guesses at a time is stopped after two ids.
+MAX_PHONE_FAILURES = 6
 
 
 def may_see(order: Order, customer_id: str | None, verified_orders: Iterable[str] = ()) -> bool:

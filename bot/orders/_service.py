@@ -21,6 +21,7 @@ from bot.orders._models import (
 )
 from bot.orders._policy import (
     MAX_PHONE_ATTEMPTS,
+    MAX_PHONE_FAILURES,
     change_refusal,
     clean_address,
     may_see,
@@ -48,6 +49,11 @@ class OrderService:
     def today(self) -> date:
         """Today's date in the shop's time zone."""
         return datetime.now(self._zone).date()
+
+    @staticmethod
+    def normalize_id(order_id: str) -> str:
+        """The order id in its stored spelling; InvalidOrderId when it cannot be one."""
+        return normalize_order_id(order_id)
 
     def get(self, order_id: str) -> Order:
         """The order with this id in any common spelling; InvalidOrderId, OrderNotFound."""
@@ -84,6 +90,14 @@ class OrderService:
     def phone_attempts_left(failed_attempts: int) -> int:
         """How many more phone endings the customer may try after ``failed_attempts`` wrong ones."""
         return max(0, MAX_PHONE_ATTEMPTS - failed_attempts)
+
+    @staticmethod
+    def verification_blocked(failed_for_order: int, failed_in_conversation: int) -> bool:
+        """Whether the phone check stops for an order: too many wrong endings for it, or over
+        every order id the conversation tried (an unknown id counts like anyone else's)."""
+        return (
+            failed_for_order >= MAX_PHONE_ATTEMPTS or failed_in_conversation >= MAX_PHONE_FAILURES
+        )
 
     @staticmethod
     def clean_address(text: str) -> str:

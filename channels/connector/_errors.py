@@ -215,9 +215,31 @@ async def _mapped_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": detail}, headers=headers)
 
 
+# The one shape of every refusal: FastAPI documents its own list-of-errors body for 422, which
+# these handlers replace with a sentence, so the OpenAPI document is corrected to match.
+ERROR_BODY_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {"detail": {"type": "string", "title": "What is wrong and how to fix it"}},
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the mapping of public exceptions to status codes."""
+    """Register the mapping of public exceptions to status codes, and document its body."""
     for kind, _status, _reason in STATUS:
         app.add_exception_handler(kind, _mapped_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schemas = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = ERROR_BODY_SCHEMA
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
