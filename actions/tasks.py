@@ -17,7 +17,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions._context import language_of, response_text
 from actions.knowledge import ask, knowledge_base, reply
-from bot.dialogue import drops_current_task, is_question, other_requests
+from bot.dialogue import clause_task, drops_current_task, is_question, other_requests
+from bot.language import Language
 from bot.orders import order_ids_in, unsupported_service
 from knowledge import Answer, KnowledgeError
 
@@ -107,16 +108,13 @@ def _activating_message(tracker: Tracker, form: str) -> str:
 
 
 async def answer_other_requests(
-    dispatcher: CollectingDispatcher, tracker: Tracker, form: str
+    dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], form: str
 ) -> None:
     """Answer the questions that the message which started ``form`` asked besides its request
     ("查一下订单…，顺便问下退货要几天"), from the knowledge base."""
     message = _activating_message(tracker, form)
-    questions = [
-        clause
-        for clause in other_requests(message)
-        if is_question(clause) and not order_ids_in(clause)
-    ][:MAX_OTHER_REQUESTS]
+    clauses = other_requests(message)
+    questions = [c for c in clauses if is_question(c) and not order_ids_in(c)][:MAX_OTHER_REQUESTS]
     language = language_of(tracker)
     loop = asyncio.get_running_loop()
     for question in questions:
@@ -131,6 +129,30 @@ async def answer_other_requests(
             dispatcher.utter_message(**reply(answer))
         else:
             dispatcher.utter_message(response="utter_other_request_unanswered", question=question)
+    offer_other_task(dispatcher, domain, language, form, clauses)
+
+
+def offer_other_task(
+    dispatcher: CollectingDispatcher,
+    domain: dict[str, Any],
+    language: Language,
+    form: str,
+    clauses: list[str],
+) -> None:
+    """Offer the first further request of the message that asks for another task ("查一下订单…，
+    另外我想退货"): a button sends that request as the customer's next message, so it starts
+    as if typed alone. Nothing starts unasked: the customer may have changed their mind."""
+    for clause in clauses:
+        task = clause_task(clause)
+        if task is None or task == form or is_question(clause):
+            continue
+        text = response_text(domain, "utter_offer_other_request", language)
+        button = response_text(domain, "utter_offer_other_request_button", language)
+        dispatcher.utter_message(
+            text=text.format(request=clause[:80]),
+            buttons=[{"title": button, "payload": clause[:200]}],
+        )
+        return
 
 
 async def finish_task(
@@ -138,7 +160,7 @@ async def finish_task(
 ) -> list[dict[str, Any]]:
     """What every task does after its own reply: the message's other requests, then the paused
     task offered again."""
-    await answer_other_requests(dispatcher, tracker, form)
+    await answer_other_requests(dispatcher, tracker, domain, form)
     return offer_paused_task(dispatcher, tracker, domain, form)
 
 

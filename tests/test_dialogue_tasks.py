@@ -12,8 +12,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import ActionServices
 from actions.orders import ActionOrderStatus, ValidateCancelForm, ValidateReturnForm
-from actions.tasks import ActionResumeTask, ActionSwitchTask
-from bot.dialogue import drops_current_task, is_question, other_requests
+from actions.tasks import ActionResumeTask, ActionSwitchTask, offer_other_task
+from bot.dialogue import clause_task, drops_current_task, is_question, other_requests
 
 ORDER = "YX2611010005"  # customer-001's; phone ends 6633
 RETURN_SLOTS = ["order_id", "phone_last4", "return_reason", "return_confirmed"]
@@ -271,3 +271,64 @@ async def test_the_customers_own_order_is_served_after_the_cap() -> None:
     )
     assert "phone_last4" not in asked
     assert asked[0] == "order_id"
+
+
+@pytest.mark.parametrize(
+    ("clause", "task"),
+    [
+        ("另外我想退货", "return_form"),
+        ("帮我把这单取消了", "cancel_form"),
+        ("取消退货", "cancel_form"),
+        ("地址也要改一下", "address_form"),
+        ("再帮我推荐个耳机", "recommend_form"),
+        ("查下订单到哪了", "order_status_form"),
+        ("please cancel YX2611010002", "cancel_form"),
+        ("I want a refund for it", "return_form"),
+        ("suggest a phone under 2000", "recommend_form"),
+        ("track it", "order_status_form"),
+        ("谢谢", None),
+        ("thanks a lot", None),
+    ],
+)
+def test_a_request_clause_names_its_task(clause: str, task: str | None) -> None:
+    assert clause_task(clause) == task
+
+
+OFFER_DOMAIN = {
+    "responses": {
+        name: [
+            {"text": zh, "condition": [{"type": "slot", "name": "language", "value": "zh"}]},
+            {"text": en},
+        ]
+        for name, zh, en in (
+            ("utter_offer_other_request", "还说“{request}”？", "also: {request}?"),
+            ("utter_offer_other_request_button", "好的", "Yes"),
+        )
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("message", "form", "offered"),
+    [
+        # The other task is offered, with the clause as the button's message.
+        ("查一下订单YX2611010005，另外我想退货", "order_status_form", "我想退货"),
+        ("我想退货，然后帮我推荐个耳机", "return_form", "帮我推荐个耳机"),
+        # The task that just ran, a question (answered from the knowledge base instead) and
+        # words that name no task are not offered.
+        ("查一下订单YX2611010005，还有帮我查下物流", "order_status_form", None),
+        ("查一下订单YX2611010005，顺便问下退货要几天", "order_status_form", None),
+        ("查一下订单YX2611010005，另外谢谢你们", "order_status_form", None),
+    ],
+)
+def test_a_further_request_of_the_message_is_offered_not_started(
+    message: str, form: str, offered: str | None
+) -> None:
+    dispatcher = CollectingDispatcher()
+    offer_other_task(dispatcher, OFFER_DOMAIN, "zh", form, other_requests(message))
+    if offered is None:
+        assert dispatcher.messages == []
+    else:
+        [message_sent] = dispatcher.messages
+        assert message_sent["text"] == f"还说“{offered}”？"
+        assert message_sent["buttons"] == [{"title": "好的", "payload": offered}]

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from bot.orders import OrderService, parse_budget
-from tests.conftest import response_text
+from tests.conftest import query_hub_db, response_text
 from tests.launch import PlatformProcess
 
 pytestmark = pytest.mark.integration
@@ -302,3 +302,28 @@ def test_skipping_the_phone_check_still_gets_what_needs_no_order(
     assert [k["abstained"] for k in knowledge] == [False]
     # A "no" with nothing pending is not misunderstood.
     assert texts(say(platform, sender, "不用了")) == [reply("utter_complaint_anything_else", "zh")]
+
+
+@pytest.mark.parametrize("order_id", [VISITOR_ORDER, "YX2611019999"])
+def test_an_unknown_order_id_reads_exactly_like_someone_elses(
+    platform: PlatformProcess, order_id: str
+) -> None:
+    """Someone else's order and an id with no order behind it get the same replies, so the
+    replies do not tell which ids exist; each wrong ending is in the audit log."""
+    sender = visitor()
+    ask = reply("utter_ask_phone_last4", "zh", order_id=order_id)
+    assert texts(say(platform, sender, f"查一下订单{order_id}")) == [ask]
+    phone = orders(platform).get(VISITOR_ORDER).phone
+    wrong = "0000" if not phone.endswith("0000") else "1111"
+    assert texts(say(platform, sender, wrong)) == [
+        reply("utter_phone_mismatch", "zh", order_id=order_id),
+        ask,
+    ]
+    audited = query_hub_db(
+        platform.var_dir,
+        "SELECT action, reason FROM privacy_audit_log WHERE customer_id LIKE ?",
+        (f"%{sender}",),
+    )
+    assert [tuple(row) for row in audited] == [
+        ("order.verify_failed", f"wrong phone digits for {order_id}")
+    ]

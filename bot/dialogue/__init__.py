@@ -1,6 +1,6 @@
 """The dialogue engine: the hub's client of Rasa, and training and evaluating the Rasa model."""
 
-from bot.dialogue._clauses import drops_current_task, is_question, other_requests
+from bot.dialogue._clauses import clause_task, drops_current_task, is_question, other_requests
 from bot.dialogue._client import BotReply, Button, RasaClient
 from bot.dialogue._conversations import evaluate_conversations
 from bot.dialogue._errors import (
@@ -50,6 +50,7 @@ __all__ = [
     "RasaToolchain",
     "TrackerStoreEvents",
     "TrainingFailed",
+    "clause_task",
     "drops_current_task",
     "evaluate_conversations",
     "is_question",

@@ -27,6 +27,23 @@ _QUESTION = re.compile(
     r"^\s*(?:how|what|when|where|why|which|who|can|could|do|does|is|are|will|would)\b",
     re.IGNORECASE,
 )
+# Which task a further request of a message asks for, by its words: Rasa classified the message
+# as a whole, so the clauses are told apart here (a handful of words per task is enough to say
+# "this clause asks for something else"; the task itself starts when the customer says so and
+# Rasa reads the clause on its own). Checked in this order: "取消退货" is a cancellation.
+_TASK_WORDS = (
+    ("cancel_form", re.compile(r"取消|不要这[单个]|\bcancel", re.IGNORECASE)),
+    ("return_form", re.compile(r"退货|退款|退掉|退换|\b(?:return|refund)", re.IGNORECASE)),
+    ("address_form", re.compile(r"地址|\baddress\b", re.IGNORECASE)),
+    ("recommend_form", re.compile(r"推荐|\b(?:recommend|suggest)", re.IGNORECASE)),
+    (
+        "order_status_form",
+        re.compile(
+            r"查.{0,4}(?:订单|物流|快递)|到哪|物流|发货了|\b(?:track|status|where is)",
+            re.IGNORECASE,
+        ),
+    ),
+)
 _MIN_CLAUSE_CHARS = 2
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 
@@ -46,6 +63,15 @@ def other_requests(text: str) -> list[str]:
         if clauses:
             parts.append("，".join(clauses) if _HAN.search(segment) else ", ".join(clauses))
     return parts if len(parts) > 1 else []
+
+
+def clause_task(clause: str) -> str | None:
+    """The form a request clause asks for ("另外我想退货" → "return_form"), None when its words
+    name no task."""
+    for form, words in _TASK_WORDS:
+        if words.search(clause):
+            return form
+    return None
 
 
 def drops_current_task(text: str) -> bool:

@@ -47,7 +47,6 @@ ERRORS = frozenset(
     {
         "utter_phone_mismatch",
         "utter_order_id_invalid",
-        "utter_order_not_found",
         "utter_address_invalid",
         "utter_budget_invalid",
         "utter_category_invalid",
