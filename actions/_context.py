@@ -18,7 +18,8 @@ from rasa_sdk import Tracker
 from bot.insights import Sentiment
 from bot.language import Language
 from bot.orders import OrderService
-from bot.privacy import AuditLog, PrivacyError
+from bot.privacy import AuditLog, ConsentService, PrivacyError
+from bot.recommend import RecommendService
 from knowledge import KnowledgeBase
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ class ActionServices:
     orders: OrderService
     knowledge: Callable[[], KnowledgeBase]  # the one knowledge base, opened on first use
     audit: AuditLog | None = None  # failed verifications are recorded here when given
+    recommend: RecommendService | None = None  # without it: the catalogue filtered by the form
+    consents: ConsentService | None = None  # personalised ranking only with a recorded opt-in
 
 
 _services: ActionServices | None = None
@@ -65,6 +68,11 @@ def language_of(tracker: Tracker) -> Language:
 def _metadata(tracker: Tracker) -> dict[str, Any]:
     metadata = (tracker.latest_message or {}).get("metadata") or {}
     return metadata if isinstance(metadata, dict) else {}
+
+
+def channel_of(tracker: Tracker) -> str:
+    """The channel the latest message came through (``metadata.channel``; "" when unknown)."""
+    return str(_metadata(tracker).get("channel") or "")
 
 
 def customer_id_of(tracker: Tracker) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -9,21 +10,31 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions._context import (
+    channel_of,
+    customer_id_of,
     entity_values,
     language_of,
     order_service,
     response_text,
     sentiment_of,
+    services,
 )
 from actions.knowledge import ask, reply
 from actions.tasks import finish_task
 from bot.dialogue import other_requests
-from bot.orders import CATEGORIES, parse_budget
+from bot.orders import CATEGORIES, Budget, parse_budget
+from bot.privacy import PrivacyError
+from bot.recommend import Filters, Recommendation, RecommendError
 from knowledge import KnowledgeError
+
+logger = logging.getLogger(__name__)
 
 COMPLAINT_ECHO_CHARS = 60
 FALLBACK_CHOICES = 2
 NO_BUDGET = "any"
+RECOMMENDATIONS = 3
+# Channels whose client draws cards (the platform's web-chat widget); others get a text list.
+CARD_CHANNELS = frozenset({"webchat"})
 
 
 class ActionHandleComplaint(Action):
@@ -73,7 +84,10 @@ class ValidateRecommendForm(FormValidationAction):
 
 
 class ActionRecommend(Action):
-    """Suggests catalogue products of the category within the budget."""
+    """Suggests products of the category within the budget, ranked for the customer by the
+    recommendation service (personalised only with their recorded consent), each with its
+    reason; cards in the web-chat widget, a list elsewhere. Without a trained model it falls
+    back to the catalogue filtered by the form."""
 
     def name(self) -> str:
         return "action_recommend"
@@ -83,17 +97,88 @@ class ActionRecommend(Action):
     ) -> list[dict[str, Any]]:
         language = language_of(tracker)
         category = tracker.get_slot("product_category")
+        category = category if category in CATEGORIES else None
         budget_text = tracker.get_slot("budget")
         budget = parse_budget(budget_text) if budget_text and budget_text != NO_BUDGET else None
-        products = order_service().products(category if category in CATEGORIES else None, budget)
-        if not products:
-            dispatcher.utter_message(response="utter_no_recommendations")
+        ranked = await _ranked(tracker, category, budget)
+        if ranked is not None:
+            _say_ranked(dispatcher, tracker, ranked, language)
         else:
-            lines = "\n".join(f"• {p.name(language)} ¥{p.price}" for p in products)
-            dispatcher.utter_message(response="utter_recommendations", products=lines)
+            products = order_service().products(category, budget)
+            if not products:
+                dispatcher.utter_message(response="utter_no_recommendations")
+            else:
+                lines = "\n".join(f"• {p.name(language)} ¥{p.price}" for p in products)
+                dispatcher.utter_message(response="utter_recommendations", products=lines)
         return [SlotSet("budget", None)] + await finish_task(
             dispatcher, tracker, domain, "recommend_form"
         )
+
+
+async def _ranked(
+    tracker: Tracker, category: str | None, budget: Budget | None
+) -> list[Recommendation] | None:
+    """The service's ranking for this customer; None when no model serves yet."""
+    recommend, consents = services().recommend, services().consents
+    if recommend is None:
+        return None
+    customer = customer_id_of(tracker)
+    personalised = False
+    if customer is not None and consents is not None:
+        try:
+            personalised = await consents.allows(customer, "personalisation", channel_of(tracker))
+        except PrivacyError as exc:
+            logger.warning("Consent not readable, ranking without personalisation: %s", exc)
+    try:
+        await recommend.refresh()  # a model retrained since the last request serves now
+        return await recommend.recommend(
+            customer or str(tracker.sender_id),
+            k=RECOMMENDATIONS,
+            filters=Filters(
+                category=category,
+                budget_low=budget.low if budget else None,
+                budget_high=budget.high if budget else None,
+            ),
+            personalised=personalised,
+        )
+    except RecommendError as exc:
+        logger.warning("Recommendations fall back to the catalogue filter: %s", exc)
+        return None
+
+
+def _say_ranked(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    ranked: list[Recommendation],
+    language: str,
+) -> None:
+    if not ranked:
+        dispatcher.utter_message(response="utter_no_recommendations")
+        return
+    lines = "\n".join(
+        f"• {r.item.name(language)} ¥{r.item.price:g}: {r.reason.text(language)}" for r in ranked
+    )
+    if channel_of(tracker) not in CARD_CHANNELS:
+        dispatcher.utter_message(response="utter_recommendations", products=lines)
+        return
+    cards = [
+        {
+            "title": f"{r.item.name(language)} ¥{r.item.price:g}",
+            "subtitle": r.reason.text(language),
+            **({"image_url": r.item.image} if r.item.image else {}),
+            "buttons": [],
+        }
+        for r in ranked
+    ]
+    dispatcher.utter_message(
+        response="utter_recommendations_cards",
+        json_message={
+            "attachment": {
+                "type": "template",
+                "payload": {"template_type": "generic", "elements": cards},
+            }
+        },
+    )
 
 
 class ActionFallbackSuggest(Action):

@@ -2,7 +2,14 @@
 action server, the one command line and the supervisor. Only this layer constructs services."""
 
 from bot.app._cli import app
-from bot.app._container import HubServices, build_hub_services, order_service, speech_engine
+from bot.app._container import (
+    HubServices,
+    build_hub_services,
+    ensure_recommendation_model,
+    order_service,
+    recommend_service,
+    speech_engine,
+)
 from bot.app._customers import CustomerFacts
 from bot.app._hub import background_jobs, create_app, create_asgi
 from bot.app._knowledge import (
@@ -29,11 +36,13 @@ __all__ = [
     "build_hub_services",
     "create_app",
     "create_asgi",
+    "ensure_recommendation_model",
     "ingest_sources",
     "knowledge_config",
     "open_knowledge_base",
     "order_service",
     "platform_processes",
+    "recommend_service",
     "speech_engine",
     "uploads_dir",
 ]

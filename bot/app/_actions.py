@@ -13,10 +13,10 @@ from rasa_sdk.endpoint import create_app
 from rasa_sdk.executor import ActionExecutor
 
 import actions
-from bot.app._container import order_service
+from bot.app._container import order_service, recommend_service
 from bot.app._knowledge import SharedKnowledge
 from bot.app._settings import Settings
-from bot.privacy import AuditLog
+from bot.privacy import AuditLog, ConsentService
 from bot.storage import Database
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,11 @@ def run_action_server(settings: Settings) -> None:
     database = Database(settings.hub_database_url)
     actions.configure(
         actions.ActionServices(
-            orders=order_service(settings), knowledge=knowledge.get, audit=AuditLog(database)
+            orders=order_service(settings),
+            knowledge=knowledge.get,
+            audit=AuditLog(database),
+            recommend=recommend_service(settings, database),
+            consents=ConsentService(database),
         )
     )
     executor = ActionExecutor()

@@ -16,11 +16,13 @@ from bot.app._cli_privacy import privacy_app
 from bot.app._cli_rasa import shell, validate
 from bot.app._cli_recommend import recommend_app
 from bot.app._cli_settings import cli_settings, start_run
+from bot.app._container import ensure_recommendation_model
 from bot.app._exposure import InsecureSettings, check_exposure
 from bot.app._knowledge import ingest_sources
 from bot.app._supervisor import Supervisor, platform_processes
 from bot.dialogue import TrainingFailed, train
 from bot.handoff import AgentDirectory, HandoffError
+from bot.recommend import RecommendError
 from bot.storage import Database, upgrade
 from knowledge import KnowledgeError
 
@@ -41,7 +43,8 @@ app.add_typer(privacy_app, name="privacy")
 
 @app.command()
 def run() -> None:
-    """Train the Rasa model if its inputs changed, then start Rasa, actions and hub."""
+    """Train the Rasa model if its inputs changed (and a first recommendation model on a new
+    install), then start Rasa, actions and hub."""
     settings = cli_settings()
     try:
         check_exposure(settings)
@@ -57,6 +60,11 @@ def run() -> None:
         ingest_sources(settings)  # unchanged files cost nothing, so this is quick after the first
     except KnowledgeError as exc:
         logger.error("Knowledge base ingestion failed: %s", exc)
+        raise typer.Exit(code=1) from exc
+    try:
+        ensure_recommendation_model(settings)
+    except RecommendError as exc:
+        logger.error("The first recommendation model could not be trained: %s", exc)
         raise typer.Exit(code=1) from exc
     supervisor = Supervisor(
         platform_processes(settings, model),

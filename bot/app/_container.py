@@ -6,6 +6,8 @@ the services it needs.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +35,8 @@ from channels.media import (
     build_speech_engine,
 )
 from knowledge import E5Embedder, chat_model
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,27 @@ async def prepare_recommendations(service: RecommendService) -> None:
     if not await service.catalogue():
         await service.import_catalogue(CATALOGUE)
     await service.refresh()
+
+
+def ensure_recommendation_model(settings: Settings) -> None:
+    """The demo catalogue when the shop has none, and a first recommendation model when none was
+    ever trained (a new install: about ten seconds of CPU once); later models come from the
+    hub's retraining job or ``python -m bot recommend train``."""
+
+    async def prepare() -> None:
+        database = Database(settings.hub_database_url)
+        try:
+            await database.migrate()
+            service = recommend_service(settings, database)
+            if not await service.catalogue():
+                await service.import_catalogue(CATALOGUE)
+            report = await service.ensure_trained()
+            if report is not None:
+                logger.info("Trained a first recommendation model (version %s)", report.version)
+        finally:
+            database.dispose()
+
+    asyncio.run(prepare())
 
 
 def order_service(settings: Settings) -> OrderService:

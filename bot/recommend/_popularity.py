@@ -12,6 +12,16 @@ from bot.recommend._types import Reason
 
 logger = logging.getLogger(__name__)
 
+# The demo shop's category codes in words; a shop's own codes are shown as they are.
+CATEGORY_NAMES = {
+    "electronics": ("数码电子", "electronics"),
+    "home_appliances": ("家用电器", "home appliances"),
+    "clothing": ("服装鞋帽", "clothing"),
+    "beauty": ("美妆个护", "beauty"),
+    "books": ("图书", "books"),
+    "food": ("食品", "food"),
+}
+
 
 class PopularityModel(Recommender):
     """Items ranked by how many customers chose them; optionally within one category."""
@@ -54,8 +64,5 @@ class PopularityModel(Recommender):
         found = self.data.catalogue.get(item)
         if found is None:
             return Reason(self.name, "最受欢迎的商品之一", "One of our most popular items")
-        return Reason(
-            self.name,
-            f"「{found.category}」类热销商品",
-            f"Popular in {found.category}",
-        )
+        zh, en = CATEGORY_NAMES.get(found.category, (found.category, found.category))
+        return Reason(self.name, f"{zh}类热销商品", f"Popular in {en}")

@@ -236,6 +236,14 @@ class RecommendService:
         logger.info("Trained %s on %d events in %.1f s", "+".join(names), len(events), seconds)
         return report
 
+    async def ensure_trained(self) -> TrainReport | None:
+        """Train a first model when none was ever saved (a new shop); None when one exists."""
+        if self._store is not None:
+            saved = await asyncio.to_thread(self._store.versions)
+            if saved:
+                return None
+        return await self.train()
+
     async def refresh(self) -> int | None:
         """Serve the newest saved version if it is newer than the one serving; its number."""
         if self._store is None:
