@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.orders import Budget, Order, OrderService, carrier_name
+from bot.orders import Order, OrderService, carrier_name
 from tests.conftest import query_hub_db, response_text
 from tests.launch import PlatformProcess
+from tests.test_dialogue_traps import Recommended
 
 pytestmark = pytest.mark.integration
 
@@ -249,12 +250,8 @@ def test_asking_for_a_human_hands_over(platform: PlatformProcess) -> None:
 def test_recommendation_from_the_catalogue(platform: PlatformProcess) -> None:
     sender = f"shopper-{uuid.uuid4().hex[:6]}"
     assert texts(say(platform, sender, "推荐一款手机")) == [reply("utter_ask_budget", "zh")]
-    products = "\n".join(
-        f"• {p.name('zh')} ¥{p.price}"
-        for p in orders(platform).products("electronics", Budget(None, 2000))
-    )
     assert texts(say(platform, sender, "两千以内")) == [
-        reply("utter_recommendations", "zh", products=products)
+        Recommended("electronics", "两千以内", "zh")
     ]
 
 

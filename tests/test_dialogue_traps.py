@@ -6,6 +6,8 @@ two requests gets both; a mixed-language message is answered in its sentence's l
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from typing import Any
 
@@ -13,11 +15,17 @@ import httpx
 import pytest
 
 from bot.orders import OrderService, parse_budget
+from bot.recommend import CATALOGUE
 from tests.conftest import query_hub_db, response_text
 from tests.launch import PlatformProcess
 
 pytestmark = pytest.mark.integration
 
+CATALOGUE_BY_NAME = {
+    name: item
+    for item in json.loads(CATALOGUE.read_text(encoding="utf-8"))
+    for name in (item["name_zh"], item["name_en"])
+}
 VISITOR_ORDER = "YX2611010005"  # customer-001's: anyone else must give its phone digits
 
 
@@ -53,10 +61,42 @@ def at_phone_step(platform: PlatformProcess, sender: str) -> None:
     ]
 
 
-def recommendations(platform: PlatformProcess, category: str, budget: str, language: str) -> str:
-    products = orders(platform).products(category, parse_budget(budget))  # type: ignore[arg-type]
-    lines = "\n".join(f"• {p.name(language)} ¥{p.price}" for p in products)
-    return reply("utter_recommendations", language, products=lines)
+class Recommended:
+    """Equal to a recommendation reply in ``language`` listing 1 to 3 catalogue items of
+    ``category`` within ``budget``, each with its price and reason (which items depends on the
+    ranking model, not on this test)."""
+
+    def __init__(self, category: str, budget: str, language: str) -> None:
+        self.category, self.budget, self.language = category, parse_budget(budget), language
+        self.heading = reply("utter_recommendations", language, products="")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, str) or not other.startswith(self.heading):
+            return False
+        lines = other.removeprefix(self.heading).split("\n")
+        return 1 <= len(lines) <= 3 and all(self._fits(line) for line in lines)
+
+    def _fits(self, line: str) -> bool:
+        match = re.fullmatch(r"• (.+) ¥(\d+(?:\.\d+)?): (.+)", line)
+        if match is None:
+            return False
+        item = CATALOGUE_BY_NAME.get(match.group(1))
+        price = float(match.group(2))
+        low, high = (self.budget.low, self.budget.high) if self.budget else (None, None)
+        return (
+            item is not None
+            and item["category"] == self.category
+            and item["price"] == price
+            and (low is None or price >= low)
+            and (high is None or price <= high)
+        )
+
+    def __repr__(self) -> str:
+        return f"<recommendations of {self.category} within {self.budget} in {self.language}>"
+
+
+def recommendations(platform: PlatformProcess, category: str, budget: str, language: str) -> Any:
+    return Recommended(category, budget, language)
 
 
 def task(name: str, language: str) -> str:
