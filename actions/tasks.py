@@ -17,7 +17,13 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions._context import language_of, response_text
 from actions.knowledge import ask, knowledge_base, reply
-from bot.dialogue import clause_task, drops_current_task, is_question, other_requests
+from bot.dialogue import (
+    carries_on,
+    clause_task,
+    drops_current_task,
+    is_question,
+    other_requests,
+)
 from bot.language import Language
 from bot.orders import order_ids_in, unsupported_service
 from knowledge import Answer, KnowledgeError
@@ -209,7 +215,9 @@ class ActionResumeTask(Action):
     ) -> list[dict[str, Any]]:
         paused = _paused(tracker.get_slot("resume_offered"))
         events: list[dict[str, Any]] = [SlotSet("resume_offered", None)]
-        if paused is None or _intent(tracker) != "affirm":
+        # "继续" alone is short enough for NLU to read as a stop ("不用继续了"): the words decide.
+        resume = _intent(tracker) == "affirm" or carries_on(_text(tracker))
+        if paused is None or not resume:
             dispatcher.utter_message(response="utter_resume_declined")
             return events
         form, order_id = paused

@@ -13,7 +13,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import ActionServices
 from actions.orders import ActionOrderStatus, ValidateCancelForm, ValidateReturnForm
 from actions.tasks import ActionResumeTask, ActionSwitchTask, offer_other_task
-from bot.dialogue import clause_task, drops_current_task, is_question, other_requests
+from bot.dialogue import (
+    carries_on,
+    clause_task,
+    drops_current_task,
+    is_question,
+    other_requests,
+)
 
 ORDER = "YX2611010005"  # customer-001's; phone ends 6633
 RETURN_SLOTS = ["order_id", "phone_last4", "return_reason", "return_confirmed"]
@@ -332,3 +338,46 @@ def test_a_further_request_of_the_message_is_offered_not_started(
         [message_sent] = dispatcher.messages
         assert message_sent["text"] == f"还说“{offered}”？"
         assert message_sent["buttons"] == [{"title": "好的", "payload": offered}]
+
+
+@pytest.mark.parametrize(
+    ("text", "goes_on"),
+    [
+        ("继续", True),
+        ("继续吧", True),
+        ("好的，继续", True),
+        ("接着办", True),
+        ("go on", True),
+        ("yes, continue", True),
+        ("let's continue", True),
+        ("不用继续了", False),
+        ("别继续了", False),
+        ("don't continue", False),
+        ("no need to go on", False),
+        ("继续保持", True),  # only ever asked right after the offer, where it means carry on
+        ("查一下订单", False),
+    ],
+)
+def test_carrying_on_is_read_from_the_words(text: str, goes_on: bool) -> None:
+    assert carries_on(text) is goes_on
+
+
+@pytest.mark.parametrize(("intent", "text"), [("stop", "继续"), ("affirm", "好的")])
+async def test_go_on_words_resume_the_paused_task_whatever_the_intent(
+    intent: str, text: str
+) -> None:
+    state = tracker([user(intent, text)], {"resume_offered": f"return_form:{ORDER}"})
+    events = await ActionResumeTask().run(CollectingDispatcher(), state, {})
+    assert events == [
+        SlotSet("resume_offered", None),
+        SlotSet("order_id", ORDER),
+        FollowupAction("return_form"),
+    ]
+
+
+async def test_a_real_stop_at_the_offer_leaves_the_paused_task() -> None:
+    state = tracker([user("stop", "不用继续了")], {"resume_offered": f"return_form:{ORDER}"})
+    dispatcher = CollectingDispatcher()
+    events = await ActionResumeTask().run(dispatcher, state, {})
+    assert events == [SlotSet("resume_offered", None)]
+    assert [m["response"] for m in dispatcher.messages] == ["utter_resume_declined"]

@@ -416,6 +416,11 @@ def test_a_wrong_order_is_recognised(text: str, wrong: bool) -> None:
         ("send it to YX2611010001", None),
         ("I need to change my address", None),
         ("改地址", None),
+        ("我要改地址", None),
+        # The verb before 地址: "改地址到…", "修改收货地址为…", "换地址：…".
+        ("改地址到深圳市南山区科技园南路2号", "深圳市南山区科技园南路2号"),
+        ("修改收货地址为北京市朝阳区建国路88号", "北京市朝阳区建国路88号"),
+        ("换地址：杭州市西湖区文三路5号", "杭州市西湖区文三路5号"),
     ],
 )
 def test_an_address_given_with_the_request(text: str, address: str | None) -> None:

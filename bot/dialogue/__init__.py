@@ -1,6 +1,12 @@
 """The dialogue engine: the hub's client of Rasa, and training and evaluating the Rasa model."""
 
-from bot.dialogue._clauses import clause_task, drops_current_task, is_question, other_requests
+from bot.dialogue._clauses import (
+    carries_on,
+    clause_task,
+    drops_current_task,
+    is_question,
+    other_requests,
+)
 from bot.dialogue._client import BotReply, Button, RasaClient
 from bot.dialogue._conversations import evaluate_conversations
 from bot.dialogue._errors import (
@@ -50,6 +56,7 @@ __all__ = [
     "RasaToolchain",
     "TrackerStoreEvents",
     "TrainingFailed",
+    "carries_on",
     "clause_task",
     "drops_current_task",
     "evaluate_conversations",

@@ -44,6 +44,13 @@ _TASK_WORDS = (
         ),
     ),
 )
+# "继续", "接着办", "go on": carry on with what was offered; "不用继续了" is no such answer.
+_GO_ON = re.compile(
+    r"^\s*(?:好的?[，,]?\s*)?(?:继续|接着|接着办|继续办理?|继续吧|接着来)|"
+    r"^\s*(?:yes[,!]?\s*)?(?:go on|continue|carry on|resume|let'?s continue|keep going)\b",
+    re.IGNORECASE,
+)
+_NEGATED = re.compile(r"不|别|没|\b(?:no|not|don'?t|stop)\b", re.IGNORECASE)
 _MIN_CLAUSE_CHARS = 2
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 
@@ -72,6 +79,11 @@ def clause_task(clause: str) -> str | None:
         if words.search(clause):
             return form
     return None
+
+
+def carries_on(text: str) -> bool:
+    """Whether the message says to carry on ("继续", "接着办", "go on") and nothing against it."""
+    return _GO_ON.search(text) is not None and _NEGATED.search(text) is None
 
 
 def drops_current_task(text: str) -> bool:

@@ -89,7 +89,8 @@ def names_wrong_order(text: str) -> bool:
 
 # "change my address to 上海市…", "地址改成北京市…": the new address given with the request.
 _ADDRESS_GIVEN = re.compile(
-    r"(?:改成|改为|改到|换成|换到|寄到|送到|新地址(?:是|为)?|地址(?:是|为)|\bto\b)\s*[:：]?\s*(.+)$",
+    r"(?:(?:修改|更改|改|换)(?:收货|配送|送货)?地址(?:到|为|成|是|[:：])|改成|改为|改到|换成|换到|"
+    r"寄到|送到|新地址(?:是|为)?|地址(?:是|为)|\bto\b)\s*[:：]?\s*(.+)$",
     re.IGNORECASE,
 )
 _ADDRESS_PART = re.compile(
