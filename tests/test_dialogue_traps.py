@@ -116,7 +116,10 @@ def test_never_mind_and_a_recommendation_leave_the_phone_step(platform: Platform
     ]
 
 
-def test_a_new_request_pauses_the_return_and_offers_it_again(platform: PlatformProcess) -> None:
+@pytest.mark.parametrize("taken_up_with", ["好的", "继续"])
+def test_a_new_request_pauses_the_return_and_offers_it_again(
+    platform: PlatformProcess, taken_up_with: str
+) -> None:
     sender = visitor()
     at_phone_step(platform, sender)
     assert texts(say(platform, sender, "推荐个两千以内的手机")) == [
@@ -136,7 +139,7 @@ def test_a_new_request_pauses_the_return_and_offers_it_again(platform: PlatformP
         ),
     ]
     # Taking it up again goes back to where the return stood: the phone check of that order.
-    assert texts(say(platform, sender, "好的")) == [
+    assert texts(say(platform, sender, taken_up_with)) == [
         reply("utter_ask_phone_last4", "zh", order_id=VISITOR_ORDER)
     ]
 
