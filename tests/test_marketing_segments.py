@@ -63,14 +63,23 @@ def test_expressions_match_profiles(expression: str, alice: bool, bob: bool) -> 
     [
         ("", "the segment expression is empty"),
         ("   ", "the segment expression is empty"),
-        ("monetary >= 'high'", "column 10: 'monetary' (a number) cannot be compared with the text 'high'"),
+        (
+            "monetary >= 'high'",
+            "column 10: 'monetary' (a number) cannot be compared with the text 'high'",
+        ),
         ("salary > 3", "column 1: unknown field 'salary'"),
         ("language == zh", "column 13: unknown field 'zh'"),
         ("monetary", "column 1: 'monetary' (a number) is not a condition"),
-        ("language == 'zh' and", "column 21: expected a field, number, text or list, found the end"),
+        (
+            "language == 'zh' and",
+            "column 21: expected a field, number, text or list, found the end",
+        ),
         ("(language == 'zh'", "column 18: expected ')', found the end"),
         ("language == 'zh')", "column 17: unexpected ')'"),
-        ("tags == 'vip'", "column 6: 'tags' (a list of texts) cannot be compared with the text 'vip'"),
+        (
+            "tags == 'vip'",
+            "column 6: 'tags' (a list of texts) cannot be compared with the text 'vip'",
+        ),
         ("3 in tags", "column 3: 'in' asks whether a text is in a list"),
         ("language < 'zh'", "column 10: '<' compares numbers, not 'language' (a text)"),
         ("__import__('os')", "column 1: unknown field '__import__'"),
@@ -101,6 +110,7 @@ def test_any_text_parses_or_is_refused_clearly(text: str) -> None:
     try:
         segment = Segment.parse(text)
     except InvalidSegment as exc:
-        assert str(exc)
+        message = str(exc)
+        assert message
     else:
         assert segment.matches(ALICE) in {True, False}

@@ -101,7 +101,10 @@ def test_aa_experiments_rarely_name_a_false_winner() -> None:
     runs = 300
     for run in range(runs):
         conversions = rng.binomial(2000, 0.05, size=2)
-        logs = [arm(name, 2000, int(c), 1.0) for name, c in zip(["control", "B"], conversions)]
+        logs = [
+            arm(name, 2000, int(c), 1.0)
+            for name, c in zip(["control", "B"], conversions, strict=True)
+        ]
         if results(logs, horizon=2000, seed=run).winner is not None:
             false_winners += 1
     assert false_winners / runs <= 0.08
@@ -115,9 +118,7 @@ def test_an_experiment_needs_a_treatment() -> None:
 def test_fixed_split_keeps_the_control_share_and_splits_the_rest_evenly() -> None:
     rng = np.random.default_rng(0)
     arms = ["control", "B", "C"]
-    picks = [
-        choose_arm(arms, 0.2, "fixed", hashed_unit(7, f"c{i}"), {}, rng) for i in range(20000)
-    ]
+    picks = [choose_arm(arms, 0.2, "fixed", hashed_unit(7, f"c{i}"), {}, rng) for i in range(20000)]
     shares = {a: picks.count(a) / len(picks) for a in arms}
     assert shares["control"] == pytest.approx(0.2, abs=0.01)
     assert shares["B"] == pytest.approx(0.4, abs=0.015)
@@ -127,7 +128,9 @@ def test_fixed_split_keeps_the_control_share_and_splits_the_rest_evenly() -> Non
 def test_thompson_sampling_sends_traffic_to_the_better_treatment() -> None:
     rng = np.random.default_rng(0)
     counts = {"control": (500, 25), "B": (500, 25), "C": (500, 50)}
-    picks = [choose_arm(["control", "B", "C"], 0.1, "thompson", 0.5, counts, rng) for _ in range(2000)]
+    picks = [
+        choose_arm(["control", "B", "C"], 0.1, "thompson", 0.5, counts, rng) for _ in range(2000)
+    ]
     assert picks.count("C") / len(picks) > 0.95
     assert "control" not in picks  # the unit 0.5 is above the hold-out share
 

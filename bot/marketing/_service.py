@@ -418,15 +418,17 @@ class MarketingService:
 
     async def _counts(self, experiment_id: int) -> dict[str, tuple[int, int]]:
         def read(session: Session) -> dict[str, tuple[int, int]]:
-            sent = dict(
-                session.execute(
+            sent = {
+                arm: int(n)
+                for arm, n in session.execute(
                     select(AssignmentRow.arm, func.count())
                     .where(AssignmentRow.experiment_id == experiment_id)
                     .group_by(AssignmentRow.arm)
-                ).tuples()
-            )
-            converted = dict(
-                session.execute(
+                ).all()
+            }
+            converted = {
+                arm: int(n)
+                for arm, n in session.execute(
                     select(AssignmentRow.arm, func.count(func.distinct(ConversionRow.customer_id)))
                     .join(
                         ConversionRow,
@@ -435,8 +437,8 @@ class MarketingService:
                     )
                     .where(AssignmentRow.experiment_id == experiment_id)
                     .group_by(AssignmentRow.arm)
-                ).tuples()
-            )
+                ).all()
+            }
             return {arm: (n, converted.get(arm, 0)) for arm, n in sent.items()}
 
         return await self._db.session(read)
@@ -502,7 +504,7 @@ class MarketingService:
                 select(ConversionRow.customer_id, func.sum(ConversionRow.revenue))
                 .where(ConversionRow.experiment_id == experiment_id)
                 .group_by(ConversionRow.customer_id)
-            ).tuples():
+            ).all():
                 revenue[customer] = float(amount)
             per_arm: dict[str, list[float]] = {arm: [] for arm in experiment.arms}
             converted: dict[str, int] = dict.fromkeys(experiment.arms, 0)
@@ -510,7 +512,7 @@ class MarketingService:
                 select(AssignmentRow.customer_id, AssignmentRow.arm).where(
                     AssignmentRow.experiment_id == experiment_id
                 )
-            ).tuples():
+            ).all():
                 per_arm.setdefault(arm, []).append(revenue.get(customer, 0.0))
                 converted[arm] = converted.get(arm, 0) + (customer in revenue)
             return [ArmLog(arm, per_arm[arm], converted[arm]) for arm in experiment.arms]
