@@ -7,7 +7,7 @@ the services it needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from bot.app._customers import CustomerFacts
@@ -17,6 +17,7 @@ from bot.conversations import ConversationService, HandoffPolicy, Summarizer
 from bot.dialogue import RasaClient, TrackerStoreEvents
 from bot.handoff import AgentDirectory, BusinessHours, HandoffService, LoginThrottle
 from bot.insights import gaps_report
+from bot.marketing import ContactPolicy, MarketingConfig, MarketingService
 from bot.media import AttachmentStore, MediaIntake
 from bot.orders import OrderService
 from bot.privacy import AuditLog, ConsentService, PersonalData, Retention, RetentionRule
@@ -57,6 +58,7 @@ class HubServices:
     consents: ConsentService
     personal_data: PersonalData
     retention: Retention
+    marketing: MarketingService
 
     async def knowledge_gaps(self, days: int, limit: int) -> dict[str, Any]:
         """The questions the knowledge base could not answer lately (insights module)."""
@@ -200,6 +202,9 @@ def build_hub_services(settings: Settings) -> HubServices:
         audit=audit,
     )
     retention = retention_of(settings, conversations, media.store, tickets, tracker_events)
+    marketing = MarketingService(
+        database, consents, recommendations.profile, marketing_config(settings)
+    )
     return HubServices(
         settings,
         database,
@@ -219,7 +224,21 @@ def build_hub_services(settings: Settings) -> HubServices:
         consents,
         personal_data,
         retention,
+        marketing,
     )
+
+
+def marketing_config(settings: Settings) -> MarketingConfig:
+    """Marketing's caps, quiet hours (customers without a time zone: the shop's) and window."""
+    start, end = (time.fromisoformat(part) for part in settings.marketing_quiet_hours.split("-"))
+    policy = ContactPolicy(
+        max_per_day=settings.marketing_max_per_day,
+        max_per_week=settings.marketing_max_per_week,
+        quiet_start=start,
+        quiet_end=end,
+        default_timezone=settings.timezone,
+    )
+    return MarketingConfig(policy, attribution_hours=settings.marketing_attribution_hours)
 
 
 def retention_of(
