@@ -9,6 +9,7 @@ from bot.marketing._errors import (
     MarketingError,
     SegmentNotFound,
 )
+from bot.marketing._figures import regret_png
 from bot.marketing._limits import (
     OPT_OUT_CONFIRMATION,
     OPT_OUT_WORDS,
@@ -26,6 +27,17 @@ from bot.marketing._service import (
     Preview,
     ProfileLookup,
 )
+from bot.marketing._simulator import (
+    AllocationSetup,
+    AuctionSetup,
+    BidAgent,
+    CampaignResult,
+    CampaignSetup,
+    allocate,
+    simulate_allocation,
+    simulate_bidding,
+    simulate_campaign,
+)
 from bot.marketing._stats import (
     POLICIES,
     ArmLog,
@@ -42,8 +54,13 @@ __all__ = [
     "OPT_OUT_WORDS",
     "POLICIES",
     "Admission",
+    "AllocationSetup",
     "ArmLog",
     "ArmResult",
+    "AuctionSetup",
+    "BidAgent",
+    "CampaignResult",
+    "CampaignSetup",
     "Contact",
     "ContactPolicy",
     "CustomerProfile",
@@ -61,7 +78,12 @@ __all__ = [
     "Results",
     "Segment",
     "SegmentNotFound",
+    "allocate",
     "is_opt_out",
+    "regret_png",
     "results",
     "sample_size",
+    "simulate_allocation",
+    "simulate_bidding",
+    "simulate_campaign",
 ]

@@ -52,6 +52,23 @@ class CustomerProfile:
     affinity: Mapping[str, float] = field(default_factory=dict)  # category -> 0..1
     consented: bool = False  # a marketing opt-in on ``channel`` is recorded
 
+    def as_json(self) -> dict[str, object]:
+        """Plain JSON for the API and the command line."""
+        return {
+            "customer_id": self.customer_id,
+            "channel": self.channel,
+            "language": self.language,
+            "timezone": self.timezone,
+            "tags": sorted(self.tags),
+            "recency_days": self.recency_days,
+            "frequency": self.frequency,
+            "monetary": self.monetary,
+            "churn_risk": self.churn_risk,
+            "days_since_contact": self.days_since_contact,
+            "affinity": dict(self.affinity),
+            "consented": self.consented,
+        }
+
 
 # The fields a segment may name, their kinds and how each is read; a missing number (never
 # bought, never wrote) reads as a large value so "recency_days < 30" excludes those customers.
