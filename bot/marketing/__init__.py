@@ -2,12 +2,26 @@
 send gate (marketing opt-in per channel, quiet hours in the customer's time zone, frequency
 caps), opt-outs, and A/B/n experiments (fixed split or Thompson sampling) with their results."""
 
+from bot.marketing._copy import (
+    CLAIMS,
+    LENGTH_LIMITS,
+    PROBLEM_KINDS,
+    CheckerScore,
+    CopyBrief,
+    CopyChecker,
+    Problem,
+    Product,
+    score_checker,
+    template_variants,
+)
 from bot.marketing._errors import (
+    AlreadyReviewed,
     ExperimentNotFound,
     InvalidMarketingRequest,
     InvalidSegment,
     MarketingError,
     SegmentNotFound,
+    VariantNotFound,
 )
 from bot.marketing._figures import regret_png
 from bot.marketing._limits import (
@@ -18,6 +32,7 @@ from bot.marketing._limits import (
     Refusal,
     is_opt_out,
 )
+from bot.marketing._review import CopyDesk, CopyWriter, Review, Variant
 from bot.marketing._segments import FIELDS, CustomerProfile, Segment
 from bot.marketing._service import (
     Contact,
@@ -49,20 +64,29 @@ from bot.marketing._stats import (
 )
 
 __all__ = [
+    "CLAIMS",
     "FIELDS",
+    "LENGTH_LIMITS",
     "OPT_OUT_CONFIRMATION",
     "OPT_OUT_WORDS",
     "POLICIES",
+    "PROBLEM_KINDS",
     "Admission",
     "AllocationSetup",
+    "AlreadyReviewed",
     "ArmLog",
     "ArmResult",
     "AuctionSetup",
     "BidAgent",
     "CampaignResult",
     "CampaignSetup",
+    "CheckerScore",
     "Contact",
     "ContactPolicy",
+    "CopyBrief",
+    "CopyChecker",
+    "CopyDesk",
+    "CopyWriter",
     "CustomerProfile",
     "Experiment",
     "ExperimentNotFound",
@@ -73,17 +97,24 @@ __all__ = [
     "MarketingService",
     "Policy",
     "Preview",
+    "Problem",
+    "Product",
     "ProfileLookup",
     "Refusal",
     "Results",
+    "Review",
     "Segment",
     "SegmentNotFound",
+    "Variant",
+    "VariantNotFound",
     "allocate",
     "is_opt_out",
     "regret_png",
     "results",
     "sample_size",
+    "score_checker",
     "simulate_allocation",
     "simulate_bidding",
     "simulate_campaign",
+    "template_variants",
 ]

@@ -22,3 +22,11 @@ class ExperimentNotFound(MarketingError):
 
 class SegmentNotFound(MarketingError):
     """No saved segment has that name."""
+
+
+class VariantNotFound(MarketingError):
+    """No copy variant has that id."""
+
+
+class AlreadyReviewed(MarketingError):
+    """The variant was reviewed already (or the checker blocked it): nothing changed."""

@@ -90,3 +90,25 @@ class ConversionRow(Base):
     order_id: Mapped[str] = mapped_column(String(64))
     revenue: Mapped[float] = mapped_column(Float)
     converted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CopyVariantRow(Base):
+    """A copy variant: as written (LLM or template), what the checker found, and the human
+    review (approve, edit, reject); an edit keeps the original beside it as training signal."""
+
+    __tablename__ = "marketing_copy_variants"
+    __table_args__ = (Index("ix_marketing_copy_campaign", "campaign", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))  # "llm" | "template"
+    text: Mapped[str] = mapped_column(Text)
+    problems: Mapped[str] = mapped_column(Text, default="[]")  # JSON: the checker's findings
+    # "pending" (passed the checker) | "blocked" (the checker refused it) | "approved" | "rejected"
+    status: Mapped[str] = mapped_column(String(16))
+    edited_text: Mapped[str | None] = mapped_column(Text, default=None)
+    reviewer: Mapped[str | None] = mapped_column(String(64), default=None)
+    reviewed_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -29,11 +29,13 @@ from bot.handoff import (
     NotFound,
 )
 from bot.marketing import (
+    AlreadyReviewed,
     ExperimentNotFound,
     InvalidMarketingRequest,
     InvalidSegment,
     MarketingError,
     SegmentNotFound,
+    VariantNotFound,
 )
 from bot.media import AttachmentNotFound, KeptButUnreadable, UploadRejected, UploadTooLarge
 from bot.orders import (
@@ -182,6 +184,8 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (InvalidMarketingRequest, 422, "bad_request"),
     (ExperimentNotFound, 404, "not_found"),
     (SegmentNotFound, 404, "not_found"),
+    (VariantNotFound, 404, "not_found"),
+    (AlreadyReviewed, 409, "conflict"),
     (MarketingError, 422, "bad_request"),
     # knowledge base
     (UnsupportedSource, 415, "unsupported"),

@@ -1,4 +1,5 @@
-"""Marketing: the audience, saved segments, sends, experiments, assignments and conversions.
+"""Marketing: the audience, saved segments, sends, experiments, assignments, conversions and
+copy variants with their review.
 
 Revision ID: 0700
 Revises: 0002
@@ -84,9 +85,29 @@ def upgrade() -> None:
         sa.Column("converted_at", UTCDateTime(), nullable=False),
         sa.UniqueConstraint("experiment_id", "order_id"),
     )
+    op.create_table(
+        "marketing_copy_variants",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("campaign", sa.String(64), nullable=False),
+        sa.Column("language", sa.String(8), nullable=False),
+        sa.Column("channel", sa.String(32), nullable=False),
+        sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("problems", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("edited_text", sa.Text(), nullable=True),
+        sa.Column("reviewer", sa.String(64), nullable=True),
+        sa.Column("reviewed_at", UTCDateTime(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+    )
+    op.create_index(
+        "ix_marketing_copy_campaign", "marketing_copy_variants", ["campaign", "status"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_marketing_copy_campaign", "marketing_copy_variants")
+    op.drop_table("marketing_copy_variants")
     op.drop_table("marketing_conversions")
     op.drop_table("marketing_assignments")
     op.drop_table("marketing_experiments")
