@@ -6,7 +6,7 @@ the services it needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -17,7 +17,14 @@ from bot.conversations import ConversationService, HandoffPolicy, Summarizer
 from bot.dialogue import RasaClient, TrackerStoreEvents
 from bot.handoff import AgentDirectory, BusinessHours, HandoffService, LoginThrottle
 from bot.insights import gaps_report
-from bot.marketing import ContactPolicy, MarketingConfig, MarketingService
+from bot.marketing import (
+    ContactPolicy,
+    CopyDesk,
+    CopyWriter,
+    MarketingConfig,
+    MarketingService,
+    Product,
+)
 from bot.media import AttachmentStore, MediaIntake
 from bot.orders import OrderService
 from bot.privacy import AuditLog, ConsentService, PersonalData, Retention, RetentionRule
@@ -59,6 +66,7 @@ class HubServices:
     personal_data: PersonalData
     retention: Retention
     marketing: MarketingService
+    copy_desk: CopyDesk
 
     async def knowledge_gaps(self, days: int, limit: int) -> dict[str, Any]:
         """The questions the knowledge base could not answer lately (insights module)."""
@@ -225,7 +233,35 @@ def build_hub_services(settings: Settings) -> HubServices:
         personal_data,
         retention,
         marketing,
+        copy_desk(settings, database, recommendations),
     )
+
+
+def copy_desk(
+    settings: Settings, database: Database, recommendations: RecommendService
+) -> CopyDesk:
+    """The copy desk on the shop's catalogue, writing with the configured LLM (templates
+    without one)."""
+
+    async def catalogue() -> dict[str, Product]:
+        items = await recommendations.catalogue()
+        return {i.id: Product(i.id, i.name_zh, i.name_en, i.price) for i in items.values()}
+
+    return CopyDesk(database, catalogue, copy_writer(settings))
+
+
+def copy_writer(settings: Settings) -> CopyWriter | None:
+    """Marketing copy from the OpenAI-compatible endpoint of ``BOT_LLM_BASE_URL``, if set."""
+    llm = knowledge_config(settings).llm
+    if llm is None:
+        return None
+    model = chat_model(replace(llm, max_tokens=400))
+
+    async def write(prompt: str) -> str:
+        reply = await model.ainvoke(prompt)
+        return str(reply.content)
+
+    return write
 
 
 def marketing_config(settings: Settings) -> MarketingConfig:

@@ -159,7 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(
         rest.build_marketing_router(
-            hub.marketing, _closed_without_key(settings.api_key, "marketing")
+            hub.marketing, hub.copy_desk, _closed_without_key(settings.api_key, "marketing")
         )
     )
     desk = console.ConsoleServices(

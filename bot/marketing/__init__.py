@@ -32,7 +32,7 @@ from bot.marketing._limits import (
     Refusal,
     is_opt_out,
 )
-from bot.marketing._review import CopyDesk, CopyWriter, Review, Variant
+from bot.marketing._review import CatalogueLookup, CopyDesk, CopyWriter, Review, Variant
 from bot.marketing._segments import FIELDS, CustomerProfile, Segment
 from bot.marketing._service import (
     Contact,
@@ -80,6 +80,7 @@ __all__ = [
     "BidAgent",
     "CampaignResult",
     "CampaignSetup",
+    "CatalogueLookup",
     "CheckerScore",
     "Contact",
     "ContactPolicy",

@@ -57,11 +57,11 @@ BANNED = (
 # Counted things after "only"/"仅" ("only 3 left", "仅剩 2 件") are not prices.
 _COUNTED = r"(?![\d.,]*\s*(?:left|items?|pieces?|units?|件|个|台|天|days?|hours?|小时))"
 _MONEY = re.compile(
-    r"(?:[¥￥$]|rmb|cny)\s*(\d[\d,]*(?:\.\d+)?)"
-    r"|(?:仅需|只要|只需|低至|到手价?|only|just)\s*(\d[\d,]*(?:\.\d+)?)"
+    r"(?:[¥￥$]|rmb|cny)\s*(\d+(?:,\d{3})*(?:\.\d+)?)"
+    r"|(?:仅需|只要|只需|低至|到手价?|only|just)\s*(\d+(?:,\d{3})*(?:\.\d+)?)"
     + _COUNTED
     + r"(?!\s*[¥￥$])"
-    r"|(\d[\d,]*(?:\.\d+)?)\s*(?:元|块|yuan|rmb|cny)",
+    r"|(\d+(?:,\d{3})*(?:\.\d+)?)\s*(?:元|块|yuan|rmb|cny)",
     re.IGNORECASE,
 )
 _PERCENT_OFF = re.compile(

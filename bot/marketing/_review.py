@@ -9,7 +9,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from bot.marketing._copy import (
     CopyChecker,
     Language,
     Problem,
+    Product,
     template_variants,
 )
 from bot.marketing._errors import AlreadyReviewed, InvalidMarketingRequest, VariantNotFound
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 # prompt -> the model's text; the wiring passes one built on the configured OpenAI endpoint.
 CopyWriter = Callable[[str], Awaitable[str]]
+# The catalogue as the checker needs it (read when a variant is drafted or edited).
+CatalogueLookup = Callable[[], Awaitable[dict[str, Product]]]
 Review = Literal["approve", "edit", "reject"]
 MAX_VARIANTS = 10
 REVIEWER = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
@@ -77,17 +80,22 @@ class CopyDesk:
     """Drafts, checks, stores and reviews copy variants."""
 
     def __init__(
-        self, database: Database, checker: CopyChecker, writer: CopyWriter | None = None
+        self, database: Database, catalogue: CatalogueLookup, writer: CopyWriter | None = None
     ) -> None:
         self._db = database
-        self.checker = checker
+        self._catalogue = catalogue
         self._writer = writer
 
-    def prompt(self, brief: CopyBrief, language: Language, n: int) -> str:
+    async def checker(self) -> CopyChecker:
+        """A checker on the catalogue as it is now."""
+        return CopyChecker(await self._catalogue())
+
+    @staticmethod
+    def prompt(checker: CopyChecker, brief: CopyBrief, language: Language, n: int) -> str:
         """What the LLM is asked: the brief's facts only."""
         facts = []
         for product_id in brief.products:
-            product = self.checker.catalogue[product_id]
+            product = checker.catalogue[product_id]
             name = product.name_zh if language == "zh" else product.name_en
             facts.append(f"{name} ¥{product.price:g}")
         offers = [f"{d:g}% off" for d in brief.discounts]
@@ -106,23 +114,25 @@ class CopyDesk:
             raise InvalidMarketingRequest(f"n must be between 1 and {MAX_VARIANTS}")
         if language not in ("zh", "en"):
             raise InvalidMarketingRequest("language must be 'zh' or 'en'")
-        self.checker.check("", brief, language)  # unknown products are refused before writing
+        checker = await self.checker()
+        checker.check("", brief, language)  # unknown products are refused before writing
         if self._writer is not None:
-            raw = await self._writer(self.prompt(brief, language, n))
+            raw = await self._writer(self.prompt(checker, brief, language, n))
             texts = [_clean(line) for line in raw.splitlines() if _clean(line)][:n]
             source = "llm"
         else:
-            texts = template_variants(self.checker, brief, language)[:n]
+            texts = template_variants(checker, brief, language)[:n]
             source = "template"
         rows = []
         for text in texts:
-            problems = self.checker.check(text, brief, language)
+            problems = checker.check(text, brief, language)
             rows.append(
                 CopyVariantRow(
                     campaign=campaign,
                     language=language,
                     channel=brief.channel,
                     source=source,
+                    brief=json.dumps(brief_json(brief)),
                     text=text,
                     problems=json.dumps([p.__dict__ for p in problems], ensure_ascii=False),
                     status="blocked" if problems else "pending",
@@ -150,7 +160,6 @@ class CopyDesk:
         variant_id: int,
         action: Review,
         reviewer: str,
-        brief: CopyBrief,
         edited_text: str | None = None,
     ) -> Variant:
         """A human approves, edits (the edit is checked too, and kept beside the original) or
@@ -166,6 +175,7 @@ class CopyDesk:
                 raise InvalidMarketingRequest("an edit needs the edited text")
         elif edited_text is not None:
             raise InvalidMarketingRequest("edited_text goes with the action 'edit' only")
+        checker = await self.checker()
 
         def write(session: Session) -> Variant:
             row = session.get(CopyVariantRow, variant_id)
@@ -176,7 +186,8 @@ class CopyDesk:
             if action == "edit":
                 assert edited_text is not None
                 language: Language = "en" if row.language == "en" else "zh"
-                problems = self.checker.check(edited_text.strip(), brief, language)
+                brief = brief_of(json.loads(row.brief))
+                problems = checker.check(edited_text.strip(), brief, language)
                 if problems:
                     raise InvalidMarketingRequest(
                         "the edit does not pass the checker: "
@@ -189,6 +200,28 @@ class CopyDesk:
             return _variant(row)
 
         return await self._db.session(write)
+
+
+def brief_json(brief: CopyBrief) -> dict[str, object]:
+    """The brief as plain JSON."""
+    return {
+        "products": list(brief.products),
+        "discounts": list(brief.discounts),
+        "prices": list(brief.prices),
+        "claims": list(brief.claims),
+        "channel": brief.channel,
+    }
+
+
+def brief_of(data: dict[str, Any]) -> CopyBrief:
+    """A brief from its JSON."""
+    return CopyBrief(
+        products=tuple(data["products"]),
+        discounts=tuple(float(d) for d in data.get("discounts", [])),
+        prices=tuple(float(p) for p in data.get("prices", [])),
+        claims=tuple(data.get("claims", [])),
+        channel=data.get("channel", "sms"),
+    )
 
 
 def _clean(line: str) -> str:

@@ -104,6 +104,7 @@ class CopyVariantRow(Base):
     language: Mapped[str] = mapped_column(String(8))
     channel: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(16))  # "llm" | "template"
+    brief: Mapped[str] = mapped_column(Text)  # JSON: the brief it was written and checked for
     text: Mapped[str] = mapped_column(Text)
     problems: Mapped[str] = mapped_column(Text, default="[]")  # JSON: the checker's findings
     # "pending" (passed the checker) | "blocked" (the checker refused it) | "approved" | "rejected"

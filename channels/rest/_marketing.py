@@ -16,12 +16,17 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from bot.marketing import (
+    CLAIMS,
+    LENGTH_LIMITS,
     ArmResult,
     Contact,
+    CopyBrief,
+    CopyDesk,
     CustomerProfile,
     Experiment,
     MarketingService,
     Results,
+    Variant,
 )
 
 logger = logging.getLogger(__name__)
@@ -241,11 +246,92 @@ class ResultsOut(BaseModel):
         )
 
 
+class BriefIn(_In):
+    """What the copy may say."""
+
+    products: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=10)
+    discounts: list[float] = Field(default_factory=list, max_length=5)
+    prices: list[float] = Field(default_factory=list, max_length=10)
+    claims: list[str] = Field(
+        default_factory=list, max_length=len(CLAIMS), description=f"Of: {', '.join(CLAIMS)}."
+    )
+    channel: str = Field(default="sms", description=f"One of: {', '.join(LENGTH_LIMITS)}.")
+
+    def brief(self) -> CopyBrief:
+        return CopyBrief(
+            tuple(self.products),
+            tuple(self.discounts),
+            tuple(self.prices),
+            tuple(self.claims),
+            self.channel,
+        )
+
+
+class DraftIn(_In):
+    """Write variants for a campaign (the LLM when configured, else templates)."""
+
+    campaign: Name
+    language: Literal["zh", "en"]
+    n: int = Field(default=3, ge=1, le=10)
+    brief: BriefIn
+
+
+class ProblemOut(BaseModel):
+    """What the checker found."""
+
+    kind: str
+    detail: str
+
+
+class VariantOut(BaseModel):
+    """A variant and its review."""
+
+    id: int
+    campaign: str
+    language: str
+    channel: str
+    source: str
+    text: str
+    problems: list[ProblemOut]
+    status: str
+    edited_text: str | None
+    final_text: str
+    reviewer: str | None
+    reviewed_at: datetime | None
+
+    @classmethod
+    def of(cls, v: Variant) -> VariantOut:
+        return cls(
+            id=v.id,
+            campaign=v.campaign,
+            language=v.language,
+            channel=v.channel,
+            source=v.source,
+            text=v.text,
+            problems=[ProblemOut(kind=p.kind, detail=p.detail) for p in v.problems],
+            status=v.status,
+            edited_text=v.edited_text,
+            final_text=v.final_text,
+            reviewer=v.reviewer,
+            reviewed_at=v.reviewed_at,
+        )
+
+
+class ReviewIn(_In):
+    """A human's decision on a pending variant."""
+
+    action: Literal["approve", "edit", "reject"]
+    reviewer: str = Field(min_length=1, max_length=64)
+    edited_text: str | None = Field(default=None, max_length=4000)
+
+
 ExperimentId = Annotated[int, Path(ge=1, le=2**31)]
 
 
 def build_marketing_router(
-    marketing: MarketingService, vouch: Callable[[Request], Awaitable[None]]
+    marketing: MarketingService,
+    copy_desk: CopyDesk,
+    vouch: Callable[[Request], Awaitable[None]],
 ) -> APIRouter:
     """``/api/marketing/*``; ``vouch`` checks the shop's API key (or refuses when none is set)."""
     router = APIRouter(prefix="/api/marketing", tags=["marketing"], dependencies=[Depends(vouch)])
@@ -339,5 +425,29 @@ def build_marketing_router(
     async def results(experiment_id: ExperimentId) -> ResultsOut:
         """Conversion rate, revenue per recipient, uplift with intervals, the stop rule."""
         return ResultsOut.of(await marketing.results(experiment_id))
+
+    @router.post("/copy/drafts", status_code=201)
+    async def draft(request: DraftIn) -> list[VariantOut]:
+        """Variants written and checked; those that pass wait for a human's review."""
+        variants = await copy_desk.draft(
+            request.campaign, request.brief.brief(), request.language, request.n
+        )
+        return [VariantOut.of(v) for v in variants]
+
+    @router.get("/copy/{campaign}")
+    async def variants(
+        campaign: Annotated[str, Path(min_length=1, max_length=64)],
+        status: Literal["pending", "blocked", "approved", "rejected"] | None = None,
+    ) -> list[VariantOut]:
+        """The campaign's variants: the approval queue with ``status=pending``."""
+        return [VariantOut.of(v) for v in await copy_desk.variants(campaign, status)]
+
+    @router.post("/copy/variants/{variant_id}/review")
+    async def review(variant_id: ExperimentId, request: ReviewIn) -> VariantOut:
+        """Approve, edit (checked again; the original is kept) or reject a pending variant."""
+        variant = await copy_desk.review(
+            variant_id, request.action, request.reviewer, request.edited_text
+        )
+        return VariantOut.of(variant)
 
     return router

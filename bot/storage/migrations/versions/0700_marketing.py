@@ -92,6 +92,7 @@ def upgrade() -> None:
         sa.Column("language", sa.String(8), nullable=False),
         sa.Column("channel", sa.String(32), nullable=False),
         sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("brief", sa.Text(), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("problems", sa.Text(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
