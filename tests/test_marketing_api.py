@@ -200,3 +200,50 @@ def test_an_ordinary_message_with_stop_in_it_changes_nothing(client: TestClient)
     assert client.portal is not None
     hub = services(client)
     assert client.portal.call(hub.consents.allows, "shopper-2", "marketing", "rest") is True
+
+
+def test_copy_drafts_and_the_approval_queue_over_http(client: TestClient) -> None:
+    draft = {
+        "campaign": "earbuds",
+        "language": "en",
+        "n": 2,
+        "brief": {"products": ["EL-005"], "discounts": [20], "claims": ["limited_time"]},
+    }
+    created = client.post("/api/marketing/copy/drafts", json=draft, headers=AUTH)
+    assert created.status_code == 201, created.text
+    variants = created.json()
+    assert [(v["source"], v["status"]) for v in variants] == [("template", "pending")] * 2
+    queue = client.get("/api/marketing/copy/earbuds", params={"status": "pending"}, headers=AUTH)
+    assert [v["id"] for v in queue.json()] == [v["id"] for v in variants]
+    first, second = variants
+    url = "/api/marketing/copy/variants/{}/review"
+    bad_edit = {"action": "edit", "reviewer": "ana", "edited_text": "Sony headphones, ¥1!"}
+    refused = client.post(url.format(first["id"]), json=bad_edit, headers=AUTH)
+    assert refused.status_code == 422
+    assert "price '¥1' is not in the catalogue or brief" in refused.json()["detail"]
+    edit = {"action": "edit", "reviewer": "ana", "edited_text": "Sony headphones: 20% off."}
+    edited = client.post(url.format(first["id"]), json=edit, headers=AUTH).json()
+    assert (edited["status"], edited["final_text"], edited["text"]) == (
+        "approved",
+        "Sony headphones: 20% off.",
+        first["text"],
+    )
+    again = client.post(
+        url.format(first["id"]), json={"action": "reject", "reviewer": "bo"}, headers=AUTH
+    )
+    assert again.status_code == 409
+    rejected = client.post(
+        url.format(second["id"]), json={"action": "reject", "reviewer": "bo"}, headers=AUTH
+    )
+    assert rejected.json()["status"] == "rejected"
+    missing = client.post(
+        url.format(999), json={"action": "approve", "reviewer": "a"}, headers=AUTH
+    )
+    assert missing.status_code == 404
+    unknown = client.post(
+        "/api/marketing/copy/drafts",
+        json={**draft, "brief": {"products": ["NOPE-1"]}},
+        headers=AUTH,
+    )
+    assert unknown.status_code == 422
+    assert "products not in the catalogue: NOPE-1" in unknown.json()["detail"]
