@@ -101,9 +101,7 @@ def upgrade() -> None:
         sa.Column("reviewed_at", UTCDateTime(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )
-    op.create_index(
-        "ix_marketing_copy_campaign", "marketing_copy_variants", ["campaign", "status"]
-    )
+    op.create_index("ix_marketing_copy_campaign", "marketing_copy_variants", ["campaign", "status"])
 
 
 def downgrade() -> None:
