@@ -255,7 +255,7 @@ def copy_writer(settings: Settings) -> CopyWriter | None:
     llm = knowledge_config(settings).llm
     if llm is None:
         return None
-    model = chat_model(replace(llm, max_tokens=400))
+    model = chat_model(replace(llm, max_tokens=300))
 
     async def write(prompt: str) -> str:
         reply = await model.ainvoke(prompt)
