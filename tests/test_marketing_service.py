@@ -413,3 +413,36 @@ async def test_unknown_and_duplicate_experiments(
     with pytest.raises(ExperimentNotFound):
         await marketing.results(999)
     assert [e.name for e in await marketing.experiments()] == ["dup"]
+
+
+async def test_a_customer_is_exported_and_erased_from_every_marketing_table(
+    shop: tuple[MarketingService, ConsentService, RecommendService],
+) -> None:
+    marketing, consents, _ = shop
+    await marketing.upsert_contact(Contact("gone", "rest", "zh", tags=frozenset({"vip"})))
+    await marketing.upsert_contact(Contact("stays", "rest"))
+    await consents.grant("gone", "marketing", "rest")
+    assert (await marketing.admit("gone", "rest", "a")).admitted
+    experiment = await marketing.create_experiment("privacy", ["control", "B"])
+    await marketing.assign(experiment.id, "gone")
+    await marketing.record_conversion(experiment.id, "gone", "o-9", 12.0, NOW)
+    exported = await marketing.export_customer("gone")
+    assert exported["contacts"] == [
+        {"channel": "rest", "language": "zh", "timezone": "", "tags": ["vip"], "churn_risk": 0.0}
+    ]
+    assert exported["conversions"] == [
+        {"experiment": experiment.id, "order_id": "o-9", "revenue": 12.0}
+    ]
+    assert await marketing.erase_customer("gone") == {
+        "contacts": 1,
+        "sends": 1,
+        "assignments": 1,
+        "conversions": 1,
+    }
+    assert await marketing.export_customer("gone") == {
+        "contacts": [],
+        "sends": [],
+        "assignments": [],
+        "conversions": [],
+    }
+    assert [c.customer_id for c in await marketing.contacts()] == ["stays"]

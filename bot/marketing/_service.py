@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -315,6 +315,67 @@ class MarketingService:
         await self._consents.revoke(customer_id, "marketing", channel, actor_kind="customer")
         logger.info("A customer opted out of marketing on %s", channel)
         return OPT_OUT_CONFIRMATION["en" if language == "en" else "zh"]
+
+    # ---- personal data ----------------------------------------------------------------------
+
+    async def export_customer(self, customer_id: str) -> dict[str, object]:
+        """What marketing holds about the customer, as JSON (for the privacy module's export)."""
+        check_ids(customer_id, "any")
+
+        def read(session: Session) -> dict[str, object]:
+            contacts = session.execute(
+                select(ContactRow).where(ContactRow.customer_id == customer_id)
+            ).scalars()
+            sends = session.execute(
+                select(SendRow).where(SendRow.customer_id == customer_id).order_by(SendRow.id)
+            ).scalars()
+            assignments = session.execute(
+                select(AssignmentRow).where(AssignmentRow.customer_id == customer_id)
+            ).scalars()
+            conversions = session.execute(
+                select(ConversionRow).where(ConversionRow.customer_id == customer_id)
+            ).scalars()
+            return {
+                "contacts": [
+                    {
+                        "channel": c.channel,
+                        "language": c.language,
+                        "timezone": c.timezone,
+                        "tags": json.loads(c.tags),
+                        "churn_risk": c.churn_risk,
+                    }
+                    for c in contacts
+                ],
+                "sends": [
+                    {"channel": r.channel, "campaign": r.campaign, "at": r.sent_at.isoformat()}
+                    for r in sends
+                ],
+                "assignments": [{"experiment": a.experiment_id, "arm": a.arm} for a in assignments],
+                "conversions": [
+                    {"experiment": c.experiment_id, "order_id": c.order_id, "revenue": c.revenue}
+                    for c in conversions
+                ],
+            }
+
+        return await self._db.session(read)
+
+    async def erase_customer(self, customer_id: str) -> dict[str, int]:
+        """Delete the customer from every marketing table; the counts deleted."""
+        check_ids(customer_id, "any")
+
+        def erase(session: Session) -> dict[str, int]:
+            counts = {}
+            for name, table in (
+                ("contacts", ContactRow),
+                ("sends", SendRow),
+                ("assignments", AssignmentRow),
+                ("conversions", ConversionRow),
+            ):
+                result = session.execute(delete(table).where(table.customer_id == customer_id))
+                counts[name] = int(getattr(result, "rowcount", 0) or 0)
+            return counts
+
+        return await self._db.session(erase)
 
     # ---- experiments -------------------------------------------------------------------------
 
