@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from bot.app._customers import CustomerFacts
@@ -19,6 +19,14 @@ from bot.conversations import ConversationService, HandoffPolicy, Summarizer
 from bot.dialogue import RasaClient, TrackerStoreEvents
 from bot.handoff import AgentDirectory, BusinessHours, HandoffService, LoginThrottle
 from bot.insights import gaps_report
+from bot.marketing import (
+    ContactPolicy,
+    CopyDesk,
+    CopyWriter,
+    MarketingConfig,
+    MarketingService,
+    Product,
+)
 from bot.media import AttachmentStore, MediaIntake
 from bot.orders import OrderService
 from bot.privacy import AuditLog, ConsentService, PersonalData, Retention, RetentionRule
@@ -61,6 +69,8 @@ class HubServices:
     consents: ConsentService
     personal_data: PersonalData
     retention: Retention
+    marketing: MarketingService
+    copy_desk: CopyDesk
 
     async def knowledge_gaps(self, days: int, limit: int) -> dict[str, Any]:
         """The questions the knowledge base could not answer lately (insights module)."""
@@ -225,6 +235,9 @@ def build_hub_services(settings: Settings) -> HubServices:
         audit=audit,
     )
     retention = retention_of(settings, conversations, media.store, tickets, tracker_events)
+    marketing = MarketingService(
+        database, consents, recommendations.profile, marketing_config(settings)
+    )
     return HubServices(
         settings,
         database,
@@ -244,7 +257,49 @@ def build_hub_services(settings: Settings) -> HubServices:
         consents,
         personal_data,
         retention,
+        marketing,
+        copy_desk(settings, database, recommendations),
     )
+
+
+def copy_desk(
+    settings: Settings, database: Database, recommendations: RecommendService
+) -> CopyDesk:
+    """The copy desk on the shop's catalogue, writing with the configured LLM (templates
+    without one)."""
+
+    async def catalogue() -> dict[str, Product]:
+        items = await recommendations.catalogue()
+        return {i.id: Product(i.id, i.name_zh, i.name_en, i.price) for i in items.values()}
+
+    return CopyDesk(database, catalogue, copy_writer(settings))
+
+
+def copy_writer(settings: Settings) -> CopyWriter | None:
+    """Marketing copy from the OpenAI-compatible endpoint of ``BOT_LLM_BASE_URL``, if set."""
+    llm = knowledge_config(settings).llm
+    if llm is None:
+        return None
+    model = chat_model(replace(llm, max_tokens=300))
+
+    async def write(prompt: str) -> str:
+        reply = await model.ainvoke(prompt)
+        return str(reply.content)
+
+    return write
+
+
+def marketing_config(settings: Settings) -> MarketingConfig:
+    """Marketing's caps, quiet hours (customers without a time zone: the shop's) and window."""
+    start, end = (time.fromisoformat(part) for part in settings.marketing_quiet_hours.split("-"))
+    policy = ContactPolicy(
+        max_per_day=settings.marketing_max_per_day,
+        max_per_week=settings.marketing_max_per_week,
+        quiet_start=start,
+        quiet_end=end,
+        default_timezone=settings.timezone,
+    )
+    return MarketingConfig(policy, attribution_hours=settings.marketing_attribution_hours)
 
 
 def retention_of(

@@ -29,6 +29,8 @@ from bot.app._jobs import Job, Jobs
 from bot.app._knowledge import uploads_dir
 from bot.app._logs import configure_logging
 from bot.app._settings import Settings
+from bot.conversations import ConversationEvent, ConversationService, Listener
+from bot.marketing import MarketingService, is_opt_out
 from channels import admin, console, rest, webchat, widget
 from channels.connector import (
     BodySizeLimit,
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     hub = build_hub_services(settings)
     dispatcher = console.Dispatcher(hub.handoffs)
     hub.conversations.events.subscribe(dispatcher.on_conversation_event)
+    hub.conversations.events.subscribe(marketing_opt_outs(hub.conversations, hub.marketing))
     jobs = Jobs(background_jobs(hub))
     limiter = rate_limiter(settings)
 
@@ -153,6 +156,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(
         rest.build_privacy_router(hub.personal_data, _customer_vouch(settings.api_key))
+    )
+    app.include_router(
+        rest.build_marketing_router(
+            hub.marketing, hub.copy_desk, _closed_without_key(settings.api_key, "marketing")
+        )
     )
     desk = console.ConsoleServices(
         conversations=hub.conversations,
@@ -276,6 +284,41 @@ def _customer_vouch(api_key: SecretStr | None) -> Callable[[Request], Awaitable[
         )
 
     return closed
+
+
+def _closed_without_key(
+    api_key: SecretStr | None, api: str
+) -> Callable[[Request], Awaitable[None]]:
+    """The shop's back end with ``BOT_API_KEY``; without the key the API stays closed."""
+    if api_key is not None:
+        return _api_key_guard(api_key)
+
+    async def closed(_request: Request) -> None:
+        raise HTTPException(
+            status_code=403,
+            detail=f"the {api} API is closed: set BOT_API_KEY and send it as "
+            "'Authorization: Bearer <key>'",
+        )
+
+    return closed
+
+
+def marketing_opt_outs(conversations: ConversationService, marketing: MarketingService) -> Listener:
+    """A listener that opts a customer out of marketing on the channel they wrote "退订",
+    "STOP" or "unsubscribe" on (the whole message), at once, and confirms it in the
+    conversation as a system message. The message still reaches the dialogue as usual."""
+
+    async def on_event(event: ConversationEvent) -> None:
+        message = event.message
+        if event.kind != "message" or message is None or message.direction != "in":
+            return
+        if not is_opt_out(message.text):
+            return
+        sender = await conversations.sender_of(event.conversation_id)
+        confirmation = await marketing.opt_out(sender, event.channel, message.language or "zh")
+        await conversations.post(event.conversation_id, confirmation, author="system")
+
+    return on_event
 
 
 def _api_key_guard(api_key: SecretStr) -> Callable[[Request], Awaitable[None]]:

@@ -193,6 +193,26 @@ class Settings(BaseSettings):
         description="How often a serving process looks for a newer trained recommendation model.",
     )
 
+    # marketing
+    marketing_max_per_day: int = Field(
+        default=1, ge=0, description="Marketing messages one customer may get in any 24 hours."
+    )
+    marketing_max_per_week: int = Field(
+        default=3, ge=0, description="Marketing messages one customer may get in any 7 days."
+    )
+    marketing_quiet_hours: str = Field(
+        default="21:00-09:00",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$",
+        description="Local hours (in the customer's time zone, else `BOT_TIMEZONE`) when no "
+        "marketing is sent.",
+    )
+    marketing_attribution_hours: int = Field(
+        default=168,
+        ge=1,
+        le=2160,
+        description="An order counts as a conversion this many hours after the assignment.",
+    )
+
     # web chat, voice messages and images
     webchat_origins: str | None = Field(
         default=None,

@@ -28,6 +28,15 @@ from bot.handoff import (
     NotAllowed,
     NotFound,
 )
+from bot.marketing import (
+    AlreadyReviewed,
+    ExperimentNotFound,
+    InvalidMarketingRequest,
+    InvalidSegment,
+    MarketingError,
+    SegmentNotFound,
+    VariantNotFound,
+)
 from bot.media import AttachmentNotFound, KeptButUnreadable, UploadRejected, UploadTooLarge
 from bot.orders import (
     FixturesError,
@@ -170,6 +179,14 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (NotFitted, 503, "unavailable"),
     # privacy
     (InvalidPrivacyRequest, 422, "bad_request"),
+    # marketing
+    (InvalidSegment, 422, "invalid_segment"),
+    (InvalidMarketingRequest, 422, "bad_request"),
+    (ExperimentNotFound, 404, "not_found"),
+    (SegmentNotFound, 404, "not_found"),
+    (VariantNotFound, 404, "not_found"),
+    (AlreadyReviewed, 409, "conflict"),
+    (MarketingError, 422, "bad_request"),
     # knowledge base
     (UnsupportedSource, 415, "unsupported"),
     (InvalidSource, 422, "bad_request"),

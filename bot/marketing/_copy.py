@@ -1,0 +1,288 @@
+"""Marketing copy: the checker every variant passes before a human sees it, and the templates
+used when no LLM is configured.
+
+The checker rejects a variant that states a price, a discount or a claim the brief and the
+catalogue do not back, uses a banned word, or is too long for the channel. Rules, not a model:
+each rejection must name the exact words at fault so the reviewer can fix them, and a missed
+price is worse than a false alarm. Prices are numbers marked as money (¥, 元, RMB, $, "only");
+numbers in product names ("Mate 60", "230ml") are not prices.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from bot.marketing._errors import InvalidMarketingRequest
+
+Language = Literal["zh", "en"]
+ProblemKind = Literal["price", "discount", "claim", "banned", "length"]
+PROBLEM_KINDS: tuple[ProblemKind, ...] = ("price", "discount", "claim", "banned", "length")
+
+# Characters per channel and language (SMS: one GSM segment in English, one UCS-2 in Chinese).
+LENGTH_LIMITS: dict[str, dict[str, int]] = {
+    "sms": {"zh": 70, "en": 160},
+    "push": {"zh": 60, "en": 120},
+    "webchat": {"zh": 200, "en": 400},
+    "email_subject": {"zh": 30, "en": 78},
+    "email": {"zh": 2000, "en": 4000},
+}
+
+# Claims a variant may make only when the brief lists them.
+CLAIMS: dict[str, str] = {
+    "free_shipping": r"包邮|免运费|免邮|运费我们出|free (?:shipping|delivery)|ships free"
+    r"|shipping is on us",
+    "limited_time": r"限时|仅限今[天日]|今日特惠|今晚截止|倒计时|limited[- ]time|today only"
+    r"|ends (?:tonight|soon|today)",
+    "gift": r"赠品|送.{0,4}礼|买一送一|free gift|buy one,? get one|bogo",
+    "free_returns": r"[七7]天无理由|无理由退[货换]|free returns|no-questions-asked returns"
+    r"|7-day returns",
+    "genuine": r"正品|官方授权|genuine|authentic|officially licensed",
+    "warranty": r"保修|质保|warranty",
+    "low_stock": r"仅剩|库存告急|最后\s*\d+\s*件|only \d+ left|almost sold out|selling fast",
+    "bestseller": r"销量冠军|爆款|热销|best[- ]?sell(?:er|ing)|top[- ]selling",
+}
+
+# Absolute words China's advertising law forbids, and health or results promises.
+BANNED = (
+    r"最低价|最便宜|最好|最佳|第一|国家级|全网最低|绝对|万能|根治|包治|100%|百分百"
+    r"|lowest price|cheapest|best in the world|number one|#1|no\.\s?1\b|guaranteed results"
+    r"|risk[- ]free|miracle|cures?\b"
+)
+
+# Counted things after "only"/"仅" ("only 3 left", "仅剩 2 件") are not prices.
+_COUNTED = r"(?![\d.,]*\s*(?:left|items?|pieces?|units?|件|个|台|天|days?|hours?|小时))"
+_MONEY = re.compile(
+    r"(?:[¥￥$]|rmb|cny)\s*(\d+(?:,\d{3})*(?:\.\d+)?)"
+    r"|(?:仅需|只要|只需|低至|到手价?|only|just)\s*(\d+(?:,\d{3})*(?:\.\d+)?)"
+    + _COUNTED
+    + r"(?!\s*[¥￥$])"
+    r"|(\d+(?:,\d{3})*(?:\.\d+)?)\s*(?:元|块|yuan|rmb|cny)",
+    re.IGNORECASE,
+)
+_PERCENT_OFF = re.compile(
+    r"(\d+(?:\.\d+)?)\s*%\s*(?:off|discount)|(?:save|off|立减|减|优惠)\s*(\d+(?:\.\d+)?)\s*%",
+    re.IGNORECASE,
+)
+_ZHE = re.compile(r"(\d(?:\.\d)?)\s*折")
+_HALF = re.compile(r"半价|half[- ]price", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Product:
+    """What the checker knows of a catalogue item."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    price: float
+
+
+@dataclass(frozen=True)
+class CopyBrief:
+    """What a campaign's copy may say: its products, offers and allowed claims."""
+
+    products: tuple[str, ...]
+    discounts: tuple[float, ...] = ()  # percent off the brief offers (20.0: "20% off", "8折")
+    prices: tuple[float, ...] = ()  # other prices the brief states (a bundle price)
+    claims: tuple[str, ...] = ()  # keys of ``CLAIMS`` the brief allows
+    channel: str = "sms"
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.claims if c not in CLAIMS]
+        if unknown:
+            raise InvalidMarketingRequest(
+                f"unknown claims {unknown}; allowed claims are {', '.join(CLAIMS)}"
+            )
+        if self.channel not in LENGTH_LIMITS:
+            raise InvalidMarketingRequest(
+                f"channel must be one of {', '.join(LENGTH_LIMITS)}, not {self.channel!r}"
+            )
+        if any(not 0 < d < 100 for d in self.discounts):
+            raise InvalidMarketingRequest("discounts are percentages between 0 and 100")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a variant is rejected, with the words at fault."""
+
+    kind: ProblemKind
+    detail: str
+
+
+@dataclass
+class CopyChecker:
+    """Checks variants against the catalogue and a brief."""
+
+    catalogue: dict[str, Product]
+    banned: str = BANNED
+    _banned: re.Pattern[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._banned = re.compile(self.banned, re.IGNORECASE)
+
+    def check(self, text: str, brief: CopyBrief, language: Language) -> list[Problem]:
+        """Every problem of ``text`` (empty: the variant may go to a human for approval)."""
+        missing = [p for p in brief.products if p not in self.catalogue]
+        if missing:
+            raise InvalidMarketingRequest(f"products not in the catalogue: {', '.join(missing)}")
+        folded = unicodedata.normalize("NFKC", text)
+        problems: list[Problem] = []
+        limit = LENGTH_LIMITS[brief.channel][language]
+        if len(folded) > limit:
+            problems.append(
+                Problem("length", f"{len(folded)} characters; {brief.channel} allows {limit}")
+            )
+        problems += self._banned_words(folded)
+        problems += self._claims(folded, brief)
+        problems += self._discounts(folded, brief)
+        problems += self._prices(folded, brief)
+        return problems
+
+    def _banned_words(self, text: str) -> list[Problem]:
+        found = sorted({m.group(0) for m in self._banned.finditer(text)})
+        return [Problem("banned", f"banned word {w!r}") for w in found]
+
+    @staticmethod
+    def _claims(text: str, brief: CopyBrief) -> list[Problem]:
+        return [
+            Problem("claim", f"claim {key!r} ({match.group(0)!r}) is not in the brief")
+            for key, pattern in CLAIMS.items()
+            if key not in brief.claims
+            and (match := re.search(pattern, text, re.IGNORECASE)) is not None
+        ]
+
+    @staticmethod
+    def _discounts(text: str, brief: CopyBrief) -> list[Problem]:
+        stated: list[tuple[float, str]] = []
+        for m in _PERCENT_OFF.finditer(text):
+            stated.append((float(m.group(1) or m.group(2)), m.group(0)))
+        for m in _ZHE.finditer(text):
+            stated.append((round(100 - 10 * float(m.group(1)), 6), m.group(0)))
+        stated += [(50.0, m.group(0)) for m in _HALF.finditer(text)]
+        return [
+            Problem("discount", f"discount {words!r} ({off:g}% off) is not in the brief")
+            for off, words in stated
+            if not any(abs(off - allowed) < 1e-6 for allowed in brief.discounts)
+        ]
+
+    def _prices(self, text: str, brief: CopyBrief) -> list[Problem]:
+        allowed = self.allowed_prices(brief)
+        problems = []
+        for m in _MONEY.finditer(text):
+            value = float((m.group(1) or m.group(2) or m.group(3)).replace(",", ""))
+            if not any(abs(value - price) < 0.01 for price in allowed):
+                problems.append(
+                    Problem(
+                        "price", f"price {m.group(0).strip()!r} is not in the catalogue or brief"
+                    )
+                )
+        return problems
+
+    def allowed_prices(self, brief: CopyBrief) -> set[float]:
+        """Catalogue prices of the brief's products, the brief's prices, the discounted prices
+        and the amounts saved."""
+        allowed = set(brief.prices)
+        for product_id in brief.products:
+            price = self.catalogue[product_id].price
+            allowed.add(price)
+            for off in brief.discounts:
+                allowed.add(round(price * (1 - off / 100), 2))
+                allowed.add(round(price * off / 100, 2))
+        return allowed
+
+
+# ---- templates: the fallback when no LLM is configured ----------------------------------------
+
+_TEMPLATES: dict[str, list[str]] = {
+    "zh": [
+        "{name} 现价 ¥{price:g}，{offer}点击查看详情。回复退订不再接收。",
+        "您关注的{name}，{offer}到手价 {final:g} 元。回复退订不再接收。",
+        "为您推荐{name}（¥{price:g}）。{offer}回复退订不再接收。",
+    ],
+    "en": [
+        "{name} is ¥{price:g}. {offer}Tap to see it. Reply STOP to opt out.",
+        "Still thinking about the {name}? {offer}Now ¥{final:g}. Reply STOP to opt out.",
+        "Picked for you: {name} (¥{price:g}). {offer}Reply STOP to opt out.",
+    ],
+}
+_OFFERS = {
+    "zh": "限时{zhe:g}折，",
+    "en": "{off:g}% off for a limited time. ",
+}
+
+
+def template_variants(checker: CopyChecker, brief: CopyBrief, language: Language) -> list[str]:
+    """Variants from fixed templates with the brief's first product and offer; each passes the
+    checker (a template that would not is left out)."""
+    product = checker.catalogue[brief.products[0]]
+    off = brief.discounts[0] if brief.discounts else 0.0
+    has_offer = off > 0 and "limited_time" in brief.claims
+    offer = _OFFERS[language].format(zhe=(100 - off) / 10, off=off) if has_offer else ""
+    name = product.name_zh if language == "zh" else product.name_en
+    final = round(product.price * (1 - off / 100), 2) if has_offer else product.price
+    variants = [
+        template.format(name=name, price=product.price, offer=offer, final=final)
+        for template in _TEMPLATES[language]
+    ]
+    return [v for v in variants if not checker.check(v, brief, language)]
+
+
+# ---- evaluation on the shipped synthetic set ------------------------------------------------
+
+COPY_EVAL_DIR = Path(__file__).resolve().parent / "copy_eval"
+
+
+@dataclass(frozen=True)
+class CheckerScore:
+    """How the checker did on a labelled split."""
+
+    variants: int
+    with_errors: int
+    caught: int  # variants with a planted error that the checker rejected
+    clean: int
+    false_rejections: int  # clean variants the checker rejected
+    missed: list[str]  # ids of the planted errors it let through
+    wrongly_rejected: list[str]
+
+    @property
+    def catch_rate(self) -> float:
+        return self.caught / self.with_errors if self.with_errors else 1.0
+
+    @property
+    def false_rejection_rate(self) -> float:
+        return self.false_rejections / self.clean if self.clean else 0.0
+
+
+def score_checker(checker: CopyChecker, split: str) -> CheckerScore:
+    """The checker on ``copy_eval/<split>.jsonl`` (``dev`` to tune, ``test`` to report)."""
+    if split not in ("dev", "test"):
+        raise InvalidMarketingRequest("split must be 'dev' or 'test'")
+    rows = [
+        json.loads(line)
+        for line in (COPY_EVAL_DIR / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    caught, missed, wrongly = 0, [], []
+    for row in rows:
+        brief = CopyBrief(
+            products=tuple(row["brief"]["products"]),
+            discounts=tuple(row["brief"]["discounts"]),
+            claims=tuple(row["brief"]["claims"]),
+            channel=row["brief"]["channel"],
+        )
+        rejected = bool(checker.check(row["text"], brief, row["language"]))
+        if row["errors"]:
+            caught += rejected
+            if not rejected:
+                missed.append(row["id"])
+        elif rejected:
+            wrongly.append(row["id"])
+    with_errors = sum(1 for r in rows if r["errors"])
+    return CheckerScore(
+        len(rows), with_errors, caught, len(rows) - with_errors, len(wrongly), missed, wrongly
+    )

@@ -1,0 +1,597 @@
+"""The marketing service: the audience and its profiles, segment previews, the send gate
+(consent, quiet hours, caps), opt-outs, and experiments with their results."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.marketing._errors import (
+    ExperimentNotFound,
+    InvalidMarketingRequest,
+    InvalidSegment,
+    SegmentNotFound,
+)
+from bot.marketing._limits import (
+    CAMPAIGN,
+    OPT_OUT_CONFIRMATION,
+    Admission,
+    ContactPolicy,
+    check_ids,
+    zone,
+)
+from bot.marketing._segments import CustomerProfile, Segment
+from bot.marketing._stats import POLICIES, ArmLog, Policy, Results, choose_arm, hashed_unit, results
+from bot.marketing._tables import (
+    AssignmentRow,
+    ContactRow,
+    ConversionRow,
+    ExperimentRow,
+    SegmentRow,
+    SendRow,
+)
+from bot.privacy import ConsentService
+from bot.recommend import UserProfile
+from bot.storage import Database, utcnow
+
+logger = logging.getLogger(__name__)
+
+ProfileLookup = Callable[[str], Awaitable[UserProfile | None]]
+Clock = Callable[[], datetime]
+MAX_TAGS = 32
+SAMPLE = 10
+SEGMENT_NAME = CAMPAIGN
+ARM_NAME = CAMPAIGN
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A customer in the marketing audience on one channel."""
+
+    customer_id: str
+    channel: str
+    language: str = ""
+    timezone: str = ""
+    tags: frozenset[str] = frozenset()
+    churn_risk: float = 0.0
+    last_contact_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A segment before use: how many it matches, how many may be reached, a few members."""
+
+    expression: str
+    audience: int
+    matched: int
+    reachable: int  # matched and with a marketing opt-in on their channel
+    sample: list[CustomerProfile]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An A/B/n experiment as created."""
+
+    id: int
+    name: str
+    arms: list[str]
+    policy: Policy
+    horizon: int
+    control_share: float
+    attribution_hours: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class MarketingConfig:
+    """Marketing's settings, from the wiring."""
+
+    policy: ContactPolicy = field(default_factory=ContactPolicy)
+    attribution_hours: int = 168
+
+
+class MarketingService:
+    """The one door into marketing: audience, segments, the send gate and experiments."""
+
+    def __init__(
+        self,
+        database: Database,
+        consents: ConsentService,
+        profiles: ProfileLookup,
+        config: MarketingConfig | None = None,
+        *,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._db = database
+        self._consents = consents
+        self._profiles = profiles
+        self.config = config or MarketingConfig()
+        self._clock = clock
+        # Check-then-record of a send is one critical section per hub process; SQLite's single
+        # writer serialises processes too. (PostgreSQL replicas would need a row lock.)
+        self._send_lock = asyncio.Lock()
+        self._assign_lock = asyncio.Lock()
+        self._rng = np.random.default_rng()
+
+    # ---- audience ----------------------------------------------------------------------------
+
+    async def upsert_contact(self, contact: Contact) -> Contact:
+        """Add or update a customer of the audience (the shop's CRM or the wiring feeds it)."""
+        check_ids(contact.customer_id, contact.channel)
+        if contact.timezone:
+            zone(contact.timezone)
+        if len(contact.tags) > MAX_TAGS or any(not CAMPAIGN.fullmatch(tag) for tag in contact.tags):
+            raise InvalidMarketingRequest(
+                f"tags: at most {MAX_TAGS}, each 1 to 64 letters, digits, '.', '_' or '-'"
+            )
+        if not 0.0 <= contact.churn_risk <= 1.0:
+            raise InvalidMarketingRequest("churn_risk must be between 0 and 1")
+        if contact.language not in {"", "zh", "en"}:
+            raise InvalidMarketingRequest("language must be 'zh', 'en' or empty")
+
+        def write(session: Session) -> None:
+            row = session.get(ContactRow, (contact.customer_id, contact.channel))
+            if row is None:
+                row = ContactRow(customer_id=contact.customer_id, channel=contact.channel)
+                session.add(row)
+            row.language = contact.language
+            row.timezone = contact.timezone
+            row.tags = json.dumps(sorted(contact.tags), ensure_ascii=False)
+            row.churn_risk = contact.churn_risk
+            row.last_contact_at = contact.last_contact_at
+            row.updated_at = self._clock()
+
+        await self._db.session(write)
+        return contact
+
+    async def contacts(self) -> list[Contact]:
+        """The whole audience, by customer then channel."""
+
+        def read(session: Session) -> list[Contact]:
+            rows = session.execute(
+                select(ContactRow).order_by(ContactRow.customer_id, ContactRow.channel)
+            ).scalars()
+            return [
+                Contact(
+                    r.customer_id,
+                    r.channel,
+                    r.language,
+                    r.timezone,
+                    frozenset(json.loads(r.tags)),
+                    r.churn_risk,
+                    r.last_contact_at,
+                )
+                for r in rows
+            ]
+
+        return await self._db.session(read)
+
+    async def profile(self, contact: Contact) -> CustomerProfile:
+        """What a segment sees of the contact: recommendation profile (affinities, RFM) and
+        the marketing consent on the contact's channel."""
+        now = self._clock()
+        bought = await self._profiles(contact.customer_id)
+        consented = await self._consents.allows(contact.customer_id, "marketing", contact.channel)
+        contact_days = (
+            (now - contact.last_contact_at).total_seconds() / 86400
+            if contact.last_contact_at
+            else None
+        )
+        return CustomerProfile(
+            customer_id=contact.customer_id,
+            channel=contact.channel,
+            language=contact.language or (bought.language if bought and bought.language else ""),
+            timezone=contact.timezone or self.config.policy.default_timezone,
+            tags=contact.tags,
+            recency_days=bought.recency_days if bought else None,
+            frequency=bought.frequency if bought else 0,
+            monetary=bought.monetary if bought else 0.0,
+            churn_risk=contact.churn_risk,
+            days_since_contact=contact_days,
+            affinity=dict(bought.category_affinity) if bought else {},
+            consented=consented,
+        )
+
+    # ---- segments ----------------------------------------------------------------------------
+
+    async def preview(self, expression: str, sample: int = SAMPLE) -> Preview:
+        """Count and sample the customers ``expression`` matches, before it is used."""
+        segment = Segment.parse(expression)
+        contacts = await self.contacts()
+        matched = [p for p in [await self.profile(c) for c in contacts] if segment.matches(p)]
+        return Preview(
+            segment.expression,
+            len(contacts),
+            len(matched),
+            sum(1 for p in matched if p.consented),
+            matched[: max(0, min(sample, 100))],
+        )
+
+    async def members(self, expression: str) -> list[CustomerProfile]:
+        """Every customer the segment matches."""
+        segment = Segment.parse(expression)
+        return [
+            p for p in [await self.profile(c) for c in await self.contacts()] if segment.matches(p)
+        ]
+
+    async def save_segment(self, name: str, expression: str) -> Segment:
+        """Keep a segment under ``name`` (replacing an older one of that name)."""
+        if not SEGMENT_NAME.fullmatch(name or ""):
+            raise InvalidSegment("a segment name is 1 to 64 letters, digits, '.', '_' or '-'")
+        segment = Segment.parse(expression)
+
+        def write(session: Session) -> None:
+            row = session.get(SegmentRow, name)
+            if row is None:
+                session.add(SegmentRow(name=name, expression=segment.expression))
+            else:
+                row.expression = segment.expression
+
+        await self._db.session(write)
+        return segment
+
+    async def segment(self, name: str) -> Segment:
+        """A saved segment."""
+        row = await self._db.session(lambda s: s.get(SegmentRow, name))
+        if row is None:
+            raise SegmentNotFound(f"no saved segment is named {name!r}")
+        return Segment.parse(row.expression)
+
+    async def segments(self) -> dict[str, str]:
+        """Saved segments: name to expression."""
+        query = select(SegmentRow).order_by(SegmentRow.name)
+        return await self._db.session(
+            lambda s: {r.name: r.expression for r in s.execute(query).scalars()}
+        )
+
+    # ---- the send gate -----------------------------------------------------------------------
+
+    async def admit(
+        self, customer_id: str, channel: str, campaign: str, at: datetime | None = None
+    ) -> Admission:
+        """May the customer get the campaign's message on ``channel`` now? An admitted send is
+        recorded in the same step, so the caps count it; a refusal records nothing."""
+        check_ids(customer_id, channel)
+        if not CAMPAIGN.fullmatch(campaign or ""):
+            raise InvalidMarketingRequest(
+                "campaign must be 1 to 64 letters, digits, '.', '_' or '-'"
+            )
+        moment = at or self._clock()
+        if moment.tzinfo is None:
+            raise InvalidMarketingRequest("the send time must carry a time zone")
+        if not await self._consents.allows(customer_id, "marketing", channel):
+            return Admission(customer_id, channel, campaign, moment, "no_consent")
+        timezone = await self._timezone(customer_id, channel)
+        if self.config.policy.quiet_at(moment, timezone):
+            return Admission(customer_id, channel, campaign, moment, "quiet_hours")
+        async with self._send_lock:
+            return await self._db.session(
+                lambda s: self._record_send(s, customer_id, channel, campaign, moment)
+            )
+
+    def _record_send(
+        self, session: Session, customer_id: str, channel: str, campaign: str, moment: datetime
+    ) -> Admission:
+        since = moment - timedelta(days=7)
+        earlier = list(
+            session.execute(
+                select(SendRow.sent_at).where(
+                    SendRow.customer_id == customer_id, SendRow.sent_at > since
+                )
+            ).scalars()
+        )
+        if self.config.policy.over_cap(earlier, moment):
+            return Admission(customer_id, channel, campaign, moment, "frequency_cap")
+        session.add(
+            SendRow(customer_id=customer_id, channel=channel, campaign=campaign, sent_at=moment)
+        )
+        return Admission(customer_id, channel, campaign, moment)
+
+    async def sends(self, customer_id: str) -> list[datetime]:
+        """When the customer was sent marketing (every channel), oldest first."""
+        query = (
+            select(SendRow.sent_at)
+            .where(SendRow.customer_id == customer_id)
+            .order_by(SendRow.sent_at)
+        )
+        return await self._db.session(lambda s: list(s.execute(query).scalars()))
+
+    async def _timezone(self, customer_id: str, channel: str) -> str:
+        row = await self._db.session(lambda s: s.get(ContactRow, (customer_id, channel)))
+        return row.timezone if row is not None and row.timezone else ""
+
+    async def opt_out(self, customer_id: str, channel: str, language: str = "zh") -> str:
+        """Revoke the customer's marketing consent on ``channel`` at once; the confirmation."""
+        check_ids(customer_id, channel)
+        await self._consents.revoke(customer_id, "marketing", channel, actor_kind="customer")
+        logger.info("A customer opted out of marketing on %s", channel)
+        return OPT_OUT_CONFIRMATION["en" if language == "en" else "zh"]
+
+    # ---- personal data ----------------------------------------------------------------------
+
+    async def export_customer(self, customer_id: str) -> dict[str, object]:
+        """What marketing holds about the customer, as JSON (for the privacy module's export)."""
+        check_ids(customer_id, "any")
+
+        def read(session: Session) -> dict[str, object]:
+            contacts = session.execute(
+                select(ContactRow).where(ContactRow.customer_id == customer_id)
+            ).scalars()
+            sends = session.execute(
+                select(SendRow).where(SendRow.customer_id == customer_id).order_by(SendRow.id)
+            ).scalars()
+            assignments = session.execute(
+                select(AssignmentRow).where(AssignmentRow.customer_id == customer_id)
+            ).scalars()
+            conversions = session.execute(
+                select(ConversionRow).where(ConversionRow.customer_id == customer_id)
+            ).scalars()
+            return {
+                "contacts": [
+                    {
+                        "channel": c.channel,
+                        "language": c.language,
+                        "timezone": c.timezone,
+                        "tags": json.loads(c.tags),
+                        "churn_risk": c.churn_risk,
+                    }
+                    for c in contacts
+                ],
+                "sends": [
+                    {"channel": r.channel, "campaign": r.campaign, "at": r.sent_at.isoformat()}
+                    for r in sends
+                ],
+                "assignments": [{"experiment": a.experiment_id, "arm": a.arm} for a in assignments],
+                "conversions": [
+                    {"experiment": c.experiment_id, "order_id": c.order_id, "revenue": c.revenue}
+                    for c in conversions
+                ],
+            }
+
+        return await self._db.session(read)
+
+    async def erase_customer(self, customer_id: str) -> dict[str, int]:
+        """Delete the customer from every marketing table; the counts deleted."""
+        check_ids(customer_id, "any")
+
+        def erase(session: Session) -> dict[str, int]:
+            counts = {}
+            for name, table in (
+                ("contacts", ContactRow),
+                ("sends", SendRow),
+                ("assignments", AssignmentRow),
+                ("conversions", ConversionRow),
+            ):
+                result = session.execute(delete(table).where(table.customer_id == customer_id))
+                counts[name] = int(getattr(result, "rowcount", 0) or 0)
+            return counts
+
+        return await self._db.session(erase)
+
+    # ---- experiments -------------------------------------------------------------------------
+
+    async def create_experiment(
+        self,
+        name: str,
+        arms: list[str],
+        *,
+        policy: str = "fixed",
+        horizon: int = 1000,
+        control_share: float | None = None,
+        attribution_hours: int | None = None,
+        seed: int = 0,
+    ) -> Experiment:
+        """A new experiment; ``arms[0]`` is the hold-out control (it is sent nothing)."""
+        problems = []
+        if not SEGMENT_NAME.fullmatch(name or ""):
+            problems.append("name must be 1 to 64 letters, digits, '.', '_' or '-'")
+        if not 2 <= len(arms) <= 10 or len(set(arms)) != len(arms):
+            problems.append("arms: 2 to 10 distinct names, the control first")
+        if any(not ARM_NAME.fullmatch(arm or "") for arm in arms):
+            problems.append("each arm name is 1 to 64 letters, digits, '.', '_' or '-'")
+        if policy not in POLICIES:
+            problems.append(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+        if not 1 <= horizon <= 10_000_000:
+            problems.append("horizon must be between 1 and 10000000 recipients per arm")
+        share = 1 / len(arms) if control_share is None and arms else control_share or 0.0
+        if not 0 < share < 1:
+            problems.append("control_share must be between 0 and 1 (exclusive)")
+        hours = self.config.attribution_hours if attribution_hours is None else attribution_hours
+        if not 1 <= hours <= 24 * 90:
+            problems.append("attribution_hours must be between 1 and 2160")
+        if problems:
+            raise InvalidMarketingRequest("; ".join(problems))
+        row = ExperimentRow(
+            name=name,
+            arms=json.dumps({"arms": arms, "control_share": share, "attribution_hours": hours}),
+            policy=policy,
+            horizon=horizon,
+            seed=seed,
+            created_at=self._clock(),
+        )
+
+        def add(session: Session) -> int:
+            session.add(row)
+            session.flush()
+            return row.id
+
+        try:
+            await self._db.session(add)
+        except IntegrityError as exc:
+            raise InvalidMarketingRequest(f"an experiment is already named {name!r}") from exc
+        return _experiment(row)
+
+    async def experiment(self, experiment_id: int) -> Experiment:
+        """The experiment with that id."""
+        row = await self._db.session(lambda s: s.get(ExperimentRow, experiment_id))
+        if row is None:
+            raise ExperimentNotFound(f"no experiment has id {experiment_id}")
+        return _experiment(row)
+
+    async def experiments(self) -> list[Experiment]:
+        """Every experiment, newest first."""
+        query = select(ExperimentRow).order_by(ExperimentRow.id.desc())
+        return await self._db.session(
+            lambda s: [_experiment(r) for r in s.execute(query).scalars()]
+        )
+
+    async def assign(self, experiment_id: int, customer_id: str) -> str:
+        """The customer's arm (the same one on every call)."""
+        check_ids(customer_id, "any")
+        experiment = await self.experiment(experiment_id)
+        async with self._assign_lock:
+            existing = await self._db.session(
+                lambda s: s.execute(
+                    select(AssignmentRow.arm).where(
+                        AssignmentRow.experiment_id == experiment_id,
+                        AssignmentRow.customer_id == customer_id,
+                    )
+                ).scalar_one_or_none()
+            )
+            if existing is not None:
+                return existing
+            counts = await self._counts(experiment_id) if experiment.policy == "thompson" else {}
+            arm = choose_arm(
+                experiment.arms,
+                experiment.control_share,
+                experiment.policy,
+                hashed_unit(experiment.seed, customer_id),
+                counts,
+                self._rng,
+            )
+            row = AssignmentRow(
+                experiment_id=experiment_id,
+                customer_id=customer_id,
+                arm=arm,
+                assigned_at=self._clock(),
+            )
+            await self._db.session(lambda s: s.add(row))
+            return arm
+
+    async def _counts(self, experiment_id: int) -> dict[str, tuple[int, int]]:
+        def read(session: Session) -> dict[str, tuple[int, int]]:
+            sent = {
+                arm: int(n)
+                for arm, n in session.execute(
+                    select(AssignmentRow.arm, func.count())
+                    .where(AssignmentRow.experiment_id == experiment_id)
+                    .group_by(AssignmentRow.arm)
+                ).all()
+            }
+            converted = {
+                arm: int(n)
+                for arm, n in session.execute(
+                    select(AssignmentRow.arm, func.count(func.distinct(ConversionRow.customer_id)))
+                    .join(
+                        ConversionRow,
+                        (ConversionRow.experiment_id == AssignmentRow.experiment_id)
+                        & (ConversionRow.customer_id == AssignmentRow.customer_id),
+                    )
+                    .where(AssignmentRow.experiment_id == experiment_id)
+                    .group_by(AssignmentRow.arm)
+                ).all()
+            }
+            return {arm: (n, converted.get(arm, 0)) for arm, n in sent.items()}
+
+        return await self._db.session(read)
+
+    async def record_conversion(
+        self,
+        experiment_id: int,
+        customer_id: str,
+        order_id: str,
+        revenue: float,
+        at: datetime | None = None,
+    ) -> bool:
+        """Attribute an order to the customer's assignment when it falls in the attribution
+        window; False when it does not count (no assignment, outside the window, a replay)."""
+        check_ids(customer_id, "any")
+        if not CAMPAIGN.fullmatch(order_id or ""):
+            raise InvalidMarketingRequest("order_id must be 1 to 64 letters, digits, '.', '_', '-'")
+        if not (0 <= revenue < 1e9) or revenue != revenue:
+            raise InvalidMarketingRequest("revenue must be a number from 0 to 1e9")
+        experiment = await self.experiment(experiment_id)
+        moment = at or self._clock()
+        if moment.tzinfo is None:
+            raise InvalidMarketingRequest("the conversion time must carry a time zone")
+        window = timedelta(hours=experiment.attribution_hours)
+
+        def write(session: Session) -> bool:
+            assigned = session.execute(
+                select(AssignmentRow.assigned_at).where(
+                    AssignmentRow.experiment_id == experiment_id,
+                    AssignmentRow.customer_id == customer_id,
+                )
+            ).scalar_one_or_none()
+            if assigned is None or not assigned <= moment <= assigned + window:
+                return False
+            replay = session.execute(
+                select(ConversionRow.id).where(
+                    ConversionRow.experiment_id == experiment_id,
+                    ConversionRow.order_id == order_id,
+                )
+            ).scalar_one_or_none()
+            if replay is not None:
+                return False
+            session.add(
+                ConversionRow(
+                    experiment_id=experiment_id,
+                    customer_id=customer_id,
+                    order_id=order_id,
+                    revenue=revenue,
+                    converted_at=moment,
+                )
+            )
+            return True
+
+        return await self._db.session(write)
+
+    async def results(self, experiment_id: int) -> Results:
+        """Conversion rate, revenue per recipient and uplift over control, per arm."""
+        experiment = await self.experiment(experiment_id)
+
+        def read(session: Session) -> list[ArmLog]:
+            revenue: dict[str, float] = {}
+            for customer, amount in session.execute(
+                select(ConversionRow.customer_id, func.sum(ConversionRow.revenue))
+                .where(ConversionRow.experiment_id == experiment_id)
+                .group_by(ConversionRow.customer_id)
+            ).all():
+                revenue[customer] = float(amount)
+            per_arm: dict[str, list[float]] = {arm: [] for arm in experiment.arms}
+            converted: dict[str, int] = dict.fromkeys(experiment.arms, 0)
+            for customer, arm in session.execute(
+                select(AssignmentRow.customer_id, AssignmentRow.arm).where(
+                    AssignmentRow.experiment_id == experiment_id
+                )
+            ).all():
+                per_arm.setdefault(arm, []).append(revenue.get(customer, 0.0))
+                converted[arm] = converted.get(arm, 0) + (customer in revenue)
+            return [ArmLog(arm, per_arm[arm], converted[arm]) for arm in experiment.arms]
+
+        logs = await self._db.session(read)
+        return results(logs, experiment.horizon, seed=experiment.seed)
+
+
+def _experiment(row: ExperimentRow) -> Experiment:
+    setup = json.loads(row.arms)
+    policy: Policy = "thompson" if row.policy == "thompson" else "fixed"
+    return Experiment(
+        row.id,
+        row.name,
+        list(setup["arms"]),
+        policy,
+        row.horizon,
+        float(setup["control_share"]),
+        int(setup["attribution_hours"]),
+        row.seed,
+    )

@@ -1,0 +1,115 @@
+"""Tables of the marketing module: the audience, saved segments, sends (for frequency caps),
+experiments with their assignments and conversions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.storage import Base, utcnow
+
+
+class ContactRow(Base):
+    """A customer the shop may market to on a channel: what marketing knows beyond the
+    recommendation profile (time zone, tags, churn risk, last contact)."""
+
+    __tablename__ = "marketing_contacts"
+
+    customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="")
+    tags: Mapped[str] = mapped_column(Text, default="[]")  # a JSON list of texts
+    churn_risk: Mapped[float] = mapped_column(Float, default=0.0)
+    last_contact_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SegmentRow(Base):
+    """A saved segment expression."""
+
+    __tablename__ = "marketing_segments"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expression: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SendRow(Base):
+    """One marketing message admitted to a customer on a channel (what the caps count)."""
+
+    __tablename__ = "marketing_sends"
+    __table_args__ = (Index("ix_marketing_sends_customer", "customer_id", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(32))
+    campaign: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column()
+
+
+class ExperimentRow(Base):
+    """An A/B/n experiment: its arms (the first is the hold-out control), policy and horizon."""
+
+    __tablename__ = "marketing_experiments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    # JSON: {"arms": [control first, ...], "control_share": 0..1, "attribution_hours": n}
+    arms: Mapped[str] = mapped_column(Text)
+    policy: Mapped[str] = mapped_column(String(16))  # "fixed" | "thompson"
+    horizon: Mapped[int] = mapped_column()  # recipients per arm before a decision is read
+    seed: Mapped[int] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AssignmentRow(Base):
+    """Which arm a customer got in an experiment (once: a replay returns the same arm)."""
+
+    __tablename__ = "marketing_assignments"
+    __table_args__ = (UniqueConstraint("experiment_id", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("marketing_experiments.id"))
+    customer_id: Mapped[str] = mapped_column(String(128))
+    arm: Mapped[str] = mapped_column(String(32))
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConversionRow(Base):
+    """An order attributed to a customer's assignment (one per order: replays are ignored)."""
+
+    __tablename__ = "marketing_conversions"
+    __table_args__ = (UniqueConstraint("experiment_id", "order_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("marketing_experiments.id"))
+    customer_id: Mapped[str] = mapped_column(String(128))
+    order_id: Mapped[str] = mapped_column(String(64))
+    revenue: Mapped[float] = mapped_column(Float)
+    converted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CopyVariantRow(Base):
+    """A copy variant: as written (LLM or template), what the checker found, and the human
+    review (approve, edit, reject); an edit keeps the original beside it as training signal."""
+
+    __tablename__ = "marketing_copy_variants"
+    __table_args__ = (Index("ix_marketing_copy_campaign", "campaign", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))  # "llm" | "template"
+    brief: Mapped[str] = mapped_column(Text)  # JSON: the brief it was written and checked for
+    text: Mapped[str] = mapped_column(Text)
+    problems: Mapped[str] = mapped_column(Text, default="[]")  # JSON: the checker's findings
+    # "pending" (passed the checker) | "blocked" (the checker refused it) | "approved" | "rejected"
+    status: Mapped[str] = mapped_column(String(16))
+    edited_text: Mapped[str | None] = mapped_column(Text, default=None)
+    reviewer: Mapped[str | None] = mapped_column(String(64), default=None)
+    reviewed_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

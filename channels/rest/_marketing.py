@@ -1,0 +1,453 @@
+"""The marketing API (``/api/marketing/*``) for the shop's back end and its marketers' tools:
+the audience, segment previews, the send gate, opt-outs, experiments and their results.
+
+Behind ``BOT_API_KEY`` like ``/api/tickets``: without the key the routes stay closed, since the
+audience is customers' personal data. Each route translates and calls one service method.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from bot.marketing import (
+    CLAIMS,
+    LENGTH_LIMITS,
+    ArmResult,
+    Contact,
+    CopyBrief,
+    CopyDesk,
+    CustomerProfile,
+    Experiment,
+    MarketingService,
+    Results,
+    Variant,
+)
+
+logger = logging.getLogger(__name__)
+
+CustomerId = Annotated[str, Field(min_length=1, max_length=128, description="The customer's id.")]
+Channel = Annotated[str, Field(min_length=1, max_length=32, description="rest, webchat, email...")]
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ContactIn(_In):
+    """A customer of the audience on one channel."""
+
+    customer_id: CustomerId
+    channel: Channel
+    language: Literal["", "zh", "en"] = ""
+    timezone: str = Field(default="", max_length=64, description="IANA name; empty: the shop's.")
+    tags: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=32)
+    churn_risk: float = Field(default=0.0, ge=0, le=1)
+    last_contact_at: AwareDatetime | None = None
+
+
+class ExpressionIn(_In):
+    """A segment expression (see the README's grammar)."""
+
+    expression: str = Field(max_length=2000)
+
+
+class PreviewIn(ExpressionIn):
+    """A segment to preview, and how many members to show."""
+
+    sample: int = Field(default=10, ge=0, le=100)
+
+
+class ProfileOut(BaseModel):
+    """What a segment saw of a customer."""
+
+    customer_id: str
+    channel: str
+    language: str
+    timezone: str
+    tags: list[str]
+    recency_days: float | None
+    frequency: int
+    monetary: float
+    churn_risk: float
+    days_since_contact: float | None
+    affinity: dict[str, float]
+    consented: bool
+
+    @classmethod
+    def of(cls, p: CustomerProfile) -> ProfileOut:
+        return cls(
+            customer_id=p.customer_id,
+            channel=p.channel,
+            language=p.language,
+            timezone=p.timezone,
+            tags=sorted(p.tags),
+            recency_days=p.recency_days,
+            frequency=p.frequency,
+            monetary=p.monetary,
+            churn_risk=p.churn_risk,
+            days_since_contact=p.days_since_contact,
+            affinity=dict(p.affinity),
+            consented=p.consented,
+        )
+
+
+class PreviewOut(BaseModel):
+    """A segment's size before use."""
+
+    expression: str
+    audience: int
+    matched: int
+    reachable: int = Field(
+        description="Matched customers with a marketing opt-in on their channel."
+    )
+    sample: list[ProfileOut]
+
+
+class SendIn(_In):
+    """Ask to send one marketing message now; an admitted send is counted against the caps."""
+
+    customer_id: CustomerId
+    channel: Channel
+    campaign: Name
+
+
+class AdmissionOut(BaseModel):
+    """The gate's answer."""
+
+    admitted: bool
+    refused: Literal["no_consent", "quiet_hours", "frequency_cap"] | None
+    at: datetime
+
+
+class OptOutIn(_In):
+    """A customer asks to stop marketing on a channel (the hub does this itself on "退订"/STOP)."""
+
+    customer_id: CustomerId
+    channel: Channel
+    language: Literal["zh", "en"] = "zh"
+
+
+class OptOutOut(BaseModel):
+    """The confirmation to show the customer."""
+
+    confirmation: str
+
+
+class ExperimentIn(_In):
+    """A new experiment; the first arm is the hold-out control."""
+
+    name: Name
+    arms: list[Name] = Field(min_length=2, max_length=10)
+    policy: Literal["fixed", "thompson"] = "fixed"
+    horizon: int = Field(default=1000, ge=1, le=10_000_000, description="Recipients per arm.")
+    control_share: float | None = Field(default=None, gt=0, lt=1)
+    attribution_hours: int | None = Field(default=None, ge=1, le=2160)
+    seed: int = Field(default=0, ge=0, le=2**31)
+
+
+class ExperimentOut(BaseModel):
+    """An experiment as created."""
+
+    id: int
+    name: str
+    arms: list[str]
+    policy: str
+    horizon: int
+    control_share: float
+    attribution_hours: int
+
+    @classmethod
+    def of(cls, e: Experiment) -> ExperimentOut:
+        return cls(
+            id=e.id,
+            name=e.name,
+            arms=e.arms,
+            policy=e.policy,
+            horizon=e.horizon,
+            control_share=e.control_share,
+            attribution_hours=e.attribution_hours,
+        )
+
+
+class AssignIn(_In):
+    """A recipient to assign."""
+
+    customer_id: CustomerId
+
+
+class AssignOut(BaseModel):
+    """The recipient's arm (the same on every call)."""
+
+    arm: str
+
+
+class ConversionIn(_In):
+    """An order of a recipient."""
+
+    customer_id: CustomerId
+    order_id: Name
+    revenue: float = Field(ge=0, lt=1e9)
+    at: AwareDatetime | None = None
+
+
+class ConversionOut(BaseModel):
+    """Whether the order counted (in the window, first time seen)."""
+
+    attributed: bool
+
+
+class ArmOut(BaseModel):
+    """One arm's figures."""
+
+    name: str
+    recipients: int
+    conversions: int
+    conversion_rate: float
+    revenue: float
+    revenue_per_recipient: float
+    uplift: float | None
+    uplift_interval: tuple[float, float] | None
+    relative_uplift: float | None
+    revenue_uplift: float | None
+    revenue_uplift_interval: tuple[float, float] | None
+    probability_better: float | None
+
+    @classmethod
+    def of(cls, a: ArmResult) -> ArmOut:
+        return cls(**a.__dict__)
+
+
+class ResultsOut(BaseModel):
+    """Results and the stop rule's verdict."""
+
+    arms: list[ArmOut]
+    level: float
+    horizon: int
+    decided: bool
+    winner: str | None
+    stop_rule: str
+
+    @classmethod
+    def of(cls, r: Results) -> ResultsOut:
+        return cls(
+            arms=[ArmOut.of(a) for a in r.arms],
+            level=r.level,
+            horizon=r.horizon,
+            decided=r.decided,
+            winner=r.winner,
+            stop_rule=r.stop_rule,
+        )
+
+
+class BriefIn(_In):
+    """What the copy may say."""
+
+    products: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=10)
+    discounts: list[float] = Field(default_factory=list, max_length=5)
+    prices: list[float] = Field(default_factory=list, max_length=10)
+    claims: list[str] = Field(
+        default_factory=list, max_length=len(CLAIMS), description=f"Of: {', '.join(CLAIMS)}."
+    )
+    channel: str = Field(default="sms", description=f"One of: {', '.join(LENGTH_LIMITS)}.")
+
+    def brief(self) -> CopyBrief:
+        return CopyBrief(
+            tuple(self.products),
+            tuple(self.discounts),
+            tuple(self.prices),
+            tuple(self.claims),
+            self.channel,
+        )
+
+
+class DraftIn(_In):
+    """Write variants for a campaign (the LLM when configured, else templates)."""
+
+    campaign: Name
+    language: Literal["zh", "en"]
+    n: int = Field(default=3, ge=1, le=10)
+    brief: BriefIn
+
+
+class ProblemOut(BaseModel):
+    """What the checker found."""
+
+    kind: str
+    detail: str
+
+
+class VariantOut(BaseModel):
+    """A variant and its review."""
+
+    id: int
+    campaign: str
+    language: str
+    channel: str
+    source: str
+    text: str
+    problems: list[ProblemOut]
+    status: str
+    edited_text: str | None
+    final_text: str
+    reviewer: str | None
+    reviewed_at: datetime | None
+
+    @classmethod
+    def of(cls, v: Variant) -> VariantOut:
+        return cls(
+            id=v.id,
+            campaign=v.campaign,
+            language=v.language,
+            channel=v.channel,
+            source=v.source,
+            text=v.text,
+            problems=[ProblemOut(kind=p.kind, detail=p.detail) for p in v.problems],
+            status=v.status,
+            edited_text=v.edited_text,
+            final_text=v.final_text,
+            reviewer=v.reviewer,
+            reviewed_at=v.reviewed_at,
+        )
+
+
+class ReviewIn(_In):
+    """A human's decision on a pending variant."""
+
+    action: Literal["approve", "edit", "reject"]
+    reviewer: str = Field(min_length=1, max_length=64)
+    edited_text: str | None = Field(default=None, max_length=4000)
+
+
+ExperimentId = Annotated[int, Path(ge=1, le=2**31)]
+
+
+def build_marketing_router(
+    marketing: MarketingService,
+    copy_desk: CopyDesk,
+    vouch: Callable[[Request], Awaitable[None]],
+) -> APIRouter:
+    """``/api/marketing/*``; ``vouch`` checks the shop's API key (or refuses when none is set)."""
+    router = APIRouter(prefix="/api/marketing", tags=["marketing"], dependencies=[Depends(vouch)])
+
+    @router.put("/contacts", response_model=ContactIn)
+    async def put_contact(contact: ContactIn) -> ContactIn:
+        """Add or update a customer of the audience."""
+        await marketing.upsert_contact(
+            Contact(
+                contact.customer_id,
+                contact.channel,
+                contact.language,
+                contact.timezone,
+                frozenset(contact.tags),
+                contact.churn_risk,
+                contact.last_contact_at,
+            )
+        )
+        return contact
+
+    @router.post("/segments/preview")
+    async def preview(request: PreviewIn) -> PreviewOut:
+        """How many customers the expression matches and may be reached, with a sample."""
+        found = await marketing.preview(request.expression, request.sample)
+        return PreviewOut(
+            expression=found.expression,
+            audience=found.audience,
+            matched=found.matched,
+            reachable=found.reachable,
+            sample=[ProfileOut.of(p) for p in found.sample],
+        )
+
+    @router.put("/segments/{name}")
+    async def save_segment(
+        name: Annotated[str, Path(min_length=1, max_length=64)], request: ExpressionIn
+    ) -> dict[str, str]:
+        """Keep a segment under a name."""
+        segment = await marketing.save_segment(name, request.expression)
+        return {"name": name, "expression": segment.expression}
+
+    @router.get("/segments")
+    async def segments() -> dict[str, str]:
+        """Saved segments, name to expression."""
+        return await marketing.segments()
+
+    @router.post("/sends")
+    async def send(request: SendIn) -> AdmissionOut:
+        """Ask the gate for one send now (consent, quiet hours, caps); admitted sends count."""
+        answer = await marketing.admit(request.customer_id, request.channel, request.campaign)
+        return AdmissionOut(admitted=answer.admitted, refused=answer.refused, at=answer.at)
+
+    @router.post("/opt-out")
+    async def opt_out(request: OptOutIn) -> OptOutOut:
+        """Stop marketing to the customer on the channel, at once."""
+        text = await marketing.opt_out(request.customer_id, request.channel, request.language)
+        return OptOutOut(confirmation=text)
+
+    @router.post("/experiments", status_code=201)
+    async def create_experiment(request: ExperimentIn) -> ExperimentOut:
+        """A new A/B/n experiment with a hold-out control."""
+        experiment = await marketing.create_experiment(
+            request.name,
+            request.arms,
+            policy=request.policy,
+            horizon=request.horizon,
+            control_share=request.control_share,
+            attribution_hours=request.attribution_hours,
+            seed=request.seed,
+        )
+        return ExperimentOut.of(experiment)
+
+    @router.get("/experiments")
+    async def experiments() -> list[ExperimentOut]:
+        """Every experiment, newest first."""
+        return [ExperimentOut.of(e) for e in await marketing.experiments()]
+
+    @router.post("/experiments/{experiment_id}/assignments")
+    async def assign(experiment_id: ExperimentId, request: AssignIn) -> AssignOut:
+        """The recipient's arm."""
+        return AssignOut(arm=await marketing.assign(experiment_id, request.customer_id))
+
+    @router.post("/experiments/{experiment_id}/conversions")
+    async def convert(experiment_id: ExperimentId, request: ConversionIn) -> ConversionOut:
+        """Attribute an order to the recipient's arm when it falls in the window."""
+        attributed = await marketing.record_conversion(
+            experiment_id, request.customer_id, request.order_id, request.revenue, request.at
+        )
+        return ConversionOut(attributed=attributed)
+
+    @router.get("/experiments/{experiment_id}/results")
+    async def results(experiment_id: ExperimentId) -> ResultsOut:
+        """Conversion rate, revenue per recipient, uplift with intervals, the stop rule."""
+        return ResultsOut.of(await marketing.results(experiment_id))
+
+    @router.post("/copy/drafts", status_code=201)
+    async def draft(request: DraftIn) -> list[VariantOut]:
+        """Variants written and checked; those that pass wait for a human's review."""
+        variants = await copy_desk.draft(
+            request.campaign, request.brief.brief(), request.language, request.n
+        )
+        return [VariantOut.of(v) for v in variants]
+
+    @router.get("/copy/{campaign}")
+    async def variants(
+        campaign: Annotated[str, Path(min_length=1, max_length=64)],
+        status: Literal["pending", "blocked", "approved", "rejected"] | None = None,
+    ) -> list[VariantOut]:
+        """The campaign's variants: the approval queue with ``status=pending``."""
+        return [VariantOut.of(v) for v in await copy_desk.variants(campaign, status)]
+
+    @router.post("/copy/variants/{variant_id}/review")
+    async def review(variant_id: ExperimentId, request: ReviewIn) -> VariantOut:
+        """Approve, edit (checked again; the original is kept) or reject a pending variant."""
+        variant = await copy_desk.review(
+            variant_id, request.action, request.reviewer, request.edited_text
+        )
+        return VariantOut.of(variant)
+
+    return router

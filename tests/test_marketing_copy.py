@@ -1,0 +1,185 @@
+"""The copy checker (zh and en, invented prices, discounts and claims), its figures on the
+shipped synthetic set, the templates, and the copy desk's review on a real SQLite database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.marketing import (
+    AlreadyReviewed,
+    CopyBrief,
+    CopyChecker,
+    CopyDesk,
+    InvalidMarketingRequest,
+    Product,
+    VariantNotFound,
+    score_checker,
+    template_variants,
+)
+from bot.recommend import CATALOGUE, load_catalogue
+from bot.storage import Database
+
+
+@pytest.fixture(scope="module")
+def checker() -> CopyChecker:
+    items, _ = load_catalogue(CATALOGUE)
+    return CopyChecker({i.id: Product(i.id, i.name_zh, i.name_en, i.price) for i in items})
+
+
+# EL-005: Sony WH-1000XM5 headphones, ¥2299; 20% off -> ¥1839.2, saves ¥459.8.
+BRIEF = CopyBrief(("EL-005",), discounts=(20.0,), claims=("free_shipping",), channel="sms")
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "kinds"),
+    [
+        ("索尼 WH-1000XM5 降噪耳机 8折，到手价 ¥1839.2，包邮。回复退订不再接收。", "zh", []),
+        ("索尼降噪耳机原价2299元，立减20%，省459.8元。", "zh", []),
+        ("索尼降噪耳机到手价 ¥1599！", "zh", ["price"]),
+        ("索尼降噪耳机仅需999，快来抢。", "zh", ["price"]),
+        ("索尼降噪耳机 7折特惠。", "zh", ["discount"]),
+        ("索尼降噪耳机半价！", "zh", ["discount"]),
+        ("索尼降噪耳机买一送一。", "zh", ["claim"]),
+        ("索尼降噪耳机全网最低价。", "zh", ["banned"]),
+        ("索尼降噪耳机" + "超值" * 40, "zh", ["length"]),
+        ("Sony WH-1000XM5 headphones: 20% off, now ¥1839.2. Free shipping.", "en", []),
+        ("Sony headphones now $1,299!", "en", ["price"]),
+        ("Sony headphones, only 1500 yuan.", "en", ["price"]),
+        ("Sony headphones, only 3 left at ¥2299.", "en", ["claim"]),
+        ("Sony headphones 35% off.", "en", ["discount"]),
+        ("Sony headphones with a three-year warranty.", "en", ["claim"]),
+        ("Sony headphones, the number one choice.", "en", ["banned"]),
+        (
+            "Sony headphones, ¥999, 50% off, best-selling, risk-free!",
+            "en",
+            ["banned", "claim", "discount", "price"],
+        ),
+    ],
+)
+def test_the_checker_finds_what_the_brief_does_not_back(
+    checker: CopyChecker, text: str, language: str, kinds: list[str]
+) -> None:
+    found = checker.check(text, BRIEF, "en" if language == "en" else "zh")
+    assert sorted({p.kind for p in found}) == kinds, found
+
+
+def test_problems_name_the_words_at_fault(checker: CopyChecker) -> None:
+    problems = checker.check("索尼降噪耳机到手价 ¥1599，买一送一！", BRIEF, "zh")
+    assert [p.detail for p in problems] == [
+        "claim 'gift' ('买一送一') is not in the brief",
+        "price '¥1599' is not in the catalogue or brief",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("brief", "message"),
+    [
+        (dict(products=("EL-005",), claims=("cures_all",)), "unknown claims ['cures_all']"),
+        (dict(products=("EL-005",), channel="fax"), "channel must be one of"),
+        (dict(products=("EL-005",), discounts=(120.0,)), "discounts are percentages"),
+    ],
+)
+def test_bad_briefs_are_refused(brief: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidMarketingRequest, match=message.replace("[", r"\[")):
+        CopyBrief(**brief)  # type: ignore[arg-type]
+
+
+def test_unknown_products_are_refused(checker: CopyChecker) -> None:
+    with pytest.raises(InvalidMarketingRequest, match="products not in the catalogue: XX-1"):
+        checker.check("hi", CopyBrief(("XX-1",)), "en")
+
+
+@pytest.mark.parametrize("split", ["dev", "test"])
+def test_the_checker_meets_its_goals_on_the_synthetic_set(checker: CopyChecker, split: str) -> None:
+    score = score_checker(checker, split)
+    assert score.variants == 88
+    assert score.with_errors >= 40
+    assert score.catch_rate >= 0.95, score.missed
+    assert score.false_rejection_rate <= 0.05, score.wrongly_rejected
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_templates_pass_the_checker(checker: CopyChecker, language: str) -> None:
+    brief = CopyBrief(("CL-002",), discounts=(15.0,), claims=("limited_time",))
+    variants = template_variants(checker, brief, "en" if language == "en" else "zh")
+    assert len(variants) == 3
+    assert all("429" in v for v in variants[:1])
+    plain = template_variants(checker, CopyBrief(("CL-002",)), "zh")
+    assert all("折" not in v for v in plain)
+
+
+@pytest.fixture
+async def desk(tmp_path: Path, checker: CopyChecker) -> AsyncIterator[CopyDesk]:
+    database = Database(f"sqlite:///{tmp_path}/hub.db")
+    await database.migrate()
+
+    async def catalogue() -> dict[str, Product]:
+        return checker.catalogue
+
+    yield CopyDesk(database, catalogue)
+    database.dispose()
+
+
+async def test_templates_are_drafted_stored_and_reviewed(desk: CopyDesk) -> None:
+    brief = CopyBrief(("EL-005",), discounts=(20.0,), claims=("limited_time",))
+    drafted = await desk.draft("spring", brief, "zh", n=3)
+    assert [(v.source, v.status, v.problems) for v in drafted] == [("template", "pending", [])] * 3
+    first, second, third = drafted
+    approved = await desk.review(first.id, "approve", "ana")
+    assert (approved.status, approved.reviewer, approved.final_text) == (
+        "approved",
+        "ana",
+        first.text,
+    )
+    edit = "索尼降噪耳机限时8折，到手价 ¥1839.2。回复退订不再接收。"
+    edited = await desk.review(second.id, "edit", "ana", edit)
+    assert (edited.status, edited.text, edited.edited_text) == ("approved", second.text, edit)
+    rejected = await desk.review(third.id, "reject", "bo")
+    assert rejected.status == "rejected"
+    assert [v.id for v in await desk.variants("spring", "approved")] == [first.id, second.id]
+
+
+async def test_reviews_cannot_be_replayed_or_smuggle_errors(desk: CopyDesk) -> None:
+    brief = CopyBrief(("EL-005",), discounts=(20.0,), claims=("limited_time",))
+    variant = (await desk.draft("summer", brief, "en", n=1))[0]
+    with pytest.raises(InvalidMarketingRequest, match=r"the edit does not pass the checker: price"):
+        await desk.review(variant.id, "edit", "ana", "Sony headphones now ¥999!")
+    assert (await desk.variants("summer"))[0].status == "pending"  # nothing changed
+    with pytest.raises(InvalidMarketingRequest, match="an edit needs the edited text"):
+        await desk.review(variant.id, "edit", "ana", "  ")
+    with pytest.raises(InvalidMarketingRequest, match="reviewer must be"):
+        await desk.review(variant.id, "approve", "<script>")
+    await desk.review(variant.id, "approve", "ana")
+    with pytest.raises(AlreadyReviewed, match=f"variant {variant.id} is approved, not pending"):
+        await desk.review(variant.id, "reject", "bo")
+    with pytest.raises(VariantNotFound, match="no copy variant has id 999"):
+        await desk.review(999, "approve", "ana")
+
+
+async def test_a_writer_that_invents_prices_is_blocked(
+    tmp_path: Path, checker: CopyChecker
+) -> None:
+    """What a model writes is checked like anything else; here a local OpenAI-free writer
+    stands for the model's raw text (the real model runs in test_marketing_llm)."""
+    database = Database(f"sqlite:///{tmp_path}/hub.db")
+    await database.migrate()
+
+    async def writer(prompt: str) -> str:
+        assert "索尼 WH-1000XM5 降噪耳机 ¥2299" in prompt
+        return (
+            "1. 索尼降噪耳机 8折，到手价 ¥1839.2！回复退订不再接收。\n2. 索尼降噪耳机只要 ¥999！\n"
+        )
+
+    async def catalogue() -> dict[str, Product]:
+        return checker.catalogue
+
+    desk = CopyDesk(database, catalogue, writer)
+    brief = CopyBrief(("EL-005",), discounts=(20.0,))
+    drafted = await desk.draft("llm", brief, "zh", n=2)
+    assert [(v.source, v.status) for v in drafted] == [("llm", "pending"), ("llm", "blocked")]
+    assert drafted[0].text == "索尼降噪耳机 8折，到手价 ¥1839.2！回复退订不再接收。"
+    assert [p.kind for p in drafted[1].problems] == ["price"]
+    database.dispose()
