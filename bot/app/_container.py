@@ -226,6 +226,9 @@ def build_hub_services(settings: Settings) -> HubServices:
     tracker_events = TrackerStoreEvents(settings.rasa_tracker_url)
     audit = AuditLog(database)
     consents = ConsentService(database)
+    marketing = MarketingService(
+        database, consents, recommendations.profile, marketing_config(settings)
+    )
     personal_data = PersonalData(
         conversations=conversations,
         media=media.store,
@@ -233,11 +236,9 @@ def build_hub_services(settings: Settings) -> HubServices:
         dialogue=tracker_events,
         consents=consents,
         audit=audit,
+        others={"marketing": marketing},
     )
     retention = retention_of(settings, conversations, media.store, tickets, tracker_events)
-    marketing = MarketingService(
-        database, consents, recommendations.profile, marketing_config(settings)
-    )
     return HubServices(
         settings,
         database,

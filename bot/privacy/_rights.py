@@ -23,8 +23,8 @@ import json
 import logging
 import re
 import zipfile
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -123,6 +123,14 @@ class DialogueData(Protocol):
     async def erase_conversation(self, sender_id: str) -> int: ...
 
 
+class CustomerData(Protocol):
+    """Another module's part, by the customer's key (``bot.marketing.MarketingService``…)."""
+
+    async def export_customer(self, customer_id: str) -> dict[str, object]: ...
+
+    async def erase_customer(self, customer_id: str) -> dict[str, int]: ...
+
+
 @dataclass(frozen=True)
 class ErasureReport:
     """What an erasure removed, per module; no personal data."""
@@ -134,6 +142,7 @@ class ErasureReport:
     tracker_events: int
     consents_revoked: int
     audit_id: int
+    others: dict[str, dict[str, int]] = field(default_factory=dict)  # module → rows deleted
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,7 +160,9 @@ class PersonalData:
         dialogue: DialogueData,
         consents: ConsentService,
         audit: AuditLog,
+        others: Mapping[str, CustomerData] | None = None,
     ) -> None:
+        self._others = dict(others or {})
         self._conversations = conversations
         self._media = media
         self._tickets = tickets
@@ -185,6 +196,8 @@ class PersonalData:
             "consents": [asdict(c) for c in consents],
             "audit": [asdict(r) for r in audit],
         }
+        for name, part in self._others.items():
+            data[name] = await part.export_customer(subject.key)
         return await asyncio.to_thread(_zip, data, kept)
 
     async def erase(
@@ -206,6 +219,9 @@ class PersonalData:
             tickets = await self._tickets.erase_customer(
                 subject.customer_id, f"{actor_kind}:{actor_id}"[:128]
             )
+        others = {
+            name: await part.erase_customer(subject.key) for name, part in self._others.items()
+        }
         revoked = 0
         for consent in await self._consents.current(subject.key):
             if consent.granted:
@@ -223,7 +239,9 @@ class PersonalData:
             actor_kind, actor_id, "privacy.erase", subject.key, why[:200]
         )
         logger.info("Erased a customer's data on %s (audit record %d)", subject.channel, record.id)
-        return ErasureReport(subject.key, conversations, media, tickets, events, revoked, record.id)
+        return ErasureReport(
+            subject.key, conversations, media, tickets, events, revoked, record.id, others
+        )
 
     async def audit_trail(self, customer_id: str | None, limit: int) -> list[AuditRecord]:
         """Audit records, newest first, of one customer when given."""
