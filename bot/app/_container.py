@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import redis.asyncio as aioredis
+
 from bot.app._customers import CustomerFacts
 from bot.app._knowledge import SharedKnowledge, knowledge_config
+from bot.app._scale import RedisConversationLocks
 from bot.app._settings import Settings
 from bot.conversations import ConversationService, HandoffPolicy, Summarizer
 from bot.dialogue import RasaClient, TrackerStoreEvents
@@ -57,6 +60,8 @@ class HubServices:
     consents: ConsentService
     personal_data: PersonalData
     retention: Retention
+    # The ``scale`` profile's Redis (socket.io rooms, job leases, locks); None when embedded.
+    redis: aioredis.Redis | None = None
 
     async def knowledge_gaps(self, days: int, limit: int) -> dict[str, Any]:
         """The questions the knowledge base could not answer lately (insights module)."""
@@ -170,6 +175,20 @@ def build_hub_services(settings: Settings) -> HubServices:
     customers = CustomerFacts(order_service(settings), knowledge)
     llm = knowledge_config(settings).llm
     summarizer = Summarizer(chat_model(llm) if llm else None)
+    shared = (
+        aioredis.Redis.from_url(settings.redis_url)
+        if settings.scale and settings.redis_url
+        else None
+    )
+    locks = (
+        # A turn lasts at most the Rasa timeout; the next message of the conversation waits
+        # for it, and a dead replica's lock expires after twice that.
+        RedisConversationLocks(
+            shared, lease_s=2 * settings.rasa_timeout_s + 10, wait_s=settings.rasa_timeout_s + 5
+        )
+        if shared is not None
+        else None
+    )
     conversations = ConversationService(
         database,
         dialogue,
@@ -184,6 +203,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         ),
         is_vip=customers.is_vip,
         summaries=summarizer,
+        locks=locks,
     )
     media = media_intake(settings, database, conversations)
     tickets = TicketService(database, ticket_config(settings, hours))
@@ -219,6 +239,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         consents,
         personal_data,
         retention,
+        shared,
     )
 
 

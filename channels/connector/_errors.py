@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.conversations import (
+    ConversationBusy,
     ConversationNotFound,
     EmptyMessage,
     MessageRejected,
@@ -136,6 +137,7 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (MediaError, 422, "bad_request"),
     # conversations and the dialogue engine
     (DialogueUnavailable, 503, "dialogue_unavailable"),
+    (ConversationBusy, 503, "conversation_busy"),
     (MessageTooLong, 413, "too_long"),
     (EmptyMessage, 422, "bad_request"),
     (MessageRejected, 422, "bad_request"),

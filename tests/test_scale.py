@@ -1,0 +1,366 @@
+"""The ``scale`` profile on real engines: two hub replicas in this process (uvicorn on free
+ports) sharing a private PostgreSQL and a private Redis; Rasa and the action server are down.
+
+Covered here: the settings' checks, socket.io emits crossing replicas, console log-outs dropping
+sockets on every replica, rate limits counted across replicas, job leases (one replica per
+period, taken over when the holder stops renewing), per-conversation locks, and Rasa's endpoints
+(tracker store on PostgreSQL, lock store on Redis) opened by Rasa's own code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import redis
+import redis.asyncio as aioredis
+import socketio
+import yaml
+
+from bot.app import PROJECT_ROOT, Settings
+from bot.app._rasa_runtime import rasa_runtime_environment, write_rasa_runtime_files
+from bot.app._scale import ConsoleRelay, RedisConversationLocks, RedisJobLease
+from bot.conversations import ConversationBusy
+from tests.launch import free_port
+from tests.live_hub import serving
+from tests.servers import redis_server
+from tests.test_console_api import PASSWORD
+from tests.test_webchat_channel import WAIT_S, Hub, Widget
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_database(postgres_url: str) -> str:
+    """A fresh, empty database on the session's private PostgreSQL."""
+    name = f"scale_{uuid.uuid4().hex[:12]}"
+    plain = postgres_url.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return postgres_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def scale_settings(var_dir: Path, database: str, redis_url: str, **overrides: Any) -> Settings:
+    nobody = free_port()  # Rasa and the action server are down
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        var_dir=var_dir,
+        rasa_port=nobody,
+        actions_port=nobody,
+        profile="scale",
+        database_url=database,
+        redis_url=redis_url,
+        **overrides,
+    )
+
+
+@pytest.fixture
+async def replicas(
+    tmp_path: Path, pg_database: str, redis_url: str, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[Hub, Hub]]:
+    """Two hub replicas on one PostgreSQL database and one Redis, each with its own var/."""
+    overrides: dict[str, Any] = getattr(request, "param", {})
+    async with AsyncExitStack() as stack:
+        a = await stack.enter_async_context(
+            serving(scale_settings(tmp_path / "a", pg_database, redis_url, **overrides))
+        )
+        b = await stack.enter_async_context(
+            serving(scale_settings(tmp_path / "b", pg_database, redis_url, **overrides))
+        )
+        yield a, b
+
+
+# ---- settings ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "complaint"),
+    [
+        ({}, "needs BOT_DATABASE_URL on PostgreSQL"),
+        ({"database_url": "sqlite:///x.db"}, "needs BOT_DATABASE_URL on PostgreSQL"),
+        ({"database_url": "postgresql+psycopg://h/db"}, "needs BOT_REDIS_URL"),
+        (
+            {"database_url": "postgresql+psycopg://h/db", "redis_url": "http://h:6379"},
+            "needs BOT_REDIS_URL",
+        ),
+    ],
+)
+def test_the_scale_profile_refuses_stores_replicas_cannot_share(
+    overrides: dict[str, Any], complaint: str
+) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        Settings(_env_file=None, profile="scale", **overrides)  # type: ignore[call-arg]
+
+
+def test_the_scale_profile_counts_limits_and_keeps_rasa_events_in_shared_stores() -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        profile="scale",
+        database_url="postgresql+psycopg://bot:secret@db:5432/hub",
+        redis_url="redis://:pw@cache:6380/2",
+    )
+    assert settings.rate_limit_storage_uri == "redis://:pw@cache:6380/2"
+    assert settings.rasa_tracker_url == "postgresql+psycopg://bot:secret@db:5432/hub"
+    # Rasa's environment has psycopg2; the password travels in the environment only.
+    assert rasa_runtime_environment(settings) == {
+        "BOT_RASA_TRACKER_URL": "postgresql://bot:secret@db:5432/hub",
+        "BOT_RASA_LOCK_STORE_PASSWORD": "pw",
+    }
+    embedded = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert embedded.rate_limit_storage_uri == "memory://"
+    assert embedded.rasa_tracker_url.startswith("sqlite:///")
+
+
+# ---- Rasa's stores, opened by Rasa's own code ----------------------------------------------
+
+RASA_PROBE = """
+import asyncio, sys
+from rasa.core.lock_store import LockStore
+from rasa.core.tracker_store import TrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import read_endpoint_config
+
+async def main() -> None:
+    path = sys.argv[1]
+    store = TrackerStore.create(read_endpoint_config(path, "tracker_store"), Domain.empty())
+    tracker = DialogueStateTracker("probe-sender", [])
+    tracker.update(UserUttered("hello from rasa"))
+    await store.save(tracker)
+    locks = LockStore.create(read_endpoint_config(path, "lock_store"))
+    first = locks.issue_ticket("probe-sender")
+    second = LockStore.create(read_endpoint_config(path, "lock_store")).issue_ticket("probe-sender")
+    print(type(store).__name__, type(locks).__name__, first, second)
+
+asyncio.run(main())
+"""
+
+
+def test_rasa_keeps_its_tracker_in_postgresql_and_locks_in_redis(
+    tmp_path: Path, pg_database: str, redis_url: str
+) -> None:
+    settings = scale_settings(tmp_path, pg_database, redis_url)
+    endpoints, _credentials = write_rasa_runtime_files(settings)
+    written = yaml.safe_load(endpoints.read_text(encoding="utf-8"))
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    assert written["lock_store"] == {
+        "type": "redis",
+        "url": "127.0.0.1",
+        "port": port,
+        "db": 0,
+        "key_prefix": "rasa",
+        "use_ssl": False,
+    }
+    assert written["tracker_store"]["dialect"] == "postgresql"
+    probe = subprocess.run(
+        [str(settings.rasa_python), "-c", RASA_PROBE, str(endpoints)],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "RASA_TELEMETRY_ENABLED": "false",
+            **rasa_runtime_environment(settings),
+        },
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    # A second lock store (another Rasa replica) sees the first one's ticket and queues behind.
+    assert probe.stdout.split()[:4] == ["SQLTrackerStore", "RedisLockStore", "0", "1"]
+    # The hub reads the same events table (privacy export, retention).
+    plain = pg_database.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(plain) as connection:
+        rows = connection.execute("SELECT sender_id, data FROM events").fetchall()
+    texts = [json.loads(data).get("text") for sender, data in rows if sender == "probe-sender"]
+    assert "hello from rasa" in texts
+    # Rasa's lock keys sit under its prefix in the shared Redis.
+    assert redis.Redis.from_url(redis_url).keys("rasa*") == [b"rasa:lock:probe-sender"]
+
+
+# ---- two hub replicas ----------------------------------------------------------------------
+
+
+async def test_an_emit_on_one_replica_reaches_a_widget_on_the_other(
+    replicas: tuple[Hub, Hub],
+) -> None:
+    a, b = replicas
+    widget = Widget(b.url)
+    try:
+        session_id = await widget.start()
+        ack = await widget.say("hello", session_id)  # stored on PostgreSQL, Rasa is down
+        assert ack["ok"] is False
+        conversation_id = await a.conversation_of(session_id)  # A sees what B stored
+        sent = await a.services.conversations.post(
+            conversation_id, "An agent on replica A answers.", author="agent"
+        )
+        reply = await widget.next("bot_uttered", count=2)
+        assert (reply["message_id"], reply["text"]) == (sent.id, sent.text)
+    finally:
+        await widget.client.disconnect()
+
+
+@pytest.mark.parametrize("replicas", [{"rate_limit_messages_per_minute": 2}], indirect=True)
+async def test_rate_limits_count_across_replicas(replicas: tuple[Hub, Hub]) -> None:
+    a, b = replicas
+    message = {"sender": "customer-7", "text": "hi"}
+    async with httpx.AsyncClient(timeout=WAIT_S) as client:
+        first = await client.post(f"{a.url}/api/messages", json=message)
+        second = await client.post(f"{b.url}/api/messages", json=message)
+        third = await client.post(f"{a.url}/api/messages", json=message)
+    assert [first.status_code, second.status_code] == [503, 503]  # stored; Rasa is down
+    assert third.status_code == 429
+    conversation_id = await b.services.conversations.find("rest", "customer-7")
+    assert conversation_id is not None
+    history = await b.services.conversations.history(conversation_id)
+    assert [m.text for m in history] == ["hi", "hi"]  # the refused one was not stored
+
+
+async def test_logging_out_on_one_replica_drops_the_agents_socket_on_the_other(
+    replicas: tuple[Hub, Hub],
+) -> None:
+    a, b = replicas
+    await a.services.agents.create("olga", PASSWORD)
+    dropped = asyncio.Event()
+    sio = socketio.AsyncClient(reconnection=False)
+
+    async def on_disconnect(*_args: Any) -> None:
+        dropped.set()
+
+    sio.on("disconnect", on_disconnect, namespace="/console")
+    async with httpx.AsyncClient(base_url=a.url, timeout=WAIT_S) as http:
+        login = await http.post(
+            "/console/api/login", json={"username": "olga", "password": PASSWORD}
+        )
+        login.raise_for_status()
+        http.headers["X-CSRF-Token"] = login.cookies["console_csrf"]
+        cookie = f"console_session={login.cookies['console_session']}"
+        await sio.connect(
+            b.url,
+            namespaces=["/console"],
+            transports=["websocket"],
+            headers={"Cookie": cookie},
+            wait_timeout=10,
+        )
+        try:
+            assert (await http.post("/console/api/logout")).status_code == 200
+            async with asyncio.timeout(WAIT_S):
+                await dropped.wait()  # B dropped it: B got A's log-out through Redis
+        finally:
+            if sio.connected:
+                await sio.disconnect()
+
+
+# ---- jobs, locks and the relay on Redis ----------------------------------------------------
+
+
+async def test_a_job_lease_runs_each_period_on_one_replica_and_passes_on_when_it_lapses(
+    redis_url: str,
+) -> None:
+    one, two = aioredis.Redis.from_url(redis_url), aioredis.Redis.from_url(redis_url)
+    try:
+        a, b = RedisJobLease(one), RedisJobLease(two)
+        async with a.hold("ticket-sla", 0.6) as held_a:
+            assert held_a is True
+            async with b.hold("ticket-sla", 0.6) as held_b:
+                assert held_b is False  # running on A
+        async with b.hold("ticket-sla", 0.6) as held_b:
+            assert held_b is False  # A ran this period
+        # A stops taking the lease (a dead replica): it lapses, and B takes the job.
+        async with asyncio.timeout(WAIT_S):
+            while await two.exists("bot:job:ticket-sla"):  # noqa: ASYNC110 - no expiry event
+                await asyncio.sleep(0.05)  # polling Redis: a key's expiry has no event
+        async with b.hold("ticket-sla", 0.6) as held_b:
+            assert held_b is True
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+async def test_a_running_job_keeps_its_lease_past_its_period(redis_url: str) -> None:
+    one, two = aioredis.Redis.from_url(redis_url), aioredis.Redis.from_url(redis_url)
+    try:
+        async with RedisJobLease(one).hold("recommend-train", 0.3) as held:
+            assert held is True
+            await asyncio.sleep(0.9)  # a run three periods long (the time passing is the test)
+            async with RedisJobLease(two).hold("recommend-train", 0.3) as other:
+                assert other is False
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+async def test_a_conversation_is_handled_by_one_replica_at_a_time(redis_url: str) -> None:
+    one, two = aioredis.Redis.from_url(redis_url), aioredis.Redis.from_url(redis_url)
+    try:
+        a = RedisConversationLocks(one, lease_s=30, wait_s=10)
+        b = RedisConversationLocks(two, lease_s=30, wait_s=10)
+        order: list[str] = []
+        a_holds, a_may_finish = asyncio.Event(), asyncio.Event()
+
+        async def first() -> None:
+            async with a.hold("webchat:s1"):
+                order.append("a starts")
+                a_holds.set()
+                await a_may_finish.wait()
+                order.append("a ends")
+
+        async def second() -> None:
+            await a_holds.wait()
+            async with b.hold("webchat:s1"):
+                order.append("b starts")
+
+        async def other_conversation() -> None:
+            await a_holds.wait()
+            async with b.hold("webchat:s2"):  # another customer does not wait
+                order.append("b other")
+            a_may_finish.set()
+
+        await asyncio.gather(first(), second(), other_conversation())
+        assert order == ["a starts", "b other", "a ends", "b starts"]
+
+        impatient = RedisConversationLocks(two, lease_s=30, wait_s=0.3)
+        async with a.hold("webchat:s1"):
+            with pytest.raises(ConversationBusy, match="was not saved, please send it again"):
+                async with impatient.hold("webchat:s1"):
+                    pass
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+async def test_the_console_relay_ignores_what_it_cannot_read(redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    relay = ConsoleRelay(client)
+    got: list[tuple[str, dict[str, Any]]] = []
+    arrived = asyncio.Event()
+
+    async def deliver(event: str, data: dict[str, Any]) -> None:
+        got.append((event, data))
+        arrived.set()
+
+    await relay.start(deliver)
+    try:
+        await client.publish("bot:console-events", "<script>not json")
+        await client.publish("bot:console-events", json.dumps({"event": "x"}))
+        await relay.publish("session_ended", {"session": "k1"})
+        async with asyncio.timeout(WAIT_S):
+            await arrived.wait()
+        assert got == [("session_ended", {"session": "k1"})]
+    finally:
+        await relay.stop()
+        await client.aclose()
