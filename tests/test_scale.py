@@ -27,8 +27,10 @@ import socketio
 import yaml
 
 from bot.app import PROJECT_ROOT, Settings
+from bot.app._engines import wait_for_port
 from bot.app._rasa_runtime import rasa_runtime_environment, write_rasa_runtime_files
 from bot.app._scale import ConsoleRelay, RedisConversationLocks, RedisJobLease
+from bot.app._topology import InvalidReplicas, Replicas, nginx_config, parse_replicas
 from bot.conversations import ConversationBusy
 from tests.launch import free_port
 from tests.live_hub import serving
@@ -364,3 +366,85 @@ async def test_the_console_relay_ignores_what_it_cannot_read(redis_url: str) -> 
     finally:
         await relay.stop()
         await client.aclose()
+
+
+# ---- nginx in front of the replicas --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("hub=2,hub=3", "names hub twice"),
+        ("hub=0", "give 1 to 16"),
+        ("hub=99", "give 1 to 16"),
+        ("web=2", "write kind=count"),
+        ("hub:2", "write kind=count"),
+        ("", "write kind=count"),
+    ],
+)
+def test_replicas_option_says_what_is_wrong(text: str, complaint: str) -> None:
+    with pytest.raises(InvalidReplicas, match=complaint):
+        parse_replicas(text)
+
+
+def test_replicas_option_reads_counts() -> None:
+    assert parse_replicas("hub=2, rasa=3") == Replicas(hub=2, rasa=3, actions=1)
+
+
+async def test_nginx_serves_the_widget_over_websocket_and_skips_a_stopped_replica(
+    tmp_path: Path, pg_database: str, redis_url: str
+) -> None:
+    nobody = free_port()
+    front = scale_settings(tmp_path / "front", pg_database, redis_url, port=free_port())
+    async with AsyncExitStack() as keep_a, AsyncExitStack() as keep_b:
+        a = await keep_a.enter_async_context(
+            serving(scale_settings(tmp_path / "a", pg_database, redis_url))
+        )
+        b = await keep_b.enter_async_context(
+            serving(scale_settings(tmp_path / "b", pg_database, redis_url))
+        )
+        ports = {
+            "hub": [int(h.url.rsplit(":", 1)[1]) for h in (a, b)],
+            "rasa": [nobody],
+            "actions": [nobody],
+        }
+        prefix = tmp_path / "nginx"
+        prefix.mkdir()
+        conf = prefix / "nginx.conf"
+        conf.write_text(nginx_config(front, ports, prefix), encoding="utf-8")
+        checked = await asyncio.create_subprocess_exec(
+            *("nginx", "-t", "-p", str(prefix), "-c", str(conf)), stderr=subprocess.PIPE
+        )
+        _out, complaint = await checked.communicate()
+        assert checked.returncode == 0, complaint.decode()
+        nginx = await asyncio.create_subprocess_exec(
+            *("nginx", "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"),
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            await asyncio.to_thread(wait_for_port, front.port)
+            url = f"http://127.0.0.1:{front.port}"
+            # A widget through nginx (websocket upgrade), answered from replica B.
+            widget = Widget(url)
+            session_id = await widget.start()
+            await widget.say("hello", session_id)
+            conversation_id = await a.conversation_of(session_id)
+            sent = await b.services.conversations.post(
+                conversation_id, "from replica B", author="agent"
+            )
+            assert (await widget.next("bot_uttered", count=2))["message_id"] == sent.id
+            await widget.client.disconnect()
+            await keep_b.aclose()  # replica B stops; nginx must pass everything to A
+            async with httpx.AsyncClient(base_url=url, timeout=WAIT_S) as client:
+                statuses = [
+                    (
+                        await client.post("/api/messages", json={"sender": f"c{n}", "text": "hi"})
+                    ).status_code
+                    for n in range(6)
+                ]
+            assert statuses == [503] * 6  # answered by A: stored, Rasa is down (never a 502)
+            for n in range(6):
+                assert await a.services.conversations.find("rest", f"c{n}") is not None
+        finally:
+            nginx.terminate()
+            await nginx.wait()
