@@ -6,11 +6,13 @@ the services it needs.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
+from sqlalchemy.exc import IntegrityError
 
 from bot.app._customers import CustomerFacts
 from bot.app._knowledge import SharedKnowledge, knowledge_config
@@ -36,6 +38,8 @@ from channels.media import (
     build_speech_engine,
 )
 from knowledge import E5Embedder, chat_model
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,11 @@ def recommend_service(settings: Settings, database: Database) -> RecommendServic
 async def prepare_recommendations(service: RecommendService) -> None:
     """The demo catalogue when the shop has none yet, and the newest trained model."""
     if not await service.catalogue():
-        await service.import_catalogue(CATALOGUE)
+        try:
+            await service.import_catalogue(CATALOGUE)
+        except IntegrityError:
+            # Hub replicas start together; the first one's import is the catalogue.
+            logger.info("Another hub replica imported the demo catalogue first")
     await service.refresh()
 
 

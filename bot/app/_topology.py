@@ -120,9 +120,10 @@ def nginx_config(settings: Settings, ports: dict[str, list[int]], prefix: Path) 
         servers = "\n".join(
             f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in ports[kind]
         )
-        return (
-            f"    upstream {name} {{\n        {balance}\n{servers}\n        keepalive 32;\n    }}"
-        )
+        # No keepalive to the replicas: a request on a kept connection to a replica that just
+        # died counts as sent and a POST is not retried; a fresh connection is refused instead,
+        # and nginx passes the request to the next replica (loopback connects cost ~0.1 ms).
+        return f"    upstream {name} {{\n        {balance}\n{servers}\n    }}"
 
     def server(host: str, port: int, name: str) -> str:
         return f"""    server {{
@@ -153,8 +154,7 @@ http {{
     fastcgi_temp_path {prefix / "fastcgi"};
     uwsgi_temp_path {prefix / "uwsgi"};
     scgi_temp_path {prefix / "scgi"};
-    # Upgrade a websocket; otherwise keep the upstream connection alive (an empty header).
-    map $http_upgrade $connection_upgrade {{ default upgrade; "" ""; }}
+    map $http_upgrade $connection_upgrade {{ default upgrade; "" close; }}
     # Only socket.io's long-polling fallback sticks to one hub; everything else spreads.
     map $arg_transport $hub_key {{ polling $remote_addr; default $request_id; }}
 {upstream("hubs", "hub", "hash $hub_key consistent;")}
