@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import statistics
 import sys
 import time
@@ -45,6 +46,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 # Distinct texts within one conversation, so that the ledger can tell every message apart.
 SCRIPT = ["你好", "我的订单什么时候发货", "退货政策是什么", "hello, how long is shipping?", "谢谢"]
 P95_LIMIT_S = 1.0
+FAULT_VICTIMS = ("hub-1", "rasa-1", "actions-1")
 API_KEY = "bench-load-" + uuid.uuid4().hex
 
 
@@ -154,8 +156,26 @@ def check(ledger: Ledger, database: str) -> dict[str, int]:
     return {"lost": lost, "duplicated": duplicated, "out_of_order": out_of_order}
 
 
-async def run_level(url: str, conversations: int, database: str, tag: str) -> dict[str, Any]:
+async def kill_midway(ledger: Ledger, total: int, run_dir: Path, killed: list[str]) -> None:
+    """kill -9 the first replica of each kind once half the level's messages are answered."""
+    while len(ledger.latencies) < total // 2:  # noqa: ASYNC110 - polling our own counter
+        await asyncio.sleep(0.05)
+    for name in FAULT_VICTIMS:
+        pid = int((run_dir / f"{name}.pid").read_text())
+        os.killpg(pid, signal.SIGKILL)  # the replica and the workers it forked
+        killed.append(name)
+
+
+async def run_level(
+    url: str, conversations: int, database: str, tag: str, fault_dir: Path | None = None
+) -> dict[str, Any]:
     ledger = Ledger()
+    killed: list[str] = []
+    fault = (
+        asyncio.create_task(kill_midway(ledger, conversations * len(SCRIPT), fault_dir, killed))
+        if fault_dir is not None
+        else None
+    )
     headers = {"Authorization": f"Bearer {API_KEY}"}
     limits = httpx.Limits(max_connections=conversations + 4)
     async with httpx.AsyncClient(
@@ -170,6 +190,8 @@ async def run_level(url: str, conversations: int, database: str, tag: str) -> di
         ]
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - started
+    if fault is not None:
+        fault.cancel()
     await asyncio.sleep(1.0)  # replies on their way through Redis pub/sub reach the sockets
     samples = sorted(ledger.latencies)
     quantiles = statistics.quantiles(samples, n=100) if len(samples) >= 2 else [0.0] * 99
@@ -183,6 +205,7 @@ async def run_level(url: str, conversations: int, database: str, tag: str) -> di
         "p99_s": round(quantiles[98], 3),
         "errors": len(ledger.errors),
         "error_kinds": sorted(set(ledger.errors))[:5],
+        "killed_mid_level": killed,
         **check(ledger, database),
     }
 
@@ -201,7 +224,9 @@ async def wait_healthy(url: str, timeout_s: float) -> None:
     raise TimeoutError(f"the platform at {url} was not healthy within {timeout_s:.0f} s")
 
 
-async def measure(topology: str, levels: list[int], var_dir: Path) -> dict[str, Any]:
+async def measure(
+    topology: str, levels: list[int], var_dir: Path, fault_level: int | None
+) -> dict[str, Any]:
     with private_engines(var_dir / "engines") as (database, redis_url):
         hub_port = free_port()
         env = {
@@ -239,10 +264,21 @@ async def measure(topology: str, levels: list[int], var_dir: Path) -> dict[str, 
                 results.append(result)
                 if result["p95_s"] > P95_LIMIT_S:
                     break
+            if fault_level is not None:
+                logger.info("%s: %d conversations, replicas killed midway", topology, fault_level)
+                await wait_healthy(url, 300)
+                faulted = await run_level(
+                    url, fault_level, database, f"fault-{uuid.uuid4().hex[:6]}", var_dir / "run"
+                )
+                results.append({"fault_injection": True, **faulted})
         finally:
             platform.terminate()
             await platform.wait()
-    within = [r["throughput_msg_s"] for r in results if r["p95_s"] <= P95_LIMIT_S]
+    within = [
+        r["throughput_msg_s"]
+        for r in results
+        if r["p95_s"] <= P95_LIMIT_S and not r.get("fault_injection")
+    ]
     return {
         "topology": topology,
         "levels": results,
@@ -255,6 +291,12 @@ async def main() -> None:
     parser.add_argument("--topology", action="append")
     parser.add_argument("--levels", default="4,8,16,32,64")
     parser.add_argument("--var-dir", type=Path, default=PROJECT / "var" / "bench-load")
+    parser.add_argument(
+        "--fault-level",
+        type=int,
+        help="after the ramp of a topology with 2+ replicas of each kind: this many "
+        "conversations while hub-1, rasa-1 and actions-1 are killed (kill -9) midway",
+    )
     args = parser.parse_args()
     topologies = args.topology or ["hub=1,rasa=1,actions=1", "hub=2,rasa=2,actions=2"]
     levels = [int(n) for n in args.levels.split(",")]
@@ -262,7 +304,9 @@ async def main() -> None:
     for topology in topologies:
         # One var folder for both: the knowledge base is ingested once; the engines start fresh.
         shutil.rmtree(args.var_dir / "engines", ignore_errors=True)
-        report["runs"].append(await measure(topology, levels, args.var_dir))
+        replicated = all(int(part.split("=")[1]) >= 2 for part in topology.split(","))
+        fault = args.fault_level if replicated else None
+        report["runs"].append(await measure(topology, levels, args.var_dir, fault))
     best = [r["best_throughput_at_p95_1s"] for r in report["runs"]]
     if len(best) == 2 and best[0]:
         report["ratio"] = round(best[1] / best[0], 2)
