@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
+import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
@@ -27,7 +30,7 @@ import socketio
 import yaml
 
 from bot.app import PROJECT_ROOT, Settings
-from bot.app._engines import wait_for_port
+from bot.app._engines import init_postgres, start_postgres, stop_postgres, wait_for_port
 from bot.app._rasa_runtime import rasa_runtime_environment, write_rasa_runtime_files
 from bot.app._scale import ConsoleRelay, RedisConversationLocks, RedisJobLease
 from bot.app._topology import InvalidReplicas, Replicas, nginx_config, parse_replicas
@@ -448,3 +451,48 @@ async def test_nginx_serves_the_widget_over_websocket_and_skips_a_stopped_replic
         finally:
             nginx.terminate()
             await nginx.wait()
+
+
+# ---- a PostgreSQL restart ------------------------------------------------------------------
+
+
+async def test_the_hub_is_back_within_10_s_of_a_postgresql_restart_and_loses_nothing(
+    tmp_path: Path, redis_url: str
+) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="test-pg-restart-"))
+    data = init_postgres(folder)
+    port = free_port()
+    database = start_postgres(data, port)
+    try:
+        async with serving(scale_settings(tmp_path, database, redis_url)) as hub:
+            async with httpx.AsyncClient(base_url=hub.url, timeout=WAIT_S) as client:
+
+                async def send(text: str) -> int:
+                    answer = await client.post(
+                        "/api/messages", json={"sender": "pg-restart", "text": text}
+                    )
+                    return answer.status_code
+
+                assert await send("before the restart") == 503  # stored; Rasa is down
+                await asyncio.to_thread(stop_postgres, data)
+                assert await send("while the database is down") == 500
+                await asyncio.to_thread(start_postgres, data, port)
+                back = time.monotonic()
+                # The pool's pre-ping replaces the dead connections: the first message after
+                # the database is back is stored (503: Rasa is down), or one within 10 s.
+                statuses = []
+                while time.monotonic() - back < 10:
+                    statuses.append(await send(f"after the restart {len(statuses)}"))
+                    if statuses[-1] == 503:
+                        break
+                    await asyncio.sleep(0.2)  # a client retrying, as a shop's server would
+                assert statuses[-1] == 503, statuses
+            conversation_id = await hub.services.conversations.find("rest", "pg-restart")
+            assert conversation_id is not None
+            texts = [m.text for m in await hub.services.conversations.history(conversation_id)]
+            assert texts[0] == "before the restart"
+            assert texts[-1] == f"after the restart {len(statuses) - 1}"
+            assert "while the database is down" not in texts  # refused with 500, not half-kept
+    finally:
+        stop_postgres(data)
+        shutil.rmtree(folder, ignore_errors=True)
