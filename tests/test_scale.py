@@ -480,7 +480,7 @@ async def test_the_hub_is_back_within_10_s_of_a_postgresql_restart_and_loses_not
                 back = time.monotonic()
                 # The pool's pre-ping replaces the dead connections: the first message after
                 # the database is back is stored (503: Rasa is down), or one within 10 s.
-                statuses = []
+                statuses: list[int] = []
                 while time.monotonic() - back < 10:
                     statuses.append(await send(f"after the restart {len(statuses)}"))
                     if statuses[-1] == 503:
