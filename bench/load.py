@@ -82,20 +82,9 @@ async def rest_conversation(client: httpx.AsyncClient, sender: str, ledger: Ledg
 
 
 async def socket_conversation(url: str, ledger: Ledger) -> None:
-    client = socketio.AsyncClient(reconnection=False)
     received: list[int] = []
-
-    async def uttered(data: Any) -> None:
-        if isinstance(data, dict) and isinstance(data.get("message_id"), int):
-            received.append(data["message_id"])
-
-    client.on("bot_uttered", uttered)
-    confirmed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    client.on("session_confirm", lambda sid: confirmed.set_result(str(sid)))
     try:
-        await client.connect(url, transports=["websocket"], wait_timeout=30)
-        await client.emit("session_request", {})
-        sender = await asyncio.wait_for(confirmed, 30)
+        client, sender = await _open_socket(url, received, None)
     except (socketio.exceptions.ConnectionError, TimeoutError) as exc:
         ledger.errors.append(f"socket connect: {type(exc).__name__}")
         return
@@ -106,15 +95,50 @@ async def socket_conversation(url: str, ledger: Ledger) -> None:
             ack = await client.call(
                 "user_uttered", {"message": line, "session_id": sender}, timeout=60
             )
-        except socketio.exceptions.TimeoutError:
-            ledger.errors.append("socket: timeout")
+        except (socketio.exceptions.SocketIOError, TimeoutError) as exc:
+            # The replica went away: reconnect as the widget does, asking for what it missed;
+            # the unacknowledged message is not sent again (the ledger holds acknowledged ones).
+            ledger.errors.append(f"socket: {type(exc).__name__}")
+            await client.disconnect()
+            try:
+                client, _same = await _open_socket(url, received, sender)
+            except (socketio.exceptions.ConnectionError, TimeoutError):
+                ledger.errors.append("socket reconnect failed")
+                return
             continue
         ledger.latencies.append(time.perf_counter() - started)
         if not ack.get("ok"):
             ledger.errors.append("socket: " + str(ack.get("error"))[:60])
         ledger.sent[sender].append(line)
-    ledger.socket_ids[sender] = received
     await client.disconnect()
+
+
+async def _open_socket(
+    url: str, received: list[int], session_id: str | None
+) -> tuple[socketio.AsyncClient, str]:
+    """A websocket in a (new or resumed) web-chat session; replies and missed history go to
+    ``received``."""
+    client = socketio.AsyncClient(reconnection=False)
+
+    async def uttered(data: Any) -> None:
+        if isinstance(data, dict) and isinstance(data.get("message_id"), int):
+            received.append(data["message_id"])
+
+    async def history(data: Any) -> None:
+        for item in data.get("messages", []) if isinstance(data, dict) else []:
+            if item.get("direction") == "out" and item.get("message_id") not in received:
+                received.append(item["message_id"])
+
+    client.on("bot_uttered", uttered)
+    client.on("history", history)
+    confirmed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    client.on("session_confirm", lambda sid: confirmed.set_result(str(sid)))
+    await client.connect(url, transports=["websocket"], wait_timeout=30)
+    request: dict[str, Any] = {"last_message_id": max(received, default=0)}
+    if session_id is not None:
+        request["session_id"] = session_id
+    await client.emit("session_request", request)
+    return client, await asyncio.wait_for(confirmed, 30)
 
 
 def check(ledger: Ledger, database: str) -> dict[str, int]:
@@ -289,7 +313,7 @@ async def measure(
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--topology", action="append")
-    parser.add_argument("--levels", default="4,8,16,32,64")
+    parser.add_argument("--levels", default="1,2,4,8,16,32,64")
     parser.add_argument("--var-dir", type=Path, default=PROJECT / "var" / "bench-load")
     parser.add_argument(
         "--fault-level",
