@@ -73,7 +73,7 @@ async def rest_conversation(client: httpx.AsyncClient, sender: str, ledger: Ledg
         ledger.latencies.append(time.perf_counter() - started)
         if answer.status_code != 200:
             ledger.errors.append(f"rest: {answer.status_code}")
-            if answer.status_code == 503:
+            if answer.status_code == 503 and "not saved" not in answer.text:
                 ledger.sent[sender].append(line)  # stored, not answered
                 ledger.rest_replies[sender].append([])
             continue

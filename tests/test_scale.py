@@ -496,3 +496,26 @@ async def test_the_hub_is_back_within_10_s_of_a_postgresql_restart_and_loses_not
     finally:
         stop_postgres(data)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+async def test_a_conversation_lock_outlives_its_lease_while_held_and_frees_when_its_replica_dies(
+    redis_url: str,
+) -> None:
+    one, two = aioredis.Redis.from_url(redis_url), aioredis.Redis.from_url(redis_url)
+    try:
+        a = RedisConversationLocks(one, lease_s=0.3, wait_s=10)
+        impatient = RedisConversationLocks(two, lease_s=0.3, wait_s=0.2)
+        async with a.hold("rest:slow"):
+            await asyncio.sleep(0.9)  # a turn three leases long (the time passing is the test)
+            with pytest.raises(ConversationBusy):
+                async with impatient.hold("rest:slow"):
+                    pass
+        # A replica that died holding a lock left the key behind, unrenewed.
+        await one.set("bot:conversation:rest:orphan", "dead-replica", px=500)
+        started = time.monotonic()
+        async with RedisConversationLocks(two, lease_s=0.3, wait_s=10).hold("rest:orphan"):
+            waited = time.monotonic() - started
+        assert 0.2 < waited < 5
+    finally:
+        await one.aclose()
+        await two.aclose()

@@ -189,11 +189,9 @@ def build_hub_services(settings: Settings) -> HubServices:
         else None
     )
     locks = (
-        # A turn lasts at most the Rasa timeout; the next message of the conversation waits
-        # for it, and a dead replica's lock expires after twice that.
-        RedisConversationLocks(
-            shared, lease_s=2 * settings.rasa_timeout_s + 10, wait_s=settings.rasa_timeout_s + 5
-        )
+        # A customer's next message waits for the turn before it (at most the Rasa timeout);
+        # a replica that dies mid-turn frees the conversation after the 10 s lease.
+        RedisConversationLocks(shared, lease_s=10.0, wait_s=settings.rasa_timeout_s + 5)
         if shared is not None
         else None
     )

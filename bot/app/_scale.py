@@ -76,7 +76,7 @@ async def _renew(lock: Any, every_s: float) -> None:
         try:
             await lock.reacquire()
         except (LockError, RedisError):
-            logger.warning("Could not renew a job lease; another replica may start the job")
+            logger.warning("Could not renew a lease; another replica may take it over")
 
 
 class RedisConversationLocks:
@@ -84,8 +84,8 @@ class RedisConversationLocks:
     stored and answered in the order they came, whichever replica gets each."""
 
     def __init__(self, client: aioredis.Redis, lease_s: float, wait_s: float) -> None:
-        # The lease outlives the longest turn (the Rasa timeout and then some); a replica that
-        # dies holding it frees the conversation when it expires.
+        # The lease is renewed while its turn runs, so it can be short: a replica that dies
+        # holding it frees the conversation ``lease_s`` later.
         self._client = client
         self._lease_s = lease_s
         self._wait_s = wait_s
@@ -104,10 +104,14 @@ class RedisConversationLocks:
                 f"the previous message of this conversation was still being answered after "
                 f"{self._wait_s:.0f} s; this one was not saved, please send it again"
             )
+        renewing = asyncio.create_task(_renew(lock, self._lease_s / 3))
         try:
             yield
         finally:
-            with contextlib.suppress(LockError):
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+            with contextlib.suppress(LockError, RedisError):
                 await lock.release()  # expired already: the lease ran out, nothing to free
 
 
