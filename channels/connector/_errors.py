@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.conversations import (
@@ -223,3 +224,17 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind, _mapped_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OperationalError, _storage_down)
+
+
+async def _storage_down(_request: Request, exc: Exception) -> JSONResponse:
+    """The database cannot be reached (restarting, failing over): the transaction rolled back."""
+    logger.warning("Database unavailable: %s", type(exc).__name__)
+    return JSONResponse(
+        status_code=503,
+        content={
+            "detail": "The service's database is unavailable for a moment; nothing was saved. "
+            "Please send it again in a few seconds."
+        },
+        headers={"Retry-After": RETRY_AFTER_S},
+    )
