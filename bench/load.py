@@ -160,15 +160,18 @@ def check(ledger: Ledger, database: str) -> dict[str, int]:
             kept = [line for line in inbound if line in sent]
             out_of_order += sum(1 for a, b in zip(kept, sent, strict=False) if a != b)
             if sender in ledger.rest_replies:
-                # Between message i and message i+1: exactly the replies answer i carried.
-                turns: list[list[str]] = []
+                # After each acknowledged message: exactly the replies its answer carried. Turns
+                # are found by text (distinct in a conversation), so a message stored but never
+                # acknowledged (in flight on a killed replica) does not shift the others.
+                turns: dict[str, list[str]] = {}
+                current: list[str] | None = None
                 for row in rows:
                     if row.direction == "in":
-                        turns.append([])
-                    elif turns:
-                        turns[-1].append(row.text)
-                for got, stored in zip(ledger.rest_replies[sender], turns, strict=False):
-                    if got != stored[: len(got)]:
+                        current = turns.setdefault(row.text, [])
+                    elif current is not None:
+                        current.append(row.text)
+                for line, got in zip(sent, ledger.rest_replies[sender], strict=False):
+                    if got != turns.get(line, [])[: len(got)]:
                         out_of_order += 1
             else:
                 stored_ids = [r.id for r in rows if r.direction == "out"]
