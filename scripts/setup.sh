@@ -11,7 +11,7 @@ SYSTEM_PACKAGES=(
   espeak-ng sox                                       # generating the speech evaluation set
   fonts-noto-cjk                                      # rendering Chinese screenshots and pages
   chromium                                            # browser end-to-end tests
-  postgresql redis-server rabbitmq-server             # scale-out mode and its tests
+  postgresql redis-server rabbitmq-server nginx       # scale-out mode and its tests
 )
 
 say() { printf 'setup: %s\n' "$*" >&2; }

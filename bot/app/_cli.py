@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -18,9 +19,18 @@ from bot.app._cli_rasa import shell, validate
 from bot.app._cli_recommend import recommend_app
 from bot.app._cli_settings import cli_settings, start_run
 from bot.app._container import ensure_recommendation_model
+from bot.app._engines import private_engines
 from bot.app._exposure import InsecureSettings, check_exposure
 from bot.app._knowledge import ingest_sources
+from bot.app._settings import Settings
 from bot.app._supervisor import Supervisor, platform_processes
+from bot.app._topology import (
+    InvalidReplicas,
+    Replicas,
+    parse_replicas,
+    scale_topology,
+    with_changes,
+)
 from bot.dialogue import TrainingFailed, train
 from bot.handoff import AgentDirectory, HandoffError
 from bot.recommend import RecommendError
@@ -44,10 +54,40 @@ app.add_typer(marketing_app, name="marketing")
 
 
 @app.command()
-def run() -> None:
+def run(
+    replicas: str | None = typer.Option(
+        None,
+        "--replicas",
+        help="Scale out: e.g. hub=2,rasa=2,actions=2, behind nginx on the usual ports; "
+        "PostgreSQL and Redis from BOT_DATABASE_URL/BOT_REDIS_URL or private under var/scale.",
+    ),
+) -> None:
     """Train the Rasa model if its inputs changed (and a first recommendation model on a new
     install), then start Rasa, actions and hub."""
     settings = cli_settings()
+    if replicas is not None:
+        try:
+            counts = parse_replicas(replicas)
+        except InvalidReplicas as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from exc
+        with contextlib.ExitStack() as engines:
+            if not (settings.database_url and settings.redis_url):
+                logger.info("Starting private PostgreSQL and Redis under var/scale/engines")
+                database, redis = engines.enter_context(
+                    private_engines(settings.var_dir / "scale" / "engines")
+                )
+                settings = with_changes(
+                    settings,
+                    database_url=settings.database_url or database,
+                    redis_url=settings.redis_url or redis,
+                )
+            _run_platform(with_changes(settings, profile="scale"), counts)
+        return
+    _run_platform(settings, None)
+
+
+def _run_platform(settings: Settings, replicas: Replicas | None) -> None:
     try:
         check_exposure(settings)
     except InsecureSettings as exc:
@@ -68,8 +108,14 @@ def run() -> None:
     except RecommendError as exc:
         logger.error("The first recommendation model could not be trained: %s", exc)
         raise typer.Exit(code=1) from exc
+    if replicas is None:
+        processes = platform_processes(settings, model)
+    else:
+        # Once, before the replicas start: concurrent migrations would race on the schema.
+        upgrade(settings.hub_database_url)
+        processes = scale_topology(settings, model, replicas).processes
     supervisor = Supervisor(
-        platform_processes(settings, model),
+        processes,
         startup_timeout_s=settings.startup_timeout_s,
         backoff_max_s=settings.restart_backoff_max_s,
         pid_dir=settings.var_dir / "run",

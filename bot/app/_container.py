@@ -12,8 +12,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
+import redis.asyncio as aioredis
+from sqlalchemy.exc import IntegrityError
+
 from bot.app._customers import CustomerFacts
 from bot.app._knowledge import SharedKnowledge, knowledge_config
+from bot.app._scale import RedisConversationLocks
 from bot.app._settings import Settings
 from bot.conversations import ConversationService, HandoffPolicy, Summarizer
 from bot.dialogue import RasaClient, TrackerStoreEvents
@@ -71,6 +75,8 @@ class HubServices:
     retention: Retention
     marketing: MarketingService
     copy_desk: CopyDesk
+    # The ``scale`` profile's Redis (socket.io rooms, job leases, locks); None when embedded.
+    redis: aioredis.Redis | None = None
 
     async def knowledge_gaps(self, days: int, limit: int) -> dict[str, Any]:
         """The questions the knowledge base could not answer lately (insights module)."""
@@ -156,7 +162,11 @@ def recommend_service(settings: Settings, database: Database) -> RecommendServic
 async def prepare_recommendations(service: RecommendService) -> None:
     """The demo catalogue when the shop has none yet, and the newest trained model."""
     if not await service.catalogue():
-        await service.import_catalogue(CATALOGUE)
+        try:
+            await service.import_catalogue(CATALOGUE)
+        except IntegrityError:
+            # Hub replicas start together; the first one's import is the catalogue.
+            logger.info("Another hub replica imported the demo catalogue first")
     await service.refresh()
 
 
@@ -205,6 +215,18 @@ def build_hub_services(settings: Settings) -> HubServices:
     customers = CustomerFacts(order_service(settings), knowledge)
     llm = knowledge_config(settings).llm
     summarizer = Summarizer(chat_model(llm) if llm else None)
+    shared = (
+        aioredis.Redis.from_url(settings.redis_url)
+        if settings.scale and settings.redis_url
+        else None
+    )
+    locks = (
+        # A customer's next message waits for the turn before it (at most the Rasa timeout);
+        # a replica that dies mid-turn frees the conversation after the 10 s lease.
+        RedisConversationLocks(shared, lease_s=10.0, wait_s=settings.rasa_timeout_s + 5)
+        if shared is not None
+        else None
+    )
     conversations = ConversationService(
         database,
         dialogue,
@@ -219,6 +241,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         ),
         is_vip=customers.is_vip,
         summaries=summarizer,
+        locks=locks,
     )
     media = media_intake(settings, database, conversations)
     tickets = TicketService(database, ticket_config(settings, hours))
@@ -260,6 +283,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         retention,
         marketing,
         copy_desk(settings, database, recommendations),
+        shared,
     )
 
 

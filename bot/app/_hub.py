@@ -28,6 +28,7 @@ from bot.app._exposure import check_exposure
 from bot.app._jobs import Job, Jobs
 from bot.app._knowledge import uploads_dir
 from bot.app._logs import configure_logging
+from bot.app._scale import ConsoleRelay, RedisJobLease
 from bot.app._settings import Settings
 from bot.conversations import ConversationEvent, ConversationService, Listener
 from bot.marketing import MarketingService, is_opt_out
@@ -62,10 +63,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     check_exposure(settings)
     hub = build_hub_services(settings)
-    dispatcher = console.Dispatcher(hub.handoffs)
+    relay = ConsoleRelay(hub.redis) if hub.redis is not None else None
+    dispatcher = console.Dispatcher(hub.handoffs, relay=relay.publish if relay else None)
     hub.conversations.events.subscribe(dispatcher.on_conversation_event)
     hub.conversations.events.subscribe(marketing_opt_outs(hub.conversations, hub.marketing))
-    jobs = Jobs(background_jobs(hub))
+    jobs = Jobs(background_jobs(hub), lease=RedisJobLease(hub.redis) if hub.redis else None)
     limiter = rate_limiter(settings)
 
     @asynccontextmanager
@@ -73,18 +75,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await hub.database.migrate()
         await hub.dialogue.start()
         await dispatcher.start()
+        if relay is not None:
+            await relay.start(dispatcher.relayed)
         await hub.media.start()
         await prepare_recommendations(hub.recommendations)
         await jobs.start()
-        logger.info("Hub listening on %s", settings.hub_url)
+        logger.info("Hub listening on %s (%s profile)", settings.hub_url, settings.profile)
         yield
         await jobs.stop()
+        if relay is not None:
+            await relay.stop()
         await hub.media.stop()
         await dispatcher.stop()
         await hub.dialogue.close()
         hub.tracker_events.dispose()
         await asyncio.to_thread(hub.knowledge.close)
         hub.database.dispose()
+        if hub.redis is not None:
+            await hub.redis.aclose()
 
     app = FastAPI(title="Customer-service assistant hub", version="0.1.0", lifespan=lifespan)
     app.state.services = hub  # for tests and the CLI; adapters get only what they need
@@ -194,8 +202,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # pages and from the sites of BOT_WEBCHAT_ORIGINS (their polling handshake gets
     # Access-Control-Allow-Origin), without credentials: the widget needs no cookies and the
     # console's namespace takes its own origin only.
+    # Replicas share rooms through Redis: an emit on one reaches sockets on every replica.
+    manager = socketio.AsyncRedisManager(settings.redis_url) if settings.scale else None
     sio = socketio.AsyncServer(
         async_mode="asgi",
+        client_manager=manager,
         cors_allowed_origins=SocketOrigins(webchat.allowed_origins(settings.webchat_origins)),
         cors_credentials=False,
         logger=False,
@@ -226,7 +237,13 @@ def background_jobs(hub: HubServices) -> list[Job]:
         Job("console-sessions", SESSION_PURGE_S, hub.agents.purge_expired_sessions),
         Job("ticket-sla", settings.ticket_sla_check_s, hub.tickets.run_sla_check),
         Job("ticket-statistics", 24 * 3600.0, hub.tickets.refresh_statistics),
-        Job("recommend-refresh", settings.recommend_refresh_s, hub.recommendations.refresh),
+        # Every replica loads the newest model it serves.
+        Job(
+            "recommend-refresh",
+            settings.recommend_refresh_s,
+            hub.recommendations.refresh,
+            per_replica=True,
+        ),
         # Not at start: a hub restart should not retrain (python -m bot recommend train does).
         Job(
             "recommend-train",

@@ -1,7 +1,10 @@
-"""Background jobs of the embedded default: periodic work run in the hub's event loop.
+"""Background jobs: periodic work run in the hub's event loop.
 
-One hub runs them; with several hub replicas they move to a task queue (scale-out work). A job
-that fails is logged and tried again at its next period; it never stops the others.
+In the embedded default the one hub runs them all. With several hub replicas (the ``scale``
+profile) every replica keeps the loops, but each run first takes the job's lease for one period
+(``JobLease``, in Redis): one replica runs each period, and when it dies another takes over at
+the next try after its lease expires. A job that fails is logged and tried again at its next
+period; it never stops the others.
 """
 
 from __future__ import annotations
@@ -10,26 +13,39 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Job:
-    """``run`` every ``every_s`` seconds, the first time ``first_after_s`` after start."""
+    """``run`` every ``every_s`` seconds, the first time ``first_after_s`` after start;
+    ``per_replica`` jobs (refreshing what one process serves) run on every replica."""
 
     name: str
     every_s: float
     run: Callable[[], Awaitable[object]]
     first_after_s: float = 0.0
+    per_replica: bool = False
+
+
+class JobLease(Protocol):
+    """Who runs a job this period when several replicas could."""
+
+    def hold(self, job: str, seconds: float) -> AbstractAsyncContextManager[bool]:
+        """Yields True on the one replica that runs ``job`` for the next ``seconds``."""
+        ...
 
 
 class Jobs:
-    """Runs periodic jobs until stopped."""
+    """Runs periodic jobs until stopped; with a ``lease``, one replica per period runs each."""
 
-    def __init__(self, jobs: list[Job]) -> None:
+    def __init__(self, jobs: list[Job], lease: JobLease | None = None) -> None:
         self._jobs = jobs
+        self._lease = lease
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -43,14 +59,23 @@ class Jobs:
                 await task
         self._tasks = []
 
-    @staticmethod
-    async def _loop(job: Job) -> None:
+    async def _loop(self, job: Job) -> None:
         await asyncio.sleep(job.first_after_s)
         while True:
             try:
-                await job.run()
+                await self._run_once(job)
             except Exception:
                 logger.exception(
                     "Background job %s failed; it runs again in %.0f s", job.name, job.every_s
                 )
             await asyncio.sleep(job.every_s)
+
+    async def _run_once(self, job: Job) -> None:
+        if self._lease is None or job.per_replica:
+            await job.run()
+            return
+        async with self._lease.hold(job.name, job.every_s) as held:
+            if held:
+                await job.run()
+            else:
+                logger.debug("Job %s runs on another replica this period", job.name)

@@ -10,6 +10,9 @@ from sqlalchemy.engine import make_url
 from bot.app._settings import Settings
 
 TRACKER_URL_ENV = "BOT_RASA_TRACKER_URL"
+LOCK_STORE_PASSWORD_ENV = "BOT_RASA_LOCK_STORE_PASSWORD"
+# Rasa's lock keys apart from the hub's own keys in the same Redis.
+LOCK_KEY_PREFIX = "rasa"
 
 
 def write_rasa_runtime_files(settings: Settings) -> tuple[Path, Path]:
@@ -23,7 +26,7 @@ def write_rasa_runtime_files(settings: Settings) -> tuple[Path, Path]:
     tracker_url = make_url(settings.rasa_tracker_url)
     if tracker_url.get_backend_name() == "sqlite" and tracker_url.database:
         Path(tracker_url.database).parent.mkdir(parents=True, exist_ok=True)
-    endpoints = {
+    endpoints: dict[str, object] = {
         "action_endpoint": {"url": f"{settings.actions_url}/webhook"},
         "tracker_store": {
             "type": "SQL",
@@ -33,6 +36,10 @@ def write_rasa_runtime_files(settings: Settings) -> tuple[Path, Path]:
             "url": "${" + TRACKER_URL_ENV + "}",
         },
     }
+    if settings.scale and settings.redis_url:
+        # Several Rasa replicas serve one conversation's messages in turn only with a shared lock
+        # store; the in-memory default locks per process.
+        endpoints["lock_store"] = rasa_lock_store(settings.redis_url)
     credentials: dict[str, None] = {"rest": None}
     endpoints_file = run_dir / "endpoints.yml"
     credentials_file = run_dir / "credentials.yml"
@@ -41,6 +48,37 @@ def write_rasa_runtime_files(settings: Settings) -> tuple[Path, Path]:
     return endpoints_file, credentials_file
 
 
+def rasa_lock_store(redis_url: str) -> dict[str, object]:
+    """Rasa's ``RedisLockStore`` endpoint for ``redis_url``; the password, if any, is read from
+    the environment (``rasa_runtime_environment``), never written to the file."""
+    url = make_url(redis_url.replace("rediss://", "redis://", 1))
+    store: dict[str, object] = {
+        "type": "redis",
+        "url": url.host or "localhost",
+        "port": url.port or 6379,
+        "db": int(url.database or 0),
+        "key_prefix": LOCK_KEY_PREFIX,
+        "use_ssl": redis_url.startswith("rediss://"),
+    }
+    if url.password:
+        store["password"] = "${" + LOCK_STORE_PASSWORD_ENV + "}"
+    return store
+
+
+def rasa_tracker_url(settings: Settings) -> str:
+    """The tracker store URL as Rasa's environment connects: its SQLAlchemy 1.4 has psycopg2,
+    not the hub's psycopg 3, so a PostgreSQL URL loses its driver name."""
+    url = make_url(settings.rasa_tracker_url)
+    if url.get_backend_name() == "postgresql":
+        url = url.set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
 def rasa_runtime_environment(settings: Settings) -> dict[str, str]:
     """Variables the Rasa server reads its endpoints' secrets from."""
-    return {TRACKER_URL_ENV: settings.rasa_tracker_url}
+    env = {TRACKER_URL_ENV: rasa_tracker_url(settings)}
+    if settings.scale and settings.redis_url:
+        password = make_url(settings.redis_url.replace("rediss://", "redis://", 1)).password
+        if password:
+            env[LOCK_STORE_PASSWORD_ENV] = str(password)
+    return env

@@ -10,8 +10,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from bot.dialogue import PROJECT_ROOT, RasaToolchain
 from bot.language import Language
@@ -58,6 +59,18 @@ class Settings(BaseSettings):
         default="INFO", description="Log level of the hub and the supervisor."
     )
 
+    # scale-out
+    profile: Literal["embedded", "scale"] = Field(
+        default="embedded",
+        description="`embedded`: one process of each kind on SQLite and in-memory stores; "
+        "`scale`: replicas sharing PostgreSQL (`BOT_DATABASE_URL`) and Redis (`BOT_REDIS_URL`).",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis of the `scale` profile (`redis://host:6379/0`): socket.io's rooms "
+        "across hub replicas, rate limits, job leases, conversation locks, Rasa's lock store.",
+    )
+
     # storage
     database_url: str | None = Field(
         default=None,
@@ -65,7 +78,8 @@ class Settings(BaseSettings):
     )
     tracker_store_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL of Rasa's tracker store; default `var/rasa/tracker.db`.",
+        description="SQLAlchemy URL of Rasa's tracker store; default `var/rasa/tracker.db`, or "
+        "`BOT_DATABASE_URL` in the `scale` profile.",
     )
 
     # messages
@@ -340,6 +354,34 @@ class Settings(BaseSettings):
         description="Largest document the admin API accepts, in bytes.",
     )
 
+    @model_validator(mode="after")
+    def _scale_needs_shared_stores(self) -> Settings:
+        """The ``scale`` profile runs only on stores every replica shares."""
+        if self.profile != "scale":
+            return self
+        if not self.database_url or make_url(self.database_url).get_backend_name() != (
+            "postgresql"
+        ):
+            raise ValueError(
+                "BOT_PROFILE=scale needs BOT_DATABASE_URL on PostgreSQL "
+                "(postgresql+psycopg://user@host:5432/db): replicas cannot share SQLite"
+            )
+        if not self.redis_url or not self.redis_url.startswith(("redis://", "rediss://")):
+            raise ValueError(
+                "BOT_PROFILE=scale needs BOT_REDIS_URL (redis://host:6379/0): replicas share "
+                "socket.io rooms, rate limits, job leases and locks there"
+            )
+        if self.rate_limit_storage_uri == "memory://":
+            # Counters in one replica's memory would let a client spread over replicas get N
+            # times its limit.
+            self.rate_limit_storage_uri = self.redis_url
+        return self
+
+    @property
+    def scale(self) -> bool:
+        """Whether replicas share the stores (the ``scale`` profile)."""
+        return self.profile == "scale"
+
     @cached_property
     def hub_database_url(self) -> str:
         """The hub database URL, defaulting to SQLite under ``var_dir``."""
@@ -347,8 +389,13 @@ class Settings(BaseSettings):
 
     @cached_property
     def rasa_tracker_url(self) -> str:
-        """Rasa's tracker store URL, defaulting to SQLite under ``var_dir``."""
-        return self.tracker_store_url or f"sqlite:///{self.var_dir / 'rasa' / 'tracker.db'}"
+        """Rasa's tracker store URL: default SQLite under ``var_dir``, or the hub's PostgreSQL
+        database in the ``scale`` profile (Rasa's ``events`` table beside the hub's)."""
+        if self.tracker_store_url:
+            return self.tracker_store_url
+        if self.scale and self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.var_dir / 'rasa' / 'tracker.db'}"
 
     @property
     def recommend_model_dir(self) -> Path:

@@ -1,6 +1,7 @@
 """Conversations: the message store's service and the route of each message to the bot."""
 
 from bot.conversations._errors import (
+    ConversationBusy,
     ConversationError,
     ConversationNotFound,
     EmptyMessage,
@@ -16,6 +17,7 @@ from bot.conversations._events import (
 from bot.conversations._notices import csat_buttons, notice
 from bot.conversations._service import (
     IDENTIFIED_CHANNELS,
+    ConversationLocks,
     ConversationService,
     HandoffPolicy,
     InboundMessage,
@@ -28,9 +30,11 @@ from bot.conversations._summary import Summarizer, Summary, extractive_summary
 
 __all__ = [
     "IDENTIFIED_CHANNELS",
+    "ConversationBusy",
     "ConversationError",
     "ConversationEvent",
     "ConversationEvents",
+    "ConversationLocks",
     "ConversationNotFound",
     "ConversationService",
     "EmptyMessage",

@@ -19,3 +19,8 @@ class MessageTooLong(MessageRejected):
 
 class ConversationNotFound(ConversationError):
     """No conversation has that id."""
+
+
+class ConversationBusy(ConversationError):
+    """The customer's earlier message was still being handled for too long; this one was not
+    stored and can be sent again."""

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from bot.conversations._errors import EmptyMessage, MessageTooLong
 from bot.conversations._events import ConversationEvent, ConversationEvents, StoredMessage
@@ -101,6 +102,13 @@ class HandoffPolicy:
     business_hours: str = "09:00-21:00"
 
 
+class ConversationLocks(Protocol):
+    """One holder at a time per conversation key (``channel:sender``), across hub replicas;
+    raises ``ConversationBusy`` when the wait is too long."""
+
+    def hold(self, key: str) -> AbstractAsyncContextManager[None]: ...
+
+
 class ConversationService:
     """Stores every message in both directions and routes customer messages by mode."""
 
@@ -118,6 +126,7 @@ class ConversationService:
         policy: HandoffPolicy | None = None,
         is_vip: VipLookup = _nobody_is_vip,
         summaries: Summarizer | None = None,
+        locks: ConversationLocks | None = None,
     ) -> None:
         self._db = database
         self._dialogue = dialogue
@@ -131,9 +140,19 @@ class ConversationService:
         self._is_vip = is_vip
         # The summary cache quotes messages: an erasure or expiry must empty it too.
         self._summaries = summaries
+        self._locks = locks
 
     async def receive(self, inbound: InboundMessage) -> Turn:
-        """Handle one customer message; raises ``MessageRejected`` or ``DialogueUnavailable``."""
+        """Handle one customer message; raises ``MessageRejected`` or ``DialogueUnavailable``.
+
+        With ``locks`` (several hub replicas), one customer's messages are handled one at a time
+        in the order they took the lock, whichever replica got each."""
+        if self._locks is None:
+            return await self._receive(inbound)
+        async with self._locks.hold(f"{inbound.channel}:{inbound.sender}"):
+            return await self._receive(inbound)
+
+    async def _receive(self, inbound: InboundMessage) -> Turn:
         text = self._checked_text(inbound.text)
         # Scored while it is stored: the score travels to Rasa with the message, and a message
         # with letters has the language the store will give it (letterless ones take the

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, delete, func, select
+from sqlalchemy import CursorResult, Result, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from bot.handoff._agents import AgentProfile
@@ -34,6 +34,9 @@ from bot.handoff._routing import (
 from bot.storage import Agent, AgentNote, Conversation, Database, Handoff, utcnow
 
 logger = logging.getLogger(__name__)
+
+# The PostgreSQL advisory lock key that routing holds for its transaction ("handoff" in ASCII).
+ROUTING_LOCK = 0x68616E646F6666
 
 OPEN = ("queued", "assigned", "active")
 CSAT_WINDOW = timedelta(hours=24)
@@ -225,6 +228,10 @@ class HandoffService:
         now = self._now()
 
         def assign(session: Session) -> list[HandoffView]:
+            if session.get_bind().dialect.name == "postgresql":
+                # Hub replicas route one at a time: the next one's reads (read committed) then
+                # see this one's assignments, so no request goes to two agents.
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ROUTING_LOCK})
             queued = [r for r in _queued_requests(session, statuses=("queued",))]
             decisions = route(queued, _agent_loads(session), now)
             views = []

@@ -9,9 +9,11 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.conversations import (
+    ConversationBusy,
     ConversationNotFound,
     EmptyMessage,
     MessageRejected,
@@ -145,6 +147,7 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (MediaError, 422, "bad_request"),
     # conversations and the dialogue engine
     (DialogueUnavailable, 503, "dialogue_unavailable"),
+    (ConversationBusy, 503, "conversation_busy"),
     (MessageTooLong, 413, "too_long"),
     (EmptyMessage, 422, "bad_request"),
     (MessageRejected, 422, "bad_request"),
@@ -248,6 +251,7 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind, _mapped_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OperationalError, _storage_down)
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -260,3 +264,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def _storage_down(_request: Request, exc: Exception) -> JSONResponse:
+    """The database cannot be reached (restarting, failing over): the transaction rolled back."""
+    logger.warning("Database unavailable: %s", type(exc).__name__)
+    return JSONResponse(
+        status_code=503,
+        content={
+            "detail": "The service's database is unavailable for a moment; nothing was saved. "
+            "Please send it again in a few seconds."
+        },
+        headers={"Retry-After": RETRY_AFTER_S},
+    )

@@ -14,13 +14,24 @@ from bot.handoff import HandoffService
 logger = logging.getLogger(__name__)
 
 ConsoleListener = Callable[[str, dict[str, Any]], Awaitable[None]]
+# Events about sockets that every replica acts on; the others ("queue", "assigned") become
+# socket.io emits, which the shared manager already delivers on every replica.
+RELAYED = frozenset({"session_ended", "handoff_moved"})
 
 
 class Dispatcher:
     """Routes on every change and every ``interval_s`` (waiting raises priority over time)."""
 
-    def __init__(self, handoffs: HandoffService, interval_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        handoffs: HandoffService,
+        interval_s: float = 5.0,
+        relay: ConsoleListener | None = None,
+    ) -> None:
+        # ``relay`` (several hub replicas) tells every replica's ``relayed`` about the events
+        # that act on live sockets, since each replica holds only its own.
         self._handoffs = handoffs
+        self._relay = relay
         self._interval = interval_s
         self._listeners: list[ConsoleListener] = []
         self._task: asyncio.Task[None] | None = None
@@ -51,12 +62,29 @@ class Dispatcher:
     async def session_ended(self, session: str) -> None:
         """A console session ended (log-out): its live sockets must go. ``session`` is the
         session's public key (``bot.handoff.session_key``), never the token."""
-        await self._tell("session_ended", {"session": session})
+        await self._tell_every_replica("session_ended", {"session": session})
 
     async def handoff_moved(self, conversation_id: str) -> None:
         """A conversation changed hands (transfer): sockets following it re-check that their
         agent may still see it."""
-        await self._tell("handoff_moved", {"conversation_id": conversation_id})
+        await self._tell_every_replica("handoff_moved", {"conversation_id": conversation_id})
+
+    async def relayed(self, event: str, data: dict[str, Any]) -> None:
+        """An event another replica (or this one) relayed: act on this replica's sockets."""
+        if event in RELAYED:
+            await self._tell(event, data)
+        else:
+            logger.warning("Ignored a relayed console event of unknown kind %r", event)
+
+    async def _tell_every_replica(self, event: str, data: dict[str, Any]) -> None:
+        if self._relay is None:
+            await self._tell(event, data)
+        else:
+            try:
+                await self._relay(event, data)
+            except Exception:
+                logger.exception("Could not relay %s to the other replicas; acting here", event)
+                await self._tell(event, data)
 
     async def on_conversation_event(self, event: ConversationEvent) -> None:
         """Listener for conversation events: a conversation that starts waiting is routed."""

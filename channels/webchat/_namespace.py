@@ -16,6 +16,7 @@ from typing import Any
 import socketio
 
 from bot.conversations import (
+    ConversationBusy,
     ConversationEvent,
     ConversationService,
     InboundMessage,
@@ -121,6 +122,12 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except MessageRejected as exc:
             reason = "too_long" if isinstance(exc, MessageTooLong) else "empty"
             await self.emit("bot_uttered", error_utterance(reason, language, str(exc)), to=sid)
+            return {"ok": False, "error": str(exc)}
+        except ConversationBusy as exc:
+            logger.warning("Web-chat message not taken, its conversation is busy: %s", exc)
+            await self.emit(
+                "bot_uttered", error_utterance("unavailable", language, str(exc)), to=sid
+            )
             return {"ok": False, "error": str(exc)}
         except DialogueUnavailable as exc:
             logger.warning("Web-chat message stored but not answered: %s", exc)

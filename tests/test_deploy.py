@@ -1,0 +1,93 @@
+"""The deployment manifests in ``deploy/``: the compose file checked offline against the compose
+specification (vendored in check-jsonschema), the Helm chart's values against its schema, and
+both describing the same topology as ``python -m bot run --replicas``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.app import PROJECT_ROOT
+
+DEPLOY = PROJECT_ROOT / "deploy"
+CHART = DEPLOY / "helm" / "shop-assistant"
+CHECK = str(Path(sys.executable).with_name("check-jsonschema"))
+
+
+def _check(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CHECK, *args], capture_output=True, text=True, check=False)
+
+
+def test_the_compose_file_follows_the_compose_specification() -> None:
+    checked = _check("--builtin-schema", "vendor.compose-spec", str(DEPLOY / "compose.yaml"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("service", "change", "complaint"),
+    [
+        ("hub", {"deploy": {"replikas": 2}}, "replikas"),
+        ("redis", {"healthcheck": {"interval": 5}}, "interval"),
+        ("nginx", {"ports": [{"published": 8000, "bogus": 1}]}, "bogus"),
+    ],
+)
+def test_the_check_refuses_a_broken_compose_file(
+    tmp_path: Path, service: str, change: dict[str, object], complaint: str
+) -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    compose["services"][service].update(change)
+    broken = tmp_path / "compose.yaml"
+    broken.write_text(yaml.safe_dump(compose), encoding="utf-8")
+    checked = _check("--builtin-schema", "vendor.compose-spec", str(broken))
+    assert checked.returncode == 1
+    assert complaint in checked.stdout + checked.stderr
+
+
+def test_the_charts_values_follow_its_schema_and_bad_values_are_refused(tmp_path: Path) -> None:
+    schema = str(CHART / "values.schema.json")
+    checked = _check("--schemafile", schema, str(CHART / "values.yaml"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    values = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+    values["replicas"]["hub"] = 0
+    values["redisUrl"] = "http://redis:6379"
+    bad = tmp_path / "values.yaml"
+    bad.write_text(yaml.safe_dump(values), encoding="utf-8")
+    refused = _check("--schemafile", schema, str(bad))
+    assert refused.returncode == 1
+    assert "replicas.hub" in refused.stdout
+    assert "redisUrl" in refused.stdout
+
+
+def test_compose_and_helm_describe_the_same_topology() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    values = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert {k: services[k]["deploy"]["replicas"] for k in ("hub", "rasa", "actions")} == values[
+        "replicas"
+    ]
+    for kind in ("hub", "rasa", "actions"):
+        assert services[kind]["environment"]["BOT_PROFILE"] == "scale"
+        assert "healthcheck" in services[kind]
+    templates = (CHART / "templates" / "processes.yaml").read_text(encoding="utf-8")
+    for kind in ("hub", "rasa", "actions"):  # the same commands in both
+        command = services[kind]["command"]
+        assert " ".join(f'"{part}"' for part in command) in templates, kind
+    # Migrations run once before the replicas in both.
+    assert services["migrate"]["command"] == ["python", "-m", "bot", "db", "upgrade"]
+    assert '["python", "-m", "bot", "db", "upgrade"]' in (
+        CHART / "templates" / "migrate.yaml"
+    ).read_text(encoding="utf-8")
+
+
+def test_rasas_endpoints_keep_trackers_in_postgresql_and_locks_in_redis() -> None:
+    endpoints = yaml.safe_load((DEPLOY / "rasa-endpoints.yml").read_text(encoding="utf-8"))
+    assert endpoints["tracker_store"] == {
+        "type": "SQL",
+        "dialect": "postgresql",
+        "url": "${BOT_RASA_TRACKER_URL}",
+    }
+    assert endpoints["lock_store"]["type"] == "redis"
