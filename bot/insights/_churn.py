@@ -18,7 +18,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import shap
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
@@ -154,6 +153,8 @@ class ChurnModel:
 
     def contributions(self, table: pd.DataFrame) -> pd.DataFrame:
         """SHAP values (log-odds) of each model column for each row."""
+        import shap  # heavy (numba): loaded only where explanations are asked for
+
         encoded = self.encoding.transform(table)
         if self.kind == "gradient_boosting":
             values = shap.TreeExplainer(self.estimator).shap_values(encoded)
