@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 from typer.testing import CliRunner
 
@@ -37,8 +37,16 @@ def test_churn_eval_prints_calibrated_metrics_and_top_features(
 ) -> None:
     result = runner.invoke(
         app,
-        ["insights", "churn-eval", "--data", str(table), "--label-col", "churned",
-         "--id-col", "customer_id"],
+        [
+            "insights",
+            "churn-eval",
+            "--data",
+            str(table),
+            "--label-col",
+            "churned",
+            "--id-col",
+            "customer_id",
+        ],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -100,7 +108,7 @@ def test_bad_tables_are_refused_with_the_reason(
 def test_a_file_that_is_not_utf8_csv_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "binary.csv"
     path.write_bytes(b"\xff\xfe\x00garbage\x00\x81")
-    with pytest.raises(ChurnDataError, match="not a readable UTF-8 CSV|has no column"):
+    with pytest.raises(ChurnDataError, match=r"not a readable UTF-8 CSV|has no column"):
         read_churn_csv(path, "churned")
 
 

@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.frozen import FrozenEstimator
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+import pandas as pd  # type: ignore[import-untyped]
+from sklearn.calibration import CalibratedClassifierCV  # type: ignore[import-untyped]
+from sklearn.ensemble import HistGradientBoostingClassifier  # type: ignore[import-untyped]
+from sklearn.frozen import FrozenEstimator  # type: ignore[import-untyped]
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score  # type: ignore[import-untyped]
+from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
+from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
+from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,8 @@ def binary_labels(values: pd.Series, positive: str | None) -> np.ndarray[Any, An
     if positive is not None:
         if not (text == positive).any():
             raise ChurnDataError(f"no row has the label '{positive}'")
-        return (text == positive).to_numpy().astype(int)
+        chosen: np.ndarray[Any, Any] = (text == positive).to_numpy().astype(int)
+        return chosen
     lowered = text.str.lower()
     seen = set(lowered.dropna().unique())
     unknown = seen - POSITIVE_WORDS - NEGATIVE_WORDS
@@ -96,7 +97,8 @@ def binary_labels(values: pd.Series, positive: str | None) -> np.ndarray[Any, An
             f"labels {sorted(unknown)[:5]} are not yes/no, 1/0 or true/false; "
             "pass --positive VALUE to name the churn label"
         )
-    return lowered.isin(POSITIVE_WORDS).to_numpy().astype(int)
+    churned: np.ndarray[Any, Any] = lowered.isin(POSITIVE_WORDS).to_numpy().astype(int)
+    return churned
 
 
 @dataclass(frozen=True)
@@ -127,9 +129,7 @@ def read_churn_csv(
             )
     table = table[table[label_col].notna()]
     labels = binary_labels(table[label_col], positive)
-    ids = (
-        table[id_col].astype(str).tolist() if id_col else [str(i) for i in range(len(table))]
-    )
+    ids = table[id_col].astype(str).tolist() if id_col else [str(i) for i in range(len(table))]
     features = table.drop(columns=[c for c in (label_col, id_col) if c is not None])
     if features.shape[1] == 0:
         raise ChurnDataError(f"{path} has no feature columns besides the label and id")
@@ -153,7 +153,7 @@ class ChurnModel:
 
     def contributions(self, table: pd.DataFrame) -> pd.DataFrame:
         """SHAP values (log-odds) of each model column for each row."""
-        import shap  # heavy (numba): loaded only where explanations are asked for
+        import shap  # type: ignore[import-untyped]  # heavy (numba): loaded only for explanations
 
         encoded = self.encoding.transform(table)
         if self.kind == "gradient_boosting":
@@ -236,7 +236,9 @@ def train_churn(
     )
     raw = table.features
     encoding = Encoding.learn(raw.iloc[train_idx])
-    x_train, x_dev, x_test = (encoding.transform(raw.iloc[i]) for i in (train_idx, dev_idx, test_idx))
+    x_train, x_dev, x_test = (
+        encoding.transform(raw.iloc[i]) for i in (train_idx, dev_idx, test_idx)
+    )
     y_train, y_dev, y_test = (table.labels[i] for i in (train_idx, dev_idx, test_idx))
     dev_auc: dict[str, float] = {}
     fitted: dict[str, Any] = {}

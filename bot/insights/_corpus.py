@@ -1,4 +1,4 @@
-"""The labelled texts the shipped sentiment and emotion models learn from (sources in data/SOURCES.md)."""
+"""Labelled texts the shipped sentiment and emotion heads learn from (data/SOURCES.md)."""
 
 from __future__ import annotations
 

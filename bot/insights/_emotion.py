@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+from sklearn.metrics import f1_score  # type: ignore[import-untyped]
 
 from bot.insights._corpus import MAX_CHARS
 from bot.insights._vectors import Matrix, VectorCache
@@ -52,7 +52,8 @@ class LinearHead:
         logits = vectors @ self.weights.T + self.bias
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
-        return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+        result: Matrix = (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+        return result
 
     def predict(self, vectors: Matrix) -> list[str]:
         """The most probable class of each vector."""

@@ -131,9 +131,7 @@ class Uplift:
         """Treated retained share minus hold-out retained share; None until both have outcomes."""
         if not self.treated or not self.holdout:
             return None
-        return round(
-            self.treated_retained / self.treated - self.holdout_retained / self.holdout, 4
-        )
+        return round(self.treated_retained / self.treated - self.holdout_retained / self.holdout, 4)
 
 
 class RetentionDesk:

