@@ -99,7 +99,9 @@ async def test_rules_record_every_decision_and_respect_consent(database: Databas
 async def test_an_action_nothing_carries_out_is_recorded_as_such(database: Database) -> None:
     rules = (RetentionRule("follow_up", "follow_up_ticket", 0.7, holdout_share=0.5),)
     desk = RetentionDesk(database, ConsentService(database), {}, rules)
-    treated = next(f"x{i}" for i in range(100) if holdout_arm(f"x{i}", "follow_up", 0.5) == "treated")
+    treated = next(
+        f"x{i}" for i in range(100) if holdout_arm(f"x{i}", "follow_up", 0.5) == "treated"
+    )
     (decision,) = await desk.act([AtRiskCustomer(treated, "webchat", 0.9, 0.0)])
     assert decision == Decision(
         treated,

@@ -28,6 +28,7 @@ from bot.handoff import (
     NotAllowed,
     NotFound,
 )
+from bot.insights import ChurnDataError, LabelledDataError, ModelFileError, RetentionError
 from bot.media import AttachmentNotFound, KeptButUnreadable, UploadRejected, UploadTooLarge
 from bot.orders import (
     FixturesError,
@@ -184,6 +185,11 @@ NOT_HTTP: tuple[type[Exception], ...] = (
     FixturesError,
     TrainingFailed,
     EvaluationFailed,
+    # The insights commands' errors (no route raises them yet).
+    ChurnDataError,
+    LabelledDataError,
+    ModelFileError,
+    RetentionError,
 )
 # Wrappers answered by what they wrap (the media intake kept the file, then could not read it).
 WRAPPERS: tuple[type[Exception], ...] = (KeptButUnreadable,)
