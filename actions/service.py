@@ -22,6 +22,7 @@ from actions._context import (
 from actions.knowledge import ask, reply
 from actions.tasks import finish_task
 from bot.dialogue import other_requests
+from bot.insights import reply_strategy
 from bot.orders import CATEGORIES, Budget, parse_budget
 from bot.privacy import PrivacyError
 from bot.recommend import Filters, Recommendation, RecommendError
@@ -38,7 +39,8 @@ CARD_CHANNELS = frozenset({"webchat"})
 
 
 class ActionHandleComplaint(Action):
-    """Apologizes, keeps the complaint, and offers a human when the customer is angry."""
+    """Apologizes, keeps the complaint, offers a human when the customer is angry and reassures
+    an anxious one with the concrete next step."""
 
     def name(self) -> str:
         return "action_handle_complaint"
@@ -47,12 +49,14 @@ class ActionHandleComplaint(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         text = str((tracker.latest_message or {}).get("text") or "").strip()
-        sentiment = sentiment_of(tracker)
-        severity = "severe" if sentiment.angry else "normal"
+        strategy = reply_strategy(sentiment_of(tracker))
+        severity = "severe" if strategy == "apology_and_human" else "normal"
         echo = text if len(text) <= COMPLAINT_ECHO_CHARS else text[:COMPLAINT_ECHO_CHARS] + "…"
         dispatcher.utter_message(response="utter_complaint_ack", complaint=echo)
-        if severity == "severe":
+        if strategy == "apology_and_human":
             dispatcher.utter_message(response="utter_complaint_offer_human")
+        elif strategy == "reassurance_and_next_step":
+            dispatcher.utter_message(response="utter_complaint_reassure")
         else:
             dispatcher.utter_message(response="utter_complaint_anything_else")
         return [SlotSet("complaint_text", text), SlotSet("complaint_severity", severity)]

@@ -11,6 +11,7 @@ import typer
 
 from bot.app._actions import run_action_server
 from bot.app._cli_eval import eval_app
+from bot.app._cli_insights import insights_app
 from bot.app._cli_kb import kb_app
 from bot.app._cli_marketing import marketing_app
 from bot.app._cli_media import media_app
@@ -51,6 +52,7 @@ app.add_typer(media_app, name="media")
 app.add_typer(recommend_app, name="recommend")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(marketing_app, name="marketing")
+app.add_typer(insights_app, name="insights")
 
 
 @app.command()

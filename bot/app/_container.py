@@ -22,7 +22,7 @@ from bot.app._settings import Settings
 from bot.conversations import ConversationService, HandoffPolicy, Summarizer
 from bot.dialogue import RasaClient, TrackerStoreEvents
 from bot.handoff import AgentDirectory, BusinessHours, HandoffService, LoginThrottle
-from bot.insights import gaps_report
+from bot.insights import EmotionModel, SentimentAnalyzer, gaps_report
 from bot.marketing import (
     ContactPolicy,
     CopyDesk,
@@ -83,6 +83,14 @@ class HubServices:
         return await gaps_report(
             self.conversations.replied_questions, self.knowledge.get, days, limit
         )
+
+
+def sentiment_analyzer(settings: Settings) -> SentimentAnalyzer:
+    """Lexicon sentiment, plus each message's emotion from the shipped e5 heads when enabled
+    (the e5 model loads on the first message)."""
+    if not settings.emotion_model:
+        return SentimentAnalyzer()
+    return SentimentAnalyzer(emotions=EmotionModel(E5Embedder()))
 
 
 def login_throttle(settings: Settings) -> LoginThrottle:
@@ -242,6 +250,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         is_vip=customers.is_vip,
         summaries=summarizer,
         locks=locks,
+        sentiment=sentiment_analyzer(settings),
     )
     media = media_intake(settings, database, conversations)
     tickets = TicketService(database, ticket_config(settings, hours))

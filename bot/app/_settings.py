@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     sentiment_handoff_threshold: float = Field(
         default=-0.6, description="A message scoring at or below this (-1…1) goes to a human."
     )
+    emotion_model: bool = Field(
+        default=True,
+        description="Read each message's emotion with the e5 model (reply strategy, metadata).",
+    )
     queue_notice_interval_s: float = Field(
         default=120.0, description="Least time between two queue notices to a waiting customer."
     )

@@ -8,13 +8,17 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import yaml
 from snownlp import SnowNLP
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from bot.language import Language
+
+if TYPE_CHECKING:
+    from bot.insights._emotion import Emotion, EmotionModel
+EMOTION_NAMES = ("anger", "anxiety", "satisfaction", "neutral")
 
 LEXICON_PATH = Path(__file__).with_name("lexicon.yml")
 NEGATIVE_BELOW = -0.25
@@ -27,16 +31,27 @@ SNOWNLP_WEIGHT_WITH_LEXICON = 0.25
 
 @dataclass(frozen=True)
 class Sentiment:
-    """How a message feels: score in [-1, 1], a label, and whether it reads as angry."""
+    """How a message feels: score in [-1, 1], a label, whether it reads as angry, and the e5
+    model's emotion (None when no model scored it)."""
 
     score: float
     label: Literal["negative", "neutral", "positive"]
     angry: bool
     terms: list[str] = field(default_factory=list)
+    emotion: Emotion | None = None
+    emotion_confidence: float = 0.0
 
     def to_metadata(self) -> dict[str, Any]:
         """What travels to the dialogue with the message (``metadata.sentiment``)."""
-        return {"score": round(self.score, 4), "label": self.label, "angry": self.angry}
+        given: dict[str, Any] = {
+            "score": round(self.score, 4),
+            "label": self.label,
+            "angry": self.angry,
+        }
+        if self.emotion is not None:
+            given["emotion"] = self.emotion
+            given["emotion_confidence"] = round(self.emotion_confidence, 4)
+        return given
 
     @classmethod
     def from_metadata(cls, given: Any) -> Sentiment:
@@ -45,18 +60,34 @@ class Sentiment:
             return cls(0.0, "neutral", False)
         label = given.get("label")
         score = given.get("score")
+        emotion = given.get("emotion")
+        confidence = given.get("emotion_confidence")
+        known = emotion in EMOTION_NAMES
         return cls(
             score=float(score) if isinstance(score, int | float) else 0.0,
             label=label if label in ("negative", "neutral", "positive") else "neutral",
             angry=given.get("angry") is True,
+            emotion=cast("Emotion", emotion) if known else None,
+            emotion_confidence=(
+                min(1.0, max(0.0, float(confidence)))
+                if known and isinstance(confidence, int | float)
+                else 0.0
+            ),
         )
 
 
 class SentimentAnalyzer:
-    """Scores customer messages; models load once, on first use."""
+    """Scores customer messages; models load once, on first use.
 
-    def __init__(self, lexicon_path: Path = LEXICON_PATH) -> None:
+    With an ``EmotionModel`` each message also gets its emotion (anger, anxiety, satisfaction,
+    neutral); the score and the angry flag, which decide handoffs, stay the lexicon's.
+    """
+
+    def __init__(
+        self, lexicon_path: Path = LEXICON_PATH, emotions: EmotionModel | None = None
+    ) -> None:
         self._lexicon: dict[str, Any] = yaml.safe_load(lexicon_path.read_text(encoding="utf-8"))
+        self._emotions = emotions
 
     @cached_property
     def _vader(self) -> SentimentIntensityAnalyzer:
@@ -71,7 +102,21 @@ class SentimentAnalyzer:
         return sorted(terms, key=lambda item: -len(item[0]))  # longest match first
 
     def analyze(self, text: str, language: Language) -> Sentiment:
-        """Score one message in its language."""
+        """Score one message in its language, with its emotion when a model is given."""
+        scored = self._analyze(text, language)
+        if self._emotions is None or not text.strip():
+            return scored
+        reading = self._emotions.read(text)
+        return Sentiment(
+            scored.score,
+            scored.label,
+            scored.angry,
+            scored.terms,
+            reading.emotion,
+            reading.confidence,
+        )
+
+    def _analyze(self, text: str, language: Language) -> Sentiment:
         normalized = unicodedata.normalize("NFKC", text).strip()
         if not normalized:
             return Sentiment(0.0, "neutral", False)

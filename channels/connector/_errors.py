@@ -30,6 +30,7 @@ from bot.handoff import (
     NotAllowed,
     NotFound,
 )
+from bot.insights import ChurnDataError, LabelledDataError, ModelFileError, RetentionError
 from bot.marketing import (
     AlreadyReviewed,
     ExperimentNotFound,
@@ -204,6 +205,11 @@ NOT_HTTP: tuple[type[Exception], ...] = (
     FixturesError,
     TrainingFailed,
     EvaluationFailed,
+    # The insights commands' errors (no route raises them yet).
+    ChurnDataError,
+    LabelledDataError,
+    ModelFileError,
+    RetentionError,
 )
 # Wrappers answered by what they wrap (the media intake kept the file, then could not read it).
 WRAPPERS: tuple[type[Exception], ...] = (KeptButUnreadable,)
