@@ -19,6 +19,7 @@ from bot.handoff import AgentDirectory, BusinessHours, HandoffService, LoginThro
 from bot.insights import gaps_report
 from bot.media import AttachmentStore, MediaIntake
 from bot.orders import OrderService
+from bot.outbox import Outbox, RetryPolicy
 from bot.privacy import AuditLog, ConsentService, PersonalData, Retention, RetentionRule
 from bot.recommend import CATALOGUE, RecommendService
 from bot.storage import Database
@@ -57,6 +58,7 @@ class HubServices:
     consents: ConsentService
     personal_data: PersonalData
     retention: Retention
+    outbox: Outbox
 
     async def knowledge_gaps(self, days: int, limit: int) -> dict[str, Any]:
         """The questions the knowledge base could not answer lately (insights module)."""
@@ -219,6 +221,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         consents,
         personal_data,
         retention,
+        Outbox(database, RetryPolicy(max_attempts=settings.outbox_max_attempts)),
     )
 
 

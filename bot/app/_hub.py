@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, SecretStr
 from starlette.types import ASGIApp
 
+from bot.app._apps import app_jobs, mount_apps
 from bot.app._container import (
     HubServices,
     build_hub_services,
@@ -62,7 +63,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     hub = build_hub_services(settings)
     dispatcher = console.Dispatcher(hub.handoffs)
     hub.conversations.events.subscribe(dispatcher.on_conversation_event)
-    jobs = Jobs(background_jobs(hub))
     limiter = rate_limiter(settings)
 
     @asynccontextmanager
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.info("Hub listening on %s", settings.hub_url)
         yield
         await jobs.stop()
+        await apps.close()
         await hub.media.stop()
         await dispatcher.stop()
         await hub.dialogue.close()
@@ -199,6 +200,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     hub.media.subscribe(chat.media_read)
     sio.register_namespace(chat)
     app.state.sio = sio
+    # Messaging apps (WeChat…): each one mounted only when its settings are complete.
+    apps = mount_apps(app, hub)
+    app.state.apps = apps  # for tests and benchmarks
+    jobs = Jobs(background_jobs(hub) + app_jobs(settings, apps))
     return app
 
 

@@ -164,6 +164,62 @@ class Settings(BaseSettings):
         description="When set, `/api/*` requires the header `Authorization: Bearer <key>`.",
     )
 
+    # messaging apps (each one is mounted only when its settings are complete)
+    public_url: str | None = Field(
+        default=None,
+        description="The hub's address as the messaging apps reach it (`https://hub.example.com`);"
+        " `python -m bot channels check` prints each app's webhook URL on it.",
+    )
+    wechat_app_id: str | None = Field(
+        default=None, description="WeChat Official Account AppID; unset: no WeChat channel."
+    )
+    wechat_app_secret: SecretStr | None = Field(
+        default=None, description="WeChat Official Account AppSecret (for the access token)."
+    )
+    wechat_token: SecretStr | None = Field(
+        default=None, description="WeChat server configuration Token (signs every webhook)."
+    )
+    wechat_aes_key: SecretStr | None = Field(
+        default=None,
+        description="WeChat EncodingAESKey (43 characters): safe mode, every message encrypted; "
+        "unset: plaintext mode (signature only).",
+    )
+    wechat_api_url: str = Field(
+        default="https://api.weixin.qq.com",
+        description="Base URL of the WeChat API (tests point it at a stand-in).",
+    )
+    wecom_corp_id: str | None = Field(
+        default=None, description="WeCom CorpID; unset: no WeCom channel."
+    )
+    wecom_agent_id: str | None = Field(
+        default=None, description="WeCom AgentId of the customer-service app."
+    )
+    wecom_secret: SecretStr | None = Field(
+        default=None, description="WeCom app Secret (for the access token)."
+    )
+    wecom_token: SecretStr | None = Field(
+        default=None, description="WeCom callback Token (signs every callback)."
+    )
+    wecom_aes_key: SecretStr | None = Field(
+        default=None, description="WeCom callback EncodingAESKey (43 characters)."
+    )
+    wecom_api_url: str = Field(
+        default="https://qyapi.weixin.qq.com",
+        description="Base URL of the WeCom API (tests point it at a stand-in).",
+    )
+    app_webhook_window_s: int = Field(
+        default=300,
+        ge=10,
+        description="Webhook timestamps further than this from the hub's clock are refused "
+        "as replays.",
+    )
+    outbox_retry_s: float = Field(
+        default=5.0, gt=0, description="How often the outbox retries due app messages, in seconds."
+    )
+    outbox_max_attempts: int = Field(
+        default=12, ge=1, description="Sends of one app message before it is given up."
+    )
+
     # tickets
     ticket_webhook_url: str | None = Field(
         default=None,
