@@ -5,18 +5,22 @@ and for Rasa, recording what the hub sent."""
 from __future__ import annotations
 
 import hashlib
+import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 from wechatpy.crypto import WeChatCrypto
 
 from bot.app import Settings, create_app
+from bot.app import app as cli
+from channels.connector import REPLIES
 from tests.app_standin import AppStandIn, running
 from tests.conftest import query_hub_db
 
@@ -72,7 +76,7 @@ def signed_post(
     token: str = TOKEN,
     timestamp: int | None = None,
     aes_key: str = AES_KEY,
-) -> httpx.Response:
+) -> Any:
     """POST ``xml`` as WeChat does in safe mode: encrypted and signed with wechatpy's crypto."""
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     nonce = uuid.uuid4().hex[:10]
@@ -110,8 +114,6 @@ def drain(client: TestClient) -> None:
 
 def retry_now(client: TestClient, var_dir: Path) -> dict[str, Any]:
     """Make every pending outbox message due and run the outbox job once."""
-    import sqlite3
-
     with sqlite3.connect(var_dir / "hub.db") as db:
         db.execute("UPDATE outbox_messages SET next_attempt_at = '2000-01-01 00:00:00.000000'")
     apps = client.app.state.apps  # type: ignore[attr-defined]
@@ -356,8 +358,6 @@ def test_oversized_and_corrupt_images_get_a_reply_and_no_bot_turn(
         signed_post(client, media_xml("image", "missing", 11003))
         drain(client)
     assert stand_in.rasa_seen == []
-    from channels.connector import REPLIES
-
     assert stand_in.texts() == [
         REPLIES["too_large"]["zh"],
         REPLIES["unsupported"]["zh"],
@@ -365,3 +365,65 @@ def test_oversized_and_corrupt_images_get_a_reply_and_no_bot_turn(
     ]
     rows = query_hub_db(tmp_path, "SELECT status, body FROM outbox_inbound ORDER BY id")
     assert [tuple(r) for r in rows] == [("handled", None)] * 3
+
+
+def cli_env(var_dir: Path, stand_in: AppStandIn, **extra: str) -> dict[str, str]:
+    return {
+        "BOT_VAR_DIR": str(var_dir),
+        "BOT_LOG_LEVEL": "WARNING",
+        "BOT_PUBLIC_URL": "https://hub.example.com",
+        "BOT_WECHAT_APP_ID": APP_ID,
+        "BOT_WECHAT_APP_SECRET": "app-secret",
+        "BOT_WECHAT_TOKEN": TOKEN,
+        "BOT_WECHAT_AES_KEY": AES_KEY,
+        "BOT_WECHAT_API_URL": stand_in.url,
+        **extra,
+    }
+
+
+def test_channels_check_validates_and_prints_the_webhook_url(
+    tmp_path: Path, stand_in: AppStandIn
+) -> None:
+    result = CliRunner().invoke(cli, ["channels", "check"], env=cli_env(tmp_path, stand_in))
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "wechat: settings ok, access token received\n"
+        "  webhook URL: https://hub.example.com/channels/wechat\n"
+    )
+    assert stand_in.tokens_issued == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"BOT_WECHAT_TOKEN": ""}, "WeChat is half configured: set BOT_WECHAT_TOKEN too"),
+        ({"BOT_WECHAT_AES_KEY": "short"}, "must be the 43-character EncodingAESKey, not 5"),
+        ({"BOT_WECHAT_AES_KEY": "!" * 43}, "BOT_WECHAT_AES_KEY is not a valid EncodingAESKey"),
+    ],
+)
+def test_channels_check_names_what_is_wrong(
+    tmp_path: Path, stand_in: AppStandIn, extra: dict[str, str], message: str
+) -> None:
+    env = cli_env(tmp_path, stand_in, **extra)
+    result = CliRunner().invoke(cli, ["channels", "check", "--offline"], env=env)
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+def test_channels_check_reports_a_refused_token(tmp_path: Path) -> None:
+    nobody = AppStandIn()  # never started: nothing listens on its port
+    result = CliRunner().invoke(cli, ["channels", "check"], env=cli_env(tmp_path, nobody))
+    assert result.exit_code == 1
+    assert result.output.startswith("wechat: FAILED: ")
+
+
+def test_stuck_messages_are_listed(hub: TestClient, stand_in: AppStandIn, tmp_path: Path) -> None:
+    stand_in.refused[OPENID] = 45015
+    signed_post(hub, text_xml("hello", 12001))
+    drain(hub)
+    result = CliRunner().invoke(cli, ["channels", "stuck"], env=cli_env(tmp_path, stand_in))
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.output)
+    assert [(m["channel"], m["status"], m["attempts"]) for m in listed] == [
+        ("wechat", "gave_up", 1)
+    ]

@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from bot.app._container import HubServices
 from bot.app._jobs import Job
@@ -71,40 +73,62 @@ def _secret(value: object) -> str:
     return getter() if getter else str(value)
 
 
-def mount_apps(app: FastAPI, hub: HubServices) -> Apps:
-    """Build and mount every configured app; raises ``IncompleteApp`` or ``ValueError``."""
-    settings = hub.settings
-    apps = Apps(httpx.AsyncClient(timeout=API_TIMEOUT_S))
+@dataclass(frozen=True)
+class AppSpec:
+    """A configured app before it is mounted: its API client and how to build its routes."""
+
+    name: str
+    path: str
+    api: Any  # the app package's API client (an ``AppClient`` with a ``token``)
+    routes: Callable[[AppConnector], APIRouter]
+
+
+def configured_apps(settings: Settings, http: httpx.AsyncClient) -> list[AppSpec]:
+    """Every app whose settings are complete; raises ``IncompleteApp`` or ``ValueError``."""
+    specs: list[AppSpec] = []
+    window = settings.app_webhook_window_s
     if _required(settings, "WeChat", ["wechat_app_id", "wechat_app_secret", "wechat_token"]):
-        assert settings.wechat_app_id is not None
+        app_id = str(settings.wechat_app_id)
         token = _secret(settings.wechat_token)
         crypto = (
-            wechat.safe_mode(token, _secret(settings.wechat_aes_key), settings.wechat_app_id)
+            wechat.safe_mode(token, _secret(settings.wechat_aes_key), app_id)
             if settings.wechat_aes_key
             else None
         )
         api = wechat.WeChatApi(
-            settings.wechat_api_url,
-            settings.wechat_app_id,
-            _secret(settings.wechat_app_secret),
-            apps.http,
+            settings.wechat_api_url, app_id, _secret(settings.wechat_app_secret), http
         )
-        connector = AppConnector(
-            api,
-            hub.conversations,
-            hub.outbox,
-            default_language=settings.default_language,
-            media=hub.media,
-        )
-        app.include_router(
-            wechat.build_router(
-                connector, token=token, crypto=crypto, window_s=settings.app_webhook_window_s
+        specs.append(
+            AppSpec(
+                "wechat",
+                wechat.PATH,
+                api,
+                partial(wechat.build_router, token=token, crypto=crypto, window_s=window),
             )
         )
-        apps.enabled.append(AppSetup("wechat", wechat.PATH, connector))
-    for enabled in apps.enabled:
-        logger.info("Messaging app %s mounted at %s", enabled.name, enabled.path)
+    return specs
+
+
+def mount_apps(app: FastAPI, hub: HubServices) -> Apps:
+    """Build and mount every configured app; raises ``IncompleteApp`` or ``ValueError``."""
+    apps = Apps(httpx.AsyncClient(timeout=API_TIMEOUT_S))
+    for spec in configured_apps(hub.settings, apps.http):
+        connector = AppConnector(
+            spec.api,
+            hub.conversations,
+            hub.outbox,
+            default_language=hub.settings.default_language,
+            media=hub.media,
+        )
+        app.include_router(spec.routes(connector))
+        apps.enabled.append(AppSetup(spec.name, spec.path, connector))
+        logger.info("Messaging app %s mounted at %s", spec.name, spec.path)
     return apps
+
+
+def webhook_url(settings: Settings, path: str) -> str:
+    """The URL to paste into the app's console."""
+    return (settings.public_url or settings.hub_url).rstrip("/") + path
 
 
 def app_jobs(settings: Settings, apps: Apps) -> list[Job]:

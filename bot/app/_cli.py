@@ -9,6 +9,7 @@ from datetime import timedelta
 import typer
 
 from bot.app._actions import run_action_server
+from bot.app._cli_channels import channels_app
 from bot.app._cli_eval import eval_app
 from bot.app._cli_kb import kb_app
 from bot.app._cli_media import media_app
@@ -37,6 +38,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(media_app, name="media")
 app.add_typer(recommend_app, name="recommend")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(channels_app, name="channels")
 
 
 @app.command()
