@@ -15,7 +15,7 @@ from fastapi import APIRouter, FastAPI
 from bot.app._container import HubServices
 from bot.app._jobs import Job
 from bot.app._settings import Settings
-from channels import wechat
+from channels import wechat, wecom
 from channels.connector import AppConnector
 
 logger = logging.getLogger(__name__)
@@ -104,6 +104,25 @@ def configured_apps(settings: Settings, http: httpx.AsyncClient) -> list[AppSpec
                 wechat.PATH,
                 api,
                 partial(wechat.build_router, token=token, crypto=crypto, window_s=window),
+            )
+        )
+    wecom_settings = ["wecom_corp_id", "wecom_agent_id", "wecom_secret", "wecom_token"]
+    if _required(settings, "WeCom", [*wecom_settings, "wecom_aes_key"]):
+        corp_id, agent_id = str(settings.wecom_corp_id), str(settings.wecom_agent_id)
+        if not agent_id.isdigit():
+            raise ValueError(f"BOT_WECOM_AGENT_ID must be the app's number, not {agent_id!r}")
+        crypto = wecom.callback_crypto(
+            _secret(settings.wecom_token), _secret(settings.wecom_aes_key), corp_id
+        )
+        wecom_api = wecom.WeComApi(
+            settings.wecom_api_url, corp_id, agent_id, _secret(settings.wecom_secret), http
+        )
+        specs.append(
+            AppSpec(
+                "wecom",
+                wecom.PATH,
+                wecom_api,
+                partial(wecom.build_router, crypto=crypto, agent_id=agent_id, window_s=window),
             )
         )
     return specs

@@ -8,15 +8,13 @@ block the hub's event loop on every send; wechatpy still does the crypto and the
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bot.media import UploadTooLarge
 from bot.outbox import SendFailed, Undeliverable
-from channels.connector import CachedToken
+from channels.connector import CachedToken, download, json_object
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +31,6 @@ REFUSED = {
     43019: "the customer has blocked the account (43019)",
 }
 TEXT_LIMIT = 2000  # characters WeChat takes in one text message (it counts 2048 bytes)
-SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
@@ -133,30 +130,9 @@ class WeChatApi:
     ) -> Path | dict[str, Any]:
         url = f"{self._base}/cgi-bin/media/get"
         params = {"access_token": token, "media_id": media_id}
-        async with self._http.stream("GET", url, params=params) as response:
-            response.raise_for_status()
-            kind = response.headers.get("content-type", "")
-            if kind.startswith(("application/json", "text/plain")):
-                await response.aread()
-                return _json(response)  # an error, as JSON
-            path = folder / _filename(response.headers.get("content-disposition", ""), media_id)
-            size = 0
-            with path.open("wb") as out:
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise UploadTooLarge(
-                            f"the file is larger than the limit of {max_bytes} bytes"
-                        )
-                    out.write(chunk)
-            return path
-
-
-def _filename(disposition: str, media_id: str) -> str:
-    """The file's name from ``Content-disposition``, made safe; else the media id."""
-    found = re.search(r'filename="?([^";]+)"?', disposition)
-    name = found.group(1) if found else media_id
-    return SAFE_NAME.sub("_", Path(name).name)[-100:] or "media"
+        return await download(
+            self._http, url, params, folder, name=media_id, max_bytes=max_bytes, app="WeChat"
+        )
 
 
 def _token_expired(result: object) -> bool:
@@ -164,12 +140,4 @@ def _token_expired(result: object) -> bool:
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
-    if response.status_code >= 500:
-        raise SendFailed(f"WeChat's API answered HTTP {response.status_code}")
-    try:
-        data = response.json()
-    except ValueError as exc:
-        raise SendFailed(f"WeChat's API answered no JSON (HTTP {response.status_code})") from exc
-    if not isinstance(data, dict):
-        raise SendFailed("WeChat's API answered JSON that is not an object")
-    return data
+    return json_object(response, "WeChat")
