@@ -61,6 +61,8 @@ class AppStandIn:
                 out.append(str(body["text"].get("content")))
             elif "msgmenu" in body:
                 out.append(str(body["msgmenu"]["head_content"]))
+            elif body.get("method") == "sendMessage":
+                out.append(str(body["text"]))
         return out
 
     # ---- handlers (server thread) ----------------------------------------------------
@@ -121,6 +123,39 @@ class AppStandIn:
             return web.json_response([reply])
         return web.json_response([{"recipient_id": sender, "text": f"echo: {text}"}])
 
+    async def telegram(self, request: web.Request) -> web.Response:
+        """The Bot API: ``/bot<token>/<method>`` with a JSON body."""
+        method = request.match_info["method"]
+        body = await request.json() if request.can_read_body else {}
+        token = request.match_info["token"]
+        if method == "getMe":
+            return web.json_response({"ok": True, "result": {"id": 1, "username": "shop_bot"}})
+        if method == "getFile":
+            file_id = body.get("file_id", "")
+            if file_id not in self.media:
+                return web.json_response(
+                    {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}
+                )
+            data, _type = self.media[file_id]
+            result = {"file_id": file_id, "file_size": len(data), "file_path": f"f/{file_id}.ogg"}
+            return web.json_response({"ok": True, "result": result})
+        if self.fail_sends > 0 or (self.failure_rate and self._rng.random() < self.failure_rate):
+            self.fail_sends = max(0, self.fail_sends - 1)
+            self._record(lambda: None)
+            return web.Response(status=502, text="bad gateway")
+        chat = str(body.get("chat_id", ""))
+        if chat in self.refused:
+            self._record(lambda: None)
+            error = {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked"}
+            return web.json_response(error)
+        self._record(lambda: self.sent.append(Sent(token, {"method": method, **body})))
+        return web.json_response({"ok": True, "result": {"message_id": len(self.sent)}})
+
+    async def telegram_file(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"].removesuffix(".ogg")
+        data, content_type = self.media[name]
+        return web.Response(body=data, content_type=content_type)
+
     async def healthy(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -136,6 +171,8 @@ def running(stand_in: AppStandIn, prefix: str = "/cgi-bin") -> Iterator[AppStand
     app.router.add_post(f"{prefix}/message/send", stand_in.send)
     app.router.add_get(f"{prefix}/media/get", stand_in.media_get)
     app.router.add_post("/webhooks/rest/webhook", stand_in.rasa)
+    app.router.add_post("/bot{token}/{method}", stand_in.telegram)
+    app.router.add_get("/file/bot{token}/f/{name}", stand_in.telegram_file)
     app.router.add_get("/health", stand_in.healthy)
     app.router.add_get("/", stand_in.healthy)
     runner = web.AppRunner(app)

@@ -4,6 +4,7 @@ connector (the shared contract) and its webhook routes; the others are not mount
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -15,12 +16,13 @@ from fastapi import APIRouter, FastAPI
 from bot.app._container import HubServices
 from bot.app._jobs import Job
 from bot.app._settings import Settings
-from channels import wechat, wecom
+from channels import telegram, wechat, wecom
 from channels.connector import AppConnector
 
 logger = logging.getLogger(__name__)
 
 API_TIMEOUT_S = 10.0
+TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class IncompleteApp(ValueError):
@@ -123,6 +125,24 @@ def configured_apps(settings: Settings, http: httpx.AsyncClient) -> list[AppSpec
                 wecom.PATH,
                 wecom_api,
                 partial(wecom.build_router, crypto=crypto, agent_id=agent_id, window_s=window),
+            )
+        )
+    if _required(settings, "Telegram", ["telegram_bot_token", "telegram_secret_token"]):
+        secret = _secret(settings.telegram_secret_token)
+        if not TELEGRAM_SECRET.fullmatch(secret):
+            raise ValueError(
+                "BOT_TELEGRAM_SECRET_TOKEN must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
+            )
+        telegram_api = telegram.TelegramApi(
+            settings.telegram_api_url, _secret(settings.telegram_bot_token), http
+        )
+        username = (settings.telegram_bot_username or "").lstrip("@") or None
+        specs.append(
+            AppSpec(
+                "telegram",
+                telegram.PATH,
+                telegram_api,
+                partial(telegram.build_router, secret_token=secret, bot_username=username),
             )
         )
     return specs

@@ -37,8 +37,7 @@ def check(
                 status = "settings ok"
                 if not offline:
                     try:
-                        await spec.api.token.get()
-                        status = "settings ok, access token received"
+                        status = f"settings ok, {await spec.api.check()}"
                     except Exception as exc:  # noqa: BLE001 - any failure is reported, per app
                         status = f"FAILED: {exc}"
                         failures += 1

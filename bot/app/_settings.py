@@ -207,6 +207,23 @@ class Settings(BaseSettings):
         default="https://qyapi.weixin.qq.com",
         description="Base URL of the WeCom API (tests point it at a stand-in).",
     )
+    telegram_bot_token: SecretStr | None = Field(
+        default=None, description="Telegram bot token from @BotFather; unset: no Telegram channel."
+    )
+    telegram_secret_token: SecretStr | None = Field(
+        default=None,
+        description="The `secret_token` given to `setWebhook` (1-256 of `A-Za-z0-9_-`); Telegram "
+        "sends it in `X-Telegram-Bot-Api-Secret-Token`.",
+    )
+    telegram_bot_username: str | None = Field(
+        default=None,
+        description="The bot's username (without @): in groups it answers only when mentioned; "
+        "unset: it ignores groups.",
+    )
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org",
+        description="Base URL of the Telegram Bot API (tests point it at a stand-in).",
+    )
     app_webhook_window_s: int = Field(
         default=300,
         ge=10,

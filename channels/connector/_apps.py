@@ -223,6 +223,13 @@ class AppConnector:
 
     # ---- outbound -----------------------------------------------------------------------
 
+    async def send_direct(self, recipient: str, body: dict[str, Any], *, source_id: str) -> None:
+        """Send something that is no conversation message (an app's acknowledgement of a button
+        tap) through the outbox, once per ``source_id``."""
+        queued = await self._outbox.enqueue(self.channel, recipient, body, source_id=source_id)
+        if queued is not None:
+            self._spawn(self._send_now(queued, recipient))
+
     async def _on_event(self, event: ConversationEvent) -> None:
         stored = event.message
         if (

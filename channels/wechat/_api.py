@@ -72,6 +72,11 @@ class WeChatApi:
     def render(self, text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
         return render(text, payload)
 
+    async def check(self) -> str:
+        """Ask for an access token: the credentials work."""
+        await self.token.get()
+        return "access token received"
+
     async def _fetch_token(self) -> tuple[str, float]:
         response = await self._http.get(
             f"{self._base}/cgi-bin/token",
