@@ -61,7 +61,7 @@ class AppStandIn:
                 out.append(str(body["text"].get("content")))
             elif "msgmenu" in body:
                 out.append(str(body["msgmenu"]["head_content"]))
-            elif body.get("method") == "sendMessage":
+            elif body.get("method") in ("sendMessage", "chat.postMessage"):
                 out.append(str(body["text"]))
         return out
 
@@ -156,6 +156,23 @@ class AppStandIn:
         data, content_type = self.media[name]
         return web.Response(body=data, content_type=content_type)
 
+    async def slack(self, request: web.Request) -> web.Response:
+        """The Slack Web API: ``/api/<method>`` with a JSON body and a bearer token."""
+        method = request.match_info["method"]
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if method == "auth.test":
+            return web.json_response({"ok": True, "user": "shopbot", "team": "Shop"})
+        body = await request.json()
+        if self.fail_sends > 0 or (self.failure_rate and self._rng.random() < self.failure_rate):
+            self.fail_sends = max(0, self.fail_sends - 1)
+            self._record(lambda: None)
+            return web.json_response({"ok": False, "error": "internal_error"}, status=500)
+        if body.get("channel") in self.refused:
+            self._record(lambda: None)
+            return web.json_response({"ok": False, "error": "channel_not_found"})
+        self._record(lambda: self.sent.append(Sent(token, {"method": method, **body})))
+        return web.json_response({"ok": True, "channel": body.get("channel"), "ts": "1.0"})
+
     async def healthy(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -173,6 +190,7 @@ def running(stand_in: AppStandIn, prefix: str = "/cgi-bin") -> Iterator[AppStand
     app.router.add_post("/webhooks/rest/webhook", stand_in.rasa)
     app.router.add_post("/bot{token}/{method}", stand_in.telegram)
     app.router.add_get("/file/bot{token}/f/{name}", stand_in.telegram_file)
+    app.router.add_post("/api/{method}", stand_in.slack)
     app.router.add_get("/health", stand_in.healthy)
     app.router.add_get("/", stand_in.healthy)
     runner = web.AppRunner(app)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI
 from bot.app._container import HubServices
 from bot.app._jobs import Job
 from bot.app._settings import Settings
-from channels import telegram, wechat, wecom
+from channels import slack, telegram, wechat, wecom
 from channels.connector import AppConnector
 
 logger = logging.getLogger(__name__)
@@ -143,6 +143,16 @@ def configured_apps(settings: Settings, http: httpx.AsyncClient) -> list[AppSpec
                 telegram.PATH,
                 telegram_api,
                 partial(telegram.build_router, secret_token=secret, bot_username=username),
+            )
+        )
+    if _required(settings, "Slack", ["slack_bot_token", "slack_signing_secret"]):
+        verifier = slack.signature_verifier(_secret(settings.slack_signing_secret))
+        specs.append(
+            AppSpec(
+                "slack",
+                slack.EVENTS,
+                slack.SlackApi(settings.slack_api_url, _secret(settings.slack_bot_token)),
+                partial(slack.build_router, verifier=verifier),
             )
         )
     return specs

@@ -224,6 +224,16 @@ class Settings(BaseSettings):
         default="https://api.telegram.org",
         description="Base URL of the Telegram Bot API (tests point it at a stand-in).",
     )
+    slack_bot_token: SecretStr | None = Field(
+        default=None, description="Slack bot token (`xoxb-…`); unset: no Slack channel."
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="Slack app Signing Secret (checks every request's signature)."
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api",
+        description="Base URL of the Slack Web API (tests point it at a stand-in).",
+    )
     app_webhook_window_s: int = Field(
         default=300,
         ge=10,
