@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ class Sent:
 
     token: str
     body: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)  # when it arrived (benchmarks)
 
 
 @dataclass
@@ -45,6 +47,11 @@ class AppStandIn:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def wait_until(self, check: Callable[[], bool], timeout_s: float) -> bool:
+        """Whether ``check()`` came to hold within ``timeout_s``."""
+        with self._cond:
+            return self._cond.wait_for(check, timeout=timeout_s)
 
     def wait_for(self, check: Callable[[], bool], what: str) -> None:
         """Block until ``check()`` holds (the server thread notifies on every request)."""
