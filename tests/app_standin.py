@@ -4,6 +4,7 @@ REST webhook, in its own thread, recording what the hub sent it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import threading
 import time
@@ -70,6 +71,8 @@ class AppStandIn:
                 out.append(str(body["msgmenu"]["head_content"]))
             elif body.get("method") in ("sendMessage", "chat.postMessage"):
                 out.append(str(body["text"]))
+            elif "msgKey" in body:
+                out.append(str(body["msgParam"]["content"]))
         return out
 
     # ---- handlers (server thread) ----------------------------------------------------
@@ -180,6 +183,32 @@ class AppStandIn:
         self._record(lambda: self.sent.append(Sent(token, {"method": method, **body})))
         return web.json_response({"ok": True, "channel": body.get("channel"), "ts": "1.0"})
 
+    async def dingtalk_token(self, request: web.Request) -> web.Response:
+        def issue() -> None:
+            self.tokens_issued += 1
+
+        self._record(issue)
+        return web.json_response({"accessToken": f"tok-{self.tokens_issued}", "expireIn": 7200})
+
+    async def dingtalk_send(self, request: web.Request) -> web.Response:
+        """The robot's one-to-one and group sends (``x-acs-dingtalk-access-token``)."""
+        token = request.headers.get("x-acs-dingtalk-access-token", "")
+        body = await request.json()
+        if self.fail_sends > 0 or (self.failure_rate and self._rng.random() < self.failure_rate):
+            self.fail_sends = max(0, self.fail_sends - 1)
+            self._record(lambda: None)
+            return web.json_response({"code": "ServiceUnavailable"}, status=503)
+        if token in self.expired_tokens:
+            self._record(lambda: None)
+            return web.json_response({"code": "InvalidAuthentication"}, status=401)
+        users = body.get("userIds") or []
+        if any(user in self.refused for user in users):
+            self._record(lambda: None)
+            return web.json_response({"invalidStaffIdList": users, "processQueryKey": "q"})
+        entry = {"path": request.path, **body, "msgParam": json.loads(body["msgParam"])}
+        self._record(lambda: self.sent.append(Sent(token, entry)))
+        return web.json_response({"processQueryKey": "q"})
+
     async def healthy(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -198,6 +227,9 @@ def running(stand_in: AppStandIn, prefix: str = "/cgi-bin") -> Iterator[AppStand
     app.router.add_post("/bot{token}/{method}", stand_in.telegram)
     app.router.add_get("/file/bot{token}/f/{name}", stand_in.telegram_file)
     app.router.add_post("/api/{method}", stand_in.slack)
+    app.router.add_post("/v1.0/oauth2/accessToken", stand_in.dingtalk_token)
+    app.router.add_post("/v1.0/robot/oToMessages/batchSend", stand_in.dingtalk_send)
+    app.router.add_post("/v1.0/robot/groupMessages/send", stand_in.dingtalk_send)
     app.router.add_get("/health", stand_in.healthy)
     app.router.add_get("/", stand_in.healthy)
     runner = web.AppRunner(app)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI
 from bot.app._container import HubServices
 from bot.app._jobs import Job
 from bot.app._settings import Settings
-from channels import slack, telegram, wechat, wecom
+from channels import dingtalk, slack, telegram, wechat, wecom
 from channels.connector import AppConnector
 
 logger = logging.getLogger(__name__)
@@ -153,6 +153,24 @@ def configured_apps(settings: Settings, http: httpx.AsyncClient) -> list[AppSpec
                 slack.EVENTS,
                 slack.SlackApi(settings.slack_api_url, _secret(settings.slack_bot_token)),
                 partial(slack.build_router, verifier=verifier),
+            )
+        )
+    dingtalk_settings = ["dingtalk_app_key", "dingtalk_app_secret", "dingtalk_robot_code"]
+    if _required(settings, "DingTalk", dingtalk_settings):
+        app_secret = _secret(settings.dingtalk_app_secret)
+        dingtalk_api = dingtalk.DingTalkApi(
+            settings.dingtalk_api_url,
+            str(settings.dingtalk_app_key),
+            app_secret,
+            str(settings.dingtalk_robot_code),
+            http,
+        )
+        specs.append(
+            AppSpec(
+                "dingtalk",
+                dingtalk.PATH,
+                dingtalk_api,
+                partial(dingtalk.build_router, app_secret=app_secret, window_s=window),
             )
         )
     return specs

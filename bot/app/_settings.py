@@ -234,6 +234,20 @@ class Settings(BaseSettings):
         default="https://slack.com/api",
         description="Base URL of the Slack Web API (tests point it at a stand-in).",
     )
+    dingtalk_app_key: str | None = Field(
+        default=None, description="DingTalk app AppKey (Client ID); unset: no DingTalk channel."
+    )
+    dingtalk_app_secret: SecretStr | None = Field(
+        default=None,
+        description="DingTalk app AppSecret: the access token, and the robot callbacks' `sign`.",
+    )
+    dingtalk_robot_code: str | None = Field(
+        default=None, description="The robot's RobotCode (usually the AppKey)."
+    )
+    dingtalk_api_url: str = Field(
+        default="https://api.dingtalk.com",
+        description="Base URL of the DingTalk API (tests point it at a stand-in).",
+    )
     app_webhook_window_s: int = Field(
         default=300,
         ge=10,
