@@ -71,6 +71,8 @@ class AppStandIn:
                 out.append(str(body["msgmenu"]["head_content"]))
             elif body.get("method") in ("sendMessage", "chat.postMessage"):
                 out.append(str(body["text"]))
+            elif body.get("msg_type") == "interactive":
+                out.append(str(body["content"]["elements"][0]["text"]["content"]))
             elif "msgKey" in body:
                 out.append(str(body["msgParam"]["content"]))
         return out
@@ -209,6 +211,33 @@ class AppStandIn:
         self._record(lambda: self.sent.append(Sent(token, entry)))
         return web.json_response({"processQueryKey": "q"})
 
+    async def feishu_token(self, request: web.Request) -> web.Response:
+        def issue() -> None:
+            self.tokens_issued += 1
+
+        self._record(issue)
+        token = f"tok-{self.tokens_issued}"
+        return web.json_response({"code": 0, "tenant_access_token": token, "expire": 7200})
+
+    async def feishu_send(self, request: web.Request) -> web.Response:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        body = await request.json()
+        if self.fail_sends > 0 or (self.failure_rate and self._rng.random() < self.failure_rate):
+            self.fail_sends = max(0, self.fail_sends - 1)
+            self._record(lambda: None)
+            return web.Response(status=500, text="down")
+        if token in self.expired_tokens:
+            self._record(lambda: None)
+            return web.json_response({"code": 99991663, "msg": "tenant access token invalid"})
+        if body.get("receive_id") in self.refused:
+            self._record(lambda: None)
+            return web.json_response(
+                {"code": 230002, "msg": "Bot/User can NOT be out of the chat."}
+            )
+        entry = {**body, "content": json.loads(body["content"])}
+        self._record(lambda: self.sent.append(Sent(token, entry)))
+        return web.json_response({"code": 0, "msg": "success", "data": {}})
+
     async def healthy(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -230,6 +259,8 @@ def running(stand_in: AppStandIn, prefix: str = "/cgi-bin") -> Iterator[AppStand
     app.router.add_post("/v1.0/oauth2/accessToken", stand_in.dingtalk_token)
     app.router.add_post("/v1.0/robot/oToMessages/batchSend", stand_in.dingtalk_send)
     app.router.add_post("/v1.0/robot/groupMessages/send", stand_in.dingtalk_send)
+    app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", stand_in.feishu_token)
+    app.router.add_post("/open-apis/im/v1/messages", stand_in.feishu_send)
     app.router.add_get("/health", stand_in.healthy)
     app.router.add_get("/", stand_in.healthy)
     runner = web.AppRunner(app)

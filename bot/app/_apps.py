@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI
 from bot.app._container import HubServices
 from bot.app._jobs import Job
 from bot.app._settings import Settings
-from channels import dingtalk, slack, telegram, wechat, wecom
+from channels import dingtalk, feishu, slack, telegram, wechat, wecom
 from channels.connector import AppConnector
 
 logger = logging.getLogger(__name__)
@@ -155,6 +155,21 @@ def configured_apps(settings: Settings, http: httpx.AsyncClient) -> list[AppSpec
                 partial(slack.build_router, verifier=verifier),
             )
         )
+    feishu_settings = ["feishu_app_id", "feishu_app_secret", "feishu_verification_token"]
+    if _required(settings, "Feishu", [*feishu_settings, "feishu_encrypt_key"]):
+        feishu_api = feishu.FeishuApi(
+            settings.feishu_api_url,
+            str(settings.feishu_app_id),
+            _secret(settings.feishu_app_secret),
+            http,
+        )
+        routes = partial(
+            feishu.build_router,
+            encrypt_key=_secret(settings.feishu_encrypt_key),
+            verification_token=_secret(settings.feishu_verification_token),
+            window_s=window,
+        )
+        specs.append(AppSpec("feishu", feishu.PATH, feishu_api, routes))
     dingtalk_settings = ["dingtalk_app_key", "dingtalk_app_secret", "dingtalk_robot_code"]
     if _required(settings, "DingTalk", dingtalk_settings):
         app_secret = _secret(settings.dingtalk_app_secret)

@@ -234,6 +234,23 @@ class Settings(BaseSettings):
         default="https://slack.com/api",
         description="Base URL of the Slack Web API (tests point it at a stand-in).",
     )
+    feishu_app_id: str | None = Field(
+        default=None, description="Feishu (Lark) App ID (`cli_…`); unset: no Feishu channel."
+    )
+    feishu_app_secret: SecretStr | None = Field(
+        default=None, description="Feishu App Secret (for the tenant access token)."
+    )
+    feishu_verification_token: SecretStr | None = Field(
+        default=None, description="Feishu event subscription Verification Token."
+    )
+    feishu_encrypt_key: SecretStr | None = Field(
+        default=None,
+        description="Feishu event Encrypt Key: events are encrypted and signed with it (required).",
+    )
+    feishu_api_url: str = Field(
+        default="https://open.feishu.cn",
+        description="Base URL of the Feishu API (`https://open.larksuite.com` for Lark).",
+    )
     dingtalk_app_key: str | None = Field(
         default=None, description="DingTalk app AppKey (Client ID); unset: no DingTalk channel."
     )
