@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -142,6 +143,12 @@ async def customer(
                 break
 
 
+def outbox_statuses(var_dir: Path) -> dict[str, int]:
+    with sqlite3.connect(var_dir / "hub.db") as db:
+        rows = db.execute("SELECT status, COUNT(*) FROM outbox_messages GROUP BY status")
+        return dict(rows.fetchall())
+
+
 def run(customers: int, messages: int, copies: int, failure_rate: float) -> dict[str, Any]:
     stand_in = AppStandIn(failure_rate=failure_rate)
     with (
@@ -192,7 +199,11 @@ def run(customers: int, messages: int, copies: int, failure_rate: float) -> dict
                 "max": round(max(delivery), 3),
             },
             "replies_expected": expected,
-            "lost_replies": sum(1 for text in posted if replies[text] == 0),
+            # Not delivered when the wait ended; the outbox's statuses say whether any was lost
+            # (given up) or is still being retried.
+            "undelivered_after_wait": sum(1 for text in posted if replies[text] == 0),
+            "wait_s": DELIVERY_TIMEOUT_S,
+            "outbox_statuses": outbox_statuses(Path(folder)),
             "duplicate_replies": sum(n - 1 for n in replies.values() if n > 1),
             "wall_s": round(time.monotonic() - started, 1),
         }

@@ -221,7 +221,12 @@ def build_hub_services(settings: Settings) -> HubServices:
         consents,
         personal_data,
         retention,
-        Outbox(database, RetryPolicy(max_attempts=settings.outbox_max_attempts)),
+        # Its own engine and storage threads: a webhook's acknowledgement (one insert) must not
+        # wait behind the conversation work queued on the main pool.
+        Outbox(
+            Database(settings.hub_database_url),
+            RetryPolicy(max_attempts=settings.outbox_max_attempts),
+        ),
     )
 
 

@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await jobs.stop()
         await apps.close()
+        hub.outbox.close()
         await hub.media.stop()
         await dispatcher.stop()
         await hub.dialogue.close()

@@ -88,6 +88,10 @@ class Outbox:
         self._db = database
         self.policy = policy or RetryPolicy()
 
+    def close(self) -> None:
+        """Stop the outbox's storage threads (when it has a database of its own)."""
+        self._db.dispose()
+
     # ---- inbound ------------------------------------------------------------------------
 
     async def accept_inbound(

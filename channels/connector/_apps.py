@@ -39,6 +39,9 @@ Kind = Literal["text", "payload", "voice", "image", "file"]
 UNHANDLED_AFTER = timedelta(seconds=60)
 MAX_CHOICES = 20
 CHOICE_LOOKBACK = 6  # messages back to look for the buttons a number answers
+# Deliveries handled at once per app: more would only queue in the storage threads, where the
+# webhooks' own small insert (the acknowledgement) would wait behind them.
+HANDLING_AT_ONCE = 8
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class AppConnector:
         # One customer's deliveries are handled, and their replies sent, in order.
         self._inbound_locks: dict[str, asyncio.Lock] = {}
         self._send_locks: dict[str, asyncio.Lock] = {}
+        self._handling = asyncio.Semaphore(HANDLING_AT_ONCE)
         conversations.events.subscribe(self._on_event)
 
     async def accept(self, message: AppMessage) -> bool:
@@ -134,7 +138,7 @@ class AppConnector:
     # ---- inbound ------------------------------------------------------------------------
 
     async def _handle(self, inbound_id: int, message: AppMessage) -> None:
-        async with _lock(self._inbound_locks, message.sender):
+        async with _lock(self._inbound_locks, message.sender), self._handling:
             await self._handle_in_turn(inbound_id, message)
 
     async def _handle_in_turn(self, inbound_id: int, message: AppMessage) -> None:
