@@ -427,3 +427,50 @@ def test_stuck_messages_are_listed(hub: TestClient, stand_in: AppStandIn, tmp_pa
     assert [(m["channel"], m["status"], m["attempts"]) for m in listed] == [
         ("wechat", "gave_up", 1)
     ]
+
+
+def test_delivery_accepted_but_not_handled_before_a_stop_is_handled_after_restart(
+    tmp_path: Path, stand_in: AppStandIn
+) -> None:
+    with TestClient(create_app(settings_for(tmp_path, stand_in))) as first:
+        outbox = first.app.state.services.outbox  # type: ignore[attr-defined]
+        # What accept() stores when the webhook is acknowledged; the hub "stops" before handling.
+        body = {
+            "message_id": "13001",
+            "sender": OPENID,
+            "kind": "text",
+            "text": "still there?",
+            "payload": None,
+            "media_id": None,
+            "media_format": None,
+            "choice": None,
+            "metadata": {},
+        }
+        first.portal.call(outbox.accept_inbound, "wechat", "13001", body)  # type: ignore[union-attr]
+    with sqlite3.connect(tmp_path / "hub.db") as db:
+        db.execute("UPDATE outbox_inbound SET received_at = '2000-01-01 00:00:00.000000'")
+    with TestClient(create_app(settings_for(tmp_path, stand_in))) as second:
+        apps = second.app.state.apps  # type: ignore[attr-defined]
+        # The start-up run of the recovery job may have claimed it first: either way, once.
+        second.portal.call(apps.resume_unhandled)  # type: ignore[union-attr]
+        stand_in.wait_for(lambda: len(stand_in.sent) >= 1, "the recovered reply")
+        drain(second)
+        # A redelivery of the same message now is a duplicate.
+        signed_post(second, text_xml("still there?", 13001))
+        drain(second)
+        assert second.portal.call(apps.resume_unhandled) == 0  # type: ignore[union-attr]
+    assert stand_in.texts() == ["echo: still there?"]
+
+
+def test_an_app_without_settings_is_not_mounted(tmp_path: Path, stand_in: AppStandIn) -> None:
+    settings = settings_for(
+        tmp_path,
+        stand_in,
+        wechat_app_id=None,
+        wechat_app_secret=None,
+        wechat_token=None,
+        wechat_aes_key=None,
+    )
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/channels/wechat", params={"signature": "x"}).status_code == 404
+        assert client.app.state.apps.enabled == []  # type: ignore[attr-defined]
