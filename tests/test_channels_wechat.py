@@ -435,7 +435,7 @@ def test_delivery_accepted_but_not_handled_before_a_stop_is_handled_after_restar
     with TestClient(create_app(settings_for(tmp_path, stand_in))) as first:
         outbox = first.app.state.services.outbox  # type: ignore[attr-defined]
         # What accept() stores when the webhook is acknowledged; the hub "stops" before handling.
-        body = {
+        body: dict[str, Any] = {
             "message_id": "13001",
             "sender": OPENID,
             "kind": "text",
