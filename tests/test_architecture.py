@@ -15,6 +15,7 @@ import bot.dialogue
 import bot.handoff
 import bot.media
 import bot.orders
+import bot.outbox
 import bot.privacy
 import bot.recommend
 import bot.tickets
@@ -84,6 +85,7 @@ def _public_exceptions() -> list[type[Exception]]:
         bot.handoff,
         bot.media,
         bot.orders,
+        bot.outbox,
         bot.privacy,
         bot.recommend,
         bot.tickets,

@@ -10,6 +10,7 @@ from datetime import timedelta
 import typer
 
 from bot.app._actions import run_action_server
+from bot.app._cli_channels import channels_app
 from bot.app._cli_eval import eval_app
 from bot.app._cli_insights import insights_app
 from bot.app._cli_kb import kb_app
@@ -53,6 +54,7 @@ app.add_typer(recommend_app, name="recommend")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(marketing_app, name="marketing")
 app.add_typer(insights_app, name="insights")
+app.add_typer(channels_app, name="channels")
 
 
 @app.command()

@@ -33,6 +33,7 @@ from bot.marketing import (
 )
 from bot.media import AttachmentStore, MediaIntake
 from bot.orders import OrderService
+from bot.outbox import Outbox, RetryPolicy
 from bot.privacy import AuditLog, ConsentService, PersonalData, Retention, RetentionRule
 from bot.recommend import CATALOGUE, RecommendService
 from bot.storage import Database
@@ -73,6 +74,7 @@ class HubServices:
     consents: ConsentService
     personal_data: PersonalData
     retention: Retention
+    outbox: Outbox
     marketing: MarketingService
     copy_desk: CopyDesk
     # The ``scale`` profile's Redis (socket.io rooms, job leases, locks); None when embedded.
@@ -290,6 +292,12 @@ def build_hub_services(settings: Settings) -> HubServices:
         consents,
         personal_data,
         retention,
+        # Its own engine and storage threads: a webhook's acknowledgement (one insert) must not
+        # wait behind the conversation work queued on the main pool.
+        Outbox(
+            Database(settings.hub_database_url),
+            RetryPolicy(max_attempts=settings.outbox_max_attempts),
+        ),
         marketing,
         copy_desk(settings, database, recommendations),
         shared,

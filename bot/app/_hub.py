@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, SecretStr
 from starlette.types import ASGIApp
 
+from bot.app._apps import app_jobs, mount_apps
 from bot.app._container import (
     HubServices,
     build_hub_services,
@@ -67,7 +68,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     dispatcher = console.Dispatcher(hub.handoffs, relay=relay.publish if relay else None)
     hub.conversations.events.subscribe(dispatcher.on_conversation_event)
     hub.conversations.events.subscribe(marketing_opt_outs(hub.conversations, hub.marketing))
-    jobs = Jobs(background_jobs(hub), lease=RedisJobLease(hub.redis) if hub.redis else None)
     limiter = rate_limiter(settings)
 
     @asynccontextmanager
@@ -85,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await jobs.stop()
         if relay is not None:
             await relay.stop()
+        await apps.close()
+        hub.outbox.close()
         await hub.media.stop()
         await dispatcher.stop()
         await hub.dialogue.close()
@@ -218,6 +220,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     hub.media.subscribe(chat.media_read)
     sio.register_namespace(chat)
     app.state.sio = sio
+    # Messaging apps (WeChat…): each one mounted only when its settings are complete.
+    apps = mount_apps(app, hub)
+    app.state.apps = apps  # for tests and benchmarks
+    jobs = Jobs(
+        background_jobs(hub) + app_jobs(settings, apps),
+        lease=RedisJobLease(hub.redis) if hub.redis else None,
+    )
     return app
 
 

@@ -182,6 +182,120 @@ class Settings(BaseSettings):
         description="When set, `/api/*` requires the header `Authorization: Bearer <key>`.",
     )
 
+    # messaging apps (each one is mounted only when its settings are complete)
+    public_url: str | None = Field(
+        default=None,
+        description="The hub's address as the messaging apps reach it (`https://hub.example.com`);"
+        " `python -m bot channels check` prints each app's webhook URL on it.",
+    )
+    wechat_app_id: str | None = Field(
+        default=None, description="WeChat Official Account AppID; unset: no WeChat channel."
+    )
+    wechat_app_secret: SecretStr | None = Field(
+        default=None, description="WeChat Official Account AppSecret (for the access token)."
+    )
+    wechat_token: SecretStr | None = Field(
+        default=None, description="WeChat server configuration Token (signs every webhook)."
+    )
+    wechat_aes_key: SecretStr | None = Field(
+        default=None,
+        description="WeChat EncodingAESKey (43 characters): safe mode, every message encrypted; "
+        "unset: plaintext mode (signature only).",
+    )
+    wechat_api_url: str = Field(
+        default="https://api.weixin.qq.com",
+        description="Base URL of the WeChat API (tests point it at a stand-in).",
+    )
+    wecom_corp_id: str | None = Field(
+        default=None, description="WeCom CorpID; unset: no WeCom channel."
+    )
+    wecom_agent_id: str | None = Field(
+        default=None, description="WeCom AgentId of the customer-service app."
+    )
+    wecom_secret: SecretStr | None = Field(
+        default=None, description="WeCom app Secret (for the access token)."
+    )
+    wecom_token: SecretStr | None = Field(
+        default=None, description="WeCom callback Token (signs every callback)."
+    )
+    wecom_aes_key: SecretStr | None = Field(
+        default=None, description="WeCom callback EncodingAESKey (43 characters)."
+    )
+    wecom_api_url: str = Field(
+        default="https://qyapi.weixin.qq.com",
+        description="Base URL of the WeCom API (tests point it at a stand-in).",
+    )
+    telegram_bot_token: SecretStr | None = Field(
+        default=None, description="Telegram bot token from @BotFather; unset: no Telegram channel."
+    )
+    telegram_secret_token: SecretStr | None = Field(
+        default=None,
+        description="The `secret_token` given to `setWebhook` (1-256 of `A-Za-z0-9_-`); Telegram "
+        "sends it in `X-Telegram-Bot-Api-Secret-Token`.",
+    )
+    telegram_bot_username: str | None = Field(
+        default=None,
+        description="The bot's username (without @): in groups it answers only when mentioned; "
+        "unset: it ignores groups.",
+    )
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org",
+        description="Base URL of the Telegram Bot API (tests point it at a stand-in).",
+    )
+    slack_bot_token: SecretStr | None = Field(
+        default=None, description="Slack bot token (`xoxb-…`); unset: no Slack channel."
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="Slack app Signing Secret (checks every request's signature)."
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api",
+        description="Base URL of the Slack Web API (tests point it at a stand-in).",
+    )
+    feishu_app_id: str | None = Field(
+        default=None, description="Feishu (Lark) App ID (`cli_…`); unset: no Feishu channel."
+    )
+    feishu_app_secret: SecretStr | None = Field(
+        default=None, description="Feishu App Secret (for the tenant access token)."
+    )
+    feishu_verification_token: SecretStr | None = Field(
+        default=None, description="Feishu event subscription Verification Token."
+    )
+    feishu_encrypt_key: SecretStr | None = Field(
+        default=None,
+        description="Feishu event Encrypt Key: events are encrypted and signed with it (required).",
+    )
+    feishu_api_url: str = Field(
+        default="https://open.feishu.cn",
+        description="Base URL of the Feishu API (`https://open.larksuite.com` for Lark).",
+    )
+    dingtalk_app_key: str | None = Field(
+        default=None, description="DingTalk app AppKey (Client ID); unset: no DingTalk channel."
+    )
+    dingtalk_app_secret: SecretStr | None = Field(
+        default=None,
+        description="DingTalk app AppSecret: the access token, and the robot callbacks' `sign`.",
+    )
+    dingtalk_robot_code: str | None = Field(
+        default=None, description="The robot's RobotCode (usually the AppKey)."
+    )
+    dingtalk_api_url: str = Field(
+        default="https://api.dingtalk.com",
+        description="Base URL of the DingTalk API (tests point it at a stand-in).",
+    )
+    app_webhook_window_s: int = Field(
+        default=300,
+        ge=10,
+        description="Webhook timestamps further than this from the hub's clock are refused "
+        "as replays.",
+    )
+    outbox_retry_s: float = Field(
+        default=5.0, gt=0, description="How often the outbox retries due app messages, in seconds."
+    )
+    outbox_max_attempts: int = Field(
+        default=12, ge=1, description="Sends of one app message before it is given up."
+    )
+
     # tickets
     ticket_webhook_url: str | None = Field(
         default=None,

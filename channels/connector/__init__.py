@@ -1,6 +1,9 @@
-"""What every channel adapter shares: the one map of errors to HTTP statuses, the request-size
-limit, and how uploads of voice messages and images are read and answered."""
+"""What every channel adapter shares: the messaging apps' contract (``AppConnector``), the one
+map of errors to HTTP statuses, the request-size limit, and how uploads of voice messages and
+images are read and answered."""
 
+from channels.connector._apphttp import download, json_object
+from channels.connector._apps import UNHANDLED_AFTER, AppClient, AppConnector, AppMessage
 from channels.connector._auth import bearer_guard
 from channels.connector._errors import (
     NOT_HTTP,
@@ -27,6 +30,7 @@ from channels.connector._ratelimit import (
     client_address,
     rate_limited_response,
 )
+from channels.connector._tokens import CachedToken, TokenFetch
 from channels.connector._uploads import (
     INTAKE_ERRORS,
     REPLIES,
@@ -46,19 +50,27 @@ __all__ = [
     "RATE_LIMIT_REPLY",
     "REPLIES",
     "STATUS",
+    "UNHANDLED_AFTER",
     "WRAPPERS",
+    "AppClient",
+    "AppConnector",
+    "AppMessage",
     "BodySizeLimit",
+    "CachedToken",
     "Quota",
     "RateLimited",
     "RateLimiter",
     "RateLimits",
     "SocketOrigins",
+    "TokenFetch",
     "UploadForm",
     "attachment_file",
     "bearer_guard",
     "client_address",
+    "download",
     "error_response",
     "install_error_handlers",
+    "json_object",
     "rate_limited_response",
     "read_upload",
     "request_origin",

@@ -48,6 +48,7 @@ from bot.orders import (
     InvalidStateChange,
     OrderNotFound,
 )
+from bot.outbox import SendFailed, Undeliverable
 from bot.privacy import InvalidPrivacyRequest
 from bot.recommend import CatalogueError, EventImportError, InvalidEvent, NotFitted, UnknownModel
 from bot.tickets import (
@@ -203,6 +204,9 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
 # message, rather than answer a request.
 NOT_HTTP: tuple[type[Exception], ...] = (
     FixturesError,
+    # raised by a messaging app's send API to the outbox, which retries or gives up
+    SendFailed,
+    Undeliverable,
     TrainingFailed,
     EvaluationFailed,
     # The insights commands' errors (no route raises them yet).

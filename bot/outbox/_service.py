@@ -1,0 +1,340 @@
+"""The durable outbox of the messaging apps, and their inbound de-duplication.
+
+Every message for a customer on an app is a row before anyone tries to send it; a send that
+fails is tried again with exponential backoff and jitter until it goes through or the app refuses
+it for good. A due row is claimed by pushing its next attempt past a lease, so two workers (or
+hub replicas on one database) never send it at the same time, and a worker that dies mid-send
+leaves it to be picked up after the lease. Inbound deliveries are kept by the app's message id:
+the database's unique key is what tells a retry from a new message, across replicas.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, null, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.outbox._errors import Undeliverable
+from bot.outbox._tables import InboundRow, OutboundRow
+from bot.storage import Database, utcnow
+
+logger = logging.getLogger(__name__)
+
+# Sends the rendered body to the recipient; raises Undeliverable for good, anything else: later.
+Sender = Callable[[str, dict[str, Any]], Awaitable[None]]
+PENDING, SENT, GAVE_UP = "pending", "sent", "gave_up"
+RECEIVED, HANDLED = "received", "handled"
+ERROR_CHARS = 500
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How failed sends are retried: ``first`` after the first failure, doubling up to ``most``,
+    each wait stretched by up to ``jitter`` of itself at random (so a recovering app is not hit
+    by every retry at once); after ``max_attempts`` sends the message is given up."""
+
+    first: timedelta = timedelta(seconds=2)
+    most: timedelta = timedelta(minutes=10)
+    jitter: float = 0.5
+    max_attempts: int = 12
+    lease: timedelta = timedelta(seconds=60)
+
+    def wait_after(self, attempts: int) -> timedelta:
+        """How long to wait after the ``attempts``-th failed send."""
+        base = min(self.most, self.first * (1 << min(attempts - 1, 20)))
+        return base * (1 + random.uniform(0, self.jitter))
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """An outbox row as the admin view and the tests see it."""
+
+    id: int
+    channel: str
+    recipient: str
+    conversation_id: str | None
+    source_id: str
+    body: dict[str, Any]
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PendingInbound:
+    """An inbound delivery accepted but not handled yet."""
+
+    id: int
+    channel: str
+    message_id: str
+    body: dict[str, Any]
+
+
+class Outbox:
+    """Outbound messages stored before sending and retried until delivered or refused; inbound
+    deliveries de-duplicated by the app's message id."""
+
+    def __init__(self, database: Database, policy: RetryPolicy | None = None) -> None:
+        self._db = database
+        self.policy = policy or RetryPolicy()
+
+    def close(self) -> None:
+        """Stop the outbox's storage threads (when it has a database of its own)."""
+        self._db.dispose()
+
+    # ---- inbound ------------------------------------------------------------------------
+
+    async def accept_inbound(
+        self, channel: str, message_id: str, body: dict[str, Any]
+    ) -> int | None:
+        """Keep a delivery; its row id, or None when ``message_id`` was seen before (a retry)."""
+
+        def insert(session: Session) -> int:
+            row = InboundRow(channel=channel, message_id=message_id, body=body, status=RECEIVED)
+            session.add(row)
+            session.flush()
+            return row.id
+
+        try:
+            return await self._db.session(insert)
+        except IntegrityError:
+            return None
+
+    async def handled(self, inbound_id: int) -> None:
+        """The delivery reached the conversation: forget its text (the conversation keeps it)."""
+
+        def mark(session: Session) -> None:
+            session.execute(
+                update(InboundRow)
+                .where(InboundRow.id == inbound_id)
+                .values(status=HANDLED, body=null(), handled_at=utcnow())
+            )
+
+        await self._db.session(mark)
+
+    async def unhandled(self, older_than: timedelta, limit: int = 100) -> list[PendingInbound]:
+        """Deliveries accepted more than ``older_than`` ago and still not handled (the hub
+        stopped in between); each is leased to the caller for ``policy.lease``."""
+        now = utcnow()
+
+        def claim(session: Session) -> list[PendingInbound]:
+            rows = session.scalars(
+                select(InboundRow)
+                .where(InboundRow.status == RECEIVED, InboundRow.received_at <= now - older_than)
+                .order_by(InboundRow.id)
+                .limit(limit)
+            ).all()
+            claimed = []
+            for row in rows:
+                moved = session.execute(
+                    update(InboundRow)
+                    .where(InboundRow.id == row.id, InboundRow.received_at == row.received_at)
+                    .values(received_at=now + self.policy.lease)
+                )
+                if moved.rowcount == 1 and row.body is not None:  # type: ignore[attr-defined]
+                    claimed.append(PendingInbound(row.id, row.channel, row.message_id, row.body))
+            return claimed
+
+        return await self._db.session(claim)
+
+    # ---- outbound -----------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        channel: str,
+        recipient: str,
+        body: dict[str, Any],
+        *,
+        source_id: str,
+        conversation_id: str | None = None,
+    ) -> int | None:
+        """Store a message for sending; its id, or None when ``source_id`` was enqueued before."""
+
+        def insert(session: Session) -> int:
+            row = OutboundRow(
+                channel=channel,
+                recipient=recipient,
+                conversation_id=conversation_id,
+                source_id=source_id,
+                body=body,
+                status=PENDING,
+                attempts=0,
+                next_attempt_at=utcnow(),
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+
+        try:
+            return await self._db.session(insert)
+        except IntegrityError:
+            return None
+
+    async def deliver(self, message_id: int, senders: Mapping[str, Sender]) -> str | None:
+        """Try one message now if it is due; its status afterwards (None: not claimed)."""
+        claimed = await self._claim(OutboundRow.id == message_id, limit=1)
+        for row in claimed:
+            return await self._send(row, senders)
+        return None
+
+    async def deliver_due(self, senders: Mapping[str, Sender], limit: int = 200) -> dict[str, int]:
+        """Send every due message of the channels in ``senders``; counts by resulting status."""
+        counts = {PENDING: 0, SENT: 0, GAVE_UP: 0}
+        claimed = await self._claim(OutboundRow.channel.in_(list(senders)), limit=limit)
+        for row in claimed:
+            counts[await self._send(row, senders)] += 1
+        return counts
+
+    async def stuck(self, limit: int = 100) -> list[OutboundMessage]:
+        """Messages not delivered after at least one attempt, or given up: the admin's view."""
+
+        def load(session: Session) -> list[OutboundMessage]:
+            rows = session.scalars(
+                select(OutboundRow)
+                .where(
+                    (OutboundRow.status == GAVE_UP)
+                    | ((OutboundRow.status == PENDING) & (OutboundRow.attempts > 0))
+                )
+                .order_by(OutboundRow.id.desc())
+                .limit(limit)
+            ).all()
+            return [_message(row) for row in rows]
+
+        return await self._db.session(load)
+
+    async def messages(self, channel: str) -> list[OutboundMessage]:
+        """Every outbox message of ``channel``, oldest first."""
+
+        def load(session: Session) -> list[OutboundMessage]:
+            rows = session.scalars(
+                select(OutboundRow).where(OutboundRow.channel == channel).order_by(OutboundRow.id)
+            ).all()
+            return [_message(row) for row in rows]
+
+        return await self._db.session(load)
+
+    async def counts(self) -> dict[str, int]:
+        """How many outbox messages have each status."""
+
+        def load(session: Session) -> dict[str, int]:
+            rows = session.execute(
+                select(OutboundRow.status, func.count()).group_by(OutboundRow.status)
+            ).all()
+            return {PENDING: 0, SENT: 0, GAVE_UP: 0, **{s: n for s, n in rows}}
+
+        return await self._db.session(load)
+
+    async def erase_recipient(self, channel: str, recipient: str) -> int:
+        """Delete a customer's outbox messages (privacy erasure); how many were deleted."""
+
+        def delete(session: Session) -> int:
+            rows = session.scalars(
+                select(OutboundRow).where(
+                    OutboundRow.channel == channel, OutboundRow.recipient == recipient
+                )
+            ).all()
+            for row in rows:
+                session.delete(row)
+            return len(rows)
+
+        return await self._db.session(delete)
+
+    # ---- internals ----------------------------------------------------------------------
+
+    async def _claim(self, which: Any, limit: int) -> list[OutboundRow]:
+        now = utcnow()
+        lease_until = now + self.policy.lease
+
+        def claim(session: Session) -> list[OutboundRow]:
+            rows = session.scalars(
+                select(OutboundRow)
+                .where(which, OutboundRow.status == PENDING, OutboundRow.next_attempt_at <= now)
+                .order_by(OutboundRow.id)
+                .limit(limit)
+            ).all()
+            claimed = []
+            for row in rows:
+                # Conditional on the attempt time read: of two claimers, one moves the row.
+                moved = session.execute(
+                    update(OutboundRow)
+                    .where(
+                        OutboundRow.id == row.id,
+                        OutboundRow.status == PENDING,
+                        OutboundRow.next_attempt_at == row.next_attempt_at,
+                    )
+                    .values(next_attempt_at=lease_until)
+                )
+                if moved.rowcount == 1:  # type: ignore[attr-defined]
+                    session.expunge(row)
+                    claimed.append(row)
+            return claimed
+
+        return await self._db.session(claim)
+
+    async def _send(self, row: OutboundRow, senders: Mapping[str, Sender]) -> str:
+        sender = senders.get(row.channel)
+        attempts = row.attempts + 1
+        error: str | None = None
+        status = SENT
+        if sender is None:
+            error, status = f"no sender for channel {row.channel!r} is configured", PENDING
+        else:
+            try:
+                await sender(row.recipient, row.body)
+            except Undeliverable as exc:
+                error, status = str(exc), GAVE_UP
+            # Any failure of the app's API (network, 5xx, a client bug) is kept and retried;
+            # only the app's own refusal (Undeliverable) ends the message.
+            except Exception as exc:  # noqa: BLE001
+                error, status = f"{type(exc).__name__}: {exc}", PENDING
+        if status == PENDING and attempts >= self.policy.max_attempts:
+            error, status = f"gave up after {attempts} attempts; last error: {error}", GAVE_UP
+        now = utcnow()
+        values: dict[str, Any] = {"attempts": attempts, "status": status, "last_error": error}
+        if status == SENT:
+            values["sent_at"] = now
+        elif status == PENDING:
+            values["next_attempt_at"] = now + self.policy.wait_after(attempts)
+        if error is not None:
+            values["last_error"] = error[:ERROR_CHARS]
+            logger.warning(
+                "Outbox message %d on %s: attempt %d failed (%s): %s",
+                row.id,
+                row.channel,
+                attempts,
+                status,
+                error[:ERROR_CHARS],
+            )
+
+        def record(session: Session) -> None:
+            session.execute(update(OutboundRow).where(OutboundRow.id == row.id).values(**values))
+
+        await self._db.session(record)
+        return status
+
+
+def _message(row: OutboundRow) -> OutboundMessage:
+    return OutboundMessage(
+        row.id,
+        row.channel,
+        row.recipient,
+        row.conversation_id,
+        row.source_id,
+        row.body,
+        row.status,
+        row.attempts,
+        row.last_error,
+        row.created_at,
+        row.next_attempt_at,
+        row.sent_at,
+    )

@@ -1,0 +1,65 @@
+"""What the apps' JSON APIs share: an answer read as a JSON object (or a ``SendFailed`` saying
+why not), and a customer's file streamed to disk with a size limit."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot.media import UploadTooLarge
+from bot.outbox import SendFailed
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def json_object(response: httpx.Response, app: str) -> dict[str, Any]:
+    """The answer's JSON object; ``SendFailed`` on a server error or anything else."""
+    if response.status_code >= 500:
+        raise SendFailed(f"{app}'s API answered HTTP {response.status_code}")
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise SendFailed(f"{app}'s API answered no JSON (HTTP {response.status_code})") from exc
+    if not isinstance(data, dict):
+        raise SendFailed(f"{app}'s API answered JSON that is not an object")
+    return data
+
+
+async def download(
+    http: httpx.AsyncClient,
+    url: str,
+    params: dict[str, str],
+    folder: Path,
+    *,
+    name: str,
+    max_bytes: int,
+    app: str,
+) -> Path | dict[str, Any]:
+    """Stream a file into ``folder``; the app's JSON error instead when it sends one.
+    ``UploadTooLarge`` as soon as the file passes ``max_bytes`` (the rest is not read)."""
+    async with http.stream("GET", url, params=params) as response:
+        if response.status_code >= 400:
+            raise SendFailed(f"{app}'s media API answered HTTP {response.status_code}")
+        kind = response.headers.get("content-type", "")
+        if kind.startswith(("application/json", "text/plain")):
+            await response.aread()
+            return json_object(response, app)
+        path = folder / _filename(response.headers.get("content-disposition", ""), name)
+        size = 0
+        with path.open("wb") as out:
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise UploadTooLarge(f"the file is larger than the limit of {max_bytes} bytes")
+                out.write(chunk)
+        return path
+
+
+def _filename(disposition: str, fallback: str) -> str:
+    """The file's name from ``Content-Disposition``, made safe for the disk; else ``fallback``."""
+    found = re.search(r'filename="?([^";]+)"?', disposition)
+    name = found.group(1) if found else fallback
+    return SAFE_NAME.sub("_", Path(name).name)[-100:] or "media"

@@ -1,0 +1,282 @@
+"""The messaging apps' shared contract: de-duplicate → normalize → hand to the conversations
+service; outbound: render natively → durable outbox → the app's send API.
+
+An app package (``channels/wechat``, ``channels/wecom``…) verifies the webhook's signature with
+its SDK, parses the delivery into an ``AppMessage`` and calls ``AppConnector.accept``, which keeps
+it (the unique message id is the de-duplication, across replicas) and answers at once: the bot's
+reply travels through the app's send API, never in the webhook's response, so WeChat's 5 s and
+Slack's 3 s windows are met whatever Rasa takes. Every stored message to the customer (bot, agent,
+hub notice, satisfaction question) reaches the app the same way: the connector listens to the
+conversation events, renders the message for the app and stores it in the outbox before sending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from bot.conversations import ConversationEvent, ConversationService, InboundMessage
+from bot.dialogue import DialogueUnavailable
+from bot.language import Language, detect_language
+from bot.media import KeptButUnreadable, MediaIntake, MediaUpload, UploadTooLarge
+from bot.outbox import Outbox, PendingInbound, SendFailed
+from channels.connector._errors import status_of
+from channels.connector._uploads import REPLIES
+from channels.media import MediaError
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["text", "payload", "voice", "image", "file"]
+# A delivery still unhandled this long after it came in was interrupted (the hub stopped).
+UNHANDLED_AFTER = timedelta(seconds=60)
+MAX_CHOICES = 20
+CHOICE_LOOKBACK = 6  # messages back to look for the buttons a number answers
+# Deliveries handled at once per app: more would only queue in the storage threads, where the
+# webhooks' own small insert (the acknowledgement) would wait behind them.
+HANDLING_AT_ONCE = 8
+
+
+@dataclass(frozen=True)
+class AppMessage:
+    """One delivery from an app, normalized: who, what, and the app's id of it."""
+
+    message_id: str
+    sender: str
+    kind: Kind
+    text: str = ""  # the words, or for ``payload`` what the customer saw and chose
+    payload: str | None = None  # a button's payload, for the dialogue
+    media_id: str | None = None  # the app's id of a voice message, image or file
+    media_format: str | None = None  # the format the app names (amr, speex, jpg…)
+    choice: int | None = None  # the number of the button the customer tapped (1-based)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AppMessage:
+        return cls(**data)
+
+
+class AppClient(Protocol):
+    """What an app package provides the contract: its API (send, media) and its rendering."""
+
+    channel: str
+
+    def render(self, text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
+        """A stored message in the app's native format, as its send API takes it."""
+
+    async def send(self, recipient: str, body: dict[str, Any]) -> None:
+        """Send one rendered message; raise ``Undeliverable`` when the app refuses it for good."""
+
+    async def fetch_media(self, media_id: str, folder: Path, max_bytes: int) -> Path:
+        """Download a customer's file into ``folder``; raise ``UploadTooLarge`` past
+        ``max_bytes``, ``SendFailed`` when the app does not give it."""
+
+
+class AppConnector:
+    """One app's side of the contract, bound to the conversation service and the outbox."""
+
+    def __init__(
+        self,
+        client: AppClient,
+        conversations: ConversationService,
+        outbox: Outbox,
+        *,
+        default_language: Language,
+        media: MediaIntake | None = None,
+    ) -> None:
+        self.client = client
+        self.channel = client.channel
+        self._conversations = conversations
+        self._outbox = outbox
+        self._media = media
+        self._default_language = default_language
+        self._tasks: set[asyncio.Task[None]] = set()
+        # One customer's deliveries are handled, and their replies sent, in order.
+        self._inbound_locks: dict[str, asyncio.Lock] = {}
+        self._send_locks: dict[str, asyncio.Lock] = {}
+        self._handling = asyncio.Semaphore(HANDLING_AT_ONCE)
+        conversations.events.subscribe(self._on_event)
+
+    async def accept(self, message: AppMessage) -> bool:
+        """Keep a delivery and start handling it; False when it was delivered before."""
+        inbound_id = await self._outbox.accept_inbound(
+            self.channel, message.message_id, message.as_json()
+        )
+        if inbound_id is None:
+            logger.info("Duplicate %s delivery %s acknowledged", self.channel, message.message_id)
+            return False
+        self._spawn(self._handle(inbound_id, message))
+        return True
+
+    async def resume_unhandled(self) -> int:
+        """Handle deliveries a stopped hub accepted but never handled; how many."""
+        pending: list[PendingInbound] = await self._outbox.unhandled(UNHANDLED_AFTER)
+        mine = [p for p in pending if p.channel == self.channel]
+        for item in mine:
+            await self._handle(item.id, AppMessage.from_json(item.body))
+        return len(mine)
+
+    async def deliver_due(self) -> dict[str, int]:
+        """Send (or retry) every due outbox message of this app."""
+        return await self._outbox.deliver_due({self.channel: self.client.send})
+
+    async def drain(self) -> None:
+        """Wait for the deliveries being handled and the sends in flight (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # ---- inbound ------------------------------------------------------------------------
+
+    async def _handle(self, inbound_id: int, message: AppMessage) -> None:
+        async with _lock(self._inbound_locks, message.sender), self._handling:
+            await self._handle_in_turn(inbound_id, message)
+
+    async def _handle_in_turn(self, inbound_id: int, message: AppMessage) -> None:
+        try:
+            if message.kind in ("voice", "image", "file") and message.media_id:
+                await self._receive_media(message)
+            else:
+                chosen = await self._chosen(message)
+                await self._conversations.receive(self._inbound(chosen))
+        except DialogueUnavailable as exc:
+            # The message is stored (marked failed); the customer is told to send it again.
+            logger.warning("%s message stored but not answered: %s", self.channel, exc)
+            await self._tell(message, "dialogue_unavailable", str(inbound_id))
+        except SendFailed as exc:  # the app would not give us the customer's file
+            logger.warning("%s file could not be downloaded: %s", self.channel, exc)
+            await self._tell(message, "bad_request", str(inbound_id))
+        except (MediaError, KeptButUnreadable, UploadTooLarge) as exc:
+            reason = status_of(exc)[1]
+            logger.info("%s file from a customer not read: %s", self.channel, exc)
+            await self._tell(message, reason, str(inbound_id))
+        await self._outbox.handled(inbound_id)
+
+    def _inbound(self, message: AppMessage) -> InboundMessage:
+        metadata = {**message.metadata, "app_message_id": message.message_id}
+        if message.kind == "payload" and message.payload:
+            shown = message.text.strip() or message.payload
+            return InboundMessage(self.channel, message.sender, shown, metadata, message.payload)
+        text = message.text if message.text.strip() else f"[{message.kind}]"
+        return InboundMessage(self.channel, message.sender, text, metadata)
+
+    async def _chosen(self, message: AppMessage) -> AppMessage:
+        """A tapped menu entry or a bare number answering the last buttons shown: the button's
+        payload for the dialogue (apps without buttons show them as numbered choices)."""
+        number = message.choice
+        if number is None and message.kind == "text" and message.text.strip().isdigit():
+            number = int(message.text.strip())
+        if number is None or not 1 <= number <= MAX_CHOICES:
+            return message
+        conversation_id = await self._conversations.find(self.channel, message.sender)
+        if conversation_id is None:
+            return message
+        recent = await self._conversations.history(conversation_id, limit=CHOICE_LOOKBACK)
+        for stored in reversed(recent):
+            buttons = (stored.payload or {}).get("buttons") if stored.direction == "out" else None
+            if not buttons:
+                continue
+            if number > len(buttons):
+                return message
+            button = buttons[number - 1]
+            title, payload = str(button.get("title", "")), button.get("payload")
+            if not isinstance(payload, str) or not payload:
+                return message
+            return replace(message, kind="payload", text=title, payload=payload)
+        return message
+
+    async def _receive_media(self, message: AppMessage) -> None:
+        assert self._media is not None
+        assert message.media_id is not None
+        folder = Path(tempfile.mkdtemp(prefix=f"{self.channel}-media-"))
+        try:
+            path = await self.client.fetch_media(
+                message.media_id, folder, self._media.max_upload_bytes
+            )
+            upload = MediaUpload(
+                self.channel,
+                message.sender,
+                path,
+                filename=path.name,
+                metadata={**message.metadata, "app_message_id": message.message_id},
+            )
+            await self._media.receive(upload)
+        finally:
+            # The intake moved the file into its store or deleted it; this clears the rest.
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+
+    async def _tell(self, message: AppMessage, reason: str, key: str) -> None:
+        """A hub reply for a message that got none (Rasa down, a file unread), via the outbox."""
+        language = detect_language(message.text) or self._default_language
+        text = REPLIES.get(reason, REPLIES["bad_request"])[language]
+        body = self.client.render(text, None)
+        queued = await self._outbox.enqueue(
+            self.channel, message.sender, body, source_id=f"notice:{key}"
+        )
+        if queued is not None:
+            self._spawn(self._send_now(queued, message.sender))
+
+    # ---- outbound -----------------------------------------------------------------------
+
+    async def send_direct(self, recipient: str, body: dict[str, Any], *, source_id: str) -> None:
+        """Send something that is no conversation message (an app's acknowledgement of a button
+        tap) through the outbox, once per ``source_id``."""
+        queued = await self._outbox.enqueue(self.channel, recipient, body, source_id=source_id)
+        if queued is not None:
+            self._spawn(self._send_now(queued, recipient))
+
+    async def _on_event(self, event: ConversationEvent) -> None:
+        stored = event.message
+        if (
+            event.channel != self.channel
+            or event.kind != "message"
+            or stored is None
+            or stored.direction != "out"
+        ):
+            return
+        recipient = await self._conversations.sender_of(event.conversation_id)
+        body = self.client.render(stored.text, stored.payload)
+        queued = await self._outbox.enqueue(
+            self.channel,
+            recipient,
+            body,
+            source_id=f"message:{stored.id}",
+            conversation_id=event.conversation_id,
+        )
+        if queued is not None:
+            self._spawn(self._send_now(queued, recipient))
+
+    async def _send_now(self, outbox_id: int, recipient: str) -> None:
+        async with _lock(self._send_locks, recipient):
+            await self._outbox.deliver(outbox_id, {self.channel: self.client.send})
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("%s background work failed", self.channel, exc_info=task.exception())
+
+
+@asynccontextmanager
+async def _lock(locks: dict[str, asyncio.Lock], key: str) -> AsyncIterator[None]:
+    """Hold ``key``'s lock; the entry goes when nobody holds or waits for it (no growth)."""
+    lock = locks.setdefault(key, asyncio.Lock())
+    try:
+        async with lock:
+            yield
+    finally:
+        if not lock.locked() and locks.get(key) is lock:
+            del locks[key]

@@ -1,0 +1,7 @@
+"""The DingTalk channel: the robot's ``/channels/dingtalk`` (timestamp + HMAC-SHA256 sign with a
+time window), replies through the robot message API and the durable outbox."""
+
+from channels.dingtalk._api import CHANNEL, DingTalkApi, render
+from channels.dingtalk._router import PATH, build_router, normalize, sign
+
+__all__ = ["CHANNEL", "PATH", "DingTalkApi", "build_router", "normalize", "render", "sign"]

@@ -1,0 +1,128 @@
+"""``/channels/feishu``: the app's event subscription URL (encrypted events, v2 schema).
+
+Feishu encrypts every event with the app's Encrypt Key (AES-256-CBC; lark-oapi's ``AESCipher``
+decrypts) and signs it: ``X-Lark-Signature`` = sha256(timestamp + nonce + encrypt key + body),
+compared in constant time after the timestamp is checked against the window. The URL check
+(``url_verification``) carries no signature headers: it must show the Verification Token, as
+must every event. A refused request is logged without its body and leaves nothing stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+from lark_oapi.core.utils import AESCipher
+
+from channels.connector import AppConnector, AppMessage
+
+logger = logging.getLogger(__name__)
+
+PATH = "/channels/feishu"
+MENTION = re.compile(r"@_user_\d+")
+
+
+def build_router(
+    connector: AppConnector,
+    *,
+    encrypt_key: str,
+    verification_token: str,
+    window_s: int,
+    clock: Callable[[], float] = time.time,
+) -> APIRouter:
+    """The event subscription route of one Feishu app."""
+    router = APIRouter(tags=["feishu"])
+    cipher = AESCipher(encrypt_key)
+
+    def token_matches(given: object) -> bool:
+        return isinstance(given, str) and hmac.compare_digest(
+            given.encode(), verification_token.encode()
+        )
+
+    @router.post(PATH)
+    async def receive(request: Request) -> JSONResponse:
+        body = await request.body()
+        try:
+            sealed = json.loads(body)
+            event = json.loads(cipher.decrypt_str(sealed["encrypt"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise HTTPException(400, "the event is not Feishu's encrypted JSON") from exc
+        if not isinstance(event, dict):
+            raise HTTPException(400, "the event is not a JSON object")
+        if event.get("type") == "url_verification":
+            if not token_matches(event.get("token")):
+                raise HTTPException(401, "the token does not match BOT_FEISHU_VERIFICATION_TOKEN")
+            return JSONResponse({"challenge": str(event.get("challenge", ""))})
+        verify(request, body)
+        header = event.get("header") if isinstance(event.get("header"), dict) else {}
+        if not token_matches((header or {}).get("token")):
+            logger.warning("Feishu event refused: wrong verification token")
+            raise HTTPException(401, "the token does not match BOT_FEISHU_VERIFICATION_TOKEN")
+        message = normalize(event)
+        if message is not None:
+            await connector.accept(message)
+        return JSONResponse({})
+
+    def verify(request: Request, body: bytes) -> None:
+        timestamp = request.headers.get("X-Lark-Request-Timestamp", "")
+        nonce = request.headers.get("X-Lark-Request-Nonce", "")
+        signature = request.headers.get("X-Lark-Signature", "")
+        if not timestamp.isdigit() or abs(clock() - int(timestamp)) > window_s:
+            logger.warning("Feishu event refused: timestamp outside the %d s window", window_s)
+            raise HTTPException(403, f"timestamp is more than {window_s} s from the hub's clock")
+        expected = hashlib.sha256((timestamp + nonce + encrypt_key).encode() + body).hexdigest()
+        if not hmac.compare_digest(signature.encode(), expected.encode()):
+            logger.warning("Feishu event refused: wrong signature")
+            raise HTTPException(401, "X-Lark-Signature does not match BOT_FEISHU_ENCRYPT_KEY")
+
+    return router
+
+
+def normalize(event: dict[str, Any]) -> AppMessage | None:
+    """A v2 event as the contract's ``AppMessage``: a message to the bot (groups: only when it is
+    mentioned), or a tap on a card button; None for anything else."""
+    header, body = event.get("header") or {}, event.get("event") or {}
+    event_id, kind = header.get("event_id"), header.get("event_type")
+    if not event_id or not isinstance(body, dict):
+        return None
+    if kind == "card.action.trigger":
+        value = (body.get("action") or {}).get("value") or {}
+        chat = (body.get("context") or {}).get("open_chat_id")
+        payload = value.get("payload") if isinstance(value, dict) else None
+        if not chat or not isinstance(payload, str) or not payload:
+            return None
+        title = str(value.get("title") or payload)
+        return AppMessage(str(event_id), str(chat), "payload", text=title, payload=payload)
+    if kind != "im.message.receive_v1":
+        return None
+    message = body.get("message") or {}
+    chat, message_id = message.get("chat_id"), message.get("message_id")
+    if not chat or not message_id:
+        return None
+    if message.get("chat_type") == "group" and not message.get("mentions"):
+        return None
+    try:
+        content = json.loads(message.get("content") or "{}")
+    except ValueError:
+        return None
+    # The message id, not the event id: Feishu's redeliveries of one message share it.
+    key, sender = str(message_id), str(chat)
+    kind = message.get("message_type")
+    if kind == "text":
+        text = MENTION.sub("", str(content.get("text") or "")).strip()
+        return AppMessage(key, sender, "text", text=text) if text else None
+    if kind == "image" and content.get("image_key"):
+        return AppMessage(key, sender, "image", media_id=f"{message_id}/{content['image_key']}")
+    if kind == "audio" and content.get("file_key"):
+        return AppMessage(key, sender, "voice", media_id=f"{message_id}/{content['file_key']}")
+    if kind == "file" and content.get("file_key"):
+        return AppMessage(key, sender, "file", media_id=f"{message_id}/{content['file_key']}")
+    return None

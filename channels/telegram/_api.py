@@ -1,0 +1,110 @@
+"""The Telegram Bot API the channel uses (``sendMessage``, ``answerCallbackQuery``, ``getFile``),
+and how a stored message looks as a Telegram message.
+
+Plain httpx against the Bot API rather than python-telegram-bot or aiogram: the hub needs three
+methods and its own webhook route, and both frameworks bring an application loop of their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot.media import UploadTooLarge
+from bot.outbox import SendFailed, Undeliverable
+from channels.connector import download, json_object
+
+CHANNEL = "telegram"
+TEXT_LIMIT = 4096
+CALLBACK_DATA_BYTES = 64  # Telegram's limit on a button's callback_data
+CHOICE_PREFIX = "#"  # callback_data "#2": the second button (its payload was too long)
+
+
+def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
+    """A stored message as ``sendMessage`` parameters: buttons become an inline keyboard whose
+    taps come back as callback queries carrying the payload (or the button's number when the
+    payload is longer than Telegram's 64 bytes); an image a link line."""
+    payload = payload or {}
+    image = payload.get("image")
+    if isinstance(image, str) and image:
+        text = f"{text}\n{image}" if text else image
+    body: dict[str, Any] = {"method": "sendMessage", "text": text[:TEXT_LIMIT] or "…"}
+    buttons = [b for b in payload.get("buttons") or [] if isinstance(b, dict) and b.get("title")]
+    if buttons:
+        rows = []
+        for number, button in enumerate(buttons, start=1):
+            data = str(button.get("payload") or "")
+            if not data or len(data.encode()) > CALLBACK_DATA_BYTES or data.startswith("#"):
+                data = f"{CHOICE_PREFIX}{number}"
+            rows.append([{"text": str(button["title"])[:64], "callback_data": data}])
+        body["reply_markup"] = {"inline_keyboard": rows}
+    return body
+
+
+class TelegramApi:
+    """One bot's Bot API."""
+
+    channel = CHANNEL
+
+    def __init__(self, base_url: str, bot_token: str, http: httpx.AsyncClient) -> None:
+        self._base = f"{base_url.rstrip('/')}/bot{bot_token}"
+        self._files = f"{base_url.rstrip('/')}/file/bot{bot_token}"
+        self._http = http
+
+    def render(self, text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
+        return render(text, payload)
+
+    async def check(self) -> str:
+        """``getMe``: the bot token works."""
+        me = await self.call("getMe", {})
+        return f"bot @{me.get('username')}"
+
+    async def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One Bot API method; ``Undeliverable`` for a refusal for good, ``SendFailed`` else."""
+        try:
+            response = await self._http.post(f"{self._base}/{method}", json=params)
+        except httpx.HTTPError as exc:
+            raise SendFailed(f"Telegram's API failed: {exc!r}") from exc
+        data = json_object(response, "Telegram")
+        if data.get("ok"):
+            result = data.get("result")
+            return result if isinstance(result, dict) else {}
+        code, description = data.get("error_code"), str(data.get("description", ""))
+        # 403: the user blocked the bot or deleted the chat; 400: no such chat.
+        if code == 403 or (code == 400 and "chat not found" in description):
+            raise Undeliverable(f"Telegram refused the message for good ({code}: {description})")
+        raise SendFailed(f"Telegram answered {code}: {description}")
+
+    async def send(self, recipient: str, body: dict[str, Any]) -> None:
+        """Send one rendered message (or acknowledge a button tap) to chat ``recipient``."""
+        params = {k: v for k, v in body.items() if k != "method"}
+        method = str(body.get("method", "sendMessage"))
+        if method == "sendMessage":
+            params["chat_id"] = recipient
+        await self.call(method, params)
+
+    async def fetch_media(self, media_id: str, folder: Path, max_bytes: int) -> Path:
+        """Download a voice message, photo or document by its ``file_id``."""
+        found = await self.call("getFile", {"file_id": media_id})
+        size, file_path = found.get("file_size"), found.get("file_path")
+        if isinstance(size, int) and size > max_bytes:
+            raise UploadTooLarge(f"the file is larger than the limit of {max_bytes} bytes")
+        if not isinstance(file_path, str) or not file_path:
+            raise SendFailed("Telegram gave no file_path for the file")
+        try:
+            result = await download(
+                self._http,
+                f"{self._files}/{file_path}",
+                {},
+                folder,
+                name=Path(file_path).name,
+                max_bytes=max_bytes,
+                app="Telegram",
+            )
+        except httpx.HTTPError as exc:
+            raise SendFailed(f"Telegram's file download failed: {exc!r}") from exc
+        if isinstance(result, dict):
+            raise SendFailed(f"Telegram gave no file ({result.get('description')})")
+        return result

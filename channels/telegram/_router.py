@@ -1,0 +1,99 @@
+"""``/channels/telegram``: the bot's webhook (``setWebhook`` with a ``secret_token``).
+
+Telegram sends the secret in ``X-Telegram-Bot-Api-Secret-Token``; a request without it, or with
+another, is refused before its body is read and leaves nothing stored. The update id is the
+de-duplication key (Telegram redelivers an update until the webhook answers 2xx).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Header, HTTPException, Request
+
+from channels.connector import AppConnector, AppMessage
+from channels.telegram._api import CHOICE_PREFIX
+
+logger = logging.getLogger(__name__)
+
+PATH = "/channels/telegram"
+
+
+def build_router(
+    connector: AppConnector, *, secret_token: str, bot_username: str | None
+) -> APIRouter:
+    """The webhook route; in groups the bot answers only when ``@bot_username`` is mentioned."""
+    router = APIRouter(tags=["telegram"])
+
+    @router.post(PATH)
+    async def receive(
+        request: Request,
+        secret: str | None = Header(default=None, alias="X-Telegram-Bot-Api-Secret-Token"),
+    ) -> dict[str, bool]:
+        if secret is None or not hmac.compare_digest(secret.encode(), secret_token.encode()):
+            logger.warning("Telegram webhook refused: wrong or missing secret token")
+            raise HTTPException(401, "X-Telegram-Bot-Api-Secret-Token does not match")
+        try:
+            update = json.loads(await request.body())
+        except ValueError as exc:
+            raise HTTPException(400, "the update is not JSON") from exc
+        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+            raise HTTPException(400, "the update has no update_id")
+        message = normalize(update, bot_username)
+        if message is not None:
+            await connector.accept(message)
+        query = update.get("callback_query")
+        if isinstance(query, dict) and isinstance(query.get("id"), str) and message is not None:
+            # Stops the spinner on the tapped button; through the outbox like every send.
+            await connector.send_direct(
+                message.sender,
+                {"method": "answerCallbackQuery", "callback_query_id": query["id"]},
+                source_id=f"callback:{query['id']}",
+            )
+        return {"ok": True}
+
+    return router
+
+
+def normalize(update: dict[str, Any], bot_username: str | None) -> AppMessage | None:
+    """An update as the contract's ``AppMessage``; None for what the bot does not answer."""
+    key = str(update["update_id"])
+    query = update.get("callback_query")
+    if isinstance(query, dict):
+        chat = ((query.get("message") or {}).get("chat") or {}).get("id")
+        data = query.get("data")
+        if chat is None or not isinstance(data, str) or not data:
+            return None
+        if data.startswith(CHOICE_PREFIX) and data[1:].isdigit():
+            return AppMessage(key, str(chat), "text", text=data[1:], choice=int(data[1:]))
+        return AppMessage(key, str(chat), "payload", text=data, payload=data)
+    message = update.get("message")
+    if not isinstance(message, dict):
+        return None  # edits, channel posts, member changes: not customer messages
+    chat = message.get("chat") or {}
+    if chat.get("id") is None:
+        return None
+    sender = str(chat["id"])
+    text = message.get("text") or message.get("caption") or ""
+    if chat.get("type") != "private":
+        mention = f"@{bot_username}" if bot_username else None
+        if mention is None or mention.lower() not in text.lower():
+            return None
+        text = text.replace(mention, "").strip()
+    metadata = {"telegram": {"chat_type": chat.get("type")}}
+    voice = message.get("voice") or message.get("audio")
+    if isinstance(voice, dict) and voice.get("file_id"):
+        return AppMessage(key, sender, "voice", media_id=voice["file_id"], metadata=metadata)
+    photos = message.get("photo")
+    if isinstance(photos, list) and photos and isinstance(photos[-1], dict):
+        # The last size is the largest: the one OCR reads best.
+        return AppMessage(key, sender, "image", media_id=photos[-1].get("file_id"), text=text)
+    document = message.get("document")
+    if isinstance(document, dict) and document.get("file_id"):
+        return AppMessage(key, sender, "file", media_id=document["file_id"], metadata=metadata)
+    if not text:
+        return None
+    return AppMessage(key, sender, "text", text=text, metadata=metadata)

@@ -1,0 +1,285 @@
+"""A local HTTP server standing in for a messaging app's API (token, send, media) and for Rasa's
+REST webhook, in its own thread, recording what the hub sent it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.launch import free_port
+
+WAIT_S = 20.0
+
+
+@dataclass
+class Sent:
+    """One message the hub sent through the app's API."""
+
+    token: str
+    body: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)  # when it arrived (benchmarks)
+
+
+@dataclass
+class AppStandIn:
+    """What the stand-in does and what it saw; change the knobs between requests."""
+
+    port: int = field(default_factory=free_port)
+    sent: list[Sent] = field(default_factory=list)
+    tokens_issued: int = 0
+    fail_sends: int = 0  # the next this many sends answer HTTP 500
+    failure_rate: float = 0.0  # or each send fails with this probability
+    expired_tokens: set[str] = field(default_factory=set)  # answered with 42001
+    refused: dict[str, int] = field(default_factory=dict)  # recipient -> WeChat errcode
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # media id -> body, type
+    rasa_seen: list[dict[str, Any]] = field(default_factory=list)
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+    _rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_until(self, check: Callable[[], bool], timeout_s: float) -> bool:
+        """Whether ``check()`` came to hold within ``timeout_s``."""
+        with self._cond:
+            return self._cond.wait_for(check, timeout=timeout_s)
+
+    def wait_for(self, check: Callable[[], bool], what: str) -> None:
+        """Block until ``check()`` holds (the server thread notifies on every request)."""
+        with self._cond:
+            if not self._cond.wait_for(check, timeout=WAIT_S):
+                raise AssertionError(f"timed out waiting for {what}; sent: {self.sent}")
+
+    def texts(self) -> list[str]:
+        """The text of every sent message, in order."""
+        out = []
+        for item in self.sent:
+            body = item.body
+            if "text" in body and isinstance(body["text"], dict):
+                out.append(str(body["text"].get("content")))
+            elif "msgmenu" in body:
+                out.append(str(body["msgmenu"]["head_content"]))
+            elif body.get("method") in ("sendMessage", "chat.postMessage"):
+                out.append(str(body["text"]))
+            elif body.get("msg_type") == "interactive":
+                out.append(str(body["content"]["elements"][0]["text"]["content"]))
+            elif "msgKey" in body:
+                out.append(str(body["msgParam"]["content"]))
+        return out
+
+    # ---- handlers (server thread) ----------------------------------------------------
+
+    def _record(self, change: Callable[[], None]) -> None:
+        with self._cond:
+            change()
+            self._cond.notify_all()
+
+    async def token(self, request: web.Request) -> web.Response:
+        def issue() -> None:
+            self.tokens_issued += 1
+
+        self._record(issue)
+        return web.json_response(
+            {"access_token": f"tok-{self.tokens_issued}", "expires_in": 7200, "errcode": 0}
+        )
+
+    async def send(self, request: web.Request) -> web.Response:
+        token = request.query.get("access_token", "")
+        body = await request.json()
+        recipient = body.get("touser")
+        if self.fail_sends > 0 or (self.failure_rate and self._rng.random() < self.failure_rate):
+            self.fail_sends = max(0, self.fail_sends - 1)
+            self._record(lambda: None)
+            return web.Response(status=500, text="down")
+        if token in self.expired_tokens:
+            self._record(lambda: None)
+            return web.json_response({"errcode": 42001, "errmsg": "access_token expired"})
+        if recipient in self.refused:
+            self._record(lambda: None)
+            return web.json_response({"errcode": self.refused[recipient], "errmsg": "refused"})
+        self._record(lambda: self.sent.append(Sent(token, body)))
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    async def media_get(self, request: web.Request) -> web.Response:
+        found = self.media.get(request.query.get("media_id", ""))
+        if found is None:
+            return web.json_response({"errcode": 40007, "errmsg": "invalid media_id"})
+        data, content_type = found
+        return web.Response(body=data, content_type=content_type)
+
+    async def rasa(self, request: web.Request) -> web.Response:
+        """Rasa's REST channel: echoes, offers buttons on "menu", answers a payload by name."""
+        body = await request.json()
+        self._record(lambda: self.rasa_seen.append(body))
+        text = str(body.get("message", ""))
+        sender = body.get("sender")
+        if text == "menu":
+            reply = {
+                "recipient_id": sender,
+                "text": "Pick one",
+                "buttons": [
+                    {"title": "Orders", "payload": "/check_order_status"},
+                    {"title": "Returns", "payload": "/return_request"},
+                ],
+            }
+            return web.json_response([reply])
+        return web.json_response([{"recipient_id": sender, "text": f"echo: {text}"}])
+
+    async def telegram(self, request: web.Request) -> web.Response:
+        """The Bot API: ``/bot<token>/<method>`` with a JSON body."""
+        method = request.match_info["method"]
+        body = await request.json() if request.can_read_body else {}
+        token = request.match_info["token"]
+        if method == "getMe":
+            return web.json_response({"ok": True, "result": {"id": 1, "username": "shop_bot"}})
+        if method == "getFile":
+            file_id = body.get("file_id", "")
+            if file_id not in self.media:
+                return web.json_response(
+                    {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}
+                )
+            data, _type = self.media[file_id]
+            result = {"file_id": file_id, "file_size": len(data), "file_path": f"f/{file_id}.ogg"}
+            return web.json_response({"ok": True, "result": result})
+        if self.fail_sends > 0 or (self.failure_rate and self._rng.random() < self.failure_rate):
+            self.fail_sends = max(0, self.fail_sends - 1)
+            self._record(lambda: None)
+            return web.Response(status=502, text="bad gateway")
+        chat = str(body.get("chat_id", ""))
+        if chat in self.refused:
+            self._record(lambda: None)
+            error = {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked"}
+            return web.json_response(error)
+        self._record(lambda: self.sent.append(Sent(token, {"method": method, **body})))
+        return web.json_response({"ok": True, "result": {"message_id": len(self.sent)}})
+
+    async def telegram_file(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"].removesuffix(".ogg")
+        data, content_type = self.media[name]
+        return web.Response(body=data, content_type=content_type)
+
+    async def slack(self, request: web.Request) -> web.Response:
+        """The Slack Web API: ``/api/<method>`` with a JSON body and a bearer token."""
+        method = request.match_info["method"]
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if method == "auth.test":
+            return web.json_response({"ok": True, "user": "shopbot", "team": "Shop"})
+        body = await request.json()
+        if self.fail_sends > 0 or (self.failure_rate and self._rng.random() < self.failure_rate):
+            self.fail_sends = max(0, self.fail_sends - 1)
+            self._record(lambda: None)
+            return web.json_response({"ok": False, "error": "internal_error"}, status=500)
+        if body.get("channel") in self.refused:
+            self._record(lambda: None)
+            return web.json_response({"ok": False, "error": "channel_not_found"})
+        self._record(lambda: self.sent.append(Sent(token, {"method": method, **body})))
+        return web.json_response({"ok": True, "channel": body.get("channel"), "ts": "1.0"})
+
+    async def dingtalk_token(self, request: web.Request) -> web.Response:
+        def issue() -> None:
+            self.tokens_issued += 1
+
+        self._record(issue)
+        return web.json_response({"accessToken": f"tok-{self.tokens_issued}", "expireIn": 7200})
+
+    async def dingtalk_send(self, request: web.Request) -> web.Response:
+        """The robot's one-to-one and group sends (``x-acs-dingtalk-access-token``)."""
+        token = request.headers.get("x-acs-dingtalk-access-token", "")
+        body = await request.json()
+        if self.fail_sends > 0 or (self.failure_rate and self._rng.random() < self.failure_rate):
+            self.fail_sends = max(0, self.fail_sends - 1)
+            self._record(lambda: None)
+            return web.json_response({"code": "ServiceUnavailable"}, status=503)
+        if token in self.expired_tokens:
+            self._record(lambda: None)
+            return web.json_response({"code": "InvalidAuthentication"}, status=401)
+        users = body.get("userIds") or []
+        if any(user in self.refused for user in users):
+            self._record(lambda: None)
+            return web.json_response({"invalidStaffIdList": users, "processQueryKey": "q"})
+        entry = {"path": request.path, **body, "msgParam": json.loads(body["msgParam"])}
+        self._record(lambda: self.sent.append(Sent(token, entry)))
+        return web.json_response({"processQueryKey": "q"})
+
+    async def feishu_token(self, request: web.Request) -> web.Response:
+        def issue() -> None:
+            self.tokens_issued += 1
+
+        self._record(issue)
+        token = f"tok-{self.tokens_issued}"
+        return web.json_response({"code": 0, "tenant_access_token": token, "expire": 7200})
+
+    async def feishu_send(self, request: web.Request) -> web.Response:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        body = await request.json()
+        if self.fail_sends > 0 or (self.failure_rate and self._rng.random() < self.failure_rate):
+            self.fail_sends = max(0, self.fail_sends - 1)
+            self._record(lambda: None)
+            return web.Response(status=500, text="down")
+        if token in self.expired_tokens:
+            self._record(lambda: None)
+            return web.json_response({"code": 99991663, "msg": "tenant access token invalid"})
+        if body.get("receive_id") in self.refused:
+            self._record(lambda: None)
+            return web.json_response(
+                {"code": 230002, "msg": "Bot/User can NOT be out of the chat."}
+            )
+        entry = {**body, "content": json.loads(body["content"])}
+        self._record(lambda: self.sent.append(Sent(token, entry)))
+        return web.json_response({"code": 0, "msg": "success", "data": {}})
+
+    async def healthy(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+
+@contextmanager
+def running(stand_in: AppStandIn, prefix: str = "/cgi-bin") -> Iterator[AppStandIn]:
+    """Serve ``stand_in`` on its port in a thread until the block ends."""
+    loop = asyncio.new_event_loop()
+    app = web.Application()
+    app.router.add_get(f"{prefix}/token", stand_in.token)
+    app.router.add_get(f"{prefix}/gettoken", stand_in.token)
+    app.router.add_post(f"{prefix}/message/custom/send", stand_in.send)
+    app.router.add_post(f"{prefix}/message/send", stand_in.send)
+    app.router.add_get(f"{prefix}/media/get", stand_in.media_get)
+    app.router.add_post("/webhooks/rest/webhook", stand_in.rasa)
+    app.router.add_post("/bot{token}/{method}", stand_in.telegram)
+    app.router.add_get("/file/bot{token}/f/{name}", stand_in.telegram_file)
+    app.router.add_post("/api/{method}", stand_in.slack)
+    app.router.add_post("/v1.0/oauth2/accessToken", stand_in.dingtalk_token)
+    app.router.add_post("/v1.0/robot/oToMessages/batchSend", stand_in.dingtalk_send)
+    app.router.add_post("/v1.0/robot/groupMessages/send", stand_in.dingtalk_send)
+    app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", stand_in.feishu_token)
+    app.router.add_post("/open-apis/im/v1/messages", stand_in.feishu_send)
+    app.router.add_get("/health", stand_in.healthy)
+    app.router.add_get("/", stand_in.healthy)
+    runner = web.AppRunner(app)
+    started = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", stand_in.port).start())
+        started.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    started.wait(WAIT_S)
+    try:
+        yield stand_in
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(WAIT_S)
