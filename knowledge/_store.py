@@ -146,6 +146,23 @@ class ChromaIndex:
         with self._lock:
             return str(self._meta().get("revision", ""))
 
+    def calibration(self) -> str | None:
+        """The self-calibration stored with the knowledge base (JSON naming its revision)."""
+        with self._lock:
+            value = self._meta().get("self_calibration")
+        return str(value) if value else None
+
+    def set_calibration(self, revision: str, text: str) -> bool:
+        """Store a self-calibration made at ``revision``; False (nothing stored) when another
+        process wrote to the knowledge base meanwhile, whose own calibration then counts."""
+        with self._lock, self._lock_file or contextlib.nullcontext():
+            meta = self._meta()
+            if meta.get("revision") != revision:
+                return False
+            meta["self_calibration"] = text
+            self._set_meta(meta)
+            return True
+
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
         """Hold the writers' lock, on a client that has seen every earlier write; bump the
