@@ -147,8 +147,12 @@ def test_eval_on_a_tiny_corpus(runner: CliRunner, corpus: Path, tmp_path: Path) 
     assert isinstance(report["calibration"], dict)
     assert "misses" not in report
     assert report["thresholds"] == {
-        "en": {"faq": 0.85, "answer": 0.85},
-        "zh": {"faq": 0.85, "answer": 0.85},
+        "en": {"faq": 0.85, "answer": 0.85, "from": "configured"},
+        "zh": {"faq": 0.85, "answer": 0.85, "from": "configured"},
+    }
+    # Four entries are too few for the corpus to calibrate itself: the shipped thresholds.
+    assert report["self_calibration"]["derived"]["en"] == {
+        "skipped": "2 FAQ entries: too few to probe (at least 8)"
     }
 
     # Stricter than any match: every question is declined.
