@@ -113,6 +113,7 @@ def self_calibrate(
     faq_questions = [r for r in questions if r.metadata.get("kind") == "question"]
     if not faq_questions:
         return SelfCalibration(revision, {}, {"all": {"skipped": "no FAQ entries to probe"}})
+    q_ids = np.asarray([r.id for r in questions], dtype=object)
     q_docs = np.asarray([str(r.metadata.get("doc_id")) for r in questions], dtype=object)
     p_docs = np.asarray([str(r.metadata.get("doc_id")) for r in passages], dtype=object)
     q_vectors = embedder.embed_passages([r.text for r in questions])
@@ -168,7 +169,7 @@ def self_calibrate(
         for n, (doc, record) in enumerate((*positives, *negatives)):
             answerable = n < len(positives)
             if answerable:
-                q_mask = np.asarray([r.id != record.id for r in questions])
+                q_mask = q_ids != record.id
                 p_mask = np.ones(len(passages), dtype=bool)
             else:
                 q_mask, p_mask = q_docs != doc, p_docs != doc

@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 QUESTIONS = "questions"
 PASSAGES = "passages"
 _GET_PAGE = 5000
+_ADD_BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,15 @@ class ChromaIndex:
         """Embed and store records (the embedder's cache skips texts it has seen)."""
         if ids:
             self._dirty = True
-            self._stores[kind].add_texts(list(texts), metadatas=list(metadatas), ids=list(ids))
+            # Chroma refuses batches over its maximum (5,461 records here): a FAQ file of 10,000
+            # entries with alternative wordings is several batches.
+            for start in range(0, len(ids), _ADD_BATCH):
+                end = start + _ADD_BATCH
+                self._stores[kind].add_texts(
+                    list(texts[start:end]),
+                    metadatas=list(metadatas[start:end]),
+                    ids=list(ids[start:end]),
+                )
 
     def delete(self, kind: str, ids: Sequence[str]) -> None:
         if ids:

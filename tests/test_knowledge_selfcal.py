@@ -3,10 +3,13 @@ real Chroma and the bundled e5 model."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from bot.language import detect_language
@@ -238,3 +241,39 @@ def test_decide_follows_the_answer_rule() -> None:
 @pytest.mark.parametrize("text", ["", "not json", '{"revision": "r"}', '{"thresholds": []}'])
 def test_an_unreadable_stored_calibration_is_ignored(text: str) -> None:
     assert SelfCalibration.from_json(text) is None
+
+
+class HashingEmbedder(Embedder):
+    """Vectors from a hash of the text: a real embedder without meaning, for volume tests where
+    what the vectors mean does not matter and e5 would take minutes."""
+
+    name = "hashing-test"
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        rows = [
+            np.random.default_rng(int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little"))
+            .standard_normal(32)
+            .astype(np.float32)
+            for t in texts
+        ]
+        return np.vstack([r / np.linalg.norm(r) for r in rows])
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        return self.embed_passages(texts)
+
+
+def test_a_faq_file_larger_than_one_chroma_batch_ingests_and_calibrates(tmp_path: Path) -> None:
+    entries = [(f"e{n}", f"question {n}", [f"wording {n}"], f"answer {n}") for n in range(6000)]
+    config = KnowledgeConfig(
+        persist_dir=tmp_path / "chroma", embedding_cache=tmp_path / "embeddings.sqlite"
+    )
+    kb = KnowledgeBase(config, detect_language=detect_language, embedder=HashingEmbedder())
+    try:
+        report = kb.ingest([write_corpus(tmp_path / "faq.jsonl", entries)])
+        assert (report.failed, report.chunks_added) == ({}, 18000)
+        stats = kb.stats()
+        assert (stats["faq_entries"], stats["question_wordings"]) == (6000, 12000)
+        derived = stats["thresholds"]["self_calibration"]["derived"]["en"]
+        assert (derived["answerable_probes"], derived["unanswerable_probes"]) == (200, 200)
+    finally:
+        kb.close()
