@@ -152,7 +152,7 @@ def self_calibrate(
             # Policy documents restate what FAQ entries answer, so an entry's question asked
             # without the entry still finds its answer there: leave-one-entry-out probes are not
             # unanswerable. On the demo shop (FAQs beside policies) they drove the thresholds
-            # so high that a third of the answerable questions were answered (bench/kb_outside.py).
+            # so high that 30 % of its answerable dev questions were answered (bench/kb_outside.py).
             derived[language] = {
                 "skipped": f"{documents} document passages beside the FAQ entries: "
                 "leave-one-entry-out probes would still find their answer there"
