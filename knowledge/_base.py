@@ -187,6 +187,7 @@ class KnowledgeBase:
             self._embedder,
             view.revision,
             target_abstention=self.config.target_abstention,
+            stored={**self._index.vectors(QUESTIONS), **self._index.vectors(PASSAGES)},
         )
         if self._index.set_calibration(view.revision, calibration.to_json()):
             with self._lock:

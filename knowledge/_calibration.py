@@ -107,21 +107,26 @@ def self_calibrate(
     *,
     target_abstention: float = TARGET_ABSTENTION,
     max_probes: int = MAX_PROBES,
+    stored: Mapping[str, np.ndarray[Any, Any]] | None = None,
 ) -> SelfCalibration:
     """Probe the corpus and choose thresholds per language (languages with too few FAQ entries to
-    probe keep the configured thresholds, and ``derived`` says so)."""
+    probe keep the configured thresholds, and ``derived`` says so). ``stored``: the records'
+    vectors by id as the index holds them; without it they are embedded (from the cache)."""
     faq_questions = [r for r in questions if r.metadata.get("kind") == "question"]
     if not faq_questions:
         return SelfCalibration(revision, {}, {"all": {"skipped": "no FAQ entries to probe"}})
     q_ids = np.asarray([r.id for r in questions], dtype=object)
     q_docs = np.asarray([str(r.metadata.get("doc_id")) for r in questions], dtype=object)
     p_docs = np.asarray([str(r.metadata.get("doc_id")) for r in passages], dtype=object)
-    q_vectors = embedder.embed_passages([r.text for r in questions])
-    p_vectors = (
-        embedder.embed_passages([r.text for r in passages])
-        if passages
-        else np.zeros((0, q_vectors.shape[1]), dtype=np.float32)
-    )
+    # Another process may have written since the view was read: then embed (from the cache).
+    if stored is None or any(r.id not in stored for r in (*questions, *passages)):
+        q_vectors = embedder.embed_passages([r.text for r in questions])
+        p_vectors = embedder.embed_passages([r.text for r in passages]) if passages else None
+    else:
+        q_vectors = np.vstack([stored[r.id] for r in questions])
+        p_vectors = np.vstack([stored[r.id] for r in passages]) if passages else None
+    if p_vectors is None:
+        p_vectors = np.zeros((0, q_vectors.shape[1]), dtype=np.float32)
     by_language: dict[str, dict[str, list[StoredRecord]]] = {}
     for record in faq_questions:
         entries = by_language.setdefault(str(record.metadata.get("language", "")), {})

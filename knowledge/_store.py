@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import chromadb
+import numpy as np
 from chromadb.config import Settings as ChromaSettings
 from filelock import FileLock
 from langchain_chroma import Chroma
@@ -224,6 +225,21 @@ class ChromaIndex:
                     page["ids"], page["documents"], page["metadatas"], strict=True
                 ):
                     out.append(StoredRecord(rid, text or "", dict(meta or {}), kind))
+                if len(page["ids"]) < _GET_PAGE:
+                    return out
+                offset += _GET_PAGE
+
+    def vectors(self, kind: str) -> dict[str, np.ndarray[Any, np.dtype[np.float32]]]:
+        """Every stored vector of one collection by record id (no embedding again)."""
+        out: dict[str, np.ndarray[Any, np.dtype[np.float32]]] = {}
+        offset = 0
+        with self._lock:
+            while True:
+                page = self._collection(kind).get(
+                    limit=_GET_PAGE, offset=offset, include=["embeddings"]
+                )
+                for rid, vector in zip(page["ids"], page["embeddings"], strict=True):
+                    out[rid] = np.asarray(vector, dtype=np.float32)
                 if len(page["ids"]) < _GET_PAGE:
                     return out
                 offset += _GET_PAGE
