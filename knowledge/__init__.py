@@ -5,6 +5,8 @@ OCR callable for images are passed in by the wiring.
 """
 
 from knowledge._base import KnowledgeBase, KnowledgeConfig, RankedDocument
+from knowledge._cache import AnswerCache, MemoryAnswerCache, RedisAnswerCache
+from knowledge._calibration import SelfCalibration
 from knowledge._embeddings import (
     E5Embedder,
     Embedder,
@@ -37,6 +39,7 @@ from knowledge._types import (
 __all__ = [
     "SUPPORTED_SUFFIXES",
     "Answer",
+    "AnswerCache",
     "AnswerKind",
     "Citation",
     "E5Embedder",
@@ -52,8 +55,11 @@ __all__ = [
     "KnowledgeError",
     "LLMConfig",
     "LanguageDetector",
+    "MemoryAnswerCache",
     "RankedDocument",
+    "RedisAnswerCache",
     "RelatedQuestion",
+    "SelfCalibration",
     "SentenceTransformerEmbedder",
     "SourceInfo",
     "SourceNotFound",

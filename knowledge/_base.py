@@ -6,7 +6,6 @@ import difflib
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -16,6 +15,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from tqdm import tqdm
 
+from knowledge._cache import AnswerCache, MemoryAnswerCache, cache_key
+from knowledge._calibration import TARGET_ABSTENTION, SelfCalibration, self_calibrate
 from knowledge._chunking import chunk_document, chunk_faq
 from knowledge._compose import ABSTAIN, ONLY_IN_OTHER_LANGUAGE, excerpt
 from knowledge._embeddings import CachedEmbedder, Embedder, build_embedder
@@ -78,6 +79,11 @@ class KnowledgeConfig:
     cache_size: int = 1024
     refresh_interval_s: float = 2.0  # how often to look for other processes' writes
     default_language: str = "zh"
+    # Thresholds the corpus derives for itself at every ingestion (knowledge/_calibration.py);
+    # when true they are used instead of the configured ones for the languages the corpus could
+    # be probed in.
+    self_calibrate: bool = True
+    target_abstention: float = TARGET_ABSTENTION
 
     def thresholds(self, language: str) -> tuple[float, float]:
         """The FAQ and the answer threshold for a question in ``language``."""
@@ -114,6 +120,7 @@ class KnowledgeBase:
         embedder: Embedder | None = None,
         chat: BaseChatModel | None = None,
         redact: Callable[[str], str] | None = None,
+        answer_cache: AnswerCache | None = None,
     ) -> None:
         self.config = config
         self.detect = detect_language
@@ -137,7 +144,7 @@ class KnowledgeBase:
         self._lock = threading.RLock()
         self._view: CorpusView | None = None
         self._checked = 0.0
-        self._cache: OrderedDict[tuple[str, str, str], Answer] = OrderedDict()
+        self._answers = answer_cache or MemoryAnswerCache(config.cache_size)
 
     # ---- the index as seen by this process -------------------------------------------------
 
@@ -156,11 +163,52 @@ class KnowledgeBase:
                 self._view = CorpusView(
                     self._index.records(QUESTIONS), self._index.records(PASSAGES), revision
                 )
-                self._cache.clear()
+                self._view.calibration = self._stored_calibration(revision)
+                if isinstance(self._answers, MemoryAnswerCache):
+                    self._answers.clear()  # the old revision's keys are never asked again
                 logger.info(
                     "Knowledge base loaded: %d records (revision %s)", len(self._view), revision[:8]
                 )
             return self._view
+
+    def _stored_calibration(self, revision: str) -> SelfCalibration | None:
+        text = self._index.calibration()
+        calibration = SelfCalibration.from_json(text) if text else None
+        return calibration if calibration and calibration.revision == revision else None
+
+    def calibrate(self) -> SelfCalibration:
+        """Derive thresholds from the corpus itself and store them with its revision (done by
+        every ingestion that changes something; call it for a knowledge base ingested before)."""
+        view = self._corpus(force=True)
+        started = time.perf_counter()
+        calibration = self_calibrate(
+            view.of_kind(QUESTIONS),
+            view.of_kind(PASSAGES),
+            self._embedder,
+            view.revision,
+            target_abstention=self.config.target_abstention,
+            stored={**self._index.vectors(QUESTIONS), **self._index.vectors(PASSAGES)},
+        )
+        if self._index.set_calibration(view.revision, calibration.to_json()):
+            with self._lock:
+                view.calibration = calibration
+        logger.info(
+            "Self-calibrated in %.1f s: %s",
+            time.perf_counter() - started,
+            {lang: pair for lang, pair in calibration.thresholds.items()},
+        )
+        return calibration
+
+    def thresholds(self, language: str) -> tuple[float, float, str]:
+        """The FAQ and answer thresholds a question in ``language`` is answered with, and where
+        they come from ("self-calibrated" or "configured")."""
+        return self._thresholds_in(self._corpus(), language)
+
+    def _thresholds_in(self, view: CorpusView, language: str) -> tuple[float, float, str]:
+        own = view.calibration.thresholds.get(language) if view.calibration else None
+        if self.config.self_calibrate and own is not None:
+            return own["faq"], own["answer"], "self-calibrated"
+        return (*self.config.thresholds(language), "configured")
 
     def close(self) -> None:
         self._index.close()
@@ -210,8 +258,10 @@ class KnowledgeBase:
                     self._delete_records(old["ids"])
                     report.chunks_deleted += len(old["ids"][QUESTIONS]) + len(old["ids"][PASSAGES])
                     report.deleted.append(key)
-        report.seconds = time.perf_counter() - started
         self._corpus(force=report.changed)
+        if report.changed:  # derived even when not used, for `kb stats` and `kb eval`
+            self.calibrate()
+        report.seconds = time.perf_counter() - started
         logger.info(
             "Ingested: %d added, %d updated, %d unchanged, %d deleted, %d failed (%d chunks)",
             len(report.added),
@@ -307,6 +357,7 @@ class KnowledgeBase:
             ids = known[key]["ids"]
             self._delete_records(ids)
         self._corpus(force=True)
+        self.calibrate()
         logger.info("Deleted knowledge source %s", Path(key).name)
         return len(ids[QUESTIONS]) + len(ids[PASSAGES])
 
@@ -389,7 +440,28 @@ class KnowledgeBase:
             "faq_answers": kinds.get("faq", 0),
             "question_wordings": kinds.get("question", 0),
             "chunks_by_language": languages,
-            "cached_answers": len(self._cache),
+            "thresholds": self._threshold_report(view),
+            "answer_cache": self._answers.stats(),
+        }
+
+    def _threshold_report(self, view: CorpusView) -> dict[str, Any]:
+        calibration = view.calibration
+        languages = sorted(
+            {str(r.metadata.get("language")) for r in view.records.values()} | {"zh", "en"}
+        )
+        used = {}
+        for language in languages:
+            faq, answer, origin = self._thresholds_in(view, language)
+            used[language] = {"faq": faq, "answer": answer, "from": origin}
+        return {
+            "in_use": used,
+            "self_calibration": calibration.to_dict()
+            if calibration
+            else (
+                "not derived for this revision: run `kb calibrate`"
+                if self.config.self_calibrate
+                else "off (BOT_KNOWLEDGE_SELF_CALIBRATE=false)"
+            ),
         }
 
     def rank(self, question: str, filters: Mapping[str, Any] | None = None) -> list[RankedDocument]:
@@ -418,19 +490,19 @@ class KnowledgeBase:
             raise InvalidQuestion(f"language must be 'zh' or 'en', not '{language}'")
         filters = dict(filters or {})
         check_filters(filters)
+        started = time.perf_counter()
         view = self._corpus()
-        key = (question_key(text) or text, language, repr(sorted(filters.items())))
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None and view is self._view:
-                self._cache.move_to_end(key)
-                return replace(cached, cached=True)
+        key = cache_key(
+            view.revision, language, repr(sorted(filters.items())), question_key(text) or text
+        )
+        cached = self._answers.get(key)
+        if cached is not None:
+            self._answers.record(True, (time.perf_counter() - started) * 1000)
+            return replace(cached, cached=True)
         result = self._compose(view, text, language, filters)
-        with self._lock:
-            if view is self._view:
-                self._cache[key] = result
-                while len(self._cache) > self.config.cache_size:
-                    self._cache.popitem(last=False)
+        if view is self._view:
+            self._answers.put(key, result)
+        self._answers.record(False, (time.perf_counter() - started) * 1000)
         return result
 
     def _compose(
@@ -440,7 +512,9 @@ class KnowledgeBase:
         if not hits:
             return _abstain(language, 0.0)
         # Similarities run on the scale of the question's own language.
-        faq_threshold, answer_threshold = self.config.thresholds(self.detect(question) or language)
+        faq_threshold, answer_threshold, _ = self._thresholds_in(
+            view, self.detect(question) or language
+        )
         faq = max(hits[:3], key=lambda h: h.question_similarity)
         if faq.question_similarity >= faq_threshold:
             answer = self._faq_answer(view, faq, language)

@@ -61,8 +61,11 @@ class EvalReport:
     ingest_chunks: int
     ingest_seconds: float
     ingest_chunks_per_s: float
-    thresholds: dict[str, dict[str, float]]  # per language: faq, answer
-    calibration: dict[str, Any]
+    thresholds: dict[str, dict[str, Any]]  # per language: faq, answer, where they come from
+    calibration: dict[str, Any]  # thresholds the labelled (dev) questions choose
+    # No labels: the thresholds the corpus gave itself at ingestion, and the shipped ones.
+    self_calibration: dict[str, Any]
+    shipped: dict[str, Any]
     misses: list[dict[str, Any]] = field(default_factory=list)
     # The test split, asked once with the thresholds calibrated on this (dev) set.
     test: dict[str, Any] | None = None
@@ -207,12 +210,55 @@ def _measure(
         ingest_seconds=round(seconds, 2),
         ingest_chunks_per_s=round(chunks / seconds, 1) if seconds else 0.0,
         thresholds={
-            language: dict(zip(("faq", "answer"), kb.config.thresholds(language), strict=True))
+            language: dict(zip(("faq", "answer", "from"), kb.thresholds(language), strict=True))
             for language in sorted({language_of(item) for item in items})
         },
         calibration=calibrate(signals, language_of),
+        self_calibration=_self_calibrated(kb, signals, language_of),
+        shipped=_shipped(kb, signals, language_of),
         misses=misses[:30],
     )
+
+
+def _own_thresholds(kb: KnowledgeBase) -> dict[str, tuple[float, float]]:
+    calibration = kb._corpus().calibration
+    if calibration is None:
+        return {}
+    return {lang: (t["faq"], t["answer"]) for lang, t in calibration.thresholds.items()}
+
+
+def _self_calibrated(
+    kb: KnowledgeBase, signals: Sequence[Signal], language_of: Callable[[QAItem], str]
+) -> dict[str, Any]:
+    """Rates at the thresholds the corpus gave itself (a language it gave none answers with the
+    shipped ones, as the knowledge base does)."""
+    calibration = kb._corpus().calibration
+    chosen = _with_shipped(kb, _own_thresholds(kb), signals, language_of)
+    return {
+        "thresholds": calibration.thresholds if calibration else {},
+        "derived": calibration.derived if calibration else "not derived",
+        **_rates(signals, chosen, language_of),
+    }
+
+
+def _with_shipped(
+    kb: KnowledgeBase,
+    own: dict[str, tuple[float, float]],
+    signals: Sequence[Signal],
+    language_of: Callable[[QAItem], str],
+) -> dict[str, tuple[float, float]]:
+    languages = {language_of(item) for item, _ in signals}
+    return {lang: own.get(lang, kb.config.thresholds(lang)) for lang in languages}
+
+
+def _shipped(
+    kb: KnowledgeBase, signals: Sequence[Signal], language_of: Callable[[QAItem], str]
+) -> dict[str, Any]:
+    chosen = _with_shipped(kb, {}, signals, language_of)
+    return {
+        "thresholds": {lang: {"faq": f, "answer": a} for lang, (f, a) in chosen.items()},
+        **_rates(signals, chosen, language_of),
+    }
 
 
 def _test_split(
@@ -243,6 +289,10 @@ def _test_split(
         "recall_at_5": _share(sum(r is not None and r <= 5 for r in ranks), len(ranks)),
         "thresholds_from": "dev",
         **_rates(signals, chosen, language_of),
+        "self_calibrated": _rates(
+            signals, _with_shipped(kb, _own_thresholds(kb), signals, language_of), language_of
+        ),
+        "shipped": _rates(signals, _with_shipped(kb, {}, signals, language_of), language_of),
     }
 
 
@@ -344,12 +394,16 @@ class _Tally:
     answered: int = 0  # answerable questions answered
     correct: int = 0  # ... from a relevant document
     answerable: int = 0
+    given: int = 0  # answers given, to any question
+    wrong: int = 0  # ... citing no relevant document (every answer to an unanswerable one)
 
     @classmethod
     def of(cls, signals: Sequence[Signal], thresholds: Thresholds) -> _Tally:
         tally = cls()
         for item, hits in signals:
             decided = _decide(hits, *thresholds(item))
+            tally.given += decided is not None
+            tally.wrong += decided is not None and decided not in item.relevant_ids
             if not item.relevant_ids:
                 tally.unanswerable += 1
                 tally.abstained += decided is None
@@ -360,7 +414,15 @@ class _Tally:
         return tally
 
     def add(self, other: _Tally) -> None:
-        for name in ("abstained", "unanswerable", "answered", "correct", "answerable"):
+        for name in (
+            "abstained",
+            "unanswerable",
+            "answered",
+            "correct",
+            "answerable",
+            "given",
+            "wrong",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def rates(self) -> dict[str, float]:
@@ -368,6 +430,7 @@ class _Tally:
             "abstention_rate": _share(self.abstained, self.unanswerable),
             "answer_rate": _share(self.answered, self.answerable),
             "correct_answer_rate": _share(self.correct, self.answerable),
+            "false_answer_rate": _share(self.wrong, self.given),
         }
 
 

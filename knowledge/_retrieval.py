@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from knowledge._calibration import SelfCalibration
 from knowledge._embeddings import CachedEmbedder
 from knowledge._lexical import LexicalIndex
 from knowledge._store import PASSAGES, QUESTIONS, ChromaIndex, StoredRecord, where_clause
@@ -56,6 +57,8 @@ class CorpusView:
         self, questions: Sequence[StoredRecord], passages: Sequence[StoredRecord], revision: str
     ) -> None:
         self.revision = revision
+        # The thresholds the corpus gave itself at this revision (None: not derived yet).
+        self.calibration: SelfCalibration | None = None
         self.records: dict[str, StoredRecord] = {r.id: r for r in (*questions, *passages)}
         self._lists = {QUESTIONS: list(questions), PASSAGES: list(passages)}
         self.faq_answers: dict[str, list[StoredRecord]] = {}

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import chromadb
+import numpy as np
 from chromadb.config import Settings as ChromaSettings
 from filelock import FileLock
 from langchain_chroma import Chroma
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 QUESTIONS = "questions"
 PASSAGES = "passages"
 _GET_PAGE = 5000
+_ADD_BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,23 @@ class ChromaIndex:
         with self._lock:
             return str(self._meta().get("revision", ""))
 
+    def calibration(self) -> str | None:
+        """The self-calibration stored with the knowledge base (JSON naming its revision)."""
+        with self._lock:
+            value = self._meta().get("self_calibration")
+        return str(value) if value else None
+
+    def set_calibration(self, revision: str, text: str) -> bool:
+        """Store a self-calibration made at ``revision``; False (nothing stored) when another
+        process wrote to the knowledge base meanwhile, whose own calibration then counts."""
+        with self._lock, self._lock_file or contextlib.nullcontext():
+            meta = self._meta()
+            if meta.get("revision") != revision:
+                return False
+            meta["self_calibration"] = text
+            self._set_meta(meta)
+            return True
+
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
         """Hold the writers' lock, on a client that has seen every earlier write; bump the
@@ -175,7 +194,15 @@ class ChromaIndex:
         """Embed and store records (the embedder's cache skips texts it has seen)."""
         if ids:
             self._dirty = True
-            self._stores[kind].add_texts(list(texts), metadatas=list(metadatas), ids=list(ids))
+            # Chroma refuses batches over its maximum (5,461 records here): a FAQ file of 10,000
+            # entries with alternative wordings is several batches.
+            for start in range(0, len(ids), _ADD_BATCH):
+                end = start + _ADD_BATCH
+                self._stores[kind].add_texts(
+                    list(texts[start:end]),
+                    metadatas=list(metadatas[start:end]),
+                    ids=list(ids[start:end]),
+                )
 
     def delete(self, kind: str, ids: Sequence[str]) -> None:
         if ids:
@@ -198,6 +225,21 @@ class ChromaIndex:
                     page["ids"], page["documents"], page["metadatas"], strict=True
                 ):
                     out.append(StoredRecord(rid, text or "", dict(meta or {}), kind))
+                if len(page["ids"]) < _GET_PAGE:
+                    return out
+                offset += _GET_PAGE
+
+    def vectors(self, kind: str) -> dict[str, np.ndarray[Any, np.dtype[np.float32]]]:
+        """Every stored vector of one collection by record id (no embedding again)."""
+        out: dict[str, np.ndarray[Any, np.dtype[np.float32]]] = {}
+        offset = 0
+        with self._lock:
+            while True:
+                page = self._collection(kind).get(
+                    limit=_GET_PAGE, offset=offset, include=["embeddings"]
+                )
+                for rid, vector in zip(page["ids"], page["embeddings"], strict=True):
+                    out[rid] = np.asarray(vector, dtype=np.float32)
                 if len(page["ids"]) < _GET_PAGE:
                     return out
                 offset += _GET_PAGE

@@ -134,6 +134,21 @@ class Answer:
         data["related"] = [r.to_dict() for r in self.related]
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Answer:
+        """An answer back from :meth:`to_dict` (a shared cache stores answers as JSON)."""
+        return cls(
+            answer=str(data["answer"]),
+            citations=tuple(Citation(**c) for c in data["citations"]),
+            abstained=bool(data["abstained"]),
+            kind=data["kind"],
+            language=str(data["language"]),
+            confidence=float(data["confidence"]),
+            cached=bool(data.get("cached", False)),
+            note=str(data.get("note", "")),
+            related=tuple(RelatedQuestion(**r) for r in data.get("related", ())),
+        )
+
 
 @dataclass(frozen=True)
 class Hit:

@@ -43,6 +43,7 @@ def test_each_language_gets_its_own_thresholds() -> None:
         "abstention_rate",
         "answer_rate",
         "correct_answer_rate",
+        "false_answer_rate",
     }
 
 

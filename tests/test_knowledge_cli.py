@@ -147,8 +147,12 @@ def test_eval_on_a_tiny_corpus(runner: CliRunner, corpus: Path, tmp_path: Path) 
     assert isinstance(report["calibration"], dict)
     assert "misses" not in report
     assert report["thresholds"] == {
-        "en": {"faq": 0.85, "answer": 0.85},
-        "zh": {"faq": 0.85, "answer": 0.85},
+        "en": {"faq": 0.85, "answer": 0.85, "from": "configured"},
+        "zh": {"faq": 0.85, "answer": 0.85, "from": "configured"},
+    }
+    # Four entries are too few for the corpus to calibrate itself: the shipped thresholds.
+    assert report["self_calibration"]["derived"]["en"] == {
+        "skipped": "2 FAQ entries: too few to probe (at least 8)"
     }
 
     # Stricter than any match: every question is declined.
@@ -174,3 +178,21 @@ def test_eval_names_a_bad_qa_file(
     code, _, error = run(runner, "eval", "--corpus", str(corpus), "--qa", str(qa), "--no-progress")
     assert code == 2
     assert message in error
+
+
+def test_calibrate_and_stats_show_how_thresholds_were_derived(
+    runner: CliRunner, corpus: Path
+) -> None:
+    code, _, _ = run(runner, "ingest", str(corpus), "--no-progress")
+    assert code == 0
+    code, calibration, _ = run(runner, "calibrate")
+    assert code == 0
+    too_few = "2 FAQ entries: too few to probe (at least 8)"
+    assert calibration["thresholds"] == {}
+    assert calibration["derived"] == {"en": {"skipped": too_few}, "zh": {"skipped": too_few}}
+    code, stats, _ = run(runner, "stats")
+    assert code == 0
+    assert stats["thresholds"]["self_calibration"] == calibration
+    # Thresholds set in the settings (as this runner does) are the operator's choice.
+    assert stats["thresholds"]["in_use"]["zh"] == {"faq": 0.9, "answer": 0.86, "from": "configured"}
+    assert set(stats["answer_cache"]) >= {"backend", "hits", "misses", "hit_rate", "cached_ms_p95"}

@@ -80,12 +80,22 @@ def ask(
 def stats(
     sources: bool = typer.Option(False, "--sources", help="List every source too."),
 ) -> None:
-    """What the knowledge base holds."""
+    """What the knowledge base holds, the thresholds it answers with (self-calibrated or
+    configured, and how they were derived) and the answer cache's hit rate and latency."""
     with _knowledge() as knowledge:
         data = _guard(knowledge.stats)
         if sources:
             data["source_list"] = [s.to_dict() for s in _guard(knowledge.sources)]
     _echo(data)
+
+
+@kb_app.command("calibrate")
+def calibrate_command() -> None:
+    """Derive the thresholds from the corpus itself again (every ingestion that changes
+    something does it) and print them with how they were derived."""
+    with _knowledge() as knowledge:
+        calibration = _guard(knowledge.calibrate)
+    _echo(calibration.to_dict())
 
 
 @kb_app.command("unanswered")
@@ -150,9 +160,9 @@ def eval_command(
     settings = cli_settings()
     config = replace(knowledge_config(settings), llm=None)
     if faq_threshold is not None:
-        config = replace(config, faq_threshold=faq_threshold)
+        config = replace(config, faq_threshold=faq_threshold, self_calibrate=False)
     if answer_threshold is not None:
-        config = replace(config, answer_threshold=answer_threshold)
+        config = replace(config, answer_threshold=answer_threshold, self_calibrate=False)
     report = _guard(
         lambda: evaluate(
             corpus,

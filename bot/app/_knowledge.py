@@ -11,7 +11,14 @@ from typing import Any
 from bot.app._settings import Settings
 from bot.language import detect_language
 from bot.privacy import redact
-from knowledge import IngestReport, KnowledgeBase, KnowledgeConfig, LLMConfig
+from knowledge import (
+    AnswerCache,
+    IngestReport,
+    KnowledgeBase,
+    KnowledgeConfig,
+    LLMConfig,
+    RedisAnswerCache,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +45,10 @@ def knowledge_config(settings: Settings) -> KnowledgeConfig:
         llm=llm,
         default_language=settings.default_language,
         related=settings.knowledge_related,
+        # Thresholds set explicitly are the operator's choice: they win over the corpus's own.
+        self_calibrate=settings.knowledge_self_calibrate
+        and settings.knowledge_faq_threshold is None
+        and settings.knowledge_answer_threshold is None,
     )
     if settings.knowledge_faq_threshold is not None:
         config = replace(config, faq_threshold=settings.knowledge_faq_threshold)
@@ -61,6 +72,17 @@ class _LazyOcr:
         return str(self._engine.read(path).text)
 
 
+def answer_cache(settings: Settings) -> AnswerCache | None:
+    """The shared answer cache in Redis when one is configured (None: in memory per process)."""
+    if not settings.knowledge_answer_cache_url:
+        return None
+    return RedisAnswerCache(
+        settings.knowledge_answer_cache_url,
+        prefix=f"kb-answers:{settings.knowledge_collection}",
+        ttl_s=settings.knowledge_answer_cache_ttl_s,
+    )
+
+
 def open_knowledge_base(settings: Settings) -> KnowledgeBase:
     """The platform's knowledge base, with OCR for images."""
     return KnowledgeBase(
@@ -68,6 +90,7 @@ def open_knowledge_base(settings: Settings) -> KnowledgeBase:
         detect_language=detect_language,
         image_to_text=_LazyOcr(),
         redact=redact,
+        answer_cache=answer_cache(settings),
     )
 
 

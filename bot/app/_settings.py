@@ -444,6 +444,22 @@ class Settings(BaseSettings):
         description="Least similarity of a passage to answer from it, else abstain; a number or "
         "per language; unset: the calibrated defaults.",
     )
+    knowledge_self_calibrate: bool = Field(
+        default=True,
+        description="Answer with the thresholds the knowledge base derives from its own corpus at "
+        "ingestion (unless thresholds are set explicitly); false: the configured ones.",
+    )
+    knowledge_answer_cache_url: str | None = Field(
+        default=None,
+        description="Redis URL of the answer cache shared by every process "
+        "(`redis://host:6379/1`); unset: an in-memory cache per process.",
+    )
+    knowledge_answer_cache_ttl_s: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        description="How long a cached answer lives in Redis, in seconds (an ingestion "
+        "invalidates it sooner).",
+    )
     knowledge_related: int = Field(
         default=3,
         ge=0,
