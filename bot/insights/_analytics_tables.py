@@ -1,0 +1,29 @@
+"""The analytics read model: one row per UTC day, dimension values and metric (a daily rollup).
+
+A long table (metric name, value) rather than one column per metric: handoff reasons and new
+metrics need no migration, and the dashboard sums a few thousand rows however many messages
+are stored.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Float, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.storage import Base
+
+
+class AnalyticsDaily(Base):
+    """The sum of one metric for one day and one combination of dimensions."""
+
+    __tablename__ = "analytics_daily"
+    __table_args__ = (Index("ix_analytics_daily_day", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))  # "YYYY-MM-DD", UTC
+    channel: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8))
+    intent: Mapped[str] = mapped_column(String(64))  # "" when no intent is known
+    agent: Mapped[str] = mapped_column(String(128))  # "" when no agent took part
+    metric: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)

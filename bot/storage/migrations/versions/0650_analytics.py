@@ -1,0 +1,36 @@
+"""Analytics: the daily rollup the dashboard reads (insights module).
+
+Revision ID: 0650
+Revises: 0002
+Create Date: 2026-12-02
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0650"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = ("analytics",)
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "analytics_daily",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("day", sa.String(10), nullable=False),
+        sa.Column("channel", sa.String(32), nullable=False),
+        sa.Column("language", sa.String(8), nullable=False),
+        sa.Column("intent", sa.String(64), nullable=False),
+        sa.Column("agent", sa.String(128), nullable=False),
+        sa.Column("metric", sa.String(64), nullable=False),
+        sa.Column("value", sa.Float(), nullable=False),
+    )
+    op.create_index("ix_analytics_daily_day", "analytics_daily", ["day"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_analytics_daily_day", table_name="analytics_daily")
+    op.drop_table("analytics_daily")
