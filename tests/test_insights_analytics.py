@@ -14,6 +14,7 @@ from bot.insights import (
     AnalyticsFilters,
     AnalyticsService,
     InvalidAnalyticsQuery,
+    RepliedQuestion,
     TicketFact,
     report_csv,
 )
@@ -148,8 +149,20 @@ async def _tickets(since: datetime, until: datetime) -> Sequence[TicketFact]:
     return [t for t in TICKETS if since <= t.created_at < until]
 
 
-async def _unanswered(start: date, end: date, limit: int) -> list[dict[str, Any]]:
-    return [{"question": "=cmd|' /C calc'!A0", "asked": 2}]
+ABSTAINED = {"custom": {"knowledge": {"abstained": True}}}
+
+
+async def _replies(since: datetime, limit: int) -> list[RepliedQuestion]:
+    """Two askings of one question in range, one before it, one after it."""
+    asked = [
+        (1, "=cmd|' /C calc'!A0", D1),
+        (2, "=cmd|' /C calc'!A0", D2),
+        (3, "too early", D1 - timedelta(days=30)),
+        (4, "too late", D9 + timedelta(days=30)),
+    ]
+    return [
+        RepliedQuestion(qid, text, "en", at, ABSTAINED) for qid, text, at in asked if at >= since
+    ]
 
 
 @pytest.fixture
@@ -157,7 +170,7 @@ async def analytics(database_url: str) -> AsyncIterator[AnalyticsService]:
     db = Database(database_url)
     await db.migrate()
     await db.transaction(_log)
-    yield AnalyticsService(db, _tickets, _unanswered, AnalyticsConfig(frozenset({FALLBACK})))
+    yield AnalyticsService(db, _tickets, _replies, AnalyticsConfig(frozenset({FALLBACK})))
     db.dispose()
 
 
@@ -232,6 +245,7 @@ async def test_csv_export_neutralises_formulas(analytics: AnalyticsService) -> N
     assert lines[0].startswith("section,key,conversations,contained,containment_rate")
     assert lines[1].startswith("total,,4,2,0.5,2,0.5,5,1,0.2,")
     assert "unanswered,'=cmd|' /C calc'!A0,2" in lines
+    assert not any("too " in line for line in lines)
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, SecretStr
 from starlette.types import ASGIApp
 
+from bot.app._analytics import Analytics, build_analytics
 from bot.app._container import (
     HubServices,
     build_hub_services,
@@ -29,6 +30,7 @@ from bot.app._jobs import Job, Jobs
 from bot.app._knowledge import uploads_dir
 from bot.app._logs import configure_logging
 from bot.app._settings import Settings
+from bot.insights import painpoints_csv, report_csv
 from channels import admin, console, rest, webchat, widget
 from channels.connector import (
     BodySizeLimit,
@@ -62,7 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     hub = build_hub_services(settings)
     dispatcher = console.Dispatcher(hub.handoffs)
     hub.conversations.events.subscribe(dispatcher.on_conversation_event)
-    jobs = Jobs(background_jobs(hub))
+    analytics = build_analytics(settings, hub.database, hub.conversations, hub.tickets)
+    jobs = Jobs([*background_jobs(hub), *analytics_jobs(analytics, settings)])
     limiter = rate_limiter(settings)
 
     @asynccontextmanager
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Customer-service assistant hub", version="0.1.0", lifespan=lifespan)
     app.state.services = hub  # for tests and the CLI; adapters get only what they need
+    app.state.analytics = analytics  # for tests and benchmarks
     app.state.limiter = limiter  # for tests and benchmarks
     chat_sessions = webchat.WebchatSessions(hub.database)
     app.add_middleware(
@@ -174,6 +178,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summarize=hub.summarizer.summarize,
     )
     app.include_router(console.build_router(desk, dispatcher, context))
+    app.include_router(
+        console.build_analytics_router(
+            console.AnalyticsRoutes(
+                report=analytics.service.report,
+                report_csv=report_csv,
+                painpoints=analytics.painpoints.report,
+                painpoints_csv=painpoints_csv,
+                agents=hub.agents,
+                api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+            )
+        )
+    )
     app.mount("/static/vendor", StaticFiles(directory=VENDOR), name="vendor")
     app.include_router(
         webchat.build_router(hub.media, chat_sessions, settings.default_language, limiter)
@@ -240,6 +256,15 @@ def background_jobs(hub: HubServices) -> list[Job]:
 
         jobs.append(Job("ticket-webhooks", 30.0, deliver))
     return jobs
+
+
+def analytics_jobs(analytics: Analytics, settings: Settings) -> list[Job]:
+    """The analytics rollup's recent days recomputed, and new negative messages embedded for
+    pain points (a few batches a run: embedding is slow on a small CPU)."""
+    return [
+        Job("analytics-rollup", settings.analytics_refresh_s, analytics.service.refresh),
+        Job("painpoint-vectors", settings.analytics_refresh_s, analytics.painpoints.embed_pending),
+    ]
 
 
 def _ticket_callers(api_key: SecretStr | None) -> rest.Authorize:

@@ -8,27 +8,39 @@ from bot.insights._analytics import (
     InvalidAnalyticsQuery,
     TicketFact,
     TicketsBetween,
-    UnansweredSource,
     parse_day,
     report_csv,
 )
 from bot.insights._gaps import Gap, RepliedQuestion, RepliesSince, gaps_report
+from bot.insights._painpoints import (
+    Embed,
+    FeedbackText,
+    PainPointConfig,
+    PainPoints,
+    TicketTexts,
+    painpoints_csv,
+)
 from bot.insights._sentiment import Sentiment, SentimentAnalyzer
 
 __all__ = [
     "AnalyticsConfig",
     "AnalyticsFilters",
     "AnalyticsService",
+    "Embed",
+    "FeedbackText",
     "Gap",
     "InvalidAnalyticsQuery",
+    "PainPointConfig",
+    "PainPoints",
     "RepliedQuestion",
     "RepliesSince",
     "Sentiment",
     "SentimentAnalyzer",
     "TicketFact",
+    "TicketTexts",
     "TicketsBetween",
-    "UnansweredSource",
     "gaps_report",
+    "painpoints_csv",
     "parse_day",
     "report_csv",
 ]

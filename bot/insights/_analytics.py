@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, case, delete, func, insert, literal, select
 
 from bot.insights._analytics_tables import AnalyticsDaily
+from bot.insights._gaps import SCAN_LIMIT, RepliesSince, unanswered
 from bot.storage import Agent, Conversation, Database, Handoff, Message
 
 logger = logging.getLogger(__name__)
@@ -503,7 +504,16 @@ def _csv_safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-UnansweredSource = Callable[[date, date, int], Awaitable[list[dict[str, Any]]]]
+async def unanswered_between(
+    replies_since: RepliesSince, start: date, end: date, limit: int
+) -> list[dict[str, Any]]:
+    """The most asked questions of ``start`` … ``end`` the knowledge base declined (redacted)."""
+    until = _midnight(end + timedelta(days=1))
+    replies = [r for r in await replies_since(_midnight(start), SCAN_LIMIT) if r.asked_at < until]
+    return [
+        {"question": gap.question, "asked": gap.asked, "language": gap.language}
+        for gap in unanswered(replies, limit)
+    ]
 
 
 class AnalyticsService:
@@ -513,12 +523,12 @@ class AnalyticsService:
         self,
         database: Database,
         tickets_between: TicketsBetween,
-        unanswered: UnansweredSource,
+        replies_since: RepliesSince,
         config: AnalyticsConfig,
     ) -> None:
         self._db = database
         self._tickets_between = tickets_between
-        self._unanswered = unanswered
+        self._replies_since = replies_since
         self._config = config
 
     async def rebuild(self, start: date, end: date) -> int:
@@ -565,7 +575,9 @@ class AnalyticsService:
             lambda connection: read_rollup(connection, start, end, filters)
         )
         report = summarize(rows, granularity)
-        report["top_unanswered"] = await self._unanswered(start, end, unanswered_limit)
+        report["top_unanswered"] = await unanswered_between(
+            self._replies_since, start, end, unanswered_limit
+        )
         return {"from": start.isoformat(), "to": end.isoformat(), "filters": filters.as_dict()} | (
             report
         )

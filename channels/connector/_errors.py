@@ -28,6 +28,7 @@ from bot.handoff import (
     NotAllowed,
     NotFound,
 )
+from bot.insights import InvalidAnalyticsQuery
 from bot.media import AttachmentNotFound, KeptButUnreadable, UploadRejected, UploadTooLarge
 from bot.orders import (
     FixturesError,
@@ -170,6 +171,8 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (NotFitted, 503, "unavailable"),
     # privacy
     (InvalidPrivacyRequest, 422, "bad_request"),
+    # analytics
+    (InvalidAnalyticsQuery, 422, "bad_request"),
     # knowledge base
     (UnsupportedSource, 415, "unsupported"),
     (InvalidSource, 422, "bad_request"),

@@ -1,4 +1,5 @@
-"""Analytics: the daily rollup the dashboard reads (insights module).
+"""Analytics: the daily rollup the dashboard reads, and the vectors of negative messages for
+pain points (insights module).
 
 Revision ID: 0650
 Revises: 0002
@@ -29,8 +30,19 @@ def upgrade() -> None:
         sa.Column("value", sa.Float(), nullable=False),
     )
     op.create_index("ix_analytics_daily_day", "analytics_daily", ["day"])
+    op.create_table(
+        "painpoint_vectors",
+        sa.Column(
+            "message_id",
+            sa.Integer(),
+            sa.ForeignKey("messages.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("vector", sa.LargeBinary(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("painpoint_vectors")
     op.drop_index("ix_analytics_daily_day", table_name="analytics_daily")
     op.drop_table("analytics_daily")
