@@ -26,7 +26,7 @@ D2 = D1 + timedelta(days=1)
 D9 = D1 + timedelta(days=8)  # the next Tuesday: outside the 7-day return window of D1
 
 
-def _log(connection: Connection) -> None:
+def synthetic_log(connection: Connection) -> None:
     """Three conversations:
     - web/en (c1): D1 two messages (sentiment 0.5, -0.5), a knowledge answer, a fallback; writes
       again on D2 (so D1 is not first-contact resolved), one message (0.0), a knowledge
@@ -169,7 +169,7 @@ async def _replies(since: datetime, limit: int) -> list[RepliedQuestion]:
 async def analytics(database_url: str) -> AsyncIterator[AnalyticsService]:
     db = Database(database_url)
     await db.migrate()
-    await db.transaction(_log)
+    await db.transaction(synthetic_log)
     yield AnalyticsService(db, _tickets, _replies, AnalyticsConfig(frozenset({FALLBACK})))
     db.dispose()
 

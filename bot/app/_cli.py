@@ -10,6 +10,7 @@ import typer
 
 from bot.app._actions import run_action_server
 from bot.app._cli_eval import eval_app
+from bot.app._cli_insights_report import insights_report_app
 from bot.app._cli_kb import kb_app
 from bot.app._cli_media import media_app
 from bot.app._cli_privacy import privacy_app
@@ -37,6 +38,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(media_app, name="media")
 app.add_typer(recommend_app, name="recommend")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(insights_report_app, name="insights")
 
 
 @app.command()

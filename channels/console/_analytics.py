@@ -2,10 +2,9 @@
 
 Open to the shop's back end with ``BOT_API_KEY`` (``Authorization: Bearer <key>``) and to a
 supervisor logged in to the console (its session cookie); nobody else. Every route is a read:
-no CSRF token is needed.
+no CSRF token is needed. Annotations are evaluated, not postponed: the query types are
+closures.
 """
-
-from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
