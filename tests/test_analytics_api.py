@@ -27,7 +27,7 @@ async def prepare(settings: Settings) -> None:
     hub = build_hub_services(settings)
     await hub.database.migrate()
     await hub.database.transaction(synthetic_log)
-    analytics = build_analytics(settings, hub.database, hub.conversations, hub.tickets)
+    analytics = build_analytics(settings, hub.database, hub.tickets)
     await analytics.service.rebuild(date(2026, 11, 1), date(2026, 11, 12))
     assert await analytics.painpoints.embed_pending() == 2
     await hub.agents.create("sam", PASSWORD, role="supervisor")

@@ -14,7 +14,6 @@ from bot.insights import (
     AnalyticsFilters,
     AnalyticsService,
     InvalidAnalyticsQuery,
-    RepliedQuestion,
     TicketFact,
     report_csv,
 )
@@ -76,7 +75,7 @@ def synthetic_log(connection: Connection) -> None:
         (1, "out", "bot", "It ships in 2 days", knowledge, None, D1 + timedelta(seconds=1)),
         (1, "in", "customer", "hm?", None, -0.5, D1 + timedelta(minutes=1)),
         (1, "out", "bot", FALLBACK, {"buttons": []}, None, D1 + timedelta(minutes=1, seconds=1)),
-        (1, "in", "customer", "I want a refund", None, 0.0, D2),
+        (1, "in", "customer", "=SUM(A1) refund 13812345678", None, 0.0, D2),
         (1, "out", "bot", "I do not know", abstained, None, D2 + timedelta(seconds=1)),
         (1, "out", "agent", "Hello, Alice here", None, None, D2 + timedelta(minutes=2)),
         (2, "in", "customer", "人工客服", None, -0.8, D1 + timedelta(hours=2)),
@@ -149,28 +148,12 @@ async def _tickets(since: datetime, until: datetime) -> Sequence[TicketFact]:
     return [t for t in TICKETS if since <= t.created_at < until]
 
 
-ABSTAINED = {"custom": {"knowledge": {"abstained": True}}}
-
-
-async def _replies(since: datetime, limit: int) -> list[RepliedQuestion]:
-    """Two askings of one question in range, one before it, one after it."""
-    asked = [
-        (1, "=cmd|' /C calc'!A0", D1),
-        (2, "=cmd|' /C calc'!A0", D2),
-        (3, "too early", D1 - timedelta(days=30)),
-        (4, "too late", D9 + timedelta(days=30)),
-    ]
-    return [
-        RepliedQuestion(qid, text, "en", at, ABSTAINED) for qid, text, at in asked if at >= since
-    ]
-
-
 @pytest.fixture
 async def analytics(database_url: str) -> AsyncIterator[AnalyticsService]:
     db = Database(database_url)
     await db.migrate()
     await db.transaction(synthetic_log)
-    yield AnalyticsService(db, _tickets, _replies, AnalyticsConfig(frozenset({FALLBACK})))
+    yield AnalyticsService(db, _tickets, AnalyticsConfig(frozenset({FALLBACK})))
     db.dispose()
 
 
@@ -244,8 +227,7 @@ async def test_csv_export_neutralises_formulas(analytics: AnalyticsService) -> N
     lines = text.splitlines()
     assert lines[0].startswith("section,key,conversations,contained,containment_rate")
     assert lines[1].startswith("total,,4,2,0.5,2,0.5,5,1,0.2,")
-    assert "unanswered,'=cmd|' /C calc'!A0,2" in lines
-    assert not any("too " in line for line in lines)
+    assert lines[-1] == "unanswered,'=SUM(A1) refund [phone],1"  # redacted, no formula
 
 
 @pytest.mark.parametrize(

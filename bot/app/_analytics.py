@@ -11,7 +11,6 @@ from pathlib import Path
 import yaml
 
 from bot.app._settings import Settings
-from bot.conversations import ConversationService
 from bot.insights import (
     AnalyticsConfig,
     AnalyticsService,
@@ -114,7 +113,6 @@ def ticket_texts(tickets: TicketService) -> TicketTexts:
 def build_analytics(
     settings: Settings,
     database: Database,
-    conversations: ConversationService,
     tickets: TicketService,
 ) -> Analytics:
     """The analytics services of the hub (and of the report command)."""
@@ -122,7 +120,6 @@ def build_analytics(
     service = AnalyticsService(
         database,
         tickets_between(tickets),
-        conversations.replied_questions,
         AnalyticsConfig(
             fallback_texts=fallback_texts(),
             fcr_days=settings.analytics_fcr_days,

@@ -118,9 +118,7 @@ def _with_analytics(work: Callable[[Analytics], Awaitable[T]]) -> T:
         hub = build_hub_services(settings)
         await hub.database.migrate()
         try:
-            return await work(
-                build_analytics(settings, hub.database, hub.conversations, hub.tickets)
-            )
+            return await work(build_analytics(settings, hub.database, hub.tickets))
         finally:
             hub.tracker_events.dispose()
             hub.database.dispose()

@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     hub = build_hub_services(settings)
     dispatcher = console.Dispatcher(hub.handoffs)
     hub.conversations.events.subscribe(dispatcher.on_conversation_event)
-    analytics = build_analytics(settings, hub.database, hub.conversations, hub.tickets)
+    analytics = build_analytics(settings, hub.database, hub.tickets)
     jobs = Jobs([*background_jobs(hub), *analytics_jobs(analytics, settings)])
     limiter = rate_limiter(settings)
 

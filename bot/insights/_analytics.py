@@ -33,9 +33,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, case, delete, func, insert, literal, select
 
-from bot.insights._analytics_tables import AnalyticsDaily
-from bot.insights._gaps import SCAN_LIMIT, RepliesSince, unanswered
+from bot.insights._analytics_tables import AnalyticsDaily, AnalyticsUnanswered
+from bot.privacy import redact
 from bot.storage import Agent, Conversation, Database, Handoff, Message
+from knowledge import question_key
 
 logger = logging.getLogger(__name__)
 
@@ -504,15 +505,111 @@ def _csv_safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-async def unanswered_between(
-    replies_since: RepliesSince, start: date, end: date, limit: int
+def collect_unanswered(connection: Connection, start: date, end: date) -> list[dict[str, Any]]:
+    """The customer messages of ``start`` … ``end`` that a knowledge abstention answered, each
+    with its normalized (redacted) text as the key."""
+    dialect = connection.dialect.name
+    since, until = _midnight(start), _midnight(end + timedelta(days=1))
+    reply = Message.__table__.alias("reply")
+    earlier = Message.__table__.alias("earlier")
+    question = Message.__table__.alias("question")
+    asked_id = (
+        select(func.max(earlier.c.id))
+        .where(
+            earlier.c.conversation_id == reply.c.conversation_id,
+            earlier.c.direction == "in",
+            earlier.c.id < reply.c.id,
+        )
+        .scalar_subquery()
+    )
+    abstained = reply.c.payload[("custom", "knowledge", "abstained")].as_boolean()
+    rows = connection.execute(
+        select(
+            question.c.id,
+            question.c.text,
+            _day_of(question.c.created_at, dialect),
+            Conversation.channel,
+            Conversation.language,
+        )
+        .select_from(
+            reply.join(question, question.c.id == asked_id).join(
+                Conversation, Conversation.id == reply.c.conversation_id
+            )
+        )
+        .where(
+            reply.c.direction == "out",
+            reply.c.author == "bot",
+            reply.c.created_at >= since,
+            reply.c.created_at < until,
+            abstained.is_(True),
+        )
+    )
+    found: dict[int, dict[str, Any]] = {}
+    for message_id, text, day, channel, language in rows:
+        shown = redact(str(text or "")).strip()
+        key = (question_key(shown) or shown)[:200]
+        if key and first_day_ok(str(day), start, end):
+            found[int(message_id)] = {
+                "message_id": int(message_id),
+                "day": str(day),
+                "channel": channel[:32],
+                "language": (language or "")[:8],
+                "question_key": key,
+            }
+    return list(found.values())
+
+
+def first_day_ok(day: str, start: date, end: date) -> bool:
+    """Whether a question's day lies in the range rebuilt (a question asked just before
+    midnight may be answered after it)."""
+    return start.isoformat() <= day <= end.isoformat()
+
+
+def store_unanswered(
+    connection: Connection, start: date, end: date, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Replace the unanswered questions of ``start`` … ``end``."""
+    connection.execute(
+        delete(AnalyticsUnanswered).where(
+            AnalyticsUnanswered.day >= start.isoformat(), AnalyticsUnanswered.day <= end.isoformat()
+        )
+    )
+    if rows:
+        connection.execute(insert(AnalyticsUnanswered), list(rows))
+
+
+def read_unanswered(
+    connection: Connection, start: date, end: date, filters: AnalyticsFilters, limit: int
 ) -> list[dict[str, Any]]:
-    """The most asked questions of ``start`` … ``end`` the knowledge base declined (redacted)."""
-    until = _midnight(end + timedelta(days=1))
-    replies = [r for r in await replies_since(_midnight(start), SCAN_LIMIT) if r.asked_at < until]
+    """The most asked unanswered questions of the range, each in its latest wording (redacted)."""
+    query = (
+        select(
+            AnalyticsUnanswered.question_key,
+            func.count(),
+            func.max(AnalyticsUnanswered.message_id),
+        )
+        .where(
+            AnalyticsUnanswered.day >= start.isoformat(), AnalyticsUnanswered.day <= end.isoformat()
+        )
+        .group_by(AnalyticsUnanswered.question_key)
+        .order_by(func.count().desc(), func.max(AnalyticsUnanswered.message_id).desc())
+        .limit(limit)
+    )
+    for name in ("channel", "language"):
+        value = getattr(filters, name)
+        if value is not None:
+            query = query.where(getattr(AnalyticsUnanswered, name) == value)
+    if filters.intent is not None or filters.agent is not None:
+        return []  # questions the bot declined have no handoff intent or agent
+    top = connection.execute(query).all()
+    texts = dict(
+        connection.execute(
+            select(Message.id, Message.text).where(Message.id.in_([row[2] for row in top]))
+        ).all()
+    )
     return [
-        {"question": gap.question, "asked": gap.asked, "language": gap.language}
-        for gap in unanswered(replies, limit)
+        {"question": redact(str(texts.get(latest) or "")).strip(), "asked": int(count)}
+        for _key, count, latest in top
     ]
 
 
@@ -523,12 +620,10 @@ class AnalyticsService:
         self,
         database: Database,
         tickets_between: TicketsBetween,
-        replies_since: RepliesSince,
         config: AnalyticsConfig,
     ) -> None:
         self._db = database
         self._tickets_between = tickets_between
-        self._replies_since = replies_since
         self._config = config
 
     async def rebuild(self, start: date, end: date) -> int:
@@ -540,6 +635,7 @@ class AnalyticsService:
         def work(connection: Connection) -> int:
             rows = collect_rollup(connection, start, end, self._config)
             add_tickets(rows, tickets)
+            store_unanswered(connection, start, end, collect_unanswered(connection, start, end))
             return store_rollup(connection, start, end, rows)
 
         written = await self._db.transaction(work)
@@ -571,13 +667,14 @@ class AnalyticsService:
         """The figures of ``start`` … ``end`` (inclusive) as JSON."""
         check_range(start, end)
         filters = filters or AnalyticsFilters()
-        rows = await self._db.transaction(
-            lambda connection: read_rollup(connection, start, end, filters)
+        rows, questions = await self._db.transaction(
+            lambda connection: (
+                read_rollup(connection, start, end, filters),
+                read_unanswered(connection, start, end, filters, unanswered_limit),
+            )
         )
         report = summarize(rows, granularity)
-        report["top_unanswered"] = await unanswered_between(
-            self._replies_since, start, end, unanswered_limit
-        )
+        report["top_unanswered"] = questions
         return {"from": start.isoformat(), "to": end.isoformat(), "filters": filters.as_dict()} | (
             report
         )

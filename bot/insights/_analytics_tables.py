@@ -7,7 +7,7 @@ are stored.
 
 from __future__ import annotations
 
-from sqlalchemy import Float, Index, String
+from sqlalchemy import Float, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.storage import Base
@@ -27,3 +27,19 @@ class AnalyticsDaily(Base):
     agent: Mapped[str] = mapped_column(String(128))  # "" when no agent took part
     metric: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(Float)
+
+
+class AnalyticsUnanswered(Base):
+    """A customer message the knowledge base declined to answer, by its normalized text (the
+    row goes with the message, so an erased conversation leaves nothing here)."""
+
+    __tablename__ = "analytics_unanswered"
+    __table_args__ = (Index("ix_analytics_unanswered_day", "day"),)
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[str] = mapped_column(String(10))
+    channel: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8))
+    question_key: Mapped[str] = mapped_column(String(200))

@@ -31,6 +31,20 @@ def upgrade() -> None:
     )
     op.create_index("ix_analytics_daily_day", "analytics_daily", ["day"])
     op.create_table(
+        "analytics_unanswered",
+        sa.Column(
+            "message_id",
+            sa.Integer(),
+            sa.ForeignKey("messages.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("day", sa.String(10), nullable=False),
+        sa.Column("channel", sa.String(32), nullable=False),
+        sa.Column("language", sa.String(8), nullable=False),
+        sa.Column("question_key", sa.String(200), nullable=False),
+    )
+    op.create_index("ix_analytics_unanswered_day", "analytics_unanswered", ["day"])
+    op.create_table(
         "painpoint_vectors",
         sa.Column(
             "message_id",
@@ -44,5 +58,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("painpoint_vectors")
+    op.drop_index("ix_analytics_unanswered_day", table_name="analytics_unanswered")
+    op.drop_table("analytics_unanswered")
     op.drop_index("ix_analytics_daily_day", table_name="analytics_daily")
     op.drop_table("analytics_daily")
