@@ -246,7 +246,7 @@ class Settings(BaseSettings):
         "again within this many days.",
     )
     painpoint_distance: float = Field(
-        default=0.85,
+        default=1.0,
         gt=0,
         lt=2,
         description="Cosine distance within which negative texts form one pain-point topic.",
