@@ -59,6 +59,10 @@ async def test_who_may_read(live: str) -> None:
         )
         assert wrong.status_code == 401
         assert wrong.json() == {"detail": "wrong API key; send 'Authorization: Bearer <key>'"}
+        odd = await anonymous.get(
+            "/api/analytics/summary", headers={b"Authorization": "Bearer cl\xe9".encode("latin-1")}
+        )
+        assert odd.status_code == 401
         keyed = await anonymous.get(
             "/api/analytics/summary", params=RANGE, headers={"Authorization": f"Bearer {KEY}"}
         )

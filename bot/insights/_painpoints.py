@@ -18,6 +18,7 @@ import asyncio
 import csv
 import io
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -192,6 +193,8 @@ class PainPoints:
         self._embed = embed
         self._tickets = tickets
         self._config = config
+        # Ticket texts embedded before, by their text: a report asked again embeds only new ones.
+        self._ticket_vectors: OrderedDict[str, Vectors] = OrderedDict()
 
     async def embed_pending(self, batches: int = 4) -> int:
         """The job: embed up to ``batches`` batches of negative messages not embedded yet."""
@@ -210,6 +213,20 @@ class PainPoints:
             logger.info("Embedded %d negative messages for pain points", done)
         return done
 
+    async def _embed_tickets(self, texts: list[str]) -> Vectors:
+        cache = self._ticket_vectors
+        for text in texts:  # this report's texts are the newest: trimming keeps them
+            if text in cache:
+                cache.move_to_end(text)
+        new = sorted({t for t in texts if t not in cache})
+        if new:
+            vectors = await asyncio.to_thread(self._embed, new)
+            for text, vector in zip(new, vectors, strict=True):
+                cache[text] = np.asarray(vector, dtype=np.float32)
+        while len(cache) > max(TICKET_CACHE, len(texts)):
+            cache.popitem(last=False)
+        return np.vstack([cache[t] for t in texts]) if texts else _empty()
+
     async def report(self, start: date, end: date, limit: int = 20) -> dict[str, Any]:
         """The topics of ``start`` … ``end`` (inclusive), biggest first, as JSON."""
         check_range(start, end)
@@ -219,11 +236,7 @@ class PainPoints:
             lambda c: _embedded(c, since, until, self._config.max_texts)
         )
         tickets = list(await self._tickets(since, until, self._config.max_tickets))
-        ticket_vectors = (
-            await asyncio.to_thread(self._embed, [t.text for t in tickets])
-            if tickets
-            else np.zeros((0, 384), dtype=np.float32)
-        )
+        ticket_vectors = await self._embed_tickets([t.text for t in tickets])
         texts = [t for t, _ in stored] + tickets
         if not texts:
             return {"from": start.isoformat(), "to": end.isoformat(), "texts": 0, "topics": []}
@@ -237,6 +250,13 @@ class PainPoints:
             "texts": len(texts),
             "topics": describe(texts, vectors, topics, end)[:limit],
         }
+
+
+TICKET_CACHE = 5000
+
+
+def _empty() -> Vectors:
+    return np.zeros((0, 384), dtype=np.float32)
 
 
 def painpoints_csv(report: dict[str, Any]) -> str:

@@ -62,7 +62,11 @@ def build_analytics_router(routes: AnalyticsRoutes) -> APIRouter:
         if header:
             scheme, _, given = header.partition(" ")
             key = routes.api_key
-            if scheme.lower() == "bearer" and key and secrets.compare_digest(given, key):
+            if (
+                scheme.lower() == "bearer"
+                and key
+                and secrets.compare_digest(given.encode(), key.encode())
+            ):
                 return
             raise HTTPException(401, detail="wrong API key; send 'Authorization: Bearer <key>'")
         token = request.cookies.get(COOKIE)
