@@ -13,7 +13,9 @@ conversation-days hand off, with intents, agents, wait, handle time and CSAT), t
 3. ``dashboard``: ``AnalyticsService.report`` as ``GET /api/analytics/summary`` calls it, p50 /
    p95 / max in ms over ``--queries`` runs, for the dashboard's default (the last 30 days,
    daily), 90 days weekly, and 30 days filtered by channel and language. It includes the top
-   unanswered questions, read from the stored messages.
+   unanswered questions. Each sample uses a new service (no cached report: every one reads the
+   database); ``default_after_job_cached`` is the default view as the job leaves it (cached
+   until the rollup changes).
 
 Wall times on a shared 2-core machine include waiting for a core; ``cpu_`` figures are this
 process's CPU time (SQLite runs in-process), and the load average says how busy the machine
@@ -197,12 +199,20 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         for name, (first, filters, granularity) in cases.items():
             samples, cpu = [], []
             for _ in range(args.queries):
+                # A new service has no cached reports: every sample reads the database.
+                cold = AnalyticsService(database, _no_tickets, AnalyticsConfig())
                 began, began_cpu = time.perf_counter(), time.process_time()
-                report = await service.report(first, TODAY, filters, granularity)
+                report = await cold.report(first, TODAY, filters, granularity)
                 samples.append(time.perf_counter() - began)
                 cpu.append(time.process_time() - began_cpu)
             dashboard[name] = _percentiles(samples) | _percentiles(cpu, "cpu_")
             totals[name] = report["totals"]["conversations"]
+        warm = []
+        for _ in range(args.queries):  # the default view, as the job leaves it cached
+            began = time.perf_counter()
+            await service.report(TODAY - timedelta(days=29), TODAY)
+            warm.append(time.perf_counter() - began)
+        dashboard["default_after_job_cached"] = _percentiles(warm)
         database.dispose()
     return {
         "benchmark": "analytics",
@@ -219,7 +229,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "dashboard": dashboard,
         "conversations_in_view": totals,
         "goal_ms": 1000,
-        "goal_met": all(v["p95_ms"] <= 1000 for v in dashboard.values()),
+        "goal_met_every_view": all(v["p95_ms"] <= 1000 for v in dashboard.values()),
     }
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, delete, insert
 
 from bot.insights import (
     AnalyticsConfig,
@@ -219,6 +219,25 @@ async def test_refresh_replaces_days_instead_of_adding(analytics: AnalyticsServi
     report = await analytics.report(date(2026, 11, 1), date(2026, 11, 12))
     assert report["totals"]["conversations"] == 4
     assert report["totals"]["tickets"] == 3
+
+
+async def test_a_cached_report_follows_a_rebuild(analytics: AnalyticsService) -> None:
+    await analytics.refresh(today=date(2026, 11, 12))
+    first = await analytics.report(date(2026, 11, 1), date(2026, 11, 12))
+    first["totals"]["conversations"] = -1  # a caller changing its copy changes no cache
+    cached = await analytics.report(date(2026, 11, 1), date(2026, 11, 12))
+    assert cached["totals"]["conversations"] == 4
+    database = analytics._db
+
+    def erase_c3(connection: Connection) -> None:
+        connection.execute(delete(Message).where(Message.conversation_id == 3))
+
+    await database.transaction(erase_c3)
+    # Another hub's job rebuilds the day: this hub's cached report is out of date.
+    other = AnalyticsService(database, _tickets, AnalyticsConfig(frozenset({FALLBACK})))
+    await other.rebuild(date(2026, 11, 10), date(2026, 11, 10))
+    changed = await analytics.report(date(2026, 11, 1), date(2026, 11, 12))
+    assert changed["totals"]["conversations"] == 3
 
 
 async def test_csv_export_neutralises_formulas(analytics: AnalyticsService) -> None:

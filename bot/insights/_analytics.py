@@ -22,18 +22,20 @@ Definitions (UTC days):
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    CursorResult,
     case,
     delete,
     func,
@@ -41,9 +43,10 @@ from sqlalchemy import (
     literal,
     select,
     union_all,
+    update,
 )
 
-from bot.insights._analytics_tables import AnalyticsDaily, AnalyticsUnanswered
+from bot.insights._analytics_tables import AnalyticsDaily, AnalyticsState, AnalyticsUnanswered
 from bot.privacy import redact
 from bot.storage import Agent, Conversation, Database, Handoff, Message
 from knowledge import question_key
@@ -55,6 +58,7 @@ GRANULARITIES = ("day", "week")
 # A message at or below this sentiment score (-1…1) counts as negative.
 NEGATIVE_SENTIMENT = -0.3
 MAX_RANGE_DAYS = 731
+REPORT_CACHE = 64
 
 
 class InvalidAnalyticsQuery(ValueError):
@@ -344,6 +348,25 @@ def store_rollup(connection: Connection, start: date, end: date, rows: Mapping[K
     for offset in range(0, len(values), 5000):
         connection.execute(insert(AnalyticsDaily), values[offset : offset + 5000])
     return len(values)
+
+
+def bump_version(connection: Connection) -> None:
+    """Tell every hub that the rollup changed."""
+    changed = connection.execute(
+        update(AnalyticsState)
+        .where(AnalyticsState.id == 1)
+        .values(version=AnalyticsState.version + 1)
+    )
+    if not cast(CursorResult[Any], changed).rowcount:
+        connection.execute(insert(AnalyticsState).values(id=1, version=1))
+
+
+def rollup_version(connection: Connection) -> int:
+    """How many times the rollup was rebuilt (0: never)."""
+    version = connection.execute(
+        select(AnalyticsState.version).where(AnalyticsState.id == 1)
+    ).scalar_one_or_none()
+    return int(version or 0)
 
 
 def first_stored_day(connection: Connection) -> date | None:
@@ -650,6 +673,10 @@ class AnalyticsService:
         self._db = database
         self._tickets_between = tickets_between
         self._config = config
+        # Reports of the current rollup version, newest last: the rollup changes only when the
+        # job runs, so a dashboard asked again (or the default view the job warms) costs nothing.
+        self._cache: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self._cache_version = -1
 
     async def rebuild(self, start: date, end: date) -> int:
         """Recompute the rollup of ``start`` … ``end``; how many rollup rows were written."""
@@ -661,7 +688,9 @@ class AnalyticsService:
             rows = collect_rollup(connection, start, end, self._config)
             add_tickets(rows, tickets)
             store_unanswered(connection, start, end, collect_unanswered(connection, start, end))
-            return store_rollup(connection, start, end, rows)
+            written = store_rollup(connection, start, end, rows)
+            bump_version(connection)
+            return written
 
         written = await self._db.transaction(work)
         logger.info("Analytics rollup of %s…%s: %d rows", start, end, written)
@@ -679,6 +708,7 @@ class AnalyticsService:
             end = min(today, start + timedelta(days=89))
             written += await self.rebuild(start, end)
             start = end + timedelta(days=1)
+        await self.report(today - timedelta(days=29), today)  # the dashboard's default view
         return written
 
     async def report(
@@ -694,14 +724,29 @@ class AnalyticsService:
         if granularity not in GRANULARITIES:
             raise InvalidAnalyticsQuery(f"granularity must be one of {', '.join(GRANULARITIES)}")
         filters = filters or AnalyticsFilters()
+        key = (start, end, filters, granularity, unanswered_limit)
+        version = await self._db.transaction(rollup_version)
+        if version != self._cache_version:
+            self._cache.clear()
+            self._cache_version = version
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return copy.deepcopy(cached)
         rows, questions = await self._db.transaction(
             lambda connection: (
                 read_grouped(connection, start, end, filters),
                 read_unanswered(connection, start, end, filters, unanswered_limit),
             )
         )
-        report = summarize(rows, granularity)
+        report: dict[str, Any] = {
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "filters": filters.as_dict(),
+        }
+        report |= summarize(rows, granularity)
         report["top_unanswered"] = questions
-        return {"from": start.isoformat(), "to": end.isoformat(), "filters": filters.as_dict()} | (
-            report
-        )
+        self._cache[key] = report
+        while len(self._cache) > REPORT_CACHE:
+            self._cache.popitem(last=False)
+        return copy.deepcopy(report)

@@ -43,3 +43,13 @@ class AnalyticsUnanswered(Base):
     channel: Mapped[str] = mapped_column(String(32))
     language: Mapped[str] = mapped_column(String(8))
     question_key: Mapped[str] = mapped_column(String(200))
+
+
+class AnalyticsState(Base):
+    """One row: bumped by every rollup rebuild, so every hub knows when its cached reports are
+    out of date."""
+
+    __tablename__ = "analytics_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column()

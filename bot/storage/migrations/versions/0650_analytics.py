@@ -45,6 +45,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_analytics_unanswered_day", "analytics_unanswered", ["day"])
     op.create_table(
+        "analytics_state",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+    )
+    op.create_table(
         "painpoint_vectors",
         sa.Column(
             "message_id",
@@ -58,6 +63,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("painpoint_vectors")
+    op.drop_table("analytics_state")
     op.drop_index("ix_analytics_unanswered_day", table_name="analytics_unanswered")
     op.drop_table("analytics_unanswered")
     op.drop_index("ix_analytics_daily_day", table_name="analytics_daily")
