@@ -41,7 +41,8 @@ def hub_url(tmp_path: Path) -> Iterator[str]:
     thread.start()
     deadline = time.monotonic() + 60
     while not server.started:  # uvicorn sets a flag; it has no event to wait on
-        assert thread.is_alive() and time.monotonic() < deadline, "the hub did not start"
+        assert thread.is_alive(), "the hub stopped while starting"
+        assert time.monotonic() < deadline, "the hub did not start within 60 s"
         time.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
