@@ -42,7 +42,6 @@ from sqlalchemy import (
     insert,
     literal,
     select,
-    union_all,
     update,
 )
 
@@ -379,6 +378,25 @@ def rollup_is_empty(connection: Connection) -> bool:
     return connection.execute(select(AnalyticsDaily.id).limit(1)).first() is None
 
 
+def read_rollup(
+    connection: Connection, start: date, end: date, filters: AnalyticsFilters
+) -> list[tuple[str, str, str, str, str, str, float]]:
+    """The stored rollup rows of ``start`` … ``end`` that match ``filters``."""
+    query = select(
+        AnalyticsDaily.day,
+        AnalyticsDaily.channel,
+        AnalyticsDaily.language,
+        AnalyticsDaily.intent,
+        AnalyticsDaily.agent,
+        AnalyticsDaily.metric,
+        AnalyticsDaily.value,
+    ).where(AnalyticsDaily.day >= start.isoformat(), AnalyticsDaily.day <= end.isoformat())
+    for name, value in filters.as_dict().items():
+        if value is not None:
+            query = query.where(getattr(AnalyticsDaily, name) == value)
+    return [tuple(row) for row in connection.execute(query)]  # type: ignore[misc]
+
+
 # ---- metrics from summed counters ---------------------------------------------------------------
 
 
@@ -426,42 +444,14 @@ def period_of(day: str, granularity: str) -> str:
     return (parsed - timedelta(days=parsed.weekday())).isoformat()
 
 
-Grouped = tuple[str, str, str, float]  # (grouping, key, metric, sum)
+def summarize(
+    rows: Iterable[tuple[str, str, str, str, str, str, float]], granularity: str
+) -> dict[str, Any]:
+    """Totals, a time series, a breakdown per dimension, handoff reasons and top intents.
 
-
-def read_grouped(
-    connection: Connection, start: date, end: date, filters: AnalyticsFilters
-) -> list[Grouped]:
-    """The range's sums per metric: in total, per day and per value of each dimension. Summed
-    by the database (one statement): a 90-day range holds a few hundred thousand rollup rows."""
-    conditions = [
-        AnalyticsDaily.day >= start.isoformat(),
-        AnalyticsDaily.day <= end.isoformat(),
-        *(
-            getattr(AnalyticsDaily, name) == value
-            for name, value in filters.as_dict().items()
-            if value is not None
-        ),
-    ]
-    total = func.sum(AnalyticsDaily.value)
-    parts = [
-        select(literal("total"), literal(""), AnalyticsDaily.metric, total)
-        .where(*conditions)
-        .group_by(AnalyticsDaily.metric)
-    ]
-    for name in ("day", *DIMENSIONS):
-        column = getattr(AnalyticsDaily, name)
-        parts.append(
-            select(literal(name), column, AnalyticsDaily.metric, total)
-            .where(*conditions, ~AnalyticsDaily.metric.startswith("reason:"))
-            .group_by(column, AnalyticsDaily.metric)
-        )
-    statement = union_all(*parts)
-    return [(str(g), str(k), str(m), float(v)) for g, k, m, v in connection.execute(statement)]
-
-
-def summarize(rows: Iterable[Grouped], granularity: str) -> dict[str, Any]:
-    """Totals, a time series, a breakdown per dimension, handoff reasons and top intents."""
+    One pass in Python over the range's rollup rows: measured faster than six GROUP BY scans
+    in SQLite (bench/analytics.py: 264 against 458 ms of CPU for 30 days of 1,000,000
+    messages)."""
     if granularity not in GRANULARITIES:
         raise InvalidAnalyticsQuery(f"granularity must be one of {', '.join(GRANULARITIES)}")
     total: dict[str, float] = defaultdict(float)
@@ -470,16 +460,14 @@ def summarize(rows: Iterable[Grouped], granularity: str) -> dict[str, Any]:
         name: defaultdict(lambda: defaultdict(float)) for name in DIMENSIONS
     }
     reasons: dict[str, float] = defaultdict(float)
-    for grouping, key, metric, value in rows:
-        if grouping == "total":
-            if metric.startswith("reason:"):
-                reasons[metric.removeprefix("reason:")] += value
-            else:
-                total[metric] += value
-        elif grouping == "day":
-            series[period_of(key, granularity)][metric] += value
-        else:
-            by[grouping][key][metric] += value
+    for day, channel, language, intent, agent, metric, value in rows:
+        if metric.startswith("reason:"):
+            reasons[metric.removeprefix("reason:")] += value
+            continue
+        total[metric] += value
+        series[period_of(day, granularity)][metric] += value
+        for name, key in zip(DIMENSIONS, (channel, language, intent, agent), strict=True):
+            by[name][key][metric] += value
     intents = sorted(
         ((key, sums.get("conversations", 0.0)) for key, sums in by["intent"].items() if key),
         key=lambda item: (-item[1], item[0]),
@@ -735,7 +723,7 @@ class AnalyticsService:
             return copy.deepcopy(cached)
         rows, questions = await self._db.transaction(
             lambda connection: (
-                read_grouped(connection, start, end, filters),
+                read_rollup(connection, start, end, filters),
                 read_unanswered(connection, start, end, filters, unanswered_limit),
             )
         )
