@@ -13,6 +13,7 @@ from bot.app._actions import run_action_server
 from bot.app._cli_channels import channels_app
 from bot.app._cli_eval import eval_app
 from bot.app._cli_insights import insights_app
+from bot.app._cli_insights_report import insights_report_app
 from bot.app._cli_kb import kb_app
 from bot.app._cli_marketing import marketing_app
 from bot.app._cli_media import media_app
@@ -55,6 +56,8 @@ app.add_typer(privacy_app, name="privacy")
 app.add_typer(marketing_app, name="marketing")
 app.add_typer(insights_app, name="insights")
 app.add_typer(channels_app, name="channels")
+# The report commands join the same `insights` group.
+insights_app.registered_commands.extend(insights_report_app.registered_commands)
 
 
 @app.command()

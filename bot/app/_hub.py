@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, SecretStr
 from starlette.types import ASGIApp
 
+from bot.app._analytics import Analytics, build_analytics
 from bot.app._apps import app_jobs, mount_apps
 from bot.app._container import (
     HubServices,
@@ -32,6 +33,7 @@ from bot.app._logs import configure_logging
 from bot.app._scale import ConsoleRelay, RedisJobLease
 from bot.app._settings import Settings
 from bot.conversations import ConversationEvent, ConversationService, Listener
+from bot.insights import painpoints_csv, report_csv
 from bot.marketing import MarketingService, is_opt_out
 from channels import admin, console, rest, webchat, widget
 from channels.connector import (
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     dispatcher = console.Dispatcher(hub.handoffs, relay=relay.publish if relay else None)
     hub.conversations.events.subscribe(dispatcher.on_conversation_event)
     hub.conversations.events.subscribe(marketing_opt_outs(hub.conversations, hub.marketing))
+    analytics = build_analytics(settings, hub.database, hub.tickets)
     limiter = rate_limiter(settings)
 
     @asynccontextmanager
@@ -98,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Customer-service assistant hub", version="0.1.0", lifespan=lifespan)
     app.state.services = hub  # for tests and the CLI; adapters get only what they need
+    app.state.analytics = analytics  # for tests and benchmarks
     app.state.limiter = limiter  # for tests and benchmarks
     chat_sessions = webchat.WebchatSessions(hub.database)
     app.add_middleware(
@@ -192,6 +196,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summarize=hub.summarizer.summarize,
     )
     app.include_router(console.build_router(desk, dispatcher, context))
+    app.include_router(
+        console.build_analytics_router(
+            console.AnalyticsRoutes(
+                report=analytics.service.report,
+                report_csv=report_csv,
+                painpoints=analytics.painpoints.report,
+                painpoints_csv=painpoints_csv,
+                agents=hub.agents,
+                api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+            )
+        )
+    )
     app.mount("/static/vendor", StaticFiles(directory=VENDOR), name="vendor")
     app.include_router(
         webchat.build_router(hub.media, chat_sessions, settings.default_language, limiter)
@@ -224,7 +240,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     apps = mount_apps(app, hub)
     app.state.apps = apps  # for tests and benchmarks
     jobs = Jobs(
-        background_jobs(hub) + app_jobs(settings, apps),
+        [*background_jobs(hub), *analytics_jobs(analytics, settings), *app_jobs(settings, apps)],
         lease=RedisJobLease(hub.redis) if hub.redis else None,
     )
     return app
@@ -274,6 +290,15 @@ def background_jobs(hub: HubServices) -> list[Job]:
 
         jobs.append(Job("ticket-webhooks", 30.0, deliver))
     return jobs
+
+
+def analytics_jobs(analytics: Analytics, settings: Settings) -> list[Job]:
+    """The analytics rollup's recent days recomputed, and new negative messages embedded for
+    pain points (a few batches a run: embedding is slow on a small CPU)."""
+    return [
+        Job("analytics-rollup", settings.analytics_refresh_s, analytics.service.refresh),
+        Job("painpoint-vectors", settings.analytics_refresh_s, analytics.painpoints.embed_pending),
+    ]
 
 
 def _ticket_callers(api_key: SecretStr | None) -> rest.Authorize:

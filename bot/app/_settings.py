@@ -383,6 +383,26 @@ class Settings(BaseSettings):
     retention_check_s: float = Field(
         default=3600.0, gt=0, description="How often the retention job runs, in seconds."
     )
+
+    # analytics and pain points
+    analytics_refresh_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="How often the analytics rollup recomputes its recent days, in seconds.",
+    )
+    analytics_fcr_days: int = Field(
+        default=7,
+        ge=1,
+        le=60,
+        description="A conversation is first-contact resolved when the customer does not write "
+        "again within this many days.",
+    )
+    painpoint_distance: float = Field(
+        default=1.0,
+        gt=0,
+        lt=2,
+        description="Cosine distance within which negative texts form one pain-point topic.",
+    )
     speech_backend: Literal["faster-whisper", "openai-whisper"] = Field(
         default="faster-whisper", description="Speech-to-text engine."
     )

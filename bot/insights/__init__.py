@@ -1,6 +1,17 @@
 """Insights about customers: sentiment and emotion of each message, the knowledge base's gaps,
-churn risk with its reasons, and retention actions with measured uplift."""
+churn risk with its reasons, retention actions with measured uplift, service analytics and pain
+points."""
 
+from bot.insights._analytics import (
+    AnalyticsConfig,
+    AnalyticsFilters,
+    AnalyticsService,
+    InvalidAnalyticsQuery,
+    TicketFact,
+    TicketsBetween,
+    parse_day,
+    report_csv,
+)
 from bot.insights._churn import (
     ChurnDataError,
     ChurnModel,
@@ -21,6 +32,14 @@ from bot.insights._emotion import (
     ModelFileError,
 )
 from bot.insights._gaps import Gap, RepliedQuestion, RepliesSince, gaps_report
+from bot.insights._painpoints import (
+    Embed,
+    FeedbackText,
+    PainPointConfig,
+    PainPoints,
+    TicketTexts,
+    painpoints_csv,
+)
 from bot.insights._retention import (
     ACTION_KINDS,
     DEFAULT_RULES,
@@ -51,19 +70,27 @@ __all__ = [
     "EMOTIONS",
     "EMOTION_MODEL",
     "POLARITY_MODEL",
+    "AnalyticsConfig",
+    "AnalyticsFilters",
+    "AnalyticsService",
     "AtRiskCustomer",
     "ChurnDataError",
     "ChurnModel",
     "ChurnReport",
     "ChurnTable",
     "Decision",
+    "Embed",
     "Emotion",
     "EmotionModel",
     "EmotionReading",
+    "FeedbackText",
     "Gap",
+    "InvalidAnalyticsQuery",
     "LabelledDataError",
     "LinearHead",
     "ModelFileError",
+    "PainPointConfig",
+    "PainPoints",
     "RepliedQuestion",
     "RepliesSince",
     "ReplyStrategy",
@@ -73,15 +100,21 @@ __all__ = [
     "RetentionRule",
     "Sentiment",
     "SentimentAnalyzer",
+    "TicketFact",
+    "TicketTexts",
+    "TicketsBetween",
     "Uplift",
     "VectorCache",
     "build_shipped_models",
     "evaluate_csv",
     "gaps_report",
     "holdout_arm",
+    "painpoints_csv",
+    "parse_day",
     "read_churn_csv",
     "read_labelled_csv",
     "reply_strategy",
+    "report_csv",
     "spread_labels",
     "synthetic_churn_table",
     "train_business",

@@ -30,7 +30,13 @@ from bot.handoff import (
     NotAllowed,
     NotFound,
 )
-from bot.insights import ChurnDataError, LabelledDataError, ModelFileError, RetentionError
+from bot.insights import (
+    ChurnDataError,
+    InvalidAnalyticsQuery,
+    LabelledDataError,
+    ModelFileError,
+    RetentionError,
+)
 from bot.marketing import (
     AlreadyReviewed,
     ExperimentNotFound,
@@ -192,6 +198,8 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (VariantNotFound, 404, "not_found"),
     (AlreadyReviewed, 409, "conflict"),
     (MarketingError, 422, "bad_request"),
+    # analytics
+    (InvalidAnalyticsQuery, 422, "bad_request"),
     # knowledge base
     (UnsupportedSource, 415, "unsupported"),
     (InvalidSource, 422, "bad_request"),

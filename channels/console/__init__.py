@@ -1,6 +1,7 @@
 """The agent console: its HTTP API, its pages, its live socket, and the dispatcher that routes the
 queue."""
 
+from channels.console._analytics import AnalyticsRoutes, build_analytics_router
 from channels.console._api import build_router
 from channels.console._context import ContextBuilder, OrdersLookup, Suggester
 from channels.console._dispatch import Dispatcher
@@ -10,12 +11,14 @@ from channels.console._services import COOKIE, ConsoleServices
 
 __all__ = [
     "COOKIE",
+    "AnalyticsRoutes",
     "ConsoleNamespace",
     "ConsoleServices",
     "ContextBuilder",
     "Dispatcher",
     "OrdersLookup",
     "Suggester",
+    "build_analytics_router",
     "build_pages",
     "build_router",
 ]

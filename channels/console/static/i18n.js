@@ -8,7 +8,7 @@
       "login.submit": "登录", "login.failed": "登录失败：",
       "presence.label": "状态", "presence.online": "在线", "presence.away": "离开",
       "presence.offline": "离线",
-      "nav.supervisor": "主管视图", "nav.logout": "退出", "nav.console": "返回工作台",
+      "nav.supervisor": "主管视图", "nav.logout": "退出", "nav.console": "返回工作台", "nav.dashboard": "数据看板",
       "queue.title": "会话队列", "queue.empty": "暂无等待的会话",
       "chat.title": "对话", "chat.empty": "从左侧选择一个会话", "chat.typing": "客户正在输入…",
       "chat.accept": "接入", "chat.return": "转回机器人", "chat.transfer": "转接",
