@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -17,9 +18,13 @@ from actions._context import (
 )
 from actions.knowledge import ask, reply
 from actions.tasks import finish_task
+from actions.tickets import open_ticket, tell_opened
 from bot.dialogue import other_requests
 from bot.orders import CATEGORIES, parse_budget
+from bot.tickets import TicketError
 from knowledge import KnowledgeError
+
+logger = logging.getLogger(__name__)
 
 COMPLAINT_ECHO_CHARS = 60
 FALLBACK_CHOICES = 2
@@ -27,7 +32,7 @@ NO_BUDGET = "any"
 
 
 class ActionHandleComplaint(Action):
-    """Apologizes, keeps the complaint, and offers a human when the customer is angry."""
+    """Apologizes, opens a complaint ticket, and offers a human when the customer is angry."""
 
     def name(self) -> str:
         return "action_handle_complaint"
@@ -40,6 +45,14 @@ class ActionHandleComplaint(Action):
         severity = "severe" if sentiment.angry else "normal"
         echo = text if len(text) <= COMPLAINT_ECHO_CHARS else text[:COMPLAINT_ECHO_CHARS] + "…"
         dispatcher.utter_message(response="utter_complaint_ack", complaint=echo)
+        # Every complaint becomes a ticket, so someone follows it up; an angry one is P1 by the
+        # ticket priority rules.
+        try:
+            view = await open_ticket(tracker, category="complaint", description=text or echo)
+        except TicketError:
+            logger.exception("Could not open a complaint ticket for %s", tracker.sender_id)
+        else:
+            tell_opened(dispatcher, tracker, view)
         if severity == "severe":
             dispatcher.utter_message(response="utter_complaint_offer_human")
         else:

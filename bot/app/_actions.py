@@ -13,9 +13,10 @@ from rasa_sdk.endpoint import create_app
 from rasa_sdk.executor import ActionExecutor
 
 import actions
-from bot.app._container import order_service
+from bot.app._container import order_service, ticket_service
 from bot.app._knowledge import SharedKnowledge
 from bot.app._settings import Settings
+from bot.storage import Database
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +24,14 @@ logger = logging.getLogger(__name__)
 def run_action_server(settings: Settings) -> None:
     """Serve the custom actions on ``actions_host:actions_port`` until stopped."""
     knowledge = SharedKnowledge(settings)
+    # The hub migrates this database at its start; the action server only reads and writes rows.
+    database = Database(settings.hub_database_url)
     actions.configure(
-        actions.ActionServices(orders=order_service(settings), knowledge=knowledge.get)
+        actions.ActionServices(
+            orders=order_service(settings),
+            knowledge=knowledge.get,
+            tickets=ticket_service(settings, database),
+        )
     )
     executor = ActionExecutor()
     executor.register_package("actions")
@@ -40,3 +47,4 @@ def run_action_server(settings: Settings) -> None:
         )
     finally:
         knowledge.close()
+        database.dispose()

@@ -133,6 +133,21 @@ def ticket_config(settings: Settings, hours: BusinessHours) -> TicketConfig:
     return TicketConfig(hours, sla=sla, webhook=webhook)
 
 
+def business_hours(settings: Settings) -> BusinessHours:
+    """When agents work (and SLA clocks run), as the settings say."""
+    return BusinessHours.parse(
+        settings.business_hours,
+        settings.timezone,
+        settings.business_weekdays,
+        settings.business_holidays,
+    )
+
+
+def ticket_service(settings: Settings, database: Database) -> TicketService:
+    """Ticketing on the hub database (the action server opens tickets from dialogue)."""
+    return TicketService(database, ticket_config(settings, business_hours(settings)))
+
+
 def recommend_service(settings: Settings, database: Database) -> RecommendService:
     """Recommendations on the hub database, models versioned under ``var_dir``; the content
     model embeds item texts with the bundled e5 model (loaded on first use)."""
@@ -156,12 +171,7 @@ def build_hub_services(settings: Settings) -> HubServices:
     database = Database(settings.hub_database_url)
     token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
     dialogue = RasaClient(settings.rasa_url, settings.actions_url, settings.rasa_timeout_s, token)
-    hours = BusinessHours.parse(
-        settings.business_hours,
-        settings.timezone,
-        settings.business_weekdays,
-        settings.business_holidays,
-    )
+    hours = business_hours(settings)
     handoffs = HandoffService(database, hours)
     agents = AgentDirectory(
         database, timedelta(hours=settings.agent_session_hours), throttle=login_throttle(settings)

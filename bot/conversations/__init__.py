@@ -23,6 +23,7 @@ from bot.conversations._service import (
     VipLookup,
     csat_question,
     customer_id,
+    customer_key,
 )
 from bot.conversations._summary import Summarizer, Summary, extractive_summary
 
@@ -47,6 +48,7 @@ __all__ = [
     "csat_buttons",
     "csat_question",
     "customer_id",
+    "customer_key",
     "extractive_summary",
     "notice",
 ]

@@ -329,6 +329,8 @@ class ConversationService:
             # The customer's account id, where the channel vouches for it: actions show that
             # customer's orders without asking for the phone number's last four digits.
             "customer_id": customer_id(inbound.channel, inbound.sender),
+            # Whom tickets opened in the dialogue belong to, vouched for or not.
+            "customer_key": customer_key(inbound.channel, inbound.sender),
             "language": turn.language,
         }
         # Scored once, here, and passed on: actions read it from the metadata.
@@ -539,6 +541,12 @@ def customer_id(channel: str, sender: str) -> str | None:
     claim to be anyone: those customers stay anonymous (orders need the phone check, no VIP).
     """
     return sender if channel in IDENTIFIED_CHANNELS else None
+
+
+def customer_key(channel: str, sender: str) -> str:
+    """Whom a customer's tickets and audit records name: the shop's customer id where the channel
+    vouches for it, else ``channel:sender`` (a web-chat session id means nothing on its own)."""
+    return customer_id(channel, sender) or f"{channel}:{sender}"[:128]
 
 
 def _system(text: str, **extra: object) -> BotReply:

@@ -44,6 +44,7 @@ from bot.tickets._sla import (
     business_time_between,
     due_times,
 )
+from bot.tickets._texts import status_name, ticket_numbers_in
 from bot.tickets._webhook import SIGNATURE_HEADER, WebhookConfig, sign, verify
 
 __all__ = [
@@ -89,5 +90,7 @@ __all__ = [
     "due_times",
     "raise_priority",
     "sign",
+    "status_name",
+    "ticket_numbers_in",
     "verify",
 ]

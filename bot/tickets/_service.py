@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, cast
 
 import httpx
@@ -160,6 +160,11 @@ class TicketService:
         self._db = database
         self._config = config
         self._now = clock
+
+    @property
+    def zone(self) -> tzinfo:
+        """The shop's time zone, in which due times are told to customers."""
+        return self._config.hours.zone
 
     # ---- opening --------------------------------------------------------------------------
 
