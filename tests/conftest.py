@@ -14,7 +14,8 @@ import yaml
 
 import actions
 from actions import ActionServices
-from bot.app import PROJECT_ROOT, Settings, SharedKnowledge, order_service
+from bot.app import PROJECT_ROOT, Settings, SharedKnowledge, order_service, ticket_service
+from bot.storage import Database, upgrade
 from tests.launch import PlatformProcess
 from tests.servers import postgres_server
 
@@ -74,11 +75,19 @@ def response_text(name: str, language: str) -> str:
 @pytest.fixture
 def action_services(tmp_path: Path) -> Iterator[ActionServices]:
     """The services the wiring gives the action server, on a temporary folder (an empty
-    knowledge base, the demo order store)."""
+    knowledge base, the demo order store, a migrated hub database for tickets)."""
     settings = Settings(_env_file=None, var_dir=tmp_path / "action-var")  # type: ignore[call-arg]
     knowledge = SharedKnowledge(settings)
-    services = ActionServices(orders=order_service(settings), knowledge=knowledge.get)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.hub_database_url)
+    database = Database(settings.hub_database_url)
+    services = ActionServices(
+        orders=order_service(settings),
+        knowledge=knowledge.get,
+        tickets=ticket_service(settings, database),
+    )
     actions.configure(services)
     yield services
     actions.configure(None)
     knowledge.close()
+    database.dispose()

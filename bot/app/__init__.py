@@ -2,7 +2,13 @@
 action server, the one command line and the supervisor. Only this layer constructs services."""
 
 from bot.app._cli import app
-from bot.app._container import HubServices, build_hub_services, order_service, speech_engine
+from bot.app._container import (
+    HubServices,
+    build_hub_services,
+    order_service,
+    speech_engine,
+    ticket_service,
+)
 from bot.app._customers import CustomerFacts
 from bot.app._hub import background_jobs, create_app, create_asgi
 from bot.app._knowledge import (
@@ -35,5 +41,6 @@ __all__ = [
     "order_service",
     "platform_processes",
     "speech_engine",
+    "ticket_service",
     "uploads_dir",
 ]
