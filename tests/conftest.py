@@ -23,9 +23,12 @@ from tests.servers import postgres_server
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformProcess]:
     """The whole platform, started once per test session through `python -m bot run`."""
-    # Agents always on duty, so handoff tests do not depend on the time of day they run at.
+    # Agents always on duty, so handoff tests do not depend on the time of day they run at; a
+    # request for a human queues even before an agent logs in (tests/test_hub_unattended.py
+    # covers the ticket opened instead when nobody is online).
     running = PlatformProcess(
-        tmp_path_factory.mktemp("platform"), extra_env={"BOT_BUSINESS_HOURS": "00:00-24:00"}
+        tmp_path_factory.mktemp("platform"),
+        extra_env={"BOT_BUSINESS_HOURS": "00:00-24:00", "BOT_TICKET_WHEN_NO_AGENT": "false"},
     )
     running.start()
     yield running

@@ -8,6 +8,7 @@ from bot.app._container import (
     order_service,
     speech_engine,
     ticket_service,
+    unattended_tickets,
 )
 from bot.app._customers import CustomerFacts
 from bot.app._hub import background_jobs, create_app, create_asgi
@@ -42,5 +43,6 @@ __all__ = [
     "platform_processes",
     "speech_engine",
     "ticket_service",
+    "unattended_tickets",
     "uploads_dir",
 ]

@@ -60,6 +60,35 @@ from bot.storage import Database, utcnow
 logger = logging.getLogger(__name__)
 
 VipLookup = Callable[[str, str], Awaitable[bool]]
+TRANSCRIPT_MESSAGES = 30  # the latest messages a ticket opened for an unattended request carries
+
+
+@dataclass(frozen=True)
+class UnattendedRequest:
+    """A customer asked for a human while no agent was online: what a ticket for it needs."""
+
+    conversation_id: str
+    channel: str
+    customer_key: str  # see ``customer_key``
+    language: Language
+    reason: str
+    intent: str | None
+    skill: str
+    transcript: str  # the conversation's latest messages, oldest first
+    angry: bool
+    sentiment: float
+
+
+@dataclass(frozen=True)
+class TicketReceipt:
+    """The ticket opened for an unattended request, as the customer is told."""
+
+    number: str
+    first_response_due_at: datetime | None
+
+
+# Opens a ticket for an unattended request; the wiring passes the ticketing module's.
+UnattendedTickets = Callable[[UnattendedRequest], Awaitable[TicketReceipt]]
 # Channels whose sender id is the shop's own customer id (see ``customer_id``).
 IDENTIFIED_CHANNELS = frozenset({"rest"})
 
@@ -118,6 +147,7 @@ class ConversationService:
         policy: HandoffPolicy | None = None,
         is_vip: VipLookup = _nobody_is_vip,
         summaries: Summarizer | None = None,
+        unattended: UnattendedTickets | None = None,
     ) -> None:
         self._db = database
         self._dialogue = dialogue
@@ -128,6 +158,8 @@ class ConversationService:
         self._sentiment = sentiment or SentimentAnalyzer()
         self.events = events or ConversationEvents()
         self._policy = policy or HandoffPolicy()
+        # None: a request for a human always queues, even with nobody online to take it.
+        self._unattended = unattended
         self._is_vip = is_vip
         # The summary cache quotes messages: an erasure or expiry must empty it too.
         self._summaries = summaries
@@ -349,7 +381,13 @@ class ConversationService:
         reason, intent, from_bot = await self._handoff_reason(turn, inbound, replies, sentiment)
         replies = _without_markers(replies)
         mode = turn.mode
-        if reason is not None:
+        if reason is not None and await self._nobody_to_answer():
+            receipt = await self._ticket_instead(turn, reason, intent, from_bot, inbound, sentiment)
+            due = receipt.first_response_due_at
+            when = due.astimezone(self._hours.zone).strftime("%Y-%m-%d %H:%M") if due else "—"
+            text = notice("ticketed", turn.language, number=receipt.number, due=when)
+            replies = [*replies, _system(text, kind="ticket", ticket=receipt.number)]
+        elif reason is not None:
             ticket = await self._request_handoff(turn, reason, intent, from_bot, inbound)
             replies = [*replies, self._queue_reply(turn.language, ticket)]
             mode = "waiting"
@@ -473,6 +511,50 @@ class ConversationService:
             vip=vip,
             intent=intent,
         )
+
+    async def _nobody_to_answer(self) -> bool:
+        """Whether a request for a human becomes a ticket: configured so, and no agent online."""
+        return self._unattended is not None and not await self._handoffs.any_agent_online()
+
+    async def _ticket_instead(
+        self,
+        turn: OpenTurn,
+        reason: str,
+        intent: str | None,
+        from_bot: bool,
+        inbound: InboundMessage,
+        sentiment: Sentiment,
+    ) -> TicketReceipt:
+        """Open a ticket with the conversation attached; the customer stays with the bot."""
+        assert self._unattended is not None
+        if intent is None:
+            intent = await self._latest_intent(turn.conversation_id)
+        if from_bot:
+            # Rasa's action_handoff paused the tracker, but no human is coming to take over.
+            await self.resume_bot(turn.conversation_id)
+        messages = await self.history(turn.conversation_id)
+        transcript = "\n".join(
+            f"{m.author}: {m.text}" for m in messages[-TRANSCRIPT_MESSAGES:] if m.text
+        )
+        request = UnattendedRequest(
+            conversation_id=turn.conversation_id,
+            channel=inbound.channel,
+            customer_key=customer_key(inbound.channel, inbound.sender),
+            language=turn.language,
+            reason=reason,
+            intent=intent,
+            skill=skill_for_intent(intent),
+            transcript=transcript or inbound.text,
+            angry=sentiment.angry,
+            sentiment=sentiment.score,
+        )
+        receipt = await self._unattended(request)
+        logger.info(
+            "No agent online: conversation %s became ticket %s",
+            turn.conversation_id,
+            receipt.number,
+        )
+        return receipt
 
     async def _vip(self, inbound: InboundMessage) -> bool:
         """Whether an identified customer is a VIP (an anonymous one never is)."""

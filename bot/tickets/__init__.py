@@ -11,6 +11,7 @@ from bot.tickets._errors import (
 from bot.tickets._model import (
     ACTIVE,
     CATEGORIES,
+    CATEGORY_OF_INTENT,
     PRIORITIES,
     SLA_STATES,
     STATUSES,
@@ -50,6 +51,7 @@ from bot.tickets._webhook import SIGNATURE_HEADER, WebhookConfig, sign, verify
 __all__ = [
     "ACTIVE",
     "CATEGORIES",
+    "CATEGORY_OF_INTENT",
     "MAX_PAGE",
     "PRIORITIES",
     "SIGNATURE_HEADER",
