@@ -120,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.default_language,
             # With the key, callers are the shop's servers speaking for many customers.
             limit_addresses=settings.api_key is None,
+            tickets=hub.tickets,
         ),
         dependencies=guards,
     )
