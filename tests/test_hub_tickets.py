@@ -67,6 +67,7 @@ def test_the_hub_runs_the_sla_job_and_keeps_ticket_statistics(tmp_path: Path) ->
     assert jobs == {  # no webhook configured
         "console-sessions": 3600.0,
         "ticket-sla": 60.0,
+        "ticket-notices": 2.0,
         "ticket-statistics": 86400.0,
         "recommend-refresh": 60.0,
         "recommend-train": 86400.0,

@@ -1,4 +1,5 @@
-"""A request for a human while no agent is online becomes a ticket with the conversation.
+"""A request for a human while no agent is online becomes a ticket with the conversation, and
+ticket news reaches a web-chat customer through their conversation.
 
 The conversations module runs on a real database with the wiring's ticket adapter; Rasa is a
 local HTTP server answering as Rasa does when ``action_handoff`` runs (its reply carries the
@@ -16,12 +17,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.app import unattended_tickets
-from bot.conversations import ConversationService, InboundMessage
+from bot.app import deliver_ticket_notices, unattended_tickets
+from bot.conversations import ConversationEvent, ConversationService, InboundMessage
 from bot.dialogue import RasaClient
 from bot.handoff import AgentDirectory, BusinessHours, HandoffService
 from bot.storage import Database
-from bot.tickets import TicketConfig, TicketQuery, TicketService
+from bot.tickets import TicketConfig, TicketDraft, TicketQuery, TicketService
 from tests.launch import free_port
 
 HOURS = BusinessHours.parse("00:00-24:00", "Asia/Shanghai")
@@ -125,3 +126,36 @@ async def test_with_an_agent_online_the_request_queues(hub: Hub) -> None:
     turn = await hub.conversations.receive(InboundMessage("webchat", "session-2", "转人工"))
     assert turn.mode == "waiting"
     assert (await hub.tickets.list_tickets(TicketQuery())).items == ()
+
+
+async def test_ticket_news_is_posted_into_the_web_chat_conversation(hub: Hub) -> None:
+    turn = await hub.conversations.receive(InboundMessage("webchat", "session-3", "在吗"))
+    seen: list[ConversationEvent] = []
+
+    async def listen(event: ConversationEvent) -> None:
+        seen.append(event)
+
+    hub.conversations.events.subscribe(listen)
+    draft = TicketDraft(
+        customer_id="webchat:session-3",
+        subject="耳机没声音",
+        description="左耳没声音",
+        channel="webchat",
+        conversation_id=turn.conversation_id,
+        language="zh",
+    )
+    ticket, _ = await hub.tickets.create(draft, actor="bot")
+    await hub.tickets.reply(ticket.number, author="agent-1", text="已为您补发")
+    assert await deliver_ticket_notices(hub.tickets, hub.conversations) == 1
+    latest = (await hub.conversations.history(turn.conversation_id))[-1]
+    assert (latest.direction, latest.author, latest.text, latest.payload) == (
+        "out",
+        "system",
+        f"您的工单 {ticket.number} 有新回复：已为您补发",
+        {"kind": "ticket_reply", "ticket": ticket.number},
+    )
+    # The web-chat channel emits every stored outbound message it hears of (live, or as missed
+    # on reconnect); the notice is delivered once.
+    assert [e.message.id for e in seen if e.kind == "message" and e.message] == [latest.id]
+    assert await deliver_ticket_notices(hub.tickets, hub.conversations) == 0
+    assert await hub.tickets.pending_notifications("webchat") == []

@@ -21,6 +21,7 @@ from bot.app._knowledge import (
 )
 from bot.app._settings import Settings
 from bot.app._supervisor import ProcessSpec, Supervisor, platform_processes
+from bot.app._ticket_notices import deliver_ticket_notices
 from bot.dialogue import PROJECT_ROOT
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "build_hub_services",
     "create_app",
     "create_asgi",
+    "deliver_ticket_notices",
     "ingest_sources",
     "knowledge_config",
     "open_knowledge_base",

@@ -29,6 +29,7 @@ from bot.app._jobs import Job, Jobs
 from bot.app._knowledge import uploads_dir
 from bot.app._logs import configure_logging
 from bot.app._settings import Settings
+from bot.app._ticket_notices import deliver_ticket_notices
 from channels import admin, console, rest, webchat, widget
 from channels.connector import (
     BodySizeLimit,
@@ -211,7 +212,8 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
 
 
 def background_jobs(hub: HubServices) -> list[Job]:
-    """The hub's periodic work: SLA breaches, ticket webhooks, the ticket list's statistics,
+    """The hub's periodic work: SLA breaches, ticket news for web-chat customers, ticket
+    webhooks, the ticket list's statistics,
     recommendation models retrained and picked up, the retention of personal data, and expired
     console sessions."""
     settings = hub.settings
@@ -219,6 +221,11 @@ def background_jobs(hub: HubServices) -> list[Job]:
         Job("console-sessions", SESSION_PURGE_S, hub.agents.purge_expired_sessions),
         Job("ticket-sla", settings.ticket_sla_check_s, hub.tickets.run_sla_check),
         Job("ticket-statistics", 24 * 3600.0, hub.tickets.refresh_statistics),
+        Job(
+            "ticket-notices",
+            settings.ticket_notice_check_s,
+            partial(deliver_ticket_notices, hub.tickets, hub.conversations),
+        ),
         Job("recommend-refresh", settings.recommend_refresh_s, hub.recommendations.refresh),
         # Not at start: a hub restart should not retrain (python -m bot recommend train does).
         Job(
