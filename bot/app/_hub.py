@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -30,6 +31,7 @@ from bot.app._knowledge import uploads_dir
 from bot.app._logs import configure_logging
 from bot.app._settings import Settings
 from bot.app._ticket_notices import deliver_ticket_notices
+from bot.handoff import AgentDirectory
 from channels import admin, console, rest, webchat, widget
 from channels.connector import (
     BodySizeLimit,
@@ -113,7 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     guards = [Depends(_api_key_guard(settings.api_key))] if settings.api_key else []
-    app.include_router(rest.build_tickets_router(hub.tickets, _ticket_callers(settings.api_key)))
+    app.include_router(
+        rest.build_tickets_router(hub.tickets, _ticket_callers(settings.api_key, hub.agents))
+    )
     app.include_router(
         rest.build_router(
             hub.conversations,
@@ -250,12 +254,17 @@ def background_jobs(hub: HubServices) -> list[Job]:
     return jobs
 
 
-def _ticket_callers(api_key: SecretStr | None) -> rest.Authorize:
-    """Who may use ``/api/tickets``: the shop's back end with ``BOT_API_KEY`` (every scope).
-    Without the key the API stays closed: tickets hold customers' personal data."""
+def _ticket_callers(api_key: SecretStr | None, agents: AgentDirectory) -> rest.Authorize:
+    """Who may use ``/api/tickets``: an agent logged in to the console (their session cookie,
+    and on a change the CSRF token as the console API wants it), or the shop's back end with
+    ``BOT_API_KEY`` (every scope). Without either the API stays closed: tickets hold customers'
+    personal data."""
 
     def authorize(scope: str) -> Callable[[Request], Awaitable[rest.TicketCaller]]:
         async def caller(request: Request) -> rest.TicketCaller:
+            token = request.cookies.get(console.COOKIE)
+            if token and "authorization" not in request.headers:
+                return await _console_caller(request, token, agents)
             if api_key is None:
                 raise HTTPException(
                     status_code=403,
@@ -268,6 +277,30 @@ def _ticket_callers(api_key: SecretStr | None) -> rest.Authorize:
         return caller
 
     return authorize
+
+
+async def _console_caller(
+    request: Request, token: str, agents: AgentDirectory
+) -> rest.TicketCaller:
+    """The console's agent calling ``/api/tickets``; history names them ``agent:<username>``."""
+    found = await agents.session_of(token)
+    if found is None:
+        raise HTTPException(
+            status_code=401, detail="the console session has expired: log in to the console again"
+        )
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        # The console API's double-submit check: another site can send the cookies but can
+        # neither read the token nor set the header.
+        cookie = request.cookies.get(console.CSRF_COOKIE, "")
+        header = request.headers.get(console.CSRF_HEADER, "")
+        if not cookie or not header or not secrets.compare_digest(cookie, header):
+            raise HTTPException(
+                status_code=403,
+                detail=f"missing or wrong CSRF token: send the '{console.CSRF_COOKIE}' cookie's "
+                f"value in the header '{console.CSRF_HEADER}'",
+            )
+    agent, _expires = found
+    return rest.TicketCaller(actor=f"agent:{agent.username}")
 
 
 def _customer_vouch(api_key: SecretStr | None) -> Callable[[Request], Awaitable[None]]:
