@@ -31,8 +31,16 @@ from actions.service import (
 )
 from actions.smalltalk import ActionOutOfScope
 from actions.tasks import ActionResumeTask, ActionSwitchTask, ActionUnsupportedRequest
+from actions.tickets import (
+    ActionAddTicketInfo,
+    ActionOpenTicket,
+    ActionTicketStatus,
+    ValidateTicketForm,
+    ValidateTicketInfoForm,
+)
 
 __all__ = [
+    "ActionAddTicketInfo",
     "ActionAnswerFromKnowledge",
     "ActionAskAddressConfirmed",
     "ActionAskCancelConfirmed",
@@ -44,6 +52,7 @@ __all__ = [
     "ActionFormStopped",
     "ActionHandleComplaint",
     "ActionHandoff",
+    "ActionOpenTicket",
     "ActionOrderStatus",
     "ActionOutOfScope",
     "ActionRecommend",
@@ -53,11 +62,14 @@ __all__ = [
     "ActionSubmitCancel",
     "ActionSubmitReturn",
     "ActionSwitchTask",
+    "ActionTicketStatus",
     "ActionUnsupportedRequest",
     "ValidateAddressForm",
     "ValidateCancelForm",
     "ValidateOrderStatusForm",
     "ValidateRecommendForm",
     "ValidateReturnForm",
+    "ValidateTicketForm",
+    "ValidateTicketInfoForm",
     "configure",
 ]

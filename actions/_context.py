@@ -20,6 +20,7 @@ from bot.language import Language
 from bot.orders import OrderService
 from bot.privacy import AuditLog, ConsentService, PrivacyError
 from bot.recommend import RecommendService
+from bot.tickets import TicketService
 from knowledge import KnowledgeBase
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class ActionServices:
 
     orders: OrderService
     knowledge: Callable[[], KnowledgeBase]  # the one knowledge base, opened on first use
+    tickets: TicketService
     audit: AuditLog | None = None  # failed verifications are recorded here when given
     recommend: RecommendService | None = None  # without it: the catalogue filtered by the form
     consents: ConsentService | None = None  # personalised ranking only with a recorded opt-in
@@ -60,6 +62,11 @@ def order_service() -> OrderService:
     return services().orders
 
 
+def ticket_service() -> TicketService:
+    """The ticket service of this process."""
+    return services().tickets
+
+
 def language_of(tracker: Tracker) -> Language:
     """The customer's current language, from the ``language`` slot (English when unknown)."""
     return "zh" if tracker.get_slot("language") == "zh" else "en"
@@ -70,15 +77,24 @@ def _metadata(tracker: Tracker) -> dict[str, Any]:
     return metadata if isinstance(metadata, dict) else {}
 
 
-def channel_of(tracker: Tracker) -> str:
-    """The channel the latest message came through (``metadata.channel``; "" when unknown)."""
-    return str(_metadata(tracker).get("channel") or "")
-
-
 def customer_id_of(tracker: Tracker) -> str | None:
     """The channel's id of the customer, which the hub sends as ``metadata.customer_id``."""
     value = _metadata(tracker).get("customer_id")
     return str(value) if value else None
+
+
+def customer_key_of(tracker: Tracker) -> str:
+    """Whom the customer's tickets belong to: the hub's ``metadata.customer_key`` (the shop's
+    customer id on ``rest``, else ``channel:sender``), or the Rasa conversation when the message
+    did not come through the hub (``rasa shell``)."""
+    value = _metadata(tracker).get("customer_key")
+    return str(value) if value else f"rasa:{tracker.sender_id}"[:128]
+
+
+def channel_of(tracker: Tracker) -> str:
+    """The channel the customer writes on (``metadata.channel``), ``rasa`` outside the hub."""
+    value = _metadata(tracker).get("channel")
+    return str(value) if value else "rasa"
 
 
 def sentiment_of(tracker: Tracker) -> Sentiment:

@@ -1,9 +1,9 @@
 """Answer from the knowledge base, in the customer's language, with citations; offer a human when
 the knowledge base does not know.
 
-There is no ticketing module yet, so no "open a ticket" button is offered: a button that leads
-nowhere is worse than none. The question's language is the hub's (the ``language`` slot, set from
-the message's metadata); the knowledge base does not guess it again.
+When it does not know, it offers a human and a ticket (for when no agent is free, or the
+customer would rather be answered later). The question's language is the hub's (the
+``language`` slot, set from the message's metadata); the knowledge base does not guess it again.
 """
 
 from __future__ import annotations
@@ -21,12 +21,23 @@ from knowledge import Answer, KnowledgeBase, KnowledgeError
 
 logger = logging.getLogger(__name__)
 
-# Payload of the button offered when the knowledge base abstains; the dialogue routes it.
+# Payloads of the buttons offered when the knowledge base abstains; the dialogue routes them.
 REQUEST_HUMAN = "/request_human"
+OPEN_TICKET = "/open_ticket"
 
 _TEXTS = {
-    "zh": {"sources": "参考资料：", "human": "转人工客服", "related": "您可能还想问："},
-    "en": {"sources": "Sources:", "human": "Talk to a human", "related": "You may also ask:"},
+    "zh": {
+        "sources": "参考资料：",
+        "human": "转人工客服",
+        "ticket": "创建工单",
+        "related": "您可能还想问：",
+    },
+    "en": {
+        "sources": "Sources:",
+        "human": "Talk to a human",
+        "ticket": "Open a ticket",
+        "related": "You may also ask:",
+    },
 }
 _UNAVAILABLE = {
     "zh": "抱歉，知识库暂时无法使用。我可以为您转接人工客服。",
@@ -133,4 +144,7 @@ def reply(answer: Answer) -> dict[str, Any]:
 
 def _offer(language: str) -> list[dict[str, str]]:
     texts = _TEXTS[language]
-    return [{"title": texts["human"], "payload": REQUEST_HUMAN}]
+    return [
+        {"title": texts["human"], "payload": REQUEST_HUMAN},
+        {"title": texts["ticket"], "payload": OPEN_TICKET},
+    ]

@@ -21,11 +21,13 @@ from actions._context import (
 )
 from actions.knowledge import ask, reply
 from actions.tasks import finish_task
+from actions.tickets import open_ticket, tell_opened
 from bot.dialogue import other_requests
 from bot.insights import reply_strategy
 from bot.orders import CATEGORIES, Budget, parse_budget
 from bot.privacy import PrivacyError
 from bot.recommend import Filters, Recommendation, RecommendError
+from bot.tickets import TicketError
 from knowledge import KnowledgeError
 
 logger = logging.getLogger(__name__)
@@ -39,8 +41,8 @@ CARD_CHANNELS = frozenset({"webchat"})
 
 
 class ActionHandleComplaint(Action):
-    """Apologizes, keeps the complaint, offers a human when the customer is angry and reassures
-    an anxious one with the concrete next step."""
+    """Apologizes, opens a complaint ticket, offers a human when the customer is angry and
+    reassures an anxious one with the concrete next step."""
 
     def name(self) -> str:
         return "action_handle_complaint"
@@ -53,6 +55,14 @@ class ActionHandleComplaint(Action):
         severity = "severe" if strategy == "apology_and_human" else "normal"
         echo = text if len(text) <= COMPLAINT_ECHO_CHARS else text[:COMPLAINT_ECHO_CHARS] + "…"
         dispatcher.utter_message(response="utter_complaint_ack", complaint=echo)
+        # Every complaint becomes a ticket, so someone follows it up; an angry one is P1 by the
+        # ticket priority rules.
+        try:
+            view = await open_ticket(tracker, category="complaint", description=text or echo)
+        except TicketError:
+            logger.exception("Could not open a complaint ticket for %s", tracker.sender_id)
+        else:
+            tell_opened(dispatcher, tracker, view)
         if strategy == "apology_and_human":
             dispatcher.utter_message(response="utter_complaint_offer_human")
         elif strategy == "reassurance_and_next_step":

@@ -14,7 +14,7 @@ import yaml
 
 import actions
 from actions import ActionServices
-from bot.app import PROJECT_ROOT, Settings, SharedKnowledge, order_service
+from bot.app import PROJECT_ROOT, Settings, SharedKnowledge, order_service, ticket_service
 from bot.privacy import AuditLog
 from bot.storage import Database, upgrade
 from tests.launch import PlatformProcess
@@ -24,9 +24,12 @@ from tests.servers import postgres_server
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformProcess]:
     """The whole platform, started once per test session through `python -m bot run`."""
-    # Agents always on duty, so handoff tests do not depend on the time of day they run at.
+    # Agents always on duty, so handoff tests do not depend on the time of day they run at; a
+    # request for a human queues even before an agent logs in (tests/test_hub_unattended.py
+    # covers the ticket opened instead when nobody is online).
     running = PlatformProcess(
-        tmp_path_factory.mktemp("platform"), extra_env={"BOT_BUSINESS_HOURS": "00:00-24:00"}
+        tmp_path_factory.mktemp("platform"),
+        extra_env={"BOT_BUSINESS_HOURS": "00:00-24:00", "BOT_TICKET_WHEN_NO_AGENT": "false"},
     )
     running.start()
     yield running
@@ -76,14 +79,17 @@ def response_text(name: str, language: str) -> str:
 @pytest.fixture
 def action_services(tmp_path: Path) -> Iterator[ActionServices]:
     """The services the wiring gives the action server, on a temporary folder (an empty
-    knowledge base, the demo order store)."""
+    knowledge base, the demo order store, a migrated hub database for tickets)."""
     settings = Settings(_env_file=None, var_dir=tmp_path / "action-var")  # type: ignore[call-arg]
     knowledge = SharedKnowledge(settings)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.hub_database_url)
     database = Database(settings.hub_database_url)
     services = ActionServices(
-        orders=order_service(settings), knowledge=knowledge.get, audit=AuditLog(database)
+        orders=order_service(settings),
+        knowledge=knowledge.get,
+        tickets=ticket_service(settings, database),
+        audit=AuditLog(database),
     )
     actions.configure(services)
     yield services

@@ -13,6 +13,7 @@ from actions.handoff import ActionFallbackGiveUp, ActionHandoff
 from actions.orders import ValidateCancelForm, ValidateReturnForm
 from actions.service import ActionHandleComplaint
 from bot.insights import Sentiment, SentimentAnalyzer
+from bot.tickets import TicketQuery
 
 DOMAIN_SLOTS = ["order_id", "phone_last4", "return_reason", "return_confirmed"]
 
@@ -122,14 +123,15 @@ async def test_second_fallback_offers_a_human_or_hands_over(
 
 
 @pytest.mark.parametrize(
-    ("text", "severity", "follow_up"),
+    ("text", "severity", "follow_up", "priority"),
     [
-        ("快递太慢了", "normal", "utter_complaint_anything_else"),
-        ("我要去12315投诉你们，垃圾商家", "severe", "utter_complaint_offer_human"),
+        ("快递有点慢", "normal", "utter_complaint_anything_else", "P2"),
+        ("快递太慢了", "normal", "utter_complaint_anything_else", "P1"),  # negative: a step up
+        ("我要去12315投诉你们，垃圾商家", "severe", "utter_complaint_offer_human", "P1"),
     ],
 )
-async def test_complaints_are_kept_and_angry_ones_offer_a_human(
-    text: str, severity: str, follow_up: str
+async def test_complaints_become_tickets_and_angry_ones_offer_a_human(
+    text: str, severity: str, follow_up: str, priority: str, action_services: ActionServices
 ) -> None:
     dispatcher = CollectingDispatcher()
     scored = SentimentAnalyzer().analyze(text, "zh")
@@ -139,7 +141,17 @@ async def test_complaints_are_kept_and_angry_ones_offer_a_human(
         {"event": "slot", "name": "complaint_text", "value": text, "timestamp": None},
         {"event": "slot", "name": "complaint_severity", "value": severity, "timestamp": None},
     ]
-    assert [m["response"] for m in dispatcher.messages] == ["utter_complaint_ack", follow_up]
+    assert [m["response"] for m in dispatcher.messages] == [
+        "utter_complaint_ack",
+        "utter_ticket_opened",
+        follow_up,
+    ]
+    page = await action_services.tickets.list_tickets(TicketQuery())
+    (ticket,) = page.items
+    told = dispatcher.messages[1]
+    assert (told["number"], told["priority"]) == (ticket.number, priority)
+    assert (ticket.category, ticket.priority, ticket.description) == ("complaint", priority, text)
+    assert (ticket.conversation_id, ticket.customer_id) == ("conversation-1", "rasa:conversation-1")
 
 
 @pytest.mark.parametrize(

@@ -67,6 +67,7 @@ def test_the_hub_runs_the_sla_job_and_keeps_ticket_statistics(tmp_path: Path) ->
     assert jobs == {  # no webhook configured
         "console-sessions": 3600.0,
         "ticket-sla": 60.0,
+        "ticket-notices": 2.0,
         "ticket-statistics": 86400.0,
         "recommend-refresh": 60.0,
         "recommend-train": 86400.0,
@@ -99,3 +100,31 @@ async def test_a_failing_job_is_logged_and_runs_again(caplog: pytest.LogCaptureF
 def test_a_webhook_without_its_secret_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="BOT_TICKET_WEBHOOK_SECRET"):
         create_app(make_settings(tmp_path, ticket_webhook_url="http://127.0.0.1:9/hook"))
+
+
+def test_a_console_agent_uses_the_ticket_api_with_its_session_and_csrf(tmp_path: Path) -> None:
+    # No BOT_API_KEY: the shop's back end is shut out, a logged-in agent is not.
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        agents = client.app.state.services.agents  # type: ignore[attr-defined]
+        client.portal.call(lambda: agents.create("mei", "a-long-enough-password"))  # type: ignore[union-attr]
+        assert client.get("/api/tickets").status_code == 403  # not logged in, no key
+        login = client.post(
+            "/console/api/login", json={"username": "mei", "password": "a-long-enough-password"}
+        )
+        assert login.status_code == 200, login.text
+        assert client.get("/api/tickets").json()["items"] == []
+        refused = client.post("/api/tickets", json=TICKET)  # the cookies alone, as a forged form
+        assert refused.status_code == 403
+        assert "CSRF" in refused.json()["detail"]
+        assert client.get("/api/tickets").json()["items"] == []  # nothing was opened
+        csrf = {"X-CSRF-Token": login.cookies["console_csrf"]}
+        created = client.post("/api/tickets", json=TICKET, headers=csrf)
+        assert created.status_code == 201, created.text
+        number = created.json()["number"]
+        history = client.get(f"/api/tickets/{number}").json()["history"]
+        assert {h["actor"] for h in history} == {"agent:mei"}
+        client.post("/console/api/logout", headers=csrf)
+        client.cookies.set("console_session", "forged-or-expired")
+        expired = client.get("/api/tickets")
+        assert expired.status_code == 401
+        assert "log in to the console again" in expired.json()["detail"]

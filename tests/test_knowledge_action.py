@@ -13,7 +13,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 import actions
 from actions import ActionAnswerFromKnowledge, ActionServices
-from bot.app import Settings, SharedKnowledge, ingest_sources, order_service
+from bot.app import Settings, SharedKnowledge, ingest_sources, order_service, ticket_service
+from bot.storage import Database
 from tests.test_knowledge_base import REFUND_METHOD
 
 FAQ = (
@@ -64,7 +65,14 @@ def action(
     assert len(report.added) == 2
     # The services the wiring gives the action server (python -m bot actions).
     knowledge = SharedKnowledge(settings)
-    actions.configure(ActionServices(orders=order_service(settings), knowledge=knowledge.get))
+    database = Database(settings.hub_database_url)  # tickets are not opened here: no tables
+    actions.configure(
+        ActionServices(
+            orders=order_service(settings),
+            knowledge=knowledge.get,
+            tickets=ticket_service(settings, database),
+        )
+    )
     yield ActionAnswerFromKnowledge()
     # The warm-up thread must be done before the folder it reads goes away.
     for thread in threading.enumerate():
@@ -72,6 +80,7 @@ def action(
             thread.join(timeout=120)
     actions.configure(None)
     knowledge.close()
+    database.dispose()
 
 
 def tracker(text: str, language: str) -> Tracker:
@@ -140,10 +149,13 @@ async def test_a_related_question_tapped_is_answered(action: ActionAnswerFromKno
     assert message["buttons"] == [{"title": "退款多久到账？", "payload": "退款多久到账？"}]
 
 
-async def test_abstains_and_offers_a_human(action: ActionAnswerFromKnowledge) -> None:
+async def test_abstains_and_offers_a_human_or_a_ticket(action: ActionAnswerFromKnowledge) -> None:
     (message,) = await ask(action, "明天北京天气怎么样", "zh")
     assert message["text"].startswith("抱歉，我在知识库里没有找到这个问题的可靠答案。")
-    assert message["buttons"] == [{"title": "转人工客服", "payload": "/request_human"}]
+    assert message["buttons"] == [
+        {"title": "转人工客服", "payload": "/request_human"},
+        {"title": "创建工单", "payload": "/open_ticket"},
+    ]
     assert message["custom"] == {
         "citations": [],
         "knowledge": {
@@ -154,4 +166,7 @@ async def test_abstains_and_offers_a_human(action: ActionAnswerFromKnowledge) ->
         },
     }
     (english,) = await ask(action, "Tell me a joke about cats", "en")
-    assert english["buttons"] == [{"title": "Talk to a human", "payload": "/request_human"}]
+    assert english["buttons"] == [
+        {"title": "Talk to a human", "payload": "/request_human"},
+        {"title": "Open a ticket", "payload": "/open_ticket"},
+    ]

@@ -36,6 +36,9 @@ INTENTS = {
     "give_feedback",
     "stop",
     "request_unsupported",
+    "open_ticket",
+    "ticket_status",
+    "add_ticket_info",
 }
 
 

@@ -23,6 +23,7 @@ from bot.app import (
     ensure_recommendation_model,
     order_service,
     recommend_service,
+    ticket_service,
 )
 from bot.privacy import AuditLog, ConsentService
 from bot.recommend import CATALOGUE, Event
@@ -54,6 +55,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ActionService
     configured = ActionServices(
         orders=order_service(settings),
         knowledge=knowledge.get,
+        tickets=ticket_service(settings, database),
         audit=AuditLog(database),
         recommend=recommend_service(settings, database),
         consents=ConsentService(database),

@@ -9,6 +9,8 @@ from bot.app._container import (
     order_service,
     recommend_service,
     speech_engine,
+    ticket_service,
+    unattended_tickets,
 )
 from bot.app._customers import CustomerFacts
 from bot.app._hub import background_jobs, create_app, create_asgi
@@ -21,6 +23,7 @@ from bot.app._knowledge import (
 )
 from bot.app._settings import Settings
 from bot.app._supervisor import ProcessSpec, Supervisor, platform_processes
+from bot.app._ticket_notices import deliver_ticket_notices
 from bot.dialogue import PROJECT_ROOT
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "build_hub_services",
     "create_app",
     "create_asgi",
+    "deliver_ticket_notices",
     "ensure_recommendation_model",
     "ingest_sources",
     "knowledge_config",
@@ -44,5 +48,7 @@ __all__ = [
     "platform_processes",
     "recommend_service",
     "speech_engine",
+    "ticket_service",
+    "unattended_tickets",
     "uploads_dir",
 ]

@@ -13,7 +13,7 @@ from rasa_sdk.endpoint import create_app
 from rasa_sdk.executor import ActionExecutor
 
 import actions
-from bot.app._container import order_service, recommend_service
+from bot.app._container import order_service, recommend_service, ticket_service
 from bot.app._knowledge import SharedKnowledge
 from bot.app._settings import Settings
 from bot.privacy import AuditLog, ConsentService
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 def run_action_server(settings: Settings) -> None:
     """Serve the custom actions on ``actions_host:actions_port`` until stopped."""
     knowledge = SharedKnowledge(settings)
-    # The hub migrates this database; the action server only appends to its audit log.
+    # The hub migrates this database at its start; the action server reads and writes rows.
     database = Database(settings.hub_database_url)
     actions.configure(
         actions.ActionServices(
@@ -34,6 +34,7 @@ def run_action_server(settings: Settings) -> None:
             audit=AuditLog(database),
             recommend=recommend_service(settings, database),
             consents=ConsentService(database),
+            tickets=ticket_service(settings, database),
         )
     )
     executor = ActionExecutor()

@@ -19,7 +19,14 @@ from bot.app._customers import CustomerFacts
 from bot.app._knowledge import SharedKnowledge, knowledge_config
 from bot.app._scale import RedisConversationLocks
 from bot.app._settings import Settings
-from bot.conversations import ConversationService, HandoffPolicy, Summarizer
+from bot.conversations import (
+    ConversationService,
+    HandoffPolicy,
+    Summarizer,
+    TicketReceipt,
+    UnattendedRequest,
+    UnattendedTickets,
+)
 from bot.dialogue import RasaClient, TrackerStoreEvents
 from bot.handoff import AgentDirectory, BusinessHours, HandoffService, LoginThrottle
 from bot.insights import EmotionModel, SentimentAnalyzer, gaps_report
@@ -37,7 +44,14 @@ from bot.outbox import Outbox, RetryPolicy
 from bot.privacy import AuditLog, ConsentService, PersonalData, Retention, RetentionRule
 from bot.recommend import CATALOGUE, RecommendService
 from bot.storage import Database
-from bot.tickets import SlaPolicy, TicketConfig, TicketService, WebhookConfig
+from bot.tickets import (
+    CATEGORY_OF_INTENT,
+    SlaPolicy,
+    TicketConfig,
+    TicketDraft,
+    TicketService,
+    WebhookConfig,
+)
 from channels.connector import DAY, MINUTE, Quota, RateLimiter, RateLimits
 from channels.media import (
     SHOP_VOCABULARY_PROMPT,
@@ -163,6 +177,48 @@ def ticket_config(settings: Settings, hours: BusinessHours) -> TicketConfig:
     return TicketConfig(hours, sla=sla, webhook=webhook)
 
 
+def business_hours(settings: Settings) -> BusinessHours:
+    """When agents work (and SLA clocks run), as the settings say."""
+    return BusinessHours.parse(
+        settings.business_hours,
+        settings.timezone,
+        settings.business_weekdays,
+        settings.business_holidays,
+    )
+
+
+def ticket_service(settings: Settings, database: Database) -> TicketService:
+    """Ticketing on the hub database (the action server opens tickets from dialogue)."""
+    return TicketService(database, ticket_config(settings, business_hours(settings)))
+
+
+def unattended_tickets(tickets: TicketService) -> UnattendedTickets:
+    """How the conversations module opens a ticket for a request no agent is online to take."""
+
+    async def open_for(request: UnattendedRequest) -> TicketReceipt:
+        subject = {
+            "zh": "客服不在线时的人工请求",
+            "en": "Asked for a human while no agent was online",
+        }[request.language]
+        draft = TicketDraft(
+            customer_id=request.customer_key,
+            subject=subject,
+            description=request.transcript,
+            category=CATEGORY_OF_INTENT.get(request.intent or "", "other"),
+            channel=request.channel,
+            conversation_id=request.conversation_id,
+            language=request.language,
+            team=request.skill,
+            tags=("no-agent-online", request.reason.replace("_", "-")),
+            angry=request.angry,
+            sentiment=request.sentiment,
+        )
+        view, _ = await tickets.create(draft, actor="bot")
+        return TicketReceipt(view.number, view.first_response_due_at)
+
+    return open_for
+
+
 def recommend_service(settings: Settings, database: Database) -> RecommendService:
     """Recommendations on the hub database, models versioned under ``var_dir``; the content
     model embeds item texts with the bundled e5 model (loaded on first use)."""
@@ -211,12 +267,7 @@ def build_hub_services(settings: Settings) -> HubServices:
     database = Database(settings.hub_database_url)
     token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
     dialogue = RasaClient(settings.rasa_url, settings.actions_url, settings.rasa_timeout_s, token)
-    hours = BusinessHours.parse(
-        settings.business_hours,
-        settings.timezone,
-        settings.business_weekdays,
-        settings.business_holidays,
-    )
+    hours = business_hours(settings)
     handoffs = HandoffService(database, hours)
     agents = AgentDirectory(
         database, timedelta(hours=settings.agent_session_hours), throttle=login_throttle(settings)
@@ -237,6 +288,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         if shared is not None
         else None
     )
+    tickets = TicketService(database, ticket_config(settings, hours))
     conversations = ConversationService(
         database,
         dialogue,
@@ -253,9 +305,9 @@ def build_hub_services(settings: Settings) -> HubServices:
         summaries=summarizer,
         locks=locks,
         sentiment=sentiment_analyzer(settings),
+        unattended=unattended_tickets(tickets) if settings.ticket_when_no_agent else None,
     )
     media = media_intake(settings, database, conversations)
-    tickets = TicketService(database, ticket_config(settings, hours))
     recommendations = recommend_service(settings, database)
     tracker_events = TrackerStoreEvents(settings.rasa_tracker_url)
     audit = AuditLog(database)

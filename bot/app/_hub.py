@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -32,7 +33,9 @@ from bot.app._knowledge import uploads_dir
 from bot.app._logs import configure_logging
 from bot.app._scale import ConsoleRelay, RedisJobLease
 from bot.app._settings import Settings
+from bot.app._ticket_notices import deliver_ticket_notices
 from bot.conversations import ConversationEvent, ConversationService, Listener
+from bot.handoff import AgentDirectory
 from bot.insights import painpoints_csv, report_csv
 from bot.marketing import MarketingService, is_opt_out
 from channels import admin, console, rest, webchat, widget
@@ -129,7 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     guards = [Depends(_api_key_guard(settings.api_key))] if settings.api_key else []
-    app.include_router(rest.build_tickets_router(hub.tickets, _ticket_callers(settings.api_key)))
+    app.include_router(
+        rest.build_tickets_router(hub.tickets, _ticket_callers(settings.api_key, hub.agents))
+    )
     app.include_router(
         rest.build_router(
             hub.conversations,
@@ -137,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.default_language,
             # With the key, callers are the shop's servers speaking for many customers.
             limit_addresses=settings.api_key is None,
+            tickets=hub.tickets,
         ),
         dependencies=guards,
     )
@@ -254,7 +260,8 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
 
 
 def background_jobs(hub: HubServices) -> list[Job]:
-    """The hub's periodic work: SLA breaches, ticket webhooks, the ticket list's statistics,
+    """The hub's periodic work: SLA breaches, ticket news for web-chat customers, ticket
+    webhooks, the ticket list's statistics,
     recommendation models retrained and picked up, the retention of personal data, and expired
     console sessions."""
     settings = hub.settings
@@ -262,6 +269,11 @@ def background_jobs(hub: HubServices) -> list[Job]:
         Job("console-sessions", SESSION_PURGE_S, hub.agents.purge_expired_sessions),
         Job("ticket-sla", settings.ticket_sla_check_s, hub.tickets.run_sla_check),
         Job("ticket-statistics", 24 * 3600.0, hub.tickets.refresh_statistics),
+        Job(
+            "ticket-notices",
+            settings.ticket_notice_check_s,
+            partial(deliver_ticket_notices, hub.tickets, hub.conversations),
+        ),
         # Every replica loads the newest model it serves.
         Job(
             "recommend-refresh",
@@ -301,12 +313,17 @@ def analytics_jobs(analytics: Analytics, settings: Settings) -> list[Job]:
     ]
 
 
-def _ticket_callers(api_key: SecretStr | None) -> rest.Authorize:
-    """Who may use ``/api/tickets``: the shop's back end with ``BOT_API_KEY`` (every scope).
-    Without the key the API stays closed: tickets hold customers' personal data."""
+def _ticket_callers(api_key: SecretStr | None, agents: AgentDirectory) -> rest.Authorize:
+    """Who may use ``/api/tickets``: an agent logged in to the console (their session cookie,
+    and on a change the CSRF token as the console API wants it), or the shop's back end with
+    ``BOT_API_KEY`` (every scope). Without either the API stays closed: tickets hold customers'
+    personal data."""
 
     def authorize(scope: str) -> Callable[[Request], Awaitable[rest.TicketCaller]]:
         async def caller(request: Request) -> rest.TicketCaller:
+            token = request.cookies.get(console.COOKIE)
+            if token and "authorization" not in request.headers:
+                return await _console_caller(request, token, agents)
             if api_key is None:
                 raise HTTPException(
                     status_code=403,
@@ -319,6 +336,30 @@ def _ticket_callers(api_key: SecretStr | None) -> rest.Authorize:
         return caller
 
     return authorize
+
+
+async def _console_caller(
+    request: Request, token: str, agents: AgentDirectory
+) -> rest.TicketCaller:
+    """The console's agent calling ``/api/tickets``; history names them ``agent:<username>``."""
+    found = await agents.session_of(token)
+    if found is None:
+        raise HTTPException(
+            status_code=401, detail="the console session has expired: log in to the console again"
+        )
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        # The console API's double-submit check: another site can send the cookies but can
+        # neither read the token nor set the header.
+        cookie = request.cookies.get(console.CSRF_COOKIE, "")
+        header = request.headers.get(console.CSRF_HEADER, "")
+        if not cookie or not header or not secrets.compare_digest(cookie, header):
+            raise HTTPException(
+                status_code=403,
+                detail=f"missing or wrong CSRF token: send the '{console.CSRF_COOKIE}' cookie's "
+                f"value in the header '{console.CSRF_HEADER}'",
+            )
+    agent, _expires = found
+    return rest.TicketCaller(actor=f"agent:{agent.username}")
 
 
 def _customer_vouch(api_key: SecretStr | None) -> Callable[[Request], Awaitable[None]]:

@@ -314,6 +314,17 @@ class Settings(BaseSettings):
     ticket_sla_check_s: float = Field(
         default=60.0, gt=0, description="How often the SLA job marks breaches, in seconds."
     )
+    ticket_notice_check_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often ticket news (agent replies, status changes) is posted into web-chat "
+        "customers' conversations, in seconds.",
+    )
+    ticket_when_no_agent: bool = Field(
+        default=True,
+        description="A request for a human while no agent is online opens a ticket with the "
+        "conversation attached (the customer stays with the bot); false: it waits in the queue.",
+    )
 
     # recommendations
     recommend_retrain_hours: float = Field(

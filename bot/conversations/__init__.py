@@ -21,10 +21,14 @@ from bot.conversations._service import (
     ConversationService,
     HandoffPolicy,
     InboundMessage,
+    TicketReceipt,
     Turn,
+    UnattendedRequest,
+    UnattendedTickets,
     VipLookup,
     csat_question,
     customer_id,
+    customer_key,
 )
 from bot.conversations._summary import Summarizer, Summary, extractive_summary
 
@@ -46,11 +50,15 @@ __all__ = [
     "StoredMessage",
     "Summarizer",
     "Summary",
+    "TicketReceipt",
     "Turn",
+    "UnattendedRequest",
+    "UnattendedTickets",
     "VipLookup",
     "csat_buttons",
     "csat_question",
     "customer_id",
+    "customer_key",
     "extractive_summary",
     "notice",
 ]

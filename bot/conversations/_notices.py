@@ -25,6 +25,12 @@ _TEXTS: dict[str, dict[Language, str]] = {
         "en": "Our agents work {hours} (Beijing time) and are back at {opens}. Leave a message "
         "here and they will answer it first thing. Reply “cancel” to go back to the assistant.",
     },
+    "ticketed": {
+        "zh": "现在没有人工客服在线。已为您创建工单 {number}（附上了我们的对话），"
+        "客服会在 {due} 前回复您，回复会发到这里。",
+        "en": "No agent is online right now. I've opened ticket {number} with our conversation "
+        "attached; an agent will reply by {due}, and you'll get the reply here.",
+    },
     "cancelled": {
         "zh": "已为您取消人工服务，智能助手继续为您服务。",
         "en": "Handoff cancelled. The assistant is back to help you.",

@@ -61,6 +61,35 @@ from bot.storage import Database, utcnow
 logger = logging.getLogger(__name__)
 
 VipLookup = Callable[[str, str], Awaitable[bool]]
+TRANSCRIPT_MESSAGES = 30  # the latest messages a ticket opened for an unattended request carries
+
+
+@dataclass(frozen=True)
+class UnattendedRequest:
+    """A customer asked for a human while no agent was online: what a ticket for it needs."""
+
+    conversation_id: str
+    channel: str
+    customer_key: str  # see ``customer_key``
+    language: Language
+    reason: str
+    intent: str | None
+    skill: str
+    transcript: str  # the conversation's latest messages, oldest first
+    angry: bool
+    sentiment: float
+
+
+@dataclass(frozen=True)
+class TicketReceipt:
+    """The ticket opened for an unattended request, as the customer is told."""
+
+    number: str
+    first_response_due_at: datetime | None
+
+
+# Opens a ticket for an unattended request; the wiring passes the ticketing module's.
+UnattendedTickets = Callable[[UnattendedRequest], Awaitable[TicketReceipt]]
 # Channels whose sender id is the shop's own customer id (see ``customer_id``).
 IDENTIFIED_CHANNELS = frozenset({"rest"})
 
@@ -127,6 +156,7 @@ class ConversationService:
         is_vip: VipLookup = _nobody_is_vip,
         summaries: Summarizer | None = None,
         locks: ConversationLocks | None = None,
+        unattended: UnattendedTickets | None = None,
     ) -> None:
         self._db = database
         self._dialogue = dialogue
@@ -137,6 +167,8 @@ class ConversationService:
         self._sentiment = sentiment or SentimentAnalyzer()
         self.events = events or ConversationEvents()
         self._policy = policy or HandoffPolicy()
+        # None: a request for a human always queues, even with nobody online to take it.
+        self._unattended = unattended
         self._is_vip = is_vip
         # The summary cache quotes messages: an erasure or expiry must empty it too.
         self._summaries = summaries
@@ -348,6 +380,8 @@ class ConversationService:
             # The customer's account id, where the channel vouches for it: actions show that
             # customer's orders without asking for the phone number's last four digits.
             "customer_id": customer_id(inbound.channel, inbound.sender),
+            # Whom tickets opened in the dialogue belong to, vouched for or not.
+            "customer_key": customer_key(inbound.channel, inbound.sender),
             "language": turn.language,
         }
         # Scored once, here, and passed on: actions read it from the metadata.
@@ -366,7 +400,13 @@ class ConversationService:
         reason, intent, from_bot = await self._handoff_reason(turn, inbound, replies, sentiment)
         replies = _without_markers(replies)
         mode = turn.mode
-        if reason is not None:
+        if reason is not None and await self._nobody_to_answer():
+            receipt = await self._ticket_instead(turn, reason, intent, from_bot, inbound, sentiment)
+            due = receipt.first_response_due_at
+            when = due.astimezone(self._hours.zone).strftime("%Y-%m-%d %H:%M") if due else "—"
+            text = notice("ticketed", turn.language, number=receipt.number, due=when)
+            replies = [*replies, _system(text, kind="ticket", ticket=receipt.number)]
+        elif reason is not None:
             ticket = await self._request_handoff(turn, reason, intent, from_bot, inbound)
             replies = [*replies, self._queue_reply(turn.language, ticket)]
             mode = "waiting"
@@ -491,6 +531,50 @@ class ConversationService:
             intent=intent,
         )
 
+    async def _nobody_to_answer(self) -> bool:
+        """Whether a request for a human becomes a ticket: configured so, and no agent online."""
+        return self._unattended is not None and not await self._handoffs.any_agent_online()
+
+    async def _ticket_instead(
+        self,
+        turn: OpenTurn,
+        reason: str,
+        intent: str | None,
+        from_bot: bool,
+        inbound: InboundMessage,
+        sentiment: Sentiment,
+    ) -> TicketReceipt:
+        """Open a ticket with the conversation attached; the customer stays with the bot."""
+        assert self._unattended is not None
+        if intent is None:
+            intent = await self._latest_intent(turn.conversation_id)
+        if from_bot:
+            # Rasa's action_handoff paused the tracker, but no human is coming to take over.
+            await self.resume_bot(turn.conversation_id)
+        messages = await self.history(turn.conversation_id)
+        transcript = "\n".join(
+            f"{m.author}: {m.text}" for m in messages[-TRANSCRIPT_MESSAGES:] if m.text
+        )
+        request = UnattendedRequest(
+            conversation_id=turn.conversation_id,
+            channel=inbound.channel,
+            customer_key=customer_key(inbound.channel, inbound.sender),
+            language=turn.language,
+            reason=reason,
+            intent=intent,
+            skill=skill_for_intent(intent),
+            transcript=transcript or inbound.text,
+            angry=sentiment.angry,
+            sentiment=sentiment.score,
+        )
+        receipt = await self._unattended(request)
+        logger.info(
+            "No agent online: conversation %s became ticket %s",
+            turn.conversation_id,
+            receipt.number,
+        )
+        return receipt
+
     async def _vip(self, inbound: InboundMessage) -> bool:
         """Whether an identified customer is a VIP (an anonymous one never is)."""
         account = customer_id(inbound.channel, inbound.sender)
@@ -558,6 +642,12 @@ def customer_id(channel: str, sender: str) -> str | None:
     claim to be anyone: those customers stay anonymous (orders need the phone check, no VIP).
     """
     return sender if channel in IDENTIFIED_CHANNELS else None
+
+
+def customer_key(channel: str, sender: str) -> str:
+    """Whom a customer's tickets and audit records name: the shop's customer id where the channel
+    vouches for it, else ``channel:sender`` (a web-chat session id means nothing on its own)."""
+    return customer_id(channel, sender) or f"{channel}:{sender}"[:128]
 
 
 def _system(text: str, **extra: object) -> BotReply:

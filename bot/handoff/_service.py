@@ -455,6 +455,10 @@ class HandoffService:
 
         return await self._db.session(erase)
 
+    async def any_agent_online(self) -> bool:
+        """Whether at least one agent is online now (their presence, not the business hours)."""
+        return any(load.online for load in await self.agent_loads())
+
     async def agent_loads(self) -> list[AgentLoad]:
         """Every agent with their current number of open conversations."""
         return await self._db.session(_agent_loads)

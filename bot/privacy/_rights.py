@@ -64,12 +64,12 @@ class Subject:
 
     @property
     def customer_id(self) -> str | None:
-        """The shop's id of the customer where the channel vouches for it (tickets use it)."""
+        """The shop's id of the customer where the channel vouches for it."""
         return self.sender if self.channel in IDENTIFIED_CHANNELS else None
 
     @property
     def key(self) -> str:
-        """Who the audit log and the consents name: the shop's customer id, else
+        """Who the audit log, the consents and tickets name: the shop's customer id, else
         ``channel:sender`` (a web-chat session id means nothing without its channel)."""
         return self.customer_id or f"{self.channel}:{self.sender}"[:128]
 
@@ -181,9 +181,8 @@ class PersonalData:
         if conversation is not None:
             tracker = await self._dialogue.export_conversation(str(conversation["id"]))
         kept = await self._media.export_customer(subject.channel, subject.sender)
-        tickets = (
-            await self._tickets.export_customer(subject.customer_id) if subject.customer_id else []
-        )
+        # Tickets name the customer by the same key (web-chat tickets opened in the dialogue too).
+        tickets = await self._tickets.export_customer(subject.key)
         consents = await self._consents.history(subject.key)
         audit = await self._audit.list(customer_id=subject.key, limit=1000)
         data = {
@@ -214,11 +213,7 @@ class PersonalData:
             events = await self._dialogue.erase_conversation(conversation_id)
         conversations = await self._conversations.erase_customer(subject.channel, subject.sender)
         media = await self._media.erase_customer(subject.channel, subject.sender)
-        tickets = 0
-        if subject.customer_id:
-            tickets = await self._tickets.erase_customer(
-                subject.customer_id, f"{actor_kind}:{actor_id}"[:128]
-            )
+        tickets = await self._tickets.erase_customer(subject.key, f"{actor_kind}:{actor_id}"[:128])
         others = {
             name: await part.erase_customer(subject.key) for name, part in self._others.items()
         }

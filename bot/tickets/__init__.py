@@ -11,6 +11,7 @@ from bot.tickets._errors import (
 from bot.tickets._model import (
     ACTIVE,
     CATEGORIES,
+    CATEGORY_OF_INTENT,
     PRIORITIES,
     SLA_STATES,
     STATUSES,
@@ -44,11 +45,13 @@ from bot.tickets._sla import (
     business_time_between,
     due_times,
 )
+from bot.tickets._texts import status_name, ticket_numbers_in
 from bot.tickets._webhook import SIGNATURE_HEADER, WebhookConfig, sign, verify
 
 __all__ = [
     "ACTIVE",
     "CATEGORIES",
+    "CATEGORY_OF_INTENT",
     "MAX_PAGE",
     "PRIORITIES",
     "SIGNATURE_HEADER",
@@ -89,5 +92,7 @@ __all__ = [
     "due_times",
     "raise_priority",
     "sign",
+    "status_name",
+    "ticket_numbers_in",
     "verify",
 ]

@@ -23,6 +23,14 @@ STATUSES = ("new", "open", "pending_customer", "resolved", "closed", "reopened")
 # Statuses in which the SLA clock runs; ``pending_customer`` pauses it, the rest stop it.
 ACTIVE = ("new", "open", "reopened")
 SLA_STATES = ("ok", "due_soon", "breached")
+# The category of a ticket opened from the dialogue, by the customer's latest request (intent).
+CATEGORY_OF_INTENT: Mapping[str, str] = {
+    "check_order_status": "order",
+    "cancel_order": "order",
+    "request_return_refund": "return_refund",
+    "change_address": "delivery",
+    "complain": "complaint",
+}
 
 # Every allowed status change, in one place. ``closed`` is final (as in Zendesk): a customer who
 # writes again gets a new ticket, so a closed ticket's figures never change.

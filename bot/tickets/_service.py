@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, cast
 
 import httpx
@@ -160,6 +160,11 @@ class TicketService:
         self._db = database
         self._config = config
         self._now = clock
+
+    @property
+    def zone(self) -> tzinfo:
+        """The shop's time zone, in which due times are told to customers."""
+        return self._config.hours.zone
 
     # ---- opening --------------------------------------------------------------------------
 
@@ -880,9 +885,15 @@ class TicketService:
     # ---- notifications --------------------------------------------------------------------
 
     async def pending_notifications(
-        self, channel: str, *, conversation_id: str | None = None, limit: int = 100
+        self,
+        channel: str,
+        *,
+        conversation_id: str | None = None,
+        customer_id: str | None = None,
+        limit: int = 100,
     ) -> list[CustomerNotification]:
-        """Undelivered messages for customers on ``channel`` (one conversation's, if given)."""
+        """Undelivered messages for customers on ``channel`` (one conversation's or one
+        customer's, if given)."""
 
         def load(session: Session) -> list[CustomerNotification]:
             n = TicketNotificationRow
@@ -895,6 +906,8 @@ class TicketService:
             )
             if conversation_id is not None:
                 query = query.where(n.conversation_id == conversation_id)
+            if customer_id is not None:
+                query = query.where(n.customer_id == customer_id)
             return [
                 CustomerNotification(
                     r.id,

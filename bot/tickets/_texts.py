@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 STATUS_NAMES = {
     "en": {
         "new": "received",
@@ -42,6 +45,11 @@ def _lang(language: str) -> str:
     return "zh" if language == "zh" else "en"
 
 
+def status_name(language: str, status: str) -> str:
+    """A status as the customer reads it ("being worked on", "处理中")."""
+    return STATUS_NAMES[_lang(language)][status]
+
+
 def reply_text(language: str, number: str, text: str) -> str:
     """A public reply as the customer receives it."""
     return TEMPLATES[_lang(language)]["reply"].format(number=number, text=text)
@@ -59,3 +67,14 @@ def status_text(language: str, number: str, status: str) -> str:
 def merged_text(language: str, number: str, target: str) -> str:
     """The customer's ticket was merged into another of theirs."""
     return TEMPLATES[_lang(language)]["merged"].format(number=number, target=target)
+
+
+# A ticket number as customers type it: any case, with or without the dashes, full-width digits
+# folded by NFKC first ("t-20261202-0001", "T202612020001", "Ｔ－２０２６１２０２－０００１").
+_NUMBER_IN_TEXT = re.compile(r"(?<![A-Za-z0-9])[Tt]-?\s?(\d{8})-?\s?(\d{4,6})(?![0-9])")
+
+
+def ticket_numbers_in(text: str) -> list[str]:
+    """Every ticket number in free text, as ``T-YYYYMMDD-NNNN``, in order of appearance."""
+    folded = unicodedata.normalize("NFKC", text).replace("－", "-")
+    return [f"T-{m.group(1)}-{m.group(2)}" for m in _NUMBER_IN_TEXT.finditer(folded)]

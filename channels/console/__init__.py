@@ -7,10 +7,12 @@ from channels.console._context import ContextBuilder, OrdersLookup, Suggester
 from channels.console._dispatch import Dispatcher
 from channels.console._live import ConsoleNamespace
 from channels.console._pages import build_pages
-from channels.console._services import COOKIE, ConsoleServices
+from channels.console._services import COOKIE, CSRF_COOKIE, CSRF_HEADER, ConsoleServices
 
 __all__ = [
     "COOKIE",
+    "CSRF_COOKIE",
+    "CSRF_HEADER",
     "AnalyticsRoutes",
     "ConsoleNamespace",
     "ConsoleServices",

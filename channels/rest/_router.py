@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bot.conversations import ConversationService, InboundMessage
 from bot.dialogue import Button
 from bot.language import Language, detect_language
+from bot.tickets import TicketService
 from channels.connector import RateLimited, RateLimiter, client_address, rate_limited_response
 
 CHANNEL = "rest"
@@ -70,10 +71,12 @@ def build_router(
     default_language: Language,
     *,
     limit_addresses: bool = True,
+    tickets: TicketService | None = None,
 ) -> APIRouter:
     """The REST channel's routes, bound to the conversation service. Messages are limited per
     sender and, unless ``limit_addresses`` is off (callers are the shop's servers, behind the
-    API key), per client address."""
+    API key), per client address. With ``tickets``, the customer's undelivered ticket news (an
+    agent's reply, a status change) comes first in the answer to their next message."""
     router = APIRouter(tags=["messages"])
 
     @router.post(
@@ -91,11 +94,30 @@ def build_router(
         turn = await conversations.receive(
             InboundMessage(CHANNEL, message.sender, message.text, message.metadata)
         )
-        return MessagesOut(
+        news = await _ticket_news(tickets, message.sender)
+        answer = MessagesOut(
             conversation_id=turn.conversation_id,
-            replies=[ReplyOut.model_validate(r.model_dump()) for r in turn.replies],
+            replies=[
+                *(reply for _, reply in news),
+                *(ReplyOut.model_validate(r.model_dump()) for r in turn.replies),
+            ],
             language=turn.language,
             mode=turn.mode,
         )
+        if news and tickets is not None:
+            # Marked after the answer is built: a failure before this sends them again next time.
+            await tickets.mark_delivered(id_ for id_, _ in news)
+        return answer
 
     return router
+
+
+async def _ticket_news(tickets: TicketService | None, sender: str) -> list[tuple[int, ReplyOut]]:
+    """The customer's undelivered ticket notifications, oldest first, as replies."""
+    if tickets is None:
+        return []
+    pending = await tickets.pending_notifications(CHANNEL, customer_id=sender)
+    return [
+        (n.id, ReplyOut(text=n.text, custom={"ticket": n.ticket, "kind": f"ticket_{n.kind}"}))
+        for n in pending
+    ]
