@@ -93,9 +93,30 @@ def test_scores() -> None:
             {"intent": "oos", "predicted": "greet", "count": 1},
         ],
         "entities": {"gold": 2, "precision": 0.5, "recall": 0.5, "f1": 0.5},
+        "oos_examples": 2,
         "oos_recall": 0.5,
+        "oos_precision": 1.0,
         "in_scope_accuracy": round(2 / 3, 4),
     }
+
+
+def test_oos_precision_counts_rejected_in_scope_messages() -> None:
+    examples = [Example("a", "greet"), Example("b", "greet"), Example("c", "oos")]
+    rejected_all = [{"intent": "nlu_fallback"}, {"intent": "oos"}, {"intent": "nlu_fallback"}]
+    result = score(examples, rejected_all, oos_label="oos")
+    assert (result["oos_recall"], result["oos_precision"], result["in_scope_accuracy"]) == (
+        1.0,
+        round(1 / 3, 4),
+        0.0,
+    )
+    # Nothing rejected: precision is undefined rather than perfect.
+    accepted_all = [{"intent": "greet"}, {"intent": "greet"}, {"intent": "greet"}]
+    result = score(examples, accepted_all, oos_label="oos")
+    assert (result["oos_recall"], result["oos_precision"], result["in_scope_accuracy"]) == (
+        0.0,
+        None,
+        1.0,
+    )
 
 
 def test_oos_label_must_occur() -> None:
@@ -146,7 +167,9 @@ def test_eval_nlu_on_outside_csv_data() -> None:
         "accuracy",
         "macro_f1",
         "confusions",
+        "oos_examples",
         "oos_recall",
+        "oos_precision",
         "in_scope_accuracy",
         "training_examples",
         "training_seconds",

@@ -5,6 +5,7 @@ Nothing in the hub imports this package, and it imports nothing of ours but ``bo
 """
 
 from bot.rasa_components.e5_featurizer import E5Featurizer
+from bot.rasa_components.intent_classifier import IntentClassifier
 from bot.rasa_components.language_tagger import LanguageTagger
 
-__all__ = ["E5Featurizer", "LanguageTagger"]
+__all__ = ["E5Featurizer", "IntentClassifier", "LanguageTagger"]
