@@ -45,9 +45,7 @@ def default_cache_path() -> Path:
     return LocalTrainingCache._get_cache_location() / "intent-embeddings" / "e5.npz"
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class IntentClassifier(RasaIntentClassifier, GraphComponent):
     """TF-IDF + cached e5 features, class-balanced logistic regression, out-of-scope rejection."""
 
@@ -161,7 +159,7 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
             return messages
         embed = self._embed() if self._model.settings.use_e5 else None
         scored = self._model.predict([str(m.get(TEXT)) for m in with_text], embed)
-        for message, result in zip(with_text, scored):
+        for message, result in zip(with_text, scored, strict=True):
             ranking = [
                 {"name": name, "confidence": confidence}
                 for name, confidence in result.ranking[:RANKING_LENGTH]

@@ -15,6 +15,7 @@ directly. Chosen on the dev splits of outside data (nlu_data/outside, see its RE
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import tempfile
@@ -51,7 +52,7 @@ class EmbeddingCache:
                 with np.load(path) as stored:
                     keys, vectors = stored["keys"], stored["vectors"]
                 if vectors.ndim == 2 and len(keys) == len(vectors):
-                    self._vectors = {str(k): v for k, v in zip(keys, vectors)}
+                    self._vectors = {str(k): v for k, v in zip(keys, vectors, strict=True)}
                 else:
                     logger.warning("Ignoring the embedding cache %s: its arrays disagree", path)
             except (OSError, ValueError, KeyError) as exc:
@@ -62,16 +63,19 @@ class EmbeddingCache:
         return len(self._vectors)
 
     def embed(self, texts: Sequence[str], encoder: Encoder) -> np.ndarray:
-        """Embeddings of ``texts`` (rows in order); only texts missing from the cache are encoded."""
+        """Rows for ``texts``, in order; only texts missing from the cache are encoded."""
         keys = [text_key(t) for t in texts]
-        missing = sorted({k: t for k, t in zip(keys, texts) if k not in self._vectors}.items())
+        unseen = {k: t for k, t in zip(keys, texts, strict=True) if k not in self._vectors}
+        missing = sorted(unseen.items())
         for start in range(0, len(missing), BATCH):
             batch = missing[start : start + BATCH]
             vectors = np.atleast_2d(encoder([t for _, t in batch])).astype(np.float32)
-            for (key, _), vector in zip(batch, vectors):
+            for (key, _), vector in zip(batch, vectors, strict=True):
                 self._vectors[key] = vector
         if missing:
-            logger.info("Embedded %d new texts (%d cached)", len(missing), len(texts) - len(missing))
+            logger.info(
+                "Embedded %d new texts (%d cached)", len(missing), len(texts) - len(missing)
+            )
             self._save()
         if not keys:
             return np.zeros((0, E5_DIM), dtype=np.float32)
@@ -111,7 +115,7 @@ def _words(text: str) -> List[str]:
     import jieba
 
     words = [w for w in jieba.lcut(text.lower()) if w.strip()]
-    return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+    return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
 
 
 class Tfidf:
@@ -278,7 +282,7 @@ class IntentModel:
         probabilities, embeddings = self.probabilities(texts, embed)
         similarities = self.nearest_similarity(embeddings) or [None] * len(texts)
         results = []
-        for row, similarity in zip(probabilities, similarities):
+        for row, similarity in zip(probabilities, similarities, strict=True):
             order = np.argsort(-row)
             ranking = [(self.classes[i], float(row[i])) for i in order]
             rejected = ranking[0][1] < self.settings.threshold or (

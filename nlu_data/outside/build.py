@@ -1,7 +1,8 @@
 """Rebuild the outside intent sets under nlu_data/outside/ from their sources.
 
     .venv/bin/pip download --no-deps chatterbot-corpus==1.3.3 -d /tmp/cc
-    .venv/bin/python nlu_data/outside/build.py --chatterbot-wheel /tmp/cc/chatterbot_corpus-1.3.3-py2.py3-none-any.whl
+    .venv/bin/python nlu_data/outside/build.py \
+        --chatterbot-wheel /tmp/cc/chatterbot_corpus-1.3.3-py2.py3-none-any.whl
 
 Every split is decided by a hash of the example's text within its intent, so a rebuild gives the
 same files whatever the order of the source, and no text sits in two splits or two intents.
@@ -66,7 +67,9 @@ def split(examples: list[Example], fractions: tuple[float, ...]) -> list[list[Ex
         texts.sort(key=_rank)
         start = 0
         for index, fraction in enumerate(fractions):
-            end = len(texts) if index == len(fractions) - 1 else start + round(fraction * len(texts))
+            end = (
+                len(texts) if index == len(fractions) - 1 else start + round(fraction * len(texts))
+            )
             parts[index].extend((t, intent) for t in texts[start:end])
             start = end
     return parts
@@ -156,7 +159,11 @@ def build_snips_oos(english_chatterbot: list[Example]) -> None:
     folder = HERE / "snips"
     snips_texts = {t for t in (folder / "source.seq.in").read_text(encoding="utf-8").splitlines()}
     pool = sorted(
-        (t for t, topic in english_chatterbot if topic in SNIPS_OOS_TOPICS and t not in snips_texts),
+        (
+            t
+            for t, topic in english_chatterbot
+            if topic in SNIPS_OOS_TOPICS and t not in snips_texts
+        ),
         key=_rank,
     )
     if len(pool) < OOS_DEV + OOS_TEST:
