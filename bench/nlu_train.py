@@ -93,7 +93,9 @@ def build_set(examples: int, intents: int) -> tuple[list[tuple[str, str]], int]:
     return data[:examples], max(0, min(examples, len(data)) - real)
 
 
-def _train(model_module: Any, data: list[tuple[str, str]], use_e5: bool, cache: Path) -> dict:
+def _train(
+    model_module: Any, data: list[tuple[str, str]], use_e5: bool, cache: Path
+) -> dict[str, Any]:
     settings = model_module.Settings(use_e5=use_e5)
     texts, labels = [t for t, _ in data], [label for _, label in data]
     embed, embed_seconds = None, 0.0
