@@ -93,9 +93,30 @@ def test_scores() -> None:
             {"intent": "oos", "predicted": "greet", "count": 1},
         ],
         "entities": {"gold": 2, "precision": 0.5, "recall": 0.5, "f1": 0.5},
+        "oos_examples": 2,
         "oos_recall": 0.5,
+        "oos_precision": 1.0,
         "in_scope_accuracy": round(2 / 3, 4),
     }
+
+
+def test_oos_precision_counts_rejected_in_scope_messages() -> None:
+    examples = [Example("a", "greet"), Example("b", "greet"), Example("c", "oos")]
+    rejected_all = [{"intent": "nlu_fallback"}, {"intent": "oos"}, {"intent": "nlu_fallback"}]
+    result = score(examples, rejected_all, oos_label="oos")
+    assert (result["oos_recall"], result["oos_precision"], result["in_scope_accuracy"]) == (
+        1.0,
+        round(1 / 3, 4),
+        0.0,
+    )
+    # Nothing rejected: precision is undefined rather than perfect.
+    accepted_all = [{"intent": "greet"}, {"intent": "greet"}, {"intent": "greet"}]
+    result = score(examples, accepted_all, oos_label="oos")
+    assert (result["oos_recall"], result["oos_precision"], result["in_scope_accuracy"]) == (
+        0.0,
+        None,
+        1.0,
+    )
 
 
 def test_oos_label_must_occur() -> None:
@@ -146,7 +167,9 @@ def test_eval_nlu_on_outside_csv_data() -> None:
         "accuracy",
         "macro_f1",
         "confusions",
+        "oos_examples",
         "oos_recall",
+        "oos_precision",
         "in_scope_accuracy",
         "training_examples",
         "training_seconds",
@@ -163,7 +186,10 @@ def test_eval_nlu_scores_another_config_on_the_project_data(tmp_path: Path) -> N
     # The project's pipeline without its sentence embeddings, as when comparing pipelines: a
     # fresh NLU model is trained with it (not the platform's model, which the project config makes).
     project = (PROJECT_ROOT / "config.yml").read_text(encoding="utf-8")
-    without_e5 = project.replace("  - name: bot.rasa_components.E5Featurizer\n    scale: 8\n", "")
+    without_e5 = project.replace(
+        "  - name: bot.rasa_components.IntentClassifier\n",
+        "  - name: bot.rasa_components.IntentClassifier\n    use_e5: false\n",
+    )
     assert without_e5 != project
     config = tmp_path / "config.yml"
     config.write_text(without_e5, encoding="utf-8")

@@ -195,11 +195,15 @@ def _oos_scores(gold: list[str], predicted: list[str], oos_label: str) -> dict[s
     in_scope = [(g, p) for g, p in zip(gold, predicted, strict=True) if g != oos_label]
     if not out_of_scope:
         raise EvaluationFailed(f"the test data has no example labelled {oos_label!r}")
+    # A message the model sends to the fallback counts as recognised as out of scope.
+    rejected = {oos_label, "nlu_fallback"}
+    caught = sum(p in rejected for _, p in out_of_scope)
+    flagged = sum(p in rejected for _, p in out_of_scope + in_scope)
     return {
-        # A message the model sends to the fallback counts as recognised as out of scope.
-        "oos_recall": _round(
-            sum(p in {oos_label, "nlu_fallback"} for _, p in out_of_scope) / len(out_of_scope)
-        ),
+        "oos_examples": len(out_of_scope),
+        "oos_recall": _round(caught / len(out_of_scope)),
+        # None when nothing was rejected: precision is undefined, not perfect.
+        "oos_precision": _round(caught / flagged) if flagged else None,
         "in_scope_accuracy": _round(sum(g == p for g, p in in_scope) / len(in_scope))
         if in_scope
         else None,

