@@ -13,6 +13,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from typer.testing import CliRunner
 
+from actions import ActionServices
 from actions.service import ActionHandleComplaint
 from bot.app._cli import app
 from bot.insights import (
@@ -125,7 +126,12 @@ def _tracker(text: str, sentiment: Sentiment, language: str) -> Tracker:
     ],
 )
 async def test_complaint_replies_follow_the_emotion(
-    analyzer: SentimentAnalyzer, text: str, language: Any, severity: str, follow_up: str
+    analyzer: SentimentAnalyzer,
+    action_services: ActionServices,
+    text: str,
+    language: Any,
+    severity: str,
+    follow_up: str,
 ) -> None:
     dispatcher = CollectingDispatcher()
     scored = analyzer.analyze(text, language)
@@ -136,7 +142,12 @@ async def test_complaint_replies_follow_the_emotion(
         "value": severity,
         "timestamp": None,
     }
-    assert [m["response"] for m in dispatcher.messages] == ["utter_complaint_ack", follow_up]
+    # The complaint is kept as a ticket (told to the customer) before the follow-up.
+    assert [m["response"] for m in dispatcher.messages] == [
+        "utter_complaint_ack",
+        "utter_ticket_opened",
+        follow_up,
+    ]
 
 
 @pytest.fixture
