@@ -2,7 +2,7 @@
 map of errors to HTTP statuses, the request-size limit, and how uploads of voice messages and
 images are read and answered."""
 
-from channels.connector._apphttp import download, json_object
+from channels.connector._apphttp import download, json_object, numbered_text
 from channels.connector._apps import UNHANDLED_AFTER, AppClient, AppConnector, AppMessage
 from channels.connector._auth import bearer_guard
 from channels.connector._errors import (
@@ -71,6 +71,7 @@ __all__ = [
     "error_response",
     "install_error_handlers",
     "json_object",
+    "numbered_text",
     "rate_limited_response",
     "read_upload",
     "request_origin",

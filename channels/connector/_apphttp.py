@@ -1,5 +1,6 @@
 """What the apps' JSON APIs share: an answer read as a JSON object (or a ``SendFailed`` saying
-why not), and a customer's file streamed to disk with a size limit."""
+why not), a customer's file streamed to disk with a size limit, and a stored message as plain
+text for apps without buttons."""
 
 from __future__ import annotations
 
@@ -63,3 +64,17 @@ def _filename(disposition: str, fallback: str) -> str:
     found = re.search(r'filename="?([^";]+)"?', disposition)
     name = found.group(1) if found else fallback
     return SAFE_NAME.sub("_", Path(name).name)[-100:] or "media"
+
+
+def numbered_text(text: str, payload: dict[str, Any] | None, limit: int) -> str:
+    """A stored message as plain text for an app without buttons: an image as a link line, the
+    buttons as numbered choices (the customer answers with the number, which the contract turns
+    into the button's payload); other custom content is left out."""
+    payload = payload or {}
+    lines = [text] if text else []
+    image = payload.get("image")
+    if isinstance(image, str) and image:
+        lines.append(image)
+    buttons = [b for b in payload.get("buttons") or [] if isinstance(b, dict) and b.get("title")]
+    lines.extend(f"{i}. {b['title']}" for i, b in enumerate(buttons, start=1))
+    return "\n".join(lines)[:limit]

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from bot.outbox import SendFailed, Undeliverable
-from channels.connector import CachedToken, download, json_object
+from channels.connector import CachedToken, download, json_object, numbered_text
 
 CHANNEL = "dingtalk"
 TEXT_LIMIT = 5000
@@ -24,14 +24,10 @@ USER, GROUP = "user:", "group:"  # recipient prefixes: a staff id or an open con
 def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
     """A stored message as a robot message: buttons become numbered choices in the text (the
     customer answers with the number), an image a link line."""
-    payload = payload or {}
-    lines = [text] if text else []
-    image = payload.get("image")
-    if isinstance(image, str) and image:
-        lines.append(image)
-    buttons = [b for b in payload.get("buttons") or [] if isinstance(b, dict) and b.get("title")]
-    lines.extend(f"{i}. {b['title']}" for i, b in enumerate(buttons, start=1))
-    return {"msgKey": "sampleText", "msgParam": {"content": "\n".join(lines)[:TEXT_LIMIT]}}
+    return {
+        "msgKey": "sampleText",
+        "msgParam": {"content": numbered_text(text, payload, TEXT_LIMIT)},
+    }
 
 
 class DingTalkApi:

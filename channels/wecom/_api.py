@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from bot.outbox import SendFailed, Undeliverable
-from channels.connector import CachedToken, download, json_object
+from channels.connector import CachedToken, download, json_object, numbered_text
 
 CHANNEL = "wecom"
 # The token a call used is no longer valid: refresh once and repeat the call.
@@ -31,14 +31,7 @@ def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
     """A stored message as a WeCom text message: buttons become numbered choices (the customer
     answers with the number; the contract turns it into the button's payload), an image a link
     line; other custom content is left out."""
-    payload = payload or {}
-    lines = [text] if text else []
-    image = payload.get("image")
-    if isinstance(image, str) and image:
-        lines.append(image)
-    buttons = [b for b in payload.get("buttons") or [] if isinstance(b, dict) and b.get("title")]
-    lines.extend(f"{i}. {b['title']}" for i, b in enumerate(buttons, start=1))
-    return {"msgtype": "text", "text": {"content": "\n".join(lines)[:TEXT_LIMIT]}}
+    return {"msgtype": "text", "text": {"content": numbered_text(text, payload, TEXT_LIMIT)}}
 
 
 class WeComApi:
