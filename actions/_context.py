@@ -109,7 +109,7 @@ async def audit_failure(tracker: Tracker, action: str, reason: str) -> None:
     audit = services().audit
     if audit is None:
         return
-    customer = customer_id_of(tracker) or str(tracker.sender_id or "unknown")
+    customer = customer_key_of(tracker)  # the privacy key, as consents and exports use it
     try:
         await audit.record("customer", customer[:64], action, customer[:128], reason)
     except PrivacyError:

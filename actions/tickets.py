@@ -18,6 +18,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions._context import (
+    audit_failure,
     channel_of,
     customer_key_of,
     entity_values,
@@ -157,8 +158,11 @@ async def _own_ticket(tracker: Tracker, number: str) -> TicketView | None:
     return detail.ticket
 
 
-def _failed(dispatcher: CollectingDispatcher, tracker: Tracker, number: str) -> SlotSet:
-    """Tell the customer ``number`` is none of theirs and count the failure."""
+async def _failed(dispatcher: CollectingDispatcher, tracker: Tracker, number: str) -> SlotSet:
+    """Tell the customer ``number`` is none of theirs, count the failure and audit it."""
+    await audit_failure(
+        tracker, "ticket.lookup_failed", f"no ticket of theirs numbered {number[:40]}"
+    )
     failures = _failures(tracker) + 1
     if failures >= MAX_LOOKUP_FAILURES:
         dispatcher.utter_message(response="utter_ticket_too_many_attempts")
@@ -328,7 +332,7 @@ class ActionTicketStatus(Action):
                 return []
             view = await _own_ticket(tracker, numbers[0])
             if view is None:
-                return [_failed(dispatcher, tracker, numbers[0])]
+                return [await _failed(dispatcher, tracker, numbers[0])]
             await self._tell(dispatcher, tracker, view, language)
             return []
         page = await ticket_service().list_tickets(
@@ -412,7 +416,7 @@ class ValidateTicketInfoForm(FormValidationAction):
             return {"ticket_number": None}
         view = await _own_ticket(tracker, number)
         if view is None:
-            failed = _failed(dispatcher, tracker, number)
+            failed = await _failed(dispatcher, tracker, number)
             return {"ticket_number": None, "ticket_lookup_failures": failed["value"]}
         if view.status == "closed":
             dispatcher.utter_message(response="utter_ticket_closed", number=number)
@@ -457,6 +461,6 @@ class ActionAddTicketInfo(Action):
             dispatcher.utter_message(response="utter_ticket_closed", number=number)
             return reset
         except TicketNotFound:  # checked by the form; erased since
-            return [*reset, _failed(dispatcher, tracker, str(number))]
+            return [*reset, await _failed(dispatcher, tracker, str(number))]
         dispatcher.utter_message(response="utter_ticket_info_added", number=number)
         return reset

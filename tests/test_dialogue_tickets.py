@@ -234,6 +234,12 @@ async def test_someone_elses_ticket_reads_like_an_unknown_one_and_is_counted(
     )
     assert await ActionTicketStatus().run(dispatcher, state, {}) == []
     assert [m["response"] for m in dispatcher.messages] == ["utter_ticket_too_many_attempts"]
+    # Every miss is in the audit log, with the number tried and never what else was typed.
+    assert action_services.audit is not None
+    records = await action_services.audit.list(actor_kind="customer")
+    assert sorted(r.reason for r in records if r.action == "ticket.lookup_failed") == sorted(
+        f"no ticket of theirs numbered {n}" for n in (theirs.number, unknown, "T-20200101-0098")
+    )
 
 
 async def test_without_a_number_only_the_customers_own_tickets_are_listed(

@@ -278,7 +278,10 @@ def test_erasure_leaves_only_the_audit_trail(
         "tracker_events": 2,
         "consents_revoked": 1,
         # Marketing holds nothing about this customer, and says so.
-        "others": {"marketing": {"contacts": 0, "sends": 0, "assignments": 0, "conversions": 0}},
+        "others": {
+            "marketing": {"contacts": 0, "sends": 0, "assignments": 0, "conversions": 0},
+            "app_messages": {"messages": 0},
+        },
     }
 
     assert not any(f.exists() for f in files)
@@ -474,3 +477,31 @@ def test_the_cli_exports_erases_and_lists_the_audit_log(
     result = runner.invoke(cli, ["privacy", "audit", "--customer", CUSTOMER], env=env)
     records = json.loads(result.stdout)["records"]
     assert [(r["action"], r["actor_id"]) for r in records[:1]] == [("privacy.erase", "cli")]
+
+
+def test_a_messaging_app_customers_replies_are_exported_and_erased(client: TestClient) -> None:
+    """The outbox keeps what was sent to a WeChat customer: it is in their export, and their
+    erasure deletes it, leaving other customers' replies."""
+    outbox = client.app.state.services.outbox  # type: ignore[attr-defined]
+
+    async def store() -> None:
+        for sender, source in (
+            ("openid-erased", "m-1"),
+            ("openid-erased", "m-2"),
+            ("openid-kept", "m-3"),
+        ):
+            body = {"msgtype": "text", "text": {"content": f"reply {source}"}}
+            await outbox.enqueue("wechat", sender, body, source_id=source)
+
+    client.portal.call(store)  # type: ignore[union-attr]
+    path = "/admin/privacy/customers/wechat/openid-erased"
+    exported = client.get(f"{path}/export", headers=ADMIN_AUTH)
+    assert exported.status_code == 200, exported.text
+    with zipfile.ZipFile(io.BytesIO(exported.content)) as archive:
+        data = json.loads(archive.read("data.json"))
+    assert sorted(m["source_id"] for m in data["app_messages"]["messages"]) == ["m-1", "m-2"]
+    erased = client.request("DELETE", path, headers=ADMIN_AUTH, json={"reason": "test"})
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["others"]["app_messages"] == {"messages": 2}
+    left = client.portal.call(outbox.messages, "wechat")  # type: ignore[union-attr]
+    assert [(m.recipient, m.source_id) for m in left] == [("openid-kept", "m-3")]

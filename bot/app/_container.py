@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -236,6 +236,26 @@ async def prepare_recommendations(service: RecommendService) -> None:
     await service.refresh()
 
 
+@dataclass(frozen=True)
+class OutboxPart:
+    """The messaging apps' stored replies to a customer, by the privacy key: an app customer is
+    ``<app>:<sender>`` and the outbox keeps their replies by app and sender."""
+
+    outbox: Outbox
+
+    async def export_customer(self, customer_id: str) -> dict[str, object]:
+        channel, _, sender = customer_id.partition(":")
+        if not sender:
+            return {"messages": []}
+        messages = [m for m in await self.outbox.messages(channel) if m.recipient == sender]
+        return {"messages": [asdict(m) for m in messages]}
+
+    async def erase_customer(self, customer_id: str) -> dict[str, int]:
+        channel, _, sender = customer_id.partition(":")
+        deleted = await self.outbox.erase_recipient(channel, sender) if sender else 0
+        return {"messages": deleted}
+
+
 def ensure_recommendation_model(settings: Settings) -> None:
     """The demo catalogue when the shop has none, and a first recommendation model when none was
     ever trained (a new install: about ten seconds of CPU once); later models come from the
@@ -315,6 +335,12 @@ def build_hub_services(settings: Settings) -> HubServices:
     marketing = MarketingService(
         database, consents, recommendations.profile, marketing_config(settings)
     )
+    # Its own engine and storage threads: a webhook's acknowledgement (one insert) must not
+    # wait behind the conversation work queued on the main pool.
+    outbox = Outbox(
+        Database(settings.hub_database_url),
+        RetryPolicy(max_attempts=settings.outbox_max_attempts),
+    )
     personal_data = PersonalData(
         conversations=conversations,
         media=media.store,
@@ -322,7 +348,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         dialogue=tracker_events,
         consents=consents,
         audit=audit,
-        others={"marketing": marketing},
+        others={"marketing": marketing, "app_messages": OutboxPart(outbox)},
     )
     retention = retention_of(settings, conversations, media.store, tickets, tracker_events)
     return HubServices(
@@ -344,12 +370,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         consents,
         personal_data,
         retention,
-        # Its own engine and storage threads: a webhook's acknowledgement (one insert) must not
-        # wait behind the conversation work queued on the main pool.
-        Outbox(
-            Database(settings.hub_database_url),
-            RetryPolicy(max_attempts=settings.outbox_max_attempts),
-        ),
+        outbox,
         marketing,
         copy_desk(settings, database, recommendations),
         shared,
