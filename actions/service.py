@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions._context import (
     channel_of,
-    customer_id_of,
+    customer_key_of,
     entity_values,
     language_of,
     order_service,
@@ -136,9 +136,11 @@ async def _ranked(
     recommend, consents = services().recommend, services().consents
     if recommend is None:
         return None
-    customer = customer_id_of(tracker)
+    # The privacy key (the shop's id on REST, else channel:sender): consents, events and
+    # erasure all name the customer by it.
+    customer = customer_key_of(tracker)
     personalised = False
-    if customer is not None and consents is not None:
+    if consents is not None:
         try:
             personalised = await consents.allows(customer, "personalisation", channel_of(tracker))
         except PrivacyError as exc:
@@ -146,7 +148,7 @@ async def _ranked(
     try:
         await recommend.refresh()  # a model retrained since the last request serves now
         return await recommend.recommend(
-            customer or str(tracker.sender_id),
+            customer,
             k=RECOMMENDATIONS,
             filters=Filters(
                 category=category,

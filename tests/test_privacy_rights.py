@@ -10,7 +10,7 @@ import subprocess
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from bot.app import PROJECT_ROOT, HubServices, Settings, create_app
 from bot.app import app as cli
 from bot.app._hub import background_jobs
+from bot.recommend import Event
 from bot.storage import utcnow
 from channels.media import render_text_image, sniff_file, synthesize_speech
 from tests.conftest import query_hub_db
@@ -279,6 +280,7 @@ def test_erasure_leaves_only_the_audit_trail(
         "consents_revoked": 1,
         # Marketing holds nothing about this customer, and says so.
         "others": {
+            "recommendations": {"events": 0, "profiles": 0},
             "marketing": {"contacts": 0, "sends": 0, "assignments": 0, "conversions": 0},
             "app_messages": {"messages": 0},
         },
@@ -505,3 +507,38 @@ def test_a_messaging_app_customers_replies_are_exported_and_erased(client: TestC
     assert erased.json()["others"]["app_messages"] == {"messages": 2}
     left = client.portal.call(outbox.messages, "wechat")  # type: ignore[union-attr]
     assert [(m.recipient, m.source_id) for m in left] == [("openid-kept", "m-3")]
+
+
+def test_a_customers_recommendation_history_is_exported_and_erased(client: TestClient) -> None:
+    """Behaviour is personal data: the customer's events and profile are in their export and
+    gone after their erasure; another customer's stay."""
+    recommend = client.app.state.services.recommendations  # type: ignore[attr-defined]
+    at = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+    events = [
+        Event("shopper-erased", "EL-001", "view", at, channel="rest"),
+        Event("shopper-erased", "EL-003", "purchase", at, channel="rest"),
+        Event("shopper-kept", "EL-002", "view", at, channel="rest"),
+    ]
+
+    async def record() -> None:
+        for event in events:
+            await recommend.record_event(event)
+
+    client.portal.call(record)  # type: ignore[union-attr]
+    path = "/admin/privacy/customers/rest/shopper-erased"
+    exported = client.get(f"{path}/export", headers=ADMIN_AUTH)
+    assert exported.status_code == 200, exported.text
+    with zipfile.ZipFile(io.BytesIO(exported.content)) as archive:
+        data = json.loads(archive.read("data.json"))
+    history = data["recommendations"]
+    assert [(e["item_id"], e["kind"]) for e in history["events"]] == [
+        ("EL-001", "view"),
+        ("EL-003", "purchase"),
+    ]
+    assert history["profile"]["user_id"] == "shopper-erased"
+    erased = client.request("DELETE", path, headers=ADMIN_AUTH, json={"reason": "test"})
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["others"]["recommendations"] == {"events": 2, "profiles": 1}
+    assert client.portal.call(recommend.events_of, "shopper-erased") == []  # type: ignore[union-attr]
+    assert len(client.portal.call(recommend.events_of, "shopper-kept")) == 1  # type: ignore[union-attr]

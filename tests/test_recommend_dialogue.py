@@ -80,7 +80,11 @@ DOMAIN = {
 
 
 def tracker(channel: str, slots: dict[str, Any], customer: str | None = None) -> Tracker:
-    metadata = {"channel": channel, **({"customer_id": customer} if customer else {})}
+    metadata = {
+        "channel": channel,
+        "customer_key": customer or f"{channel}:visitor",
+        **({"customer_id": customer} if customer else {}),
+    }
     latest = {"intent": {"name": "ask_recommendation"}, "text": "推荐", "metadata": metadata}
     events = [{"event": "user", "text": "推荐", "parse_data": latest, "metadata": metadata}]
     return Tracker("visitor", {"language": "zh", **slots}, latest, events, False, None, {}, None)

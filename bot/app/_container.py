@@ -348,7 +348,11 @@ def build_hub_services(settings: Settings) -> HubServices:
         dialogue=tracker_events,
         consents=consents,
         audit=audit,
-        others={"marketing": marketing, "app_messages": OutboxPart(outbox)},
+        others={
+            "recommendations": recommendations,
+            "marketing": marketing,
+            "app_messages": OutboxPart(outbox),
+        },
     )
     retention = retention_of(settings, conversations, media.store, tickets, tracker_events)
     return HubServices(

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from bot.recommend._base import Recommender, Scored, one_blas_thread, top_k
@@ -206,6 +206,29 @@ class RecommendService:
         return await self._db.session(load)
 
     # ---- training and serving ------------------------------------------------------------------
+
+    async def export_customer(self, customer_id: str) -> dict[str, object]:
+        """What recommendations hold about a customer (their events and profile), as JSON
+        values, for the privacy module's export."""
+        profile = await self.profile(customer_id)
+        return {
+            "events": [asdict(event) for event in await self.events_of(customer_id)],
+            "profile": asdict(profile) if profile is not None else None,
+        }
+
+    async def erase_customer(self, customer_id: str) -> dict[str, int]:
+        """Delete a customer's events and profile (privacy erasure); the counts deleted. A model
+        trained before keeps an anonymous vector under the id until the next training."""
+
+        def erase(session: Session) -> dict[str, int]:
+            events = session.execute(delete(EventRow).where(EventRow.user_id == customer_id))
+            profiles = session.execute(delete(ProfileRow).where(ProfileRow.user_id == customer_id))
+            return {
+                "events": int(getattr(events, "rowcount", 0) or 0),
+                "profiles": int(getattr(profiles, "rowcount", 0) or 0),
+            }
+
+        return await self._db.session(erase)
 
     async def train(self) -> TrainReport:
         """Fit the serving model on every stored event; the new model serves at once."""
