@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from bot.app import Settings, create_asgi
 from bot.app._container import build_hub_services
+from bot.storage import Conversation, Handoff, Message, utcnow
 from tests.browser import PASSWORD, WAIT_MS, browser, playwright
 from tests.launch import free_port
 from tests.live_hub import hub_settings
@@ -38,6 +41,34 @@ async def prepare(settings: Settings) -> None:
     await hub.database.migrate()
     await hub.agents.create("mei", PASSWORD, display_name="Mei")
     await hub.agents.create("tom", PASSWORD, display_name="Tom")
+    # Two customers waiting for a human: one the shop names (REST), one anonymous web-chat visitor.
+    for public_id, channel, sender, texts, waited in [
+        (
+            "c-rest",
+            "rest",
+            "customer-42",
+            ["我的订单还没到", "快点给我转人工！"],
+            timedelta(minutes=33),
+        ),
+        ("c-web", "webchat", "session-9f8e7d", ["hello", HOSTILE], timedelta(hours=1, minutes=5)),
+    ]:
+        conversation = Conversation(
+            public_id=public_id, channel=channel, sender=sender, language="zh", mode="bot"
+        )
+        conversation.messages = [
+            Message(direction="in", author="customer", text=text, language="zh") for text in texts
+        ] + [Message(direction="out", author="bot", text="正在为您转接人工客服", language="zh")]
+        await hub.database.session(lambda s, c=conversation: s.add(c))
+        ticket = await hub.handoffs.request(
+            public_id, "customer_request", language="zh", skill="general"
+        )
+
+        since = utcnow() - waited
+
+        def backdate(session: Any, handoff_id: int = ticket.handoff.id, at: Any = since) -> None:
+            session.get(Handoff, handoff_id).requested_at = at
+
+        await hub.database.session(backdate)
     hub.tracker_events.dispose()
     hub.database.dispose()
 
@@ -213,4 +244,34 @@ def test_the_page_says_to_log_in_without_a_session(browser: Browser, hub_url: st
     expect(page.locator("#tk-login")).to_be_visible()
     expect(page.locator("#tk-login")).to_contain_text("Log in to the console first.")
     expect(page.locator("#tk-app")).to_be_hidden()
+    context.close()
+
+
+def test_the_queue_shows_who_waits_where_what_they_wrote_and_for_how_long(
+    browser: Browser, hub_url: str
+) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    log_in(page, hub_url)
+    items = page.locator("#queue .queue-open")
+    expect(items).to_have_count(2)
+    named = items.filter(has_text="customer-42")
+    expect(named.locator(".who")).to_have_text("customer-42 · App")
+    expect(named.locator(".last")).to_have_text("快点给我转人工！")
+    expect(named.locator(".meta")).to_have_text("客户要求 · 综合 · ZH")
+    expect(named.locator(".waited")).to_have_text("已等待 33分钟")
+    visitor = items.filter(has_not_text="customer-42")
+    expect(visitor.locator(".who")).to_have_text(re.compile(r"^访客 [0-9a-f]{4} · 网页聊天$"))
+    expect(visitor.locator(".last")).to_have_text(HOSTILE)  # as text: nothing runs
+    expect(visitor.locator(".waited")).to_have_text("已等待 1小时5分钟")
+    assert "session-9f8e7d" not in (visitor.text_content() or "")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "console-queue.png"), full_page=True)
+    page.locator("#app .lang-toggle").click()
+    page.reload()  # the queue is drawn again in English
+    expect(named.locator(".waited")).to_have_text("waited 33 min")
+    expect(visitor.locator(".who")).to_have_text(re.compile(r"^Visitor [0-9a-f]{4} · web chat$"))
+    expect(visitor.locator(".waited")).to_have_text("waited 1 hr, 5 min")
+    assert page.evaluate("document.body.dataset.pwned") is None
+    assert page.locator("#queue img, #queue script").count() == 0
     context.close()

@@ -33,6 +33,8 @@
       "skill.sales": "销售", "skill.general": "综合",
       "transfer.toSkill": "转到队列：", "transfer.toAgent": "转给：",
       "waited": "已等待", "seconds": "秒",
+      "visitor": "访客", "channel.webchat": "网页聊天", "channel.rest": "App", "channel.wecom": "企业微信",
+      "channel.dingtalk": "钉钉",
       "nav.tickets": "工单", "tk.title": "工单", "tk.loginFirst": "请先登录工作台。", "tk.loginLink": "去登录",
       "tk.list": "工单列表", "tk.view.all": "全部", "tk.view.mine": "我的未结工单",
       "tk.view.soon": "1 小时内将超时", "tk.view.breached": "已超时", "tk.status": "状态",
@@ -96,6 +98,8 @@
       "skill.sales": "sales", "skill.general": "general",
       "transfer.toSkill": "to queue: ", "transfer.toAgent": "to: ",
       "waited": "waited", "seconds": "s",
+      "visitor": "Visitor", "channel.webchat": "web chat", "channel.rest": "app", "channel.wecom": "WeCom",
+      "channel.dingtalk": "DingTalk",
       "nav.tickets": "Tickets", "tk.title": "Tickets", "tk.loginFirst": "Log in to the console first.",
       "tk.loginLink": "Log in", "tk.list": "Tickets", "tk.view.all": "All", "tk.view.mine": "My open tickets",
       "tk.view.soon": "Breaching in 1 h", "tk.view.breached": "Breached", "tk.status": "Status",
@@ -151,11 +155,12 @@
   }
 
   // A wait or a delay in human units ("33 分钟", "1 h 5 min") by the browser's own
-  // Intl.DurationFormat; the largest two units, as a person would say it.
+  // Intl.DurationFormat; the largest two units, seconds only under a minute, as a person
+  // would say it.
   function duration(seconds) {
     const s = Math.max(0, Math.round(seconds));
     const parts = { days: Math.floor(s / 86400), hours: Math.floor((s % 86400) / 3600),
-                    minutes: Math.floor((s % 3600) / 60), seconds: s % 60 };
+                    minutes: Math.floor((s % 3600) / 60), seconds: s < 60 ? s : 0 };
     const order = ["days", "hours", "minutes", "seconds"];
     const first = order.findIndex((unit) => parts[unit] > 0);
     const kept = {};
