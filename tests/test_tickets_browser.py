@@ -19,6 +19,7 @@ import httpx
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect
+from sqlalchemy.orm import Session
 
 from bot.app import Settings, create_asgi
 from bot.app._container import build_hub_services
@@ -58,15 +59,23 @@ async def prepare(settings: Settings) -> None:
         conversation.messages = [
             Message(direction="in", author="customer", text=text, language="zh") for text in texts
         ] + [Message(direction="out", author="bot", text="正在为您转接人工客服", language="zh")]
-        await hub.database.session(lambda s, c=conversation: s.add(c))
+
+        def store(session: Session, stored: Conversation = conversation) -> None:
+            session.add(stored)
+
+        await hub.database.session(store)
         ticket = await hub.handoffs.request(
             public_id, "customer_request", language="zh", skill="general"
         )
 
         since = utcnow() - waited
 
-        def backdate(session: Any, handoff_id: int = ticket.handoff.id, at: Any = since) -> None:
-            session.get(Handoff, handoff_id).requested_at = at
+        def backdate(
+            session: Session, handoff_id: int = ticket.handoff.id, at: Any = since
+        ) -> None:
+            handoff = session.get(Handoff, handoff_id)
+            assert handoff is not None
+            handoff.requested_at = at
 
         await hub.database.session(backdate)
     hub.tracker_events.dispose()
