@@ -44,7 +44,7 @@
       "tk.thread": "往来记录", "tk.text": "内容", "tk.reply": "公开回复", "tk.note": "内部备注",
       "tk.history": "变更记录", "tk.when": "时间", "tk.who": "操作人", "tk.field": "字段",
       "tk.all": "全部", "tk.me": "我", "tk.unassigned": "未分配", "tk.empty": "没有符合条件的工单",
-      "tk.count": "共 {n} 张", "tk.overdue": "已超时 {d}", "tk.dueIn": "{d} 后到期",
+      "tk.count": "共 {n} 张", "tk.overdue": "已超时 {d}", "tk.dueIn": "{d}后到期",
       "tk.category": "类别", "tk.customer": "客户", "tk.channel": "渠道", "tk.conversation": "来源会话",
       "tk.created": "创建时间", "tk.firstDue": "首次响应截止", "tk.resolutionDue": "解决截止",
       "tk.tags": "标签", "tk.description": "描述", "tk.noEntries": "还没有往来记录",
