@@ -229,6 +229,15 @@ def test_an_agent_filters_opens_replies_to_and_resolves_a_ticket(
         expect(rows).to_have_text(["没有符合条件的工单"])
         assert page.evaluate("document.body.dataset.pwned") is None
 
+        # The other ticket goes to the orders team.
+        page.locator("button[data-view='all']").click()
+        page.locator(f"#tk-rows tr[data-number='{other['number']}'] .open-ticket").click()
+        expect(page.locator("#tk-detail-title")).to_contain_text(other["number"])
+        page.locator("#d-team").select_option("orders")
+        page.locator("#d-team-go").click()
+        expect(page.locator("#tk-fields dd[data-field='team']")).to_have_text("订单")
+        assert stored(shop, other["number"])["ticket"]["team"] == "orders"
+
         detail = stored(shop, number)
         assert detail["ticket"]["status"] == "resolved"
         assert detail["ticket"]["assignee"] == "mei"

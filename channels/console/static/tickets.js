@@ -200,6 +200,7 @@
     }));
     options($("d-status"), NEXT[tk.status] || [], (s) => t("tk.status." + s), false);
     $("d-status").disabled = $("d-status-go").disabled = !(NEXT[tk.status] || []).length;
+    options($("d-team"), TEAMS.filter((team) => team !== tk.team), (team) => t("skill." + team), false);
     if (tk.assignee) $("d-assignee").value = tk.assignee;
     else if (state.me) $("d-assignee").value = state.me.username;
     const entries = detail.entries.map((entry) => {
@@ -274,6 +275,8 @@
       `/api/tickets/${encodeURIComponent(tk.number)}`, { status: $("d-status").value, version: tk.version })));
     $("d-assign-go").addEventListener("click", () => change((tk) => call("PATCH",
       `/api/tickets/${encodeURIComponent(tk.number)}`, { assignee: $("d-assignee").value, version: tk.version })));
+    $("d-team-go").addEventListener("click", () => change((tk) => call("PATCH",
+      `/api/tickets/${encodeURIComponent(tk.number)}`, { team: $("d-team").value, version: tk.version })));
     // Ctrl+Enter sends the reply, as in the agent console's habits of mail clients.
     $("tk-text").addEventListener("keydown", (event) => {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); post("replies"); }
