@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from bot.app import Settings, create_app
 from bot.conversations import notice
 from bot.handoff import AgentDirectory
-from bot.storage import Conversation
+from bot.storage import Conversation, Message
 from tests.conftest import query_hub_db
 from tests.launch import free_port
 from tests.test_knowledge_admin import remember
@@ -197,3 +199,26 @@ def test_pages_are_served_with_a_strict_policy(client: TestClient) -> None:
     page = client.get("/console")
     assert page.status_code == 200
     assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_the_queue_names_the_customer_and_their_last_message(client: TestClient) -> None:
+    conversation_id, handoff_id = waiting_conversation(client)
+    hub = client.app.state.services  # type: ignore[attr-defined]
+
+    def write(session: Session) -> None:
+        conversation = session.query(Conversation).filter_by(public_id=conversation_id).one()
+        for direction, text in [("in", "第一句"), ("in", "第二句" + "长" * 300), ("out", "好的")]:
+            author = "customer" if direction == "in" else "bot"
+            conversation.messages.append(Message(direction=direction, author=author, text=text))
+
+    client.portal.call(hub.database.session, write)  # type: ignore[union-attr]
+    login(client, "olga")
+    [item] = client.get("/console/api/queue").json()
+    assert item["id"] == handoff_id
+    assert item["customer"] is None  # a web-chat visitor is anonymous
+    assert re.fullmatch("[0-9a-f]{4}", item["visitor"])
+    assert f"customer-{conversation_id[:6]}" not in str(item)  # the channel's id stays hidden
+    assert item["last_text"] == ("第二句" + "长" * 300)[:200]
+    assert item["last_at"] is not None
+    previews = client.portal.call(hub.conversations.previews, ["no-such-conversation"])  # type: ignore[union-attr]
+    assert previews == {}

@@ -30,6 +30,7 @@ from bot.conversations._service import (
     customer_id,
     customer_key,
 )
+from bot.conversations._store import ConversationPreview
 from bot.conversations._summary import Summarizer, Summary, extractive_summary
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "ConversationEvents",
     "ConversationLocks",
     "ConversationNotFound",
+    "ConversationPreview",
     "ConversationService",
     "EmptyMessage",
     "HandoffPolicy",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -29,6 +29,7 @@ from bot.conversations._notices import (
     queue_notice,
 )
 from bot.conversations._store import (
+    ConversationPreview,
     OpenTurn,
     close_turn,
     conversation_key,
@@ -39,6 +40,7 @@ from bot.conversations._store import (
     inbound_message,
     last_notice_at,
     open_turn,
+    previews,
     replied_questions,
     sender_of,
     store_outbound,
@@ -299,6 +301,11 @@ class ConversationService:
         if not dry_run and counts["messages"] and self._summaries is not None:
             self._summaries.forget()
         return counts
+
+    async def previews(self, conversation_ids: Sequence[str]) -> dict[str, ConversationPreview]:
+        """Who each conversation is with and their latest message (cut to 200 characters);
+        unknown ids are left out."""
+        return await self._db.transaction(partial(previews, conversation_ids=conversation_ids))
 
     async def sender_of(self, conversation_id: str) -> str:
         """The channel's id of the conversation's customer."""

@@ -233,6 +233,56 @@ def history(
     ]
 
 
+PREVIEW_CHARS = 200
+
+
+@dataclass(frozen=True)
+class ConversationPreview:
+    """Who a conversation is with and what they last wrote (the console's queue shows it)."""
+
+    conversation_id: str
+    channel: str
+    sender: str
+    last_text: str | None
+    last_at: datetime | None
+
+
+def previews(
+    connection: Connection, conversation_ids: Sequence[str]
+) -> dict[str, ConversationPreview]:
+    """Each conversation's customer and latest customer message, in one query (the messages'
+    (conversation_id, id) index finds each latest one)."""
+    if not conversation_ids:
+        return {}
+    latest_in = (
+        select(func.max(Message.id))
+        .where(Message.conversation_id == Conversation.id, Message.direction == "in")
+        .correlate(Conversation)
+        .scalar_subquery()
+    )
+    rows = connection.execute(
+        select(
+            Conversation.public_id,
+            Conversation.channel,
+            Conversation.sender,
+            Message.text,
+            Message.created_at,
+        )
+        .outerjoin(Message, Message.id == latest_in)
+        .where(Conversation.public_id.in_(list(conversation_ids)))
+    ).all()
+    return {
+        row.public_id: ConversationPreview(
+            row.public_id,
+            row.channel,
+            row.sender,
+            None if row.text is None else row.text[:PREVIEW_CHARS],
+            row.created_at,
+        )
+        for row in rows
+    }
+
+
 def sender_of(connection: Connection, conversation_id: str) -> str:
     """The channel's id of the conversation's customer."""
     sender = connection.execute(

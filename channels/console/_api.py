@@ -5,6 +5,7 @@ conversation (notices, the satisfaction question, Rasa paused or resumed) is the
 module's. Annotations are evaluated, not postponed: the routes' dependencies are closures.
 """
 
+import hashlib
 import logging
 import secrets
 from typing import Annotated, Any, Literal
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Cookie, Depends, HTTPException, Query, Request, R
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.conversations import ConversationPreview, customer_id
 from bot.handoff import AgentProfile, HandoffView, session_key
 from bot.language import Language
 from bot.media import AttachmentNotFound
@@ -81,6 +83,19 @@ def handoff_json(view: HandoffView) -> dict[str, Any]:
         "waited_s": round(view.waited.total_seconds()),
         "resolution": view.resolution,
         "csat": view.csat,
+    }
+
+
+def preview_json(preview: ConversationPreview | None) -> dict[str, Any]:
+    """Who waits and what they last wrote: the shop's customer id where the channel vouches
+    for it, else a short tag of the channel's id (telling visitors apart, revealing nothing)."""
+    if preview is None:
+        return {"customer": None, "visitor": None, "last_text": None, "last_at": None}
+    return {
+        "customer": customer_id(preview.channel, preview.sender),
+        "visitor": hashlib.sha256(preview.sender.encode()).hexdigest()[:4],
+        "last_text": preview.last_text,
+        "last_at": None if preview.last_at is None else preview.last_at.isoformat(),
     }
 
 
@@ -160,7 +175,9 @@ def build_router(
 
     @api.get("/queue")
     async def queue(agent: Agent) -> list[dict[str, Any]]:
-        return [handoff_json(v) for v in await console.handoffs.visible_to(agent)]
+        views = await console.handoffs.visible_to(agent)
+        previews = await console.conversations.previews([v.conversation_id for v in views])
+        return [handoff_json(v) | preview_json(previews.get(v.conversation_id)) for v in views]
 
     @api.get("/agents")
     async def agents(agent: Agent) -> list[dict[str, Any]]:

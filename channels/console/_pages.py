@@ -23,6 +23,10 @@ def build_pages() -> tuple[APIRouter, StaticFiles]:
     async def supervisor() -> FileResponse:
         return FileResponse(STATIC / "supervisor.html", headers=_SECURITY_HEADERS)
 
+    @router.get("/console/tickets")
+    async def tickets() -> FileResponse:
+        return FileResponse(STATIC / "tickets.html", headers=_SECURITY_HEADERS)
+
     return router, StaticFiles(directory=STATIC)
 
 

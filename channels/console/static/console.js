@@ -132,12 +132,16 @@
       const button = el("button", null, "queue-open");
       button.type = "button";
       button.dataset.handoff = item.id;
-      button.setAttribute("aria-label", `${t("reason." + item.reason)} ${item.language}`);
+      const who = item.customer || `${t("visitor")} ${item.visitor || ""}`.trim();
+      const channel = t("channel." + item.channel) === "channel." + item.channel ? item.channel : t("channel." + item.channel);
+      const waited = `${t("waited")} ${window.I18N.duration(item.waited_s)}`;
+      button.setAttribute("aria-label", `${who} · ${channel} · ${t("reason." + item.reason)} · ${waited}`);
       button.append(
-        el("span", t("reason." + item.reason), "reason"),
-        el("span", `${t("skill." + item.skill)} · ${item.language.toUpperCase()}`, "meta"),
+        el("span", `${who} · ${channel}`, "who"),
+        el("span", item.last_text || "", "last"),
+        el("span", `${t("reason." + item.reason)} · ${t("skill." + item.skill)} · ${item.language.toUpperCase()}`, "meta"),
         el("span", t("status." + item.status), "status"),
-        el("span", `${t("waited")} ${item.waited_s}${t("seconds")}`, "waited"),
+        el("span", waited, "waited"),
       );
       if (item.vip) button.append(el("span", "VIP", "vip"));
       button.addEventListener("click", () => openHandoff(item.id));

@@ -33,6 +33,29 @@
       "skill.sales": "销售", "skill.general": "综合",
       "transfer.toSkill": "转到队列：", "transfer.toAgent": "转给：",
       "waited": "已等待", "seconds": "秒",
+      "visitor": "访客", "channel.webchat": "网页聊天", "channel.rest": "App", "channel.wecom": "企业微信",
+      "channel.dingtalk": "钉钉",
+      "nav.tickets": "工单", "tk.title": "工单", "tk.loginFirst": "请先登录工作台。", "tk.loginLink": "去登录",
+      "tk.list": "工单列表", "tk.view.all": "全部", "tk.view.mine": "我的未结工单",
+      "tk.view.soon": "1 小时内将超时", "tk.view.breached": "已超时", "tk.status": "状态",
+      "tk.priority": "优先级", "tk.team": "团队", "tk.assignee": "处理人", "tk.sla": "SLA",
+      "tk.search": "搜索", "tk.apply": "筛选", "tk.number": "编号", "tk.subject": "主题",
+      "tk.due": "到期", "tk.more": "更多", "tk.change": "更改", "tk.assign": "分配", "tk.transfer": "转交",
+      "tk.thread": "往来记录", "tk.text": "内容", "tk.reply": "公开回复", "tk.note": "内部备注",
+      "tk.history": "变更记录", "tk.when": "时间", "tk.who": "操作人", "tk.field": "字段",
+      "tk.all": "全部", "tk.me": "我", "tk.unassigned": "未分配", "tk.empty": "没有符合条件的工单",
+      "tk.count": "共 {n} 张", "tk.overdue": "已超时 {d}", "tk.dueIn": "{d}后到期",
+      "tk.category": "类别", "tk.customer": "客户", "tk.channel": "渠道", "tk.conversation": "来源会话",
+      "tk.created": "创建时间", "tk.firstDue": "首次响应截止", "tk.resolutionDue": "解决截止",
+      "tk.tags": "标签", "tk.description": "描述", "tk.noEntries": "还没有往来记录",
+      "tk.textRequired": "请先写内容", "tk.kind.reply": "公开回复", "tk.kind.note": "内部备注",
+      "tk.kind.customer": "客户",
+      "tk.status.unresolved": "未解决", "tk.status.new": "新建", "tk.status.open": "处理中",
+      "tk.status.pending_customer": "等待客户", "tk.status.resolved": "已解决", "tk.status.closed": "已关闭",
+      "tk.status.reopened": "重新打开", "tk.sla.ok": "正常", "tk.sla.due_soon": "即将超时",
+      "tk.sla.breached": "已超时", "tk.category.order": "订单", "tk.category.return_refund": "退货退款",
+      "tk.category.delivery": "物流", "tk.category.payment": "支付", "tk.category.product": "商品",
+      "tk.category.account": "账户", "tk.category.complaint": "投诉", "tk.category.other": "其他",
       "sup.title": "主管视图", "sup.queues": "队列", "sup.agents": "客服", "sup.skill": "技能",
       "sup.language": "语言", "sup.waiting": "等待", "sup.active": "进行中",
       "sup.longest": "最长等待(秒)", "sup.agent": "客服", "sup.online": "在线",
@@ -48,6 +71,7 @@
       "presence.label": "Status", "presence.online": "Online", "presence.away": "Away",
       "presence.offline": "Offline",
       "nav.supervisor": "Supervisor view", "nav.logout": "Log out", "nav.console": "Back to console",
+      "nav.dashboard": "Analytics",
       "queue.title": "Queue", "queue.empty": "Nobody is waiting",
       "chat.title": "Conversation", "chat.empty": "Pick a conversation on the left",
       "chat.typing": "The customer is typing…", "chat.accept": "Accept",
@@ -74,6 +98,30 @@
       "skill.sales": "sales", "skill.general": "general",
       "transfer.toSkill": "to queue: ", "transfer.toAgent": "to: ",
       "waited": "waited", "seconds": "s",
+      "visitor": "Visitor", "channel.webchat": "web chat", "channel.rest": "app", "channel.wecom": "WeCom",
+      "channel.dingtalk": "DingTalk",
+      "nav.tickets": "Tickets", "tk.title": "Tickets", "tk.loginFirst": "Log in to the console first.",
+      "tk.loginLink": "Log in", "tk.list": "Tickets", "tk.view.all": "All", "tk.view.mine": "My open tickets",
+      "tk.view.soon": "Breaching in 1 h", "tk.view.breached": "Breached", "tk.status": "Status",
+      "tk.priority": "Priority", "tk.team": "Team", "tk.assignee": "Assignee", "tk.sla": "SLA",
+      "tk.search": "Search", "tk.apply": "Filter", "tk.number": "Number", "tk.subject": "Subject",
+      "tk.due": "Due", "tk.more": "More", "tk.change": "Change", "tk.assign": "Assign", "tk.transfer": "Transfer",
+      "tk.thread": "Thread", "tk.text": "Text", "tk.reply": "Reply publicly", "tk.note": "Internal note",
+      "tk.history": "History", "tk.when": "When", "tk.who": "Who", "tk.field": "Field",
+      "tk.all": "All", "tk.me": "Me", "tk.unassigned": "unassigned", "tk.empty": "No ticket matches",
+      "tk.count": "{n} tickets", "tk.overdue": "overdue {d}", "tk.dueIn": "in {d}",
+      "tk.category": "Category", "tk.customer": "Customer", "tk.channel": "Channel",
+      "tk.conversation": "Conversation", "tk.created": "Created", "tk.firstDue": "First response due",
+      "tk.resolutionDue": "Resolution due", "tk.tags": "Tags", "tk.description": "Description",
+      "tk.noEntries": "Nothing written yet", "tk.textRequired": "Write something first",
+      "tk.kind.reply": "Public reply", "tk.kind.note": "Internal note", "tk.kind.customer": "Customer",
+      "tk.status.unresolved": "unresolved", "tk.status.new": "new", "tk.status.open": "open",
+      "tk.status.pending_customer": "pending customer", "tk.status.resolved": "resolved",
+      "tk.status.closed": "closed", "tk.status.reopened": "reopened", "tk.sla.ok": "on time",
+      "tk.sla.due_soon": "due soon", "tk.sla.breached": "breached", "tk.category.order": "order",
+      "tk.category.return_refund": "return / refund", "tk.category.delivery": "delivery",
+      "tk.category.payment": "payment", "tk.category.product": "product", "tk.category.account": "account",
+      "tk.category.complaint": "complaint", "tk.category.other": "other",
       "sup.title": "Supervisor view", "sup.queues": "Queues", "sup.agents": "Agents",
       "sup.skill": "Skill", "sup.language": "Language", "sup.waiting": "Waiting",
       "sup.active": "Active", "sup.longest": "Longest wait (s)", "sup.agent": "Agent",
@@ -106,7 +154,22 @@
     document.dispatchEvent(new CustomEvent("langchange"));
   }
 
-  window.I18N = { t, apply, toggle, get lang() { return lang; } };
+  // A wait or a delay in human units ("33 分钟", "1 h 5 min") by the browser's own
+  // Intl.DurationFormat; the largest two units, seconds only under a minute, as a person
+  // would say it.
+  function duration(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    const parts = { days: Math.floor(s / 86400), hours: Math.floor((s % 86400) / 3600),
+                    minutes: Math.floor((s % 3600) / 60), seconds: s < 60 ? s : 0 };
+    const order = ["days", "hours", "minutes", "seconds"];
+    const first = order.findIndex((unit) => parts[unit] > 0);
+    const kept = {};
+    if (first < 0) kept.seconds = 0;
+    else order.slice(first, first + 2).forEach((unit) => { if (parts[unit]) kept[unit] = parts[unit]; });
+    return new Intl.DurationFormat(lang === "zh" ? "zh-CN" : "en", { style: "short" }).format(kept);
+  }
+
+  window.I18N = { t, apply, toggle, duration, get lang() { return lang; } };
   document.addEventListener("DOMContentLoaded", () => {
     apply();
     document.querySelectorAll(".lang-toggle").forEach((b) => b.addEventListener("click", toggle));

@@ -1,0 +1,295 @@
+// The console's ticket pages: list with filters and saved views, detail with thread and history,
+// public reply, internal note, assignment and status change, all through /api/tickets with the
+// console session. Customer text is only ever put into the page as text (textContent).
+(function () {
+  "use strict";
+  const t = (key) => window.I18N.t(key);
+  const $ = (id) => document.getElementById(id);
+  const STATUSES = ["new", "open", "pending_customer", "resolved", "closed", "reopened"];
+  const UNRESOLVED = ["new", "open", "pending_customer", "reopened"];
+  // The moves the service allows (bot/tickets/_model.py TRANSITIONS), so that the page offers
+  // only those; the service checks again and its refusal is shown as it words it.
+  const NEXT = {
+    new: ["open", "pending_customer", "resolved", "closed"],
+    open: ["pending_customer", "resolved", "closed"],
+    pending_customer: ["open", "resolved", "closed"],
+    resolved: ["reopened", "closed"],
+    reopened: ["open", "pending_customer", "resolved", "closed"],
+    closed: [],
+  };
+  const PRIORITIES = ["P1", "P2", "P3", "P4"];
+  const TEAMS = ["orders", "refunds", "technical", "sales", "general"];
+  const SLA = ["ok", "due_soon", "breached"];
+  const PAGE = 50;
+  const state = { me: null, agents: [], items: [], next: null, view: "all", ticket: null };
+
+  function csrfToken() {
+    const found = document.cookie.split("; ").find((c) => c.startsWith("console_csrf="));
+    return found ? decodeURIComponent(found.slice("console_csrf=".length)) : "";
+  }
+
+  // Same-origin calls with the console session; every change echoes the CSRF token.
+  async function call(method, path, body) {
+    const headers = body === undefined ? {} : { "Content-Type": "application/json" };
+    if (method !== "GET") headers["X-CSRF-Token"] = csrfToken();
+    const response = await fetch(path, {
+      method, headers, credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const detail = data.detail;
+      let message = response.statusText;
+      if (typeof detail === "string") message = detail;
+      else if (detail && detail.message) message = detail.message;
+      else if (Array.isArray(detail)) message = detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
+      const error = new Error(message);
+      error.status = response.status;
+      throw error;
+    }
+    return data;
+  }
+
+  function el(tag, text, className) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (className) node.className = className;
+    return node;
+  }
+
+  function when(iso) {
+    if (!iso) return "–";
+    return new Date(iso).toLocaleString(window.I18N.lang === "zh" ? "zh-CN" : "en-GB",
+      { dateStyle: "short", timeStyle: "short" });
+  }
+
+  // "in 33 min" / "overdue 2 h 5 min" from a due time.
+  function due(ticket) {
+    if (!ticket.next_due_at) return "–";
+    const seconds = Math.round((new Date(ticket.next_due_at) - Date.now()) / 1000);
+    const span = window.I18N.duration(Math.abs(seconds));
+    return seconds < 0 ? t("tk.overdue").replace("{d}", span) : t("tk.dueIn").replace("{d}", span);
+  }
+
+  function options(select, values, label, withAll) {
+    const current = select.value;
+    const items = (withAll ? [["", t("tk.all")]] : []).concat(values.map((v) => [v, label(v)]));
+    select.replaceChildren(...items.map(([value, text]) => {
+      const o = el("option", text); o.value = value; return o;
+    }));
+    if ([...select.options].some((o) => o.value === current)) select.value = current;
+  }
+
+  function fillFilters() {
+    options($("f-status"), ["unresolved", ...STATUSES], (s) => t("tk.status." + s), true);
+    options($("f-priority"), PRIORITIES, (p) => p, true);
+    options($("f-team"), TEAMS, (s) => t("skill." + s), true);
+    const assignees = [["me", t("tk.me")], ["none", t("tk.unassigned")],
+      ...state.agents.filter((a) => a.username !== state.me.username).map((a) => [a.username, a.display_name])];
+    options($("f-assignee"), assignees.map(([v]) => v),
+      (v) => (assignees.find(([value]) => value === v) || [v, v])[1], true);
+    options($("f-sla"), SLA, (s) => t("tk.sla." + s), true);
+    const agents = state.agents.map((a) => [a.username, a.display_name]);
+    options($("d-assignee"), agents.map(([v]) => v), (v) => (agents.find(([u]) => u === v) || [v, v])[1], false);
+  }
+
+  function query(offset) {
+    const params = new URLSearchParams({ limit: String(PAGE), offset: String(offset), sort: "-updated_at" });
+    const status = $("f-status").value;
+    if (status === "unresolved") UNRESOLVED.forEach((s) => params.append("status", s));
+    else if (status) params.append("status", status);
+    if ($("f-priority").value) params.append("priority", $("f-priority").value);
+    if ($("f-team").value) params.append("team", $("f-team").value);
+    const who = $("f-assignee").value;
+    if (who === "me") params.append("assignee", state.me.username);
+    else if (who === "none") params.set("unassigned", "true");
+    else if (who) params.append("assignee", who);
+    if ($("f-sla").value) params.set("sla_state", $("f-sla").value);
+    const text = $("f-q").value.trim();
+    if (text) params.set("q", text);
+    return params;
+  }
+
+  function setView(view) {
+    state.view = view;
+    document.querySelectorAll(".view").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.view === view)));
+    const presets = {
+      all: { status: "", assignee: "", sla: "" },
+      mine: { status: "unresolved", assignee: "me", sla: "" },
+      soon: { status: "unresolved", assignee: "", sla: "due_soon" },
+      breached: { status: "unresolved", assignee: "", sla: "breached" },
+    }[view];
+    $("f-status").value = presets.status;
+    $("f-assignee").value = presets.assignee;
+    $("f-sla").value = presets.sla;
+    $("f-priority").value = ""; $("f-team").value = ""; $("f-q").value = "";
+    history.replaceState(null, "", view === "all" ? location.pathname : "?view=" + view);
+    load(false);
+  }
+
+  async function load(more) {
+    $("tk-error").textContent = "";
+    try {
+      const page = await call("GET", "/api/tickets?" + query(more ? state.next : 0));
+      state.items = more ? state.items.concat(page.items) : page.items;
+      state.next = page.next_offset;
+      renderList(page.total);
+      document.body.dataset.loaded = "list";
+    } catch (error) {
+      $("tk-error").textContent = error.message;
+    }
+  }
+
+  function renderList(total) {
+    const rows = state.items.map((ticket) => {
+      const tr = el("tr");
+      tr.dataset.number = ticket.number;
+      if (state.ticket && state.ticket.number === ticket.number) tr.setAttribute("aria-selected", "true");
+      const open = el("button", ticket.number, "link open-ticket");
+      open.type = "button";
+      open.addEventListener("click", () => openTicket(ticket.number));
+      const first = el("td"); first.append(open);
+      const prio = el("td", ticket.priority, "prio-" + ticket.priority);
+      const sla = el("td", due(ticket), "sla-" + ticket.sla_state);
+      tr.append(first, el("td", ticket.subject), el("td", t("tk.status." + ticket.status)), prio,
+        el("td", t("skill." + ticket.team)), el("td", ticket.assignee || t("tk.unassigned")), sla);
+      tr.addEventListener("click", (event) => { if (event.target === tr || event.target.tagName === "TD") openTicket(ticket.number); });
+      return tr;
+    });
+    if (!rows.length) {
+      const td = el("td", t("tk.empty")); td.colSpan = 7;
+      const tr = el("tr"); tr.append(td); rows.push(tr);
+    }
+    $("tk-rows").replaceChildren(...rows);
+    $("tk-count").textContent = total === null || total === undefined ? "" : t("tk.count").replace("{n}", total);
+    $("tk-more").hidden = state.next === null || state.next === undefined;
+  }
+
+  async function openTicket(number) {
+    $("tk-detail-error").textContent = "";
+    try {
+      const detail = await call("GET", "/api/tickets/" + encodeURIComponent(number));
+      state.ticket = detail.ticket;
+      renderDetail(detail);
+      document.querySelectorAll("#tk-rows tr").forEach((tr) => {
+        if (tr.dataset.number === number) tr.setAttribute("aria-selected", "true");
+        else tr.removeAttribute("aria-selected");
+      });
+      document.body.dataset.loaded = "detail";
+    } catch (error) {
+      $("tk-error").textContent = error.message;
+    }
+  }
+
+  function renderDetail(detail) {
+    const tk = detail.ticket;
+    $("tk-detail").hidden = false;
+    $("tk-detail-title").textContent = `${tk.number} · ${tk.subject}`;
+    const fields = [
+      ["tk.status", t("tk.status." + tk.status)], ["tk.priority", tk.priority],
+      ["tk.category", t("tk.category." + tk.category)], ["tk.team", t("skill." + tk.team)],
+      ["tk.assignee", tk.assignee || t("tk.unassigned")], ["tk.customer", tk.customer_id],
+      ["tk.channel", tk.channel], ["tk.conversation", tk.conversation_id || "–"],
+      ["tk.created", when(tk.created_at)], ["tk.firstDue", when(tk.first_response_due_at)],
+      ["tk.resolutionDue", when(tk.resolution_due_at)], ["tk.sla", t("tk.sla." + tk.sla_state)],
+      ["tk.tags", tk.tags.join(", ") || "–"], ["tk.description", tk.description],
+    ];
+    $("tk-fields").replaceChildren(...fields.flatMap(([key, value]) => {
+      const dd = el("dd", value); dd.dataset.field = key.slice(3);
+      return [el("dt", t(key)), dd];
+    }));
+    options($("d-status"), NEXT[tk.status] || [], (s) => t("tk.status." + s), false);
+    $("d-status").disabled = $("d-status-go").disabled = !(NEXT[tk.status] || []).length;
+    options($("d-team"), TEAMS.filter((team) => team !== tk.team), (team) => t("skill." + team), false);
+    if (tk.assignee) $("d-assignee").value = tk.assignee;
+    else if (state.me) $("d-assignee").value = state.me.username;
+    const entries = detail.entries.map((entry) => {
+      const li = el("li", null, "entry entry-" + entry.kind);
+      li.append(el("span", `${t("tk.kind." + entry.kind)} · ${entry.author} · ${when(entry.created_at)}`, "who"),
+        el("span", entry.text, "text"));
+      for (const attachment of entry.attachments) {
+        if (attachment.text) li.append(el("span", attachment.text, "who"));
+      }
+      return li;
+    });
+    if (!entries.length) entries.push(el("li", t("tk.noEntries"), "muted"));
+    $("tk-thread").replaceChildren(...entries);
+    $("tk-history").replaceChildren(...detail.history.slice().reverse().map((h) => {
+      const tr = el("tr");
+      const value = (v) => v === null ? "–" : (h.field === "status" ? t("tk.status." + v) : v);
+      tr.append(el("td", when(h.at)), el("td", h.actor), el("td", h.field),
+        el("td", `${value(h.old)} → ${value(h.new)}`));
+      return tr;
+    }));
+  }
+
+  // After any change: the detail and the list again (the list may no longer match the filters).
+  // A refusal is shown; on a stale version (409) the ticket is read again under the message.
+  async function change(work) {
+    $("tk-detail-error").textContent = "";
+    const number = state.ticket.number;
+    let refusal = null;
+    try {
+      await work(state.ticket);
+      $("tk-text").value = "";
+    } catch (error) {
+      refusal = error;
+    }
+    if (refusal === null || refusal.status === 409) {
+      await openTicket(number);
+      await load(false);
+    }
+    if (refusal !== null) $("tk-detail-error").textContent = refusal.message;
+  }
+
+  function post(kind) {
+    const text = $("tk-text").value.trim();
+    if (!text) { $("tk-detail-error").textContent = t("tk.textRequired"); return; }
+    change((tk) => call("POST", `/api/tickets/${encodeURIComponent(tk.number)}/${kind}`,
+      { text, version: tk.version }));
+  }
+
+  function start(me) {
+    state.me = me;
+    $("tk-app").hidden = false;
+    $("supervisor-link").hidden = me.role !== "supervisor";
+    fillFilters();
+    call("GET", "/console/api/agents").then((agents) => { state.agents = agents; fillFilters(); })
+      .catch((error) => { $("tk-error").textContent = error.message; });
+    const view = new URLSearchParams(location.search).get("view");
+    setView(["all", "mine", "soon", "breached"].includes(view) ? view : "all");
+  }
+
+  document.addEventListener("DOMContentLoaded", async () => {
+    document.querySelectorAll(".view").forEach((b) => b.addEventListener("click", () => setView(b.dataset.view)));
+    $("tk-filters").addEventListener("submit", (event) => {
+      event.preventDefault();
+      state.view = "custom";
+      document.querySelectorAll(".view").forEach((b) => b.setAttribute("aria-pressed", "false"));
+      load(false);
+    });
+    $("tk-more").addEventListener("click", () => load(true));
+    $("tk-reply-form").addEventListener("submit", (event) => { event.preventDefault(); post("replies"); });
+    $("tk-note").addEventListener("click", () => post("notes"));
+    $("d-status-go").addEventListener("click", () => change((tk) => call("PATCH",
+      `/api/tickets/${encodeURIComponent(tk.number)}`, { status: $("d-status").value, version: tk.version })));
+    $("d-assign-go").addEventListener("click", () => change((tk) => call("PATCH",
+      `/api/tickets/${encodeURIComponent(tk.number)}`, { assignee: $("d-assignee").value, version: tk.version })));
+    $("d-team-go").addEventListener("click", () => change((tk) => call("PATCH",
+      `/api/tickets/${encodeURIComponent(tk.number)}`, { team: $("d-team").value, version: tk.version })));
+    // Ctrl+Enter sends the reply, as in the agent console's habits of mail clients.
+    $("tk-text").addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); post("replies"); }
+    });
+    document.addEventListener("langchange", () => {
+      fillFilters();
+      renderList(null);
+      if (state.ticket) openTicket(state.ticket.number);
+    });
+    try {
+      start(await call("GET", "/console/api/me"));
+    } catch (error) {
+      $("tk-login").hidden = false;
+    }
+  });
+})();
