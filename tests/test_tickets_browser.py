@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -32,8 +33,9 @@ __all__ = ["browser", "playwright"]  # fixtures
 
 KEY = "tickets-browser-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-# Screenshots for the note (not committed); another place with BOT_TEST_SHOTS.
-SHOTS = Path(os.environ.get("BOT_TEST_SHOTS", "/work/wt/ticketpages-shots"))
+# Screenshots of the pages for people to look at (not committed): the system's temporary folder,
+# or BOT_TEST_SHOTS.
+SHOTS = Path(os.environ.get("BOT_TEST_SHOTS") or Path(tempfile.gettempdir()) / "console-shots")
 HOSTILE = '<img src=x onerror="document.body.dataset.pwned=1"><script>alert(1)</script>'
 
 
