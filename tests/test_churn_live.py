@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,10 +17,11 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from bot.app import app
+from bot.app import Settings, app, create_app
 from bot.app._churn_features import (
     FEATURES,
     ChurnFeatureBuilder,
@@ -28,6 +30,7 @@ from bot.app._churn_features import (
     churn_context,
     load_model,
 )
+from bot.app._container import build_hub_services
 from bot.conversations import ConversationService, InboundMessage
 from bot.dialogue import DialogueUnavailable, RasaClient
 from bot.handoff import AgentDirectory, BusinessHours, HandoffService
@@ -41,7 +44,7 @@ from bot.insights import (
 )
 from bot.orders import OrderService
 from bot.privacy import ConsentService
-from bot.storage import Database
+from bot.storage import Conversation, Database
 from bot.tickets import TicketConfig, TicketDraft, TicketQuery, TicketService
 from tests.launch import free_port
 
@@ -251,6 +254,17 @@ def test_proxy_training_scoring_and_reasons_through_the_cli(tmp_path: Path) -> N
     assert "days since the last order" in " ".join(riskiest["reasons"])
     assert scores_csv.read_text(encoding="utf-8").count("\n") == len(truth) + 1
 
+    # The rules over the fresh scores: every at-risk customer decided once per rule, recorded.
+    code, out, err = _cli(["insights", "retention-run"], var_dir)
+    assert code == 0, err
+    run = json.loads(out)
+    assert run["considered"] > 0
+    assert run["decided"] == sum(run["by_outcome"].values())
+    assert run["decided"] >= run["considered"]  # each at-risk customer meets one rule or more
+    code, out, err = _cli(["insights", "retention-run"], var_dir)
+    assert code == 0, err
+    assert json.loads(out)["decided"] == 0
+
     # Corrupt model file and a bad label file: clear errors, nothing stored changes.
     bad = tmp_path / "bad.joblib"
     bad.write_bytes(b"not a model")
@@ -343,7 +357,7 @@ async def test_coupon_needs_marketing_consent(platform: Platform) -> None:
     assert [m.text for m in await platform.conversations.history(conversation)] == ["hello"]
 
 
-async def test_console_reads_the_top_reasons_in_the_agents_language(platform: Platform) -> None:
+async def test_console_reads_the_top_reasons_in_both_languages(platform: Platform) -> None:
     await platform.scores.replace(
         [
             ChurnScore(
@@ -365,11 +379,20 @@ async def test_console_reads_the_top_reasons_in_the_agents_language(platform: Pl
     lookup = churn_context(platform.scores)
     zh = await lookup("rest", "alice", "zh")
     assert zh is not None
-    assert (zh["risk"], len(zh["reasons"])) == (0.812, 3)  # at most three reasons are kept
-    assert zh["reasons"][0] == "距上次下单天数为120，提高流失风险"
-    en = await lookup("rest", "alice", "en")
-    assert en is not None
-    assert en["reasons"][1:] == ["b", "c"]
+    assert zh == {
+        "risk": 0.812,
+        "reasons": {  # at most three reasons are kept
+            "zh": [
+                "距上次下单天数为120，提高流失风险",
+                "投诉次数为2，提高流失风险",
+                "订单数为1，提高流失风险",
+            ],
+            "en": ["days since the last order is 120, which raises the churn risk", "b", "c"],
+        },
+        "model": "churn_model.joblib",
+        "scored_at": zh["scored_at"],
+    }
+    assert await lookup("rest", "alice", "en") == zh
     # A web-chat sender could claim any name: no score is shown for it; unscored: nothing.
     assert await lookup("webchat", "alice", "en") is None
     assert await lookup("rest", "bob", "en") is None
@@ -381,3 +404,66 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path: Path) -> None:
     (tmp_path / "list.joblib").write_bytes(b"")
     with pytest.raises(ChurnDataError, match="not a churn model"):
         load_model(tmp_path / "list.joblib")
+
+
+async def test_priority_routing_makes_the_next_handoff_a_vip_one(tmp_path: Path) -> None:
+    hub = build_hub_services(Settings(var_dir=tmp_path))
+    await hub.database.migrate()
+    try:
+        rule = "senior_agent_high_value"  # DEFAULT_RULES: priority routing at value >= 1000
+        ids = [f"big-spender-{i}" for i in range(12)]
+        await hub.churn_scores.replace(
+            [ChurnScore(c, "rest", 0.6, 5000.0, (), (), "m") for c in ids]
+        )
+        decisions = await hub.retention_desk.act(at_risk(await hub.churn_scores.at_least(0.5)))
+        assert {(d.customer_id, d.rule) for d in decisions} == {(c, rule) for c in ids}
+        for customer in ids:
+            granted = holdout_arm(customer, rule, 0.5) == "treated"
+            assert await hub.customers.is_vip("rest", customer) is granted
+        assert not await hub.customers.is_vip("rest", "customer-001")  # silver, never scored
+    finally:
+        hub.tracker_events.dispose()
+        hub.database.dispose()
+
+
+def test_the_console_context_carries_the_scored_customers_reasons(tmp_path: Path) -> None:
+    nobody = free_port()
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, var_dir=tmp_path, rasa_port=nobody, actions_port=nobody
+    )
+    app_ = create_app(settings)
+    with TestClient(app_) as client:
+        hub = app_.state.services
+        run = client.portal.call  # type: ignore[union-attr]
+
+        async def prepare(channel: str, sender: str) -> int:
+            public_id = uuid.uuid4().hex
+            await hub.database.session(
+                lambda s: s.add(
+                    Conversation(public_id=public_id, channel=channel, sender=sender, language="en")
+                )
+            )
+            ticket = await hub.handoffs.request(
+                public_id, "customer_request", language="en", skill="general"
+            )
+            return int(ticket.handoff.id)
+
+        run(lambda: hub.agents.create("sam", "correct horse battery", role="supervisor"))
+        reasons = ("a", "b", "c")
+        run(
+            lambda: hub.churn_scores.replace(
+                [ChurnScore("alice", "rest", 0.7, 9.0, reasons, reasons, "m")]
+            )
+        )
+        scored = run(lambda: prepare("rest", "alice"))
+        anonymous = run(lambda: prepare("webchat", "alice"))
+        response = client.post(
+            "/console/api/login", json={"username": "sam", "password": "correct horse battery"}
+        )
+        assert response.status_code == 200, response.text
+        churn = client.get(f"/console/api/handoffs/{scored}").json()["churn"]
+        assert (churn["risk"], churn["reasons"]) == (
+            0.7,
+            {"zh": ["a", "b", "c"], "en": ["a", "b", "c"]},
+        )
+        assert client.get(f"/console/api/handoffs/{anonymous}").json()["churn"] is None

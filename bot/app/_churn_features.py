@@ -307,17 +307,18 @@ def at_risk(scores: Iterable[ChurnScore]) -> list[AtRiskCustomer]:
 def churn_context(
     scores: ChurnScores,
 ) -> Callable[[str, str, str], Awaitable[dict[str, Any] | None]]:
-    """The console's churn panel: risk and the top three reasons in the agent's language, for a
+    """The console's churn panel: risk and the top three reasons in Chinese and English, for a
     customer the channel vouches for and the last scoring run scored."""
 
-    async def lookup(channel: str, sender: str, language: str) -> dict[str, Any] | None:
+    async def lookup(channel: str, sender: str, _language: str) -> dict[str, Any] | None:
         account = customer_id(channel, sender)
         score = await scores.of(account) if account is not None else None
         if score is None:
             return None
         return {
             "risk": round(score.risk, 3),
-            "reasons": list(score.reasons(language)),
+            # Both languages: the agent reads the console's language, not the customer's.
+            "reasons": {"zh": list(score.reasons_zh), "en": list(score.reasons_en)},
             "model": score.model,
             "scored_at": score.scored_at.isoformat() if score.scored_at else None,
         }
