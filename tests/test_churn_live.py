@@ -43,7 +43,7 @@ from bot.insights import (
     holdout_arm,
 )
 from bot.orders import OrderService
-from bot.privacy import ConsentService
+from bot.privacy import ConsentService, Subject
 from bot.storage import Conversation, Database
 from bot.tickets import TicketConfig, TicketDraft, TicketQuery, TicketService
 from tests.launch import free_port
@@ -467,3 +467,32 @@ def test_the_console_context_carries_the_scored_customers_reasons(tmp_path: Path
             {"zh": ["a", "b", "c"], "en": ["a", "b", "c"]},
         )
         assert client.get(f"/console/api/handoffs/{anonymous}").json()["churn"] is None
+
+
+async def test_a_customers_erasure_takes_their_score_and_retention_decisions(
+    tmp_path: Path,
+) -> None:
+    hub = build_hub_services(Settings(var_dir=tmp_path))
+    await hub.database.migrate()
+    try:
+        await hub.churn_scores.replace(
+            [ChurnScore(c, "rest", 0.9, 5000.0, ("原因",), ("why",), "m") for c in ("ann", "ben")]
+        )
+        await hub.retention_desk.act(at_risk(await hub.churn_scores.at_least(0.5)))
+        scores = (await hub.churn_scores.export_customer("ann"))["scores"]
+        assert isinstance(scores, list)
+        assert [s["reasons_en"] for s in scores] == [("why",)]
+        decisions = (await hub.retention_desk.export_customer("ann"))["decisions"]
+        assert isinstance(decisions, list)
+        assert len(decisions) == 2
+
+        report = await hub.personal_data.erase(Subject("rest", "ann"), actor_kind="system")
+        assert report.others["churn"] == {"scores": 1}
+        assert report.others["retention_actions"] == {"decisions": 2}  # priority + follow-up
+        assert await hub.churn_scores.of("ann") is None
+        assert await hub.retention_desk.history("ann") == []
+        assert await hub.churn_scores.of("ben") is not None  # the others stay
+        assert len(await hub.retention_desk.history("ben")) == 2
+    finally:
+        hub.tracker_events.dispose()
+        hub.database.dispose()

@@ -357,6 +357,10 @@ def build_hub_services(settings: Settings) -> HubServices:
         Database(settings.hub_database_url),
         RetryPolicy(max_attempts=settings.outbox_max_attempts),
     )
+    churn_scores = ChurnScores(database)
+    retention_desk = RetentionDesk(
+        database, consents, effects=RetentionEffects(conversations, tickets).as_mapping()
+    )
     personal_data = PersonalData(
         conversations=conversations,
         media=media.store,
@@ -364,7 +368,12 @@ def build_hub_services(settings: Settings) -> HubServices:
         dialogue=tracker_events,
         consents=consents,
         audit=audit,
-        others={"marketing": marketing, "app_messages": OutboxPart(outbox)},
+        others={
+            "marketing": marketing,
+            "app_messages": OutboxPart(outbox),
+            "churn": churn_scores,
+            "retention_actions": retention_desk,
+        },
     )
     retention = retention_of(settings, conversations, media.store, tickets, tracker_events)
     return HubServices(
@@ -389,10 +398,8 @@ def build_hub_services(settings: Settings) -> HubServices:
         outbox,
         marketing,
         copy_desk(settings, database, recommendations),
-        ChurnScores(database),
-        RetentionDesk(
-            database, consents, effects=RetentionEffects(conversations, tickets).as_mapping()
-        ),
+        churn_scores,
+        retention_desk,
         shared,
     )
 

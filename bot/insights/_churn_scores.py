@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import Float, String, Text, delete, select
@@ -130,3 +130,25 @@ class ChurnScores:
             return [_score(r) for r in session.scalars(query)]
 
         return await self._db.session(load)
+
+    async def export_customer(self, customer_id: str) -> dict[str, object]:
+        """A customer's stored score and reasons (their data export)."""
+        score = await self.of(customer_id)
+        if score is None:
+            return {"scores": []}
+        shown = {
+            **asdict(score),
+            "scored_at": score.scored_at.isoformat() if score.scored_at else None,
+        }
+        return {"scores": [shown]}
+
+    async def erase_customer(self, customer_id: str) -> dict[str, int]:
+        """Delete the customer's score (their erasure)."""
+
+        def work(session: Session) -> int:
+            result = session.execute(
+                delete(ChurnScoreRow).where(ChurnScoreRow.customer_id == customer_id)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+        return {"scores": await self._db.session(work)}

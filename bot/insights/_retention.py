@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import Float, String, select, update
+from sqlalchemy import Float, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.privacy import ConsentService
@@ -284,3 +284,18 @@ class RetentionDesk:
             ]
 
         return await self._db.session(load)
+
+    async def export_customer(self, customer_id: str) -> dict[str, object]:
+        """The retention decisions about a customer (their data export)."""
+        return {"decisions": [asdict(d) for d in await self.history(customer_id)]}
+
+    async def erase_customer(self, customer_id: str) -> dict[str, int]:
+        """Delete the decisions about a customer (their erasure; uplift loses their rows)."""
+
+        def work(session: Session) -> int:
+            result = session.execute(
+                delete(RetentionAction).where(RetentionAction.customer_id == customer_id)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+        return {"decisions": await self._db.session(work)}
