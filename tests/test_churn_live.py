@@ -268,10 +268,18 @@ def test_proxy_training_scoring_and_reasons_through_the_cli(tmp_path: Path) -> N
     # Corrupt model file and a bad label file: clear errors, nothing stored changes.
     bad = tmp_path / "bad.joblib"
     bad.write_bytes(b"not a model")
+    nowhere = tmp_path / "missing-dir" / "scores.csv"
+    code, _out, err = _cli(["insights", "churn-score", "--out", str(nowhere)], var_dir)
+    assert code == 2
+    assert "cannot write" in err
     code, _out, err = _cli(["insights", "churn-score", "--model", str(bad)], var_dir)
     assert code == 2
     assert "is not a churn model written by churn-train" in err
     labels = tmp_path / "labels.csv"
+    labels.write_bytes("customer_id,churned\ncust-0001,是\n".encode("gb18030"))
+    code, _out, err = _cli(["insights", "churn-train", "--labels", str(labels)], var_dir)
+    assert code == 2
+    assert "is not a readable UTF-8 CSV" in err
     labels.write_text("customer_id,churned\ncust-0001,maybe\n", encoding="utf-8")
     code, _out, err = _cli(["insights", "churn-train", "--labels", str(labels)], var_dir)
     assert code == 2

@@ -31,6 +31,7 @@ from bot.app._container import HubServices, build_hub_services, order_service
 from bot.insights import (
     AtRiskCustomer,
     ChurnDataError,
+    ChurnScore,
     LabelledDataError,
     LinearHead,
     ModelFileError,
@@ -199,12 +200,17 @@ def _with_desk(work: Callable[[RetentionDesk], Awaitable[T]]) -> T:
 def _read_rows(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
     if not path.is_file():
         raise _fail(FileNotFoundError(f"{path} is not a file"))
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            raise _fail(ValueError(f"{path} lacks the columns {missing}"))
-        return list(reader)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                raise _fail(ValueError(f"{path} lacks the columns {missing}"))
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise _fail(ValueError(f"{path} is not a readable UTF-8 CSV ({exc})")) from exc
+    # A row with fewer fields than the header reads None: treat it as an empty value.
+    return [{k: v or "" for k, v in row.items() if k is not None} for row in rows]
 
 
 @insights_app.command("retention-apply")
@@ -348,6 +354,18 @@ def churn_train(
     _echo(_with_hub(work))
 
 
+def _write_scores(out: Path, scores: list[ChurnScore]) -> None:
+    try:
+        with out.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["customer_id", "channel", "risk", "value", "reasons_en"])
+            for s in scores:
+                row = [s.customer_id, s.channel, f"{s.risk:.4f}", s.value, " | ".join(s.reasons_en)]
+                writer.writerow(row)
+    except OSError as exc:
+        raise ChurnDataError(f"cannot write {out} ({exc.strerror})") from exc
+
+
 @insights_app.command("churn-score")
 def churn_score(
     model: ModelOption = None,
@@ -364,22 +382,10 @@ def churn_score(
     async def work(hub: HubServices, builder: ChurnFeatureBuilder) -> dict[str, Any]:
         activities = await builder.activities(datetime.now(UTC))
         scores = await asyncio.to_thread(score_activity, fitted, activities, path.name)
-        stored = await hub.churn_scores.replace(scores)
         riskiest = sorted(scores, key=lambda s: -s.risk)
-        if out is not None:
-            with out.open("w", encoding="utf-8", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["customer_id", "channel", "risk", "value", "reasons_en"])
-                for s in riskiest:
-                    writer.writerow(
-                        [
-                            s.customer_id,
-                            s.channel,
-                            f"{s.risk:.4f}",
-                            s.value,
-                            " | ".join(s.reasons_en),
-                        ]
-                    )
+        if out is not None:  # first: a path that cannot be written stops before anything is stored
+            _write_scores(out, riskiest)
+        stored = await hub.churn_scores.replace(scores)
         return {
             "scored": stored,
             "riskiest": [
