@@ -206,8 +206,10 @@ def ticket_features(tickets: Sequence[TicketView], as_of: datetime) -> dict[str,
     """Tickets still open at ``as_of`` and tickets that missed an SLA deadline before it."""
 
     def open_then(t: TicketView) -> bool:
+        if t.status in OPEN_TICKET_STATUSES:
+            return True
         done = t.resolved_at or t.closed_at
-        return done is None or done >= as_of if t.status not in OPEN_TICKET_STATUSES else True
+        return done is None or done >= as_of  # resolved only after the moment
 
     def breached(t: TicketView) -> bool:
         moments = (t.first_response_breached_at, t.resolution_breached_at)
