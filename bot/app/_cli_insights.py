@@ -10,15 +10,28 @@ import csv
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
+from bot.app._churn_features import (
+    ChurnFeatureBuilder,
+    at_risk,
+    load_model,
+    midnight,
+    proxy_labels,
+    save_model,
+    score_activity,
+    train_on_activity,
+)
 from bot.app._cli_settings import cli_settings
+from bot.app._container import HubServices, build_hub_services, order_service
 from bot.insights import (
     AtRiskCustomer,
     ChurnDataError,
+    ChurnScore,
     LabelledDataError,
     LinearHead,
     ModelFileError,
@@ -187,12 +200,17 @@ def _with_desk(work: Callable[[RetentionDesk], Awaitable[T]]) -> T:
 def _read_rows(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
     if not path.is_file():
         raise _fail(FileNotFoundError(f"{path} is not a file"))
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            raise _fail(ValueError(f"{path} lacks the columns {missing}"))
-        return list(reader)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                raise _fail(ValueError(f"{path} lacks the columns {missing}"))
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise _fail(ValueError(f"{path} is not a readable UTF-8 CSV ({exc})")) from exc
+    # A row with fewer fields than the header reads None: treat it as an empty value.
+    return [{k: v or "" for k, v in row.items() if k is not None} for row in rows]
 
 
 @insights_app.command("retention-apply")
@@ -241,3 +259,158 @@ def retention_uplift() -> None:
         return [{**asdict(u), "uplift": u.uplift} for u in await desk.uplift()]
 
     _echo(_with_desk(work))
+
+
+def _with_hub(work: Callable[[HubServices, ChurnFeatureBuilder], Awaitable[T]]) -> T:
+    """Run ``work`` on the hub's services (database migrated first), then close them."""
+    settings = cli_settings()
+
+    async def run() -> T:
+        hub = build_hub_services(settings)
+        await hub.database.migrate()
+        builder = ChurnFeatureBuilder(
+            order_service(settings), hub.conversations, hub.handoffs, hub.tickets
+        )
+        try:
+            return await work(hub, builder)
+        finally:
+            hub.tracker_events.dispose()
+            hub.database.dispose()
+
+    try:
+        return asyncio.run(run())
+    except (ChurnDataError, RetentionError) as exc:
+        raise _fail(exc) from exc
+
+
+def _model_path(model: Path | None) -> Path:
+    return model or cli_settings().var_dir / "insights" / "churn_model.joblib"
+
+
+ModelOption = Annotated[
+    Path | None,
+    typer.Option(help="The churn model file (default var/insights/churn_model.joblib)."),
+]
+
+
+def _known_churners(path: Path, label_col: str) -> dict[str, int]:
+    labels: dict[str, int] = {}
+    for number, row in enumerate(_read_rows(path, ("customer_id", label_col))):
+        value = (row[label_col] or "").strip().lower()
+        if value not in ("yes", "no", "1", "0", "true", "false"):
+            raise _fail(
+                ValueError(f"row {number + 2}: {label_col} must be yes/no, 1/0, true/false")
+            )
+        labels[row["customer_id"].strip()] = int(value in ("yes", "1", "true"))
+    return labels
+
+
+@insights_app.command("churn-train")
+def churn_train(
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="CSV of the shop's known churners: customer_id and the label column."),
+    ] = None,
+    label_col: Annotated[str, typer.Option("--label-col")] = "churned",
+    proxy_days: Annotated[
+        int,
+        typer.Option(
+            min=7,
+            max=730,
+            help="Without --labels: churned = no order in the N days after a cut-off N days "
+            "ago; features count only what happened before the cut-off.",
+        ),
+    ] = 90,
+    model: ModelOption = None,
+    seed: int = 0,
+) -> None:
+    """Train the churn model on the platform's own customers (orders, conversations, handoffs,
+    tickets, CSAT); prints the test-split figures and writes the model."""
+    known = _known_churners(labels, label_col) if labels is not None else None
+    target = _model_path(model)
+
+    async def work(hub: HubServices, builder: ChurnFeatureBuilder) -> dict[str, Any]:
+        orders = order_service(hub.settings)
+        if known is not None:
+            customers = set(await builder.customer_ids())
+            found = {c: v for c, v in known.items() if c in customers}
+            as_of = datetime.now(UTC)
+            label_source = (
+                f"known churners from {labels} ({len(known) - len(found)} ids the order "
+                "store does not know were left out)"
+            )
+        else:
+            cutoff = orders.today() - timedelta(days=proxy_days)
+            as_of = midnight(cutoff)
+            label_source = f"proxy: no order in the {proxy_days} days after {cutoff}"
+            ids = await builder.customer_ids()
+            history = {c: await asyncio.to_thread(orders.orders_of, c) for c in ids}
+            found = proxy_labels(history, cutoff, proxy_days)
+        activities = await builder.activities(as_of, found)
+        fitted, report = await asyncio.to_thread(train_on_activity, activities, found, seed)
+        save_model(fitted, target)
+        return {"labels": label_source, "model_file": str(target), **asdict(report)}
+
+    _echo(_with_hub(work))
+
+
+def _write_scores(out: Path, scores: list[ChurnScore]) -> None:
+    try:
+        with out.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["customer_id", "channel", "risk", "value", "reasons_en"])
+            for s in scores:
+                row = [s.customer_id, s.channel, f"{s.risk:.4f}", s.value, " | ".join(s.reasons_en)]
+                writer.writerow(row)
+    except OSError as exc:
+        raise ChurnDataError(f"cannot write {out} ({exc.strerror})") from exc
+
+
+@insights_app.command("churn-score")
+def churn_score(
+    model: ModelOption = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the scores to this CSV.")] = None,
+    top: Annotated[int, typer.Option(min=0, max=100)] = 10,
+) -> None:
+    """Score every customer with the trained model; stores risk and top 3 reasons (zh/en)."""
+    path = _model_path(model)
+    try:
+        fitted = load_model(path)
+    except ChurnDataError as exc:
+        raise _fail(exc) from exc
+
+    async def work(hub: HubServices, builder: ChurnFeatureBuilder) -> dict[str, Any]:
+        activities = await builder.activities(datetime.now(UTC))
+        scores = await asyncio.to_thread(score_activity, fitted, activities, path.name)
+        riskiest = sorted(scores, key=lambda s: -s.risk)
+        if out is not None:  # first: a path that cannot be written stops before anything is stored
+            _write_scores(out, riskiest)
+        stored = await hub.churn_scores.replace(scores)
+        return {
+            "scored": stored,
+            "riskiest": [
+                {"customer_id": s.customer_id, "risk": round(s.risk, 3), "reasons": s.reasons_en}
+                for s in riskiest[:top]
+            ],
+        }
+
+    _echo(_with_hub(work))
+
+
+@insights_app.command("retention-run")
+def retention_run() -> None:
+    """Apply the retention rules to the stored churn scores, carrying out each treated action
+    (coupon notice with marketing consent, priority routing, follow-up ticket); every decision is
+    recorded, hold-outs included, and a customer is decided once per rule."""
+
+    async def work(hub: HubServices, _builder: ChurnFeatureBuilder) -> dict[str, Any]:
+        lowest = min(rule.min_risk for rule in hub.retention_desk.rules)
+        scores = await hub.churn_scores.at_least(lowest)
+        decisions = await hub.retention_desk.act(at_risk(scores))
+        counts: dict[str, int] = {}
+        for d in decisions:
+            key = f"{d.rule}:{d.arm}:{d.status}"
+            counts[key] = counts.get(key, 0) + 1
+        return {"considered": len(scores), "decided": len(decisions), "by_outcome": counts}
+
+    _echo(_with_hub(work))

@@ -15,6 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from sqlalchemy.exc import IntegrityError
 
+from bot.app._churn_features import RetentionEffects
 from bot.app._customers import CustomerFacts
 from bot.app._knowledge import SharedKnowledge, knowledge_config
 from bot.app._scale import RedisConversationLocks
@@ -29,7 +30,13 @@ from bot.conversations import (
 )
 from bot.dialogue import RasaClient, TrackerStoreEvents
 from bot.handoff import AgentDirectory, BusinessHours, HandoffService, LoginThrottle
-from bot.insights import EmotionModel, SentimentAnalyzer, gaps_report
+from bot.insights import (
+    ChurnScores,
+    EmotionModel,
+    RetentionDesk,
+    SentimentAnalyzer,
+    gaps_report,
+)
 from bot.marketing import (
     ContactPolicy,
     CopyDesk,
@@ -91,6 +98,9 @@ class HubServices:
     outbox: Outbox
     marketing: MarketingService
     copy_desk: CopyDesk
+    churn_scores: ChurnScores
+    # Churn retention rules with their effects (coupon notice, priority routing, follow-up ticket).
+    retention_desk: RetentionDesk
     # The ``scale`` profile's Redis (socket.io rooms, job leases, locks); None when embedded.
     redis: aioredis.Redis | None = None
 
@@ -293,7 +303,14 @@ def build_hub_services(settings: Settings) -> HubServices:
         database, timedelta(hours=settings.agent_session_hours), throttle=login_throttle(settings)
     )
     knowledge = SharedKnowledge(settings)
-    customers = CustomerFacts(order_service(settings), knowledge)
+    consents = ConsentService(database)
+    # Reads only whether priority routing was granted (the desk with effects is built below).
+    priorities = RetentionDesk(database, consents)
+
+    async def prioritized(account: str) -> bool:
+        return await priorities.treated(account, "priority_routing")
+
+    customers = CustomerFacts(order_service(settings), knowledge, prioritized=prioritized)
     llm = knowledge_config(settings).llm
     summarizer = Summarizer(chat_model(llm) if llm else None)
     shared = (
@@ -331,7 +348,6 @@ def build_hub_services(settings: Settings) -> HubServices:
     recommendations = recommend_service(settings, database)
     tracker_events = TrackerStoreEvents(settings.rasa_tracker_url)
     audit = AuditLog(database)
-    consents = ConsentService(database)
     marketing = MarketingService(
         database, consents, recommendations.profile, marketing_config(settings)
     )
@@ -340,6 +356,10 @@ def build_hub_services(settings: Settings) -> HubServices:
     outbox = Outbox(
         Database(settings.hub_database_url),
         RetryPolicy(max_attempts=settings.outbox_max_attempts),
+    )
+    churn_scores = ChurnScores(database)
+    retention_desk = RetentionDesk(
+        database, consents, effects=RetentionEffects(conversations, tickets).as_mapping()
     )
     personal_data = PersonalData(
         conversations=conversations,
@@ -352,6 +372,8 @@ def build_hub_services(settings: Settings) -> HubServices:
             "recommendations": recommendations,
             "marketing": marketing,
             "app_messages": OutboxPart(outbox),
+            "churn": churn_scores,
+            "retention_actions": retention_desk,
         },
     )
     retention = retention_of(settings, conversations, media.store, tickets, tracker_events)
@@ -377,6 +399,8 @@ def build_hub_services(settings: Settings) -> HubServices:
         outbox,
         marketing,
         copy_desk(settings, database, recommendations),
+        churn_scores,
+        retention_desk,
         shared,
     )
 

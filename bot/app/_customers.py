@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.app._knowledge import SharedKnowledge
@@ -21,13 +22,22 @@ MAX_ORDERS = 10
 class CustomerFacts:
     """Orders, VIP status and reply suggestions, each off the event loop."""
 
-    def __init__(self, orders: OrderService, knowledge: SharedKnowledge) -> None:
+    def __init__(
+        self,
+        orders: OrderService,
+        knowledge: SharedKnowledge,
+        prioritized: Callable[[str], Awaitable[bool]] | None = None,
+    ) -> None:
         self._orders = orders
         self._knowledge = knowledge
+        self._prioritized = prioritized
 
     async def is_vip(self, _channel: str, account: str) -> bool:
-        """Whether the customer (the shop's id of them) is a gold or platinum member."""
-        return await asyncio.to_thread(self._orders.is_vip, account)
+        """Whether the customer (the shop's id of them) is a gold or platinum member, or was
+        granted priority routing by a churn retention rule."""
+        if await asyncio.to_thread(self._orders.is_vip, account):
+            return True
+        return self._prioritized is not None and await self._prioritized(account)
 
     async def orders(
         self, channel: str, sender: str, mentioned: list[str], language: str

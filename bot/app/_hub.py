@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 
 from bot.app._analytics import Analytics, build_analytics
 from bot.app._apps import app_jobs, mount_apps
+from bot.app._churn_features import churn_context
 from bot.app._container import (
     HubServices,
     build_hub_services,
@@ -200,6 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         orders=hub.customers.orders,
         suggest=hub.customers.suggestions,
         summarize=hub.summarizer.summarize,
+        churn=churn_context(hub.churn_scores),
     )
     app.include_router(console.build_router(desk, dispatcher, context))
     app.include_router(

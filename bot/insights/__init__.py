@@ -21,6 +21,7 @@ from bot.insights._churn import (
     synthetic_churn_table,
     train_churn,
 )
+from bot.insights._churn_scores import ChurnScore, ChurnScoreRow, ChurnScores
 from bot.insights._emotion import (
     EMOTION_MODEL,
     EMOTIONS,
@@ -43,12 +44,15 @@ from bot.insights._painpoints import (
 from bot.insights._retention import (
     ACTION_KINDS,
     DEFAULT_RULES,
+    ActionKind,
     AtRiskCustomer,
     Decision,
+    Effect,
     RetentionAction,
     RetentionDesk,
     RetentionError,
     RetentionRule,
+    RetentionUndeliverable,
     Uplift,
     holdout_arm,
 )
@@ -70,6 +74,7 @@ __all__ = [
     "EMOTIONS",
     "EMOTION_MODEL",
     "POLARITY_MODEL",
+    "ActionKind",
     "AnalyticsConfig",
     "AnalyticsFilters",
     "AnalyticsService",
@@ -77,8 +82,12 @@ __all__ = [
     "ChurnDataError",
     "ChurnModel",
     "ChurnReport",
+    "ChurnScore",
+    "ChurnScoreRow",
+    "ChurnScores",
     "ChurnTable",
     "Decision",
+    "Effect",
     "Embed",
     "Emotion",
     "EmotionModel",
@@ -98,6 +107,7 @@ __all__ = [
     "RetentionDesk",
     "RetentionError",
     "RetentionRule",
+    "RetentionUndeliverable",
     "Sentiment",
     "SentimentAnalyzer",
     "TicketFact",

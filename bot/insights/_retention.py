@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import Float, String, select, update
+from sqlalchemy import Float, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.privacy import ConsentService
@@ -35,6 +35,10 @@ class RetentionError(ValueError):
     """A retention rule or outcome is invalid (unknown action, share out of range, bad id)."""
 
 
+class RetentionUndeliverable(Exception):
+    """An effect could not reach the customer (no conversation on their channel, say)."""
+
+
 class RetentionAction(Base):
     """One decision of a rule about one customer: its arm, what was done, and the outcome."""
 
@@ -46,7 +50,8 @@ class RetentionAction(Base):
     rule: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(32))
     arm: Mapped[str] = mapped_column(String(16))  # "treated" | "holdout"
-    status: Mapped[str] = mapped_column(String(32))  # done | no_consent | holdout | no_handler
+    # done | no_consent | holdout | no_handler | undeliverable
+    status: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(String(200))
     risk: Mapped[float] = mapped_column(Float)
     value: Mapped[float] = mapped_column(Float)
@@ -196,7 +201,10 @@ class RetentionDesk:
         effect = self._effects.get(rule.action)
         if effect is None:
             return "no_handler", f"recorded only: nothing is wired to carry out {rule.action}"
-        return "done", await effect(customer, rule)
+        try:
+            return "done", await effect(customer, rule)
+        except RetentionUndeliverable as exc:
+            return "undeliverable", str(exc)
 
     async def _decided(self, ids: set[str]) -> set[tuple[str, str]]:
         def load(session: Session) -> set[tuple[str, str]]:
@@ -206,6 +214,19 @@ class RetentionDesk:
             return {(c, r) for c, r in session.execute(query)}
 
         return await self._db.session(load) if ids else set()
+
+    async def treated(self, customer_id: str, action: ActionKind) -> bool:
+        """Whether an action was carried out for the customer (e.g. priority routing is on)."""
+
+        def load(session: Session) -> bool:
+            query = select(RetentionAction.id).where(
+                RetentionAction.customer_id == customer_id,
+                RetentionAction.action == action,
+                RetentionAction.status == "done",
+            )
+            return session.execute(query.limit(1)).first() is not None
+
+        return await self._db.session(load)
 
     async def record_outcomes(self, retained: Mapping[str, bool]) -> int:
         """Whether each customer stayed (e.g. ordered again within 60 days); returns rows set."""
@@ -263,3 +284,18 @@ class RetentionDesk:
             ]
 
         return await self._db.session(load)
+
+    async def export_customer(self, customer_id: str) -> dict[str, object]:
+        """The retention decisions about a customer (their data export)."""
+        return {"decisions": [asdict(d) for d in await self.history(customer_id)]}
+
+    async def erase_customer(self, customer_id: str) -> dict[str, int]:
+        """Delete the decisions about a customer (their erasure; uplift loses their rows)."""
+
+        def work(session: Session) -> int:
+            result = session.execute(
+                delete(RetentionAction).where(RetentionAction.customer_id == customer_id)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+        return {"decisions": await self._db.session(work)}

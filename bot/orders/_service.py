@@ -67,6 +67,10 @@ class OrderService:
         """The customer's orders, newest first."""
         return self._store.orders_of(customer_id)
 
+    def customer_ids(self) -> list[str]:
+        """Every customer of the shop, in id order (churn features are built per customer)."""
+        return self._store.customer_ids()
+
     def tier_of(self, customer_id: str) -> Tier | None:
         """The customer's membership tier, or None for an id the shop does not know."""
         tier = self._store.tier_of(customer_id)

@@ -103,6 +103,10 @@ class OrderStore:
             ).fetchall()
             return [_order(db, row) for row in rows]
 
+    def customer_ids(self) -> list[str]:
+        with self._connect() as db:
+            return [str(r["id"]) for r in db.execute("SELECT id FROM customers ORDER BY id")]
+
     def tier_of(self, customer_id: str) -> str | None:
         with self._connect() as db:
             row = db.execute("SELECT tier FROM customers WHERE id = ?", (customer_id,)).fetchone()

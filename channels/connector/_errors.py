@@ -36,6 +36,7 @@ from bot.insights import (
     LabelledDataError,
     ModelFileError,
     RetentionError,
+    RetentionUndeliverable,
 )
 from bot.marketing import (
     AlreadyReviewed,
@@ -222,6 +223,8 @@ NOT_HTTP: tuple[type[Exception], ...] = (
     LabelledDataError,
     ModelFileError,
     RetentionError,
+    # caught by the retention desk, which records the action as undeliverable
+    RetentionUndeliverable,
 )
 # Wrappers answered by what they wrap (the media intake kept the file, then could not read it).
 WRAPPERS: tuple[type[Exception], ...] = (KeptButUnreadable,)

@@ -24,6 +24,9 @@ _INTERNAL_SLOTS = frozenset({"session_started_metadata", "requested_slot"})
 # the conversation named, language), reply suggestions (question, language).
 OrdersLookup = Callable[[str, str, list[str], str], Awaitable[list[dict[str, Any]]]]
 Suggester = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
+# The customer's latest churn risk and its top reasons in the agent's language (channel, sender,
+# language), None when the customer is unknown or was never scored.
+ChurnLookup = Callable[[str, str, str], Awaitable[dict[str, Any] | None]]
 # The agent's briefing on a conversation (the conversations module's one summary path).
 Summarize = Callable[[list[StoredMessage], HandoffView], Awaitable[Summary]]
 
@@ -38,10 +41,12 @@ class ContextBuilder:
         summarize: Summarize,
         orders: OrdersLookup | None = None,
         suggest: Suggester | None = None,
+        churn: ChurnLookup | None = None,
         canned_path: Path = CANNED_REPLIES,
     ) -> None:
         self._hub = hub
         self._orders = orders
+        self._churn = churn
         self._suggest = suggest
         self._summarize = summarize
         self._canned: dict[str, list[dict[str, str]]] = yaml.safe_load(
@@ -71,6 +76,7 @@ class ContextBuilder:
             "summary_kind": summary.kind,
             "suggestions": await self._suggestions(last_question, view.language),
             "notes": await self._hub.handoffs.notes(view.conversation_id),
+            "churn": await self._churn_of(view),
         }
 
     async def _nlu(self, conversation_id: str) -> dict[str, Any]:
@@ -108,6 +114,16 @@ class ContextBuilder:
                 "Looking up the orders of conversation %s failed", view.conversation_id
             )
             return []
+
+    async def _churn_of(self, view: HandoffView) -> dict[str, Any] | None:
+        if self._churn is None:
+            return None
+        sender = await self._hub.conversations.sender_of(view.conversation_id)
+        try:
+            return await self._churn(view.channel, sender, view.language)
+        except Exception:
+            logger.exception("Churn score of conversation %s failed", view.conversation_id)
+            return None
 
     async def _suggestions(self, question: str, language: str) -> list[dict[str, Any]]:
         if self._suggest is None or not question:

@@ -220,6 +220,10 @@
       li.style.setProperty("--score", String(point.score));
       sentiment.append(li);
     }
+    // The churn model's risk and its top three reasons, in the console's language.
+    const churn = data.churn;
+    $("churn-risk").textContent = churn ? `${Math.round(churn.risk * 100)}%` : t("context.unscored");
+    fillList("churn", churn ? churn.reasons[window.I18N.lang] || churn.reasons.en : [], (r) => r);
     fillList("orders", data.orders, (o) => [o.id, t(`order.${o.status}`), `¥${o.total}`, o.items,
       o.tracking_number ? `${o.carrier || ""} ${o.tracking_number}` : ""].filter(Boolean).join(" · "));
     fillList("sources", data.sources, (s) => s.title || s.source || JSON.stringify(s));
