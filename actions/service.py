@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions._context import (
     channel_of,
     customer_id_of,
+    customer_key_of,
     entity_values,
     language_of,
     order_service,
@@ -38,6 +39,11 @@ NO_BUDGET = "any"
 RECOMMENDATIONS = 3
 # Channels whose client draws cards (the platform's web-chat widget); others get a text list.
 CARD_CHANNELS = frozenset({"webchat"})
+# A card's feedback buttons: the widget reports each as a recommendation event of this kind.
+FEEDBACK_BUTTONS = {
+    "zh": (("click", "看看详情"), ("dismiss", "不感兴趣")),
+    "en": (("click", "Details"), ("dismiss", "Not interested")),
+}
 
 
 class ActionHandleComplaint(Action):
@@ -145,8 +151,10 @@ async def _ranked(
             logger.warning("Consent not readable, ranking without personalisation: %s", exc)
     try:
         await recommend.refresh()  # a model retrained since the last request serves now
+        # Keyed like the widget's card clicks and the tickets: the shop's id on REST, else
+        # ``webchat:<session>``, so a "not interested" in the widget counts here.
         return await recommend.recommend(
-            customer or str(tracker.sender_id),
+            customer_key_of(tracker),
             k=RECOMMENDATIONS,
             filters=Filters(
                 category=category,
@@ -180,7 +188,16 @@ def _say_ranked(
             "title": f"{r.item.name(language)} ¥{r.item.price:g}",
             "subtitle": r.reason.text(language),
             **({"image_url": r.item.image} if r.item.image else {}),
-            "buttons": [],
+            "details": _details(r, language),
+            "buttons": [
+                {
+                    "type": "recommendation_feedback",
+                    "title": title,
+                    "event": kind,
+                    "item_id": r.item.id,
+                }
+                for kind, title in FEEDBACK_BUTTONS["zh" if language == "zh" else "en"]
+            ],
         }
         for r in ranked
     ]
@@ -193,6 +210,13 @@ def _say_ranked(
             }
         },
     )
+
+
+def _details(ranked: Recommendation, language: str) -> str:
+    """What the card's "Details" button shows: the item's description in the language."""
+    item = ranked.item
+    description = item.description_zh if language == "zh" else item.description_en
+    return description or item.name(language)
 
 
 class ActionFallbackSuggest(Action):
