@@ -154,7 +154,7 @@ async def _ranked(
         # Keyed like the widget's card clicks and the tickets: the shop's id on REST, else
         # ``webchat:<session>``, so a "not interested" in the widget counts here.
         return await recommend.recommend(
-            customer_key_of(tracker),
+            customer or customer_key_of(tracker),
             k=RECOMMENDATIONS,
             filters=Filters(
                 category=category,
