@@ -115,6 +115,8 @@ async def test_a_dismiss_and_a_click_are_the_session_customers_events(
         client, session_id=session_id, event="dismiss", item_id=ITEM, device="mobile"
     ) == {"ok": True}
     assert await report(client, event="click", item_id="EL-002") == {"ok": True}
+    # A replayed dismiss is acknowledged and not stored twice.
+    assert await report(client, event="dismiss", item_id=ITEM, device="mobile") == {"ok": True}
     stored = await hub.recommendations.events_of(f"webchat:{session_id}")
     assert [(e.kind, e.item_id, e.channel, e.device) for e in stored] == [
         ("dismiss", ITEM, "webchat", "mobile"),

@@ -131,11 +131,30 @@ class RecommendService:
             raise InvalidEvent("a rating event needs a value between 0 and 10")
         if event.at.tzinfo is None:
             raise InvalidEvent("the event time has no time zone; pass a UTC-aware datetime")
+        if event.kind == "dismiss" and await self._dismissed(event.user_id, event.item_id):
+            # A replayed "not interested" (a second press, a retried report) says nothing new;
+            # stored again it would push the item further down each time.
+            profile = await self.profile(event.user_id)
+            if profile is not None:
+                return profile
         profiles = await self._store_events([event], {event.user_id: language})
         model = self._model
         if model is not None:
             model.data.add(event.user_id, event.item_id, event_weight(event.kind, event.value))
         return profiles[event.user_id]
+
+    async def _dismissed(self, user_id: str, item_id: str) -> bool:
+        def load(session: Session) -> bool:
+            found = session.scalar(
+                select(EventRow.id).where(
+                    EventRow.user_id == user_id,
+                    EventRow.item_id == item_id,
+                    EventRow.kind == "dismiss",
+                )
+            )
+            return found is not None
+
+        return await self._db.session(load)
 
     async def _store_events(
         self, events: Sequence[Event], languages: dict[str, str | None]
