@@ -326,3 +326,26 @@ async def test_a_return_is_recorded_through_the_wiring_and_avoided_after(
     assert ranked
     assert not returned & {r.item.id for r in ranked}
     database.dispose()
+
+
+def test_a_return_outside_an_event_loop_is_recorded_before_the_call_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command or script changing an order (no running loop): recorded synchronously."""
+    monkeypatch.setattr(OrderService, "today", lambda self: TODAY)
+    orders = OrderService(tmp_path / "orders.db")
+    database = Database(f"sqlite:///{tmp_path / 'hub.db'}")
+    recommend = RecommendService(database)
+
+    async def prepare() -> None:
+        await database.migrate()
+        await recommend.import_catalogue(CATALOGUE)
+
+    asyncio.run(prepare())
+    orders.subscribe(OrderEvents(recommend))
+    order = orders.request_return("YX2611010001", "尺码不合适", TODAY)
+    stored = asyncio.run(recommend.events_of(order.customer_id))
+    assert [(e.kind, e.item_id) for e in stored] == [
+        ("return", line.product.sku) for line in order.items
+    ]
+    database.dispose()
