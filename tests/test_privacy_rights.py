@@ -277,10 +277,11 @@ def test_erasure_leaves_only_the_audit_trail(
         "tickets_anonymised": 1,
         "tracker_events": 2,
         "consents_revoked": 1,
-        # Marketing holds nothing about this customer, and says so.
+        # Marketing and recommendations hold nothing about this customer, and say so.
         "others": {
             "marketing": {"contacts": 0, "sends": 0, "assignments": 0, "conversions": 0},
             "app_messages": {"messages": 0},
+            "recommendations": {"events": 0, "profiles": 0},
         },
     }
 

@@ -34,7 +34,7 @@ from bot.app import (
     ticket_service,
 )
 from bot.orders import InvalidStateChange, OrderService
-from bot.privacy import AuditLog, ConsentService
+from bot.privacy import AuditLog, ConsentService, Subject
 from bot.recommend import CATALOGUE, Event, Filters, RecommendService
 from bot.storage import Database
 from tests.launch import free_port
@@ -349,3 +349,23 @@ def test_a_return_outside_an_event_loop_is_recorded_before_the_call_returns(
         ("return", line.product.sku) for line in order.items
     ]
     database.dispose()
+
+
+async def test_a_customers_feedback_is_exported_and_erased_with_their_data(
+    hub: Hub, widget: tuple[socketio.AsyncClient, str]
+) -> None:
+    client, session_id = widget
+    customer = f"webchat:{session_id}"
+    assert await report(client, event="dismiss", item_id=ITEM) == {"ok": True}
+    recommendations = hub.recommendations
+    exported = await recommendations.export_customer(customer)
+    assert exported["profile"] is not None
+    assert [(e["kind"], e["item_id"]) for e in exported["events"]] == [("dismiss", ITEM)]  # type: ignore[attr-defined]
+    # The privacy module's erasure of the web-chat customer reaches them (the hub's wiring).
+    services: HubServices = hub.app.state.services
+    erased = await services.personal_data.erase(
+        Subject("webchat", session_id), actor_kind="admin", actor_id="admin", reason="request"
+    )
+    assert erased.others["recommendations"] == {"events": 1, "profiles": 1}
+    assert await recommendations.events_of(customer) == []
+    assert await recommendations.profile(customer) is None

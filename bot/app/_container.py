@@ -348,7 +348,12 @@ def build_hub_services(settings: Settings) -> HubServices:
         dialogue=tracker_events,
         consents=consents,
         audit=audit,
-        others={"marketing": marketing, "app_messages": OutboxPart(outbox)},
+        others={
+            "marketing": marketing,
+            "app_messages": OutboxPart(outbox),
+            # Card clicks, dismissals and order returns, keyed by the privacy key.
+            "recommendations": recommendations,
+        },
     )
     retention = retention_of(settings, conversations, media.store, tickets, tracker_events)
     return HubServices(

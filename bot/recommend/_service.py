@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from bot.recommend._base import Recommender, Scored, one_blas_thread, top_k
@@ -223,6 +223,30 @@ class RecommendService:
             return [_event(r) for r in rows]
 
         return await self._db.session(load)
+
+    # ---- a customer's rights ---------------------------------------------------------------
+
+    async def export_customer(self, customer_id: str) -> dict[str, object]:
+        """The customer's events and profile as JSON (for the privacy module's export)."""
+        profile = await self.profile(customer_id)
+        events = await self.events_of(customer_id)
+        return {
+            "events": [_jsonable(asdict(e)) for e in events],
+            "profile": None if profile is None else _jsonable(asdict(profile)),
+        }
+
+    async def erase_customer(self, customer_id: str) -> dict[str, int]:
+        """Delete the customer's events and profile; the counts deleted. The served model keeps
+        what it learned of them until the next training run, which no longer sees them."""
+
+        def erase(session: Session) -> dict[str, int]:
+            counts = {}
+            for name, table in (("events", EventRow), ("profiles", ProfileRow)):
+                result = session.execute(delete(table).where(table.user_id == customer_id))
+                counts[name] = int(getattr(result, "rowcount", 0) or 0)
+            return counts
+
+        return await self._db.session(erase)
 
     # ---- training and serving ------------------------------------------------------------------
 
