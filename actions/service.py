@@ -38,6 +38,11 @@ NO_BUDGET = "any"
 RECOMMENDATIONS = 3
 # Channels whose client draws cards (the platform's web-chat widget); others get a text list.
 CARD_CHANNELS = frozenset({"webchat"})
+# A card's feedback buttons: the widget reports each as a recommendation event of this kind.
+FEEDBACK_BUTTONS = {
+    "zh": (("click", "看看详情"), ("dismiss", "不感兴趣")),
+    "en": (("click", "Details"), ("dismiss", "Not interested")),
+}
 
 
 class ActionHandleComplaint(Action):
@@ -147,6 +152,8 @@ async def _ranked(
             logger.warning("Consent not readable, ranking without personalisation: %s", exc)
     try:
         await recommend.refresh()  # a model retrained since the last request serves now
+        # Keyed like the widget's card clicks and the tickets: the shop's id on REST, else
+        # ``webchat:<session>``, so a "not interested" in the widget counts here.
         return await recommend.recommend(
             customer,
             k=RECOMMENDATIONS,
@@ -182,7 +189,16 @@ def _say_ranked(
             "title": f"{r.item.name(language)} ¥{r.item.price:g}",
             "subtitle": r.reason.text(language),
             **({"image_url": r.item.image} if r.item.image else {}),
-            "buttons": [],
+            "details": _details(r, language),
+            "buttons": [
+                {
+                    "type": "recommendation_feedback",
+                    "title": title,
+                    "event": kind,
+                    "item_id": r.item.id,
+                }
+                for kind, title in FEEDBACK_BUTTONS["zh" if language == "zh" else "en"]
+            ],
         }
         for r in ranked
     ]
@@ -195,6 +211,13 @@ def _say_ranked(
             }
         },
     )
+
+
+def _details(ranked: Recommendation, language: str) -> str:
+    """What the card's "Details" button shows: the item's description in the language."""
+    item = ranked.item
+    description = item.description_zh if language == "zh" else item.description_en
+    return description or item.name(language)
 
 
 class ActionFallbackSuggest(Action):

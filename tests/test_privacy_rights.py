@@ -278,7 +278,7 @@ def test_erasure_leaves_only_the_audit_trail(
         "tickets_anonymised": 1,
         "tracker_events": 2,
         "consents_revoked": 1,
-        # Marketing holds nothing about this customer, and says so.
+        # The other modules hold nothing about this customer, and say so.
         "others": {
             "recommendations": {"events": 0, "profiles": 0},
             "marketing": {"contacts": 0, "sends": 0, "assignments": 0, "conversions": 0},

@@ -13,6 +13,7 @@ from bot.app._container import (
     unattended_tickets,
 )
 from bot.app._customers import CustomerFacts
+from bot.app._feedback import OrderEvents
 from bot.app._hub import background_jobs, create_app, create_asgi
 from bot.app._knowledge import (
     SharedKnowledge,
@@ -30,6 +31,7 @@ __all__ = [
     "PROJECT_ROOT",
     "CustomerFacts",
     "HubServices",
+    "OrderEvents",
     "ProcessSpec",
     "Settings",
     "SharedKnowledge",

@@ -14,6 +14,7 @@ from rasa_sdk.executor import ActionExecutor
 
 import actions
 from bot.app._container import order_service, recommend_service, ticket_service
+from bot.app._feedback import OrderEvents
 from bot.app._knowledge import SharedKnowledge
 from bot.app._settings import Settings
 from bot.privacy import AuditLog, ConsentService
@@ -27,12 +28,16 @@ def run_action_server(settings: Settings) -> None:
     knowledge = SharedKnowledge(settings)
     # The hub migrates this database at its start; the action server reads and writes rows.
     database = Database(settings.hub_database_url)
+    orders = order_service(settings)
+    recommend = recommend_service(settings, database)
+    # A return the customer asks for in the dialogue is a "return" event for recommendations.
+    orders.subscribe(OrderEvents(recommend))
     actions.configure(
         actions.ActionServices(
-            orders=order_service(settings),
+            orders=orders,
             knowledge=knowledge.get,
             audit=AuditLog(database),
-            recommend=recommend_service(settings, database),
+            recommend=recommend,
             consents=ConsentService(database),
             tickets=ticket_service(settings, database),
         )

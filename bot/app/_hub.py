@@ -239,7 +239,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     sio.register_namespace(console.ConsoleNamespace(desk, dispatcher))
     chat = webchat.WebchatNamespace(
-        hub.conversations, chat_sessions, settings.default_language, limiter
+        hub.conversations,
+        chat_sessions,
+        settings.default_language,
+        limiter,
+        recommendations=hub.recommendations,
     )
     hub.media.subscribe(chat.media_read)
     sio.register_namespace(chat)

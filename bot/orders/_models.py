@@ -131,3 +131,15 @@ class Budget:
     def admits(self, price: int) -> bool:
         """Whether ``price`` is inside the range."""
         return (self.low is None or price >= self.low) and (self.high is None or price <= self.high)
+
+
+OrderChangeKind = Literal["returned"]
+
+
+@dataclass(frozen=True)
+class OrderChange:
+    """What happened to an order, told to the service's listeners after it is stored
+    (``returned``: the customer asked to return it; the order as it is now)."""
+
+    kind: OrderChangeKind
+    order: Order

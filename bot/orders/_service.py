@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,6 +14,7 @@ from bot.orders._models import (
     Budget,
     Category,
     Order,
+    OrderChange,
     Product,
     ReturnEligibility,
     ReturnKind,
@@ -34,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures.yml"
 VIP_TIERS: frozenset[str] = frozenset({"gold", "platinum"})
+# Told of each stored change; the wiring subscribes (e.g. recommendations record a return), so
+# this module knows nothing of who listens.
+OrderListener = Callable[[OrderChange], None]
 
 
 class OrderService:
@@ -45,6 +49,15 @@ class OrderService:
         self._store = OrderStore(database)
         self._zone = ZoneInfo(timezone)
         self._store.ensure_seeded(fixtures, self.today())
+        self._listeners: list[OrderListener] = []
+
+    def subscribe(self, listener: OrderListener) -> None:
+        """Call ``listener`` after each stored change (a listener must not raise)."""
+        self._listeners.append(listener)
+
+    def _tell(self, change: OrderChange) -> None:
+        for listener in self._listeners:
+            listener(change)
 
     def today(self) -> date:
         """Today's date in the shop's time zone."""
@@ -139,7 +152,9 @@ class OrderService:
             decision.order_id, {"status": "return_requested"}, "return_requested", detail, day
         )
         logger.info("Return requested for order %s (%s)", decision.order_id, decision.kind)
-        return self.get(decision.order_id)
+        order = self.get(decision.order_id)
+        self._tell(OrderChange("returned", order))
+        return order
 
     def cancel(self, order_id: str) -> Order:
         """Cancel an order that has not shipped; InvalidStateChange says why otherwise."""

@@ -131,11 +131,30 @@ class RecommendService:
             raise InvalidEvent("a rating event needs a value between 0 and 10")
         if event.at.tzinfo is None:
             raise InvalidEvent("the event time has no time zone; pass a UTC-aware datetime")
+        if event.kind == "dismiss" and await self._dismissed(event.user_id, event.item_id):
+            # A replayed "not interested" (a second press, a retried report) says nothing new;
+            # stored again it would push the item further down each time.
+            profile = await self.profile(event.user_id)
+            if profile is not None:
+                return profile
         profiles = await self._store_events([event], {event.user_id: language})
         model = self._model
         if model is not None:
             model.data.add(event.user_id, event.item_id, event_weight(event.kind, event.value))
         return profiles[event.user_id]
+
+    async def _dismissed(self, user_id: str, item_id: str) -> bool:
+        def load(session: Session) -> bool:
+            found = session.scalar(
+                select(EventRow.id).where(
+                    EventRow.user_id == user_id,
+                    EventRow.item_id == item_id,
+                    EventRow.kind == "dismiss",
+                )
+            )
+            return found is not None
+
+        return await self._db.session(load)
 
     async def _store_events(
         self, events: Sequence[Event], languages: dict[str, str | None]
@@ -205,30 +224,31 @@ class RecommendService:
 
         return await self._db.session(load)
 
-    # ---- training and serving ------------------------------------------------------------------
+    # ---- a customer's rights ---------------------------------------------------------------
 
     async def export_customer(self, customer_id: str) -> dict[str, object]:
-        """What recommendations hold about a customer (their events and profile), as JSON
-        values, for the privacy module's export."""
+        """The customer's events and profile as JSON (for the privacy module's export)."""
         profile = await self.profile(customer_id)
+        events = await self.events_of(customer_id)
         return {
-            "events": [asdict(event) for event in await self.events_of(customer_id)],
-            "profile": asdict(profile) if profile is not None else None,
+            "events": [_jsonable(asdict(e)) for e in events],
+            "profile": None if profile is None else _jsonable(asdict(profile)),
         }
 
     async def erase_customer(self, customer_id: str) -> dict[str, int]:
-        """Delete a customer's events and profile (privacy erasure); the counts deleted. A model
-        trained before keeps an anonymous vector under the id until the next training."""
+        """Delete the customer's events and profile; the counts deleted. The served model keeps
+        what it learned of them until the next training run, which no longer sees them."""
 
         def erase(session: Session) -> dict[str, int]:
-            events = session.execute(delete(EventRow).where(EventRow.user_id == customer_id))
-            profiles = session.execute(delete(ProfileRow).where(ProfileRow.user_id == customer_id))
-            return {
-                "events": int(getattr(events, "rowcount", 0) or 0),
-                "profiles": int(getattr(profiles, "rowcount", 0) or 0),
-            }
+            counts = {}
+            for name, table in (("events", EventRow), ("profiles", ProfileRow)):
+                result = session.execute(delete(table).where(table.user_id == customer_id))
+                counts[name] = int(getattr(result, "rowcount", 0) or 0)
+            return counts
 
         return await self._db.session(erase)
+
+    # ---- training and serving ------------------------------------------------------------------
 
     async def train(self) -> TrainReport:
         """Fit the serving model on every stored event; the new model serves at once."""

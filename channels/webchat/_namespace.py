@@ -22,9 +22,12 @@ from bot.conversations import (
     InboundMessage,
     MessageRejected,
     MessageTooLong,
+    customer_key,
 )
 from bot.dialogue import DialogueUnavailable
 from bot.language import Language
+from bot.recommend import Event, InvalidEvent, RecommendService
+from bot.storage import utcnow
 from channels.connector import RateLimited, RateLimiter, socket_client_address
 from channels.webchat._protocol import (
     SESSION_ID,
@@ -42,6 +45,11 @@ CHANNEL = "webchat"
 NAMESPACE = "/"
 HISTORY_LIMIT = 200
 SENDER_CACHE_SIZE = 10_000
+# What a recommendation card's buttons report: "Details" is a click, "Not interested" a dismiss.
+FEEDBACK_KINDS = ("click", "dismiss")
+# Devices the widget names (from the screen width); anything else is refused, not stored.
+DEVICES = ("desktop", "mobile")
+MAX_ITEM_ID_CHARS = 128
 
 
 def session_room(sender: str) -> str:
@@ -58,9 +66,11 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         sessions: WebchatSessions,
         default_language: Language,
         limiter: RateLimiter,
+        recommendations: RecommendService | None = None,
     ) -> None:
         super().__init__(NAMESPACE)
         self._limiter = limiter
+        self._recommendations = recommendations
         self._conversations = conversations
         self._sessions = sessions
         self._default_language = default_language
@@ -137,6 +147,41 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return {"ok": False, "error": str(exc)}
         self._senders[turn.conversation_id] = sender
         return {"ok": True, "conversation_id": turn.conversation_id, "mode": turn.mode}
+
+    async def on_recommendation_feedback(self, sid: str, data: Any) -> dict[str, Any]:
+        """A recommendation card's "Details" (``click``) or "Not interested" (``dismiss``),
+        recorded as the session's customer's event (``webchat:<sender>``, as the dialogue keys
+        them). The acknowledgement says ``ok`` or what is wrong; a refused one stores nothing."""
+        request = data if isinstance(data, dict) else {}
+        sender = await self._sender(sid, request.get("session_id"))
+        if sender is None:
+            return {"ok": False, "error": "send session_request with a session_id first"}
+        if self._recommendations is None:
+            return {"ok": False, "error": "recommendations are not served by this hub"}
+        kind, item_id, device = request.get("event"), request.get("item_id"), request.get("device")
+        if kind not in FEEDBACK_KINDS:
+            return {"ok": False, "error": f"event must be one of {', '.join(FEEDBACK_KINDS)}"}
+        if not isinstance(item_id, str) or not 0 < len(item_id) <= MAX_ITEM_ID_CHARS:
+            return {
+                "ok": False,
+                "error": f"item_id must be a text of 1 to {MAX_ITEM_ID_CHARS} characters",
+            }
+        if device is not None and device not in DEVICES:
+            return {"ok": False, "error": f"device must be one of {', '.join(DEVICES)} or absent"}
+        session = await self.get_session(sid)
+        try:
+            # Counted as web-chat traffic: a flood of clicks is refused like a flood of messages.
+            await self._limiter.message(session.get("address"), f"{CHANNEL}:{sender}")
+        except RateLimited as exc:
+            return {"ok": False, "error": str(exc), "retry_after": exc.retry_after_s}
+        event = Event(
+            customer_key(CHANNEL, sender), item_id, kind, utcnow(), channel=CHANNEL, device=device
+        )
+        try:
+            await self._recommendations.record_event(event)
+        except InvalidEvent as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True}
 
     async def on_user_typing(self, sid: str, data: Any) -> None:
         """The customer is typing: tell an agent who holds the conversation."""

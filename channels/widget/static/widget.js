@@ -32,7 +32,8 @@
       tooBig: "图片太大了（最大 10 MB），请发送小一些的截图。",
       offline: "网络已断开，正在重新连接…", log: "聊天记录", quick: "快捷回复",
       cards: "推荐卡片", image_alt: "图片", welcome: "您好！我是优选商城智能客服，有什么可以帮您？",
-      unknownError: "文件没能发送成功，请重试。"
+      unknownError: "文件没能发送成功，请重试。",
+      dismissed: "好的，不再为您推荐这件商品。", feedbackFailed: "操作没有成功，请稍后再试。"
     },
     en: {
       open: "Open customer service chat", close: "Close", title: "YouXuan Mall support",
@@ -47,7 +48,9 @@
       tooBig: "That image is too large (10 MB at most). Please send a smaller screenshot.",
       offline: "Connection lost, reconnecting…", log: "Conversation", quick: "Quick replies",
       cards: "Cards", image_alt: "Image", welcome: "Hello! I am YouXuan Mall's assistant. How can I help?",
-      unknownError: "The file could not be sent. Please try again."
+      unknownError: "The file could not be sent. Please try again.",
+      dismissed: "Noted: we will not suggest this item again.",
+      feedbackFailed: "That did not work. Please try again later."
     }
   };
 
@@ -262,10 +265,43 @@
     return null;
   }
 
+  // A recommendation card's "Details" / "Not interested": reported to the hub as a click or a
+  // dismiss event; the card changes only once the hub has stored it.
+  function sendFeedback(button, onStored, onRefused) {
+    if (!state.socket || !state.sessionId) { onRefused(); return; }
+    state.socket.emit("recommendation_feedback", { session_id: state.sessionId,
+      event: button.event, item_id: button.item_id,
+      device: window.innerWidth < 600 ? "mobile" : "desktop" }, function (ack) {
+      if (ack && ack.ok) onStored(); else onRefused();
+    });
+  }
+
+  function feedbackButton(card, button, item, details, note) {
+    return el("button", { type: "button", class: "feedback " + button.event, text: button.title,
+      onclick: function () {
+        note.textContent = "";
+        sendFeedback(button, function () {
+          if (button.event === "dismiss") {
+            item.classList.add("dismissed");
+            note.textContent = t("dismissed");
+            item.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
+          } else if (details) {
+            details.hidden = false;
+          }
+        }, function () { note.textContent = t("feedbackFailed"); });
+      } });
+  }
+
   function renderCard(card) {
     var buttons = el("div", { class: "card-buttons" });
+    var details = card.details ? el("p", { class: "details", text: card.details, hidden: true }) : null;
+    var note = el("p", { class: "card-note", role: "status" });
+    var item = el("li", { class: "card" });
     (card.buttons || []).forEach(function (button) {
-      if (button.type === "web_url" && /^https?:\/\//.test(button.url || "")) {
+      if (button.type === "recommendation_feedback" && button.item_id &&
+          (button.event === "click" || button.event === "dismiss")) {
+        buttons.appendChild(feedbackButton(card, button, item, details, note));
+      } else if (button.type === "web_url" && /^https?:\/\//.test(button.url || "")) {
         buttons.appendChild(el("a", { href: button.url, target: "_blank", rel: "noopener noreferrer",
           text: button.title || button.url }));
       } else if (button.payload) {
@@ -273,12 +309,13 @@
           onclick: function () { choose(button.title || button.payload, button.payload); } }));
       }
     });
-    return el("li", { class: "card" }, [
+    [
       card.image_url ? el("img", { src: card.image_url, alt: card.title || t("image_alt") }) : null,
       el("strong", { text: card.title || "" }),
       card.subtitle ? el("p", { text: card.subtitle }) : null,
-      buttons
-    ]);
+      details, buttons, note
+    ].forEach(function (child) { if (child) item.appendChild(child); });
+    return item;
   }
 
   function showQuickReplies(replies) {
