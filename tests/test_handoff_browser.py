@@ -120,7 +120,10 @@ def serve_and_hand_back(
     handoff = handoff_of(agent_context, platform, conversation_id)
     item = agent.locator(f'.queue-open[data-handoff="{handoff}"]')
     expect(item).to_be_visible(timeout=WAIT_MS)
-    expect(item.locator(".reason")).to_have_text("客户要求")
+    # Who, on which channel, what they last wrote, why and how long they have waited.
+    expect(item.locator(".who")).to_contain_text("网页聊天")
+    expect(item.locator(".last")).to_have_text("我要转人工")
+    expect(item.locator(".meta")).to_contain_text("客户要求")
     item.click()
     transcript = agent.locator("#transcript .text")
     expect(transcript.filter(has_text="我要转人工")).to_have_count(1, timeout=WAIT_MS)

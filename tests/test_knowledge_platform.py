@@ -60,7 +60,10 @@ def test_the_action_server_answers_from_the_sample_knowledge_base(
     assert en["responses"][0]["text"].startswith("We accept Alipay, WeChat Pay")
 
     unknown = run_action(platform, "你们公司的股票代码是多少", "zh")
-    assert [b["payload"] for b in unknown["responses"][0]["buttons"]] == ["/request_human"]
+    assert [b["payload"] for b in unknown["responses"][0]["buttons"]] == [
+        "/request_human",
+        "/open_ticket",
+    ]
 
 
 def test_what_the_knowledge_base_could_not_answer_is_listed(platform: PlatformProcess) -> None:
