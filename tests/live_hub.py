@@ -1,11 +1,14 @@
-"""The hub served in-process by uvicorn on a free port (real socket.io, real SQLite), for tests
-that need real sockets: ``async with serving(settings) as hub``."""
+"""The hub served by uvicorn on a free port (real socket.io, real SQLite), for tests that need
+real sockets: ``async with serving(settings) as hub`` in the test's event loop, or
+``with serving_in_thread(asgi) as url`` for synchronous tests (Playwright's sync API,
+schemathesis). Both wait for uvicorn's start-up to finish, not for a flag to be polled."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,24 +28,46 @@ def hub_settings(var_dir: Path, **overrides: Any) -> Settings:
     )
 
 
+class AnnouncingServer(uvicorn.Server):
+    """uvicorn with an event set once its start-up is over (listening, or failed)."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        super().__init__(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: Any = None) -> None:
+        try:
+            await super().startup(sockets=sockets)
+        finally:
+            self.ready.set()
+
+
 @asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[Hub]:
     app = create_app(settings)
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            socketio.ASGIApp(app.state.sio, other_asgi_app=app),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
+    server = AnnouncingServer(socketio.ASGIApp(app.state.sio, other_asgi_app=app), port)
     task = asyncio.create_task(server.serve())
     try:
-        async with asyncio.timeout(WAIT_S):
-            while not server.started:  # noqa: ASYNC110 - uvicorn sets a flag, it has no event
-                await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(server.ready.wait, WAIT_S), "no start-up in time"
+        assert server.started, "the hub did not start"
         yield Hub(f"http://127.0.0.1:{port}", app)
     finally:
         server.should_exit = True
         await task
+
+
+@contextmanager
+def serving_in_thread(asgi: Any, start_timeout_s: float = 60.0) -> Iterator[str]:
+    """``asgi`` served in a thread of its own; its base URL."""
+    port = free_port()
+    server = AnnouncingServer(asgi, port)
+    thread = threading.Thread(target=server.run, name="served-hub", daemon=True)
+    thread.start()
+    try:
+        assert server.ready.wait(start_timeout_s), "no start-up in time"
+        assert server.started, "the hub did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

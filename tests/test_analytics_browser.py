@@ -4,20 +4,16 @@ charts are drawn and add up to the synthetic log's known totals; filters, langua
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect
 
 from bot.app import create_asgi
 from tests.browser import WAIT_MS, browser, playwright
-from tests.launch import free_port
-from tests.live_hub import hub_settings
+from tests.live_hub import hub_settings, serving_in_thread
 from tests.test_analytics_api import PASSWORD, prepare
 
 __all__ = ["browser", "playwright"]  # fixtures
@@ -33,20 +29,8 @@ def hub_url(tmp_path: Path) -> Iterator[str]:
     # In its own thread: this test's thread may already run an event loop (pytest-asyncio).
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, prepare(settings)).result()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_asgi(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:  # uvicorn sets a flag; it has no event to wait on
-        assert thread.is_alive(), "the hub stopped while starting"
-        assert time.monotonic() < deadline, "the hub did not start within 60 s"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serving_in_thread(create_asgi(settings)) as url:
+        yield url
 
 
 @pytest.fixture

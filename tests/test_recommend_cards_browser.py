@@ -9,7 +9,6 @@ socket.io connection, as tests/test_widget_browser.py does."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -17,15 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import socketio
-import uvicorn
 from fastapi import FastAPI
 from playwright.async_api import Page, WebSocketRoute, async_playwright, expect
 
-from bot.app import HubServices, Settings, create_app
+from bot.app import HubServices, Settings
 from bot.recommend import RecommendService
 from tests.browser import ARGS, CHROMIUM
 from tests.launch import free_port
+from tests.live_hub import serving
 
 WAIT_S = 30.0
 WAIT_MS = 30_000
@@ -37,23 +35,8 @@ async def hub(tmp_path: Path) -> AsyncIterator[tuple[str, FastAPI]]:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, var_dir=tmp_path, rasa_port=nobody, actions_port=nobody
     )
-    app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            socketio.ASGIApp(app.state.sio, other_asgi_app=app),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    async with asyncio.timeout(WAIT_S):
-        while not server.started:  # noqa: ASYNC110 - uvicorn sets a flag, it has no event
-            await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", app
-    server.should_exit = True
-    await serving
+    async with serving(settings) as hub:
+        yield hub.url, hub.app
 
 
 @pytest.fixture

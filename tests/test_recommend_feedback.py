@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import socketio
-import uvicorn
 from fastapi import FastAPI
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -27,7 +26,6 @@ from bot.app import (
     OrderEvents,
     Settings,
     SharedKnowledge,
-    create_app,
     ensure_recommendation_model,
     order_service,
     recommend_service,
@@ -38,6 +36,7 @@ from bot.privacy import AuditLog, ConsentService, Subject
 from bot.recommend import CATALOGUE, Event, Filters, RecommendService
 from bot.storage import Database
 from tests.launch import free_port
+from tests.live_hub import serving
 
 WAIT_S = 20.0
 ITEM = "EL-001"  # in the demo catalogue
@@ -70,23 +69,8 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
         actions_port=nobody,
         rate_limit_messages_per_minute=4,
     )
-    app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            socketio.ASGIApp(app.state.sio, other_asgi_app=app),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    async with asyncio.timeout(WAIT_S):
-        while not server.started:  # noqa: ASYNC110 - uvicorn sets a flag, it has no event
-            await asyncio.sleep(0.05)
-    yield Hub(f"http://127.0.0.1:{port}", app)
-    server.should_exit = True
-    await serving
+    async with serving(settings) as served:
+        yield Hub(served.url, served.app)
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ import asyncio
 import os
 import re
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -18,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy.orm import Session
 
@@ -26,8 +23,7 @@ from bot.app import Settings, create_asgi
 from bot.app._container import build_hub_services
 from bot.storage import Conversation, Handoff, Message, utcnow
 from tests.browser import PASSWORD, WAIT_MS, browser, playwright
-from tests.launch import free_port
-from tests.live_hub import hub_settings
+from tests.live_hub import hub_settings, serving_in_thread
 
 __all__ = ["browser", "playwright"]  # fixtures
 
@@ -91,20 +87,8 @@ def hub_url(tmp_path: Path) -> Iterator[str]:
     settings = hub_settings(tmp_path, api_key=KEY)
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, prepare(settings)).result()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_asgi(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:  # uvicorn sets a flag; it has no event to wait on
-        assert thread.is_alive(), "the hub stopped while starting"
-        assert time.monotonic() < deadline, "the hub did not start within 60 s"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serving_in_thread(create_asgi(settings)) as url:
+        yield url
 
 
 def open_ticket(shop: httpx.Client, **fields: Any) -> dict[str, Any]:
