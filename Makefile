@@ -24,10 +24,12 @@ setup-test:
 run: setup
 	$(PY) -m bot run
 
-# Tests that need no Rasa process run on both cores (pytest-xdist, a test file per worker);
+# Tests that need no Rasa process run on both cores (pytest-xdist, a test file per worker), but
+# the API fuzzing (schemathesis reports no failure under xdist, checked);
 # the integration tests then share one platform, started once.
 test: setup-test lint typecheck validate
-	$(PY) -m pytest -m "not integration" -n 2 --dist loadfile
+	$(PY) -m pytest -m "not integration and not fuzz" -n 2 --dist loadfile
+	$(PY) -m pytest -m fuzz
 	$(PY) -m pytest -m integration
 
 lint: setup-test

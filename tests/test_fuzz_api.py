@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +18,6 @@ import httpx
 import pytest
 import schemathesis
 import socketio
-import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -29,8 +26,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from bot.app import create_app
-from tests.launch import free_port
-from tests.live_hub import hub_settings
+from tests.live_hub import hub_settings, serving_in_thread
 
 API_KEY = "fuzz-api-key-0123456789abcdef"
 PASSWORD = "correct horse battery staple"
@@ -68,24 +64,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     """The hub served by uvicorn on a free port in a thread of its own, with a supervisor logged
     in (schemathesis's tests are synchronous)."""
     app = create_app(hub_settings(tmp_path_factory.mktemp("fuzz-var"), **CREDENTIALS))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            socketio.ASGIApp(app.state.sio, other_asgi_app=app),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, name="fuzzed-hub")
-    thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not server.started:  # uvicorn sets a flag when it listens; it has no event
-            assert thread.is_alive(), "the hub stopped while starting"
-            assert time.monotonic() < deadline, "the hub did not start within 60 s"
-            time.sleep(0.05)
-        url = f"http://127.0.0.1:{port}"
+    asgi = socketio.ASGIApp(app.state.sio, other_asgi_app=app)
+    with serving_in_thread(asgi) as url:
         agents = app.state.services.agents
         asyncio.run(agents.create("sofia", PASSWORD, role="supervisor"))
         login = httpx.post(
@@ -94,12 +74,12 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
         assert login.status_code == 200, login.text
         cookies = dict(login.cookies)
         yield Fuzzed(url, {CSRF_HEADER: cookies[CSRF_COOKIE]}, cookies)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 schema = schemathesis.openapi.from_dict(hub_openapi())
+# Run on its own (make test): under pytest-xdist schemathesis reports its cases as passed even
+# when they fail.
+pytestmark = pytest.mark.fuzz
 
 
 def assert_safe(case: Any, response: Any) -> None:

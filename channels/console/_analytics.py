@@ -43,6 +43,10 @@ def _range(start: str | None, end: str | None) -> tuple[date, date]:
     return first, last
 
 
+# What the OpenAPI document says a CSV answer is (FastAPI would call it JSON).
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
+
+
 def _csv(text: str, name: str, first: date, last: date) -> Response:
     return Response(
         # A byte-order mark so spreadsheet programs read the Chinese text as UTF-8.
@@ -110,7 +114,7 @@ def build_analytics_router(routes: AnalyticsRoutes) -> APIRouter:
         report, _first, _last = await summary_of(start, end, granularity, filters)
         return report
 
-    @api.get("/summary.csv")
+    @api.get("/summary.csv", response_class=Response, responses=CSV_RESPONSE)
     async def summary_csv(
         start: From = None,
         end: To = None,
@@ -135,7 +139,7 @@ def build_analytics_router(routes: AnalyticsRoutes) -> APIRouter:
         first, last = _range(start, end)
         return await routes.painpoints(first, last, limit)
 
-    @api.get("/painpoints.csv")
+    @api.get("/painpoints.csv", response_class=Response, responses=CSV_RESPONSE)
     async def painpoints_csv(
         start: From = None,
         end: To = None,
