@@ -97,6 +97,45 @@ async def test_a_failing_job_is_logged_and_runs_again(caplog: pytest.LogCaptureF
     assert "Background job flaky failed" in caplog.text
 
 
+async def test_stopping_lets_a_running_job_finish_and_ends_waiting_ones_at_once() -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+    finished: list[str] = []
+
+    async def slow_send() -> None:
+        started.set()
+        await release.wait()
+        finished.append("sent")
+
+    async def never_due() -> None:
+        finished.append("never")
+
+    jobs = Jobs([Job("send", 3600, slow_send), Job("idle", 3600, never_due, first_after_s=3600)])
+    await jobs.start()
+    await asyncio.wait_for(started.wait(), timeout=10)
+    stopping = asyncio.create_task(jobs.stop())
+    await asyncio.sleep(0)  # let stop() begin waiting on the running job
+    assert not stopping.done()
+    release.set()
+    await asyncio.wait_for(stopping, timeout=10)
+    assert finished == ["sent"]
+
+
+async def test_a_job_still_running_after_the_grace_is_cut_short(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    started = asyncio.Event()
+
+    async def hangs() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    jobs = Jobs([Job("hangs", 3600, hangs)])
+    await jobs.start()
+    await asyncio.wait_for(started.wait(), timeout=10)
+    await asyncio.wait_for(jobs.stop(grace_s=0.05), timeout=10)
+    assert "Background job hangs cut short at shutdown" in caplog.text
+
+
 def test_a_webhook_without_its_secret_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="BOT_TICKET_WEBHOOK_SECRET"):
         create_app(make_settings(tmp_path, ticket_webhook_url="http://127.0.0.1:9/hook"))

@@ -4,7 +4,8 @@ In the embedded default the one hub runs them all. With several hub replicas (th
 profile) every replica keeps the loops, but each run first takes the job's lease for one period
 (``JobLease``, in Redis): one replica runs each period, and when it dies another takes over at
 the next try after its lease expires. A job that fails is logged and tried again at its next
-period; it never stops the others.
+period; it never stops the others. Stopping lets a run in progress finish (up to
+``STOP_GRACE_S``), so a shutdown does not abandon a half-done send or import.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 logger = logging.getLogger(__name__)
+
+STOP_GRACE_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -47,20 +50,28 @@ class Jobs:
         self._jobs = jobs
         self._lease = lease
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
+        self._stopping = asyncio.Event()
         self._tasks = [asyncio.create_task(self._loop(job), name=job.name) for job in self._jobs]
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """End every loop: waiting ones at once, running ones when their run is done."""
+        self._stopping.set()
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=grace_s)
+            for task in late:
+                logger.warning("Background job %s cut short at shutdown", task.get_name())
+                task.cancel()
+            for task in late:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._tasks = []
 
     async def _loop(self, job: Job) -> None:
-        await asyncio.sleep(job.first_after_s)
+        if await self._stopped_within(job.first_after_s):
+            return
         while True:
             try:
                 await self._run_once(job)
@@ -68,7 +79,16 @@ class Jobs:
                 logger.exception(
                     "Background job %s failed; it runs again in %.0f s", job.name, job.every_s
                 )
-            await asyncio.sleep(job.every_s)
+            if await self._stopped_within(job.every_s):
+                return
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Wait ``seconds``; True as soon as the jobs are being stopped."""
+        if self._stopping.is_set():
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        return self._stopping.is_set()
 
     async def _run_once(self, job: Job) -> None:
         if self._lease is None or job.per_replica:
