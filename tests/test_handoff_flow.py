@@ -77,6 +77,30 @@ def test_calm_customer_stays_with_the_bot(platform: PlatformProcess) -> None:
     assert answer["replies"][0]["text"] == response_text("utter_greet", "en")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "麻烦帮我看下订单YX2611010008现在到哪了，我明天要出差，挺着急的",
+        "订单YX2611010008一直没到，急死了",
+    ],
+)
+def test_a_worried_customer_is_reassured_and_served_not_handed_over(
+    platform: PlatformProcess, text: str
+) -> None:
+    answer = say(platform, f"worried-{uuid.uuid4().hex[:6]}", text)
+    assert answer["mode"] == "bot", answer
+    assert [r["text"] for r in answer["replies"]][-1] == response_text(
+        "utter_ask_phone_last4", "zh"
+    ).replace("{order_id}", "YX2611010008")
+    handoffs = query_hub_db(
+        platform.var_dir,
+        "SELECT h.reason FROM handoffs h JOIN conversations c ON c.id = h.conversation_id"
+        " WHERE c.public_id = ?",
+        (answer["conversation_id"],),
+    )
+    assert handoffs == []
+
+
 def test_asking_for_a_human_queues_without_showing_the_bots_marker(
     platform: PlatformProcess,
 ) -> None:

@@ -125,17 +125,30 @@ def test_position_and_wait_estimate() -> None:
 
 
 @pytest.mark.parametrize(
-    ("requested", "angry", "score", "negative", "vip", "expected"),
+    ("requested", "angry", "score", "negative", "vip", "expected", "anxious"),
     [
-        ("severe_complaint", False, 0.5, False, False, "severe_complaint"),
-        ("repeated_fallback", False, 0.0, False, False, "repeated_fallback"),
-        ("made_up", False, 0.0, False, False, "customer_request"),  # unknown: a plain request
-        (None, True, 0.0, True, False, "angry"),
-        (None, False, -0.7, True, False, "negative_sentiment"),
-        (None, False, -0.6, True, False, "negative_sentiment"),  # at the threshold
-        (None, False, -0.3, True, True, "vip"),
-        (None, False, -0.3, True, False, None),
-        (None, False, 0.4, False, True, None),  # a content VIP stays with the bot
+        ("severe_complaint", False, 0.5, False, False, "severe_complaint", False),
+        ("repeated_fallback", False, 0.0, False, False, "repeated_fallback", False),
+        (
+            "made_up",
+            False,
+            0.0,
+            False,
+            False,
+            "customer_request",
+            False,
+        ),  # unknown: a plain request
+        (None, True, 0.0, True, False, "angry", False),
+        (None, False, -0.7, True, False, "negative_sentiment", False),
+        (None, False, -0.6, True, False, "negative_sentiment", False),  # at the threshold
+        (None, False, -0.3, True, True, "vip", False),
+        (None, False, -0.3, True, False, None, False),
+        (None, False, 0.4, False, True, None, False),  # a content VIP stays with the bot
+        # Worried, in a hurry: the bot reassures and carries on, unless they ask or get angry.
+        (None, False, -0.8, True, False, None, True),
+        (None, True, -0.8, True, False, "angry", True),
+        ("customer_request", False, -0.8, True, False, "customer_request", True),
+        (None, False, -0.3, True, True, "vip", True),
     ],
 )
 def test_one_rule_decides_why_a_conversation_goes_to_a_human(
@@ -145,8 +158,15 @@ def test_one_rule_decides_why_a_conversation_goes_to_a_human(
     negative: bool,
     vip: bool,
     expected: str | None,
+    anxious: bool,
 ) -> None:
     reason = handoff_reason(
-        requested, angry=angry, score=score, negative=negative, vip=vip, threshold=-0.6
+        requested,
+        angry=angry,
+        score=score,
+        negative=negative,
+        vip=vip,
+        threshold=-0.6,
+        anxious=anxious,
     )
     assert reason == expected

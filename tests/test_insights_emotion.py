@@ -95,6 +95,18 @@ def test_the_shipped_model_reads_emotions(
     assert analyzer.analyze(text, language).emotion == emotion
 
 
+def test_worry_with_a_very_low_score_is_not_anger_but_insults_still_are(
+    analyzer: SentimentAnalyzer,
+) -> None:
+    worried = analyzer.analyze("我的订单YX2611010008怎么还没到，急死了", "zh")
+    assert worried.score <= -0.75  # the lexicon alone would call this angry
+    assert (worried.angry, worried.emotion) == (False, "anxiety")
+    assert reply_strategy(worried) == "reassurance_and_next_step"
+    insulting = analyzer.analyze("怎么还没到，太差劲了，垃圾", "zh")
+    assert insulting.angry
+    assert SentimentAnalyzer().analyze("我的订单YX2611010008怎么还没到，急死了", "zh").angry
+
+
 def _tracker(text: str, sentiment: Sentiment, language: str) -> Tracker:
     latest = {
         "intent": {"name": "complain"},

@@ -100,6 +100,15 @@ def test_plain_questions_are_not_angry(
     assert not analyzer.analyze(text, language).angry  # type: ignore[arg-type]
 
 
+def test_a_polite_opening_is_not_annoyance_but_a_hassle_still_is(
+    analyzer: SentimentAnalyzer,
+) -> None:
+    polite = analyzer.analyze("麻烦帮我看下订单YX2611010008现在到哪了", "zh")
+    assert "烦" not in polite.terms
+    assert polite.label != "negative", polite
+    assert "烦" in analyzer.analyze("这也太麻烦了", "zh").terms
+
+
 def test_negation_turns_praise_around(analyzer: SentimentAnalyzer) -> None:
     assert analyzer.analyze("我不喜欢", "zh").score < 0 < analyzer.analyze("我喜欢", "zh").score
 

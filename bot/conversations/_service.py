@@ -56,7 +56,7 @@ from bot.handoff import (
     handoff_reason,
     skill_for_intent,
 )
-from bot.insights import RepliedQuestion, Sentiment, SentimentAnalyzer
+from bot.insights import RepliedQuestion, Sentiment, SentimentAnalyzer, reply_strategy
 from bot.language import Language, detect_language
 from bot.storage import Database, utcnow
 
@@ -508,6 +508,7 @@ class ConversationService:
             negative=negative,
             vip=negative and requested is None and await self._vip(inbound),
             threshold=self._policy.sentiment_threshold,
+            anxious=reply_strategy(sentiment) == "reassurance_and_next_step",
         )
         return reason, intent, requested is not None
 

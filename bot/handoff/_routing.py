@@ -98,18 +98,22 @@ def handoff_reason(
     negative: bool,
     vip: bool,
     threshold: float,
+    anxious: bool = False,
 ) -> str | None:
     """Why a turn goes to a human, or None: the one place that decides.
 
     ``requested`` is what the dialogue reported (the customer asked, took the human offered after
     a severe complaint, or the bot failed twice); then an angry message, one scoring at or below
-    ``threshold`` (-1…1), or a negative one from a VIP customer.
+    ``threshold`` (-1…1), or a negative one from a VIP customer. An ``anxious`` customer (worried,
+    in a hurry: "挺着急的", "I fly tomorrow") is not handed over for a low score alone: the bot
+    reassures and goes on with the task, which is the quickest help; they can still ask for a
+    human, and anger still hands over.
     """
     if requested is not None:
         return requested if requested in REASON_PRIORITY else "customer_request"
     if angry:
         return "angry"
-    if score <= threshold:
+    if score <= threshold and not anxious:
         return "negative_sentiment"
     if negative and vip:
         return "vip"

@@ -22,6 +22,8 @@ EMOTION_NAMES = ("anger", "anxiety", "satisfaction", "neutral")
 
 LEXICON_PATH = Path(__file__).with_name("lexicon.yml")
 NEGATIVE_BELOW = -0.25
+# Below this the emotion head is unsure (four classes: chance is 0.25), so it changes nothing.
+EMOTION_CONFIDENCE = 0.5
 POSITIVE_ABOVE = 0.25
 # snownlp was trained on product reviews and calls plain questions ("退款什么时候到账") negative,
 # so alone it may move a score only this far; the lexicon carries the decision.
@@ -103,23 +105,34 @@ class SentimentAnalyzer:
 
     def analyze(self, text: str, language: Language) -> Sentiment:
         """Score one message in its language, with its emotion when a model is given."""
-        scored = self._analyze(text, language)
+        scored, by_words = self._analyze(text, language)
         if self._emotions is None or not text.strip():
             return scored
         reading = self._emotions.read(text)
+        angry = scored.angry
+        if (
+            not by_words
+            and reading.emotion == "anxiety"
+            and reading.confidence >= EMOTION_CONFIDENCE
+        ):
+            # A very low score alone ("怎么还没到，急死了") is worry, not rage, when the emotion
+            # head is sure of it; insults, threats and shouting stay angry whatever it says.
+            angry = False
         return Sentiment(
             scored.score,
             scored.label,
-            scored.angry,
+            angry,
             scored.terms,
             reading.emotion,
             reading.confidence,
         )
 
-    def _analyze(self, text: str, language: Language) -> Sentiment:
+    def _analyze(self, text: str, language: Language) -> tuple[Sentiment, bool]:
+        """The lexicon's reading, and whether its anger comes from words or shouting (rather
+        than from the score alone)."""
         normalized = unicodedata.normalize("NFKC", text).strip()
         if not normalized:
-            return Sentiment(0.0, "neutral", False)
+            return Sentiment(0.0, "neutral", False), False
         if language == "zh":
             score, terms = self._score_zh(normalized)
             masked = normalized
@@ -133,16 +146,20 @@ class SentimentAnalyzer:
                 t for t in self._lexicon["en"]["anger"] if re.search(rf"\b{re.escape(t)}", lowered)
             ]
         shouting = normalized.count("!") + normalized.count("！") >= 2 and score < NEGATIVE_BELOW
-        angry = bool(anger) or shouting or score <= -0.75
+        by_words = bool(anger) or shouting
+        angry = by_words or score <= -0.75
         if anger:
             score = min(score, -0.5)
-        return Sentiment(round(score, 3), _label(score), angry, sorted({*terms, *anger}))
+        return Sentiment(round(score, 3), _label(score), angry, sorted({*terms, *anger})), by_words
 
     def _score_zh(self, text: str) -> tuple[float, list[str]]:
         zh = self._lexicon["zh"]
         total = 0.0
         found: list[str] = []
         covered = [False] * len(text)
+        for polite in zh.get("score_exceptions", []):
+            for match in re.finditer(re.escape(polite), text):
+                covered[match.start() : match.end()] = [True] * len(polite)
         for term, weight in self._zh_terms:
             for match in re.finditer(re.escape(term), text):
                 start, end = match.span()

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from bot.insights._sentiment import Sentiment
+from bot.insights._sentiment import EMOTION_CONFIDENCE, Sentiment
 
 ReplyStrategy = Literal["apology_and_human", "reassurance_and_next_step", "standard"]
-# Below this the emotion head is unsure (four classes: chance is 0.25), so it changes nothing.
-EMOTION_CONFIDENCE = 0.5
 
 
 def reply_strategy(sentiment: Sentiment) -> ReplyStrategy:
