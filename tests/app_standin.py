@@ -283,3 +283,51 @@ def running(stand_in: AppStandIn, prefix: str = "/cgi-bin") -> Iterator[AppStand
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(WAIT_S)
+
+
+# The credentials the channel tests sign with, one set per app (tests/test_channels_<app>.py use
+# the same values), as environment settings pointing every app's API at ``url``.
+APP_CREDENTIALS = {
+    "wechat": {
+        "APP_ID": "wx1234567890abcdef",
+        "APP_SECRET": "app-secret",
+        "TOKEN": "hub-test-token",
+        "AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    },
+    "wecom": {
+        "CORP_ID": "ww0123456789abcdef",
+        "AGENT_ID": "1000002",
+        "SECRET": "corp-secret",
+        "TOKEN": "wecom-test-token",
+        "AES_KEY": "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG",
+    },
+    "telegram": {
+        "BOT_TOKEN": "123456:ABC-test",
+        "SECRET_TOKEN": "hub_secret-123",
+        "BOT_USERNAME": "shop_bot",
+    },
+    "slack": {"BOT_TOKEN": "xoxb-test-token", "SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5"},
+    "feishu": {
+        "APP_ID": "cli_test",
+        "APP_SECRET": "app-secret",
+        "VERIFICATION_TOKEN": "feishu-verification-token",
+        "ENCRYPT_KEY": "feishu-encrypt-key-for-tests",
+    },
+    "dingtalk": {
+        "APP_KEY": "dingbench0000",
+        "APP_SECRET": "dingtalk-app-secret-for-tests",
+        "ROBOT_CODE": "dingbench0000",
+    },
+}
+
+
+def app_settings_env(url: str) -> dict[str, str]:
+    """``BOT_<APP>_*`` settings enabling every app, each app's API at ``url``."""
+    env = {
+        f"BOT_{app.upper()}_{name}": value
+        for app, values in APP_CREDENTIALS.items()
+        for name, value in values.items()
+    }
+    for app in APP_CREDENTIALS:
+        env[f"BOT_{app.upper()}_API_URL"] = f"{url}/api" if app == "slack" else url
+    return env

@@ -17,19 +17,34 @@ from actions import ActionServices
 from bot.app import PROJECT_ROOT, Settings, SharedKnowledge, order_service, ticket_service
 from bot.privacy import AuditLog
 from bot.storage import Database, upgrade
+from tests.app_standin import AppStandIn, app_settings_env, running
 from tests.launch import PlatformProcess
 from tests.servers import postgres_server
 
 
 @pytest.fixture(scope="session")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformProcess]:
+def app_stand_in() -> Iterator[AppStandIn]:
+    """One local server standing in for the six messaging apps' APIs, for the shared platform."""
+    with running(AppStandIn()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def platform(
+    tmp_path_factory: pytest.TempPathFactory, app_stand_in: AppStandIn
+) -> Iterator[PlatformProcess]:
     """The whole platform, started once per test session through `python -m bot run`."""
     # Agents always on duty, so handoff tests do not depend on the time of day they run at; a
     # request for a human queues even before an agent logs in (tests/test_hub_unattended.py
-    # covers the ticket opened instead when nobody is online).
+    # covers the ticket opened instead when nobody is online). Every messaging app is on, its
+    # API stood in for by ``app_stand_in`` (tests/test_channels_live.py).
     running = PlatformProcess(
         tmp_path_factory.mktemp("platform"),
-        extra_env={"BOT_BUSINESS_HOURS": "00:00-24:00", "BOT_TICKET_WHEN_NO_AGENT": "false"},
+        extra_env={
+            "BOT_BUSINESS_HOURS": "00:00-24:00",
+            "BOT_TICKET_WHEN_NO_AGENT": "false",
+            **app_settings_env(app_stand_in.url),
+        },
     )
     running.start()
     yield running
