@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 
 from bot.app._container import HubServices
 from bot.app._jobs import Job
+from bot.app._scale import RedisTokens
 from bot.app._settings import Settings
 from channels import dingtalk, feishu, slack, telegram, wechat, wecom
 from channels.connector import AppConnector
@@ -194,7 +195,11 @@ def configured_apps(settings: Settings, http: httpx.AsyncClient) -> list[AppSpec
 def mount_apps(app: FastAPI, hub: HubServices) -> Apps:
     """Build and mount every configured app; raises ``IncompleteApp`` or ``ValueError``."""
     apps = Apps(httpx.AsyncClient(timeout=API_TIMEOUT_S))
+    shared = RedisTokens(hub.redis) if hub.redis is not None else None
     for spec in configured_apps(hub.settings, apps.http):
+        token = getattr(spec.api, "token", None)
+        if shared is not None and token is not None:
+            token.share(shared, spec.name)  # one token for every replica (see CachedToken)
         connector = AppConnector(
             spec.api,
             hub.conversations,

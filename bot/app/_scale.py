@@ -70,6 +70,46 @@ class RedisJobLease:
                 await lock.reacquire()  # the full period from the end of the run
 
 
+# Delete the key only if it still holds the token the caller saw expire (atomic in Redis).
+_FORGET = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
+
+
+class RedisTokens:
+    """The messaging apps' access tokens, kept in Redis for every replica (``SharedTokens``)."""
+
+    def __init__(self, client: aioredis.Redis, fetch_timeout_s: float = 30.0) -> None:
+        self._client = client
+        self._fetch_timeout_s = fetch_timeout_s
+        self._forget = client.register_script(_FORGET)
+
+    async def get(self, key: str) -> tuple[str, float] | None:
+        name = f"{KEY_PREFIX}app-token:{key}"
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.get(name)
+            pipe.pttl(name)
+            token, ttl_ms = await pipe.execute()
+        if token is None or ttl_ms is None or ttl_ms <= 0:
+            return None
+        return (token.decode() if isinstance(token, bytes) else str(token)), ttl_ms / 1000
+
+    async def put(self, key: str, token: str, usable_s: float) -> None:
+        if usable_s > 0:
+            await self._client.set(f"{KEY_PREFIX}app-token:{key}", token, px=int(usable_s * 1000))
+
+    async def forget(self, key: str, token: str) -> None:
+        await self._forget(keys=[f"{KEY_PREFIX}app-token:{key}"], args=[token])
+
+    def fetching(self, key: str) -> Any:
+        return self._client.lock(
+            f"{KEY_PREFIX}app-token-fetch:{key}",
+            timeout=self._fetch_timeout_s,
+            blocking_timeout=self._fetch_timeout_s,
+            thread_local=False,
+        )
+
+
 async def _renew(lock: Any, every_s: float) -> None:
     while True:
         await asyncio.sleep(every_s)

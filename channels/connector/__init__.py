@@ -30,7 +30,7 @@ from channels.connector._ratelimit import (
     client_address,
     rate_limited_response,
 )
-from channels.connector._tokens import CachedToken, TokenFetch
+from channels.connector._tokens import CachedToken, SharedTokens, TokenFetch
 from channels.connector._uploads import (
     INTAKE_ERRORS,
     REPLIES,
@@ -61,6 +61,7 @@ __all__ = [
     "RateLimited",
     "RateLimiter",
     "RateLimits",
+    "SharedTokens",
     "SocketOrigins",
     "TokenFetch",
     "UploadForm",
