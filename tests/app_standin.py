@@ -42,6 +42,8 @@ class AppStandIn:
     refused: dict[str, int] = field(default_factory=dict)  # recipient -> WeChat errcode
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # media id -> body, type
     rasa_seen: list[dict[str, Any]] = field(default_factory=list)
+    slack_files: dict[str, dict[str, Any]] = field(default_factory=dict)  # files.info answers
+    downloads: list[tuple[str, str]] = field(default_factory=list)  # (path, Authorization)
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _rng: random.Random = field(default_factory=lambda: random.Random(7))
 
@@ -185,6 +187,24 @@ class AppStandIn:
         self._record(lambda: self.sent.append(Sent(token, {"method": method, **body})))
         return web.json_response({"ok": True, "channel": body.get("channel"), "ts": "1.0"})
 
+    async def slack_get(self, request: web.Request) -> web.Response:
+        """``files.info`` (a GET with the file id in the query)."""
+        if request.match_info["method"] != "files.info":
+            return web.json_response({"ok": False, "error": "unknown_method"})
+        found = self.slack_files.get(request.query.get("file", ""))
+        if found is None:
+            return web.json_response({"ok": False, "error": "file_not_found"})
+        return web.json_response({"ok": True, "file": found})
+
+    async def slack_file(self, request: web.Request) -> web.Response:
+        """A file's ``url_private_download``: only with the bot token."""
+        authorization = request.headers.get("Authorization", "")
+        self._record(lambda: self.downloads.append((request.path, authorization)))
+        if not authorization.startswith("Bearer xoxb-"):
+            return web.Response(status=403, text="no token")
+        data, content_type = self.media[request.match_info["name"]]
+        return web.Response(body=data, content_type=content_type)
+
     async def dingtalk_token(self, request: web.Request) -> web.Response:
         def issue() -> None:
             self.tokens_issued += 1
@@ -256,6 +276,8 @@ def running(stand_in: AppStandIn, prefix: str = "/cgi-bin") -> Iterator[AppStand
     app.router.add_post("/bot{token}/{method}", stand_in.telegram)
     app.router.add_get("/file/bot{token}/f/{name}", stand_in.telegram_file)
     app.router.add_post("/api/{method}", stand_in.slack)
+    app.router.add_get("/api/{method}", stand_in.slack_get)
+    app.router.add_get("/slack-files/{name}", stand_in.slack_file)
     app.router.add_post("/v1.0/oauth2/accessToken", stand_in.dingtalk_token)
     app.router.add_post("/v1.0/robot/oToMessages/batchSend", stand_in.dingtalk_send)
     app.router.add_post("/v1.0/robot/groupMessages/send", stand_in.dingtalk_send)

@@ -17,6 +17,8 @@ from fastapi.testclient import TestClient
 from slack_sdk.signature import SignatureVerifier
 
 from bot.app import Settings, create_app
+from channels.connector import REPLIES
+from channels.media import render_text_image
 from tests.app_standin import AppStandIn, running
 from tests.conftest import query_hub_db
 
@@ -193,3 +195,63 @@ def test_outage_retried_and_unknown_channel_given_up(
     rows = query_hub_db(tmp_path, "SELECT status, last_error FROM outbox_messages ORDER BY id")
     assert [r["status"] for r in rows] == ["sent", "gave_up"]
     assert "channel_not_found" in rows[1]["last_error"]
+
+
+def file_event(event_id: str, file_id: str, mimetype: str, text: str = "") -> dict[str, Any]:
+    """A direct message sharing one file (``subtype: file_share``), as Slack documents it."""
+    envelope = event(event_id, text, subtype="file_share")
+    envelope["event"]["files"] = [
+        {"id": file_id, "name": f"{file_id}.png", "mimetype": mimetype, "mode": "hosted"}
+    ]
+    return envelope
+
+
+def share(stand_in: AppStandIn, file_id: str, data: bytes, *, url: str | None = None) -> None:
+    stand_in.media[file_id] = (data, "image/png")
+    stand_in.slack_files[file_id] = {
+        "id": file_id,
+        "name": f"{file_id}.png",
+        "mimetype": "image/png",
+        "size": len(data),
+        "url_private_download": url or f"{stand_in.url}/slack-files/{file_id}",
+    }
+
+
+def test_a_shared_screenshot_is_read_and_its_order_number_reaches_the_dialogue(
+    hub: TestClient, stand_in: AppStandIn, tmp_path: Path
+) -> None:
+    image = render_text_image(["Order YX2611010001", "Status: shipped"], tmp_path / "shot.png")
+    share(stand_in, "F01SCREEN", image.read_bytes())
+    post_event(hub, file_event("Ev20", "F01SCREEN", "image/png"))
+    drain(hub)
+    # Downloaded once, with the bot token, and read by OCR before the dialogue saw it.
+    assert stand_in.downloads == [("/slack-files/F01SCREEN", f"Bearer {BOT_TOKEN}")]
+    [seen] = stand_in.rasa_seen
+    assert "YX2611010001" in seen["message"]
+    rows = query_hub_db(tmp_path, "SELECT channel, sender, kind, status FROM attachments")
+    assert [tuple(r) for r in rows] == [("slack", DM, "image", "accepted")]
+
+
+def test_a_file_too_large_or_off_slacks_host_is_not_downloaded(
+    tmp_path: Path, stand_in: AppStandIn
+) -> None:
+    share(stand_in, "F02BIG", b"\x89PNG\r\n\x1a\n" + b"0" * 5000)
+    # A file whose private URL is not on Slack's file host (nor the API's): the token stays
+    # home. (The same server under another host name: it would have served the download.)
+    elsewhere = f"http://localhost:{stand_in.port}/slack-files/F03ELSEWHERE"
+    share(stand_in, "F03ELSEWHERE", b"\x89PNG", url=elsewhere)
+    settings = settings_for(tmp_path, stand_in).model_copy(update={"media_max_upload_bytes": 2000})
+    with TestClient(create_app(settings)) as client:
+        post_event(client, file_event("Ev21", "F02BIG", "image/png"))
+        drain(client)
+        post_event(client, file_event("Ev22", "F03ELSEWHERE", "image/png"))
+        drain(client)
+        post_event(client, file_event("Ev23", "F04GONE", "image/png"))
+        drain(client)
+    assert stand_in.downloads == []
+    assert stand_in.rasa_seen == []
+    assert stand_in.texts() == [
+        REPLIES["too_large"]["zh"],
+        REPLIES["bad_request"]["zh"],
+        REPLIES["bad_request"]["zh"],
+    ]

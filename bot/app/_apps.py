@@ -152,7 +152,7 @@ def configured_apps(settings: Settings, http: httpx.AsyncClient) -> list[AppSpec
             AppSpec(
                 "slack",
                 slack.EVENTS,
-                slack.SlackApi(settings.slack_api_url, _secret(settings.slack_bot_token)),
+                slack.SlackApi(settings.slack_api_url, _secret(settings.slack_bot_token), http),
                 partial(slack.build_router, verifier=verifier),
             )
         )

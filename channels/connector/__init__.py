@@ -3,7 +3,7 @@ map of errors to HTTP statuses, the request-size limit, and how uploads of voice
 images are read and answered."""
 
 from channels.connector._apphttp import download, json_object, numbered_text
-from channels.connector._apps import UNHANDLED_AFTER, AppClient, AppConnector, AppMessage
+from channels.connector._apps import UNHANDLED_AFTER, AppClient, AppConnector, AppMessage, Kind
 from channels.connector._auth import bearer_guard
 from channels.connector._errors import (
     NOT_HTTP,
@@ -57,6 +57,7 @@ __all__ = [
     "AppMessage",
     "BodySizeLimit",
     "CachedToken",
+    "Kind",
     "Quota",
     "RateLimited",
     "RateLimiter",

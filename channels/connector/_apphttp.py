@@ -38,10 +38,11 @@ async def download(
     name: str,
     max_bytes: int,
     app: str,
+    headers: dict[str, str] | None = None,
 ) -> Path | dict[str, Any]:
     """Stream a file into ``folder``; the app's JSON error instead when it sends one.
     ``UploadTooLarge`` as soon as the file passes ``max_bytes`` (the rest is not read)."""
-    async with http.stream("GET", url, params=params) as response:
+    async with http.stream("GET", url, params=params, headers=headers) as response:
         if response.status_code >= 400:
             raise SendFailed(f"{app}'s media API answered HTTP {response.status_code}")
         kind = response.headers.get("content-type", "")

@@ -1,19 +1,25 @@
 """The Slack Web API the channel uses (slack-sdk's ``AsyncWebClient``: ``chat.postMessage``,
-``auth.test``), and how a stored message looks in Block Kit."""
+``auth.test``, ``files.info``), and how a stored message looks in Block Kit."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.media import UploadTooLarge
 from bot.outbox import SendFailed, Undeliverable
+from channels.connector import download
 
 CHANNEL = "slack"
 TEXT_LIMIT = 3000  # characters of a section block's text
 VALUE_LIMIT = 2000  # characters of a button's value
+# Where Slack serves files (``url_private_download``); the bot token goes to no other host.
+FILE_HOSTS = frozenset({"files.slack.com"})
 # Slack refuses the message for good: retrying cannot help.
 REFUSED = frozenset(
     {"channel_not_found", "not_in_channel", "is_archived", "account_inactive", "user_not_found"}
@@ -52,8 +58,14 @@ class SlackApi:
 
     channel = CHANNEL
 
-    def __init__(self, base_url: str, bot_token: str) -> None:
+    def __init__(
+        self, base_url: str, bot_token: str, http: httpx.AsyncClient | None = None
+    ) -> None:
         self._client = AsyncWebClient(token=bot_token, base_url=base_url.rstrip("/") + "/")
+        self._token = bot_token
+        self._http = http
+        # The API's own host is trusted too (a proxy, or the tests' stand-in).
+        self._file_hosts = FILE_HOSTS | {urlsplit(base_url).netloc}
 
     def render(self, text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
         return render(text, payload)
@@ -79,5 +91,34 @@ class SlackApi:
             raise SendFailed(f"Slack's API failed: {exc}") from exc
 
     async def fetch_media(self, media_id: str, folder: Path, max_bytes: int) -> Path:
-        """Slack files are not read yet: the router passes only text and button taps."""
-        raise SendFailed("files from Slack are not supported yet")
+        """Download a shared file by its id: ``files.info`` gives its size and private URL,
+        fetched with the bot token (only from Slack's file host)."""
+        if self._http is None:
+            raise SendFailed("this Slack client was built without an HTTP client for files")
+        try:
+            info = (await self._client.files_info(file=media_id)).get("file") or {}
+        except SlackApiError as exc:
+            raise SendFailed(f"Slack gave no file {media_id}: {exc.response.get('error')}") from exc
+        except SlackClientError as exc:
+            raise SendFailed(f"Slack's API failed: {exc}") from exc
+        size, url = info.get("size"), info.get("url_private_download") or info.get("url_private")
+        if isinstance(size, int) and size > max_bytes:
+            raise UploadTooLarge(f"the file is larger than the limit of {max_bytes} bytes")
+        if not isinstance(url, str) or urlsplit(url).netloc not in self._file_hosts:
+            raise SendFailed("Slack's file URL is not on Slack's file host")
+        try:
+            result = await download(
+                self._http,
+                url,
+                {},
+                folder,
+                name=str(info.get("name") or media_id),
+                max_bytes=max_bytes,
+                app="Slack",
+                headers={"Authorization": f"Bearer {self._token}"},
+            )
+        except httpx.HTTPError as exc:
+            raise SendFailed(f"Slack's file download failed: {exc!r}") from exc
+        if isinstance(result, dict):
+            raise SendFailed("Slack answered the file download with an error")
+        return result

@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from slack_sdk.signature import SignatureVerifier
 
-from channels.connector import AppConnector, AppMessage
+from channels.connector import AppConnector, AppMessage, Kind
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +78,8 @@ def normalize_event(envelope: dict[str, Any]) -> AppMessage | None:
     event_id = envelope.get("event_id")
     if envelope.get("type") != "event_callback" or not isinstance(event, dict) or not event_id:
         return None
-    if event.get("bot_id") or event.get("subtype"):
-        return None
+    if event.get("bot_id") or event.get("subtype") not in (None, "file_share"):
+        return None  # the bot's own messages, edits, deletions, joins
     channel, user = event.get("channel"), event.get("user")
     text = str(event.get("text") or "")
     if not channel or not user:
@@ -91,10 +91,33 @@ def normalize_event(envelope: dict[str, Any]) -> AppMessage | None:
         text = " ".join(word for word in text.split() if not word.startswith("<@")).strip()
     elif kind != "message":
         return None
+    metadata = {"slack": {"user": str(user), "team": envelope.get("team_id")}}
+    shared = shared_file(event)
+    if shared is not None:
+        file_kind, file_id = shared
+        return AppMessage(
+            str(event_id), str(channel), file_kind, text=text, media_id=file_id, metadata=metadata
+        )
     if not text:
         return None
-    metadata = {"slack": {"user": str(user), "team": envelope.get("team_id")}}
     return AppMessage(str(event_id), str(channel), "text", text=text, metadata=metadata)
+
+
+def shared_file(event: dict[str, Any]) -> tuple[Kind, str] | None:
+    """The first file a message shares, as (voice | image | file, its Slack id)."""
+    files = event.get("files")
+    if not isinstance(files, list) or not files or not isinstance(files[0], dict):
+        return None
+    first = files[0]
+    file_id = first.get("id")
+    if not isinstance(file_id, str) or not file_id:
+        return None
+    mimetype = str(first.get("mimetype") or "")
+    if mimetype.startswith("image/"):
+        return "image", file_id
+    if mimetype.startswith("audio/") or first.get("subtype") == "slack_audio":
+        return "voice", file_id
+    return "file", file_id
 
 
 def normalize_action(payload: dict[str, Any]) -> AppMessage | None:
