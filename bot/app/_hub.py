@@ -204,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         churn=churn_context(hub.churn_scores),
     )
     app.include_router(console.build_router(desk, dispatcher, context))
+    app.include_router(console.build_outbox_router(hub.agents, hub.outbox))
     app.include_router(
         console.build_analytics_router(
             console.AnalyticsRoutes(

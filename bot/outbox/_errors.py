@@ -12,3 +12,11 @@ class SendFailed(OutboxError):
 class Undeliverable(OutboxError):
     """The app's API refused the message for good (e.g. WeChat 45015: the customer has not written
     for 48 hours); the message is kept with the status ``gave_up`` and this reason."""
+
+
+class OutboxMessageNotFound(OutboxError):
+    """No outbox message has this id."""
+
+
+class AlreadySent(OutboxError):
+    """The message was delivered: there is nothing to retry or give up."""

@@ -21,7 +21,7 @@ from sqlalchemy import func, null, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.outbox._errors import Undeliverable
+from bot.outbox._errors import AlreadySent, OutboxMessageNotFound, Undeliverable
 from bot.outbox._tables import InboundRow, OutboundRow
 from bot.storage import Database, utcnow
 
@@ -211,6 +211,34 @@ class Outbox:
             return [_message(row) for row in rows]
 
         return await self._db.session(load)
+
+    async def retry_now(self, message_id: int) -> OutboundMessage:
+        """Make a stuck message due at once (a given-up one gets one more attempt); the
+        ``outbox-deliver`` job sends it at its next run."""
+        return await self._change(message_id, status=PENDING, next_attempt_at=utcnow())
+
+    async def give_up(self, message_id: int, reason: str) -> OutboundMessage:
+        """Stop retrying a message (a supervisor's decision), with ``reason`` kept."""
+        return await self._change(message_id, status=GAVE_UP, last_error=reason[:ERROR_CHARS])
+
+    async def _change(self, message_id: int, **values: Any) -> OutboundMessage:
+        def change(session: Session) -> OutboundMessage:
+            row = session.get(OutboundRow, message_id, with_for_update=True)
+            if row is None:
+                raise OutboxMessageNotFound(f"no outbox message has the id {message_id}")
+            if row.status == SENT:
+                raise AlreadySent(f"outbox message {message_id} was delivered at {row.sent_at}")
+            if values.get("status") == PENDING and row.status == GAVE_UP:
+                # One more attempt: the count stays, so the limit allows just this one.
+                values["attempts"] = min(row.attempts, self.policy.max_attempts - 1)
+            for name, value in values.items():
+                setattr(row, name, value)
+            session.flush()
+            return _message(row)
+
+        message: OutboundMessage = await self._db.session(change)
+        logger.info("Outbox message %d is now %s", message_id, message.status)
+        return message
 
     async def messages(self, channel: str) -> list[OutboundMessage]:
         """Every outbox message of ``channel``, oldest first."""

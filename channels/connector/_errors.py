@@ -55,7 +55,7 @@ from bot.orders import (
     InvalidStateChange,
     OrderNotFound,
 )
-from bot.outbox import SendFailed, Undeliverable
+from bot.outbox import AlreadySent, OutboxMessageNotFound, SendFailed, Undeliverable
 from bot.privacy import InvalidPrivacyRequest
 from bot.recommend import CatalogueError, EventImportError, InvalidEvent, NotFitted, UnknownModel
 from bot.tickets import (
@@ -201,6 +201,9 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (MarketingError, 422, "bad_request"),
     # analytics
     (InvalidAnalyticsQuery, 422, "bad_request"),
+    # outbox (the supervisors' stuck-messages page)
+    (OutboxMessageNotFound, 404, "not_found"),
+    (AlreadySent, 409, "conflict"),
     # knowledge base
     (UnsupportedSource, 415, "unsupported"),
     (InvalidSource, 422, "bad_request"),

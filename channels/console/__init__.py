@@ -6,6 +6,7 @@ from channels.console._api import build_router
 from channels.console._context import ContextBuilder, OrdersLookup, Suggester
 from channels.console._dispatch import Dispatcher
 from channels.console._live import ConsoleNamespace
+from channels.console._outbox import build_outbox_router
 from channels.console._pages import build_pages
 from channels.console._services import COOKIE, CSRF_COOKIE, CSRF_HEADER, ConsoleServices
 
@@ -21,6 +22,7 @@ __all__ = [
     "OrdersLookup",
     "Suggester",
     "build_analytics_router",
+    "build_outbox_router",
     "build_pages",
     "build_router",
 ]
