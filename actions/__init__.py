@@ -27,6 +27,7 @@ from actions.service import (
     ActionFallbackSuggest,
     ActionHandleComplaint,
     ActionRecommend,
+    ActionRecommendSimilar,
     ValidateRecommendForm,
 )
 from actions.smalltalk import ActionOutOfScope
@@ -56,6 +57,7 @@ __all__ = [
     "ActionOrderStatus",
     "ActionOutOfScope",
     "ActionRecommend",
+    "ActionRecommendSimilar",
     "ActionResumeTask",
     "ActionServices",
     "ActionSubmitAddress",

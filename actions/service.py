@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -26,7 +27,8 @@ from bot.dialogue import other_requests
 from bot.insights import reply_strategy
 from bot.orders import CATEGORIES, Budget, parse_budget
 from bot.privacy import PrivacyError
-from bot.recommend import Filters, Recommendation, RecommendError
+from bot.recommend import Event, Filters, InvalidEvent, Recommendation, RecommendError
+from bot.storage import utcnow
 from bot.tickets import TicketError
 from knowledge import KnowledgeError
 
@@ -43,6 +45,8 @@ FEEDBACK_BUTTONS = {
     "zh": (("click", "看看详情"), ("dismiss", "不感兴趣")),
     "en": (("click", "Details"), ("dismiss", "Not interested")),
 }
+# A card's "more like this": a message to the dialogue (the item in the ``similar_to`` entity).
+SIMILAR_BUTTON = {"zh": "更多类似", "en": "More like this"}
 
 
 class ActionHandleComplaint(Action):
@@ -191,13 +195,20 @@ def _say_ranked(
             **({"image_url": r.item.image} if r.item.image else {}),
             "details": _details(r, language),
             "buttons": [
+                *(
+                    {
+                        "type": "recommendation_feedback",
+                        "title": title,
+                        "event": kind,
+                        "item_id": r.item.id,
+                    }
+                    for kind, title in FEEDBACK_BUTTONS["zh" if language == "zh" else "en"]
+                ),
                 {
-                    "type": "recommendation_feedback",
-                    "title": title,
-                    "event": kind,
-                    "item_id": r.item.id,
-                }
-                for kind, title in FEEDBACK_BUTTONS["zh" if language == "zh" else "en"]
+                    "type": "postback",
+                    "title": SIMILAR_BUTTON["zh" if language == "zh" else "en"],
+                    "payload": similar_payload(r.item.id),
+                },
             ],
         }
         for r in ranked
@@ -211,6 +222,41 @@ def _say_ranked(
             }
         },
     )
+
+
+def similar_payload(item_id: str) -> str:
+    """The message a card's "more like this" sends: the recommendation intent, with the item."""
+    return "/ask_recommendation" + json.dumps({"similar_to": item_id}, separators=(",", ":"))
+
+
+class ActionRecommendSimilar(Action):
+    """ "More like this" on a recommendation card: items similar to that one, in stock, without
+    what the customer bought, returned or dismissed; the tap counts as interest in the item."""
+
+    def name(self) -> str:
+        return "action_recommend_similar"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        language = language_of(tracker)
+        item_id = next(tracker.get_latest_entity_values("similar_to"), None)
+        recommend = services().recommend
+        if recommend is None or not isinstance(item_id, str):
+            dispatcher.utter_message(response="utter_no_recommendations")
+            return []
+        customer = customer_key_of(tracker)
+        try:
+            await recommend.refresh()
+            await recommend.record_event(
+                Event(customer, item_id, "click", utcnow(), channel=channel_of(tracker))
+            )
+            ranked = await recommend.similar(item_id, k=RECOMMENDATIONS, user_id=customer)
+        except (InvalidEvent, RecommendError) as exc:
+            logger.info("No items like %r: %s", item_id[:64], exc)
+            ranked = []
+        _say_ranked(dispatcher, tracker, ranked, language)
+        return []
 
 
 def _details(ranked: Recommendation, language: str) -> str:

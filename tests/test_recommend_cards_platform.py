@@ -50,7 +50,7 @@ def test_not_interested_on_a_recommended_card_is_stored_and_respected(
     send(page, "两千以内")  # four phones and accessories of the demo shop
     cards = page.locator(".msg.bot .cards").last.locator(".card")
     expect(cards.first).to_be_visible(timeout=WAIT_MS)
-    expect(cards.first.locator("button")).to_have_text(["看看详情", "不感兴趣"])
+    expect(cards.first.locator("button")).to_have_text(["看看详情", "不感兴趣", "更多类似"])
     title = cards.first.locator("strong").inner_text()
     cards.first.get_by_role("button", name="不感兴趣").click()
     expect(cards.first.locator(".card-note")).to_have_text("好的，不再为您推荐这件商品。")
@@ -68,3 +68,23 @@ def test_not_interested_on_a_recommended_card_is_stored_and_respected(
     again = page.locator(".msg.bot .cards").nth(1).locator(".card strong")
     expect(again.first).to_be_visible(timeout=WAIT_MS)
     assert title not in again.all_inner_texts()
+
+
+def test_more_like_this_on_a_card_answers_with_similar_items(
+    page: Page, platform: PlatformProcess
+) -> None:
+    open_chat(page, platform)
+    send(page, "推荐一款手机")
+    expect(page.locator(".msg.bot .text").last).to_have_text(ASK_BUDGET, timeout=WAIT_MS)
+    send(page, "两千以内")
+    first = page.locator(".msg.bot .cards").last.locator(".card").first
+    expect(first).to_be_visible(timeout=WAIT_MS)
+    name = first.locator("strong").inner_text().rsplit(" ¥", 1)[0]
+    first.get_by_role("button", name="更多类似").click()
+    similar = page.locator(".msg.bot .cards").nth(1).locator(".card")
+    expect(similar.first).to_be_visible(timeout=WAIT_MS)
+    expect(similar.first.locator("p").first).to_have_text(f"与「{name}」相似")
+    assert name not in [t.rsplit(" ¥", 1)[0] for t in similar.locator("strong").all_inner_texts()]
+    # The customer's side shows the button's words, not the payload behind it.
+    expect(page.locator(".msg.mine").last).to_contain_text("更多类似")
+    assert "similar_to" not in page.locator(".msg.mine").last.inner_text()

@@ -16,7 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 import actions
 from actions import ActionServices
-from actions.service import ActionRecommend
+from actions.service import ActionRecommend, ActionRecommendSimilar, similar_payload
 from bot.app import (
     Settings,
     SharedKnowledge,
@@ -147,3 +147,56 @@ async def test_ranking_is_personalised_only_after_the_customer_consents(
     ]
     # With it: the customer's own history counts (the books they bought).
     assert "与您看过的「" in after[0]["products"]
+
+
+async def similar_to(item_id: str, channel: str = "webchat") -> list[dict[str, Any]]:
+    metadata = {"channel": channel, "customer_key": f"{channel}:visitor"}
+    latest = {
+        "intent": {"name": "ask_recommendation"},
+        "entities": [{"entity": "similar_to", "value": item_id}],
+        "text": similar_payload(item_id),
+        "metadata": metadata,
+    }
+    events = [{"event": "user", "text": latest["text"], "parse_data": latest}]
+    state = Tracker("visitor", {"language": "zh"}, latest, events, False, None, {}, None)
+    dispatcher = CollectingDispatcher()
+    await ActionRecommendSimilar().run(dispatcher, state, DOMAIN)
+    messages: list[dict[str, Any]] = dispatcher.messages
+    return messages
+
+
+async def test_more_like_this_shows_similar_items_without_the_dismissed_ones(
+    configured: ActionServices,
+) -> None:
+    [message] = await recommend("webchat", {"product_category": "electronics", "budget": "any"})
+    first = message["custom"]["attachment"]["payload"]["elements"][0]
+    [more] = [b for b in first["buttons"] if b.get("type") == "postback"]
+    assert more["title"] == "更多类似"
+    recommend_service = configured.recommend
+    assert recommend_service is not None
+    catalogue = await recommend_service.catalogue()
+    source = next(i for i in catalogue.values() if first["title"].startswith(i.name("zh")))
+    assert more["payload"] == f'/ask_recommendation{{"similar_to":"{source.id}"}}'
+
+    [similar] = await similar_to(source.id)
+    cards = similar["custom"]["attachment"]["payload"]["elements"]
+    assert cards
+    assert all(c["subtitle"] == f"与「{source.name_zh}」相似" for c in cards)
+    shown = [
+        next(i for i in catalogue.values() if c["title"].startswith(i.name("zh"))) for c in cards
+    ]
+    assert source not in shown
+    # The tap counted as interest; an item the customer dismissed is not offered again.
+    events = await recommend_service.events_of("webchat:visitor")
+    assert (events[-1].item_id, events[-1].kind) == (source.id, "click")
+    await recommend_service.record_event(
+        Event("webchat:visitor", shown[0].id, "dismiss", datetime.now(UTC), channel="webchat")
+    )
+    [again] = await similar_to(source.id)
+    titles = [c["title"] for c in again["custom"]["attachment"]["payload"]["elements"]]
+    assert not any(t.startswith(shown[0].name("zh")) for t in titles)
+
+
+async def test_more_like_an_unknown_item_says_there_is_nothing() -> None:
+    [message] = await similar_to("no-such-item")
+    assert message["response"] == "utter_no_recommendations"

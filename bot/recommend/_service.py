@@ -366,10 +366,16 @@ class RecommendService:
             query,
         )
 
-    async def similar(self, item_id: str, k: int = 3) -> list[Recommendation]:
-        """Items like ``item_id`` ("more like this"), in stock, each with its reason."""
+    async def similar(
+        self, item_id: str, k: int = 3, user_id: str | None = None
+    ) -> list[Recommendation]:
+        """Items like ``item_id`` ("more like this"), in stock, each with its reason; with a
+        ``user_id``, none that customer bought, returned or dismissed."""
         model = self._require_model()
         found = model.data.catalogue.get(item_id)
+        events = await self.events_of(user_id) if user_id is not None else []
+        bought = tuple(e.item_id for e in events if e.kind == "purchase")
+        refused = tuple(e.item_id for e in events if e.kind in ("return", "dismiss"))
 
         def rank() -> list[Recommendation]:
             scores = model.item_scores(item_id)
@@ -378,7 +384,9 @@ class RecommendService:
             reason = Reason("similar", f"与「{found.name_zh}」相似", f"Similar to {found.name_en}")
             ranked = top_k(model.data, scores, self._config.candidates, (item_id,))
             kept = [
-                s for s in ranked if passes(model.data.catalogue.get(s.item), Filters(), (), ())
+                s
+                for s in ranked
+                if passes(model.data.catalogue.get(s.item), Filters(), bought, refused)
             ]
             return [
                 Recommendation(model.data.catalogue[s.item], round(s.score, 4), reason, {})
