@@ -115,7 +115,7 @@ class PlatformProcess:
             f"the platform was not healthy within {timeout_s:.0f} s:\n{self.log_tail()}"
         )
 
-    def stop(self, timeout_s: float = 15.0) -> int:
+    def stop(self, timeout_s: float = 30.0) -> int:
         """SIGTERM the supervisor and wait for it; return its exit code."""
         if self.process is None:
             return 0

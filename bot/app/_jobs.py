@@ -20,7 +20,8 @@ from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
-STOP_GRACE_S = 15.0
+# Within the supervisor's 7 s between SIGTERM and SIGKILL (bot/app/_supervisor.py).
+STOP_GRACE_S = 5.0
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from sqlalchemy.engine import make_url
@@ -11,6 +12,9 @@ from bot.app._settings import Settings
 
 TRACKER_URL_ENV = "BOT_RASA_TRACKER_URL"
 LOCK_STORE_PASSWORD_ENV = "BOT_RASA_LOCK_STORE_PASSWORD"
+BROKER_PASSWORD_ENV = "BOT_RASA_BROKER_PASSWORD"
+# The fanout exchange Rasa's pika event broker declares and binds its queues to.
+RASA_EXCHANGE = "rasa-exchange"
 # Rasa's lock keys apart from the hub's own keys in the same Redis.
 LOCK_KEY_PREFIX = "rasa"
 
@@ -40,6 +44,8 @@ def write_rasa_runtime_files(settings: Settings) -> tuple[Path, Path]:
         # Several Rasa replicas serve one conversation's messages in turn only with a shared lock
         # store; the in-memory default locks per process.
         endpoints["lock_store"] = rasa_lock_store(settings.redis_url)
+    if settings.scale and settings.rabbitmq_url:
+        endpoints["event_broker"] = rasa_event_broker(settings.rabbitmq_url, settings)
     credentials: dict[str, None] = {"rest": None}
     endpoints_file = run_dir / "endpoints.yml"
     credentials_file = run_dir / "credentials.yml"
@@ -65,6 +71,21 @@ def rasa_lock_store(redis_url: str) -> dict[str, object]:
     return store
 
 
+def rasa_event_broker(rabbitmq_url: str, settings: Settings) -> dict[str, object]:
+    """Rasa's ``PikaEventBroker`` endpoint: every tracker event to ``BOT_RASA_EVENTS_QUEUE``;
+    the password is read from the environment (``rasa_runtime_environment``)."""
+    url = urlsplit(rabbitmq_url)
+    return {
+        "type": "pika",
+        "url": url.hostname or "localhost",
+        "port": url.port or (5671 if url.scheme == "amqps" else 5672),
+        "username": unquote(url.username or "guest"),
+        "password": "${" + BROKER_PASSWORD_ENV + "}",
+        "queues": [settings.rasa_events_queue],
+        "exchange_name": RASA_EXCHANGE,
+    }
+
+
 def rasa_tracker_url(settings: Settings) -> str:
     """The tracker store URL as Rasa's environment connects: its SQLAlchemy 1.4 has psycopg2,
     not the hub's psycopg 3, so a PostgreSQL URL loses its driver name."""
@@ -81,4 +102,6 @@ def rasa_runtime_environment(settings: Settings) -> dict[str, str]:
         password = make_url(settings.redis_url.replace("rediss://", "redis://", 1)).password
         if password:
             env[LOCK_STORE_PASSWORD_ENV] = str(password)
+    if settings.scale and settings.rabbitmq_url:
+        env[BROKER_PASSWORD_ENV] = unquote(urlsplit(settings.rabbitmq_url).password or "guest")
     return env

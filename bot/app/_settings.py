@@ -70,6 +70,17 @@ class Settings(BaseSettings):
         description="Redis of the `scale` profile (`redis://host:6379/0`): socket.io's rooms "
         "across hub replicas, rate limits, job leases, conversation locks, Rasa's lock store.",
     )
+    rabbitmq_url: str | None = Field(
+        default=None,
+        description="RabbitMQ of the `scale` profile (`amqp://user:password@host:5672/`), "
+        "optional: Rasa publishes its events there (its pika event broker) and the hub reads "
+        "each customer message's intent from them, instead of asking Rasa's tracker per turn.",
+    )
+    rasa_events_queue: str = Field(
+        default="rasa_events",
+        pattern=r"^[A-Za-z0-9_.:-]{1,200}$",
+        description="The RabbitMQ queue Rasa's events go to and the hub reads.",
+    )
 
     # storage
     database_url: str | None = Field(
@@ -535,6 +546,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 "BOT_PROFILE=scale needs BOT_REDIS_URL (redis://host:6379/0): replicas share "
                 "socket.io rooms, rate limits, job leases and locks there"
+            )
+        if self.rabbitmq_url and not self.rabbitmq_url.startswith(("amqp://", "amqps://")):
+            raise ValueError(
+                "BOT_RABBITMQ_URL must be an AMQP URL (amqp://user:password@host:5672/)"
             )
         if self.rate_limit_storage_uri == "memory://":
             # Counters in one replica's memory would let a client spread over replicas get N
