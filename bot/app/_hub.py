@@ -337,7 +337,7 @@ def _ticket_callers(api_key: SecretStr | None, agents: AgentDirectory) -> rest.A
                     "'Authorization: Bearer <key>'",
                 )
             await _api_key_guard(api_key)(request)
-            return rest.TicketCaller(actor="api")
+            return rest.TicketCaller(actor="api", supervisor=True)
 
         return caller
 
@@ -365,7 +365,7 @@ async def _console_caller(
                 f"value in the header '{console.CSRF_HEADER}'",
             )
     agent, _expires = found
-    return rest.TicketCaller(actor=f"agent:{agent.username}")
+    return rest.TicketCaller(actor=f"agent:{agent.username}", supervisor=agent.role == "supervisor")
 
 
 def _customer_vouch(api_key: SecretStr | None) -> Callable[[Request], Awaitable[None]]:
