@@ -223,8 +223,13 @@ async def test_a_conversation_becomes_a_ticket_once(service: TicketService) -> N
         f"已为本次对话创建工单 {ticket.number}，我们会在 2026-12-02 11:00 前回复您。"
         "随时可凭工单号查询进度。"
     )
+    told = await service.pending_notifications("webchat", conversation_id="c-42")
+    assert [(n.ticket, n.customer_id, n.text) for n in told] == [
+        (ticket.number, "webchat:session-1", service.opened_notice(ticket))
+    ]
     again, created_again = await service.open_from_conversation(source, actor="agent:tom")
     assert (again.number, created_again) == (ticket.number, False)
+    assert len(await service.pending_notifications("webchat", conversation_id="c-42")) == 1
     # Once resolved, the conversation can get a new ticket.
     await service.change_status(ticket.number, "resolved", actor="agent:mei")
     newer, created_newer = await service.open_from_conversation(source, actor="agent:mei")
@@ -243,6 +248,8 @@ async def test_sla_compliance_per_team(service: TicketService, clock: Clock) -> 
     met, _ = await service.create(draft(team="orders"), actor="bot")
     late, _ = await service.create(draft(team="orders"), actor="bot")
     running, _ = await service.create(draft(team="refunds"), actor="bot")
+    duplicate, _ = await service.create(draft(team="refunds"), actor="bot")
+    await service.merge(duplicate.number, running.number, actor="amy")  # counted once
     await service.reply(met.number, author="amy", text="done soon")
     await service.change_status(met.number, "resolved", actor="amy")
     clock.now = local(3, 12)  # P3's first response (8 business hours) is missed by now

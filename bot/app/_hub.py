@@ -192,6 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         knowledge_gaps=hub.knowledge_gaps,
         tracker=hub.dialogue.tracker,
         secure_cookies=settings.console_secure_cookies,
+        tickets=hub.tickets,
     )
     pages, console_static = console.build_pages()
     app.include_router(pages)

@@ -674,7 +674,18 @@ class TicketService:
             angry=source.angry,
             sentiment=source.sentiment,
         )
-        return await self.create(draft, actor=actor)
+        view, created = await self.create(draft, actor=actor)
+        if created:
+            # Told through the ticket outbox, like every ticket notice: web chat gets it in the
+            # conversation (live or on reconnect), REST in the next reply and the webhook.
+            notice = self.opened_notice(view)
+
+            def tell(session: Session) -> None:
+                row = _load(session, view.number, None)
+                self._notify(session, row, "status", notice, self._now())
+
+            await self._db.session(tell)
+        return view, created
 
     async def _unresolved_of(self, conversation_id: str) -> TicketView | None:
         now = self._now()
@@ -704,8 +715,8 @@ class TicketService:
         return opened_text(view.language, view.number, when)
 
     async def sla_compliance(self, since: datetime, until: datetime) -> list[TeamCompliance]:
-        """Per team, the SLA figures of tickets created in ``[since, until)`` (one grouped
-        query, so the supervisor view stays cheap however many tickets there are)."""
+        """Per team, the SLA figures of tickets created in ``[since, until)``, merged ones left
+        out (one grouped query, so the supervisor view stays cheap however many tickets)."""
         if since.tzinfo is None or until.tzinfo is None:
             raise InvalidTicket("since and until need a time zone")
         if until <= since:
@@ -725,7 +736,9 @@ class TicketService:
                 func.count(t.resolution_breached_at),
                 func.count(case((~done, 1))),
             )
-            .where(t.created_at >= since, t.created_at < until)
+            # A merged ticket lives on in the one it was merged into: counting it too would
+            # count one request twice (and its closing as met).
+            .where(t.created_at >= since, t.created_at < until, t.merged_into.is_(None))
             .group_by(t.team)
         )
         rows = await self._db.session(lambda session: session.execute(query).all())
