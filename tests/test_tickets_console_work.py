@@ -70,6 +70,10 @@ async def test_bulk_change_applies_to_each_ticket_and_reports_each_refusal(
         }
     # The closed ticket kept its assignee (none): a refused ticket is left as it was.
     assert (await service.get(closed.number)).ticket.assignee is None
+    (assigned,) = await service.bulk_update(
+        [closed.number], TicketChanges(assignee="amy"), actor="agent:lead"
+    )
+    assert assigned.error == f"ticket {closed.number} is closed; it takes no changes"
 
 
 async def test_bulk_change_with_a_stale_version_skips_that_ticket(service: TicketService) -> None:

@@ -492,6 +492,11 @@ class TicketService:
         changes = _clean_changes(changes)
 
         def change(session: Session, row: TicketRow, now: datetime) -> None:
+            if row.status == "closed":
+                # Closed is final, so a closed ticket's figures (per agent, per team) stay put.
+                if changes.status is not None:
+                    check_transition(row.number, row.status, changes.status)
+                raise InvalidStatusChange(f"ticket {row.number} is closed; it takes no changes")
             record = _Recorder(session, row, actor, now)
             if changes.subject is not None:
                 record.set("subject", changes.subject)

@@ -128,8 +128,17 @@
     $("f-assignee").value = presets.assignee;
     $("f-sla").value = presets.sla;
     $("f-priority").value = ""; $("f-team").value = ""; $("f-q").value = "";
-    history.replaceState(null, "", view === "all" ? location.pathname : "?view=" + view);
+    syncUrl();
     load(false);
+  }
+
+  // The address names the saved view and the open ticket, so either can be shared or reloaded.
+  function syncUrl() {
+    const params = new URLSearchParams();
+    if (state.view !== "all" && state.view !== "custom") params.set("view", state.view);
+    if (state.ticket) params.set("ticket", state.ticket.number);
+    const search = params.toString();
+    history.replaceState(null, "", location.pathname + (search ? "?" + search : ""));
   }
 
   async function load(more) {
@@ -216,6 +225,7 @@
     try {
       const detail = await call("GET", "/api/tickets/" + encodeURIComponent(number));
       state.ticket = detail.ticket;
+      syncUrl();
       renderDetail(detail);
       document.querySelectorAll("#tk-rows tr").forEach((tr) => {
         if (tr.dataset.number === number) tr.setAttribute("aria-selected", "true");
