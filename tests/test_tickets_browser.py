@@ -355,6 +355,10 @@ def test_a_conversation_becomes_a_ticket_whose_page_links_back_and_speaks_in_wor
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "ticket-from-conversation.png"), full_page=True)
     assert page.evaluate("document.body.dataset.pwned") is None
+    # The conversation is still with the agent: the ticket page opens it in the console.
+    page.locator("#tk-open-handoff").click()
+    expect(page.locator("#transcript .text").first).to_have_text("hello", timeout=WAIT_MS)
+    expect(page.locator("#to-ticket")).to_be_visible()
     context.close()
 
 

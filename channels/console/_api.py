@@ -247,7 +247,7 @@ def build_router(
     @api.get("/tickets/{number}/conversation")
     async def ticket_conversation(number: str, agent: Agent) -> dict[str, Any]:
         """The conversation a ticket was opened from, for the ticket page."""
-        return await tickets().conversation_of(number)
+        return await tickets().conversation_of(number, agent)
 
     @api.get("/canned")
     async def canned(agent: Agent, language: Language = "zh") -> list[dict[str, str]]:

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import HTTPException
 
 from bot.conversations import customer_key
-from bot.handoff import AgentProfile
+from bot.handoff import AgentProfile, NotAllowed
 from bot.tickets import ConversationLine, ConversationSource, TicketService
 from channels.console._services import ConsoleServices
 
@@ -31,10 +31,10 @@ class ConversationTickets:
         self._console = console
         self._tickets = tickets
 
-    async def conversation_of(self, number: str) -> dict[str, Any]:
-        """The ticket's originating conversation and its latest messages. Every agent may read
-        every ticket, and so the conversation it came from (its latest messages are in the
-        ticket's description already)."""
+    async def conversation_of(self, number: str, agent: AgentProfile) -> dict[str, Any]:
+        """The ticket's originating conversation and its latest messages, and its open handoff
+        when the agent may open it in the console. Every agent may read every ticket, and so the
+        conversation it came from (its latest messages are in the ticket's description already)."""
         detail = await self._tickets.get(number)
         conversation_id = detail.ticket.conversation_id
         if conversation_id is None:
@@ -44,10 +44,17 @@ class ConversationTickets:
         messages = await self._console.conversations.history(
             conversation_id, limit=TRANSCRIPT_LIMIT
         )
+        handoff = await self._console.handoffs.open_handoff(conversation_id)
+        if handoff is not None:
+            try:
+                await self._console.handoffs.get(handoff.id, agent)
+            except NotAllowed:
+                handoff = None  # queued for other skills: not this agent's to open
         return {
             "ticket": detail.ticket.number,
             "conversation_id": conversation_id,
             "channel": detail.ticket.channel,
+            "handoff_id": None if handoff is None else handoff.id,
             "transcript": [m.as_json() for m in messages],
         }
 

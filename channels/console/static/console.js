@@ -80,6 +80,9 @@
     refreshQueue();
     loadCanned();
     api("GET", "/agents").then((agents) => { state.agents = agents; renderTransferTargets(); });
+    // A link from a ticket (/console?handoff=ID) opens that conversation.
+    const linked = Number(new URLSearchParams(location.search).get("handoff"));
+    if (Number.isInteger(linked) && linked > 0) openHandoff(linked);
   }
 
   $("presence").addEventListener("change", async () => {

@@ -334,6 +334,9 @@
       });
       if (!items.length) items.push(el("li", t("tk.noEntries"), "muted"));
       $("tk-conversation").replaceChildren(...items);
+      // Waiting for or with an agent now, and this agent may take it: open it in the console.
+      $("tk-open-handoff").hidden = data.handoff_id === null;
+      if (data.handoff_id !== null) $("tk-open-handoff").href = "/console?handoff=" + data.handoff_id;
       $("tk-conversation-box").hidden = false;
     } catch (error) {
       $("tk-detail-error").textContent = error.message;
