@@ -23,9 +23,9 @@ from bot.tickets import (
     TicketConfig,
     TicketService,
 )
-from tests.test_tickets_service import Clock, clock, config, draft, local
+from tests.test_tickets_service import Clock, any_service, clock, config, draft, local
 
-__all__ = ["clock", "config"]  # fixtures
+__all__ = ["any_service", "clock", "config"]  # fixtures
 
 
 @pytest.fixture
@@ -272,3 +272,28 @@ async def test_sla_compliance_per_team(service: TicketService, clock: Clock) -> 
     with pytest.raises(InvalidTicket, match="must be after since"):
         await service.sla_compliance(local(4, 0), local(4, 0) - timedelta(days=1))
     del running, late
+
+
+async def test_bulk_merge_conversation_and_compliance_on_each_backend(
+    any_service: TicketService, clock: Clock
+) -> None:
+    """The same work on SQLite and on a private PostgreSQL (the grouped SQL, the upserts)."""
+    service = any_service
+    first, _ = await service.create(draft(team="orders"), actor="bot")
+    second, _ = await service.create(draft(team="orders"), actor="bot")
+    outcomes = await service.bulk_update(
+        [first.number, second.number], TicketChanges(assignee="amy"), actor="lead"
+    )
+    assert [o.error for o in outcomes] == [None, None]
+    await service.merge(second.number, first.number, actor="lead")
+    source = ConversationSource(
+        "c-9", "rest", "cust-9", "en", "refunds", lines(("customer", "Refund please"))
+    )
+    ticket, created = await service.open_from_conversation(source, actor="agent:amy")
+    assert created
+    assert (ticket.subject, ticket.team) == ("Refund please", "refunds")
+    await service.reply(first.number, author="amy", text="On it")
+    await service.change_status(first.number, "resolved", actor="amy")
+    report = {row.team: row for row in await service.sla_compliance(local(1, 0), local(9, 0))}
+    assert report["orders"] == TeamCompliance("orders", 1, 1, 0, 0, 0, 0)
+    assert report["refunds"] == TeamCompliance("refunds", 1, 0, 0, 0, 0, 1)
