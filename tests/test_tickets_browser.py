@@ -10,9 +10,10 @@ import re
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -40,6 +41,7 @@ async def prepare(settings: Settings) -> None:
     await hub.database.migrate()
     await hub.agents.create("mei", PASSWORD, display_name="Mei")
     await hub.agents.create("tom", PASSWORD, display_name="Tom")
+    await hub.agents.create("lead", PASSWORD, display_name="Lead", role="supervisor")
     # Two customers waiting for a human: one the shop names (REST), one anonymous web-chat visitor.
     for public_id, channel, sender, texts, waited in [
         (
@@ -105,12 +107,25 @@ def stored(shop: httpx.Client, number: str) -> dict[str, Any]:
     return detail
 
 
-def log_in(page: Page, hub_url: str) -> None:
+def log_in(page: Page, hub_url: str, username: str = "mei") -> None:
     page.goto(f"{hub_url}/console")
-    page.locator("#username").fill("mei")
+    page.locator("#username").fill(username)
     page.locator("#password").fill(PASSWORD)
     page.locator("#login-button").click()
-    expect(page.locator("#me")).to_have_text("Mei", timeout=WAIT_MS)
+    expect(page.locator("#me")).to_have_text(username.capitalize(), timeout=WAIT_MS)
+
+
+# zh-CN's short date and time, as the page writes them in the browser's own time zone.
+LOCAL_TIME = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2}) (\d{1,2}):(\d{2})$")
+
+
+def shown_as_local(text: str, iso: str, zone: str) -> bool:
+    """Whether ``text`` is the moment ``iso`` in ``zone`` to the minute, as zh-CN writes it."""
+    found = LOCAL_TIME.match(text)
+    assert found is not None, f"{text!r} is not a local date and time"
+    moment = datetime.fromisoformat(iso).astimezone(ZoneInfo(zone))
+    parts = tuple(int(g) for g in found.groups())
+    return parts == (moment.year, moment.month, moment.day, moment.hour, moment.minute)
 
 
 def test_an_agent_filters_opens_replies_to_and_resolves_a_ticket(
@@ -146,7 +161,7 @@ def test_an_agent_filters_opens_replies_to_and_resolves_a_ticket(
         expect(rows).to_have_count(2, timeout=WAIT_MS)
         expect(page.locator("#tk-count")).to_have_text("共 2 张")
         # The customer's markup shows as the text it is and runs nothing.
-        expect(page.locator(f"#tk-rows tr[data-number='{number}'] td").nth(1)).to_have_text(
+        expect(page.locator(f"#tk-rows tr[data-number='{number}'] td").nth(2)).to_have_text(
             "耳机左边没有声音 " + HOSTILE
         )
         assert page.locator("#tk-rows img, #tk-rows script").count() == 0
@@ -279,3 +294,172 @@ def test_the_queue_shows_who_waits_where_what_they_wrote_and_for_how_long(
     assert page.evaluate("document.body.dataset.pwned") is None
     assert page.locator("#queue img, #queue script").count() == 0
     context.close()
+
+
+def test_a_conversation_becomes_a_ticket_whose_page_links_back_and_speaks_in_words(
+    browser: Browser, hub_url: str
+) -> None:
+    zone = "America/New_York"  # not the shop's (Asia/Shanghai) nor UTC: times follow the browser
+    context = browser.new_context(
+        viewport={"width": 1500, "height": 1000}, locale="zh-CN", timezone_id=zone
+    )
+    page = context.new_page()
+    log_in(page, hub_url)
+    visitor = page.locator("#queue .queue-open").filter(has_not_text="customer-42")
+    visitor.click()
+    page.locator("#accept").click()
+    expect(page.locator("#to-ticket")).to_be_visible(timeout=WAIT_MS)
+    page.locator("#to-ticket").click()
+    link = page.locator("#ticket-link")
+    expect(link).to_have_text(re.compile(r"^已创建工单 T-\d{8}-\d{4}$"), timeout=WAIT_MS)
+    number = (link.text_content() or "").split()[-1]
+    # A second click opens no duplicate.
+    page.locator("#to-ticket").click()
+    expect(link).to_have_text(f"该会话已有工单 {number}")
+    # The customer is told the number in their conversation (the ticket-notice job posts it).
+    expect(page.locator("#transcript .text").last).to_contain_text(
+        f"已为本次对话创建工单 {number}", timeout=WAIT_MS
+    )
+
+    link.click()
+    expect(page).to_have_url(f"{hub_url}/console/tickets?ticket={number}")
+    expect(page.locator("#tk-detail-title")).to_contain_text(number, timeout=WAIT_MS)
+    fields = page.locator("#tk-fields")
+    expect(fields.locator("dd[data-field='channel']")).to_have_text("webchat")
+    expect(fields.locator("dd[data-field='customer']")).to_have_text("webchat:session-9f8e7d")
+    expect(fields.locator("dd[data-field='description']")).to_contain_text(HOSTILE)
+    # History in words: field names and values translated, times in the browser's zone.
+    status_row = page.locator("#tk-history tr[data-field='status']")
+    expect(status_row.locator("td").nth(1)).to_have_text("Mei")
+    expect(status_row.locator("td").nth(2)).to_have_text("状态")
+    expect(status_row.locator("td").nth(3)).to_have_text("新建")
+    with httpx.Client(base_url=hub_url, headers=AUTH, timeout=30) as shop:
+        created = stored(shop, number)["ticket"]["created_at"]
+    assert shown_as_local(status_row.locator("td").first.text_content() or "", created, zone)
+    page.locator("#tk-text").fill("我们已登记，会尽快处理。")
+    page.locator("#tk-reply").click()
+    first_reply = page.locator("#tk-history tr[data-field='first_responded_at']")
+    expect(first_reply.locator("td").nth(2)).to_have_text("首次响应")
+    with httpx.Client(base_url=hub_url, headers=AUTH, timeout=30) as shop:
+        responded = stored(shop, number)["ticket"]["first_responded_at"]
+    assert shown_as_local(first_reply.locator("td").nth(3).text_content() or "", responded, zone)
+    history = page.locator("#tk-history").text_content() or ""
+    assert "first_responded_at" not in history
+    assert not re.search(r"\d{4}-\d{2}-\d{2}T", history)
+    # The originating conversation, its customer's markup shown as text.
+    page.locator("#d-conversation").click()
+    conversation = page.locator("#tk-conversation .text")
+    expect(conversation.first).to_have_text("hello")
+    expect(conversation.nth(1)).to_have_text(HOSTILE)
+    assert page.locator("#tk-conversation img, #tk-conversation script").count() == 0
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "ticket-from-conversation.png"), full_page=True)
+    assert page.evaluate("document.body.dataset.pwned") is None
+    # The conversation is still with the agent: the ticket page opens it in the console.
+    page.locator("#tk-open-handoff").click()
+    expect(page.locator("#transcript .text").first).to_have_text("hello", timeout=WAIT_MS)
+    expect(page.locator("#to-ticket")).to_be_visible()
+    context.close()
+
+
+def test_bulk_changes_merges_and_the_teams_sla(browser: Browser, hub_url: str) -> None:
+    with httpx.Client(base_url=hub_url, headers=AUTH, timeout=30) as shop:
+        first = open_ticket(
+            shop, customer_id="c-7", subject="Parcel late", description="Order 1 is late"
+        )
+        again = open_ticket(
+            shop, customer_id="c-7", subject="Parcel still late", description="Order 1 again"
+        )
+        other = open_ticket(
+            shop, customer_id="c-8", subject="Refund", description="Refund order 2", team="refunds"
+        )
+        closed = open_ticket(
+            shop, customer_id="c-9", subject="Thanks", description="All good", team="refunds"
+        )
+        answer = shop.patch(
+            f"/api/tickets/{closed['number']}", json={"status": "closed", "version": 1}
+        )
+        assert answer.status_code == 200, answer.text
+
+        context = browser.new_context(viewport={"width": 1500, "height": 1000}, locale="zh-CN")
+        page = context.new_page()
+        log_in(page, hub_url)
+        page.goto(f"{hub_url}/console/tickets")
+        rows = page.locator("#tk-rows tr")
+        expect(rows).to_have_count(4, timeout=WAIT_MS)
+        expect(page.locator("#tk-bulk")).to_be_hidden()
+        for ticket in (first, other, closed):
+            page.locator(f"#tk-rows tr[data-number='{ticket['number']}'] .pick").check()
+        expect(page.locator("#tk-picked")).to_have_text("已选 3 张")
+        page.locator("#b-status").select_option("pending_customer")
+        page.locator("#b-status-go").click()
+        result = page.locator("#tk-bulk-result")
+        expect(result).to_contain_text("已更改 2 张 · 1 张未更改")
+        expect(result).to_contain_text(
+            f"{closed['number']}: ticket {closed['number']} cannot go from closed to "
+            "pending_customer"
+        )
+        expect(page.locator("#tk-bulk")).to_be_hidden()
+        page.locator("#tk-all").check()
+        expect(page.locator("#tk-picked")).to_have_text("已选 4 张")
+        page.locator("#b-assignee").select_option("tom")
+        page.locator("#b-assign-go").click()
+        expect(result).to_contain_text("已更改 3 张 · 1 张未更改")
+        for ticket, status, assignee in (
+            (first, "pending_customer", "tom"),
+            (again, "new", "tom"),
+            (other, "pending_customer", "tom"),
+            (closed, "closed", None),
+        ):
+            found = stored(shop, ticket["number"])["ticket"]
+            assert (found["status"], found["assignee"]) == (status, assignee)
+
+        # Merging: an agent cannot merge another customer's ticket (nor force it); the same
+        # customer's merges, and the page goes on with the ticket merged into.
+        page.locator(f"#tk-rows tr[data-number='{first['number']}'] .open-ticket").click()
+        expect(page.locator("#tk-detail-title")).to_contain_text(first["number"])
+        expect(page.locator("#d-force-label")).to_be_hidden()
+        page.locator("#d-merge-into").fill(other["number"])
+        page.locator("#d-merge-go").click()
+        expect(page.locator("#tk-detail-error")).to_contain_text("belong to different customers")
+        page.locator("#d-merge-into").fill(first["number"].lower())
+        page.locator("#d-merge-go").click()
+        expect(page.locator("#tk-detail-error")).to_contain_text("into itself")
+        page.locator("#d-merge-into").fill(again["number"])
+        page.locator("#d-merge-go").click()
+        expect(page.locator("#tk-detail-title")).to_contain_text(again["number"])
+        merged_row = page.locator("#tk-history tr[data-field='merged_from']")
+        expect(merged_row.locator("td").nth(2)).to_have_text("合并自")
+        expect(merged_row.locator("td").nth(3)).to_have_text(first["number"])
+        expect(page.locator("#tk-thread .entry-note .text")).to_contain_text(
+            f"Merged from {first['number']}: Parcel late"
+        )
+        source = stored(shop, first["number"])
+        assert (source["ticket"]["status"], source["ticket"]["merged_into"]) == (
+            "closed",
+            again["number"],
+        )
+        context.close()
+
+        # A supervisor may force a merge across customers, and sees SLA compliance per team.
+        lead_context = browser.new_context(viewport={"width": 1500, "height": 1000}, locale="zh-CN")
+        lead = lead_context.new_page()
+        log_in(lead, hub_url, "lead")
+        lead.goto(f"{hub_url}/console/tickets?ticket={other['number']}")
+        expect(lead.locator("#tk-detail-title")).to_contain_text(other["number"], timeout=WAIT_MS)
+        lead.locator("#d-merge-into").fill(again["number"])
+        lead.locator("#d-merge-go").click()
+        expect(lead.locator("#tk-detail-error")).to_contain_text("a supervisor may force it")
+        lead.locator("#d-force").check()
+        lead.locator("#d-merge-go").click()
+        expect(lead.locator("#tk-detail-title")).to_contain_text(again["number"])
+        assert stored(shop, other["number"])["ticket"]["merged_into"] == again["number"]
+
+        lead.goto(f"{hub_url}/console/supervisor")
+        refunds = lead.locator("#sla tr[data-team='refunds'] td")
+        # refunds: the closed ticket (met); the merged one is counted in the ticket it joined.
+        expect(refunds).to_have_text(["退款", "1", "1", "0", "0", "100%"], timeout=WAIT_MS)
+        general = lead.locator("#sla tr[data-team='general'] td")
+        expect(general).to_have_text(["综合", "1", "0", "0", "1", "–"])
+        lead.screenshot(path=str(SHOTS / "supervisor-sla.png"), full_page=True)
+        lead_context.close()

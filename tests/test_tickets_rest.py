@@ -25,12 +25,14 @@ from channels.rest import TicketCaller, build_tickets_router, csv_cell
 KEYS: dict[str, tuple[TicketCaller, set[str]]] = {
     "agent-key": (TicketCaller("agent:amy"), {"tickets:read", "tickets:write"}),
     "reader-key": (TicketCaller("report:bi"), {"tickets:read"}),
+    "lead-key": (TicketCaller("agent:lead", supervisor=True), {"tickets:read", "tickets:write"}),
     "customer-key": (
         TicketCaller("customer:c1", customer_id="c1"),
         {"tickets:read", "tickets:write"},
     ),
 }
 AGENT = {"X-API-Key": "agent-key"}
+LEAD = {"X-API-Key": "lead-key"}
 CUSTOMER = {"X-API-Key": "customer-key"}
 
 
@@ -341,6 +343,126 @@ async def test_reply_resolve_rate_and_merge(client: httpx.AsyncClient) -> None:
     assert (again.status_code, again.json()["detail"]["error"]) == (409, "invalid_status_change")
 
 
+async def test_bulk_changes_report_each_ticket(client: httpx.AsyncClient) -> None:
+    first = await create(client)
+    second = await create(client, customer_id="c2")
+    answer = await client.post(
+        "/api/tickets/bulk",
+        json={
+            "numbers": [first["number"], second["number"], "T-20990101-0001"],
+            "versions": {second["number"].lower(): 1},
+            "status": "pending_customer",
+            "assignee": "amy",
+        },
+        headers=AGENT,
+    )
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert (result["changed"], result["refused"]) == (2, 1)
+    assert [(r["number"], r["error"]) for r in result["results"]] == [
+        (first["number"], None),
+        (second["number"], None),
+        ("T-20990101-0001", "no ticket T-20990101-0001"),
+    ]
+    assert {r["ticket"]["status"] for r in result["results"][:2]} == {"pending_customer"}
+    # The second one is at version 2 now: a bulk change with the version read before is refused.
+    stale = await client.post(
+        "/api/tickets/bulk",
+        json={"numbers": [second["number"]], "versions": {second["number"]: 1}, "team": "sales"},
+        headers=AGENT,
+    )
+    assert stale.json()["results"][0]["error"].startswith(
+        f"ticket {second['number']} is at version 2, not 1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "headers", "status", "message"),
+    [
+        ({"numbers": [], "status": "open"}, AGENT, 422, "numbers"),
+        ({"numbers": ["T-20261202-0001"]}, AGENT, 422, "nothing to change"),
+        ({"numbers": ["T-20261202-0001"], "status": "done"}, AGENT, 422, "status"),
+        ({"numbers": ["<script>"], "status": "open"}, AGENT, 422, "is not like T-"),
+        ({"numbers": ["T-20261202-0001"], "subject": "x"}, AGENT, 422, "subject"),
+        ({"numbers": ["T-20261202-0001"], "status": "open"}, CUSTOMER, 403, "may not"),
+        (
+            {"numbers": ["T-20261202-0001"], "status": "open"},
+            {"X-API-Key": "reader-key"},
+            403,
+            "scope",
+        ),
+    ],
+)
+async def test_bad_bulk_requests(
+    client: httpx.AsyncClient,
+    payload: dict[str, object],
+    headers: dict[str, str],
+    status: int,
+    message: str,
+) -> None:
+    answer = await client.post("/api/tickets/bulk", json=payload, headers=headers)
+    assert answer.status_code == status
+    assert message in answer.text
+
+
+async def test_only_a_supervisor_forces_a_merge_of_two_customers_tickets(
+    client: httpx.AsyncClient,
+) -> None:
+    mine = await create(client)
+    theirs = await create(client, customer_id="c2")
+    url = f"/api/tickets/{mine['number']}/merge"
+    plain = await client.post(url, json={"into": theirs["number"]}, headers=AGENT)
+    assert plain.status_code == 422
+    assert "different customers" in plain.json()["detail"]["message"]
+    forced = await client.post(url, json={"into": theirs["number"], "force": True}, headers=AGENT)
+    assert forced.status_code == 403
+    assert forced.json()["detail"]["message"] == (
+        "only a supervisor may merge different customers' tickets (force)"
+    )
+    assert (await client.get(f"/api/tickets/{mine['number']}", headers=AGENT)).json()["ticket"][
+        "status"
+    ] == "new"
+    done = await client.post(url, json={"into": theirs["number"], "force": True}, headers=LEAD)
+    assert (done.status_code, done.json()["number"]) == (200, theirs["number"])
+
+
+async def test_sla_per_team(client: httpx.AsyncClient) -> None:
+    await create(client, team="orders")
+    await create(client, team="orders")
+    answer = await client.get(
+        "/api/tickets/sla",
+        params={"since": "2000-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"},
+        headers=AGENT,
+    )
+    assert answer.status_code == 200, answer.text
+    orders = next(row for row in answer.json() if row["team"] == "orders")
+    assert orders == {
+        "team": "orders",
+        "tickets": 2,
+        "met": 0,
+        "breached": 0,
+        "first_response_breached": 0,
+        "resolution_breached": 0,
+        "open_now": 2,
+        "compliance": None,
+    }
+    naive = await client.get(
+        "/api/tickets/sla",
+        params={"since": "2026-01-01T00:00:00", "until": "2026-02-01T00:00:00Z"},
+        headers=AGENT,
+    )
+    assert (naive.status_code, naive.json()["detail"]["message"]) == (
+        422,
+        "since and until need a time zone",
+    )
+    customer = await client.get(
+        "/api/tickets/sla",
+        params={"since": "2000-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"},
+        headers=CUSTOMER,
+    )
+    assert customer.status_code == 403
+
+
 async def test_csv_export_is_formula_safe(client: httpx.AsyncClient) -> None:
     await create(client, subject='=HYPERLINK("http://evil")', tags=["@vip"])
     await create(client, subject="发票问题, 急", customer_id="-c3")
@@ -435,6 +557,8 @@ def test_openapi_documents_every_route(tmp_path: Path) -> None:
         ("/api/tickets", "post"),
         ("/api/tickets", "get"),
         ("/api/tickets/export.csv", "get"),
+        ("/api/tickets/sla", "get"),
+        ("/api/tickets/bulk", "post"),
         ("/api/tickets/{number}", "get"),
         ("/api/tickets/{number}", "patch"),
         ("/api/tickets/{number}/replies", "post"),

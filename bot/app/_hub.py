@@ -192,6 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         knowledge_gaps=hub.knowledge_gaps,
         tracker=hub.dialogue.tracker,
         secure_cookies=settings.console_secure_cookies,
+        tickets=hub.tickets,
     )
     pages, console_static = console.build_pages()
     app.include_router(pages)
@@ -338,7 +339,7 @@ def _ticket_callers(api_key: SecretStr | None, agents: AgentDirectory) -> rest.A
                     "'Authorization: Bearer <key>'",
                 )
             await _api_key_guard(api_key)(request)
-            return rest.TicketCaller(actor="api")
+            return rest.TicketCaller(actor="api", supervisor=True)
 
         return caller
 
@@ -366,7 +367,7 @@ async def _console_caller(
                 f"value in the header '{console.CSRF_HEADER}'",
             )
     agent, _expires = found
-    return rest.TicketCaller(actor=f"agent:{agent.username}")
+    return rest.TicketCaller(actor=f"agent:{agent.username}", supervisor=agent.role == "supervisor")
 
 
 def _customer_vouch(api_key: SecretStr | None) -> Callable[[Request], Awaitable[None]]:

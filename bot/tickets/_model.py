@@ -229,3 +229,58 @@ class SlaReport:
     priorities_raised: int
     alerts: int
     closed: int
+
+
+@dataclass(frozen=True)
+class ConversationLine:
+    """One message of the conversation a ticket is opened from."""
+
+    author: str  # "customer" | "bot" | "agent" | "system"
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ConversationSource:
+    """A live conversation an agent turns into a ticket: who, where, and what was said."""
+
+    conversation_id: str
+    channel: str
+    customer_id: str
+    language: str
+    team: str
+    lines: tuple[ConversationLine, ...]
+    angry: bool = False
+    sentiment: float | None = None
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What a bulk change did to one ticket: the ticket as it now is, or why it was refused."""
+
+    number: str
+    ticket: TicketView | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class TeamCompliance:
+    """SLA figures of one team's tickets created in a period.
+
+    ``met``: resolved or closed with neither due time missed; ``breached``: a due time missed
+    (whatever the status now); the rest are still running on time. ``compliance`` is met out of
+    met + breached (the analytics dashboard's definition), None when neither happened.
+    """
+
+    team: str
+    tickets: int
+    met: int
+    breached: int
+    first_response_breached: int
+    resolution_breached: int
+    open_now: int
+
+    @property
+    def compliance(self) -> float | None:
+        decided = self.met + self.breached
+        return None if decided == 0 else self.met / decided

@@ -30,6 +30,8 @@ TEMPLATES = {
         "pending_customer": "We need more information on your ticket {number}: please reply here.",
         "satisfaction": " How satisfied are you? Reply with a score from 1 (poor) to 5 (great).",
         "merged": "Your ticket {number} was merged into {target}; we continue there.",
+        "opened": "We've opened ticket {number} for this conversation; we'll reply by {due}. "
+        "Ask about it any time with its number.",
     },
     "zh": {
         "reply": "您的工单 {number} 有新回复：{text}",
@@ -37,6 +39,8 @@ TEMPLATES = {
         "pending_customer": "您的工单 {number} 需要您补充信息，请直接在此回复。",
         "satisfaction": "请为本次处理打分：1（很差）到 5（很好）。",
         "merged": "您的工单 {number} 已合并到 {target}，后续将在该工单中处理。",
+        "opened": "已为本次对话创建工单 {number}，我们会在 {due} 前回复您。"
+        "随时可凭工单号查询进度。",
     },
 }
 
@@ -67,6 +71,11 @@ def status_text(language: str, number: str, status: str) -> str:
 def merged_text(language: str, number: str, target: str) -> str:
     """The customer's ticket was merged into another of theirs."""
     return TEMPLATES[_lang(language)]["merged"].format(number=number, target=target)
+
+
+def opened_text(language: str, number: str, due: str) -> str:
+    """An agent opened a ticket from the customer's conversation: its number and reply time."""
+    return TEMPLATES[_lang(language)]["opened"].format(number=number, due=due)
 
 
 # A ticket number as customers type it: any case, with or without the dashes, full-width digits

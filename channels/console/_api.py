@@ -22,6 +22,7 @@ from channels.connector import attachment_file
 from channels.console._context import ContextBuilder
 from channels.console._dispatch import Dispatcher
 from channels.console._services import COOKIE, CSRF_COOKIE, CSRF_HEADER, ConsoleServices
+from channels.console._tickets import ConversationTickets
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +119,12 @@ def build_router(
         return agent
 
     Agent = Annotated[AgentProfile, Depends(current_agent)]
+    ticket_work = None if console.tickets is None else ConversationTickets(console, console.tickets)
+
+    def tickets() -> ConversationTickets:
+        if ticket_work is None:
+            raise HTTPException(404, detail="tickets are not set up on this hub")
+        return ticket_work
 
     @api.post("/login")
     async def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]:
@@ -231,6 +238,16 @@ def build_router(
         view = await console.conversations.close_handoff(agent, handoff_id, body.resolution)
         await dispatcher.queue_changed()
         return handoff_json(view)
+
+    @api.post("/handoffs/{handoff_id}/ticket")
+    async def ticket_from_conversation(handoff_id: int, agent: Agent) -> dict[str, Any]:
+        """A ticket for the conversation the agent handles; the customer is told its number."""
+        return await tickets().open_from_handoff(agent, handoff_id)
+
+    @api.get("/tickets/{number}/conversation")
+    async def ticket_conversation(number: str, agent: Agent) -> dict[str, Any]:
+        """The conversation a ticket was opened from, for the ticket page."""
+        return await tickets().conversation_of(number, agent)
 
     @api.get("/canned")
     async def canned(agent: Agent, language: Language = "zh") -> list[dict[str, str]]:

@@ -10,6 +10,7 @@ from typing import Any
 from bot.conversations import ConversationService
 from bot.handoff import AgentDirectory, HandoffService
 from bot.media import AttachmentStore
+from bot.tickets import TicketService
 
 COOKIE = "console_session"
 # The double-submit CSRF token: readable by the console's own script, which echoes it in the
@@ -33,3 +34,5 @@ class ConsoleServices:
     tracker: Callable[[str], Awaitable[dict[str, Any]]]
     # The console is served over https: its cookies get ``Secure``.
     secure_cookies: bool = False
+    # Tickets: a ticket's conversation, a conversation turned into a ticket.
+    tickets: TicketService | None = None

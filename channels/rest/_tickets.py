@@ -66,6 +66,9 @@ class TicketCaller:
 
     actor: str
     customer_id: str | None = None
+    # A supervisor (or the shop's back end with the API key) may force a merge of two
+    # customers' tickets; an agent may not.
+    supervisor: bool = False
 
 
 # ``authorize(scope)`` returns a FastAPI dependency that yields the caller or raises 401/403.
@@ -153,6 +156,24 @@ class MergeIn(BaseModel):
     into: str = Field(min_length=1, max_length=24)
     version: int | None = Field(default=None, ge=1)
     into_version: int | None = Field(default=None, ge=1)
+    force: bool = Field(
+        default=False,
+        description="Merge although the tickets are different customers' (supervisors only).",
+    )
+
+
+class BulkIn(BaseModel):
+    """One change for several tickets; ``versions`` (number → version read) guards each."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    numbers: list[str] = Field(min_length=1, max_length=100)
+    versions: dict[str, int] | None = Field(default=None, max_length=100)
+    status: Status | None = None
+    priority: Priority | None = None
+    team: Team | None = None
+    assignee: str | None = Field(default=None, min_length=1, max_length=64)
+    unassign: bool = False
 
 
 class SatisfactionIn(BaseModel):
@@ -230,6 +251,34 @@ class TicketDetailOut(BaseModel):
     history: list[HistoryOut]
 
 
+class BulkItemOut(BaseModel):
+    """One ticket's outcome: the ticket as it now is, or why it was left as it was."""
+
+    number: str
+    ticket: TicketOut | None
+    error: str | None
+
+
+class BulkOut(BaseModel):
+    changed: int
+    refused: int
+    results: list[BulkItemOut]
+
+
+class TeamSlaOut(BaseModel):
+    """One team's tickets created in the period: met, breached, still open; compliance is met
+    out of met + breached (null when neither)."""
+
+    team: str
+    tickets: int
+    met: int
+    breached: int
+    first_response_breached: int
+    resolution_breached: int
+    open_now: int
+    compliance: float | None
+
+
 class TicketPageOut(BaseModel):
     """One page of tickets; ask again with ``offset=next_offset`` for the next."""
 
@@ -303,6 +352,47 @@ def build_tickets_router(service: TicketService, authorize: Authorize) -> APIRou
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="tickets.csv"'},
         )
+
+    @router.get("/sla", response_model=list[TeamSlaOut], responses=_errors(403, 422))
+    async def sla_per_team(
+        caller: Reader,
+        since: Annotated[datetime, Query(description="From (with a time zone).")],
+        until: Annotated[datetime, Query(description="Until, excluded (with a time zone).")],
+    ) -> list[TeamSlaOut]:
+        """SLA compliance per team of the tickets created in ``[since, until)``."""
+        _agents_only(caller, "read the teams' figures")
+        rows = await _call(service.sla_compliance(since, until))
+        return [TeamSlaOut(**asdict(row), compliance=row.compliance) for row in rows]
+
+    @router.post("/bulk", response_model=BulkOut, responses=_errors(403, 422))
+    async def bulk(body: BulkIn, caller: Writer) -> BulkOut:
+        """The same change to several tickets; each is changed or refused on its own."""
+        _agents_only(caller, "change tickets")
+        changes = TicketChanges(
+            status=body.status,
+            priority=body.priority,
+            team=body.team,
+            assignee=body.assignee,
+            unassign=body.unassign,
+        )
+        outcomes = await _call(
+            service.bulk_update(
+                body.numbers,
+                changes,
+                actor=caller.actor,
+                versions={k.strip().upper(): v for k, v in (body.versions or {}).items()},
+            )
+        )
+        results = [
+            BulkItemOut(
+                number=o.number,
+                ticket=None if o.ticket is None else _ticket(o.ticket),
+                error=o.error,
+            )
+            for o in outcomes
+        ]
+        changed = sum(1 for o in outcomes if o.error is None)
+        return BulkOut(changed=changed, refused=len(outcomes) - changed, results=results)
 
     @router.get("/{number}", response_model=TicketDetailOut, responses=_errors(404, 422))
     async def get_ticket(number: str, caller: Reader, response: Response) -> TicketDetailOut:
@@ -408,6 +498,14 @@ def build_tickets_router(service: TicketService, authorize: Authorize) -> APIRou
     async def merge(number: str, body: MergeIn, caller: Writer) -> TicketOut:
         """Merge this ticket into ``into``; returns the ticket merged into."""
         _agents_only(caller, "merge tickets")
+        if body.force and not caller.supervisor:
+            raise HTTPException(
+                403,
+                detail=_detail(
+                    "forbidden",
+                    "only a supervisor may merge different customers' tickets (force)",
+                ),
+            )
         return _ticket(
             await _call(
                 service.merge(
@@ -416,6 +514,7 @@ def build_tickets_router(service: TicketService, authorize: Authorize) -> APIRou
                     actor=caller.actor,
                     source_version=body.version,
                     target_version=body.into_version,
+                    force=body.force,
                 )
             )
         )

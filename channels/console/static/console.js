@@ -80,6 +80,9 @@
     refreshQueue();
     loadCanned();
     api("GET", "/agents").then((agents) => { state.agents = agents; renderTransferTargets(); });
+    // A link from a ticket (/console?handoff=ID) opens that conversation.
+    const linked = Number(new URLSearchParams(location.search).get("handoff"));
+    if (Number.isInteger(linked) && linked > 0) openHandoff(linked);
   }
 
   $("presence").addEventListener("change", async () => {
@@ -176,6 +179,8 @@
     $("return").hidden = !active;
     $("transfer").hidden = !active;
     $("transfer-target").parentElement.hidden = !active;
+    $("to-ticket").hidden = !active;
+    $("ticket-made").hidden = true;
     showError("chat-error", null);
     if (state.socket) state.socket.emit("watch", { handoff_id: id });
   }
@@ -267,6 +272,20 @@
     const [kind, value] = $("transfer-target").value.split(":");
     const body = kind === "agent" ? { agent_id: Number(value) } : { skill: value };
     act("POST", `/handoffs/${state.handoff.id}/transfer`, body);
+  });
+  // One click: a ticket for this conversation (its customer, channel and latest messages); the
+  // customer is told its number in the conversation. A second click shows the same ticket.
+  $("to-ticket").addEventListener("click", async () => {
+    showError("chat-error", null);
+    try {
+      const ticket = await api("POST", `/handoffs/${state.handoff.id}/ticket`);
+      const link = $("ticket-link");
+      link.textContent = t(ticket.created ? "chat.ticketMade" : "chat.ticketExists").replace("{n}", ticket.number);
+      link.href = "/console/tickets?ticket=" + encodeURIComponent(ticket.number);
+      $("ticket-made").hidden = false;
+    } catch (error) {
+      showError("chat-error", error);
+    }
   });
   $("close-form").addEventListener("submit", (event) => {
     event.preventDefault();

@@ -48,6 +48,30 @@
     $("gaps").replaceChildren(...rows);
   }
 
+  // SLA compliance per team of the tickets created in the chosen period (/api/tickets/sla).
+  async function refreshSla() {
+    const select = $("sla-days");
+    [...select.options].forEach((o) => { o.textContent = t("sup.days").replace("{n}", o.value); });
+    const until = new Date();
+    const since = new Date(until.getTime() - Number(select.value) * 86400000);
+    const query = new URLSearchParams({ since: since.toISOString(), until: until.toISOString() });
+    const response = await fetch("/api/tickets/sla?" + query, { credentials: "same-origin" });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      $("sup-error").textContent = (data.detail && data.detail.message) || data.detail || response.statusText;
+      return;
+    }
+    $("sla").replaceChildren(...data.map((row) => {
+      const tr = document.createElement("tr");
+      tr.dataset.team = row.team;
+      const rate = row.compliance === null ? "–" : `${Math.round(row.compliance * 1000) / 10}%`;
+      tr.append(cell(t("skill." + row.team)), cell(row.tickets), cell(row.met), cell(row.breached),
+                cell(row.open_now), cell(rate));
+      if (row.compliance !== null && row.compliance < 0.9) tr.className = "sla-breached";
+      return tr;
+    }));
+  }
+
   async function loadNames() {
     const response = await fetch("/console/api/agents", { credentials: "same-origin" });
     if (response.ok) names = Object.fromEntries((await response.json()).map((a) => [a.id, a.display_name]));
@@ -57,11 +81,14 @@
     await loadNames();
     await refresh();
     await refreshGaps();
+    await refreshSla();
+    $("sla-days").addEventListener("change", refreshSla);
     setInterval(refreshGaps, 60000);
+    setInterval(refreshSla, 60000);
     const socket = window.io("/console", { transports: ["websocket", "polling"] });
     socket.on("queue", refresh);
     socket.on("assigned", refresh);
     setInterval(refresh, 5000);  // waiting times grow between events
   });
-  document.addEventListener("langchange", () => { refresh(); refreshGaps(); });
+  document.addEventListener("langchange", () => { refresh(); refreshGaps(); refreshSla(); });
 })();

@@ -21,7 +21,10 @@
   const TEAMS = ["orders", "refunds", "technical", "sales", "general"];
   const SLA = ["ok", "due_soon", "breached"];
   const PAGE = 50;
-  const state = { me: null, agents: [], items: [], next: null, view: "all", ticket: null };
+  const state = { me: null, agents: [], items: [], next: null, view: "all", ticket: null,
+                  picked: new Set() };
+  // History rows name fields as the service stores them; the page says them in words.
+  const TIME_FIELDS = ["first_responded_at", "first_response_breached_at", "resolution_breached_at"];
 
   function csrfToken() {
     const found = document.cookie.split("; ").find((c) => c.startsWith("console_csrf="));
@@ -91,6 +94,8 @@
     options($("f-sla"), SLA, (s) => t("tk.sla." + s), true);
     const agents = state.agents.map((a) => [a.username, a.display_name]);
     options($("d-assignee"), agents.map(([v]) => v), (v) => (agents.find(([u]) => u === v) || [v, v])[1], false);
+    options($("b-assignee"), agents.map(([v]) => v), (v) => (agents.find(([u]) => u === v) || [v, v])[1], false);
+    options($("b-status"), STATUSES.filter((s) => s !== "new"), (s) => t("tk.status." + s), false);
   }
 
   function query(offset) {
@@ -123,8 +128,17 @@
     $("f-assignee").value = presets.assignee;
     $("f-sla").value = presets.sla;
     $("f-priority").value = ""; $("f-team").value = ""; $("f-q").value = "";
-    history.replaceState(null, "", view === "all" ? location.pathname : "?view=" + view);
+    syncUrl();
     load(false);
+  }
+
+  // The address names the saved view and the open ticket, so either can be shared or reloaded.
+  function syncUrl() {
+    const params = new URLSearchParams();
+    if (state.view !== "all" && state.view !== "custom") params.set("view", state.view);
+    if (state.ticket) params.set("ticket", state.ticket.number);
+    const search = params.toString();
+    history.replaceState(null, "", location.pathname + (search ? "?" + search : ""));
   }
 
   async function load(more) {
@@ -133,6 +147,7 @@
       const page = await call("GET", "/api/tickets?" + query(more ? state.next : 0));
       state.items = more ? state.items.concat(page.items) : page.items;
       state.next = page.next_offset;
+      state.total = page.total;
       renderList(page.total);
       document.body.dataset.loaded = "list";
     } catch (error) {
@@ -149,20 +164,60 @@
       open.type = "button";
       open.addEventListener("click", () => openTicket(ticket.number));
       const first = el("td"); first.append(open);
+      const pick = el("input", null, "pick");
+      pick.type = "checkbox";
+      pick.checked = state.picked.has(ticket.number);
+      pick.setAttribute("aria-label", ticket.number);
+      pick.addEventListener("change", () => {
+        if (pick.checked) state.picked.add(ticket.number); else state.picked.delete(ticket.number);
+        renderPicked();
+      });
+      const box = el("td"); box.append(pick);
       const prio = el("td", ticket.priority, "prio-" + ticket.priority);
       const sla = el("td", due(ticket), "sla-" + ticket.sla_state);
-      tr.append(first, el("td", ticket.subject), el("td", t("tk.status." + ticket.status)), prio,
+      tr.append(box, first, el("td", ticket.subject), el("td", t("tk.status." + ticket.status)), prio,
         el("td", t("skill." + ticket.team)), el("td", ticket.assignee || t("tk.unassigned")), sla);
       tr.addEventListener("click", (event) => { if (event.target === tr || event.target.tagName === "TD") openTicket(ticket.number); });
       return tr;
     });
     if (!rows.length) {
-      const td = el("td", t("tk.empty")); td.colSpan = 7;
+      const td = el("td", t("tk.empty")); td.colSpan = 8;
       const tr = el("tr"); tr.append(td); rows.push(tr);
     }
     $("tk-rows").replaceChildren(...rows);
-    $("tk-count").textContent = total === null || total === undefined ? "" : t("tk.count").replace("{n}", total);
+    const count = total === null || total === undefined ? state.total : total;
+    $("tk-count").textContent = count === null || count === undefined ? "" : t("tk.count").replace("{n}", count);
     $("tk-more").hidden = state.next === null || state.next === undefined;
+    renderPicked();
+  }
+
+  // The bulk bar shows while tickets are picked; picks outside the loaded list are dropped.
+  function renderPicked() {
+    const shown = new Set(state.items.map((ticket) => ticket.number));
+    state.picked.forEach((number) => { if (!shown.has(number)) state.picked.delete(number); });
+    $("tk-bulk").hidden = state.picked.size === 0;
+    $("tk-picked").textContent = t("tk.picked").replace("{n}", state.picked.size);
+    $("tk-all").checked = state.items.length > 0 && state.picked.size === state.items.length;
+  }
+
+  async function bulk(change) {
+    $("tk-error").textContent = "";
+    const numbers = [...state.picked];
+    const versions = Object.fromEntries(state.items.filter((tk) => state.picked.has(tk.number))
+      .map((tk) => [tk.number, tk.version]));
+    try {
+      const result = await call("POST", "/api/tickets/bulk", { numbers, versions, ...change });
+      const refused = result.results.filter((r) => r.error)
+        .map((r) => `${r.number}: ${r.error}`);
+      $("tk-bulk-result").textContent = [t("tk.bulkDone").replace("{n}", result.changed),
+        ...(refused.length ? [t("tk.bulkRefused").replace("{n}", refused.length), ...refused] : [])]
+        .join(" · ");
+      state.picked.clear();
+      await load(false);
+      if (state.ticket && numbers.includes(state.ticket.number)) await openTicket(state.ticket.number);
+    } catch (error) {
+      $("tk-error").textContent = error.message;
+    }
   }
 
   async function openTicket(number) {
@@ -170,6 +225,7 @@
     try {
       const detail = await call("GET", "/api/tickets/" + encodeURIComponent(number));
       state.ticket = detail.ticket;
+      syncUrl();
       renderDetail(detail);
       document.querySelectorAll("#tk-rows tr").forEach((tr) => {
         if (tr.dataset.number === number) tr.setAttribute("aria-selected", "true");
@@ -194,6 +250,7 @@
       ["tk.resolutionDue", when(tk.resolution_due_at)], ["tk.sla", t("tk.sla." + tk.sla_state)],
       ["tk.tags", tk.tags.join(", ") || "–"], ["tk.description", tk.description],
     ];
+    if (tk.merged_into) fields.splice(1, 0, ["tk.mergedInto", tk.merged_into]);
     $("tk-fields").replaceChildren(...fields.flatMap(([key, value]) => {
       const dd = el("dd", value); dd.dataset.field = key.slice(3);
       return [el("dt", t(key)), dd];
@@ -216,11 +273,93 @@
     $("tk-thread").replaceChildren(...entries);
     $("tk-history").replaceChildren(...detail.history.slice().reverse().map((h) => {
       const tr = el("tr");
-      const value = (v) => v === null ? "–" : (h.field === "status" ? t("tk.status." + v) : v);
-      tr.append(el("td", when(h.at)), el("td", h.actor), el("td", h.field),
-        el("td", `${value(h.old)} → ${value(h.new)}`));
+      tr.dataset.field = h.field;
+      tr.append(el("td", when(h.at)), el("td", actorName(h.actor)), el("td", fieldName(h.field)),
+        el("td", historyChange(h)));
       return tr;
     }));
+    $("d-force-label").hidden = !(state.me && state.me.role === "supervisor");
+    $("d-conversation").hidden = !tk.conversation_id;
+    $("d-merge-go").disabled = tk.status === "closed";
+    $("tk-conversation-box").hidden = true;
+  }
+
+  function fieldName(field) {
+    const key = "tk.field." + field;
+    const label = t(key);
+    return label === key ? field : label;
+  }
+
+  // Who made a change, as agents know them: an agent's display name, the bot, the SLA timer.
+  function actorName(actor) {
+    if (actor.startsWith("agent:")) {
+      const username = actor.slice("agent:".length);
+      const agent = state.agents.find((a) => a.username === username);
+      return agent ? agent.display_name : username;
+    }
+    const key = "tk.actor." + actor;
+    const label = t(key);
+    return label === key ? actor : label;
+  }
+
+  function historyValue(field, value) {
+    if (value === null || value === undefined || value === "") return "";
+    if (TIME_FIELDS.includes(field)) return when(value);
+    if (field === "status") return t("tk.status." + value);
+    if (field === "team") return t("skill." + value);
+    if (field === "category") return t("tk.category." + value);
+    if (field === "personal_data") return t("tk.erased");
+    return value;
+  }
+
+  // "处理中 → 已解决", "新建" (set first), "移除 mei" (cleared).
+  function historyChange(h) {
+    const old = historyValue(h.field, h.old);
+    const now = historyValue(h.field, h.new);
+    if (old && now) return `${old} → ${now}`;
+    if (now) return now;
+    return t("tk.removed").replace("{v}", old || "–");
+  }
+
+  async function showConversation() {
+    $("tk-detail-error").textContent = "";
+    try {
+      const data = await call("GET",
+        `/console/api/tickets/${encodeURIComponent(state.ticket.number)}/conversation`);
+      const items = data.transcript.map((m) => {
+        const li = el("li", null, `entry msg author-${m.author}`);
+        li.append(el("span", `${t("author." + m.author)} · ${when(m.created_at)}`, "who"),
+          el("span", m.text, "text"));
+        return li;
+      });
+      if (!items.length) items.push(el("li", t("tk.noEntries"), "muted"));
+      $("tk-conversation").replaceChildren(...items);
+      // Waiting for or with an agent now, and this agent may take it: open it in the console.
+      $("tk-open-handoff").hidden = data.handoff_id === null;
+      if (data.handoff_id !== null) $("tk-open-handoff").href = "/console?handoff=" + data.handoff_id;
+      $("tk-conversation-box").hidden = false;
+    } catch (error) {
+      $("tk-detail-error").textContent = error.message;
+    }
+  }
+
+  // Merging ends with the ticket merged into (where the work goes on).
+  async function merge() {
+    $("tk-detail-error").textContent = "";
+    const into = $("d-merge-into").value.trim().toUpperCase();
+    if (!into) { $("tk-detail-error").textContent = t("tk.mergeWhich"); return; }
+    const source = state.ticket;
+    try {
+      const target = await call("POST", `/api/tickets/${encodeURIComponent(source.number)}/merge`,
+        { into, version: source.version, force: $("d-force").checked });
+      $("d-merge-into").value = "";
+      $("d-force").checked = false;
+      await load(false);
+      await openTicket(target.number);
+    } catch (error) {
+      $("tk-detail-error").textContent = error.message;
+      if (error.status === 409) await openTicket(source.number);
+    }
   }
 
   // After any change: the detail and the list again (the list may no longer match the filters).
@@ -256,8 +395,12 @@
     fillFilters();
     call("GET", "/console/api/agents").then((agents) => { state.agents = agents; fillFilters(); })
       .catch((error) => { $("tk-error").textContent = error.message; });
-    const view = new URLSearchParams(location.search).get("view");
+    const params = new URLSearchParams(location.search);
+    const view = params.get("view");
     setView(["all", "mine", "soon", "breached"].includes(view) ? view : "all");
+    // A link from elsewhere in the console (a conversation made into a ticket) opens it.
+    const ticket = params.get("ticket");
+    if (ticket) openTicket(ticket);
   }
 
   document.addEventListener("DOMContentLoaded", async () => {
@@ -269,6 +412,15 @@
       load(false);
     });
     $("tk-more").addEventListener("click", () => load(true));
+    $("tk-all").addEventListener("change", () => {
+      if ($("tk-all").checked) state.items.forEach((tk) => state.picked.add(tk.number));
+      else state.picked.clear();
+      renderList(null);
+    });
+    $("b-status-go").addEventListener("click", () => bulk({ status: $("b-status").value }));
+    $("b-assign-go").addEventListener("click", () => bulk({ assignee: $("b-assignee").value }));
+    $("d-merge-go").addEventListener("click", merge);
+    $("d-conversation").addEventListener("click", showConversation);
     $("tk-reply-form").addEventListener("submit", (event) => { event.preventDefault(); post("replies"); });
     $("tk-note").addEventListener("click", () => post("notes"));
     $("d-status-go").addEventListener("click", () => change((tk) => call("PATCH",
