@@ -29,6 +29,23 @@ DOMAIN_DIR = Path(__file__).resolve().parents[1] / "domain"
 # The dialogue's replies that mean "the bot did not understand" (bot/domain/service.yml).
 FALLBACK_RESPONSES = ("utter_fallback_suggest", "utter_fallback_offer_human", "utter_default")
 
+# Intents of the domain that say nothing of what a customer came for (bot/domain/*.yml), and
+# Rasa's fallback intent: a conversation-day takes the intent of its first message with another.
+MINOR_INTENTS = frozenset(
+    {
+        "greet",
+        "goodbye",
+        "thanks",
+        "bot_challenge",
+        "chitchat",
+        "inform",
+        "affirm",
+        "deny",
+        "stop",
+        "nlu_fallback",
+    }
+)
+
 
 @dataclass(frozen=True)
 class Analytics:
@@ -123,6 +140,7 @@ def build_analytics(
         AnalyticsConfig(
             fallback_texts=fallback_texts(),
             fcr_days=settings.analytics_fcr_days,
+            minor_intents=MINOR_INTENTS,
             refresh_days=settings.analytics_fcr_days + 2,
         ),
     )

@@ -14,8 +14,9 @@ Definitions (UTC days):
 - *fallback*: a bot reply that is one of the dialogue's fallback texts (the wiring passes them);
 - *knowledge answered / abstained*: bot replies carrying ``custom.knowledge.abstained``;
 - *wait*: a handoff's request to its acceptance; *handle*: acceptance to its end;
-- *intent* and *agent* of a conversation-day are those of its last handoff (the hub stores no
-  intent for turns the bot handled: they count under the empty intent);
+- *agent* of a conversation-day is that of its last handoff; its *intent* is its last handoff's
+  intent, else the intent Rasa gave its first customer message whose intent is a task (not one
+  of ``minor_intents``: greetings, yes/no, thanks, bare information); "" when none is known;
 - *SLA compliance*: tickets created that day that are resolved or closed without a breach,
   out of those resolved, closed or breached.
 """
@@ -46,6 +47,7 @@ from sqlalchemy import (
 )
 
 from bot.insights._analytics_tables import AnalyticsDaily, AnalyticsState, AnalyticsUnanswered
+from bot.insights._intents import MessageIntent
 from bot.privacy import redact
 from bot.storage import Agent, Conversation, Database, Handoff, Message
 from knowledge import question_key
@@ -99,6 +101,8 @@ class AnalyticsConfig:
 
     fallback_texts: frozenset[str] = frozenset()
     fcr_days: int = 7
+    # Intents that say nothing of what the customer came for (the wiring names them).
+    minor_intents: frozenset[str] = frozenset()
     refresh_days: int = 9  # more than fcr_days: a late return still undoes a resolution
 
 
@@ -117,6 +121,7 @@ class _ConversationDay:
     abstained: int = 0
     fallback: int = 0
     handoffs: list[tuple[str, str]] = field(default_factory=list)  # (intent, agent)
+    intent: str = ""  # of its first customer message with a task intent
 
 
 def parse_day(text: str, name: str) -> date:
@@ -160,6 +165,7 @@ def collect_rollup(
     since, until = _midnight(start), _midnight(end + timedelta(days=1))
     days = _conversation_days(connection, dialect, since, until + timedelta(days=config.fcr_days))
     _add_replies(connection, dialect, since, until, days, config.fallback_texts)
+    _add_intents(connection, dialect, since, until, days, config.minor_intents)
     out: dict[Key, float] = defaultdict(float)
     for handoff in _handoffs(connection, dialect, since, until):
         conversation_pk, day, channel, language, reason, intent, agent = handoff[:7]
@@ -190,7 +196,8 @@ def collect_rollup(
     for (conversation_pk, day), facts in days.items():
         if not first <= day <= last:
             continue
-        intent, agent = facts.handoffs[-1] if facts.handoffs else ("", "")
+        handed_intent, agent = facts.handoffs[-1] if facts.handoffs else ("", "")
+        intent = handed_intent or facts.intent
         dims = (day, facts.channel, facts.language, intent, agent)
         returned = _returned(active[conversation_pk], day, config.fcr_days)
         for metric, value in (
@@ -281,6 +288,27 @@ def _add_replies(
         facts.answered += int(answered or 0)
         facts.abstained += int(abstain or 0)
         facts.fallback += int(fell or 0)
+
+
+def _add_intents(
+    connection: Connection,
+    dialect: str,
+    since: datetime,
+    until: datetime,
+    days: dict[tuple[int, str], _ConversationDay],
+    minor_intents: frozenset[str],
+) -> None:
+    """Each conversation-day's intent: that of its first customer message with a task intent."""
+    rows = connection.execute(
+        select(Message.conversation_id, _day_of(Message.created_at, dialect), MessageIntent.intent)
+        .join(MessageIntent, MessageIntent.message_id == Message.id)
+        .where(Message.direction == "in", Message.created_at >= since, Message.created_at < until)
+        .order_by(Message.id)
+    )
+    for pk, d, intent in rows:
+        facts = days.get((pk, str(d)))
+        if facts is not None and not facts.intent and intent not in minor_intents:
+            facts.intent = str(intent)
 
 
 def _handoffs(
