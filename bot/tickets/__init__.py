@@ -19,6 +19,7 @@ from bot.tickets._model import (
     AttachmentRef,
     CustomerNotification,
     HistoryRow,
+    SatisfactionComment,
     SlaReport,
     SupervisorAlert,
     TicketChanges,
@@ -31,6 +32,7 @@ from bot.tickets._model import (
 )
 from bot.tickets._priority import PriorityDecision, PriorityRules, decide_priority, raise_priority
 from bot.tickets._service import (
+    ERASED,
     MAX_PAGE,
     SORTS,
     TicketConfig,
@@ -52,6 +54,7 @@ __all__ = [
     "ACTIVE",
     "CATEGORIES",
     "CATEGORY_OF_INTENT",
+    "ERASED",
     "MAX_PAGE",
     "PRIORITIES",
     "SIGNATURE_HEADER",
@@ -67,6 +70,7 @@ __all__ = [
     "InvalidTicket",
     "PriorityDecision",
     "PriorityRules",
+    "SatisfactionComment",
     "SlaPolicy",
     "SlaReport",
     "SlaTarget",
