@@ -46,7 +46,12 @@ from sqlalchemy import (
     update,
 )
 
-from bot.insights._analytics_tables import AnalyticsDaily, AnalyticsState, AnalyticsUnanswered
+from bot.insights._analytics_tables import (
+    AnalyticsDaily,
+    AnalyticsMarginal,
+    AnalyticsState,
+    AnalyticsUnanswered,
+)
 from bot.insights._intents import MessageIntent
 from bot.privacy import redact
 from bot.storage import Agent, Conversation, Database, Handoff, Message
@@ -104,6 +109,9 @@ class AnalyticsConfig:
     # Intents that say nothing of what the customer came for (the wiring names them).
     minor_intents: frozenset[str] = frozenset()
     refresh_days: int = 9  # more than fcr_days: a late return still undoes a resolution
+    # Unfiltered views read the per-dimension sums (False: every view reads the full rollup,
+    # as before they existed; bench/analytics.py compares both).
+    use_marginals: bool = True
 
 
 Key = tuple[str, str, str, str, str, str]  # day, channel, language, intent, agent, metric
@@ -353,8 +361,37 @@ def add_tickets(out: dict[Key, float], tickets: Iterable[TicketFact]) -> None:
             out[(*dims, "ticket_csat_n")] += 1
 
 
+MarginalKey = tuple[str, str, str, str]  # day, dimension ("" for the total), key, metric
+
+
+def marginals_of(rows: Mapping[Key, float]) -> dict[MarginalKey, float]:
+    """Each day's sums per metric in total and per value of each dimension (handoff reasons
+    only in total: the report breaks them down by nothing else)."""
+    out: dict[MarginalKey, float] = defaultdict(float)
+    for (day, channel, language, intent, agent, metric), value in rows.items():
+        out[(day, "", "", metric)] += value
+        if metric.startswith("reason:"):
+            continue
+        for name, key in zip(DIMENSIONS, (channel, language, intent, agent), strict=True):
+            out[(day, name, key, metric)] += value
+    return out
+
+
 def store_rollup(connection: Connection, start: date, end: date, rows: Mapping[Key, float]) -> int:
-    """Replace the stored rollup of ``start`` … ``end`` with ``rows``; how many were written."""
+    """Replace the stored rollup of ``start`` … ``end`` with ``rows`` (and its marginals); how
+    many rollup rows were written."""
+    first, last = start.isoformat(), end.isoformat()
+    connection.execute(
+        delete(AnalyticsMarginal).where(
+            AnalyticsMarginal.day >= first, AnalyticsMarginal.day <= last
+        )
+    )
+    marginals = [
+        {"day": day, "dimension": name, "key": key[:128], "metric": metric[:64], "value": value}
+        for (day, name, key, metric), value in marginals_of(rows).items()
+    ]
+    for offset in range(0, len(marginals), 5000):
+        connection.execute(insert(AnalyticsMarginal), marginals[offset : offset + 5000])
     connection.execute(
         delete(AnalyticsDaily).where(
             AnalyticsDaily.day >= start.isoformat(), AnalyticsDaily.day <= end.isoformat()
@@ -425,6 +462,20 @@ def read_rollup(
     return [tuple(row) for row in connection.execute(query)]  # type: ignore[misc]
 
 
+def read_marginals(
+    connection: Connection, start: date, end: date
+) -> list[tuple[str, str, str, str, float]]:
+    """The stored marginals of ``start`` … ``end``."""
+    query = select(
+        AnalyticsMarginal.day,
+        AnalyticsMarginal.dimension,
+        AnalyticsMarginal.key,
+        AnalyticsMarginal.metric,
+        AnalyticsMarginal.value,
+    ).where(AnalyticsMarginal.day >= start.isoformat(), AnalyticsMarginal.day <= end.isoformat())
+    return [tuple(row) for row in connection.execute(query)]  # type: ignore[misc]
+
+
 # ---- metrics from summed counters ---------------------------------------------------------------
 
 
@@ -480,40 +531,72 @@ def summarize(
     One pass in Python over the range's rollup rows: measured faster than six GROUP BY scans
     in SQLite (bench/analytics.py: 264 against 458 ms of CPU for 30 days of 1,000,000
     messages)."""
-    if granularity not in GRANULARITIES:
-        raise InvalidAnalyticsQuery(f"granularity must be one of {', '.join(GRANULARITIES)}")
-    total: dict[str, float] = defaultdict(float)
-    series: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    by: dict[str, dict[str, dict[str, float]]] = {
-        name: defaultdict(lambda: defaultdict(float)) for name in DIMENSIONS
-    }
-    reasons: dict[str, float] = defaultdict(float)
+    sums = _Sums(granularity)
     for day, channel, language, intent, agent, metric, value in rows:
         if metric.startswith("reason:"):
-            reasons[metric.removeprefix("reason:")] += value
+            sums.reasons[metric.removeprefix("reason:")] += value
             continue
-        total[metric] += value
-        series[period_of(day, granularity)][metric] += value
+        sums.total[metric] += value
+        sums.series[period_of(day, granularity)][metric] += value
         for name, key in zip(DIMENSIONS, (channel, language, intent, agent), strict=True):
-            by[name][key][metric] += value
-    intents = sorted(
-        ((key, sums.get("conversations", 0.0)) for key, sums in by["intent"].items() if key),
-        key=lambda item: (-item[1], item[0]),
-    )
-    return {
-        "granularity": granularity,
-        "totals": metrics(total),
-        "series": [{"period": p, **metrics(series[p])} for p in sorted(series)],
-        "by": {
-            name: [{"key": key, **metrics(sums)} for key, sums in sorted(groups.items())]
-            for name, groups in by.items()
-        },
-        "handoff_reasons": [
-            {"reason": reason, "count": int(count)}
-            for reason, count in sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
-        ],
-        "top_intents": [{"intent": k, "conversations": int(v)} for k, v in intents[:10]],
-    }
+            sums.by[name][key][metric] += value
+    return sums.report()
+
+
+def summarize_marginals(
+    rows: Iterable[tuple[str, str, str, str, float]], granularity: str
+) -> dict[str, Any]:
+    """What ``summarize`` makes of the full rollup, from the marginals of an unfiltered view
+    (a few hundred rows a day instead of every combination of dimensions)."""
+    sums = _Sums(granularity)
+    periods: dict[str, str] = {}
+    for day, dimension, key, metric, value in rows:
+        if dimension:
+            sums.by[dimension][key][metric] += value
+        elif metric.startswith("reason:"):
+            sums.reasons[metric.removeprefix("reason:")] += value
+        else:
+            sums.total[metric] += value
+            period = periods.get(day) or periods.setdefault(day, period_of(day, granularity))
+            sums.series[period][metric] += value
+    return sums.report()
+
+
+class _Sums:
+    """Counters summed for a report: in total, per period, per dimension value, per reason."""
+
+    def __init__(self, granularity: str) -> None:
+        if granularity not in GRANULARITIES:
+            raise InvalidAnalyticsQuery(f"granularity must be one of {', '.join(GRANULARITIES)}")
+        self.granularity = granularity
+        self.total: dict[str, float] = defaultdict(float)
+        self.series: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.by: dict[str, dict[str, dict[str, float]]] = {
+            name: defaultdict(lambda: defaultdict(float)) for name in DIMENSIONS
+        }
+        self.reasons: dict[str, float] = defaultdict(float)
+
+    def report(self) -> dict[str, Any]:
+        """The report's figures from the summed counters."""
+        series, by, reasons = self.series, self.by, self.reasons
+        intents = sorted(
+            ((key, sums.get("conversations", 0.0)) for key, sums in by["intent"].items() if key),
+            key=lambda item: (-item[1], item[0]),
+        )
+        return {
+            "granularity": self.granularity,
+            "totals": metrics(self.total),
+            "series": [{"period": p, **metrics(series[p])} for p in sorted(series)],
+            "by": {
+                name: [{"key": key, **metrics(sums)} for key, sums in sorted(groups.items())]
+                for name, groups in by.items()
+            },
+            "handoff_reasons": [
+                {"reason": reason, "count": int(count)}
+                for reason, count in sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+            ],
+            "top_intents": [{"intent": k, "conversations": int(v)} for k, v in intents[:10]],
+        }
 
 
 CSV_COLUMNS = (
@@ -749,18 +832,23 @@ class AnalyticsService:
         if cached is not None:
             self._cache.move_to_end(key)
             return copy.deepcopy(cached)
-        rows, questions = await self._db.transaction(
-            lambda connection: (
-                read_rollup(connection, start, end, filters),
-                read_unanswered(connection, start, end, filters, unanswered_limit),
-            )
-        )
+        unfiltered = filters == AnalyticsFilters() and self._config.use_marginals
+
+        def read(connection: Connection) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            if unfiltered:
+                summary = summarize_marginals(read_marginals(connection, start, end), granularity)
+            else:
+                summary = summarize(read_rollup(connection, start, end, filters), granularity)
+            questions = read_unanswered(connection, start, end, filters, unanswered_limit)
+            return summary, questions
+
+        summary, questions = await self._db.transaction(read)
         report: dict[str, Any] = {
             "from": start.isoformat(),
             "to": end.isoformat(),
             "filters": filters.as_dict(),
         }
-        report |= summarize(rows, granularity)
+        report |= summary
         report["top_unanswered"] = questions
         self._cache[key] = report
         while len(self._cache) > REPORT_CACHE:
