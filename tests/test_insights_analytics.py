@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import Connection, delete, insert
 
 from bot.insights import (
@@ -21,7 +23,16 @@ from bot.insights import (
     report_csv,
 )
 from bot.insights._analytics import marginals_of
-from bot.storage import Agent, Conversation, Database, Handoff, Message, alembic_config, upgrade
+from bot.storage import (
+    Agent,
+    Base,
+    Conversation,
+    Database,
+    Handoff,
+    Message,
+    alembic_config,
+    upgrade,
+)
 
 FALLBACK = "Sorry, I'm not sure what you mean. Did you want to:"
 D1 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -321,3 +332,13 @@ def test_the_migration_sums_marginals_from_the_existing_rollup(tmp_path: Path) -
     assert in_python[("2026-11-02", "", "", "conversations")] == 5.0
     assert in_python[("2026-11-02", "intent", "refund", "conversations")] == 2.0
     assert ("2026-11-02", "channel", "wechat", "reason:angry") not in in_python
+
+
+async def test_the_insights_tables_match_the_models(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path}/hub.db")
+    await database.migrate()
+    with database.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    database.dispose()
+    names = ("analytics_", "insights_", "painpoint_")
+    assert [d for d in diff if any(name in repr(d) for name in names)] == []
