@@ -48,6 +48,7 @@ class RasaStandIn:
     lagging: set[str] = field(default_factory=set)  # texts whose tracker shows the message before
     broken: set[str] = field(default_factory=set)  # texts whose tracker answers HTTP 500
     odd: dict[str, Any] = field(default_factory=dict)  # text -> the intent object shown instead
+    garbled: set[str] = field(default_factory=set)  # texts whose tracker is not an object
 
     async def webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -63,6 +64,8 @@ class RasaStandIn:
         text = str(body["message"])
         if text in self.broken:
             return web.json_response({"error": "boom"}, status=500)
+        if text in self.garbled:
+            return web.json_response(["not", "a", "tracker"])
         if text in self.lagging:
             body = self.previous[sender]
         name, confidence = NLU.get(str(body["message"]), ("nlu_fallback", 0.3))
@@ -130,6 +133,7 @@ async def test_each_bot_turn_keeps_its_intent_and_top_intents_count_them(
     settings = settings_for(tmp_path, rasa)
     rasa.lagging.add("is it late?")  # the tracker still shows the customer's previous message
     rasa.broken.add("anyone there?")
+    rasa.garbled.add("what?")
     rasa.odd["hm"] = {"name": "<script>x</script>" * 10, "confidence": 7}
     async with serving(settings) as hub:
         await converse(
@@ -143,6 +147,7 @@ async def test_each_bot_turn_keeps_its_intent_and_top_intents_count_them(
                 ("carol", "hello"),
                 ("carol", "anyone there?"),
                 ("dan", "refund again please"),
+                ("dan", "what?"),
                 ("erin", "hm"),
             ],
         )

@@ -143,7 +143,7 @@ class RasaClient:
         except DialogueUnavailable as exc:
             logger.debug("No intent for message %s: %s", turn, exc)
             return None
-        latest = tracker.get("latest_message")
+        latest = tracker.get("latest_message") if isinstance(tracker, dict) else None
         if not isinstance(latest, dict):
             return None
         metadata = latest.get("metadata")
