@@ -82,6 +82,9 @@ def test_dashboard_draws_the_known_totals(page: Page, hub_url: str) -> None:
     expect(page.locator("h2[data-dash='chart.volume']")).to_have_text("会话量与转人工")
     expect(page.locator("#intents")).to_contain_text("complaint")
     expect(page.locator("#agents")).to_contain_text("alice")
+    # Pain points say where each topic's texts came from: "对话 2" (chat), tickets, CSAT.
+    expect(page.locator("th[data-dash='sources']")).to_have_text("来源")
+    expect(page.locator("#painpoints tr").first).to_contain_text("对话 2")
 
     page.locator(".lang-toggle").click()
     expect(page.locator("h2[data-dash='chart.volume']")).to_have_text("Conversations and handoffs")

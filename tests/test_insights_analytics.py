@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import Connection, delete, insert
 
 from bot.insights import (
@@ -17,7 +22,17 @@ from bot.insights import (
     TicketFact,
     report_csv,
 )
-from bot.storage import Agent, Conversation, Database, Handoff, Message
+from bot.insights._analytics import marginals_of
+from bot.storage import (
+    Agent,
+    Base,
+    Conversation,
+    Database,
+    Handoff,
+    Message,
+    alembic_config,
+    upgrade,
+)
 
 FALLBACK = "Sorry, I'm not sure what you mean. Did you want to:"
 D1 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -262,3 +277,68 @@ async def test_bad_queries_say_what_is_wrong(
 ) -> None:
     with pytest.raises(InvalidAnalyticsQuery, match=message):
         await analytics.report(start, end, granularity=granularity)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "granularity"),
+    [
+        (date(2026, 11, 1), date(2026, 11, 12), "day"),
+        (date(2026, 11, 1), date(2026, 11, 12), "week"),
+        (date(2026, 11, 3), date(2026, 11, 10), "week"),  # partial weeks at both ends
+        (date(2026, 11, 2), date(2026, 11, 2), "day"),
+    ],
+)
+async def test_unfiltered_views_from_marginals_equal_the_full_rollup(
+    analytics: AnalyticsService, first: date, last: date, granularity: str
+) -> None:
+    await analytics.refresh(today=date(2026, 11, 12))
+    cube = AnalyticsService(
+        analytics._db, _tickets, AnalyticsConfig(frozenset({FALLBACK}), use_marginals=False)
+    )
+    from_marginals = await analytics.report(first, last, granularity=granularity)
+    from_cube = await cube.report(first, last, granularity=granularity)
+    assert from_marginals == from_cube
+    assert from_marginals["totals"]["conversations"] > 0
+
+
+def test_the_migration_sums_marginals_from_the_existing_rollup(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/hub.db"
+    command.upgrade(alembic_config(url), "0651")  # before the marginals
+    cube = [
+        ("2026-11-02", "web", "en", "refund", "alice", "conversations", 2.0),
+        ("2026-11-02", "web", "zh", "", "", "conversations", 3.0),
+        ("2026-11-02", "wechat", "zh", "", "", "reason:angry", 1.0),
+        ("2026-11-03", "web", "en", "refund", "", "conversations", 1.0),
+    ]
+    with sqlite3.connect(tmp_path / "hub.db") as connection:
+        connection.executemany(
+            "INSERT INTO analytics_daily (day, channel, language, intent, agent, metric, value) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            cube,
+        )
+    upgrade(url)
+    with sqlite3.connect(tmp_path / "hub.db") as connection:
+        found = connection.execute(
+            "SELECT day, dimension, key, metric, value FROM analytics_marginals"
+        ).fetchall()
+    in_python = {
+        (day, name, key, metric): value
+        for (day, name, key, metric), value in marginals_of(
+            {row[:6]: row[6] for row in cube}
+        ).items()
+    }
+    assert {row[:4]: row[4] for row in found} == in_python
+    assert len(found) == len(in_python)
+    assert in_python[("2026-11-02", "", "", "conversations")] == 5.0
+    assert in_python[("2026-11-02", "intent", "refund", "conversations")] == 2.0
+    assert ("2026-11-02", "channel", "wechat", "reason:angry") not in in_python
+
+
+async def test_the_insights_tables_match_the_models(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path}/hub.db")
+    await database.migrate()
+    with database.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    database.dispose()
+    names = ("analytics_", "insights_", "painpoint_")
+    assert [d for d in diff if any(name in repr(d) for name in names)] == []

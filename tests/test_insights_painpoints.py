@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, delete, func, insert, select
 
+from bot.app._analytics import ticket_texts
+from bot.handoff import BusinessHours
 from bot.insights import FeedbackText, PainPointConfig, PainPoints, painpoints_csv
 from bot.storage import Conversation, Database, Message
+from bot.tickets import TicketConfig, TicketDraft, TicketService
 from knowledge import E5Embedder
 
 END = date(2026, 11, 14)
@@ -126,3 +129,77 @@ async def test_a_deleted_message_takes_its_vector(painpoints: tuple[PainPoints, 
     report = await miner.report(END - timedelta(days=13), END)
     assert report["texts"] == 1  # only the ticket is left
     assert report["topics"] == []
+
+
+async def test_unhappy_satisfaction_comments_join_the_topics(tmp_path: Path) -> None:
+    """Ticket descriptions and the comments of low satisfaction scores (survey feedback) are
+    clustered with negative chat messages; each topic counts its texts per source."""
+    db = Database(f"sqlite:///{tmp_path}/hub.db")
+    await db.migrate()
+    tickets = TicketService(db, TicketConfig(BusinessHours.parse("00:00-24:00", "Asia/Shanghai")))
+    now = datetime.now(UTC)
+    rated = [
+        ("c1", "zh", "快递太慢", "包裹五天没有动", 2, "物流太慢了，等了一个星期才到"),
+        ("c2", "en", "Late parcel", "my package is late again", 1, "delivery took far too long"),
+        ("c3", "en", "Refund", "refund question", 5, "great service, thank you"),
+        ("c4", "zh", "退款", "退款问题", 2, "退款太慢，不满意"),
+        ("c5", "en", "Refund", "where is my refund", 3, None),
+    ]
+    for customer, language, subject, description, score, comment in rated:
+        draft = TicketDraft(customer, subject, description, language=language)
+        ticket, _ = await tickets.create(draft, actor="bot")
+        await tickets.change_status(ticket.number, "resolved", actor="agent:amy")
+        await tickets.set_satisfaction(ticket.number, score, customer_id=customer, comment=comment)
+    await tickets.erase_customer("c4", "privacy")  # its comment is gone: never mined
+    texts = await ticket_texts(tickets)(now - timedelta(days=1), now + timedelta(days=1), 50)
+    assert sorted((t.source, t.text) for t in texts if t.source == "csat") == [
+        ("csat", "delivery took far too long"),
+        ("csat", "物流太慢了，等了一个星期才到"),
+    ]  # score 5 is praise; c5 gave no comment
+    assert sorted(t.text for t in texts if t.source == "ticket") == [
+        "Late parcel. my package is late again",
+        "Refund. refund question",
+        "Refund. where is my refund",
+        "快递太慢. 包裹五天没有动",
+    ]  # an erased ticket says nothing
+
+    def chat(connection: Connection) -> None:
+        connection.execute(
+            insert(Conversation),
+            {"id": 1, "public_id": "p1", "channel": "webchat", "sender": "s1", "language": "zh"},
+        )
+        connection.execute(
+            insert(Message),
+            [
+                {
+                    "conversation_id": 1,
+                    "direction": "in",
+                    "author": "customer",
+                    "text": text,
+                    "language": language,
+                    "sentiment": -0.8,
+                    "status": "answered",
+                    "created_at": now,
+                }
+                for text, language in (("快递怎么还没到", "zh"), ("the courier is so slow", "en"))
+            ],
+        )
+
+    await db.transaction(chat)
+    miner = PainPoints(db, E5Embedder().embed_queries, ticket_texts(tickets), PainPointConfig())
+    assert await miner.embed_pending() == 2
+    report = await miner.report(now.date() - timedelta(days=13), now.date())
+    delivery = _topic(report, "delivery took far too long")
+    # Both unhappy comments join the delivery complaints of chat (and tickets).
+    assert delivery["by_source"]["csat"] == 2
+    assert delivery["by_source"]["message"] == 1
+    assert sum(delivery["by_source"].values()) == delivery["size"]
+    assert delivery["sources"] == sorted(delivery["by_source"])
+    shown = list(zip(delivery["example_sources"], delivery["examples"], strict=True))
+    assert ("csat", "delivery took far too long") in shown
+    assert ("csat", "物流太慢了，等了一个星期才到") in shown
+    assert all(not ("refund" in e or "退款" in e) for e in delivery["examples"])
+    assert not any("erased" in e for t in report["topics"] for e in t["examples"])
+    row = painpoints_csv(report).splitlines()[1]
+    assert " ".join(f"{k}:{v}" for k, v in report["topics"][0]["by_source"].items()) in row
+    db.dispose()

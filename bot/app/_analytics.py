@@ -22,12 +22,31 @@ from bot.insights import (
     TicketTexts,
 )
 from bot.storage import Database
-from bot.tickets import MAX_PAGE, TicketQuery, TicketService, TicketView
+from bot.tickets import ERASED, MAX_PAGE, TicketQuery, TicketService, TicketView
 from knowledge import E5Embedder
 
 DOMAIN_DIR = Path(__file__).resolve().parents[1] / "domain"
 # The dialogue's replies that mean "the bot did not understand" (bot/domain/service.yml).
+# A satisfaction score (1–5) at or below this makes its comment negative feedback.
+CSAT_UNHAPPY = 3
 FALLBACK_RESPONSES = ("utter_fallback_suggest", "utter_fallback_offer_human", "utter_default")
+
+# Intents of the domain that say nothing of what a customer came for (bot/domain/*.yml), and
+# Rasa's fallback intent: a conversation-day takes the intent of its first message with another.
+MINOR_INTENTS = frozenset(
+    {
+        "greet",
+        "goodbye",
+        "thanks",
+        "bot_challenge",
+        "chitchat",
+        "inform",
+        "affirm",
+        "deny",
+        "stop",
+        "nlu_fallback",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -97,15 +116,22 @@ def tickets_between(tickets: TicketService) -> TicketsBetween:
     return facts
 
 
-def ticket_texts(tickets: TicketService) -> TicketTexts:
-    """Tickets' subjects and descriptions, newest first, as negative feedback."""
+def ticket_texts(tickets: TicketService, csat_at_most: int = CSAT_UNHAPPY) -> TicketTexts:
+    """Negative feedback from the tickets module, newest first: tickets' subjects and
+    descriptions, and the comments customers gave with a satisfaction score of at most
+    ``csat_at_most`` (each up to ``limit``)."""
 
     async def texts(since: datetime, until: datetime, limit: int) -> Sequence[FeedbackText]:
-        return [
+        found = [
             FeedbackText("ticket", f"{t.subject}. {t.description}"[:500], t.language, t.created_at)
             for t in await _tickets_created(tickets, since, until, limit)
-            if t.merged_into is None
+            if t.merged_into is None and t.customer_id != ERASED  # an erased one says nothing
         ]
+        comments = await tickets.satisfaction_comments(
+            since, until, at_most=csat_at_most, limit=limit
+        )
+        found += [FeedbackText("csat", c.comment[:500], c.language, c.given_at) for c in comments]
+        return found
 
     return texts
 
@@ -123,6 +149,7 @@ def build_analytics(
         AnalyticsConfig(
             fallback_texts=fallback_texts(),
             fcr_days=settings.analytics_fcr_days,
+            minor_intents=MINOR_INTENTS,
             refresh_days=settings.analytics_fcr_days + 2,
         ),
     )

@@ -18,7 +18,6 @@ import typer
 
 from bot.app._churn_features import (
     ChurnFeatureBuilder,
-    at_risk,
     load_model,
     midnight,
     proxy_labels,
@@ -26,6 +25,7 @@ from bot.app._churn_features import (
     score_activity,
     train_on_activity,
 )
+from bot.app._churn_job import apply_retention, churn_model_path
 from bot.app._cli_settings import cli_settings
 from bot.app._container import HubServices, build_hub_services, order_service
 from bot.insights import (
@@ -284,7 +284,7 @@ def _with_hub(work: Callable[[HubServices, ChurnFeatureBuilder], Awaitable[T]]) 
 
 
 def _model_path(model: Path | None) -> Path:
-    return model or cli_settings().var_dir / "insights" / "churn_model.joblib"
+    return model or churn_model_path(cli_settings())
 
 
 ModelOption = Annotated[
@@ -404,13 +404,6 @@ def retention_run() -> None:
     recorded, hold-outs included, and a customer is decided once per rule."""
 
     async def work(hub: HubServices, _builder: ChurnFeatureBuilder) -> dict[str, Any]:
-        lowest = min(rule.min_risk for rule in hub.retention_desk.rules)
-        scores = await hub.churn_scores.at_least(lowest)
-        decisions = await hub.retention_desk.act(at_risk(scores))
-        counts: dict[str, int] = {}
-        for d in decisions:
-            key = f"{d.rule}:{d.arm}:{d.status}"
-            counts[key] = counts.get(key, 0) + 1
-        return {"considered": len(scores), "decided": len(decisions), "by_outcome": counts}
+        return await apply_retention(hub.retention_desk, hub.churn_scores)
 
     _echo(_with_hub(work))

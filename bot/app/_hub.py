@@ -22,6 +22,7 @@ from starlette.types import ASGIApp
 from bot.app._analytics import Analytics, build_analytics
 from bot.app._apps import app_jobs, mount_apps
 from bot.app._churn_features import churn_context
+from bot.app._churn_job import churn_jobs
 from bot.app._container import (
     HubServices,
     build_hub_services,
@@ -254,9 +255,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     apps = mount_apps(app, hub)
     app.state.apps = apps  # for tests and benchmarks
     jobs = Jobs(
-        [*background_jobs(hub), *analytics_jobs(analytics, settings), *app_jobs(settings, apps)],
+        [
+            *background_jobs(hub),
+            *analytics_jobs(analytics, settings),
+            *churn_jobs(hub),
+            *app_jobs(settings, apps),
+        ],
         lease=RedisJobLease(hub.redis) if hub.redis else None,
     )
+    app.state.jobs = jobs  # for tests
     return app
 
 

@@ -53,6 +53,11 @@ class Jobs:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 
+    @property
+    def scheduled(self) -> tuple[Job, ...]:
+        """The jobs these loops run."""
+        return tuple(self._jobs)
+
     async def start(self) -> None:
         self._stopping = asyncio.Event()
         self._tasks = [asyncio.create_task(self._loop(job), name=job.name) for job in self._jobs]

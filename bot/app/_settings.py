@@ -419,6 +419,13 @@ class Settings(BaseSettings):
         description="A conversation is first-contact resolved when the customer does not write "
         "again within this many days.",
     )
+    churn_job_hours: float = Field(
+        default=0.0,
+        ge=0,
+        description="How often the hub scores every customer's churn risk with the trained model "
+        "and applies the retention rules (coupons, priority routing, follow-up tickets), in hours; "
+        "0: never (run `bot insights churn-score` and `retention-run` by hand).",
+    )
     painpoint_distance: float = Field(
         default=1.0,
         gt=0,

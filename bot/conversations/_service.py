@@ -46,7 +46,7 @@ from bot.conversations._store import (
     store_outbound,
 )
 from bot.conversations._summary import Summarizer
-from bot.dialogue import BotReply, DialogueUnavailable, RasaClient
+from bot.dialogue import TURN_KEY, BotReply, DialogueUnavailable, RasaClient, TurnIntent
 from bot.handoff import (
     AgentProfile,
     BusinessHours,
@@ -56,7 +56,13 @@ from bot.handoff import (
     handoff_reason,
     skill_for_intent,
 )
-from bot.insights import RepliedQuestion, Sentiment, SentimentAnalyzer, reply_strategy
+from bot.insights import (
+    RepliedQuestion,
+    Sentiment,
+    SentimentAnalyzer,
+    reply_strategy,
+    store_message_intent,
+)
 from bot.language import Language, detect_language
 from bot.storage import Database, utcnow
 
@@ -390,6 +396,8 @@ class ConversationService:
             # Whom tickets opened in the dialogue belong to, vouched for or not.
             "customer_key": customer_key(inbound.channel, inbound.sender),
             "language": turn.language,
+            # Tags the message in Rasa's tracker, so its intent is read back for this turn only.
+            TURN_KEY: turn.message_id,
         }
         # Scored once, here, and passed on: actions read it from the metadata.
         sentiment = await scoring
@@ -404,7 +412,12 @@ class ConversationService:
             )
             await self._publish_inbound(turn, text, sentiment)
             raise
-        reason, intent, from_bot = await self._handoff_reason(turn, inbound, replies, sentiment)
+        parsed, (reason, intent, from_bot) = await asyncio.gather(
+            self._dialogue.turn_intent(turn.conversation_id, turn.message_id),
+            self._handoff_reason(turn, inbound, replies, sentiment),
+        )
+        if intent is None and parsed is not None:
+            intent = parsed.name
         replies = _without_markers(replies)
         mode = turn.mode
         if reason is not None and await self._nobody_to_answer():
@@ -417,7 +430,7 @@ class ConversationService:
             ticket = await self._request_handoff(turn, reason, intent, from_bot, inbound)
             replies = [*replies, self._queue_reply(turn.language, ticket)]
             mode = "waiting"
-        return await self._finish(turn, text, sentiment, "answered", replies, mode)
+        return await self._finish(turn, text, sentiment, "answered", replies, mode, parsed)
 
     async def _while_with_humans(
         self, turn: OpenTurn, text: str, scoring: asyncio.Task[Sentiment]
@@ -469,13 +482,19 @@ class ConversationService:
         status: str,
         replies: list[BotReply],
         mode: str,
+        intent: TurnIntent | None = None,
     ) -> Turn:
-        """Store the turn's outcome, tell listeners, and say what came of it."""
-        stored = await self._db.transaction(
-            partial(
-                close_turn, turn=turn, status=status, replies=replies, sentiment=sentiment.score
+        """Store the turn's outcome (with the intent Rasa gave the message), tell listeners, and
+        say what came of it."""
+
+        def store(connection: Any) -> list[StoredMessage]:
+            if intent is not None:
+                store_message_intent(connection, turn.message_id, intent.name, intent.confidence)
+            return close_turn(
+                connection, turn=turn, status=status, replies=replies, sentiment=sentiment.score
             )
-        )
+
+        stored = await self._db.transaction(store)
         await self._publish_inbound(turn, text, sentiment)
         await self._publish_messages(turn.channel, stored)
         if mode != turn.mode:

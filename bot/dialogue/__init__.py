@@ -7,7 +7,7 @@ from bot.dialogue._clauses import (
     is_question,
     other_requests,
 )
-from bot.dialogue._client import BotReply, Button, RasaClient
+from bot.dialogue._client import TURN_KEY, BotReply, Button, RasaClient, TurnIntent
 from bot.dialogue._conversations import evaluate_conversations
 from bot.dialogue._errors import (
     DialogueError,
@@ -45,6 +45,7 @@ __all__ = [
     "TEST_DATA",
     "TEST_STORIES",
     "TRAINING_DATA",
+    "TURN_KEY",
     "BotReply",
     "Button",
     "DialogueError",
@@ -56,6 +57,7 @@ __all__ = [
     "RasaToolchain",
     "TrackerStoreEvents",
     "TrainingFailed",
+    "TurnIntent",
     "carries_on",
     "clause_task",
     "drops_current_task",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -29,6 +30,18 @@ class BotReply(BaseModel):
     buttons: list[Button] = Field(default_factory=list)
     image: str | None = None
     custom: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class TurnIntent:
+    """The intent Rasa's NLU gave one customer message, and its confidence (0…1)."""
+
+    name: str
+    confidence: float | None
+
+
+# The metadata key that tags a message sent to Rasa, so its parse can be found again.
+TURN_KEY = "hub_message_id"
 
 
 class RasaClient:
@@ -117,6 +130,33 @@ class RasaClient:
                 return tracker
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise DialogueUnavailable(f"Rasa's tracker API cannot be used: {exc!r}") from exc
+
+    async def turn_intent(self, conversation_id: str, turn: int) -> TurnIntent | None:
+        """The intent of the message sent with ``metadata[TURN_KEY] == turn``, read from the
+        tracker's latest message; None when Rasa cannot say (unreachable, no intent) or its
+        latest message is another one (a later message of the same customer overtook it).
+
+        Rasa's REST channel answers with the bot's messages only; its tracker keeps the parse.
+        """
+        try:
+            tracker = await self.tracker(conversation_id)
+        except DialogueUnavailable as exc:
+            logger.debug("No intent for message %s: %s", turn, exc)
+            return None
+        latest = tracker.get("latest_message") if isinstance(tracker, dict) else None
+        if not isinstance(latest, dict):
+            return None
+        metadata = latest.get("metadata")
+        if not isinstance(metadata, dict) or metadata.get(TURN_KEY) != turn:
+            return None
+        intent = latest.get("intent")
+        name = intent.get("name") if isinstance(intent, dict) else None
+        if not isinstance(name, str) or not name:
+            return None
+        confidence = intent.get("confidence") if isinstance(intent, dict) else None
+        if isinstance(confidence, int | float) and 0.0 <= confidence <= 1.0:
+            return TurnIntent(name[:64], float(confidence))
+        return TurnIntent(name[:64], None)
 
     async def _append_event(
         self, conversation_id: str, event: dict[str, Any] | list[dict[str, Any]]

@@ -33,6 +33,7 @@ from bot.insights._emotion import (
     ModelFileError,
 )
 from bot.insights._gaps import Gap, RepliedQuestion, RepliesSince, gaps_report
+from bot.insights._intents import MessageIntent, store_message_intent
 from bot.insights._painpoints import (
     Embed,
     FeedbackText,
@@ -97,6 +98,7 @@ __all__ = [
     "InvalidAnalyticsQuery",
     "LabelledDataError",
     "LinearHead",
+    "MessageIntent",
     "ModelFileError",
     "PainPointConfig",
     "PainPoints",
@@ -126,6 +128,7 @@ __all__ = [
     "reply_strategy",
     "report_csv",
     "spread_labels",
+    "store_message_intent",
     "synthetic_churn_table",
     "train_business",
     "train_churn",

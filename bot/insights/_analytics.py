@@ -14,8 +14,9 @@ Definitions (UTC days):
 - *fallback*: a bot reply that is one of the dialogue's fallback texts (the wiring passes them);
 - *knowledge answered / abstained*: bot replies carrying ``custom.knowledge.abstained``;
 - *wait*: a handoff's request to its acceptance; *handle*: acceptance to its end;
-- *intent* and *agent* of a conversation-day are those of its last handoff (the hub stores no
-  intent for turns the bot handled: they count under the empty intent);
+- *agent* of a conversation-day is that of its last handoff; its *intent* is its last handoff's
+  intent, else the intent Rasa gave its first customer message whose intent is a task (not one
+  of ``minor_intents``: greetings, yes/no, thanks, bare information); "" when none is known;
 - *SLA compliance*: tickets created that day that are resolved or closed without a breach,
   out of those resolved, closed or breached.
 """
@@ -45,7 +46,13 @@ from sqlalchemy import (
     update,
 )
 
-from bot.insights._analytics_tables import AnalyticsDaily, AnalyticsState, AnalyticsUnanswered
+from bot.insights._analytics_tables import (
+    AnalyticsDaily,
+    AnalyticsMarginal,
+    AnalyticsState,
+    AnalyticsUnanswered,
+)
+from bot.insights._intents import MessageIntent
 from bot.privacy import redact
 from bot.storage import Agent, Conversation, Database, Handoff, Message
 from knowledge import question_key
@@ -99,7 +106,12 @@ class AnalyticsConfig:
 
     fallback_texts: frozenset[str] = frozenset()
     fcr_days: int = 7
+    # Intents that say nothing of what the customer came for (the wiring names them).
+    minor_intents: frozenset[str] = frozenset()
     refresh_days: int = 9  # more than fcr_days: a late return still undoes a resolution
+    # Unfiltered views read the per-dimension sums (False: every view reads the full rollup,
+    # as before they existed; bench/analytics.py compares both).
+    use_marginals: bool = True
 
 
 Key = tuple[str, str, str, str, str, str]  # day, channel, language, intent, agent, metric
@@ -117,6 +129,7 @@ class _ConversationDay:
     abstained: int = 0
     fallback: int = 0
     handoffs: list[tuple[str, str]] = field(default_factory=list)  # (intent, agent)
+    intent: str = ""  # of its first customer message with a task intent
 
 
 def parse_day(text: str, name: str) -> date:
@@ -160,6 +173,7 @@ def collect_rollup(
     since, until = _midnight(start), _midnight(end + timedelta(days=1))
     days = _conversation_days(connection, dialect, since, until + timedelta(days=config.fcr_days))
     _add_replies(connection, dialect, since, until, days, config.fallback_texts)
+    _add_intents(connection, dialect, since, until, days, config.minor_intents)
     out: dict[Key, float] = defaultdict(float)
     for handoff in _handoffs(connection, dialect, since, until):
         conversation_pk, day, channel, language, reason, intent, agent = handoff[:7]
@@ -190,7 +204,8 @@ def collect_rollup(
     for (conversation_pk, day), facts in days.items():
         if not first <= day <= last:
             continue
-        intent, agent = facts.handoffs[-1] if facts.handoffs else ("", "")
+        handed_intent, agent = facts.handoffs[-1] if facts.handoffs else ("", "")
+        intent = handed_intent or facts.intent
         dims = (day, facts.channel, facts.language, intent, agent)
         returned = _returned(active[conversation_pk], day, config.fcr_days)
         for metric, value in (
@@ -283,6 +298,27 @@ def _add_replies(
         facts.fallback += int(fell or 0)
 
 
+def _add_intents(
+    connection: Connection,
+    dialect: str,
+    since: datetime,
+    until: datetime,
+    days: dict[tuple[int, str], _ConversationDay],
+    minor_intents: frozenset[str],
+) -> None:
+    """Each conversation-day's intent: that of its first customer message with a task intent."""
+    rows = connection.execute(
+        select(Message.conversation_id, _day_of(Message.created_at, dialect), MessageIntent.intent)
+        .join(MessageIntent, MessageIntent.message_id == Message.id)
+        .where(Message.direction == "in", Message.created_at >= since, Message.created_at < until)
+        .order_by(Message.id)
+    )
+    for pk, d, intent in rows:
+        facts = days.get((pk, str(d)))
+        if facts is not None and not facts.intent and intent not in minor_intents:
+            facts.intent = str(intent)
+
+
 def _handoffs(
     connection: Connection, dialect: str, since: datetime, until: datetime
 ) -> list[tuple[Any, ...]]:
@@ -325,8 +361,37 @@ def add_tickets(out: dict[Key, float], tickets: Iterable[TicketFact]) -> None:
             out[(*dims, "ticket_csat_n")] += 1
 
 
+MarginalKey = tuple[str, str, str, str]  # day, dimension ("" for the total), key, metric
+
+
+def marginals_of(rows: Mapping[Key, float]) -> dict[MarginalKey, float]:
+    """Each day's sums per metric in total and per value of each dimension (handoff reasons
+    only in total: the report breaks them down by nothing else)."""
+    out: dict[MarginalKey, float] = defaultdict(float)
+    for (day, channel, language, intent, agent, metric), value in rows.items():
+        out[(day, "", "", metric)] += value
+        if metric.startswith("reason:"):
+            continue
+        for name, key in zip(DIMENSIONS, (channel, language, intent, agent), strict=True):
+            out[(day, name, key, metric)] += value
+    return out
+
+
 def store_rollup(connection: Connection, start: date, end: date, rows: Mapping[Key, float]) -> int:
-    """Replace the stored rollup of ``start`` … ``end`` with ``rows``; how many were written."""
+    """Replace the stored rollup of ``start`` … ``end`` with ``rows`` (and its marginals); how
+    many rollup rows were written."""
+    first, last = start.isoformat(), end.isoformat()
+    connection.execute(
+        delete(AnalyticsMarginal).where(
+            AnalyticsMarginal.day >= first, AnalyticsMarginal.day <= last
+        )
+    )
+    marginals = [
+        {"day": day, "dimension": name, "key": key[:128], "metric": metric[:64], "value": value}
+        for (day, name, key, metric), value in marginals_of(rows).items()
+    ]
+    for offset in range(0, len(marginals), 5000):
+        connection.execute(insert(AnalyticsMarginal), marginals[offset : offset + 5000])
     connection.execute(
         delete(AnalyticsDaily).where(
             AnalyticsDaily.day >= start.isoformat(), AnalyticsDaily.day <= end.isoformat()
@@ -397,6 +462,20 @@ def read_rollup(
     return [tuple(row) for row in connection.execute(query)]  # type: ignore[misc]
 
 
+def read_marginals(
+    connection: Connection, start: date, end: date
+) -> list[tuple[str, str, str, str, float]]:
+    """The stored marginals of ``start`` … ``end``."""
+    query = select(
+        AnalyticsMarginal.day,
+        AnalyticsMarginal.dimension,
+        AnalyticsMarginal.key,
+        AnalyticsMarginal.metric,
+        AnalyticsMarginal.value,
+    ).where(AnalyticsMarginal.day >= start.isoformat(), AnalyticsMarginal.day <= end.isoformat())
+    return [tuple(row) for row in connection.execute(query)]  # type: ignore[misc]
+
+
 # ---- metrics from summed counters ---------------------------------------------------------------
 
 
@@ -452,40 +531,72 @@ def summarize(
     One pass in Python over the range's rollup rows: measured faster than six GROUP BY scans
     in SQLite (bench/analytics.py: 264 against 458 ms of CPU for 30 days of 1,000,000
     messages)."""
-    if granularity not in GRANULARITIES:
-        raise InvalidAnalyticsQuery(f"granularity must be one of {', '.join(GRANULARITIES)}")
-    total: dict[str, float] = defaultdict(float)
-    series: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    by: dict[str, dict[str, dict[str, float]]] = {
-        name: defaultdict(lambda: defaultdict(float)) for name in DIMENSIONS
-    }
-    reasons: dict[str, float] = defaultdict(float)
+    sums = _Sums(granularity)
     for day, channel, language, intent, agent, metric, value in rows:
         if metric.startswith("reason:"):
-            reasons[metric.removeprefix("reason:")] += value
+            sums.reasons[metric.removeprefix("reason:")] += value
             continue
-        total[metric] += value
-        series[period_of(day, granularity)][metric] += value
+        sums.total[metric] += value
+        sums.series[period_of(day, granularity)][metric] += value
         for name, key in zip(DIMENSIONS, (channel, language, intent, agent), strict=True):
-            by[name][key][metric] += value
-    intents = sorted(
-        ((key, sums.get("conversations", 0.0)) for key, sums in by["intent"].items() if key),
-        key=lambda item: (-item[1], item[0]),
-    )
-    return {
-        "granularity": granularity,
-        "totals": metrics(total),
-        "series": [{"period": p, **metrics(series[p])} for p in sorted(series)],
-        "by": {
-            name: [{"key": key, **metrics(sums)} for key, sums in sorted(groups.items())]
-            for name, groups in by.items()
-        },
-        "handoff_reasons": [
-            {"reason": reason, "count": int(count)}
-            for reason, count in sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
-        ],
-        "top_intents": [{"intent": k, "conversations": int(v)} for k, v in intents[:10]],
-    }
+            sums.by[name][key][metric] += value
+    return sums.report()
+
+
+def summarize_marginals(
+    rows: Iterable[tuple[str, str, str, str, float]], granularity: str
+) -> dict[str, Any]:
+    """What ``summarize`` makes of the full rollup, from the marginals of an unfiltered view
+    (a few hundred rows a day instead of every combination of dimensions)."""
+    sums = _Sums(granularity)
+    periods: dict[str, str] = {}
+    for day, dimension, key, metric, value in rows:
+        if dimension:
+            sums.by[dimension][key][metric] += value
+        elif metric.startswith("reason:"):
+            sums.reasons[metric.removeprefix("reason:")] += value
+        else:
+            sums.total[metric] += value
+            period = periods.get(day) or periods.setdefault(day, period_of(day, granularity))
+            sums.series[period][metric] += value
+    return sums.report()
+
+
+class _Sums:
+    """Counters summed for a report: in total, per period, per dimension value, per reason."""
+
+    def __init__(self, granularity: str) -> None:
+        if granularity not in GRANULARITIES:
+            raise InvalidAnalyticsQuery(f"granularity must be one of {', '.join(GRANULARITIES)}")
+        self.granularity = granularity
+        self.total: dict[str, float] = defaultdict(float)
+        self.series: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.by: dict[str, dict[str, dict[str, float]]] = {
+            name: defaultdict(lambda: defaultdict(float)) for name in DIMENSIONS
+        }
+        self.reasons: dict[str, float] = defaultdict(float)
+
+    def report(self) -> dict[str, Any]:
+        """The report's figures from the summed counters."""
+        series, by, reasons = self.series, self.by, self.reasons
+        intents = sorted(
+            ((key, sums.get("conversations", 0.0)) for key, sums in by["intent"].items() if key),
+            key=lambda item: (-item[1], item[0]),
+        )
+        return {
+            "granularity": self.granularity,
+            "totals": metrics(self.total),
+            "series": [{"period": p, **metrics(series[p])} for p in sorted(series)],
+            "by": {
+                name: [{"key": key, **metrics(sums)} for key, sums in sorted(groups.items())]
+                for name, groups in by.items()
+            },
+            "handoff_reasons": [
+                {"reason": reason, "count": int(count)}
+                for reason, count in sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+            ],
+            "top_intents": [{"intent": k, "conversations": int(v)} for k, v in intents[:10]],
+        }
 
 
 CSV_COLUMNS = (
@@ -721,18 +832,23 @@ class AnalyticsService:
         if cached is not None:
             self._cache.move_to_end(key)
             return copy.deepcopy(cached)
-        rows, questions = await self._db.transaction(
-            lambda connection: (
-                read_rollup(connection, start, end, filters),
-                read_unanswered(connection, start, end, filters, unanswered_limit),
-            )
-        )
+        unfiltered = filters == AnalyticsFilters() and self._config.use_marginals
+
+        def read(connection: Connection) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            if unfiltered:
+                summary = summarize_marginals(read_marginals(connection, start, end), granularity)
+            else:
+                summary = summarize(read_rollup(connection, start, end, filters), granularity)
+            questions = read_unanswered(connection, start, end, filters, unanswered_limit)
+            return summary, questions
+
+        summary, questions = await self._db.transaction(read)
         report: dict[str, Any] = {
             "from": start.isoformat(),
             "to": end.isoformat(),
             "filters": filters.as_dict(),
         }
-        report |= summarize(rows, granularity)
+        report |= summary
         report["top_unanswered"] = questions
         self._cache[key] = report
         while len(self._cache) > REPORT_CACHE:

@@ -29,6 +29,22 @@ class AnalyticsDaily(Base):
     value: Mapped[float] = mapped_column(Float)
 
 
+class AnalyticsMarginal(Base):
+    """The sum of one metric for one day and one value of one dimension (``dimension`` "" for
+    the day's total): the unfiltered views read these, a few hundred rows a day, instead of
+    every combination of dimensions in ``analytics_daily``."""
+
+    __tablename__ = "analytics_marginals"
+    __table_args__ = (Index("ix_analytics_marginals_day", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))
+    dimension: Mapped[str] = mapped_column(String(16))  # "" | channel | language | intent | agent
+    key: Mapped[str] = mapped_column(String(128))
+    metric: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+
+
 class AnalyticsUnanswered(Base):
     """A customer message the knowledge base declined to answer, by its normalized text (the
     row goes with the message, so an erased conversation leaves nothing here)."""

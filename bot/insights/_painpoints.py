@@ -1,4 +1,5 @@
-"""Pain points: customers' negative messages and ticket texts grouped by topic.
+"""Pain points: customers' negative messages, ticket texts and unhappy satisfaction comments
+grouped by topic, each topic saying how many texts came from which source.
 
 Each text is embedded with multilingual-e5 (the wiring passes the embedding function in), the
 vectors are centred per language (e5's vectors carry the language more strongly than the topic:
@@ -9,7 +10,8 @@ language, and trends by its count in the range's last 7 days against the 7 days 
 
 Embedding is slow on a small CPU (about 10 texts a second on two busy cores), so the job embeds
 new negative messages a batch at a time and keeps the vectors (``painpoint_vectors``, deleted
-with their message); tickets, fewer, are embedded when the report is asked for.
+with their message); ticket texts and satisfaction comments, fewer, are embedded when the report
+is asked for.
 """
 
 from __future__ import annotations
@@ -66,14 +68,16 @@ class PainPointConfig:
 
 @dataclass(frozen=True)
 class FeedbackText:
-    """One negative text: a customer message or a ticket."""
+    """One negative text: a customer message, a ticket or a satisfaction comment."""
 
-    source: str  # "message" | "ticket"
+    source: str  # one of SOURCES
     text: str
     language: str
     created_at: datetime
 
 
+SOURCES = ("message", "ticket", "csat")
+# Ticket texts and satisfaction comments of a range, newest first, up to a limit (of each).
 TicketTexts = Callable[[datetime, datetime, int], Awaitable[Sequence[FeedbackText]]]
 
 
@@ -151,7 +155,8 @@ def describe(
     texts: Sequence[FeedbackText], vectors: Vectors, topics: NDArray[np.int_], end: date
 ) -> list[dict[str, Any]]:
     """Each topic of two or more texts, biggest first: its central phrase per language, size,
-    counts this week and last, and up to three central examples (redacted)."""
+    how many texts each source gave, counts this week and last, and up to three central
+    examples (redacted) with their source."""
     this_week = datetime.combine(end - timedelta(days=6), time(), tzinfo=UTC)
     last_week = this_week - timedelta(days=7)
     out: list[dict[str, Any]] = []
@@ -173,10 +178,16 @@ def describe(
                 "label": label,
                 "size": len(members),
                 "sources": sorted({texts[i].source for i in order}),
+                "by_source": {
+                    source: n
+                    for source in SOURCES
+                    if (n := sum(texts[i].source == source for i in order))
+                },
                 "this_week": int(current),
                 "last_week": int(previous),
                 "trend": "up" if current > previous else "down" if current < previous else "flat",
                 "examples": [_short(texts[i].text, 200) for i in order[:3]],
+                "example_sources": [texts[i].source for i in order[:3]],
             }
         )
     out.sort(key=lambda t: (-int(t["size"]), -int(t["this_week"]), str(t["label"])))
@@ -275,7 +286,7 @@ def painpoints_csv(report: dict[str, Any]) -> str:
                 topic["this_week"],
                 topic["last_week"],
                 topic["trend"],
-                " ".join(topic["sources"]),
+                " ".join(f"{k}:{v}" for k, v in topic["by_source"].items()),
                 _csv_safe(" | ".join(topic["examples"])),
             )
         )

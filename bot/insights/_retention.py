@@ -5,6 +5,11 @@ rule and their id, in the treated group or the hold-out (the same customer alway
 same group for a rule, and the groups split in the rule's proportion). Treated customers get the
 action (a coupon needs their marketing consent on that channel); every decision is recorded,
 hold-outs and refusals included, so uplift = retained share of treated minus that of hold-out.
+
+A rule decides a customer once: the decision is claimed (a unique row per customer and rule)
+before its action is carried out, so two runs at once (the daily job and the command, or two
+replicas) never give one customer two coupons; an action that fails is recorded as failed and not
+tried again (at most once, never twice).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import Float, String, delete, select, update
+from sqlalchemy import Float, Index, String, delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.privacy import ConsentService
@@ -43,6 +49,9 @@ class RetentionAction(Base):
     """One decision of a rule about one customer: its arm, what was done, and the outcome."""
 
     __tablename__ = "insights_retention_actions"
+    __table_args__ = (
+        Index("uq_insights_retention_actions_customer_rule", "customer_id", "rule", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(128), index=True)
@@ -50,7 +59,8 @@ class RetentionAction(Base):
     rule: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(32))
     arm: Mapped[str] = mapped_column(String(16))  # "treated" | "holdout"
-    # done | no_consent | holdout | no_handler | undeliverable
+    # pending (claimed, being carried out) | done | no_consent | holdout | no_handler |
+    # undeliverable | failed
     status: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(String(200))
     risk: Mapped[float] = mapped_column(Float)
@@ -165,33 +175,63 @@ class RetentionDesk:
                     continue
                 if not rule.applies(customer.risk, customer.value):
                     continue
-                decisions.append(await self._decide(customer, rule))
+                decision = await self._decide(customer, rule)
+                if decision is not None:
+                    decisions.append(decision)
         return decisions
 
-    async def _decide(self, customer: AtRiskCustomer, rule: RetentionRule) -> Decision:
+    async def _decide(self, customer: AtRiskCustomer, rule: RetentionRule) -> Decision | None:
+        """Claim, carry out and record one decision; None when another run claimed it first."""
         arm = holdout_arm(customer.customer_id, rule.name, rule.holdout_share)
+        claimed = await self._claim(customer, rule, arm)
+        if claimed is None:
+            logger.info("Retention rule %s: decided by another run meanwhile", rule.name)
+            return None
         status, detail = "holdout", ""
         if arm == "treated":
-            status, detail = await self._treat(customer, rule)
+            try:
+                status, detail = await self._treat(customer, rule)
+            except Exception as exc:  # recorded as failed: never carried out twice
+                logger.exception("Retention rule %s: the %s action failed", rule.name, rule.action)
+                status, detail = "failed", f"{type(exc).__name__}: {exc}"
+            await self._settle(claimed, status, detail)
+        logger.info("Retention rule %s: %s (%s)", rule.name, arm, status)
+        return Decision(customer.customer_id, rule.name, rule.action, arm, status, detail[:200])
+
+    async def _claim(self, customer: AtRiskCustomer, rule: RetentionRule, arm: Arm) -> int | None:
+        """The id of the new decision row; None when the customer already has one for the rule."""
         row = RetentionAction(
             customer_id=customer.customer_id,
             channel=customer.channel,
             rule=rule.name,
             action=rule.action,
             arm=arm,
-            status=status,
-            detail=detail[:200],
+            status="pending" if arm == "treated" else "holdout",
+            detail="",
             risk=round(customer.risk, 4),
             value=round(customer.value, 2),
             decided_at=utcnow(),
         )
 
-        def add(session: Session) -> None:
+        def add(session: Session) -> int:
             session.add(row)
+            session.flush()
+            return row.id
 
-        await self._db.session(add)
-        logger.info("Retention rule %s: %s (%s)", rule.name, arm, status)
-        return Decision(customer.customer_id, rule.name, rule.action, arm, status, detail)
+        try:
+            return await self._db.session(add)
+        except IntegrityError:
+            return None
+
+    async def _settle(self, decision_id: int, status: str, detail: str) -> None:
+        def work(session: Session) -> None:
+            session.execute(
+                update(RetentionAction)
+                .where(RetentionAction.id == decision_id)
+                .values(status=status, detail=detail[:200])
+            )
+
+        await self._db.session(work)
 
     async def _treat(self, customer: AtRiskCustomer, rule: RetentionRule) -> tuple[str, str]:
         if rule.action == "coupon" and not await self._consents.allows(

@@ -22,6 +22,7 @@ from bot.tickets._model import (
     ConversationSource,
     CustomerNotification,
     HistoryRow,
+    SatisfactionComment,
     SlaReport,
     SupervisorAlert,
     TeamCompliance,
@@ -35,6 +36,7 @@ from bot.tickets._model import (
 )
 from bot.tickets._priority import PriorityDecision, PriorityRules, decide_priority, raise_priority
 from bot.tickets._service import (
+    ERASED,
     MAX_BULK,
     MAX_PAGE,
     SORTS,
@@ -57,6 +59,7 @@ __all__ = [
     "ACTIVE",
     "CATEGORIES",
     "CATEGORY_OF_INTENT",
+    "ERASED",
     "MAX_BULK",
     "MAX_PAGE",
     "PRIORITIES",
@@ -76,6 +79,7 @@ __all__ = [
     "InvalidTicket",
     "PriorityDecision",
     "PriorityRules",
+    "SatisfactionComment",
     "SlaPolicy",
     "SlaReport",
     "SlaTarget",

@@ -157,6 +157,17 @@ class TicketEntry:
 
 
 @dataclass(frozen=True)
+class SatisfactionComment:
+    """What a customer wrote with their satisfaction score of a ticket (survey feedback)."""
+
+    number: str
+    score: int
+    comment: str
+    language: str
+    given_at: datetime
+
+
+@dataclass(frozen=True)
 class HistoryRow:
     """One change of one field: who, when, old → new."""
 

@@ -65,6 +65,7 @@ from bot.tickets._model import (
     ConversationSource,
     CustomerNotification,
     HistoryRow,
+    SatisfactionComment,
     SlaReport,
     SupervisorAlert,
     TeamCompliance,
@@ -805,6 +806,45 @@ class TicketService:
                 record.set("satisfaction_comment", note)
 
         return await self._change(number, change, None, customer_id=customer_id)
+
+    async def satisfaction_comments(
+        self, since: datetime, until: datetime, *, at_most: int, limit: int
+    ) -> list[SatisfactionComment]:
+        """Comments given in ``[since, until)`` with a satisfaction score of at most
+        ``at_most``, newest first; erased and merged tickets' are left out."""
+        given = (
+            select(TicketHistoryRow.ticket_id, func.max(TicketHistoryRow.at).label("at"))
+            .where(
+                TicketHistoryRow.field == "satisfaction_comment",
+                TicketHistoryRow.at >= since,
+                TicketHistoryRow.at < until,
+            )
+            .group_by(TicketHistoryRow.ticket_id)
+            .subquery()
+        )
+        query = (
+            select(
+                TicketRow.number,
+                TicketRow.satisfaction,
+                TicketRow.satisfaction_comment,
+                TicketRow.language,
+                given.c.at,
+            )
+            .join(given, given.c.ticket_id == TicketRow.id)
+            .where(
+                TicketRow.satisfaction <= at_most,
+                TicketRow.satisfaction_comment.is_not(None),
+                TicketRow.satisfaction_comment != ERASED,
+                TicketRow.merged_into.is_(None),
+            )
+            .order_by(given.c.at.desc(), TicketRow.id.desc())
+            .limit(limit)
+        )
+        rows = await self._db.session(lambda s: s.execute(query).all())
+        return [
+            SatisfactionComment(number, int(score), str(comment), language, at)
+            for number, score, comment, language, at in rows
+        ]
 
     # ---- SLA ------------------------------------------------------------------------------
 

@@ -12,7 +12,8 @@
       "chart.reasons": "转人工原因", "chart.channel": "各渠道会话", "table.agents": "客服",
       "table.intents": "热门意图", "table.unanswered": "未能回答的问题",
       "table.painpoints": "痛点（负面反馈按话题聚类）",
-      "painpoints.hint": "负面消息与工单按语义聚类，以最有代表性的一句命名；趋势为最近 7 天对比前 7 天。",
+      "painpoints.hint": "负面消息、工单与不满意评价的留言按语义聚类，以最有代表性的一句命名；趋势为最近 7 天对比前 7 天。",
+      "sources": "来源", "source.message": "对话", "source.ticket": "工单", "source.csat": "满意度评价",
       "question": "问题", "asked": "次数", "topic": "话题", "size": "条数", "trend": "趋势",
       "examples": "例子", "empty": "暂无数据", "up": "上升", "down": "下降", "flat": "持平",
       "kpi.conversations": "会话", "kpi.containment_rate": "自助解决率", "kpi.handoffs": "转人工",
@@ -32,7 +33,8 @@
       "chart.channel": "Conversations by channel", "table.agents": "Agents",
       "table.intents": "Top intents", "table.unanswered": "Top unanswered questions",
       "table.painpoints": "Pain points (negative feedback clustered by topic)",
-      "painpoints.hint": "Negative messages and tickets grouped by meaning, named by their most central text; trend: last 7 days against the 7 before.",
+      "painpoints.hint": "Negative messages, tickets and unhappy satisfaction comments grouped by meaning, named by their most central text; trend: last 7 days against the 7 before.",
+      "sources": "Sources", "source.message": "chat", "source.ticket": "tickets", "source.csat": "CSAT comments",
       "question": "Question", "asked": "Asked", "topic": "Topic", "size": "Texts", "trend": "Trend",
       "examples": "Examples", "empty": "No data", "up": "up", "down": "down", "flat": "flat",
       "kpi.conversations": "Conversations", "kpi.containment_rate": "Containment",
@@ -127,8 +129,10 @@
       const label = [p.label.zh, p.label.en].filter(Boolean).join(" / ");
       const trend = cell(`${d(p.trend)} (${p.last_week} → ${p.this_week})`);
       trend.className = "trend-" + p.trend;
-      return [cell(label), cell(p.size), trend, cell(p.examples.join(" | "))];
-    }, 4);
+      const sources = Object.entries(p.by_source).map(([name, n]) => `${d("source." + name)} ${n}`);
+      const examples = p.examples.map((text, i) => `[${d("source." + p.example_sources[i])}] ${text}`);
+      return [cell(label), cell(p.size), cell(sources.join(" · ")), trend, cell(examples.join(" | "))];
+    }, 5);
   }
 
   function fillFilters() {

@@ -1,0 +1,35 @@
+"""The intent of each customer message the bot handled, as Rasa's NLU gave it.
+
+A table of this module rather than columns of the shared ``messages`` table: analytics is the
+only reader, and the row goes with its message (erasure and expiry delete it by cascade).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Float, ForeignKey, String, insert
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.storage import Base
+
+
+class MessageIntent(Base):
+    """The NLU intent and confidence of one inbound message."""
+
+    __tablename__ = "analytics_message_intents"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    intent: Mapped[str] = mapped_column(String(64))
+    confidence: Mapped[float | None] = mapped_column(Float)
+
+
+def store_message_intent(
+    connection: Connection, message_id: int, intent: str, confidence: float | None
+) -> None:
+    """Keep the intent of the customer message ``message_id`` (stored once per message)."""
+    connection.execute(
+        insert(MessageIntent).values(
+            message_id=message_id, intent=intent[:64], confidence=confidence
+        )
+    )
