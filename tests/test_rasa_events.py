@@ -11,30 +11,37 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+import httpx
+import psycopg
 import pytest
 import yaml
 
 from bot.app import PROJECT_ROOT, Settings
 from bot.app._rasa_events import RasaEvents
 from bot.app._rasa_runtime import rasa_runtime_environment, write_rasa_runtime_files
+from tests.app_standin import AppStandIn, running
 from tests.launch import free_port
+from tests.live_hub import serving
 from tests.servers import rabbitmq_server
+from tests.test_scale import pg_database, redis_url
+
+__all__ = ["pg_database", "redis_url"]  # fixtures
 
 QUEUE = "rasa_events"
 
 RASA_PUBLISH = """
-import asyncio, sys
+import asyncio, json, sys
 from rasa.core.brokers.broker import EventBroker
 from rasa.shared.core.events import UserUttered
 from rasa.utils.endpoints import read_endpoint_config
 
 async def main():
     broker = await EventBroker.create(read_endpoint_config(sys.argv[1], "event_broker"))
-    for n, text in enumerate(sys.argv[2:]):
+    for text, message_id in json.loads(sys.argv[2]).items():
         event = UserUttered(
             text,
             intent={"name": "check_order_status", "confidence": 0.93},
-            metadata={"hub_message_id": 40 + n},
+            metadata={"hub_message_id": message_id},
         )
         broker.publish({"sender_id": "conversation-1", **event.as_dict()})
     await asyncio.gather(*broker._background_tasks)  # the publishes it scheduled
@@ -51,26 +58,32 @@ def rabbitmq_url() -> Iterator[str]:
         yield url
 
 
-def settings_for(tmp_path: Path, rabbitmq_url: str, queue: str) -> Settings:
+def settings_for(tmp_path: Path, rabbitmq_url: str, queue: str, **overrides: Any) -> Settings:
     nobody = free_port()
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        var_dir=tmp_path,
-        rasa_port=nobody,
-        actions_port=nobody,
-        profile="scale",
-        database_url="postgresql+psycopg://nobody@127.0.0.1:1/none",  # not opened here
-        redis_url="redis://127.0.0.1:1/0",
-        rabbitmq_url=rabbitmq_url,
-        rasa_events_queue=queue,
-    )
+    values: dict[str, Any] = {
+        "var_dir": tmp_path,
+        "rasa_port": nobody,
+        "actions_port": nobody,
+        "profile": "scale",
+        "database_url": "postgresql+psycopg://nobody@127.0.0.1:1/none",  # not opened here
+        "redis_url": "redis://127.0.0.1:1/0",
+        "rabbitmq_url": rabbitmq_url,
+        "rasa_events_queue": queue,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 def rasa_publishes(settings: Settings, *texts: str) -> None:
     """Rasa's own broker code publishes a user message event per text."""
+    rasa_publishes_for(settings, {text: 40 + n for n, text in enumerate(texts)})
+
+
+def rasa_publishes_for(settings: Settings, messages: dict[str, int]) -> None:
+    """Rasa's own broker code publishes a user message event per text, tagged with its id."""
     endpoints, _credentials = write_rasa_runtime_files(settings)
     probe = subprocess.run(
-        [str(settings.rasa_python), "-c", RASA_PUBLISH, str(endpoints), *texts],
+        [str(settings.rasa_python), "-c", RASA_PUBLISH, str(endpoints), json.dumps(messages)],
         env={
             "PATH": "/usr/bin:/bin",
             "RASA_TELEMETRY_ENABLED": "false",
@@ -169,3 +182,38 @@ async def test_an_unreadable_event_is_dropped_and_the_next_one_read(
 def test_the_profile_refuses_a_rabbitmq_url_that_is_not_amqp(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="BOT_RABBITMQ_URL must be an AMQP URL"):
         settings_for(tmp_path, "redis://127.0.0.1:6379/0", QUEUE)
+
+
+async def test_a_scale_hub_stores_the_intent_rasa_published_for_its_message(
+    tmp_path: Path, rabbitmq_url: str, pg_database: str, redis_url: str
+) -> None:
+    with running(AppStandIn()) as rasa:  # Rasa's REST webhook, answering with an echo
+        settings = settings_for(
+            tmp_path,
+            rabbitmq_url,
+            "events-hub",
+            database_url=pg_database,
+            redis_url=redis_url,
+            rasa_port=rasa.port,
+            actions_port=rasa.port,
+        )
+        async with serving(settings) as hub, httpx.AsyncClient(base_url=hub.url) as client:
+            answer = await client.post(
+                "/api/messages", json={"sender": "s-1", "text": "查一下订单"}, timeout=30
+            )
+            assert answer.status_code == 200, answer.text
+            assert rasa.rasa_seen[-1]["metadata"]["hub_message_id"] > 0
+            message_id = rasa.rasa_seen[-1]["metadata"]["hub_message_id"]
+            consumer: RasaEvents = hub.app.state.rasa_events
+            # What Rasa publishes for that message (its own broker code), and one for a
+            # message the hub never stored: only the first is kept.
+            await asyncio.to_thread(
+                rasa_publishes_for, settings, {"查一下订单": message_id, "rasa shell": 999_999}
+            )
+            await asyncio.wait_for(consumer.wait_handled(2), timeout=60)
+    plain = pg_database.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(plain) as connection:
+        rows = connection.execute(
+            "SELECT message_id, intent, confidence FROM analytics_message_intents"
+        ).fetchall()
+    assert rows == [(message_id, "check_order_status", 0.93)]

@@ -343,6 +343,8 @@ def build_hub_services(settings: Settings) -> HubServices:
         locks=locks,
         sentiment=sentiment_analyzer(settings),
         unattended=unattended_tickets(tickets) if settings.ticket_when_no_agent else None,
+        # With Rasa's events on RabbitMQ the hub's consumer stores the intents (_rasa_events).
+        intents_from_tracker=not (settings.scale and settings.rabbitmq_url),
     )
     media = media_intake(settings, database, conversations)
     recommendations = recommend_service(settings, database)

@@ -33,6 +33,7 @@ from bot.app._exposure import check_exposure
 from bot.app._jobs import Job, Jobs
 from bot.app._knowledge import uploads_dir
 from bot.app._logs import configure_logging
+from bot.app._rasa_events import RasaEvents, intent_recorder
 from bot.app._scale import ConsoleRelay, RedisJobLease
 from bot.app._settings import Settings
 from bot.app._ticket_notices import deliver_ticket_notices
@@ -77,6 +78,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     hub.conversations.events.subscribe(marketing_opt_outs(hub.conversations, hub.marketing))
     analytics = build_analytics(settings, hub.database, hub.tickets)
     limiter = rate_limiter(settings)
+    rasa_events = (
+        RasaEvents(settings.rabbitmq_url, settings.rasa_events_queue, intent_recorder(hub.database))
+        if settings.scale and settings.rabbitmq_url
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -87,10 +93,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await relay.start(dispatcher.relayed)
         await hub.media.start()
         await prepare_recommendations(hub.recommendations)
+        if rasa_events is not None:
+            await rasa_events.start()
         await jobs.start()
         logger.info("Hub listening on %s (%s profile)", settings.hub_url, settings.profile)
         yield
         await jobs.stop()
+        if rasa_events is not None:
+            await rasa_events.stop()
         if relay is not None:
             await relay.stop()
         await apps.close()
@@ -107,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Customer-service assistant hub", version="0.1.0", lifespan=lifespan)
     app.state.services = hub  # for tests and the CLI; adapters get only what they need
     app.state.analytics = analytics  # for tests and benchmarks
+    app.state.rasa_events = rasa_events
     app.state.limiter = limiter  # for tests and benchmarks
     chat_sessions = webchat.WebchatSessions(hub.database)
     app.add_middleware(

@@ -20,6 +20,9 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from bot.app._rasa_runtime import RASA_EXCHANGE
+from bot.dialogue import TURN_KEY
+from bot.insights import record_message_intent
+from bot.storage import Database
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +45,12 @@ class RasaEvents:
         self._connection: AbstractRobustConnection | None = None
         self.handled = 0  # events handled since start (tests, stats)
         self.dropped = 0  # events that could not be read
+        self._progress = asyncio.Condition()
+
+    async def wait_handled(self, count: int) -> None:
+        """Until ``count`` events were handled or dropped since start (tests, benchmarks)."""
+        async with self._progress:
+            await self._progress.wait_for(lambda: self.handled + self.dropped >= count)
 
     async def start(self) -> None:
         """Connect, declare the queue as Rasa does (durable, bound to its fanout exchange) and
@@ -66,9 +75,9 @@ class RasaEvents:
         except ValueError:
             event = None
         if not isinstance(event, dict):
-            self.dropped += 1
             logger.warning("A Rasa event that is not a JSON object was dropped")
             await message.ack()
+            await self._count("dropped")
             return
         try:
             await self._handle(event)
@@ -79,5 +88,44 @@ class RasaEvents:
             await asyncio.sleep(RETRY_AFTER_S)
             await message.nack(requeue=True)
             return
-        self.handled += 1
         await message.ack()
+        await self._count("handled")
+
+    async def _count(self, what: str) -> None:
+        async with self._progress:
+            setattr(self, what, getattr(self, what) + 1)
+            self._progress.notify_all()
+
+
+def message_intent(event: dict[str, Any]) -> tuple[int, str, float | None] | None:
+    """(hub message id, intent, confidence) of a user event the hub tagged; None otherwise."""
+    if event.get("event") != "user":
+        return None
+    metadata = event.get("metadata")
+    turn = metadata.get(TURN_KEY) if isinstance(metadata, dict) else None
+    if not isinstance(turn, int) or isinstance(turn, bool) or turn < 1:
+        return None
+    parse = event.get("parse_data")
+    intent = parse.get("intent") if isinstance(parse, dict) else None
+    name = intent.get("name") if isinstance(intent, dict) else None
+    if not isinstance(name, str) or not name:
+        return None
+    confidence = intent.get("confidence") if isinstance(intent, dict) else None
+    if not isinstance(confidence, int | float) or not 0.0 <= confidence <= 1.0:
+        confidence = None
+    return turn, name[:64], None if confidence is None else float(confidence)
+
+
+def intent_recorder(database: Database) -> EventHandler:
+    """The hub's handler of Rasa's events: the intent of each customer message it sent."""
+
+    async def record(event: dict[str, Any]) -> None:
+        found = message_intent(event)
+        if found is None:
+            return
+        message_id, intent, confidence = found
+        await database.transaction(
+            lambda connection: record_message_intent(connection, message_id, intent, confidence)
+        )
+
+    return record

@@ -165,8 +165,11 @@ class ConversationService:
         summaries: Summarizer | None = None,
         locks: ConversationLocks | None = None,
         unattended: UnattendedTickets | None = None,
+        intents_from_tracker: bool = True,
     ) -> None:
         self._db = database
+        # Off when Rasa's events reach the hub by an event broker, which stores the intents.
+        self._intents_from_tracker = intents_from_tracker
         self._dialogue = dialogue
         self._handoffs = handoffs
         self._hours = hours
@@ -413,7 +416,7 @@ class ConversationService:
             await self._publish_inbound(turn, text, sentiment)
             raise
         parsed, (reason, intent, from_bot) = await asyncio.gather(
-            self._dialogue.turn_intent(turn.conversation_id, turn.message_id),
+            self._turn_intent(turn),
             self._handoff_reason(turn, inbound, replies, sentiment),
         )
         if intent is None and parsed is not None:
@@ -500,6 +503,11 @@ class ConversationService:
         if mode != turn.mode:
             await self.notify_mode(turn.conversation_id, turn.channel, mode)
         return Turn(turn.conversation_id, replies, turn.language, mode, stored)
+
+    async def _turn_intent(self, turn: OpenTurn) -> TurnIntent | None:
+        if not self._intents_from_tracker:
+            return None
+        return await self._dialogue.turn_intent(turn.conversation_id, turn.message_id)
 
     # ---- handoff ----------------------------------------------------------------------------
 

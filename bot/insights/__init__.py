@@ -33,7 +33,7 @@ from bot.insights._emotion import (
     ModelFileError,
 )
 from bot.insights._gaps import Gap, RepliedQuestion, RepliesSince, gaps_report
-from bot.insights._intents import MessageIntent, store_message_intent
+from bot.insights._intents import MessageIntent, record_message_intent, store_message_intent
 from bot.insights._painpoints import (
     Embed,
     FeedbackText,
@@ -125,6 +125,7 @@ __all__ = [
     "parse_day",
     "read_churn_csv",
     "read_labelled_csv",
+    "record_message_intent",
     "reply_strategy",
     "report_csv",
     "spread_labels",

@@ -6,10 +6,10 @@ only reader, and the row goes with its message (erasure and expiry delete it by 
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Float, ForeignKey, String, insert
+from sqlalchemy import Connection, Float, ForeignKey, String, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.storage import Base
+from bot.storage import Base, Message
 
 
 class MessageIntent(Base):
@@ -33,3 +33,21 @@ def store_message_intent(
             message_id=message_id, intent=intent[:64], confidence=confidence
         )
     )
+
+
+def record_message_intent(
+    connection: Connection, message_id: int, intent: str, confidence: float | None
+) -> bool:
+    """Keep an intent read from Rasa's event stream: once per message, and only for a message
+    the hub stored (a conversation started elsewhere, ``rasa shell``, is ignored). Whether it
+    was kept."""
+    known = connection.execute(select(Message.id).where(Message.id == message_id)).first()
+    if known is None:
+        return False
+    seen = connection.execute(
+        select(MessageIntent.message_id).where(MessageIntent.message_id == message_id)
+    ).first()
+    if seen is not None:
+        return False
+    store_message_intent(connection, message_id, intent, confidence)
+    return True
