@@ -19,6 +19,7 @@ from pathlib import Path
 
 import redis
 
+from bot.app._engines import private_rabbitmq
 from tests.launch import free_port
 
 
@@ -139,63 +140,12 @@ def _wait_for_redis(port: int, server: subprocess.Popen[bytes]) -> None:
             time.sleep(0.05)  # poll interval: redis-server has no readiness signal to wait on
 
 
-RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
-
-
 @contextmanager
 def rabbitmq_server() -> Iterator[str]:
-    """A RabbitMQ node of its own (its own name, ports, data and Erlang cookie in a temporary
-    folder, no plugins); yields its AMQP URL (guest may log in from loopback)."""
+    """A RabbitMQ node of its own in a temporary folder; yields its AMQP URL."""
     folder = Path(tempfile.mkdtemp(prefix="test-rabbitmq-"))
-    port, dist_port = free_port(), free_port()
-    node = f"test{port}@localhost"
-    (folder / "enabled_plugins").write_text("[].\n")
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(folder),  # the Erlang cookie is written here
-        "RABBITMQ_NODENAME": node,
-        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-        "RABBITMQ_NODE_PORT": str(port),
-        "RABBITMQ_DIST_PORT": str(dist_port),
-        "RABBITMQ_MNESIA_BASE": str(folder / "mnesia"),
-        "RABBITMQ_LOG_BASE": str(folder / "log"),
-        "RABBITMQ_ENABLED_PLUGINS_FILE": str(folder / "enabled_plugins"),
-        "RABBITMQ_CONFIG_FILE": str(folder / "none"),
-        "RABBITMQ_ADVANCED_CONFIG_FILE": str(folder / "none.config"),
-        "RABBITMQ_CONF_ENV_FILE": str(folder / "none.env"),
-    }
-    server = subprocess.Popen(
-        [str(RABBITMQ_BIN / "rabbitmq-server")],
-        env=env,
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     try:
-        # RabbitMQ's own readiness wait: until the node with this process id has booted.
-        waited = subprocess.run(
-            [
-                *(str(RABBITMQ_BIN / "rabbitmqctl"), "-n", node, "-q", "wait"),
-                *("--pid", str(server.pid), "--timeout", "90"),
-            ],
-            env=env,
-            check=False,
-            capture_output=True,
-            timeout=120,
-        )
-        if waited.returncode != 0:
-            raise RuntimeError(f"RabbitMQ did not start: {waited.stderr.decode()[-2000:]}")
-        yield f"amqp://guest:guest@127.0.0.1:{port}/"
+        with private_rabbitmq(folder) as url:
+            yield url
     finally:
-        subprocess.run(
-            [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", node, "-q", "shutdown"],
-            env=env,
-            check=False,
-            capture_output=True,
-            timeout=60,
-        )
-        if server.poll() is None:
-            server.terminate()
-        server.wait(timeout=30)
         shutil.rmtree(folder, ignore_errors=True)

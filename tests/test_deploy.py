@@ -91,3 +91,20 @@ def test_rasas_endpoints_keep_trackers_in_postgresql_and_locks_in_redis() -> Non
         "url": "${BOT_RASA_TRACKER_URL}",
     }
     assert endpoints["lock_store"]["type"] == "redis"
+
+
+def test_rasas_events_go_to_rabbitmq_as_the_hub_reads_them() -> None:
+    """The manifests' broker matches what ``python -m bot run`` writes for the scale profile."""
+    endpoints = yaml.safe_load((DEPLOY / "rasa-endpoints.yml").read_text(encoding="utf-8"))
+    broker = endpoints["event_broker"]
+    assert broker["type"] == "pika"
+    assert broker["password"] == "${BOT_RASA_BROKER_PASSWORD}"  # never in the file
+    assert broker["queues"] == ["rasa_events"]  # BOT_RASA_EVENTS_QUEUE's default
+    assert broker["exchange_name"] == "rasa-exchange"
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert services["rasa"]["environment"]["BOT_RASA_BROKER_HOST"] == "rabbitmq"
+    assert "rabbitmq" in services["migrate"]["depends_on"]  # which the replicas wait for
+    assert services["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_USER"] == broker["username"]
+    templates = (CHART / "templates" / "processes.yaml").read_text(encoding="utf-8")
+    assert "BOT_RASA_BROKER_HOST" in templates

@@ -22,7 +22,7 @@ from bot.app._cli_rasa import shell, validate
 from bot.app._cli_recommend import recommend_app
 from bot.app._cli_settings import cli_settings, start_run
 from bot.app._container import ensure_recommendation_model
-from bot.app._engines import private_engines
+from bot.app._engines import private_engines, private_rabbitmq
 from bot.app._exposure import InsecureSettings, check_exposure
 from bot.app._knowledge import ingest_sources
 from bot.app._settings import Settings
@@ -66,7 +66,8 @@ def run(
         None,
         "--replicas",
         help="Scale out: e.g. hub=2,rasa=2,actions=2, behind nginx on the usual ports; "
-        "PostgreSQL and Redis from BOT_DATABASE_URL/BOT_REDIS_URL or private under var/scale.",
+        "PostgreSQL, Redis and RabbitMQ from BOT_DATABASE_URL/BOT_REDIS_URL/BOT_RABBITMQ_URL "
+        "or private under var/scale.",
     ),
 ) -> None:
     """Train the Rasa model if its inputs changed (and a first recommendation model on a new
@@ -89,6 +90,12 @@ def run(
                     database_url=settings.database_url or database,
                     redis_url=settings.redis_url or redis,
                 )
+            if not settings.rabbitmq_url:
+                logger.info("Starting a private RabbitMQ under var/scale/engines/rabbitmq")
+                broker = engines.enter_context(
+                    private_rabbitmq(settings.var_dir / "scale" / "engines" / "rabbitmq")
+                )
+                settings = with_changes(settings, rabbitmq_url=broker)
             _run_platform(with_changes(settings, profile="scale"), counts)
         return
     _run_platform(settings, None)

@@ -1,6 +1,6 @@
-"""Private PostgreSQL and Redis instances in a folder of their own, on given ports: what
-``python -m bot run --replicas …`` starts under ``var/scale/`` when no URLs are given, and what
-the tests start in temporary folders. Debian's packages provide the binaries.
+"""Private PostgreSQL, Redis and RabbitMQ instances in a folder of their own, on given ports:
+what ``python -m bot run --replicas …`` starts under ``var/scale/`` when no URLs are given, and
+what the tests start in temporary folders. Debian's packages provide the binaries.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ENGINE_START_TIMEOUT_S = 30.0
+RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
+RABBITMQ_START_TIMEOUT_S = 90
 
 
 class EngineStartFailed(Exception):
@@ -137,6 +139,59 @@ def private_engines(folder: Path) -> Iterator[tuple[str, str]]:
             redis.wait(timeout=10)
     finally:
         stop_postgres(data)
+
+
+@contextmanager
+def private_rabbitmq(folder: Path) -> Iterator[str]:
+    """A RabbitMQ node of its own under ``folder`` (its own node name, ports, data and Erlang
+    cookie; no plugins) until the block ends; yields its AMQP URL (``guest`` may log in from
+    loopback only, RabbitMQ's default)."""
+    if not (RABBITMQ_BIN / "rabbitmq-server").exists():
+        raise EngineStartFailed("RabbitMQ is not installed; run scripts/setup.sh")
+    folder.mkdir(parents=True, exist_ok=True)
+    port, dist_port = free_port(), free_port()
+    node = f"bot{port}@localhost"
+    (folder / "enabled_plugins").write_text("[].\n")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(folder),  # the node's Erlang cookie is written here
+        "RABBITMQ_NODENAME": node,
+        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+        "RABBITMQ_NODE_PORT": str(port),
+        "RABBITMQ_DIST_PORT": str(dist_port),
+        "RABBITMQ_MNESIA_BASE": str(folder / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(folder / "log"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(folder / "enabled_plugins"),
+        "RABBITMQ_CONFIG_FILE": str(folder / "none"),
+        "RABBITMQ_ADVANCED_CONFIG_FILE": str(folder / "none.config"),
+        "RABBITMQ_CONF_ENV_FILE": str(folder / "none.env"),
+    }
+    server = subprocess.Popen(
+        [str(RABBITMQ_BIN / "rabbitmq-server")],
+        env=env,
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    ctl = [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", node, "-q"]
+    try:
+        # RabbitMQ's own readiness wait: until the node with this process id has booted.
+        waited = subprocess.run(
+            [*ctl, "wait", "--pid", str(server.pid), "--timeout", str(RABBITMQ_START_TIMEOUT_S)],
+            env=env,
+            check=False,
+            capture_output=True,
+            timeout=RABBITMQ_START_TIMEOUT_S + 30,
+        )
+        if waited.returncode != 0:
+            raise EngineStartFailed(f"RabbitMQ did not start: {waited.stderr.decode()[-2000:]}")
+        yield f"amqp://guest:guest@127.0.0.1:{port}/"
+    finally:
+        subprocess.run([*ctl, "shutdown"], env=env, check=False, capture_output=True, timeout=60)
+        if server.poll() is None:
+            server.terminate()
+        server.wait(timeout=30)
 
 
 def free_port() -> int:
