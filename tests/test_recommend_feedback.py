@@ -264,6 +264,7 @@ async def test_the_action_offers_feedback_buttons_and_drops_a_dismissed_item(
         assert cards[0]["buttons"] == [
             {"type": "recommendation_feedback", "title": "看看详情", "event": "click", "item_id": first},
             {"type": "recommendation_feedback", "title": "不感兴趣", "event": "dismiss", "item_id": first},
+            {"type": "postback", "title": "更多类似", "payload": f'/ask_recommendation{{"similar_to":"{first}"}}'},
         ]  # fmt: skip
         assert cards[0]["details"] == catalogue[first].description_zh
         # What the widget's "Not interested" records (keyed as the hub keys a web-chat session).

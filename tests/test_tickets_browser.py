@@ -463,3 +463,47 @@ def test_bulk_changes_merges_and_the_teams_sla(browser: Browser, hub_url: str) -
         expect(general).to_have_text(["综合", "1", "0", "0", "1", "–"])
         lead.screenshot(path=str(SHOTS / "supervisor-sla.png"), full_page=True)
         lead_context.close()
+
+
+def test_the_list_shows_a_new_ticket_without_a_reload_and_works_from_the_keyboard(
+    browser: Browser, hub_url: str
+) -> None:
+    with httpx.Client(base_url=hub_url, headers=AUTH, timeout=30) as shop:
+        first = open_ticket(
+            shop, customer_id="customer-1", subject="第一张", description="一", category="other"
+        )
+        context = browser.new_context(viewport={"width": 1500, "height": 1000}, locale="zh-CN")
+        page = context.new_page()
+        log_in(page, hub_url)
+        page.goto(f"{hub_url}/console/tickets")
+        rows = page.locator("#tk-rows tr")
+        expect(rows).to_have_count(1, timeout=WAIT_MS)
+        # The shop opens a ticket while the agent looks at the list: it shows up by itself.
+        second = open_ticket(
+            shop, customer_id="customer-2", subject="第二张", description="二", category="other"
+        )
+        expect(rows).to_have_count(2, timeout=WAIT_MS)
+        expect(rows.first).to_have_attribute("data-number", second["number"])
+        # A change to a ticket (assigned through the API) shows too.
+        patched = shop.patch(
+            f"/api/tickets/{first['number']}", json={"assignee": "tom", "version": first["version"]}
+        )
+        assert patched.status_code == 200, patched.text
+        expect(
+            page.locator(f"#tk-rows tr[data-number='{first['number']}'] td").nth(6)
+        ).to_have_text("tom", timeout=WAIT_MS)
+        # Keyboard: j moves to the first ticket, j again to the next, Enter opens it, r replies.
+        page.evaluate("document.activeElement && document.activeElement.blur()")
+        page.keyboard.press("j")
+        expect(page.locator("#tk-rows .open-ticket").first).to_be_focused()
+        page.keyboard.press("j")
+        page.keyboard.press("Enter")
+        expect(page.locator("#tk-detail-title")).to_contain_text(
+            page.locator("#tk-rows .open-ticket").nth(1).inner_text(), timeout=WAIT_MS
+        )
+        page.keyboard.press("r")
+        expect(page.locator("#tk-text")).to_be_focused()
+        page.evaluate("document.activeElement && document.activeElement.blur()")
+        page.keyboard.press("/")
+        expect(page.locator("#f-q")).to_be_focused()
+        context.close()

@@ -41,6 +41,7 @@ from bot.conversations import ConversationEvent, ConversationService, Listener
 from bot.handoff import AgentDirectory
 from bot.insights import painpoints_csv, report_csv
 from bot.marketing import MarketingService, is_opt_out
+from bot.tickets import TicketService
 from channels import admin, console, rest, webchat, widget
 from channels.connector import (
     BodySizeLimit,
@@ -251,7 +252,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cors_credentials=False,
         logger=False,
     )
-    sio.register_namespace(console.ConsoleNamespace(desk, dispatcher))
+    live_console = console.ConsoleNamespace(desk, dispatcher)
+    sio.register_namespace(live_console)
     chat = webchat.WebchatNamespace(
         hub.conversations,
         chat_sessions,
@@ -271,11 +273,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             *analytics_jobs(analytics, settings),
             *churn_jobs(hub),
             *app_jobs(settings, apps),
+            ticket_list_watch(hub.tickets, live_console.tickets_changed),
         ],
         lease=RedisJobLease(hub.redis) if hub.redis else None,
     )
     app.state.jobs = jobs  # for tests
     return app
+
+
+TICKET_WATCH_S = 0.5  # how soon an open ticket list learns of a new or changed ticket
+
+
+def ticket_list_watch(tickets: TicketService, changed: Callable[[], Awaitable[None]]) -> Job:
+    """Every half second, whether any ticket was opened or changed (three primary-key look-ups);
+    if so the console's ticket lists reload. A sweep of the shared database rather than an
+    in-process signal, so a change made on any replica (or by the action server) is seen."""
+    last: tuple[int, int, int] | None = None
+
+    async def check() -> None:
+        nonlocal last
+        mark = await tickets.change_mark()
+        if last is not None and mark != last:
+            await changed()
+        last = mark
+
+    return Job("ticket-list-watch", TICKET_WATCH_S, check)
 
 
 def create_asgi(settings: Settings | None = None) -> ASGIApp:

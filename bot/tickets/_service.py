@@ -722,6 +722,24 @@ class TicketService:
         when = "—" if due is None else due.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
         return opened_text(view.language, view.number, when)
 
+    async def change_mark(self) -> tuple[int, int, int]:
+        """A mark that moves whenever a ticket is opened, changed, replied to or noted: the
+        newest ids of tickets, their history and their thread (three primary-key look-ups, so
+        the console can ask often whether its list is stale)."""
+
+        def load(session: Session) -> tuple[int, int, int]:
+            marks = session.execute(
+                select(
+                    select(func.max(TicketRow.id)).scalar_subquery(),
+                    select(func.max(TicketHistoryRow.id)).scalar_subquery(),
+                    select(func.max(TicketEntryRow.id)).scalar_subquery(),
+                )
+            ).one()
+            return (int(marks[0] or 0), int(marks[1] or 0), int(marks[2] or 0))
+
+        result: tuple[int, int, int] = await self._db.session(load)
+        return result
+
     async def sla_compliance(self, since: datetime, until: datetime) -> list[TeamCompliance]:
         """Per team, the SLA figures of tickets created in ``[since, until)``, merged ones left
         out (one grouped query, so the supervisor view stays cheap however many tickets)."""

@@ -160,6 +160,10 @@ class ConsoleNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         logger.info("A console socket's session expired; disconnecting it")
         await self._drop(sid)
 
+    async def tickets_changed(self) -> None:
+        """Tell every agent's open ticket list to reload (a ticket was opened or changed)."""
+        await self.emit("tickets", {}, room="agents")
+
     async def _on_console_event(self, event: str, data: dict[str, Any]) -> None:
         if event == "session_ended":
             room = _session_room(str(data["session"]))

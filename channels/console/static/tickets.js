@@ -388,9 +388,48 @@
       { text, version: tk.version }));
   }
 
+  // The list follows new and changed tickets live: the hub says "tickets" on the console's
+  // socket when any ticket moved (bot/app/_hub.py ticket_list_watch); bursts reload once. The
+  // open ticket is reloaded too unless the agent is writing in it.
+  let reloadTimer = null;
+  function followChanges() {
+    if (!window.io) return;
+    const socket = window.io("/console", { transports: ["websocket", "polling"] });
+    socket.on("tickets", () => {
+      clearTimeout(reloadTimer);
+      reloadTimer = setTimeout(async () => {
+        await load(false);
+        if (state.ticket && !$("tk-text").value.trim()) await openTicket(state.ticket.number);
+        document.body.dataset.reloaded = String(Number(document.body.dataset.reloaded || 0) + 1);
+      }, 200);
+    });
+  }
+
+  // Keyboard: "/" search, j/k move through the list (Enter opens), r reply; not while typing.
+  function onKey(event) {
+    const target = event.target;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (target instanceof HTMLElement && target.closest("input, textarea, select")) return;
+    const opens = [...document.querySelectorAll("#tk-rows .open-ticket")];
+    if (event.key === "/") {
+      event.preventDefault();
+      $("f-q").focus();
+    } else if ((event.key === "j" || event.key === "k") && opens.length) {
+      event.preventDefault();
+      const at = opens.indexOf(document.activeElement);
+      const next = at < 0 ? 0 : Math.min(opens.length - 1, Math.max(0, at + (event.key === "j" ? 1 : -1)));
+      opens[next].focus();
+    } else if (event.key === "r" && state.ticket && !$("tk-detail").hidden) {
+      event.preventDefault();
+      $("tk-text").focus();
+    }
+  }
+
   function start(me) {
     state.me = me;
     $("tk-app").hidden = false;
+    followChanges();
+    document.addEventListener("keydown", onKey);
     $("supervisor-link").hidden = me.role !== "supervisor";
     fillFilters();
     call("GET", "/console/api/agents").then((agents) => { state.agents = agents; fillFilters(); })
