@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,9 +34,11 @@ from bot.marketing._segments import CustomerProfile, Segment
 from bot.marketing._stats import POLICIES, ArmLog, Policy, Results, choose_arm, hashed_unit, results
 from bot.marketing._tables import (
     AssignmentRow,
+    CampaignConversionRow,
     ContactRow,
     ConversionRow,
     ExperimentRow,
+    RecipientRow,
     SegmentRow,
     SendRow,
 )
@@ -48,6 +51,10 @@ logger = logging.getLogger(__name__)
 ProfileLookup = Callable[[str], Awaitable[UserProfile | None]]
 Clock = Callable[[], datetime]
 MAX_TAGS = 32
+EMAIL = "email"
+# Deliberately loose (one "@", a dot in the domain, no spaces or angle brackets): the SMTP
+# server is the judge of an address; this only refuses what could not be one or could inject.
+EMAIL_ADDRESS = re.compile(r"[^@\s<>,;\"]{1,64}@[^@\s<>,;\"]+\.[^@\s<>,;\"]{2,}")
 SAMPLE = 10
 SEGMENT_NAME = CAMPAIGN
 ARM_NAME = CAMPAIGN
@@ -64,6 +71,7 @@ class Contact:
     tags: frozenset[str] = frozenset()
     churn_risk: float = 0.0
     last_contact_at: datetime | None = None
+    address: str = ""  # the e-mail address on the "email" channel; unused elsewhere
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,14 @@ class MarketingService:
             raise InvalidMarketingRequest("churn_risk must be between 0 and 1")
         if contact.language not in {"", "zh", "en"}:
             raise InvalidMarketingRequest("language must be 'zh', 'en' or empty")
+        if contact.channel == EMAIL and (
+            len(contact.address) > 254 or not EMAIL_ADDRESS.fullmatch(contact.address)
+        ):
+            raise InvalidMarketingRequest(
+                "a contact on the email channel needs an address like name@example.com"
+            )
+        if contact.channel != EMAIL and contact.address:
+            raise InvalidMarketingRequest("only contacts on the email channel take an address")
 
         def write(session: Session) -> None:
             row = session.get(ContactRow, (contact.customer_id, contact.channel))
@@ -148,6 +164,7 @@ class MarketingService:
             row.tags = json.dumps(sorted(contact.tags), ensure_ascii=False)
             row.churn_risk = contact.churn_risk
             row.last_contact_at = contact.last_contact_at
+            row.address = contact.address
             row.updated_at = self._clock()
 
         await self._db.session(write)
@@ -169,6 +186,7 @@ class MarketingService:
                     frozenset(json.loads(r.tags)),
                     r.churn_risk,
                     r.last_contact_at,
+                    r.address,
                 )
                 for r in rows
             ]
@@ -335,7 +353,20 @@ class MarketingService:
             conversions = session.execute(
                 select(ConversionRow).where(ConversionRow.customer_id == customer_id)
             ).scalars()
+            received = session.execute(
+                select(RecipientRow).where(RecipientRow.customer_id == customer_id)
+            ).scalars()
             return {
+                "campaign_messages": [
+                    {
+                        "campaign": r.campaign_id,
+                        "channel": r.channel,
+                        "status": r.status,
+                        "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+                        "clicks": r.clicks,
+                    }
+                    for r in received
+                ],
                 "contacts": [
                     {
                         "channel": c.channel,
@@ -343,6 +374,7 @@ class MarketingService:
                         "timezone": c.timezone,
                         "tags": json.loads(c.tags),
                         "churn_risk": c.churn_risk,
+                        "address": c.address,
                     }
                     for c in contacts
                 ],
@@ -370,6 +402,8 @@ class MarketingService:
                 ("sends", SendRow),
                 ("assignments", AssignmentRow),
                 ("conversions", ConversionRow),
+                ("campaign_conversions", CampaignConversionRow),
+                ("campaign_recipients", RecipientRow),
             ):
                 result = session.execute(delete(table).where(table.customer_id == customer_id))
                 counts[name] = int(getattr(result, "rowcount", 0) or 0)
