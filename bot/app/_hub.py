@@ -180,9 +180,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(
         rest.build_marketing_router(
-            hub.marketing, hub.copy_desk, _closed_without_key(settings.api_key, "marketing")
+            hub.marketing,
+            hub.copy_desk,
+            _closed_without_key(settings.api_key, "marketing"),
+            hub.campaigns,
         )
     )
+    app.include_router(rest.build_campaign_links_router(hub.campaigns))
     desk = console.ConsoleServices(
         conversations=hub.conversations,
         handoffs=hub.handoffs,
@@ -299,6 +303,7 @@ def background_jobs(hub: HubServices) -> list[Job]:
             settings.retention_check_s,
             partial(hub.retention.run, dry_run=False),
         ),
+        Job("marketing-campaigns", settings.marketing_send_every_s, hub.campaigns.run_due),
     ]
     if hub.settings.ticket_webhook_url:
 
