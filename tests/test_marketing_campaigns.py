@@ -6,17 +6,14 @@ workers on one database never send a recipient twice."""
 from __future__ import annotations
 
 import asyncio
-import email
 import re
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
 from bot.marketing import (
@@ -40,7 +37,7 @@ from bot.orders import FIXTURES, OrderService
 from bot.privacy import ConsentService
 from bot.recommend import CATALOGUE, RecommendService
 from bot.storage import Database
-from tests.launch import free_port
+from tests.smtp_server import Mailbox, body_of, smtp_server
 
 NOW = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai, 23:00 in New York
 POLICY = ContactPolicy(max_per_day=1, max_per_week=3, quiet_start=time(21), quiet_end=time(9))
@@ -48,33 +45,10 @@ SECRET = "s" * 32
 SHOP = "https://shop.example/spring?src=mail"
 
 
-@dataclass
-class Mailbox:
-    """What the SMTP server accepted; addresses with "bounce" are refused."""
-
-    messages: list[Message] = field(default_factory=list)
-
-    async def handle_RCPT(  # aiosmtpd's hook names
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if "bounce" in address:
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 Message accepted"
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, int]]:
-    mailbox = Mailbox()
-    port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield mailbox, port
-    controller.stop()
+    with smtp_server() as mailbox:
+        yield mailbox, mailbox.port
 
 
 @dataclass
@@ -131,12 +105,6 @@ async def shop(tmp_path: Path, smtp: tuple[Mailbox, int]) -> AsyncIterator[Shop]
         port,
     )
     database.dispose()
-
-
-def body_of(mail: Message) -> str:
-    payload = mail.get_payload(decode=True)
-    assert isinstance(payload, bytes)
-    return payload.decode()
 
 
 async def approved(shop: Shop, language: str = "zh", edit: str | None = None) -> int:
