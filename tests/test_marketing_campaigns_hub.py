@@ -156,9 +156,11 @@ def test_send_click_order_conversion_through_the_hub(
 
     # Web/REST conversation: the message is in the history, from the system, with the link.
     conversation = client.portal.call(hub.conversations.find, "rest", "customer-001")
+    assert conversation is not None
     history = client.portal.call(hub.conversations.history, conversation)
     posted = history[-1]
     assert posted.author == "system"
+    assert posted.payload is not None
     assert posted.payload["custom"]["kind"] == "marketing"
     link = posted.payload["custom"]["link"]
     assert posted.text.endswith(link)
