@@ -438,3 +438,66 @@ async def test_bad_email_addresses_are_refused(shop: Shop, address: str) -> None
     with pytest.raises(InvalidMarketingRequest, match="needs an address like"):
         await shop.marketing.upsert_contact(Contact("x", "email", address=address))
     assert await shop.marketing.contacts() == []
+
+
+@dataclass
+class Replica:
+    database: Database
+    marketing: MarketingService
+    campaigns: Campaigns
+
+
+async def replicas_on(url: str, port: int, clock: list[datetime]) -> list[Replica]:
+    out = []
+    for _ in range(2):
+        database = Database(url)
+        consents = ConsentService(database)
+        recommend = RecommendService(database, clock=lambda: clock[0])
+        marketing = MarketingService(
+            database, consents, recommend.profile, MarketingConfig(POLICY), clock=lambda: clock[0]
+        )
+        out.append(Replica(database, marketing, campaigns_on(database, marketing, port, clock)))
+    return out
+
+
+async def test_replicas_on_one_database_keep_the_caps_and_send_each_recipient_once(
+    database_url: str, smtp: tuple[Mailbox, int]
+) -> None:
+    mailbox, port = smtp
+    clock = [NOW]
+    first, second = await replicas_on(database_url, port, clock)
+    try:
+        await first.database.migrate()
+        recommend = RecommendService(first.database, clock=lambda: clock[0])
+        await recommend.import_catalogue(CATALOGUE)
+        consents = ConsentService(first.database)
+
+        async def catalogue() -> dict[str, Product]:
+            items = await recommend.catalogue()
+            return {i.id: Product(i.id, i.name_zh, i.name_en, i.price) for i in items.values()}
+
+        desk = CopyDesk(first.database, catalogue)
+        brief = CopyBrief(("EL-005",), channel="email")
+        [variant] = await desk.draft("spring", brief, "zh", n=1)
+        await desk.review(variant.id, "approve", "editor")
+        for i in range(20):
+            contact = Contact(f"c{i}", "email", address=f"c{i}@example.com")
+            await first.marketing.upsert_contact(contact)
+            await consents.grant(f"c{i}", "marketing", "email")
+        await consents.grant("flood", "marketing", "rest")
+
+        # Ten sends to one customer at once, five through each replica: the day's cap is one.
+        admissions = await asyncio.gather(
+            *(r.marketing.admit("flood", "rest", "x") for r in [first, second] * 5)
+        )
+        assert sum(a.admitted for a in admissions) == 1
+
+        await first.campaigns.create(CampaignDraft("spring", "true", {"main": [variant.id]}))
+        runs = await asyncio.gather(first.campaigns.run_due(), second.campaigns.run_due())
+        assert sum(r.outcomes.get("sent", 0) for r in runs) == 20
+        assert sorted(m["To"] for m in mailbox.messages) == sorted(
+            f"c{i}@example.com" for i in range(20)
+        )
+    finally:
+        first.database.dispose()
+        second.database.dispose()

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -173,7 +173,7 @@ class LinkSigner:
         """The recipient id of a token; LinkNotFound when it is forged or mangled."""
         try:
             value = self._serializer().loads(token)
-        except BadSignature as exc:
+        except BadData as exc:  # a bad signature, or a payload that is not JSON
             raise LinkNotFound(
                 "this link is not valid: it was mistyped, cut short or changed"
             ) from exc

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, false, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -124,8 +125,9 @@ class MarketingService:
         self._profiles = profiles
         self.config = config or MarketingConfig()
         self._clock = clock
-        # Check-then-record of a send is one critical section per hub process; SQLite's single
-        # writer serialises processes too. (PostgreSQL replicas would need a row lock.)
+        # Check-then-record of a send is one critical section per hub process; across processes
+        # SQLite's single writer serialises them, and on PostgreSQL a transaction-scoped
+        # advisory lock per customer does (``_record_send``).
         self._send_lock = asyncio.Lock()
         self._assign_lock = asyncio.Lock()
         self._rng = np.random.default_rng()
@@ -299,6 +301,16 @@ class MarketingService:
     def _record_send(
         self, session: Session, customer_id: str, channel: str, campaign: str, moment: datetime
     ) -> Admission:
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            # Hub replicas: one transaction at a time reads and adds a customer's sends (the
+            # lock ends with the transaction; read committed then sees the other's send).
+            session.execute(select(func.pg_advisory_xact_lock(_lock_key(customer_id))))
+        elif dialect == "sqlite":
+            # Another process on the same file: take SQLite's write lock before reading (the
+            # driver opens the transaction only at the first write), so its check waits for
+            # this record. A write that matches no row is enough to take it.
+            session.execute(update(SendRow).where(false()).values(campaign=SendRow.campaign))
         since = moment - timedelta(days=7)
         earlier = list(
             session.execute(
@@ -614,6 +626,12 @@ class MarketingService:
 
         logs = await self._db.session(read)
         return results(logs, experiment.horizon, seed=experiment.seed)
+
+
+def _lock_key(customer_id: str) -> int:
+    """A stable signed 64-bit key of the customer for PostgreSQL's advisory locks."""
+    digest = hashlib.blake2b(customer_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _experiment(row: ExperimentRow) -> Experiment:
