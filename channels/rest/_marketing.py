@@ -341,7 +341,9 @@ class CampaignIn(_In):
 
     name: Name
     segment: str = Field(max_length=2000)
-    variants: dict[Annotated[str, Field(max_length=64)], list[int]] = Field(
+    variants: dict[
+        Annotated[str, Field(max_length=64)], Annotated[list[int], Field(max_length=10)]
+    ] = Field(
         min_length=1,
         max_length=10,
         description='Arm to approved variant ids; without an experiment one arm, "main".',
