@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from bot.insights import ChurnScore, ChurnScores
 from bot.marketing import (
     CampaignDraft,
     Campaigns,
@@ -501,3 +502,43 @@ async def test_replicas_on_one_database_keep_the_caps_and_send_each_recipient_on
     finally:
         first.database.dispose()
         second.database.dispose()
+
+
+async def test_a_churn_triggered_campaign_follows_the_churn_models_scores(shop: Shop) -> None:
+    scores = ChurnScores(shop.database)
+
+    async def churn_risk(customer_id: str) -> float | None:
+        score = await scores.of(customer_id)
+        return score.risk if score is not None else None
+
+    marketing = MarketingService(
+        shop.database,
+        shop.consents,
+        RecommendService(shop.database, clock=lambda: shop.clock[0]).profile,
+        MarketingConfig(POLICY),
+        clock=lambda: shop.clock[0],
+        churn=churn_risk,
+    )
+    campaigns = campaigns_on(shop.database, marketing, shop.port, shop.clock)
+    variant = await approved(shop)
+    await email_contact(shop, "ann", churn_risk=0.1)  # the CRM's value, until a score exists
+    await email_contact(shop, "bob", churn_risk=0.9)
+    await campaigns.create(
+        CampaignDraft(
+            "winback",
+            "churn_risk >= 0.7",
+            {"main": [variant]},
+            kind="triggered",
+            ends_at=NOW + timedelta(days=30),
+        )
+    )
+
+    def score(customer: str, risk: float) -> ChurnScore:
+        return ChurnScore(customer, "email", risk, 100.0, (), (), "test")
+
+    await scores.replace([score("bob", 0.2)])  # the model says bob is staying: not reached
+    assert (await campaigns.run_due()).outcomes == {}
+    await scores.replace([score("ann", 0.85)])  # ann's risk rose: reached on the next run
+    shop.clock[0] = NOW + timedelta(hours=1)
+    assert (await campaigns.run_due()).outcomes == {"sent": 1}
+    assert [m["To"] for m in shop.mailbox.messages] == ["ann@example.com"]

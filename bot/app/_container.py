@@ -352,8 +352,18 @@ def build_hub_services(settings: Settings) -> HubServices:
     recommendations = recommend_service(settings, database)
     tracker_events = TrackerStoreEvents(settings.rasa_tracker_url)
     audit = AuditLog(database)
+    churn_scores = ChurnScores(database)
+
+    async def churn_risk(customer_id: str) -> float | None:
+        score = await churn_scores.of(customer_id)
+        return score.risk if score is not None else None
+
     marketing = MarketingService(
-        database, consents, recommendations.profile, marketing_config(settings)
+        database,
+        consents,
+        recommendations.profile,
+        marketing_config(settings),
+        churn=churn_risk,
     )
     # Its own engine and storage threads: a webhook's acknowledgement (one insert) must not
     # wait behind the conversation work queued on the main pool.
@@ -361,7 +371,6 @@ def build_hub_services(settings: Settings) -> HubServices:
         Database(settings.hub_database_url),
         RetryPolicy(max_attempts=settings.outbox_max_attempts),
     )
-    churn_scores = ChurnScores(database)
     retention_desk = RetentionDesk(
         database, consents, effects=RetentionEffects(conversations, tickets).as_mapping()
     )

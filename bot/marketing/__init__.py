@@ -55,6 +55,7 @@ from bot.marketing._limits import (
 from bot.marketing._review import CatalogueLookup, CopyDesk, CopyWriter, Review, Variant
 from bot.marketing._segments import FIELDS, CustomerProfile, Segment
 from bot.marketing._service import (
+    ChurnLookup,
     Contact,
     Experiment,
     MarketingConfig,
@@ -112,6 +113,7 @@ __all__ = [
     "Campaigns",
     "CatalogueLookup",
     "CheckerScore",
+    "ChurnLookup",
     "Contact",
     "ContactPolicy",
     "CopyBrief",

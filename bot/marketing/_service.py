@@ -50,6 +50,8 @@ from bot.storage import Database, utcnow
 logger = logging.getLogger(__name__)
 
 ProfileLookup = Callable[[str], Awaitable[UserProfile | None]]
+# The customer's latest churn risk from the insights module's scores (None: never scored).
+ChurnLookup = Callable[[str], Awaitable[float | None]]
 Clock = Callable[[], datetime]
 MAX_TAGS = 32
 EMAIL = "email"
@@ -119,8 +121,10 @@ class MarketingService:
         config: MarketingConfig | None = None,
         *,
         clock: Clock = utcnow,
+        churn: ChurnLookup | None = None,
     ) -> None:
         self._db = database
+        self._churn = churn
         self._consents = consents
         self._profiles = profiles
         self.config = config or MarketingConfig()
@@ -200,6 +204,9 @@ class MarketingService:
         the marketing consent on the contact's channel."""
         now = self._clock()
         bought = await self._profiles(contact.customer_id)
+        # The churn model's latest score, when the customer was scored, wins over the value the
+        # shop's CRM gave: triggered campaigns on churn risk follow the scores as they change.
+        scored = await self._churn(contact.customer_id) if self._churn else None
         consented = await self._consents.allows(contact.customer_id, "marketing", contact.channel)
         contact_days = (
             (now - contact.last_contact_at).total_seconds() / 86400
@@ -215,7 +222,7 @@ class MarketingService:
             recency_days=bought.recency_days if bought else None,
             frequency=bought.frequency if bought else 0,
             monetary=bought.monetary if bought else 0.0,
-            churn_risk=contact.churn_risk,
+            churn_risk=scored if scored is not None else contact.churn_risk,
             days_since_contact=contact_days,
             affinity=dict(bought.category_affinity) if bought else {},
             consented=consented,
