@@ -185,7 +185,9 @@ async def test_the_edited_copy_in_the_customers_language_is_sent(shop: Shop) -> 
     await shop.campaigns.run_due()
     [mail] = shop.mailbox.messages
     assert mail["Subject"] == "Spring sale: Sony WH-1000XM5 at 20% off, this week only!"
-    assert "unsubscribe" in body_of(mail)
+    assert "Unsubscribe: https://hub.example/m/u/" in body_of(mail)
+    assert mail["List-Unsubscribe"].startswith("<https://hub.example/m/u/")
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
 @pytest.mark.parametrize(

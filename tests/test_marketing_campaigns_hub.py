@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from bot.app import Settings, create_app
 from bot.app._container import HubServices
 from bot.app._marketing import CampaignOrders
+from bot.marketing import OPT_OUT_CONFIRMATION
 from bot.orders import OrderService
 from tests.app_standin import AppStandIn, running
 from tests.smtp_server import Mailbox, body_of, smtp_server
@@ -181,6 +182,21 @@ def test_send_click_order_conversion_through_the_hub(
     forged = client.get(f"/{path[:-2]}xx", follow_redirects=False)
     assert forged.status_code == 404
     assert "this link is not valid" in forged.json()["detail"]
+
+    # Unsubscribing from the e-mail: the page changes nothing, its button opts out of e-mail
+    # marketing (and only e-mail); a tracked-link token is no unsubscribe token.
+    unsubscribe = mail["List-Unsubscribe"].strip("<>").split("://", 1)[1].split("/", 1)[1]
+    page = client.get(f"/{unsubscribe}")
+    assert page.status_code == 200
+    assert f'action="/{unsubscribe}"' in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert client.portal.call(hub.consents.allows, "customer-002", "marketing", "email")
+    done = client.post(f"/{unsubscribe}", data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200
+    assert OPT_OUT_CONFIRMATION["zh"] in done.text
+    assert not client.portal.call(hub.consents.allows, "customer-002", "marketing", "email")
+    assert client.portal.call(hub.consents.allows, "customer-001", "marketing", "rest")
+    assert client.post(f"/m/u/{path.rsplit('/', 1)[1]}").status_code == 404
 
     # An order placed in the orders module (as the action server's listener sees it).
     orders = OrderService(tmp_path / "orders.db")

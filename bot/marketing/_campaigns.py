@@ -74,6 +74,7 @@ class CampaignMessage:
     language: str
     text: str
     link: str | None
+    unsubscribe: str  # a link that opts the customer out of marketing on this channel
 
 
 class Courier(Protocol):
@@ -149,11 +150,15 @@ class RunReport:
     outcomes: dict[str, int] = field(default_factory=dict)  # sent / skipped / failed / deferred
 
 
+LinkKind = Literal["c", "u"]  # "c": the campaign's tracked link; "u": unsubscribe
+
+
 @dataclass(frozen=True)
 class LinkSigner:
-    """Tracked links ``<base_url>/m/c/<token>``: the token is the recipient row's id signed with
-    the shop's secret (itsdangerous: HMAC-SHA1 over a salt), so it cannot be guessed or
-    altered and carries no customer id."""
+    """Links in campaign messages, ``<base_url>/m/c/<token>`` (tracked, to the campaign's page)
+    and ``<base_url>/m/u/<token>`` (unsubscribe from that channel): the token is the recipient
+    row's id signed with the shop's secret (itsdangerous: HMAC over a salt per kind), so it
+    cannot be guessed, altered or used as the other kind, and it carries no customer id."""
 
     secret: str
     base_url: str
@@ -162,17 +167,17 @@ class LinkSigner:
         if len(self.secret) < 16:
             raise InvalidMarketingRequest("the link secret must be at least 16 characters")
 
-    def _serializer(self) -> URLSafeSerializer:
-        return URLSafeSerializer(self.secret, salt="marketing-link")
+    def _serializer(self, kind: LinkKind) -> URLSafeSerializer:
+        return URLSafeSerializer(self.secret, salt=f"marketing-link-{kind}")
 
-    def link(self, recipient_id: int) -> str:
-        token = self._serializer().dumps(recipient_id)
-        return f"{self.base_url.rstrip('/')}/m/c/{token}"
+    def link(self, recipient_id: int, kind: LinkKind = "c") -> str:
+        token = self._serializer(kind).dumps(recipient_id)
+        return f"{self.base_url.rstrip('/')}/m/{kind}/{token}"
 
-    def recipient(self, token: str) -> int:
+    def recipient(self, token: str, kind: LinkKind = "c") -> int:
         """The recipient id of a token; LinkNotFound when it is forged or mangled."""
         try:
-            value = self._serializer().loads(token)
+            value = self._serializer(kind).loads(token)
         except BadData as exc:  # a bad signature, or a payload that is not JSON
             raise LinkNotFound(
                 "this link is not valid: it was mistyped, cut short or changed"
@@ -532,6 +537,7 @@ class Campaigns:
             variant.language,
             f"{text}\n{link}" if link else text,
             link,
+            self.links.link(recipient.id, "u"),
         )
 
     async def _finish(self, now: datetime) -> None:
@@ -569,6 +575,24 @@ class Campaigns:
         await self._db.session(close)
 
     # ---- links and conversions -----------------------------------------------------------------
+
+    async def unsubscribe(self, token: str) -> str:
+        """Opt the recipient of an unsubscribe link out of marketing on the message's channel;
+        the confirmation in the message's language."""
+        recipient_id = self.links.recipient(token, "u")
+
+        def read(session: Session) -> tuple[str, str, str] | None:
+            row = session.get(RecipientRow, recipient_id)
+            if row is None or row.status != SENT:
+                return None
+            contact = session.get(ContactRow, (row.customer_id, row.channel))
+            language = contact.language if contact is not None and contact.language else "zh"
+            return row.customer_id, row.channel, language
+
+        found = await self._db.session(read)
+        if found is None:
+            raise LinkNotFound("this link belongs to no message that was sent")
+        return await self._marketing.opt_out(*found)
 
     async def click(self, token: str) -> str:
         """Record a click on a tracked link; the campaign's own URL to redirect to."""

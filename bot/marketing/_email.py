@@ -16,10 +16,10 @@ logger = logging.getLogger(__name__)
 
 Security = Literal["none", "starttls", "tls"]
 SUBJECT_CHARS = 60
-# E-mail cannot be answered with "退订" into a conversation, so each message says how to stop.
+# E-mail cannot be answered with "退订" into a conversation: each message carries a link.
 FOOTER = {
-    "zh": "如不想再收到此类邮件，请在任一客服渠道回复“退订”。",
-    "en": 'To stop these e-mails, write "unsubscribe" to us on any of our service channels.',
+    "zh": "不想再收到此类邮件？退订：{link}",
+    "en": "No more of these e-mails? Unsubscribe: {link}",
 }
 
 
@@ -60,7 +60,10 @@ class EmailCourier:
         email["From"] = self._config.sender
         email["To"] = message.address
         email["Subject"] = subject
-        footer = FOOTER["en" if message.language == "en" else "zh"]
+        # RFC 8058 one-click unsubscribe: mail providers show a button that POSTs to the link.
+        email["List-Unsubscribe"] = f"<{message.unsubscribe}>"
+        email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        footer = FOOTER["en" if message.language == "en" else "zh"].format(link=message.unsubscribe)
         email.set_content(f"{message.text}\n\n--\n{footer}\n")
         return email
 

@@ -7,13 +7,14 @@ audience is customers' personal data. Each route translates and calls one servic
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from bot.marketing import (
@@ -596,9 +597,10 @@ Token = Annotated[str, Path(min_length=1, max_length=200)]
 
 
 def build_campaign_links_router(campaigns: Campaigns) -> APIRouter:
-    """``GET /m/c/<token>``: the tracked link in a campaign message. Open (customers follow it
-    from their mail or chat); the signed token is the only key, and it leads only to its own
-    campaign's URL."""
+    """The links in campaign messages, open to whoever holds them (customers follow them from
+    their mail or chat); the signed token is the only key. ``GET /m/c/<token>`` leads only to
+    its own campaign's URL; ``/m/u/<token>`` unsubscribes: GET shows a button (mail scanners
+    fetch links, and must not unsubscribe anyone), POST opts out (RFC 8058 one-click too)."""
     router = APIRouter(tags=["marketing"])
 
     @router.get("/m/c/{token}", response_class=RedirectResponse, status_code=302)
@@ -606,4 +608,34 @@ def build_campaign_links_router(campaigns: Campaigns) -> APIRouter:
         """Record the click and redirect to the campaign's page; 404 for a bad token."""
         return RedirectResponse(await campaigns.click(token), status_code=302)
 
+    @router.get("/m/u/{token}", response_class=HTMLResponse)
+    async def unsubscribe_page(token: Token) -> HTMLResponse:
+        """A page with one button that unsubscribes; 404 for a bad token."""
+        campaigns.links.recipient(token, "u")
+        action = f"/m/u/{html.escape(token, quote=True)}"
+        form = f'<form method="post" action="{action}"><button>退订 · Unsubscribe</button></form>'
+        return HTMLResponse(_page("退订营销消息 · Unsubscribe from marketing", form), headers=_PAGE)
+
+    @router.post("/m/u/{token}", response_class=HTMLResponse)
+    async def unsubscribe(token: Token) -> HTMLResponse:
+        """Opt out of marketing on the channel the message came by; the confirmation."""
+        confirmation = await campaigns.unsubscribe(token)
+        return HTMLResponse(_page(html.escape(confirmation), ""), headers=_PAGE)
+
     return router
+
+
+# No script, no resource from anywhere, the form posts only here, the token leaks nowhere.
+_PAGE = {
+    "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{title}</title></head><body><p>{title}</p>{body}</body></html>"
+    )
