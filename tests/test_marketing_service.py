@@ -428,7 +428,14 @@ async def test_a_customer_is_exported_and_erased_from_every_marketing_table(
     await marketing.record_conversion(experiment.id, "gone", "o-9", 12.0, NOW)
     exported = await marketing.export_customer("gone")
     assert exported["contacts"] == [
-        {"channel": "rest", "language": "zh", "timezone": "", "tags": ["vip"], "churn_risk": 0.0}
+        {
+            "channel": "rest",
+            "language": "zh",
+            "timezone": "",
+            "tags": ["vip"],
+            "churn_risk": 0.0,
+            "address": "",
+        }
     ]
     assert exported["conversions"] == [
         {"experiment": experiment.id, "order_id": "o-9", "revenue": 12.0}
@@ -438,8 +445,11 @@ async def test_a_customer_is_exported_and_erased_from_every_marketing_table(
         "sends": 1,
         "assignments": 1,
         "conversions": 1,
+        "campaign_conversions": 0,
+        "campaign_recipients": 0,
     }
     assert await marketing.export_customer("gone") == {
+        "campaign_messages": [],
         "contacts": [],
         "sends": [],
         "assignments": [],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from bot.orders import (
     Budget,
     FixturesError,
     InvalidAddress,
+    InvalidOrder,
     InvalidOrderId,
     InvalidStateChange,
+    OrderChange,
     OrderNotFound,
     OrdersError,
     OrderService,
@@ -442,3 +445,49 @@ def test_an_address_given_with_the_request(text: str, address: str | None) -> No
 def test_unsupported_services_are_named(text: str, service: str) -> None:
     assert orders.unsupported_service(text) == service
     assert service in orders.UNSUPPORTED_SERVICES
+
+
+def test_a_placed_order_is_stored_numbered_and_told(service: OrderService) -> None:
+    told: list[OrderChange] = []
+    service.subscribe(told.append)
+    address = "广州市天河区天河路385号太古汇一座2205"
+    first = service.place(
+        "customer-001", [("EL-005", 2)], address=address, recipient="张伟", phone="13530246633"
+    )
+    second = service.place(
+        "customer-001", [("EL-005", 1)], address=address, recipient="张伟", phone="13530246633"
+    )
+    prefix = f"YX{service.today():%y%m%d}"
+    assert (first.id, second.id) == (f"{prefix}0001", f"{prefix}0002")
+    assert (first.status, first.customer_id, first.total) == (
+        "paid",
+        "customer-001",
+        2 * first.items[0].product.price,
+    )
+    assert service.get(first.id) == first
+    assert [(c.kind, c.order.id) for c in told] == [("placed", first.id), ("placed", second.id)]
+    assert service.history(first.id) == [("placed", "")]
+
+
+@pytest.mark.parametrize(
+    ("customer", "items", "error"),
+    [
+        ("nobody", [("EL-005", 1)], "no customer has id 'nobody'"),
+        ("customer-001", [("NOPE-1", 1)], "no product has the SKU 'NOPE-1'"),
+        ("customer-001", [("EL-005", 0)], "the quantity of EL-005 must be 1 to 99, not 0"),
+        ("customer-001", [], "an order has 1 to 50 lines"),
+    ],
+)
+def test_a_bad_order_is_refused_and_nothing_is_stored(
+    service: OrderService, customer: str, items: list[tuple[str, int]], error: str
+) -> None:
+    before = len(service.orders_of("customer-001"))
+    with pytest.raises(InvalidOrder, match=re.escape(error)):
+        service.place(
+            customer,
+            items,
+            address="广州市天河区天河路385号",
+            recipient="张伟",
+            phone="13530246633",
+        )
+    assert len(service.orders_of("customer-001")) == before

@@ -281,7 +281,14 @@ def test_erasure_leaves_only_the_audit_trail(
         # The other modules hold nothing about this customer, and say so.
         "others": {
             "recommendations": {"events": 0, "profiles": 0},
-            "marketing": {"contacts": 0, "sends": 0, "assignments": 0, "conversions": 0},
+            "marketing": {
+                "contacts": 0,
+                "sends": 0,
+                "assignments": 0,
+                "conversions": 0,
+                "campaign_conversions": 0,
+                "campaign_recipients": 0,
+            },
             "app_messages": {"messages": 0},
             "churn": {"scores": 0},
             "retention_actions": {"decisions": 0},

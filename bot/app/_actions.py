@@ -13,10 +13,17 @@ from rasa_sdk.endpoint import create_app
 from rasa_sdk.executor import ActionExecutor
 
 import actions
-from bot.app._container import order_service, recommend_service, ticket_service
+from bot.app._container import (
+    marketing_config,
+    order_service,
+    recommend_service,
+    ticket_service,
+)
 from bot.app._feedback import OrderEvents
 from bot.app._knowledge import SharedKnowledge
+from bot.app._marketing import CampaignOrders, campaigns_of
 from bot.app._settings import Settings
+from bot.marketing import MarketingService
 from bot.privacy import AuditLog, ConsentService
 from bot.storage import Database
 
@@ -32,13 +39,18 @@ def run_action_server(settings: Settings) -> None:
     recommend = recommend_service(settings, database)
     # A return the customer asks for in the dialogue is a "return" event for recommendations.
     orders.subscribe(OrderEvents(recommend))
+    # An order placed here is credited to the campaign that last reached the customer (the
+    # action server sends nothing: no conversations, no couriers).
+    consents = ConsentService(database)
+    marketing = MarketingService(database, consents, recommend.profile, marketing_config(settings))
+    orders.subscribe(CampaignOrders(campaigns_of(settings, database, marketing, None)))
     actions.configure(
         actions.ActionServices(
             orders=orders,
             knowledge=knowledge.get,
             audit=AuditLog(database),
             recommend=recommend,
-            consents=ConsentService(database),
+            consents=consents,
             tickets=ticket_service(settings, database),
         )
     )

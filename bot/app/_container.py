@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.app._churn_features import RetentionEffects
 from bot.app._customers import CustomerFacts
 from bot.app._knowledge import SharedKnowledge, knowledge_config
+from bot.app._marketing import campaigns_of
 from bot.app._scale import RedisConversationLocks
 from bot.app._settings import Settings
 from bot.conversations import (
@@ -38,6 +39,7 @@ from bot.insights import (
     gaps_report,
 )
 from bot.marketing import (
+    Campaigns,
     ContactPolicy,
     CopyDesk,
     CopyWriter,
@@ -101,6 +103,8 @@ class HubServices:
     churn_scores: ChurnScores
     # Churn retention rules with their effects (coupon notice, priority routing, follow-up ticket).
     retention_desk: RetentionDesk
+    # Marketing campaigns: the job sends them, the REST API and tracked links reach them.
+    campaigns: Campaigns
     # The ``scale`` profile's Redis (socket.io rooms, job leases, locks); None when embedded.
     redis: aioredis.Redis | None = None
 
@@ -350,8 +354,18 @@ def build_hub_services(settings: Settings) -> HubServices:
     recommendations = recommend_service(settings, database)
     tracker_events = TrackerStoreEvents(settings.rasa_tracker_url)
     audit = AuditLog(database)
+    churn_scores = ChurnScores(database)
+
+    async def churn_risk(customer_id: str) -> float | None:
+        score = await churn_scores.of(customer_id)
+        return score.risk if score is not None else None
+
     marketing = MarketingService(
-        database, consents, recommendations.profile, marketing_config(settings)
+        database,
+        consents,
+        recommendations.profile,
+        marketing_config(settings),
+        churn=churn_risk,
     )
     # Its own engine and storage threads: a webhook's acknowledgement (one insert) must not
     # wait behind the conversation work queued on the main pool.
@@ -359,7 +373,6 @@ def build_hub_services(settings: Settings) -> HubServices:
         Database(settings.hub_database_url),
         RetryPolicy(max_attempts=settings.outbox_max_attempts),
     )
-    churn_scores = ChurnScores(database)
     retention_desk = RetentionDesk(
         database, consents, effects=RetentionEffects(conversations, tickets).as_mapping()
     )
@@ -403,6 +416,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         copy_desk(settings, database, recommendations),
         churn_scores,
         retention_desk,
+        campaigns_of(settings, database, marketing, conversations),
         shared,
     )
 

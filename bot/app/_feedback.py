@@ -12,7 +12,7 @@ from bot.storage import utcnow
 
 logger = logging.getLogger(__name__)
 
-EVENT_OF_CHANGE: dict[str, EventKind] = {"returned": "return"}
+EVENT_OF_CHANGE: dict[str, EventKind] = {"returned": "return", "placed": "purchase"}
 
 
 class OrderEvents:

@@ -193,9 +193,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(
         rest.build_marketing_router(
-            hub.marketing, hub.copy_desk, _closed_without_key(settings.api_key, "marketing")
+            hub.marketing,
+            hub.copy_desk,
+            _marketing_vouch(settings.api_key, hub.agents),
+            hub.campaigns,
         )
     )
+    app.include_router(rest.build_campaign_links_router(hub.campaigns))
     desk = console.ConsoleServices(
         conversations=hub.conversations,
         handoffs=hub.handoffs,
@@ -341,6 +345,12 @@ def background_jobs(hub: HubServices) -> list[Job]:
             settings.retention_check_s,
             partial(hub.retention.run, dry_run=False),
         ),
+        Job(
+            "marketing-campaigns",
+            settings.marketing_send_every_s,
+            hub.campaigns.run_due,
+            first_after_s=settings.marketing_send_every_s,
+        ),
     ]
     if hub.settings.ticket_webhook_url:
 
@@ -384,6 +394,27 @@ def _ticket_callers(api_key: SecretStr | None, agents: AgentDirectory) -> rest.A
         return caller
 
     return authorize
+
+
+def _marketing_vouch(
+    api_key: SecretStr | None, agents: AgentDirectory
+) -> Callable[[Request], Awaitable[None]]:
+    """Who may use ``/api/marketing``: the shop's back end with ``BOT_API_KEY``, or a supervisor
+    logged in to the console (the marketing page; the CSRF token on a change). Nobody else:
+    the audience is customers' personal data."""
+    closed = _closed_without_key(api_key, "marketing")
+
+    async def vouch(request: Request) -> None:
+        token = request.cookies.get(console.COOKIE)
+        if token and "authorization" not in request.headers:
+            await _console_caller(request, token, agents)  # the session and the CSRF token
+            agent = await agents.agent_for_token(token)
+            if agent is None or agent.role != "supervisor":
+                raise HTTPException(status_code=403, detail="marketing is for supervisors")
+            return
+        await closed(request)
+
+    return vouch
 
 
 async def _console_caller(

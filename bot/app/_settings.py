@@ -366,6 +366,30 @@ class Settings(BaseSettings):
         le=2160,
         description="An order counts as a conversion this many hours after the assignment.",
     )
+    marketing_send_every_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the hub's campaign job takes due audiences and sends what is due.",
+    )
+    marketing_link_secret: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="Signs campaigns' tracked links (`/m/c/<token>`); unset: a random secret "
+        "kept in `var_dir/marketing-link.key` (set it when replicas do not share `var_dir`).",
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for campaign e-mail; unset: no e-mail channel."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="The SMTP server's port.")
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        default="starttls",
+        description="`starttls` (port 587), `tls` (implicit TLS, port 465) or `none`.",
+    )
+    smtp_sender: str = Field(
+        default="shop@example.com", description="The From address of campaign e-mail."
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP login, if it needs one.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
 
     # web chat, voice messages and images
     webchat_origins: str | None = Field(

@@ -1,7 +1,23 @@
 """Marketing: the audience and its segments (a safe expression language over profiles), the
 send gate (marketing opt-in per channel, quiet hours in the customer's time zone, frequency
-caps), opt-outs, and A/B/n experiments (fixed split or Thompson sampling) with their results."""
+caps), opt-outs, A/B/n experiments (fixed split or Thompson sampling) with their results, and
+campaigns sent through couriers with tracked links and orders attributed to them."""
 
+from bot.marketing._campaigns import (
+    KINDS,
+    MAIN_ARM,
+    RECIPIENT_STATUSES,
+    Campaign,
+    CampaignDraft,
+    CampaignKind,
+    CampaignMessage,
+    CampaignReport,
+    Campaigns,
+    Courier,
+    LinkSigner,
+    RecipientResult,
+    RunReport,
+)
 from bot.marketing._copy import (
     CLAIMS,
     LENGTH_LIMITS,
@@ -14,11 +30,15 @@ from bot.marketing._copy import (
     score_checker,
     template_variants,
 )
+from bot.marketing._email import EmailCourier, SmtpConfig
 from bot.marketing._errors import (
     AlreadyReviewed,
+    CampaignNotFound,
+    DeliveryFailed,
     ExperimentNotFound,
     InvalidMarketingRequest,
     InvalidSegment,
+    LinkNotFound,
     MarketingError,
     SegmentNotFound,
     VariantNotFound,
@@ -35,6 +55,7 @@ from bot.marketing._limits import (
 from bot.marketing._review import CatalogueLookup, CopyDesk, CopyWriter, Review, Variant
 from bot.marketing._segments import FIELDS, CustomerProfile, Segment
 from bot.marketing._service import (
+    ChurnLookup,
     Contact,
     Experiment,
     MarketingConfig,
@@ -66,11 +87,14 @@ from bot.marketing._stats import (
 __all__ = [
     "CLAIMS",
     "FIELDS",
+    "KINDS",
     "LENGTH_LIMITS",
+    "MAIN_ARM",
     "OPT_OUT_CONFIRMATION",
     "OPT_OUT_WORDS",
     "POLICIES",
     "PROBLEM_KINDS",
+    "RECIPIENT_STATUSES",
     "Admission",
     "AllocationSetup",
     "AlreadyReviewed",
@@ -78,21 +102,34 @@ __all__ = [
     "ArmResult",
     "AuctionSetup",
     "BidAgent",
+    "Campaign",
+    "CampaignDraft",
+    "CampaignKind",
+    "CampaignMessage",
+    "CampaignNotFound",
+    "CampaignReport",
     "CampaignResult",
     "CampaignSetup",
+    "Campaigns",
     "CatalogueLookup",
     "CheckerScore",
+    "ChurnLookup",
     "Contact",
     "ContactPolicy",
     "CopyBrief",
     "CopyChecker",
     "CopyDesk",
     "CopyWriter",
+    "Courier",
     "CustomerProfile",
+    "DeliveryFailed",
+    "EmailCourier",
     "Experiment",
     "ExperimentNotFound",
     "InvalidMarketingRequest",
     "InvalidSegment",
+    "LinkNotFound",
+    "LinkSigner",
     "MarketingConfig",
     "MarketingError",
     "MarketingService",
@@ -101,11 +138,14 @@ __all__ = [
     "Problem",
     "Product",
     "ProfileLookup",
+    "RecipientResult",
     "Refusal",
     "Results",
     "Review",
+    "RunReport",
     "Segment",
     "SegmentNotFound",
+    "SmtpConfig",
     "Variant",
     "VariantNotFound",
     "allocate",

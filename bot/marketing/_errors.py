@@ -30,3 +30,16 @@ class VariantNotFound(MarketingError):
 
 class AlreadyReviewed(MarketingError):
     """The variant was reviewed already (or the checker blocked it): nothing changed."""
+
+
+class CampaignNotFound(MarketingError):
+    """No campaign has that id."""
+
+
+class LinkNotFound(MarketingError):
+    """A tracked link whose token is forged, mistyped or not of a sent message."""
+
+
+class DeliveryFailed(MarketingError):
+    """A channel could not take a campaign message (raised by couriers, recorded per
+    recipient; never reaches HTTP)."""

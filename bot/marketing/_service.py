@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, false, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,9 +35,11 @@ from bot.marketing._segments import CustomerProfile, Segment
 from bot.marketing._stats import POLICIES, ArmLog, Policy, Results, choose_arm, hashed_unit, results
 from bot.marketing._tables import (
     AssignmentRow,
+    CampaignConversionRow,
     ContactRow,
     ConversionRow,
     ExperimentRow,
+    RecipientRow,
     SegmentRow,
     SendRow,
 )
@@ -46,8 +50,14 @@ from bot.storage import Database, utcnow
 logger = logging.getLogger(__name__)
 
 ProfileLookup = Callable[[str], Awaitable[UserProfile | None]]
+# The customer's latest churn risk from the insights module's scores (None: never scored).
+ChurnLookup = Callable[[str], Awaitable[float | None]]
 Clock = Callable[[], datetime]
 MAX_TAGS = 32
+EMAIL = "email"
+# Deliberately loose (one "@", a dot in the domain, no spaces or angle brackets): the SMTP
+# server is the judge of an address; this only refuses what could not be one or could inject.
+EMAIL_ADDRESS = re.compile(r"[^@\s<>,;\"]{1,64}@[^@\s<>,;\"]+\.[^@\s<>,;\"]{2,}")
 SAMPLE = 10
 SEGMENT_NAME = CAMPAIGN
 ARM_NAME = CAMPAIGN
@@ -64,6 +74,7 @@ class Contact:
     tags: frozenset[str] = frozenset()
     churn_risk: float = 0.0
     last_contact_at: datetime | None = None
+    address: str = ""  # the e-mail address on the "email" channel; unused elsewhere
 
 
 @dataclass(frozen=True)
@@ -110,14 +121,17 @@ class MarketingService:
         config: MarketingConfig | None = None,
         *,
         clock: Clock = utcnow,
+        churn: ChurnLookup | None = None,
     ) -> None:
         self._db = database
+        self._churn = churn
         self._consents = consents
         self._profiles = profiles
         self.config = config or MarketingConfig()
         self._clock = clock
-        # Check-then-record of a send is one critical section per hub process; SQLite's single
-        # writer serialises processes too. (PostgreSQL replicas would need a row lock.)
+        # Check-then-record of a send is one critical section per hub process; across processes
+        # SQLite's single writer serialises them, and on PostgreSQL a transaction-scoped
+        # advisory lock per customer does (``_record_send``).
         self._send_lock = asyncio.Lock()
         self._assign_lock = asyncio.Lock()
         self._rng = np.random.default_rng()
@@ -137,6 +151,14 @@ class MarketingService:
             raise InvalidMarketingRequest("churn_risk must be between 0 and 1")
         if contact.language not in {"", "zh", "en"}:
             raise InvalidMarketingRequest("language must be 'zh', 'en' or empty")
+        if contact.channel == EMAIL and (
+            len(contact.address) > 254 or not EMAIL_ADDRESS.fullmatch(contact.address)
+        ):
+            raise InvalidMarketingRequest(
+                "a contact on the email channel needs an address like name@example.com"
+            )
+        if contact.channel != EMAIL and contact.address:
+            raise InvalidMarketingRequest("only contacts on the email channel take an address")
 
         def write(session: Session) -> None:
             row = session.get(ContactRow, (contact.customer_id, contact.channel))
@@ -148,6 +170,7 @@ class MarketingService:
             row.tags = json.dumps(sorted(contact.tags), ensure_ascii=False)
             row.churn_risk = contact.churn_risk
             row.last_contact_at = contact.last_contact_at
+            row.address = contact.address
             row.updated_at = self._clock()
 
         await self._db.session(write)
@@ -169,6 +192,7 @@ class MarketingService:
                     frozenset(json.loads(r.tags)),
                     r.churn_risk,
                     r.last_contact_at,
+                    r.address,
                 )
                 for r in rows
             ]
@@ -180,6 +204,9 @@ class MarketingService:
         the marketing consent on the contact's channel."""
         now = self._clock()
         bought = await self._profiles(contact.customer_id)
+        # The churn model's latest score, when the customer was scored, wins over the value the
+        # shop's CRM gave: triggered campaigns on churn risk follow the scores as they change.
+        scored = await self._churn(contact.customer_id) if self._churn else None
         consented = await self._consents.allows(contact.customer_id, "marketing", contact.channel)
         contact_days = (
             (now - contact.last_contact_at).total_seconds() / 86400
@@ -195,7 +222,7 @@ class MarketingService:
             recency_days=bought.recency_days if bought else None,
             frequency=bought.frequency if bought else 0,
             monetary=bought.monetary if bought else 0.0,
-            churn_risk=contact.churn_risk,
+            churn_risk=scored if scored is not None else contact.churn_risk,
             days_since_contact=contact_days,
             affinity=dict(bought.category_affinity) if bought else {},
             consented=consented,
@@ -281,6 +308,16 @@ class MarketingService:
     def _record_send(
         self, session: Session, customer_id: str, channel: str, campaign: str, moment: datetime
     ) -> Admission:
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            # Hub replicas: one transaction at a time reads and adds a customer's sends (the
+            # lock ends with the transaction; read committed then sees the other's send).
+            session.execute(select(func.pg_advisory_xact_lock(_lock_key(customer_id))))
+        elif dialect == "sqlite":
+            # Another process on the same file: take SQLite's write lock before reading (the
+            # driver opens the transaction only at the first write), so its check waits for
+            # this record. A write that matches no row is enough to take it.
+            session.execute(update(SendRow).where(false()).values(campaign=SendRow.campaign))
         since = moment - timedelta(days=7)
         earlier = list(
             session.execute(
@@ -335,7 +372,20 @@ class MarketingService:
             conversions = session.execute(
                 select(ConversionRow).where(ConversionRow.customer_id == customer_id)
             ).scalars()
+            received = session.execute(
+                select(RecipientRow).where(RecipientRow.customer_id == customer_id)
+            ).scalars()
             return {
+                "campaign_messages": [
+                    {
+                        "campaign": r.campaign_id,
+                        "channel": r.channel,
+                        "status": r.status,
+                        "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+                        "clicks": r.clicks,
+                    }
+                    for r in received
+                ],
                 "contacts": [
                     {
                         "channel": c.channel,
@@ -343,6 +393,7 @@ class MarketingService:
                         "timezone": c.timezone,
                         "tags": json.loads(c.tags),
                         "churn_risk": c.churn_risk,
+                        "address": c.address,
                     }
                     for c in contacts
                 ],
@@ -370,6 +421,8 @@ class MarketingService:
                 ("sends", SendRow),
                 ("assignments", AssignmentRow),
                 ("conversions", ConversionRow),
+                ("campaign_conversions", CampaignConversionRow),
+                ("campaign_recipients", RecipientRow),
             ):
                 result = session.execute(delete(table).where(table.customer_id == customer_id))
                 counts[name] = int(getattr(result, "rowcount", 0) or 0)
@@ -580,6 +633,12 @@ class MarketingService:
 
         logs = await self._db.session(read)
         return results(logs, experiment.horizon, seed=experiment.seed)
+
+
+def _lock_key(customer_id: str) -> int:
+    """A stable signed 64-bit key of the customer for PostgreSQL's advisory locks."""
+    digest = hashlib.blake2b(customer_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _experiment(row: ExperimentRow) -> Experiment:

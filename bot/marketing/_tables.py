@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.storage import Base, utcnow
@@ -24,6 +24,8 @@ class ContactRow(Base):
     tags: Mapped[str] = mapped_column(Text, default="[]")  # a JSON list of texts
     churn_risk: Mapped[float] = mapped_column(Float, default=0.0)
     last_contact_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Where the channel reaches the customer when it is not the conversation (an e-mail address)
+    address: Mapped[str] = mapped_column(String(254), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -113,3 +115,68 @@ class CopyVariantRow(Base):
     reviewer: Mapped[str | None] = mapped_column(String(64), default=None)
     reviewed_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignRow(Base):
+    """A campaign: its audience (a segment expression), its approved copy per arm, the link it
+    tracks, its optional experiment, and when it runs (once at ``starts_at``, or triggered:
+    the segment re-read on every run until ``ends_at``, each new member reached once)."""
+
+    __tablename__ = "marketing_campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    segment: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text)  # JSON: {arm: [approved variant ids]}
+    url: Mapped[str | None] = mapped_column(Text, default=None)
+    experiment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("marketing_experiments.id"), default=None
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # "once" | "triggered"
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    # "scheduled" -> "taking" (one worker reads the audience) -> "running" -> "done"
+    status: Mapped[str] = mapped_column(String(16))
+    claimed_until: Mapped[datetime | None] = mapped_column(default=None)  # of "taking"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RecipientRow(Base):
+    """One customer on one channel in a campaign, and what became of their message."""
+
+    __tablename__ = "marketing_recipients"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "customer_id", "channel"),
+        Index("ix_marketing_recipients_due", "status", "next_attempt_at"),
+        Index("ix_marketing_recipients_customer", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("marketing_campaigns.id"))
+    customer_id: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(32))
+    arm: Mapped[str] = mapped_column(String(64))
+    # "pending" | "sending" (claimed by one worker) | "sent" | "skipped" | "failed" | "held_out"
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)  # why skipped or failed
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    first_click_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_click_at: Mapped[datetime | None] = mapped_column(default=None)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignConversionRow(Base):
+    """An order attributed to the campaign message the customer last received or clicked
+    (one campaign per order: a replayed order event changes nothing)."""
+
+    __tablename__ = "marketing_campaign_conversions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64), unique=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("marketing_campaigns.id"))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("marketing_recipients.id"))
+    customer_id: Mapped[str] = mapped_column(String(128))
+    revenue: Mapped[float] = mapped_column(Float)
+    converted_at: Mapped[datetime] = mapped_column()

@@ -4,6 +4,7 @@ service custom actions call. Plain data crosses the border; rules live in ``_pol
 from bot.orders._errors import (
     FixturesError,
     InvalidAddress,
+    InvalidOrder,
     InvalidOrderId,
     InvalidStateChange,
     OrderNotFound,
@@ -65,6 +66,7 @@ __all__ = [
     "Category",
     "FixturesError",
     "InvalidAddress",
+    "InvalidOrder",
     "InvalidOrderId",
     "InvalidStateChange",
     "Order",

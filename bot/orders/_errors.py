@@ -27,5 +27,9 @@ class InvalidAddress(OrdersError, ValueError):
     """A new delivery address is empty, too short or too long."""
 
 
+class InvalidOrder(OrdersError, ValueError):
+    """A new order names an unknown customer or product, or a quantity out of range."""
+
+
 class FixturesError(OrdersError):
     """The fixtures file the store is seeded from is missing or malformed."""

@@ -133,13 +133,14 @@ class Budget:
         return (self.low is None or price >= self.low) and (self.high is None or price <= self.high)
 
 
-OrderChangeKind = Literal["returned"]
+OrderChangeKind = Literal["returned", "placed"]
 
 
 @dataclass(frozen=True)
 class OrderChange:
     """What happened to an order, told to the service's listeners after it is stored
-    (``returned``: the customer asked to return it; the order as it is now)."""
+    (``returned``: the customer asked to return it; ``placed``: a new order; the order as it
+    is now)."""
 
     kind: OrderChangeKind
     order: Order

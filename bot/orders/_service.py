@@ -8,13 +8,14 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.orders._errors import InvalidStateChange, OrderNotFound
+from bot.orders._errors import InvalidOrder, InvalidStateChange, OrderNotFound
 from bot.orders._models import (
     TIERS,
     Budget,
     Category,
     Order,
     OrderChange,
+    OrderItem,
     Product,
     ReturnEligibility,
     ReturnKind,
@@ -154,6 +155,52 @@ class OrderService:
         logger.info("Return requested for order %s (%s)", decision.order_id, decision.kind)
         order = self.get(decision.order_id)
         self._tell(OrderChange("returned", order))
+        return order
+
+    def place(
+        self,
+        customer_id: str,
+        items: Iterable[tuple[str, int]],
+        *,
+        address: str,
+        recipient: str,
+        phone: str,
+    ) -> Order:
+        """Store a new paid order of (sku, quantity) lines for a known customer and tell the
+        listeners ("placed"); InvalidOrder or InvalidAddress say what is wrong."""
+        tier = self._store.tier_of(customer_id)
+        if tier is None:
+            raise InvalidOrder(f"no customer has id {customer_id[:64]!r}")
+        catalogue = {p.sku: p for p in self._store.products()}
+        lines = list(items)
+        if not 1 <= len(lines) <= 50:
+            raise InvalidOrder("an order has 1 to 50 lines")
+        for sku, quantity in lines:
+            if sku not in catalogue:
+                raise InvalidOrder(f"no product has the SKU {sku[:32]!r}")
+            if not 1 <= quantity <= 99:
+                raise InvalidOrder(f"the quantity of {sku} must be 1 to 99, not {quantity}")
+        if not recipient.strip() or len(recipient) > 64 or not 5 <= len(phone) <= 20:
+            raise InvalidOrder("the recipient needs a name (1-64 characters) and a phone number")
+        day = self.today()
+        draft = Order(
+            id="",
+            customer_id=customer_id,
+            customer_tier=TIERS[TIERS.index(tier)] if tier in TIERS else "regular",
+            status="paid",
+            placed_on=day,
+            shipped_on=None,
+            delivered_on=None,
+            carrier=None,
+            tracking_number=None,
+            address=clean_address(address),
+            recipient=recipient.strip(),
+            phone=phone.strip(),
+            items=tuple(OrderItem(catalogue[sku], quantity) for sku, quantity in lines),
+        )
+        order = self.get(self._store.insert(draft, day))
+        logger.info("Order %s placed", order.id)
+        self._tell(OrderChange("placed", order))
         return order
 
     def cancel(self, order_id: str) -> Order:

@@ -129,6 +129,38 @@ class OrderStore:
                 (order_id, today.isoformat(), event, detail),
             )
 
+    def insert(self, order: Order, today: date) -> str:
+        """Store a new order with the next free id of its day (YX + yymmdd + 4 digits); the id.
+        The customer and products must exist (their foreign keys say so)."""
+        prefix = f"YX{today:%y%m%d}"
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # two processes placing at once get different ids
+            last = db.execute(
+                "SELECT max(id) FROM orders WHERE id LIKE ?", (prefix + "%",)
+            ).fetchone()[0]
+            order_id = f"{prefix}{int(last[-4:]) + 1 if last else 1:04d}"
+            db.execute(
+                "INSERT INTO orders VALUES (?, ?, ?, ?, NULL, NULL, NULL, NULL, ?, ?, ?)",
+                (
+                    order_id,
+                    order.customer_id,
+                    order.status,
+                    order.placed_on.isoformat(),
+                    order.address,
+                    order.recipient,
+                    order.phone,
+                ),
+            )
+            db.executemany(
+                "INSERT INTO order_items VALUES (?, ?, ?)",
+                [(order_id, i.product.sku, i.quantity) for i in order.items],
+            )
+            db.execute(
+                "INSERT INTO order_events (order_id, at, kind, detail) VALUES (?, ?, ?, ?)",
+                (order_id, today.isoformat(), "placed", ""),
+            )
+        return order_id
+
     def events(self, order_id: str) -> list[tuple[str, str]]:
         """(kind, detail) of every change made to an order, oldest first."""
         with self._connect() as db:

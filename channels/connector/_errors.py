@@ -40,9 +40,12 @@ from bot.insights import (
 )
 from bot.marketing import (
     AlreadyReviewed,
+    CampaignNotFound,
+    DeliveryFailed,
     ExperimentNotFound,
     InvalidMarketingRequest,
     InvalidSegment,
+    LinkNotFound,
     MarketingError,
     SegmentNotFound,
     VariantNotFound,
@@ -51,6 +54,7 @@ from bot.media import AttachmentNotFound, KeptButUnreadable, UploadRejected, Upl
 from bot.orders import (
     FixturesError,
     InvalidAddress,
+    InvalidOrder,
     InvalidOrderId,
     InvalidStateChange,
     OrderNotFound,
@@ -176,6 +180,7 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (OrderNotFound, 404, "not_found"),
     (InvalidOrderId, 422, "bad_request"),
     (InvalidAddress, 422, "bad_request"),
+    (InvalidOrder, 422, "bad_request"),
     (InvalidStateChange, 409, "conflict"),
     # tickets
     (InvalidTicket, 422, "invalid_ticket"),
@@ -197,6 +202,8 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (ExperimentNotFound, 404, "not_found"),
     (SegmentNotFound, 404, "not_found"),
     (VariantNotFound, 404, "not_found"),
+    (CampaignNotFound, 404, "not_found"),
+    (LinkNotFound, 404, "not_found"),
     (AlreadyReviewed, 409, "conflict"),
     (MarketingError, 422, "bad_request"),
     # analytics
@@ -228,6 +235,8 @@ NOT_HTTP: tuple[type[Exception], ...] = (
     RetentionError,
     # caught by the retention desk, which records the action as undeliverable
     RetentionUndeliverable,
+    # raised by a campaign courier; the campaign records the recipient as failed
+    DeliveryFailed,
 )
 # Wrappers answered by what they wrap (the media intake kept the file, then could not read it).
 WRAPPERS: tuple[type[Exception], ...] = (KeptButUnreadable,)

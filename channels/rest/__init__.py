@@ -1,7 +1,7 @@
 """The REST channel: ``POST /api/messages``, ``/api/media``, the ticket API ``/api/tickets`` and a
 customer's own export and erasure ``/api/privacy``, and the marketing API ``/api/marketing``."""
 
-from channels.rest._marketing import build_marketing_router
+from channels.rest._marketing import build_campaign_links_router, build_marketing_router
 from channels.rest._media import build_media_router
 from channels.rest._privacy import build_privacy_router
 from channels.rest._router import MessageIn, MessagesOut, ReplyOut, build_router
@@ -13,6 +13,7 @@ __all__ = [
     "MessagesOut",
     "ReplyOut",
     "TicketCaller",
+    "build_campaign_links_router",
     "build_marketing_router",
     "build_media_router",
     "build_privacy_router",

@@ -7,18 +7,24 @@ audience is customers' personal data. Each route translates and calls one servic
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from bot.marketing import (
     CLAIMS,
     LENGTH_LIMITS,
     ArmResult,
+    Campaign,
+    CampaignDraft,
+    CampaignReport,
+    Campaigns,
     Contact,
     CopyBrief,
     CopyDesk,
@@ -50,6 +56,7 @@ class ContactIn(_In):
     tags: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=32)
     churn_risk: float = Field(default=0.0, ge=0, le=1)
     last_contact_at: AwareDatetime | None = None
+    address: str = Field(default="", max_length=254, description="E-mail address (email only).")
 
 
 class ExpressionIn(_In):
@@ -328,13 +335,112 @@ class ReviewIn(_In):
 ExperimentId = Annotated[int, Path(ge=1, le=2**31)]
 
 
+class CampaignIn(_In):
+    """A campaign: who (a segment expression), what (approved copy variant ids per arm), the
+    link it tracks, its experiment, and when (once at ``starts_at``, or triggered: new members
+    of the segment are reached on every run until ``ends_at``)."""
+
+    name: Name
+    segment: str = Field(max_length=2000)
+    variants: dict[
+        Annotated[str, Field(max_length=64)], Annotated[list[int], Field(max_length=10)]
+    ] = Field(
+        min_length=1,
+        max_length=10,
+        description='Arm to approved variant ids; without an experiment one arm, "main".',
+    )
+    url: str | None = Field(default=None, max_length=2000)
+    experiment_id: int | None = Field(default=None, ge=1, le=2**31)
+    kind: Literal["once", "triggered"] = "once"
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+
+
+class CampaignOut(BaseModel):
+    """A campaign as stored."""
+
+    id: int
+    name: str
+    segment: str
+    variants: dict[str, list[int]]
+    url: str | None
+    experiment_id: int | None
+    kind: str
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+
+    @classmethod
+    def of(cls, c: Campaign) -> CampaignOut:
+        return cls(
+            id=c.id,
+            name=c.name,
+            segment=c.segment,
+            variants=c.variants,
+            url=c.url,
+            experiment_id=c.experiment_id,
+            kind=c.kind,
+            starts_at=c.starts_at,
+            ends_at=c.ends_at,
+            status=c.status,
+        )
+
+
+class RecipientOut(BaseModel):
+    """What became of one recipient's message."""
+
+    customer_id: str
+    channel: str
+    arm: str
+    status: str
+    reason: str | None
+    sent_at: datetime | None
+    clicks: int
+
+
+class CampaignReportOut(BaseModel):
+    """A campaign's results so far."""
+
+    campaign: CampaignOut
+    statuses: dict[str, int]
+    reasons: dict[str, int]
+    clicks: int
+    unique_clicks: int
+    conversions: int
+    revenue: float
+    recipients: list[RecipientOut]
+
+    @classmethod
+    def of(cls, r: CampaignReport) -> CampaignReportOut:
+        return cls(
+            campaign=CampaignOut.of(r.campaign),
+            statuses=r.statuses,
+            reasons=r.reasons,
+            clicks=r.clicks,
+            unique_clicks=r.unique_clicks,
+            conversions=r.conversions,
+            revenue=r.revenue,
+            recipients=[RecipientOut(**vars(x)) for x in r.recipients],
+        )
+
+
+class RunOut(BaseModel):
+    """What a run of the campaign job did."""
+
+    recipients_added: int
+    outcomes: dict[str, int]
+
+
 def build_marketing_router(
     marketing: MarketingService,
     copy_desk: CopyDesk,
     vouch: Callable[[Request], Awaitable[None]],
+    campaigns: Campaigns | None = None,
 ) -> APIRouter:
     """``/api/marketing/*``; ``vouch`` checks the shop's API key (or refuses when none is set)."""
     router = APIRouter(prefix="/api/marketing", tags=["marketing"], dependencies=[Depends(vouch)])
+    if campaigns is not None:
+        _campaign_routes(router, campaigns)
 
     @router.put("/contacts", response_model=ContactIn)
     async def put_contact(contact: ContactIn) -> ContactIn:
@@ -348,6 +454,7 @@ def build_marketing_router(
                 frozenset(contact.tags),
                 contact.churn_risk,
                 contact.last_contact_at,
+                contact.address,
             )
         )
         return contact
@@ -451,3 +558,84 @@ def build_marketing_router(
         return VariantOut.of(variant)
 
     return router
+
+
+def _campaign_routes(router: APIRouter, campaigns: Campaigns) -> None:
+    @router.post("/campaigns", status_code=201)
+    async def create_campaign(request: CampaignIn) -> CampaignOut:
+        """A campaign of approved copy; the campaign job sends it when it is due."""
+        draft = CampaignDraft(
+            request.name,
+            request.segment,
+            request.variants,
+            request.url,
+            request.experiment_id,
+            request.kind,
+            request.starts_at,
+            request.ends_at,
+        )
+        return CampaignOut.of(await campaigns.create(draft))
+
+    @router.get("/campaigns")
+    async def list_campaigns() -> list[CampaignOut]:
+        """Every campaign with its status, newest first."""
+        return [CampaignOut.of(c) for c in await campaigns.campaigns()]
+
+    @router.get("/campaigns/{campaign_id}")
+    async def campaign_report(campaign_id: ExperimentId) -> CampaignReportOut:
+        """Recipients by status and reason (sent, skipped, failed, held out), clicks, orders."""
+        return CampaignReportOut.of(await campaigns.report(campaign_id))
+
+    @router.post("/campaigns/run")
+    async def run_campaigns() -> RunOut:
+        """Send what is due now, as the periodic job does (claims keep every send single)."""
+        report = await campaigns.run_due()
+        return RunOut(recipients_added=report.recipients_added, outcomes=report.outcomes)
+
+
+Token = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+def build_campaign_links_router(campaigns: Campaigns) -> APIRouter:
+    """The links in campaign messages, open to whoever holds them (customers follow them from
+    their mail or chat); the signed token is the only key. ``GET /m/c/<token>`` leads only to
+    its own campaign's URL; ``/m/u/<token>`` unsubscribes: GET shows a button (mail scanners
+    fetch links, and must not unsubscribe anyone), POST opts out (RFC 8058 one-click too)."""
+    router = APIRouter(tags=["marketing"])
+
+    @router.get("/m/c/{token}", response_class=RedirectResponse, status_code=302)
+    async def follow(token: Token) -> RedirectResponse:
+        """Record the click and redirect to the campaign's page; 404 for a bad token."""
+        return RedirectResponse(await campaigns.click(token), status_code=302)
+
+    @router.get("/m/u/{token}", response_class=HTMLResponse)
+    async def unsubscribe_page(token: Token) -> HTMLResponse:
+        """A page with one button that unsubscribes; 404 for a bad token."""
+        campaigns.links.recipient(token, "u")
+        action = f"/m/u/{html.escape(token, quote=True)}"
+        form = f'<form method="post" action="{action}"><button>退订 · Unsubscribe</button></form>'
+        return HTMLResponse(_page("退订营销消息 · Unsubscribe from marketing", form), headers=_PAGE)
+
+    @router.post("/m/u/{token}", response_class=HTMLResponse)
+    async def unsubscribe(token: Token) -> HTMLResponse:
+        """Opt out of marketing on the channel the message came by; the confirmation."""
+        confirmation = await campaigns.unsubscribe(token)
+        return HTMLResponse(_page(html.escape(confirmation), ""), headers=_PAGE)
+
+    return router
+
+
+# No script, no resource from anywhere, the form posts only here, the token leaks nowhere.
+_PAGE = {
+    "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{title}</title></head><body><p>{title}</p>{body}</body></html>"
+    )

@@ -1,0 +1,131 @@
+"""Marketing campaigns wired to the hub: the couriers of each channel, the tracked links'
+secret, and the orders listener that attributes new orders to campaigns."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from bot.app._settings import Settings
+from bot.conversations import ConversationService
+from bot.marketing import (
+    CampaignMessage,
+    Campaigns,
+    Courier,
+    DeliveryFailed,
+    EmailCourier,
+    LinkSigner,
+    MarketingService,
+    SmtpConfig,
+)
+from bot.orders import OrderChange
+from bot.storage import Database
+
+logger = logging.getLogger(__name__)
+
+KEY_FILE = "marketing-link.key"
+
+
+class ConversationCourier:
+    """Web chat and the messaging apps: the message is posted into the customer's conversation
+    on that channel, as retention notices are. The web chat shows it (live when the customer is
+    online, in the history otherwise); each app connector hears the posted message and sends it
+    through the outbox, which retries until the app takes or refuses it."""
+
+    def __init__(self, conversations: ConversationService) -> None:
+        self._conversations = conversations
+
+    async def deliver(self, message: CampaignMessage) -> None:
+        conversation = await self._conversations.find(message.channel, message.customer_id)
+        if conversation is None:
+            raise DeliveryFailed(f"the customer has no {message.channel} conversation yet")
+        payload = {"custom": {"kind": "marketing", "campaign": message.campaign}}
+        if message.link:
+            payload["custom"]["link"] = message.link
+        await self._conversations.post(conversation, message.text, author="system", payload=payload)
+
+
+def link_secret(settings: Settings) -> str:
+    """``BOT_MARKETING_LINK_SECRET``, else a random secret made once and kept under var_dir."""
+    if settings.marketing_link_secret is not None:
+        return settings.marketing_link_secret.get_secret_value()
+    path = Path(settings.var_dir) / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f"{KEY_FILE}.{secrets.token_hex(8)}")
+        draft.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        draft.chmod(0o600)
+        # A hard link appears whole or not at all: of two replicas starting together, the
+        # second's link fails and it reads the first one's key.
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+        draft.unlink()
+    return path.read_text(encoding="utf-8").strip()
+
+
+def campaigns_of(
+    settings: Settings,
+    database: Database,
+    marketing: MarketingService,
+    conversations: ConversationService | None,
+) -> Campaigns:
+    """Campaigns with e-mail (when ``BOT_SMTP_HOST`` is set) and, given the conversations,
+    every conversation channel; links on ``BOT_PUBLIC_URL`` (else the hub's own address)."""
+    couriers: dict[str, Courier] = {}
+    if settings.smtp_host:
+        config = SmtpConfig(
+            settings.smtp_host,
+            settings.smtp_sender,
+            port=settings.smtp_port,
+            security=settings.smtp_security,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        )
+        couriers["email"] = EmailCourier(config)
+    links = LinkSigner(link_secret(settings), settings.public_url or settings.hub_url)
+    default = ConversationCourier(conversations) if conversations is not None else None
+    return Campaigns(database, marketing, couriers, links, default_courier=default)
+
+
+class CampaignOrders:
+    """An order listener crediting each new order to the campaign that last reached the
+    customer. The order service is synchronous and its callers run on an event loop: the
+    attribution runs in a task on that loop, kept here so none is lost and ``drain`` can wait."""
+
+    def __init__(self, campaigns: Campaigns) -> None:
+        self._campaigns = campaigns
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def __call__(self, change: OrderChange) -> None:
+        if change.kind != "placed":
+            return
+        work = self._attribute(change)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside an event loop (a command, a script)
+            asyncio.run(work)
+            return
+        task = loop.create_task(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _attribute(self, change: OrderChange) -> None:
+        order = change.order
+        try:
+            credited = await self._campaigns.attribute_order(
+                order.customer_id, order.id, float(order.total)
+            )
+        except Exception:  # a listener must not raise into the order service; it is logged
+            logger.exception("Order %s could not be attributed to a campaign", order.id)
+            return
+        if credited is not None:
+            logger.info("Order %s credited to campaign %d", order.id, credited)
+
+    async def drain(self) -> None:
+        """Until every attribution scheduled so far is done (or its failure logged)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending))

@@ -1,0 +1,546 @@
+"""Campaigns on a real SQLite database, the real consent, recommendation and copy services, and
+e-mail to a real SMTP server (aiosmtpd on a free port): every send passes the gate and leaves a
+result per recipient; tracked links; orders attributed from the orders module's events; two
+workers on one database never send a recipient twice."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from bot.insights import ChurnScore, ChurnScores
+from bot.marketing import (
+    CampaignDraft,
+    Campaigns,
+    Contact,
+    ContactPolicy,
+    CopyBrief,
+    CopyDesk,
+    EmailCourier,
+    InvalidMarketingRequest,
+    InvalidSegment,
+    LinkNotFound,
+    LinkSigner,
+    MarketingConfig,
+    MarketingService,
+    Product,
+    SmtpConfig,
+)
+from bot.orders import FIXTURES, OrderService
+from bot.privacy import ConsentService
+from bot.recommend import CATALOGUE, RecommendService
+from bot.storage import Database
+from tests.smtp_server import Mailbox, body_of, smtp_server
+
+NOW = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai, 23:00 in New York
+POLICY = ContactPolicy(max_per_day=1, max_per_week=3, quiet_start=time(21), quiet_end=time(9))
+SECRET = "s" * 32
+SHOP = "https://shop.example/spring?src=mail"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    with smtp_server() as mailbox:
+        yield mailbox, mailbox.port
+
+
+@dataclass
+class Shop:
+    database: Database
+    marketing: MarketingService
+    consents: ConsentService
+    desk: CopyDesk
+    campaigns: Campaigns
+    clock: list[datetime]
+    mailbox: Mailbox
+    port: int
+
+
+def campaigns_on(
+    shop_db: Database, marketing: MarketingService, port: int, clock: list[datetime]
+) -> Campaigns:
+    courier = EmailCourier(SmtpConfig("127.0.0.1", "shop@example.com", port=port, security="none"))
+    return Campaigns(
+        shop_db,
+        marketing,
+        {"email": courier},
+        LinkSigner(SECRET, "https://hub.example"),
+        clock=lambda: clock[0],
+    )
+
+
+@pytest.fixture
+async def shop(tmp_path: Path, smtp: tuple[Mailbox, int]) -> AsyncIterator[Shop]:
+    database = Database(f"sqlite:///{tmp_path}/hub.db")
+    await database.migrate()
+    clock = [NOW]
+    consents = ConsentService(database)
+    recommend = RecommendService(database, clock=lambda: clock[0])
+    await recommend.import_catalogue(CATALOGUE)
+    marketing = MarketingService(
+        database, consents, recommend.profile, MarketingConfig(POLICY), clock=lambda: clock[0]
+    )
+
+    async def catalogue() -> dict[str, Product]:
+        items = await recommend.catalogue()
+        return {i.id: Product(i.id, i.name_zh, i.name_en, i.price) for i in items.values()}
+
+    desk = CopyDesk(database, catalogue)
+    mailbox, port = smtp
+    yield Shop(
+        database,
+        marketing,
+        consents,
+        desk,
+        campaigns_on(database, marketing, port, clock),
+        clock,
+        mailbox,
+        port,
+    )
+    database.dispose()
+
+
+async def approved(shop: Shop, language: str = "zh", edit: str | None = None) -> int:
+    brief = CopyBrief(("EL-005",), discounts=(20.0,), claims=("limited_time",), channel="email")
+    variant = (await shop.desk.draft("spring", brief, "en" if language == "en" else "zh", n=1))[0]
+    if edit:
+        await shop.desk.review(variant.id, "edit", "editor", edit)
+    else:
+        await shop.desk.review(variant.id, "approve", "editor")
+    return variant.id
+
+
+async def email_contact(shop: Shop, customer: str, *, consent: bool = True, **extra: Any) -> None:
+    address = extra.pop("address", f"{customer}@example.com")
+    await shop.marketing.upsert_contact(Contact(customer, "email", address=address, **extra))
+    if consent:
+        await shop.consents.grant(customer, "marketing", "email")
+
+
+async def test_a_campaign_passes_the_gate_and_records_every_recipient(shop: Shop) -> None:
+    variant = await approved(shop)
+    await email_contact(shop, "ann", language="zh")
+    await email_contact(shop, "bob", consent=False)
+    await email_contact(shop, "cat", address="bounce@example.com")
+    await email_contact(shop, "dan", timezone="America/New_York")  # 23:00 there: quiet hours
+    campaign = await shop.campaigns.create(
+        CampaignDraft("spring", "true", {"main": [variant]}, url=SHOP)
+    )
+
+    first = await shop.campaigns.run_due()
+    assert (first.recipients_added, first.outcomes) == (
+        4,
+        {"sent": 1, "skipped": 1, "failed": 1, "deferred": 1},
+    )
+    report = await shop.campaigns.report(campaign.id)
+    by_customer = {r.customer_id: (r.status, r.reason) for r in report.recipients}
+    assert by_customer["ann"] == ("sent", None)
+    assert by_customer["bob"] == ("skipped", "no_consent")
+    assert by_customer["cat"][0] == "failed"
+    assert "550" in (by_customer["cat"][1] or "")
+    assert "mailbox unavailable" in (by_customer["cat"][1] or "")
+    assert by_customer["dan"] == ("pending", "quiet_hours: tried again later")
+    assert report.campaign.status == "running"
+
+    [mail] = shop.mailbox.messages
+    assert mail["To"] == "ann@example.com"
+    body = body_of(mail)
+    [link] = [w for w in body.split() if w.startswith("https://hub.example/m/c/")]
+    assert "ann" not in link
+    assert "退订" in body
+
+    # Nothing more before dan's morning; then dan, once, and the campaign is done.
+    assert (await shop.campaigns.run_due()).outcomes == {}
+    shop.clock[0] = NOW + timedelta(hours=11)  # 10:00 in New York
+    assert (await shop.campaigns.run_due()).outcomes == {"sent": 1}
+    assert [m["To"] for m in shop.mailbox.messages] == ["ann@example.com", "dan@example.com"]
+    assert (await shop.campaigns.report(campaign.id)).campaign.status == "done"
+    assert (await shop.campaigns.run_due()).outcomes == {}
+
+
+async def test_the_caps_hold_across_campaigns(shop: Shop) -> None:
+    variant = await approved(shop)
+    await email_contact(shop, "ann")
+    for name in ("one", "two"):
+        await shop.campaigns.create(CampaignDraft(name, "true", {"main": [variant]}))
+    assert (await shop.campaigns.run_due()).outcomes == {"sent": 1, "skipped": 1}
+    reports = [await shop.campaigns.report(c.id) for c in await shop.campaigns.campaigns()]
+    assert sorted(r.reasons.get("frequency_cap", 0) for r in reports) == [0, 1]
+    assert len(shop.mailbox.messages) == 1
+
+
+async def test_the_edited_copy_in_the_customers_language_is_sent(shop: Shop) -> None:
+    zh = await approved(shop, "zh")
+    en = await approved(shop, "en", edit="Spring sale: Sony WH-1000XM5 at 20% off, this week only!")
+    await email_contact(shop, "eve", language="en")
+    await shop.campaigns.create(CampaignDraft("spring", "true", {"main": [zh, en]}))
+    await shop.campaigns.run_due()
+    [mail] = shop.mailbox.messages
+    assert mail["Subject"] == "Spring sale: Sony WH-1000XM5 at 20% off, this week only!"
+    assert "Unsubscribe: https://hub.example/m/u/" in body_of(mail)
+    assert mail["List-Unsubscribe"].startswith("<https://hub.example/m/u/")
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"name": "<script>"}, "name must be"),
+        ({"url": "javascript:alert(1)"}, "url must be an absolute http(s) address"),
+        ({"url": "//evil.example"}, "url must be an absolute http(s) address"),
+        ({"variants": {"main": [999]}}, "no copy variant has id 999"),
+        ({"variants": {"other": [1]}}, "variants must give copy for exactly the arms ['main']"),
+        ({"kind": "weekly"}, "kind must be one of once, triggered"),
+        ({"ends_at": NOW - timedelta(hours=1)}, "ends_at must come after starts_at"),
+        ({"starts_at": datetime(2026, 12, 2)}, "must carry a time zone"),
+    ],
+)
+async def test_bad_campaigns_are_refused_and_nothing_is_stored(
+    shop: Shop, change: dict[str, Any], error: str
+) -> None:
+    await approved(shop)
+    draft: dict[str, Any] = {"name": "ok", "segment": "true", "variants": {"main": [1]}}
+    draft.update(change)
+    with pytest.raises(InvalidMarketingRequest, match=re.escape(error)):
+        await shop.campaigns.create(CampaignDraft(**draft))
+    assert await shop.campaigns.campaigns() == []
+
+
+async def test_copy_nobody_approved_is_never_sent(shop: Shop) -> None:
+    brief = CopyBrief(("EL-005",), channel="email")
+    pending = (await shop.desk.draft("spring", brief, "zh", n=1))[0]
+    with pytest.raises(InvalidMarketingRequest, match="a person must approve it"):
+        await shop.campaigns.create(CampaignDraft("x", "true", {"main": [pending.id]}))
+    with pytest.raises(InvalidSegment):
+        await shop.campaigns.create(CampaignDraft("x", "salary > 1", {"main": [pending.id]}))
+    assert await shop.campaigns.campaigns() == []
+
+
+async def sent_link(shop: Shop, customer: str = "ann") -> str:
+    variant = await approved(shop)
+    await email_contact(shop, customer)
+    await shop.campaigns.create(CampaignDraft("spring", "true", {"main": [variant]}, url=SHOP))
+    await shop.campaigns.run_due()
+    body = body_of(shop.mailbox.messages[-1])
+    return next(w for w in body.split() if "/m/c/" in w)
+
+
+async def test_a_tracked_link_counts_clicks_and_leads_only_to_the_campaigns_url(
+    shop: Shop,
+) -> None:
+    token = (await sent_link(shop)).rsplit("/", 1)[1]
+    for _ in range(3):
+        assert await shop.campaigns.click(token) == SHOP
+    [campaign] = await shop.campaigns.campaigns()
+    report = await shop.campaigns.report(campaign.id)
+    assert (report.clicks, report.unique_clicks) == (3, 1)
+
+    forged = [
+        token[:-1] + ("A" if token[-1] != "A" else "B"),
+        token.split(".")[0] + ".x",
+        LinkSigner("another-secret-of-16+", "https://x").link(1).rsplit("/", 1)[1],
+        "",
+        "1",
+    ]
+    for bad in forged:
+        with pytest.raises(LinkNotFound, match="this link is not valid"):
+            await shop.campaigns.click(bad)
+    # A well-signed token of a recipient that was never sent (skipped) leads nowhere.
+    await email_contact(shop, "bob", consent=False)
+    await shop.campaigns.create(CampaignDraft("later", "true", {"main": [1]}, url=SHOP))
+    await shop.campaigns.run_due()
+    skipped = next(
+        r
+        for r in (await shop.campaigns.report(campaign.id + 1)).recipients
+        if r.customer_id == "bob"
+    )
+    assert skipped.status == "skipped"
+    with pytest.raises(LinkNotFound, match="belongs to no message that was sent"):
+        await shop.campaigns.click(shop.campaigns.links.link(3).rsplit("/", 1)[1])
+    assert (await shop.campaigns.report(campaign.id)).clicks == 3
+
+
+async def test_orders_from_the_orders_module_are_attributed_once_within_the_window(
+    shop: Shop, tmp_path: Path
+) -> None:
+    await sent_link(shop, "customer-001")
+    [campaign] = await shop.campaigns.campaigns()
+    orders = OrderService(tmp_path / "orders.db", fixtures=FIXTURES)
+    pending: list[asyncio.Task[int | None]] = []
+
+    def listener(change: Any) -> None:
+        if change.kind == "placed":
+            order = change.order
+            pending.append(
+                asyncio.get_running_loop().create_task(
+                    shop.campaigns.attribute_order(order.customer_id, order.id, order.total)
+                )
+            )
+
+    orders.subscribe(listener)
+    order = orders.place(
+        "customer-001",
+        [("EL-005", 1)],
+        address="广州市天河区天河路385号太古汇一座2205",
+        recipient="张伟",
+        phone="13530246633",
+    )
+    assert await asyncio.gather(*pending) == [campaign.id]
+    # A replayed event credits nothing more; an order after the window credits nothing.
+    assert await shop.campaigns.attribute_order("customer-001", order.id, order.total) is None
+    late = NOW + timedelta(hours=169)
+    assert await shop.campaigns.attribute_order("customer-001", "YX9", 10.0, late) is None
+    report = await shop.campaigns.report(campaign.id)
+    assert (report.conversions, report.revenue) == (1, float(order.total))
+
+
+async def test_held_out_customers_count_in_the_experiments_uplift(shop: Shop) -> None:
+    variant = await approved(shop)
+    experiment = await shop.marketing.create_experiment(
+        "exp", ["control", "offer"], control_share=0.5, seed=3
+    )
+    for i in range(20):
+        await email_contact(shop, f"c{i}")
+    await shop.campaigns.create(
+        CampaignDraft("spring", "true", {"offer": [variant]}, experiment_id=experiment.id)
+    )
+    # One send a day per customer: run as the days go by until nobody waits.
+    await shop.campaigns.run_due()
+    [campaign] = await shop.campaigns.campaigns()
+    report = await shop.campaigns.report(campaign.id)
+    held = [r.customer_id for r in report.recipients if r.status == "held_out"]
+    sent = [r.customer_id for r in report.recipients if r.status == "sent"]
+    assert held
+    assert sent
+    assert len(held) + len(sent) == 20
+    assert sorted(m["To"] for m in shop.mailbox.messages) == sorted(
+        f"{c}@example.com" for c in sent
+    )
+    shop.clock[0] = NOW + timedelta(hours=2)
+    assert await shop.campaigns.attribute_order(held[0], "YX1", 100.0) is None  # nothing sent
+    assert await shop.campaigns.attribute_order(sent[0], "YX2", 300.0) == campaign.id
+    results = await shop.marketing.results(experiment.id)
+    by_arm = {a.name: (a.recipients, a.conversions) for a in results.arms}
+    assert by_arm == {"control": (len(held), 1), "offer": (len(sent), 1)}
+
+
+async def test_a_triggered_campaign_reaches_each_new_member_once(shop: Shop) -> None:
+    variant = await approved(shop)
+    await email_contact(shop, "ann", churn_risk=0.9)
+    await email_contact(shop, "bob", churn_risk=0.1)
+    await shop.campaigns.create(
+        CampaignDraft(
+            "winback",
+            "churn_risk >= 0.7",
+            {"main": [variant]},
+            kind="triggered",
+            ends_at=NOW + timedelta(days=30),
+        )
+    )
+    assert (await shop.campaigns.run_due()).outcomes == {"sent": 1}
+    await email_contact(shop, "bob", churn_risk=0.8)
+    shop.clock[0] = NOW + timedelta(hours=1)
+    assert (await shop.campaigns.run_due()).outcomes == {"sent": 1}
+    shop.clock[0] = NOW + timedelta(days=3)
+    assert (await shop.campaigns.run_due()).outcomes == {}
+    assert sorted(m["To"] for m in shop.mailbox.messages) == ["ann@example.com", "bob@example.com"]
+    [campaign] = await shop.campaigns.campaigns()
+    assert campaign.status == "running"
+    shop.clock[0] = NOW + timedelta(days=31)
+    await shop.campaigns.run_due()
+    assert (await shop.campaigns.campaigns())[0].status == "done"
+
+
+async def test_a_campaign_scheduled_for_later_waits(shop: Shop) -> None:
+    variant = await approved(shop)
+    await email_contact(shop, "ann")
+    later = NOW + timedelta(hours=3)
+    await shop.campaigns.create(
+        CampaignDraft("later", "true", {"main": [variant]}, starts_at=later)
+    )
+    assert await shop.campaigns.run_due() == type(await shop.campaigns.run_due())(0, {})
+    shop.clock[0] = later
+    assert (await shop.campaigns.run_due()).outcomes == {"sent": 1}
+
+
+async def test_two_workers_on_one_database_send_each_recipient_once(
+    shop: Shop, tmp_path: Path
+) -> None:
+    variant = await approved(shop)
+    for i in range(30):
+        await email_contact(shop, f"c{i}")
+    await shop.campaigns.create(CampaignDraft("spring", "true", {"main": [variant]}))
+    # A second "replica": its own engine and services on the same database file.
+    other_db = Database(f"sqlite:///{tmp_path}/hub.db")
+    try:
+        consents = ConsentService(other_db)
+        other_marketing = MarketingService(
+            other_db,
+            consents,
+            RecommendService(other_db, clock=lambda: shop.clock[0]).profile,
+            MarketingConfig(POLICY),
+            clock=lambda: shop.clock[0],
+        )
+        other = campaigns_on(other_db, other_marketing, shop.port, shop.clock)
+        runs = await asyncio.gather(shop.campaigns.run_due(), other.run_due())
+    finally:
+        other_db.dispose()
+    assert sum(r.outcomes.get("sent", 0) for r in runs) == 30
+    recipients = sorted(m["To"] for m in shop.mailbox.messages)
+    assert recipients == sorted(f"c{i}@example.com" for i in range(30))
+
+
+async def test_a_claim_left_by_a_dead_worker_is_failed_not_sent_again(shop: Shop) -> None:
+    variant = await approved(shop)
+    await email_contact(shop, "ann")
+    await shop.campaigns.create(CampaignDraft("spring", "true", {"main": [variant]}))
+    [campaign] = await shop.campaigns.campaigns()
+    # The worker took the audience and claimed ann, then died before sending.
+    await shop.database.session(
+        lambda s: s.execute(
+            text("UPDATE marketing_campaigns SET status = 'running' WHERE id = :id"),
+            {"id": campaign.id},
+        )
+    )
+    await shop.campaigns._add_audience(campaign, NOW)
+    assert await shop.campaigns._claim(NOW) == [1]
+    shop.clock[0] = NOW + timedelta(minutes=10)
+    await shop.campaigns.run_due()
+    [row] = (await shop.campaigns.report(campaign.id)).recipients
+    assert (row.status, row.reason) == ("failed", "interrupted: the worker stopped during the send")
+    assert shop.mailbox.messages == []
+
+
+async def test_an_erased_customer_leaves_no_campaign_rows(shop: Shop) -> None:
+    await sent_link(shop)
+    counts = await shop.marketing.erase_customer("ann")
+    assert counts["campaign_recipients"] == 1
+    [campaign] = await shop.campaigns.campaigns()
+    assert (await shop.campaigns.report(campaign.id)).recipients == []
+
+
+def test_the_smtp_sender_and_security_are_checked() -> None:
+    with pytest.raises(InvalidMarketingRequest, match="sender must be an address"):
+        SmtpConfig("127.0.0.1", "shop")
+    with pytest.raises(InvalidMarketingRequest, match="security must be"):
+        SmtpConfig("127.0.0.1", "a@b.c", security="ssl")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "address", ["", "no-at-sign", "a@b", "a@b.c\r\nBcc: x@y.z", "<a@b.cc>", "a" * 250 + "@b.cc"]
+)
+async def test_bad_email_addresses_are_refused(shop: Shop, address: str) -> None:
+    with pytest.raises(InvalidMarketingRequest, match="needs an address like"):
+        await shop.marketing.upsert_contact(Contact("x", "email", address=address))
+    assert await shop.marketing.contacts() == []
+
+
+@dataclass
+class Replica:
+    database: Database
+    marketing: MarketingService
+    campaigns: Campaigns
+
+
+async def replicas_on(url: str, port: int, clock: list[datetime]) -> list[Replica]:
+    out = []
+    for _ in range(2):
+        database = Database(url)
+        consents = ConsentService(database)
+        recommend = RecommendService(database, clock=lambda: clock[0])
+        marketing = MarketingService(
+            database, consents, recommend.profile, MarketingConfig(POLICY), clock=lambda: clock[0]
+        )
+        out.append(Replica(database, marketing, campaigns_on(database, marketing, port, clock)))
+    return out
+
+
+async def test_replicas_on_one_database_keep_the_caps_and_send_each_recipient_once(
+    database_url: str, smtp: tuple[Mailbox, int]
+) -> None:
+    mailbox, port = smtp
+    clock = [NOW]
+    first, second = await replicas_on(database_url, port, clock)
+    try:
+        await first.database.migrate()
+        recommend = RecommendService(first.database, clock=lambda: clock[0])
+        await recommend.import_catalogue(CATALOGUE)
+        consents = ConsentService(first.database)
+
+        async def catalogue() -> dict[str, Product]:
+            items = await recommend.catalogue()
+            return {i.id: Product(i.id, i.name_zh, i.name_en, i.price) for i in items.values()}
+
+        desk = CopyDesk(first.database, catalogue)
+        brief = CopyBrief(("EL-005",), channel="email")
+        [variant] = await desk.draft("spring", brief, "zh", n=1)
+        await desk.review(variant.id, "approve", "editor")
+        for i in range(20):
+            contact = Contact(f"c{i}", "email", address=f"c{i}@example.com")
+            await first.marketing.upsert_contact(contact)
+            await consents.grant(f"c{i}", "marketing", "email")
+        await consents.grant("flood", "marketing", "rest")
+
+        # Ten sends to one customer at once, five through each replica: the day's cap is one.
+        admissions = await asyncio.gather(
+            *(r.marketing.admit("flood", "rest", "x") for r in [first, second] * 5)
+        )
+        assert sum(a.admitted for a in admissions) == 1
+
+        await first.campaigns.create(CampaignDraft("spring", "true", {"main": [variant.id]}))
+        runs = await asyncio.gather(first.campaigns.run_due(), second.campaigns.run_due())
+        assert sum(r.outcomes.get("sent", 0) for r in runs) == 20
+        assert sorted(m["To"] for m in mailbox.messages) == sorted(
+            f"c{i}@example.com" for i in range(20)
+        )
+    finally:
+        first.database.dispose()
+        second.database.dispose()
+
+
+async def test_a_churn_triggered_campaign_follows_the_churn_models_scores(shop: Shop) -> None:
+    scores = ChurnScores(shop.database)
+
+    async def churn_risk(customer_id: str) -> float | None:
+        score = await scores.of(customer_id)
+        return score.risk if score is not None else None
+
+    marketing = MarketingService(
+        shop.database,
+        shop.consents,
+        RecommendService(shop.database, clock=lambda: shop.clock[0]).profile,
+        MarketingConfig(POLICY),
+        clock=lambda: shop.clock[0],
+        churn=churn_risk,
+    )
+    campaigns = campaigns_on(shop.database, marketing, shop.port, shop.clock)
+    variant = await approved(shop)
+    await email_contact(shop, "ann", churn_risk=0.1)  # the CRM's value, until a score exists
+    await email_contact(shop, "bob", churn_risk=0.9)
+    await campaigns.create(
+        CampaignDraft(
+            "winback",
+            "churn_risk >= 0.7",
+            {"main": [variant]},
+            kind="triggered",
+            ends_at=NOW + timedelta(days=30),
+        )
+    )
+
+    def score(customer: str, risk: float) -> ChurnScore:
+        return ChurnScore(customer, "email", risk, 100.0, (), (), "test")
+
+    await scores.replace([score("bob", 0.2)])  # the model says bob is staying: not reached
+    assert (await campaigns.run_due()).outcomes == {}
+    await scores.replace([score("ann", 0.85)])  # ann's risk rose: reached on the next run
+    shop.clock[0] = NOW + timedelta(hours=1)
+    assert (await campaigns.run_due()).outcomes == {"sent": 1}
+    assert [m["To"] for m in shop.mailbox.messages] == ["ann@example.com"]

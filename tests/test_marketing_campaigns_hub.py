@@ -1,0 +1,237 @@
+"""A campaign end to end through the hub as it is wired (real app, real SQLite): copy drafted
+and approved over ``/api/marketing``, sent by the campaign job into a REST conversation, to a
+Telegram chat through the outbox (a local server stands in for the Bot API and Rasa) and by
+e-mail to a real SMTP server; the tracked link followed; an order placed in the orders module
+credited to the campaign."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.app import Settings, create_app
+from bot.app._container import HubServices
+from bot.app._marketing import CampaignOrders
+from bot.marketing import OPT_OUT_CONFIRMATION
+from bot.orders import OrderService
+from tests.app_standin import AppStandIn, running
+from tests.smtp_server import Mailbox, body_of, smtp_server
+
+KEY = "m" * 32
+AUTH = {"Authorization": f"Bearer {KEY}"}
+SHOP = "https://shop.example/spring"
+TELEGRAM_SECRET = "hub_secret-123"
+CHAT = 424242
+
+
+@pytest.fixture
+def stand_in() -> Iterator[AppStandIn]:
+    with running(AppStandIn()) as server:
+        yield server
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def client(tmp_path: Path, stand_in: AppStandIn, mailbox: Mailbox) -> Iterator[TestClient]:
+    values: dict[str, Any] = {
+        "var_dir": tmp_path,
+        "rasa_port": stand_in.port,
+        "actions_port": stand_in.port,
+        "api_key": KEY,
+        "marketing_quiet_hours": "00:00-00:00",  # the test must not depend on the hour
+        "smtp_host": "127.0.0.1",
+        "smtp_port": mailbox.port,
+        "smtp_security": "none",
+        "telegram_bot_token": "123456:ABC-test",
+        "telegram_secret_token": TELEGRAM_SECRET,
+        "telegram_bot_username": "shop_bot",
+        "telegram_api_url": stand_in.url,
+    }
+    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def services(client: TestClient) -> HubServices:
+    hub: HubServices = client.app.state.services  # type: ignore[attr-defined]
+    return hub
+
+
+def api(client: TestClient, method: str, path: str, **kwargs: Any) -> Any:
+    response = client.request(method, f"/api/marketing{path}", headers=AUTH, **kwargs)
+    assert response.status_code < 300, response.text
+    return response.json()
+
+
+def telegram_says(client: TestClient, text: str) -> None:
+    update = {
+        "update_id": 1,
+        "message": {
+            "message_id": 1,
+            "from": {"id": CHAT, "is_bot": False, "first_name": "Li"},
+            "chat": {"id": CHAT, "type": "private"},
+            "date": 1796180000,
+            "text": text,
+        },
+    }
+    headers = {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET}
+    assert client.post("/channels/telegram", json=update, headers=headers).status_code == 200
+
+
+def drain(client: TestClient) -> None:
+    for enabled in client.app.state.apps.enabled:  # type: ignore[attr-defined]
+        client.portal.call(enabled.connector.drain)  # type: ignore[union-attr]
+
+
+def test_send_click_order_conversion_through_the_hub(
+    client: TestClient, stand_in: AppStandIn, mailbox: Mailbox, tmp_path: Path
+) -> None:
+    hub = services(client)
+    assert client.portal is not None
+    # Customers: one wrote on the REST channel, one on Telegram, one is reached by e-mail,
+    # one has no conversation to post into, one never opted in.
+    client.post("/api/messages", json={"sender": "customer-001", "text": "你好"}, headers=AUTH)
+    telegram_says(client, "hello")
+    drain(client)
+    telegram_sender = client.portal.call(hub.conversations.find, "telegram", str(CHAT))
+    assert telegram_sender is not None
+    contacts = [
+        {"customer_id": "customer-001", "channel": "rest", "language": "zh"},
+        {"customer_id": str(CHAT), "channel": "telegram", "language": "en"},
+        {"customer_id": "customer-002", "channel": "email", "address": "li@example.com"},
+        {"customer_id": "customer-003", "channel": "rest"},
+        {"customer_id": "customer-004", "channel": "rest"},
+    ]
+    for contact in contacts:
+        api(client, "PUT", "/contacts", json=contact)
+        if contact["customer_id"] != "customer-004":
+            client.portal.call(
+                hub.consents.grant, contact["customer_id"], "marketing", contact["channel"]
+            )
+    brief = {"products": ["EL-005"], "discounts": [20], "claims": ["limited_time"]}
+    ids = []
+    for language in ("zh", "en"):
+        [variant] = api(
+            client,
+            "POST",
+            "/copy/drafts",
+            json={"campaign": "spring", "language": language, "n": 1, "brief": brief},
+        )
+        api(
+            client,
+            "POST",
+            f"/copy/variants/{variant['id']}/review",
+            json={"action": "approve", "reviewer": "editor"},
+        )
+        ids.append(variant["id"])
+    campaign = api(
+        client,
+        "POST",
+        "/campaigns",
+        json={"name": "spring", "segment": "true", "variants": {"main": ids}, "url": SHOP},
+    )
+    assert campaign["status"] == "scheduled"
+
+    run = api(client, "POST", "/campaigns/run")
+    assert run == {"recipients_added": 5, "outcomes": {"sent": 3, "skipped": 1, "failed": 1}}
+    drain(client)
+    report = api(client, "GET", f"/campaigns/{campaign['id']}")
+    results = {r["customer_id"]: (r["status"], r["reason"]) for r in report["recipients"]}
+    assert results == {
+        "customer-001": ("sent", None),
+        str(CHAT): ("sent", None),
+        "customer-002": ("sent", None),
+        "customer-003": ("failed", "delivery: the customer has no rest conversation yet"),
+        "customer-004": ("skipped", "no_consent"),
+    }
+    assert report["campaign"]["status"] == "done"
+
+    # Web/REST conversation: the message is in the history, from the system, with the link.
+    conversation = client.portal.call(hub.conversations.find, "rest", "customer-001")
+    assert conversation is not None
+    history = client.portal.call(hub.conversations.history, conversation)
+    posted = history[-1]
+    assert posted.author == "system"
+    assert posted.payload is not None
+    assert posted.payload["custom"]["kind"] == "marketing"
+    link = posted.payload["custom"]["link"]
+    assert posted.text.endswith(link)
+    assert "customer-001" not in link
+    # Telegram: the connector sent it through the outbox to the Bot API.
+    telegram_texts = [s.body.get("text", "") for s in stand_in.sent]
+    assert any("/m/c/" in t and "Sony" in t for t in telegram_texts), telegram_texts
+    # E-mail: one message to the address, with its own link.
+    [mail] = mailbox.messages
+    assert mail["To"] == "li@example.com"
+    assert "/m/c/" in body_of(mail)
+
+    # The link: redirected to the campaign's own page, counted; forged tokens are refused.
+    path = link.split("://", 1)[1].split("/", 1)[1]
+    for _ in range(2):
+        followed = client.get(f"/{path}", follow_redirects=False)
+        assert (followed.status_code, followed.headers["location"]) == (302, SHOP)
+    forged = client.get(f"/{path[:-2]}xx", follow_redirects=False)
+    assert forged.status_code == 404
+    assert "this link is not valid" in forged.json()["detail"]
+
+    # Unsubscribing from the e-mail: the page changes nothing, its button opts out of e-mail
+    # marketing (and only e-mail); a tracked-link token is no unsubscribe token.
+    unsubscribe = mail["List-Unsubscribe"].strip("<>").split("://", 1)[1].split("/", 1)[1]
+    page = client.get(f"/{unsubscribe}")
+    assert page.status_code == 200
+    assert f'action="/{unsubscribe}"' in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert client.portal.call(hub.consents.allows, "customer-002", "marketing", "email")
+    done = client.post(f"/{unsubscribe}", data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200
+    assert OPT_OUT_CONFIRMATION["zh"] in done.text
+    assert not client.portal.call(hub.consents.allows, "customer-002", "marketing", "email")
+    assert client.portal.call(hub.consents.allows, "customer-001", "marketing", "rest")
+    assert client.post(f"/m/u/{path.rsplit('/', 1)[1]}").status_code == 404
+
+    # An order placed in the orders module (as the action server's listener sees it).
+    orders = OrderService(tmp_path / "orders.db")
+    listener = CampaignOrders(hub.campaigns)
+    orders.subscribe(listener)
+
+    async def place() -> int:
+        order = orders.place(
+            "customer-001",
+            [("EL-005", 1)],
+            address="广州市天河区天河路385号太古汇一座2205",
+            recipient="张伟",
+            phone="13530246633",
+        )
+        await listener.drain()
+        return order.total
+
+    total = client.portal.call(place)
+    report = api(client, "GET", f"/campaigns/{campaign['id']}")
+    assert (report["clicks"], report["unique_clicks"]) == (2, 1)
+    assert (report["conversions"], report["revenue"]) == (1, float(total))
+
+
+def test_campaign_routes_refuse_bad_input_and_stay_closed_without_the_key(
+    client: TestClient,
+) -> None:
+    bad = client.post(
+        "/api/marketing/campaigns",
+        json={"name": "x", "segment": "true", "variants": {"main": [1]}, "url": "javascript:x"},
+        headers=AUTH,
+    )
+    assert bad.status_code == 422
+    assert "no copy variant has id 1" in bad.json()["detail"]
+    assert "url must be an absolute http(s) address" in bad.json()["detail"]
+    assert client.get("/api/marketing/campaigns").status_code == 401
+    assert client.get("/api/marketing/campaigns/99", headers=AUTH).status_code == 404
+    assert client.get("/m/c/1", follow_redirects=False).status_code == 404
+    assert client.get("/api/marketing/campaigns", headers=AUTH).json() == []
