@@ -54,7 +54,8 @@ def load(path: Path) -> list[tuple[str, str]]:
             if isinstance(block, dict) and "intent" in block:
                 for line in str(block.get("examples") or "").splitlines():
                     if line.strip().startswith("- "):
-                        pairs.append((ANNOTATION.sub(r"\1", line.strip()[2:]).strip(), block["intent"]))
+                        text = ANNOTATION.sub(r"\1", line.strip()[2:]).strip()
+                        pairs.append((text, block["intent"]))
     return pairs
 
 
@@ -88,7 +89,7 @@ class Split:
         return [FALLBACK if r else top for r, top in zip(rejected, self.top, strict=True)]
 
     def scores(self, threshold: float, min_similarity: float) -> dict[str, Any]:
-        from sklearn.metrics import f1_score
+        from sklearn.metrics import f1_score  # type: ignore[import-untyped]
 
         predicted = self.predicted(threshold, min_similarity)
         result: dict[str, Any] = {}
@@ -102,9 +103,7 @@ class Split:
             result[f"macro_f1_{language}"] = round(
                 float(f1_score(gold, guess, labels=sorted(set(gold)), average="macro")), 4
             )
-            result[f"accuracy_{language}"] = round(
-                sum(a == b for a, b in rows) / len(rows), 4
-            )
+            result[f"accuracy_{language}"] = round(sum(a == b for a, b in rows) / len(rows), 4)
         oos = [p for g, p in zip(self.gold, predicted, strict=True) if g == FALLBACK]
         flagged = sum(p == FALLBACK for p in predicted)
         caught = sum(p == FALLBACK for p in oos)
@@ -112,11 +111,13 @@ class Split:
         result["oos_recall"] = round(caught / len(oos), 4)
         result["oos_precision"] = round(caught / flagged, 4) if flagged else None
         result["oos_missed"] = [
-            t for t, g, p in zip(self.texts, self.gold, predicted, strict=True)
+            t
+            for t, g, p in zip(self.texts, self.gold, predicted, strict=True)
             if g == FALLBACK and p != FALLBACK
         ]
         result["in_scope_rejected"] = [
-            t for t, g, p in zip(self.texts, self.gold, predicted, strict=True)
+            t
+            for t, g, p in zip(self.texts, self.gold, predicted, strict=True)
             if g != FALLBACK and p == FALLBACK
         ]
         return result
