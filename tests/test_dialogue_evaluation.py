@@ -186,7 +186,8 @@ def test_eval_nlu_scores_another_config_on_the_project_data(tmp_path: Path) -> N
     # The project's pipeline without its sentence embeddings, as when comparing pipelines: a
     # fresh NLU model is trained with it (not the platform's model, which the project config makes).
     project = (PROJECT_ROOT / "config.yml").read_text(encoding="utf-8")
-    without_e5 = project.replace("  - name: bot.rasa_components.E5Featurizer\n    scale: 8\n", "")
+    classifier = "  - name: bot.rasa_components.IntentClassifier\n"
+    without_e5 = project.replace(classifier, classifier + "    use_e5: false\n")
     assert without_e5 != project
     config = tmp_path / "config.yml"
     config.write_text(without_e5, encoding="utf-8")

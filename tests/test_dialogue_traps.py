@@ -371,3 +371,32 @@ def test_an_unknown_order_id_reads_exactly_like_someone_elses(
     assert [tuple(row) for row in audited] == [
         ("order.verify_failed", f"wrong phone digits for {order_id}")
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [("trak my order", "en"), ("wher is my ordr", "en"), ("查下我的定单状态", "zh")],
+)
+def test_a_typo_still_starts_the_order_status_task(
+    platform: PlatformProcess, text: str, language: str
+) -> None:
+    # None of these spellings is a training example (tests/test_nlu_data.py keeps them apart).
+    assert texts(say(platform, visitor(), text)) == [reply("utter_ask_order_id", language)]
+
+
+def test_look_up_and_an_order_id_checks_that_order(platform: PlatformProcess) -> None:
+    sender = visitor()
+    order = orders(platform).get("YX2611010001")
+    assert texts(say(platform, sender, f"look up {order.id}")) == [
+        reply("utter_ask_phone_last4", "en", order_id=order.id)
+    ]
+    verified, status = texts(say(platform, sender, order.phone[-4:]))[:2]
+    assert verified == reply("utter_phone_verified", "en")
+    assert order.id in status  # its status now: other tests on the platform change it
+
+
+@pytest.mark.parametrize("text", ["purple monkey dishwasher", "啊吧啊吧 咕噜咕噜"])
+def test_nonsense_is_not_taken_for_a_request(platform: PlatformProcess, text: str) -> None:
+    answer = say(platform, visitor(), text)
+    language = "zh" if text.startswith("啊") else "en"
+    assert texts(answer) == [reply("utter_fallback_suggest", language)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -129,6 +130,36 @@ def test_without_e5_no_encoder_is_needed() -> None:
     scored = model.predict(["track my order please", "退款"])
     assert [s.ranking[0][0] for s in scored] == ["order_status", "refund"]
     assert [s.similarity for s in scored] == [None, None]
+
+
+def test_digits_read_as_any_id_not_as_the_examples_that_share_them() -> None:
+    # The bare id in the "inform" examples must not pull "track <that id>" away from the task.
+    texts = [
+        "track YX2611010015",
+        "where is YX2611010015",
+        "status of YX2611010015",
+        "YX2688889999",
+        "it's YX2688889999",
+        "the number is YX2688889999",
+    ]
+    labels = ["order_status"] * 3 + ["inform"] * 3
+    message = ["track YX2688889999"]
+    by_digits = intent_model.Settings(use_e5=False, mask_digits=False)
+    unmasked = intent_model.IntentModel.fit(texts, labels, by_digits).predict(message)[0]
+    masked_settings = intent_model.Settings(use_e5=False)
+    masked = intent_model.IntentModel.fit(texts, labels, masked_settings).predict(message)[0]
+    assert unmasked.ranking[0][0] == "inform"
+    assert masked.ranking[0][0] == "order_status"
+
+
+def test_a_model_saved_before_digit_masking_loads_without_it(tmp_path: Path) -> None:
+    model = intent_model.IntentModel.fit(TEXTS, LABELS, intent_model.Settings(use_e5=False))
+    model.save(tmp_path)
+    meta_path = tmp_path / "intent_model.json"
+    meta = json.loads(meta_path.read_text("utf-8"))
+    del meta["settings"]["mask_digits"]
+    meta_path.write_text(json.dumps(meta), "utf-8")
+    assert intent_model.IntentModel.load(tmp_path).settings.mask_digits is False
 
 
 @pytest.mark.parametrize(

