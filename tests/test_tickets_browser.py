@@ -203,6 +203,8 @@ def test_an_agent_filters_opens_replies_to_and_resolves_a_ticket(
         page.locator("#tk-text").fill(reply)
         page.locator("#tk-reply").click()
         expect(page.locator("#tk-thread .entry-reply .text")).to_have_text([reply])
+        # The thread names the agent as the console does, not by the stored actor key.
+        expect(page.locator("#tk-thread .entry-reply .who")).to_contain_text(" · Mei · ")
         page.locator("#tk-text").fill("已联系仓库")
         page.locator("#tk-note").click()
         expect(page.locator("#tk-thread .entry-note .text")).to_have_text(["已联系仓库"])

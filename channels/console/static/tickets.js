@@ -262,7 +262,7 @@
     else if (state.me) $("d-assignee").value = state.me.username;
     const entries = detail.entries.map((entry) => {
       const li = el("li", null, "entry entry-" + entry.kind);
-      li.append(el("span", `${t("tk.kind." + entry.kind)} · ${entry.author} · ${when(entry.created_at)}`, "who"),
+      li.append(el("span", `${t("tk.kind." + entry.kind)} · ${actorName(entry.author)} · ${when(entry.created_at)}`, "who"),
         el("span", entry.text, "text"));
       for (const attachment of entry.attachments) {
         if (attachment.text) li.append(el("span", attachment.text, "who"));
