@@ -72,6 +72,7 @@ def test_the_hub_runs_the_sla_job_and_keeps_ticket_statistics(tmp_path: Path) ->
         "recommend-refresh": 60.0,
         "recommend-train": 86400.0,
         "privacy-retention": 3600.0,
+        "marketing-campaigns": 60.0,
     }
     hooked = make_settings(
         tmp_path, ticket_webhook_url="http://127.0.0.1:9/hook", ticket_webhook_secret="s" * 16

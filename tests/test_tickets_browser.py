@@ -213,12 +213,15 @@ def test_an_agent_filters_opens_replies_to_and_resolves_a_ticket(
         version = stored(shop, number)["ticket"]["version"]
         behind = shop.patch(f"/api/tickets/{number}", json={"version": version, "tags": ["耳机"]})
         assert behind.status_code == 200, behind.text
+        # The page notices (live), and says so without swapping the ticket under the agent.
+        expect(page.locator("#tk-stale")).to_be_visible(timeout=WAIT_MS)
         page.locator("#d-status").select_option("resolved")
         page.locator("#d-status-go").click()
         expect(page.locator("#tk-detail-error")).to_contain_text(
             f"is at version {version + 1}, not {version}: someone changed it meanwhile"
         )
         expect(page.locator("#tk-fields dd[data-field='tags']")).to_have_text("耳机")
+        expect(page.locator("#tk-stale")).to_be_hidden()
         expect(page.locator("#tk-fields dd[data-field='status']")).to_have_text("处理中")
         page.locator("#d-status").select_option("resolved")
         page.locator("#d-status-go").click()

@@ -222,6 +222,7 @@
 
   async function openTicket(number) {
     $("tk-detail-error").textContent = "";
+    $("tk-stale").hidden = true;
     try {
       const detail = await call("GET", "/api/tickets/" + encodeURIComponent(number));
       state.ticket = detail.ticket;
@@ -390,7 +391,8 @@
 
   // The list follows new and changed tickets live: the hub says "tickets" on the console's
   // socket when any ticket moved (bot/app/_hub.py ticket_list_watch); bursts reload once. The
-  // open ticket is reloaded too unless the agent is writing in it.
+  // open ticket is not swapped under the agent's hands: when someone else changed it, a notice
+  // says so with a button to show the new state (a change sent from the old one is refused, 409).
   let reloadTimer = null;
   function followChanges() {
     if (!window.io) return;
@@ -399,10 +401,22 @@
       clearTimeout(reloadTimer);
       reloadTimer = setTimeout(async () => {
         await load(false);
-        if (state.ticket && !$("tk-text").value.trim()) await openTicket(state.ticket.number);
-        document.body.dataset.reloaded = String(Number(document.body.dataset.reloaded || 0) + 1);
-      }, 200);
+        if (state.ticket) await checkOpenTicket(state.ticket);
+      }, 100);
     });
+    $("tk-stale-show").addEventListener("click", () => {
+      if (state.ticket) openTicket(state.ticket.number);
+    });
+  }
+
+  async function checkOpenTicket(shown) {
+    try {
+      const now = await call("GET", "/api/tickets/" + encodeURIComponent(shown.number));
+      const changed = state.ticket === shown && now.ticket.version !== shown.version;
+      $("tk-stale").hidden = !changed;
+    } catch (error) {
+      $("tk-detail-error").textContent = error.message;
+    }
   }
 
   // Keyboard: "/" search, j/k move through the list (Enter opens), r reply; not while typing.
