@@ -228,6 +228,28 @@ def _signals_report(
             "combined_dev_auc": best_auc,
             "combined_test_auc": _auc([r[base] + best_weight * r[name] for r in test], test_good),
         }
+    # On top of the lexical agreement (its dev-chosen weight): does a second signal add more?
+    agree = float(report["lexical_agreement"]["weight_chosen_on_dev"])
+
+    def with_agreement(r: dict[str, float]) -> float:
+        return r[base] + agree * r["lexical_agreement"]
+
+    top_dev = _auc([with_agreement(r) for r in dev], dev_good)
+    for name in ("margin", "entry_normalised", "corpus_similarity"):
+        best_weight, best_auc = 0.0, top_dev
+        for weight in (-0.5, -0.2, -0.1, -0.05, -0.02, 0.02, 0.05, 0.1, 0.2, 0.5):
+            auc = _auc([with_agreement(r) + weight * r[name] for r in dev], dev_good)
+            if auc > best_auc:
+                best_weight, best_auc = weight, auc
+        report[f"{name}_after_agreement"] = {
+            "agreement_only_dev_auc": top_dev,
+            "weight_chosen_on_dev": best_weight,
+            "combined_dev_auc": best_auc,
+            "combined_test_auc": _auc(
+                [with_agreement(r) + best_weight * r[name] for r in test], test_good
+            ),
+            "agreement_only_test_auc": _auc([with_agreement(r) for r in test], test_good),
+        }
     return report
 
 
