@@ -88,7 +88,7 @@ class SelfCalibration:
                         "faq": float(t["faq"]),
                         "answer": float(t["answer"]),
                         # Stored before the signal existed: no penalty.
-                        "disagreement_penalty": float(t.get("disagreement_penalty", 0.0)),
+                        "disagreement_penalty": _penalty(t.get("disagreement_penalty", 0.0)),
                     }
                     for lang, t in data["thresholds"].items()
                 },
@@ -98,6 +98,14 @@ class SelfCalibration:
         except (ValueError, KeyError, TypeError, AttributeError):
             logger.warning("The stored self-calibration cannot be read; using the configured one")
             return None
+
+
+def _penalty(value: Any) -> float:
+    """A stored penalty, checked: anything outside 0..1 (or NaN) would move every answer."""
+    penalty = float(value)
+    if not 0.0 <= penalty <= 1.0:
+        raise ValueError(f"disagreement penalty {value!r} is outside 0..1")
+    return penalty
 
 
 @dataclass(frozen=True)

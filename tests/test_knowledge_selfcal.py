@@ -266,9 +266,32 @@ def test_decide_follows_the_answer_rule() -> None:
     assert decide(top, 0.95, 0.90, 0.005) == "a"
 
 
-@pytest.mark.parametrize("text", ["", "not json", '{"revision": "r"}', '{"thresholds": []}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "not json",
+        '{"revision": "r"}',
+        '{"thresholds": []}',
+        '{"revision": "r", "thresholds": {"en": {"faq": 0.9, "answer": 0.9, '
+        '"disagreement_penalty": -0.5}}}',
+        '{"revision": "r", "thresholds": {"en": {"faq": 0.9, "answer": 0.9, '
+        '"disagreement_penalty": NaN}}}',
+        '{"revision": "r", "thresholds": {"en": {"faq": 0.9, "answer": 0.9, '
+        '"disagreement_penalty": "a lot"}}}',
+    ],
+)
 def test_an_unreadable_stored_calibration_is_ignored(text: str) -> None:
     assert SelfCalibration.from_json(text) is None
+
+
+def test_a_calibration_stored_before_the_penalty_reads_as_no_penalty() -> None:
+    text = '{"revision": "r", "thresholds": {"en": {"faq": 0.9, "answer": 0.88}}}'
+    calibration = SelfCalibration.from_json(text)
+    assert calibration is not None
+    assert calibration.thresholds == {
+        "en": {"faq": 0.9, "answer": 0.88, "disagreement_penalty": 0.0}
+    }
 
 
 class HashingEmbedder(Embedder):
