@@ -27,8 +27,9 @@ import logging
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ import numpy as np
 from bot.app import PROJECT_ROOT
 from bot.language import detect_language
 from knowledge import KnowledgeBase, KnowledgeConfig
-from knowledge._calibration import self_calibrate
+from knowledge._calibration import PENALTIES, self_calibrate
 from knowledge._eval import QAItem, _decide, load_qa
 from knowledge._retrieval import DocumentHit, retrieve
 from knowledge._store import PASSAGES, QUESTIONS
@@ -101,7 +102,7 @@ def _fused(
 
 def _rates(
     signals: Sequence[Signal],
-    pairs: dict[str, tuple[float, float]],
+    pairs: Mapping[str, tuple[float, ...]],
     language: Callable[[QAItem], str],
 ) -> dict[str, float]:
     answered = abstained = wrong = given = answerable = unanswerable = 0
@@ -227,6 +228,28 @@ def _signals_report(
             "combined_dev_auc": best_auc,
             "combined_test_auc": _auc([r[base] + best_weight * r[name] for r in test], test_good),
         }
+    # On top of the lexical agreement (its dev-chosen weight): does a second signal add more?
+    agree = float(report["lexical_agreement"]["weight_chosen_on_dev"])
+
+    def with_agreement(r: dict[str, float]) -> float:
+        return r[base] + agree * r["lexical_agreement"]
+
+    top_dev = _auc([with_agreement(r) for r in dev], dev_good)
+    for name in ("margin", "entry_normalised", "corpus_similarity"):
+        best_weight, best_auc = 0.0, top_dev
+        for weight in (-0.5, -0.2, -0.1, -0.05, -0.02, 0.02, 0.05, 0.1, 0.2, 0.5):
+            auc = _auc([with_agreement(r) + weight * r[name] for r in dev], dev_good)
+            if auc > best_auc:
+                best_weight, best_auc = weight, auc
+        report[f"{name}_after_agreement"] = {
+            "agreement_only_dev_auc": top_dev,
+            "weight_chosen_on_dev": best_weight,
+            "combined_dev_auc": best_auc,
+            "combined_test_auc": _auc(
+                [with_agreement(r) + best_weight * r[name] for r in test], test_good
+            ),
+            "agreement_only_test_auc": _auc([with_agreement(r) for r in test], test_good),
+        }
     return report
 
 
@@ -275,23 +298,28 @@ def run_set(name: str, corpus: Path, dev_path: Path, test_path: Path, work: Path
             }
             by_target: dict[str, Any] = {}
             for target in TARGETS:
-                calibration = self_calibrate(
-                    view.of_kind(QUESTIONS),
-                    view.of_kind(PASSAGES),
-                    kb._embedder,
-                    view.revision,
-                    target_abstention=target,
-                )
-                pairs = {
-                    lang: (t["faq"], t["answer"]) for lang, t in calibration.thresholds.items()
-                }
-                for item, _ in (*dev, *test):
-                    pairs.setdefault(language(item), kb.config.thresholds(language(item)))
-                by_target[str(target)] = {
-                    "thresholds": {k: list(v) for k, v in pairs.items()},
-                    "dev": _rates(dev, pairs, language),
-                    "test": _rates(test, pairs, language),
-                }
+                by_target[str(target)] = {}
+                # With the lexical-agreement penalty chosen by the probes, and without it.
+                for variant, penalties in (("agreement", PENALTIES), ("absolute", (0.0,))):
+                    calibration = self_calibrate(
+                        view.of_kind(QUESTIONS),
+                        view.of_kind(PASSAGES),
+                        kb._embedder,
+                        view.revision,
+                        target_abstention=target,
+                        penalties=penalties,
+                    )
+                    pairs: dict[str, tuple[float, ...]] = {
+                        lang: (t["faq"], t["answer"], t["disagreement_penalty"])
+                        for lang, t in calibration.thresholds.items()
+                    }
+                    for item, _ in (*dev, *test):
+                        pairs.setdefault(language(item), kb.config.thresholds(language(item)))
+                    by_target[str(target)][variant] = {
+                        "thresholds": {k: list(v) for k, v in pairs.items()},
+                        "dev": _rates(dev, pairs, language),
+                        "test": _rates(test, pairs, language),
+                    }
             shipped = {language(i): kb.config.thresholds(language(i)) for i, _ in (*dev, *test)}
             density, centroid = _density(kb)
             features_dev = [_features(kb, i, h, density, centroid) for i, h in dev]
@@ -322,21 +350,30 @@ def main() -> None:
     results = [run_set(*entry, work=args.work_dir) for entry in _sets()]
     outside = [r for r in results if "in-domain" not in r["set"]]
 
-    # The target chosen on dev: the most outside sets meeting every goal, then the best worst
-    # abstention; reported on test.
-    def score(target: str) -> tuple[int, float]:
-        rows = [r["self_calibration_by_target"][target]["dev"] for r in outside]
+    # The target chosen on dev, per variant: the most outside sets meeting every goal, then the
+    # best worst sum of the two rates; reported on test.
+    def score(target: str, variant: str) -> tuple[int, float]:
+        rows = [r["self_calibration_by_target"][target][variant]["dev"] for r in outside]
         return sum(_meets(x) for x in rows), min(
             x["abstention_rate"] + x["answer_rate"] for x in rows
         )
 
-    chosen = max((str(t) for t in TARGETS), key=score)
+    chosen: dict[str, str] = {}
+    for variant in ("absolute", "agreement"):
+        chosen[variant] = max((str(t) for t in TARGETS), key=partial(score, variant=variant))
     print(
         json.dumps(
             {
-                "chosen_target_abstention": float(chosen),
-                "test_at_chosen_target": {
-                    r["set"]: r["self_calibration_by_target"][chosen]["test"] for r in results
+                "chosen_target_abstention": {v: float(t) for v, t in chosen.items()},
+                "at_chosen_target": {
+                    variant: {
+                        r["set"]: {
+                            split: r["self_calibration_by_target"][target][variant][split]
+                            for split in ("dev", "test")
+                        }
+                        for r in results
+                    }
+                    for variant, target in chosen.items()
                 },
                 "sets": results,
             },

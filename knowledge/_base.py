@@ -22,6 +22,7 @@ from knowledge._compose import ABSTAIN, ONLY_IN_OTHER_LANGUAGE, excerpt
 from knowledge._embeddings import CachedEmbedder, Embedder, build_embedder
 from knowledge._errors import InvalidQuestion, InvalidSource, KnowledgeError, SourceNotFound
 from knowledge._generation import LLMConfig, Passage, chat_model, check_grounding, generate
+from knowledge._lexical import LEXICAL_TOP
 from knowledge._loaders import SUPPORTED_SUFFIXES, load_source
 from knowledge._retrieval import CorpusView, DocumentHit, check_filters, retrieve
 from knowledge._store import PASSAGES, QUESTIONS, ChromaIndex, StoredRecord, where_clause
@@ -209,6 +210,14 @@ class KnowledgeBase:
         if self.config.self_calibrate and own is not None:
             return own["faq"], own["answer"], "self-calibrated"
         return (*self.config.thresholds(language), "configured")
+
+    def _penalty_in(self, view: CorpusView, language: str) -> float:
+        """Extra similarity asked of a document the lexical ranking does not confirm (self-
+        calibrated with the thresholds; none with configured thresholds)."""
+        own = view.calibration.thresholds.get(language) if view.calibration else None
+        if self.config.self_calibrate and own is not None:
+            return own.get("disagreement_penalty", 0.0)
+        return 0.0
 
     def close(self) -> None:
         self._index.close()
@@ -452,7 +461,12 @@ class KnowledgeBase:
         used = {}
         for language in languages:
             faq, answer, origin = self._thresholds_in(view, language)
-            used[language] = {"faq": faq, "answer": answer, "from": origin}
+            used[language] = {
+                "faq": faq,
+                "answer": answer,
+                "disagreement_penalty": self._penalty_in(view, language),
+                "from": origin,
+            }
         return {
             "in_use": used,
             "self_calibration": calibration.to_dict()
@@ -512,14 +526,18 @@ class KnowledgeBase:
         if not hits:
             return _abstain(language, 0.0)
         # Similarities run on the scale of the question's own language.
-        faq_threshold, answer_threshold, _ = self._thresholds_in(
-            view, self.detect(question) or language
-        )
+        scale = self.detect(question) or language
+        faq_threshold, answer_threshold, _ = self._thresholds_in(view, scale)
+        penalty = self._penalty_in(view, scale)
         faq = max(hits[:3], key=lambda h: h.question_similarity)
-        if faq.question_similarity >= faq_threshold:
+        if faq.question_similarity >= faq_threshold + _unconfirmed(faq, penalty):
             answer = self._faq_answer(view, faq, language)
         else:
-            grounded = [h for h in hits[:5] if h.passage_similarity >= answer_threshold]
+            grounded = [
+                h
+                for h in hits[:5]
+                if h.passage_similarity >= answer_threshold + _unconfirmed(h, penalty)
+            ]
             if not grounded:
                 return _abstain(language, hits[0].similarity)
             passages = [
@@ -657,6 +675,12 @@ def _related(
                 RelatedQuestion(hit.doc_id, question, str(entry.metadata.get("language", "")))
             )
     return tuple(related)
+
+
+def _unconfirmed(hit: DocumentHit, penalty: float) -> float:
+    """The penalty when the lexical ranking does not confirm the document: its best BM25 match
+    is not the best of its list (``retrieve`` scales each list by its top score)."""
+    return 0.0 if hit.lexical >= LEXICAL_TOP else penalty
 
 
 def _abstain(language: str, confidence: float) -> Answer:

@@ -14,6 +14,14 @@ Per language of the entries, the thresholds are the pair that abstains on at lea
 ``target_abstention`` of the unanswerable probes and, among those, decides the most answerable
 probes correctly, by the same rule as the knowledge base's answers. Scoring is one matrix product
 per probe over vectors the embedding cache already holds.
+
+A relative signal joins the absolute similarity: whether the document answered from is also the
+best BM25 match (among the question wordings or among the passages). On the outside set's dev
+split it told right answers from questions to decline best of the signals measured
+(bench/kb_outside.py). A document the lexical ranking does not confirm must clear its threshold
+by ``disagreement_penalty`` more; the probes carry the same signal (BM25 over the corpus with the
+probe's own records masked out), so the penalty is chosen with the thresholds, from the corpus
+alone.
 """
 
 from __future__ import annotations
@@ -28,8 +36,9 @@ from typing import Any
 import numpy as np
 
 from knowledge._embeddings import CachedEmbedder
+from knowledge._lexical import LEXICAL_TOP, LexicalIndex
 from knowledge._store import StoredRecord
-from knowledge._text import simplified
+from knowledge._text import simplified, tokens
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +49,9 @@ TARGET_ABSTENTION = 0.85
 MAX_PROBES = 200  # of each kind, per language: enough for a stable quantile, cheap to embed
 MIN_PROBES = 8  # fewer unanswerable probes than this: too few to set a threshold on
 _GRID = np.round(np.arange(0.70, 0.99, 0.0025), 4)
+# Extra similarity asked of a document the lexical ranking does not confirm; 0.0 first, so the
+# signal is used only when the probes gain from it.
+PENALTIES = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05)
 
 
 @dataclass(frozen=True)
@@ -47,13 +59,15 @@ class SelfCalibration:
     """Thresholds per language derived from the corpus at one revision, and how."""
 
     revision: str
-    thresholds: dict[str, dict[str, float]]  # language -> {"faq": …, "answer": …}
+    # language -> {"faq": …, "answer": …, "disagreement_penalty": …}
+    thresholds: dict[str, dict[str, float]]
     derived: dict[str, dict[str, Any]] = field(default_factory=dict)  # per language: how
     method: str = (
         "answerable probes: each FAQ entry's alternative wordings asked with their own record "
         "left out; unanswerable probes: each entry's question asked with the whole entry left "
         "out; thresholds abstaining on the target share of unanswerable probes while deciding "
-        "the most answerable probes correctly"
+        "the most answerable probes correctly; a document that is not the best BM25 match must "
+        "clear them by the disagreement penalty chosen the same way"
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,7 +84,12 @@ class SelfCalibration:
             return cls(
                 revision=str(data["revision"]),
                 thresholds={
-                    str(lang): {"faq": float(t["faq"]), "answer": float(t["answer"])}
+                    str(lang): {
+                        "faq": float(t["faq"]),
+                        "answer": float(t["answer"]),
+                        # Stored before the signal existed: no penalty.
+                        "disagreement_penalty": _penalty(t.get("disagreement_penalty", 0.0)),
+                    }
                     for lang, t in data["thresholds"].items()
                 },
                 derived=dict(data.get("derived", {})),
@@ -81,22 +100,45 @@ class SelfCalibration:
             return None
 
 
+def _penalty(value: Any) -> float:
+    """A stored penalty, checked: anything outside 0..1 (or NaN) would move every answer."""
+    penalty = float(value)
+    if not 0.0 <= penalty <= 1.0:
+        raise ValueError(f"disagreement penalty {value!r} is outside 0..1")
+    return penalty
+
+
 @dataclass(frozen=True)
 class _Probe:
     answerable: bool
     doc_id: str  # the entry the probe came from
     top: tuple[tuple[str, float, float], ...]  # best documents: (doc id, question sim, passage sim)
+    lexical_top: frozenset[str] = frozenset()  # documents that are the best BM25 match of a list
 
 
-def decide(top: Sequence[tuple[str, float, float]], faq: float, answer: float) -> str | None:
+def decide(
+    top: Sequence[tuple[str, float, float]],
+    faq: float,
+    answer: float,
+    penalty: float = 0.0,
+    lexical_top: frozenset[str] = frozenset(),
+) -> str | None:
     """The document answered from at these thresholds (None: abstain), as
-    ``KnowledgeBase._compose`` decides on its best documents."""
+    ``KnowledgeBase._compose`` decides on its best documents: a document not in ``lexical_top``
+    must clear them by ``penalty`` more."""
     if not top:
         return None
     best = max(top[:3], key=lambda t: t[1])
-    if best[1] >= faq:
+    if best[1] >= faq + (0.0 if best[0] in lexical_top else penalty):
         return best[0]
-    return next((doc for doc, _, passage in top[:5] if passage >= answer), None)
+    return next(
+        (
+            doc
+            for doc, _, passage in top[:5]
+            if passage >= answer + (0.0 if doc in lexical_top else penalty)
+        ),
+        None,
+    )
 
 
 def self_calibrate(
@@ -108,10 +150,12 @@ def self_calibrate(
     target_abstention: float = TARGET_ABSTENTION,
     max_probes: int = MAX_PROBES,
     stored: Mapping[str, np.ndarray[Any, Any]] | None = None,
+    penalties: Sequence[float] = PENALTIES,
 ) -> SelfCalibration:
     """Probe the corpus and choose thresholds per language (languages with too few FAQ entries to
     probe keep the configured thresholds, and ``derived`` says so). ``stored``: the records'
-    vectors by id as the index holds them; without it they are embedded (from the cache)."""
+    vectors by id as the index holds them; without it they are embedded (from the cache).
+    ``penalties``: the disagreement penalties to choose from (``(0.0,)``: the signal unused)."""
     faq_questions = [r for r in questions if r.metadata.get("kind") == "question"]
     if not faq_questions:
         return SelfCalibration(revision, {}, {"all": {"skipped": "no FAQ entries to probe"}})
@@ -127,6 +171,7 @@ def self_calibrate(
         p_vectors = np.vstack([stored[r.id] for r in passages]) if passages else None
     if p_vectors is None:
         p_vectors = np.zeros((0, q_vectors.shape[1]), dtype=np.float32)
+    lexical = _Lexical(questions, passages)
     by_language: dict[str, dict[str, list[StoredRecord]]] = {}
     for record in faq_questions:
         entries = by_language.setdefault(str(record.metadata.get("language", "")), {})
@@ -183,10 +228,15 @@ def self_calibrate(
                     answerable,
                     doc,
                     _top(vectors[n], q_vectors, q_docs, q_mask, p_vectors, p_docs, p_mask),
+                    lexical.best(texts[n], q_mask, p_mask),
                 )
             )
-        pair, rates = _choose(probes, target_abstention)
-        thresholds[language] = {"faq": pair[0], "answer": pair[1]}
+        chosen, rates = _choose(probes, target_abstention, penalties)
+        thresholds[language] = {
+            "faq": chosen[0],
+            "answer": chosen[1],
+            "disagreement_penalty": chosen[2],
+        }
         derived[language] = {
             "entries": len(entries),
             "answerable_probes": len(positives),
@@ -196,6 +246,38 @@ def self_calibrate(
             **_distribution(probes),
         }
     return SelfCalibration(revision, thresholds, derived)
+
+
+class _Lexical:
+    """BM25 over the records' stored tokens, for the probes' lexical best matches. The index
+    holds the probe's own records too (their scores are masked, their terms still count in the
+    IDF): one index for every probe instead of one per left-out entry, a slight bias that
+    makes a left-out entry's words look a little rarer than they are."""
+
+    def __init__(self, questions: Sequence[StoredRecord], passages: Sequence[StoredRecord]) -> None:
+        self._lists = [
+            (
+                LexicalIndex([str(r.metadata.get("tokens", "")).split() for r in records]),
+                np.asarray([str(r.metadata.get("doc_id")) for r in records], dtype=object),
+            )
+            for records in (questions, passages)
+        ]
+
+    def best(
+        self, text: str, q_mask: np.ndarray[Any, Any], p_mask: np.ndarray[Any, Any]
+    ) -> frozenset[str]:
+        """The documents holding the best BM25 match among the question wordings and among the
+        passages, as ``retrieve`` scales each list by its top score."""
+        query = tokens(text)
+        best: set[str] = set()
+        for (index, docs), mask in zip(self._lists, (q_mask, p_mask), strict=True):
+            if not index.size:
+                continue
+            scores = np.where(mask, index.scores(query), 0.0)
+            top = float(scores.max())
+            if top > 0:  # ties all count, as each reaches 1.0 once scaled in ``retrieve``
+                best.update(str(d) for d in docs[scores >= top * LEXICAL_TOP])
+        return frozenset(best)
 
 
 def _top(
@@ -225,60 +307,72 @@ def _top(
 
 
 def _choose(
-    probes: Sequence[_Probe], target: float
-) -> tuple[tuple[float, float], dict[str, float]]:
-    """The threshold pair abstaining on ``target`` of the unanswerable probes (the closest to it
-    when none does) that decides the most answerable probes correctly; every pair of the grid is
-    tried at once with numpy, by the rule of :func:`decide`."""
+    probes: Sequence[_Probe], target: float, penalties: Sequence[float] = PENALTIES
+) -> tuple[tuple[float, float, float], dict[str, float]]:
+    """The thresholds and disagreement penalty abstaining on ``target`` of the unanswerable
+    probes (the closest to it when none does) that decide the most answerable probes correctly;
+    every combination of the grid is tried with numpy, by the rule of :func:`decide`."""
     n = len(probes)
     q_best = np.zeros(n)
     q_right = np.zeros(n, dtype=bool)  # the best-question document is the probe's own entry
+    q_agree = np.zeros(n, dtype=bool)  # ... and the lexical ranking's best match
     passages = np.full((n, 5), -1.0)
     p_right = np.zeros((n, 5), dtype=bool)
+    p_agree = np.zeros((n, 5), dtype=bool)
     for i, probe in enumerate(probes):
         if probe.top:
             best = max(probe.top[:3], key=lambda t: t[1])
             q_best[i], q_right[i] = best[1], best[0] == probe.doc_id
+            q_agree[i] = best[0] in probe.lexical_top
         for j, (doc, _, passage) in enumerate(probe.top[:5]):
             passages[i, j], p_right[i, j] = passage, doc == probe.doc_id
+            p_agree[i, j] = doc in probe.lexical_top
     answerable = np.asarray([p.answerable for p in probes])
     wanted = target * int((~answerable).sum()) - 1e-9
-    # Per answer threshold: does a passage decide, and is its document right?
-    by_answer = []
-    for answer in _GRID:
-        over = passages >= answer
-        first = over.argmax(axis=1)
-        by_answer.append((over.any(axis=1), p_right[np.arange(n), first]))
     best_key: tuple[int, int, int] | None = None
     closest_key: tuple[int, int] | None = None
-    chosen = (1.0, 1.0)
-    fallback = (1.0, 1.0)
-    for faq in _GRID:
-        by_question = q_best >= faq
-        for answer, (any_passage, passage_right) in zip(_GRID, by_answer, strict=True):
-            decided = by_question | any_passage
-            right = np.where(by_question, q_right, any_passage & passage_right)
-            abstained = int((~decided & ~answerable).sum())
-            correct = int((right & answerable).sum())
-            if abstained >= wanted:
-                key = (correct, int((decided & answerable).sum()), abstained)
-                if best_key is None or key > best_key:
-                    best_key, chosen = key, (float(faq), float(answer))
-            elif closest_key is None or (abstained, correct) > closest_key:
-                closest_key, fallback = (abstained, correct), (float(faq), float(answer))
+    chosen = (1.0, 1.0, 0.0)
+    fallback = (1.0, 1.0, 0.0)
+    for penalty in penalties:
+        # Similarity left after the penalty of documents the lexical ranking does not confirm.
+        q_score = q_best - np.where(q_agree, 0.0, penalty)
+        p_score = passages - np.where(p_agree, 0.0, penalty)
+        # Per answer threshold: does a passage decide, and is its document right?
+        by_answer = []
+        for answer in _GRID:
+            over = p_score >= answer
+            first = over.argmax(axis=1)
+            by_answer.append((over.any(axis=1), p_right[np.arange(n), first]))
+        for faq in _GRID:
+            by_question = q_score >= faq
+            for answer, (any_passage, passage_right) in zip(_GRID, by_answer, strict=True):
+                decided = by_question | any_passage
+                right = np.where(by_question, q_right, any_passage & passage_right)
+                abstained = int((~decided & ~answerable).sum())
+                correct = int((right & answerable).sum())
+                if abstained >= wanted:
+                    key = (correct, int((decided & answerable).sum()), abstained)
+                    if best_key is None or key > best_key:
+                        best_key, chosen = key, (float(faq), float(answer), float(penalty))
+                elif closest_key is None or (abstained, correct) > closest_key:
+                    closest_key = (abstained, correct)
+                    fallback = (float(faq), float(answer), float(penalty))
     if best_key is None:
         chosen = fallback
     positives = [p for p in probes if p.answerable]
     negatives = [p for p in probes if not p.answerable]
-    decisions = [decide(p.top, *chosen) for p in positives]
+    decisions = [decide(p.top, *chosen, p.lexical_top) for p in positives]
     return chosen, {
         "probe_abstention_rate": _share(
-            sum(decide(p.top, *chosen) is None for p in negatives), len(negatives)
+            sum(decide(p.top, *chosen, p.lexical_top) is None for p in negatives), len(negatives)
         ),
         "probe_answer_rate": _share(sum(d is not None for d in decisions), len(positives)),
         "probe_correct_rate": _share(
             sum(d == p.doc_id for d, p in zip(decisions, positives, strict=True)),
             len(positives),
+        ),
+        "probes_lexically_confirmed": _share(
+            sum(bool(p.top) and p.top[0][0] in p.lexical_top for p in probes), len(probes)
         ),
     }
 

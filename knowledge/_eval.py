@@ -21,8 +21,12 @@ from tqdm import tqdm
 from knowledge._base import KnowledgeBase, KnowledgeConfig
 from knowledge._embeddings import Embedder
 from knowledge._errors import InvalidSource
+from knowledge._lexical import LEXICAL_TOP
 from knowledge._retrieval import DocumentHit, retrieve
 from knowledge._types import LanguageDetector
+
+# Thresholds of a decision: (FAQ, answer) or, self-calibrated, (FAQ, answer, disagreement penalty).
+Pair = tuple[float, ...]
 
 logger = logging.getLogger(__name__)
 
@@ -220,11 +224,14 @@ def _measure(
     )
 
 
-def _own_thresholds(kb: KnowledgeBase) -> dict[str, tuple[float, float]]:
+def _own_thresholds(kb: KnowledgeBase) -> dict[str, Pair]:
     calibration = kb._corpus().calibration
     if calibration is None:
         return {}
-    return {lang: (t["faq"], t["answer"]) for lang, t in calibration.thresholds.items()}
+    return {
+        lang: (t["faq"], t["answer"], t.get("disagreement_penalty", 0.0))
+        for lang, t in calibration.thresholds.items()
+    }
 
 
 def _self_calibrated(
@@ -243,10 +250,10 @@ def _self_calibrated(
 
 def _with_shipped(
     kb: KnowledgeBase,
-    own: dict[str, tuple[float, float]],
+    own: dict[str, Pair],
     signals: Sequence[Signal],
     language_of: Callable[[QAItem], str],
-) -> dict[str, tuple[float, float]]:
+) -> dict[str, Pair]:
     languages = {language_of(item) for item, _ in signals}
     return {lang: own.get(lang, kb.config.thresholds(lang)) for lang in languages}
 
@@ -281,7 +288,9 @@ def _test_split(
         for item, hits in signals
         if item.relevant_ids
     ]
-    chosen = {lang: (pair["faq"], pair["answer"]) for lang, pair in calibrated.items()}
+    chosen: dict[str, Pair] = {
+        lang: (pair["faq"], pair["answer"]) for lang, pair in calibrated.items()
+    }
     return {
         "questions": len(items),
         "answerable": len(ranks),
@@ -300,20 +309,27 @@ def _share(count: float, total: int) -> float:
     return round(count / total, 4) if total else 0.0
 
 
-def _decide(hits: Sequence[DocumentHit], faq: float, answer: float) -> str | None:
+def _decide(
+    hits: Sequence[DocumentHit], faq: float, answer: float, penalty: float = 0.0
+) -> str | None:
     """The document the knowledge base would answer from at these thresholds (None: abstain);
-    the same rule as ``KnowledgeBase._compose``."""
+    the same rule as ``KnowledgeBase._compose``, ``penalty`` asked of a document the lexical
+    ranking does not confirm."""
     if not hits:
         return None
+
+    def extra(hit: DocumentHit) -> float:
+        return 0.0 if hit.lexical >= LEXICAL_TOP else penalty
+
     best_faq = max(hits[:3], key=lambda h: h.question_similarity)
-    if best_faq.question_similarity >= faq:
+    if best_faq.question_similarity >= faq + extra(best_faq):
         return best_faq.doc_id
-    return next((h.doc_id for h in hits[:5] if h.passage_similarity >= answer), None)
+    return next((h.doc_id for h in hits[:5] if h.passage_similarity >= answer + extra(h)), None)
 
 
 Signal = tuple[QAItem, list[DocumentHit]]
 # abstentions on unanswerable questions -> (correct answers, answers, thresholds per language)
-_Front = dict[int, tuple[int, int, dict[str, tuple[float, float]]]]
+_Front = dict[int, tuple[int, int, dict[str, Pair]]]
 
 
 def calibrate(signals: Sequence[Signal], language_of: Callable[[QAItem], str]) -> dict[str, Any]:
@@ -332,9 +348,7 @@ def calibrate(signals: Sequence[Signal], language_of: Callable[[QAItem], str]) -
     }
 
 
-def _choose(
-    signals: Sequence[Signal], language_of: Callable[[QAItem], str]
-) -> dict[str, tuple[float, float]]:
+def _choose(signals: Sequence[Signal], language_of: Callable[[QAItem], str]) -> dict[str, Pair]:
     groups: dict[str, list[Signal]] = {}
     for signal in signals:
         groups.setdefault(language_of(signal[0]), []).append(signal)
@@ -357,10 +371,10 @@ def _choose(
     return front[best][2]
 
 
-def _language_front(group: Sequence[Signal]) -> dict[int, tuple[int, int, tuple[float, float]]]:
+def _language_front(group: Sequence[Signal]) -> dict[int, tuple[int, int, Pair]]:
     """For each number of abstentions on unanswerable questions, the thresholds answering the
     most answerable questions correctly (then the most)."""
-    front: dict[int, tuple[int, int, tuple[float, float]]] = {}
+    front: dict[int, tuple[int, int, Pair]] = {}
     for faq in _GRID:
         for answer in _GRID:
             pair = (float(faq), float(answer))
@@ -371,16 +385,14 @@ def _language_front(group: Sequence[Signal]) -> dict[int, tuple[int, int, tuple[
     return front
 
 
-Thresholds = Callable[[QAItem], tuple[float, float]]
+Thresholds = Callable[[QAItem], Pair]
 
 
-def _everywhere(pair: tuple[float, float]) -> Thresholds:
+def _everywhere(pair: Pair) -> Thresholds:
     return lambda _item: pair
 
 
-def _per_language(
-    chosen: dict[str, tuple[float, float]], language_of: Callable[[QAItem], str]
-) -> Thresholds:
+def _per_language(chosen: dict[str, Pair], language_of: Callable[[QAItem], str]) -> Thresholds:
     # A language the choice has not seen answers nothing.
     return lambda item: chosen.get(language_of(item), (1.0, 1.0))
 
@@ -436,7 +448,7 @@ class _Tally:
 
 def _rates(
     signals: Sequence[Signal],
-    chosen: dict[str, tuple[float, float]],
+    chosen: dict[str, Pair],
     language_of: Callable[[QAItem], str],
 ) -> dict[str, float]:
     return _Tally.of(signals, _per_language(chosen, language_of)).rates()

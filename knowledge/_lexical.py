@@ -11,6 +11,9 @@ from scipy.sparse import csc_matrix  # type: ignore[import-untyped]
 
 K1 = 1.5
 B = 0.75
+# A document whose lexical score (each list scaled by its top score) reaches this holds the best
+# BM25 match of a list: the lexical ranking confirms it (an abstention signal, _calibration.py).
+LEXICAL_TOP = 1.0 - 1e-6
 
 
 class LexicalIndex:

@@ -138,7 +138,7 @@ def retrieve(
         for record_id, score in lexical:
             hit = _note(hits, view, kind, record_id, None)
             if hit is not None:
-                hit.lexical = max(hit.lexical, score / lexical[0][1])
+                hit.lexical = max(hit.lexical, score / lexical[0][1])  # LEXICAL_TOP: the best
     dense = sorted(hits.values(), key=lambda h: h.similarity, reverse=True)
     lexical_order = sorted(
         (h for h in hits.values() if h.lexical > 0), key=lambda h: h.lexical, reverse=True

@@ -194,5 +194,10 @@ def test_calibrate_and_stats_show_how_thresholds_were_derived(
     assert code == 0
     assert stats["thresholds"]["self_calibration"] == calibration
     # Thresholds set in the settings (as this runner does) are the operator's choice.
-    assert stats["thresholds"]["in_use"]["zh"] == {"faq": 0.9, "answer": 0.86, "from": "configured"}
+    assert stats["thresholds"]["in_use"]["zh"] == {
+        "faq": 0.9,
+        "answer": 0.86,
+        "disagreement_penalty": 0.0,
+        "from": "configured",
+    }
     assert set(stats["answer_cache"]) >= {"backend", "hits", "misses", "hit_rate", "cached_ms_p95"}

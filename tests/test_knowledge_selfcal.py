@@ -15,6 +15,7 @@ import pytest
 from bot.language import detect_language
 from knowledge import E5Embedder, Embedder, KnowledgeBase, KnowledgeConfig, SelfCalibration
 from knowledge._calibration import _choose, _Probe, decide
+from knowledge._retrieval import retrieve
 
 # Twelve FAQ entries of a bicycle-repair shop (not the demo shop), each with two other wordings.
 ENTRIES = [
@@ -186,6 +187,7 @@ def test_too_small_a_corpus_keeps_the_configured_thresholds(
     assert stats["thresholds"]["in_use"]["en"] == {
         "faq": 0.8725,
         "answer": 0.855,
+        "disagreement_penalty": 0.0,
         "from": "configured",
     }
 
@@ -207,6 +209,7 @@ def test_self_calibration_off_uses_the_configured_thresholds(
         assert stats["thresholds"]["in_use"]["en"] == {
             "faq": 0.93,
             "answer": 0.91,
+            "disagreement_penalty": 0.0,
             "from": "configured",
         }
         # Still derived, for `kb stats` and `kb eval` to show.
@@ -220,14 +223,35 @@ def test_the_choice_keeps_the_abstention_target_then_answers_the_most() -> None:
     # at 0.84–0.95. Abstaining on 90 % of the unanswerable ones needs a threshold above 0.88.
     negatives = [_Probe(False, f"n{i}", ((f"x{i}", 0.80 + i * 0.01, 0.5),)) for i in range(10)]
     positives = [_Probe(True, f"p{i}", ((f"p{i}", 0.84 + i * 0.01, 0.5),)) for i in range(12)]
-    (faq, answer), rates = _choose([*negatives, *positives], 0.9)
+    (faq, answer, penalty), rates = _choose([*negatives, *positives], 0.9)
     assert 0.88 < faq <= 0.89
     assert answer > 0.5
+    assert penalty == 0.0  # no probe is lexically confirmed: the penalty cannot help
     assert rates == {
         "probe_abstention_rate": 0.9,
         "probe_answer_rate": round(7 / 12, 4),
         "probe_correct_rate": round(7 / 12, 4),
+        "probes_lexically_confirmed": 0.0,
     }
+
+
+def test_lexical_agreement_lets_confirmed_entries_through_below_the_others() -> None:
+    # Both kinds of probe overlap at 0.800–0.836, but the lexical ranking confirms only the
+    # answerable probes' own entries: a penalty on unconfirmed documents separates them, which
+    # no threshold alone can.
+    negatives = [_Probe(False, f"n{i}", ((f"x{i}", 0.80 + i * 0.004, 0.5),)) for i in range(10)]
+    positives = [
+        _Probe(True, f"p{i}", ((f"p{i}", 0.80 + i * 0.004, 0.5),), frozenset({f"p{i}"}))
+        for i in range(10)
+    ]
+    (faq, _, penalty), rates = _choose([*negatives, *positives], 0.9)
+    assert faq <= 0.80 < 0.836 < faq + penalty
+    assert rates["probe_abstention_rate"] == 1.0
+    assert rates["probe_answer_rate"] == 1.0
+    # Without the signal (penalty 0.0 only) the same probes force a trade.
+    (_, _, none), without = _choose([*negatives, *positives], 0.9, penalties=(0.0,))
+    assert none == 0.0
+    assert without["probe_answer_rate"] <= 0.2
 
 
 def test_decide_follows_the_answer_rule() -> None:
@@ -236,11 +260,38 @@ def test_decide_follows_the_answer_rule() -> None:
     assert decide(top, 0.95, 0.90) == "a"  # else the first passage over its threshold
     assert decide(top, 0.95, 0.95) is None
     assert decide((), 0.5, 0.5) is None
+    # A document the lexical ranking does not confirm must clear the threshold by the penalty.
+    assert decide(top, 0.90, 0.95, 0.03) is None
+    assert decide(top, 0.90, 0.95, 0.03, frozenset({"b"})) == "b"
+    assert decide(top, 0.95, 0.90, 0.005) == "a"
 
 
-@pytest.mark.parametrize("text", ["", "not json", '{"revision": "r"}', '{"thresholds": []}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "not json",
+        '{"revision": "r"}',
+        '{"thresholds": []}',
+        '{"revision": "r", "thresholds": {"en": {"faq": 0.9, "answer": 0.9, '
+        '"disagreement_penalty": -0.5}}}',
+        '{"revision": "r", "thresholds": {"en": {"faq": 0.9, "answer": 0.9, '
+        '"disagreement_penalty": NaN}}}',
+        '{"revision": "r", "thresholds": {"en": {"faq": 0.9, "answer": 0.9, '
+        '"disagreement_penalty": "a lot"}}}',
+    ],
+)
 def test_an_unreadable_stored_calibration_is_ignored(text: str) -> None:
     assert SelfCalibration.from_json(text) is None
+
+
+def test_a_calibration_stored_before_the_penalty_reads_as_no_penalty() -> None:
+    text = '{"revision": "r", "thresholds": {"en": {"faq": 0.9, "answer": 0.88}}}'
+    calibration = SelfCalibration.from_json(text)
+    assert calibration is not None
+    assert calibration.thresholds == {
+        "en": {"faq": 0.9, "answer": 0.88, "disagreement_penalty": 0.0}
+    }
 
 
 class HashingEmbedder(Embedder):
@@ -277,3 +328,30 @@ def test_a_faq_file_larger_than_one_chroma_batch_ingests_and_calibrates(tmp_path
         assert (derived["answerable_probes"], derived["unanswerable_probes"]) == (200, 200)
     finally:
         kb.close()
+
+
+@pytest.mark.parametrize(("penalty", "unconfirmed_answered"), [(0.0, True), (0.05, False)])
+def test_answers_ask_more_of_a_document_the_lexical_ranking_does_not_confirm(
+    kb: KnowledgeBase, tmp_path: Path, penalty: float, unconfirmed_answered: bool
+) -> None:
+    kb.ingest([write_corpus(tmp_path / "faq.jsonl", ENTRIES)])
+    revision = kb.stats()["revision"]
+    thresholds = {"en": {"faq": 0.87, "answer": 0.99, "disagreement_penalty": penalty}}
+    assert kb._index.set_calibration(revision, SelfCalibration(revision, thresholds).to_json())
+    kb._corpus(force=True)
+    # Both find the opening hours above 0.87 (e5); only the second shares words with it.
+    unconfirmed, confirmed = "When can I come by?", "what are the workshop hours"
+    for question, lexical in ((unconfirmed, 0.0), (confirmed, 1.0)):
+        hits = retrieve(kb._corpus(), kb._index, kb._embedder, question, {})
+        best = max(hits[:3], key=lambda h: h.question_similarity)
+        assert (best.doc_id, best.question_similarity > 0.87, best.lexical) == (
+            "opening-hours",
+            True,
+            lexical,
+        )
+    assert kb.answer(confirmed).citations[0].doc_id == "opening-hours"
+    assert kb.answer(unconfirmed).abstained is not unconfirmed_answered
+    assert kb.stats()["thresholds"]["in_use"]["en"] == {
+        **thresholds["en"],
+        "from": "self-calibrated",
+    }
