@@ -41,29 +41,7 @@
   const fill = (template, values) => template.replace(/\{(\w+)\}/g, (_, k) => String(values[k]));
   const state = { me: null, campaigns: [], reports: {}, preview: null, variants: [] };
 
-  function csrfToken() {
-    const found = document.cookie.split("; ").find((c) => c.startsWith("console_csrf="));
-    return found ? decodeURIComponent(found.slice("console_csrf=".length)) : "";
-  }
-
-  // Same-origin calls with the console session; every change echoes the CSRF token.
-  async function call(method, path, body) {
-    const headers = body === undefined ? {} : { "Content-Type": "application/json" };
-    if (method !== "GET") headers["X-CSRF-Token"] = csrfToken();
-    const response = await fetch(path, {
-      method, headers, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      const detail = data.detail;
-      let message = response.statusText;
-      if (typeof detail === "string") message = detail;
-      else if (Array.isArray(detail)) message = detail.map((x) => `${(x.loc || []).slice(1).join(".")}: ${x.msg}`).join("; ");
-      throw new Error(message);
-    }
-    return data;
-  }
+  const call = window.ConsoleApi.call;
 
   function el(tag, text, className) {
     const node = document.createElement(tag);

@@ -18,11 +18,6 @@
   const s = (key) => (STRINGS[window.I18N.lang] || STRINGS.en)[key];
   const $ = (id) => document.getElementById(id);
 
-  function csrfToken() {
-    const found = document.cookie.split("; ").find((c) => c.startsWith("console_csrf="));
-    return found ? decodeURIComponent(found.slice("console_csrf=".length)) : "";
-  }
-
   function cell(text) { const td = document.createElement("td"); td.textContent = String(text ?? ""); return td; }
 
   function labels() {
@@ -31,10 +26,12 @@
 
   async function act(id, action) {
     if (action === "give-up" && !window.confirm(s("confirm"))) return;
-    const response = await fetch(`/console/api/outbox/${id}/${action}`, {
-      method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() } });
-    const data = await response.json().catch(() => ({}));
-    $("ob-error").textContent = response.ok ? "" : (data.detail || response.statusText);
+    try {
+      await window.ConsoleApi.call("POST", `/console/api/outbox/${id}/${action}`);
+      $("ob-error").textContent = "";
+    } catch (error) {
+      $("ob-error").textContent = error.message;
+    }
     await refresh();
   }
 

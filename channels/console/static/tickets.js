@@ -26,32 +26,7 @@
   // History rows name fields as the service stores them; the page says them in words.
   const TIME_FIELDS = ["first_responded_at", "first_response_breached_at", "resolution_breached_at"];
 
-  function csrfToken() {
-    const found = document.cookie.split("; ").find((c) => c.startsWith("console_csrf="));
-    return found ? decodeURIComponent(found.slice("console_csrf=".length)) : "";
-  }
-
-  // Same-origin calls with the console session; every change echoes the CSRF token.
-  async function call(method, path, body) {
-    const headers = body === undefined ? {} : { "Content-Type": "application/json" };
-    if (method !== "GET") headers["X-CSRF-Token"] = csrfToken();
-    const response = await fetch(path, {
-      method, headers, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      const detail = data.detail;
-      let message = response.statusText;
-      if (typeof detail === "string") message = detail;
-      else if (detail && detail.message) message = detail.message;
-      else if (Array.isArray(detail)) message = detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
-      const error = new Error(message);
-      error.status = response.status;
-      throw error;
-    }
-    return data;
-  }
+  const call = window.ConsoleApi.call;
 
   function el(tag, text, className) {
     const node = document.createElement(tag);
