@@ -438,8 +438,12 @@ def test_an_address_change_naming_order_and_address_starts_the_change(
     platform: PlatformProcess, first: str, new: str
 ) -> None:
     order = orders(platform).get("YX2611010025")
-    language = "en" if first.startswith("please") else "zh"
-    assert verified(platform, visitor(), first, order.id) == [
+    # Answered in the sentence's language, whatever the address is written in.
+    language, sender = ("en" if first.startswith("please") else "zh"), visitor()
+    assert texts(say(platform, sender, first)) == [
+        reply("utter_ask_phone_last4", language, order_id=order.id)
+    ]
+    assert texts(say(platform, sender, order.phone[-4:])) == [
         reply("utter_phone_verified", language),
         reply("utter_ask_address_confirmed", language, order_id=order.id, new_address=new),
     ]
