@@ -21,9 +21,9 @@ from actions._context import (
     services,
 )
 from actions.knowledge import ask, reply
-from actions.tasks import finish_task
+from actions.tasks import finish_task, order_request_task
 from actions.tickets import open_ticket, tell_opened
-from bot.dialogue import other_requests
+from bot.dialogue import means_any_budget, other_requests
 from bot.insights import reply_strategy
 from bot.orders import CATEGORIES, Budget, parse_budget
 from bot.privacy import PrivacyError
@@ -95,6 +95,16 @@ class ValidateRecommendForm(FormValidationAction):
             return {"product_category": category}
         dispatcher.utter_message(response="utter_category_invalid")
         return {"product_category": None}
+
+    async def extract_budget(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        # "预算不限", "多少钱都行", "no budget limit" answer the budget question with "any"; NLU
+        # reads such answers as anything from `inform` to `stop`, so the words decide here.
+        if tracker.get_slot("requested_slot") != "budget" or tracker.get_slot("budget"):
+            return {}
+        text = str((tracker.latest_message or {}).get("text") or "")
+        return {"budget": NO_BUDGET} if means_any_budget(text) else {}
 
     async def validate_budget(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
@@ -277,6 +287,12 @@ class ActionFallbackSuggest(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        # A message that is mostly an order id, or names one with the task's words, is a request
+        # about that order whatever NLU was unsure of ("订单YX…", "trak YX…"); the knowledge base
+        # would answer it with some policy text instead.
+        task = order_request_task(tracker)
+        if task is not None:
+            return [FollowupAction(task)]
         try:
             answer = await ask(tracker)
         except KnowledgeError:

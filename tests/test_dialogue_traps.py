@@ -400,3 +400,80 @@ def test_nonsense_is_not_taken_for_a_request(platform: PlatformProcess, text: st
     answer = say(platform, visitor(), text)
     language = "zh" if text.startswith("啊") else "en"
     assert texts(answer) == [reply("utter_fallback_suggest", language)]
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("订单YX2611010007", "zh"),
+        ("YX2611010007", "zh"),
+        ("order YX2611010007", "en"),
+        ("trak YX2611010007", "en"),
+    ],
+)
+def test_an_order_id_with_little_else_checks_that_order(
+    platform: PlatformProcess, text: str, language: str
+) -> None:
+    # A shop customer who sends just an order id wants to know where it is.
+    sender = visitor()
+    assert texts(say(platform, sender, text)) == [
+        reply("utter_ask_phone_last4", language, order_id="YX2611010007")
+    ]
+    verified, status = texts(say(platform, sender, orders(platform).get("YX2611010007").phone[-4:]))
+    assert verified == reply("utter_phone_verified", language)
+    assert "YX2611010007" in status
+
+
+@pytest.mark.parametrize(
+    ("first", "new"),
+    [
+        ("YX2611010025收货地址改为上海市徐汇区漕溪北路88号", "上海市徐汇区漕溪北路88号"),
+        (
+            "please change YX2611010025's address to 北京市海淀区中关村大街1号",
+            "北京市海淀区中关村大街1号",
+        ),
+    ],
+)
+def test_an_address_change_naming_order_and_address_starts_the_change(
+    platform: PlatformProcess, first: str, new: str
+) -> None:
+    order = orders(platform).get("YX2611010025")
+    # Answered in the sentence's language, whatever the address is written in.
+    language, sender = ("en" if first.startswith("please") else "zh"), visitor()
+    assert texts(say(platform, sender, first)) == [
+        reply("utter_ask_phone_last4", language, order_id=order.id)
+    ]
+    assert texts(say(platform, sender, order.phone[-4:])) == [
+        reply("utter_phone_verified", language),
+        reply("utter_ask_address_confirmed", language, order_id=order.id, new_address=new),
+    ]
+    assert orders(platform).get(order.id).address == order.address  # nothing changed unasked
+
+
+@pytest.mark.parametrize(
+    ("text", "language"), [("预算不限", "zh"), ("多少钱都行", "zh"), ("no budget limit", "en")]
+)
+def test_no_budget_limit_is_any_budget(platform: PlatformProcess, text: str, language: str) -> None:
+    sender = visitor()
+    asked = "推荐个耳机" if language == "zh" else "recommend me some headphones"
+    assert texts(say(platform, sender, asked)) == [reply("utter_ask_budget", language)]
+    assert texts(say(platform, sender, text)) == [
+        recommendations(platform, "electronics", "", language)
+    ]
+
+
+def test_a_question_then_an_order_check_are_both_done(platform: PlatformProcess) -> None:
+    sender = visitor()
+    order = orders(platform).get("YX2611010001")
+    assert texts(say(platform, sender, f"who pays return shipping? and where is {order.id}")) == [
+        reply("utter_ask_phone_last4", "en", order_id=order.id)
+    ]
+    answer = say(platform, sender, order.phone[-4:])
+    assert texts(answer)[0] == reply("utter_phone_verified", "en")
+    assert order.id in texts(answer)[1]
+    knowledge = [
+        r["custom"]["knowledge"]
+        for r in answer["replies"]
+        if (r.get("custom") or {}).get("knowledge") is not None
+    ]
+    assert [k["abstained"] for k in knowledge] == [False]  # the shipping question, answered

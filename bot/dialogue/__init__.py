@@ -5,6 +5,8 @@ from bot.dialogue._clauses import (
     clause_task,
     drops_current_task,
     is_question,
+    means_any_budget,
+    order_message_task,
     other_requests,
 )
 from bot.dialogue._client import TURN_KEY, BotReply, Button, RasaClient, TurnIntent
@@ -64,7 +66,9 @@ __all__ = [
     "evaluate_conversations",
     "is_question",
     "load_examples",
+    "means_any_budget",
     "model_path",
+    "order_message_task",
     "other_requests",
     "rasa_environment",
     "score",

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import re
 
-# Words that start another request in the same message ("…，顺便问下退货要几天").
+# Words that start another request in the same message ("…，顺便问下退货要几天"). A question
+# mark followed by more text ends one request too ("who pays return shipping? and where is
+# YX…"), with or without "and"/"还有" after it.
 _CONNECTOR = re.compile(
     r"顺便(?:问一?下|问问|说一?下)?|另外|还有(?:就是)?|还想问|再问一?下|然后|"
-    r"\b(?:also|and also|by the way|btw|plus|another question|one more thing)\b",
+    r"\b(?:also|and also|by the way|btw|plus|another question|one more thing)\b|"
+    r"(?<=[?？])\s*(?:and\b|&)?\s*(?=\S)",
     re.IGNORECASE,
 )
 _CLAUSE_END = re.compile(r"[，,。.;；!！?？\n]+")
@@ -50,6 +53,25 @@ _GO_ON = re.compile(
     r"^\s*(?:yes[,!]?\s*)?(?:go on|continue|carry on|resume|let'?s continue|keep going)\b",
     re.IGNORECASE,
 )
+# "预算不限", "多少钱都行", "no budget limit": the answer to the budget question is "any".
+_ANY_BUDGET = re.compile(
+    r"不限|不设限|没有?(?:什么)?预算|无预算|预算(?:无所谓|随意|随便)|多少钱?都(?:行|可以|没关系|无所谓)|"
+    r"价(?:格|钱)?(?:无所谓|随便|都行)|贵(?:一点|点)?(?:也|都)(?:没关系|行|可以)|"
+    r"\b(?:no|any|whatever|unlimited|without a?)\s*(?:budget|price|limit)|no (?:price )?limit|"
+    r"\bany (?:price|amount)|money is no object|price (?:doesn'?t|does not) matter|"
+    r"(?:doesn'?t|does not|don'?t) (?:matter|care)",
+    re.IGNORECASE,
+)
+# What may stand beside an order id in a message that only names it: "订单YX…", "order no. YX…",
+# "my order YX… please". A short typo of "track"/"status"/"check" ("trak", "staus") is read as
+# the status request it almost certainly is: anything longer is left to NLU.
+_ORDER_FILLER = re.compile(
+    r"订单号?|单号|我的|的|请|麻烦|帮我|查一?下|查询?|看一?下|是|一下|"
+    r"\b(?:my|the|order|no|number|id|please|pls|plz|for|of|is|it'?s|this|that|hi|hello)\b|"
+    r"[\s#:：.,，。!！?？()（）\-]",
+    re.IGNORECASE,
+)
+_BARE_WORD = re.compile(r"[a-z]{1,6}|[\u4e00-\u9fff]{1,2}", re.IGNORECASE)
 _NEGATED = re.compile(r"不|别|没|\b(?:no|not|don'?t|stop)\b", re.IGNORECASE)
 _MIN_CLAUSE_CHARS = 2
 _HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -94,3 +116,30 @@ def drops_current_task(text: str) -> bool:
 def is_question(text: str) -> bool:
     """Whether a clause asks something rather than telling or requesting."""
     return _QUESTION.search(text) is not None
+
+
+def means_any_budget(text: str) -> bool:
+    """Whether the message says the budget does not matter ("预算不限", "多少钱都行", "no budget
+    limit"); a message that also names an amount ("不超过500") is not such an answer."""
+    return _ANY_BUDGET.search(text) is not None and re.search(r"\d", text) is None
+
+
+def order_message_task(rest: str) -> str | None:
+    """The task a message that names one order asks for, from its words besides the order id
+    (``rest``): the task its words name ("…收货地址改为…" → "address_form"), the order's status
+    when nothing but filler stands beside the id ("订单", "order", the typo "trak"), else None
+    (a complaint or a question about the order is for NLU and the knowledge base to read).
+
+    A shop customer who sends just an order id expects to hear where that order is: the status
+    check is read-only, needs the same verification as any other task, and its reply leads on to
+    the rest; asking "what should I do with it?" first would cost every such customer a turn.
+    """
+    task = clause_task(rest)
+    if task is not None:
+        return None if task == "recommend_form" else task
+    remainder = _ORDER_FILLER.sub(" ", rest).split()
+    if not remainder:
+        return "order_status_form"
+    if len(remainder) == 1 and _BARE_WORD.fullmatch(remainder[0]):
+        return "order_status_form"
+    return None
