@@ -223,6 +223,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(console.build_router(desk, dispatcher, context))
     app.include_router(console.build_outbox_router(hub.agents, hub.outbox))
+    if hub.corrections is not None:
+        app.include_router(
+            console.build_corrections_router(hub.agents, hub.handoffs, hub.corrections)
+        )
     app.include_router(
         console.build_analytics_router(
             console.AnalyticsRoutes(

@@ -616,7 +616,12 @@ class Settings(BaseSettings):
     @property
     def rasa_toolchain(self) -> RasaToolchain:
         """Where Rasa runs and what it writes."""
-        return RasaToolchain(self.rasa_python, self.models_dir, self.var_dir / "rasa" / "cache")
+        return RasaToolchain(
+            self.rasa_python,
+            self.models_dir,
+            self.var_dir / "rasa" / "cache",
+            extra_data=self.var_dir / "nlu" / "corrections",  # accepted console corrections
+        )
 
     @property
     def rasa_url(self) -> str:
