@@ -104,7 +104,8 @@ def test_an_agent_corrects_a_message_and_a_supervisor_accepts_it(
     login(client, "olga")
     assert client.post(url, json=body, headers={"X-CSRF-Token": "forged"}).status_code == 403
     intents = client.get("/console/api/corrections/intents").json()
-    assert intents == sorted(domain_intents()) and "check_order_status" in intents
+    assert intents == sorted(domain_intents())
+    assert "check_order_status" in intents
 
     made = client.post(url, json=body)
     assert made.status_code == 200, made.text
@@ -115,7 +116,8 @@ def test_an_agent_corrects_a_message_and_a_supervisor_accepts_it(
         "olga",
     )
     # Redacted before it was stored: the phone number never reaches the table.
-    assert "13812345678" not in correction["text"] and "[phone]" in correction["text"]
+    assert "13812345678" not in correction["text"]
+    assert "[phone]" in correction["text"]
     stored = query_hub_db(settings.var_dir, "SELECT text, status FROM intent_corrections")
     assert [(r["text"], r["status"]) for r in stored] == [(correction["text"], "pending")]
 
@@ -134,7 +136,8 @@ def test_an_agent_corrects_a_message_and_a_supervisor_accepts_it(
     accepted = client.post(review, json={"decision": "accept"}).json()
     assert (accepted["status"], accepted["reviewer"]) == ("accepted", "sam")
     replay = client.post(review, json={"decision": "reject"})
-    assert replay.status_code == 409 and "accepted already" in replay.json()["detail"]
+    assert replay.status_code == 409
+    assert "accepted already" in replay.json()["detail"]
     final = client.post(url, json={"message_id": message, "intent": "thanks"})
     assert final.status_code == 409  # a reviewed correction is final
 
@@ -182,7 +185,7 @@ def test_bad_corrections_are_refused_and_store_nothing(
     other = conversation(client, [("customer", "在吗", "greet")])
     names = {"bot": ids["您好"], "customer": ids["你好"], "elsewhere": other["在吗"]}
     message_id = body["message_id"]
-    sent = {**body, "message_id": names.get(message_id, message_id)}  # type: ignore[arg-type]
+    sent = {**body, "message_id": names[message_id] if isinstance(message_id, str) else message_id}
     login(client, "olga")
     answer = client.post(f"/console/api/handoffs/{ids['handoff']}/corrections", json=sent)
     assert answer.status_code == status, answer.text
