@@ -45,18 +45,26 @@ def write_corrections(settings: Settings) -> CorrectionsFile:
     if folder is None:
         raise ValueError("the Rasa toolchain names no folder for generated training data")
     examples = asyncio.run(_accepted(settings))
-    text = training_yaml(examples, known_keys())
+    target = write_training_file(folder, training_yaml(examples, known_keys()))
+    if target is None:
+        return CorrectionsFile(None, len(examples), 0)
+    written = sum(1 for e in load_examples(target))
+    return CorrectionsFile(target, len(examples), written)
+
+
+def write_training_file(folder: Path, text: str) -> Path | None:
+    """Write ``text`` as the corrections file in ``folder`` (removed when empty); its path."""
     target = folder / CORRECTIONS_FILE
     if not text:
         target.unlink(missing_ok=True)
-        return CorrectionsFile(None, len(examples), 0)
+        return None
+    if target.exists() and target.read_text(encoding="utf-8") == text:
+        return target  # unchanged: its time stamp stays too
     folder.mkdir(parents=True, exist_ok=True)
-    if not target.exists() or target.read_text(encoding="utf-8") != text:
-        partial = target.with_suffix(".tmp")
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(target)  # never a half file for a training to read
-    written = sum(1 for e in load_examples(target))
-    return CorrectionsFile(target, len(examples), written)
+    partial = target.with_suffix(".tmp")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(target)  # never a half file for a training to read
+    return target
 
 
 async def _accepted(settings: Settings) -> list[TrainingExample]:

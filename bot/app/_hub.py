@@ -33,6 +33,7 @@ from bot.app._exposure import check_exposure
 from bot.app._jobs import Job, Jobs
 from bot.app._knowledge import uploads_dir
 from bot.app._logs import configure_logging
+from bot.app._nlu_retrain import NluRetrainer
 from bot.app._rasa_events import RasaEvents, intent_recorder
 from bot.app._scale import ConsoleRelay, RedisJobLease
 from bot.app._settings import Settings
@@ -356,6 +357,11 @@ def background_jobs(hub: HubServices) -> list[Job]:
             first_after_s=settings.marketing_send_every_s,
         ),
     ]
+    if settings.nlu_retrain_every_h > 0 and hub.corrections is not None:
+        retrainer = NluRetrainer(settings.rasa_toolchain, hub.corrections, hub.dialogue)
+        every = settings.nlu_retrain_every_h * 3600
+        # Not at start: a hub restart should not retrain (python -m bot train does).
+        jobs.append(Job("nlu-retrain", every, retrainer.run, first_after_s=every))
     if hub.settings.ticket_webhook_url:
 
         async def deliver() -> object:

@@ -337,6 +337,14 @@ class Settings(BaseSettings):
         "conversation attached (the customer stays with the bot); false: it waits in the queue.",
     )
 
+    # intent corrections from the console
+    nlu_retrain_every_h: float = Field(
+        default=0.0,
+        ge=0,
+        description="How often the hub retrains the NLU model when accepted console corrections "
+        "changed, and hot-swaps it into Rasa; 0: never (python -m bot train does).",
+    )
+
     # recommendations
     recommend_retrain_hours: float = Field(
         default=24.0, gt=0, description="How often the hub retrains the recommendation models."
