@@ -3,14 +3,16 @@ tolerates), erasure, and the training file ``python -m bot train`` adds to the T
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
-from bot.app import Settings, create_app
+from bot.app import Settings, app, create_app
 from bot.app._cli_nlu import CORRECTIONS_FILE, known_keys, write_corrections
 from bot.corrections import TrainingExample, training_yaml
 from bot.dialogue import DEV_DATA, TRAINING_DATA, domain_intents, load_examples, model_path
@@ -250,3 +252,29 @@ def test_the_training_file_leaves_out_held_out_and_known_messages(tmp_path: Path
         ("thanks", "多谢 你们", ()),
     ]
     assert training_yaml([], set()) == ""
+
+
+def test_the_nlu_corrections_command_prints_the_training_file(
+    client: TestClient, settings: Settings
+) -> None:
+    ids = conversation(client, [("customer", "快递盒子被压扁了，东西也坏了", "greet")])
+    login(client, "olga")
+    made = client.post(
+        f"/console/api/handoffs/{ids['handoff']}/corrections",
+        json={"message_id": ids["快递盒子被压扁了，东西也坏了"], "intent": "complain"},
+    ).json()
+    login(client, "sam")
+    client.post(f"/console/api/corrections/{made['id']}/review", json={"decision": "accept"})
+    result = CliRunner().invoke(
+        app, ["nlu", "corrections"], env={"BOT_VAR_DIR": str(settings.var_dir)}
+    )
+    assert result.exit_code == 0, result.output
+    summary, _, text = result.stdout.partition("\n")
+    path = settings.var_dir / "nlu" / "corrections" / CORRECTIONS_FILE
+    assert json.loads(summary) == {
+        "accepted": 1,
+        "training_examples": 1,
+        "left_out": 0,
+        "file": str(path),
+    }
+    assert "- intent: complain\n  examples: |\n    - 快递盒子被压扁了，东西也坏了\n" in text
