@@ -188,12 +188,12 @@
   // The NLU panel's correction: a customer message of this conversation and the intent it
   // meant; a supervisor reviews it (/console/corrections) before it becomes a training example.
   async function renderCorrection(data) {
-    document.getElementById("correction")?.remove();
-    const customer = data.transcript.filter((m) => m.direction === "in" && m.author === "customer");
-    if (!customer.length) return;
     if (!state.intents) {
       try { state.intents = await api("GET", "/corrections/intents"); } catch (error) { return; }
     }
+    document.getElementById("correction")?.remove();  // after the wait: one form, the latest
+    const customer = data.transcript.filter((m) => m.direction === "in" && m.author === "customer");
+    if (!customer.length) return;
     const form = el("form", null, "correction");
     form.id = "correction";
     const message = el("select"); message.name = "message";
@@ -203,8 +203,11 @@
     const intent = el("select"); intent.name = "intent";
     for (const name of state.intents) { const option = el("option", name); option.value = name; intent.append(option); }
     const status = el("span", "", "correction-status"); status.setAttribute("role", "status");
-    form.append(el("label", t("correction.message")), message, el("label", t("correction.intent")), intent,
-                el("button", t("correction.send")), status);
+    const messageLabel = el("label", t("correction.message"));
+    const intentLabel = el("label", t("correction.intent"));
+    messageLabel.append(message);
+    intentLabel.append(intent);
+    form.append(messageLabel, intentLabel, el("button", t("correction.send")), status);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       try {
