@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bot.app import Settings
 from bot.app._cli_nlu import CORRECTIONS_FILE, known_keys, write_training_file
 from bot.app._nlu_retrain import NluRetrainer
+from bot.app._topology import parse_replicas, scale_topology
 from bot.corrections import CorrectionService, training_yaml
 from bot.dialogue import DialogueUnavailable, RasaClient, RasaToolchain, domain_intents, model_path
 from bot.insights import store_message_intent
@@ -50,20 +52,29 @@ class RasaStandIn:
 
 
 @pytest.fixture
-async def rasa() -> AsyncIterator[tuple[RasaStandIn, RasaClient]]:
-    stand_in = RasaStandIn()
-    app = web.Application()
-    app.router.add_get("/status", stand_in.status)
-    app.router.add_put("/model", stand_in.load)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    client = RasaClient(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}", 2.0, token=TOKEN)
-    await client.start()
-    yield stand_in, client
-    await client.close()
-    await runner.cleanup()
+async def replicas() -> AsyncIterator[list[tuple[RasaStandIn, str]]]:
+    """Two Rasa stand-ins, as two replicas, each with its URL."""
+    made: list[tuple[RasaStandIn, str]] = []
+    runners: list[web.AppRunner] = []
+    for _ in range(2):
+        stand_in = RasaStandIn()
+        app = web.Application()
+        app.router.add_get("/status", stand_in.status)
+        app.router.add_put("/model", stand_in.load)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runners.append(runner)
+        made.append((stand_in, f"http://127.0.0.1:{port}"))
+    yield made
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+def rasa(replicas: list[tuple[RasaStandIn, str]]) -> tuple[RasaStandIn, str]:
+    return replicas[0]
 
 
 @pytest.fixture
@@ -93,10 +104,10 @@ async def accepted_correction(service: CorrectionService, database_url: str, tex
     await service.review(made.id, reviewer="sam", accept=True)
 
 
-async def test_a_changed_correction_set_is_swapped_into_rasa_once(
-    tmp_path: Path, rasa: tuple[RasaStandIn, RasaClient], corrections: CorrectionService
+async def test_a_changed_correction_set_is_swapped_into_each_replica_once(
+    tmp_path: Path, replicas: list[tuple[RasaStandIn, str]], corrections: CorrectionService
 ) -> None:
-    stand_in, client = rasa
+    (stand_in, first_url), (other, other_url) = replicas
     toolchain = RasaToolchain(
         Path("python3"), tmp_path / "models", tmp_path / "cache", tmp_path / "nlu"
     )
@@ -109,21 +120,26 @@ async def test_a_changed_correction_set_is_swapped_into_rasa_once(
     target.parent.mkdir(parents=True)
     target.write_bytes(b"a trained model")
 
-    retrainer = NluRetrainer(toolchain, corrections, client)
+    other.serving = target.name  # this replica has it already (restarted since, say)
+    retrainer = NluRetrainer(toolchain, corrections, [first_url, other_url], TOKEN)
     first = await retrainer.run()
-    assert first.as_json() == {"model": target.name, "trained": False, "loaded": True}
+    assert first.as_json() == {"model": target.name, "trained": False, "loaded": 1}
     assert stand_in.loads == [{"model_file": str(target.resolve())}]
+    assert other.loads == []
     assert (tmp_path / "nlu" / CORRECTIONS_FILE).read_text(encoding="utf-8") == expected
     # Nothing changed since: Rasa already serves it, so it is left alone.
     again = await retrainer.run()
-    assert again.as_json() == {"model": target.name, "trained": False, "loaded": False}
+    assert again.as_json() == {"model": target.name, "trained": False, "loaded": 0}
     assert len(stand_in.loads) == 1
+    # A wrong token is refused by Rasa, and said so.
+    with pytest.raises(DialogueUnavailable, match="HTTP 401"):
+        await NluRetrainer(toolchain, corrections, [first_url], "wrong").run()
 
 
 async def test_a_refused_model_is_an_error_and_rasa_keeps_its_model(
-    tmp_path: Path, rasa: tuple[RasaStandIn, RasaClient], corrections: CorrectionService
+    tmp_path: Path, rasa: tuple[RasaStandIn, str], corrections: CorrectionService
 ) -> None:
-    stand_in, client = rasa
+    stand_in, url = rasa
     stand_in.fail_with = 400
     toolchain = RasaToolchain(
         Path("python3"), tmp_path / "models", tmp_path / "cache", tmp_path / "nlu"
@@ -132,12 +148,34 @@ async def test_a_refused_model_is_an_error_and_rasa_keeps_its_model(
     target.parent.mkdir(parents=True)
     target.write_bytes(b"a trained model")
     with pytest.raises(DialogueUnavailable, match=r"did not load .*HTTP 400"):
-        await NluRetrainer(toolchain, corrections, client).run()
+        await NluRetrainer(toolchain, corrections, [url], TOKEN).run()
     assert stand_in.serving == "old-model.tar.gz"
     assert not (tmp_path / "nlu" / CORRECTIONS_FILE).exists()
 
 
-async def test_a_relative_model_path_is_refused(rasa: tuple[RasaStandIn, RasaClient]) -> None:
-    _stand_in, client = rasa
-    with pytest.raises(ValueError, match="absolute path"):
-        await client.load_model(Path("models/x.tar.gz"))
+async def test_a_relative_model_path_is_refused(rasa: tuple[RasaStandIn, str]) -> None:
+    client = RasaClient(rasa[1], rasa[1], 2.0, token=TOKEN)
+    await client.start()
+    try:
+        with pytest.raises(ValueError, match="absolute path"):
+            await client.load_model(Path("models/x.tar.gz"))
+    finally:
+        await client.close()
+
+
+def test_run_with_replicas_gives_the_hubs_each_rasa_replica(tmp_path: Path) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        var_dir=tmp_path,
+        profile="scale",
+        database_url="postgresql+psycopg://bot:secret@db:5432/hub",
+        redis_url="redis://cache:6380/2",
+    )
+    assert settings.rasa_replica_urls == [settings.rasa_url]
+    topology = scale_topology(settings, tmp_path / "m.tar.gz", parse_replicas("hub=2,rasa=2"))
+    urls = [f"http://{settings.rasa_host}:{port}" for port in topology.ports["rasa"]]
+    hubs = [spec for spec in topology.processes if spec.name.startswith("hub-")]
+    assert len(hubs) == 2
+    for hub in hubs:
+        ports = hub.env["BOT_RASA_REPLICA_PORTS"]
+        assert Settings(_env_file=None, rasa_replica_ports=ports).rasa_replica_urls == urls  # type: ignore[call-arg]

@@ -75,12 +75,13 @@ async def test_an_accepted_correction_is_trained_and_hot_swapped(
         tmp_path / "nlu",
     )
     try:
-        result = await NluRetrainer(toolchain, service, rasa).run()
-        assert (result.trained, result.loaded) == (True, True)
+        retrainer = NluRetrainer(toolchain, service, [platform.rasa_url], PLATFORM_RASA_TOKEN)
+        result = await retrainer.run()
+        assert (result.trained, result.loaded) == (True, 1)
         assert await rasa.serving_model() == result.model != before
         assert say(platform, sender, "thanks, goodbye")  # Rasa answers with the new model
-        again = await NluRetrainer(toolchain, service, rasa).run()
-        assert (again.model, again.trained, again.loaded) == (result.model, False, False)
+        again = await retrainer.run()
+        assert (again.model, again.trained, again.loaded) == (result.model, False, 0)
     finally:
         # The shared platform goes back to its own model for the tests after this one.
         await rasa.load_model((settings.models_dir / before).resolve())

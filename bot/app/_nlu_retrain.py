@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,15 +22,17 @@ from bot.dialogue import RasaClient, RasaToolchain, model_path, train
 
 logger = logging.getLogger(__name__)
 
+STATUS_TIMEOUT_S = 30.0  # Rasa's GET /status; loading has its own, longer wait
+
 
 @dataclass(frozen=True)
 class RetrainResult:
-    """What a run did: the model for the current inputs, whether it was trained, whether Rasa
-    was told to load it."""
+    """What a run did: the model for the current inputs, whether it was trained, how many Rasa
+    servers were told to load it."""
 
     model: str
     trained: bool
-    loaded: bool
+    loaded: int  # how many Rasa servers were told to load it
 
     def as_json(self) -> dict[str, object]:
         return {"model": self.model, "trained": self.trained, "loaded": self.loaded}
@@ -39,14 +42,21 @@ class NluRetrainer:
     """Keeps the model Rasa serves in step with the accepted corrections."""
 
     def __init__(
-        self, toolchain: RasaToolchain, corrections: CorrectionService, rasa: RasaClient
+        self,
+        toolchain: RasaToolchain,
+        corrections: CorrectionService,
+        rasa_urls: Sequence[str],
+        token: str | None,
     ) -> None:
         if toolchain.extra_data is None:
             raise ValueError("the Rasa toolchain names no folder for generated training data")
+        if not rasa_urls:
+            raise ValueError("no Rasa server to tell of a new model")
         self._toolchain = toolchain
         self._folder: Path = toolchain.extra_data
         self._corrections = corrections
-        self._rasa = rasa
+        self._rasa_urls = list(rasa_urls)
+        self._token = token
         # One run at a time: a slow training must not be started twice by the next period.
         self._lock = asyncio.Lock()
 
@@ -64,8 +74,20 @@ class NluRetrainer:
                 )
                 await asyncio.to_thread(train, self._toolchain)
                 trained = True
-            loaded = False
-            if await self._rasa.serving_model() != target.name:
-                await self._rasa.load_model(await asyncio.to_thread(target.resolve))
-                loaded = True
+            model = await asyncio.to_thread(target.resolve)
+            loaded = 0
+            for url in self._rasa_urls:  # each replica in turn: the others keep serving
+                loaded += await self._swap(url, model)
             return RetrainResult(target.name, trained, loaded)
+
+    async def _swap(self, url: str, model: Path) -> int:
+        """Have the Rasa at ``url`` serve ``model``; 1 if it was told to, 0 if it did already."""
+        rasa = RasaClient(url, url, STATUS_TIMEOUT_S, token=self._token)
+        await rasa.start()
+        try:
+            if await rasa.serving_model() == model.name:
+                return 0
+            await rasa.load_model(model)
+            return 1
+        finally:
+            await rasa.close()
