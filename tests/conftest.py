@@ -21,6 +21,8 @@ from tests.app_standin import AppStandIn, app_settings_env, running
 from tests.launch import PlatformProcess
 from tests.servers import postgres_server
 
+PLATFORM_RASA_TOKEN = "rasa-token-of-the-test-platform"
+
 
 @pytest.fixture(scope="session")
 def app_stand_in() -> Iterator[AppStandIn]:
@@ -43,6 +45,8 @@ def platform(
         extra_env={
             "BOT_BUSINESS_HOURS": "00:00-24:00",
             "BOT_TICKET_WHEN_NO_AGENT": "false",
+            # Known to the tests that use Rasa's HTTP API themselves (test_nlu_retrain_live.py).
+            "BOT_RASA_TOKEN": PLATFORM_RASA_TOKEN,
             **app_settings_env(app_stand_in.url),
         },
     )

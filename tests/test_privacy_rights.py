@@ -292,6 +292,7 @@ def test_erasure_leaves_only_the_audit_trail(
             "app_messages": {"messages": 0},
             "churn": {"scores": 0},
             "retention_actions": {"decisions": 0},
+            "intent_corrections": {"corrections": 0},
         },
     }
 

@@ -17,6 +17,7 @@ from bot.app._cli_insights_report import insights_report_app
 from bot.app._cli_kb import kb_app
 from bot.app._cli_marketing import marketing_app
 from bot.app._cli_media import media_app
+from bot.app._cli_nlu import nlu_app, write_corrections
 from bot.app._cli_privacy import privacy_app
 from bot.app._cli_rasa import shell, validate
 from bot.app._cli_recommend import recommend_app
@@ -56,6 +57,7 @@ app.add_typer(privacy_app, name="privacy")
 app.add_typer(marketing_app, name="marketing")
 app.add_typer(insights_app, name="insights")
 app.add_typer(channels_app, name="channels")
+app.add_typer(nlu_app, name="nlu")
 # The report commands join the same `insights` group.
 insights_app.registered_commands.extend(insights_report_app.registered_commands)
 
@@ -152,8 +154,15 @@ app.command("shell")(shell)
 def train_command(
     force: bool = typer.Option(False, "--force", help="Train even if the model is up to date."),
 ) -> None:
-    """Train the Rasa model when config.yml, nlu_data/ or the domain changed."""
+    """Train the Rasa model when config.yml, nlu_data/, the domain or the accepted console
+    corrections changed."""
     settings = cli_settings()
+    corrections = write_corrections(settings)
+    logger.info(
+        "Accepted console corrections: %d, %d of them new training examples",
+        corrections.accepted,
+        corrections.written,
+    )
     try:
         model = train(settings.rasa_toolchain, force=force)
     except TrainingFailed as exc:

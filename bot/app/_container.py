@@ -29,7 +29,8 @@ from bot.conversations import (
     UnattendedRequest,
     UnattendedTickets,
 )
-from bot.dialogue import RasaClient, TrackerStoreEvents
+from bot.corrections import CorrectionService
+from bot.dialogue import RasaClient, TrackerStoreEvents, domain_intents
 from bot.handoff import AgentDirectory, BusinessHours, HandoffService, LoginThrottle
 from bot.insights import (
     ChurnScores,
@@ -107,6 +108,8 @@ class HubServices:
     campaigns: Campaigns
     # The ``scale`` profile's Redis (socket.io rooms, job leases, locks); None when embedded.
     redis: aioredis.Redis | None = None
+    # Agents' corrections of the bot's intents (the console's NLU panel; training examples).
+    corrections: CorrectionService | None = None
 
     async def knowledge_gaps(self, days: int, limit: int) -> dict[str, Any]:
         """The questions the knowledge base could not answer lately (insights module)."""
@@ -376,6 +379,7 @@ def build_hub_services(settings: Settings) -> HubServices:
     retention_desk = RetentionDesk(
         database, consents, effects=RetentionEffects(conversations, tickets).as_mapping()
     )
+    corrections = CorrectionService(database, domain_intents())
     personal_data = PersonalData(
         conversations=conversations,
         media=media.store,
@@ -389,6 +393,7 @@ def build_hub_services(settings: Settings) -> HubServices:
             "app_messages": OutboxPart(outbox),
             "churn": churn_scores,
             "retention_actions": retention_desk,
+            "intent_corrections": corrections,
         },
     )
     retention = retention_of(settings, conversations, media.store, tickets, tracker_events)
@@ -418,6 +423,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         retention_desk,
         campaigns_of(settings, database, marketing, conversations),
         shared,
+        corrections=corrections,
     )
 
 

@@ -33,6 +33,7 @@ from bot.app._exposure import check_exposure
 from bot.app._jobs import Job, Jobs
 from bot.app._knowledge import uploads_dir
 from bot.app._logs import configure_logging
+from bot.app._nlu_retrain import NluRetrainer
 from bot.app._rasa_events import RasaEvents, intent_recorder
 from bot.app._scale import ConsoleRelay, RedisJobLease
 from bot.app._settings import Settings
@@ -223,6 +224,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(console.build_router(desk, dispatcher, context))
     app.include_router(console.build_outbox_router(hub.agents, hub.outbox))
+    if hub.corrections is not None:
+        app.include_router(
+            console.build_corrections_router(hub.agents, hub.handoffs, hub.corrections)
+        )
     app.include_router(
         console.build_analytics_router(
             console.AnalyticsRoutes(
@@ -352,6 +357,14 @@ def background_jobs(hub: HubServices) -> list[Job]:
             first_after_s=settings.marketing_send_every_s,
         ),
     ]
+    if settings.nlu_retrain_every_h > 0 and hub.corrections is not None:
+        token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
+        retrainer = NluRetrainer(
+            settings.rasa_toolchain, hub.corrections, settings.rasa_replica_urls, token
+        )
+        every = settings.nlu_retrain_every_h * 3600
+        # Not at start: a hub restart should not retrain (python -m bot train does).
+        jobs.append(Job("nlu-retrain", every, retrainer.run, first_after_s=every))
     if hub.settings.ticket_webhook_url:
 
         async def deliver() -> object:

@@ -337,6 +337,20 @@ class Settings(BaseSettings):
         "conversation attached (the customer stays with the bot); false: it waits in the queue.",
     )
 
+    # intent corrections from the console
+    nlu_retrain_every_h: float = Field(
+        default=0.0,
+        ge=0,
+        description="How often the hub retrains the NLU model when accepted console corrections "
+        "changed, and hot-swaps it into Rasa; 0: never (python -m bot train does).",
+    )
+    rasa_replica_ports: str = Field(
+        default="",
+        pattern=r"^(\d{1,5}(,\d{1,5})*)?$",
+        description="Set by `run --replicas`: the Rasa replicas' own ports, comma-separated, so "
+        "that a retrained NLU model is loaded by each; empty: the one Rasa at `rasa_port`.",
+    )
+
     # recommendations
     recommend_retrain_hours: float = Field(
         default=24.0, gt=0, description="How often the hub retrains the recommendation models."
@@ -616,7 +630,19 @@ class Settings(BaseSettings):
     @property
     def rasa_toolchain(self) -> RasaToolchain:
         """Where Rasa runs and what it writes."""
-        return RasaToolchain(self.rasa_python, self.models_dir, self.var_dir / "rasa" / "cache")
+        return RasaToolchain(
+            self.rasa_python,
+            self.models_dir,
+            self.var_dir / "rasa" / "cache",
+            extra_data=self.var_dir / "nlu" / "corrections",  # accepted console corrections
+        )
+
+    @property
+    def rasa_replica_urls(self) -> list[str]:
+        """Every Rasa server to tell of a new model: each replica, else the one Rasa."""
+        if not self.rasa_replica_ports:
+            return [self.rasa_url]
+        return [f"http://{self.rasa_host}:{p}" for p in self.rasa_replica_ports.split(",")]
 
     @property
     def rasa_url(self) -> str:

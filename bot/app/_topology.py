@@ -87,8 +87,10 @@ def scale_topology(settings: Settings, model: Path, replicas: Replicas) -> Topol
         raise FileNotFoundError("nginx is not installed; run scripts/setup.sh")
     # One token for every Rasa replica: the hubs reach whichever nginx picks.
     token = settings.rasa_token or SecretStr(secrets.token_hex(24))
-    shared = with_changes(settings, rasa_token=token)
     ports = {kind: [free_port() for _ in range(getattr(replicas, kind))] for kind in KINDS}
+    # The hubs tell each Rasa replica of a retrained model (nginx would reach only one).
+    rasa_ports = ",".join(str(port) for port in ports["rasa"])
+    shared = with_changes(settings, rasa_token=token, rasa_replica_ports=rasa_ports)
     processes: list[ProcessSpec] = []
     for kind in KINDS:
         for number, port in enumerate(ports[kind], start=1):

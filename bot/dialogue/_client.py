@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -13,6 +14,8 @@ from bot.dialogue._errors import DialogueUnavailable
 
 logger = logging.getLogger(__name__)
 
+# Loading a model (the e5 encoder included) takes tens of seconds on two busy cores.
+MODEL_LOAD_TIMEOUT = aiohttp.ClientTimeout(total=600)
 HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 
 
@@ -173,6 +176,40 @@ class RasaClient:
                     )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DialogueUnavailable(f"Rasa cannot be reached at {self._rasa_url}") from exc
+
+    async def serving_model(self) -> str | None:
+        """The file name of the model Rasa serves (``GET /status``), None if it serves none."""
+        url = f"{self._rasa_url}/status"
+        try:
+            async with self._http.get(url, params=self._auth(), timeout=self._timeout) as response:
+                if response.status != 200:
+                    raise DialogueUnavailable(f"Rasa's status API answered HTTP {response.status}")
+                status: dict[str, Any] = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise DialogueUnavailable(f"Rasa's status API cannot be used: {exc!r}") from exc
+        model = status.get("model_file")
+        return Path(str(model)).name if model else None
+
+    async def load_model(self, model: Path) -> None:
+        """Ask Rasa to serve ``model`` (``PUT /model``): Rasa keeps the old model answering
+        until the new one is loaded, then swaps them. Loading takes a while: the wait is
+        ``MODEL_LOAD_TIMEOUT``, not the conversation timeout."""
+        if not model.is_absolute():  # Rasa may run from another folder
+            raise ValueError(f"give Rasa the model's absolute path, not {model}")
+        url = f"{self._rasa_url}/model"
+        body = {"model_file": str(model)}
+        try:
+            async with self._http.put(
+                url, json=body, params=self._auth(), timeout=MODEL_LOAD_TIMEOUT
+            ) as response:
+                if response.status != 204:
+                    detail = (await response.text())[:300]
+                    raise DialogueUnavailable(
+                        f"Rasa did not load {model.name}: HTTP {response.status} {detail}"
+                    )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DialogueUnavailable(f"Rasa's model API cannot be used: {exc!r}") from exc
+        logger.info("Rasa now serves %s", model.name)
 
     def _auth(self) -> dict[str, str]:
         return {"token": self._token} if self._token else {}

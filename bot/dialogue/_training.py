@@ -11,6 +11,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from bot.dialogue._errors import TrainingFailed
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,16 @@ class RasaToolchain:
     python: Path  # the interpreter of Rasa's environment
     models_dir: Path  # trained models, named by the hash of their inputs
     cache_dir: Path  # Rasa's training cache
+    # Generated training data beside nlu_data/train (the accepted console corrections): a
+    # folder read as more of the TRAIN split, never dev or test; absent or empty adds nothing.
+    extra_data: Path | None = None
+
+    def data_paths(self) -> tuple[Path, ...]:
+        """What `rasa train --data` reads: nlu_data/train, and the extra folder if it has files."""
+        extra = self.extra_data
+        if extra is not None and extra.is_dir() and any(extra.glob("*.yml")):
+            return (TRAINING_DATA, extra)
+        return (TRAINING_DATA,)
 
 
 CONFIG = PROJECT_ROOT / "config.yml"
@@ -42,6 +54,15 @@ TRAINING_INPUTS = (
     PROJECT_ROOT / "requirements" / "rasa.lock.txt",
 )
 MODELS_KEPT = 3
+
+
+def domain_intents(domain: Path = DOMAIN) -> frozenset[str]:
+    """Every intent the Rasa domain declares (its files' ``intents`` lists)."""
+    intents: set[str] = set()
+    for path in sorted(domain.glob("*.yml")):
+        declared = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("intents") or []
+        intents.update(i if isinstance(i, str) else next(iter(i)) for i in declared)
+    return frozenset(intents)
 
 
 def training_fingerprint(
@@ -63,7 +84,13 @@ def training_fingerprint(
 
 def model_path(toolchain: RasaToolchain) -> Path:
     """Where the model for the current training inputs is (or will be) stored."""
-    return toolchain.models_dir / f"{training_fingerprint()}.tar.gz"
+    extra = toolchain.data_paths()[1:]
+    if not extra:
+        return toolchain.models_dir / f"{training_fingerprint()}.tar.gz"
+    digest = hashlib.sha256(training_fingerprint().encode())
+    for folder in extra:  # the generated files count by content, wherever the folder is
+        digest.update(training_fingerprint((folder,), folder).encode())
+    return toolchain.models_dir / f"{digest.hexdigest()[:16]}.tar.gz"
 
 
 def rasa_environment(toolchain: RasaToolchain) -> dict[str, str]:
@@ -97,7 +124,7 @@ def train(toolchain: RasaToolchain, *, force: bool = False) -> Path:
             "--domain",
             str(DOMAIN),
             "--data",
-            str(TRAINING_DATA),
+            *(str(path) for path in toolchain.data_paths()),
             "--out",
             out,
             "--fixed-model-name",

@@ -33,7 +33,12 @@ from bot.insights._emotion import (
     ModelFileError,
 )
 from bot.insights._gaps import Gap, RepliedQuestion, RepliesSince, gaps_report
-from bot.insights._intents import MessageIntent, record_message_intent, store_message_intent
+from bot.insights._intents import (
+    MessageIntent,
+    intent_of_message,
+    record_message_intent,
+    store_message_intent,
+)
 from bot.insights._painpoints import (
     Embed,
     FeedbackText,
@@ -121,6 +126,7 @@ __all__ = [
     "evaluate_csv",
     "gaps_report",
     "holdout_arm",
+    "intent_of_message",
     "painpoints_csv",
     "parse_day",
     "read_churn_csv",

@@ -51,3 +51,13 @@ def record_message_intent(
         return False
     store_message_intent(connection, message_id, intent, confidence)
     return True
+
+
+def intent_of_message(connection: Connection, message_id: int) -> tuple[str, float | None] | None:
+    """The intent and confidence Rasa gave the customer message ``message_id``, if kept."""
+    row = connection.execute(
+        select(MessageIntent.intent, MessageIntent.confidence).where(
+            MessageIntent.message_id == message_id
+        )
+    ).first()
+    return None if row is None else (row.intent, row.confidence)

@@ -19,6 +19,7 @@ from bot.conversations import (
     MessageRejected,
     MessageTooLong,
 )
+from bot.corrections import CorrectionNotFound, CorrectionReviewed, InvalidCorrection
 from bot.dialogue import DialogueUnavailable, EvaluationFailed, TrainingFailed
 from bot.handoff import (
     AgentExists,
@@ -211,6 +212,10 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     # outbox (the supervisors' stuck-messages page)
     (OutboxMessageNotFound, 404, "not_found"),
     (AlreadySent, 409, "conflict"),
+    # intent corrections (the console's NLU panel)
+    (InvalidCorrection, 422, "bad_request"),
+    (CorrectionNotFound, 404, "not_found"),
+    (CorrectionReviewed, 409, "conflict"),
     # knowledge base
     (UnsupportedSource, 415, "unsupported"),
     (InvalidSource, 422, "bad_request"),

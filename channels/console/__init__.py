@@ -4,6 +4,7 @@ queue."""
 from channels.console._analytics import AnalyticsRoutes, build_analytics_router
 from channels.console._api import build_router
 from channels.console._context import ContextBuilder, OrdersLookup, Suggester
+from channels.console._corrections import build_corrections_router
 from channels.console._dispatch import Dispatcher
 from channels.console._live import ConsoleNamespace
 from channels.console._outbox import build_outbox_router
@@ -22,6 +23,7 @@ __all__ = [
     "OrdersLookup",
     "Suggester",
     "build_analytics_router",
+    "build_corrections_router",
     "build_outbox_router",
     "build_pages",
     "build_router",

@@ -185,6 +185,40 @@
     if (state.socket) state.socket.emit("watch", { handoff_id: id });
   }
 
+  // The NLU panel's correction: a customer message of this conversation and the intent it
+  // meant; a supervisor reviews it (/console/corrections) before it becomes a training example.
+  async function renderCorrection(data) {
+    if (!state.intents) {
+      try { state.intents = await api("GET", "/corrections/intents"); } catch (error) { return; }
+    }
+    document.getElementById("correction")?.remove();  // after the wait: one form, the latest
+    const customer = data.transcript.filter((m) => m.direction === "in" && m.author === "customer");
+    if (!customer.length) return;
+    const form = el("form", null, "correction");
+    form.id = "correction";
+    const message = el("select"); message.name = "message";
+    for (const m of customer.slice(-10).reverse()) {
+      const option = el("option", m.text.slice(0, 60)); option.value = String(m.id); message.append(option);
+    }
+    const intent = el("select"); intent.name = "intent";
+    for (const name of state.intents) { const option = el("option", name); option.value = name; intent.append(option); }
+    const status = el("span", "", "correction-status"); status.setAttribute("role", "status");
+    const messageLabel = el("label", t("correction.message"));
+    const intentLabel = el("label", t("correction.intent"));
+    messageLabel.append(message);
+    intentLabel.append(intent);
+    form.append(messageLabel, intentLabel, el("button", t("correction.send")), status);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        await api("POST", `/handoffs/${state.handoff.id}/corrections`,
+                  { message_id: Number(message.value), intent: intent.value });
+        status.textContent = t("correction.sent");
+      } catch (error) { status.textContent = String(error.message || error); }
+    });
+    $("nlu").after(form);
+  }
+
   function appendMessage(message) {
     if (state.seen.has(message.id)) return;
     state.seen.add(message.id);
@@ -218,6 +252,7 @@
                     ...Object.entries(data.nlu.slots).map(([k, v]) => [k, JSON.stringify(v)])];
       for (const [k, v] of rows) nlu.append(el("dt", k), el("dd", v));
     }
+    renderCorrection(data);
     const sentiment = $("sentiment");
     sentiment.replaceChildren();
     for (const point of data.sentiment) {

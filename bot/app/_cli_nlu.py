@@ -1,0 +1,96 @@
+"""``python -m bot nlu ...``: the NLU model's training data from the console's corrections.
+
+``python -m bot train`` calls ``write_corrections`` first, so accepted corrections are in every
+training (as a generated file of the TRAIN split, under ``var_dir``; never dev or test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+from bot.app._cli_settings import cli_settings
+from bot.app._settings import Settings
+from bot.corrections import CorrectionService, TrainingExample, near_duplicate_key, training_yaml
+from bot.dialogue import DEV_DATA, TEST_DATA, TRAINING_DATA, domain_intents, load_examples
+from bot.storage import Database
+
+nlu_app = typer.Typer(help="The NLU model's training data.", no_args_is_help=True)
+CORRECTIONS_FILE = "corrections.yml"
+
+
+@dataclass(frozen=True)
+class CorrectionsFile:
+    """What ``write_corrections`` wrote: the file (None when no example is left) and counts."""
+
+    path: Path | None
+    accepted: int
+    written: int
+
+
+def known_keys() -> set[str]:
+    """The near-duplicate keys of every train, dev and test message of the project."""
+    folders = (TRAINING_DATA, DEV_DATA, TEST_DATA)
+    return {near_duplicate_key(e.text) for folder in folders for e in load_examples(folder)}
+
+
+def write_corrections(settings: Settings) -> CorrectionsFile:
+    """Write the accepted corrections as Rasa NLU YAML into the toolchain's extra folder (or
+    remove the file when there are none), leaving out what the splits already hold."""
+    folder = settings.rasa_toolchain.extra_data
+    if folder is None:
+        raise ValueError("the Rasa toolchain names no folder for generated training data")
+    examples = asyncio.run(_accepted(settings))
+    target = write_training_file(folder, training_yaml(examples, known_keys()))
+    if target is None:
+        return CorrectionsFile(None, len(examples), 0)
+    written = sum(1 for e in load_examples(target))
+    return CorrectionsFile(target, len(examples), written)
+
+
+def write_training_file(folder: Path, text: str) -> Path | None:
+    """Write ``text`` as the corrections file in ``folder`` (removed when empty); its path."""
+    target = folder / CORRECTIONS_FILE
+    if not text:
+        target.unlink(missing_ok=True)
+        return None
+    if target.exists() and target.read_text(encoding="utf-8") == text:
+        return target  # unchanged: its time stamp stays too
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".tmp")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(target)  # never a half file for a training to read
+    return target
+
+
+async def _accepted(settings: Settings) -> list[TrainingExample]:
+    database = Database(settings.hub_database_url)
+    try:
+        await database.migrate()
+        return await CorrectionService(database, domain_intents()).accepted_examples()
+    finally:
+        database.dispose()
+
+
+@nlu_app.command("corrections")
+def corrections_command() -> None:
+    """List the accepted corrections as the training file ``python -m bot train`` will use."""
+    settings = cli_settings()
+    result = write_corrections(settings)
+    typer.echo(
+        json.dumps(
+            {
+                "accepted": result.accepted,
+                "training_examples": result.written,
+                "left_out": result.accepted - result.written,
+                "file": None if result.path is None else str(result.path),
+            },
+            ensure_ascii=False,
+        )
+    )
+    if result.path is not None:
+        typer.echo(result.path.read_text(encoding="utf-8"))

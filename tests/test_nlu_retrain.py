@@ -1,0 +1,181 @@
+"""Background retraining from accepted corrections: the corrections file, the model for the
+current inputs, and Rasa told to load it (``PUT /model`` with the hub's token) only when it
+serves another one. Rasa is a local HTTP stand-in answering as Rasa's HTTP API does; the model
+file is made beforehand so that no `rasa train` runs here (the integration test trains)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bot.app import Settings
+from bot.app._cli_nlu import CORRECTIONS_FILE, known_keys, write_training_file
+from bot.app._nlu_retrain import NluRetrainer
+from bot.app._topology import parse_replicas, scale_topology
+from bot.corrections import CorrectionService, training_yaml
+from bot.dialogue import DialogueUnavailable, RasaClient, RasaToolchain, domain_intents, model_path
+from bot.insights import store_message_intent
+from bot.storage import Conversation, Database, Message
+from tests.launch import free_port
+
+TOKEN = "rasa-token-for-tests"
+
+
+class RasaStandIn:
+    """Answers ``GET /status`` with the model it serves and takes ``PUT /model``."""
+
+    def __init__(self) -> None:
+        self.serving = "old-model.tar.gz"
+        self.loads: list[dict[str, Any]] = []
+        self.fail_with: int | None = None
+
+    async def status(self, request: web.Request) -> web.Response:
+        if request.query.get("token") != TOKEN:
+            return web.json_response({"message": "no token"}, status=401)
+        return web.json_response(
+            {"model_file": f"/somewhere/{self.serving}", "num_active_training_jobs": 0}
+        )
+
+    async def load(self, request: web.Request) -> web.Response:
+        if request.query.get("token") != TOKEN:
+            return web.json_response({"message": "no token"}, status=401)
+        if self.fail_with is not None:
+            return web.json_response({"message": "broken model"}, status=self.fail_with)
+        body = await request.json()
+        self.loads.append(body)
+        self.serving = Path(body["model_file"]).name
+        return web.Response(status=204)
+
+
+@pytest.fixture
+async def replicas() -> AsyncIterator[list[tuple[RasaStandIn, str]]]:
+    """Two Rasa stand-ins, as two replicas, each with its URL."""
+    made: list[tuple[RasaStandIn, str]] = []
+    runners: list[web.AppRunner] = []
+    for _ in range(2):
+        stand_in = RasaStandIn()
+        app = web.Application()
+        app.router.add_get("/status", stand_in.status)
+        app.router.add_put("/model", stand_in.load)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runners.append(runner)
+        made.append((stand_in, f"http://127.0.0.1:{port}"))
+    yield made
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+def rasa(replicas: list[tuple[RasaStandIn, str]]) -> tuple[RasaStandIn, str]:
+    return replicas[0]
+
+
+@pytest.fixture
+async def corrections(tmp_path: Path) -> AsyncIterator[CorrectionService]:
+    database = Database(f"sqlite:///{tmp_path / 'hub.db'}")
+    await database.migrate()
+    yield CorrectionService(database, domain_intents())
+    database.dispose()
+
+
+async def accepted_correction(service: CorrectionService, database_url: str, text: str) -> None:
+    database = Database(database_url)
+
+    def store(session: Any) -> int:
+        conversation = Conversation(public_id="c" * 32, channel="webchat", sender="v1", mode="bot")
+        message = Message(conversation=conversation, direction="in", author="customer", text=text)
+        session.add_all([conversation, message])
+        session.flush()
+        store_message_intent(session.connection(), message.id, "greet", 0.3)
+        return int(message.id)
+
+    message_id = await database.session(store)
+    database.dispose()
+    made = await service.correct(
+        message_id=message_id, conversation_id="c" * 32, agent="olga", right_intent="complain"
+    )
+    await service.review(made.id, reviewer="sam", accept=True)
+
+
+async def test_a_changed_correction_set_is_swapped_into_each_replica_once(
+    tmp_path: Path, replicas: list[tuple[RasaStandIn, str]], corrections: CorrectionService
+) -> None:
+    (stand_in, first_url), (other, other_url) = replicas
+    toolchain = RasaToolchain(
+        Path("python3"), tmp_path / "models", tmp_path / "cache", tmp_path / "nlu"
+    )
+    text = "我的快递盒子被压扁了，里面的杯子碎了"
+    await accepted_correction(corrections, f"sqlite:///{tmp_path / 'hub.db'}", text)
+    # The model for these inputs, as a finished training would leave it.
+    expected = training_yaml(await corrections.accepted_examples(), known_keys())
+    write_training_file(tmp_path / "nlu", expected)
+    target = model_path(toolchain)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"a trained model")
+
+    other.serving = target.name  # this replica has it already (restarted since, say)
+    retrainer = NluRetrainer(toolchain, corrections, [first_url, other_url], TOKEN)
+    first = await retrainer.run()
+    assert first.as_json() == {"model": target.name, "trained": False, "loaded": 1}
+    assert stand_in.loads == [{"model_file": str(target.resolve())}]
+    assert other.loads == []
+    assert (tmp_path / "nlu" / CORRECTIONS_FILE).read_text(encoding="utf-8") == expected
+    # Nothing changed since: Rasa already serves it, so it is left alone.
+    again = await retrainer.run()
+    assert again.as_json() == {"model": target.name, "trained": False, "loaded": 0}
+    assert len(stand_in.loads) == 1
+    # A wrong token is refused by Rasa, and said so.
+    with pytest.raises(DialogueUnavailable, match="HTTP 401"):
+        await NluRetrainer(toolchain, corrections, [first_url], "wrong").run()
+
+
+async def test_a_refused_model_is_an_error_and_rasa_keeps_its_model(
+    tmp_path: Path, rasa: tuple[RasaStandIn, str], corrections: CorrectionService
+) -> None:
+    stand_in, url = rasa
+    stand_in.fail_with = 400
+    toolchain = RasaToolchain(
+        Path("python3"), tmp_path / "models", tmp_path / "cache", tmp_path / "nlu"
+    )
+    target = model_path(toolchain)  # no corrections: the plain model
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"a trained model")
+    with pytest.raises(DialogueUnavailable, match=r"did not load .*HTTP 400"):
+        await NluRetrainer(toolchain, corrections, [url], TOKEN).run()
+    assert stand_in.serving == "old-model.tar.gz"
+    assert not (tmp_path / "nlu" / CORRECTIONS_FILE).exists()
+
+
+async def test_a_relative_model_path_is_refused(rasa: tuple[RasaStandIn, str]) -> None:
+    client = RasaClient(rasa[1], rasa[1], 2.0, token=TOKEN)
+    await client.start()
+    try:
+        with pytest.raises(ValueError, match="absolute path"):
+            await client.load_model(Path("models/x.tar.gz"))
+    finally:
+        await client.close()
+
+
+def test_run_with_replicas_gives_the_hubs_each_rasa_replica(tmp_path: Path) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        var_dir=tmp_path,
+        profile="scale",
+        database_url="postgresql+psycopg://bot:secret@db:5432/hub",
+        redis_url="redis://cache:6380/2",
+    )
+    assert settings.rasa_replica_urls == [settings.rasa_url]
+    topology = scale_topology(settings, tmp_path / "m.tar.gz", parse_replicas("hub=2,rasa=2"))
+    urls = [f"http://{settings.rasa_host}:{port}" for port in topology.ports["rasa"]]
+    hubs = [spec for spec in topology.processes if spec.name.startswith("hub-")]
+    assert len(hubs) == 2
+    for hub in hubs:
+        ports = hub.env["BOT_RASA_REPLICA_PORTS"]
+        assert Settings(_env_file=None, rasa_replica_ports=ports).rasa_replica_urls == urls  # type: ignore[call-arg]

@@ -1,0 +1,89 @@
+"""Background retraining through the real platform: a message answered by the real Rasa, an
+agent's correction of its intent accepted, then one retraining run trains a model with it
+(`rasa train`, minutes) and Rasa, told with ``PUT /model``, serves it and keeps answering."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from contextlib import closing
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.app import Settings
+from bot.app._nlu_retrain import NluRetrainer
+from bot.corrections import CorrectionService
+from bot.dialogue import RasaClient, RasaToolchain, domain_intents
+from bot.storage import Database
+from tests.conftest import PLATFORM_RASA_TOKEN
+from tests.launch import PlatformProcess
+
+pytestmark = pytest.mark.integration
+
+TEXT = "my parcel arrived crushed and the mug inside is broken"
+
+
+def say(platform: PlatformProcess, sender: str, text: str) -> list[str]:
+    response = httpx.post(
+        f"{platform.hub_url}/api/messages", json={"sender": sender, "text": text}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    return [r["text"] for r in response.json()["replies"] if r.get("text")]
+
+
+def the_message(var_dir: Path, sender: str) -> tuple[int, str, str]:
+    """The customer message's id, its conversation's public id and the intent Rasa gave it."""
+    with closing(sqlite3.connect(var_dir / "hub.db")) as db:
+        row = db.execute(
+            "SELECT m.id, c.public_id, i.intent FROM messages m "
+            "JOIN conversations c ON c.id = m.conversation_id "
+            "JOIN analytics_message_intents i ON i.message_id = m.id "
+            "WHERE c.channel = 'rest' AND c.sender = ? AND m.direction = 'in'",
+            (sender,),
+        ).fetchone()
+    assert row is not None, "the real platform kept no intent for the message"
+    return int(row[0]), str(row[1]), str(row[2])
+
+
+async def test_an_accepted_correction_is_trained_and_hot_swapped(
+    platform: PlatformProcess, tmp_path: Path
+) -> None:
+    sender = f"retrain-{uuid.uuid4().hex[:8]}"
+    assert say(platform, sender, TEXT)
+    message_id, conversation_id, predicted = the_message(platform.var_dir, sender)
+    right = "complain" if predicted != "complain" else "request_return_refund"
+
+    settings = Settings(_env_file=None, var_dir=platform.var_dir)  # type: ignore[call-arg]
+    database = Database(settings.hub_database_url)
+    service = CorrectionService(database, domain_intents())
+    made = await service.correct(
+        message_id=message_id, conversation_id=conversation_id, agent="olga", right_intent=right
+    )
+    await service.review(made.id, reviewer="sam", accept=True)
+
+    rasa = RasaClient(platform.rasa_url, platform.actions_url, 30.0, token=PLATFORM_RASA_TOKEN)
+    await rasa.start()
+    before = await rasa.serving_model()
+    assert before is not None
+    # Its own models folder: the shared one keeps the platform's models as they are.
+    toolchain = RasaToolchain(
+        settings.rasa_python,
+        tmp_path / "models",
+        settings.var_dir / "rasa" / "cache",
+        tmp_path / "nlu",
+    )
+    try:
+        retrainer = NluRetrainer(toolchain, service, [platform.rasa_url], PLATFORM_RASA_TOKEN)
+        result = await retrainer.run()
+        assert (result.trained, result.loaded) == (True, 1)
+        assert await rasa.serving_model() == result.model != before
+        assert say(platform, sender, "thanks, goodbye")  # Rasa answers with the new model
+        again = await retrainer.run()
+        assert (again.model, again.trained, again.loaded) == (result.model, False, 0)
+    finally:
+        # The shared platform goes back to its own model for the tests after this one.
+        await rasa.load_model((settings.models_dir / before).resolve())
+        await rasa.close()
+        database.dispose()
