@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -21,7 +22,9 @@ from tests.app_standin import AppStandIn, app_settings_env, running
 from tests.launch import PlatformProcess
 from tests.servers import postgres_server
 
-PLATFORM_RASA_TOKEN = "rasa-token-of-the-test-platform"
+# The shared platform's Rasa token (tests call Rasa's API with it); as strong as one the platform
+# makes itself when none is set.
+PLATFORM_RASA_TOKEN = secrets.token_hex(24)
 
 
 @pytest.fixture(scope="session")
