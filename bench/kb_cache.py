@@ -115,22 +115,27 @@ def _measure(kb: KnowledgeBase, questions: list[str]) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Answer latency at 10,000 FAQ entries.")
-    parser.add_argument("--entries", type=int, default=10_000)
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--redis", default=None, help="A Redis URL to measure that cache too.")
-    args = parser.parse_args()
-    rng = random.Random(1)
-    questions = [
+def query_mix(count: int, seed: int) -> list[str]:
+    """``count`` synthetic customer questions, Chinese and English mixed, from a seeded draw."""
+    rng = random.Random(seed)
+    return [
         rng.choice(
             [
                 f"{rng.choice(_TOPICS_ZH)}第{n}个问题怎么办",
                 f"what about {rng.choice(_TOPICS_EN)} number {n}",
             ]
         )
-        for n in range(args.queries)
+        for n in range(count)
     ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Answer latency at 10,000 FAQ entries.")
+    parser.add_argument("--entries", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--redis", default=None, help="A Redis URL to measure that cache too.")
+    args = parser.parse_args()
+    questions = query_mix(args.queries, seed=1)
     embedder = HashingPassages()
     results: dict[str, Any] = {"entries": args.entries, "queries": args.queries}
     with tempfile.TemporaryDirectory(prefix="kb-cache-") as tmp:

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.kb_cache import _TOPICS_EN, _TOPICS_ZH, HashingPassages, _corpus, _p
+from bench.kb_cache import HashingPassages, _corpus, _p, query_mix
 from bot.language import detect_language
 from knowledge import KnowledgeBase, KnowledgeConfig
 from knowledge._retrieval import CANDIDATES
@@ -45,16 +44,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
-    rng = random.Random(2)
-    questions = [
-        rng.choice(
-            [
-                f"{rng.choice(_TOPICS_ZH)}第{n}个问题怎么办",
-                f"what about {rng.choice(_TOPICS_EN)} number {n}",
-            ]
-        )
-        for n in range(args.queries)
-    ]
+    questions = query_mix(args.queries, seed=2)
     results: dict[str, Any] = {"entries": args.entries, "queries": args.queries}
     with tempfile.TemporaryDirectory(prefix="kb-signals-") as tmp:
         corpus = Path(tmp) / "faq.jsonl"
