@@ -177,6 +177,31 @@ async def test_the_caps_hold_across_campaigns(shop: Shop) -> None:
     assert len(shop.mailbox.messages) == 1
 
 
+async def test_a_failed_send_does_not_count_against_the_caps(shop: Shop) -> None:
+    variant = await approved(shop)
+    await email_contact(shop, "cat", address="bounce@example.com")
+    first = await shop.campaigns.create(CampaignDraft("one", "true", {"main": [variant]}))
+    assert (await shop.campaigns.run_due()).outcomes == {"failed": 1}
+    assert await shop.marketing.sends("cat") == []
+    # The address fixed the same day: the next campaign reaches cat (cap 1 a day), and that
+    # send is the one the caps count, so a third one the same day is refused.
+    await email_contact(shop, "cat")
+    second = await shop.campaigns.create(CampaignDraft("two", "true", {"main": [variant]}))
+    assert (await shop.campaigns.run_due()).outcomes == {"sent": 1}
+    assert await shop.marketing.sends("cat") == [NOW]
+    third = await shop.campaigns.create(CampaignDraft("three", "true", {"main": [variant]}))
+    assert (await shop.campaigns.run_due()).outcomes == {"skipped": 1}
+    statuses = [
+        [
+            (r.status, (r.reason or "").split(":")[0])
+            for r in (await shop.campaigns.report(c.id)).recipients
+        ]
+        for c in (first, second, third)
+    ]
+    assert statuses == [[("failed", "delivery")], [("sent", "")], [("skipped", "frequency_cap")]]
+    assert [m["To"] for m in shop.mailbox.messages] == ["cat@example.com"]
+
+
 async def test_the_edited_copy_in_the_customers_language_is_sent(shop: Shop) -> None:
     zh = await approved(shop, "zh")
     en = await approved(shop, "en", edit="Spring sale: Sony WH-1000XM5 at 20% off, this week only!")

@@ -4,9 +4,11 @@ caps), opt-outs, A/B/n experiments (fixed split or Thompson sampling) with their
 campaigns sent through couriers with tracked links and orders attributed to them."""
 
 from bot.marketing._campaigns import (
+    HOLD_OUT,
     KINDS,
     MAIN_ARM,
     RECIPIENT_STATUSES,
+    ArmFigures,
     Campaign,
     CampaignDraft,
     CampaignKind,
@@ -14,6 +16,7 @@ from bot.marketing._campaigns import (
     CampaignReport,
     Campaigns,
     Courier,
+    ExperimentPlan,
     LinkSigner,
     RecipientResult,
     RunReport,
@@ -87,6 +90,7 @@ from bot.marketing._stats import (
 __all__ = [
     "CLAIMS",
     "FIELDS",
+    "HOLD_OUT",
     "KINDS",
     "LENGTH_LIMITS",
     "MAIN_ARM",
@@ -98,6 +102,7 @@ __all__ = [
     "Admission",
     "AllocationSetup",
     "AlreadyReviewed",
+    "ArmFigures",
     "ArmLog",
     "ArmResult",
     "AuctionSetup",
@@ -126,6 +131,7 @@ __all__ = [
     "EmailCourier",
     "Experiment",
     "ExperimentNotFound",
+    "ExperimentPlan",
     "InvalidMarketingRequest",
     "InvalidSegment",
     "LinkNotFound",

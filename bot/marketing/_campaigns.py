@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
@@ -33,6 +33,7 @@ from bot.marketing._errors import (
 from bot.marketing._limits import CAMPAIGN
 from bot.marketing._segments import Segment
 from bot.marketing._service import MarketingService
+from bot.marketing._stats import ArmResult, Policy, wilson
 from bot.marketing._tables import (
     CampaignConversionRow,
     CampaignRow,
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 CampaignKind = Literal["once", "triggered"]
 KINDS: tuple[CampaignKind, ...] = ("once", "triggered")
 MAIN_ARM = "main"  # the one arm of a campaign without an experiment
+HOLD_OUT = "holdout"  # the control arm of an experiment created with its campaign
 PENDING, SENDING, SENT, SKIPPED, FAILED, HELD_OUT = (
     "pending",
     "sending",
@@ -100,6 +102,16 @@ class CampaignDraft:
 
 
 @dataclass(frozen=True)
+class ExperimentPlan:
+    """The experiment a campaign is created with: a hold-out share (sent nothing) and how the
+    other recipients are split among the arms (fixed even split or a Thompson bandit)."""
+
+    policy: Policy = "fixed"
+    hold_out_share: float = 0.1
+    horizon: int = 1000  # recipients per arm before the stop rule reads the results
+
+
+@dataclass(frozen=True)
 class Campaign:
     """A campaign as stored."""
 
@@ -129,6 +141,27 @@ class RecipientResult:
 
 
 @dataclass(frozen=True)
+class ArmFigures:
+    """One arm (content variant) of a campaign: what was sent, clicked and converted.
+
+    Without an experiment the rate is conversions per message sent (campaign attribution).
+    With one, conversions, rate and uplift come from the experiment's assignments, so the
+    hold-out (sent nothing) is measured the same way as the arms it is compared with."""
+
+    name: str
+    held_out: bool
+    recipients: int
+    sent: int
+    unique_clicks: int
+    conversions: int
+    revenue: float
+    conversion_rate: float | None  # None: nobody to divide by yet
+    rate_interval: tuple[float, float] | None  # Wilson 95%
+    uplift: float | None = None  # rate difference to the hold-out
+    uplift_interval: tuple[float, float] | None = None  # the experiment's credible interval
+
+
+@dataclass(frozen=True)
 class CampaignReport:
     """A campaign's results: recipients by status and reason, clicks and conversions."""
 
@@ -140,6 +173,7 @@ class CampaignReport:
     conversions: int
     revenue: float
     recipients: list[RecipientResult]  # the first REPORT_ROWS
+    arms: list[ArmFigures] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -217,19 +251,52 @@ class Campaigns:
 
     async def create(self, draft: CampaignDraft) -> Campaign:
         """Store a campaign after checking every part of it; nothing is stored on a problem."""
-        now = self._clock()
-        starts = draft.starts_at or now
-        ends = draft.ends_at or starts + timedelta(days=1)
-        problems = _draft_problems(draft, starts, ends)
-        Segment.parse(draft.segment)  # InvalidSegment says where the expression is wrong
         arms = [MAIN_ARM]
         if draft.experiment_id is not None:
             arms = (await self._marketing.experiment(draft.experiment_id)).arms[1:]
+        await self._check(draft, arms)
+        return await self._store(draft)
+
+    async def create_tested(self, draft: CampaignDraft, plan: ExperimentPlan) -> Campaign:
+        """A campaign with a new experiment of its own name: the hold-out ``HOLD_OUT`` (sent
+        nothing) and one arm per key of ``draft.variants``. The campaign is checked before the
+        experiment is stored, so a refused campaign leaves no experiment behind."""
+        if draft.experiment_id is not None:
+            raise InvalidMarketingRequest("give an experiment_id or an experiment plan, not both")
+        arms = sorted(draft.variants)
+        problems = [] if HOLD_OUT not in arms else [f"{HOLD_OUT!r} is the hold-out's arm name"]
+        if any(c.name == draft.name for c in await self.campaigns()):
+            problems.append(f"a campaign is already named {draft.name!r}")
+        if any(e.name == draft.name for e in await self._marketing.experiments()):
+            problems.append(f"an experiment is already named {draft.name!r}")
+        await self._check(draft, arms, problems)
+        experiment = await self._marketing.create_experiment(
+            draft.name,
+            [HOLD_OUT, *arms],
+            policy=plan.policy,
+            horizon=plan.horizon,
+            control_share=plan.hold_out_share,
+        )
+        return await self._store(replace(draft, experiment_id=experiment.id))
+
+    async def _check(
+        self, draft: CampaignDraft, arms: list[str], problems: list[str] | None = None
+    ) -> None:
+        now = self._clock()
+        starts = draft.starts_at or now
+        ends = draft.ends_at or starts + timedelta(days=1)
+        problems = list(problems or []) + _draft_problems(draft, starts, ends)
+        Segment.parse(draft.segment)  # InvalidSegment says where the expression is wrong
         if sorted(draft.variants) != sorted(arms):
             problems.append(f"variants must give copy for exactly the arms {arms}")
         problems += await self._variant_problems(draft.variants)
         if problems:
             raise InvalidMarketingRequest("; ".join(problems))
+
+    async def _store(self, draft: CampaignDraft) -> Campaign:
+        now = self._clock()
+        starts = draft.starts_at or now
+        ends = draft.ends_at or starts + timedelta(days=1)
         row = CampaignRow(
             name=draft.name,
             segment=draft.segment,
@@ -293,8 +360,12 @@ class Campaigns:
         return await self._db.session(lambda s: [_campaign(r) for r in s.scalars(query)])
 
     async def report(self, campaign_id: int) -> CampaignReport:
-        """The campaign's results so far."""
+        """The campaign's results so far, in total and per arm."""
         campaign = await self.campaign(campaign_id)
+        experiment, control = None, ""
+        if campaign.experiment_id is not None:
+            experiment = await self._marketing.results(campaign.experiment_id)
+            control = (await self._marketing.experiment(campaign.experiment_id)).arms[0]
 
         def read(session: Session) -> CampaignReport:
             rows = session.scalars(
@@ -307,6 +378,24 @@ class Campaigns:
                     func.count(), func.coalesce(func.sum(CampaignConversionRow.revenue), 0.0)
                 ).where(CampaignConversionRow.campaign_id == campaign_id)
             ).one()
+            credited = session.execute(
+                select(
+                    RecipientRow.arm,
+                    func.count(),
+                    func.coalesce(func.sum(CampaignConversionRow.revenue), 0.0),
+                )
+                .join(RecipientRow, RecipientRow.id == CampaignConversionRow.recipient_id)
+                .where(CampaignConversionRow.campaign_id == campaign_id)
+                .group_by(RecipientRow.arm)
+            ).all()
+            by_arm = {arm: (int(n), float(revenue)) for arm, n, revenue in credited}
+            if experiment is None:
+                arms = [_arm_figures(MAIN_ARM, rows, by_arm.get(MAIN_ARM, (0, 0.0)))]
+            else:
+                arms = [
+                    _experiment_arm(a, a.name == control, rows, a.recipients > 0)
+                    for a in experiment.arms
+                ]
             return CampaignReport(
                 campaign,
                 dict(Counter(r.status for r in rows)),
@@ -321,6 +410,7 @@ class Campaigns:
                     )
                     for r in rows[:REPORT_ROWS]
                 ],
+                arms,
             )
 
         return await self._db.session(read)
@@ -486,10 +576,12 @@ class Campaigns:
                 raise DeliveryFailed(f"no courier delivers on the {recipient.channel} channel")
             await courier.deliver(message)
         except DeliveryFailed as exc:
+            await self._marketing.release(admission)
             await self._close(recipient_id, FAILED, f"delivery: {exc}"[:ERROR_CHARS], now)
             return FAILED
         except Exception as exc:  # a courier's own bug: recorded, and the run goes on
             logger.exception("A campaign courier failed on %s", recipient.channel)
+            await self._marketing.release(admission)
             text = f"error: {type(exc).__name__}: {exc}"[:ERROR_CHARS]
             await self._close(recipient_id, FAILED, text, now)
             return FAILED
@@ -701,6 +793,44 @@ class Campaigns:
                 experiment_id, customer_id, order_id, revenue, moment
             )
         return campaign_id
+
+
+def _arm_figures(
+    name: str, rows: Sequence[RecipientRow], credited: tuple[int, float]
+) -> ArmFigures:
+    mine = [r for r in rows if r.arm == name]
+    sent = sum(1 for r in mine if r.status == SENT)
+    conversions, revenue = credited
+    return ArmFigures(
+        name,
+        False,
+        len(mine),
+        sent,
+        sum(1 for r in mine if r.first_click_at is not None),
+        conversions,
+        revenue,
+        conversions / sent if sent else None,
+        wilson(conversions, sent),
+    )
+
+
+def _experiment_arm(
+    arm: ArmResult, held_out: bool, rows: Sequence[RecipientRow], measured: bool
+) -> ArmFigures:
+    mine = [r for r in rows if r.arm == arm.name]
+    return ArmFigures(
+        arm.name,
+        held_out,
+        len(mine),
+        sum(1 for r in mine if r.status == SENT),
+        sum(1 for r in mine if r.first_click_at is not None),
+        arm.conversions,
+        arm.revenue,
+        arm.conversion_rate if measured else None,
+        wilson(arm.conversions, arm.recipients),
+        arm.uplift,
+        arm.uplift_interval,
+    )
 
 
 def _draft_problems(draft: CampaignDraft, starts: datetime, ends: datetime) -> list[str]:

@@ -84,6 +84,9 @@ class Admission:
     campaign: str
     at: datetime
     refused: Refusal | None = None
+    # The send recorded for the caps when admitted (a reservation until the courier is done:
+    # ``MarketingService.release`` takes it back when the delivery fails).
+    send_id: int | None = None
 
     @property
     def admitted(self) -> bool:

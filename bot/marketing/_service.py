@@ -328,10 +328,19 @@ class MarketingService:
         )
         if self.config.policy.over_cap(earlier, moment):
             return Admission(customer_id, channel, campaign, moment, "frequency_cap")
-        session.add(
-            SendRow(customer_id=customer_id, channel=channel, campaign=campaign, sent_at=moment)
+        row = SendRow(customer_id=customer_id, channel=channel, campaign=campaign, sent_at=moment)
+        session.add(row)
+        session.flush()
+        return Admission(customer_id, channel, campaign, moment, send_id=row.id)
+
+    async def release(self, admission: Admission) -> None:
+        """Take back an admitted send whose delivery failed: only messages that went out count
+        against the frequency caps (a channel outage must not use up the customer's week)."""
+        if admission.send_id is None:
+            return
+        await self._db.session(
+            lambda s: s.execute(delete(SendRow).where(SendRow.id == admission.send_id))
         )
-        return Admission(customer_id, channel, campaign, moment)
 
     async def sends(self, customer_id: str) -> list[datetime]:
         """When the customer was sent marketing (every channel), oldest first."""

@@ -168,6 +168,19 @@ def results(logs: list[ArmLog], horizon: int, seed: int = 0, alpha: float = 0.05
     return Results(out, level, horizon, decided, winner, rule)
 
 
+def wilson(successes: int, trials: int, level: float = 0.95) -> tuple[float, float] | None:
+    """The Wilson score interval of a conversion rate (None without trials): unlike the Wald
+    interval it stays inside [0, 1] and is not empty at 0 or all conversions."""
+    if trials <= 0 or not 0 <= successes <= trials:
+        return None
+    z = float(stats.norm.ppf(1 - (1 - level) / 2))
+    rate = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (rate + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def _plain(arm: ArmLog) -> ArmResult:
     total = float(sum(arm.revenue))
     n = arm.recipients

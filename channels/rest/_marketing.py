@@ -30,6 +30,7 @@ from bot.marketing import (
     CopyDesk,
     CustomerProfile,
     Experiment,
+    ExperimentPlan,
     MarketingService,
     Results,
     Variant,
@@ -335,6 +336,15 @@ class ReviewIn(_In):
 ExperimentId = Annotated[int, Path(ge=1, le=2**31)]
 
 
+class ExperimentPlanIn(_In):
+    """An experiment created with the campaign: the hold-out "holdout" and one arm per key of
+    ``variants``."""
+
+    policy: Literal["fixed", "thompson"] = "fixed"
+    hold_out_share: float = Field(default=0.1, gt=0, lt=1)
+    horizon: int = Field(default=1000, ge=1, le=10_000_000, description="Recipients per arm.")
+
+
 class CampaignIn(_In):
     """A campaign: who (a segment expression), what (approved copy variant ids per arm), the
     link it tracks, its experiment, and when (once at ``starts_at``, or triggered: new members
@@ -351,6 +361,9 @@ class CampaignIn(_In):
     )
     url: str | None = Field(default=None, max_length=2000)
     experiment_id: int | None = Field(default=None, ge=1, le=2**31)
+    experiment: ExperimentPlanIn | None = Field(
+        default=None, description="A new experiment for this campaign (instead of experiment_id)."
+    )
     kind: Literal["once", "triggered"] = "once"
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
@@ -398,6 +411,23 @@ class RecipientOut(BaseModel):
     clicks: int
 
 
+class ArmFiguresOut(BaseModel):
+    """One arm of a campaign: sent, clicks, conversions, rate with its Wilson 95% interval and,
+    with an experiment, the uplift over the hold-out with the experiment's interval."""
+
+    name: str
+    held_out: bool
+    recipients: int
+    sent: int
+    unique_clicks: int
+    conversions: int
+    revenue: float
+    conversion_rate: float | None
+    rate_interval: tuple[float, float] | None
+    uplift: float | None
+    uplift_interval: tuple[float, float] | None
+
+
 class CampaignReportOut(BaseModel):
     """A campaign's results so far."""
 
@@ -409,6 +439,7 @@ class CampaignReportOut(BaseModel):
     conversions: int
     revenue: float
     recipients: list[RecipientOut]
+    arms: list[ArmFiguresOut]
 
     @classmethod
     def of(cls, r: CampaignReport) -> CampaignReportOut:
@@ -421,6 +452,7 @@ class CampaignReportOut(BaseModel):
             conversions=r.conversions,
             revenue=r.revenue,
             recipients=[RecipientOut(**vars(x)) for x in r.recipients],
+            arms=[ArmFiguresOut(**vars(a)) for a in r.arms],
         )
 
 
@@ -574,6 +606,13 @@ def _campaign_routes(router: APIRouter, campaigns: Campaigns) -> None:
             request.starts_at,
             request.ends_at,
         )
+        if request.experiment is not None:
+            plan = ExperimentPlan(
+                request.experiment.policy,
+                request.experiment.hold_out_share,
+                request.experiment.horizon,
+            )
+            return CampaignOut.of(await campaigns.create_tested(draft, plan))
         return CampaignOut.of(await campaigns.create(draft))
 
     @router.get("/campaigns")

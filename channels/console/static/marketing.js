@@ -1,6 +1,8 @@
-// Supervisors' marketing page: saved segments and previews (counts, sample members), campaigns
-// with their status and results, and the copy desk's approve / edit / reject, all through
-// /api/marketing with the console session. Every text from the server is put into the page as
+// Supervisors' marketing page: saved segments and previews (counts, sample members), the
+// campaign builder (segment -> approved copy per arm -> schedule -> experiment), campaigns with
+// their status, live results per arm with a chart (the vendored Chart.js the dashboard uses),
+// and the copy desk's approve / edit / reject, all through /api/marketing with the console
+// session (api.js sends the CSRF token). Every text from the server is put into the page as
 // text (textContent), never as HTML.
 (function () {
   "use strict";
@@ -18,6 +20,19 @@
       "counts": "全部 {audience} 人，符合 {matched} 人，可触达 {reachable} 人",
       "ran": "新增 {added} 位收件人；{outcomes}", "problems": "检查发现：",
       "loginFirst": "请先以主管身份登录工作台。",
+      "build": "新建活动", "stepSegment": "1. 人群", "savedSegment": "已存人群",
+      "stepContent": "2. 文案（仅限已审核通过）", "loadApproved": "读取已通过文案", "url": "跟踪链接",
+      "text": "文案", "arm": "分组", "stepSchedule": "3. 时间", "onceAt": "单次（在开始时间发送）",
+      "triggeredUntil": "触发式（持续到结束时间）", "startsAt": "开始", "endsAt": "结束",
+      "stepExperiment": "4. 实验", "experiment": "实验", "noExperiment": "无",
+      "abn": "A/B/n（固定分流）", "bandit": "Thompson 多臂老虎机", "holdOut": "对照组 %",
+      "horizon": "每组样本量", "create": "创建活动", "unused": "不使用",
+      "created": "已创建活动“{name}”（编号 {id}）", "results": "活动效果", "campaign": "活动",
+      "recipients": "收件人", "rate": "转化率（95% 区间）", "uplift": "相对对照组提升（区间）",
+      "heldOutArm": "{name}（对照组，不发送）", "summary": "状态：{status}；收入 {revenue}",
+      "needArm": "请至少为一个分组选择已通过的文案。",
+      "oneArm": "不做实验时只能有一个分组（都选 A）。",
+      "noApproved": "该批次没有已通过的文案。",
     },
     en: {
       "title": "Marketing", "segments": "Segments", "name": "Name", "expression": "Expression",
@@ -34,12 +49,32 @@
       "counts": "{audience} in the audience, {matched} match, {reachable} reachable",
       "ran": "{added} recipients added; {outcomes}", "problems": "The checker found: ",
       "loginFirst": "Log in to the console as a supervisor first.",
+      "build": "New campaign", "stepSegment": "1. Segment", "savedSegment": "Saved segment",
+      "stepContent": "2. Copy (approved only)", "loadApproved": "Load approved copy", "url": "Tracked link",
+      "text": "Copy", "arm": "Arm", "stepSchedule": "3. Schedule", "onceAt": "Once (at the start)",
+      "triggeredUntil": "Triggered (until the end)", "startsAt": "Starts", "endsAt": "Ends",
+      "stepExperiment": "4. Experiment", "experiment": "Experiment", "noExperiment": "None",
+      "abn": "A/B/n (fixed split)", "bandit": "Thompson bandit", "holdOut": "Hold-out %",
+      "horizon": "Recipients per arm", "create": "Create campaign", "unused": "not used",
+      "created": "Campaign \u201c{name}\u201d created (id {id})", "results": "Campaign results",
+      "campaign": "Campaign", "recipients": "Recipients", "rate": "Conversion rate (95% interval)",
+      "uplift": "Uplift over hold-out (interval)", "heldOutArm": "{name} (hold-out, sent nothing)",
+      "summary": "Status: {status}; revenue {revenue}",
+      "needArm": "Choose approved copy for at least one arm.",
+      "oneArm": "Without an experiment there is one arm (choose A for all).",
+      "noApproved": "This batch has no approved copy.",
     },
   };
   const $ = (id) => document.getElementById(id);
   const d = (key) => { const lang = window.I18N.lang; return (STRINGS[lang] || STRINGS.en)[key] || key; };
   const fill = (template, values) => template.replace(/\{(\w+)\}/g, (_, k) => String(values[k]));
-  const state = { me: null, campaigns: [], reports: {}, preview: null, variants: [] };
+  const state = {
+    me: null, campaigns: [], reports: {}, preview: null, variants: [], saved: {},
+    approved: [], picks: {}, builderPreview: null, shown: null,
+  };
+  const ARMS = ["A", "B", "C", "D", "E"];
+  const REFRESH_MS = 10000;
+  let chart = null;
 
   const call = window.ConsoleApi.call;
 
@@ -76,6 +111,10 @@
   // ---- segments ---------------------------------------------------------------------------
   async function loadSegments() {
     const saved = await call("GET", "/api/marketing/segments");
+    state.saved = saved;
+    const options = [new Option("—", "")];
+    for (const name of Object.keys(saved)) options.push(new Option(name, name));
+    $("b-saved").replaceChildren(...options);
     rows("seg-rows", Object.entries(saved), ([name, expression]) => {
       const use = button("preview", () => { $("expression").value = expression; preview(); });
       const cell = el("td"); cell.append(use);
@@ -105,6 +144,8 @@
     state.campaigns = await call("GET", "/api/marketing/campaigns");
     for (const c of state.campaigns) state.reports[c.id] = await call("GET", `/api/marketing/campaigns/${c.id}`);
     drawCampaigns();
+    drawCampaignChoice();
+    drawResults();
   }
 
   function drawCampaigns() {
@@ -127,6 +168,131 @@
       $("run-result").textContent = fill(d("ran"), { added: result.recipients_added, outcomes });
       ok();
       await loadCampaigns();
+    } catch (error) { fail(error); }
+  }
+
+  // ---- the campaign builder ---------------------------------------------------------------
+  async function builderPreview() {
+    try {
+      state.builderPreview = await call("POST", "/api/marketing/segments/preview",
+        { expression: $("b-segment").value, sample: 5 });
+      ok();
+      drawBuilderPreview();
+    } catch (error) { fail(error); }
+  }
+
+  function drawBuilderPreview() {
+    const p = state.builderPreview;
+    if (!p) return;
+    $("b-counts").textContent = fill(d("counts"), p);
+    $("b-sample").replaceChildren(...p.sample.map((m) =>
+      el("li", `${m.customer_id} · ${m.channel} · ${m.language || "–"}`)));
+  }
+
+  async function loadApproved() {
+    const batch = $("b-copy").value.trim();
+    try {
+      state.approved = await call("GET", `/api/marketing/copy/${encodeURIComponent(batch)}?status=approved`);
+      state.picks = {};
+      ok();
+      if (!state.approved.length) fail(new Error(d("noApproved")));
+      drawApproved();
+    } catch (error) { fail(error); }
+  }
+
+  function drawApproved() {
+    rows("b-variants", state.approved, (v) => {
+      const pick = el("select");
+      pick.setAttribute("aria-label", `${d("arm")} #${v.id}`);
+      pick.dataset.variant = String(v.id);
+      pick.append(new Option(d("unused"), ""), ...ARMS.map((a) => new Option(a, a)));
+      pick.value = state.picks[v.id] || "";
+      pick.addEventListener("change", () => { state.picks[v.id] = pick.value; });
+      const cell = el("td"); cell.append(pick);
+      return [el("td", v.id), el("td", v.language), el("td", v.final_text, "text"), cell];
+    }, 4);
+  }
+
+  function instant(value) { return value ? new Date(value).toISOString() : null; }
+
+  async function createCampaign() {
+    const arms = {};
+    for (const v of state.approved) {
+      const arm = state.picks[v.id];
+      if (arm) (arms[arm] = arms[arm] || []).push(v.id);
+    }
+    const policy = $("b-experiment").value;
+    if (!Object.keys(arms).length) { fail(new Error(d("needArm"))); return; }
+    if (policy === "none" && Object.keys(arms).length !== 1) { fail(new Error(d("oneArm"))); return; }
+    const body = {
+      name: $("b-name").value.trim(), segment: $("b-segment").value,
+      variants: policy === "none" ? { main: Object.values(arms)[0] } : arms,
+      url: $("b-url").value.trim() || null, kind: $("b-kind").value,
+      starts_at: instant($("b-start").value), ends_at: instant($("b-end").value),
+    };
+    if (policy !== "none") {
+      body.experiment = { policy, hold_out_share: Number($("b-holdout").value) / 100,
+        horizon: Number($("b-horizon").value) };
+    }
+    try {
+      const created = await call("POST", "/api/marketing/campaigns", body);
+      ok();
+      $("b-result").textContent = fill(d("created"), created);
+      state.shown = created.id;
+      await loadCampaigns();
+    } catch (error) { fail(error); }
+  }
+
+  // ---- live results -------------------------------------------------------------------------
+  function drawCampaignChoice() {
+    const pick = $("r-campaign");
+    if (state.shown === null && state.campaigns.length) state.shown = state.campaigns[0].id;
+    pick.replaceChildren(...state.campaigns.map((c) => new Option(c.name, String(c.id))));
+    if (state.shown !== null) pick.value = String(state.shown);
+  }
+
+  const percent = (x) => `${(100 * x).toFixed(1)}%`;
+  const signed = (x) => `${x >= 0 ? "+" : ""}${(100 * x).toFixed(1)}%`;
+
+  function drawResults() {
+    const report = state.reports[state.shown];
+    if (!report) return;
+    $("r-summary").textContent = fill(d("summary"),
+      { status: d(report.campaign.status), revenue: report.revenue.toFixed(2) });
+    rows("r-arms", report.arms, (a) => {
+      const rate = a.conversion_rate === null ? "–"
+        : `${percent(a.conversion_rate)} (${a.rate_interval ? a.rate_interval.map(percent).join("–") : "–"})`;
+      const uplift = a.uplift === null ? "–"
+        : `${signed(a.uplift)} (${a.uplift_interval ? a.uplift_interval.map(signed).join(" … ") : "–"})`;
+      const name = a.held_out ? fill(d("heldOutArm"), a) : a.name;
+      const tr = [el("td", name), el("td", a.recipients), el("td", a.sent), el("td", a.unique_clicks),
+        el("td", a.conversions), el("td", rate), el("td", uplift)];
+      tr[0].dataset.arm = a.name;
+      return tr;
+    }, 7);
+    drawChart(report);
+  }
+
+  function drawChart(report) {
+    if (!window.Chart) return;
+    const data = {
+      labels: report.arms.map((a) => a.name),
+      datasets: [
+        { label: d("sent"), data: report.arms.map((a) => a.sent) },
+        { label: d("clicks"), data: report.arms.map((a) => a.unique_clicks) },
+        { label: d("conversions"), data: report.arms.map((a) => a.conversions) },
+      ],
+    };
+    if (chart) { chart.data = data; chart.update(); return; }
+    chart = new window.Chart($("r-chart"), { type: "bar", data,
+      options: { animation: false, responsive: true, scales: { y: { beginAtZero: true } } } });
+  }
+
+  async function refreshShown() {
+    if (state.shown === null || document.hidden) return;
+    try {
+      state.reports[state.shown] = await call("GET", `/api/marketing/campaigns/${state.shown}`);
+      drawResults();
     } catch (error) { fail(error); }
   }
 
@@ -197,9 +363,20 @@
     $("preview-form").addEventListener("submit", (event) => { event.preventDefault(); preview(); });
     $("copy-form").addEventListener("submit", (event) => { event.preventDefault(); loadVariants(); });
     $("run").addEventListener("click", runDue);
+    $("b-saved").addEventListener("change", () => {
+      const expression = state.saved[$("b-saved").value];
+      if (expression !== undefined) { $("b-segment").value = expression; builderPreview(); }
+    });
+    $("b-preview").addEventListener("click", builderPreview);
+    $("b-load").addEventListener("click", loadApproved);
+    $("build-form").addEventListener("submit", (event) => { event.preventDefault(); createCampaign(); });
+    $("r-campaign").addEventListener("change", () => { state.shown = Number($("r-campaign").value); refreshShown(); });
+    setInterval(refreshShown, REFRESH_MS);
     start();
   });
   document.addEventListener("langchange", () => {
-    applyStrings(); drawPreview(); drawCampaigns(); drawVariants();
+    applyStrings(); drawPreview(); drawCampaigns(); drawVariants(); drawBuilderPreview();
+    drawApproved(); drawResults();
   });
+  window.MARKETING = { get chart() { return chart; } };
 })();
