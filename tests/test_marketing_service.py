@@ -439,6 +439,7 @@ async def test_a_customer_is_exported_and_erased_from_every_marketing_table(
             "tags": ["vip"],
             "churn_risk": 0.0,
             "address": "",
+            "birthday": None,
         }
     ]
     assert exported["conversions"] == [

@@ -369,6 +369,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         recommendations.profile,
         marketing_config(settings),
         churn=churn_risk,
+        events=recommendations.events_of,
     )
     # Its own engine and storage threads: a webhook's acknowledgement (one insert) must not
     # wait behind the conversation work queued on the main pool.

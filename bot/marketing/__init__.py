@@ -60,6 +60,7 @@ from bot.marketing._segments import FIELDS, CustomerProfile, Segment
 from bot.marketing._service import (
     ChurnLookup,
     Contact,
+    EventLookup,
     Experiment,
     MarketingConfig,
     MarketingService,
@@ -129,6 +130,7 @@ __all__ = [
     "CustomerProfile",
     "DeliveryFailed",
     "EmailCourier",
+    "EventLookup",
     "Experiment",
     "ExperimentNotFound",
     "ExperimentPlan",

@@ -51,6 +51,11 @@ class CustomerProfile:
     days_since_contact: float | None = None  # days since the customer last wrote to us
     affinity: Mapping[str, float] = field(default_factory=dict)  # category -> 0..1
     consented: bool = False  # a marketing opt-in on ``channel`` is recorded
+    # Trigger facts (``_triggers``): purchase events, an abandoned cart, the birthday.
+    purchases: int = 0
+    days_since_first_purchase: float | None = None
+    cart_abandoned_hours: float | None = None  # the latest cart of an item not bought since
+    days_to_birthday: int | None = None  # 0 on the birthday, in the customer's time zone
 
     def as_json(self) -> dict[str, object]:
         """Plain JSON for the API and the command line."""
@@ -67,6 +72,10 @@ class CustomerProfile:
             "days_since_contact": self.days_since_contact,
             "affinity": dict(self.affinity),
             "consented": self.consented,
+            "purchases": self.purchases,
+            "days_since_first_purchase": self.days_since_first_purchase,
+            "cart_abandoned_hours": self.cart_abandoned_hours,
+            "days_to_birthday": self.days_to_birthday,
         }
 
 
@@ -88,7 +97,19 @@ FIELDS: dict[str, tuple[Kind, Callable[[CustomerProfile], Value]]] = {
         lambda p: _NEVER if p.days_since_contact is None else p.days_since_contact,
     ),
     "consented": ("bool", lambda p: p.consented),
+    "purchases": ("number", lambda p: float(p.purchases)),
+    # Trigger facts that did not happen read as NaN, which no comparison matches: a customer
+    # without an abandoned cart is in neither "cart_abandoned_hours >= 4" nor "< 4".
+    "days_since_first_purchase": ("number", lambda p: _unknown(p.days_since_first_purchase)),
+    "cart_abandoned_hours": ("number", lambda p: _unknown(p.cart_abandoned_hours)),
+    "days_to_birthday": ("number", lambda p: _unknown(p.days_to_birthday)),
 }
+
+
+def _unknown(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
 _AFFINITY = re.compile(r"affinity\.([a-z0-9_]{1,32})")
 
 _TOKEN = re.compile(
@@ -372,6 +393,8 @@ def _holds(node: Node, profile: CustomerProfile) -> bool:
     if isinstance(node, Truth):
         return bool(_value(node.operand, profile))
     left, right = _value(node.left, profile), _value(node.right, profile)
+    if any(isinstance(side, float) and math.isnan(side) for side in (left, right)):
+        return False  # an unknown number (a trigger that never happened) matches nothing
     if node.op == "in":
         return isinstance(right, frozenset) and left in right
     if node.op == "==":

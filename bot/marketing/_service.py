@@ -43,8 +43,9 @@ from bot.marketing._tables import (
     SegmentRow,
     SendRow,
 )
+from bot.marketing._triggers import check_birthday, trigger_facts
 from bot.privacy import ConsentService
-from bot.recommend import UserProfile
+from bot.recommend import Event, UserProfile
 from bot.storage import Database, utcnow
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ logger = logging.getLogger(__name__)
 ProfileLookup = Callable[[str], Awaitable[UserProfile | None]]
 # The customer's latest churn risk from the insights module's scores (None: never scored).
 ChurnLookup = Callable[[str], Awaitable[float | None]]
+# The customer's interaction events, oldest first (the recommendation service's ``events_of``).
+EventLookup = Callable[[str], Awaitable[list[Event]]]
 Clock = Callable[[], datetime]
 MAX_TAGS = 32
 EMAIL = "email"
@@ -75,6 +78,8 @@ class Contact:
     churn_risk: float = 0.0
     last_contact_at: datetime | None = None
     address: str = ""  # the e-mail address on the "email" channel; unused elsewhere
+    # "MM-DD", imported by the shop only for customers who agreed; no year is kept (PIPL).
+    birthday: str = ""
 
 
 @dataclass(frozen=True)
@@ -122,9 +127,11 @@ class MarketingService:
         *,
         clock: Clock = utcnow,
         churn: ChurnLookup | None = None,
+        events: EventLookup | None = None,
     ) -> None:
         self._db = database
         self._churn = churn
+        self._events = events
         self._consents = consents
         self._profiles = profiles
         self.config = config or MarketingConfig()
@@ -159,6 +166,8 @@ class MarketingService:
             )
         if contact.channel != EMAIL and contact.address:
             raise InvalidMarketingRequest("only contacts on the email channel take an address")
+        if contact.birthday:
+            check_birthday(contact.birthday)
 
         def write(session: Session) -> None:
             row = session.get(ContactRow, (contact.customer_id, contact.channel))
@@ -171,6 +180,7 @@ class MarketingService:
             row.churn_risk = contact.churn_risk
             row.last_contact_at = contact.last_contact_at
             row.address = contact.address
+            row.birthday = contact.birthday or None
             row.updated_at = self._clock()
 
         await self._db.session(write)
@@ -193,6 +203,7 @@ class MarketingService:
                     r.churn_risk,
                     r.last_contact_at,
                     r.address,
+                    r.birthday or "",
                 )
                 for r in rows
             ]
@@ -208,6 +219,9 @@ class MarketingService:
         # shop's CRM gave: triggered campaigns on churn risk follow the scores as they change.
         scored = await self._churn(contact.customer_id) if self._churn else None
         consented = await self._consents.allows(contact.customer_id, "marketing", contact.channel)
+        timezone = contact.timezone or self.config.policy.default_timezone
+        events = await self._events(contact.customer_id) if self._events else []
+        facts = trigger_facts(events, contact.birthday, timezone, now)
         contact_days = (
             (now - contact.last_contact_at).total_seconds() / 86400
             if contact.last_contact_at
@@ -217,7 +231,7 @@ class MarketingService:
             customer_id=contact.customer_id,
             channel=contact.channel,
             language=contact.language or (bought.language if bought and bought.language else ""),
-            timezone=contact.timezone or self.config.policy.default_timezone,
+            timezone=timezone,
             tags=contact.tags,
             recency_days=bought.recency_days if bought else None,
             frequency=bought.frequency if bought else 0,
@@ -226,6 +240,10 @@ class MarketingService:
             days_since_contact=contact_days,
             affinity=dict(bought.category_affinity) if bought else {},
             consented=consented,
+            purchases=facts.purchases,
+            days_since_first_purchase=facts.days_since_first_purchase,
+            cart_abandoned_hours=facts.cart_abandoned_hours,
+            days_to_birthday=facts.days_to_birthday,
         )
 
     # ---- segments ----------------------------------------------------------------------------
@@ -403,6 +421,7 @@ class MarketingService:
                         "tags": json.loads(c.tags),
                         "churn_risk": c.churn_risk,
                         "address": c.address,
+                        "birthday": c.birthday,
                     }
                     for c in contacts
                 ],

@@ -26,6 +26,8 @@ class ContactRow(Base):
     last_contact_at: Mapped[datetime | None] = mapped_column(default=None)
     # Where the channel reaches the customer when it is not the conversation (an e-mail address)
     address: Mapped[str] = mapped_column(String(254), default="")
+    # "MM-DD" only (no year: PIPL minimisation), for birthday-triggered campaigns
+    birthday: Mapped[str | None] = mapped_column(String(5), default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -58,6 +58,11 @@ class ContactIn(_In):
     churn_risk: float = Field(default=0.0, ge=0, le=1)
     last_contact_at: AwareDatetime | None = None
     address: str = Field(default="", max_length=254, description="E-mail address (email only).")
+    birthday: str = Field(
+        default="",
+        max_length=5,
+        description='Month-day "MM-DD" (no year is kept), only for customers who agreed.',
+    )
 
 
 class ExpressionIn(_In):
@@ -87,6 +92,10 @@ class ProfileOut(BaseModel):
     days_since_contact: float | None
     affinity: dict[str, float]
     consented: bool
+    purchases: int
+    days_since_first_purchase: float | None
+    cart_abandoned_hours: float | None
+    days_to_birthday: int | None
 
     @classmethod
     def of(cls, p: CustomerProfile) -> ProfileOut:
@@ -103,6 +112,10 @@ class ProfileOut(BaseModel):
             days_since_contact=p.days_since_contact,
             affinity=dict(p.affinity),
             consented=p.consented,
+            purchases=p.purchases,
+            days_since_first_purchase=p.days_since_first_purchase,
+            cart_abandoned_hours=p.cart_abandoned_hours,
+            days_to_birthday=p.days_to_birthday,
         )
 
 
@@ -487,6 +500,7 @@ def build_marketing_router(
                 contact.churn_risk,
                 contact.last_contact_at,
                 contact.address,
+                contact.birthday,
             )
         )
         return contact
