@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import secrets
+from datetime import datetime
 from pathlib import Path
 
 from bot.app._settings import Settings
@@ -28,6 +29,7 @@ from bot.storage import Database
 logger = logging.getLogger(__name__)
 
 KEY_FILE = "marketing-link.key"
+HISTORY = 500  # messages read per page when looking for the customer's last message
 
 
 class ConversationCourier:
@@ -47,6 +49,18 @@ class ConversationCourier:
         if message.link:
             payload["custom"]["link"] = message.link
         await self._conversations.post(conversation, message.text, author="system", payload=payload)
+
+    async def last_inbound(self, customer_id: str, channel: str) -> datetime | None:
+        """When the customer last wrote on ``channel`` (the apps' reply windows count from it)."""
+        conversation = await self._conversations.find(channel, customer_id)
+        latest, after = None, None
+        while conversation is not None:
+            page = await self._conversations.history(conversation, after_id=after, limit=HISTORY)
+            latest = next((m.created_at for m in reversed(page) if m.direction == "in"), latest)
+            if len(page) < HISTORY:
+                break
+            after = page[-1].id
+        return latest
 
 
 def link_secret(settings: Settings) -> str:
@@ -88,7 +102,14 @@ def campaigns_of(
         couriers["email"] = EmailCourier(config)
     links = LinkSigner(link_secret(settings), settings.public_url or settings.hub_url)
     default = ConversationCourier(conversations) if conversations is not None else None
-    return Campaigns(database, marketing, couriers, links, default_courier=default)
+    return Campaigns(
+        database,
+        marketing,
+        couriers,
+        links,
+        default_courier=default,
+        last_inbound=default.last_inbound if default is not None else None,
+    )
 
 
 class CampaignOrders:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
@@ -58,6 +58,12 @@ PENDING, SENDING, SENT, SKIPPED, FAILED, HELD_OUT = (
     "held_out",
 )
 RECIPIENT_STATUSES = (PENDING, SENDING, SENT, SKIPPED, FAILED, HELD_OUT)
+# How long after the customer's last message a channel lets the shop write first: WeChat
+# Official Accounts' customer-service messages reach a customer within 48 hours of their last
+# message (error 45015 after that); a template message would be needed, and it is not sent.
+REPLY_WINDOWS: dict[str, timedelta] = {"wechat": timedelta(hours=48)}
+# When the customer last wrote to the shop on a channel (None: never).
+LastInbound = Callable[[str, str], Awaitable[datetime | None]]
 MAX_URL = 2000
 MAX_DAYS = 90
 ERROR_CHARS = 300
@@ -232,6 +238,8 @@ class Campaigns:
         links: LinkSigner,
         *,
         default_courier: Courier | None = None,
+        last_inbound: LastInbound | None = None,
+        reply_windows: Mapping[str, timedelta] = REPLY_WINDOWS,
         clock: Callable[[], datetime] = utcnow,
         lease: timedelta = timedelta(minutes=5),
         quiet_retry: timedelta = timedelta(minutes=30),
@@ -241,6 +249,8 @@ class Campaigns:
         self._marketing = marketing
         self._couriers = dict(couriers)
         self._default = default_courier
+        self._last_inbound = last_inbound
+        self._reply_windows = dict(reply_windows)
         self.links = links
         self._clock = clock
         self._lease = lease
@@ -569,6 +579,11 @@ class Campaigns:
         if admission.refused is not None:
             await self._close(recipient_id, SKIPPED, admission.refused, now)
             return SKIPPED
+        outside = await self._outside_window(recipient.customer_id, recipient.channel, now)
+        if outside is not None:
+            await self._marketing.release(admission)  # nothing went out: the caps stay free
+            await self._close(recipient_id, SKIPPED, outside, now)
+            return SKIPPED
         try:
             message = await self._compose(recipient, campaign)
             courier = self._couriers.get(recipient.channel, self._default)
@@ -587,6 +602,17 @@ class Campaigns:
             return FAILED
         await self._close(recipient_id, SENT, None, now)
         return SENT
+
+    async def _outside_window(self, customer_id: str, channel: str, now: datetime) -> str | None:
+        """The skip reason when the channel no longer lets the shop write to the customer
+        (``outside_48h_window``), else None."""
+        window = self._reply_windows.get(channel)
+        if window is None or self._last_inbound is None:
+            return None
+        last = await self._last_inbound(customer_id, channel)
+        if last is not None and now - last <= window:
+            return None
+        return f"outside_{int(window.total_seconds() // 3600)}h_window"
 
     async def _close(
         self, recipient_id: int, status: str, reason: str | None, now: datetime
