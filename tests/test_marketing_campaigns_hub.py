@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 
 from bot.app import Settings, create_app
 from bot.app._container import HubServices
-from bot.app._marketing import CampaignOrders
 from bot.marketing import OPT_OUT_CONFIRMATION
 from bot.orders import OrderService
 from tests.app_standin import AppStandIn, running
@@ -198,26 +197,42 @@ def test_send_click_order_conversion_through_the_hub(
     assert client.portal.call(hub.consents.allows, "customer-001", "marketing", "rest")
     assert client.post(f"/m/u/{path.rsplit('/', 1)[1]}").status_code == 404
 
-    # An order placed in the orders module (as the action server's listener sees it).
-    orders = OrderService(tmp_path / "orders.db")
-    listener = CampaignOrders(hub.campaigns)
-    orders.subscribe(listener)
-
-    async def place() -> int:
-        order = orders.place(
-            "customer-001",
-            [("EL-005", 1)],
-            address="广州市天河区天河路385号太古汇一座2205",
-            recipient="张伟",
-            phone="13530246633",
-        )
-        await listener.drain()
-        return order.total
-
-    total = client.portal.call(place)
+    # The shop's checkout reports the order over HTTP: stored by the orders module, credited
+    # to the campaign and its arm; refused without the key or for an unknown customer.
+    order = {
+        "customer_id": "customer-001",
+        "items": [{"sku": "EL-005", "quantity": 1}],
+        "address": "广州市天河区天河路385号太古汇一座2205",
+        "recipient": "张伟",
+        "phone": "13530246633",
+    }
+    assert client.post("/api/orders/placed", json=order).status_code == 401
+    unknown = client.post(
+        "/api/orders/placed", json={**order, "customer_id": "guessed-999"}, headers=AUTH
+    )
+    assert (unknown.status_code, unknown.json()["detail"]) == (
+        422,
+        "no customer has id 'guessed-999'",
+    )
+    placed = client.post("/api/orders/placed", json=order, headers=AUTH)
+    assert placed.status_code == 201, placed.text
+    for listener in client.app.state.order_listeners:  # type: ignore[attr-defined]
+        client.portal.call(listener.drain)
+    stored = OrderService(tmp_path / "orders.db").get(placed.json()["order_id"])
+    assert (stored.customer_id, stored.total) == ("customer-001", placed.json()["total"])
     report = api(client, "GET", f"/campaigns/{campaign['id']}")
     assert (report["clicks"], report["unique_clicks"]) == (2, 1)
-    assert (report["conversions"], report["revenue"]) == (1, float(total))
+    assert (report["conversions"], report["revenue"]) == (1, float(placed.json()["total"]))
+    [arm] = report["arms"]
+    assert (arm["name"], arm["sent"], arm["unique_clicks"], arm["conversions"]) == (
+        "main",
+        3,
+        1,
+        1,
+    )
+    # The purchase is also the customer's recommendation event (the marketing triggers see it).
+    events = client.portal.call(hub.recommendations.events_of, "customer-001")
+    assert [(e.item_id, e.kind) for e in events] == [("EL-005", "purchase")]
 
 
 def test_campaign_routes_refuse_bad_input_and_stay_closed_without_the_key(

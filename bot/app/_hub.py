@@ -26,13 +26,16 @@ from bot.app._churn_job import churn_jobs
 from bot.app._container import (
     HubServices,
     build_hub_services,
+    order_service,
     prepare_recommendations,
     rate_limiter,
 )
 from bot.app._exposure import check_exposure
+from bot.app._feedback import OrderEvents
 from bot.app._jobs import Job, Jobs
 from bot.app._knowledge import uploads_dir
 from bot.app._logs import configure_logging
+from bot.app._marketing import CampaignOrders
 from bot.app._nlu_retrain import NluRetrainer
 from bot.app._rasa_events import RasaEvents, intent_recorder
 from bot.app._scale import ConsoleRelay, RedisJobLease
@@ -201,6 +204,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     )
     app.include_router(rest.build_campaign_links_router(hub.campaigns))
+    # Orders the shop's own checkout reports: credited to the campaign that last reached the
+    # customer, and purchase events for recommendations (and the marketing triggers).
+    orders = order_service(settings)
+    app.state.order_listeners = (OrderEvents(hub.recommendations), CampaignOrders(hub.campaigns))
+    for listener in app.state.order_listeners:
+        orders.subscribe(listener)
+    app.include_router(
+        rest.build_orders_router(orders, _closed_without_key(settings.api_key, "orders"))
+    )
     desk = console.ConsoleServices(
         conversations=hub.conversations,
         handoffs=hub.handoffs,

@@ -1,8 +1,10 @@
 """The REST channel: ``POST /api/messages``, ``/api/media``, the ticket API ``/api/tickets`` and a
-customer's own export and erasure ``/api/privacy``, and the marketing API ``/api/marketing``."""
+customer's own export and erasure ``/api/privacy``, the marketing API ``/api/marketing``, and
+``/api/orders/placed`` for orders the shop's own checkout takes."""
 
 from channels.rest._marketing import build_campaign_links_router, build_marketing_router
 from channels.rest._media import build_media_router
+from channels.rest._orders import build_orders_router
 from channels.rest._privacy import build_privacy_router
 from channels.rest._router import MessageIn, MessagesOut, ReplyOut, build_router
 from channels.rest._tickets import Authorize, TicketCaller, build_tickets_router, csv_cell
@@ -16,6 +18,7 @@ __all__ = [
     "build_campaign_links_router",
     "build_marketing_router",
     "build_media_router",
+    "build_orders_router",
     "build_privacy_router",
     "build_router",
     "build_tickets_router",
