@@ -275,3 +275,39 @@ def test_the_builder_refuses_what_cannot_be_sent_and_stores_nothing(
     )
     assert dict(row) == {"kind": "triggered", "status": "scheduled", "policy": "thompson"}
     page.context.close()
+
+
+def test_copy_written_on_the_page_is_checked_reviewed_and_then_offered_to_the_builder(
+    browser: Browser, hub: Hub
+) -> None:
+    page = supervisor_page(browser, hub)
+    page.fill("#copy-campaign", "autumn")
+    page.fill("#d-products", "EL-999")
+    page.locator("#d-write").click()
+    expect(page.locator("#mk-error")).to_contain_text("EL-999")
+    page.fill("#d-products", "EL-005")
+    page.fill("#d-discounts", "20")
+    page.fill("#d-claims", "limited_time")
+    page.fill("#d-n", "2")
+    page.locator("#d-write").click()
+    expect(page.locator("#d-result")).to_have_text("已撰写 2 条：2 条待审核，0 条被检查拦截")
+    expect(page.locator("#copy-rows li.variant")).to_have_count(2)
+    first = page.locator("#copy-rows li.variant").first
+    written = int(first.get_attribute("data-variant") or 0)
+    first.locator("button.approve").click()
+    expect(page.locator("#copy-rows li.variant")).to_have_count(1)
+    # Only the approved one is offered to the builder.
+    page.fill("#b-copy", "autumn")
+    page.locator("#b-load").click()
+    expect(page.locator("#b-variants select")).to_have_count(1)
+    assert page.locator("#b-variants select").get_attribute("data-variant") == str(written)
+    stored = query_hub_db(
+        hub.var_dir,
+        "SELECT status, source, reviewer FROM marketing_copy_variants WHERE campaign = 'autumn' "
+        "ORDER BY id",
+    )
+    assert [tuple(r) for r in stored] == [
+        ("approved", "template", "sam"),
+        ("pending", "template", None),
+    ]
+    page.context.close()

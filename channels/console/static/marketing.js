@@ -33,6 +33,10 @@
       "needArm": "请至少为一个分组选择已通过的文案。",
       "oneArm": "不做实验时只能有一个分组（都选 A）。",
       "noApproved": "该批次没有已通过的文案。",
+      "draftTitle": "撰写新文案（写入上面的文案批次，经检查后待审核）", "count": "条数",
+      "products": "商品编号（逗号分隔）", "discounts": "折扣 %（逗号分隔）",
+      "claims": "卖点（逗号分隔）", "write": "撰写",
+      "drafted": "已撰写 {n} 条：{pending} 条待审核，{blocked} 条被检查拦截",
     },
     en: {
       "title": "Marketing", "segments": "Segments", "name": "Name", "expression": "Expression",
@@ -63,6 +67,10 @@
       "needArm": "Choose approved copy for at least one arm.",
       "oneArm": "Without an experiment there is one arm (choose A for all).",
       "noApproved": "This batch has no approved copy.",
+      "draftTitle": "Write new copy (into the copy batch above; checked, then waiting for review)",
+      "count": "How many", "products": "Product ids (comma-separated)",
+      "discounts": "Discounts % (comma-separated)", "claims": "Claims (comma-separated)",
+      "write": "Write", "drafted": "{n} written: {pending} waiting for review, {blocked} blocked by the checker",
     },
   };
   const $ = (id) => document.getElementById(id);
@@ -285,7 +293,7 @@
     };
     if (chart) { chart.data = data; chart.update(); return; }
     chart = new window.Chart($("r-chart"), { type: "bar", data,
-      options: { animation: false, responsive: true, scales: { y: { beginAtZero: true } } } });
+      options: { animation: false, responsive: true, aspectRatio: 4, scales: { y: { beginAtZero: true } } } });
   }
 
   async function refreshShown() {
@@ -304,6 +312,26 @@
       state.variants = await call("GET", `/api/marketing/copy/${campaign}?status=${status}`);
       ok();
       drawVariants();
+    } catch (error) { fail(error); }
+  }
+
+  const list = (value) => value.split(/[,，]/).map((x) => x.trim()).filter(Boolean);
+
+  async function draft() {
+    const body = {
+      campaign: $("copy-campaign").value.trim(), language: $("d-language").value,
+      n: Number($("d-n").value),
+      brief: { products: list($("d-products").value), discounts: list($("d-discounts").value).map(Number),
+        claims: list($("d-claims").value), channel: $("d-channel").value },
+    };
+    try {
+      const written = await call("POST", "/api/marketing/copy/drafts", body);
+      const blocked = written.filter((v) => v.status === "blocked").length;
+      $("d-result").textContent = fill(d("drafted"),
+        { n: written.length, pending: written.length - blocked, blocked });
+      ok();
+      $("copy-status").value = "pending";
+      await loadVariants();
     } catch (error) { fail(error); }
   }
 
@@ -362,6 +390,7 @@
     applyStrings();
     $("preview-form").addEventListener("submit", (event) => { event.preventDefault(); preview(); });
     $("copy-form").addEventListener("submit", (event) => { event.preventDefault(); loadVariants(); });
+    $("draft-form").addEventListener("submit", (event) => { event.preventDefault(); draft(); });
     $("run").addEventListener("click", runDue);
     $("b-saved").addEventListener("change", () => {
       const expression = state.saved[$("b-saved").value];
