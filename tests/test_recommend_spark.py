@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 
 from bot.recommend import (
+    CATALOGUE,
     Event,
+    RecommendConfig,
+    RecommendService,
     SparkALSModel,
     TrainingEngineUnavailable,
     build_interactions,
@@ -18,6 +21,8 @@ from bot.recommend import (
 )
 from bot.recommend._spark import spark_session
 from bot.recommend._synthetic import generate
+from bot.storage import Database
+from tests.test_recommend_service import NOW, shop_history
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +82,22 @@ def test_an_unknown_master_is_a_clear_error() -> None:
     model = SparkALSModel(factors=4, iterations=3)
     model.fit(data)
     assert len(model.recommend("3", 3)) == 3
+
+
+async def test_the_service_trains_its_als_on_spark_when_a_master_is_set(tmp_path: Path) -> None:
+    # SQLite only: the database plays no part in where the model trains.
+    database = Database(f"sqlite:///{tmp_path}/hub.db")
+    await database.migrate()
+    try:
+        service = RecommendService(
+            database, config=RecommendConfig(spark_master="local[2]"), clock=lambda: NOW
+        )
+        await service.import_catalogue(CATALOGUE)
+        for event in shop_history():
+            await service.record_event(event)
+        report = await service.train()
+        assert report.models == ("spark_als", "itemknn", "popularity")
+        picks = await service.recommend("c04", k=4)  # c04 favours books
+        assert sum(r.item.category == "books" for r in picks) >= 2
+    finally:
+        database.dispose()

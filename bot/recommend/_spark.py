@@ -43,6 +43,7 @@ def spark_session(master: str) -> Any:
             SparkSession.builder.master(master)
             .appName("bot-recommend-als")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", "4")
         )
         if master.startswith("local"):
