@@ -61,7 +61,7 @@ bench: setup-test
 
 lock:
 	cd requirements && ../$(PIP_COMPILE) hub.in -o hub.txt && ../$(PIP_COMPILE) dev.in -o dev.txt \
-		&& ../$(PIP_COMPILE) llm.in -o llm.txt
+		&& ../$(PIP_COMPILE) llm.in -o llm.txt && ../$(PIP_COMPILE) spark.in -o spark.txt
 	# Rasa's environment is locked by resolving rasa.in in a scratch Python 3.10 environment.
 	scripts/lock-rasa.sh
 

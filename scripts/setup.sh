@@ -12,6 +12,7 @@ SYSTEM_PACKAGES=(
   fonts-noto-cjk                                      # rendering Chinese screenshots and pages
   chromium                                            # browser end-to-end tests
   postgresql redis-server rabbitmq-server nginx       # scale-out mode and its tests
+  default-jre-headless                                # Java 17 for Spark (recommendations' ALS)
 )
 
 say() { printf 'setup: %s\n' "$*" >&2; }
@@ -106,5 +107,6 @@ if [ "$TEST" = "1" ]; then
   # crashed on these machines), both cores, and pip keeps the built wheel in its cache.
   export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF}"
   export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
-  make_env .venv .setup-stamp-test "$PY311" requirements/hub.txt requirements/dev.txt requirements/llm.txt
+  make_env .venv .setup-stamp-test "$PY311" requirements/hub.txt requirements/dev.txt requirements/llm.txt \
+    requirements/spark.txt
 fi

@@ -114,3 +114,26 @@ def test_a_file_that_is_not_utf8_csv_is_refused(tmp_path: Path) -> None:
 
 def test_synthetic_table_is_reproducible() -> None:
     pd.testing.assert_frame_equal(synthetic_churn_table(200, 5), synthetic_churn_table(200, 5))
+
+
+def test_a_category_reason_names_the_customers_own_value(tmp_path: Path) -> None:
+    """Churn follows the plan alone; a customer on "plus" is never told their plan is "basic"."""
+    plans = ["basic", "plus", "vip"] * 120
+    frame = pd.DataFrame(
+        {
+            "plan": plans,
+            "age": [20 + i % 7 for i in range(len(plans))],
+            "churned": ["yes" if p == "basic" else "no" for p in plans],
+        }
+    )
+    path = tmp_path / "plans.csv"
+    frame.to_csv(path, index=False)
+    data = read_churn_csv(path, "churned", None)
+    model, _ = train_churn(data, seed=1, labels={"plan": ("套餐", "plan")})
+    row = data.features.iloc[[1]]  # a "plus" customer
+    reasons = model.reasons(row, "en")
+    plan_reasons = [r for r in reasons if r.startswith("plan is")]
+    assert plan_reasons, reasons
+    assert all(r.startswith("plan is plus,") for r in plan_reasons), reasons
+    assert all("basic" not in r and "vip" not in r for r in reasons)
+    assert any(r.startswith("套餐为plus，") for r in model.reasons(row, "zh"))

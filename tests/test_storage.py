@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
 
 from bot.storage import Conversation, Database, Message, alembic_config
+from bot.storage._database import WORKERS
 
 
 @pytest.fixture
@@ -105,4 +109,28 @@ async def test_failed_unit_of_work_rolls_back(database: Database) -> None:
         await database.session(write_then_fail)
     count = await database.session(lambda s: len(s.execute(select(Conversation)).all()))
     assert count == 0
+    database.dispose()
+
+
+async def test_urgent_work_does_not_queue_behind_busy_storage_threads(database: Database) -> None:
+    """Every shared storage thread is held by slow work; an urgent unit of work still runs."""
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def slow(_session: Session) -> None:
+        started.release()
+        release.wait(timeout=30)
+
+    holders = [asyncio.ensure_future(database.session(slow)) for _ in range(WORKERS)]
+    for _ in range(WORKERS):  # every shared thread is now busy
+        await asyncio.to_thread(started.acquire, True, 30)
+    queued = asyncio.ensure_future(database.session(lambda s: "shared"))
+    try:
+        urgent = await asyncio.wait_for(database.session(lambda s: "urgent", urgent=True), 10)
+        assert urgent == "urgent"
+        assert not queued.done()  # the ordinary one is still waiting for a shared thread
+    finally:
+        release.set()
+    assert await queued == "shared"
+    await asyncio.gather(*holders)
     database.dispose()

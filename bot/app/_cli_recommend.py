@@ -16,7 +16,14 @@ import typer
 
 from bot.app._cli_settings import cli_settings
 from bot.app._container import recommend_service
-from bot.recommend import EVENT_FORMATS, MODELS, RecommendError, RecommendService, evaluate
+from bot.recommend import (
+    EVENT_FORMATS,
+    MODELS,
+    OPTIONAL_MODELS,
+    RecommendError,
+    RecommendService,
+    evaluate,
+)
 from bot.storage import Database
 from knowledge import E5Embedder
 
@@ -82,7 +89,11 @@ def eval_command(
     test_ratio: Annotated[float, typer.Option(min=0.05, max=0.5)] = 0.25,
     seed: int = 42,
     models: Annotated[
-        str | None, typer.Option(help=f"Comma-separated, of {', '.join(MODELS)}; default all.")
+        str | None,
+        typer.Option(
+            help=f"Comma-separated, of {', '.join(MODELS)}; default all. "
+            f"Also {', '.join(OPTIONAL_MODELS)} (ALS trained on Spark; only when named)."
+        ),
     ] = None,
     catalogue: Annotated[
         Path | None, typer.Option(help="Item texts for the content model (CSV/JSON).")

@@ -52,7 +52,7 @@ from bot.media import AttachmentStore, MediaIntake
 from bot.orders import OrderService
 from bot.outbox import Outbox, RetryPolicy
 from bot.privacy import AuditLog, ConsentService, PersonalData, Retention, RetentionRule
-from bot.recommend import CATALOGUE, RecommendService
+from bot.recommend import CATALOGUE, RecommendConfig, RecommendService
 from bot.storage import Database
 from bot.tickets import (
     CATEGORY_OF_INTENT,
@@ -239,7 +239,12 @@ def unattended_tickets(tickets: TicketService) -> UnattendedTickets:
 def recommend_service(settings: Settings, database: Database) -> RecommendService:
     """Recommendations on the hub database, models versioned under ``var_dir``; the content
     model embeds item texts with the bundled e5 model (loaded on first use)."""
-    return RecommendService(database, embedder=E5Embedder(), model_dir=settings.recommend_model_dir)
+    return RecommendService(
+        database,
+        embedder=E5Embedder(),
+        config=RecommendConfig(spark_master=settings.recommend_spark_master),
+        model_dir=settings.recommend_model_dir,
+    )
 
 
 async def prepare_recommendations(service: RecommendService) -> None:

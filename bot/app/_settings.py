@@ -360,6 +360,12 @@ class Settings(BaseSettings):
         gt=0,
         description="How often a serving process looks for a newer trained recommendation model.",
     )
+    recommend_spark_master: str | None = Field(
+        default=None,
+        description="Train the recommendations' ALS on Apache Spark at this master URL (e.g. "
+        "`local[2]`, `spark://host:7077`; needs `requirements/spark.txt` and Java 17+); "
+        "unset: the `implicit` library in the hub.",
+    )
 
     # marketing
     marketing_max_per_day: int = Field(

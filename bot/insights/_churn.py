@@ -178,12 +178,23 @@ class ChurnModel:
     def _words(self, column: str, raw: pd.Series, value: float, language: Language) -> str:
         name, _, level = column.partition("=")
         zh_name, en_name = self.labels.get(name, (name, name))
-        shown = level if level else _number(raw.get(name))
+        # Always the customer's own value: a one-hot column "plan=No" also speaks for a customer
+        # whose plan is "Yes" (its 0 moved the risk), and naming the column's level would say
+        # the opposite of the truth.
+        shown = _shown(raw.get(name)) if level else _number(raw.get(name))
         if language == "zh":
             direction = "提高" if value > 0 else "降低"
             return f"{zh_name}为{shown}，{direction}流失风险"
         direction = "raises" if value > 0 else "lowers"
         return f"{en_name} is {shown}, which {direction} the churn risk"
+
+
+def _shown(value: Any) -> str:
+    """A category as the customer's record has it."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "unknown"
+    text = str(value).strip()
+    return text or "unknown"
 
 
 def _number(value: Any) -> str:

@@ -106,7 +106,8 @@ class Outbox:
             return row.id
 
         try:
-            return await self._db.session(insert)
+            # The app waits for this insert before it hears "received" (WeChat gives 5 s).
+            return await self._db.session(insert, urgent=True)
         except IntegrityError:
             return None
 
@@ -176,7 +177,8 @@ class Outbox:
             return row.id
 
         try:
-            return await self._db.session(insert)
+            # The app waits for this insert before it hears "received" (WeChat gives 5 s).
+            return await self._db.session(insert, urgent=True)
         except IntegrityError:
             return None
 

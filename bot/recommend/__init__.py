@@ -13,9 +13,10 @@ from bot.recommend._errors import (
     InvalidEvent,
     NotFitted,
     RecommendError,
+    TrainingEngineUnavailable,
     UnknownModel,
 )
-from bot.recommend._evaluation import BASELINES, MODELS, build_model, evaluate
+from bot.recommend._evaluation import BASELINES, MODELS, OPTIONAL_MODELS, build_model, evaluate
 from bot.recommend._events import EVENT_FORMATS, load_events
 from bot.recommend._factors import ALSModel, BPRModel, SVDModel
 from bot.recommend._hybrid import HybridModel
@@ -31,6 +32,7 @@ from bot.recommend._service import (
     TrainReport,
     rank_recommendations,
 )
+from bot.recommend._spark import SparkALSModel
 from bot.recommend._types import (
     EVENT_KINDS,
     CatalogueItem,
@@ -55,6 +57,7 @@ __all__ = [
     "EVENT_FORMATS",
     "EVENT_KINDS",
     "MODELS",
+    "OPTIONAL_MODELS",
     "PRICE_BANDS",
     "ALSModel",
     "BPRModel",
@@ -85,8 +88,10 @@ __all__ = [
     "RowProblem",
     "SVDModel",
     "Scored",
+    "SparkALSModel",
     "TextEmbedder",
     "TrainReport",
+    "TrainingEngineUnavailable",
     "UnknownModel",
     "UserProfile",
     "WideDeepRanker",

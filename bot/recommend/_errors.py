@@ -23,3 +23,7 @@ class NotFitted(RecommendError):
 
 class InvalidEvent(RecommendError):
     """An interaction event that cannot be recorded; the message says which field to fix."""
+
+
+class TrainingEngineUnavailable(RecommendError):
+    """The engine a model trains on (Spark) cannot be started; the message says what is missing."""

@@ -27,12 +27,15 @@ from bot.recommend._hybrid import HybridModel
 from bot.recommend._interactions import Interactions, build_interactions
 from bot.recommend._itemknn import ItemKNNModel
 from bot.recommend._popularity import PopularityModel
+from bot.recommend._spark import SparkALSModel
 from bot.recommend._types import Reason
 from bot.recommend._widedeep import WideDeepRanker
 
 logger = logging.getLogger(__name__)
 
 MODELS = ("itemknn", "als", "bpr", "svd", "content", "hybrid", "widedeep")
+# Run only when asked for by name: Spark starts a JVM (seconds) and needs Java and pyspark.
+OPTIONAL_MODELS = ("spark_als",)
 BASELINES = ("popularity", "random")
 # Small grids: the machine has two cores and every fit is repeated on the validation split.
 GRIDS: dict[str, list[dict[str, Any]]] = {
@@ -40,6 +43,7 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
     "als": [{"factors": f, "alpha": a} for f in (32, 64) for a in (1.0, 4.0)],
     "bpr": [{"factors": 64, "learning_rate": r} for r in (0.01, 0.05)],
     "svd": [{"factors": f} for f in (16, 32, 64)],
+    "spark_als": [{"factors": f, "alpha": a} for f in (32, 64) for a in (1.0, 4.0)],
 }
 HYBRID_WEIGHTS = [
     {"als": 1.0, "itemknn": w, "popularity": p, "content": c}
@@ -121,13 +125,14 @@ def build_model(
         "als": lambda: ALSModel(**params),
         "bpr": lambda: BPRModel(**params),
         "svd": lambda: SVDModel(**params),
+        "spark_als": lambda: SparkALSModel(**params),
     }
     if name == "content":
         if embedder is None:
             raise UnknownModel("the content model needs an embedder; pass embedder=")
         return ContentModel(embedder)
     if name not in factories:
-        known = ", ".join([*BASELINES, *MODELS])
+        known = ", ".join([*BASELINES, *MODELS, *OPTIONAL_MODELS])
         raise UnknownModel(f"unknown model '{name}'; choose from {known}")
     return factories[name]()
 
@@ -252,8 +257,9 @@ def evaluate(
     data = build_interactions(events, catalogue)
     chosen = list(models) if models else list(MODELS)
     for name in chosen:
-        if name not in MODELS and name not in BASELINES:
-            raise UnknownModel(f"unknown model '{name}'; choose from {', '.join(MODELS)}")
+        if name not in MODELS and name not in BASELINES and name not in OPTIONAL_MODELS:
+            known = ", ".join([*MODELS, *OPTIONAL_MODELS])
+            raise UnknownModel(f"unknown model '{name}'; choose from {known}")
     has_text = bool(catalogue) and embedder is not None
     if embedder is not None and not isinstance(embedder, MemoEmbedder):
         embedder = MemoEmbedder(embedder)

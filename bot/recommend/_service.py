@@ -31,6 +31,7 @@ from bot.recommend._itemknn import ItemKNNModel
 from bot.recommend._popularity import PopularityModel
 from bot.recommend._profile import apply_event, view
 from bot.recommend._rerank import mmr, passes
+from bot.recommend._spark import SparkALSModel
 from bot.recommend._tables import EventRow, ItemRow, ProfileRow
 from bot.recommend._types import (
     EVENT_KINDS,
@@ -62,6 +63,7 @@ class RecommendConfig:
     candidates: int = 100
     query_weight: float = 2.0  # how much the customer's own words ("for running") count
     diversity: float = 0.85  # MMR trade-off: 1.0 keeps the model's order, lower mixes more
+    spark_master: str | None = None  # train the ALS member on Spark there; None: ``implicit``
 
 
 @dataclass(frozen=True)
@@ -317,11 +319,14 @@ class RecommendService:
     ) -> tuple[HybridModel, Interactions]:
         data = build_interactions(events, catalogue)
         weights = self._config.weights
+        factors = _factors_for(data, self._config.als_factors)
+        als: Recommender = (
+            SparkALSModel(factors=factors, master=self._config.spark_master)
+            if self._config.spark_master
+            else ALSModel(factors=factors)
+        )
         members: list[tuple[Recommender, float]] = [
-            (
-                ALSModel(factors=_factors_for(data, self._config.als_factors)),
-                weights.get("als", 0.0),
-            ),
+            (als, weights.get("als", 0.0)),
             (ItemKNNModel(), weights.get("itemknn", 0.0)),
             (PopularityModel(), weights.get("popularity", 0.0)),
         ]

@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 WORKERS = 8
+# Units of work a caller must answer quickly (a webhook's acknowledgement) run on their own
+# threads, so they never queue behind the message handling that fills the shared ones.
+URGENT_WORKERS = 2
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -48,22 +51,32 @@ class Database:
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(
-            url, pool_pre_ping=not self.is_sqlite, pool_size=WORKERS, max_overflow=0
+            url,
+            pool_pre_ping=not self.is_sqlite,
+            pool_size=WORKERS + URGENT_WORKERS,
+            max_overflow=0,
         )
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="db")
+        self._urgent = ThreadPoolExecutor(
+            max_workers=URGENT_WORKERS, thread_name_prefix="db-urgent"
+        )
 
     async def transaction(self, work: Callable[[Connection], T]) -> T:
         """Run ``work(connection)`` in one transaction on a storage thread; commit on success."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._in_transaction, work)
 
-    async def session(self, work: Callable[[Session], T]) -> T:
-        """Run ``work(session)`` in one ORM session on a storage thread; commit on success."""
+    async def session(self, work: Callable[[Session], T], *, urgent: bool = False) -> T:
+        """Run ``work(session)`` in one ORM session on a storage thread; commit on success.
+
+        ``urgent``: on the threads kept for small units of work someone is waiting on (a
+        webhook's acknowledgement), not behind the queue of the shared ones."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._in_session, work)
+        executor = self._urgent if urgent else self._executor
+        return await loop.run_in_executor(executor, self._in_session, work)
 
     def _in_transaction(self, work: Callable[[Connection], T]) -> T:
         with self.engine.begin() as connection:
@@ -80,6 +93,7 @@ class Database:
     def dispose(self) -> None:
         """Stop the storage threads and close every pooled connection."""
         self._executor.shutdown(wait=True)
+        self._urgent.shutdown(wait=True)
         self.engine.dispose()
 
 

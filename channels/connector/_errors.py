@@ -62,7 +62,14 @@ from bot.orders import (
 )
 from bot.outbox import AlreadySent, OutboxMessageNotFound, SendFailed, Undeliverable
 from bot.privacy import InvalidPrivacyRequest
-from bot.recommend import CatalogueError, EventImportError, InvalidEvent, NotFitted, UnknownModel
+from bot.recommend import (
+    CatalogueError,
+    EventImportError,
+    InvalidEvent,
+    NotFitted,
+    TrainingEngineUnavailable,
+    UnknownModel,
+)
 from bot.tickets import (
     IdempotencyConflict,
     InvalidStatusChange,
@@ -195,6 +202,7 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (InvalidEvent, 422, "bad_request"),
     (UnknownModel, 422, "bad_request"),
     (NotFitted, 503, "unavailable"),
+    (TrainingEngineUnavailable, 503, "unavailable"),
     # privacy
     (InvalidPrivacyRequest, 422, "bad_request"),
     # marketing
