@@ -2,7 +2,9 @@
 
 Telegram sends the secret in ``X-Telegram-Bot-Api-Secret-Token``; a request without it, or with
 another, is refused before its body is read and leaves nothing stored. The update id is the
-de-duplication key (Telegram redelivers an update until the webhook answers 2xx).
+de-duplication key (Telegram redelivers an update until the webhook answers 2xx). A shared
+contact whose ``user_id`` is the sender's own is a verified phone number (it links the customer's
+apps); anyone else's contact is refused.
 """
 
 from __future__ import annotations
@@ -84,6 +86,14 @@ def normalize(update: dict[str, Any], bot_username: str | None) -> AppMessage | 
             return None
         text = text.replace(mention, "").strip()
     metadata = {"telegram": {"chat_type": chat.get("type")}}
+    contact = message.get("contact")
+    if isinstance(contact, dict) and chat.get("type") == "private":
+        # Telegram vouches for a number only when the contact is the sender's own (shared with
+        # the request_contact button); a forwarded card of someone else carries their user_id.
+        sender_id = (message.get("from") or {}).get("id")
+        own = sender_id is not None and contact.get("user_id") == sender_id
+        phone = str(contact.get("phone_number") or "") if own else ""
+        return AppMessage(key, sender, "contact", phone=phone or None, metadata=metadata)
     voice = message.get("voice") or message.get("audio")
     if isinstance(voice, dict) and voice.get("file_id"):
         return AppMessage(key, sender, "voice", media_id=voice["file_id"], metadata=metadata)
