@@ -30,9 +30,12 @@ def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
     """A stored message as an interactive card: the text, an image link, and buttons whose value
     carries the payload (a tap comes back as a ``card.action.trigger`` event)."""
     payload = payload or {}
-    elements: list[dict[str, Any]] = [
-        {"tag": "div", "text": {"tag": "plain_text", "content": text[:TEXT_LIMIT] or " "}}
-    ]
+    cards = cards_of(payload)
+    elements: list[dict[str, Any]] = []
+    if text or not cards:
+        elements.append(
+            {"tag": "div", "text": {"tag": "plain_text", "content": text[:TEXT_LIMIT] or " "}}
+        )
     image = payload.get("image")
     if isinstance(image, str) and image:
         elements.append({"tag": "div", "text": {"tag": "plain_text", "content": image}})
@@ -48,10 +51,11 @@ def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
             for b in buttons
         ]
         elements.append({"tag": "action", "actions": actions})
-    for card in cards_of(payload):
+    for number, card in enumerate(cards):
         # A recommendation card: its name, reason and image link, then its buttons.
         words = "\n".join(line for line in (card.title, card.subtitle, card.image or "") if line)
-        elements.append({"tag": "hr"})
+        if elements or number:
+            elements.append({"tag": "hr"})
         elements.append({"tag": "div", "text": {"tag": "plain_text", "content": words}})
         if card.choices:
             elements.append({"tag": "action", "actions": [_button(c) for c in card.choices]})

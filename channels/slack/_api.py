@@ -31,12 +31,16 @@ REFUSED = frozenset(
 def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
     """A stored message as ``chat.postMessage`` arguments: Block Kit, with buttons in an actions
     block (a tap comes back to the interactivity endpoint with the payload as its value); an
-    image becomes an image block. ``text`` stays the notification's fallback."""
+    image becomes an image block; recommendation cards a section and buttons each. ``text`` stays
+    the notification's fallback."""
     payload = payload or {}
-    shown = text[:TEXT_LIMIT] or " "
-    blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "plain_text", "text": shown}}
-    ]
+    cards = cards_of(payload)
+    # A message of cards alone notifies with the items' names.
+    shown = (text or "\n".join(card.title for card in cards))[:TEXT_LIMIT] or " "
+    blocks: list[dict[str, Any]] = []
+    if text or not cards:
+        section_text = text[:TEXT_LIMIT] or " "
+        blocks.append({"type": "section", "text": {"type": "plain_text", "text": section_text}})
     image = payload.get("image")
     if isinstance(image, str) and image.startswith("https://"):
         blocks.append({"type": "image", "image_url": image, "alt_text": "image"})
@@ -52,7 +56,7 @@ def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
             for number, b in enumerate(buttons[:25], start=1)
         ]
         blocks.append({"type": "actions", "elements": elements})
-    blocks.extend(_card_blocks(cards_of(payload), first_number=len(buttons) + 1))
+    blocks.extend(_card_blocks(cards, first_number=len(buttons) + 1))
     return {"text": shown, "blocks": blocks[:MAX_BLOCKS]}
 
 

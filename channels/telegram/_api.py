@@ -32,9 +32,11 @@ def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
     if isinstance(image, str) and image:
         text = f"{text}\n{image}" if text else image
     cards = cards_of(payload)
+    paragraphs = [text] if text else []
     for number, card in enumerate(cards, start=1):
         lines = [f"{number}. {card.title}", card.subtitle, card.image or ""]
-        text += "\n\n" + "\n".join(line for line in lines if line)
+        paragraphs.append("\n".join(line for line in lines if line))
+    text = "\n\n".join(paragraphs)
     body: dict[str, Any] = {"method": "sendMessage", "text": text[:TEXT_LIMIT] or "…"}
     choices = choices_of(payload)
     own = len(choices) - sum(len(card.choices) for card in cards)

@@ -46,9 +46,15 @@ def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
     cards, choices = cards_of(payload), choices_of(payload)
     own = len(choices) - sum(len(card.choices) for card in cards)
     entries = [choice.title for choice in choices[:own]]
+    lines = [text] if text else []
     for number, card in enumerate(cards, start=1):
-        text += f"\n{number}. {card.title}" + (f"\n{card.subtitle}" if card.subtitle else "")
+        lines += (
+            [f"{number}. {card.title}", card.subtitle]
+            if card.subtitle
+            else [f"{number}. {card.title}"]
+        )
         entries += [f"{choice.title} · {card.title}" for choice in card.choices]
+    text = "\n".join(lines)
     if entries:
         return {
             "msgtype": "msgmenu",
