@@ -126,7 +126,7 @@ class AppStandIn:
         self._record(lambda: self.rasa_seen.append(body))
         text = str(body.get("message", ""))
         sender = body.get("sender")
-        if text == "recommend":
+        if text in ("recommend", "给我推荐手机"):
             cards = recommendation_cards(
                 [("EL-001", "华为 Mate 60 手机 ¥4999"), ("EL-002", "小米 14 手机 ¥3999")]
             )

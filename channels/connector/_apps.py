@@ -306,8 +306,10 @@ class AppConnector:
         await self._say(message, link_reply(others, language))
 
     async def _language(self, message: AppMessage) -> Language:
-        """The customer's language: their words, else the conversation's, else the default."""
-        found = detect_language(message.text) if message.text.strip() else None
+        """The customer's language: their words, else the conversation's, else the default (a
+        tap's text may be its payload, which says nothing of the language)."""
+        words = message.text.strip() if message.kind == "text" else ""
+        found = detect_language(words) if words else None
         if found is not None:
             return found
         conversation_id = await self._conversations.find(self.channel, message.sender)

@@ -71,7 +71,7 @@ def normalize(update: dict[str, Any], bot_username: str | None) -> AppMessage | 
             return None
         if data.startswith(CHOICE_PREFIX) and data[1:].isdigit():
             return AppMessage(key, str(chat), "text", text=data[1:], choice=int(data[1:]))
-        return AppMessage(key, str(chat), "payload", text=data, payload=data)
+        return AppMessage(key, str(chat), "payload", text=_title(query, data), payload=data)
     message = update.get("message")
     if not isinstance(message, dict):
         return None  # edits, channel posts, member changes: not customer messages
@@ -107,3 +107,15 @@ def normalize(update: dict[str, Any], bot_username: str | None) -> AppMessage | 
     if not text:
         return None
     return AppMessage(key, sender, "text", text=text, metadata=metadata)
+
+
+def _title(query: dict[str, Any], data: str) -> str:
+    """The tapped button's title, from the message the keyboard is on (what the customer saw);
+    the callback data when the keyboard is not there."""
+    markup = (query.get("message") or {}).get("reply_markup") or {}
+    rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+    for row in rows if isinstance(rows, list) else []:
+        for key in row if isinstance(row, list) else []:
+            if isinstance(key, dict) and key.get("callback_data") == data and key.get("text"):
+                return str(key["text"])
+    return data
