@@ -291,7 +291,8 @@ def test_telegram_contact_and_feishu_directory_link_one_customer(
     links = links_of(tmp_path)
     assert [key for key, _ in links] == [f"telegram:{CHAT}", f"feishu:{lark.CHAT}"]
     person = links[0][1]
-    assert person.startswith("person:") and links[1][1] == person
+    assert person.startswith("person:")
+    assert links[1][1] == person
     # The Telegram identity's events now belong to the person: one profile for both apps.
     assert events_of(tmp_path) == [(person, "EL-001", "dismiss", "telegram")]
 

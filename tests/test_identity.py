@@ -83,7 +83,8 @@ async def test_two_apps_with_one_phone_are_one_person(database: Database) -> Non
     ]
     # Someone else's number: another person, not linked to these.
     other = await service.link("slack", "D1", hasher("13900139000"), "slack")
-    assert other.person != first.person and other.others == []
+    assert other.person != first.person
+    assert other.others == []
     assert await service.person_of("wechat", "unknown") is None
     assert await service.linked("wechat", "unknown") == []
 
