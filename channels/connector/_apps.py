@@ -35,7 +35,7 @@ from bot.media import KeptButUnreadable, MediaIntake, MediaUpload, UploadTooLarg
 from bot.outbox import Outbox, PendingInbound, SendFailed
 from bot.recommend import Event, InvalidEvent, RecommendService
 from bot.storage import utcnow
-from channels.connector._cards import choices_of, feedback_of
+from channels.connector._cards import FeedbackKind, choices_of, feedback_of
 from channels.connector._errors import status_of
 from channels.connector._links import LINK_REPLIES, PhoneLinks, link_reply
 from channels.connector._uploads import REPLIES
@@ -238,7 +238,7 @@ class AppConnector:
 
     # ---- recommendation feedback and identity links -------------------------------------------
 
-    async def _record_feedback(self, message: AppMessage, kind: str, item_id: str) -> None:
+    async def _record_feedback(self, message: AppMessage, kind: FeedbackKind, item_id: str) -> None:
         """A card's "Details" (click) or "Not interested" (dismiss): the same event the widget
         records, then the item's description or an acknowledgement."""
         language = await self._language(message)
@@ -248,7 +248,7 @@ class AppConnector:
         key = await self._customer_key(message.sender)
         try:
             await self._recommendations.record_event(
-                Event(key, item_id, kind, utcnow(), channel=self.channel)  # type: ignore[arg-type]
+                Event(key, item_id, kind, utcnow(), channel=self.channel)
             )
         except InvalidEvent as exc:
             logger.info("%s recommendation feedback not recorded: %s", self.channel, exc)

@@ -10,10 +10,11 @@ on across the cards, so "5" answers the second card's second button whatever the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 FEEDBACK_PREFIX = "rf:"  # "rf:dismiss:EL-001": short enough for Telegram's 64-byte callback data
-FEEDBACK_KINDS = ("click", "dismiss")
+FeedbackKind = Literal["click", "dismiss"]
+FEEDBACK_KINDS: tuple[FeedbackKind, ...] = get_args(FeedbackKind)
 MAX_ITEM_ID_CHARS = 64
 
 
@@ -40,14 +41,17 @@ def feedback_payload(kind: str, item_id: str) -> str:
     return f"{FEEDBACK_PREFIX}{kind}:{item_id}"
 
 
-def feedback_of(payload: str | None) -> tuple[str, str] | None:
+def feedback_of(payload: str | None) -> tuple[FeedbackKind, str] | None:
     """(``click`` | ``dismiss``, item id) when ``payload`` is a card's feedback button."""
     if not payload or not payload.startswith(FEEDBACK_PREFIX):
         return None
     kind, _, item_id = payload.removeprefix(FEEDBACK_PREFIX).partition(":")
-    if kind not in FEEDBACK_KINDS or not 0 < len(item_id) <= MAX_ITEM_ID_CHARS:
+    if not 0 < len(item_id) <= MAX_ITEM_ID_CHARS:
         return None
-    return kind, item_id
+    for known in FEEDBACK_KINDS:
+        if kind == known:
+            return known, item_id
+    return None
 
 
 def cards_of(payload: dict[str, Any] | None) -> list[Card]:
