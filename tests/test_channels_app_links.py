@@ -20,7 +20,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.app import Settings, create_app
-from bot.app._identity import linked_conversations
 from channels.connector import LINK_REPLIES
 from tests import test_channels_dingtalk as ding
 from tests import test_channels_feishu as lark
@@ -28,6 +27,7 @@ from tests import test_channels_telegram as tg
 from tests.app_standin import AppStandIn, running
 from tests.conftest import query_hub_db
 from tests.test_channels_slack import SIGNING_SECRET, signed
+from tests.test_handoff_restart import PASSWORD
 
 ADMIN = "a" * 32
 ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
@@ -44,6 +44,7 @@ def settings_for(var_dir: Path, stand_in: AppStandIn) -> Settings:
         rasa_port=stand_in.port,
         actions_port=stand_in.port,
         admin_token=ADMIN,
+        business_hours="00:00-24:00",
         telegram_bot_token=tg.BOT_TOKEN,
         telegram_secret_token=tg.SECRET,
         telegram_bot_username="shop_bot",
@@ -309,10 +310,22 @@ def test_telegram_contact_and_feishu_directory_link_one_customer(
     )
     assert profile[0]["events"] == 2
 
-    # The console's context of the Feishu conversation shows the Telegram one.
+    # An agent who takes the Feishu conversation sees the Telegram one in its context.
     services = hub.app.state.services  # type: ignore[attr-defined]
-    lookup = linked_conversations(services.conversations, services.identities)
-    found = hub.portal.call(lookup, "feishu", lark.CHAT)  # type: ignore[union-attr]
+    run = hub.portal.call  # type: ignore[union-attr]
+    run(lambda: services.agents.create("olga", PASSWORD, display_name="Olga"))
+    conversation = run(services.conversations.find, "feishu", lark.CHAT)
+    ticket = run(
+        lambda: services.handoffs.request(
+            conversation, "customer_request", language="zh", skill="general"
+        )
+    )
+    login = hub.post("/console/api/login", json={"username": "olga", "password": PASSWORD})
+    hub.headers["X-CSRF-Token"] = login.cookies["console_csrf"]
+    hub.post("/console/api/presence", json={"presence": "online"})
+    assert hub.post(f"/console/api/handoffs/{ticket.handoff.id}/accept").status_code == 200
+    context = hub.get(f"/console/api/handoffs/{ticket.handoff.id}").json()
+    found = context["linked_conversations"]
     assert [(c["channel"], c["messages"][0]["text"]) for c in found] == [("telegram", ASK)]
 
     # The number itself is stored nowhere: not in the links, the delivery log or the messages.
