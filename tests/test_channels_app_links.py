@@ -346,6 +346,12 @@ def test_someone_elses_contact_and_a_typed_number_never_link(
     not_own = LINK_REPLIES["not_own"]["en"]
     assert telegram_texts(stand_in)[1:3] == [not_own, not_own]
     assert [seen["message"] for seen in stand_in.rasa_seen] == ["hello", f"绑定 {PHONE_NATIONAL}"]
+    # In a group Telegram offers no share-my-number keyboard: the bot does not ask for one.
+    tg.post(hub, tg.text_update(5, "@shop_bot 绑定", chat=-100, chat_type="group"))
+    drain(hub)
+    to_group = [s.body for s in stand_in.sent if s.body.get("chat_id") == "-100"]
+    assert [b["text"] for b in to_group] == [LINK_REPLIES["cannot_vouch"]["zh"]]
+    assert "reply_markup" not in to_group[0]
     # A Feishu user without a mobile in the directory is not linked.
     lark.post(hub, lark.message_event("e1", "om_1", "绑定手机"))
     drain(hub)

@@ -95,20 +95,6 @@ class AppClient(Protocol):
         ``max_bytes``, ``SendFailed`` when the app does not give it."""
 
 
-class VouchingClient(Protocol):
-    """An app whose user directory gives the sender's verified mobile (Feishu, WeCom)."""
-
-    async def verified_phone(self, message: AppMessage) -> str | None:
-        """The sender's mobile as the app's directory has it; None when it has none."""
-
-
-class ContactRequestingClient(Protocol):
-    """An app that can ask the customer to share their own number (Telegram)."""
-
-    def phone_request(self, text: str, button: str) -> dict[str, Any]:
-        """A message with a button that shares the customer's own number."""
-
-
 class AppConnector:
     """One app's side of the contract, bound to the conversation service and the outbox."""
 
@@ -283,11 +269,14 @@ class AppConnector:
         customer to share their own number; a number typed in text never links."""
         assert self._links is not None
         language = await self._language(message)
+        # What an app offers, if anything: Telegram's client a message that asks for the
+        # customer's own contact (``phone_request``, None in groups), Feishu's and WeCom's the
+        # mobile from their directory (``verified_phone``).
         ask = getattr(self.client, "phone_request", None)
         lookup = getattr(self.client, "verified_phone", None)
-        if ask is not None:
-            texts = LINK_REPLIES["share_phone"][language], LINK_REPLIES["share_button"][language]
-            body = ask(*texts)
+        texts = LINK_REPLIES["share_phone"][language], LINK_REPLIES["share_button"][language]
+        body = ask(message, *texts) if ask is not None else None
+        if body is not None:
             await self.send_direct(message.sender, body, source_id=f"link:{message.message_id}")
             return
         if lookup is None:
