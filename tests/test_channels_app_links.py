@@ -24,6 +24,7 @@ from channels.connector import LINK_REPLIES
 from tests import test_channels_dingtalk as ding
 from tests import test_channels_feishu as lark
 from tests import test_channels_telegram as tg
+from tests import test_channels_wecom as wecom
 from tests.app_standin import AppStandIn, running
 from tests.conftest import query_hub_db
 from tests.test_channels_slack import SIGNING_SECRET, signed
@@ -61,6 +62,12 @@ def settings_for(var_dir: Path, stand_in: AppStandIn) -> Settings:
         dingtalk_app_secret=ding.APP_SECRET,
         dingtalk_robot_code=ding.APP_KEY,
         dingtalk_api_url=stand_in.url,
+        wecom_corp_id=wecom.CORP_ID,
+        wecom_agent_id=wecom.AGENT_ID,
+        wecom_secret="corp-secret",
+        wecom_token=wecom.TOKEN,
+        wecom_aes_key=wecom.AES_KEY,
+        wecom_api_url=stand_in.url,
         outbox_retry_s=3600.0,
     )
 
@@ -332,6 +339,20 @@ def test_telegram_contact_and_feishu_directory_link_one_customer(
     with sqlite3.connect(tmp_path / "hub.db") as db:
         dump = "\n".join(db.iterdump())
     assert PHONE_NATIONAL not in dump
+
+
+def test_wecom_directory_links_to_the_same_person(
+    hub: TestClient, stand_in: AppStandIn, tmp_path: Path
+) -> None:
+    link_telegram_and_feishu(hub, stand_in)
+    stand_in.directory[wecom.USER] = "+86 138 0013 8000"
+    wecom.post(hub, wecom.text_xml("绑定手机", 9001))
+    drain(hub)
+    persons = {person for _, person in links_of(tmp_path)}
+    assert len(persons) == 1
+    assert [key for key, _ in links_of(tmp_path)][-1] == f"wecom:{wecom.USER}"
+    said = [s.body["text"]["content"] for s in stand_in.sent if s.body.get("touser") == wecom.USER]
+    assert said == ["已绑定：您在Telegram、飞书和当前应用中的对话现在属于同一位客户。"]
 
 
 def test_someone_elses_contact_and_a_typed_number_never_link(
