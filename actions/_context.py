@@ -91,6 +91,13 @@ def customer_key_of(tracker: Tracker) -> str:
     return str(value) if value else f"rasa:{tracker.sender_id}"[:128]
 
 
+def recommendation_key_of(tracker: Tracker) -> str:
+    """Whom recommendation events name: the person the hub linked this app identity to by a
+    verified phone (``metadata.linked_customer``), else ``customer_key_of``."""
+    value = _metadata(tracker).get("linked_customer")
+    return str(value)[:128] if value else customer_key_of(tracker)
+
+
 def channel_of(tracker: Tracker) -> str:
     """The channel the customer writes on (``metadata.channel``), ``rasa`` outside the hub."""
     value = _metadata(tracker).get("channel")

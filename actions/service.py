@@ -16,6 +16,7 @@ from actions._context import (
     entity_values,
     language_of,
     order_service,
+    recommendation_key_of,
     response_text,
     sentiment_of,
     services,
@@ -38,8 +39,9 @@ COMPLAINT_ECHO_CHARS = 60
 FALLBACK_CHOICES = 2
 NO_BUDGET = "any"
 RECOMMENDATIONS = 3
-# Channels whose client draws cards (the platform's web-chat widget); others get a text list.
-CARD_CHANNELS = frozenset({"webchat"})
+# Channels that draw cards (the web-chat widget; each messaging app in its own format, see
+# channels/connector/_cards.py); others (REST) get a text list.
+CARD_CHANNELS = frozenset({"webchat", "telegram", "slack", "feishu", "wechat", "wecom", "dingtalk"})
 # A card's feedback buttons: the widget reports each as a recommendation event of this kind.
 FEEDBACK_BUTTONS = {
     "zh": (("click", "看看详情"), ("dismiss", "不感兴趣")),
@@ -119,8 +121,8 @@ class ValidateRecommendForm(FormValidationAction):
 class ActionRecommend(Action):
     """Suggests products of the category within the budget, ranked for the customer by the
     recommendation service (personalised only with their recorded consent), each with its
-    reason; cards in the web-chat widget, a list elsewhere. Without a trained model it falls
-    back to the catalogue filtered by the form."""
+    reason; cards in the web-chat widget and the messaging apps, a list elsewhere. Without a
+    trained model it falls back to the catalogue filtered by the form."""
 
     def name(self) -> str:
         return "action_recommend"
@@ -169,7 +171,7 @@ async def _ranked(
         # Keyed like the widget's card clicks and the tickets: the shop's id on REST, else
         # ``webchat:<session>``, so a "not interested" in the widget counts here.
         return await recommend.recommend(
-            customer,
+            recommendation_key_of(tracker),
             k=RECOMMENDATIONS,
             filters=Filters(
                 category=category,
@@ -255,7 +257,7 @@ class ActionRecommendSimilar(Action):
         if recommend is None or not isinstance(item_id, str):
             dispatcher.utter_message(response="utter_no_recommendations")
             return []
-        customer = customer_key_of(tracker)
+        customer = recommendation_key_of(tracker)
         try:
             await recommend.refresh()
             await recommend.record_event(

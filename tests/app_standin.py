@@ -44,6 +44,7 @@ class AppStandIn:
     rasa_seen: list[dict[str, Any]] = field(default_factory=list)
     slack_files: dict[str, dict[str, Any]] = field(default_factory=dict)  # files.info answers
     downloads: list[tuple[str, str]] = field(default_factory=list)  # (path, Authorization)
+    directory: dict[str, str] = field(default_factory=dict)  # app user id -> verified mobile
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _rng: random.Random = field(default_factory=lambda: random.Random(7))
 
@@ -125,6 +126,17 @@ class AppStandIn:
         self._record(lambda: self.rasa_seen.append(body))
         text = str(body.get("message", ""))
         sender = body.get("sender")
+        if text in ("recommend", "给我推荐手机"):
+            cards = recommendation_cards(
+                [("EL-001", "华为 Mate 60 手机 ¥4999"), ("EL-002", "小米 14 手机 ¥3999")]
+            )
+            # Rasa's REST channel sends a response's text and its json_message as two messages.
+            return web.json_response(
+                [
+                    {"recipient_id": sender, "text": "根据您的需求，为您推荐："},
+                    {"recipient_id": sender, "custom": cards},
+                ]
+            )
         if text == "menu":
             reply = {
                 "recipient_id": sender,
@@ -258,8 +270,61 @@ class AppStandIn:
         self._record(lambda: self.sent.append(Sent(token, entry)))
         return web.json_response({"code": 0, "msg": "success", "data": {}})
 
+    async def feishu_user(self, request: web.Request) -> web.Response:
+        """Feishu's contact API (``contact/v3/users/:user_id``): the user's verified mobile."""
+        user = request.match_info["user_id"]
+        if request.query.get("user_id_type") != "open_id" or user not in self.directory:
+            return web.json_response({"code": 41050, "msg": "no user authority error"})
+        found = {"open_id": user, "name": "Li", "mobile": self.directory[user]}
+        return web.json_response({"code": 0, "msg": "success", "data": {"user": found}})
+
+    async def wecom_user(self, request: web.Request) -> web.Response:
+        """WeCom's ``user/get``: the member's mobile (when the app may read it)."""
+        user = request.query.get("userid", "")
+        if user not in self.directory:
+            return web.json_response({"errcode": 60111, "errmsg": "invalid userid"})
+        return web.json_response({"errcode": 0, "userid": user, "mobile": self.directory[user]})
+
     async def healthy(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
+
+
+def recommendation_cards(items: list[tuple[str, str]]) -> dict[str, Any]:
+    """Recommendation cards as ``action_recommend`` sends them (actions/service.py): the generic
+    template, each card with "Details" and "Not interested" feedback and "More like this"."""
+    elements = [
+        {
+            "title": title,
+            "subtitle": "同类热销",
+            "details": title,
+            "buttons": [
+                {
+                    "type": "recommendation_feedback",
+                    "title": "看看详情",
+                    "event": "click",
+                    "item_id": item,
+                },
+                {
+                    "type": "recommendation_feedback",
+                    "title": "不感兴趣",
+                    "event": "dismiss",
+                    "item_id": item,
+                },
+                {
+                    "type": "postback",
+                    "title": "更多类似",
+                    "payload": '/ask_recommendation{"similar_to":"' + item + '"}',
+                },
+            ],
+        }
+        for item, title in items
+    ]
+    return {
+        "attachment": {
+            "type": "template",
+            "payload": {"template_type": "generic", "elements": elements},
+        }
+    }
 
 
 @contextmanager
@@ -283,6 +348,8 @@ def running(stand_in: AppStandIn, prefix: str = "/cgi-bin") -> Iterator[AppStand
     app.router.add_post("/v1.0/robot/groupMessages/send", stand_in.dingtalk_send)
     app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", stand_in.feishu_token)
     app.router.add_post("/open-apis/im/v1/messages", stand_in.feishu_send)
+    app.router.add_get("/open-apis/contact/v3/users/{user_id}", stand_in.feishu_user)
+    app.router.add_get(f"{prefix}/user/get", stand_in.wecom_user)
     app.router.add_get("/health", stand_in.healthy)
     app.router.add_get("/", stand_in.healthy)
     runner = web.AppRunner(app)

@@ -293,6 +293,7 @@ def test_erasure_leaves_only_the_audit_trail(
             "churn": {"scores": 0},
             "retention_actions": {"decisions": 0},
             "intent_corrections": {"corrections": 0},
+            "identity_links": {"links": 0, "person_events": 0, "person_profiles": 0},
         },
     }
 

@@ -206,6 +206,8 @@ def mount_apps(app: FastAPI, hub: HubServices) -> Apps:
             hub.outbox,
             default_language=hub.settings.default_language,
             media=hub.media,
+            recommendations=hub.recommendations,
+            links=hub.links,
         )
         app.include_router(spec.routes(connector))
         apps.enabled.append(AppSetup(spec.name, spec.path, connector))

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.app._churn_features import RetentionEffects
 from bot.app._customers import CustomerFacts
+from bot.app._identity import CustomerLinks, LinkedCustomerData, phone_key
 from bot.app._knowledge import SharedKnowledge, knowledge_config
 from bot.app._marketing import campaigns_of
 from bot.app._scale import RedisConversationLocks
@@ -32,6 +33,7 @@ from bot.conversations import (
 from bot.corrections import CorrectionService
 from bot.dialogue import RasaClient, TrackerStoreEvents, domain_intents
 from bot.handoff import AgentDirectory, BusinessHours, HandoffService, LoginThrottle
+from bot.identity import IdentityService, PhoneHasher
 from bot.insights import (
     ChurnScores,
     EmotionModel,
@@ -110,6 +112,9 @@ class HubServices:
     redis: aioredis.Redis | None = None
     # Agents' corrections of the bot's intents (the console's NLU panel; training examples).
     corrections: CorrectionService | None = None
+    # App identities linked by a verified phone (one customer across apps).
+    identities: IdentityService | None = None
+    links: CustomerLinks | None = None
 
     async def knowledge_gaps(self, days: int, limit: int) -> dict[str, Any]:
         """The questions the knowledge base could not answer lately (insights module)."""
@@ -338,6 +343,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         else None
     )
     tickets = TicketService(database, ticket_config(settings, hours))
+    identities = IdentityService(database)
     conversations = ConversationService(
         database,
         dialogue,
@@ -355,6 +361,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         locks=locks,
         sentiment=sentiment_analyzer(settings),
         unattended=unattended_tickets(tickets) if settings.ticket_when_no_agent else None,
+        linked_customer=identities.person_of,
         # With Rasa's events on RabbitMQ the hub's consumer stores the intents (_rasa_events).
         intents_from_tracker=not (settings.scale and settings.rabbitmq_url),
     )
@@ -400,6 +407,7 @@ def build_hub_services(settings: Settings) -> HubServices:
             "churn": churn_scores,
             "retention_actions": retention_desk,
             "intent_corrections": corrections,
+            "identity_links": LinkedCustomerData(identities, recommendations),
         },
     )
     retention = retention_of(settings, conversations, media.store, tickets, tracker_events)
@@ -430,6 +438,8 @@ def build_hub_services(settings: Settings) -> HubServices:
         campaigns_of(settings, database, marketing, conversations),
         shared,
         corrections=corrections,
+        identities=identities,
+        links=CustomerLinks(identities, PhoneHasher(phone_key(settings)), recommendations),
     )
 
 

@@ -32,6 +32,7 @@ from bot.app._container import (
 )
 from bot.app._exposure import check_exposure
 from bot.app._feedback import OrderEvents
+from bot.app._identity import linked_conversations
 from bot.app._jobs import Job, Jobs
 from bot.app._knowledge import uploads_dir
 from bot.app._logs import configure_logging
@@ -233,6 +234,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         suggest=hub.customers.suggestions,
         summarize=hub.summarizer.summarize,
         churn=churn_context(hub.churn_scores),
+        linked=(
+            linked_conversations(hub.conversations, hub.identities)
+            if hub.identities is not None
+            else None
+        ),
     )
     app.include_router(console.build_router(desk, dispatcher, context))
     app.include_router(console.build_outbox_router(hub.agents, hub.outbox))

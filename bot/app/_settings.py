@@ -397,6 +397,13 @@ class Settings(BaseSettings):
         description="Signs campaigns' tracked links (`/m/c/<token>`); unset: a random secret "
         "kept in `var_dir/marketing-link.key` (set it when replicas do not share `var_dir`).",
     )
+    identity_phone_key: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="Keys the hash of customers' verified phone numbers that links their apps "
+        "(only the HMAC is stored); unset: a random key kept in `var_dir/identity-phone.key` "
+        "(set it when replicas do not share `var_dir`).",
+    )
     smtp_host: str | None = Field(
         default=None, description="SMTP server for campaign e-mail; unset: no e-mail channel."
     )

@@ -69,6 +69,8 @@ from bot.storage import Database, utcnow
 logger = logging.getLogger(__name__)
 
 VipLookup = Callable[[str, str], Awaitable[bool]]
+# The person an app identity is linked to (channel, sender), None when it is not linked.
+LinkedCustomer = Callable[[str, str], Awaitable[str | None]]
 TRANSCRIPT_MESSAGES = 30  # the latest messages a ticket opened for an unattended request carries
 
 
@@ -166,6 +168,7 @@ class ConversationService:
         locks: ConversationLocks | None = None,
         unattended: UnattendedTickets | None = None,
         intents_from_tracker: bool = True,
+        linked_customer: LinkedCustomer | None = None,
     ) -> None:
         self._db = database
         # Off when Rasa's events reach the hub by an event broker, which stores the intents.
@@ -180,6 +183,7 @@ class ConversationService:
         self._policy = policy or HandoffPolicy()
         # None: a request for a human always queues, even with nobody online to take it.
         self._unattended = unattended
+        self._linked_customer = linked_customer
         self._is_vip = is_vip
         # The summary cache quotes messages: an erasure or expiry must empty it too.
         self._summaries = summaries
@@ -402,6 +406,12 @@ class ConversationService:
             # Tags the message in Rasa's tracker, so its intent is read back for this turn only.
             TURN_KEY: turn.message_id,
         }
+        if self._linked_customer is not None:
+            # The person this app identity is linked to by a verified phone: recommendations
+            # read and record that person's events, whichever app they write from.
+            linked = await self._linked_customer(inbound.channel, inbound.sender)
+            if linked is not None:
+                metadata["linked_customer"] = linked
         # Scored once, here, and passed on: actions read it from the metadata.
         sentiment = await scoring
         metadata["sentiment"] = sentiment.to_metadata()

@@ -250,6 +250,22 @@ class RecommendService:
 
         return await self._db.session(erase)
 
+    async def merge_customer(self, from_id: str, into_id: str) -> int:
+        """Move one customer key's events to another (two app identities found to be one
+        person): the merged profile and the served model see them at once; how many moved.
+        Stored under the new key before the old rows go, so a failure in between loses nothing."""
+        if from_id == into_id:
+            return 0
+        events = [replace(e, user_id=into_id) for e in await self.events_of(from_id)]
+        if events:
+            await self._store_events(events, {into_id: None})
+            model = self._model
+            if model is not None:
+                for event in events:
+                    model.data.add(into_id, event.item_id, event_weight(event.kind, event.value))
+        await self.erase_customer(from_id)
+        return len(events)
+
     # ---- training and serving ------------------------------------------------------------------
 
     async def train(self) -> TrainReport:

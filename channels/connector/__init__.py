@@ -5,6 +5,14 @@ images are read and answered."""
 from channels.connector._apphttp import download, json_object, numbered_text
 from channels.connector._apps import UNHANDLED_AFTER, AppClient, AppConnector, AppMessage, Kind
 from channels.connector._auth import bearer_guard
+from channels.connector._cards import (
+    Card,
+    Choice,
+    cards_of,
+    choices_of,
+    feedback_of,
+    feedback_payload,
+)
 from channels.connector._errors import (
     NOT_HTTP,
     STATUS,
@@ -13,6 +21,7 @@ from channels.connector._errors import (
     status_of,
 )
 from channels.connector._limits import BodySizeLimit
+from channels.connector._links import APP_NAMES, LINK_REPLIES, PhoneLinks, link_reply
 from channels.connector._origins import (
     SocketOrigins,
     request_origin,
@@ -43,8 +52,10 @@ from channels.connector._uploads import (
 )
 
 __all__ = [
+    "APP_NAMES",
     "DAY",
     "INTAKE_ERRORS",
+    "LINK_REPLIES",
     "MINUTE",
     "NOT_HTTP",
     "RATE_LIMIT_REPLY",
@@ -57,7 +68,10 @@ __all__ = [
     "AppMessage",
     "BodySizeLimit",
     "CachedToken",
+    "Card",
+    "Choice",
     "Kind",
+    "PhoneLinks",
     "Quota",
     "RateLimited",
     "RateLimiter",
@@ -68,11 +82,16 @@ __all__ = [
     "UploadForm",
     "attachment_file",
     "bearer_guard",
+    "cards_of",
+    "choices_of",
     "client_address",
     "download",
     "error_response",
+    "feedback_of",
+    "feedback_payload",
     "install_error_handlers",
     "json_object",
+    "link_reply",
     "numbered_text",
     "rate_limited_response",
     "read_upload",

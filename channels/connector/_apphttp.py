@@ -12,6 +12,7 @@ import httpx
 
 from bot.media import UploadTooLarge
 from bot.outbox import SendFailed
+from channels.connector._cards import card_lines, cards_of
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -69,8 +70,9 @@ def _filename(disposition: str, fallback: str) -> str:
 
 def numbered_text(text: str, payload: dict[str, Any] | None, limit: int) -> str:
     """A stored message as plain text for an app without buttons: an image as a link line, the
-    buttons as numbered choices (the customer answers with the number, which the contract turns
-    into the button's payload); other custom content is left out."""
+    buttons and recommendation cards' buttons as numbered choices (the customer answers with the
+    number, which the contract turns into the button's payload); other custom content is left
+    out."""
     payload = payload or {}
     lines = [text] if text else []
     image = payload.get("image")
@@ -78,4 +80,6 @@ def numbered_text(text: str, payload: dict[str, Any] | None, limit: int) -> str:
         lines.append(image)
     buttons = [b for b in payload.get("buttons") or [] if isinstance(b, dict) and b.get("title")]
     lines.extend(f"{i}. {b['title']}" for i, b in enumerate(buttons, start=1))
+    # Recommendation cards: their buttons' numbers run on after the message's own.
+    lines.extend(card_lines(cards_of(payload), len(buttons) + 1))
     return "\n".join(lines)[:limit]

@@ -23,18 +23,28 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from bot.conversations import ConversationEvent, ConversationService, InboundMessage
+from bot.conversations import (
+    ConversationEvent,
+    ConversationService,
+    InboundMessage,
+    customer_key,
+)
 from bot.dialogue import DialogueUnavailable
 from bot.language import Language, detect_language
 from bot.media import KeptButUnreadable, MediaIntake, MediaUpload, UploadTooLarge
 from bot.outbox import Outbox, PendingInbound, SendFailed
+from bot.recommend import Event, InvalidEvent, RecommendService
+from bot.storage import utcnow
+from channels.connector._cards import FeedbackKind, choices_of, feedback_of
 from channels.connector._errors import status_of
+from channels.connector._links import LINK_REPLIES, PhoneLinks, link_reply
 from channels.connector._uploads import REPLIES
 from channels.media import MediaError
 
 logger = logging.getLogger(__name__)
 
-Kind = Literal["text", "payload", "voice", "image", "file"]
+# ``contact``: a phone number the app vouches for as the sender's own (Telegram's shared contact).
+Kind = Literal["text", "payload", "voice", "image", "file", "contact"]
 # A delivery still unhandled this long after it came in was interrupted (the hub stopped).
 UNHANDLED_AFTER = timedelta(seconds=60)
 MAX_CHOICES = 20
@@ -57,6 +67,9 @@ class AppMessage:
     media_format: str | None = None  # the format the app names (amr, speex, jpg…)
     choice: int | None = None  # the number of the button the customer tapped (1-based)
     metadata: dict[str, Any] = field(default_factory=dict)
+    # ``contact``: the verified number, in memory only; ``accept`` keeps its keyed hash instead.
+    phone: str | None = None
+    phone_hash: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,8 +106,12 @@ class AppConnector:
         *,
         default_language: Language,
         media: MediaIntake | None = None,
+        recommendations: RecommendService | None = None,
+        links: PhoneLinks | None = None,
     ) -> None:
         self.client = client
+        self._recommendations = recommendations
+        self._links = links
         self.channel = client.channel
         self._conversations = conversations
         self._outbox = outbox
@@ -109,6 +126,10 @@ class AppConnector:
 
     async def accept(self, message: AppMessage) -> bool:
         """Keep a delivery and start handling it; False when it was delivered before."""
+        if message.phone is not None:
+            # Minimisation: the number itself is never stored, not even in the delivery log.
+            hashed = self._links.phone_hash(message.phone) if self._links is not None else None
+            message = replace(message, phone=None, phone_hash=hashed)
         inbound_id = await self._outbox.accept_inbound(
             self.channel, message.message_id, message.as_json()
         )
@@ -145,9 +166,17 @@ class AppConnector:
         try:
             if message.kind in ("voice", "image", "file") and message.media_id:
                 await self._receive_media(message)
+            elif message.kind == "contact":
+                await self._link_contact(message)
+            elif message.kind == "text" and self._links and self._links.asks_to_link(message.text):
+                await self._link_requested(message)
             else:
                 chosen = await self._chosen(message)
-                await self._conversations.receive(self._inbound(chosen))
+                feedback = feedback_of(chosen.payload) if chosen.kind == "payload" else None
+                if feedback is not None:
+                    await self._record_feedback(chosen, *feedback)
+                else:
+                    await self._conversations.receive(self._inbound(chosen))
         except DialogueUnavailable as exc:
             # The message is stored (marked failed); the customer is told to send it again.
             logger.warning("%s message stored but not answered: %s", self.channel, exc)
@@ -182,17 +211,112 @@ class AppConnector:
             return message
         recent = await self._conversations.history(conversation_id, limit=CHOICE_LOOKBACK)
         for stored in reversed(recent):
-            buttons = (stored.payload or {}).get("buttons") if stored.direction == "out" else None
-            if not buttons:
+            choices = choices_of(stored.payload) if stored.direction == "out" else []
+            if not choices:
                 continue
-            if number > len(buttons):
+            if number > len(choices):
                 return message
-            button = buttons[number - 1]
-            title, payload = str(button.get("title", "")), button.get("payload")
-            if not isinstance(payload, str) or not payload:
+            choice = choices[number - 1]
+            if not choice.payload:
                 return message
-            return replace(message, kind="payload", text=title, payload=payload)
+            return replace(message, kind="payload", text=choice.title, payload=choice.payload)
         return message
+
+    # ---- recommendation feedback and identity links -------------------------------------------
+
+    async def _record_feedback(self, message: AppMessage, kind: FeedbackKind, item_id: str) -> None:
+        """A card's "Details" (click) or "Not interested" (dismiss): the same event the widget
+        records, then the item's description or an acknowledgement."""
+        language = await self._language(message)
+        if self._recommendations is None:
+            await self._say(message, LINK_REPLIES["no_recommendations"][language])
+            return
+        key = await self._customer_key(message.sender)
+        try:
+            await self._recommendations.record_event(
+                Event(key, item_id, kind, utcnow(), channel=self.channel)
+            )
+        except InvalidEvent as exc:
+            logger.info("%s recommendation feedback not recorded: %s", self.channel, exc)
+            await self._say(message, LINK_REPLIES["unknown_item"][language])
+            return
+        item = (await self._recommendations.catalogue())[item_id]
+        if kind == "click":
+            description = item.description_zh if language == "zh" else item.description_en
+            text = f"{item.name(language)}: {description or item.name(language)}"
+        else:
+            text = LINK_REPLIES["dismissed"][language].format(name=item.name(language))
+        await self._say(message, text)
+
+    async def _customer_key(self, sender: str) -> str:
+        if self._links is not None:
+            return await self._links.customer_key(self.channel, sender)
+        return customer_key(self.channel, sender)
+
+    async def _link_contact(self, message: AppMessage) -> None:
+        """Telegram's shared contact: linked when it was the sender's own number."""
+        language = await self._language(message)
+        if self._links is None:
+            await self._say(message, LINK_REPLIES["unavailable"][language])
+        elif message.phone_hash is None:
+            await self._say(message, LINK_REPLIES["not_own"][language])
+        else:
+            others = await self._links.link(self.channel, message.sender, message.phone_hash)
+            await self._say(message, link_reply(others, language))
+
+    async def _link_requested(self, message: AppMessage) -> None:
+        """The customer asked to link: the app's directory vouches, or the app asks the
+        customer to share their own number; a number typed in text never links."""
+        assert self._links is not None
+        language = await self._language(message)
+        # What an app offers, if anything: Telegram's client a message that asks for the
+        # customer's own contact (``phone_request``, None in groups), Feishu's and WeCom's the
+        # mobile from their directory (``verified_phone``).
+        ask = getattr(self.client, "phone_request", None)
+        lookup = getattr(self.client, "verified_phone", None)
+        texts = LINK_REPLIES["share_phone"][language], LINK_REPLIES["share_button"][language]
+        body = ask(message, *texts) if ask is not None else None
+        if body is not None:
+            await self.send_direct(message.sender, body, source_id=f"link:{message.message_id}")
+            return
+        if lookup is None:
+            await self._say(message, LINK_REPLIES["cannot_vouch"][language])
+            return
+        try:
+            phone = await lookup(message)
+        except SendFailed as exc:
+            logger.warning("%s gave no verified phone: %s", self.channel, exc)
+            phone = None
+        hashed = self._links.phone_hash(phone) if phone is not None else None
+        if hashed is None:
+            await self._say(message, LINK_REPLIES["no_phone"][language])
+            return
+        others = await self._links.link(self.channel, message.sender, hashed)
+        await self._say(message, link_reply(others, language))
+
+    async def _language(self, message: AppMessage) -> Language:
+        """The customer's language: their words, else the conversation's, else the default (a
+        tap's text may be its payload, which says nothing of the language)."""
+        words = message.text.strip() if message.kind == "text" else ""
+        found = detect_language(words) if words else None
+        if found is not None:
+            return found
+        conversation_id = await self._conversations.find(self.channel, message.sender)
+        if conversation_id is not None:
+            for stored in reversed(await self._conversations.history(conversation_id, limit=3)):
+                if stored.language in ("zh", "en"):
+                    return stored.language  # type: ignore[return-value]
+        return self._default_language
+
+    async def _say(self, message: AppMessage, text: str) -> None:
+        """A hub answer to a tap or a link request: in the conversation when there is one (the
+        agent sees it), else straight through the outbox."""
+        conversation_id = await self._conversations.find(self.channel, message.sender)
+        if conversation_id is not None:
+            await self._conversations.post(conversation_id, text, author="system")
+        else:
+            body = self.client.render(text, None)
+            await self.send_direct(message.sender, body, source_id=f"say:{message.message_id}")
 
     async def _receive_media(self, message: AppMessage) -> None:
         assert self._media is not None

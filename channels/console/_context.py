@@ -1,4 +1,5 @@
-"""What an agent needs to take over: transcript, NLU state, sentiment, orders, sources, summary."""
+"""What an agent needs to take over: transcript, NLU state, sentiment, orders, sources, summary,
+and the customer's conversations in their other apps."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ Suggester = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
 # The customer's latest churn risk and its top reasons in the agent's language (channel, sender,
 # language), None when the customer is unknown or was never scored.
 ChurnLookup = Callable[[str, str, str], Awaitable[dict[str, Any] | None]]
+# The same customer's conversations in other apps, linked by a verified phone (channel, sender).
+LinkedLookup = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
 # The agent's briefing on a conversation (the conversations module's one summary path).
 Summarize = Callable[[list[StoredMessage], HandoffView], Awaitable[Summary]]
 
@@ -42,9 +45,11 @@ class ContextBuilder:
         orders: OrdersLookup | None = None,
         suggest: Suggester | None = None,
         churn: ChurnLookup | None = None,
+        linked: LinkedLookup | None = None,
         canned_path: Path = CANNED_REPLIES,
     ) -> None:
         self._hub = hub
+        self._linked = linked
         self._orders = orders
         self._churn = churn
         self._suggest = suggest
@@ -77,6 +82,7 @@ class ContextBuilder:
             "suggestions": await self._suggestions(last_question, view.language),
             "notes": await self._hub.handoffs.notes(view.conversation_id),
             "churn": await self._churn_of(view),
+            "linked_conversations": await self._linked_of(view),
         }
 
     async def _nlu(self, conversation_id: str) -> dict[str, Any]:
@@ -124,6 +130,17 @@ class ContextBuilder:
         except Exception:
             logger.exception("Churn score of conversation %s failed", view.conversation_id)
             return None
+
+    async def _linked_of(self, view: HandoffView) -> list[dict[str, Any]]:
+        """The customer's conversations in their other apps (linked by a verified phone)."""
+        if self._linked is None:
+            return []
+        sender = await self._hub.conversations.sender_of(view.conversation_id)
+        try:
+            return await self._linked(view.channel, sender)
+        except Exception:
+            logger.exception("Linked conversations of %s failed", view.conversation_id)
+            return []
 
     async def _suggestions(self, question: str, language: str) -> list[dict[str, Any]]:
         if self._suggest is None or not question:

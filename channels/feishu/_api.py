@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from bot.outbox import SendFailed, Undeliverable
-from channels.connector import CachedToken, download, json_object
+from channels.connector import AppMessage, CachedToken, Choice, cards_of, download, json_object
 
 CHANNEL = "feishu"
 TOKEN_EXPIRED = frozenset({99991661, 99991663, 99991668})
@@ -29,9 +30,12 @@ def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
     """A stored message as an interactive card: the text, an image link, and buttons whose value
     carries the payload (a tap comes back as a ``card.action.trigger`` event)."""
     payload = payload or {}
-    elements: list[dict[str, Any]] = [
-        {"tag": "div", "text": {"tag": "plain_text", "content": text[:TEXT_LIMIT] or " "}}
-    ]
+    cards = cards_of(payload)
+    elements: list[dict[str, Any]] = []
+    if text or not cards:
+        elements.append(
+            {"tag": "div", "text": {"tag": "plain_text", "content": text[:TEXT_LIMIT] or " "}}
+        )
     image = payload.get("image")
     if isinstance(image, str) and image:
         elements.append({"tag": "div", "text": {"tag": "plain_text", "content": image}})
@@ -47,7 +51,24 @@ def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
             for b in buttons
         ]
         elements.append({"tag": "action", "actions": actions})
+    for number, card in enumerate(cards):
+        # A recommendation card: its name, reason and image link, then its buttons.
+        words = "\n".join(line for line in (card.title, card.subtitle, card.image or "") if line)
+        if elements or number:
+            elements.append({"tag": "hr"})
+        elements.append({"tag": "div", "text": {"tag": "plain_text", "content": words}})
+        if card.choices:
+            elements.append({"tag": "action", "actions": [_button(c) for c in card.choices]})
     return {"msg_type": "interactive", "content": json.dumps({"elements": elements})}
+
+
+def _button(choice: Choice) -> dict[str, Any]:
+    return {
+        "tag": "button",
+        "text": {"tag": "plain_text", "content": choice.title[:100]},
+        "type": "default",
+        "value": {"payload": choice.payload, "title": choice.title},
+    }
 
 
 class FeishuApi:
@@ -103,6 +124,33 @@ class FeishuApi:
         if code in REFUSED:
             raise Undeliverable(REFUSED[code])
         raise SendFailed(f"Feishu answered {code}: {data.get('msg')}")
+
+    async def verified_phone(self, message: AppMessage) -> str | None:
+        """The sender's mobile from the contact API (the tenant's directory, which Feishu has
+        verified); only in a one-to-one chat, whose chat is the sender's alone."""
+        found = message.metadata.get("feishu")
+        if not isinstance(found, dict) or found.get("chat_type") != "p2p":
+            return None
+        open_id = found.get("open_id")
+        if not isinstance(open_id, str) or not open_id:
+            return None
+
+        async def get(token: str) -> dict[str, Any]:
+            response = await self._http.get(
+                f"{self._base}/open-apis/contact/v3/users/{quote(open_id, safe='')}",
+                params={"user_id_type": "open_id"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            return json_object(response, "Feishu")
+
+        try:
+            data = await self.token.call(get, _token_expired)
+        except httpx.HTTPError as exc:
+            raise SendFailed(f"Feishu's contact API failed: {exc!r}") from exc
+        if data.get("code") != 0:
+            raise SendFailed(f"Feishu gave no user ({data.get('code')}: {data.get('msg')})")
+        mobile = ((data.get("data") or {}).get("user") or {}).get("mobile")
+        return mobile if isinstance(mobile, str) and mobile else None
 
     async def fetch_media(self, media_id: str, folder: Path, max_bytes: int) -> Path:
         """Download a message's image, audio or file (``message_id/file_key``)."""

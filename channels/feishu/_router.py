@@ -118,7 +118,10 @@ def normalize(event: dict[str, Any]) -> AppMessage | None:
     kind = message.get("message_type")
     if kind == "text":
         text = MENTION.sub("", str(content.get("text") or "")).strip()
-        return AppMessage(key, sender, "text", text=text) if text else None
+        # Who wrote (their open_id): the contact API gives their verified mobile for a link.
+        open_id = ((body.get("sender") or {}).get("sender_id") or {}).get("open_id")
+        metadata = {"feishu": {"open_id": open_id, "chat_type": message.get("chat_type")}}
+        return AppMessage(key, sender, "text", text=text, metadata=metadata) if text else None
     if kind == "image" and content.get("image_key"):
         return AppMessage(key, sender, "image", media_id=f"{message_id}/{content['image_key']}")
     if kind == "audio" and content.get("file_key"):

@@ -1,5 +1,6 @@
 """The Slack Web API the channel uses (slack-sdk's ``AsyncWebClient``: ``chat.postMessage``,
-``auth.test``, ``files.info``), and how a stored message looks in Block Kit."""
+``auth.test``, ``files.info``), and how a stored message looks in Block Kit (recommendation
+cards as sections with their buttons)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.media import UploadTooLarge
 from bot.outbox import SendFailed, Undeliverable
-from channels.connector import download
+from channels.connector import Card, cards_of, download
 
 CHANNEL = "slack"
 TEXT_LIMIT = 3000  # characters of a section block's text
 VALUE_LIMIT = 2000  # characters of a button's value
+MAX_BLOCKS = 50  # blocks in one message
 # Where Slack serves files (``url_private_download``); the bot token goes to no other host.
 FILE_HOSTS = frozenset({"files.slack.com"})
 # Slack refuses the message for good: retrying cannot help.
@@ -29,12 +31,16 @@ REFUSED = frozenset(
 def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
     """A stored message as ``chat.postMessage`` arguments: Block Kit, with buttons in an actions
     block (a tap comes back to the interactivity endpoint with the payload as its value); an
-    image becomes an image block. ``text`` stays the notification's fallback."""
+    image becomes an image block; recommendation cards a section and buttons each. ``text`` stays
+    the notification's fallback."""
     payload = payload or {}
-    shown = text[:TEXT_LIMIT] or " "
-    blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "plain_text", "text": shown}}
-    ]
+    cards = cards_of(payload)
+    # A message of cards alone notifies with the items' names.
+    shown = (text or "\n".join(card.title for card in cards))[:TEXT_LIMIT] or " "
+    blocks: list[dict[str, Any]] = []
+    if text or not cards:
+        section_text = text[:TEXT_LIMIT] or " "
+        blocks.append({"type": "section", "text": {"type": "plain_text", "text": section_text}})
     image = payload.get("image")
     if isinstance(image, str) and image.startswith("https://"):
         blocks.append({"type": "image", "image_url": image, "alt_text": "image"})
@@ -50,7 +56,38 @@ def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
             for number, b in enumerate(buttons[:25], start=1)
         ]
         blocks.append({"type": "actions", "elements": elements})
-    return {"text": shown, "blocks": blocks}
+    blocks.extend(_card_blocks(cards, first_number=len(buttons) + 1))
+    return {"text": shown, "blocks": blocks[:MAX_BLOCKS]}
+
+
+def _card_blocks(cards: list[Card], first_number: int) -> list[dict[str, Any]]:
+    """Recommendation cards: a section each (an https image beside it) and an actions block of
+    its buttons, whose values carry the payloads ("rf:dismiss:<item>" for "Not interested")."""
+    blocks: list[dict[str, Any]] = []
+    number = first_number
+    for card in cards:
+        words = f"{card.title}\n{card.subtitle}".strip()
+        section: dict[str, Any] = {
+            "type": "section",
+            "text": {"type": "plain_text", "text": words[:TEXT_LIMIT]},
+        }
+        if card.image and card.image.startswith("https://"):
+            section["accessory"] = {"type": "image", "image_url": card.image, "alt_text": "item"}
+        blocks.append(section)
+        elements = []
+        for choice in card.choices[:25]:
+            elements.append(
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": choice.title[:75]},
+                    "value": choice.payload[:VALUE_LIMIT],
+                    "action_id": f"choice_{number}",
+                }
+            )
+            number += 1
+        if elements:
+            blocks.append({"type": "actions", "elements": elements})
+    return blocks
 
 
 class SlackApi:

@@ -1,5 +1,5 @@
 """The Telegram Bot API the channel uses (``sendMessage``, ``answerCallbackQuery``, ``getFile``),
-and how a stored message looks as a Telegram message.
+and how a stored message looks as a Telegram message (recommendation cards included).
 
 Plain httpx against the Bot API rather than python-telegram-bot or aiogram: the hub needs three
 methods and its own webhook route, and both frameworks bring an application loop of their own.
@@ -14,7 +14,7 @@ import httpx
 
 from bot.media import UploadTooLarge
 from bot.outbox import SendFailed, Undeliverable
-from channels.connector import download, json_object
+from channels.connector import AppMessage, Choice, cards_of, choices_of, download, json_object
 
 CHANNEL = "telegram"
 TEXT_LIMIT = 4096
@@ -25,22 +25,54 @@ CHOICE_PREFIX = "#"  # callback_data "#2": the second button (its payload was to
 def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
     """A stored message as ``sendMessage`` parameters: buttons become an inline keyboard whose
     taps come back as callback queries carrying the payload (or the button's number when the
-    payload is longer than Telegram's 64 bytes); an image a link line."""
+    payload is longer than Telegram's 64 bytes); recommendation cards a paragraph each with a
+    keyboard row of their buttons; an image a link line."""
     payload = payload or {}
     image = payload.get("image")
     if isinstance(image, str) and image:
         text = f"{text}\n{image}" if text else image
+    cards = cards_of(payload)
+    paragraphs = [text] if text else []
+    for number, card in enumerate(cards, start=1):
+        lines = [f"{number}. {card.title}", card.subtitle, card.image or ""]
+        paragraphs.append("\n".join(line for line in lines if line))
+    text = "\n\n".join(paragraphs)
     body: dict[str, Any] = {"method": "sendMessage", "text": text[:TEXT_LIMIT] or "…"}
-    buttons = [b for b in payload.get("buttons") or [] if isinstance(b, dict) and b.get("title")]
-    if buttons:
-        rows = []
-        for number, button in enumerate(buttons, start=1):
-            data = str(button.get("payload") or "")
-            if not data or len(data.encode()) > CALLBACK_DATA_BYTES or data.startswith("#"):
-                data = f"{CHOICE_PREFIX}{number}"
-            rows.append([{"text": str(button["title"])[:64], "callback_data": data}])
+    choices = choices_of(payload)
+    own = len(choices) - sum(len(card.choices) for card in cards)
+    keys = [_key(number, choice) for number, choice in enumerate(choices, start=1)]
+    rows = [[key] for key in keys[:own]]
+    start = own
+    for card in cards:
+        if card.choices:
+            rows.append(keys[start : start + len(card.choices)])
+        start += len(card.choices)
+    if rows:
         body["reply_markup"] = {"inline_keyboard": rows}
     return body
+
+
+def _key(number: int, choice: Choice) -> dict[str, str]:
+    """One inline button; its number instead of a payload over Telegram's 64 bytes."""
+    data = choice.payload
+    if not data or len(data.encode()) > CALLBACK_DATA_BYTES or data.startswith(CHOICE_PREFIX):
+        data = f"{CHOICE_PREFIX}{number}"
+    return {"text": choice.title[:64], "callback_data": data}
+
+
+def phone_request(text: str, button: str) -> dict[str, Any]:
+    """A message whose reply keyboard shares the customer's own number (a ``contact`` whose
+    ``user_id`` is theirs), shown once."""
+    keyboard = [[{"text": button, "request_contact": True}]]
+    return {
+        "method": "sendMessage",
+        "text": text,
+        "reply_markup": {
+            "keyboard": keyboard,
+            "one_time_keyboard": True,
+            "resize_keyboard": True,
+        },
+    }
 
 
 class TelegramApi:
@@ -55,6 +87,11 @@ class TelegramApi:
 
     def render(self, text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
         return render(text, payload)
+
+    def phone_request(self, message: AppMessage, text: str, button: str) -> dict[str, Any] | None:
+        """The share-my-number keyboard; None in a group (Telegram offers it in private chats)."""
+        chat_type = (message.metadata.get("telegram") or {}).get("chat_type")
+        return phone_request(text, button) if chat_type == "private" else None
 
     async def check(self) -> str:
         """``getMe``: the bot token works."""

@@ -2,7 +2,9 @@
 
 Telegram sends the secret in ``X-Telegram-Bot-Api-Secret-Token``; a request without it, or with
 another, is refused before its body is read and leaves nothing stored. The update id is the
-de-duplication key (Telegram redelivers an update until the webhook answers 2xx).
+de-duplication key (Telegram redelivers an update until the webhook answers 2xx). A shared
+contact whose ``user_id`` is the sender's own is a verified phone number (it links the customer's
+apps); anyone else's contact is refused.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def normalize(update: dict[str, Any], bot_username: str | None) -> AppMessage | 
             return None
         if data.startswith(CHOICE_PREFIX) and data[1:].isdigit():
             return AppMessage(key, str(chat), "text", text=data[1:], choice=int(data[1:]))
-        return AppMessage(key, str(chat), "payload", text=data, payload=data)
+        return AppMessage(key, str(chat), "payload", text=_title(query, data), payload=data)
     message = update.get("message")
     if not isinstance(message, dict):
         return None  # edits, channel posts, member changes: not customer messages
@@ -84,6 +86,14 @@ def normalize(update: dict[str, Any], bot_username: str | None) -> AppMessage | 
             return None
         text = text.replace(mention, "").strip()
     metadata = {"telegram": {"chat_type": chat.get("type")}}
+    contact = message.get("contact")
+    if isinstance(contact, dict) and chat.get("type") == "private":
+        # Telegram vouches for a number only when the contact is the sender's own (shared with
+        # the request_contact button); a forwarded card of someone else carries their user_id.
+        sender_id = (message.get("from") or {}).get("id")
+        own = sender_id is not None and contact.get("user_id") == sender_id
+        phone = str(contact.get("phone_number") or "") if own else ""
+        return AppMessage(key, sender, "contact", phone=phone or None, metadata=metadata)
     voice = message.get("voice") or message.get("audio")
     if isinstance(voice, dict) and voice.get("file_id"):
         return AppMessage(key, sender, "voice", media_id=voice["file_id"], metadata=metadata)
@@ -97,3 +107,15 @@ def normalize(update: dict[str, Any], bot_username: str | None) -> AppMessage | 
     if not text:
         return None
     return AppMessage(key, sender, "text", text=text, metadata=metadata)
+
+
+def _title(query: dict[str, Any], data: str) -> str:
+    """The tapped button's title, from the message the keyboard is on (what the customer saw);
+    the callback data when the keyboard is not there."""
+    markup = (query.get("message") or {}).get("reply_markup") or {}
+    rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+    for row in rows if isinstance(rows, list) else []:
+        for key in row if isinstance(row, list) else []:
+            if isinstance(key, dict) and key.get("callback_data") == data and key.get("text"):
+                return str(key["text"])
+    return data

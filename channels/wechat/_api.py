@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from bot.outbox import SendFailed, Undeliverable
-from channels.connector import CachedToken, download, json_object
+from channels.connector import CachedToken, cards_of, choices_of, download, json_object
 
 logger = logging.getLogger(__name__)
 
@@ -38,18 +38,31 @@ def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
     (the customer taps one and it comes back with its ``bizmsgmenuid``), an image a link line;
     other custom content is left out (WeChat has no card the API can send to one customer)."""
     payload = payload or {}
-    buttons = [b for b in payload.get("buttons") or [] if isinstance(b, dict) and b.get("title")]
     image = payload.get("image")
     if isinstance(image, str) and image:
         text = f"{text}\n{image}" if text else image
-    if buttons:
+    # Recommendation cards: the items in the head, every card's buttons in the menu, each named
+    # with its item ("不感兴趣 · 小米 14"); the menu's numbers are the contract's choice numbers.
+    cards, choices = cards_of(payload), choices_of(payload)
+    own = len(choices) - sum(len(card.choices) for card in cards)
+    entries = [choice.title for choice in choices[:own]]
+    lines = [text] if text else []
+    for number, card in enumerate(cards, start=1):
+        lines += (
+            [f"{number}. {card.title}", card.subtitle]
+            if card.subtitle
+            else [f"{number}. {card.title}"]
+        )
+        entries += [f"{choice.title} · {card.title}" for choice in card.choices]
+    text = "\n".join(lines)
+    if entries:
         return {
             "msgtype": "msgmenu",
             "msgmenu": {
                 "head_content": text[:TEXT_LIMIT],
                 "list": [
-                    {"id": str(i), "content": str(b["title"])[:60]}
-                    for i, b in enumerate(buttons, start=1)
+                    {"id": str(i), "content": entry[:60]}
+                    for i, entry in enumerate(entries, start=1)
                 ],
                 "tail_content": "",
             },

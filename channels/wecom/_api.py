@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from bot.outbox import SendFailed, Undeliverable
-from channels.connector import CachedToken, download, json_object, numbered_text
+from channels.connector import AppMessage, CachedToken, download, json_object, numbered_text
 
 CHANNEL = "wecom"
 # The token a call used is no longer valid: refresh once and repeat the call.
@@ -89,6 +89,26 @@ class WeComApi:
             raise SendFailed(f"WeCom answered {code}: {data.get('errmsg')}")
         if data.get("invaliduser"):
             raise Undeliverable(f"WeCom did not deliver to {data['invaliduser']} (invaliduser)")
+
+    async def verified_phone(self, message: AppMessage) -> str | None:
+        """The sender's mobile from the company directory (``user/get``); None when the app may
+        not read it (WeCom hides mobiles from apps made after June 2022 without consent)."""
+
+        async def get(token: str) -> dict[str, Any]:
+            response = await self._http.get(
+                f"{self._base}/cgi-bin/user/get",
+                params={"access_token": token, "userid": message.sender},
+            )
+            return json_object(response, "WeCom")
+
+        try:
+            data = await self.token.call(get, _token_expired)
+        except httpx.HTTPError as exc:
+            raise SendFailed(f"WeCom's directory API failed: {exc!r}") from exc
+        if int(data.get("errcode", 0)) != 0:
+            raise SendFailed(f"WeCom gave no user ({data.get('errcode')}: {data.get('errmsg')})")
+        mobile = data.get("mobile")
+        return mobile if isinstance(mobile, str) and mobile else None
 
     async def fetch_media(self, media_id: str, folder: Path, max_bytes: int) -> Path:
         """Download a user's voice message or image (temporary media, kept 3 days)."""
