@@ -57,6 +57,7 @@ ANSWER_THRESHOLDS = {"zh": 0.8825, "en": 0.855}
 # among the five best documents. On the shipped eval set, 10 of the 12 answers from a wrong
 # document offer the right question this way, at 1.5 questions per answer (bench/knowledge.py).
 RELATED_MARGIN = 0.01
+EMBEDDED_REFRESH_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,9 @@ class KnowledgeConfig:
     llm: LLMConfig | None = None
     related: int = 3  # close FAQ questions offered beside an answer, at most
     cache_size: int = 1024
-    refresh_interval_s: float = 2.0  # how often to look for other processes' writes
+    # How often to look for other processes' writes; None: at every question on a Chroma server,
+    # every EMBEDDED_REFRESH_S embedded (see KnowledgeBase._corpus).
+    refresh_interval_s: float | None = None
     default_language: str = "zh"
     # Thresholds the corpus derives for itself at every ingestion (knowledge/_calibration.py);
     # when true they are used instead of the configured ones for the languages the corpus could
@@ -149,10 +152,22 @@ class KnowledgeBase:
 
     # ---- the index as seen by this process -------------------------------------------------
 
+    def _refresh_interval(self) -> float:
+        """On a Chroma server the revision is one small request (about a millisecond, against
+        tens for a question's embedding and searches), so every question asks for it: no replica
+        answers from a lexical index older than the last ingestion that finished, whichever
+        replica or CLI made it. Embedded, other processes' writes are looked for every 2 s."""
+        if self.config.refresh_interval_s is not None:
+            return self.config.refresh_interval_s
+        return 0.0 if self._index.remote else EMBEDDED_REFRESH_S
+
     def _corpus(self, force: bool = False) -> CorpusView:
+        """This process's view of the index (records and their BM25 statistics), rebuilt from
+        the store's records when its revision changed: rebuilt, not shared, so a replica needs
+        nothing but the store (at 10,000 FAQ entries the rebuild takes SEE README)."""
         with self._lock:
             now = time.monotonic()
-            fresh = now - self._checked < self.config.refresh_interval_s
+            fresh = now - self._checked < self._refresh_interval()
             if self._view is not None and not force and fresh:
                 return self._view
             revision = self._index.revision()
