@@ -50,9 +50,10 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=100)
     args = parser.parse_args()
     results: dict[str, Any] = {"entries": args.entries, "load_before": os.getloadavg()}
-    with tempfile.TemporaryDirectory(prefix="kb-server-") as tmp, private_chroma(
-        Path(tmp) / "chroma"
-    ) as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="kb-server-") as tmp,
+        private_chroma(Path(tmp) / "chroma") as url,
+    ):
         folder = Path(tmp)
         corpus = folder / "faq.jsonl"
         _corpus(corpus, args.entries)
@@ -83,7 +84,8 @@ def main() -> None:
             checking.stats()  # what a replica does at its first question after the ingestion
             results["rebuild_s"] = round(time.perf_counter() - started, 2)
             hourly.stats()
-            checked, unchecked = [], []
+            checked: list[float] = []
+            unchecked: list[float] = []
             for n, question in enumerate(query_mix(args.queries, seed=5)):
                 turns = ((checking, checked, "a"), (hourly, unchecked, "b"))
                 for kb, times, own in turns[:: 1 if n % 2 else -1]:

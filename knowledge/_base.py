@@ -25,7 +25,14 @@ from knowledge._generation import LLMConfig, Passage, chat_model, check_groundin
 from knowledge._lexical import LEXICAL_TOP
 from knowledge._loaders import SUPPORTED_SUFFIXES, load_source
 from knowledge._retrieval import CorpusView, DocumentHit, check_filters, retrieve
-from knowledge._store import PASSAGES, QUESTIONS, ChromaIndex, StoredRecord, where_clause
+from knowledge._store import (
+    PASSAGES,
+    QUESTIONS,
+    ChromaIndex,
+    StoredRecord,
+    WriteLock,
+    where_clause,
+)
 from knowledge._text import content_hash, question_key, tokens
 from knowledge._types import (
     Answer,
@@ -125,7 +132,10 @@ class KnowledgeBase:
         chat: BaseChatModel | None = None,
         redact: Callable[[str], str] | None = None,
         answer_cache: AnswerCache | None = None,
+        write_lock: WriteLock | None = None,
     ) -> None:
+        """``write_lock``: one writer at a time across processes on a Chroma server (ingestions
+        by several replicas or the CLI); embedded, a file lock beside the store does it."""
         self.config = config
         self.detect = detect_language
         # Personal data in a question is masked before the question leaves for an LLM (the
@@ -143,6 +153,7 @@ class KnowledgeBase:
             config.collection,
             persist_dir=config.persist_dir,
             url=config.chroma_url,
+            write_lock=write_lock,
         )
         self._chat = chat if chat is not None else (chat_model(config.llm) if config.llm else None)
         self._lock = threading.RLock()

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,9 @@ QUESTIONS = "questions"
 PASSAGES = "passages"
 _GET_PAGE = 5000
 _ADD_BATCH = 4096
+# Serializes writers across processes: a context manager per write (the wiring's Redis lock on a
+# Chroma server, which has no lock of its own; a file lock beside an embedded store).
+WriteLock = Callable[[], contextlib.AbstractContextManager[Any]]
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class ChromaIndex:
         collection: str,
         persist_dir: Path | None = None,
         url: str | None = None,
+        write_lock: WriteLock | None = None,
     ) -> None:
         self._embedder = embedder
         self._name = collection
@@ -76,9 +80,8 @@ class ChromaIndex:
         self._dirty = False
         self._broken = False  # a call failed: open the collections again before the next one
         self._lock = threading.RLock()
-        self._lock_file = (
-            FileLock(str(persist_dir / "knowledge-write.lock")) if persist_dir else None
-        )
+        lock_file = FileLock(str(persist_dir / "knowledge-write.lock")) if persist_dir else None
+        self._writers: WriteLock = write_lock or (lambda: lock_file or contextlib.nullcontext())
         with self._answering("opening the collections"):
             self._open()
 
@@ -202,10 +205,7 @@ class ChromaIndex:
     def set_calibration(self, revision: str, text: str) -> bool:
         """Store a self-calibration made at ``revision``; False (nothing stored) when another
         process wrote to the knowledge base meanwhile, whose own calibration then counts."""
-        with (
-            self._answering("storing the calibration"),
-            self._lock_file or contextlib.nullcontext(),
-        ):
+        with self._answering("storing the calibration"), self._writers():
             meta = self._meta()
             if meta.get("revision") != revision:
                 return False
@@ -217,7 +217,7 @@ class ChromaIndex:
     def writing(self) -> Iterator[None]:
         """Hold the writers' lock, on a client that has seen every earlier write; bump the
         revision afterwards."""
-        with self._lock, self._lock_file or contextlib.nullcontext():
+        with self._lock, self._writers():
             if self._persist_dir is not None:
                 self.reopen()
             self._dirty = False

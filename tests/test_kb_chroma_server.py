@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from bot.app import PROJECT_ROOT, Settings
-from bot.app._knowledge import knowledge_config
-from bot.app._topology import parse_replicas, scale_topology
+from bot.app._knowledge import RedisWriteLock, knowledge_config, write_lock
+from bot.app._topology import parse_replicas, scale_topology, with_changes
 from bot.language import detect_language
 from knowledge import E5Embedder, Embedder, KnowledgeBase, KnowledgeConfig, StoreUnavailable
 from knowledge._retrieval import DENSE_WEIGHT, LEXICAL_WEIGHT, RRF_K
-from tests.servers import ChromaServer, chroma_server
+from tests.servers import ChromaServer, chroma_server, redis_server
 
 FAQ = """\
 category: service
@@ -72,13 +72,17 @@ def corpus(tmp_path: Path) -> Path:
     return folder
 
 
-def open_replica(server: ChromaServer, embedder: Embedder, cache: Path) -> KnowledgeBase:
+def open_replica(
+    server: ChromaServer, embedder: Embedder, cache: Path, lock: RedisWriteLock | None = None
+) -> KnowledgeBase:
     """A knowledge base as one replica opens it: the server's URL, no folder of its own, and the
     default refresh (every question on a server)."""
     config = KnowledgeConfig(
         chroma_url=server.url, embedding_cache=cache, faq_threshold=0.9, answer_threshold=0.84
     )
-    return KnowledgeBase(config, detect_language=detect_language, embedder=embedder)
+    return KnowledgeBase(
+        config, detect_language=detect_language, embedder=embedder, write_lock=lock
+    )
 
 
 @pytest.fixture
@@ -183,6 +187,27 @@ def test_a_knowledge_base_cannot_be_opened_on_a_server_that_is_down(
         open_replica(server, embedder, tmp_path / "cache.sqlite")
 
 
+def test_writers_on_one_server_take_turns_through_redis(
+    server: ChromaServer, embedder: Embedder, corpus: Path, tmp_path: Path
+) -> None:
+    with redis_server() as url:
+        # Another replica's ingestion, holding a short lease that its renewal keeps.
+        other = RedisWriteLock(url, "bot:kb-write:knowledge", lease_s=0.3)
+        impatient = RedisWriteLock(url, "bot:kb-write:knowledge", wait_s=1.0)
+        replica = open_replica(server, embedder, tmp_path / "cache.sqlite", impatient)
+        try:
+            with other():
+                # 1 s of waiting is three of the other's leases: renewed, not expired.
+                with pytest.raises(StoreUnavailable, match="another process has been writing"):
+                    replica.ingest([corpus])
+                assert replica.stats()["sources"] == 0
+            assert len(replica.ingest([corpus]).added) == 1
+        finally:
+            replica.close()
+        with other():  # the replica released it when its ingestion ended
+            pass
+
+
 def test_every_replica_reads_the_one_chroma_server(tmp_path: Path) -> None:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
@@ -198,3 +223,5 @@ def test_every_replica_reads_the_one_chroma_server(tmp_path: Path) -> None:
     assert {p.env["BOT_CHROMA_URL"] for p in readers} == {"http://127.0.0.1:8765"}
     config = knowledge_config(settings)
     assert (config.chroma_url, config.persist_dir) == ("http://127.0.0.1:8765", None)
+    assert isinstance(write_lock(settings), RedisWriteLock)  # writers take turns across replicas
+    assert write_lock(with_changes(settings, profile="embedded", chroma_url=None)) is None
