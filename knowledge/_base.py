@@ -29,6 +29,7 @@ from knowledge._store import (
     PASSAGES,
     QUESTIONS,
     ChromaIndex,
+    Revision,
     StoredRecord,
     WriteLock,
     where_clause,
@@ -182,22 +183,50 @@ class KnowledgeBase:
             fresh = now - self._checked < self._refresh_interval()
             if self._view is not None and not force and fresh:
                 return self._view
-            revision = self._index.revision()
+            current = self._index.current()
+            revision = current.token
             self._checked = now
             if self._view is None or force or revision != self._view.revision:
                 if self._view is not None and self.config.persist_dir is not None:
                     self._index.reopen()
-                    revision = self._index.revision()
-                self._view = CorpusView(
-                    self._index.records(QUESTIONS), self._index.records(PASSAGES), revision
-                )
+                    current = self._index.current()
+                    revision = current.token
+                view = self._reread(self._view, current)
+                if view is None:
+                    view = CorpusView(
+                        self._index.records(QUESTIONS), self._index.records(PASSAGES), revision
+                    )
+                    logger.info(
+                        "Knowledge base loaded: %d records (revision %s)", len(view), revision[:8]
+                    )
+                self._view = view
                 self._view.calibration = self._stored_calibration(revision)
                 if isinstance(self._answers, MemoryAnswerCache):
                     self._answers.clear()  # the old revision's keys are never asked again
-                logger.info(
-                    "Knowledge base loaded: %d records (revision %s)", len(self._view), revision[:8]
-                )
             return self._view
+
+    def _reread(self, view: CorpusView | None, current: Revision) -> CorpusView | None:
+        """On a Chroma server, ``view`` with the sources of the write just after it read again
+        (a filtered read of a few records, where reading every record is the server's slowest
+        request); None when ``view`` is not exactly one write behind."""
+        if view is None or not self._index.remote or not current.sources:
+            return None
+        if current.after != view.revision:
+            return None
+        where = {"source": {"$in": list(current.sources)}}
+        fresh = view.replacing(
+            current.sources,
+            self._index.records(QUESTIONS, where),
+            self._index.records(PASSAGES, where),
+            current.token,
+        )
+        logger.info(
+            "Knowledge base refreshed: %d source(s) read again, %d records (revision %s)",
+            len(current.sources),
+            len(fresh),
+            current.token[:8],
+        )
+        return fresh
 
     def _stored_calibration(self, revision: str) -> SelfCalibration | None:
         text = self._index.calibration()
@@ -258,7 +287,7 @@ class KnowledgeBase:
         report = IngestReport()
         started = time.perf_counter()
         files, roots = self._expand(paths, report)
-        with self._index.writing():
+        with self._index.writing() as changed:
             known = self._sources_on_record()
             seen: set[str] = set()
             bar = tqdm(files, desc="ingest", unit="file", disable=not progress)
@@ -274,6 +303,7 @@ class KnowledgeBase:
                 if old is not None and old["hash"] == digest:
                     report.unchanged.append(key)
                     continue
+                changed.add(key)  # listed even if it fails midway: readers read it again
                 try:
                     added = self._ingest_file(path, root, key, digest)
                 except KnowledgeError as exc:
@@ -291,6 +321,7 @@ class KnowledgeBase:
                 if key in seen or not any(_under(key, root) for root in roots):
                     continue
                 if not Path(key).exists():
+                    changed.add(key)
                     self._delete_records(old["ids"])
                     report.chunks_deleted += len(old["ids"][QUESTIONS]) + len(old["ids"][PASSAGES])
                     report.deleted.append(key)
@@ -387,9 +418,10 @@ class KnowledgeBase:
 
     def delete(self, source: str) -> int:
         """Remove a source's chunks; ``source`` is its path, file name or document id."""
-        with self._index.writing():
+        with self._index.writing() as changed:
             known = self._sources_on_record()
             key = self._resolve(source, known)
+            changed.add(key)
             ids = known[key]["ids"]
             self._delete_records(ids)
         self._corpus(force=True)

@@ -18,6 +18,7 @@ used again without restarting the process.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -45,6 +46,8 @@ QUESTIONS = "questions"
 PASSAGES = "passages"
 _GET_PAGE = 5000
 _ADD_BATCH = 4096
+# A write that changes more sources than this lists none: readers read everything again.
+MAX_LISTED_SOURCES = 100
 # Serializes writers across processes: a context manager per write (the wiring's Redis lock on a
 # Chroma server, which has no lock of its own; a file lock beside an embedded store).
 WriteLock = Callable[[], contextlib.AbstractContextManager[Any]]
@@ -58,6 +61,16 @@ class StoredRecord:
     text: str
     metadata: dict[str, Any]
     collection: str
+
+
+@dataclass(frozen=True)
+class Revision:
+    """The index's revision, and what its last write changed: the sources (their keys) and the
+    revision it was made on; no sources: unknown, read everything."""
+
+    token: str
+    after: str = ""
+    sources: tuple[str, ...] = ()
 
 
 class ChromaIndex:
@@ -193,8 +206,18 @@ class ChromaIndex:
 
     def revision(self) -> str:
         """A token that changes whenever any process writes to this knowledge base."""
+        return self.current().token
+
+    def current(self) -> Revision:
+        """The revision and what its write changed, in one request."""
         with self._answering("reading the revision"):
-            return str(self._meta().get("revision", ""))
+            meta = self._meta()
+        listed = str(meta.get("changed_sources", ""))
+        return Revision(
+            str(meta.get("revision", "")),
+            str(meta.get("changed_after", "")),
+            tuple(json.loads(listed)) if listed else (),
+        )
 
     def calibration(self) -> str | None:
         """The self-calibration stored with the knowledge base (JSON naming its revision)."""
@@ -214,19 +237,24 @@ class ChromaIndex:
             return True
 
     @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
+    def writing(self) -> Iterator[set[str]]:
         """Hold the writers' lock, on a client that has seen every earlier write; bump the
-        revision afterwards."""
+        revision afterwards. The caller adds the key of every source it changes to the set it
+        gets, so readers one revision behind read those sources again instead of everything."""
         with self._lock, self._writers():
             if self._persist_dir is not None:
                 self.reopen()
             self._dirty = False
+            changed: set[str] = set()
             try:
-                yield
+                yield changed
             finally:
                 if self._dirty:  # readers reload (and drop their caches) only after a change
                     with self._answering("storing the new revision"):
                         meta = self._meta()
+                        meta["changed_after"] = str(meta.get("revision", ""))
+                        listed = 0 < len(changed) <= MAX_LISTED_SOURCES
+                        meta["changed_sources"] = json.dumps(sorted(changed)) if listed else ""
                         meta["revision"] = uuid.uuid4().hex
                         meta["updated"] = time.time()
                         self._set_meta(meta)

@@ -5,6 +5,7 @@ process rebuilding its lexical index from it when the revision changes, checked 
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -121,6 +122,42 @@ def test_an_ingestion_through_one_replica_is_answered_by_the_other_at_once(
     assert "kettle-zq7731" not in [d.doc_id for d in two.rank(KETTLE_QUESTION)]
     assert "kettle-zq7731" not in [c.doc_id for c in two.answer(KETTLE_QUESTION).citations]
     assert [Path(s.source).name for s in two.sources()] == ["faq.yaml"]
+
+
+def test_a_replica_one_write_behind_reads_only_the_changed_sources_again(
+    replicas: tuple[KnowledgeBase, KnowledgeBase],
+    server: ChromaServer,
+    embedder: Embedder,
+    corpus: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    one, two = replicas
+    one.ingest([corpus])
+    two.stats()
+    (corpus / "kettle.en.md").write_text(KETTLE, encoding="utf-8")
+    one.ingest([corpus])
+    with caplog.at_level(logging.INFO, logger="knowledge._base"):
+        ranked = two.rank(KETTLE_QUESTION)
+    assert "refreshed: 1 source(s) read again" in caplog.text
+    assert "Knowledge base loaded" not in caplog.text
+    # The same as a replica that reads everything.
+    fresh = open_replica(server, embedder, tmp_path / "fresh.sqlite")
+    try:
+        full = fresh.rank(KETTLE_QUESTION)
+        assert [(d.doc_id, round(d.score, 6)) for d in ranked] == [
+            (d.doc_id, round(d.score, 6)) for d in full
+        ]
+        assert two.sources() == fresh.sources()
+    finally:
+        fresh.close()
+    # Two writes behind: everything is read again.
+    one.delete("kettle.en.md")
+    one.delete("faq.yaml")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="knowledge._base"):
+        assert two.sources() == []
+    assert "Knowledge base loaded: 0 records" in caplog.text
 
 
 def test_an_ingestion_by_the_cli_in_another_process_is_seen(
