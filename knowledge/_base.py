@@ -25,7 +25,15 @@ from knowledge._generation import LLMConfig, Passage, chat_model, check_groundin
 from knowledge._lexical import LEXICAL_TOP
 from knowledge._loaders import SUPPORTED_SUFFIXES, load_source
 from knowledge._retrieval import CorpusView, DocumentHit, check_filters, retrieve
-from knowledge._store import PASSAGES, QUESTIONS, ChromaIndex, StoredRecord, where_clause
+from knowledge._store import (
+    PASSAGES,
+    QUESTIONS,
+    ChromaIndex,
+    Revision,
+    StoredRecord,
+    WriteLock,
+    where_clause,
+)
 from knowledge._text import content_hash, question_key, tokens
 from knowledge._types import (
     Answer,
@@ -57,6 +65,7 @@ ANSWER_THRESHOLDS = {"zh": 0.8825, "en": 0.855}
 # among the five best documents. On the shipped eval set, 10 of the 12 answers from a wrong
 # document offer the right question this way, at 1.5 questions per answer (bench/knowledge.py).
 RELATED_MARGIN = 0.01
+EMBEDDED_REFRESH_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,9 @@ class KnowledgeConfig:
     llm: LLMConfig | None = None
     related: int = 3  # close FAQ questions offered beside an answer, at most
     cache_size: int = 1024
-    refresh_interval_s: float = 2.0  # how often to look for other processes' writes
+    # How often to look for other processes' writes; None: at every question on a Chroma server,
+    # every EMBEDDED_REFRESH_S embedded (see KnowledgeBase._corpus).
+    refresh_interval_s: float | None = None
     default_language: str = "zh"
     # Thresholds the corpus derives for itself at every ingestion (knowledge/_calibration.py);
     # when true they are used instead of the configured ones for the languages the corpus could
@@ -122,7 +133,10 @@ class KnowledgeBase:
         chat: BaseChatModel | None = None,
         redact: Callable[[str], str] | None = None,
         answer_cache: AnswerCache | None = None,
+        write_lock: WriteLock | None = None,
     ) -> None:
+        """``write_lock``: one writer at a time across processes on a Chroma server (ingestions
+        by several replicas or the CLI); embedded, a file lock beside the store does it."""
         self.config = config
         self.detect = detect_language
         # Personal data in a question is masked before the question leaves for an LLM (the
@@ -140,6 +154,7 @@ class KnowledgeBase:
             config.collection,
             persist_dir=config.persist_dir,
             url=config.chroma_url,
+            write_lock=write_lock,
         )
         self._chat = chat if chat is not None else (chat_model(config.llm) if config.llm else None)
         self._lock = threading.RLock()
@@ -149,28 +164,70 @@ class KnowledgeBase:
 
     # ---- the index as seen by this process -------------------------------------------------
 
+    def _refresh_interval(self) -> float:
+        """On a Chroma server the revision is one small request (about a millisecond, against
+        tens for a question's embedding and searches), so every question asks for it: no replica
+        answers from a lexical index older than the last ingestion that finished, whichever
+        replica or CLI made it. Embedded, other processes' writes are looked for every 2 s."""
+        if self.config.refresh_interval_s is not None:
+            return self.config.refresh_interval_s
+        return 0.0 if self._index.remote else EMBEDDED_REFRESH_S
+
     def _corpus(self, force: bool = False) -> CorpusView:
+        """This process's view of the index (records and their BM25 statistics), rebuilt from
+        the store's records when its revision changed: derived, not shared, so a replica needs
+        nothing but the store, at the price of a rebuild per ingestion (10-16 s at 10,000 FAQ
+        entries on a Chroma server, under a second when only the changed sources are read
+        again: bench/kb_server.py)."""
         with self._lock:
             now = time.monotonic()
-            fresh = now - self._checked < self.config.refresh_interval_s
+            fresh = now - self._checked < self._refresh_interval()
             if self._view is not None and not force and fresh:
                 return self._view
-            revision = self._index.revision()
+            current = self._index.current()
+            revision = current.token
             self._checked = now
             if self._view is None or force or revision != self._view.revision:
                 if self._view is not None and self.config.persist_dir is not None:
                     self._index.reopen()
-                    revision = self._index.revision()
-                self._view = CorpusView(
-                    self._index.records(QUESTIONS), self._index.records(PASSAGES), revision
-                )
+                    current = self._index.current()
+                    revision = current.token
+                view = self._reread(self._view, current)
+                if view is None:
+                    view = CorpusView(
+                        self._index.records(QUESTIONS), self._index.records(PASSAGES), revision
+                    )
+                    logger.info(
+                        "Knowledge base loaded: %d records (revision %s)", len(view), revision[:8]
+                    )
+                self._view = view
                 self._view.calibration = self._stored_calibration(revision)
                 if isinstance(self._answers, MemoryAnswerCache):
                     self._answers.clear()  # the old revision's keys are never asked again
-                logger.info(
-                    "Knowledge base loaded: %d records (revision %s)", len(self._view), revision[:8]
-                )
             return self._view
+
+    def _reread(self, view: CorpusView | None, current: Revision) -> CorpusView | None:
+        """On a Chroma server, ``view`` with the sources of the write just after it read again
+        (a filtered read of a few records, where reading every record is the server's slowest
+        request); None when ``view`` is not exactly one write behind."""
+        if view is None or not self._index.remote or not current.sources:
+            return None
+        if current.after != view.revision:
+            return None
+        where = {"source": {"$in": list(current.sources)}}
+        fresh = view.replacing(
+            current.sources,
+            self._index.records(QUESTIONS, where),
+            self._index.records(PASSAGES, where),
+            current.token,
+        )
+        logger.info(
+            "Knowledge base refreshed: %d source(s) read again, %d records (revision %s)",
+            len(current.sources),
+            len(fresh),
+            current.token[:8],
+        )
+        return fresh
 
     def _stored_calibration(self, revision: str) -> SelfCalibration | None:
         text = self._index.calibration()
@@ -231,7 +288,7 @@ class KnowledgeBase:
         report = IngestReport()
         started = time.perf_counter()
         files, roots = self._expand(paths, report)
-        with self._index.writing():
+        with self._index.writing() as changed:
             known = self._sources_on_record()
             seen: set[str] = set()
             bar = tqdm(files, desc="ingest", unit="file", disable=not progress)
@@ -247,6 +304,7 @@ class KnowledgeBase:
                 if old is not None and old["hash"] == digest:
                     report.unchanged.append(key)
                     continue
+                changed.add(key)  # listed even if it fails midway: readers read it again
                 try:
                     added = self._ingest_file(path, root, key, digest)
                 except KnowledgeError as exc:
@@ -264,6 +322,7 @@ class KnowledgeBase:
                 if key in seen or not any(_under(key, root) for root in roots):
                     continue
                 if not Path(key).exists():
+                    changed.add(key)
                     self._delete_records(old["ids"])
                     report.chunks_deleted += len(old["ids"][QUESTIONS]) + len(old["ids"][PASSAGES])
                     report.deleted.append(key)
@@ -360,9 +419,10 @@ class KnowledgeBase:
 
     def delete(self, source: str) -> int:
         """Remove a source's chunks; ``source`` is its path, file name or document id."""
-        with self._index.writing():
+        with self._index.writing() as changed:
             known = self._sources_on_record()
             key = self._resolve(source, known)
+            changed.add(key)
             ids = known[key]["ids"]
             self._delete_records(ids)
         self._corpus(force=True)

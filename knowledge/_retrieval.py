@@ -80,6 +80,22 @@ class CorpusView:
     def __len__(self) -> int:
         return len(self.records)
 
+    def replacing(
+        self,
+        sources: Sequence[str],
+        questions: Sequence[StoredRecord],
+        passages: Sequence[StoredRecord],
+        revision: str,
+    ) -> CorpusView:
+        """A view at ``revision``: this one with every record of ``sources`` replaced by their
+        records now (none: the source was deleted); the BM25 statistics are computed again."""
+        gone = set(sources)
+
+        def kept(kind: str) -> list[StoredRecord]:
+            return [r for r in self._lists[kind] if str(r.metadata.get("source", "")) not in gone]
+
+        return CorpusView([*kept(QUESTIONS), *questions], [*kept(PASSAGES), *passages], revision)
+
     def of_kind(self, kind: str) -> list[StoredRecord]:
         return self._lists[kind]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import redis
 
-from bot.app._engines import private_rabbitmq
+from bot.app._engines import chroma_url, private_rabbitmq, start_chroma, stop_chroma
 from tests.launch import free_port
 
 
@@ -149,3 +149,36 @@ def rabbitmq_server() -> Iterator[str]:
             yield url
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+class ChromaServer:
+    """A Chroma server (``chroma run``) of its own on a fixed free port in a temporary folder,
+    which a test can stop and start again on the same port and data."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = chroma_url(self.port)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it; returns once it answers its heartbeat."""
+        self._process = start_chroma(self.folder, self.port)
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM); nothing listens on its port afterwards."""
+        if self._process is not None:
+            stop_chroma(self._process)
+            self._process = None
+
+
+@contextmanager
+def chroma_server() -> Iterator[ChromaServer]:
+    """A running Chroma server of its own; stopped and its folder removed afterwards."""
+    server = ChromaServer(Path(tempfile.mkdtemp(prefix="test-chroma-")))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.folder, ignore_errors=True)

@@ -54,12 +54,14 @@ def test_the_charts_values_follow_its_schema_and_bad_values_are_refused(tmp_path
     values = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
     values["replicas"]["hub"] = 0
     values["redisUrl"] = "http://redis:6379"
+    values["chromaUrl"] = "chroma:8000"
     bad = tmp_path / "values.yaml"
     bad.write_text(yaml.safe_dump(values), encoding="utf-8")
     refused = _check("--schemafile", schema, str(bad))
     assert refused.returncode == 1
     assert "replicas.hub" in refused.stdout
     assert "redisUrl" in refused.stdout
+    assert "chromaUrl" in refused.stdout
 
 
 def test_compose_and_helm_describe_the_same_topology() -> None:
@@ -108,3 +110,37 @@ def test_rasas_events_go_to_rabbitmq_as_the_hub_reads_them() -> None:
     assert services["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_USER"] == broker["username"]
     templates = (CHART / "templates" / "processes.yaml").read_text(encoding="utf-8")
     assert "BOT_RASA_BROKER_HOST" in templates
+
+
+def test_every_replica_reads_one_chroma_server_ingested_once() -> None:
+    """Both manifests run a Chroma server (or name one) for every hub and action server, and
+    ingest the knowledge base once into it before the replicas serve."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    chroma = services["chroma"]
+    assert chroma["command"][:2] == ["chroma", "run"]  # the image's chromadb, the client's version
+    assert "/api/v2/heartbeat" in " ".join(chroma["healthcheck"]["test"])
+    assert "chroma" in compose["volumes"]
+    port = chroma["command"][chroma["command"].index("--port") + 1]
+    for kind in ("hub", "actions", "ingest"):
+        assert services[kind]["environment"]["BOT_CHROMA_URL"] == f"http://chroma:{port}", kind
+    ingest = services["ingest"]
+    assert ingest["depends_on"]["chroma"] == {"condition": "service_healthy"}
+    for kind in ("hub", "actions"):
+        assert services[kind]["depends_on"]["ingest"] == {
+            "condition": "service_completed_successfully"
+        }
+    values = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+    assert ingest["command"] == [
+        *("python", "-m", "bot", "kb", "ingest", "--no-progress"),
+        values["knowledgeSources"],
+    ]
+    processes = (CHART / "templates" / "processes.yaml").read_text(encoding="utf-8")
+    assert "{name: BOT_CHROMA_URL, value: {{ $.Values.chromaUrl | quote }}}" in processes
+    job = (CHART / "templates" / "ingest.yaml").read_text(encoding="utf-8")
+    assert '"helm.sh/hook": post-install,post-upgrade' in job
+    assert (
+        'command: ["python", "-m", "bot", "kb", "ingest", "--no-progress", '
+        "{{ .Values.knowledgeSources | quote }}]"
+    ) in job
+    assert "{name: BOT_CHROMA_URL, value: {{ .Values.chromaUrl | quote }}}" in job

@@ -23,7 +23,7 @@ from bot.app._cli_rasa import shell, validate
 from bot.app._cli_recommend import recommend_app
 from bot.app._cli_settings import cli_settings, start_run
 from bot.app._container import ensure_recommendation_model
-from bot.app._engines import private_engines, private_rabbitmq
+from bot.app._engines import private_chroma, private_engines, private_rabbitmq
 from bot.app._exposure import InsecureSettings, check_exposure
 from bot.app._knowledge import ingest_sources
 from bot.app._settings import Settings
@@ -68,8 +68,8 @@ def run(
         None,
         "--replicas",
         help="Scale out: e.g. hub=2,rasa=2,actions=2, behind nginx on the usual ports; "
-        "PostgreSQL, Redis and RabbitMQ from BOT_DATABASE_URL/BOT_REDIS_URL/BOT_RABBITMQ_URL "
-        "or private under var/scale.",
+        "PostgreSQL, Redis, RabbitMQ and Chroma from BOT_DATABASE_URL/BOT_REDIS_URL/"
+        "BOT_RABBITMQ_URL/BOT_CHROMA_URL or private under var/scale.",
     ),
 ) -> None:
     """Train the Rasa model if its inputs changed (and a first recommendation model on a new
@@ -98,6 +98,13 @@ def run(
                     private_rabbitmq(settings.var_dir / "scale" / "engines" / "rabbitmq")
                 )
                 settings = with_changes(settings, rabbitmq_url=broker)
+            if not settings.chroma_url:
+                # One knowledge base for every replica, ingested once by _run_platform.
+                logger.info("Starting a private Chroma server under var/scale/engines/chroma")
+                chroma = engines.enter_context(
+                    private_chroma(settings.var_dir / "scale" / "engines" / "chroma")
+                )
+                settings = with_changes(settings, chroma_url=chroma)
             _run_platform(with_changes(settings, profile="scale"), counts)
         return
     _run_platform(settings, None)

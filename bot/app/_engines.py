@@ -1,6 +1,7 @@
-"""Private PostgreSQL, Redis and RabbitMQ instances in a folder of their own, on given ports:
-what ``python -m bot run --replicas …`` starts under ``var/scale/`` when no URLs are given, and
-what the tests start in temporary folders. Debian's packages provide the binaries.
+"""Private PostgreSQL, Redis, RabbitMQ and Chroma instances in a folder of their own, on given
+ports: what ``python -m bot run --replicas …`` starts under ``var/scale/`` when no URLs are given,
+and what the tests start in temporary folders. Debian's packages provide the binaries, except
+Chroma's server, which the ``chromadb`` package installs beside the hub's Python (``chroma run``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +23,8 @@ from pathlib import Path
 ENGINE_START_TIMEOUT_S = 30.0
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
 RABBITMQ_START_TIMEOUT_S = 90
+# Chroma's server answers this once it serves requests (the v2 API of chromadb 1.x).
+CHROMA_HEARTBEAT = "/api/v2/heartbeat"
 
 
 class EngineStartFailed(Exception):
@@ -192,6 +198,84 @@ def private_rabbitmq(folder: Path) -> Iterator[str]:
         if server.poll() is None:
             server.terminate()
         server.wait(timeout=30)
+
+
+def chroma_command(folder: Path, port: int) -> list[str]:
+    """Chroma's server (``chroma run`` from the installed chromadb) on 127.0.0.1:``port``, its
+    data in ``folder``."""
+    program = Path(sys.executable).with_name("chroma")
+    if not program.exists():
+        raise EngineStartFailed(
+            f"Chroma's server program is not at {program}: install the pinned chromadb in this "
+            "environment (make setup)"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    return [str(program), "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)]
+
+
+def chroma_url(port: int) -> str:
+    """The URL of the private Chroma server (``BOT_CHROMA_URL``)."""
+    return f"http://127.0.0.1:{port}"
+
+
+def wait_for_chroma(url: str, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Until the Chroma server at ``url`` answers its heartbeat (listening is not enough: it
+    opens its port before its database is ready)."""
+    deadline = time.monotonic() + ENGINE_START_TIMEOUT_S
+    while True:
+        try:
+            with urllib.request.urlopen(url + CHROMA_HEARTBEAT, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as exc:
+            if process is not None and process.poll() is not None:
+                raise EngineStartFailed(f"the Chroma server for {url} exited") from exc
+            if time.monotonic() > deadline:
+                raise EngineStartFailed(f"the Chroma server at {url} did not answer") from exc
+        time.sleep(0.05)  # poll interval: the heartbeat is the server's only readiness signal
+
+
+def start_chroma(folder: Path, port: int) -> subprocess.Popen[bytes]:
+    """A Chroma server on ``port`` with its data in ``folder``, answering when this returns; its
+    output goes to ``folder/chroma.log``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "chroma.log").open("ab") as log:
+        server = subprocess.Popen(
+            chroma_command(folder / "data", port),
+            cwd=folder,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+        )
+    try:
+        wait_for_chroma(chroma_url(port), server)
+    except BaseException:
+        stop_chroma(server)
+        raise
+    return server
+
+
+def stop_chroma(server: subprocess.Popen[bytes]) -> None:
+    """Stop a Chroma server started by ``start_chroma`` (SIGTERM; its writes are on disk)."""
+    if server.poll() is None:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=5)
+
+
+@contextmanager
+def private_chroma(folder: Path) -> Iterator[str]:
+    """A Chroma server of its own under ``folder`` on a free port until the block ends; yields
+    its URL. The knowledge base in it stays in ``folder`` between runs."""
+    port = free_port()
+    server = start_chroma(folder, port)
+    try:
+        yield chroma_url(port)
+    finally:
+        stop_chroma(server)
 
 
 def free_port() -> int:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import redis
+from redis.exceptions import LockError, RedisError
 
 from bot.app._settings import Settings
 from bot.language import detect_language
@@ -18,6 +23,7 @@ from knowledge import (
     KnowledgeConfig,
     LLMConfig,
     RedisAnswerCache,
+    StoreUnavailable,
 )
 
 logger = logging.getLogger(__name__)
@@ -83,6 +89,65 @@ def answer_cache(settings: Settings) -> AnswerCache | None:
     )
 
 
+class RedisWriteLock:
+    """One writer at a time of a knowledge base on a Chroma server, across replicas and the CLI
+    (the server has no lock of its own, and a file lock holds on one machine only).
+
+    A lease renewed while the write runs, so an ingestion of any length keeps it and a writer
+    that dies frees it ``lease_s`` later; a writer that waits longer than ``wait_s`` gives up.
+    """
+
+    def __init__(self, url: str, name: str, lease_s: float = 30.0, wait_s: float = 600.0) -> None:
+        self._client = redis.Redis.from_url(url, socket_timeout=10)
+        self._name = name
+        self._lease_s = lease_s
+        self._wait_s = wait_s
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        lock = self._client.lock(
+            self._name, timeout=self._lease_s, blocking_timeout=self._wait_s, thread_local=False
+        )
+        try:
+            held = lock.acquire()
+        except RedisError as exc:
+            raise StoreUnavailable(
+                f"the knowledge base's write lock in Redis cannot be taken ({exc}); is "
+                "BOT_REDIS_URL's server running?"
+            ) from exc
+        if not held:
+            raise StoreUnavailable(
+                f"another process has been writing to the knowledge base for over "
+                f"{self._wait_s:.0f} s; try again once its ingestion has finished"
+            )
+        done = threading.Event()
+        renewing = threading.Thread(target=self._renew, args=(lock, done), daemon=True)
+        renewing.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewing.join()
+            with contextlib.suppress(LockError, RedisError):
+                lock.release()  # expired already: the lease ran out, nothing to free
+
+    def _renew(self, lock: Any, done: threading.Event) -> None:
+        while not done.wait(self._lease_s / 3):
+            try:
+                lock.reacquire()
+            except (LockError, RedisError):
+                logger.warning("Could not renew the knowledge base's write lock")
+
+
+def write_lock(settings: Settings) -> RedisWriteLock | None:
+    """The writers' lock shared through Redis when the knowledge base is on a Chroma server and a
+    Redis is configured (the scale profile); None: the library's own (a file lock when
+    embedded, none on a server without Redis)."""
+    if not (settings.chroma_url and settings.redis_url):
+        return None
+    return RedisWriteLock(settings.redis_url, f"bot:kb-write:{settings.knowledge_collection}")
+
+
 def open_knowledge_base(settings: Settings) -> KnowledgeBase:
     """The platform's knowledge base, with OCR for images."""
     return KnowledgeBase(
@@ -91,6 +156,7 @@ def open_knowledge_base(settings: Settings) -> KnowledgeBase:
         image_to_text=_LazyOcr(),
         redact=redact,
         answer_cache=answer_cache(settings),
+        write_lock=write_lock(settings),
     )
 
 
