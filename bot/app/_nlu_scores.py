@@ -72,13 +72,12 @@ def yaml_diff(old: str, new: str, name: str) -> str:
 
 
 def added_examples(diff: str) -> int:
-    """How many training examples a diff of the corrections file adds (``+    - text`` lines)."""
+    """How many training examples a diff of the corrections file adds: its added lines that are
+    an example (indented ``- text`` under ``examples: |``, not ``- intent: x``)."""
     return sum(
         1
         for line in diff.splitlines()
-        if line.startswith("+")
-        and not line.startswith("+++")
-        and line[1:].lstrip().startswith("- ")
+        if line.startswith("+ ") and line[1:].lstrip().startswith("- ")
     )
 
 
