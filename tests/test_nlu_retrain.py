@@ -5,6 +5,7 @@ file is made beforehand so that no `rasa train` runs here (the integration test 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from bot.app import Settings
-from bot.app._cli_nlu import CORRECTIONS_FILE, known_keys, write_training_file
+from bot.app._cli_nlu import CORRECTIONS_FILE, known_keys, scored_training, write_training_file
 from bot.app._nlu_retrain import NluRetrainer
 from bot.app._nlu_scores import LanguageScore
 from bot.app._topology import parse_replicas, scale_topology
@@ -262,3 +263,73 @@ def test_run_with_replicas_gives_the_hubs_each_rasa_replica(tmp_path: Path) -> N
     for hub in hubs:
         ports = hub.env["BOT_RASA_REPLICA_PORTS"]
         assert Settings(_env_file=None, rasa_replica_ports=ports).rasa_replica_urls == urls  # type: ignore[call-arg]
+
+
+def test_the_train_command_shows_the_diff_and_the_scores_before_and_after(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, var_dir=tmp_path, models_dir=tmp_path / "models"
+    )
+    text = "快递盒子压扁了，杯子也碎了"
+
+    async def setup() -> list[str]:
+        database = Database(settings.hub_database_url)
+        await database.migrate()
+        service = CorrectionService(database, domain_intents())
+        await accepted_correction(service, settings.hub_database_url, text)
+        examples = await service.accepted_examples()
+        database.dispose()
+        return [training_yaml(examples, known_keys())]
+
+    (corrections_text,) = asyncio.run(setup())
+    toolchain = settings.rasa_toolchain
+    # The models for the inputs before and after, as finished trainings would leave them: no
+    # `rasa train` runs here (tests/test_nlu_retrain_live.py trains for real).
+    before = model_path(toolchain)
+    before.parent.mkdir(parents=True)
+    before.write_bytes(b"the model before")
+    assert toolchain.extra_data is not None
+    written = write_training_file(toolchain.extra_data, corrections_text)
+    assert written is not None
+    after = model_path(toolchain)
+    after.write_bytes(b"the model after")
+    written.unlink()
+
+    calls: list[str] = []
+    scorer = scores_of({before.name: (0.95, 0.93), after.name: (0.96, 0.92)}, calls)
+    done = scored_training(settings, scorer=scorer)
+    assert done.model == after
+    assert (done.corrections.accepted, done.corrections.written) == (1, 1)
+    assert done.diff.startswith(f"--- a/{CORRECTIONS_FILE}\n+++ b/{CORRECTIONS_FILE}\n")
+    assert f"+    - {text}\n" in done.diff
+    assert calls == [before.name, after.name]
+    assert done.report is not None
+    assert done.report["before"] == {
+        "zh": {"macro_f1": 0.95, "accuracy": 0.95, "examples": 100},
+        "en": {"macro_f1": 0.93, "accuracy": 0.93, "examples": 100},
+    }
+    assert done.report["after"] == {
+        "zh": {"macro_f1": 0.96, "accuracy": 0.96, "examples": 100},
+        "en": {"macro_f1": 0.92, "accuracy": 0.92, "examples": 100},
+    }
+    assert (done.report["added"], done.report["not_worse"]) == (1, True)
+
+    async def last() -> dict[str, Any] | None:
+        database = Database(settings.hub_database_url)
+        try:
+            return await CorrectionService(database, domain_intents()).last_retrain()
+        finally:
+            database.dispose()
+
+    kept = asyncio.run(last())
+    assert kept is not None
+    assert (kept["model"], kept["source"], kept["before_model"]) == (
+        after.name,
+        "train command",
+        before.name,
+    )
+    # Nothing changed since: no diff, nothing scored.
+    again = scored_training(settings, scorer=scorer)
+    assert (again.model, again.diff, again.report) == (after, "", None)
+    assert len(calls) == 2
