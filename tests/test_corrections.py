@@ -318,7 +318,7 @@ def unsure_setup(client: TestClient) -> dict[str, int]:
     a, b, c = (uuid.uuid4().hex for _ in range(3))
 
     async def run() -> dict[str, int]:
-        ids = await hub.database.session(
+        ids: dict[str, int] = await hub.database.session(
             make(
                 a,
                 "zh",
@@ -454,7 +454,7 @@ def test_bad_settlements_are_refused_and_store_nothing(
 @pytest.mark.parametrize(
     "query", [{"language": "fr"}, {"limit": 0}, {"limit": 201}, {"before": -1}]
 )
-def test_bad_unsure_queries_are_refused(client: TestClient, query: dict[str, object]) -> None:
+def test_bad_unsure_queries_are_refused(client: TestClient, query: dict[str, str | int]) -> None:
     login(client, "sam")
     assert client.get("/console/api/corrections/unsure", params=query).status_code == 422
 

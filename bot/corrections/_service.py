@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
@@ -480,7 +480,7 @@ _Dumper.add_representer(str, _literal)
 
 def _customer_message(connection: Connection, message_id: int) -> Row[Any] | None:
     """The customer message ``message_id`` with its conversation; None if it is not one."""
-    found: Row[Any] | None = connection.execute(
+    found = connection.execute(
         select(
             Message.text,
             Message.language,
@@ -491,7 +491,7 @@ def _customer_message(connection: Connection, message_id: int) -> Row[Any] | Non
         .join(Conversation, Conversation.id == Message.conversation_id)
         .where(Message.id == message_id, Message.direction == "in", Message.author == "customer")
     ).first()
-    return found
+    return cast("Row[Any] | None", found)
 
 
 def _message_intents(connection: Connection, customer_id: str) -> list[dict[str, object]]:
