@@ -3,6 +3,7 @@ tolerates), erasure, and the training file ``python -m bot train`` adds to the T
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import uuid
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 
 from bot.app import Settings, app, create_app
 from bot.app._cli_nlu import CORRECTIONS_FILE, known_keys, write_corrections
-from bot.corrections import TrainingExample, training_yaml
+from bot.corrections import Correction, CorrectionReviewed, TrainingExample, training_yaml
 from bot.dialogue import DEV_DATA, TRAINING_DATA, domain_intents, load_examples, model_path
 from bot.handoff import AgentDirectory
 from bot.insights import store_message_intent
@@ -497,3 +498,25 @@ def test_the_customers_export_has_their_intents_and_erasure_removes_them(
     )
     with zipfile.ZipFile(io.BytesIO(again)) as archive:
         assert json.loads(archive.read("data.json"))["intent_corrections"]["message_intents"] == []
+
+
+def test_two_supervisors_settling_one_message_at_once_make_one_correction(
+    client: TestClient, settings: Settings
+) -> None:
+    ids = unsure_setup(client)
+    hub = client.app.state.services  # type: ignore[attr-defined]
+    service = hub.corrections
+
+    async def both() -> list[object]:
+        return await asyncio.gather(
+            service.settle(message_id=ids[HOSTILE], intent="complain", supervisor="sam"),
+            service.settle(message_id=ids[HOSTILE], intent="thanks", supervisor="tess"),
+            return_exceptions=True,
+        )
+
+    results = client.portal.call(both)  # type: ignore[union-attr]
+    made = [r for r in results if isinstance(r, Correction)]
+    refused = [r for r in results if isinstance(r, CorrectionReviewed)]
+    assert (len(made), len(refused)) == (1, 1)
+    stored = query_hub_db(settings.var_dir, "SELECT right_intent FROM intent_corrections")
+    assert [r["right_intent"] for r in stored] == [made[0].right_intent]

@@ -57,6 +57,7 @@ def the_message(var_dir: Path, sender: str) -> tuple[int, str, str]:
     return int(row[0]), str(row[1]), str(row[2])
 
 
+@pytest.mark.timeout(1800)  # a `rasa train` and two Rasa processes scoring the test split
 async def test_an_accepted_correction_is_trained_and_hot_swapped(
     platform: PlatformProcess, tmp_path: Path
 ) -> None:
@@ -117,6 +118,7 @@ async def test_an_accepted_correction_is_trained_and_hot_swapped(
         database.dispose()
 
 
+@pytest.mark.timeout(1200)  # Rasa loads the model and parses every test message
 def test_the_project_model_is_scored_on_the_test_split(tmp_path: Path) -> None:
     """The scorer the retraining and `bot train` use, on the real model through real Rasa: the
     same figures as `python -m bot eval nlu` (one Rasa process for both languages)."""

@@ -18,6 +18,7 @@ from typing import Any, Literal, cast
 
 import yaml
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.conversations import customer_key
 from bot.corrections._errors import CorrectionNotFound, CorrectionReviewed, InvalidCorrection
@@ -279,7 +280,10 @@ class CorrectionService:
             )
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
-        correction_id = await self._database.transaction(work)
+        try:
+            correction_id = await self._database.transaction(work)
+        except IntegrityError as exc:  # two supervisors at once: the unique message id decides
+            raise CorrectionReviewed(f"message {message_id} was settled meanwhile") from exc
         logger.info("Unsure message %d settled as correction %d", message_id, correction_id)
         return await self.get(correction_id)
 
