@@ -18,7 +18,13 @@ from typer.testing import CliRunner
 
 from bot.app import Settings, app, create_app
 from bot.app._cli_nlu import CORRECTIONS_FILE, known_keys, write_corrections
-from bot.corrections import Correction, CorrectionReviewed, TrainingExample, training_yaml
+from bot.corrections import (
+    Correction,
+    CorrectionReviewed,
+    CorrectionService,
+    TrainingExample,
+    training_yaml,
+)
 from bot.dialogue import DEV_DATA, TRAINING_DATA, domain_intents, load_examples, model_path
 from bot.handoff import AgentDirectory
 from bot.insights import store_message_intent
@@ -505,9 +511,9 @@ def test_two_supervisors_settling_one_message_at_once_make_one_correction(
 ) -> None:
     ids = unsure_setup(client)
     hub = client.app.state.services  # type: ignore[attr-defined]
-    service = hub.corrections
+    service: CorrectionService = hub.corrections
 
-    async def both() -> list[object]:
+    async def both() -> tuple[Correction | BaseException, ...]:
         return await asyncio.gather(
             service.settle(message_id=ids[HOSTILE], intent="complain", supervisor="sam"),
             service.settle(message_id=ids[HOSTILE], intent="thanks", supervisor="tess"),
