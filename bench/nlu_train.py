@@ -12,7 +12,10 @@ trailing "?" / "？"), reported as ``synthetic_examples``. Then:
 2. retraining after 5 % new examples (500 more, held back from step 1), with its cache;
 3. the same two without e5 (TF-IDF only), for comparison.
 
-Each step reports wall seconds, split into embedding and fitting.
+Each step reports wall seconds, split into embedding and fitting, and the process's CPU
+seconds (on a shared machine the wall time depends on the load; the load average is printed at
+the start and the end). Each step is also printed to stderr as it ends, so an interrupted run
+leaves its finished steps.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import argparse
 import hashlib
 import importlib
 import json
+import os
 import random
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -99,7 +104,7 @@ def _train(
     settings = model_module.Settings(use_e5=use_e5)
     texts, labels = [t for t, _ in data], [label for _, label in data]
     embed, embed_seconds = None, 0.0
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     if use_e5:
         store = model_module.EmbeddingCache(cache)
         encoder = model_module.e5_encoder()
@@ -125,6 +130,7 @@ def _train(
         "embed_seconds": round(embed_seconds, 1),
         "fit_seconds": round(fit_seconds, 1),
         "total_seconds": round(time.monotonic() - started, 1),
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),
     }
 
 
@@ -147,15 +153,20 @@ def main() -> None:
         "synthetic_examples": synthetic,
         "data_digest": digest,
         "goal_seconds": 120,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
     with tempfile.TemporaryDirectory(prefix="bench-nlu-") as folder:
         cache = Path(folder) / "e5.npz"
         runs = [("tfidf", False)] + ([] if args.no_e5 else [("tfidf_e5", True)])
         for name, use_e5 in runs:
-            result[name] = {
-                "first_training": _train(model_module, first, use_e5, cache),
-                "retraining_after_5_percent_new": _train(model_module, later, use_e5, cache),
-            }
+            result[name] = {}
+            for step, data_set in (
+                ("first_training", first),
+                ("retraining_after_5_percent_new", later),
+            ):
+                result[name][step] = _train(model_module, data_set, use_e5, cache)
+                print(json.dumps({name: {step: result[name][step]}}), file=sys.stderr, flush=True)
+    result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=2))
 
 

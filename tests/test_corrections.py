@@ -3,10 +3,14 @@ tolerates), erasure, and the training file ``python -m bot train`` adds to the T
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,7 +18,13 @@ from typer.testing import CliRunner
 
 from bot.app import Settings, app, create_app
 from bot.app._cli_nlu import CORRECTIONS_FILE, known_keys, write_corrections
-from bot.corrections import TrainingExample, training_yaml
+from bot.corrections import (
+    Correction,
+    CorrectionReviewed,
+    CorrectionService,
+    TrainingExample,
+    training_yaml,
+)
 from bot.dialogue import DEV_DATA, TRAINING_DATA, domain_intents, load_examples, model_path
 from bot.handoff import AgentDirectory
 from bot.insights import store_message_intent
@@ -278,3 +288,241 @@ def test_the_nlu_corrections_command_prints_the_training_file(
         "file": str(path),
     }
     assert "- intent: complain\n  examples: |\n    - 快递盒子被压扁了，东西也坏了\n" in text
+
+
+def unsure_setup(client: TestClient) -> dict[str, int]:
+    """Customer messages in three conversations: unsure in each way, and sure ones. The
+    intents are stored as the hub stores them (with Rasa's top-3 ranking)."""
+    hub = client.app.state.services  # type: ignore[attr-defined]
+
+    def make(public_id: str, language: str, rows: list[tuple[str, str | None, float, int]]) -> Any:
+        def store(session: Any) -> dict[str, int]:
+            conversation = Conversation(
+                public_id=public_id, channel="webchat", sender=f"v-{public_id[:6]}", mode="bot"
+            )
+            session.add(conversation)
+            ids: dict[str, int] = {}
+            for text, intent, confidence, _ in rows:
+                message = Message(
+                    conversation=conversation,
+                    direction="in",
+                    author="customer",
+                    text=text,
+                    language=language,
+                )
+                session.add(message)
+                session.flush()
+                ids[text] = message.id
+                if intent is not None:
+                    ranking = [(intent, confidence), ("complain", 0.2), ("thanks", 0.05)]
+                    store_message_intent(
+                        session.connection(), message.id, intent, confidence, ranking
+                    )
+            return ids
+
+        return store
+
+    a, b, c = (uuid.uuid4().hex for _ in range(3))
+
+    async def run() -> dict[str, int]:
+        ids: dict[str, int] = await hub.database.session(
+            make(
+                a,
+                "zh",
+                [
+                    ("你好", "greet", 0.97, 0),
+                    (HOSTILE, "check_order_status", 0.31, 0),  # low confidence
+                    ("嗯嗯那个东西", "nlu_fallback", 0.9, 0),  # the fallback
+                ],
+            )
+        )
+        ids |= await hub.database.session(
+            make(b, "en", [("where is my parcel", "check_order_status", 0.95, 0)])
+        )
+        # A confident message after which the customer asked for a human: unsure too; the
+        # confident message before it is not (the customer wrote again before the handoff).
+        ids |= await hub.database.session(
+            make(
+                c,
+                "en",
+                [
+                    ("hello there", "greet", 0.99, 0),
+                    ("i want my money back now", "request_return_refund", 0.92, 0),
+                ],
+            )
+        )
+        await hub.handoffs.request(c, "customer_request", language="en", skill="refunds")
+        return ids
+
+    made: dict[str, int] = client.portal.call(run)  # type: ignore[union-attr]
+    return made
+
+
+def test_supervisors_settle_the_messages_the_bot_was_unsure_about(
+    client: TestClient, settings: Settings
+) -> None:
+    ids = unsure_setup(client)
+    url = "/console/api/corrections/unsure"
+    assert client.get(url).status_code == 401
+    login(client, "olga")
+    assert client.get(url).status_code == 403  # agents do not settle
+    login(client, "sam")
+    listed = client.get(url)
+    assert listed.status_code == 200, listed.text
+    messages = listed.json()["messages"]
+    # Newest first; the confident messages are not there.
+    assert [(m["message_id"], m["intent"], m["reasons"]) for m in messages] == [
+        (ids["i want my money back now"], "request_return_refund", ["handoff"]),
+        (ids["嗯嗯那个东西"], "nlu_fallback", ["fallback"]),
+        (ids[HOSTILE], "check_order_status", ["low_confidence"]),
+    ]
+    low = messages[2]
+    assert "13812345678" not in low["text"]  # redacted
+    assert "[phone]" in low["text"]
+    assert low["confidence"] == 0.31
+    assert low["alternatives"] == [
+        {"intent": "complain", "confidence": 0.2},
+        {"intent": "thanks", "confidence": 0.05},
+    ]
+    assert low["language"] == "zh"
+    by_language = client.get(url, params={"language": "en"}).json()["messages"]
+    assert [m["message_id"] for m in by_language] == [ids["i want my money back now"]]
+    page = client.get(url, params={"limit": 1, "before": ids["嗯嗯那个东西"]}).json()
+    assert [m["message_id"] for m in page["messages"]] == [ids[HOSTILE]]
+
+    settle = f"{url}/{ids[HOSTILE]}"
+    assert (
+        client.post(settle, json={"intent": "complain"}, headers={"X-CSRF-Token": "x"}).status_code
+        == 403
+    )
+    # One click: confirm the bot's intent, or pick another one.
+    confirmed = client.post(settle, json={"intent": "check_order_status"})
+    assert confirmed.status_code == 200, confirmed.text
+    body = confirmed.json()
+    assert (body["status"], body["wrong_intent"], body["right_intent"]) == (
+        "accepted",
+        "check_order_status",
+        "check_order_status",
+    )
+    assert (body["agent"], body["reviewer"]) == ("sam", "sam")
+    assert "13812345678" not in body["text"]
+    again = client.post(settle, json={"intent": "complain"})
+    assert again.status_code == 409
+    assert "has a correction already (accepted)" in again.json()["detail"]
+    other = client.post(f"{url}/{ids['嗯嗯那个东西']}", json={"intent": "complain"})
+    assert other.json()["right_intent"] == "complain"
+    left = client.get(url).json()["messages"]
+    assert [m["message_id"] for m in left] == [ids["i want my money back now"]]
+    stored = query_hub_db(
+        settings.var_dir, "SELECT right_intent, status FROM intent_corrections ORDER BY id"
+    )
+    assert [(r["right_intent"], r["status"]) for r in stored] == [
+        ("check_order_status", "accepted"),
+        ("complain", "accepted"),
+    ]
+    # Both are training examples, the way reviewed corrections are.
+    written = write_corrections(settings)
+    assert written.path is not None
+    assert sorted(e.intent for e in load_examples(written.path)) == [
+        "check_order_status",
+        "complain",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "detail"),
+    [
+        ("greeting", {"intent": "no_such_intent"}, 422, "unknown intent"),
+        ("greeting", {"intent": "nlu_fallback"}, 422, "unknown intent"),
+        ("greeting", {"intent": "x" * 65}, 422, ""),
+        ("greeting", {"intent": "complain", "extra": 1}, 422, ""),
+        ("999999", {"intent": "complain"}, 404, "no customer message"),
+        ("0", {"intent": "complain"}, 422, ""),
+        ("abc", {"intent": "complain"}, 422, ""),
+    ],
+)
+def test_bad_settlements_are_refused_and_store_nothing(
+    client: TestClient,
+    settings: Settings,
+    path: str,
+    body: dict[str, object],
+    status: int,
+    detail: str,
+) -> None:
+    ids = conversation(client, [("customer", "你好", "greet")])
+    login(client, "sam")
+    target = str(ids["你好"]) if path == "greeting" else path
+    answer = client.post(f"/console/api/corrections/unsure/{target}", json=body)
+    assert answer.status_code == status, answer.text
+    assert detail in str(answer.json()["detail"])
+    assert query_hub_db(settings.var_dir, "SELECT id FROM intent_corrections") == []
+
+
+@pytest.mark.parametrize(
+    "query", [{"language": "fr"}, {"limit": 0}, {"limit": 201}, {"before": -1}]
+)
+def test_bad_unsure_queries_are_refused(client: TestClient, query: dict[str, str | int]) -> None:
+    login(client, "sam")
+    assert client.get("/console/api/corrections/unsure", params=query).status_code == 422
+
+
+def test_the_customers_export_has_their_intents_and_erasure_removes_them(
+    client: TestClient, settings: Settings
+) -> None:
+    ids = unsure_setup(client)
+    sender = query_hub_db(
+        settings.var_dir,
+        "SELECT c.sender FROM conversations c JOIN messages m ON m.conversation_id = c.id "
+        f"WHERE m.id = {ids[HOSTILE]}",
+    )[0]["sender"]
+    hub = client.app.state.services  # type: ignore[attr-defined]
+    subject = Subject("webchat", sender)
+    exported = client.portal.call(  # type: ignore[union-attr]
+        lambda: hub.personal_data.export(subject, actor_kind="system")
+    )
+    with zipfile.ZipFile(io.BytesIO(exported)) as archive:
+        data = json.loads(archive.read("data.json"))
+    intents = data["intent_corrections"]["message_intents"]
+    assert [(i["message_id"], i["intent"], i["confidence"]) for i in intents] == [
+        (ids["你好"], "greet", 0.97),
+        (ids[HOSTILE], "check_order_status", 0.31),
+        (ids["嗯嗯那个东西"], "nlu_fallback", 0.9),
+    ]
+    assert intents[1]["ranking"][1] == {"intent": "complain", "confidence": 0.2}
+    # Only this customer's: the other conversations' intents are not in it.
+    assert ids["where is my parcel"] not in {i["message_id"] for i in intents}
+
+    client.portal.call(  # type: ignore[union-attr]
+        lambda: hub.personal_data.erase(subject, actor_kind="system")
+    )
+    left = query_hub_db(settings.var_dir, "SELECT message_id FROM analytics_message_intents")
+    assert sorted(r["message_id"] for r in left) == sorted(
+        ids[t] for t in ("where is my parcel", "hello there", "i want my money back now")
+    )
+    again = client.portal.call(  # type: ignore[union-attr]
+        lambda: hub.personal_data.export(subject, actor_kind="system")
+    )
+    with zipfile.ZipFile(io.BytesIO(again)) as archive:
+        assert json.loads(archive.read("data.json"))["intent_corrections"]["message_intents"] == []
+
+
+def test_two_supervisors_settling_one_message_at_once_make_one_correction(
+    client: TestClient, settings: Settings
+) -> None:
+    ids = unsure_setup(client)
+    hub = client.app.state.services  # type: ignore[attr-defined]
+    service: CorrectionService = hub.corrections
+
+    async def both() -> tuple[Correction | BaseException, ...]:
+        return await asyncio.gather(
+            service.settle(message_id=ids[HOSTILE], intent="complain", supervisor="sam"),
+            service.settle(message_id=ids[HOSTILE], intent="thanks", supervisor="tess"),
+            return_exceptions=True,
+        )
+
+    results = client.portal.call(both)  # type: ignore[union-attr]
+    made = [r for r in results if isinstance(r, Correction)]
+    refused = [r for r in results if isinstance(r, CorrectionReviewed)]
+    assert (len(made), len(refused)) == (1, 1)
+    stored = query_hub_db(settings.var_dir, "SELECT right_intent FROM intent_corrections")
+    assert [r["right_intent"] for r in stored] == [made[0].right_intent]

@@ -70,7 +70,21 @@ class RasaStandIn:
             body = self.previous[sender]
         name, confidence = NLU.get(str(body["message"]), ("nlu_fallback", 0.3))
         intent = self.odd.get(text, {"name": name, "confidence": confidence})
-        latest = {"text": body["message"], "intent": intent, "metadata": body["metadata"]}
+        # Rasa's ranking, best first, with entries a broken model might send among them.
+        ranking = [
+            {"name": name, "confidence": confidence},
+            {"name": "thanks", "confidence": "high"},
+            {"name": "complain", "confidence": round(1 - confidence, 2)},
+            {"name": "", "confidence": 0.01},
+            {"name": "goodbye", "confidence": 0.005},
+            {"name": "greet", "confidence": 0.001},
+        ]
+        latest = {
+            "text": body["message"],
+            "intent": intent,
+            "intent_ranking": ranking,
+            "metadata": body["metadata"],
+        }
         return web.json_response({"sender_id": sender, "latest_message": latest})
 
     async def healthy(self, _request: web.Request) -> web.Response:
@@ -127,6 +141,22 @@ async def stored_intents(settings: Settings) -> dict[str, tuple[str, float | Non
     return {text: (intent, confidence) for text, intent, confidence in rows}
 
 
+async def stored_rankings(settings: Settings) -> dict[str, Any]:
+    hub = build_hub_services(settings)
+    try:
+        rows = await hub.database.transaction(
+            lambda c: c.execute(
+                select(Message.text, MessageIntent.ranking).join(
+                    MessageIntent, MessageIntent.message_id == Message.id
+                )
+            ).all()
+        )
+    finally:
+        hub.tracker_events.dispose()
+        hub.database.dispose()
+    return {text: ranking for text, ranking in rows}
+
+
 async def test_each_bot_turn_keeps_its_intent_and_top_intents_count_them(
     tmp_path: Path, rasa: RasaStandIn
 ) -> None:
@@ -160,6 +190,15 @@ async def test_each_bot_turn_keeps_its_intent_and_top_intents_count_them(
         # Kept as text (cut to the column), never run; an impossible confidence is dropped.
         "hm": (("<script>x</script>" * 10)[:64], None),
     }
+    # The top 3 of Rasa's ranking is kept with the intent (what is not an intent with a
+    # confidence in 0…1 left out), for the supervisors' list of unsure messages.
+    rankings = await stored_rankings(settings)
+    assert rankings["where is my order"] == [
+        ["check_order_status", 0.91],
+        ["complain", 0.09],
+        ["goodbye", 0.005],
+    ]
+    assert rankings["hm"] == [["nlu_fallback", 0.3], ["complain", 0.7], ["goodbye", 0.005]]
     hub_services = build_hub_services(settings)
     try:
         analytics = build_analytics(settings, hub_services.database, hub_services.tickets)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, select, text, update
 
 from bot.insights import (
     AtRiskCustomer,
     Decision,
+    RetentionAction,
     RetentionDesk,
     RetentionError,
     RetentionRule,
@@ -135,3 +138,96 @@ async def test_uplift_is_treated_minus_holdout_retention(database: Database) -> 
     expected = treated_kept / len(treated) - holdout_kept / len(holdout)
     assert uplift.uplift == round(expected, 4)
     assert Uplift("none", 0, 0, 3, 1).uplift is None
+
+
+async def age(database: Database, days: int) -> None:
+    """Make every recorded decision ``days`` older."""
+
+    def work(connection: Connection) -> None:
+        rows = connection.execute(select(RetentionAction.id, RetentionAction.decided_at)).all()
+        for row_id, decided_at in rows:
+            connection.execute(
+                update(RetentionAction)
+                .where(RetentionAction.id == row_id)
+                .values(decided_at=decided_at - timedelta(days=days))
+            )
+
+    await database.transaction(work)
+
+
+async def test_a_rule_decides_again_only_after_the_cooldown(database: Database) -> None:
+    rules = (RetentionRule("coupon", "coupon", 0.5, holdout_share=0.5),)
+    carried: list[str] = []
+
+    async def send_coupon(customer: AtRiskCustomer, rule: RetentionRule) -> str:
+        carried.append(customer.customer_id)
+        return "coupon sent"
+
+    consents = ConsentService(database)
+    desk = RetentionDesk(
+        database, consents, {"coupon": send_coupon}, rules, cooldown=timedelta(days=90)
+    )
+    treated = next(f"t{i}" for i in range(100) if holdout_arm(f"t{i}", "coupon", 0.5) == "treated")
+    held = next(f"h{i}" for i in range(100) if holdout_arm(f"h{i}", "coupon", 0.5) == "holdout")
+    await consents.grant(treated, "marketing", "rest")
+    customers = [AtRiskCustomer(c, "rest", 0.9, 10.0) for c in (treated, held)]
+    first = await desk.act(customers)
+    assert [(d.customer_id, d.arm, d.round) for d in first] == [
+        (treated, "treated", 0),
+        (held, "holdout", 0),
+    ]
+    assert await desk.act(customers) == []  # within the cooldown: nobody again
+
+    await age(database, 89)
+    assert await desk.act(customers) == []  # 89 days: still too early
+    await age(database, 2)
+    # 91 days on, both are still at risk: a second round, each in the same arm as before.
+    second = await desk.act(customers)
+    assert [(d.customer_id, d.arm, d.status, d.round) for d in second] == [
+        (treated, "treated", "done", 1),
+        (held, "holdout", "holdout", 1),
+    ]
+    assert carried == [treated, treated]
+    assert [d.round for d in await desk.history(treated)] == [0, 1]
+    assert await desk.act(customers) == []
+
+
+async def test_overlapping_runs_after_the_cooldown_decide_a_round_once(
+    database: Database,
+) -> None:
+    rules = (RetentionRule("route", "priority_routing", 0.5, holdout_share=0.2),)
+    started = asyncio.Event()
+    calls: list[str] = []
+
+    async def route(customer: AtRiskCustomer, rule: RetentionRule) -> str:
+        calls.append(customer.customer_id)
+        started.set()
+        await asyncio.sleep(0)  # let the other run reach its claim meanwhile
+        return "senior queue"
+
+    desk = RetentionDesk(database, ConsentService(database), {"priority_routing": route}, rules)
+    other = RetentionDesk(database, ConsentService(database), {"priority_routing": route}, rules)
+    customers = [AtRiskCustomer(f"o{i}", "rest", 0.9, 5000.0) for i in range(30)]
+    await desk.act(customers)
+    await age(database, 100)
+    calls.clear()
+    first, second = await asyncio.gather(desk.act(customers), other.act(customers))
+    assert len(first) + len(second) == 30  # every customer decided once in round 1
+    assert sorted(calls) == sorted(set(calls))
+    rows = await database.transaction(
+        lambda c: c.execute(
+            text("SELECT customer_id, round FROM insights_retention_actions ORDER BY id")
+        ).all()
+    )
+    assert sorted((r[0], r[1]) for r in rows) == sorted(
+        (c.customer_id, n) for c in customers for n in (0, 1)
+    )
+
+
+def test_a_cooldown_must_be_positive(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path}/x.db")
+    try:
+        with pytest.raises(RetentionError, match="cool-down"):
+            RetentionDesk(database, ConsentService(database), cooldown=timedelta(0))
+    finally:
+        database.dispose()

@@ -5,7 +5,8 @@ file is made beforehand so that no `rasa train` runs here (the integration test 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,9 @@ import pytest
 from aiohttp import web
 
 from bot.app import Settings
-from bot.app._cli_nlu import CORRECTIONS_FILE, known_keys, write_training_file
+from bot.app._cli_nlu import CORRECTIONS_FILE, known_keys, scored_training, write_training_file
 from bot.app._nlu_retrain import NluRetrainer
+from bot.app._nlu_scores import LanguageScore
 from bot.app._topology import parse_replicas, scale_topology
 from bot.corrections import CorrectionService, training_yaml
 from bot.dialogue import DialogueUnavailable, RasaClient, RasaToolchain, domain_intents, model_path
@@ -121,19 +123,21 @@ async def test_a_changed_correction_set_is_swapped_into_each_replica_once(
     target.write_bytes(b"a trained model")
 
     other.serving = target.name  # this replica has it already (restarted since, say)
-    retrainer = NluRetrainer(toolchain, corrections, [first_url, other_url], TOKEN)
+    retrainer = NluRetrainer(
+        toolchain, corrections, [first_url, other_url], TOKEN, scorer=scores_of({})
+    )
     first = await retrainer.run()
-    assert first.as_json() == {"model": target.name, "trained": False, "loaded": 1}
+    assert first.as_json() == {"model": target.name, "trained": False, "loaded": 1, "swapped": True}
     assert stand_in.loads == [{"model_file": str(target.resolve())}]
     assert other.loads == []
     assert (tmp_path / "nlu" / CORRECTIONS_FILE).read_text(encoding="utf-8") == expected
     # Nothing changed since: Rasa already serves it, so it is left alone.
     again = await retrainer.run()
-    assert again.as_json() == {"model": target.name, "trained": False, "loaded": 0}
+    assert again.as_json() == {"model": target.name, "trained": False, "loaded": 0, "swapped": True}
     assert len(stand_in.loads) == 1
     # A wrong token is refused by Rasa, and said so.
     with pytest.raises(DialogueUnavailable, match="HTTP 401"):
-        await NluRetrainer(toolchain, corrections, [first_url], "wrong").run()
+        await NluRetrainer(toolchain, corrections, [first_url], "wrong", scorer=scores_of({})).run()
 
 
 async def test_a_refused_model_is_an_error_and_rasa_keeps_its_model(
@@ -148,9 +152,89 @@ async def test_a_refused_model_is_an_error_and_rasa_keeps_its_model(
     target.parent.mkdir(parents=True)
     target.write_bytes(b"a trained model")
     with pytest.raises(DialogueUnavailable, match=r"did not load .*HTTP 400"):
-        await NluRetrainer(toolchain, corrections, [url], TOKEN).run()
+        await NluRetrainer(toolchain, corrections, [url], TOKEN, scorer=scores_of({})).run()
     assert stand_in.serving == "old-model.tar.gz"
     assert not (tmp_path / "nlu" / CORRECTIONS_FILE).exists()
+
+
+def scores_of(
+    table: dict[str, tuple[float, float]], calls: list[str] | None = None
+) -> Callable[[Path], dict[str, LanguageScore]]:
+    """A scorer answering from a table (model name → zh and en macro-F1; others 0.9), as the
+    test split would: the real one runs Rasa (tests/test_nlu_retrain_live.py)."""
+
+    def scorer(model: Path) -> dict[str, LanguageScore]:
+        if calls is not None:
+            calls.append(model.name)
+        zh, en = table.get(model.name, (0.9, 0.9))
+        return {"zh": LanguageScore(zh, zh, 100), "en": LanguageScore(en, en, 100)}
+
+    return scorer
+
+
+@pytest.mark.parametrize(
+    ("new_scores", "swapped"),
+    [
+        ((0.90, 0.895), True),  # 0.005 lower in English: within the tolerance
+        ((0.93, 0.95), True),
+        ((0.95, 0.88), False),  # English 0.02 lower: kept out, whatever Chinese gained
+    ],
+)
+async def test_a_new_model_is_swapped_in_only_when_not_worse(
+    tmp_path: Path,
+    rasa: tuple[RasaStandIn, str],
+    corrections: CorrectionService,
+    new_scores: tuple[float, float],
+    swapped: bool,
+) -> None:
+    stand_in, url = rasa
+    toolchain = RasaToolchain(
+        Path("python3"), tmp_path / "models", tmp_path / "cache", tmp_path / "nlu"
+    )
+    served = tmp_path / "models" / "old-model.tar.gz"  # the model Rasa serves, scored 0.9
+    served.parent.mkdir(parents=True)
+    served.write_bytes(b"the served model")
+    text = "我的快递盒子被压扁了，里面的杯子碎了"
+    await accepted_correction(corrections, f"sqlite:///{tmp_path / 'hub.db'}", text)
+    write_training_file(
+        tmp_path / "nlu", training_yaml(await corrections.accepted_examples(), known_keys())
+    )
+    target = model_path(toolchain)
+    target.write_bytes(b"a trained model")
+    (tmp_path / "nlu" / CORRECTIONS_FILE).unlink()  # as before the run: not written yet
+    calls: list[str] = []
+    retrainer = NluRetrainer(
+        toolchain,
+        corrections,
+        [url],
+        TOKEN,
+        tolerance=0.01,
+        scorer=scores_of({target.name: new_scores}, calls),
+    )
+    result = await retrainer.run()
+    assert (result.swapped, result.loaded) == (swapped, 1 if swapped else 0)
+    assert stand_in.serving == (target.name if swapped else "old-model.tar.gz")
+    assert sorted(calls) == sorted(["old-model.tar.gz", target.name])
+    report = await corrections.last_retrain()
+    assert report is not None
+    assert (report["model"], report["swapped"], report["not_worse"]) == (
+        target.name,
+        swapped,
+        swapped,
+    )
+    assert (report["before_model"], report["after_model"]) == ("old-model.tar.gz", target.name)
+    assert report["before"] == {
+        "zh": {"macro_f1": 0.9, "accuracy": 0.9, "examples": 100},
+        "en": {"macro_f1": 0.9, "accuracy": 0.9, "examples": 100},
+    }
+    assert report["after"]["en"]["macro_f1"] == new_scores[1]
+    assert report["added"] == 1
+    assert f"+++ b/{CORRECTIONS_FILE}" in report["diff"]
+    assert f"+    - {text}" in report["diff"]
+    # The next run does not score the same model again, and keeps to its verdict.
+    again = await retrainer.run()
+    assert (again.swapped, again.loaded) == (swapped, 0)
+    assert len(calls) == 2
 
 
 async def test_a_relative_model_path_is_refused(rasa: tuple[RasaStandIn, str]) -> None:
@@ -179,3 +263,73 @@ def test_run_with_replicas_gives_the_hubs_each_rasa_replica(tmp_path: Path) -> N
     for hub in hubs:
         ports = hub.env["BOT_RASA_REPLICA_PORTS"]
         assert Settings(_env_file=None, rasa_replica_ports=ports).rasa_replica_urls == urls  # type: ignore[call-arg]
+
+
+def test_the_train_command_shows_the_diff_and_the_scores_before_and_after(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, var_dir=tmp_path, models_dir=tmp_path / "models"
+    )
+    text = "快递盒子压扁了，杯子也碎了"
+
+    async def setup() -> list[str]:
+        database = Database(settings.hub_database_url)
+        await database.migrate()
+        service = CorrectionService(database, domain_intents())
+        await accepted_correction(service, settings.hub_database_url, text)
+        examples = await service.accepted_examples()
+        database.dispose()
+        return [training_yaml(examples, known_keys())]
+
+    (corrections_text,) = asyncio.run(setup())
+    toolchain = settings.rasa_toolchain
+    # The models for the inputs before and after, as finished trainings would leave them: no
+    # `rasa train` runs here (tests/test_nlu_retrain_live.py trains for real).
+    before = model_path(toolchain)
+    before.parent.mkdir(parents=True)
+    before.write_bytes(b"the model before")
+    assert toolchain.extra_data is not None
+    written = write_training_file(toolchain.extra_data, corrections_text)
+    assert written is not None
+    after = model_path(toolchain)
+    after.write_bytes(b"the model after")
+    written.unlink()
+
+    calls: list[str] = []
+    scorer = scores_of({before.name: (0.95, 0.93), after.name: (0.96, 0.92)}, calls)
+    done = scored_training(settings, scorer=scorer)
+    assert done.model == after
+    assert (done.corrections.accepted, done.corrections.written) == (1, 1)
+    assert done.diff.startswith(f"--- a/{CORRECTIONS_FILE}\n+++ b/{CORRECTIONS_FILE}\n")
+    assert f"+    - {text}\n" in done.diff
+    assert calls == [before.name, after.name]
+    assert done.report is not None
+    assert done.report["before"] == {
+        "zh": {"macro_f1": 0.95, "accuracy": 0.95, "examples": 100},
+        "en": {"macro_f1": 0.93, "accuracy": 0.93, "examples": 100},
+    }
+    assert done.report["after"] == {
+        "zh": {"macro_f1": 0.96, "accuracy": 0.96, "examples": 100},
+        "en": {"macro_f1": 0.92, "accuracy": 0.92, "examples": 100},
+    }
+    assert (done.report["added"], done.report["not_worse"]) == (1, True)
+
+    async def last() -> dict[str, Any] | None:
+        database = Database(settings.hub_database_url)
+        try:
+            return await CorrectionService(database, domain_intents()).last_retrain()
+        finally:
+            database.dispose()
+
+    kept = asyncio.run(last())
+    assert kept is not None
+    assert (kept["model"], kept["source"], kept["before_model"]) == (
+        after.name,
+        "train command",
+        before.name,
+    )
+    # Nothing changed since: no diff, nothing scored.
+    again = scored_training(settings, scorer=scorer)
+    assert (again.model, again.diff, again.report) == (after, "", None)
+    assert len(calls) == 2

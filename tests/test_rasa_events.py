@@ -38,9 +38,13 @@ from rasa.utils.endpoints import read_endpoint_config
 async def main():
     broker = await EventBroker.create(read_endpoint_config(sys.argv[1], "event_broker"))
     for text, message_id in json.loads(sys.argv[2]).items():
+        intent = {"name": "check_order_status", "confidence": 0.93}
+        ranking = [intent, {"name": "complain", "confidence": 0.05},
+                   {"name": "greet", "confidence": 0.01}, {"name": "thanks", "confidence": 0.01}]
         event = UserUttered(
             text,
-            intent={"name": "check_order_status", "confidence": 0.93},
+            intent=intent,
+            parse_data={"intent": intent, "intent_ranking": ranking, "entities": [], "text": text},
             metadata={"hub_message_id": message_id},
         )
         broker.publish({"sender_id": "conversation-1", **event.as_dict()})
@@ -214,6 +218,7 @@ async def test_a_scale_hub_stores_the_intent_rasa_published_for_its_message(
     plain = pg_database.replace("postgresql+psycopg", "postgresql")
     with psycopg.connect(plain) as connection:
         rows = connection.execute(
-            "SELECT message_id, intent, confidence FROM analytics_message_intents"
+            "SELECT message_id, intent, confidence, ranking FROM analytics_message_intents"
         ).fetchall()
-    assert rows == [(message_id, "check_order_status", 0.93)]
+    top = [["check_order_status", 0.93], ["complain", 0.05], ["greet", 0.01]]
+    assert rows == [(message_id, "check_order_status", 0.93, top)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from datetime import timedelta
 
@@ -17,7 +18,7 @@ from bot.app._cli_insights_report import insights_report_app
 from bot.app._cli_kb import kb_app
 from bot.app._cli_marketing import marketing_app
 from bot.app._cli_media import media_app
-from bot.app._cli_nlu import nlu_app, write_corrections
+from bot.app._cli_nlu import nlu_app, scored_training
 from bot.app._cli_privacy import privacy_app
 from bot.app._cli_rasa import shell, validate
 from bot.app._cli_recommend import recommend_app
@@ -160,22 +161,33 @@ app.command("shell")(shell)
 @app.command("train")
 def train_command(
     force: bool = typer.Option(False, "--force", help="Train even if the model is up to date."),
+    scores: bool = typer.Option(
+        True,
+        "--scores/--no-scores",
+        help="When the corrections changed the model, score the old and the new model on the "
+        "test split (about a minute) and print both.",
+    ),
 ) -> None:
     """Train the Rasa model when config.yml, nlu_data/, the domain or the accepted console
-    corrections changed."""
+    corrections changed: prints the diff of the corrections file, the before/after scores, and
+    the model's path last."""
     settings = cli_settings()
-    corrections = write_corrections(settings)
-    logger.info(
-        "Accepted console corrections: %d, %d of them new training examples",
-        corrections.accepted,
-        corrections.written,
-    )
     try:
-        model = train(settings.rasa_toolchain, force=force)
+        done = scored_training(settings, force=force, scores=scores)
     except TrainingFailed as exc:
         logger.error("%s", exc)
         raise typer.Exit(code=1) from exc
-    typer.echo(str(model))
+    logger.info(
+        "Accepted console corrections: %d, %d of them new training examples",
+        done.corrections.accepted,
+        done.corrections.written,
+    )
+    if done.diff:
+        typer.echo(done.diff, nl=False)
+    if done.report is not None:
+        shown = {k: v for k, v in done.report.items() if k != "diff"}
+        typer.echo(json.dumps(shown, ensure_ascii=False, indent=2))
+    typer.echo(str(done.model))
 
 
 @agents_app.command("add")

@@ -187,7 +187,8 @@ def _with_desk(work: Callable[[RetentionDesk], Awaitable[T]]) -> T:
         database = Database(settings.hub_database_url)
         try:
             await database.migrate()
-            return await work(RetentionDesk(database, ConsentService(database)))
+            cooldown = timedelta(days=settings.retention_cooldown_days)
+            return await work(RetentionDesk(database, ConsentService(database), cooldown=cooldown))
         finally:
             database.dispose()
 

@@ -390,9 +390,14 @@ def build_hub_services(settings: Settings) -> HubServices:
         RetryPolicy(max_attempts=settings.outbox_max_attempts),
     )
     retention_desk = RetentionDesk(
-        database, consents, effects=RetentionEffects(conversations, tickets).as_mapping()
+        database,
+        consents,
+        effects=RetentionEffects(conversations, tickets).as_mapping(),
+        cooldown=timedelta(days=settings.retention_cooldown_days),
     )
-    corrections = CorrectionService(database, domain_intents())
+    corrections = CorrectionService(
+        database, domain_intents(), unsure_below=settings.nlu_unsure_below
+    )
     personal_data = PersonalData(
         conversations=conversations,
         media=media.store,

@@ -378,7 +378,11 @@ def background_jobs(hub: HubServices) -> list[Job]:
     if settings.nlu_retrain_every_h > 0 and hub.corrections is not None:
         token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
         retrainer = NluRetrainer(
-            settings.rasa_toolchain, hub.corrections, settings.rasa_replica_urls, token
+            settings.rasa_toolchain,
+            hub.corrections,
+            settings.rasa_replica_urls,
+            token,
+            tolerance=settings.nlu_swap_tolerance,
         )
         every = settings.nlu_retrain_every_h * 3600
         # Not at start: a hub restart should not retrain (python -m bot train does).

@@ -20,7 +20,7 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from bot.app._rasa_runtime import RASA_EXCHANGE
-from bot.dialogue import TURN_KEY
+from bot.dialogue import TURN_KEY, intent_ranking
 from bot.insights import record_message_intent
 from bot.storage import Database
 
@@ -97,8 +97,11 @@ class RasaEvents:
             self._progress.notify_all()
 
 
-def message_intent(event: dict[str, Any]) -> tuple[int, str, float | None] | None:
-    """(hub message id, intent, confidence) of a user event the hub tagged; None otherwise."""
+def message_intent(
+    event: dict[str, Any],
+) -> tuple[int, str, float | None, tuple[tuple[str, float], ...]] | None:
+    """(hub message id, intent, confidence, top of the ranking) of a user event the hub tagged;
+    None otherwise."""
     if event.get("event") != "user":
         return None
     metadata = event.get("metadata")
@@ -113,7 +116,8 @@ def message_intent(event: dict[str, Any]) -> tuple[int, str, float | None] | Non
     confidence = intent.get("confidence") if isinstance(intent, dict) else None
     if not isinstance(confidence, int | float) or not 0.0 <= confidence <= 1.0:
         confidence = None
-    return turn, name[:64], None if confidence is None else float(confidence)
+    ranking = intent_ranking(parse.get("intent_ranking") if isinstance(parse, dict) else None)
+    return turn, name[:64], None if confidence is None else float(confidence), ranking
 
 
 def intent_recorder(database: Database) -> EventHandler:
@@ -123,9 +127,11 @@ def intent_recorder(database: Database) -> EventHandler:
         found = message_intent(event)
         if found is None:
             return
-        message_id, intent, confidence = found
+        message_id, intent, confidence, ranking = found
         await database.transaction(
-            lambda connection: record_message_intent(connection, message_id, intent, confidence)
+            lambda connection: record_message_intent(
+                connection, message_id, intent, confidence, ranking
+            )
         )
 
     return record

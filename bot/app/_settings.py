@@ -344,6 +344,20 @@ class Settings(BaseSettings):
         description="How often the hub retrains the NLU model when accepted console corrections "
         "changed, and hot-swaps it into Rasa; 0: never (python -m bot train does).",
     )
+    nlu_swap_tolerance: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="The background retraining swaps the new NLU model in only when its macro-F1 "
+        "on the test split is not lower than the serving model's by more than this.",
+    )
+    nlu_unsure_below: float = Field(
+        default=0.6,
+        gt=0,
+        le=1,
+        description="Customer messages whose intent confidence is below this are listed for "
+        "supervisors on /console/corrections (with fallbacks and messages before a handoff).",
+    )
     rasa_replica_ports: str = Field(
         default="",
         pattern=r"^(\d{1,5}(,\d{1,5})*)?$",
@@ -476,6 +490,12 @@ class Settings(BaseSettings):
         description="How often the hub scores every customer's churn risk with the trained model "
         "and applies the retention rules (coupons, priority routing, follow-up tickets), in hours; "
         "0: never (run `bot insights churn-score` and `retention-run` by hand).",
+    )
+    retention_cooldown_days: float = Field(
+        default=90.0,
+        gt=0,
+        description="A retention rule may decide the same customer again this many days after its "
+        "last decision about them.",
     )
     painpoint_distance: float = Field(
         default=1.0,

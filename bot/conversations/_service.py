@@ -502,7 +502,9 @@ class ConversationService:
 
         def store(connection: Any) -> list[StoredMessage]:
             if intent is not None:
-                store_message_intent(connection, turn.message_id, intent.name, intent.confidence)
+                store_message_intent(
+                    connection, turn.message_id, intent.name, intent.confidence, intent.ranking
+                )
             return close_turn(
                 connection, turn=turn, status=status, replies=replies, sentiment=sentiment.score
             )

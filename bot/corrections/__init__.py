@@ -1,5 +1,6 @@
-"""Intent corrections: agents say what a customer message meant, supervisors review, and
-accepted corrections become training examples of the NLU model."""
+"""Intent corrections: agents say what a customer message meant, supervisors review (and settle
+the messages the bot was unsure about), and accepted corrections become training examples of the
+NLU model."""
 
 from bot.corrections._errors import (
     CorrectionError,
@@ -13,6 +14,7 @@ from bot.corrections._service import (
     CorrectionService,
     Status,
     TrainingExample,
+    UnsureItem,
     near_duplicate_key,
     training_yaml,
 )
@@ -27,6 +29,7 @@ __all__ = [
     "InvalidCorrection",
     "Status",
     "TrainingExample",
+    "UnsureItem",
     "near_duplicate_key",
     "training_yaml",
 ]

@@ -1,10 +1,12 @@
-"""The corrections table: what an agent said a customer message meant, and the review."""
+"""The corrections table: what an agent said a customer message meant, and the review; and the
+reports of the NLU retrainings that learnt from them."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.storage import Base
@@ -35,3 +37,15 @@ class IntentCorrection(Base):
     status: Mapped[str] = mapped_column(String(16))  # pending | accepted | rejected
     reviewer: Mapped[str | None] = mapped_column(String(64))
     reviewed_at: Mapped[datetime | None] = mapped_column()
+
+
+class RetrainReport(Base):
+    """One NLU retraining: what it added, the old and new model's test scores, the swap."""
+
+    __tablename__ = "intent_retrain_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column()
+    model: Mapped[str] = mapped_column(String(64))  # the new model's file name
+    swapped: Mapped[bool] = mapped_column()
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)

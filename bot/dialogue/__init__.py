@@ -9,7 +9,14 @@ from bot.dialogue._clauses import (
     order_message_task,
     other_requests,
 )
-from bot.dialogue._client import TURN_KEY, BotReply, Button, RasaClient, TurnIntent
+from bot.dialogue._client import (
+    TURN_KEY,
+    BotReply,
+    Button,
+    RasaClient,
+    TurnIntent,
+    intent_ranking,
+)
 from bot.dialogue._conversations import evaluate_conversations
 from bot.dialogue._errors import (
     DialogueError,
@@ -66,6 +73,7 @@ __all__ = [
     "domain_intents",
     "drops_current_task",
     "evaluate_conversations",
+    "intent_ranking",
     "is_question",
     "load_examples",
     "means_any_budget",

@@ -41,6 +41,30 @@ class TurnIntent:
 
     name: str
     confidence: float | None
+    # The top of Rasa's ``intent_ranking``: (intent, confidence), best first.
+    ranking: tuple[tuple[str, float], ...] = ()
+
+
+RANKING_KEPT = 3
+
+
+def intent_ranking(value: object) -> tuple[tuple[str, float], ...]:
+    """The top RANKING_KEPT of Rasa's ``parse_data.intent_ranking`` (a list of ``{"name",
+    "confidence"}``) as pairs; entries that are not an intent with a confidence in 0…1 are
+    left out."""
+    if not isinstance(value, list):
+        return ()
+    pairs: list[tuple[str, float]] = []
+    for entry in value:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        score = entry.get("confidence") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name or isinstance(score, bool):
+            continue
+        if isinstance(score, int | float) and 0.0 <= score <= 1.0:
+            pairs.append((name[:64], float(score)))
+        if len(pairs) == RANKING_KEPT:
+            break
+    return tuple(pairs)
 
 
 # The metadata key that tags a message sent to Rasa, so its parse can be found again.
@@ -157,9 +181,10 @@ class RasaClient:
         if not isinstance(name, str) or not name:
             return None
         confidence = intent.get("confidence") if isinstance(intent, dict) else None
+        ranking = intent_ranking(latest.get("intent_ranking"))
         if isinstance(confidence, int | float) and 0.0 <= confidence <= 1.0:
-            return TurnIntent(name[:64], float(confidence))
-        return TurnIntent(name[:64], None)
+            return TurnIntent(name[:64], float(confidence), ranking)
+        return TurnIntent(name[:64], None, ranking)
 
     async def _append_event(
         self, conversation_id: str, event: dict[str, Any] | list[dict[str, Any]]

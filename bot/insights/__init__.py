@@ -34,10 +34,14 @@ from bot.insights._emotion import (
 )
 from bot.insights._gaps import Gap, RepliedQuestion, RepliesSince, gaps_report
 from bot.insights._intents import (
+    FALLBACK_INTENT,
     MessageIntent,
+    UnsureMessage,
     intent_of_message,
+    intents_of_messages,
     record_message_intent,
     store_message_intent,
+    unsure_messages,
 )
 from bot.insights._painpoints import (
     Embed,
@@ -79,6 +83,7 @@ __all__ = [
     "DEFAULT_RULES",
     "EMOTIONS",
     "EMOTION_MODEL",
+    "FALLBACK_INTENT",
     "POLARITY_MODEL",
     "ActionKind",
     "AnalyticsConfig",
@@ -120,6 +125,7 @@ __all__ = [
     "TicketFact",
     "TicketTexts",
     "TicketsBetween",
+    "UnsureMessage",
     "Uplift",
     "VectorCache",
     "build_shipped_models",
@@ -127,6 +133,7 @@ __all__ = [
     "gaps_report",
     "holdout_arm",
     "intent_of_message",
+    "intents_of_messages",
     "painpoints_csv",
     "parse_day",
     "read_churn_csv",
@@ -139,4 +146,5 @@ __all__ = [
     "synthetic_churn_table",
     "train_business",
     "train_churn",
+    "unsure_messages",
 ]

@@ -6,10 +6,13 @@ same group for a rule, and the groups split in the rule's proportion). Treated c
 action (a coupon needs their marketing consent on that channel); every decision is recorded,
 hold-outs and refusals included, so uplift = retained share of treated minus that of hold-out.
 
-A rule decides a customer once: the decision is claimed (a unique row per customer and rule)
-before its action is carried out, so two runs at once (the daily job and the command, or two
-replicas) never give one customer two coupons; an action that fails is recorded as failed and not
-tried again (at most once, never twice).
+A rule decides a customer once per round: the decision is claimed (a unique row per customer,
+rule and round) before its action is carried out, so two runs at once (the daily job and the
+command, or two replicas) never give one customer two coupons; an action that fails is recorded
+as failed and not tried again (at most once, never twice). A new round, the customer's next
+decision by the same rule, opens only ``cooldown`` after the last one (default 90 days,
+``BOT_RETENTION_COOLDOWN_DAYS``): a customer still at risk then is treated again, and stays in
+the same arm (the hash does not change), so the hold-out stays a hold-out.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import Float, Index, String, delete, select, update
@@ -35,6 +38,7 @@ ACTION_KINDS: tuple[ActionKind, ...] = ("coupon", "priority_routing", "follow_up
 Arm = Literal["treated", "holdout"]
 Effect = Callable[["AtRiskCustomer", "RetentionRule"], Awaitable[str]]
 MAX_OUTCOMES = 100_000
+DEFAULT_COOLDOWN = timedelta(days=90)
 
 
 class RetentionError(ValueError):
@@ -50,13 +54,20 @@ class RetentionAction(Base):
 
     __tablename__ = "insights_retention_actions"
     __table_args__ = (
-        Index("uq_insights_retention_actions_customer_rule", "customer_id", "rule", unique=True),
+        Index(
+            "uq_insights_retention_actions_customer_rule_round",
+            "customer_id",
+            "rule",
+            "round",
+            unique=True,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(128), index=True)
     channel: Mapped[str] = mapped_column(String(32))
     rule: Mapped[str] = mapped_column(String(64))
+    round: Mapped[int] = mapped_column(default=0)  # 0, then 1 after a cool-down, ...
     action: Mapped[str] = mapped_column(String(32))
     arm: Mapped[str] = mapped_column(String(16))  # "treated" | "holdout"
     # pending (claimed, being carried out) | done | no_consent | holdout | no_handler |
@@ -129,6 +140,7 @@ class Decision:
     arm: Arm
     status: str
     detail: str
+    round: int = 0
 
 
 @dataclass(frozen=True)
@@ -158,32 +170,41 @@ class RetentionDesk:
         consents: ConsentService,
         effects: Mapping[ActionKind, Effect] | None = None,
         rules: Sequence[RetentionRule] = DEFAULT_RULES,
+        cooldown: timedelta = DEFAULT_COOLDOWN,
     ) -> None:
+        if cooldown <= timedelta(0):
+            raise RetentionError("the cool-down between two decisions must be positive")
+        self._cooldown = cooldown
         self._db = database
         self._consents = consents
         self._effects = dict(effects or {})
         self.rules = tuple(rules)
 
     async def act(self, customers: Iterable[AtRiskCustomer]) -> list[Decision]:
-        """Every rule over every customer; a customer already decided by a rule is skipped."""
+        """Every rule over every customer; a customer a rule decided less than the cool-down
+        ago is skipped by it."""
         customers = list(customers)
         decided = await self._decided({c.customer_id for c in customers})
+        now = utcnow()
         decisions: list[Decision] = []
         for customer in customers:
             for rule in self.rules:
-                if (customer.customer_id, rule.name) in decided:
+                last = decided.get((customer.customer_id, rule.name))
+                if last is not None and now - last[1] < self._cooldown:
                     continue
                 if not rule.applies(customer.risk, customer.value):
                     continue
-                decision = await self._decide(customer, rule)
+                decision = await self._decide(customer, rule, 0 if last is None else last[0] + 1)
                 if decision is not None:
                     decisions.append(decision)
         return decisions
 
-    async def _decide(self, customer: AtRiskCustomer, rule: RetentionRule) -> Decision | None:
+    async def _decide(
+        self, customer: AtRiskCustomer, rule: RetentionRule, round_: int
+    ) -> Decision | None:
         """Claim, carry out and record one decision; None when another run claimed it first."""
         arm = holdout_arm(customer.customer_id, rule.name, rule.holdout_share)
-        claimed = await self._claim(customer, rule, arm)
+        claimed = await self._claim(customer, rule, arm, round_)
         if claimed is None:
             logger.info("Retention rule %s: decided by another run meanwhile", rule.name)
             return None
@@ -196,14 +217,20 @@ class RetentionDesk:
                 status, detail = "failed", f"{type(exc).__name__}: {exc}"
             await self._settle(claimed, status, detail)
         logger.info("Retention rule %s: %s (%s)", rule.name, arm, status)
-        return Decision(customer.customer_id, rule.name, rule.action, arm, status, detail[:200])
+        return Decision(
+            customer.customer_id, rule.name, rule.action, arm, status, detail[:200], round_
+        )
 
-    async def _claim(self, customer: AtRiskCustomer, rule: RetentionRule, arm: Arm) -> int | None:
-        """The id of the new decision row; None when the customer already has one for the rule."""
+    async def _claim(
+        self, customer: AtRiskCustomer, rule: RetentionRule, arm: Arm, round_: int
+    ) -> int | None:
+        """The id of the new decision row; None when the customer already has one for the rule
+        in this round (another run claimed it)."""
         row = RetentionAction(
             customer_id=customer.customer_id,
             channel=customer.channel,
             rule=rule.name,
+            round=round_,
             action=rule.action,
             arm=arm,
             status="pending" if arm == "treated" else "holdout",
@@ -246,14 +273,23 @@ class RetentionDesk:
         except RetentionUndeliverable as exc:
             return "undeliverable", str(exc)
 
-    async def _decided(self, ids: set[str]) -> set[tuple[str, str]]:
-        def load(session: Session) -> set[tuple[str, str]]:
-            query = select(RetentionAction.customer_id, RetentionAction.rule).where(
-                RetentionAction.customer_id.in_(ids)
-            )
-            return {(c, r) for c, r in session.execute(query)}
+    async def _decided(self, ids: set[str]) -> dict[tuple[str, str], tuple[int, datetime]]:
+        """(customer, rule) → the last decision's round and time."""
 
-        return await self._db.session(load) if ids else set()
+        def load(session: Session) -> dict[tuple[str, str], tuple[int, datetime]]:
+            query = (
+                select(
+                    RetentionAction.customer_id,
+                    RetentionAction.rule,
+                    RetentionAction.round,
+                    RetentionAction.decided_at,
+                )
+                .where(RetentionAction.customer_id.in_(ids))
+                .order_by(RetentionAction.round)
+            )
+            return {(c, r): (n, at) for c, r, n, at in session.execute(query)}
+
+        return await self._db.session(load) if ids else {}
 
     async def treated(self, customer_id: str, action: ActionKind) -> bool:
         """Whether an action was carried out for the customer (e.g. priority routing is on)."""
@@ -319,6 +355,7 @@ class RetentionDesk:
                     r.arm,  # type: ignore[arg-type]
                     r.status,
                     r.detail,
+                    r.round,
                 )
                 for r in session.scalars(query)
             ]

@@ -1,5 +1,6 @@
 """Intent corrections in the console: an agent says what a customer message of a conversation
-they may see meant; supervisors accept or reject (``/console/corrections`` page).
+they may see meant; supervisors accept or reject, and settle the messages the bot was unsure
+about with one click (``/console/corrections`` page).
 
 Every change needs the CSRF token, as the rest of the console API. Annotations are evaluated,
 not postponed: the routes' dependencies are closures.
@@ -32,12 +33,19 @@ class ReviewIn(BaseModel):
     decision: Literal["accept", "reject"]
 
 
+class SettleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    intent: str = Field(min_length=1, max_length=64)
+
+
 def build_corrections_router(
     agents: AgentDirectory, handoffs: HandoffService, corrections: CorrectionService
 ) -> APIRouter:
     """``GET /console/api/corrections/intents``, ``POST /console/api/handoffs/{id}/corrections``
-    (agents); ``GET /console/api/corrections``, ``POST /console/api/corrections/{id}/review``
-    and the page ``GET /console/corrections`` (supervisors)."""
+    (agents); ``GET /console/api/corrections``, ``POST /console/api/corrections/{id}/review``,
+    ``GET /console/api/corrections/unsure``, ``POST /console/api/corrections/unsure/{message}``,
+    ``GET /console/api/corrections/retrain`` and the page ``GET /console/corrections``
+    (supervisors)."""
     router = APIRouter(tags=["console"])
     api = APIRouter(prefix="/console/api", tags=["console"], dependencies=[Depends(csrf_check)])
 
@@ -97,6 +105,33 @@ def build_corrections_router(
             correction_id, reviewer=agent.username, accept=body.decision == "accept"
         )
         return reviewed.as_json()
+
+    @api.get("/corrections/unsure")
+    async def unsure(
+        agent: Supervisor,
+        language: Literal["zh", "en"] | None = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        before: Annotated[int | None, Query(ge=1)] = None,
+    ) -> dict[str, Any]:
+        """Messages the bot was unsure about and nobody corrected yet, newest first; ``before``:
+        the next page starts below that message id."""
+        found = await corrections.unsure(language=language, limit=limit, before_id=before)
+        return {"messages": [m.as_json() for m in found]}
+
+    @api.post("/corrections/unsure/{message_id}")
+    async def settle(
+        body: SettleIn, agent: Supervisor, message_id: Annotated[int, Path(ge=1)]
+    ) -> dict[str, Any]:
+        """Confirm the bot's intent or pick another: an accepted correction at once."""
+        settled = await corrections.settle(
+            message_id=message_id, intent=body.intent, supervisor=agent.username
+        )
+        return settled.as_json()
+
+    @api.get("/corrections/retrain")
+    async def retrain(agent: Supervisor) -> dict[str, Any]:
+        """The newest NLU retraining's report (scores before and after), or null."""
+        return {"report": await corrections.last_retrain()}
 
     router.include_router(api)
     return router
