@@ -26,6 +26,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from tests.launch import PlatformProcess
 
 logger = logging.getLogger("bench.latency")
 
+START_TIMEOUT_S = 900.0
 SCRIPT = ["你好", "你是机器人吗", "hello", "are you a bot?", "谢谢", "bye"]
 
 Send = Callable[[httpx.AsyncClient, str, str], Awaitable[None]]
@@ -151,10 +153,13 @@ def compare(
         tempfile.TemporaryDirectory(prefix="bench-latency-old-") as old_var,
     ):
         logger.info("Starting this checkout's platform, then %s's", old_checkout)
-        with (
-            PlatformProcess(Path(new_var)) as new,
-            PlatformProcess(Path(old_var), project_root=old_checkout) as old,
-        ):
+        with ExitStack() as running:
+            new = PlatformProcess(Path(new_var))
+            old = PlatformProcess(Path(old_var), project_root=old_checkout)
+            for platform in (new, old):
+                # A first start ingests the knowledge base: minutes on two busy cores.
+                running.callback(platform.stop)
+                platform.start(timeout_s=START_TIMEOUT_S)
             targets = {
                 "hub": hub_sender(new.hub_url),
                 "rasa": rasa_sender(new.rasa_url),
