@@ -421,9 +421,12 @@ class ConversationService:
             await self._publish_inbound(turn, text, sentiment)
             raise
         reason, intent, from_bot = await self._handoff_reason(turn, inbound, replies, sentiment)
-        # A handoff routes by the message's intent, so it is read now; any other turn's intent
-        # is only kept for analytics and read after the reply is sent.
-        parsed = await self._turn_intent(turn) if reason is not None else None
+        # A handoff routes by the message's intent, so it is read now; so is it with several
+        # hub replicas (``locks``), whose next message may reach another replica that cannot
+        # wait for this one's read. Otherwise the intent, kept for analytics only, is read after
+        # the reply is sent.
+        read_now = reason is not None or self._locks is not None
+        parsed = await self._turn_intent(turn) if read_now else None
         if intent is None and parsed is not None:
             intent = parsed.name
         replies = _without_markers(replies)
@@ -439,7 +442,7 @@ class ConversationService:
             replies = [*replies, self._queue_reply(turn.language, ticket)]
             mode = "waiting"
         finished = await self._finish(turn, text, sentiment, "answered", replies, mode, parsed)
-        if reason is None:
+        if not read_now:
             self._read_intent_later(turn)
         return finished
 
