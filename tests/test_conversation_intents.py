@@ -109,7 +109,9 @@ async def test_the_reply_does_not_wait_for_the_intent_and_the_next_message_does(
         hub.conversations.receive(InboundMessage("rest", "quick", "你是机器人吗"))
     )
     done, _ = await asyncio.wait({second}, timeout=OVERTAKE_WINDOW_S)
-    assert not done and not hub.rasa.second_message.is_set()  # held back behind the read
+    # Held back behind the read.
+    assert not done
+    assert not hub.rasa.second_message.is_set()
     hub.rasa.release.set()
     assert [r.text for r in (await second).replies] == ["re: 你是机器人吗"]
     await hub.conversations.settle()
