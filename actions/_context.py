@@ -9,21 +9,25 @@ Language and sentiment are decided once, by the hub, and travel in the message's
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from rasa_sdk import Tracker
 
+from bot.dialogue import order_message_task, other_requests
 from bot.insights import Sentiment
 from bot.language import Language
-from bot.orders import OrderService
+from bot.orders import ORDER_ID_PATTERN, OrderService, order_ids_in
 from bot.privacy import AuditLog, ConsentService, PrivacyError
 from bot.recommend import RecommendService
 from bot.tickets import TicketService
 from knowledge import KnowledgeBase
 
 logger = logging.getLogger(__name__)
+
+_ORDER_ID_IN_TEXT = re.compile(ORDER_ID_PATTERN, re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -143,3 +147,17 @@ def response_text(domain: dict[str, Any], name: str, language: Language) -> str:
         if is_zh == (language == "zh"):
             return str(variant.get("text") or "")
     raise KeyError(f"the domain has no {language} variant of the response {name!r}")
+
+
+def order_request_task(tracker: Tracker) -> str | None:
+    """The order task that a message outside any form asks for by its words when NLU could not
+    tell ("订单YX…", "trak YX…", "YX…收货地址改为…"): None inside a form, for a message naming
+    no order or several, and when its other words ask for something else."""
+    if (tracker.active_loop or {}).get("name"):
+        return None
+    text = str((tracker.latest_message or {}).get("text") or "")
+    # Several requests in one message keep their own path (answer, then the order: see
+    # ActionFallbackSuggest), so that none of them is dropped.
+    if len(set(order_ids_in(text))) != 1 or other_requests(text):
+        return None
+    return order_message_task(_ORDER_ID_IN_TEXT.sub(" ", text))

@@ -14,9 +14,10 @@ import threading
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions._context import services
+from actions._context import order_request_task, services
 from knowledge import Answer, KnowledgeBase, KnowledgeError
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,14 @@ class ActionAnswerFromKnowledge(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        # The second fallback stage (after "did you mean…?") runs this for a message NLU could
+        # not read: one that names an order with little else ("YX2611010001") asks for that
+        # order, as it does at the first stage (ActionFallbackSuggest), not for a policy text
+        # and a human.
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        task = order_request_task(tracker) if intent == "nlu_fallback" else None
+        if task is not None:
+            return [FollowupAction(task)]
         language = "zh" if tracker.get_slot("language") == "zh" else "en"
         try:
             answer = await ask(tracker)

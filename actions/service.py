@@ -15,6 +15,7 @@ from actions._context import (
     customer_key_of,
     entity_values,
     language_of,
+    order_request_task,
     order_service,
     recommendation_key_of,
     response_text,
@@ -22,9 +23,9 @@ from actions._context import (
     services,
 )
 from actions.knowledge import ask, reply
-from actions.tasks import finish_task, order_request_task
+from actions.tasks import finish_task
 from actions.tickets import open_ticket, tell_opened
-from bot.dialogue import means_any_budget, other_requests
+from bot.dialogue import means_any_budget, names_any_budget, other_requests
 from bot.insights import reply_strategy
 from bot.orders import CATEGORIES, Budget, parse_budget
 from bot.privacy import PrivacyError
@@ -102,11 +103,17 @@ class ValidateRecommendForm(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
         # "预算不限", "多少钱都行", "no budget limit" answer the budget question with "any"; NLU
-        # reads such answers as anything from `inform` to `stop`, so the words decide here.
-        if tracker.get_slot("requested_slot") != "budget" or tracker.get_slot("budget"):
+        # reads such answers as anything from `inform` to `stop`, so the words decide here. Any
+        # other message of the form (the request itself: "推荐个耳机，预算不限") fills it only
+        # when it names the budget: a bare "不限" may be about the category.
+        if tracker.get_slot("budget"):
             return {}
         text = str((tracker.latest_message or {}).get("text") or "")
-        return {"budget": NO_BUDGET} if means_any_budget(text) else {}
+        if tracker.get_slot("requested_slot") == "budget":
+            says_any = means_any_budget(text)
+        else:
+            says_any = names_any_budget(text)
+        return {"budget": NO_BUDGET} if says_any else {}
 
     async def validate_budget(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -23,11 +22,10 @@ from bot.dialogue import (
     clause_task,
     drops_current_task,
     is_question,
-    order_message_task,
     other_requests,
 )
 from bot.language import Language
-from bot.orders import ORDER_ID_PATTERN, order_ids_in, unsupported_service
+from bot.orders import order_ids_in, unsupported_service
 from knowledge import Answer, KnowledgeError
 
 logger = logging.getLogger(__name__)
@@ -51,7 +49,6 @@ ANSWER_SLOTS = (
     "address_confirmed",
 )
 MAX_OTHER_REQUESTS = 2
-_ORDER_ID_IN_TEXT = re.compile(ORDER_ID_PATTERN, re.IGNORECASE)
 # Actions that answer a message from the knowledge base before a form starts on it.
 _ANSWERING_ACTIONS = frozenset({"action_answer_from_knowledge", "action_fallback_suggest"})
 
@@ -62,20 +59,6 @@ def _text(tracker: Tracker) -> str:
 
 def _intent(tracker: Tracker) -> str:
     return str(((tracker.latest_message or {}).get("intent") or {}).get("name") or "")
-
-
-def order_request_task(tracker: Tracker) -> str | None:
-    """The order task that a message outside any form asks for by its words when NLU could not
-    tell ("订单YX…", "trak YX…", "YX…收货地址改为…"): None inside a form, for a message naming
-    no order or several, and when its other words ask for something else."""
-    if (tracker.active_loop or {}).get("name"):
-        return None
-    text = _text(tracker)
-    # Several requests in one message keep their own path (answer, then the order: see
-    # ActionFallbackSuggest), so that none of them is dropped.
-    if len(set(order_ids_in(text))) != 1 or other_requests(text):
-        return None
-    return order_message_task(_ORDER_ID_IN_TEXT.sub(" ", text))
 
 
 def slot_before_latest_message(tracker: Tracker, slot: str) -> Any:

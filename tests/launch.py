@@ -34,8 +34,15 @@ def free_port() -> int:
 class PlatformProcess:
     """``python -m bot run`` with its own ports and var folder; a context manager."""
 
-    def __init__(self, var_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        var_dir: Path,
+        extra_env: dict[str, str] | None = None,
+        project_root: Path = PROJECT_ROOT,
+    ) -> None:
         self.var_dir = var_dir
+        # Another checkout of the project (bench/latency.py --compare runs an older one).
+        self.project_root = project_root
         self.port, self.rasa_port, self.actions_port = free_port(), free_port(), free_port()
         self.env = {
             **os.environ,
@@ -74,7 +81,7 @@ class PlatformProcess:
         with self.log_path.open("ab") as log:
             trained = subprocess.run(
                 [sys.executable, "-m", "bot", "train"],
-                cwd=PROJECT_ROOT,
+                cwd=self.project_root,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -86,7 +93,7 @@ class PlatformProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot", "run"],
-            cwd=PROJECT_ROOT,
+            cwd=self.project_root,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -1,10 +1,14 @@
 """Messages NLU is unsure of that the words settle: an order id with little else outside a form
 starts the task its words name (the order's status when they name none), and "预算不限" answers
 the recommendation form's budget question. Actions run directly with rasa-sdk's tracker and
-dispatcher on a real order store."""
+dispatcher on a real order store.
+
+Also: "推荐个耳机，预算不限" fills the budget from the request itself, and the second fallback stage
+starts an order's task as the first one does."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -13,9 +17,10 @@ from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import ActionServices
+from actions._context import order_request_task
+from actions.knowledge import ActionAnswerFromKnowledge
 from actions.service import ActionFallbackSuggest, ValidateRecommendForm
-from actions.tasks import order_request_task
-from bot.dialogue import means_any_budget, order_message_task, other_requests
+from bot.dialogue import means_any_budget, names_any_budget, order_message_task, other_requests
 
 
 @pytest.fixture(autouse=True)
@@ -124,3 +129,73 @@ async def test_no_limit_fills_only_the_budget_question() -> None:
 )
 def test_a_question_mark_ends_one_request(text: str, others: list[str]) -> None:
     assert other_requests(text) == others
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("推荐个耳机，预算不限", True),
+        ("帮我推荐个手机，多少钱都行", True),
+        ("推荐一款耳机 价格无所谓", True),
+        ("recommend headphones, no budget limit", True),
+        ("suggest a laptop, the price doesn't matter", True),
+        ("recommend a phone, money is no object", True),
+        # No word for the budget beside "不限": the colour, the brand, anything else.
+        ("推荐个耳机", False),
+        ("推荐个耳机，颜色不限", False),
+        ("不限", False),
+        ("recommend headphones, any colour, it doesn't matter", False),
+        # An amount says the budget matters.
+        ("推荐个耳机，预算不限，500以内最好", False),
+        ("recommend headphones under 300, no budget limit on cables", False),
+    ],
+)
+def test_a_request_names_any_budget_only_in_words_for_the_budget(text: str, says: bool) -> None:
+    assert names_any_budget(text) is says
+
+
+@pytest.mark.parametrize(
+    ("text", "requested", "budget"),
+    [
+        # The request itself, as the form starts (nothing asked yet).
+        ("推荐个耳机，预算不限", None, {"budget": "any"}),
+        ("recommend headphones, no budget limit", None, {"budget": "any"}),
+        # The answer to the category question.
+        ("耳机吧，价格无所谓", "product_category", {"budget": "any"}),
+        ("推荐个耳机", None, {}),
+        ("不限", "product_category", {}),
+    ],
+)
+async def test_no_budget_limit_in_another_message_of_the_form_fills_the_budget(
+    text: str, requested: str | None, budget: dict[str, Any]
+) -> None:
+    state = tracker(
+        text, "ask_recommendation", {"requested_slot": requested}, loop="recommend_form"
+    )
+    assert await ValidateRecommendForm().extract_budget(CollectingDispatcher(), state, {}) == budget
+
+
+async def test_a_budget_already_given_is_kept() -> None:
+    state = tracker(
+        "预算不限", "inform", {"requested_slot": "product_category", "budget": "500以内"},
+        loop="recommend_form",
+    )  # fmt: skip
+    assert await ValidateRecommendForm().extract_budget(CollectingDispatcher(), state, {}) == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "task"),
+    [("YX2611010001", "order_status_form"), ("cancel YX2611010002", "cancel_form")],
+)
+async def test_the_second_fallback_stage_starts_the_task_an_order_id_asks_for(
+    text: str, task: str
+) -> None:
+    # After "did you mean…?" buttons, the rule's knowledge answer reads an unclear message
+    # that names an order as the first stage does: the order's task, not a policy text.
+    state = tracker(text, "nlu_fallback", {})
+    dispatcher = CollectingDispatcher()
+    assert await ActionAnswerFromKnowledge().run(dispatcher, state, {}) == [FollowupAction(task)]
+    assert dispatcher.messages == []
+    for thread in threading.enumerate():  # the action's knowledge warm-up, before teardown
+        if thread.name == "knowledge-warm-up":
+            thread.join()

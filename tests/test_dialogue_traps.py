@@ -477,3 +477,34 @@ def test_a_question_then_an_order_check_are_both_done(platform: PlatformProcess)
         if (r.get("custom") or {}).get("knowledge") is not None
     ]
     assert [k["abstained"] for k in knowledge] == [False]  # the shipping question, answered
+
+
+@pytest.mark.parametrize(
+    ("nonsense", "language"), [("啊吧啊吧 咕噜咕噜", "zh"), ("purple monkey dishwasher", "en")]
+)
+def test_an_order_id_after_did_you_mean_checks_that_order(
+    platform: PlatformProcess, nonsense: str, language: str
+) -> None:
+    # The order id alone is unclear to NLU a second time in a row: not the knowledge base and a
+    # human, but the status check, as outside the fallback.
+    sender = visitor()
+    order = orders(platform).get("YX2611010001")
+    assert texts(say(platform, sender, nonsense)) == [reply("utter_fallback_suggest", language)]
+    assert texts(say(platform, sender, order.id)) == [
+        reply("utter_ask_phone_last4", language, order_id=order.id)
+    ]
+    verified, status = texts(say(platform, sender, order.phone[-4:]))[:2]
+    assert verified == reply("utter_phone_verified", language)
+    assert order.id in status  # its status now: other tests on the platform change it
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [("推荐个耳机，预算不限", "zh"), ("recommend headphones, no budget limit", "en")],
+)
+def test_no_budget_limit_in_the_request_is_not_asked_for(
+    platform: PlatformProcess, text: str, language: str
+) -> None:
+    assert texts(say(platform, visitor(), text)) == [
+        recommendations(platform, "electronics", "不限", language)
+    ]

@@ -1,9 +1,13 @@
 """Intents of bot-handled turns with the real Rasa: the hub stores, for each customer message,
-the intent and confidence Rasa's NLU gave it (read back from Rasa's tracker)."""
+the intent and confidence Rasa's NLU gave it (read back from Rasa's tracker after the reply is
+sent, one read at a time per conversation, so a quick next message cannot hide it)."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +16,26 @@ from tests.launch import PlatformProcess
 from tests.test_platform import say
 
 pytestmark = pytest.mark.integration
+
+KEPT_WITHIN_S = 30.0
+
+
+def kept_intents(var_dir: Path, sender: str, count: int) -> list[sqlite3.Row]:
+    """The sender's messages with the intent kept for each, once ``count`` of them have one
+    (the hub reads intents after the reply is sent), or as they are after ``KEPT_WITHIN_S``."""
+    deadline = time.monotonic() + KEPT_WITHIN_S
+    while True:
+        rows = query_hub_db(
+            var_dir,
+            "SELECT m.text, i.intent, i.confidence FROM messages m"
+            " JOIN conversations c ON c.id = m.conversation_id"
+            " LEFT JOIN analytics_message_intents i ON i.message_id = m.id"
+            " WHERE c.sender = ? AND m.direction = 'in' ORDER BY m.id",
+            (sender,),
+        )
+        if sum(r["intent"] is not None for r in rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)  # polls the database: the hub's read runs in its own process
 
 
 def test_each_bot_turn_keeps_the_intent_rasa_gave_it(platform: PlatformProcess) -> None:
@@ -23,13 +47,18 @@ def test_each_bot_turn_keeps_the_intent_rasa_gave_it(platform: PlatformProcess) 
     ]
     for text, _intent in turns:
         say(platform, sender, text)
-    rows = query_hub_db(
-        platform.var_dir,
-        "SELECT m.text, i.intent, i.confidence FROM messages m"
-        " JOIN conversations c ON c.id = m.conversation_id"
-        " JOIN analytics_message_intents i ON i.message_id = m.id"
-        " WHERE c.sender = ? ORDER BY m.id",
-        (sender,),
-    )
+    rows = kept_intents(platform.var_dir, sender, len(turns))
     assert [(r["text"], r["intent"]) for r in rows] == turns
     assert all(0.0 < r["confidence"] <= 1.0 for r in rows)
+
+
+def test_quick_messages_each_keep_their_own_intent(platform: PlatformProcess) -> None:
+    # Each message is sent the moment the previous reply arrives, while the hub may still be
+    # reading that reply's intent: the next message must not reach Rasa before the read, or the
+    # tracker's latest message would be the wrong one and the intent lost.
+    sender = f"quick-{uuid.uuid4().hex[:6]}"
+    turns = [("你好", "greet"), ("你是机器人吗", "bot_challenge")] * 4
+    for text, _intent in turns:
+        say(platform, sender, text)
+    rows = kept_intents(platform.var_dir, sender, len(turns))
+    assert [(r["text"], r["intent"]) for r in rows] == turns

@@ -7,6 +7,7 @@ keeps answering."""
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
 from contextlib import closing
 from pathlib import Path
@@ -44,15 +45,21 @@ def say(platform: PlatformProcess, sender: str, text: str) -> list[str]:
 
 
 def the_message(var_dir: Path, sender: str) -> tuple[int, str, str]:
-    """The customer message's id, its conversation's public id and the intent Rasa gave it."""
-    with closing(sqlite3.connect(var_dir / "hub.db")) as db:
-        row = db.execute(
-            "SELECT m.id, c.public_id, i.intent FROM messages m "
-            "JOIN conversations c ON c.id = m.conversation_id "
-            "JOIN analytics_message_intents i ON i.message_id = m.id "
-            "WHERE c.channel = 'rest' AND c.sender = ? AND m.direction = 'in'",
-            (sender,),
-        ).fetchone()
+    """The customer message's id, its conversation's public id and the intent Rasa gave it
+    (the hub keeps it just after the reply: waited for)."""
+    deadline = time.monotonic() + 30.0
+    row = None
+    while row is None and time.monotonic() < deadline:
+        with closing(sqlite3.connect(var_dir / "hub.db")) as db:
+            row = db.execute(
+                "SELECT m.id, c.public_id, i.intent FROM messages m "
+                "JOIN conversations c ON c.id = m.conversation_id "
+                "JOIN analytics_message_intents i ON i.message_id = m.id "
+                "WHERE c.channel = 'rest' AND c.sender = ? AND m.direction = 'in'",
+                (sender,),
+            ).fetchone()
+        if row is None:
+            time.sleep(0.05)  # polls the database: the hub's read runs in its own process
     assert row is not None, "the real platform kept no intent for the message"
     return int(row[0]), str(row[1]), str(row[2])
 

@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub.outbox.close()
         await hub.media.stop()
         await dispatcher.stop()
+        await hub.conversations.settle()
         await hub.dialogue.close()
         hub.tracker_events.dispose()
         await asyncio.to_thread(hub.knowledge.close)

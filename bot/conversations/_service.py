@@ -60,6 +60,7 @@ from bot.insights import (
     RepliedQuestion,
     Sentiment,
     SentimentAnalyzer,
+    record_message_intent,
     reply_strategy,
     store_message_intent,
 )
@@ -188,6 +189,9 @@ class ConversationService:
         # The summary cache quotes messages: an erasure or expiry must empty it too.
         self._summaries = summaries
         self._locks = locks
+        # Per conversation, the read of its latest message's intent that runs after the reply
+        # was sent; the next message goes to Rasa only once it is done (see _read_intent_later).
+        self._intent_reads: dict[str, asyncio.Task[None]] = {}
 
     async def receive(self, inbound: InboundMessage) -> Turn:
         """Handle one customer message; raises ``MessageRejected`` or ``DialogueUnavailable``.
@@ -415,6 +419,7 @@ class ConversationService:
         # Scored once, here, and passed on: actions read it from the metadata.
         sentiment = await scoring
         metadata["sentiment"] = sentiment.to_metadata()
+        await self._after_intent_read(turn.conversation_id)
         try:
             replies = await self._dialogue.send(
                 turn.conversation_id, inbound.dialogue_text or text, metadata
@@ -425,10 +430,13 @@ class ConversationService:
             )
             await self._publish_inbound(turn, text, sentiment)
             raise
-        parsed, (reason, intent, from_bot) = await asyncio.gather(
-            self._turn_intent(turn),
-            self._handoff_reason(turn, inbound, replies, sentiment),
-        )
+        reason, intent, from_bot = await self._handoff_reason(turn, inbound, replies, sentiment)
+        # A handoff routes by the message's intent, so it is read now; so is it with several
+        # hub replicas (``locks``), whose next message may reach another replica that cannot
+        # wait for this one's read. Otherwise the intent, kept for analytics only, is read after
+        # the reply is sent.
+        read_now = reason is not None or self._locks is not None
+        parsed = await self._turn_intent(turn) if read_now else None
         if intent is None and parsed is not None:
             intent = parsed.name
         replies = _without_markers(replies)
@@ -443,7 +451,10 @@ class ConversationService:
             ticket = await self._request_handoff(turn, reason, intent, from_bot, inbound)
             replies = [*replies, self._queue_reply(turn.language, ticket)]
             mode = "waiting"
-        return await self._finish(turn, text, sentiment, "answered", replies, mode, parsed)
+        finished = await self._finish(turn, text, sentiment, "answered", replies, mode, parsed)
+        if not read_now:
+            self._read_intent_later(turn)
+        return finished
 
     async def _while_with_humans(
         self, turn: OpenTurn, text: str, scoring: asyncio.Task[Sentiment]
@@ -520,6 +531,52 @@ class ConversationService:
         if not self._intents_from_tracker:
             return None
         return await self._dialogue.turn_intent(turn.conversation_id, turn.message_id)
+
+    # ---- intents read after the reply ---------------------------------------------------------
+    # Rasa's REST reply does not carry the intent, and reading its tracker cost every turn a
+    # round trip before the reply. The read now runs after the reply, as a task per conversation;
+    # the conversation's next message waits for it before going to Rasa, because the tracker
+    # only keeps its latest message's parse: sent first, the next message would hide this one.
+
+    def _read_intent_later(self, turn: OpenTurn) -> None:
+        """Keep the turn's intent once the reply is on its way (one read in flight per
+        conversation: the next message waits for it)."""
+        if not self._intents_from_tracker:
+            return
+        task = asyncio.create_task(self._keep_intent(turn), name=f"intent-{turn.message_id}")
+        self._intent_reads[turn.conversation_id] = task
+        task.add_done_callback(partial(self._intent_read_done, turn.conversation_id))
+
+    async def _keep_intent(self, turn: OpenTurn) -> None:
+        intent = await self._turn_intent(turn)
+        if intent is None:
+            return  # logged by the client; the turn is kept without one
+        # A message erased meanwhile (privacy) is not recreated: record_ checks it exists.
+        await self._db.transaction(
+            partial(
+                record_message_intent,
+                message_id=turn.message_id,
+                intent=intent.name,
+                confidence=intent.confidence,
+            )
+        )
+
+    def _intent_read_done(self, conversation_id: str, task: asyncio.Task[None]) -> None:
+        if self._intent_reads.get(conversation_id) is task:
+            del self._intent_reads[conversation_id]
+        if not task.cancelled() and (error := task.exception()) is not None:
+            logger.error("The intent of a message was not kept", exc_info=error)
+
+    async def _after_intent_read(self, conversation_id: str) -> None:
+        """Wait until the intent of the conversation's previous message has been read."""
+        pending = self._intent_reads.get(conversation_id)
+        if pending is not None:
+            await asyncio.wait({pending})
+
+    async def settle(self) -> None:
+        """Wait for the intents still being read (before the hub closes its Rasa client)."""
+        if self._intent_reads:
+            await asyncio.wait(set(self._intent_reads.values()))
 
     # ---- handoff ----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from bot.dialogue._clauses import (
     drops_current_task,
     is_question,
     means_any_budget,
+    names_any_budget,
     order_message_task,
     other_requests,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "load_examples",
     "means_any_budget",
     "model_path",
+    "names_any_budget",
     "order_message_task",
     "other_requests",
     "rasa_environment",

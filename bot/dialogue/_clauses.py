@@ -62,6 +62,13 @@ _ANY_BUDGET = re.compile(
     r"(?:doesn'?t|does not|don'?t) (?:matter|care)",
     re.IGNORECASE,
 )
+# Words that name the budget: outside the budget question, "不限" or "doesn't matter" says the
+# budget does not matter only in a clause that names it ("推荐个耳机，预算不限"); alone, it may be
+# about the colour, the brand or anything else.
+_BUDGET_WORD = re.compile(
+    r"预算|价格|价钱|价位|多少钱|钱|贵|\b(?:budget|price|prices|money|cost|spend|expensive)\b",
+    re.IGNORECASE,
+)
 # What may stand beside an order id in a message that only names it: "订单YX…", "order no. YX…",
 # "my order YX… please". A short typo of "track"/"status"/"check" ("trak", "staus") is read as
 # the status request it almost certainly is: anything longer is left to NLU.
@@ -122,6 +129,18 @@ def means_any_budget(text: str) -> bool:
     """Whether the message says the budget does not matter ("预算不限", "多少钱都行", "no budget
     limit"); a message that also names an amount ("不超过500") is not such an answer."""
     return _ANY_BUDGET.search(text) is not None and re.search(r"\d", text) is None
+
+
+def names_any_budget(text: str) -> bool:
+    """Whether a message that was not answering the budget question says in passing that the
+    budget does not matter ("推荐个耳机，预算不限", "recommend headphones, no budget limit"): one
+    of its clauses says so and names the budget or price; an amount anywhere says otherwise."""
+    if re.search(r"\d", text) is not None:
+        return False
+    return any(
+        _ANY_BUDGET.search(clause) is not None and _BUDGET_WORD.search(clause) is not None
+        for clause in _CLAUSE_END.split(text)
+    )
 
 
 def order_message_task(rest: str) -> str | None:
