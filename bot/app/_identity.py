@@ -4,13 +4,10 @@ the privacy module's part, and the console's view of the person's other conversa
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import secrets
-from pathlib import Path
 from typing import Any
 
+from bot.app._secrets import kept_secret
 from bot.app._settings import Settings
 from bot.conversations import ConversationService, customer_key
 from bot.identity import IdentityService, InvalidPhone, PhoneHasher, is_link_request
@@ -26,17 +23,7 @@ def phone_key(settings: Settings) -> bytes:
     """``BOT_IDENTITY_PHONE_KEY``, else a random key made once and kept under var_dir."""
     if settings.identity_phone_key is not None:
         return settings.identity_phone_key.get_secret_value().encode()
-    path = Path(settings.var_dir) / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f"{KEY_FILE}.{secrets.token_hex(8)}")
-        draft.write_text(secrets.token_urlsafe(32), encoding="utf-8")
-        draft.chmod(0o600)
-        # A hard link appears whole or not at all: two replicas starting together agree.
-        with contextlib.suppress(FileExistsError):
-            os.link(draft, path)
-        draft.unlink()
-    return path.read_text(encoding="utf-8").strip().encode()
+    return kept_secret(settings.var_dir, KEY_FILE).encode()
 
 
 class CustomerLinks:

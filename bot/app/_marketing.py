@@ -4,13 +4,10 @@ secret, and the orders listener that attributes new orders to campaigns."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import secrets
 from datetime import datetime
-from pathlib import Path
 
+from bot.app._secrets import kept_secret
 from bot.app._settings import Settings
 from bot.conversations import ConversationService
 from bot.marketing import (
@@ -67,18 +64,7 @@ def link_secret(settings: Settings) -> str:
     """``BOT_MARKETING_LINK_SECRET``, else a random secret made once and kept under var_dir."""
     if settings.marketing_link_secret is not None:
         return settings.marketing_link_secret.get_secret_value()
-    path = Path(settings.var_dir) / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f"{KEY_FILE}.{secrets.token_hex(8)}")
-        draft.write_text(secrets.token_urlsafe(32), encoding="utf-8")
-        draft.chmod(0o600)
-        # A hard link appears whole or not at all: of two replicas starting together, the
-        # second's link fails and it reads the first one's key.
-        with contextlib.suppress(FileExistsError):
-            os.link(draft, path)
-        draft.unlink()
-    return path.read_text(encoding="utf-8").strip()
+    return kept_secret(settings.var_dir, KEY_FILE)
 
 
 def campaigns_of(
