@@ -558,6 +558,7 @@ class ConversationService:
                 message_id=turn.message_id,
                 intent=intent.name,
                 confidence=intent.confidence,
+                ranking=intent.ranking,
             )
         )
 
