@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.app._churn_features import RetentionEffects
 from bot.app._customers import CustomerFacts
-from bot.app._identity import CustomerLinks, LinkedCustomerData, phone_key
+from bot.app._identity import CustomerLinks, LinkedCustomerData, linked_person, phone_key
 from bot.app._knowledge import SharedKnowledge, knowledge_config
 from bot.app._marketing import campaigns_of
 from bot.app._scale import RedisConversationLocks
@@ -361,7 +361,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         locks=locks,
         sentiment=sentiment_analyzer(settings),
         unattended=unattended_tickets(tickets) if settings.ticket_when_no_agent else None,
-        linked_customer=identities.person_of,
+        linked_customer=linked_person(identities),
         # With Rasa's events on RabbitMQ the hub's consumer stores the intents (_rasa_events).
         intents_from_tracker=not (settings.scale and settings.rabbitmq_url),
     )

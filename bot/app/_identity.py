@@ -5,6 +5,7 @@ the privacy module's part, and the console's view of the person's other conversa
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.app._secrets import kept_secret
@@ -12,6 +13,7 @@ from bot.app._settings import Settings
 from bot.conversations import ConversationService, customer_key
 from bot.identity import IdentityService, InvalidPhone, PhoneHasher, is_link_request
 from bot.recommend import RecommendService
+from channels.connector import APP_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -109,5 +111,17 @@ def linked_conversations(conversations: ConversationService, identities: Identit
                 }
             )
         return found
+
+    return lookup
+
+
+def linked_person(identities: IdentityService) -> Callable[[str, str], Awaitable[str | None]]:
+    """The conversations' ``linked_customer`` lookup. Only a messaging app can vouch for a
+    phone, so web-chat and REST turns skip the database read."""
+
+    async def lookup(channel: str, sender: str) -> str | None:
+        if channel not in APP_NAMES:
+            return None
+        return await identities.person_of(channel, sender)
 
     return lookup
