@@ -2,11 +2,19 @@
 replies, through the real hub (uvicorn, real SQLite) with a local server standing in for
 WeChat's API and for Rasa (an echo: the figures are the hub's channel machinery, not NLU).
 
-    .venv/bin/python -m bench.channels [--customers 50] [--messages 4]
+    .venv/bin/python -m bench.channels [--customers 50] [--messages 4] [--in-process]
 
-Three runs, each on a fresh hub: (1) every customer sends its messages one after another,
-all customers at once; (2) the same, every webhook delivered three times; (3) the stand-in's
-send API fails 30 % of calls at random, the outbox retries with its default policy. Every
+The hub runs as the platform runs it (uvicorn in a process of its own); the customers and the
+stand-in run in the benchmark's process, as WeChat's servers run elsewhere. ``--in-process``
+serves the hub from a thread of the benchmark's process instead (the earlier method: the
+customers' encryption and the stand-in then compete with the hub for one interpreter lock).
+
+Four runs, each on a fresh hub: (1) every customer sends its messages one after another as
+soon as each is acknowledged, all customers at once (a burst: 200 messages in about a second
+with the defaults); (2) 50 customers in conversation at once: each waits for the bot's reply
+to a message before sending the next; (3) the burst, every webhook delivered three times; (4)
+the stand-in's send API fails 30 % of calls at random, the outbox retries with its default
+policy. Every
 message is encrypted and signed in safe mode with wechatpy's crypto. Synthetic traffic.
 Prints JSON.
 """
@@ -18,14 +26,18 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +45,7 @@ import httpx
 import uvicorn
 from wechatpy.crypto import WeChatCrypto
 
-from bot.app import Settings, create_asgi
+from bot.app import PROJECT_ROOT, Settings, create_asgi
 from tests.app_standin import AppStandIn, running
 from tests.launch import free_port
 
@@ -69,26 +81,32 @@ def sealed(text: str, sender: str, msg_id: int) -> tuple[dict[str, str], bytes]:
     return params, envelope.encode()
 
 
-class Hub:
-    """The hub served by uvicorn in a thread, on a fresh var folder."""
+def hub_settings(stand_in: AppStandIn, var_dir: Path, port: int, threads: int) -> dict[str, Any]:
+    """The hub's settings for the benchmark, by field name."""
+    return {
+        "embedding_threads": threads,
+        "var_dir": var_dir,
+        "port": port,
+        "log_level": "WARNING",
+        "rasa_port": stand_in.port,
+        "actions_port": stand_in.port,
+        "wechat_app_id": APP_ID,
+        "wechat_app_secret": "bench-secret",
+        "wechat_token": TOKEN,
+        "wechat_aes_key": AES_KEY,
+        "wechat_api_url": stand_in.url,
+        "outbox_retry_s": 1.0,
+        "rate_limits_enabled": False,
+    }
 
-    def __init__(self, stand_in: AppStandIn, var_dir: Path) -> None:
+
+class Hub:
+    """The hub served by uvicorn in a thread, on a fresh var folder (``--in-process``)."""
+
+    def __init__(self, stand_in: AppStandIn, var_dir: Path, threads: int) -> None:
         self.port = free_port()
-        settings = Settings(  # type: ignore[call-arg]
-            _env_file=None,
-            var_dir=var_dir,
-            port=self.port,
-            log_level="WARNING",
-            rasa_port=stand_in.port,
-            actions_port=stand_in.port,
-            wechat_app_id=APP_ID,
-            wechat_app_secret="bench-secret",
-            wechat_token=TOKEN,
-            wechat_aes_key=AES_KEY,
-            wechat_api_url=stand_in.url,
-            outbox_retry_s=1.0,
-            rate_limits_enabled=False,
-        )
+        chosen = hub_settings(stand_in, var_dir, self.port, threads)
+        settings = Settings(_env_file=None, **chosen)  # type: ignore[call-arg]
         config = uvicorn.Config(
             create_asgi(settings),
             host="127.0.0.1",
@@ -114,6 +132,67 @@ class Hub:
         self.thread.join(30)
 
 
+class HubProcess:
+    """The hub as the supervisor starts it: uvicorn in a process of its own, settings from
+    ``BOT_*`` variables."""
+
+    def __init__(self, stand_in: AppStandIn, var_dir: Path, threads: int) -> None:
+        self.port = free_port()
+        self.log_path = var_dir / "hub.log"
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(PROJECT_ROOT),
+            **{
+                f"BOT_{name.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
+                for name, value in hub_settings(stand_in, var_dir, self.port, threads).items()
+            },
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> HubProcess:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "uvicorn", "bot.app:create_asgi", "--factory"),
+                    *("--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"),
+                    *("--log-level", "warning", "--timeout-keep-alive", "60"),
+                ],
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 120
+        while True:  # a process gives no start-up event but its health answer
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the hub exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
+                return self  # listening (health says "degraded": the stand-in is no full Rasa)
+            except httpx.TransportError:
+                pass  # not listening yet
+            if time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError("the hub did not start in 120 s")
+            time.sleep(0.2)
+
+    def cpu_s(self) -> float | None:
+        """CPU seconds the hub process has used (user + system, all its threads; Linux)."""
+        if self.process is None:
+            return None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
 async def customer(
     client: httpx.AsyncClient,
     url: str,
@@ -123,10 +202,13 @@ async def customer(
     acks: list[float],
     posted: dict[str, float],
     errors: list[float],
+    replied: Callable[[str], Coroutine[Any, Any, None]] | None,
 ) -> None:
     sender = f"oBench{number:04d}"
     for index in range(messages):
         text = f"c{number}-m{index}"
+        if index and replied is not None:
+            await replied(f"c{number}-m{index - 1}")  # a customer in conversation reads first
         params, body = sealed(text, sender, number * 1000 + index)
         posted[text] = time.monotonic()
         for _ in range(copies):
@@ -149,33 +231,57 @@ def outbox_statuses(var_dir: Path) -> dict[str, int]:
         return dict(rows.fetchall())
 
 
-def run(customers: int, messages: int, copies: int, failure_rate: float) -> dict[str, Any]:
+def run(
+    customers: int,
+    messages: int,
+    copies: int,
+    failure_rate: float,
+    converse: bool,
+    in_process: bool,
+    threads: int,
+) -> dict[str, Any]:
     stand_in = AppStandIn(failure_rate=failure_rate)
+    serve = Hub if in_process else HubProcess
     with (
         tempfile.TemporaryDirectory() as folder,
         running(stand_in),
-        Hub(stand_in, Path(folder)) as hub,
+        serve(stand_in, Path(folder), threads) as hub,
     ):
         url = f"http://127.0.0.1:{hub.port}/channels/wechat"
         acks: list[float] = []
         errors: list[float] = []
         posted: dict[str, float] = {}
 
+        # The stand-in signals a condition from its server thread: a thread per customer waits.
+        waiters = ThreadPoolExecutor(max_workers=customers)
+
+        async def replied(text: str) -> None:
+            def seen() -> bool:
+                return f"echo: {text}" in stand_in.texts()
+
+            await asyncio.get_running_loop().run_in_executor(
+                waiters, stand_in.wait_until, seen, DELIVERY_TIMEOUT_S
+            )
+
         async def load() -> None:
             limits = httpx.Limits(max_connections=customers)
+            wait = replied if converse else None
             async with httpx.AsyncClient(timeout=30, limits=limits) as client:
                 await asyncio.gather(
                     *(
-                        customer(client, url, n, messages, copies, acks, posted, errors)
+                        customer(client, url, n, messages, copies, acks, posted, errors, wait)
                         for n in range(customers)
                     )
                 )
 
+        cpu_before = hub.cpu_s() if isinstance(hub, HubProcess) else None
         started = time.monotonic()
         asyncio.run(load())
+        waiters.shutdown()
         expected = customers * messages
         # Replies not in by then are counted as lost.
         stand_in.wait_until(lambda: len(stand_in.sent) >= expected, DELIVERY_TIMEOUT_S)
+        cpu_used = None if cpu_before is None or not isinstance(hub, HubProcess) else hub.cpu_s()
         replies = Counter(t.removeprefix("echo: ") for t in stand_in.texts())
         delivery = [
             item.at - posted[item.body["text"]["content"].removeprefix("echo: ")]
@@ -184,8 +290,11 @@ def run(customers: int, messages: int, copies: int, failure_rate: float) -> dict
         return {
             "customers": customers,
             "messages_per_customer": messages,
+            "customers_wait_for_replies": converse,
             "deliveries_per_webhook": copies,
             "api_failure_rate": failure_rate,
+            "hub": "in the benchmark's process" if in_process else "own process",
+            "embedding_threads": threads,
             "webhooks_posted": len(acks),
             "webhook_transport_errors": len(errors),
             "ack_ms": {
@@ -206,11 +315,23 @@ def run(customers: int, messages: int, copies: int, failure_rate: float) -> dict
             "outbox_statuses": outbox_statuses(Path(folder)),
             "duplicate_replies": sum(n - 1 for n in replies.values() if n > 1),
             "wall_s": round(time.monotonic() - started, 1),
+            # The hub's CPU per message handled, from the first webhook to the last reply (the
+            # machine's other load does not add to it as it adds to every time above).
+            "hub_cpu_ms_per_message": None
+            if cpu_used is None or cpu_before is None
+            else round((cpu_used - cpu_before) / expected * 1000, 1),
+            "load_average_1m": round(os.getloadavg()[0], 2),
         }
 
 
-# name: (deliveries of each webhook, share of the stand-in's sends that fail)
-SCENARIOS = {"load": (1, 0.0), "every_webhook_3x": (3, 0.0), "api_fails_30pct": (1, 0.3)}
+# name: (deliveries of each webhook, share of the stand-in's sends that fail, whether each
+# customer waits for the reply before writing again)
+SCENARIOS = {
+    "load": (1, 0.0, False),
+    "conversations": (1, 0.0, True),
+    "every_webhook_3x": (3, 0.0, False),
+    "api_fails_30pct": (1, 0.3, False),
+}
 
 
 def main() -> None:
@@ -218,12 +339,32 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=50)
     parser.add_argument("--messages", type=int, default=4)
     parser.add_argument(
-        "--only", choices=sorted(SCENARIOS), help="Run one scenario instead of all three."
+        "--only", choices=sorted(SCENARIOS), help="Run one scenario instead of all four."
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="Serve the hub from a thread of this process (shares the interpreter lock with "
+        "the customers and the stand-in).",
+    )
+    parser.add_argument(
+        "--embedding-threads",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="The hub's BOT_EMBEDDING_THREADS; several values run each scenario once per value, "
+        "interleaved (a comparison in one run).",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     chosen = [args.only] if args.only else list(SCENARIOS)
-    results = {name: run(args.customers, args.messages, *SCENARIOS[name]) for name in chosen}
+    results = {
+        f"{name} threads={threads}": run(
+            args.customers, args.messages, *SCENARIOS[name], args.in_process, threads
+        )
+        for name in chosen
+        for threads in args.embedding_threads
+    }
     json.dump(results, sys.stdout, indent=2)
     sys.stdout.write("\n")
 

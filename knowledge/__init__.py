@@ -12,6 +12,7 @@ from knowledge._embeddings import (
     Embedder,
     SentenceTransformerEmbedder,
     build_embedder,
+    set_embedding_threads,
 )
 from knowledge._errors import (
     EmbeddingUnavailable,
@@ -70,5 +71,6 @@ __all__ = [
     "evaluate",
     "grounding_report",
     "question_key",
+    "set_embedding_threads",
     "summarize_conversation",
 ]

@@ -26,12 +26,14 @@ from bot.app._settings import Settings
 from bot.marketing import MarketingService
 from bot.privacy import AuditLog, ConsentService
 from bot.storage import Database
+from knowledge import set_embedding_threads
 
 logger = logging.getLogger(__name__)
 
 
 def run_action_server(settings: Settings) -> None:
     """Serve the custom actions on ``actions_host:actions_port`` until stopped."""
+    set_embedding_threads(settings.embedding_threads)
     knowledge = SharedKnowledge(settings)
     # The hub migrates this database at its start; the action server reads and writes rows.
     database = Database(settings.hub_database_url)

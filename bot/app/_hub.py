@@ -55,6 +55,7 @@ from channels.connector import (
     install_error_handlers,
     upload_limits,
 )
+from knowledge import set_embedding_threads
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
     check_exposure(settings)
+    set_embedding_threads(settings.embedding_threads)
     hub = build_hub_services(settings)
     relay = ConsoleRelay(hub.redis) if hub.redis is not None else None
     dispatcher = console.Dispatcher(hub.handoffs, relay=relay.publish if relay else None)

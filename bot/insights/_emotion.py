@@ -30,6 +30,7 @@ EMOTION_MODEL = MODELS_DIR / "emotion.npz"
 Emotion = Literal["anger", "anxiety", "satisfaction", "neutral"]
 EMOTIONS: tuple[Emotion, ...] = ("anger", "anxiety", "satisfaction", "neutral")
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+LIVE_CACHE_ENTRIES = 4096  # repeated short messages ("你好", "ok") are embedded once
 
 
 class ModelFileError(ValueError):
@@ -132,7 +133,8 @@ class EmotionModel:
             raise ModelFileError(f"{polarity_path} has no 'positive' class")
         if set(self.emotion.classes) != set(EMOTIONS):
             raise ModelFileError(f"{emotion_path} has classes {self.emotion.classes}")
-        self._vectors = VectorCache(embedder, None)
+        # Bounded: the hub reads every customer message once, for as long as it runs.
+        self._vectors = VectorCache(embedder, None, max_entries=LIVE_CACHE_ENTRIES)
         self._lock = threading.Lock()
 
     def vectors(self, texts: Sequence[str]) -> Matrix:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,14 +31,28 @@ class VectorCache:
     library, and a training run needs only a dictionary that survives between runs.
     """
 
-    def __init__(self, embedder: Embedder, path: Path | None) -> None:
+    def __init__(
+        self, embedder: Embedder, path: Path | None, max_entries: int | None = None
+    ) -> None:
+        """``max_entries``: keep at most this many vectors, the least recently used go first
+        (a long-running server sees every customer message once; a training run keeps all)."""
         self._embedder = embedder
         self._path = path
-        self._vectors: dict[str, Matrix] = {}
+        self._max_entries = max_entries
+        self._vectors: OrderedDict[str, Matrix] = OrderedDict()
         if path is not None and path.is_file():
             with np.load(path, allow_pickle=False) as stored:
                 keys, rows = stored["keys"], stored["vectors"]
-                self._vectors = {str(k): rows[i] for i, k in enumerate(keys)}
+                self._vectors = OrderedDict((str(k), rows[i]) for i, k in enumerate(keys))
+        self._trim()
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def _trim(self) -> None:
+        if self._max_entries is not None:
+            while len(self._vectors) > self._max_entries:
+                self._vectors.popitem(last=False)
 
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> Matrix:
         """One normalized row per text (e5 "query:" mode, which suits short messages)."""
@@ -55,7 +70,13 @@ class VectorCache:
             self.save()
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
-        return np.vstack([self._vectors[_key(t)] for t in texts]).astype(np.float32)
+        found: list[Matrix] = []
+        for text in texts:
+            key = _key(text)
+            found.append(self._vectors[key])
+            self._vectors.move_to_end(key)
+        self._trim()
+        return np.vstack(found).astype(np.float32)
 
     def save(self) -> None:
         """Write the cache file (nothing without a path)."""
