@@ -151,7 +151,7 @@ async def test_a_verified_customer_is_one_conversation_in_every_browser(
 
 # Another customer's hash replayed with this id; a made-up one; another secret's; no hash or a
 # malformed one; no id, markup, overlong, the hub's own sender form, not text.
-REFUSED = [
+REFUSED: list[tuple[dict[str, Any], str]] = [
     (
         {"customer_id": OTHER, "customer_hash": auth(CUSTOMER)["customer_hash"]},
         "wrong_customer_hash",
