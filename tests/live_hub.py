@@ -21,11 +21,11 @@ from tests.test_webchat_channel import WAIT_S, Hub
 
 
 def hub_settings(var_dir: Path, **overrides: Any) -> Settings:
-    """Settings of a hub with Rasa and the action server down (nothing listens there)."""
+    """Settings of a hub with Rasa and the action server down (nothing listens there), unless
+    ``overrides`` name their ports (a stand-in's)."""
     nobody = free_port()
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None, var_dir=var_dir, rasa_port=nobody, actions_port=nobody, **overrides
-    )
+    values = {"rasa_port": nobody, "actions_port": nobody, **overrides}
+    return Settings(_env_file=None, var_dir=var_dir, **values)  # type: ignore[call-arg]
 
 
 class AnnouncingServer(uvicorn.Server):
@@ -58,9 +58,11 @@ async def serving(settings: Settings) -> AsyncIterator[Hub]:
 
 
 @contextmanager
-def serving_in_thread(asgi: Any, start_timeout_s: float = 60.0) -> Iterator[str]:
-    """``asgi`` served in a thread of its own; its base URL."""
-    port = free_port()
+def serving_in_thread(
+    asgi: Any, start_timeout_s: float = 60.0, port: int | None = None
+) -> Iterator[str]:
+    """``asgi`` served in a thread of its own (on ``port``, else a free one); its base URL."""
+    port = port or free_port()
     server = AnnouncingServer(asgi, port)
     thread = threading.Thread(target=server.run, name="served-hub", daemon=True)
     thread.start()

@@ -294,6 +294,16 @@ def test_erasure_leaves_only_the_audit_trail(
             "retention_actions": {"decisions": 0},
             "intent_corrections": {"corrections": 0},
             "identity_links": {"links": 0, "person_events": 0, "person_profiles": 0},
+            "webchat_identified": {
+                "conversations": 0,
+                "messages": 0,
+                "handoffs": 0,
+                "notes": 0,
+                "summaries": 0,
+                "tracker_events": 0,
+                "files": 0,
+                "sessions": 0,
+            },
         },
     }
 

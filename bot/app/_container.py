@@ -29,6 +29,7 @@ from bot.conversations import (
     TicketReceipt,
     UnattendedRequest,
     UnattendedTickets,
+    identified_sender,
 )
 from bot.corrections import CorrectionService
 from bot.dialogue import RasaClient, TrackerStoreEvents, domain_intents
@@ -73,6 +74,8 @@ from channels.media import (
     build_ocr_engine,
     build_speech_engine,
 )
+from channels.webchat import CHANNEL as WEBCHAT
+from channels.webchat import WebchatSessions
 from knowledge import E5Embedder, chat_model
 
 logger = logging.getLogger(__name__)
@@ -283,6 +286,47 @@ class OutboxPart:
         return {"messages": deleted}
 
 
+@dataclass(frozen=True)
+class IdentifiedWebchatPart:
+    """An identified web-chat customer's conversation (sender ``customer:<id>``), found by the
+    shop's customer id: its messages, Rasa's events, media and the sessions that stood for it.
+    A request about the shop's customer (``rest``) covers what they said in the widget too."""
+
+    conversations: ConversationService
+    media: AttachmentStore
+    dialogue: TrackerStoreEvents
+    sessions: WebchatSessions
+
+    async def export_customer(self, customer_id: str) -> dict[str, object]:
+        sender = identified_sender(WEBCHAT, customer_id)
+        conversation = await self.conversations.export_customer(WEBCHAT, sender)
+        events = []
+        if conversation is not None:
+            events = await self.dialogue.export_conversation(str(conversation["id"]))
+        files = await self.media.export_customer(WEBCHAT, sender)
+        return {
+            "conversation": conversation,
+            "dialogue_events": events,
+            "media": [file.as_json() for file in files],
+        }
+
+    async def erase_customer(self, customer_id: str) -> dict[str, int]:
+        sender = identified_sender(WEBCHAT, customer_id)
+        conversation_id = await self.conversations.find(WEBCHAT, sender)
+        events = 0
+        if conversation_id is not None:
+            events = await self.dialogue.erase_conversation(conversation_id)
+        counts = await self.conversations.erase_customer(WEBCHAT, sender)
+        files = await self.media.erase_customer(WEBCHAT, sender)
+        sessions = await self.sessions.forget(sender)
+        return {
+            **counts,
+            "tracker_events": events,
+            "files": files.get("files", 0),
+            "sessions": sessions,
+        }
+
+
 def ensure_recommendation_model(settings: Settings) -> None:
     """The demo catalogue when the shop has none, and a first recommendation model when none was
     ever trained (a new install: about ten seconds of CPU once); later models come from the
@@ -413,6 +457,9 @@ def build_hub_services(settings: Settings) -> HubServices:
             "retention_actions": retention_desk,
             "intent_corrections": corrections,
             "identity_links": LinkedCustomerData(identities, recommendations),
+            "webchat_identified": IdentifiedWebchatPart(
+                conversations, media.store, tracker_events, WebchatSessions(database)
+            ),
         },
     )
     retention = retention_of(settings, conversations, media.store, tickets, tracker_events)

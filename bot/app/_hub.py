@@ -42,7 +42,7 @@ from bot.app._rasa_events import RasaEvents, intent_recorder
 from bot.app._scale import ConsoleRelay, RedisJobLease
 from bot.app._settings import Settings
 from bot.app._ticket_notices import deliver_ticket_notices
-from bot.conversations import ConversationEvent, ConversationService, Listener
+from bot.conversations import ConversationEvent, ConversationService, Listener, customer_id
 from bot.handoff import AgentDirectory
 from bot.insights import painpoints_csv, report_csv
 from bot.marketing import MarketingService, is_opt_out
@@ -290,6 +290,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.default_language,
         limiter,
         recommendations=hub.recommendations,
+        identity=webchat.CustomerIdentity(
+            settings.webchat_identity_secret.get_secret_value()
+            if settings.webchat_identity_secret is not None
+            else None
+        ),
     )
     hub.media.subscribe(chat.media_read)
     sio.register_namespace(chat)
@@ -524,7 +529,10 @@ def marketing_opt_outs(conversations: ConversationService, marketing: MarketingS
         if not is_opt_out(message.text):
             return
         sender = await conversations.sender_of(event.conversation_id)
-        confirmation = await marketing.opt_out(sender, event.channel, message.language or "zh")
+        # Marketing names a customer the channel vouches for by the shop's id (an identified
+        # web-chat customer's contact), any other by their sender on the channel.
+        customer = customer_id(event.channel, sender) or sender
+        confirmation = await marketing.opt_out(customer, event.channel, message.language or "zh")
         await conversations.post(event.conversation_id, confirmation, author="system")
 
     return on_event

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from bot.app._secrets import kept_secret
 from bot.app._settings import Settings
-from bot.conversations import ConversationService
+from bot.conversations import ConversationService, identified_sender
 from bot.marketing import (
     CampaignMessage,
     Campaigns,
@@ -33,13 +33,16 @@ class ConversationCourier:
     """Web chat and the messaging apps: the message is posted into the customer's conversation
     on that channel, as retention notices are. The web chat shows it (live when the customer is
     online, in the history otherwise); each app connector hears the posted message and sends it
-    through the outbox, which retries until the app takes or refuses it."""
+    through the outbox, which retries until the app takes or refuses it. A web-chat contact is
+    the shop's customer id, reached in the conversation of their identified sessions (an
+    anonymous session id is no customer the shop can ask for consent)."""
 
     def __init__(self, conversations: ConversationService) -> None:
         self._conversations = conversations
 
     async def deliver(self, message: CampaignMessage) -> None:
-        conversation = await self._conversations.find(message.channel, message.customer_id)
+        sender = identified_sender(message.channel, message.customer_id)
+        conversation = await self._conversations.find(message.channel, sender)
         if conversation is None:
             raise DeliveryFailed(f"the customer has no {message.channel} conversation yet")
         payload = {"custom": {"kind": "marketing", "campaign": message.campaign}}
@@ -49,7 +52,9 @@ class ConversationCourier:
 
     async def last_inbound(self, customer_id: str, channel: str) -> datetime | None:
         """When the customer last wrote on ``channel`` (the apps' reply windows count from it)."""
-        conversation = await self._conversations.find(channel, customer_id)
+        conversation = await self._conversations.find(
+            channel, identified_sender(channel, customer_id)
+        )
         latest, after = None, None
         while conversation is not None:
             page = await self._conversations.history(conversation, after_id=after, limit=HISTORY)

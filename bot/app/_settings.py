@@ -17,6 +17,9 @@ from sqlalchemy.engine import make_url
 from bot.dialogue import PROJECT_ROOT, RasaToolchain
 from bot.language import Language
 
+# The web chat's identity secret signs every customer's hash: long enough not to be guessed.
+MIN_IDENTITY_SECRET_CHARS = 32
+
 
 class Settings(BaseSettings):
     """Platform settings; one instance is built by the wiring layer and passed in."""
@@ -438,6 +441,13 @@ class Settings(BaseSettings):
         description="Other sites that embed the web-chat widget: comma-separated origins "
         "(`https://shop.example.com`); the hub's own pages always may.",
     )
+    webchat_identity_secret: SecretStr | None = Field(
+        default=None,
+        description="Identifies logged-in shop customers in the web chat: the shop's server "
+        "renders the widget with `data-customer-id` and `data-customer-hash` = hex "
+        "HMAC-SHA256 of the id under this secret (at least 32 characters); unset: "
+        "identification is off and a widget that sends an id is told so and stays anonymous.",
+    )
     media_max_upload_bytes: int = Field(
         default=10 * 1024 * 1024, description="Largest accepted voice message or image, in bytes."
     )
@@ -615,6 +625,18 @@ class Settings(BaseSettings):
         default=10 * 1024 * 1024,
         description="Largest document the admin API accepts, in bytes.",
     )
+
+    @model_validator(mode="after")
+    def _identity_secret_is_long(self) -> Settings:
+        """A short HMAC secret could be guessed from one customer's id and hash."""
+        secret = self.webchat_identity_secret
+        if secret is not None and len(secret.get_secret_value()) < MIN_IDENTITY_SECRET_CHARS:
+            raise ValueError(
+                f"BOT_WEBCHAT_IDENTITY_SECRET must be at least {MIN_IDENTITY_SECRET_CHARS} "
+                "characters (for example: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))')"
+            )
+        return self
 
     @model_validator(mode="after")
     def _scale_needs_shared_stores(self) -> Settings:

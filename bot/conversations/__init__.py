@@ -30,6 +30,7 @@ from bot.conversations._service import (
     csat_question,
     customer_id,
     customer_key,
+    identified_sender,
 )
 from bot.conversations._store import ConversationPreview
 from bot.conversations._summary import Summarizer, Summary, extractive_summary
@@ -64,5 +65,6 @@ __all__ = [
     "customer_id",
     "customer_key",
     "extractive_summary",
+    "identified_sender",
     "notice",
 ]

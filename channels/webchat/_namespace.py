@@ -5,6 +5,11 @@ emitted to the room of the customer's session, whichever of its sockets are conn
 that comes back with a known session id gets what it missed: our widget says which message it
 saw last (``last_message_id``) and gets the history after it; other widgets get the messages
 after the last one emitted while a socket of the session was connected.
+
+A widget the shop's site rendered for a logged-in customer connects with ``auth: {customer_id,
+customer_hash}``; when the hash checks out (``CustomerIdentity``) the socket speaks for that
+customer: sender ``customer:<id>``, one conversation and room for every browser of theirs.
+Otherwise it stays anonymous and the ``identity`` event after ``session_confirm`` says why.
 """
 
 from __future__ import annotations
@@ -23,12 +28,18 @@ from bot.conversations import (
     MessageRejected,
     MessageTooLong,
     customer_key,
+    identified_sender,
 )
 from bot.dialogue import DialogueUnavailable
 from bot.language import Language
 from bot.recommend import Event, InvalidEvent, RecommendService
 from bot.storage import utcnow
-from channels.connector import RateLimited, RateLimiter, socket_client_address
+from channels.connector import MINUTE, Quota, RateLimited, RateLimiter, socket_client_address
+from channels.webchat._identity import (
+    CustomerIdentity,
+    IdentityRefused,
+    identity_outcome,
+)
 from channels.webchat._protocol import (
     SESSION_ID,
     bot_uttered,
@@ -50,6 +61,9 @@ FEEDBACK_KINDS = ("click", "dismiss")
 # Devices the widget names (from the screen width); anything else is refused, not stored.
 DEVICES = ("desktop", "mobile")
 MAX_ITEM_ID_CHARS = 128
+# Sockets presenting a customer id, a minute from one address: a page loads the widget once, so
+# more is a script trying ids (a guessed HMAC never matches, but it costs a check and a log line).
+IDENTITY_ATTEMPTS = Quota(60, MINUTE, "identified web-chat connections a minute from one address")
 
 
 def session_room(sender: str) -> str:
@@ -67,8 +81,10 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         default_language: Language,
         limiter: RateLimiter,
         recommendations: RecommendService | None = None,
+        identity: CustomerIdentity | None = None,
     ) -> None:
         super().__init__(NAMESPACE)
+        self._identity = identity or CustomerIdentity(None)
         self._limiter = limiter
         self._recommendations = recommendations
         self._conversations = conversations
@@ -79,18 +95,52 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         # The client's address, for the per-address message limit.
-        await self.save_session(sid, {"address": socket_client_address(environ)})
+        address = socket_client_address(environ)
+        session: dict[str, Any] = {"address": address}
+        if self._identity.claimed(auth):
+            customer, refused = await self._verify(address, auth)
+            session["identity"] = identity_outcome(customer, refused)
+            if customer is not None:
+                session["customer"] = customer
+        await self.save_session(sid, session)
         return True
 
+    async def _verify(
+        self, address: str | None, auth: Any
+    ) -> tuple[str | None, IdentityRefused | None]:
+        """The customer a connecting widget names, checked; or why it stays anonymous."""
+        try:
+            await self._limiter.check((IDENTITY_ATTEMPTS, address))
+            return self._identity.verify(auth), None
+        except RateLimited as exc:
+            refused = IdentityRefused("rate_limited", str(exc))
+        except IdentityRefused as exc:
+            refused = exc
+        # Neither the id nor the hash: the log says only that, and why.
+        logger.warning("A web-chat customer id was refused (%s)", refused.reason)
+        return None, refused
+
     async def on_session_request(self, sid: str, data: Any) -> None:
-        """Confirm (or make up) the session id, join its room, and send what was missed."""
+        """Confirm (or make up) the session id, join its room, say whether the customer is
+        identified, and send what was missed."""
         request = data if isinstance(data, dict) else {}
         given = request.get("session_id")
         session_id = given if isinstance(given, str) and SESSION_ID.match(given) else None
-        session_id = session_id or uuid.uuid4().hex
-        sender, delivered_id = await self._join(sid, session_id)
+        # An identified customer's session ids are the hub's own (random): a given one is kept
+        # only if it already stands for this customer.
+        joined = await self._join(sid, session_id, create=False) if session_id else None
+        if joined is None and session_id and not await self._identified(sid):
+            joined = await self._join(sid, session_id)
+        if joined is None:  # none given, or it stands for someone else
+            session_id = uuid.uuid4().hex
+            joined = await self._join(sid, session_id)
+        assert joined is not None, "a new random session id is nobody's yet"
+        sender, delivered_id = joined
         # Rasa's own channel confirms with the bare id; rasa-webchat accepts both forms.
         await self.emit("session_confirm", session_id, to=sid)
+        identity = (await self.get_session(sid)).get("identity")
+        if identity is not None:
+            await self.emit("identity", identity, to=sid)
         last_seen = request.get("last_message_id")
         if isinstance(last_seen, int) and not isinstance(last_seen, bool) and last_seen >= 0:
             await self._send_history(sid, sender, last_seen)
@@ -200,9 +250,22 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if channel == CHANNEL:
             await self.emit("media_read", read, room=session_room(sender))
 
-    async def _join(self, sid: str, session_id: str) -> tuple[str, int]:
-        sender, delivered_id = await self._sessions.open(session_id)
+    async def _identified(self, sid: str) -> bool:
+        return bool((await self.get_session(sid)).get("customer"))
+
+    async def _join(
+        self, sid: str, session_id: str, *, create: bool = True
+    ) -> tuple[str, int] | None:
+        """Join the session's room as its sender: the socket's verified customer, else the
+        session id. None when the session id stands for another sender (or is new and
+        ``create`` is false)."""
         session = await self.get_session(sid)
+        customer = session.get("customer")
+        wanted = identified_sender(CHANNEL, customer) if customer else None
+        opened = await self._sessions.open(session_id, wanted, create=create)
+        if opened is None:
+            return None
+        sender, delivered_id = opened
         previous = session.get("sender")
         if previous and previous != sender:
             await self.leave_room(sid, session_room(previous))
@@ -216,8 +279,9 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if isinstance(session_id, str) and session_id != session.get("session_id"):
             if not SESSION_ID.match(session_id):
                 return None
-            sender, _ = await self._join(sid, session_id)
-            return sender
+            # An identified customer's sessions are the hub's: it names no new one of its own.
+            joined = await self._join(sid, session_id, create=not session.get("customer"))
+            return joined[0] if joined is not None else None
         sender = session.get("sender")
         return str(sender) if sender else None
 

@@ -1,9 +1,14 @@
 """Web-chat sessions: which conversation sender a session id stands for, and how far its replies
-were delivered to a connected socket (so a widget that reconnects gets what it missed)."""
+were delivered to a connected socket (so a widget that reconnects gets what it missed).
+
+A session id stands for one sender for good: the session id itself (anonymous), or an identified
+customer (``customer:<id>``). A socket that names a session of another sender gets a new one, so
+a browser left logged out never reopens the customer's conversation with the id it kept.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.storage import Database, WebchatSession, utcnow
@@ -39,23 +44,43 @@ class WebchatSessions:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def open(self, session_id: str) -> tuple[str, int]:
-        """The session's sender and delivery cursor, creating the session if it is new."""
+    async def open(
+        self, session_id: str, sender: str | None = None, *, create: bool = True
+    ) -> tuple[str, int] | None:
+        """The session's sender and delivery cursor, creating the session if it is new (for
+        ``sender``, else anonymous: the session id itself) unless ``create`` is false. None
+        when the session id stands for another sender than the one asked for, or is new and
+        not to be created."""
+        wanted = sender or session_id
 
-        def work(connection: Connection) -> tuple[str, int]:
+        def work(connection: Connection) -> tuple[str, int] | None:
             now = utcnow()
             key = {"session_id": session_id}
             row = connection.execute(_SENDER, key).first()
+            if row is None and not create:
+                return None
             if row is None:
                 connection.execute(
                     _INSERT[connection.dialect.name],
-                    {**key, "sender": session_id, "delivered_id": 0, "created_at": now,
+                    {**key, "sender": wanted, "delivered_id": 0, "created_at": now,
                      "seen_at": now},
                 )  # fmt: skip
                 row = connection.execute(_SENDER, key).one()
-            else:
-                connection.execute(_SEEN, {"session_key": session_id, "now": now})
+            if str(row.sender) != wanted:
+                return None
+            connection.execute(_SEEN, {"session_key": session_id, "now": now})
             return str(row.sender), int(row.delivered_id)
+
+        return await self._db.transaction(work)
+
+    async def forget(self, sender: str) -> int:
+        """Delete every session of ``sender`` (an erasure); how many there were."""
+
+        def work(connection: Connection) -> int:
+            result = connection.execute(
+                delete(WebchatSession).where(WebchatSession.sender == sender)
+            )
+            return int(result.rowcount or 0)
 
         return await self._db.transaction(work)
 

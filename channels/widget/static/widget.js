@@ -3,6 +3,10 @@
  *
  *   <script src="https://HUB/widget/widget.js" data-language="zh" defer></script>
  *
+ * A shop page with a logged-in customer adds data-customer-id and data-customer-hash (the hex
+ * HMAC-SHA256 of the id, computed by the shop's server); the hub checks them on connect and
+ * answers with an "identity" event, and the customer's chat is the same in every browser.
+ *
  * Speaks the Rasa web-chat protocol over socket.io (session_request / session_confirm,
  * user_uttered / bot_uttered) with the hub that served this file, and uploads voice messages and
  * images to HUB/webchat/upload. Lives in a shadow root so the host page's CSS cannot touch it.
@@ -14,7 +18,11 @@
 
   var script = document.currentScript;
   var BASE = new URL(script.src, window.location.href).origin;
-  var STORE_KEY = "yx-webchat:" + BASE;
+  var CUSTOMER = script.dataset.customerId || script.dataset.customerHash
+    ? { customer_id: script.dataset.customerId || "", customer_hash: script.dataset.customerHash || "" }
+    : null;
+  // An identified customer's session is kept apart from the anonymous one of the same browser.
+  var STORE_KEY = "yx-webchat:" + BASE + (CUSTOMER ? ":customer:" + CUSTOMER.customer_id : "");
   var MAX_RECORD_S = 60;
   var MAX_IMAGE_BYTES = 10 * 1024 * 1024;
 
@@ -31,7 +39,7 @@
       noMic: "无法使用麦克风，请检查浏览器权限，或直接输入文字。",
       tooBig: "图片太大了（最大 10 MB），请发送小一些的截图。",
       offline: "网络已断开，正在重新连接…", log: "聊天记录", quick: "快捷回复",
-      cards: "推荐卡片", image_alt: "图片", welcome: "您好！我是优选商城智能客服，有什么可以帮您？",
+      cards: "推荐卡片", image_alt: "图片", openLink: "查看活动", welcome: "您好！我是优选商城智能客服，有什么可以帮您？",
       unknownError: "文件没能发送成功，请重试。",
       dismissed: "好的，不再为您推荐这件商品。", feedbackFailed: "操作没有成功，请稍后再试。"
     },
@@ -47,7 +55,7 @@
       noMic: "The microphone cannot be used. Check the browser's permission, or type instead.",
       tooBig: "That image is too large (10 MB at most). Please send a smaller screenshot.",
       offline: "Connection lost, reconnecting…", log: "Conversation", quick: "Quick replies",
-      cards: "Cards", image_alt: "Image", welcome: "Hello! I am YouXuan Mall's assistant. How can I help?",
+      cards: "Cards", image_alt: "Image", openLink: "See the offer", welcome: "Hello! I am YouXuan Mall's assistant. How can I help?",
       unknownError: "The file could not be sent. Please try again.",
       dismissed: "Noted: we will not suggest this item again.",
       feedbackFailed: "That did not work. Please try again later."
@@ -336,6 +344,11 @@
     if (message.text) parts.push(textNode(message.text));
     var attachment = renderAttachment(message.attachment);
     if (attachment) parts.push(attachment);
+    var custom = message.custom || {};
+    if (custom.kind === "marketing" && /^https?:\/\//.test(custom.link || "")) {
+      parts.push(el("a", { class: "campaign-link", href: custom.link, target: "_blank",
+        rel: "noopener noreferrer", text: t("openLink") }));
+    }
     if (!parts.length) return;
     var kind = message.error ? "bot error" : message.author === "agent" ? "bot agent" : "bot";
     var who = authorLabel(message);
@@ -398,7 +411,9 @@
     if (state.socket) return;
     loadSocketIo(function () {
       if (state.socket) return;
-      var socket = window.io(BASE, { transports: ["websocket", "polling"], reconnectionDelayMax: 5000 });
+      var options = { transports: ["websocket", "polling"], reconnectionDelayMax: 5000 };
+      if (CUSTOMER) options.auth = CUSTOMER;
+      var socket = window.io(BASE, options);
       state.socket = socket;
       socket.on("connect", function () {
         status.textContent = "";
@@ -410,6 +425,14 @@
         state.sessionId = (confirmed && confirmed.session_id) || confirmed;
         state.confirmed = true;
         persist();
+      });
+      socket.on("identity", function (identity) {
+        // For the shop's developers: a refused id leaves the chat anonymous, and says why.
+        host.setAttribute("data-identity", identity && identity.verified ? "verified" : "refused");
+        if (identity && !identity.verified && window.console) {
+          window.console.warn("YouXuan chat: customer not identified: " +
+            ((identity.error && identity.error.detail) || "unknown reason"));
+        }
       });
       socket.on("history", function (data) {
         var messages = (data && data.messages) || [];
