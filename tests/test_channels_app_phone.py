@@ -247,11 +247,12 @@ def test_a_shared_own_contact_answers_the_telegram_order_check_and_links(
     # answer to the check (validated there as typed digits are).
     assert [key for key, _ in links_of(tmp_path)] == [f"telegram:{CHAT}"]
     assert to_rasa(stand_in) == [LOOK_UP, DIGITS]
-    assert stand_in.rasa_seen[1]["metadata"]["phone_offer"] == "contact"
+    answer = stand_in.rasa_seen[1]["metadata"]
+    assert (answer["phone_offer"], answer["language"]) == ("contact", "zh")
     said = [s.body["text"] for s in stand_in.sent[2:]]
     assert said == [LINK_REPLIES["linked_alone"]["zh"], VERIFIED]
     # The conversation keeps what the customer did, not the digits; the number is nowhere.
-    assert inbound_texts(tmp_path) == [LOOK_UP, "[contact]"]
+    assert inbound_texts(tmp_path) == [LOOK_UP, "📱"]
     with sqlite3.connect(tmp_path / "hub.db") as db:
         dump = "\n".join(db.iterdump())
     assert PHONE_NATIONAL not in dump

@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from bot.conversations import (
     ConversationEvent,
@@ -57,6 +57,7 @@ Kind = Literal["text", "payload", "voice", "image", "file", "contact"]
 # A delivery still unhandled this long after it came in was interrupted (the hub stopped).
 UNHANDLED_AFTER = timedelta(seconds=60)
 MAX_CHOICES = 20
+CONTACT_SHOWN = "📱"  # a shared contact answering the order check, as the conversation shows it
 CHOICE_LOOKBACK = 6  # messages back to look for the buttons a number answers
 # Deliveries handled at once per app: more would only queue in the storage threads, where the
 # webhooks' own small insert (the acknowledgement) would wait behind them.
@@ -288,8 +289,8 @@ class AppConnector:
         assert self._links is not None
         language = await self._language(message)
         # What an app offers, if anything: Telegram's client a message that asks for the
-        # customer's own contact (``phone_request``, None in groups), Feishu's and WeCom's the
-        # mobile from their directory (``verified_phone``).
+        # customer's own contact (``phone_request``, None in groups), Feishu's, WeCom's and
+        # DingTalk's the mobile from their directory (``verified_phone``).
         ask = getattr(self.client, "phone_request", None)
         lookup = getattr(self.client, "verified_phone", None)
         texts = LINK_REPLIES["share_phone"][language], LINK_REPLIES["share_button"][language]
@@ -338,8 +339,12 @@ class AppConnector:
     async def _answer_digits(self, message: AppMessage, digits: str) -> None:
         """Hand the vouched number's last four digits to the dialogue as the answer to the
         order check (validated there as typed digits are); the conversation keeps what the
-        customer did ("[contact]", "绑定"), never the digits."""
-        await self._conversations.receive(replace(self._inbound(message), dialogue_text=digits))
+        customer did (a shared contact, "绑定"), never the digits."""
+        inbound = self._inbound(message)
+        if message.kind == "contact":
+            # Letterless, so the turn keeps the conversation's language ("[contact]" is English).
+            inbound = replace(inbound, text=CONTACT_SHOWN)
+        await self._conversations.receive(replace(inbound, dialogue_text=digits))
 
     async def _language(self, message: AppMessage) -> Language:
         """The customer's language: their words, else the conversation's, else the default (a
@@ -433,7 +438,7 @@ class AppConnector:
         after the question) as Telegram's share-my-number keyboard or a directory app's hint."""
         if not offers_phone(payload) or self._links is None:
             return self.client.render(text, payload)
-        lang: Language = language if language in ("zh", "en") else self._default_language  # type: ignore[assignment]
+        lang = cast(Language, language) if language in ("zh", "en") else self._default_language
         keyboard = getattr(self.client, "contact_request", None)
         if keyboard is not None:
             hint = LINK_REPLIES["share_hint"][lang]
