@@ -102,6 +102,14 @@ def recommendation_key_of(tracker: Tracker) -> str:
     return str(value)[:128] if value else customer_key_of(tracker)
 
 
+def phone_offer_of(tracker: Tracker) -> str | None:
+    """How the customer's app can vouch for their number in this chat (``metadata.phone_offer``:
+    ``contact`` for Telegram's share-my-number, ``directory`` for an app that looks it up), as
+    the hub's app connector says; None elsewhere."""
+    value = _metadata(tracker).get("phone_offer")
+    return str(value) if value in ("contact", "directory") else None
+
+
 def channel_of(tracker: Tracker) -> str:
     """The channel the customer writes on (``metadata.channel``), ``rasa`` outside the hub."""
     value = _metadata(tracker).get("channel")

@@ -23,6 +23,7 @@ from actions._context import (
     entity_values,
     language_of,
     order_service,
+    phone_offer_of,
     response_text,
 )
 from actions.tasks import finish_task, offer_paused_task
@@ -326,7 +327,16 @@ class ValidateAddressForm(OrderFormValidation):
         return {"address_confirmed": None if self.corrected(tracker) else value}
 
 
+# The custom payload that asks the customer's app to offer its own proof of the number (the
+# hub's app connectors read the key: channels/connector/_links.py, ``SHARE_PHONE``).
+SHARE_PHONE = {"share_phone": True}
+
+
 class ActionAskPhoneLast4(Action):
+    """Asks for the last four digits of the order's phone; where the customer's app can vouch
+    for their number, offers that too (a vouched number reaches ``extract_phone_last4`` as its
+    last four digits, checked like typed ones)."""
+
     def name(self) -> str:
         return "action_ask_phone_last4"
 
@@ -336,6 +346,9 @@ class ActionAskPhoneLast4(Action):
         dispatcher.utter_message(
             response="utter_ask_phone_last4", order_id=tracker.get_slot("order_id")
         )
+        if phone_offer_of(tracker) is not None:
+            # A message of its own, as Rasa's REST channel would split it anyway.
+            dispatcher.utter_message(json_message=SHARE_PHONE)
         return []
 
 

@@ -45,6 +45,9 @@ class AppStandIn:
     slack_files: dict[str, dict[str, Any]] = field(default_factory=dict)  # files.info answers
     downloads: list[tuple[str, str]] = field(default_factory=list)  # (path, Authorization)
     directory: dict[str, str] = field(default_factory=dict)  # app user id -> verified mobile
+    lookups: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (token, request)
+    # Rasa's answers to given messages (text -> replies), as its REST channel sends them.
+    rasa_script: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _rng: random.Random = field(default_factory=lambda: random.Random(7))
 
@@ -126,6 +129,10 @@ class AppStandIn:
         self._record(lambda: self.rasa_seen.append(body))
         text = str(body.get("message", ""))
         sender = body.get("sender")
+        if text in self.rasa_script:
+            return web.json_response(
+                [{"recipient_id": sender, **reply} for reply in self.rasa_script[text]]
+            )
         if text in ("recommend", "给我推荐手机"):
             cards = recommendation_cards(
                 [("EL-001", "华为 Mate 60 手机 ¥4999"), ("EL-002", "小米 14 手机 ¥3999")]
@@ -285,6 +292,33 @@ class AppStandIn:
             return web.json_response({"errcode": 60111, "errmsg": "invalid userid"})
         return web.json_response({"errcode": 0, "userid": user, "mobile": self.directory[user]})
 
+    async def dingtalk_user(self, request: web.Request) -> web.Response:
+        """DingTalk's ``topapi/v2/user/get`` on the older API host (``access_token`` in the
+        query): a member's details, the mobile in the national form beside its ``state_code``."""
+        token = request.query.get("access_token", "")
+        body = await request.json()
+        self._record(lambda: self.lookups.append((token, body)))
+        if token in self.expired_tokens:
+            return web.json_response({"errcode": 40014, "errmsg": "不合法的access_token"})
+        user = str(body.get("userid", ""))
+        if user not in self.directory:
+            return web.json_response(
+                {"errcode": 60121, "errmsg": "找不到该用户", "request_id": "req-1"}
+            )
+        result: dict[str, Any] = {
+            "userid": user,
+            "unionid": f"union-{user}",
+            "name": "李雷",
+            "active": True,
+            "hide_mobile": False,
+            "dept_id_list": [1],
+        }
+        if self.directory[user]:  # empty: an app without the permission gets no mobile
+            result.update(mobile=self.directory[user], state_code="86")
+        return web.json_response(
+            {"errcode": 0, "errmsg": "ok", "result": result, "request_id": "req-1"}
+        )
+
     async def healthy(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -346,6 +380,7 @@ def running(stand_in: AppStandIn, prefix: str = "/cgi-bin") -> Iterator[AppStand
     app.router.add_post("/v1.0/oauth2/accessToken", stand_in.dingtalk_token)
     app.router.add_post("/v1.0/robot/oToMessages/batchSend", stand_in.dingtalk_send)
     app.router.add_post("/v1.0/robot/groupMessages/send", stand_in.dingtalk_send)
+    app.router.add_post("/topapi/v2/user/get", stand_in.dingtalk_user)
     app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", stand_in.feishu_token)
     app.router.add_post("/open-apis/im/v1/messages", stand_in.feishu_send)
     app.router.add_get("/open-apis/contact/v3/users/{user_id}", stand_in.feishu_user)
@@ -419,4 +454,5 @@ def app_settings_env(url: str) -> dict[str, str]:
     }
     for app in APP_CREDENTIALS:
         env[f"BOT_{app.upper()}_API_URL"] = f"{url}/api" if app == "slack" else url
+    env["BOT_DINGTALK_OAPI_URL"] = url  # the directory's host
     return env

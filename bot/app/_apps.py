@@ -180,6 +180,7 @@ def configured_apps(settings: Settings, http: httpx.AsyncClient) -> list[AppSpec
             app_secret,
             str(settings.dingtalk_robot_code),
             http,
+            oapi_url=settings.dingtalk_oapi_url,
         )
         specs.append(
             AppSpec(

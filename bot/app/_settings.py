@@ -297,6 +297,11 @@ class Settings(BaseSettings):
         default="https://api.dingtalk.com",
         description="Base URL of the DingTalk API (tests point it at a stand-in).",
     )
+    dingtalk_oapi_url: str = Field(
+        default="https://oapi.dingtalk.com",
+        description="Base URL of DingTalk's older API, whose `topapi/v2/user/get` gives a member's "
+        "mobile (with the contact permission) to link apps and answer the order check.",
+    )
     app_webhook_window_s: int = Field(
         default=300,
         ge=10,

@@ -21,7 +21,17 @@ from channels.connector._errors import (
     status_of,
 )
 from channels.connector._limits import BodySizeLimit
-from channels.connector._links import APP_NAMES, LINK_REPLIES, PhoneLinks, link_reply
+from channels.connector._links import (
+    APP_NAMES,
+    LINK_REPLIES,
+    PHONE_OFFER,
+    SHARE_PHONE,
+    PhoneLinks,
+    PhoneOffer,
+    last_four,
+    link_reply,
+    offers_phone,
+)
 from channels.connector._origins import (
     SocketOrigins,
     request_origin,
@@ -58,8 +68,10 @@ __all__ = [
     "LINK_REPLIES",
     "MINUTE",
     "NOT_HTTP",
+    "PHONE_OFFER",
     "RATE_LIMIT_REPLY",
     "REPLIES",
+    "SHARE_PHONE",
     "STATUS",
     "UNHANDLED_AFTER",
     "WRAPPERS",
@@ -72,6 +84,7 @@ __all__ = [
     "Choice",
     "Kind",
     "PhoneLinks",
+    "PhoneOffer",
     "Quota",
     "RateLimited",
     "RateLimiter",
@@ -91,8 +104,10 @@ __all__ = [
     "feedback_payload",
     "install_error_handlers",
     "json_object",
+    "last_four",
     "link_reply",
     "numbered_text",
+    "offers_phone",
     "rate_limited_response",
     "read_upload",
     "request_origin",

@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from bot.conversations import (
     ConversationEvent,
@@ -37,7 +37,16 @@ from bot.recommend import Event, InvalidEvent, RecommendService
 from bot.storage import utcnow
 from channels.connector._cards import FeedbackKind, choices_of, feedback_of
 from channels.connector._errors import status_of
-from channels.connector._links import LINK_REPLIES, PhoneLinks, link_reply
+from channels.connector._links import (
+    APP_NAMES,
+    LINK_REPLIES,
+    PHONE_OFFER,
+    PhoneLinks,
+    PhoneOffer,
+    last_four,
+    link_reply,
+    offers_phone,
+)
 from channels.connector._uploads import REPLIES
 from channels.media import MediaError
 
@@ -48,6 +57,7 @@ Kind = Literal["text", "payload", "voice", "image", "file", "contact"]
 # A delivery still unhandled this long after it came in was interrupted (the hub stopped).
 UNHANDLED_AFTER = timedelta(seconds=60)
 MAX_CHOICES = 20
+CONTACT_SHOWN = "📱"  # a shared contact answering the order check, as the conversation shows it
 CHOICE_LOOKBACK = 6  # messages back to look for the buttons a number answers
 # Deliveries handled at once per app: more would only queue in the storage threads, where the
 # webhooks' own small insert (the acknowledgement) would wait behind them.
@@ -67,9 +77,11 @@ class AppMessage:
     media_format: str | None = None  # the format the app names (amr, speex, jpg…)
     choice: int | None = None  # the number of the button the customer tapped (1-based)
     metadata: dict[str, Any] = field(default_factory=dict)
-    # ``contact``: the verified number, in memory only; ``accept`` keeps its keyed hash instead.
+    # ``contact``: the verified number, in memory only; ``accept`` keeps its keyed hash instead,
+    # and its last four digits, which answer the order check as typed digits would.
     phone: str | None = None
     phone_hash: str | None = None
+    phone_last4: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,7 +141,8 @@ class AppConnector:
         if message.phone is not None:
             # Minimisation: the number itself is never stored, not even in the delivery log.
             hashed = self._links.phone_hash(message.phone) if self._links is not None else None
-            message = replace(message, phone=None, phone_hash=hashed)
+            digits = last_four(message.phone) if hashed is not None else None
+            message = replace(message, phone=None, phone_hash=hashed, phone_last4=digits)
         inbound_id = await self._outbox.accept_inbound(
             self.channel, message.message_id, message.as_json()
         )
@@ -192,6 +205,9 @@ class AppConnector:
 
     def _inbound(self, message: AppMessage) -> InboundMessage:
         metadata = {**message.metadata, "app_message_id": message.message_id}
+        offer = self._phone_offer(message)
+        if offer is not None:
+            metadata[PHONE_OFFER] = offer  # the order check offers it with its question
         if message.kind == "payload" and message.payload:
             shown = message.text.strip() or message.payload
             return InboundMessage(self.channel, message.sender, shown, metadata, message.payload)
@@ -261,8 +277,11 @@ class AppConnector:
         elif message.phone_hash is None:
             await self._say(message, LINK_REPLIES["not_own"][language])
         else:
+            asked = await self._digits_asked(message.sender)
             others = await self._links.link(self.channel, message.sender, message.phone_hash)
             await self._say(message, link_reply(others, language))
+            if asked and message.phone_last4 is not None:
+                await self._answer_digits(message, message.phone_last4)
 
     async def _link_requested(self, message: AppMessage) -> None:
         """The customer asked to link: the app's directory vouches, or the app asks the
@@ -270,8 +289,8 @@ class AppConnector:
         assert self._links is not None
         language = await self._language(message)
         # What an app offers, if anything: Telegram's client a message that asks for the
-        # customer's own contact (``phone_request``, None in groups), Feishu's and WeCom's the
-        # mobile from their directory (``verified_phone``).
+        # customer's own contact (``phone_request``, None in groups), Feishu's, WeCom's and
+        # DingTalk's the mobile from their directory (``verified_phone``).
         ask = getattr(self.client, "phone_request", None)
         lookup = getattr(self.client, "verified_phone", None)
         texts = LINK_REPLIES["share_phone"][language], LINK_REPLIES["share_button"][language]
@@ -288,11 +307,44 @@ class AppConnector:
             logger.warning("%s gave no verified phone: %s", self.channel, exc)
             phone = None
         hashed = self._links.phone_hash(phone) if phone is not None else None
-        if hashed is None:
+        if phone is None or hashed is None:
             await self._say(message, LINK_REPLIES["no_phone"][language])
             return
+        asked = await self._digits_asked(message.sender)
         others = await self._links.link(self.channel, message.sender, hashed)
         await self._say(message, link_reply(others, language))
+        digits = last_four(phone)
+        if asked and digits is not None:
+            await self._answer_digits(message, digits)
+
+    def _phone_offer(self, message: AppMessage) -> PhoneOffer | None:
+        """How the app can vouch for this customer's number here, if at all (``phone_offer``:
+        Telegram's share-my-number in a private chat, a directory app's one-to-one chats)."""
+        offer = getattr(self.client, "phone_offer", None)
+        if self._links is None or offer is None:
+            return None
+        found: PhoneOffer | None = offer(message)
+        return found
+
+    async def _digits_asked(self, sender: str) -> bool:
+        """Whether the bot's latest message is the order check's offer: the customer's vouched
+        number then answers the question for the phone's last four digits."""
+        conversation_id = await self._conversations.find(self.channel, sender)
+        if conversation_id is None:
+            return False
+        recent = await self._conversations.history(conversation_id, limit=CHOICE_LOOKBACK)
+        latest = next((m for m in reversed(recent) if m.direction == "out"), None)
+        return latest is not None and offers_phone(latest.payload)
+
+    async def _answer_digits(self, message: AppMessage, digits: str) -> None:
+        """Hand the vouched number's last four digits to the dialogue as the answer to the
+        order check (validated there as typed digits are); the conversation keeps what the
+        customer did (a shared contact, "绑定"), never the digits."""
+        inbound = self._inbound(message)
+        if message.kind == "contact":
+            # Letterless, so the turn keeps the conversation's language ("[contact]" is English).
+            inbound = replace(inbound, text=CONTACT_SHOWN)
+        await self._conversations.receive(replace(inbound, dialogue_text=digits))
 
     async def _language(self, message: AppMessage) -> Language:
         """The customer's language: their words, else the conversation's, else the default (a
@@ -368,7 +420,7 @@ class AppConnector:
         ):
             return
         recipient = await self._conversations.sender_of(event.conversation_id)
-        body = self.client.render(stored.text, stored.payload)
+        body = self._render(stored.text, stored.payload, stored.language)
         queued = await self._outbox.enqueue(
             self.channel,
             recipient,
@@ -378,6 +430,23 @@ class AppConnector:
         )
         if queued is not None:
             self._spawn(self._send_now(queued, recipient))
+
+    def _render(
+        self, text: str, payload: dict[str, Any] | None, language: str | None
+    ) -> dict[str, Any]:
+        """A stored message in the app's format; the order check's offer (a message of its own,
+        after the question) as Telegram's share-my-number keyboard or a directory app's hint."""
+        if not offers_phone(payload) or self._links is None:
+            return self.client.render(text, payload)
+        lang = cast(Language, language) if language in ("zh", "en") else self._default_language
+        keyboard = getattr(self.client, "contact_request", None)
+        if keyboard is not None:
+            hint = LINK_REPLIES["share_hint"][lang]
+            body: dict[str, Any] = keyboard(hint, LINK_REPLIES["share_button"][lang])
+            return body
+        app = APP_NAMES.get(self.channel, (self.channel, self.channel))[0 if lang == "zh" else 1]
+        hint = LINK_REPLIES["directory_hint"][lang].format(app=app)
+        return self.client.render(f"{text}\n{hint}" if text else hint, None)
 
     async def _send_now(self, outbox_id: int, recipient: str) -> None:
         async with _lock(self._send_locks, recipient):

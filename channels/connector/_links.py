@@ -1,9 +1,17 @@
 """What the contract needs to link a customer's apps by a verified phone (the wiring passes
-``bot.app``'s ``CustomerLinks``), and what the customer is told."""
+``bot.app``'s ``CustomerLinks``), what the customer is told, and how the order check's question
+for the phone's last four digits offers the app's own way to vouch for the number.
+
+The offer travels in two strings shared with ``actions/`` (nothing may import it): the hub tells
+the dialogue how this app can vouch in this chat (``metadata.phone_offer``), and the action that
+asks for the digits answers with ``custom.share_phone`` (Rasa's REST channel sends it as a message
+of its own, after the question), which the connector renders as the app's offer.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+import re
+from typing import Any, Literal, Protocol
 
 # The apps' names as customers know them.
 APP_NAMES = {
@@ -30,9 +38,20 @@ LINK_REPLIES: dict[str, dict[str, str]] = {
         "forwarding someone else's contact.",
     },
     "cannot_vouch": {
-        "zh": "这个应用无法证明手机号属于您。请在 Telegram、飞书或企业微信中发送“绑定”。",
-        "en": "This app cannot vouch for your phone number. Send “link” from Telegram, Feishu "
-        "or WeCom instead.",
+        "zh": "这个应用无法证明手机号属于您。请在 Telegram、飞书、企业微信或钉钉中发送“绑定”。",
+        "en": "This app cannot vouch for your phone number. Send “link” from Telegram, Feishu, "
+        "WeCom or DingTalk instead.",
+    },
+    "share_hint": {
+        "zh": "也可以点下面的“分享我的手机号”：号码是订单上的，就不用输入后四位，"
+        "您在各个应用里的对话也会关联起来。",
+        "en": "Or tap “Share my phone number” below: if it is the number on the order, no "
+        "need to type the digits, and your conversations in our other apps are linked to it.",
+    },
+    "directory_hint": {
+        "zh": "也可以回复“绑定”，用您{app}账号的手机号核对，并关联您在各个应用里的对话。",
+        "en": "Or reply “link” to check with the phone number of your {app} account; your "
+        "conversations in our other apps are linked to it too.",
     },
     "no_phone": {
         "zh": "您的账号资料里没有可用的手机号，暂时无法绑定。",
@@ -64,6 +83,26 @@ LINK_REPLIES: dict[str, dict[str, str]] = {
         "en": "Your choice cannot be recorded right now.",
     },
 }
+
+
+# How an app vouches for the customer's number in a chat: a shared contact that must be the
+# sender's own (Telegram, private chats) or the company directory's mobile (Feishu, WeCom,
+# DingTalk), looked up when the customer asks to link.
+PhoneOffer = Literal["contact", "directory"]
+PHONE_OFFER = "phone_offer"  # the inbound metadata key the order check reads
+SHARE_PHONE = "share_phone"  # the custom payload key of the check's offer
+
+
+def offers_phone(payload: dict[str, Any] | None) -> bool:
+    """Whether a stored bot message is the order check's offer to vouch for the number."""
+    custom = (payload or {}).get("custom")
+    return isinstance(custom, dict) and custom.get(SHARE_PHONE) is True
+
+
+def last_four(phone: str) -> str | None:
+    """The last four digits of a number an app vouched for, as the order check compares them."""
+    digits = re.sub(r"\D", "", phone)
+    return digits[-4:] if len(digits) >= 4 else None
 
 
 class PhoneLinks(Protocol):

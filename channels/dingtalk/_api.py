@@ -1,8 +1,11 @@
 """The DingTalk API the channel uses: the app's access token, the robot's one-to-one and group
-messages, message files; and how a stored message looks as a robot message.
+messages, message files, the directory's mobile of a member; and how a stored message looks as
+a robot message.
 
 httpx against the documented endpoints rather than DingTalk's SDK (alibabacloud-dingtalk): the
-hub needs four calls, and the SDK pulls in Alibaba Cloud's whole Tea client stack.
+hub needs five calls, and the SDK pulls in Alibaba Cloud's whole Tea client stack. The directory
+lives on the older API host (``oapi.dingtalk.com``, ``access_token`` in the query), which takes
+the same internal-app token as the new one (``api.dingtalk.com``).
 """
 
 from __future__ import annotations
@@ -14,11 +17,20 @@ from typing import Any
 import httpx
 
 from bot.outbox import SendFailed, Undeliverable
-from channels.connector import CachedToken, download, json_object, numbered_text
+from channels.connector import (
+    AppMessage,
+    CachedToken,
+    PhoneOffer,
+    download,
+    json_object,
+    numbered_text,
+)
 
 CHANNEL = "dingtalk"
 TEXT_LIMIT = 5000
 USER, GROUP = "user:", "group:"  # recipient prefixes: a staff id or an open conversation id
+# The older API's answers for a token it no longer takes (invalid, expired): refresh once.
+OAPI_TOKEN_EXPIRED = frozenset({40014, 42001})
 
 
 def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
@@ -36,9 +48,17 @@ class DingTalkApi:
     channel = CHANNEL
 
     def __init__(
-        self, base_url: str, app_key: str, app_secret: str, robot_code: str, http: httpx.AsyncClient
+        self,
+        base_url: str,
+        app_key: str,
+        app_secret: str,
+        robot_code: str,
+        http: httpx.AsyncClient,
+        *,
+        oapi_url: str = "https://oapi.dingtalk.com",
     ) -> None:
         self._base = base_url.rstrip("/")
+        self._oapi = oapi_url.rstrip("/")
         self._app_key = app_key
         self._app_secret = app_secret
         self._robot_code = robot_code
@@ -96,6 +116,43 @@ class DingTalkApi:
             raise Undeliverable(f"DingTalk refused the message for good ({code})")
         raise SendFailed(f"DingTalk answered HTTP {response.status_code}: {code}")
 
+    def phone_offer(self, message: AppMessage) -> PhoneOffer | None:
+        """``directory`` for a member of the company writing one to one (a ``senderStaffId``):
+        only a member has a directory entry, and a group's messages are the group's."""
+        staff = (message.metadata.get("dingtalk") or {}).get("staff")
+        return "directory" if message.sender.startswith(USER) and staff else None
+
+    async def verified_phone(self, message: AppMessage) -> str | None:
+        """The sender's mobile from the company directory (``topapi/v2/user/get``), with its
+        country code (``state_code``); None when the app lacks the contact permission for
+        mobiles (DingTalk then leaves ``mobile`` out) or the sender is no member."""
+        if self.phone_offer(message) is None:
+            return None
+        userid = message.sender.removeprefix(USER)
+
+        async def get(token: str) -> dict[str, Any]:
+            response = await self._http.post(
+                f"{self._oapi}/topapi/v2/user/get",
+                params={"access_token": token},
+                json={"userid": userid, "language": "zh_CN"},
+            )
+            return json_object(response, "DingTalk")
+
+        try:
+            data = await self.token.call(get, _oapi_token_expired)
+        except httpx.HTTPError as exc:
+            raise SendFailed(f"DingTalk's directory API failed: {exc!r}") from exc
+        if str(data.get("errcode", "")) != "0":
+            raise SendFailed(f"DingTalk gave no user ({data.get('errcode')}: {data.get('errmsg')})")
+        found = data.get("result")
+        user: dict[str, Any] = found if isinstance(found, dict) else {}
+        mobile, country = user.get("mobile"), user.get("state_code")
+        if not isinstance(mobile, str) or not mobile:
+            return None
+        if isinstance(country, str) and country.isdigit() and not mobile.startswith("+"):
+            return f"+{country}{mobile}"
+        return mobile
+
     async def fetch_media(self, media_id: str, folder: Path, max_bytes: int) -> Path:
         """Download a file a user sent the robot (its ``downloadCode``)."""
 
@@ -130,3 +187,11 @@ class DingTalkApi:
 def _token_expired(response: object) -> bool:
     """DingTalk answers 401 with ``InvalidAuthentication`` for an expired or revoked token."""
     return isinstance(response, httpx.Response) and response.status_code == 401
+
+
+def _oapi_token_expired(result: object) -> bool:
+    """The older API answers HTTP 200 with ``errcode`` 40014 or 42001 for a stale token."""
+    if not isinstance(result, dict):
+        return False
+    code = result.get("errcode")
+    return str(code).isdigit() and int(str(code)) in OAPI_TOKEN_EXPIRED

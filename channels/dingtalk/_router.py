@@ -92,7 +92,10 @@ def normalize(body: dict[str, Any]) -> AppMessage | None:
     kind = body.get("msgtype")
     found = body.get("content")
     content: dict[str, Any] = found if isinstance(found, dict) else {}
-    metadata = {"dingtalk": {"sender_nick": body.get("senderNick")}}
+    # ``staff``: a member of the company (a ``senderStaffId``), whose directory entry can vouch
+    # for their mobile; anyone else comes with an opaque ``senderId`` only.
+    staff = bool(body.get("senderStaffId")) and body.get("conversationType") != "2"
+    metadata = {"dingtalk": {"sender_nick": body.get("senderNick"), "staff": staff}}
     if kind == "text":
         text = str((body.get("text") or {}).get("content") or "").strip()
         return AppMessage(msg_id, sender, "text", text=text, metadata=metadata) if text else None

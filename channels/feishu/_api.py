@@ -15,7 +15,15 @@ from urllib.parse import quote
 import httpx
 
 from bot.outbox import SendFailed, Undeliverable
-from channels.connector import AppMessage, CachedToken, Choice, cards_of, download, json_object
+from channels.connector import (
+    AppMessage,
+    CachedToken,
+    Choice,
+    PhoneOffer,
+    cards_of,
+    download,
+    json_object,
+)
 
 CHANNEL = "feishu"
 TOKEN_EXPIRED = frozenset({99991661, 99991663, 99991668})
@@ -124,6 +132,11 @@ class FeishuApi:
         if code in REFUSED:
             raise Undeliverable(REFUSED[code])
         raise SendFailed(f"Feishu answered {code}: {data.get('msg')}")
+
+    def phone_offer(self, message: AppMessage) -> PhoneOffer | None:
+        """``directory`` in a one-to-one chat, the only one ``verified_phone`` answers in."""
+        found = message.metadata.get("feishu")
+        return "directory" if isinstance(found, dict) and found.get("chat_type") == "p2p" else None
 
     async def verified_phone(self, message: AppMessage) -> str | None:
         """The sender's mobile from the contact API (the tenant's directory, which Feishu has

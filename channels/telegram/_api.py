@@ -14,7 +14,15 @@ import httpx
 
 from bot.media import UploadTooLarge
 from bot.outbox import SendFailed, Undeliverable
-from channels.connector import AppMessage, Choice, cards_of, choices_of, download, json_object
+from channels.connector import (
+    AppMessage,
+    Choice,
+    PhoneOffer,
+    cards_of,
+    choices_of,
+    download,
+    json_object,
+)
 
 CHANNEL = "telegram"
 TEXT_LIMIT = 4096
@@ -88,10 +96,18 @@ class TelegramApi:
     def render(self, text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
         return render(text, payload)
 
+    def phone_offer(self, message: AppMessage) -> PhoneOffer | None:
+        """``contact`` in a private chat: Telegram's ``request_contact`` button works only there."""
+        chat_type = (message.metadata.get("telegram") or {}).get("chat_type")
+        return "contact" if chat_type == "private" else None
+
     def phone_request(self, message: AppMessage, text: str, button: str) -> dict[str, Any] | None:
         """The share-my-number keyboard; None in a group (Telegram offers it in private chats)."""
-        chat_type = (message.metadata.get("telegram") or {}).get("chat_type")
-        return phone_request(text, button) if chat_type == "private" else None
+        return phone_request(text, button) if self.phone_offer(message) else None
+
+    def contact_request(self, text: str, button: str) -> dict[str, Any]:
+        """The order check's offer: the same keyboard (the check is offered in private chats)."""
+        return phone_request(text, button)
 
     async def check(self) -> str:
         """``getMe``: the bot token works."""

@@ -13,7 +13,14 @@ from typing import Any
 import httpx
 
 from bot.outbox import SendFailed, Undeliverable
-from channels.connector import AppMessage, CachedToken, download, json_object, numbered_text
+from channels.connector import (
+    AppMessage,
+    CachedToken,
+    PhoneOffer,
+    download,
+    json_object,
+    numbered_text,
+)
 
 CHANNEL = "wecom"
 # The token a call used is no longer valid: refresh once and repeat the call.
@@ -89,6 +96,10 @@ class WeComApi:
             raise SendFailed(f"WeCom answered {code}: {data.get('errmsg')}")
         if data.get("invaliduser"):
             raise Undeliverable(f"WeCom did not deliver to {data['invaliduser']} (invaliduser)")
+
+    def phone_offer(self, message: AppMessage) -> PhoneOffer | None:
+        """``directory``: an app message's sender is a member whose mobile ``user/get`` gives."""
+        return "directory"
 
     async def verified_phone(self, message: AppMessage) -> str | None:
         """The sender's mobile from the company directory (``user/get``); None when the app may
