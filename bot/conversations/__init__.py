@@ -16,7 +16,6 @@ from bot.conversations._events import (
 )
 from bot.conversations._notices import csat_buttons, notice
 from bot.conversations._service import (
-    IDENTIFIED_CHANNELS,
     ConversationLocks,
     ConversationService,
     HandoffPolicy,
@@ -28,12 +27,13 @@ from bot.conversations._service import (
     UnattendedTickets,
     VipLookup,
     csat_question,
-    customer_id,
-    customer_key,
-    identified_sender,
 )
 from bot.conversations._store import ConversationPreview
 from bot.conversations._summary import Summarizer, Summary, extractive_summary
+
+# The rule of who a sender is lives with the privacy module (it also names whom records belong
+# to); the conversations module speaks it too.
+from bot.privacy import IDENTIFIED_CHANNELS, customer_id, customer_key, identified_sender
 
 __all__ = [
     "IDENTIFIED_CHANNELS",

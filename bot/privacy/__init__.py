@@ -16,9 +16,16 @@ from bot.privacy._rights import (
     Subject,
     TicketData,
 )
+from bot.privacy._subjects import (
+    IDENTIFIED_CHANNELS,
+    customer_id,
+    customer_key,
+    identified_sender,
+)
 
 __all__ = [
     "ACTOR_KINDS",
+    "IDENTIFIED_CHANNELS",
     "KINDS",
     "PURPOSES",
     "AuditLog",
@@ -40,5 +47,8 @@ __all__ = [
     "Subject",
     "Sweep",
     "TicketData",
+    "customer_id",
+    "customer_key",
+    "identified_sender",
     "redact",
 ]

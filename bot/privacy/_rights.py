@@ -32,11 +32,10 @@ from typing import Any, Protocol
 from bot.privacy._audit import AuditLog, AuditRecord, audit_entry, check_customer_id
 from bot.privacy._consent import ConsentService
 from bot.privacy._errors import InvalidPrivacyRequest
+from bot.privacy._subjects import customer_id, customer_key
 
 logger = logging.getLogger(__name__)
 
-# Channels whose sender is the shop's own customer id: their tickets are found by it.
-IDENTIFIED_CHANNELS = frozenset({"rest"})
 _CHANNEL = re.compile(r"[a-z0-9_-]{1,32}")
 EXPORT_FORMAT = 1
 
@@ -65,13 +64,13 @@ class Subject:
     @property
     def customer_id(self) -> str | None:
         """The shop's id of the customer where the channel vouches for it."""
-        return self.sender if self.channel in IDENTIFIED_CHANNELS else None
+        return customer_id(self.channel, self.sender)
 
     @property
     def key(self) -> str:
         """Who the audit log, the consents and tickets name: the shop's customer id, else
         ``channel:sender`` (a web-chat session id means nothing without its channel)."""
-        return self.customer_id or f"{self.channel}:{self.sender}"[:128]
+        return customer_key(self.channel, self.sender)
 
 
 class ConversationData(Protocol):
