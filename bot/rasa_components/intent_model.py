@@ -293,18 +293,21 @@ def _lbfgs(
 
 def _two_loop(gradient: np.ndarray, history: List[tuple]) -> np.ndarray:
     """The inverse-Hessian approximation of L-BFGS applied to ``gradient``."""
+    from scipy.linalg import blas
+
+    # BLAS axpy updates q in place: no temporary the size of the model per term.
     q = gradient.copy()
     alphas = []
     for moved, change, rho in reversed(history):
         alpha = rho * float(np.dot(moved, q))
         alphas.append(alpha)
-        q -= np.float32(alpha) * change
+        q = blas.saxpy(change, q, a=-alpha)
     if history:
         moved, change, _ = history[-1]
         q *= np.float32(float(np.dot(moved, change)) / float(np.dot(change, change)))
     for (moved, change, rho), alpha in zip(history, reversed(alphas), strict=True):
         beta = rho * float(np.dot(change, q))
-        q += np.float32(alpha - beta) * moved
+        q = blas.saxpy(moved, q, a=alpha - beta)
     return q
 
 
