@@ -1,6 +1,7 @@
 """Intent-model training seconds at 10,000 examples / 80 intents; prints JSON.
 
     .venv-rasa/bin/python -m bench.nlu_train [--examples 10000] [--intents 80] [--no-e5]
+        [--compare-previous] [--embedding-cache FILE]
 
 Runs in the Rasa environment (the model is ``bot.rasa_components.IntentClassifier``'s). The set
 is built from the outside data (nlu_data/outside) and the project's training data: the 80
@@ -9,8 +10,16 @@ real messages; the rest up to 10,000 are SYNTHETIC variants of them (a politenes
 trailing "?" / "？"), reported as ``synthetic_examples``. Then:
 
 1. first training with an empty embedding cache (every text embedded by e5);
-2. retraining after 5 % new examples (500 more, held back from step 1), with its cache;
+2. retraining after 5 % new examples (500 more, held back from step 1), with its cache and
+   starting from the first model (as ``IntentClassifier`` does with its ``last-model``);
+   ``--embedding-cache`` starts from a given cache file instead of an empty one (the first
+   training then reports how many texts it had to embed: the fit is timed apart either way);
 3. the same two without e5 (TF-IDF only), for comparison.
+
+``--compare-previous`` also times, in the same run and on the same features as the e5 run's
+first training, the fit the model used before (scikit-learn's ``LogisticRegression``, L-BFGS-B
+on one stacked sparse matrix, from zero each time), and reports how far its predictions on the
+training texts agree with the new fit's (both minimise the same objective).
 
 Each step reports wall seconds, split into embedding and fitting, and the process's CPU
 seconds (on a shared machine the wall time depends on the load; the load average is printed at
@@ -99,8 +108,13 @@ def build_set(examples: int, intents: int) -> tuple[list[tuple[str, str]], int]:
 
 
 def _train(
-    model_module: Any, data: list[tuple[str, str]], use_e5: bool, cache: Path
-) -> dict[str, Any]:
+    model_module: Any,
+    data: list[tuple[str, str]],
+    use_e5: bool,
+    cache: Path,
+    previous: Any = None,
+    compare_previous: bool = False,
+) -> tuple[dict[str, Any], Any]:
     settings = model_module.Settings(use_e5=use_e5)
     texts, labels = [t for t, _ in data], [label for _, label in data]
     embed, embed_seconds = None, 0.0
@@ -120,17 +134,49 @@ def _train(
             return np.stack([lookup[t] for t in batch])
     else:
         newly = 0
-    fit_started = time.monotonic()
-    model = model_module.IntentModel.fit(texts, labels, settings, embed)
+    fit_started, fit_cpu_started = time.monotonic(), time.process_time()
+    model = model_module.IntentModel.fit(texts, labels, settings, embed, previous)
     fit_seconds = time.monotonic() - fit_started
-    return {
+    result: dict[str, Any] = {
         "examples": len(texts),
         "intents": len(model.classes),
         "newly_embedded": newly,
+        "warm_start": previous is not None,
         "embed_seconds": round(embed_seconds, 1),
         "fit_seconds": round(fit_seconds, 1),
+        "fit_cpu_seconds": round(time.process_time() - fit_cpu_started, 1),
         "total_seconds": round(time.monotonic() - started, 1),
         "cpu_seconds": round(time.process_time() - cpu_started, 1),
+    }
+    if compare_previous:
+        result["previous_fit"] = _previous_fit(model_module, model, texts, labels, embed)
+    return result, model
+
+
+def _previous_fit(
+    model_module: Any, model: Any, texts: list[str], labels: list[str], embed: Any
+) -> dict[str, Any]:
+    """The fit as it was before (scikit-learn L-BFGS on the stacked matrix), on ``model``'s
+    features, and the share of training texts on which both fits predict the same intent."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+    settings = model.settings
+    embeddings = model_module.IntentModel._embeddings(texts, settings, embed)
+    features = model_module.IntentModel._features(texts, model.vectorizers, embeddings, settings)
+    started, cpu_started = time.monotonic(), time.process_time()
+    previous = LogisticRegression(
+        C=settings.c, class_weight="balanced", max_iter=1000, solver="lbfgs"
+    ).fit(features, labels)
+    seconds, cpu = time.monotonic() - started, time.process_time() - cpu_started
+    new = np.asarray(features @ model.coef.T + model.intercept).argmax(axis=1)
+    old = previous.predict(features)
+    agreement = np.mean([model.classes[i] == o for i, o in zip(new, old, strict=True)])
+    return {
+        "fit_seconds": round(seconds, 1),
+        "fit_cpu_seconds": round(cpu, 1),
+        "iterations": int(previous.n_iter_[0]),
+        "same_prediction_on_training_texts": round(float(agreement), 4),
     }
 
 
@@ -139,6 +185,16 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=10_000)
     parser.add_argument("--intents", type=int, default=80)
     parser.add_argument("--no-e5", action="store_true", help="skip the e5 runs (TF-IDF only)")
+    parser.add_argument(
+        "--compare-previous",
+        action="store_true",
+        help="also time the previous fit (scikit-learn L-BFGS) on the same features",
+    )
+    parser.add_argument(
+        "--embedding-cache",
+        type=Path,
+        help="start from this e5 cache (.npz, updated in place) instead of an empty one",
+    )
     args = parser.parse_args()
     # Imported here: the module lives in the Rasa environment (Python 3.10).
     model_module = importlib.import_module("bot.rasa_components.intent_model")
@@ -154,17 +210,22 @@ def main() -> None:
         "data_digest": digest,
         "goal_seconds": 120,
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "embedding_cache": "given" if args.embedding_cache else "empty at the start",
     }
     with tempfile.TemporaryDirectory(prefix="bench-nlu-") as folder:
-        cache = Path(folder) / "e5.npz"
+        cache = args.embedding_cache or Path(folder) / "e5.npz"
         runs = [("tfidf", False)] + ([] if args.no_e5 else [("tfidf_e5", True)])
         for name, use_e5 in runs:
             result[name] = {}
+            previous = None
             for step, data_set in (
                 ("first_training", first),
                 ("retraining_after_5_percent_new", later),
             ):
-                result[name][step] = _train(model_module, data_set, use_e5, cache)
+                compare = args.compare_previous and use_e5 and previous is None
+                result[name][step], previous = _train(
+                    model_module, data_set, use_e5, cache, previous, compare
+                )
                 print(json.dumps({name: {step: result[name][step]}}), file=sys.stderr, flush=True)
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=2))

@@ -185,11 +185,80 @@ def test_one_or_two_intents(labels: list[str], expected: list[str]) -> None:
         ({"min_similarity": 2.0}, "min_similarity is a cosine"),
         ({"c": 0.0}, "must be positive"),
         ({"e5_scale": -1.0}, "must be positive"),
+        ({"tol": 0.0}, "must be positive"),
     ],
 )
 def test_bad_settings_say_what_is_wrong(settings: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         intent_model.Settings(**settings)
+
+
+def test_the_solver_finds_scikit_learns_solution() -> None:
+    # The same objective as LogisticRegression(class_weight="balanced"), solved on the sparse
+    # and the dense block apart: the probabilities agree with scikit-learn's.
+    from scipy import sparse  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+    rng = np.random.default_rng(0)
+    lexical = sparse.random(60, 40, density=0.2, random_state=1, format="csr")
+    dense = rng.normal(size=(60, 5))
+    y = rng.choice(3, size=60, p=[0.5, 0.3, 0.2])
+    coef, intercept, _ = intent_model.fit_softmax(lexical, dense, y, 3, 2.0, 1000, 1e-6)
+    reference = LogisticRegression(C=2.0, class_weight="balanced", max_iter=1000, tol=1e-8)
+    stacked = sparse.hstack([lexical, sparse.csr_matrix(dense)]).tocsr()
+    reference.fit(stacked, y)
+    scores = np.asarray(stacked @ coef.T) + intercept
+    ours = np.exp(scores - scores.max(axis=1, keepdims=True))
+    ours /= ours.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(ours, reference.predict_proba(stacked), atol=2e-3)
+
+
+def test_a_retraining_starts_from_the_previous_model(e5: Any) -> None:
+    settings = intent_model.Settings()
+    first = intent_model.IntentModel.fit(TEXTS, LABELS, settings, e5)
+    more = [("退货流程是什么", "refund"), ("hey", "greet"), ("cancel my order", "cancel")]
+    texts, labels = TEXTS + [t for t, _ in more], LABELS + [label for _, label in more]
+    cold = intent_model.IntentModel.fit(texts, labels, settings, e5)
+    warm = intent_model.IntentModel.fit(texts, labels, settings, e5, previous=first)
+    unseen = ["where's my parcel", "我想退款", "hello!", "please cancel the order"]
+    assert [s.ranking[0][0] for s in warm.predict(unseen, e5)] == [
+        s.ranking[0][0] for s in cold.predict(unseen, e5)
+    ]
+    # The start is the previous weights, laid out by intent and term name: a new intent
+    # ("cancel") and a new term start at zero.
+    classes = warm.classes
+    initial = first.initial_weights(classes, warm.vectorizers)
+    assert initial.shape == (len(classes), warm.coef.shape[1] + 1)
+    assert not initial[classes.index("cancel")].any()
+    char_width = len(warm.vectorizers[0].vocabulary)
+    old_char_width = len(first.vectorizers[0].vocabulary)
+    words, old_words = warm.vectorizers[1].vocabulary, first.vectorizers[1].vocabulary
+    assert "cancel" not in old_words
+    refund, old_refund = classes.index("refund"), first.classes.index("refund")
+    assert initial[refund, char_width + words.index("cancel")] == 0.0
+    assert initial[refund, char_width + words.index("order")] == pytest.approx(
+        first.coef[old_refund, old_char_width + old_words.index("order")]
+    )
+    # A model that reads texts into other columns is no starting point.
+    assert not first.same_features(intent_model.Settings(use_e5=False))
+
+
+def test_the_last_model_is_kept_and_a_damaged_copy_is_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    last = intent_model.LastModel(tmp_path / "last-model")
+    assert last.load() is None
+    model = intent_model.IntentModel.fit(TEXTS, LABELS, intent_model.Settings(use_e5=False))
+    last.save(model)
+    last.save(model)  # replaced whole
+    assert [p.name for p in tmp_path.iterdir()] == ["last-model"]
+    loaded = last.load()
+    assert loaded is not None
+    assert loaded.classes == model.classes
+    (tmp_path / "last-model" / "intent_model.npz").write_bytes(b"not a numpy archive")
+    with caplog.at_level(logging.WARNING):
+        assert last.load() is None
+    assert "Training from zero" in caplog.text
 
 
 def test_bad_training_input_is_refused() -> None:
