@@ -123,7 +123,8 @@ class ChurnFeatureBuilder:
         orders = await asyncio.to_thread(self._orders.orders_of, customer_id)
         tier = await asyncio.to_thread(self._orders.tier_of, customer_id)
         features: dict[str, float | str] = {"tier": tier or "unknown"}
-        features |= order_features(orders, as_of.date())
+        # Orders are dated in the shop's time zone: a UTC date is a day off for part of the day.
+        features |= order_features(orders, self._orders.date_of(as_of))
         conversation = await self._conversations.find(CUSTOMER_CHANNEL, customer_id)
         messages: list[StoredMessage] = []
         handoffs: list[dict[str, object]] = []

@@ -64,6 +64,10 @@ class OrderService:
         """Today's date in the shop's time zone."""
         return datetime.now(self._zone).date()
 
+    def date_of(self, moment: datetime) -> date:
+        """The shop's calendar date at ``moment`` (orders are dated in the shop's time zone)."""
+        return moment.astimezone(self._zone).date()
+
     @staticmethod
     def normalize_id(order_id: str) -> str:
         """The order id in its stored spelling; InvalidOrderId when it cannot be one."""
