@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import tempfile
 import time
@@ -35,6 +36,7 @@ from knowledge import (
     KnowledgeConfig,
     MemoryAnswerCache,
     RedisAnswerCache,
+    set_embedding_threads,
 )
 
 DIM = 384
@@ -133,11 +135,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Answer latency at 10,000 FAQ entries.")
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--embedding-threads",
+        type=int,
+        default=1,
+        help="Threads of each e5 embedding, as BOT_EMBEDDING_THREADS gives the servers (default 1, "
+        "theirs); more make a short question spin for cores other processes hold.",
+    )
     parser.add_argument("--redis", default=None, help="A Redis URL to measure that cache too.")
     args = parser.parse_args()
+    set_embedding_threads(args.embedding_threads)
     questions = query_mix(args.queries, seed=1)
     embedder = HashingPassages()
-    results: dict[str, Any] = {"entries": args.entries, "queries": args.queries}
+    results: dict[str, Any] = {
+        "entries": args.entries,
+        "queries": args.queries,
+        "embedding_threads": args.embedding_threads,
+        "load_before": os.getloadavg(),
+    }
     with tempfile.TemporaryDirectory(prefix="kb-cache-") as tmp:
         corpus = Path(tmp) / "faq.jsonl"
         _corpus(corpus, args.entries)

@@ -31,7 +31,7 @@ from typing import Any
 from bench.kb_cache import HashingPassages, _corpus, _p, query_mix
 from bot.app._engines import private_chroma
 from bot.language import detect_language
-from knowledge import KnowledgeBase, KnowledgeConfig
+from knowledge import KnowledgeBase, KnowledgeConfig, set_embedding_threads
 from knowledge._retrieval import CorpusView
 from knowledge._store import PASSAGES, QUESTIONS
 
@@ -50,8 +50,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="A Chroma server shared by replicas.")
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument(
+        "--embedding-threads",
+        type=int,
+        default=1,
+        help="Threads of each e5 embedding, as BOT_EMBEDDING_THREADS gives the servers (default 1, "
+        "theirs); more make a short question spin for cores other processes hold.",
+    )
     args = parser.parse_args()
-    results: dict[str, Any] = {"entries": args.entries, "load_before": os.getloadavg()}
+    set_embedding_threads(args.embedding_threads)
+    results: dict[str, Any] = {
+        "entries": args.entries,
+        "embedding_threads": args.embedding_threads,
+        "load_before": os.getloadavg(),
+    }
     with (
         tempfile.TemporaryDirectory(prefix="kb-server-") as tmp,
         private_chroma(Path(tmp) / "chroma") as url,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any
 
 from bench.kb_cache import HashingPassages, _corpus, _p, query_mix
 from bot.language import detect_language
-from knowledge import KnowledgeBase, KnowledgeConfig
+from knowledge import KnowledgeBase, KnowledgeConfig, set_embedding_threads
 from knowledge._retrieval import CANDIDATES
 from knowledge._store import PASSAGES, QUESTIONS
 
@@ -43,9 +44,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Query latency with every signal at 10k entries.")
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--embedding-threads",
+        type=int,
+        default=1,
+        help="Threads of each e5 embedding, as BOT_EMBEDDING_THREADS gives the servers (default 1, "
+        "theirs); more make a short question spin for cores other processes hold.",
+    )
     args = parser.parse_args()
+    set_embedding_threads(args.embedding_threads)
     questions = query_mix(args.queries, seed=2)
-    results: dict[str, Any] = {"entries": args.entries, "queries": args.queries}
+    results: dict[str, Any] = {
+        "entries": args.entries,
+        "queries": args.queries,
+        "embedding_threads": args.embedding_threads,
+        "load_before": os.getloadavg(),
+    }
     with tempfile.TemporaryDirectory(prefix="kb-signals-") as tmp:
         corpus = Path(tmp) / "faq.jsonl"
         _corpus(corpus, args.entries)

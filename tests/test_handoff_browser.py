@@ -110,6 +110,8 @@ def serve_and_hand_back(
     tmp: Path,
 ) -> None:
     open_chat(customer, platform)
+    send(customer, "运费怎么收？")
+    expect(bot_texts(customer).last).to_contain_text("免运费", timeout=WAIT_MS)
     send(customer, f"我的订单{ORDER_ID}到哪了")
     expect(bot_texts(customer).last).to_contain_text(ORDER_ID, timeout=WAIT_MS)
     send(customer, "我要转人工")
@@ -130,6 +132,17 @@ def serve_and_hand_back(
     expect(agent.locator("#summary")).to_contain_text("转人工原因：customer_request")
     expect(agent.locator("#orders")).to_contain_text(ORDER_ID)
     expect(agent.locator("#nlu")).to_contain_text(ORDER_ID)
+    # The knowledge answer's sources came from Rasa as a message of their own with no text
+    # (stored for the context panel's sources): no empty bubble in the transcript for it.
+    expect(transcript.filter(has_text="免运费")).to_have_count(1)
+    data_only = query_hub_db(
+        platform.var_dir,
+        "SELECT count(*) AS n FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+        " WHERE c.public_id = ? AND m.direction = 'out' AND coalesce(m.text, '') = ''",
+        (conversation_id,),
+    )
+    assert data_only[0]["n"] >= 1
+    assert all(text.strip() for text in transcript.all_inner_texts())
 
     agent.locator("#accept").click()
     expect(agent.locator("#reply-form")).to_be_visible(timeout=WAIT_MS)

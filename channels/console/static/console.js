@@ -222,9 +222,11 @@
   function appendMessage(message) {
     if (state.seen.has(message.id)) return;
     state.seen.add(message.id);
+    const text = window.I18N.messageText(message);
+    if (text === null) return;
     const li = el("li", null, `msg author-${message.author} dir-${message.direction}`);
     li.dataset.messageId = message.id;
-    li.append(el("span", t("author." + message.author), "who"), el("span", message.text, "text"));
+    li.append(el("span", t("author." + message.author), "who"), el("span", text, "text"));
     const media = message.payload && message.payload.media;
     if (media && typeof media.text === "string" && media.text) {
       li.append(el("span", media.text, "read"));  // what was heard or read in the file

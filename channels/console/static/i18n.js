@@ -30,6 +30,7 @@
       "reason.negative_sentiment": "负面情绪", "reason.repeated_fallback": "多次未理解",
       "reason.severe_complaint": "严重投诉", "reason.vip": "VIP", "reason.after_hours_message": "非工作时间留言",
       "media.audio": "收听原语音", "media.image": "查看原图片",
+      "msg.sharePhone": "（已提议通过应用核验手机号）",
       "order.pending_payment": "待付款", "order.paid": "已付款", "order.shipped": "已发货",
       "order.delivered": "已签收", "order.completed": "已完成", "order.cancelled": "已取消",
       "order.return_requested": "退货申请中", "order.returned": "已退货", "order.refunded": "已退款",
@@ -119,6 +120,7 @@
       "reason.severe_complaint": "severe complaint", "reason.vip": "VIP",
       "reason.after_hours_message": "after-hours message",
       "media.audio": "play the voice message", "media.image": "open the picture",
+      "msg.sharePhone": "(offered to check the number through the app)",
       "order.pending_payment": "awaiting payment", "order.paid": "paid", "order.shipped": "shipped",
       "order.delivered": "delivered", "order.completed": "completed", "order.cancelled": "cancelled",
       "order.return_requested": "return requested", "order.returned": "returned", "order.refunded": "refunded",
@@ -219,7 +221,20 @@
     return new Intl.DurationFormat(lang === "zh" ? "zh-CN" : "en", { style: "short" }).format(kept);
   }
 
-  window.I18N = { t, apply, toggle, duration, get lang() { return lang; } };
+  // What a stored message says to an agent, or null for none. Rasa sends an answer's data (the
+  // knowledge sources, a card) as a message of its own with no text: nothing to read, so no
+  // bubble (the sources are in the console's context panel). The order check's offer to check
+  // the number through the app is data alone too, and is named.
+  function messageText(message) {
+    const payload = message.payload || {};
+    if (message.text || payload.media) return message.text || "";
+    const custom = payload.custom || {};
+    if (custom.share_phone) return t("msg.sharePhone");
+    if (payload.image) return payload.image;
+    return null;
+  }
+
+  window.I18N = { t, apply, toggle, duration, messageText, get lang() { return lang; } };
   document.addEventListener("DOMContentLoaded", () => {
     apply();
     document.querySelectorAll(".lang-toggle").forEach((b) => b.addEventListener("click", toggle));

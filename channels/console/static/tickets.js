@@ -302,10 +302,11 @@
     try {
       const data = await call("GET",
         `/console/api/tickets/${encodeURIComponent(state.ticket.number)}/conversation`);
-      const items = data.transcript.map((m) => {
+      const shown = data.transcript.filter((m) => window.I18N.messageText(m) !== null);
+      const items = shown.map((m) => {
         const li = el("li", null, `entry msg author-${m.author}`);
         li.append(el("span", `${t("author." + m.author)} · ${when(m.created_at)}`, "who"),
-          el("span", m.text, "text"));
+          el("span", window.I18N.messageText(m), "text"));
         return li;
       });
       if (!items.length) items.push(el("li", t("tk.noEntries"), "muted"));
