@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from fastapi.testclient import TestClient
 
 from tests.launch import free_port
 
@@ -456,3 +457,9 @@ def app_settings_env(url: str) -> dict[str, str]:
         env[f"BOT_{app.upper()}_API_URL"] = f"{url}/api" if app == "slack" else url
     env["BOT_DINGTALK_OAPI_URL"] = url  # the directory's host
     return env
+
+
+def drain(client: TestClient) -> None:
+    """Wait until every enabled app's deliveries being handled and sends in flight are done."""
+    for enabled in client.app.state.apps.enabled:  # type: ignore[attr-defined]
+        client.portal.call(enabled.connector.drain)  # type: ignore[union-attr]

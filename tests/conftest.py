@@ -27,6 +27,13 @@ from tests.servers import postgres_server
 PLATFORM_RASA_TOKEN = secrets.token_hex(24)
 
 
+@pytest.fixture
+def stand_in() -> Iterator[AppStandIn]:
+    """A local server standing in for the messaging apps' APIs (and Rasa), one per test."""
+    with running(AppStandIn()) as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def app_stand_in() -> Iterator[AppStandIn]:
     """One local server standing in for the six messaging apps' APIs, for the shared platform."""

@@ -25,7 +25,7 @@ from tests import test_channels_dingtalk as ding
 from tests import test_channels_feishu as lark
 from tests import test_channels_telegram as tg
 from tests import test_channels_wecom as wecom
-from tests.app_standin import AppStandIn, running
+from tests.app_standin import AppStandIn, drain
 from tests.conftest import query_hub_db
 from tests.test_channels_slack import SIGNING_SECRET, signed
 from tests.test_handoff_restart import PASSWORD
@@ -73,20 +73,9 @@ def settings_for(var_dir: Path, stand_in: AppStandIn) -> Settings:
 
 
 @pytest.fixture
-def stand_in() -> Iterator[AppStandIn]:
-    with running(AppStandIn()) as server:
-        yield server
-
-
-@pytest.fixture
 def hub(tmp_path: Path, stand_in: AppStandIn) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for(tmp_path, stand_in))) as client:
         yield client
-
-
-def drain(client: TestClient) -> None:
-    for enabled in client.app.state.apps.enabled:  # type: ignore[attr-defined]
-        client.portal.call(enabled.connector.drain)  # type: ignore[union-attr]
 
 
 def tap(update_id: int, data: str, title: str = "", chat: int = CHAT) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from tests import test_channels_dingtalk as ding
 from tests import test_channels_feishu as lark
 from tests import test_channels_telegram as tg
 from tests import test_channels_wecom as wecom
-from tests.app_standin import AppStandIn, running
+from tests.app_standin import AppStandIn, drain, running
 from tests.conftest import query_hub_db
 from tests.test_channels_app_links import CHAT, PHONE_E164, PHONE_NATIONAL, contact, links_of
 from tests.test_channels_app_links import settings_for as links_settings
@@ -66,11 +66,6 @@ def stand_in() -> Iterator[AppStandIn]:
 def hub(tmp_path: Path, stand_in: AppStandIn) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for(tmp_path, stand_in))) as client:
         yield client
-
-
-def drain(client: TestClient) -> None:
-    for enabled in client.app.state.apps.enabled:  # type: ignore[attr-defined]
-        client.portal.call(enabled.connector.drain)  # type: ignore[union-attr]
 
 
 def to_rasa(stand_in: AppStandIn) -> list[str]:

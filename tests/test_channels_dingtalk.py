@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.app import Settings, create_app
-from tests.app_standin import AppStandIn, running
+from tests.app_standin import AppStandIn, drain
 from tests.conftest import query_hub_db
 
 APP_KEY = "dingbench0000"
@@ -74,20 +74,9 @@ def post(
 
 
 @pytest.fixture
-def stand_in() -> Iterator[AppStandIn]:
-    with running(AppStandIn()) as server:
-        yield server
-
-
-@pytest.fixture
 def hub(tmp_path: Path, stand_in: AppStandIn) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for(tmp_path, stand_in))) as client:
         yield client
-
-
-def drain(client: TestClient) -> None:
-    for enabled in client.app.state.apps.enabled:  # type: ignore[attr-defined]
-        client.portal.call(enabled.connector.drain)  # type: ignore[union-attr]
 
 
 def test_private_message_is_answered_once_with_numbered_choices(

@@ -20,7 +20,7 @@ from Crypto.Util.Padding import pad
 from fastapi.testclient import TestClient
 
 from bot.app import Settings, create_app
-from tests.app_standin import AppStandIn, running
+from tests.app_standin import AppStandIn, drain
 from tests.conftest import query_hub_db
 
 ENCRYPT_KEY = "feishu-encrypt-key-for-tests"
@@ -96,20 +96,9 @@ def post(
 
 
 @pytest.fixture
-def stand_in() -> Iterator[AppStandIn]:
-    with running(AppStandIn()) as server:
-        yield server
-
-
-@pytest.fixture
 def hub(tmp_path: Path, stand_in: AppStandIn) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for(tmp_path, stand_in))) as client:
         yield client
-
-
-def drain(client: TestClient) -> None:
-    for enabled in client.app.state.apps.enabled:  # type: ignore[attr-defined]
-        client.portal.call(enabled.connector.drain)  # type: ignore[union-attr]
 
 
 def test_url_verification_needs_the_token(hub: TestClient) -> None:

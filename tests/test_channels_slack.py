@@ -19,7 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.app import Settings, create_app
 from channels.connector import REPLIES
 from channels.media import render_text_image
-from tests.app_standin import AppStandIn, running
+from tests.app_standin import AppStandIn, drain
 from tests.conftest import query_hub_db
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -67,20 +67,9 @@ def post_event(client: TestClient, envelope: dict[str, Any], **sign: Any) -> Any
 
 
 @pytest.fixture
-def stand_in() -> Iterator[AppStandIn]:
-    with running(AppStandIn()) as server:
-        yield server
-
-
-@pytest.fixture
 def hub(tmp_path: Path, stand_in: AppStandIn) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for(tmp_path, stand_in))) as client:
         yield client
-
-
-def drain(client: TestClient) -> None:
-    for enabled in client.app.state.apps.enabled:  # type: ignore[attr-defined]
-        client.portal.call(enabled.connector.drain)  # type: ignore[union-attr]
 
 
 def test_url_verification_answers_the_challenge(hub: TestClient) -> None:

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from bot.app import Settings, create_app
 from channels.connector import REPLIES
-from tests.app_standin import AppStandIn, running
+from tests.app_standin import AppStandIn, drain
 from tests.conftest import query_hub_db
 
 SECRET = "hub_secret-123"
@@ -56,20 +56,9 @@ def post(client: TestClient, update: dict[str, Any], secret: str | None = SECRET
 
 
 @pytest.fixture
-def stand_in() -> Iterator[AppStandIn]:
-    with running(AppStandIn()) as server:
-        yield server
-
-
-@pytest.fixture
 def hub(tmp_path: Path, stand_in: AppStandIn) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for(tmp_path, stand_in))) as client:
         yield client
-
-
-def drain(client: TestClient) -> None:
-    for enabled in client.app.state.apps.enabled:  # type: ignore[attr-defined]
-        client.portal.call(enabled.connector.drain)  # type: ignore[union-attr]
 
 
 def test_text_and_inline_keyboard_round_trip(hub: TestClient, stand_in: AppStandIn) -> None:

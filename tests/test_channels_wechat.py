@@ -21,7 +21,7 @@ from wechatpy.crypto import WeChatCrypto
 from bot.app import Settings, create_app
 from bot.app import app as cli
 from channels.connector import REPLIES
-from tests.app_standin import AppStandIn, running
+from tests.app_standin import AppStandIn, drain
 from tests.conftest import query_hub_db
 
 APP_ID = "wx1234567890abcdef"
@@ -94,22 +94,9 @@ def signed_post(
 
 
 @pytest.fixture
-def stand_in() -> Iterator[AppStandIn]:
-    with running(AppStandIn()) as server:
-        yield server
-
-
-@pytest.fixture
 def hub(tmp_path: Path, stand_in: AppStandIn) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for(tmp_path, stand_in))) as client:
         yield client
-
-
-def drain(client: TestClient) -> None:
-    """Wait until the deliveries being handled and the sends in flight are done."""
-    apps = client.app.state.apps  # type: ignore[attr-defined]
-    for enabled in apps.enabled:
-        client.portal.call(enabled.connector.drain)  # type: ignore[union-attr]
 
 
 def retry_now(client: TestClient, var_dir: Path) -> dict[str, Any]:

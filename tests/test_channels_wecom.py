@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from wechatpy.enterprise.crypto import WeChatCrypto
 
 from bot.app import Settings, create_app
-from tests.app_standin import AppStandIn, running
+from tests.app_standin import AppStandIn, drain
 from tests.conftest import query_hub_db
 
 CORP_ID = "ww0123456789abcdef"
@@ -70,20 +70,9 @@ def post(client: TestClient, xml: str, **change: Any) -> Any:
 
 
 @pytest.fixture
-def stand_in() -> Iterator[AppStandIn]:
-    with running(AppStandIn()) as server:
-        yield server
-
-
-@pytest.fixture
 def hub(tmp_path: Path, stand_in: AppStandIn) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for(tmp_path, stand_in))) as client:
         yield client
-
-
-def drain(client: TestClient) -> None:
-    for enabled in client.app.state.apps.enabled:  # type: ignore[attr-defined]
-        client.portal.call(enabled.connector.drain)  # type: ignore[union-attr]
 
 
 def test_callback_url_check_answers_the_decrypted_echostr(hub: TestClient) -> None:
