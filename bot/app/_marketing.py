@@ -21,7 +21,9 @@ from bot.marketing import (
     SmtpConfig,
 )
 from bot.orders import OrderChange
+from bot.outbox import SendFailed, Undeliverable
 from bot.storage import Database
+from channels.wechat import WeChatApi
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,30 @@ class ConversationCourier:
                 break
             after = page[-1].id
         return latest
+
+
+class WeChatTemplateCourier:
+    """WeChat followers past the 48-hour customer-service window: the approved copy goes in a
+    template message the shop registered in the account's back office (``template_id``), in its
+    field ``field``, and the tracked link is the template's ``url``. WeChat's refusal (43004 no
+    longer follows, 40037 unknown template, 47003 bad data...) fails the delivery with its reason.
+    """
+
+    label = "template_message"
+
+    def __init__(self, api: WeChatApi, template_id: str, field: str) -> None:
+        self._api = api
+        self._template_id = template_id
+        self._field = field
+
+    async def deliver(self, message: CampaignMessage) -> None:
+        data = {self._field: {"value": message.copy}}
+        try:
+            await self._api.send_template(
+                message.customer_id, self._template_id, data, url=message.link
+            )
+        except (SendFailed, Undeliverable) as exc:
+            raise DeliveryFailed(f"WeChat template message: {exc}") from exc
 
 
 def link_secret(settings: Settings) -> str:
