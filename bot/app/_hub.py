@@ -293,7 +293,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         identity=webchat.CustomerIdentity(
             settings.webchat_identity_secret.get_secret_value()
             if settings.webchat_identity_secret is not None
-            else None
+            else None,
+            settings.webchat_identity_max_age_s,
         ),
     )
     hub.media.subscribe(chat.media_read)

@@ -467,6 +467,15 @@ class Settings(BaseSettings):
         "HMAC-SHA256 of the id under this secret (at least 32 characters); unset: "
         "identification is off and a widget that sends an id is told so and stays anonymous.",
     )
+    webchat_identity_max_age_s: int = Field(
+        default=0,
+        ge=0,
+        le=366 * 24 * 3600,
+        description="Above 0: an identified web-chat customer's hash must carry an expiry "
+        "(`data-customer-expires`, unix seconds, signed in: HMAC of `<id>:<expires>`) at most "
+        "this many seconds ahead; 0: a hash without an expiry is taken too (one with an expiry "
+        "is still checked).",
+    )
     media_max_upload_bytes: int = Field(
         default=10 * 1024 * 1024, description="Largest accepted voice message or image, in bytes."
     )
