@@ -41,6 +41,7 @@ class AppStandIn:
     failure_rate: float = 0.0  # or each send fails with this probability
     expired_tokens: set[str] = field(default_factory=set)  # answered with 42001
     refused: dict[str, int] = field(default_factory=dict)  # recipient -> WeChat errcode
+    templates: set[str] = field(default_factory=set)  # WeChat template ids the account has
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # media id -> body, type
     rasa_seen: list[dict[str, Any]] = field(default_factory=list)
     slack_files: dict[str, dict[str, Any]] = field(default_factory=dict)  # files.info answers
@@ -115,7 +116,16 @@ class AppStandIn:
             self._record(lambda: None)
             return web.json_response({"errcode": self.refused[recipient], "errmsg": "refused"})
         self._record(lambda: self.sent.append(Sent(token, body)))
-        return web.json_response({"errcode": 0, "errmsg": "ok"})
+        return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": len(self.sent)})
+
+    async def template_send(self, request: web.Request) -> web.Response:
+        """WeChat's ``message/template/send``: 40037 for a template the account does not have,
+        the recipient's errcode from ``refused``, else recorded with its ``msgid``."""
+        body = await request.json()
+        if body.get("template_id") not in self.templates:
+            self._record(lambda: None)
+            return web.json_response({"errcode": 40037, "errmsg": "invalid template_id"})
+        return await self.send(request)
 
     async def media_get(self, request: web.Request) -> web.Response:
         found = self.media.get(request.query.get("media_id", ""))
@@ -371,6 +381,7 @@ def running(stand_in: AppStandIn, prefix: str = "/cgi-bin") -> Iterator[AppStand
     app.router.add_get(f"{prefix}/gettoken", stand_in.token)
     app.router.add_post(f"{prefix}/message/custom/send", stand_in.send)
     app.router.add_post(f"{prefix}/message/send", stand_in.send)
+    app.router.add_post(f"{prefix}/message/template/send", stand_in.template_send)
     app.router.add_get(f"{prefix}/media/get", stand_in.media_get)
     app.router.add_post("/webhooks/rest/webhook", stand_in.rasa)
     app.router.add_post("/bot{token}/{method}", stand_in.telegram)

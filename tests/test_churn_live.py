@@ -22,6 +22,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from bot.app import Settings, app, create_app
+from bot.app._analytics import fallback_texts
 from bot.app._churn_features import (
     FEATURES,
     ChurnFeatureBuilder,
@@ -217,6 +218,59 @@ async def test_features_come_from_every_modules_service(platform: Platform) -> N
     bob = await builder(platform).activity("bob", later)
     assert (bob.features["days_since_last_order"], bob.features["handoffs"]) == (300.0, 0.0)
     assert set(bob.features) == set(FEATURES)
+
+
+@pytest.mark.parametrize(("channel", "sender"), [("rest", "alice"), ("webchat", "customer:alice")])
+async def test_an_identified_web_chat_customer_counts_as_a_rest_one(
+    platform: Platform, channel: str, sender: str
+) -> None:
+    """The same conversation through the shop's back end or the identified web chat gives the
+    shop's customer the same features: sentiment trend, complaints, handoffs, fallbacks."""
+    conversation = await say(platform, channel, sender, "Thanks, all good")
+    await platform.conversations.post(conversation, sorted(fallback_texts())[0], author="bot")
+    await say(platform, channel, sender, "This is terrible, I am very angry and disappointed")
+    agent = await platform.agents.create("lead", "a-long-password", role="supervisor")
+    handoff = await platform.handoffs.request(conversation, "angry", language="en", skill="general")
+    await platform.handoffs.accept(agent, handoff.handoff.id)
+    await platform.handoffs.close(agent, handoff.handoff.id, "resolved")
+    await platform.handoffs.record_csat(handoff.handoff.id, 2)
+    # Neither an anonymous session nor another customer's identified chat is alice's.
+    await say(platform, "webchat", "alice", "I am furious, the worst shop ever")
+    await say(platform, "webchat", "customer:bob", "I am furious, the worst shop ever")
+    later = datetime.now(UTC) + timedelta(seconds=1)
+
+    alice = await builder(platform).activity("alice", later)
+    features = dict(alice.features)
+    trend = features.pop("sentiment_trend")
+    assert isinstance(trend, float)
+    assert trend < 0
+    assert {k: features[k] for k in ("handoffs", "complaints", "fallbacks", "csat")} == {
+        "handoffs": 1.0,
+        "complaints": 1.0,  # the angry handoff
+        "fallbacks": 1.0,
+        "csat": 2.0,
+    }
+    bob = await builder(platform).activity("bob", later)
+    assert float(bob.features["sentiment_mean"]) < 0  # bob's identified chat is his
+
+
+async def test_every_vouched_conversation_of_a_customer_counts(platform: Platform) -> None:
+    """A customer who wrote through the back end and the identified web chat: both
+    conversations' handoffs count, and the sentiment trend reads their messages in time order."""
+    rest = await say(platform, "rest", "alice", "Thanks, all good, great service")
+    webchat = await say(platform, "webchat", "customer:alice", "Terrible, I am very angry")
+    for conversation in (rest, webchat):
+        await platform.handoffs.request(conversation, "angry", language="en", skill="general")
+    later = datetime.now(UTC) + timedelta(seconds=1)
+
+    alice = await builder(platform).activity("alice", later)
+    assert (alice.features["handoffs"], alice.features["complaints"]) == (2.0, 2.0)
+    assert float(alice.features["sentiment_trend"]) < 0  # happy on REST first, angry later
+    # Before the web-chat message only the REST conversation counts.
+    [first] = await platform.conversations.history(webchat, limit=1)
+    early = await builder(platform).activity("alice", first.created_at)
+    assert early.features["sentiment_trend"] == 0.0
+    assert float(early.features["sentiment_mean"]) > 0
 
 
 def _cli(args: list[str], var_dir: Path) -> tuple[int, str, str]:

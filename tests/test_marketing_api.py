@@ -3,7 +3,10 @@ down, which the opt-out does not need)."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,10 @@ from fastapi.testclient import TestClient
 
 from bot.app import Settings, create_app
 from bot.app._container import HubServices
+from bot.conversations import InboundMessage
+from bot.dialogue import DialogueUnavailable
 from bot.marketing import OPT_OUT_CONFIRMATION
+from bot.storage import utcnow
 from tests.conftest import query_hub_db
 from tests.launch import free_port
 
@@ -80,6 +86,7 @@ def test_audience_preview_and_segments(client: TestClient) -> None:
     assert [p["customer_id"] for p in body["sample"]] == ["c0"]
     assert body["sample"][0]["tags"] == ["vip"]
     assert body["sample"][0]["timezone"] == "Asia/Shanghai"  # the shop's, by default
+    assert body["excluded"] == []  # nobody wrote on the web chat
     saved = client.put(
         "/api/marketing/segments/zh-vip",
         json={"expression": 'language == "zh" and "vip" in tags'},
@@ -247,3 +254,81 @@ def test_copy_drafts_and_the_approval_queue_over_http(client: TestClient) -> Non
     )
     assert unknown.status_code == 422
     assert "products not in the catalogue: NOPE-1" in unknown.json()["detail"]
+
+
+def web_chat_says(client: TestClient, sender: str, text: str) -> None:
+    """A web-chat message stored as the channel stores it (Rasa is down: kept, marked failed)."""
+    assert client.portal is not None
+    with contextlib.suppress(DialogueUnavailable):
+        client.portal.call(
+            services(client).conversations.receive, InboundMessage("webchat", sender, text)
+        )
+
+
+def test_anonymous_web_chat_visitors_are_no_contacts_and_the_preview_says_why(
+    client: TestClient, tmp_path: Path
+) -> None:
+    for sender in ("3f2a9c0d", "b71e55aa", "old-visitor", "customer:c9"):
+        web_chat_says(client, sender, "你好")
+    # A visitor who last wrote 60 days ago is not counted among the recent ones.
+    with sqlite3.connect(tmp_path / "hub.db") as db:
+        db.execute(
+            "UPDATE messages SET created_at = ? WHERE conversation_id = "
+            "(SELECT id FROM conversations WHERE sender = 'old-visitor')",
+            ((utcnow() - timedelta(days=60)).replace(tzinfo=None).isoformat(" "),),
+        )
+    contact = {"customer_id": "c9", "channel": "webchat", "language": "zh"}
+    assert client.put("/api/marketing/contacts", json=contact, headers=AUTH).status_code == 200
+
+    body = client.post(
+        "/api/marketing/segments/preview", json={"expression": "true"}, headers=AUTH
+    ).json()
+    # The identified customer is the audience; the two recent anonymous visitors are counted
+    # outside it, with the reason.
+    assert (body["audience"], [p["customer_id"] for p in body["sample"]]) == (1, ["c9"])
+    assert body["excluded"] == [
+        {
+            "reason": "anonymous_webchat",
+            "count": 2,
+            "detail": "2 web-chat visitor(s) wrote in the last 30 days without the shop's site "
+            "identifying them: an anonymous session is a browser's id with no stable person "
+            "behind it, who could give no marketing consent, so it is no contact; identify "
+            "logged-in customers (BOT_WEBCHAT_IDENTITY_SECRET) to reach them",
+        }
+    ]
+
+
+def test_a_contact_naming_an_anonymous_session_fails_with_the_reason(client: TestClient) -> None:
+    """A shop that puts a browser's session id in the audience: the campaign report says that
+    an anonymous session is no contact, rather than that the customer never wrote."""
+    web_chat_says(client, "3f2a9c0d", "hello")
+    contact = {"customer_id": "3f2a9c0d", "channel": "webchat", "language": "en"}
+    assert client.put("/api/marketing/contacts", json=contact, headers=AUTH).status_code == 200
+    grant(client, "3f2a9c0d", "webchat")
+    brief = {"products": ["EL-005"], "discounts": [20], "channel": "webchat"}
+    [variant] = client.post(
+        "/api/marketing/copy/drafts",
+        json={"campaign": "anon", "language": "en", "n": 1, "brief": brief},
+        headers=AUTH,
+    ).json()
+    client.post(
+        f"/api/marketing/copy/variants/{variant['id']}/review",
+        json={"action": "approve", "reviewer": "editor"},
+        headers=AUTH,
+    )
+    campaign = client.post(
+        "/api/marketing/campaigns",
+        json={"name": "anon", "segment": "true", "variants": {"main": [variant["id"]]}},
+        headers=AUTH,
+    ).json()
+    run = client.post("/api/marketing/campaigns/run", headers=AUTH).json()
+    assert run == {"recipients_added": 1, "outcomes": {"failed": 1}}
+    report = client.get(f"/api/marketing/campaigns/{campaign['id']}", headers=AUTH).json()
+    assert [(r["status"], r["reason"]) for r in report["recipients"]] == [
+        (
+            "failed",
+            "delivery: anonymous session: a contact on webchat is the shop's id of a customer "
+            "its site identified; an anonymous session has no person behind it",
+        )
+    ]
+    assert report["reasons"] == {"delivery": 1}

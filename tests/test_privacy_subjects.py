@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.conversations import customer_id as conversations_customer_id
-from bot.privacy import Subject, customer_id, customer_key, identified_sender
+from bot.privacy import Subject, customer_id, customer_key, identified_sender, vouched_senders
 
 
 @pytest.mark.parametrize(
@@ -32,3 +32,9 @@ def test_a_privacy_request_names_the_customer_as_the_conversation_does(
 def test_identified_sender_is_the_inverse_where_the_channel_vouches() -> None:
     for channel in ("rest", "webchat"):
         assert customer_id(channel, identified_sender(channel, "c-9")) == "c-9"
+
+
+def test_vouched_senders_are_every_channel_that_names_the_customer() -> None:
+    senders = vouched_senders("c-9")
+    assert senders == [("rest", "c-9"), ("webchat", "customer:c-9")]
+    assert {customer_id(channel, sender) for channel, sender in senders} == {"c-9"}

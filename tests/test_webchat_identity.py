@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
@@ -334,3 +335,126 @@ def test_the_verifier_takes_the_shops_two_lines() -> None:
     assert not verifier.claimed(None)
     assert not verifier.claimed({"token": "x"})
     assert verifier.claimed({"customer_id": CUSTOMER})
+
+
+# ---- expiring hashes ----------------------------------------------------------------------
+
+NOW = 1_780_000_000  # the verifier's clock in the unit tests (unix seconds)
+
+
+def expiring(customer: str, expires: int | str, secret: str = SECRET) -> dict[str, Any]:
+    """What the shop's server renders when it signs an expiry in: the hash of "id:expires"."""
+    return {
+        "customer_id": customer,
+        "customer_hash": customer_hash(secret, customer, int(expires)),
+        "customer_expires": expires,
+    }
+
+
+def at_now(max_age_s: int = 0) -> CustomerIdentity:
+    return CustomerIdentity(SECRET, max_age_s, clock=lambda: float(NOW))
+
+
+@pytest.mark.parametrize(
+    ("max_age_s", "identity"),
+    [
+        (0, auth(CUSTOMER)),  # no max age: the id-only hash still works
+        (0, expiring(CUSTOMER, NOW + 3600)),
+        (0, expiring(CUSTOMER, str(NOW + 3600))),  # data-* attributes arrive as text
+        (0, {**expiring(CUSTOMER, NOW + 60), "customer_expires": str(NOW + 60)}),
+        (3600, expiring(CUSTOMER, NOW + 3600)),
+        (3600, expiring(CUSTOMER, NOW + 3600 + 60)),  # the shop's clock a minute ahead
+        (0, {**auth(CUSTOMER), "customer_expires": ""}),  # an empty attribute is none
+    ],
+)
+def test_expiring_hashes_are_taken_while_they_last(
+    max_age_s: int, identity: dict[str, Any]
+) -> None:
+    assert at_now(max_age_s).verify(identity) == CUSTOMER
+
+
+EXPIRY_REFUSED: list[tuple[int, dict[str, Any], str]] = [
+    (0, expiring(CUSTOMER, NOW - 1), "expired_customer_hash"),
+    (0, expiring(CUSTOMER, NOW), "expired_customer_hash"),
+    (3600, expiring(CUSTOMER, NOW - 3600), "expired_customer_hash"),
+    # The id-only hash where the hub requires an expiry.
+    (3600, auth(CUSTOMER), "bad_customer_expires"),
+    # Further ahead than the max age allows; milliseconds instead of seconds.
+    (3600, expiring(CUSTOMER, NOW + 3600 + 61), "bad_customer_expires"),
+    (0, expiring(CUSTOMER, NOW * 1000), "bad_customer_expires"),
+    (0, {**auth(CUSTOMER), "customer_expires": "soon"}, "bad_customer_expires"),
+    (0, {**auth(CUSTOMER), "customer_expires": -5}, "bad_customer_expires"),
+    (0, {**auth(CUSTOMER), "customer_expires": 1.5}, "bad_customer_expires"),
+    (0, {**auth(CUSTOMER), "customer_expires": True}, "bad_customer_expires"),
+    # The expiry changed after signing, or the id-only hash sent with an expiry: not signed.
+    (0, {**expiring(CUSTOMER, NOW + 60), "customer_expires": NOW + 86400}, "wrong_customer_hash"),
+    (0, {**auth(CUSTOMER), "customer_expires": NOW + 60}, "wrong_customer_hash"),
+    # An expiring hash sent without its expiry is no id-only hash.
+    (
+        0,
+        {"customer_id": CUSTOMER, "customer_hash": expiring(CUSTOMER, NOW + 60)["customer_hash"]},
+        "wrong_customer_hash",
+    ),
+]
+
+
+@pytest.mark.parametrize(("max_age_s", "identity", "reason"), EXPIRY_REFUSED)
+def test_expired_or_unsigned_stamps_are_refused_and_named(
+    max_age_s: int, identity: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(IdentityRefused) as refused:
+        at_now(max_age_s).verify(identity)
+    assert refused.value.reason == reason
+    assert str(refused.value)
+
+
+async def test_an_expiring_hash_identifies_and_an_expired_one_says_why(
+    hub: Hub, shop: Callable[[dict[str, Any] | None], ShopWidget]
+) -> None:
+    now = int(time.time())
+    fresh = shop(expiring(CUSTOMER, now + 3600))
+    fresh_session = await fresh.start()
+    assert await fresh.next("identity") == {"verified": True, "customer_id": CUSTOMER}
+    assert await session_sender(hub, fresh_session) == f"customer:{CUSTOMER}"
+
+    stale = shop(expiring(CUSTOMER, now - 60))
+    stale_session = await stale.start()
+    assert await stale.next("identity") == {
+        "verified": False,
+        "customer_id": None,
+        "error": {
+            "reason": "expired_customer_hash",
+            "detail": "customer_expires has passed: the shop's page must render a fresh "
+            "customer_hash; the chat stays anonymous",
+        },
+    }
+    assert await session_sender(hub, stale_session) == stale_session  # anonymous
+
+
+async def test_a_hub_with_a_max_age_requires_the_expiry(tmp_path: Path, rasa: AppStandIn) -> None:
+    settings = {"webchat_identity_secret": SECRET, "webchat_identity_max_age_s": 3600}
+    async with live_hub(tmp_path, rasa, **settings) as hub:
+        widgets = [
+            ShopWidget(hub.url, auth(CUSTOMER)),
+            ShopWidget(hub.url, expiring(CUSTOMER, int(time.time()) + 7 * 86400)),
+            ShopWidget(hub.url, expiring(CUSTOMER, int(time.time()) + 1800)),
+        ]
+        try:
+            told = []
+            for widget in widgets:
+                await widget.start()
+                told.append(await widget.next("identity"))
+        finally:
+            for widget in widgets:
+                await widget.client.disconnect()
+    assert [(t["verified"], (t.get("error") or {}).get("reason")) for t in told] == [
+        (False, "bad_customer_expires"),
+        (False, "bad_customer_expires"),
+        (True, None),
+    ]
+    assert "BOT_WEBCHAT_IDENTITY_MAX_AGE_S" in told[0]["error"]["detail"]
+
+
+def test_the_max_age_setting_is_bounded() -> None:
+    with pytest.raises(ValidationError, match="webchat_identity_max_age_s"):
+        Settings(_env_file=None, webchat_identity_max_age_s=-1)  # type: ignore[call-arg]

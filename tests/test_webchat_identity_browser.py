@@ -47,6 +47,7 @@ class Shop:
     hub_url: str = ""
     logged_in: str = CUSTOMER
     forged: bool = False
+    expires_in: int | None = None  # seconds from now: the hash carries an expiry
 
     def app(self) -> FastAPI:
         site = FastAPI()
@@ -54,15 +55,17 @@ class Shop:
         @site.get("/account")
         async def account() -> HTMLResponse:
             # What the shop's server does for its logged-in customer: the two lines of the README.
-            signature = customer_hash(SECRET, self.logged_in)
+            expires = None if self.expires_in is None else int(time.time()) + self.expires_in
+            signature = customer_hash(SECRET, self.logged_in, expires)
             if self.forged:
                 signature = customer_hash("someone-guessing-the-secret-0123456789", CUSTOMER)
+            stamp = "" if expires is None else f"data-customer-expires='{expires}' "
             return HTMLResponse(
                 "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>"
                 "<title>My account</title></head><body><h1>My account</h1>"
                 f"<script src='{self.hub_url}/widget/widget.js' data-language='zh' "
                 f"data-customer-id='{self.logged_in}' data-customer-hash='{signature}' "
-                "defer></script></body></html>"
+                f"{stamp}defer></script></body></html>"
             )
 
         @site.get("/spring")
@@ -157,9 +160,11 @@ def test_a_campaign_reaches_the_identified_customer_and_their_order_is_credited(
         expect(mine.locator("#youxuan-chat")).to_have_attribute("data-identity", "verified")
         send(mine, "你好")
         expect(mine.locator(".msg.bot .text").last).to_have_text("echo: 你好", timeout=WAIT_MS)
+        hub.shop.expires_in = 3600  # the phone's page carries a hash that expires in an hour
         other = open_account(phone, hub.shop)
         expect(other.locator("#youxuan-chat")).to_have_attribute("data-identity", "verified")
         expect(other.locator(".msg.mine .text")).to_have_text(["你好"], timeout=WAIT_MS)
+        hub.shop.expires_in = None
 
         # A forged hash: anonymous, told so in the console, none of the customer's chat.
         hub.shop.forged = True
@@ -176,6 +181,19 @@ def test_a_campaign_reaches_the_identified_customer_and_their_order_is_credited(
         ]
         expect(page.locator(".msg.mine")).to_have_count(0)
         hub.shop.forged = False
+
+        # A page rendered with an expiry that has passed: anonymous too, and told why.
+        hub.shop.expires_in = -60
+        warnings.clear()
+        page.goto(f"{hub.shop.url}/account")
+        page.locator(".launcher").click()
+        expect(page.locator("#youxuan-chat")).to_have_attribute("data-identity", "refused")
+        assert until(lambda: warnings, "the console warning") == [
+            "YouXuan chat: customer not identified: customer_expires has passed: the shop's "
+            "page must render a fresh customer_hash; the chat stays anonymous"
+        ]
+        expect(page.locator(".msg.mine")).to_have_count(0)
+        hub.shop.expires_in = None
 
         # The campaign: approved copy for web chat, sent by the campaign job.
         marketing = f"{hub.url}/api/marketing"

@@ -15,8 +15,10 @@ from fastapi import APIRouter, FastAPI
 
 from bot.app._container import HubServices
 from bot.app._jobs import Job
+from bot.app._marketing import WeChatTemplateCourier
 from bot.app._scale import RedisTokens
 from bot.app._settings import Settings
+from bot.marketing import Campaigns
 from channels import dingtalk, feishu, slack, telegram, wechat, wecom
 from channels.connector import AppConnector
 
@@ -214,6 +216,21 @@ def mount_apps(app: FastAPI, hub: HubServices) -> Apps:
         apps.enabled.append(AppSetup(spec.name, spec.path, connector))
         logger.info("Messaging app %s mounted at %s", spec.name, spec.path)
     return apps
+
+
+def reach_outside_windows(settings: Settings, apps: Apps, campaigns: Campaigns) -> None:
+    """Campaign messages past WeChat's 48-hour window go as template messages when
+    ``BOT_WECHAT_CAMPAIGN_TEMPLATE_ID`` is set (through the channel's own API client, so its
+    access token is the one the channel uses)."""
+    template = settings.wechat_campaign_template_id
+    if template is None:
+        return
+    client = next((a.connector.client for a in apps.enabled if a.name == "wechat"), None)
+    if not isinstance(client, wechat.WeChatApi):
+        logger.warning("BOT_WECHAT_CAMPAIGN_TEMPLATE_ID is set but the WeChat channel is off")
+        return
+    courier = WeChatTemplateCourier(client, template, settings.wechat_campaign_template_field)
+    campaigns.reach_outside_window("wechat", courier.label, courier)
 
 
 def webhook_url(settings: Settings, path: str) -> str:

@@ -31,6 +31,7 @@ from bot.conversations import (
     ConversationService,
     StoredMessage,
     customer_id,
+    vouched_senders,
 )
 from bot.handoff import HandoffService
 from bot.insights import (
@@ -125,14 +126,7 @@ class ChurnFeatureBuilder:
         features: dict[str, float | str] = {"tier": tier or "unknown"}
         # Orders are dated in the shop's time zone: a UTC date is a day off for part of the day.
         features |= order_features(orders, self._orders.date_of(as_of))
-        conversation = await self._conversations.find(CUSTOMER_CHANNEL, customer_id)
-        messages: list[StoredMessage] = []
-        handoffs: list[dict[str, object]] = []
-        if conversation is not None:
-            messages = await self._conversations.history(conversation, limit=MAX_MESSAGES)
-            messages = [m for m in messages if m.created_at < as_of]
-            exported = await self._handoffs.export_conversation(conversation)
-            handoffs = [h for h in exported["handoffs"] if _before(h.get("requested_at"), as_of)]
+        messages, handoffs = await self._conversations_of(customer_id, as_of)
         tickets = [t for t in await self._tickets_of(customer_id) if t.created_at < as_of]
         features |= self._conversation_features(messages, handoffs)
         features |= ticket_features(tickets, as_of)
@@ -151,6 +145,25 @@ class ChurnFeatureBuilder:
         """Features of the given customers (every customer by default) as of ``as_of``."""
         ids = list(customer_ids) if customer_ids is not None else await self.customer_ids()
         return [await self.activity(c, as_of) for c in ids]
+
+    async def _conversations_of(
+        self, customer_id: str, as_of: datetime
+    ) -> tuple[list[StoredMessage], list[dict[str, object]]]:
+        """The messages (in time order) and handoffs before ``as_of`` of every conversation a
+        channel vouches is the customer's: the shop's back end on ``rest`` and the web chat of
+        an identified customer alike (an anonymous session is nobody's)."""
+        messages: list[StoredMessage] = []
+        handoffs: list[dict[str, object]] = []
+        for channel, sender in vouched_senders(customer_id):
+            conversation = await self._conversations.find(channel, sender)
+            if conversation is None:
+                continue
+            history = await self._conversations.history(conversation, limit=MAX_MESSAGES)
+            messages += [m for m in history if m.created_at < as_of]
+            exported = await self._handoffs.export_conversation(conversation)
+            handoffs += [h for h in exported["handoffs"] if _before(h.get("requested_at"), as_of)]
+        messages.sort(key=lambda m: m.created_at)  # the sentiment trend reads them in time order
+        return messages, handoffs
 
     async def _tickets_of(self, customer_id: str) -> list[TicketView]:
         found: list[TicketView] = []

@@ -19,7 +19,7 @@ from bot.app._churn_features import RetentionEffects
 from bot.app._customers import CustomerFacts
 from bot.app._identity import CustomerLinks, LinkedCustomerData, linked_person, phone_key
 from bot.app._knowledge import SharedKnowledge, knowledge_config
-from bot.app._marketing import campaigns_of
+from bot.app._marketing import anonymous_webchat, campaigns_of
 from bot.app._scale import RedisConversationLocks
 from bot.app._settings import Settings
 from bot.conversations import (
@@ -426,6 +426,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         marketing_config(settings),
         churn=churn_risk,
         events=recommendations.events_of,
+        outside_audience=anonymous_webchat(conversations),
     )
     # Its own engine and storage threads: a webhook's acknowledgement (one insert) must not
     # wait behind the conversation work queued on the main pool.

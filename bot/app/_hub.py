@@ -20,7 +20,7 @@ from pydantic import BaseModel, SecretStr
 from starlette.types import ASGIApp
 
 from bot.app._analytics import Analytics, build_analytics
-from bot.app._apps import app_jobs, mount_apps
+from bot.app._apps import app_jobs, mount_apps, reach_outside_windows
 from bot.app._churn_features import churn_context
 from bot.app._churn_job import churn_jobs
 from bot.app._container import (
@@ -293,7 +293,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         identity=webchat.CustomerIdentity(
             settings.webchat_identity_secret.get_secret_value()
             if settings.webchat_identity_secret is not None
-            else None
+            else None,
+            settings.webchat_identity_max_age_s,
         ),
     )
     hub.media.subscribe(chat.media_read)
@@ -301,6 +302,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sio = sio
     # Messaging apps (WeChat…): each one mounted only when its settings are complete.
     apps = mount_apps(app, hub)
+    reach_outside_windows(settings, apps, hub.campaigns)
     app.state.apps = apps  # for tests and benchmarks
     jobs = Jobs(
         [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.app._secrets import kept_secret
 from bot.app._settings import Settings
@@ -16,16 +16,23 @@ from bot.marketing import (
     Courier,
     DeliveryFailed,
     EmailCourier,
+    Exclusion,
     LinkSigner,
     MarketingService,
+    OutsideAudience,
     SmtpConfig,
 )
 from bot.orders import OrderChange
-from bot.storage import Database
+from bot.outbox import SendFailed, Undeliverable
+from bot.storage import Database, utcnow
+from channels.webchat import CHANNEL as WEBCHAT
+from channels.wechat import WeChatApi
 
 logger = logging.getLogger(__name__)
 
 KEY_FILE = "marketing-link.key"
+# The failure of a contact whose id is an anonymous session id rather than the shop's.
+ANONYMOUS_SESSION = "anonymous session"
 HISTORY = 500  # messages read per page when looking for the customer's last message
 
 
@@ -44,11 +51,22 @@ class ConversationCourier:
         sender = identified_sender(message.channel, message.customer_id)
         conversation = await self._conversations.find(message.channel, sender)
         if conversation is None:
-            raise DeliveryFailed(f"the customer has no {message.channel} conversation yet")
+            raise DeliveryFailed(await self._why_none(message.channel, message.customer_id))
         payload = {"custom": {"kind": "marketing", "campaign": message.campaign}}
         if message.link:
             payload["custom"]["link"] = message.link
         await self._conversations.post(conversation, message.text, author="system", payload=payload)
+
+    async def _why_none(self, channel: str, customer_id: str) -> str:
+        """Why a contact has no conversation to post into: none yet, or (web chat) the contact
+        names an anonymous session id, which stands for no customer."""
+        sender = identified_sender(channel, customer_id)
+        if sender != customer_id and await self._conversations.find(channel, customer_id):
+            return (
+                f"{ANONYMOUS_SESSION}: a contact on {channel} is the shop's id of a customer its "
+                "site identified; an anonymous session has no person behind it"
+            )
+        return f"the customer has no {channel} conversation yet"
 
     async def last_inbound(self, customer_id: str, channel: str) -> datetime | None:
         """When the customer last wrote on ``channel`` (the apps' reply windows count from it)."""
@@ -63,6 +81,58 @@ class ConversationCourier:
                 break
             after = page[-1].id
         return latest
+
+
+class WeChatTemplateCourier:
+    """WeChat followers past the 48-hour customer-service window: the approved copy goes in a
+    template message the shop registered in the account's back office (``template_id``), in its
+    field ``field``, and the tracked link is the template's ``url``. WeChat's refusal (43004 no
+    longer follows, 40037 unknown template, 47003 bad data...) fails the delivery with its reason.
+    """
+
+    label = "template_message"
+
+    def __init__(self, api: WeChatApi, template_id: str, field: str) -> None:
+        self._api = api
+        self._template_id = template_id
+        self._field = field
+
+    async def deliver(self, message: CampaignMessage) -> None:
+        data = {self._field: {"value": message.copy}}
+        try:
+            await self._api.send_template(
+                message.customer_id, self._template_id, data, url=message.link
+            )
+        except (SendFailed, Undeliverable) as exc:
+            raise DeliveryFailed(f"WeChat template message: {exc}") from exc
+
+
+ANONYMOUS_DAYS = 30  # how far back a segment preview counts anonymous web-chat visitors
+
+
+def anonymous_webchat(conversations: ConversationService) -> OutsideAudience:
+    """What a segment preview says of anonymous web-chat visitors: how many wrote in the last
+    ``ANONYMOUS_DAYS`` days, and why none of them is a contact.
+
+    An anonymous session id is the browser's: it changes with the device or a cleared browser,
+    and anyone who has it can present it, so there is no stable person behind it who could give
+    (or withdraw) a marketing consent, and frequency caps could not follow them. Only customers
+    the shop's site identifies (``BOT_WEBCHAT_IDENTITY_SECRET``) are web-chat contacts."""
+
+    async def excluded() -> list[Exclusion]:
+        since = utcnow() - timedelta(days=ANONYMOUS_DAYS)
+        count = await conversations.anonymous_senders(WEBCHAT, since)
+        if count == 0:
+            return []
+        detail = (
+            f"{count} web-chat visitor(s) wrote in the last {ANONYMOUS_DAYS} days without the "
+            "shop's site identifying them: an anonymous session is a browser's id with no "
+            "stable person behind it, who could give no marketing consent, so it is no "
+            "contact; identify logged-in customers (BOT_WEBCHAT_IDENTITY_SECRET) to reach them"
+        )
+        return [Exclusion("anonymous_webchat", count, detail)]
+
+    return excluded
 
 
 def link_secret(settings: Settings) -> str:

@@ -220,6 +220,20 @@ class Settings(BaseSettings):
         default="https://api.weixin.qq.com",
         description="Base URL of the WeChat API (tests point it at a stand-in).",
     )
+    wechat_campaign_template_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="A template of the WeChat account's back office that carries campaign "
+        "messages to followers past the 48-hour customer-service window (the copy in "
+        "`BOT_WECHAT_CAMPAIGN_TEMPLATE_FIELD`, the tracked link as the template's `url`); unset: "
+        "those followers are skipped (`outside_48h_window`).",
+    )
+    wechat_campaign_template_field: str = Field(
+        default="thing1",
+        pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$",
+        description="The field of that template that gets the approved copy, as the back office "
+        "names it (`{{thing1.DATA}}` is `thing1`; `first` in older templates).",
+    )
     wecom_corp_id: str | None = Field(
         default=None, description="WeCom CorpID; unset: no WeCom channel."
     )
@@ -452,6 +466,15 @@ class Settings(BaseSettings):
         "renders the widget with `data-customer-id` and `data-customer-hash` = hex "
         "HMAC-SHA256 of the id under this secret (at least 32 characters); unset: "
         "identification is off and a widget that sends an id is told so and stays anonymous.",
+    )
+    webchat_identity_max_age_s: int = Field(
+        default=0,
+        ge=0,
+        le=366 * 24 * 3600,
+        description="Above 0: an identified web-chat customer's hash must carry an expiry "
+        "(`data-customer-expires`, unix seconds, signed in: HMAC of `<id>:<expires>`) at most "
+        "this many seconds ahead; 0: a hash without an expiry is taken too (one with an expiry "
+        "is still checked).",
     )
     media_max_upload_bytes: int = Field(
         default=10 * 1024 * 1024, description="Largest accepted voice message or image, in bytes."

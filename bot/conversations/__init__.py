@@ -33,7 +33,13 @@ from bot.conversations._summary import Summarizer, Summary, extractive_summary
 
 # The rule of who a sender is lives with the privacy module (it also names whom records belong
 # to); the conversations module speaks it too.
-from bot.privacy import IDENTIFIED_CHANNELS, customer_id, customer_key, identified_sender
+from bot.privacy import (
+    IDENTIFIED_CHANNELS,
+    customer_id,
+    customer_key,
+    identified_sender,
+    vouched_senders,
+)
 
 __all__ = [
     "IDENTIFIED_CHANNELS",
@@ -67,4 +73,5 @@ __all__ = [
     "extractive_summary",
     "identified_sender",
     "notice",
+    "vouched_senders",
 ]

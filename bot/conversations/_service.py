@@ -41,6 +41,7 @@ from bot.conversations._store import (
     last_notice_at,
     open_turn,
     previews,
+    recent_senders,
     replied_questions,
     sender_of,
     store_outbound,
@@ -74,6 +75,7 @@ VipLookup = Callable[[str, str], Awaitable[bool]]
 # The person an app identity is linked to (channel, sender), None when it is not linked.
 LinkedCustomer = Callable[[str, str], Awaitable[str | None]]
 TRANSCRIPT_MESSAGES = 30  # the latest messages a ticket opened for an unattended request carries
+MAX_COUNTED_SENDERS = 100_000  # a count of recent anonymous senders stops here
 
 
 @dataclass(frozen=True)
@@ -280,6 +282,14 @@ class ConversationService:
         """Customer messages and the bot replies with a payload that followed them, since
         ``since``, newest reply first (the insights module's knowledge-gap report reads them)."""
         return await self._db.transaction(lambda c: replied_questions(c, since, limit))
+
+    async def anonymous_senders(self, channel: str, since: datetime) -> int:
+        """How many senders wrote on ``channel`` since ``since`` whom the channel does not vouch
+        for (anonymous web-chat sessions), counted up to ``MAX_COUNTED_SENDERS``."""
+        senders = await self._db.transaction(
+            lambda c: recent_senders(c, channel, since, MAX_COUNTED_SENDERS)
+        )
+        return sum(1 for sender in senders if customer_id(channel, sender) is None)
 
     # ---- personal data: what the hub holds about a customer, and its erasure -------------
 

@@ -293,6 +293,22 @@ def sender_of(connection: Connection, conversation_id: str) -> str:
     return str(sender)
 
 
+def recent_senders(connection: Connection, channel: str, since: datetime, limit: int) -> list[str]:
+    """Senders on ``channel`` who wrote at least once since ``since`` (at most ``limit``)."""
+    query = (
+        select(Conversation.sender)
+        .join(Message, Message.conversation_id == Conversation.id)
+        .where(
+            Conversation.channel == channel,
+            Message.direction == "in",
+            Message.created_at >= since,
+        )
+        .group_by(Conversation.id, Conversation.sender)
+        .limit(limit)
+    )
+    return [str(sender) for sender in connection.execute(query).scalars()]
+
+
 def replied_questions(connection: Connection, since: datetime, limit: int) -> list[RepliedQuestion]:
     """Bot replies since ``since`` that carry a payload, newest first, each with the customer
     message it answered."""

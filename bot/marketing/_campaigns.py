@@ -60,7 +60,8 @@ PENDING, SENDING, SENT, SKIPPED, FAILED, HELD_OUT = (
 RECIPIENT_STATUSES = (PENDING, SENDING, SENT, SKIPPED, FAILED, HELD_OUT)
 # How long after the customer's last message a channel lets the shop write first: WeChat
 # Official Accounts' customer-service messages reach a customer within 48 hours of their last
-# message (error 45015 after that); a template message would be needed, and it is not sent.
+# message (error 45015 after that). Past it, only a courier given for that channel's window
+# (``Campaigns.reach_outside_window``: WeChat's template messages) reaches them; else a skip.
 REPLY_WINDOWS: dict[str, timedelta] = {"wechat": timedelta(hours=48)}
 # When the customer last wrote to the shop on a channel (None: never).
 LastInbound = Callable[[str, str], Awaitable[datetime | None]]
@@ -83,6 +84,11 @@ class CampaignMessage:
     text: str
     link: str | None
     unsubscribe: str  # a link that opts the customer out of marketing on this channel
+
+    @property
+    def copy(self) -> str:
+        """The approved copy alone, without the tracked link's line."""
+        return self.text.removesuffix(f"\n{self.link}") if self.link else self.text
 
 
 class Courier(Protocol):
@@ -240,6 +246,7 @@ class Campaigns:
         default_courier: Courier | None = None,
         last_inbound: LastInbound | None = None,
         reply_windows: Mapping[str, timedelta] = REPLY_WINDOWS,
+        window_couriers: Mapping[str, tuple[str, Courier]] | None = None,
         clock: Callable[[], datetime] = utcnow,
         lease: timedelta = timedelta(minutes=5),
         quiet_retry: timedelta = timedelta(minutes=30),
@@ -251,11 +258,18 @@ class Campaigns:
         self._default = default_courier
         self._last_inbound = last_inbound
         self._reply_windows = dict(reply_windows)
+        self._window_couriers = dict(window_couriers or {})
         self.links = links
         self._clock = clock
         self._lease = lease
         self._quiet_retry = quiet_retry
         self._batch = batch
+
+    def reach_outside_window(self, channel: str, label: str, courier: Courier) -> None:
+        """Deliver to ``channel``'s customers outside its reply window with ``courier``; their
+        rows are ``sent`` with the reason ``<label>: outside_<n>h_window`` (the wiring adds
+        WeChat's template messages, ``template_message``, once the app's API client exists)."""
+        self._window_couriers[channel] = (label, courier)
 
     # ---- campaigns ---------------------------------------------------------------------------
 
@@ -579,14 +593,18 @@ class Campaigns:
         if admission.refused is not None:
             await self._close(recipient_id, SKIPPED, admission.refused, now)
             return SKIPPED
+        courier = self._couriers.get(recipient.channel, self._default)
+        sent_reason = None
         outside = await self._outside_window(recipient.customer_id, recipient.channel, now)
         if outside is not None:
-            await self._marketing.release(admission)  # nothing went out: the caps stay free
-            await self._close(recipient_id, SKIPPED, outside, now)
-            return SKIPPED
+            if recipient.channel not in self._window_couriers:
+                await self._marketing.release(admission)  # nothing went out: the caps stay free
+                await self._close(recipient_id, SKIPPED, outside, now)
+                return SKIPPED
+            label, courier = self._window_couriers[recipient.channel]
+            sent_reason = f"{label}: {outside}"
         try:
             message = await self._compose(recipient, campaign)
-            courier = self._couriers.get(recipient.channel, self._default)
             if courier is None:
                 raise DeliveryFailed(f"no courier delivers on the {recipient.channel} channel")
             await courier.deliver(message)
@@ -600,7 +618,7 @@ class Campaigns:
             text = f"error: {type(exc).__name__}: {exc}"[:ERROR_CHARS]
             await self._close(recipient_id, FAILED, text, now)
             return FAILED
-        await self._close(recipient_id, SENT, None, now)
+        await self._close(recipient_id, SENT, sent_reason, now)
         return SENT
 
     async def _outside_window(self, customer_id: str, channel: str, now: datetime) -> str | None:

@@ -83,14 +83,30 @@ class Contact:
 
 
 @dataclass(frozen=True)
+class Exclusion:
+    """People the shop's channels saw who are no marketing contact, and why (a segment's
+    preview shows them, so a smaller audience than the visitors is not a mystery)."""
+
+    reason: str  # e.g. "anonymous_webchat"
+    count: int
+    detail: str
+
+
+# Who was seen on the channels but is no contact, read when a segment is previewed.
+OutsideAudience = Callable[[], Awaitable[list[Exclusion]]]
+
+
+@dataclass(frozen=True)
 class Preview:
-    """A segment before use: how many it matches, how many may be reached, a few members."""
+    """A segment before use: how many it matches, how many may be reached, a few members, and
+    who is outside the audience altogether (see ``Exclusion``)."""
 
     expression: str
     audience: int
     matched: int
     reachable: int  # matched and with a marketing opt-in on their channel
     sample: list[CustomerProfile]
+    excluded: list[Exclusion] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -128,8 +144,10 @@ class MarketingService:
         clock: Clock = utcnow,
         churn: ChurnLookup | None = None,
         events: EventLookup | None = None,
+        outside_audience: OutsideAudience | None = None,
     ) -> None:
         self._db = database
+        self._outside_audience = outside_audience
         self._churn = churn
         self._events = events
         self._consents = consents
@@ -259,6 +277,7 @@ class MarketingService:
             len(matched),
             sum(1 for p in matched if p.consented),
             matched[: max(0, min(sample, 100))],
+            await self._outside_audience() if self._outside_audience is not None else [],
         )
 
     async def members(self, expression: str) -> list[CustomerProfile]:

@@ -21,6 +21,7 @@ from bot.privacy._subjects import (
     customer_id,
     customer_key,
     identified_sender,
+    vouched_senders,
 )
 
 __all__ = [
@@ -51,4 +52,5 @@ __all__ = [
     "customer_key",
     "identified_sender",
     "redact",
+    "vouched_senders",
 ]

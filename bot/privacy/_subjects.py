@@ -38,6 +38,14 @@ def identified_sender(channel: str, customer_id: str) -> str:
     return VERIFIED_SENDER_PREFIX.get(channel, "") + customer_id
 
 
+def vouched_senders(customer_id: str) -> list[tuple[str, str]]:
+    """Every ``(channel, sender)`` under which a channel vouches that the shop's customer
+    ``customer_id`` writes (``rest``: the id; ``webchat``: ``customer:<id>``): where the
+    customer's own conversations are, whichever front end they used."""
+    channels = sorted(IDENTIFIED_CHANNELS | VERIFIED_SENDER_PREFIX.keys())
+    return [(channel, identified_sender(channel, customer_id)) for channel in channels]
+
+
 def customer_key(channel: str, sender: str) -> str:
     """Whom a customer's tickets and audit records name: the shop's customer id where the channel
     vouches for it, else ``channel:sender`` (a web-chat session id means nothing on its own)."""

@@ -119,6 +119,14 @@ class ProfileOut(BaseModel):
         )
 
 
+class ExclusionOut(BaseModel):
+    """People seen on a channel who are no marketing contact, and why."""
+
+    reason: str = Field(description="`anonymous_webchat`: unidentified web-chat visitors.")
+    count: int
+    detail: str
+
+
 class PreviewOut(BaseModel):
     """A segment's size before use."""
 
@@ -129,6 +137,10 @@ class PreviewOut(BaseModel):
         description="Matched customers with a marketing opt-in on their channel."
     )
     sample: list[ProfileOut]
+    excluded: list[ExclusionOut] = Field(
+        default_factory=list,
+        description="Who the channels saw but is outside the audience, with the reason.",
+    )
 
 
 class SendIn(_In):
@@ -515,6 +527,10 @@ def build_marketing_router(
             matched=found.matched,
             reachable=found.reachable,
             sample=[ProfileOut.of(p) for p in found.sample],
+            excluded=[
+                ExclusionOut(reason=e.reason, count=e.count, detail=e.detail)
+                for e in found.excluded
+            ],
         )
 
     @router.put("/segments/{name}")

@@ -1,5 +1,5 @@
 """The WeChat Official Account API the channel uses: access token, customer-service messages,
-media download; and how a stored message looks as a WeChat message.
+template messages, media download; and how a stored message looks as a WeChat message.
 
 httpx rather than wechatpy's ``WeChatClient``: that client is synchronous (requests) and would
 block the hub's event loop on every send; wechatpy still does the crypto and the parsing.
@@ -29,6 +29,15 @@ REFUSED = {
     43004: "the customer no longer follows the account (43004)",
     40003: "WeChat does not know this openid (40003)",
     43019: "the customer has blocked the account (43019)",
+}
+# Template messages (``message/template/send``) refused for good, beside those of REFUSED.
+TEMPLATE_REFUSED = {
+    **REFUSED,
+    40037: "WeChat does not know the template id (40037); check "
+    "BOT_WECHAT_CAMPAIGN_TEMPLATE_ID against the templates of the account's back office",
+    47003: "WeChat refused the template's data (47003): a field the template needs is missing, "
+    "or a value is longer than its field takes (a `thing` field takes 20 characters)",
+    43100: "WeChat refused the template message (43100): the template is being sent too often",
 }
 TEXT_LIMIT = 2000  # characters WeChat takes in one text message (it counts 2048 bytes)
 
@@ -125,6 +134,38 @@ class WeChatApi:
         if code in REFUSED:
             raise Undeliverable(REFUSED[code])
         raise SendFailed(f"WeChat answered {code}: {data.get('errmsg')}")
+
+    async def send_template(
+        self,
+        recipient: str,
+        template_id: str,
+        data: dict[str, dict[str, str]],
+        url: str | None = None,
+    ) -> int:
+        """Send one template message (it reaches a follower outside the 48-hour window); WeChat's
+        message id. ``Undeliverable`` when WeChat refuses it for good, ``SendFailed`` else."""
+
+        async def post(token: str) -> dict[str, Any]:
+            body: dict[str, Any] = {"touser": recipient, "template_id": template_id, "data": data}
+            if url:
+                body["url"] = url
+            response = await self._http.post(
+                f"{self._base}/cgi-bin/message/template/send",
+                params={"access_token": token},
+                json=body,
+            )
+            return _json(response)
+
+        try:
+            data_back = await self.token.call(post, _token_expired)
+        except httpx.HTTPError as exc:
+            raise SendFailed(f"WeChat's template API could not be reached: {exc!r}") from exc
+        code = int(data_back.get("errcode", 0))
+        if code == 0:
+            return int(data_back.get("msgid", 0))
+        if code in TEMPLATE_REFUSED:
+            raise Undeliverable(TEMPLATE_REFUSED[code])
+        raise SendFailed(f"WeChat answered {code}: {data_back.get('errmsg')}")
 
     async def fetch_media(self, media_id: str, folder: Path, max_bytes: int) -> Path:
         """Download a customer's voice message or image (temporary media, kept 3 days)."""

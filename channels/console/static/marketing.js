@@ -18,6 +18,7 @@
       "save": "保存修改", "empty": "暂无数据", "once": "单次", "triggered": "触发式",
       "scheduled": "已排期", "taking": "圈选中", "running": "发送中", "done": "已完成",
       "counts": "全部 {audience} 人，符合 {matched} 人，可触达 {reachable} 人",
+      "anonymous_webchat": "另有 {count} 位未经商城网站识别身份的网页聊天访客（近 30 天）不是营销联系人：匿名会话背后没有确定的人，无法征得营销同意。",
       "ran": "新增 {added} 位收件人；{outcomes}", "problems": "检查发现：",
       "loginFirst": "请先以主管身份登录工作台。",
       "build": "新建活动", "stepSegment": "1. 人群", "savedSegment": "已存人群",
@@ -51,6 +52,7 @@
       "once": "one-off", "triggered": "triggered", "scheduled": "scheduled", "taking": "selecting",
       "running": "sending", "done": "done",
       "counts": "{audience} in the audience, {matched} match, {reachable} reachable",
+      "anonymous_webchat": "{count} web-chat visitors (last 30 days) whom the shop's site did not identify are no contacts: an anonymous session has no stable person behind it to give marketing consent.",
       "ran": "{added} recipients added; {outcomes}", "problems": "The checker found: ",
       "loginFirst": "Log in to the console as a supervisor first.",
       "build": "New campaign", "stepSegment": "1. Segment", "savedSegment": "Saved segment",
@@ -139,10 +141,17 @@
     } catch (error) { fail(error); }
   }
 
+  // A preview's counts, then who is outside the audience altogether and why.
+  function countsText(p) {
+    const outside = (p.excluded || []).map((e) =>
+      e.reason === "anonymous_webchat" ? fill(d("anonymous_webchat"), e) : e.detail);
+    return [fill(d("counts"), p), ...outside].join(" ");
+  }
+
   function drawPreview() {
     const p = state.preview;
     if (!p) return;
-    $("preview-counts").textContent = fill(d("counts"), p);
+    $("preview-counts").textContent = countsText(p);
     rows("preview-rows", p.sample, (m) => [el("td", m.customer_id), el("td", m.channel),
       el("td", m.language || "–"), el("td", d(m.consented ? "yes" : "no"))], 4);
   }
@@ -192,7 +201,7 @@
   function drawBuilderPreview() {
     const p = state.builderPreview;
     if (!p) return;
-    $("b-counts").textContent = fill(d("counts"), p);
+    $("b-counts").textContent = countsText(p);
     $("b-sample").replaceChildren(...p.sample.map((m) =>
       el("li", `${m.customer_id} · ${m.channel} · ${m.language || "–"}`)));
   }

@@ -4,7 +4,8 @@
  *   <script src="https://HUB/widget/widget.js" data-language="zh" defer></script>
  *
  * A shop page with a logged-in customer adds data-customer-id and data-customer-hash (the hex
- * HMAC-SHA256 of the id, computed by the shop's server); the hub checks them on connect and
+ * HMAC-SHA256 of the id, computed by the shop's server), and optionally data-customer-expires
+ * (unix seconds; the hash is then of "id:expires"); the hub checks them on connect and
  * answers with an "identity" event, and the customer's chat is the same in every browser.
  *
  * Speaks the Rasa web-chat protocol over socket.io (session_request / session_confirm,
@@ -21,6 +22,9 @@
   var CUSTOMER = script.dataset.customerId || script.dataset.customerHash
     ? { customer_id: script.dataset.customerId || "", customer_hash: script.dataset.customerHash || "" }
     : null;
+  if (CUSTOMER && script.dataset.customerExpires) {
+    CUSTOMER.customer_expires = script.dataset.customerExpires;
+  }
   // An identified customer's session is kept apart from the anonymous one of the same browser.
   var STORE_KEY = "yx-webchat:" + BASE + (CUSTOMER ? ":customer:" + CUSTOMER.customer_id : "");
   var MAX_RECORD_S = 60;
