@@ -17,7 +17,7 @@ from bot.app import Settings, create_app
 from bot.app._container import HubServices
 from bot.marketing import OPT_OUT_CONFIRMATION
 from bot.orders import OrderService
-from tests.app_standin import AppStandIn, running
+from tests.app_standin import AppStandIn, drain
 from tests.smtp_server import Mailbox, body_of, smtp_server
 
 KEY = "m" * 32
@@ -25,12 +25,6 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 SHOP = "https://shop.example/spring"
 TELEGRAM_SECRET = "hub_secret-123"
 CHAT = 424242
-
-
-@pytest.fixture
-def stand_in() -> Iterator[AppStandIn]:
-    with running(AppStandIn()) as server:
-        yield server
 
 
 @pytest.fixture
@@ -84,11 +78,6 @@ def telegram_says(client: TestClient, text: str) -> None:
     }
     headers = {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET}
     assert client.post("/channels/telegram", json=update, headers=headers).status_code == 200
-
-
-def drain(client: TestClient) -> None:
-    for enabled in client.app.state.apps.enabled:  # type: ignore[attr-defined]
-        client.portal.call(enabled.connector.drain)  # type: ignore[union-attr]
 
 
 def test_send_click_order_conversion_through_the_hub(

@@ -4,6 +4,8 @@ bandit against the oracle, the bid agent never overspending; and the command lin
 from __future__ import annotations
 
 import json
+import sqlite3
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 
@@ -127,7 +129,26 @@ def test_the_preview_command_reads_the_hub_database(
         "matched": 0,
         "reachable": 0,
         "sample": [],
+        "excluded": [],
     }
+    # An anonymous web-chat visitor who wrote today: outside the audience, and said why.
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(" ")
+    with sqlite3.connect(tmp_path / "hub.db") as db:
+        db.execute(
+            "INSERT INTO conversations (public_id, channel, sender, mode, created_at, updated_at)"
+            " VALUES ('c-anon', 'webchat', '3f2a9c0d', 'bot', ?, ?)",
+            (now, now),
+        )
+        db.execute(
+            "INSERT INTO messages (conversation_id, direction, author, text, status, created_at)"
+            " SELECT id, 'in', 'customer', '你好', 'answered', ? FROM conversations"
+            " WHERE public_id = 'c-anon'",
+            (now,),
+        )
+    seen = runner.invoke(app, ["marketing", "preview", 'language == "zh"'])
+    assert seen.exit_code == 0, seen.output
+    (excluded,) = json.loads(seen.stdout)["excluded"]
+    assert (excluded["reason"], excluded["count"]) == ("anonymous_webchat", 1)
     bad = runner.invoke(app, ["marketing", "preview", "language = 'zh'"])
     assert bad.exit_code == 2
     assert "column 10" in bad.stderr

@@ -22,15 +22,8 @@ from bot.app._container import HubServices
 from bot.app._marketing import ConversationCourier
 from bot.marketing import CampaignDraft, Campaigns, Contact, CopyBrief, Variant
 from bot.storage import utcnow
-from tests.app_standin import AppStandIn, running
-from tests.test_channels_wechat import OPENID, drain, settings_for, signed_post, text_xml
-
-
-@pytest.fixture
-def stand_in() -> Iterator[AppStandIn]:
-    with running(AppStandIn()) as server:
-        yield server
-
+from tests.app_standin import AppStandIn, drain
+from tests.test_channels_wechat import OPENID, settings_for, signed_post, text_xml
 
 TEMPLATE = "tmpl-Campaign_01"  # the template the shop registered in the back office
 SHOP_PAGE = "https://shop.example/sale"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -16,6 +17,7 @@ import typer
 
 from bot.app._cli_settings import cli_settings
 from bot.app._container import marketing_config, recommend_service
+from bot.app._marketing import anonymous_webchat
 from bot.marketing import (
     CopyChecker,
     MarketingError,
@@ -64,6 +66,7 @@ def preview(
                 ConsentService(database),
                 recommend_service(settings, database).profile,
                 marketing_config(settings),
+                outside_audience=anonymous_webchat(database),
             )
             found = await marketing.preview(expression, sample)
             return {
@@ -72,6 +75,7 @@ def preview(
                 "matched": found.matched,
                 "reachable": found.reachable,
                 "sample": [p.as_json() for p in found.sample],
+                "excluded": [asdict(e) for e in found.excluded],
             }
         finally:
             database.dispose()

@@ -426,7 +426,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         marketing_config(settings),
         churn=churn_risk,
         events=recommendations.events_of,
-        outside_audience=anonymous_webchat(conversations),
+        outside_audience=anonymous_webchat(database),
     )
     # Its own engine and storage threads: a webhook's acknowledgement (one insert) must not
     # wait behind the conversation work queued on the main pool.

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from bot.app._secrets import kept_secret
 from bot.app._settings import Settings
-from bot.conversations import ConversationService, identified_sender
+from bot.conversations import ConversationService, anonymous_senders, identified_sender
 from bot.marketing import (
     CampaignMessage,
     Campaigns,
@@ -110,7 +110,7 @@ class WeChatTemplateCourier:
 ANONYMOUS_DAYS = 30  # how far back a segment preview counts anonymous web-chat visitors
 
 
-def anonymous_webchat(conversations: ConversationService) -> OutsideAudience:
+def anonymous_webchat(database: Database) -> OutsideAudience:
     """What a segment preview says of anonymous web-chat visitors: how many wrote in the last
     ``ANONYMOUS_DAYS`` days, and why none of them is a contact.
 
@@ -121,7 +121,7 @@ def anonymous_webchat(conversations: ConversationService) -> OutsideAudience:
 
     async def excluded() -> list[Exclusion]:
         since = utcnow() - timedelta(days=ANONYMOUS_DAYS)
-        count = await conversations.anonymous_senders(WEBCHAT, since)
+        count = await anonymous_senders(database, WEBCHAT, since)
         if count == 0:
             return []
         detail = (

@@ -26,6 +26,7 @@ from bot.conversations._service import (
     UnattendedRequest,
     UnattendedTickets,
     VipLookup,
+    anonymous_senders,
     csat_question,
 )
 from bot.conversations._store import ConversationPreview
@@ -66,6 +67,7 @@ __all__ = [
     "UnattendedRequest",
     "UnattendedTickets",
     "VipLookup",
+    "anonymous_senders",
     "csat_buttons",
     "csat_question",
     "customer_id",

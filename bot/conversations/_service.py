@@ -150,6 +150,15 @@ class ConversationLocks(Protocol):
     def hold(self, key: str) -> AbstractAsyncContextManager[None]: ...
 
 
+async def anonymous_senders(database: Database, channel: str, since: datetime) -> int:
+    """How many senders wrote on ``channel`` since ``since`` whom the channel does not vouch for
+    (anonymous web-chat sessions), counted up to ``MAX_COUNTED_SENDERS``."""
+    senders = await database.transaction(
+        lambda c: recent_senders(c, channel, since, MAX_COUNTED_SENDERS)
+    )
+    return sum(1 for sender in senders if customer_id(channel, sender) is None)
+
+
 class ConversationService:
     """Stores every message in both directions and routes customer messages by mode."""
 
@@ -286,10 +295,7 @@ class ConversationService:
     async def anonymous_senders(self, channel: str, since: datetime) -> int:
         """How many senders wrote on ``channel`` since ``since`` whom the channel does not vouch
         for (anonymous web-chat sessions), counted up to ``MAX_COUNTED_SENDERS``."""
-        senders = await self._db.transaction(
-            lambda c: recent_senders(c, channel, since, MAX_COUNTED_SENDERS)
-        )
-        return sum(1 for sender in senders if customer_id(channel, sender) is None)
+        return await anonymous_senders(self._db, channel, since)
 
     # ---- personal data: what the hub holds about a customer, and its erasure -------------
 
