@@ -266,11 +266,13 @@ async def test_every_vouched_conversation_of_a_customer_counts(platform: Platfor
     alice = await builder(platform).activity("alice", later)
     assert (alice.features["handoffs"], alice.features["complaints"]) == (2.0, 2.0)
     assert float(alice.features["sentiment_trend"]) < 0  # happy on REST first, angry later
+    assert alice.channel == "webchat"  # where she last wrote: a coupon reaches her there
     # Before the web-chat message only the REST conversation counts.
     [first] = await platform.conversations.history(webchat, limit=1)
     early = await builder(platform).activity("alice", first.created_at)
     assert early.features["sentiment_trend"] == 0.0
     assert float(early.features["sentiment_mean"]) > 0
+    assert early.channel == "rest"
 
 
 def _cli(args: list[str], var_dir: Path) -> tuple[int, str, str]:
@@ -417,6 +419,33 @@ async def test_coupon_needs_marketing_consent(platform: Platform) -> None:
     conversation = await platform.conversations.find("rest", "nope")
     assert conversation is not None
     assert [m.text for m in await platform.conversations.history(conversation)] == ["hello"]
+
+
+async def test_a_web_chat_customers_coupon_reaches_their_identified_chat(
+    platform: Platform,
+) -> None:
+    """Scored on the channel they last wrote on, an identified web-chat customer's coupon goes
+    to their own web-chat conversation, with the consent they gave there; none on REST."""
+    await say(platform, "rest", "wendy", "hello")
+    webchat = await say(platform, "webchat", "customer:wendy", "你好，我的积分怎么还没到")
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    activity = await builder(platform).activity("wendy", later)
+    assert activity.channel == "webchat"
+    rules = (RetentionRule("coupon_at_risk", "coupon", 0.5, holdout_share=0.01),)
+    effects = RetentionEffects(platform.conversations, platform.tickets, coupon_code="STAY10")
+    desk = RetentionDesk(platform.database, platform.consents, effects.as_mapping(), rules)
+    await platform.consents.grant("wendy", "marketing", "webchat")
+    score = ChurnScore("wendy", activity.channel, 0.9, 100.0, (), (), "m")
+    await platform.scores.replace([score])
+    [decision] = await desk.act(at_risk(await platform.scores.at_least(0.5)))
+    assert (decision.arm, decision.status) == ("treated", "done")
+    history = await platform.conversations.history(webchat)
+    assert [m.text for m in history if m.author == "system"] == [
+        "感谢您一直以来的支持！我们为您准备了一张专属优惠券（STAY10），下次下单时可直接使用。"
+    ]
+    rest = await platform.conversations.find("rest", "wendy")
+    assert rest is not None
+    assert [m.text for m in await platform.conversations.history(rest)] == ["hello"]
 
 
 async def test_console_reads_the_top_reasons_in_both_languages(platform: Platform) -> None:

@@ -31,6 +31,7 @@ from bot.conversations import (
     ConversationService,
     StoredMessage,
     customer_id,
+    identified_sender,
     vouched_senders,
 )
 from bot.handoff import HandoffService
@@ -126,7 +127,7 @@ class ChurnFeatureBuilder:
         features: dict[str, float | str] = {"tier": tier or "unknown"}
         # Orders are dated in the shop's time zone: a UTC date is a day off for part of the day.
         features |= order_features(orders, self._orders.date_of(as_of))
-        messages, handoffs = await self._conversations_of(customer_id, as_of)
+        messages, handoffs, channel = await self._conversations_of(customer_id, as_of)
         tickets = [t for t in await self._tickets_of(customer_id) if t.created_at < as_of]
         features |= self._conversation_features(messages, handoffs)
         features |= ticket_features(tickets, as_of)
@@ -137,7 +138,7 @@ class ChurnFeatureBuilder:
         scores = [float(str(h["csat"])) for h in handoffs if h.get("csat") is not None]
         scores += [float(t.satisfaction) for t in tickets if t.satisfaction is not None]
         features["csat"] = float(np.mean(scores)) if scores else math.nan
-        return CustomerActivity(customer_id, CUSTOMER_CHANNEL, features)
+        return CustomerActivity(customer_id, channel, features)
 
     async def activities(
         self, as_of: datetime, customer_ids: Iterable[str] | None = None
@@ -148,22 +149,28 @@ class ChurnFeatureBuilder:
 
     async def _conversations_of(
         self, customer_id: str, as_of: datetime
-    ) -> tuple[list[StoredMessage], list[dict[str, object]]]:
+    ) -> tuple[list[StoredMessage], list[dict[str, object]], str]:
         """The messages (in time order) and handoffs before ``as_of`` of every conversation a
         channel vouches is the customer's: the shop's back end on ``rest`` and the web chat of
-        an identified customer alike (an anonymous session is nobody's)."""
+        an identified customer alike (an anonymous session is nobody's); and the channel the
+        customer last wrote on (where a retention coupon reaches them; ``rest`` if none)."""
         messages: list[StoredMessage] = []
         handoffs: list[dict[str, object]] = []
+        latest: tuple[datetime, str] | None = None
         for channel, sender in vouched_senders(customer_id):
             conversation = await self._conversations.find(channel, sender)
             if conversation is None:
                 continue
             history = await self._conversations.history(conversation, limit=MAX_MESSAGES)
-            messages += [m for m in history if m.created_at < as_of]
+            before = [m for m in history if m.created_at < as_of]
+            messages += before
+            wrote = [m.created_at for m in before if m.direction == "in"]
+            if wrote and (latest is None or max(wrote) > latest[0]):
+                latest = max(wrote), channel
             exported = await self._handoffs.export_conversation(conversation)
             handoffs += [h for h in exported["handoffs"] if _before(h.get("requested_at"), as_of)]
         messages.sort(key=lambda m: m.created_at)  # the sentiment trend reads them in time order
-        return messages, handoffs
+        return messages, handoffs, latest[1] if latest is not None else CUSTOMER_CHANNEL
 
     async def _tickets_of(self, customer_id: str) -> list[TicketView]:
         found: list[TicketView] = []
@@ -362,7 +369,10 @@ class RetentionEffects:
     follow_up_team: str = "general"
 
     async def coupon(self, customer: AtRiskCustomer, rule: RetentionRule) -> str:
-        conversation = await self.conversations.find(customer.channel, customer.customer_id)
+        # The customer's own conversation on the channel they last wrote on (the identified
+        # web chat's sender is ``customer:<id>``); consent was checked on that channel.
+        sender = identified_sender(customer.channel, customer.customer_id)
+        conversation = await self.conversations.find(customer.channel, sender)
         if conversation is None:
             raise RetentionUndeliverable("the customer has no conversation to send the coupon to")
         history = await self.conversations.history(conversation, limit=20)
