@@ -26,11 +26,12 @@ run: setup
 
 # Tests that need no Rasa process run on both cores (pytest-xdist, a test file per worker), but
 # the API fuzzing (schemathesis reports no failure under xdist, checked);
-# the integration tests then share one platform, started once.
+# the integration tests then share one platform, started once. The slowest tests are listed
+# (--durations) so a run that grows towards CI's 45 minutes shows where the time goes.
 test: setup-test lint typecheck validate
-	$(PY) -m pytest -m "not integration and not fuzz" -n 2 --dist loadfile
+	$(PY) -m pytest -m "not integration and not fuzz" -n 2 --dist loadfile --durations=15
 	$(PY) -m pytest -m fuzz
-	$(PY) -m pytest -m integration
+	$(PY) -m pytest -m integration --durations=15
 
 lint: setup-test
 	$(VENV)/bin/ruff check .
