@@ -1,7 +1,7 @@
 """Intent-model training seconds at 10,000 examples / 80 intents; prints JSON.
 
     .venv-rasa/bin/python -m bench.nlu_train [--examples 10000] [--intents 80] [--no-e5]
-        [--compare-previous] [--embedding-cache FILE]
+        [--no-tfidf] [--compare-previous] [--embedding-cache FILE] [--against FILE]
 
 Runs in the Rasa environment (the model is ``bot.rasa_components.IntentClassifier``'s). The set
 is built from the outside data (nlu_data/outside) and the project's training data: the 80
@@ -21,10 +21,16 @@ first training, the fit the model used before (scikit-learn's ``LogisticRegressi
 on one stacked sparse matrix, from zero each time), and reports how far its predictions on the
 training texts agree with the new fit's (both minimise the same objective).
 
-Each step reports wall seconds, split into embedding and fitting, and the process's CPU
-seconds (on a shared machine the wall time depends on the load; the load average is printed at
-the start and the end). Each step is also printed to stderr as it ends, so an interrupted run
-leaves its finished steps.
+``--against FILE`` also trains, step by step in the same run, with another version of the model
+module (for instance main's: ``git show main:bot/rasa_components/intent_model.py > old.py``),
+each version with its own embedding cache (empty, or a copy of ``--embedding-cache``): its
+results are under ``"against"`` in each step, and the two alternate which goes first, so that a
+change of load on a shared machine falls on both.
+
+Each step reports wall seconds, split into embedding (``cold`` when the cache held none of the
+texts) and fitting, and the process's CPU seconds (on a shared machine the wall time depends on
+the load; the load average is printed at the start and the end). Each step is also printed to
+stderr as it ends, so an interrupted run leaves its finished steps.
 """
 
 from __future__ import annotations
@@ -32,9 +38,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
+import importlib.util
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -125,6 +133,7 @@ def _train(
         before = len(store)
         vectors = store.embed(texts, encoder)  # timed apart from the fit
         embed_seconds = time.monotonic() - started
+        embed_cpu_seconds = time.process_time() - cpu_started
         newly = len(store) - before
         lookup = dict(zip(texts, vectors, strict=True))
 
@@ -133,7 +142,7 @@ def _train(
 
             return np.stack([lookup[t] for t in batch])
     else:
-        newly = 0
+        newly, embed_cpu_seconds = 0, 0.0
     fit_started, fit_cpu_started = time.monotonic(), time.process_time()
     model = model_module.IntentModel.fit(texts, labels, settings, embed, previous)
     fit_seconds = time.monotonic() - fit_started
@@ -142,9 +151,12 @@ def _train(
         "intents": len(model.classes),
         "newly_embedded": newly,
         "warm_start": previous is not None,
+        "embedding_cache": "cold" if newly == len(set(texts)) else "warm",
         "embed_seconds": round(embed_seconds, 1),
+        "embed_cpu_seconds": round(embed_cpu_seconds, 1),
         "fit_seconds": round(fit_seconds, 1),
         "fit_cpu_seconds": round(time.process_time() - fit_cpu_started, 1),
+        "iterations": getattr(model, "iterations", None),
         "total_seconds": round(time.monotonic() - started, 1),
         "cpu_seconds": round(time.process_time() - cpu_started, 1),
     }
@@ -180,6 +192,19 @@ def _previous_fit(
     }
 
 
+def _module_from_file(path: Path) -> Any:
+    """Another version of the model module, loaded from its file under a name of its own."""
+    if not path.is_file():
+        raise SystemExit(f"--against: no such file {path}; give a copy of intent_model.py")
+    spec = importlib.util.spec_from_file_location("intent_model_against", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"--against: cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=10_000)
@@ -194,6 +219,12 @@ def main() -> None:
         "--embedding-cache",
         type=Path,
         help="start from this e5 cache (.npz, updated in place) instead of an empty one",
+    )
+    parser.add_argument("--no-tfidf", action="store_true", help="skip the TF-IDF-only runs")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another intent_model.py to time in the same run (results under 'against')",
     )
     args = parser.parse_args()
     # Imported here: the module lives in the Rasa environment (Python 3.10).
@@ -212,21 +243,46 @@ def main() -> None:
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "embedding_cache": "given" if args.embedding_cache else "empty at the start",
     }
+    versions = {"new": model_module}
+    if args.against:
+        versions["against"] = _module_from_file(args.against)
+        result["against"] = str(args.against)
     with tempfile.TemporaryDirectory(prefix="bench-nlu-") as folder:
-        cache = args.embedding_cache or Path(folder) / "e5.npz"
-        runs = [("tfidf", False)] + ([] if args.no_e5 else [("tfidf_e5", True)])
+        caches = {"new": args.embedding_cache or Path(folder) / "e5.npz"}
+        if args.against:
+            caches["against"] = Path(folder) / "e5-against.npz"
+            if args.embedding_cache:
+                shutil.copyfile(args.embedding_cache, caches["against"])
+        runs = [] if args.no_tfidf else [("tfidf", False)]
+        runs += [] if args.no_e5 else [("tfidf_e5", True)]
+        turn = 0
         for name, use_e5 in runs:
             result[name] = {}
-            previous = None
+            previous: dict[str, Any] = {version: None for version in versions}
             for step, data_set in (
                 ("first_training", first),
                 ("retraining_after_5_percent_new", later),
             ):
-                compare = args.compare_previous and use_e5 and previous is None
-                result[name][step], previous = _train(
-                    model_module, data_set, use_e5, cache, previous, compare
-                )
-                print(json.dumps({name: {step: result[name][step]}}), file=sys.stderr, flush=True)
+                compare = args.compare_previous and use_e5 and previous["new"] is None
+                order = list(versions) if turn % 2 == 0 else list(reversed(versions))
+                turn += 1
+                timed: dict[str, Any] = {}
+                for version in order:
+                    timed[version], previous[version] = _train(
+                        versions[version],
+                        data_set,
+                        use_e5,
+                        caches[version],
+                        previous[version],
+                        compare and version == "new",
+                    )
+                    timed[version]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+                    shown = {name: {step: {version: timed[version]}}}
+                    print(json.dumps(shown), file=sys.stderr, flush=True)
+                result[name][step] = timed.pop("new")
+                if timed:
+                    result[name][step]["against"] = timed["against"]
+                    result[name][step]["ran_first"] = order[0]
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=2))
 

