@@ -12,7 +12,12 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from bot.conversations import ConversationService, InboundMessage, Summarizer
+from bot.conversations import (
+    ConversationNotFound,
+    ConversationService,
+    InboundMessage,
+    Summarizer,
+)
 from bot.dialogue import DialogueUnavailable, RasaClient
 from bot.handoff import AgentDirectory, BusinessHours, HandoffService
 from bot.storage import Conversation, Database, Message, utcnow
@@ -75,6 +80,7 @@ async def test_a_customers_conversation_goes_with_handoffs_and_notes(modules: Mo
     mine = await say(modules, "c1", "My parcel is late")
     await say(modules, "c1", "Still nothing")
     theirs = await say(modules, "c2", "Hello")
+    assert [await modules.conversations.sender_of(c) for c in (mine, theirs)] == ["c1", "c2"]
     agent = await modules.agents.create("lead", "a-long-password", role="supervisor")
     for conversation_id in (mine, theirs):
         ticket = await modules.handoffs.request(
@@ -96,6 +102,8 @@ async def test_a_customers_conversation_goes_with_handoffs_and_notes(modules: Mo
         "summaries": 0,
     }
     assert await modules.conversations.export_customer("rest", "c1") is None
+    with pytest.raises(ConversationNotFound):  # not even the hub's memory keeps who it was
+        await modules.conversations.sender_of(mine)
     assert await modules.conversations.erase_customer("rest", "c1") == {
         "conversations": 0,
         "messages": 0,
@@ -110,7 +118,7 @@ async def test_a_customers_conversation_goes_with_handoffs_and_notes(modules: Mo
 
 
 async def test_retention_counts_then_deletes_only_old_messages(modules: Modules) -> None:
-    await say(modules, "old", "An old question")
+    old = await say(modules, "old", "An old question")
     await say(modules, "idle", "Another old question")
     await say(modules, "mixed", "Old part")
     long_ago = utcnow() - timedelta(days=400)
@@ -128,6 +136,8 @@ async def test_retention_counts_then_deletes_only_old_messages(modules: Modules)
     assert await modules.conversations.expire_messages(cutoff, dry_run=True) == counted
     assert await modules.conversations.expire_messages(cutoff, dry_run=False) == counted
     assert await modules.conversations.find("rest", "old") is None
+    with pytest.raises(ConversationNotFound):
+        await modules.conversations.sender_of(old)
     assert await modules.conversations.find("rest", "idle") is None
     mixed = await modules.conversations.export_customer("rest", "mixed")
     assert mixed is not None

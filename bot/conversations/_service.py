@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
@@ -76,6 +77,8 @@ VipLookup = Callable[[str, str], Awaitable[bool]]
 LinkedCustomer = Callable[[str, str], Awaitable[str | None]]
 TRANSCRIPT_MESSAGES = 30  # the latest messages a ticket opened for an unattended request carries
 MAX_COUNTED_SENDERS = 100_000  # a count of recent anonymous senders stops here
+# Conversations whose customer's id is kept in memory: every reply's delivery asks for it.
+KNOWN_SENDERS = 10_000
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,9 @@ class ConversationService:
         # Per conversation, the read of its latest message's intent that runs after the reply
         # was sent; the next message goes to Rasa only once it is done (see _read_intent_later).
         self._intent_reads: dict[str, asyncio.Task[None]] = {}
+        # Conversation id -> the channel's id of its customer, which never changes: the apps'
+        # connectors ask for it on every reply, and a message just received already says it.
+        self._senders: OrderedDict[str, str] = OrderedDict()
 
     async def receive(self, inbound: InboundMessage) -> Turn:
         """Handle one customer message; raises ``MessageRejected`` or ``DialogueUnavailable``.
@@ -236,6 +242,7 @@ class ConversationService:
             if early is not None:
                 early.cancel()
             raise
+        self._remember_sender(turn.conversation_id, inbound.sender)
         if early is not None and guess == turn.language:
             scoring = early
         else:
@@ -322,6 +329,7 @@ class ConversationService:
             partial(erase_conversation, conversation_id=conversation_id)
         )
         forgotten = self._summaries.forget(conversation_id) if self._summaries else 0
+        self._senders.pop(conversation_id, None)
         return {"conversations": 1, "messages": messages, **counts, "summaries": forgotten}
 
     async def expire_messages(self, before: datetime, *, dry_run: bool) -> dict[str, int]:
@@ -332,6 +340,8 @@ class ConversationService:
         )
         if not dry_run and counts["messages"] and self._summaries is not None:
             self._summaries.forget()
+        if not dry_run and counts["conversations"]:
+            self._senders.clear()  # some of them are gone; the rest are read again when asked
         return counts
 
     async def previews(self, conversation_ids: Sequence[str]) -> dict[str, ConversationPreview]:
@@ -341,7 +351,19 @@ class ConversationService:
 
     async def sender_of(self, conversation_id: str) -> str:
         """The channel's id of the conversation's customer."""
-        return await self._db.transaction(partial(sender_of, conversation_id=conversation_id))
+        known = self._senders.get(conversation_id)
+        if known is not None:
+            self._senders.move_to_end(conversation_id)
+            return known
+        sender = await self._db.transaction(partial(sender_of, conversation_id=conversation_id))
+        self._remember_sender(conversation_id, sender)
+        return sender
+
+    def _remember_sender(self, conversation_id: str, sender: str) -> None:
+        self._senders[conversation_id] = sender
+        self._senders.move_to_end(conversation_id)
+        if len(self._senders) > KNOWN_SENDERS:
+            self._senders.popitem(last=False)
 
     async def notify_mode(self, conversation_id: str, channel: str, mode: str) -> None:
         """Tell listeners a conversation changed mode (the console acts on handoffs)."""

@@ -8,7 +8,6 @@ is downloaded. Weights are stored as plain arrays (no pickle), so a model file c
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyp
 from sklearn.metrics import f1_score, log_loss  # type: ignore[import-untyped]
 
 from bot.insights._corpus import MAX_CHARS
-from bot.insights._vectors import Matrix, VectorCache
+from bot.insights._vectors import Matrix, SharedVectors, VectorCache
 from knowledge import Embedder
 
 logger = logging.getLogger(__name__)
@@ -135,12 +134,12 @@ class EmotionModel:
             raise ModelFileError(f"{emotion_path} has classes {self.emotion.classes}")
         # Bounded: the hub reads every customer message once, for as long as it runs.
         self._vectors = VectorCache(embedder, None, max_entries=LIVE_CACHE_ENTRIES)
-        self._lock = threading.Lock()
+        # Messages scored at the same time (a burst of first messages) share one e5 call.
+        self._shared = SharedVectors(self._vectors)
 
     def vectors(self, texts: Sequence[str]) -> Matrix:
         """e5 vectors of the texts, cut to the length the heads were trained on."""
-        with self._lock:
-            return self._vectors.embed([t[:MAX_CHARS] for t in texts])
+        return self._shared.embed([t[:MAX_CHARS] for t in texts])
 
     def positive(self, texts: Sequence[str]) -> list[float]:
         """P(positive) of each text."""

@@ -6,6 +6,10 @@ it for good. A due row is claimed by pushing its next attempt past a lease, so t
 hub replicas on one database) never send it at the same time, and a worker that dies mid-send
 leaves it to be picked up after the lease. Inbound deliveries are kept by the app's message id:
 the database's unique key is what tells a retry from a new message, across replicas.
+
+The units of work every message passes through (keep a delivery, mark it handled, enqueue, claim,
+record the send) are Core statements built once, at import: through the ORM they cost several
+times the CPU of the SQL itself (object construction, flushes, a cache key per statement).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, null, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, null, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,6 +36,57 @@ Sender = Callable[[str, dict[str, Any]], Awaitable[None]]
 PENDING, SENT, GAVE_UP = "pending", "sent", "gave_up"
 RECEIVED, HANDLED = "received", "handled"
 ERROR_CHARS = 500
+
+_INSERT_INBOUND = insert(InboundRow).returning(InboundRow.id)
+_MARK_HANDLED = (
+    update(InboundRow)
+    .where(InboundRow.id == bindparam("inbound_id"))
+    .values(status=HANDLED, body=null(), handled_at=bindparam("now"))
+)
+_INSERT_OUTBOUND = insert(OutboundRow).returning(OutboundRow.id)
+_DUE_COLUMNS = (
+    OutboundRow.id,
+    OutboundRow.channel,
+    OutboundRow.recipient,
+    OutboundRow.body,
+    OutboundRow.attempts,
+    OutboundRow.next_attempt_at,
+)
+# One message claimed in one statement: of two claimers, the database lets one move the row.
+_CLAIM_ONE = (
+    update(OutboundRow)
+    .where(
+        OutboundRow.id == bindparam("message_id"),
+        OutboundRow.status == PENDING,
+        OutboundRow.next_attempt_at <= bindparam("now"),
+    )
+    .values(next_attempt_at=bindparam("lease_until"))
+    .returning(*_DUE_COLUMNS)
+)
+_WHERE_SENT = OutboundRow.id == bindparam("message_id")
+# What a send changes, by its outcome: a sent message keeps its lease time, a pending one gets
+# its next attempt, a given-up one neither.
+_RECORD = {
+    SENT: update(OutboundRow)
+    .where(_WHERE_SENT)
+    .values(
+        attempts=bindparam("attempts"),
+        status=SENT,
+        last_error=bindparam("last_error"),
+        sent_at=bindparam("now"),
+    ),
+    PENDING: update(OutboundRow)
+    .where(_WHERE_SENT)
+    .values(
+        attempts=bindparam("attempts"),
+        status=PENDING,
+        last_error=bindparam("last_error"),
+        next_attempt_at=bindparam("next_attempt_at"),
+    ),
+    GAVE_UP: update(OutboundRow)
+    .where(_WHERE_SENT)
+    .values(attempts=bindparam("attempts"), status=GAVE_UP, last_error=bindparam("last_error")),
+}
 
 
 @dataclass(frozen=True)
@@ -71,6 +126,21 @@ class OutboundMessage:
 
 
 @dataclass(frozen=True)
+class _Due:
+    """A claimed outbox row: what a send needs of it."""
+
+    id: int
+    channel: str
+    recipient: str
+    body: dict[str, Any]
+    attempts: int
+
+    @classmethod
+    def of(cls, row: Row[Any] | OutboundRow) -> _Due:
+        return cls(row.id, row.channel, row.recipient, row.body, row.attempts)
+
+
+@dataclass(frozen=True)
 class PendingInbound:
     """An inbound delivery accepted but not handled yet."""
 
@@ -99,29 +169,24 @@ class Outbox:
     ) -> int | None:
         """Keep a delivery; its row id, or None when ``message_id`` was seen before (a retry)."""
 
-        def insert(session: Session) -> int:
-            row = InboundRow(channel=channel, message_id=message_id, body=body, status=RECEIVED)
-            session.add(row)
-            session.flush()
-            return row.id
+        values = {"channel": channel, "message_id": message_id, "body": body, "status": RECEIVED}
+
+        def insert(connection: Connection) -> int:
+            return int(connection.execute(_INSERT_INBOUND, values).scalar_one())
 
         try:
             # The app waits for this insert before it hears "received" (WeChat gives 5 s).
-            return await self._db.session(insert, urgent=True)
+            return await self._db.transaction(insert, urgent=True)
         except IntegrityError:
             return None
 
     async def handled(self, inbound_id: int) -> None:
         """The delivery reached the conversation: forget its text (the conversation keeps it)."""
 
-        def mark(session: Session) -> None:
-            session.execute(
-                update(InboundRow)
-                .where(InboundRow.id == inbound_id)
-                .values(status=HANDLED, body=null(), handled_at=utcnow())
-            )
+        def mark(connection: Connection) -> None:
+            connection.execute(_MARK_HANDLED, {"inbound_id": inbound_id, "now": utcnow()})
 
-        await self._db.session(mark)
+        await self._db.transaction(mark)
 
     async def unhandled(self, older_than: timedelta, limit: int = 100) -> list[PendingInbound]:
         """Deliveries accepted more than ``older_than`` ago and still not handled (the hub
@@ -161,33 +226,38 @@ class Outbox:
     ) -> int | None:
         """Store a message for sending; its id, or None when ``source_id`` was enqueued before."""
 
-        def insert(session: Session) -> int:
-            row = OutboundRow(
-                channel=channel,
-                recipient=recipient,
-                conversation_id=conversation_id,
-                source_id=source_id,
-                body=body,
-                status=PENDING,
-                attempts=0,
-                next_attempt_at=utcnow(),
-            )
-            session.add(row)
-            session.flush()
-            return row.id
+        values = {
+            "channel": channel,
+            "recipient": recipient,
+            "conversation_id": conversation_id,
+            "source_id": source_id,
+            "body": body,
+            "status": PENDING,
+            "attempts": 0,
+        }
+
+        def insert(connection: Connection) -> int:
+            now = utcnow()
+            row = {**values, "created_at": now, "next_attempt_at": now}
+            return int(connection.execute(_INSERT_OUTBOUND, row).scalar_one())
 
         try:
             # The app waits for this insert before it hears "received" (WeChat gives 5 s).
-            return await self._db.session(insert, urgent=True)
+            return await self._db.transaction(insert, urgent=True)
         except IntegrityError:
             return None
 
     async def deliver(self, message_id: int, senders: Mapping[str, Sender]) -> str | None:
         """Try one message now if it is due; its status afterwards (None: not claimed)."""
-        claimed = await self._claim(OutboundRow.id == message_id, limit=1)
-        for row in claimed:
-            return await self._send(row, senders)
-        return None
+        now = utcnow()
+        key = {"message_id": message_id, "now": now, "lease_until": now + self.policy.lease}
+
+        def claim(connection: Connection) -> _Due | None:
+            row = connection.execute(_CLAIM_ONE, key).first()
+            return None if row is None else _Due.of(row)
+
+        claimed = await self._db.transaction(claim)
+        return None if claimed is None else await self._send(claimed, senders)
 
     async def deliver_due(self, senders: Mapping[str, Sender], limit: int = 200) -> dict[str, int]:
         """Send every due message of the channels in ``senders``; counts by resulting status."""
@@ -281,13 +351,13 @@ class Outbox:
 
     # ---- internals ----------------------------------------------------------------------
 
-    async def _claim(self, which: Any, limit: int) -> list[OutboundRow]:
+    async def _claim(self, which: Any, limit: int) -> list[_Due]:
         now = utcnow()
         lease_until = now + self.policy.lease
 
-        def claim(session: Session) -> list[OutboundRow]:
-            rows = session.scalars(
-                select(OutboundRow)
+        def claim(connection: Connection) -> list[_Due]:
+            rows = connection.execute(
+                select(*_DUE_COLUMNS)
                 .where(which, OutboundRow.status == PENDING, OutboundRow.next_attempt_at <= now)
                 .order_by(OutboundRow.id)
                 .limit(limit)
@@ -295,7 +365,7 @@ class Outbox:
             claimed = []
             for row in rows:
                 # Conditional on the attempt time read: of two claimers, one moves the row.
-                moved = session.execute(
+                moved = connection.execute(
                     update(OutboundRow)
                     .where(
                         OutboundRow.id == row.id,
@@ -304,14 +374,13 @@ class Outbox:
                     )
                     .values(next_attempt_at=lease_until)
                 )
-                if moved.rowcount == 1:  # type: ignore[attr-defined]
-                    session.expunge(row)
-                    claimed.append(row)
+                if moved.rowcount == 1:
+                    claimed.append(_Due.of(row))
             return claimed
 
-        return await self._db.session(claim)
+        return await self._db.transaction(claim)
 
-    async def _send(self, row: OutboundRow, senders: Mapping[str, Sender]) -> str:
+    async def _send(self, row: _Due, senders: Mapping[str, Sender]) -> str:
         sender = senders.get(row.channel)
         attempts = row.attempts + 1
         error: str | None = None
@@ -330,13 +399,11 @@ class Outbox:
         if status == PENDING and attempts >= self.policy.max_attempts:
             error, status = f"gave up after {attempts} attempts; last error: {error}", GAVE_UP
         now = utcnow()
-        values: dict[str, Any] = {"attempts": attempts, "status": status, "last_error": error}
-        if status == SENT:
-            values["sent_at"] = now
-        elif status == PENDING:
+        values: dict[str, Any] = {"message_id": row.id, "attempts": attempts, "now": now}
+        values["last_error"] = None if error is None else error[:ERROR_CHARS]
+        if status == PENDING:
             values["next_attempt_at"] = now + self.policy.wait_after(attempts)
         if error is not None:
-            values["last_error"] = error[:ERROR_CHARS]
             logger.warning(
                 "Outbox message %d on %s: attempt %d failed (%s): %s",
                 row.id,
@@ -346,10 +413,10 @@ class Outbox:
                 error[:ERROR_CHARS],
             )
 
-        def record(session: Session) -> None:
-            session.execute(update(OutboundRow).where(OutboundRow.id == row.id).values(**values))
+        def record(connection: Connection) -> None:
+            connection.execute(_RECORD[status], values)
 
-        await self._db.session(record)
+        await self._db.transaction(record)
         return status
 
 

@@ -64,10 +64,13 @@ class Database:
             max_workers=URGENT_WORKERS, thread_name_prefix="db-urgent"
         )
 
-    async def transaction(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work(connection)`` in one transaction on a storage thread; commit on success."""
+    async def transaction(self, work: Callable[[Connection], T], *, urgent: bool = False) -> T:
+        """Run ``work(connection)`` in one transaction on a storage thread; commit on success.
+
+        ``urgent``: as for :meth:`session`."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._in_transaction, work)
+        executor = self._urgent if urgent else self._executor
+        return await loop.run_in_executor(executor, self._in_transaction, work)
 
     async def session(self, work: Callable[[Session], T], *, urgent: bool = False) -> T:
         """Run ``work(session)`` in one ORM session on a storage thread; commit on success.
