@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import add_embedding_threads
 from bot.language import detect_language
 from knowledge import (
     AnswerCache,
@@ -135,13 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Answer latency at 10,000 FAQ entries.")
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument(
-        "--embedding-threads",
-        type=int,
-        default=1,
-        help="Threads of each e5 embedding, as BOT_EMBEDDING_THREADS gives the servers (default 1, "
-        "theirs); more make a short question spin for cores other processes hold.",
-    )
+    add_embedding_threads(parser)
     parser.add_argument("--redis", default=None, help="A Redis URL to measure that cache too.")
     args = parser.parse_args()
     set_embedding_threads(args.embedding_threads)

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import add_embedding_threads
 from bench.kb_cache import HashingPassages, _corpus, _p, query_mix
 from bot.app._engines import private_chroma
 from bot.language import detect_language
@@ -50,13 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="A Chroma server shared by replicas.")
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument(
-        "--embedding-threads",
-        type=int,
-        default=1,
-        help="Threads of each e5 embedding, as BOT_EMBEDDING_THREADS gives the servers (default 1, "
-        "theirs); more make a short question spin for cores other processes hold.",
-    )
+    add_embedding_threads(parser)
     args = parser.parse_args()
     set_embedding_threads(args.embedding_threads)
     results: dict[str, Any] = {

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import add_embedding_threads
 from bot.app import PROJECT_ROOT
 from bot.language import detect_language
 from knowledge import KnowledgeBase, KnowledgeConfig, evaluate, set_embedding_threads
@@ -154,13 +155,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument(
-        "--embedding-threads",
-        type=int,
-        default=1,
-        help="Threads of each e5 embedding, as BOT_EMBEDDING_THREADS gives the servers (default 1, "
-        "theirs); more make a short question spin for cores other processes hold.",
-    )
+    add_embedding_threads(parser)
     parser.add_argument("--work-dir", type=Path, default=PROJECT_ROOT / "var" / "bench-knowledge")
     parser.add_argument("--skip-quality", action="store_true")
     args = parser.parse_args()
