@@ -3,7 +3,14 @@ map of errors to HTTP statuses, the request-size limit, and how uploads of voice
 images are read and answered."""
 
 from channels.connector._apphttp import download, json_object, numbered_text
-from channels.connector._apps import UNHANDLED_AFTER, AppClient, AppConnector, AppMessage, Kind
+from channels.connector._apps import (
+    UNHANDLED_AFTER,
+    AppClient,
+    AppConnector,
+    AppMessage,
+    KeyedLocks,
+    Kind,
+)
 from channels.connector._auth import bearer_guard
 from channels.connector._cards import (
     Card,
@@ -82,6 +89,7 @@ __all__ = [
     "CachedToken",
     "Card",
     "Choice",
+    "KeyedLocks",
     "Kind",
     "PhoneLinks",
     "PhoneOffer",

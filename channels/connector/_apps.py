@@ -131,8 +131,8 @@ class AppConnector:
         self._default_language = default_language
         self._tasks: set[asyncio.Task[None]] = set()
         # One customer's deliveries are handled, and their replies sent, in order.
-        self._inbound_locks: dict[str, asyncio.Lock] = {}
-        self._send_locks: dict[str, asyncio.Lock] = {}
+        self._inbound_locks = KeyedLocks()
+        self._send_locks = KeyedLocks()
         self._handling = asyncio.Semaphore(HANDLING_AT_ONCE)
         conversations.events.subscribe(self._on_event)
 
@@ -172,7 +172,7 @@ class AppConnector:
     # ---- inbound ------------------------------------------------------------------------
 
     async def _handle(self, inbound_id: int, message: AppMessage) -> None:
-        async with _lock(self._inbound_locks, message.sender), self._handling:
+        async with self._inbound_locks.hold(message.sender), self._handling:
             await self._handle_in_turn(inbound_id, message)
 
     async def _handle_in_turn(self, inbound_id: int, message: AppMessage) -> None:
@@ -449,7 +449,7 @@ class AppConnector:
         return self.client.render(f"{text}\n{hint}" if text else hint, None)
 
     async def _send_now(self, outbox_id: int, recipient: str) -> None:
-        async with _lock(self._send_locks, recipient):
+        async with self._send_locks.hold(recipient):
             await self._outbox.deliver(outbox_id, {self.channel: self.client.send})
 
     def _spawn(self, work: Awaitable[None]) -> None:
@@ -463,13 +463,30 @@ class AppConnector:
             logger.error("%s background work failed", self.channel, exc_info=task.exception())
 
 
-@asynccontextmanager
-async def _lock(locks: dict[str, asyncio.Lock], key: str) -> AsyncIterator[None]:
-    """Hold ``key``'s lock; the entry goes when nobody holds or waits for it (no growth)."""
-    lock = locks.setdefault(key, asyncio.Lock())
-    try:
-        async with lock:
-            yield
-    finally:
-        if not lock.locked() and locks.get(key) is lock:
-            del locks[key]
+class KeyedLocks:
+    """One lock per key, dropped when nobody holds or waits for it (no growth).
+
+    Counted by hand: ``asyncio.Lock.locked()`` is already False between a release and the
+    woken waiter taking the lock, so dropping the entry on ``not locked()`` let a newcomer
+    make a second lock for the same key and overtake the waiters.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
