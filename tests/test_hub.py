@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 
 from bot.app import Settings, create_app
 from tests.conftest import query_hub_db
@@ -167,3 +168,33 @@ def test_api_key_is_required_when_configured(tmp_path: Path) -> None:
     assert "Authorization: Bearer <key>" in missing.json()["detail"]
     assert right.status_code == 503  # past the key check; Rasa is down in this test
     assert health.status_code == 200  # health checks need no key
+
+
+def _first_requests_build_validators(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> int:
+    """How many pydantic validators FastAPI builds while answering first requests to routes
+    of several routers (the build happens on the first request that scans a router)."""
+    built: list[type] = []
+    original = TypeAdapter.__init__
+
+    def counting(self: TypeAdapter[Any], *args: Any, **kwargs: Any) -> None:
+        built.append(type(self))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TypeAdapter, "__init__", counting)
+    assert client.post("/api/messages", json={}).status_code == 422
+    assert client.get("/admin/knowledge/unanswered").status_code == 503  # no admin key set
+    assert client.post("/channels/nowhere", content=b"").status_code == 404
+    return len(built)
+
+
+def test_the_hub_builds_its_routes_before_the_first_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A webhook arriving first after a start is answered as fast as the next one: FastAPI's
+    per-router build (about 100 ms on this hub) happens during start-up, not in a request."""
+    with TestClient(create_app(make_settings(tmp_path))) as started:
+        assert _first_requests_build_validators(started, monkeypatch) == 0
+    monkeypatch.undo()
+    # Without start-up (no lifespan), the same first requests do build them: the check bites.
+    unstarted = TestClient(create_app(make_settings(tmp_path / "cold")))
+    assert _first_requests_build_validators(unstarted, monkeypatch) > 0

@@ -89,6 +89,13 @@ class Database:
         with self._sessions.begin() as session:
             return work(session)
 
+    def open_pool(self) -> None:
+        """Open every pooled connection now (blocking), so the first units of work after a
+        start do not each pay for a connection (about 30 ms with SQLite's pragmas)."""
+        opened = [self.engine.connect() for _ in range(WORKERS + URGENT_WORKERS)]
+        for connection in opened:
+            connection.close()  # back to the pool, open
+
     async def migrate(self) -> None:
         """Bring the schema to the newest migration of every module (Alembic ``upgrade heads``)."""
         await asyncio.to_thread(upgrade, self.url)
