@@ -262,11 +262,17 @@ def test_someone_elses_contact_or_typed_digits_are_treated_as_before(
     assert stand_in.sent[-1].body["text"] == LINK_REPLIES["not_own"]["zh"]
     assert to_rasa(stand_in) == [LOOK_UP]
     assert links_of(tmp_path) == []
+    assert "reply_markup" not in stand_in.sent[-1].body  # the keyboard stays: tap it instead
     tg.post(hub, tg.text_update(3, DIGITS))  # typed: the dialogue reads it as it always did
     drain(hub)
     assert to_rasa(stand_in) == [LOOK_UP, DIGITS]
     assert links_of(tmp_path) == []
     assert inbound_texts(tmp_path) == [LOOK_UP, DIGITS]
+    # Typed past the share-my-number keyboard: the reply takes it away, once.
+    assert stand_in.sent[-1].body["reply_markup"] == {"remove_keyboard": True}
+    tg.post(hub, tg.text_update(4, "谢谢"))
+    drain(hub)
+    assert "reply_markup" not in stand_in.sent[-1].body
 
 
 def test_a_contact_shared_outside_the_check_only_links(

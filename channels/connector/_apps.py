@@ -62,6 +62,8 @@ CHOICE_LOOKBACK = 6  # messages back to look for the buttons a number answers
 # Deliveries handled at once per app: more would only queue in the storage threads, where the
 # webhooks' own small insert (the acknowledgement) would wait behind them.
 HANDLING_AT_ONCE = 8
+# Customers whose share-my-number keyboard is remembered (to take it away once they type past it).
+KEYBOARDS_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,11 @@ class AppConnector:
         self._inbound_locks = KeyedLocks()
         self._send_locks = KeyedLocks()
         self._handling = asyncio.Semaphore(HANDLING_AT_ONCE)
+        # Customers shown the share-my-number keyboard, and those who typed past it (their next
+        # reply takes it away). In memory: another replica, or a restart, leaves the keyboard
+        # up, which costs nothing but a button.
+        self._keyboard_shown: dict[str, None] = {}
+        self._keyboard_dismissed: set[str] = set()
         conversations.events.subscribe(self._on_event)
 
     async def accept(self, message: AppMessage) -> bool:
@@ -176,6 +183,12 @@ class AppConnector:
             await self._handle_in_turn(inbound_id, message)
 
     async def _handle_in_turn(self, inbound_id: int, message: AppMessage) -> None:
+        if message.sender in self._keyboard_shown:
+            if message.kind == "text":  # typed instead of tapping: the next reply takes it away
+                del self._keyboard_shown[message.sender]
+                self._keyboard_dismissed.add(message.sender)
+            elif message.kind == "contact" and message.phone_hash is not None:
+                del self._keyboard_shown[message.sender]  # tapped: the app hid it
         try:
             if message.kind in ("voice", "image", "file") and message.media_id:
                 await self._receive_media(message)
@@ -296,6 +309,7 @@ class AppConnector:
         texts = LINK_REPLIES["share_phone"][language], LINK_REPLIES["share_button"][language]
         body = ask(message, *texts) if ask is not None else None
         if body is not None:
+            self._showing_keyboard(message.sender)
             await self.send_direct(message.sender, body, source_id=f"link:{message.message_id}")
             return
         if lookup is None:
@@ -421,6 +435,12 @@ class AppConnector:
             return
         recipient = await self._conversations.sender_of(event.conversation_id)
         body = self._render(stored.text, stored.payload, stored.language)
+        removal = getattr(self.client, "keyboard_removed", None)
+        if removal is not None and offers_phone(stored.payload) and self._links is not None:
+            self._showing_keyboard(recipient)
+        elif removal is not None and recipient in self._keyboard_dismissed:
+            self._keyboard_dismissed.discard(recipient)
+            body = removal(body)
         queued = await self._outbox.enqueue(
             self.channel,
             recipient,
@@ -430,6 +450,11 @@ class AppConnector:
         )
         if queued is not None:
             self._spawn(self._send_now(queued, recipient))
+
+    def _showing_keyboard(self, recipient: str) -> None:
+        self._keyboard_shown[recipient] = None
+        while len(self._keyboard_shown) > KEYBOARDS_REMEMBERED:  # the oldest go first
+            del self._keyboard_shown[next(iter(self._keyboard_shown))]
 
     def _render(
         self, text: str, payload: dict[str, Any] | None, language: str | None

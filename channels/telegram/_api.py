@@ -109,6 +109,14 @@ class TelegramApi:
         """The order check's offer: the same keyboard (the check is offered in private chats)."""
         return phone_request(text, button)
 
+    def keyboard_removed(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` that also takes the share-my-number keyboard away (a customer who typed
+        instead of tapping it still sees it: ``one_time_keyboard`` hides it only once used);
+        a message with buttons of its own keeps them."""
+        if body.get("method") != "sendMessage" or "reply_markup" in body:
+            return body
+        return {**body, "reply_markup": {"remove_keyboard": True}}
+
     async def check(self) -> str:
         """``getMe``: the bot token works."""
         me = await self.call("getMe", {})
