@@ -18,7 +18,7 @@ import pytest
 
 from bot.app import Settings
 from bot.app._rasa_runtime import rasa_runtime_environment
-from bot.dialogue import Evaluator, load_examples
+from bot.dialogue import EvaluationFailed, Evaluator, load_examples
 from bot.dialogue._evaluation import write_rasa_nlu
 from tests.launch import free_port
 from tests.llm_server import MODEL_ALIAS, llama_server
@@ -397,3 +397,15 @@ def test_the_real_small_llm_answers_an_assisted_parse(
     for parse in chosen:
         assert parse["intent"] == parse["llm_assist"]["intent"]
         assert parse["intent"] in parse["llm_assist"]["candidates"]
+
+
+def test_a_bad_assist_option_fails_the_training_with_the_reason(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    config, data = tmp_path / "config.yml", tmp_path / "train.yml"
+    config.write_text(ASSISTED_CONFIG.replace("llm_candidates: 3", "llm_candidates: 1"), "utf-8")
+    write_rasa_nlu(load_examples(TINY / "train.csv"), data)
+    toolchain = Settings(_env_file=None, var_dir=tmp_path / "var").rasa_toolchain  # type: ignore[call-arg]
+    with pytest.raises(EvaluationFailed, match="rasa train nlu failed"):
+        Evaluator(toolchain, config=config).train_nlu(data, tmp_path / "out", tmp_path / "cache")
+    assert "llm_candidates must be from 2 to 10; got 1" in capfd.readouterr().err

@@ -137,6 +137,7 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
     ) -> None:
         self.component_config = {**self.get_default_config(), **config}
         self._settings_value = self._settings(self.component_config)
+        self._assist_settings(self.component_config)  # a bad llm_* option fails at training
         self._model_storage = model_storage
         self._resource = resource
         self._model = model
