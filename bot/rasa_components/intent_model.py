@@ -15,7 +15,9 @@ directly. Chosen on the dev splits of outside data (nlu_data/outside, see its RE
   10,000 examples / 80 intents (``bench/nlu_train.py``);
 - out-of-scope rejection: a message whose top probability is below ``threshold``, or whose
   embedding is farther than ``min_similarity`` from every training example, is rejected (the
-  project's values are chosen on dev by ``bench/nlu_oos.py``).
+  project's values are chosen on dev by ``bench/nlu_oos.py``);
+- a few examples of each intent (the most typical: nearest their intent's mean embedding) kept
+  with the model, for the optional LLM assist (``intent_llm``) to show as few-shot context.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ DIGIT = re.compile(r"\d")
 # a text against 34 at 64 (same vectors, bit for bit); beyond 512 it gained no more.
 BATCH = 512
 E5_DIM = 384
+EXAMPLES_KEPT = 5  # per intent, for the LLM assist's prompt
 
 
 def text_key(text: str) -> str:
@@ -390,6 +393,7 @@ class IntentModel:
         intercept: np.ndarray,
         vectorizers: Sequence[Tfidf],
         prototypes: Optional[np.ndarray] = None,
+        examples: Optional[Dict[str, List[str]]] = None,
     ) -> None:
         self.settings = settings
         self.classes = list(classes)
@@ -397,6 +401,8 @@ class IntentModel:
         self.intercept = np.asarray(intercept, dtype=np.float32)
         self.vectorizers = list(vectorizers)
         self.prototypes = prototypes  # unit e5 vectors of the training examples
+        # Typical training examples per intent (none in a model saved before they were kept).
+        self.examples: Dict[str, List[str]] = examples or {}
         self.iterations: Optional[int] = None  # the solver's, when this process trained it
 
     @classmethod
@@ -449,7 +455,8 @@ class IntentModel:
                 iterations,
                 "from the previous model" if initial is not None else "from zero",
             )
-        model = cls(settings, classes, coef, intercept, vectorizers, embeddings)
+        examples = typical_examples(texts, labels, embeddings)
+        model = cls(settings, classes, coef, intercept, vectorizers, embeddings, examples)
         model.iterations = iterations
         return model
 
@@ -556,6 +563,7 @@ class IntentModel:
             "settings": asdict(self.settings),
             "classes": self.classes,
             "vectorizers": [{"kind": v.kind, "vocabulary": v.vocabulary} for v in self.vectorizers],
+            "examples": self.examples,
         }
         (folder / "intent_model.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
         arrays = {"coef": self.coef, "intercept": self.intercept}
@@ -582,7 +590,32 @@ class IntentModel:
                 arrays["intercept"],
                 vectorizers,
                 prototypes,
+                meta.get("examples") or {},
             )
+
+
+def typical_examples(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    embeddings: Optional[np.ndarray],
+    kept: int = EXAMPLES_KEPT,
+) -> Dict[str, List[str]]:
+    """Up to ``kept`` distinct examples per intent: those nearest the intent's mean embedding
+    (the most typical, not outliers), or the first ones in training order without e5."""
+    rows: Dict[str, List[int]] = {}
+    seen = set()
+    for row, (text, label) in enumerate(zip(texts, labels, strict=True)):
+        if (text, label) not in seen:
+            seen.add((text, label))
+            rows.setdefault(label, []).append(row)
+    chosen: Dict[str, List[str]] = {}
+    for label, members in sorted(rows.items()):
+        if embeddings is not None and len(members) > kept:
+            vectors = embeddings[members]
+            closeness = vectors @ vectors.mean(axis=0)
+            members = [members[i] for i in np.argsort(-closeness, kind="stable")[:kept]]
+        chosen[label] = [texts[i] for i in members[:kept]]
+    return chosen
 
 
 class LastModel:

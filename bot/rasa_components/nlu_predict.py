@@ -49,6 +49,8 @@ async def _predict(model: str, texts: List[str]) -> List[Dict[str, Any]]:
                     for e in parsed.get("entities") or []
                     if e.get("entity") != "language"
                 ],
+                # Set by IntentClassifier when its LLM assist was asked (intent_classifier.py).
+                "llm_assist": parsed.get("llm_assist"),
             }
         )
     return results
