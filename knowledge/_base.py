@@ -44,6 +44,7 @@ from knowledge._types import (
     RelatedQuestion,
     SourceInfo,
 )
+from knowledge._verification import VERIFY_MAX_TOKENS, Verdict, verify
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,12 @@ class KnowledgeConfig:
     # be probed in.
     self_calibrate: bool = True
     target_abstention: float = TARGET_ABSTENTION
+    # Ask ``llm`` whether the chosen FAQ entry or passage answers the question before giving it
+    # (knowledge/_verification.py); off by default: the 0.5B model measured did not pay
+    # (bench/kb_verifier.py). ``verify_band``: only answers whose similarity clears its threshold
+    # by less than this are checked; None: every answer.
+    llm_verify: bool = False
+    verify_band: float | None = None
 
     def thresholds(self, language: str) -> tuple[float, float]:
         """The FAQ and the answer threshold for a question in ``language``."""
@@ -157,6 +164,17 @@ class KnowledgeBase:
             write_lock=write_lock,
         )
         self._chat = chat if chat is not None else (chat_model(config.llm) if config.llm else None)
+        self._verifier: BaseChatModel | None = None
+        if config.llm_verify:
+            if chat is not None:
+                self._verifier = chat
+            elif config.llm is not None:
+                # Its own client: a yes or a no needs a few tokens, not an answer's worth.
+                self._verifier = chat_model(replace(config.llm, max_tokens=VERIFY_MAX_TOKENS))
+            else:
+                raise ValueError(
+                    "llm_verify needs a language model: configure `llm` (BOT_LLM_BASE_URL)"
+                )
         self._lock = threading.RLock()
         self._view: CorpusView | None = None
         self._checked = 0.0
@@ -573,25 +591,30 @@ class KnowledgeBase:
         if cached is not None:
             self._answers.record(True, (time.perf_counter() - started) * 1000)
             return replace(cached, cached=True)
-        result = self._compose(view, text, language, filters)
-        if view is self._view:
+        result, settled = self._compose(view, text, language, filters)
+        # An answer the verifier could not check is not cached: the next asking checks it.
+        if view is self._view and settled:
             self._answers.put(key, result)
         self._answers.record(False, (time.perf_counter() - started) * 1000)
         return result
 
     def _compose(
         self, view: CorpusView, question: str, language: str, filters: dict[str, Any]
-    ) -> Answer:
+    ) -> tuple[Answer, bool]:
+        """The answer, and whether it is settled (false: the verifier could not check it)."""
         hits = retrieve(view, self._index, self._embedder, question, filters)
         if not hits:
-            return _abstain(language, 0.0)
+            return _abstain(language, 0.0), True
         # Similarities run on the scale of the question's own language.
         scale = self.detect(question) or language
         faq_threshold, answer_threshold, _ = self._thresholds_in(view, scale)
         penalty = self._penalty_in(view, scale)
         faq = max(hits[:3], key=lambda h: h.question_similarity)
+        verdict = Verdict.ANSWERS
         if faq.question_similarity >= faq_threshold + _unconfirmed(faq, penalty):
             answer = self._faq_answer(view, faq, language)
+            clearance = faq.question_similarity - faq_threshold - _unconfirmed(faq, penalty)
+            verdict = self._verified(question, language, clearance, _faq_entry(view, faq, answer))
         else:
             grounded = [
                 h
@@ -599,16 +622,37 @@ class KnowledgeBase:
                 if h.passage_similarity >= answer_threshold + _unconfirmed(h, penalty)
             ]
             if not grounded:
-                return _abstain(language, hits[0].similarity)
+                return _abstain(language, hits[0].similarity), True
             passages = [
                 self._passage_in(view, hit, question, language, filters) for hit in grounded[:4]
             ]
             answer = self._extractive(question, language, grounded[0], passages[0])
-            if self._chat is not None:
+            best = grounded[0]
+            clearance = best.passage_similarity - answer_threshold - _unconfirmed(best, penalty)
+            record = passages[0][0]
+            entry = f"{_heading(record)}\n{_body(record)}"
+            verdict = self._verified(question, language, clearance, entry)
+            if self._chat is not None and verdict is not Verdict.DOES_NOT_ANSWER:
                 answer = self._generated(question, language, passages, answer)
+        if verdict is Verdict.DOES_NOT_ANSWER:
+            logger.info("The LLM verifier declined the answer from %s", answer.citations[0].doc_id)
+            rejected = _abstain(language, answer.confidence)
+            return replace(
+                rejected, note="the language model judged the best entry off-topic"
+            ), True
         answered = {c.doc_id for c in answer.citations}
         related = _related(view, hits, answered, faq_threshold - RELATED_MARGIN, language)
-        return replace(answer, related=related[: self.config.related])
+        return replace(answer, related=related[: self.config.related]), verdict is Verdict.ANSWERS
+
+    def _verified(self, question: str, language: str, clearance: float, entry: str) -> Verdict:
+        """The verifier's verdict on an answer whose similarity clears its threshold by
+        ``clearance``; ANSWERS when the verifier is off or the answer is outside its band."""
+        if self._verifier is None:
+            return Verdict.ANSWERS
+        band = self.config.verify_band
+        if band is not None and clearance >= band:
+            return Verdict.ANSWERS
+        return verify(self._verifier, self._redact(question), entry, language)
 
     def _faq_answer(self, view: CorpusView, hit: DocumentHit, language: str) -> Answer:
         entries = view.faq_answers.get(hit.doc_id, [])
@@ -710,6 +754,13 @@ class KnowledgeBase:
             language=language,
             confidence=fallback.confidence,
         )
+
+
+def _faq_entry(view: CorpusView, hit: DocumentHit, answer: Answer) -> str:
+    """A FAQ entry as the verifier reads it: its question and the answer to be given."""
+    entries = view.faq_answers.get(hit.doc_id, [])
+    asked = str(entries[0].metadata.get("section", "")).strip() if entries else ""
+    return f"Q: {asked}\nA: {answer.answer}" if asked else answer.answer
 
 
 def _related(

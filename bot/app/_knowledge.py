@@ -41,6 +41,11 @@ def knowledge_config(settings: Settings) -> KnowledgeConfig:
             api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else "none",
             timeout_s=settings.llm_timeout_s,
         )
+    if settings.knowledge_llm_verify and llm is None:
+        raise ValueError(
+            "BOT_KNOWLEDGE_LLM_VERIFY is on but no LLM is configured: set BOT_LLM_BASE_URL and "
+            "BOT_LLM_MODEL, or turn the verifier off"
+        )
     config = KnowledgeConfig(
         persist_dir=None if settings.chroma_url else settings.var_dir / "chroma",
         chroma_url=settings.chroma_url,
@@ -51,6 +56,8 @@ def knowledge_config(settings: Settings) -> KnowledgeConfig:
         llm=llm,
         default_language=settings.default_language,
         related=settings.knowledge_related,
+        llm_verify=settings.knowledge_llm_verify,
+        verify_band=settings.knowledge_llm_verify_band,
         # Thresholds set explicitly are the operator's choice: they win over the corpus's own.
         self_calibrate=settings.knowledge_self_calibrate
         and settings.knowledge_faq_threshold is None

@@ -632,6 +632,18 @@ class Settings(BaseSettings):
         le=10,
         description="How many close FAQ questions to offer beside an answer, as buttons; 0: none.",
     )
+    knowledge_llm_verify: bool = Field(
+        default=False,
+        description="Ask the LLM (BOT_LLM_BASE_URL) whether the chosen FAQ entry or passage "
+        "answers the question before answering; a no abstains. Off: the 0.5B model measured "
+        "did not pay.",
+    )
+    knowledge_llm_verify_band: float | None = Field(
+        default=None,
+        gt=0,
+        description="Verify only answers whose similarity clears its threshold by less than "
+        "this; unset: every answer.",
+    )
     llm_base_url: str | None = Field(
         default=None,
         description="OpenAI-compatible endpoint for generated answers (and the intent "
