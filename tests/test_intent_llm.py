@@ -5,12 +5,9 @@ intent, against a local server speaking OpenAI's chat-completions format."""
 from __future__ import annotations
 
 import importlib
-import json
 import logging
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ from bot.app import Settings
 from bot.app._rasa_runtime import rasa_runtime_environment
 from bot.dialogue import EvaluationFailed, Evaluator, load_examples
 from bot.dialogue._evaluation import write_rasa_nlu
+from tests.chat_standin import HANG, ChatStandIn, chat_standin, completion
 from tests.launch import free_port
 from tests.llm_server import MODEL_ALIAS, llama_server
 
@@ -34,67 +32,12 @@ CANDIDATES = [
 ]
 NAMES = [name for name, _ in CANDIDATES]
 MESSAGE = "my parcel 1234567890 never came, mail me at li.lei@example.com"
-HANG = -1  # a status that makes the stand-in hold the request until the test ends
-
-
-def completion(content: Any) -> bytes:
-    """A chat-completions response body whose message content is ``content``."""
-    body = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "model": "standin",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
-            }
-        ],
-    }
-    return json.dumps(body).encode()
-
-
-@dataclass
-class ChatStandIn:
-    """A loopback HTTP server for ``POST /v1/chat/completions`` that answers as a test says."""
-
-    url: str
-    reply: Callable[[dict[str, Any]], tuple[int, bytes]] = lambda body: (200, completion("none"))
-    requests: list[tuple[str, dict[str, str], dict[str, Any]]] = field(default_factory=list)
-    release: threading.Event = field(default_factory=threading.Event)
 
 
 @pytest.fixture
 def standin() -> Iterator[ChatStandIn]:
-    port = free_port()
-    state = ChatStandIn(f"http://127.0.0.1:{port}/v1")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            state.requests.append((self.path, dict(self.headers), body))
-            status, payload = state.reply(body)
-            if status == HANG:
-                state.release.wait()  # until the test is over: the client must give up first
-                return
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: pytest shows failures, not every request."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    state.release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with chat_standin("none") as state:
+        yield state
 
 
 def assist(url: str, timeout_s: float = 5.0, api_key: str | None = "sk-test") -> Any:

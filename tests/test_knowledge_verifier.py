@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +18,9 @@ from bot.app._knowledge import knowledge_config
 from bot.language import detect_language
 from knowledge import E5Embedder, Embedder, KnowledgeBase, KnowledgeConfig, LLMConfig
 from knowledge._verification import Verdict, parse_verdict, verification_prompt
-from tests.launch import free_port
+from tests.chat_standin import HANG, ChatStandIn, chat_standin, completion
 from tests.llm_server import MODEL_ALIAS, llama_server
 
-HANG = -1  # a status that makes the stand-in hold the request until the test ends
 FAQ = [
     {"id": "hours", "question": "When are you open?", "answer": "Every day from 9:00 to 18:00."},
     {"id": "parking", "question": "Where can I park?", "answer": "Behind the building, free."},
@@ -44,64 +40,10 @@ receives the return.
 QUESTION = "When are you open?"
 
 
-def completion(content: str) -> bytes:
-    """A chat-completions response body whose message content is ``content``."""
-    return json.dumps(
-        {
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "model": "standin",
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": content},
-                    "finish_reason": "stop",
-                }
-            ],
-        }
-    ).encode()
-
-
-@dataclass
-class ChatStandIn:
-    """A loopback ``POST /v1/chat/completions`` that replies as the test says."""
-
-    url: str
-    reply: Callable[[dict[str, Any]], tuple[int, bytes]] = lambda body: (200, completion("yes"))
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    release: threading.Event = field(default_factory=threading.Event)
-
-
 @pytest.fixture
 def standin() -> Iterator[ChatStandIn]:
-    port = free_port()
-    state = ChatStandIn(f"http://127.0.0.1:{port}/v1")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            state.requests.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            status, payload = state.reply(state.requests[-1])
-            if status == HANG:
-                state.release.wait()  # until the test is over: the client must give up first
-                return
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: pytest shows failures, not every request."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    state.release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with chat_standin("yes") as state:
+        yield state
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +131,7 @@ def test_yes_keeps_the_answer_and_the_verdict_is_cached(
     assert (first.abstained, first.kind, first.answer) == (False, "faq", FAQ[0]["answer"])
     assert (again.cached, again.answer) == (True, FAQ[0]["answer"])
     assert len(standin.requests) == 1
-    request = standin.requests[0]
+    request = standin.requests[0].body
     assert request["max_completion_tokens"] == 4
     assert request["messages"][1]["content"] == (
         "Customer question: When are you open?\n\nKnowledge-base entry:\n"
@@ -230,7 +172,7 @@ def test_no_on_a_passage_abstains_without_generating(
         kb.close()
     assert (answer.abstained, answer.kind) == (True, "abstained")
     assert len(standin.requests) == 1  # the verifier's question; no generation after a no
-    assert "Refunds go back" in standin.requests[0]["messages"][1]["content"]
+    assert "Refunds go back" in standin.requests[0].body["messages"][1]["content"]
 
 
 @pytest.mark.parametrize(
