@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select
+from sqlalchemy import Connection, inspect, select
 from sqlalchemy.orm import Session
 
 from bot.storage import Conversation, Database, Message, alembic_config
@@ -146,4 +147,56 @@ async def test_urgent_work_does_not_queue_behind_busy_storage_threads(database: 
         release.set()
     assert await queued == "shared"
     await asyncio.gather(*holders)
+    database.dispose()
+
+
+async def test_sqlite_writers_take_turns_urgent_first_and_readers_never_wait(
+    tmp_path: Path,
+) -> None:
+    """While one unit of work holds SQLite's write turn, a reader runs; of the writers waiting,
+    the urgent one (a webhook's acknowledgement) writes before the ordinary one that came first;
+    a failed writer gives its turn back."""
+    database = Database(f"sqlite:///{tmp_path}/turns.db")
+    await database.transaction(lambda c: c.exec_driver_sql("CREATE TABLE t (who TEXT)"))
+    holding, release = threading.Event(), threading.Event()
+
+    def hold(connection: Connection) -> None:
+        connection.exec_driver_sql("INSERT INTO t VALUES ('holder')")
+        holding.set()
+        release.wait(timeout=30)
+
+    def write(who: str) -> Callable[[Connection], None]:
+        def insert(connection: Connection) -> None:
+            connection.exec_driver_sql("INSERT INTO t VALUES (?)", (who,))
+
+        return insert
+
+    try:
+        holder = asyncio.ensure_future(database.transaction(hold))
+        await asyncio.to_thread(holding.wait, 30)
+        rows = await asyncio.wait_for(
+            database.transaction(lambda c: c.exec_driver_sql("SELECT count(*) FROM t").scalar()),
+            10,
+        )
+        assert rows == 0  # the holder has not committed; the reader did not wait for it
+        ordinary = asyncio.ensure_future(database.transaction(write("ordinary")))
+        assert await asyncio.to_thread(database._turns.until_waiting, 1, 10)
+        urgent = asyncio.ensure_future(database.transaction(write("urgent"), urgent=True))
+        assert await asyncio.to_thread(database._turns.until_waiting, 2, 10)
+    finally:
+        release.set()
+    await asyncio.gather(holder, ordinary, urgent)
+    order = await database.transaction(
+        lambda c: [row[0] for row in c.exec_driver_sql("SELECT who FROM t ORDER BY rowid")]
+    )
+    assert order == ["holder", "urgent", "ordinary"]
+
+    def fail(connection: Connection) -> None:
+        connection.exec_driver_sql("INSERT INTO t VALUES ('failed')")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await database.transaction(fail)
+    await asyncio.wait_for(database.transaction(write("after")), 10)  # the turn came back
+    assert database._turns.waiting == 0
     database.dispose()

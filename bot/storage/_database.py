@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +43,49 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# The statements that need SQLite's write lock (what a unit of work's first write starts with).
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
+
+
+class _WriterTurns:
+    """One writer at a time in this process, urgent units of work first (SQLite only).
+
+    SQLite lets one writer in; the others retry in its busy handler's back-off (sleeps of 1, 2,
+    5, 10 … 100 ms between tries), so during a burst a webhook's acknowledgement could wait over
+    100 ms for an insert of under a millisecond. Taking turns here hands the lock over at once
+    and lets urgent work go first. Hand-written: neither SQLAlchemy nor the sqlite3 module queues
+    writers (``BEGIN IMMEDIATE`` would hold readers too, which WAL lets run beside the writer)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._held = False
+        self._urgent_waiting = 0
+        self.waiting = 0  # how many units of work wait for their turn (tests, diagnostics)
+
+    def acquire(self, urgent: bool) -> None:
+        with self._changed:
+            self._urgent_waiting += urgent
+            self.waiting += 1
+            self._changed.notify_all()  # for ``until_waiting``
+            try:
+                while self._held or (not urgent and self._urgent_waiting):
+                    self._changed.wait()
+            finally:
+                self._urgent_waiting -= urgent
+                self.waiting -= 1
+            self._held = True
+
+    def until_waiting(self, count: int, timeout_s: float) -> bool:
+        """Block until ``count`` units of work wait for their turn (tests); False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.waiting >= count, timeout_s)
+
+    def release(self) -> None:
+        with self._changed:
+            self._held = False
+            self._changed.notify_all()
+
+
 class Database:
     """The hub database: an engine, units of work run off the event loop, and migrations."""
 
@@ -58,6 +103,9 @@ class Database:
         )
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "before_cursor_execute", self._before_statement)
+        self._turns = _WriterTurns()
+        self._unit_state = threading.local()  # per storage thread: urgent?, holding the turn?
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="db")
         self._urgent = ThreadPoolExecutor(
@@ -70,7 +118,7 @@ class Database:
         ``urgent``: as for :meth:`session`."""
         loop = asyncio.get_running_loop()
         executor = self._urgent if urgent else self._executor
-        return await loop.run_in_executor(executor, self._in_transaction, work)
+        return await loop.run_in_executor(executor, self._in_transaction, work, urgent)
 
     async def session(self, work: Callable[[Session], T], *, urgent: bool = False) -> T:
         """Run ``work(session)`` in one ORM session on a storage thread; commit on success.
@@ -79,15 +127,37 @@ class Database:
         webhook's acknowledgement), not behind the queue of the shared ones."""
         loop = asyncio.get_running_loop()
         executor = self._urgent if urgent else self._executor
-        return await loop.run_in_executor(executor, self._in_session, work)
+        return await loop.run_in_executor(executor, self._in_session, work, urgent)
 
-    def _in_transaction(self, work: Callable[[Connection], T]) -> T:
-        with self.engine.begin() as connection:
+    def _in_transaction(self, work: Callable[[Connection], T], urgent: bool) -> T:
+        with self._unit(urgent), self.engine.begin() as connection:
             return work(connection)
 
-    def _in_session(self, work: Callable[[Session], T]) -> T:
-        with self._sessions.begin() as session:
+    def _in_session(self, work: Callable[[Session], T], urgent: bool) -> T:
+        with self._unit(urgent), self._sessions.begin() as session:
             return work(session)
+
+    @contextmanager
+    def _unit(self, urgent: bool) -> Iterator[None]:
+        """A unit of work on this thread: its first write waits for its turn (SQLite), which
+        it gives back once the transaction is over (committed or rolled back)."""
+        state = self._unit_state
+        state.urgent, state.holding = urgent, False
+        try:
+            yield
+        finally:
+            if state.holding:
+                self._turns.release()
+            state.urgent, state.holding = None, False
+
+    def _before_statement(self, *args: Any) -> None:
+        statement: str = args[2]  # (connection, cursor, statement, parameters, context, many)
+        state = self._unit_state
+        if getattr(state, "urgent", None) is None or state.holding:
+            return  # outside a unit of work (migrations, start-up), or its turn is taken
+        if statement.lstrip()[:6].upper().startswith(_WRITES):
+            self._turns.acquire(state.urgent)
+            state.holding = True
 
     def open_pool(self) -> None:
         """Open every pooled connection now (blocking), so the first units of work after a
