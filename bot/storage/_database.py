@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -57,39 +58,44 @@ class _WriterTurns:
     writers (``BEGIN IMMEDIATE`` would hold readers too, which WAL lets run beside the writer)."""
 
     def __init__(self) -> None:
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
         self._held = False
-        self._urgent_waiting = 0
+        self._queues: tuple[deque[threading.Event], ...] = (deque(), deque())  # urgent, ordinary
+        self._waiting_changed = threading.Condition(self._lock)
         self.waiting = 0  # how many units of work wait for their turn (tests, diagnostics)
 
     def acquire(self, urgent: bool) -> None:
-        with self._changed:
-            self._urgent_waiting += urgent
+        with self._lock:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Event()
+            self._queues[0 if urgent else 1].append(turn)
             self.waiting += 1
-            self._changed.notify_all()  # for ``until_waiting``
-            try:
-                while self._held or (not urgent and self._urgent_waiting):
-                    self._changed.wait()
-            finally:
-                self._urgent_waiting -= urgent
-                self.waiting -= 1
-            self._held = True
+            self._waiting_changed.notify_all()
+        turn.wait()  # the turn is handed straight to this thread: no herd to wake
 
     def until_waiting(self, count: int, timeout_s: float) -> bool:
         """Block until ``count`` units of work wait for their turn (tests); False on timeout."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self.waiting >= count, timeout_s)
+        with self._waiting_changed:
+            return self._waiting_changed.wait_for(lambda: self.waiting >= count, timeout_s)
 
     def release(self) -> None:
-        with self._changed:
+        with self._lock:
+            for queue in self._queues:
+                if queue:
+                    self.waiting -= 1
+                    queue.popleft().set()  # still held: it is that thread's turn now
+                    return
             self._held = False
-            self._changed.notify_all()
 
 
 class Database:
     """The hub database: an engine, units of work run off the event loop, and migrations."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, writer_turns: bool = True) -> None:
+        """``writer_turns``: SQLite writers of this process queue (below) rather than retry in
+        SQLite's busy back-off; off only to measure the difference (``bench/storage_turns.py``)."""
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -103,6 +109,7 @@ class Database:
         )
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        if self.is_sqlite and writer_turns:
             event.listen(self.engine, "before_cursor_execute", self._before_statement)
         self._turns = _WriterTurns()
         self._unit_state = threading.local()  # per storage thread: urgent?, holding the turn?
