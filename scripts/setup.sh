@@ -13,6 +13,10 @@ SYSTEM_PACKAGES=(
   chromium                                            # browser end-to-end tests
   postgresql redis-server rabbitmq-server nginx       # scale-out mode and its tests
   default-jre-headless                                # Java 17 for Spark (recommendations' ALS)
+  # Go and the Go libraries of Helm's template engine: the offline renderer of the Helm chart
+  # (deploy/helm/render), as no helm binary is packaged for Debian
+  golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev
+  golang-github-xeipuuv-gojsonschema-dev golang-github-burntsushi-toml-dev
 )
 
 say() { printf 'setup: %s\n' "$*" >&2; }
