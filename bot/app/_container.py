@@ -131,7 +131,8 @@ def sentiment_analyzer(settings: Settings) -> SentimentAnalyzer:
     (the e5 model loads on the first message)."""
     if not settings.emotion_model:
         return SentimentAnalyzer()
-    return SentimentAnalyzer(emotions=EmotionModel(E5Embedder()))
+    emotions = EmotionModel(E5Embedder(), embedding_nice=settings.embedding_nice)
+    return SentimentAnalyzer(emotions=emotions)
 
 
 def login_throttle(settings: Settings) -> LoginThrottle:
