@@ -15,6 +15,18 @@ order sent; every reply stored after its own message and before the next one (RE
 delivered to the socket exactly once (socket.io). Prints JSON: per level throughput, p50/p95/p99,
 errors, lost, duplicated and out-of-order; per topology the best throughput at p95 <= 1 s; and
 the ratio between topologies. Synthetic load on this machine; the figures say how busy it was.
+
+    .venv/bin/python -m bench.load --soak 200 --minutes 10 [--fault] [--topology hub=2,...]
+
+Soak instead of the ramp: C customers at once for M minutes on one topology (default
+hub=2,rasa=2,actions=2), half REST, half socket.io, each sending its next message once the
+previous one is answered and starting a new conversation when its script ends (a socket stays
+open ``LINGER_S`` after its last answer, as a customer keeps the page open, for replies still on
+their way). With ``--fault``, hub-1, rasa-1 and actions-1 are killed (kill -9) halfway and the
+supervisor restarts them. Progress lines go to stderr every 10 s; the JSON has messages sent,
+acknowledged and answered, replies, lost / duplicated / out-of-order, errors by kind, p50/p95/p99,
+answers and errors per minute (and per 10 s around the kill), when each killed replica was
+running and healthy again, CPU per answer by kind of process and the load average.
 """
 
 from __future__ import annotations
@@ -69,6 +81,7 @@ class Ledger:
     attempted: int = 0  # messages sent, acknowledged or not
     answered_at: list[float] = field(default_factory=list)  # perf_counter of each answer
     failed_at: list[float] = field(default_factory=list)  # perf_counter of each error
+    ok_at: list[float] = field(default_factory=list)  # perf_counter of each answer without error
 
     def answered(self, started: float) -> None:
         now = time.perf_counter()
@@ -127,6 +140,7 @@ async def rest_conversation(
                 ledger.rest_replies[sender].append([])
             continue
         ledger.sent[sender].append(line)
+        ledger.ok_at.append(time.perf_counter())
         ledger.rest_replies[sender].append([r.get("text") or "" for r in answer.json()["replies"]])
     return len(ledger.sent[sender])
 
@@ -167,6 +181,10 @@ async def socket_conversation(
         ledger.answered(started)
         if not ack.get("ok"):
             ledger.failed("socket: " + str(ack.get("error"))[:60])
+            if "not saved" in str(ack.get("error")):
+                continue  # refused before it was stored (its conversation was busy)
+        else:
+            ledger.ok_at.append(time.perf_counter())
         ledger.sent[sender].append(line)
     if lingering is None:
         await client.disconnect()
@@ -339,7 +357,7 @@ async def running_platform(topology: str, var_dir: Path) -> AsyncIterator[tuple[
             "BOT_REDIS_URL": redis_url,
             "BOT_API_KEY": API_KEY,  # the shop's server: no per-address limit
             "BOT_RATE_LIMIT_MESSAGES_PER_IP_PER_MINUTE": "100000",  # every socket is 127.0.0.1
-            "BOT_LOG_LEVEL": "WARNING",
+            "BOT_LOG_LEVEL": os.environ.get("BOT_LOG_LEVEL", "WARNING"),
         }
         with _log_file(var_dir / "load-platform.log") as log:
             platform = await asyncio.create_subprocess_exec(
@@ -569,7 +587,8 @@ def _quantiles(samples: list[float]) -> dict[str, float]:
 
 
 def per_window(soak: Soak, first_s: float, last_s: float, width_s: float) -> list[dict[str, Any]]:
-    """Answers, errors, p95 and the 1-minute load average in windows of ``width_s``."""
+    """Answers (all, and those without an error), errors, p95 and the 1-minute load average in
+    windows of ``width_s``."""
     ledger, windows = soak.ledger, []
     start = first_s
     while start < last_s:
@@ -584,6 +603,7 @@ def per_window(soak: Soak, first_s: float, last_s: float, width_s: float) -> lis
             {
                 "from_s": round(start),
                 "answered": len(latencies),
+                "answered_ok": sum(1 for at in ledger.ok_at if lo <= at < hi),
                 "errors": sum(1 for at in ledger.failed_at if lo <= at < hi),
                 "p95_s": _quantiles(latencies)["p95_s"],
                 "load_average_1m": round(max(loads), 1) if loads else None,
@@ -634,7 +654,8 @@ async def run_soak(
         "conversations_started": soak.conversations_started,
         "messages_sent": ledger.attempted,
         "acknowledged": sum(len(sent) for sent in ledger.sent.values()),
-        "answered": len(ledger.latencies),
+        "answered": len(ledger.latencies),  # with or without an error
+        "answered_ok": len(ledger.ok_at),
         "replies": replies,
         **check(ledger, database),
         "errors": len(ledger.errors),
