@@ -358,7 +358,13 @@ def build_hub_services(settings: Settings) -> HubServices:
     """The hub's services; nothing starts until the application's lifespan does."""
     database = Database(settings.hub_database_url)
     token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
-    dialogue = RasaClient(settings.rasa_url, settings.actions_url, settings.rasa_timeout_s, token)
+    dialogue = RasaClient(
+        settings.rasa_url,
+        settings.actions_url,
+        settings.rasa_timeout_s,
+        token,
+        max_in_flight=settings.rasa_max_in_flight,
+    )
     hours = business_hours(settings)
     handoffs = HandoffService(database, hours)
     agents = AgentDirectory(

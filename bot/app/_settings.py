@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     rasa_timeout_s: float = Field(
         default=30.0, description="How long the hub waits for Rasa to answer one message."
     )
+    rasa_max_in_flight: int = Field(
+        default=8,
+        ge=1,
+        description="Messages one hub process has at Rasa at once; the others wait their turn "
+        "within the Rasa timeout (past it they fail unsent, costing Rasa nothing).",
+    )
     default_language: Language = Field(
         default="zh",
         description="Language assumed for a first message that has no Chinese or Latin letters.",
