@@ -3,8 +3,6 @@ messages scored at the same time share one embedding."""
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -197,32 +195,3 @@ def test_a_batch_takes_at_most_its_cap_of_texts() -> None:
     assert sorted(rows) == sorted(texts)
     with pytest.raises(ValueError, match="max_texts must be at least 1"):
         SharedVectors(VectorCache(embedder, None), max_texts=0)
-
-
-class Priorities(Counting):
-    """The real e5 model, noting the scheduling priority of the thread each call runs on."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[tuple[int, int]] = []  # (thread id, nice value)
-
-    def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        thread = threading.get_native_id()
-        self.seen.append((thread, os.getpriority(os.PRIO_PROCESS, thread)))
-        return super().embed_queries(texts)
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="per-thread priorities are Linux's")
-def test_embeddings_run_on_a_less_urgent_thread_of_their_own_when_asked() -> None:
-    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    plain, lowered = Priorities(), Priorities()
-    expected = SharedVectors(VectorCache(plain, None)).embed(["你好", "where is my order"])
-    rows = SharedVectors(VectorCache(lowered, None), nice=5).embed(["你好", "where is my order"])
-    assert np.allclose(rows, expected)  # the same vectors, computed elsewhere
-    assert plain.seen == [(threading.get_native_id(), base)]  # the caller's own thread
-    [(thread, nice)] = lowered.seen
-    assert thread != threading.get_native_id()
-    assert nice == min(base + 5, 19)
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # caller unchanged
-    with pytest.raises(ValueError, match="nice must be 0 or more"):
-        SharedVectors(VectorCache(plain, None), nice=-1)

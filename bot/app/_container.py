@@ -131,8 +131,7 @@ def sentiment_analyzer(settings: Settings) -> SentimentAnalyzer:
     (the e5 model loads on the first message)."""
     if not settings.emotion_model:
         return SentimentAnalyzer()
-    emotions = EmotionModel(E5Embedder(), embedding_nice=settings.embedding_nice)
-    return SentimentAnalyzer(emotions=emotions)
+    return SentimentAnalyzer(emotions=EmotionModel(E5Embedder()))
 
 
 def login_throttle(settings: Settings) -> LoginThrottle:

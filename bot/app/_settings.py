@@ -602,14 +602,6 @@ class Settings(BaseSettings):
         "action server: 1 serves concurrent customers best (more make each short text spin "
         "for cores other requests hold); more only for one customer at a time on idle cores.",
     )
-    embedding_nice: int = Field(
-        default=10,
-        ge=0,
-        le=19,
-        description="How much less urgent (Linux nice steps) the hub's thread for the emotion "
-        "model's e5 embeddings is than the rest of the hub, so that on busy cores webhook "
-        "acknowledgements and replies run first; 0: the same priority.",
-    )
     embedding_cache: Path | None = Field(
         default=None,
         description="SQLite file of embeddings by content hash; default `var/chroma/`.",

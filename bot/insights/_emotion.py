@@ -125,7 +125,6 @@ class EmotionModel:
         embedder: Embedder,
         polarity_path: Path = POLARITY_MODEL,
         emotion_path: Path = EMOTION_MODEL,
-        embedding_nice: int = 0,
     ) -> None:
         self.polarity = LinearHead.load(polarity_path)
         self.emotion = LinearHead.load(emotion_path)
@@ -136,7 +135,7 @@ class EmotionModel:
         # Bounded: the hub reads every customer message once, for as long as it runs.
         self._vectors = VectorCache(embedder, None, max_entries=LIVE_CACHE_ENTRIES)
         # Messages scored at the same time (a burst of first messages) share one e5 call.
-        self._shared = SharedVectors(self._vectors, nice=embedding_nice)
+        self._shared = SharedVectors(self._vectors)
 
     def vectors(self, texts: Sequence[str]) -> Matrix:
         """e5 vectors of the texts, cut to the length the heads were trained on."""

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import sys
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +23,6 @@ CHUNK = 64
 # Texts embedded together at most: e5 costs about a fifth less per short text in a batch of 8-32
 # than one at a time, and a larger batch would only keep its first callers waiting longer.
 MAX_BATCH_TEXTS = 32
-
-
-def _lower_priority(nice: int) -> None:
-    """Make the calling thread ``nice`` steps less urgent for the scheduler (Linux schedules
-    threads one by one; lowering a priority needs no privilege, raising it back would)."""
-    thread = threading.get_native_id()
-    try:
-        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + nice)
-    except OSError as exc:  # a sandbox that forbids it: embeddings keep the normal priority
-        logger.warning("The embedding thread keeps its priority: %s", exc)
 
 
 def _key(text: str) -> str:
@@ -118,20 +106,10 @@ class SharedVectors:
     its own.
     """
 
-    def __init__(self, cache: VectorCache, max_texts: int = MAX_BATCH_TEXTS, nice: int = 0) -> None:
-        """``nice`` > 0 (Linux): the e5 calls run on a thread of their own that many steps less
-        urgent than the process, so on busy cores the event loop (webhook acknowledgements,
-        other customers' replies) runs first; the callers wait for it as before."""
+    def __init__(self, cache: VectorCache, max_texts: int = MAX_BATCH_TEXTS) -> None:
         if max_texts < 1:
             raise ValueError(f"max_texts must be at least 1, not {max_texts}")
-        if nice < 0:
-            raise ValueError(f"nice must be 0 or more, not {nice}")
         self._cache = cache
-        self._worker = (
-            ThreadPoolExecutor(1, "embedding", initializer=_lower_priority, initargs=(nice,))
-            if nice and sys.platform == "linux"
-            else None
-        )
         self._max_texts = max_texts
         self._queued: deque[tuple[list[str], Future[Matrix]]] = deque()
         self._queue_lock = threading.Lock()
@@ -163,12 +141,8 @@ class SharedVectors:
             while self._queued and count + len(self._queued[0][0]) <= self._max_texts:
                 batch.append(self._queued.popleft())
                 count += len(batch[-1][0])
-        queued = [text for texts, _ in batch for text in texts]
         try:
-            if self._worker is None:
-                rows = self._cache.embed(queued)
-            else:
-                rows = self._worker.submit(self._cache.embed, queued).result()
+            rows = self._cache.embed([text for texts, _ in batch for text in texts])
         except BaseException as exc:  # noqa: BLE001 - handed to every caller, none may hang
             for _, answer in batch:
                 answer.set_exception(exc)
