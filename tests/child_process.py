@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import http.server
+import logging
 import os
 import signal
 import subprocess
@@ -29,6 +30,11 @@ def main() -> None:
     parser.add_argument("--exit-code", type=int, default=3)
     parser.add_argument("--ignore-term", action="store_true")
     parser.add_argument("--grandchild-pidfile")
+    parser.add_argument(
+        "--log-error",
+        action="store_true",
+        help="log an INFO record and an error with its traceback",
+    )
     args = parser.parse_args()
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -39,6 +45,14 @@ def main() -> None:
     server = http.server.HTTPServer(("127.0.0.1", args.port), _Health)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"child {os.getpid()} listening on {args.port}", flush=True)
+    if args.log_error:  # the platform's log format (bot/app/_logs.py)
+        format_ = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+        logging.basicConfig(format=format_, level=logging.INFO, stream=sys.stdout)
+        logging.getLogger("child").info("routine news")
+        try:
+            raise ValueError("the disk is on fire")
+        except ValueError:
+            logging.getLogger("child").exception("request failed")
     if args.exit_after is not None:
         time.sleep(args.exit_after)
         print(f"child {os.getpid()} exits with {args.exit_code}", flush=True)

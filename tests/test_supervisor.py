@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import ProcessSpec, Supervisor
+from bot.app._supervisor import relayed_level
 from tests.launch import free_port
 
 CHILD = Path(__file__).with_name("child_process.py")
@@ -135,3 +136,45 @@ async def test_unhealthy_child_is_restarted(caplog: pytest.LogCaptureFixture) ->
     await wait_for(lambda: "deaf exited with code -9" in caplog.text)
     supervisor.request_stop()
     await running
+
+
+async def test_a_childs_errors_and_tracebacks_show_at_warning_level(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """With the supervisor's log at WARNING (``BOT_LOG_LEVEL=WARNING``), a child's error record
+    and the traceback under it are relayed at ERROR; its INFO records stay below the level."""
+    caplog.set_level(logging.WARNING)
+    supervisor = Supervisor(
+        [spec("noisy", "--log-error")], startup_timeout_s=20, backoff_max_s=1, pid_dir=tmp_path
+    )
+    running = asyncio.create_task(supervisor.run())
+    await wait_for(lambda: "ValueError: the disk is on fire" in caplog.text)
+    supervisor.request_stop()
+    await running
+    relayed = [r for r in caplog.records if r.name == "bot.app._supervisor.noisy"]
+    levels = {r.getMessage(): r.levelno for r in relayed}
+    [error] = [text for text in levels if text.endswith("ERROR   child: request failed")]
+    assert levels[error] == logging.ERROR
+    assert levels["Traceback (most recent call last):"] == logging.ERROR
+    assert levels["ValueError: the disk is on fire"] == logging.ERROR
+    assert not [text for text in levels if "routine news" in text or "listening" in text]
+
+
+@pytest.mark.parametrize(
+    ("line", "previous", "level"),
+    [
+        ("2026-12-03 06:33:40,123 WARNING bot.hub: slow", logging.INFO, logging.WARNING),
+        ("2026-12-03 06:33:40 ERROR    rasa.core.processor  - boom", logging.INFO, logging.ERROR),
+        (
+            "[2026-12-03 06:33:40 +0000] [1234] [ERROR] Exception occurred",
+            logging.INFO,
+            logging.ERROR,
+        ),
+        ("2026-12-03 06:33:40 INFO     root  - Rasa server is up", logging.ERROR, logging.INFO),
+        ('  File "x.py", line 1, in <module>', logging.ERROR, logging.ERROR),
+        ("Starting Rasa server", logging.INFO, logging.INFO),
+        ("2026-12-03 an ERROR in prose", logging.INFO, logging.INFO),
+    ],
+)
+def test_a_relayed_line_keeps_its_records_level(line: str, previous: int, level: int) -> None:
+    assert relayed_level(line, previous) == level

@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import re
 import secrets
 import signal
 import sys
@@ -286,9 +287,27 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+# A log record's first line as the children print it: ours (``LOG_FORMAT``), Rasa's and
+# Sanic's all start with the date, the time and the level name.
+_RECORD_START = re.compile(
+    r"^\[?\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}[^ \]]*(?: [+-]\d{4})?\]? (?:\[\d+\] )?\[?"
+    r"(DEBUG|INFO|WARNING|ERROR|CRITICAL)\b"
+)
+
+
+def relayed_level(line: str, previous: int) -> int:
+    """The level to relay a child's output line at: its record's own level when the line starts
+    a log record, else the level of the record it continues (a traceback goes on the error's
+    level); output before any record is INFO. So a child's warnings and errors still show when
+    the supervisor's level is WARNING, and its INFO lines are not raised."""
+    match = _RECORD_START.match(line)
+    return logging.getLevelNamesMapping()[match.group(1)] if match else previous
+
+
 async def _relay_output(name: str, stream: asyncio.StreamReader) -> None:
-    """Log each line a child prints under ``bot.supervisor.<name>``."""
+    """Log each line a child prints under ``bot.supervisor.<name>``, at the line's own level."""
     child_logger = logging.getLogger(f"{__name__}.{name}")
+    level = logging.INFO
     while True:
         try:
             line = await stream.readline()
@@ -299,4 +318,5 @@ async def _relay_output(name: str, stream: asyncio.StreamReader) -> None:
             return
         text = line.decode("utf-8", errors="replace").rstrip()
         if text:
-            child_logger.info("%s", text)
+            level = relayed_level(text, level)
+            child_logger.log(level, "%s", text)
