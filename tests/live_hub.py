@@ -32,7 +32,13 @@ class AnnouncingServer(uvicorn.Server):
     """uvicorn with an event set once its start-up is over (listening, or failed)."""
 
     def __init__(self, app: Any, port: int) -> None:
-        super().__init__(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        # Idle keep-alive connections stay open for the whole test: with uvicorn's 5 s, a
+        # client reusing a pooled connection just as the server closes it gets ECONNRESET
+        # (Playwright's request API does not retry; seen in CI on a tracked-link GET).
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=300
+        )
+        super().__init__(config)
         self.ready = threading.Event()
 
     async def startup(self, sockets: Any = None) -> None:
