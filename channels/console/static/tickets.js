@@ -22,7 +22,7 @@
   const SLA = ["ok", "due_soon", "breached"];
   const PAGE = 50;
   const state = { me: null, agents: [], items: [], next: null, view: "all", ticket: null,
-                  picked: new Set() };
+                  picked: new Set(), agentsReady: null };
   // History rows name fields as the service stores them; the page says them in words.
   const TIME_FIELDS = ["first_responded_at", "first_response_breached_at", "resolution_breached_at"];
 
@@ -199,7 +199,8 @@
     $("tk-detail-error").textContent = "";
     $("tk-stale").hidden = true;
     try {
-      const detail = await call("GET", "/api/tickets/" + encodeURIComponent(number));
+      const [detail] = await Promise.all([
+        call("GET", "/api/tickets/" + encodeURIComponent(number)), state.agentsReady]);
       state.ticket = detail.ticket;
       syncUrl();
       renderDetail(detail);
@@ -422,7 +423,8 @@
     document.addEventListener("keydown", onKey);
     $("supervisor-link").hidden = me.role !== "supervisor";
     fillFilters();
-    call("GET", "/console/api/agents").then((agents) => { state.agents = agents; fillFilters(); })
+    // Names in a ticket's history and thread come from this list: a ticket opens once it is here.
+    state.agentsReady = call("GET", "/console/api/agents").then((agents) => { state.agents = agents; fillFilters(); })
       .catch((error) => { $("tk-error").textContent = error.message; });
     const params = new URLSearchParams(location.search);
     const view = params.get("view");
