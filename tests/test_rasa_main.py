@@ -6,17 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import os
 import shutil
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import httpx
 import pytest
+import yaml
 
+from bot.app import PROJECT_ROOT, rasa_main
+from bot.app._rasa_runtime import rasa_runtime_environment, write_rasa_runtime_files
 from tests.conftest import PLATFORM_RASA_TOKEN
 from tests.launch import PlatformProcess
+from tests.servers import rabbitmq_server
+from tests.test_rasa_events import settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -148,3 +155,95 @@ async def test_a_missing_model_is_refused_with_the_path(
     assert response.status_code == 400, response.text
     assert response.json()["message"].startswith(f"No model at '{missing}' on the Rasa server")
     assert await serving(rasa) == before
+
+
+# Two swaps and a failed one, in Rasa's environment, through the module's own loading function;
+# the Sanic app stands where `rasa run` keeps the serving agent.
+SWAPS = """
+import asyncio, importlib.util, json, sys
+from rasa.core.utils import AvailableEndpoints
+from sanic import Sanic
+
+spec = importlib.util.spec_from_file_location("rasa_main", sys.argv[1])
+rasa_main = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rasa_main)
+
+async def main():
+    endpoints = AvailableEndpoints.read_endpoints(sys.argv[2])
+    model, broken = sys.argv[3], sys.argv[4]
+    app = Sanic("rasa_server")
+    app.ctx.agent = first = await rasa_main.agent_from_disk(model, endpoints)
+    refused = None
+    try:
+        await rasa_main.agent_from_disk(broken, endpoints)
+    except Exception as exc:
+        refused = type(exc).__name__
+    broker = first.tracker_store.event_broker
+    ready_after_refusal = broker.is_ready()
+    second = await rasa_main.agent_from_disk(model, endpoints)
+    print(json.dumps({
+        "broker": type(broker).__name__,
+        "refused": refused,
+        "ready_after_refusal": ready_after_refusal,
+        "same_broker": second.tracker_store.event_broker is broker,
+        "same_lock_store": second.lock_store is first.lock_store,
+        "served": second.is_ready(),
+    }))
+    await broker.close()
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture(scope="module")
+def rabbitmq_url() -> Iterator[str]:
+    with rabbitmq_server() as url:
+        yield url
+
+
+async def test_a_swap_keeps_the_serving_event_broker_and_lock_store(
+    rasa: httpx.AsyncClient, platform: PlatformProcess, tmp_path: Path, rabbitmq_url: str
+) -> None:
+    """Each swap made a broker of its own (an AMQP connection never closed: one more at every
+    retrain) and a lock store Rasa's route then threw away; a load that failed closed the broker
+    it made. Now the new agent publishes through the serving agent's broker, which a failed load
+    leaves open."""
+    model = platform_model(platform, await serving(rasa))
+    broken = tmp_path / "broken.tar.gz"
+    garbage(model, broken)
+    settings = settings_for(tmp_path, rabbitmq_url, "swap_events")
+    written, _credentials = write_rasa_runtime_files(settings)
+    endpoints = tmp_path / "broker-only.yml"  # the broker alone: no PostgreSQL or Redis here
+    broker = yaml.safe_load(written.read_text(encoding="utf-8"))["event_broker"]
+    endpoints.write_text(yaml.safe_dump({"event_broker": broker}), encoding="utf-8")
+    run = await asyncio.to_thread(
+        subprocess.run,
+        [
+            str(settings.rasa_python),
+            "-c",
+            SWAPS,
+            rasa_main.__file__,
+            str(endpoints),
+            str(model),
+            str(broken),
+        ],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "RASA_TELEMETRY_ENABLED": "false",
+            **rasa_runtime_environment(settings),
+        },
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=LOAD_TIMEOUT_S,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {
+        "broker": "PikaEventBroker",
+        "refused": "ErrorResponse",
+        "ready_after_refusal": True,
+        "same_broker": True,
+        "same_lock_store": True,
+        "served": True,
+    }

@@ -119,13 +119,18 @@ async def agent_from_disk(model_path: Any, endpoints: Any) -> Any:
             "before keeps answering.",
             {"parameter": "model_file", "in": "body"},
         )
-    # Rasa creates the broker on its loop (an AMQP connection lives there); the rest in the thread.
-    broker = await EventBroker.create(endpoints.event_broker) if endpoints else None
+    serving = serving_agent()
+    broker = serving_broker(serving)
+    made_broker = broker is None and endpoints is not None
+    if made_broker:
+        # Rasa makes a broker on its loop (its AMQP connection lives there); the rest in a thread.
+        broker = await EventBroker.create(endpoints.event_broker)
+    lock_store = serving.lock_store if serving is not None else None
     started = time.monotonic()
     try:
-        agent = await asyncio.to_thread(agent_with_model, model_path, endpoints, broker)
+        agent = await asyncio.to_thread(agent_with_model, model_path, endpoints, broker, lock_store)
     except Exception as exc:
-        if broker is not None:
+        if made_broker and broker is not None:
             await broker.close()
         logger.warning("Model %s not loaded, the old one keeps serving: %r", model_path, exc)
         raise loading_error(model_path, exc) from exc
@@ -135,10 +140,34 @@ async def agent_from_disk(model_path: Any, endpoints: Any) -> Any:
     return agent
 
 
-def agent_with_model(model_path: str, endpoints: Any, broker: Any) -> Any:
+def serving_agent() -> Any:
+    """The agent Rasa's HTTP server answers with now; None before the server has one."""
+    from sanic import Sanic
+    from sanic.exceptions import SanicException
+
+    try:
+        app = Sanic.get_app("rasa_server")  # the name rasa.server.create_app gives its app
+    except SanicException:
+        return None
+    return getattr(app.ctx, "agent", None)
+
+
+def serving_broker(serving: Any) -> Any:
+    """The event broker the serving agent's tracker store publishes to, if any."""
+    tracker_store = getattr(serving, "tracker_store", None)
+    return getattr(tracker_store, "event_broker", None)
+
+
+def agent_with_model(model_path: str, endpoints: Any, broker: Any, lock_store: Any = None) -> Any:
     """What ``rasa.core.agent.load_agent`` builds for a model on disk, errors raised rather than
-    logged. Runs in a thread: every object is new, and nothing else sees it until the route
-    swaps it in on the loop."""
+    logged. Runs in a thread: nothing else sees the agent until the route swaps it in on the
+    loop.
+
+    The broker and the lock store are the serving agent's when there is one (Rasa's route
+    gives the new agent the old lock store anyway): a broker made per swap kept its AMQP
+    connection open for good, one more at every swap, and a lock store per swap its Redis
+    pool. The tracker store is new: loading the model sets its domain, which the old model
+    still reads trackers with until the swap."""
     from rasa.core.agent import Agent
     from rasa.core.http_interpreter import RasaNLUHttpInterpreter
     from rasa.core.lock_store import LockStore
@@ -150,7 +179,7 @@ def agent_with_model(model_path: str, endpoints: Any, broker: Any) -> Any:
         agent = Agent(
             generator=endpoints.nlg,
             tracker_store=TrackerStore.create(endpoints.tracker_store, event_broker=broker),
-            lock_store=LockStore.create(endpoints.lock_store),
+            lock_store=lock_store or LockStore.create(endpoints.lock_store),
             action_endpoint=endpoints.action,
             http_interpreter=RasaNLUHttpInterpreter(endpoints.nlu) if endpoints.nlu else None,
         )
