@@ -54,7 +54,11 @@ class CorpusView:
     """Every record in memory (text, metadata, BM25 statistics) at one revision of the index."""
 
     def __init__(
-        self, questions: Sequence[StoredRecord], passages: Sequence[StoredRecord], revision: str
+        self,
+        questions: Sequence[StoredRecord],
+        passages: Sequence[StoredRecord],
+        revision: str,
+        lexical: Mapping[str, LexicalIndex] | None = None,
     ) -> None:
         self.revision = revision
         # The thresholds the corpus gave itself at this revision (None: not derived yet).
@@ -65,10 +69,13 @@ class CorpusView:
         for record in passages:
             if record.metadata.get("kind") == "faq":
                 self.faq_answers.setdefault(str(record.metadata.get("doc_id")), []).append(record)
-        self._lexical = {
-            kind: LexicalIndex([str(r.metadata.get("tokens", "")).split() for r in records])
-            for kind, records in self._lists.items()
-        }
+        self._lexical = (
+            dict(lexical)
+            if lexical is not None
+            else {
+                kind: LexicalIndex(record_tokens(records)) for kind, records in self._lists.items()
+            }
+        )
         self._columns = {
             kind: {
                 name: np.asarray([str(r.metadata.get(name, "")) for r in records], dtype=object)
@@ -88,13 +95,19 @@ class CorpusView:
         revision: str,
     ) -> CorpusView:
         """A view at ``revision``: this one with every record of ``sources`` replaced by their
-        records now (none: the source was deleted); the BM25 statistics are computed again."""
+        records now (none: the source was deleted). Only the new records' terms are counted;
+        the BM25 statistics follow from the kept counts and theirs."""
         gone = set(sources)
-
-        def kept(kind: str) -> list[StoredRecord]:
-            return [r for r in self._lists[kind] if str(r.metadata.get("source", "")) not in gone]
-
-        return CorpusView([*kept(QUESTIONS), *questions], [*kept(PASSAGES), *passages], revision)
+        lists: dict[str, list[StoredRecord]] = {}
+        lexical: dict[str, LexicalIndex] = {}
+        for kind, new in ((QUESTIONS, questions), (PASSAGES, passages)):
+            old = self._lists[kind]
+            kept = np.fromiter(
+                (str(r.metadata.get("source", "")) not in gone for r in old), bool, len(old)
+            )
+            lists[kind] = [*(r for r, keep in zip(old, kept, strict=True) if keep), *new]
+            lexical[kind] = self._lexical[kind].replacing(kept, record_tokens(new))
+        return CorpusView(lists[QUESTIONS], lists[PASSAGES], revision, lexical)
 
     def of_kind(self, kind: str) -> list[StoredRecord]:
         return self._lists[kind]
@@ -115,6 +128,11 @@ class CorpusView:
         top = np.argsort(-scores)[:k]
         records = self._lists[kind]
         return [(records[i].id, float(scores[i])) for i in top if scores[i] > 0]
+
+
+def record_tokens(records: Sequence[StoredRecord]) -> list[list[str]]:
+    """The stored jieba/word tokens of each record, as ingestion wrote them."""
+    return [str(r.metadata.get("tokens", "")).split() for r in records]
 
 
 def check_filters(filters: Mapping[str, Any]) -> None:
