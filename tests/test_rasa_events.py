@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,13 @@ import psycopg
 import pytest
 import yaml
 
-from bot.app import PROJECT_ROOT, Settings
+from bot.app import Settings
 from bot.app._rasa_events import RasaEvents
 from bot.app._rasa_runtime import rasa_runtime_environment, write_rasa_runtime_files
 from tests.app_standin import AppStandIn, running
 from tests.launch import free_port
 from tests.live_hub import serving
+from tests.rasa_script import run_in_rasa
 from tests.servers import rabbitmq_server
 from tests.test_scale import pg_database, redis_url
 
@@ -86,19 +86,7 @@ def rasa_publishes(settings: Settings, *texts: str) -> None:
 def rasa_publishes_for(settings: Settings, messages: dict[str, int]) -> None:
     """Rasa's own broker code publishes a user message event per text, tagged with its id."""
     endpoints, _credentials = write_rasa_runtime_files(settings)
-    probe = subprocess.run(
-        [str(settings.rasa_python), "-c", RASA_PUBLISH, str(endpoints), json.dumps(messages)],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "RASA_TELEMETRY_ENABLED": "false",
-            **rasa_runtime_environment(settings),
-        },
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    probe = run_in_rasa(settings, RASA_PUBLISH, str(endpoints), json.dumps(messages))
     assert probe.returncode == 0, probe.stderr[-3000:]
     assert probe.stdout.split()[-1] == "PikaEventBroker"
 

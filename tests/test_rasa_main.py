@@ -9,7 +9,6 @@ import gzip
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -18,10 +17,11 @@ import httpx
 import pytest
 import yaml
 
-from bot.app import PROJECT_ROOT, rasa_main
-from bot.app._rasa_runtime import rasa_runtime_environment, write_rasa_runtime_files
+from bot.app import rasa_main
+from bot.app._rasa_runtime import write_rasa_runtime_files
 from tests.conftest import PLATFORM_RASA_TOKEN
 from tests.launch import PlatformProcess
+from tests.rasa_script import run_in_rasa
 from tests.servers import rabbitmq_server
 from tests.test_rasa_events import settings_for
 
@@ -217,26 +217,14 @@ async def test_a_swap_keeps_the_serving_event_broker_and_lock_store(
     broker = yaml.safe_load(written.read_text(encoding="utf-8"))["event_broker"]
     endpoints.write_text(yaml.safe_dump({"event_broker": broker}), encoding="utf-8")
     run = await asyncio.to_thread(
-        subprocess.run,
-        [
-            str(settings.rasa_python),
-            "-c",
-            SWAPS,
-            rasa_main.__file__,
-            str(endpoints),
-            str(model),
-            str(broken),
-        ],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "RASA_TELEMETRY_ENABLED": "false",
-            **rasa_runtime_environment(settings),
-        },
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=LOAD_TIMEOUT_S,
-        check=False,
+        run_in_rasa,
+        settings,
+        SWAPS,
+        rasa_main.__file__,
+        str(endpoints),
+        str(model),
+        str(broken),
+        timeout_s=LOAD_TIMEOUT_S,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert json.loads(run.stdout.strip().splitlines()[-1]) == {

@@ -29,7 +29,7 @@ import redis.asyncio as aioredis
 import socketio
 import yaml
 
-from bot.app import PROJECT_ROOT, Settings
+from bot.app import Settings
 from bot.app._engines import init_postgres, start_postgres, stop_postgres, wait_for_port
 from bot.app._rasa_runtime import rasa_runtime_environment, write_rasa_runtime_files
 from bot.app._scale import ConsoleRelay, RedisConversationLocks, RedisJobLease
@@ -37,6 +37,7 @@ from bot.app._topology import InvalidReplicas, Replicas, nginx_config, parse_rep
 from bot.conversations import ConversationBusy
 from tests.launch import free_port
 from tests.live_hub import serving
+from tests.rasa_script import run_in_rasa
 from tests.servers import redis_server
 from tests.test_console_api import PASSWORD
 from tests.test_webchat_channel import WAIT_S, Hub, Widget
@@ -171,19 +172,7 @@ def test_rasa_keeps_its_tracker_in_postgresql_and_locks_in_redis(
         "use_ssl": False,
     }
     assert written["tracker_store"]["dialect"] == "postgresql"
-    probe = subprocess.run(
-        [str(settings.rasa_python), "-c", RASA_PROBE, str(endpoints)],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "RASA_TELEMETRY_ENABLED": "false",
-            **rasa_runtime_environment(settings),
-        },
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    probe = run_in_rasa(settings, RASA_PROBE, str(endpoints))
     assert probe.returncode == 0, probe.stderr[-3000:]
     # A second lock store (another Rasa replica) sees the first one's ticket and queues behind.
     assert probe.stdout.split()[:4] == ["SQLTrackerStore", "RedisLockStore", "0", "1"]

@@ -44,6 +44,24 @@ class Hub:
         assert found is not None
         return found
 
+    def session_requests_handled(self) -> asyncio.Event:
+        """An event set once the hub has wholly handled the next ``session_request`` (session
+        confirmed, missed messages sent): python-socketio looks the handler up on the namespace
+        each time, so the real handler is wrapped, not replaced."""
+        namespace = self.app.state.sio.namespace_handlers[NAMESPACE]
+        handle = namespace.on_session_request
+        handled = asyncio.Event()
+
+        async def observed(sid: str, data: Any) -> None:
+            try:
+                await handle(sid, data)
+            finally:
+                namespace.on_session_request = handle
+                handled.set()
+
+        namespace.on_session_request = observed
+        return handled
+
     async def session_gone(self, session_id: str) -> None:
         """Until the hub has handled the going of every socket of the session: a client's
         ``disconnect()`` returns once its packet is sent, and what the hub emits before reading
@@ -169,11 +187,17 @@ async def test_outbound_messages_reach_the_session_now_or_on_reconnect(
     assert [(u["message_id"], u["text"]) for u in back.of("bot_uttered")] == [
         (m.id, m.text) for m in missed
     ]
-    # What a connected socket got is not sent again.
+    # What a connected socket got is not sent again: once the hub has handled the new socket's
+    # session request, the next message it gets is the next one posted (one websocket keeps
+    # the order, so a message sent again would arrive before it).
+    handled = hub.session_requests_handled()
     again = widgets()
     await again.start(session_id=session_id)
-    await asyncio.sleep(0.5)
-    assert again.of("bot_uttered") == []
+    async with asyncio.timeout(WAIT_S):
+        await handled.wait()
+    after = await conversations.post(conversation_id, "One more thing.", author="agent")
+    await again.next("bot_uttered")
+    assert [u["message_id"] for u in again.of("bot_uttered")] == [after.id]
 
 
 async def test_our_widget_asks_for_the_history_after_its_last_message(
