@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from filelock import FileLock, Timeout
 
 from bot.dialogue._errors import TrainingFailed
 
@@ -54,6 +55,7 @@ TRAINING_INPUTS = (
     PROJECT_ROOT / "requirements" / "rasa.lock.txt",
 )
 MODELS_KEPT = 3
+TRAINING_LOCK = ".training.lock"  # in the models folder
 
 
 def domain_intents(domain: Path = DOMAIN) -> frozenset[str]:
@@ -112,6 +114,27 @@ def train(toolchain: RasaToolchain, *, force: bool = False) -> Path:
         logger.info("Rasa model is up to date: %s", target.name)
         return target
     toolchain.models_dir.mkdir(parents=True, exist_ok=True)
+    # One training at a time per models folder: two platforms starting from one clone, or the
+    # CLI beside a running platform, would train the same model twice, and the first to finish
+    # removed the other's unfinished output (`_prune`), failing it.
+    lock = FileLock(toolchain.models_dir / TRAINING_LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        logger.info("Another process is training the Rasa model; waiting for it to finish")
+        lock.acquire()
+    try:
+        if target.exists() and not force:
+            logger.info("Rasa model is up to date (another process trained it): %s", target.name)
+            return target
+        _train_into(toolchain, target)
+    finally:
+        lock.release()
+    return target
+
+
+def _train_into(toolchain: RasaToolchain, target: Path) -> None:
+    """Run ``rasa train`` for the current inputs and store the model as ``target``."""
     logger.info("Training the Rasa model (inputs changed); Rasa shows its progress below")
     with tempfile.TemporaryDirectory(dir=toolchain.models_dir, prefix=".training-") as out:
         command = [
@@ -134,16 +157,17 @@ def train(toolchain: RasaToolchain, *, force: bool = False) -> Path:
             command, cwd=PROJECT_ROOT, env=rasa_environment(toolchain), check=False
         )
         built = Path(out) / "model.tar.gz"
-        if completed.returncode != 0 or not built.exists():
+        if completed.returncode != 0:
             raise TrainingFailed(
                 f"`rasa train` failed with exit code {completed.returncode}; "
                 "its output above says why"
             )
+        if not built.exists():
+            raise TrainingFailed(f"`rasa train` ended without error but wrote no model at {built}")
         # A model appears under its final name only once complete, so a crash leaves no half file.
         built.replace(target)
     _prune(toolchain.models_dir, keep=target)
     logger.info("Trained %s", target.name)
-    return target
 
 
 def _prune(models_dir: Path, keep: Path) -> None:
