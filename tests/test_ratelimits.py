@@ -29,7 +29,9 @@ def stored_messages(var_dir: Path) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def client(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+def client(
+    tmp_path: Path, request: pytest.FixtureRequest, rate_window: None
+) -> Iterator[TestClient]:
     overrides: dict[str, Any] = getattr(request, "param", {})
     settings = hub_settings(
         tmp_path,
@@ -150,6 +152,7 @@ def test_the_admin_api_is_limited_per_address_before_the_token_is_checked(
     assert int(refused.headers["retry-after"]) >= 1
 
 
+@pytest.mark.usefixtures("rate_window")
 async def test_the_webchat_sender_over_the_limit_gets_a_bot_uttered_and_nothing_is_stored(
     tmp_path: Path,
 ) -> None:
@@ -195,6 +198,7 @@ async def test_webchat_uploads_are_counted_per_session(tmp_path: Path) -> None:
         assert refused.json()["reason"] == "rate_limited"
 
 
+@pytest.mark.usefixtures("rate_window")
 async def test_the_limiter_counts_all_or_nothing() -> None:
     tight, loose = Quota(1, 60, "tight things"), Quota(10, 60, "loose things")
     limiter = RateLimiter(RateLimits(messages_per_sender=tight, messages_per_address=loose))

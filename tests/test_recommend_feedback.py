@@ -60,7 +60,7 @@ class Hub:
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+async def hub(tmp_path: Path, rate_window: None) -> AsyncIterator[Hub]:
     nobody = free_port()
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,

@@ -209,7 +209,10 @@ async def test_an_emit_on_one_replica_reaches_a_widget_on_the_other(
 
 
 @pytest.mark.parametrize("replicas", [{"rate_limit_messages_per_minute": 2}], indirect=True)
-async def test_rate_limits_count_across_replicas(replicas: tuple[Hub, Hub]) -> None:
+async def test_rate_limits_count_across_replicas(
+    replicas: tuple[Hub, Hub], rate_window: None
+) -> None:
+    # rate_window after replicas: the fresh minute starts once both replicas are up.
     a, b = replicas
     message = {"sender": "customer-7", "text": "hi"}
     async with httpx.AsyncClient(timeout=WAIT_S) as client:
