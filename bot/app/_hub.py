@@ -44,7 +44,7 @@ from bot.app._settings import Settings
 from bot.app._ticket_notices import deliver_ticket_notices
 from bot.conversations import ConversationEvent, ConversationService, Listener, customer_id
 from bot.handoff import AgentDirectory
-from bot.insights import painpoints_csv, report_csv
+from bot.insights import load_sentiment_libraries, painpoints_csv, report_csv
 from bot.marketing import MarketingService, is_opt_out
 from bot.tickets import TicketService
 from channels import admin, console, rest, webchat, widget
@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await hub.database.migrate()
+        await asyncio.to_thread(load_sentiment_libraries)
         await hub.dialogue.start()
         await dispatcher.start()
         if relay is not None:

@@ -66,7 +66,7 @@ from bot.insights._retention import (
     Uplift,
     holdout_arm,
 )
-from bot.insights._sentiment import Sentiment, SentimentAnalyzer
+from bot.insights._sentiment import Sentiment, SentimentAnalyzer, load_sentiment_libraries
 from bot.insights._sentiment_lab import (
     LabelledDataError,
     build_shipped_models,
@@ -134,6 +134,7 @@ __all__ = [
     "holdout_arm",
     "intent_of_message",
     "intents_of_messages",
+    "load_sentiment_libraries",
     "painpoints_csv",
     "parse_day",
     "read_churn_csv",

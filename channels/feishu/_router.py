@@ -20,7 +20,6 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
-from lark_oapi.core.utils import AESCipher
 
 from channels.connector import AppConnector, AppMessage
 
@@ -39,6 +38,10 @@ def build_router(
     clock: Callable[[], float] = time.time,
 ) -> APIRouter:
     """The event subscription route of one Feishu app."""
+    # Imported here: importing lark-oapi loads every API model of the SDK (about 5 s of CPU),
+    # which every process and command would pay on start even with Feishu not configured.
+    from lark_oapi.core.utils import AESCipher
+
     router = APIRouter(tags=["feishu"])
     cipher = AESCipher(encrypt_key)
 
