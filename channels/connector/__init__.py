@@ -2,6 +2,7 @@
 map of errors to HTTP statuses, the request-size limit, and how uploads of voice messages and
 images are read and answered."""
 
+from channels.connector._acks import AckFirst, AckFirstMiddleware
 from channels.connector._apphttp import download, json_object, numbered_text
 from channels.connector._apps import (
     UNHANDLED_AFTER,
@@ -82,6 +83,8 @@ __all__ = [
     "STATUS",
     "UNHANDLED_AFTER",
     "WRAPPERS",
+    "AckFirst",
+    "AckFirstMiddleware",
     "AppClient",
     "AppConnector",
     "AppMessage",

@@ -35,6 +35,7 @@ from bot.media import KeptButUnreadable, MediaIntake, MediaUpload, UploadTooLarg
 from bot.outbox import Outbox, PendingInbound, SendFailed
 from bot.recommend import Event, InvalidEvent, RecommendService
 from bot.storage import utcnow
+from channels.connector._acks import AckFirst
 from channels.connector._cards import FeedbackKind, choices_of, feedback_of
 from channels.connector._errors import status_of
 from channels.connector._links import (
@@ -122,10 +123,12 @@ class AppConnector:
         media: MediaIntake | None = None,
         recommendations: RecommendService | None = None,
         links: PhoneLinks | None = None,
+        acks: AckFirst | None = None,
     ) -> None:
         self.client = client
         self._recommendations = recommendations
         self._links = links
+        self._acks = acks  # the hub's webhooks being answered go first (_acks.py)
         self.channel = client.channel
         self._conversations = conversations
         self._outbox = outbox
@@ -179,8 +182,11 @@ class AppConnector:
     # ---- inbound ------------------------------------------------------------------------
 
     async def _handle(self, inbound_id: int, message: AppMessage) -> None:
-        async with self._inbound_locks.hold(message.sender), self._handling:
-            await self._handle_in_turn(inbound_id, message)
+        async with self._inbound_locks.hold(message.sender):
+            if self._acks is not None:
+                await self._acks.turn()
+            async with self._handling:
+                await self._handle_in_turn(inbound_id, message)
 
     async def _handle_in_turn(self, inbound_id: int, message: AppMessage) -> None:
         if message.sender in self._keyboard_shown:
