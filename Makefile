@@ -28,10 +28,17 @@ run: setup
 # the API fuzzing (schemathesis reports no failure under xdist, checked). The integration tests
 # run on two workers too, each starting one platform that its test files share (12 min against
 # 13.5 min on one worker, measured on a quiet machine). The slowest tests are listed
-# (--durations) so a run that grows towards CI's 45 minutes shows where the time goes.
+# (--durations) so a run that grows towards CI's 45 minutes shows where the time goes. The Rasa
+# model the integration tests need trains beside the fuzzing, which keeps one core only (about
+# 3 min of a fresh clone's training, otherwise done while the second worker waits for it); if
+# that training fails, the integration tests train again and say why.
 test: setup-test lint typecheck validate
 	$(PY) -m pytest -m "not integration and not fuzz" -n 2 --dist loadfile --durations=15
-	$(PY) -m pytest -m fuzz
+	@mkdir -p var
+	$(PY) -m bot train > var/test-train.log 2>&1 & train=$$!; \
+	$(PY) -m pytest -m fuzz; fuzz=$$?; \
+	wait $$train || echo "training beside the fuzzing failed (var/test-train.log)"; \
+	exit $$fuzz
 	$(PY) -m pytest -m integration -n 2 --dist loadfile --durations=15
 
 lint: setup-test
