@@ -49,6 +49,7 @@ from wechatpy.crypto import WeChatCrypto
 from bot.app import PROJECT_ROOT, Settings, create_asgi
 from tests.app_standin import AppStandIn, running
 from tests.launch import free_port
+from tests.live_hub import serving_in_thread
 
 APP_ID = "wxbench000000000"
 TOKEN = "bench-token"
@@ -261,22 +262,10 @@ def harness_floor(customers: int) -> dict[str, dict[str, float | None]]:
     a thread of this process, as the stand-in runs): what the client and the machine add to
     every figure, measured in the same run. Every customer's first message at once (new
     connections), then again on the kept connections."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(_answer_success, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:  # uvicorn sets ``started`` once it listens; no event to wait on
-        if time.monotonic() > deadline:
-            raise RuntimeError("the floor's server did not start in 30 s")
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}/channels/wechat"
     mail = [[sealed(f"c{n}", f"oFloor{n:04d}", n)] * 2 for n in range(customers)]
     acks: list[tuple[int, float]] = []
 
-    async def burst() -> None:
+    async def burst(url: str) -> None:
         async with client_session(customers) as client:
             await asyncio.gather(
                 *(
@@ -285,11 +274,8 @@ def harness_floor(customers: int) -> dict[str, dict[str, float | None]]:
                 )
             )
 
-    try:
-        asyncio.run(burst())
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with serving_in_thread(_answer_success, start_timeout_s=30) as base_url:
+        asyncio.run(burst(f"{base_url}/channels/wechat"))
     return {
         "first_messages": summary([ack for index, ack in acks if index == 0]),
         "later_messages": summary([ack for index, ack in acks if index > 0]),
