@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
-from bot.app import PROJECT_ROOT
+from bot.app import PROJECT_ROOT, app
 from bot.dialogue import EvaluationFailed, Example, load_examples, score
 from bot.dialogue._evaluation import Entity, parse_annotated
 
@@ -135,19 +136,22 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+# The refusals come before any training: in-process through Typer's runner (a subprocess
+# spends its time importing the platform).
 def test_eval_nlu_needs_both_outside_files() -> None:
-    completed = run_cli("nlu", "--train", str(TINY / "train.csv"))
-    assert completed.returncode == 2
-    assert "give both --train and --test" in completed.stderr
+    result = CliRunner().invoke(app, ["eval", "nlu", "--train", str(TINY / "train.csv")])
+    assert result.exit_code == 2
+    assert "give both --train and --test" in result.stderr
 
 
 def test_eval_nlu_refuses_bad_outside_data(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("sentence,label\n", encoding="utf-8")
-    completed = run_cli("nlu", "--train", str(bad), "--test", str(TINY / "test.csv"))
-    assert completed.returncode == 1
-    assert "header with the columns text,intent" in completed.stderr
-    assert completed.stdout == ""
+    args = ["eval", "nlu", "--train", str(bad), "--test", str(TINY / "test.csv")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "header with the columns text,intent" in result.stderr
+    assert result.stdout == ""
 
 
 def test_eval_nlu_on_outside_csv_data() -> None:

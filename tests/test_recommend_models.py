@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import pickle
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -215,3 +219,17 @@ def test_wide_and_deep_fits_on_interactions_through_a_simulated_log(split: Split
 def test_wide_and_deep_without_a_generator_factory_needs_a_log(split: Split) -> None:
     with pytest.raises(ValueError, match="fit\\(\\) needs generator_factory"):
         WideDeepRanker(PopularityModel()).fit(split.train)
+
+
+def test_the_platform_imports_without_torch_and_old_model_versions_still_load() -> None:
+    # torch takes seconds to import: only training or ranking with Wide & Deep imports it.
+    probe = "import sys, bot.recommend; print('torch' in sys.modules)"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "False"
+    # Versions pickled when the network class was bot.recommend._widedeep._Net still load.
+    from bot.recommend._widedeep_net import WideDeepNet
+
+    unpickler = pickle.Unpickler(io.BytesIO(b""))
+    assert unpickler.find_class("bot.recommend._widedeep", "_Net") is WideDeepNet

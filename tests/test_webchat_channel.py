@@ -245,7 +245,7 @@ async def test_unacceptable_messages(
 
 async def test_a_message_needs_a_session(widgets: Callable[[], Widget]) -> None:
     widget = widgets()
-    await widget.client.connect(widget.url, transports=["websocket"])
+    await widget.client.connect(widget.url, transports=["websocket"], wait_timeout=10)
     assert await widget.say("hello", None) == {
         "ok": False,
         "error": "send session_request with a session_id first",

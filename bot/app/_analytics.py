@@ -62,7 +62,9 @@ def fallback_texts(domain_dir: Path = DOMAIN_DIR) -> frozenset[str]:
     """Every language's text of the fallback responses in the Rasa domain."""
     texts: set[str] = set()
     for path in sorted(domain_dir.glob("*.yml")):
-        responses = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("responses", {})
+        responses = (
+            yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader) or {}
+        ).get("responses", {})
         for name in FALLBACK_RESPONSES:
             for variant in responses.get(name) or []:
                 if isinstance(variant, dict) and variant.get("text"):

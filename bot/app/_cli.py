@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import typer
 
-from bot.app._actions import run_action_server
 from bot.app._cli_channels import channels_app
 from bot.app._cli_eval import eval_app
 from bot.app._cli_insights import insights_app
@@ -151,6 +150,10 @@ def _run_platform(settings: Settings, replicas: Replicas | None) -> None:
 @app.command("actions")
 def actions_command() -> None:
     """Serve the custom actions (the supervisor starts this; Rasa calls it)."""
+    # Imported here: the actions and what they use take seconds to import, and no other
+    # command needs them.
+    from bot.app._actions import run_action_server
+
     run_action_server(cli_settings())
 
 

@@ -95,7 +95,12 @@ class ResponseMatcher:
     def from_domain(cls, domain_dir: Path = DOMAIN_DIR) -> ResponseMatcher:
         matcher = cls()
         for path in sorted(domain_dir.glob("*.yml")):
-            responses = yaml.safe_load(path.read_text(encoding="utf-8")).get("responses") or {}
+            responses = (
+                yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader).get(
+                    "responses"
+                )
+                or {}
+            )
             for name, variants in responses.items():
                 for variant in variants:
                     text = variant.get("text")
@@ -126,7 +131,7 @@ def _template(text: str) -> re.Pattern[str]:
 def load_conversations(path: Path) -> list[Conversation]:
     """Conversations from a YAML file; EvaluationFailed says what is wrong with it."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     except (OSError, yaml.YAMLError) as exc:
         raise EvaluationFailed(f"cannot read conversations from {path}: {exc}") from exc
     items = data.get("conversations") if isinstance(data, dict) else None

@@ -62,7 +62,9 @@ def domain_intents(domain: Path = DOMAIN) -> frozenset[str]:
     """Every intent the Rasa domain declares (its files' ``intents`` lists)."""
     intents: set[str] = set()
     for path in sorted(domain.glob("*.yml")):
-        declared = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("intents") or []
+        declared = (yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader) or {}).get(
+            "intents"
+        ) or []
         intents.update(i if isinstance(i, str) else next(iter(i)) for i in declared)
     return frozenset(intents)
 

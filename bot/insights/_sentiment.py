@@ -87,7 +87,9 @@ class SentimentAnalyzer:
     def __init__(
         self, lexicon_path: Path = LEXICON_PATH, emotions: EmotionModel | None = None
     ) -> None:
-        self._lexicon: dict[str, Any] = yaml.safe_load(lexicon_path.read_text(encoding="utf-8"))
+        self._lexicon: dict[str, Any] = yaml.load(
+            lexicon_path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader
+        )
         self._emotions = emotions
 
     @cached_property

@@ -210,7 +210,7 @@ def _order(db: sqlite3.Connection, row: sqlite3.Row) -> Order:
 
 def _read_fixtures(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     except (OSError, yaml.YAMLError) as exc:
         raise FixturesError(f"cannot read the order fixtures {path}: {exc}") from exc
     if not isinstance(data, dict) or not all(

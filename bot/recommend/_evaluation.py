@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,10 +212,14 @@ def _precision(model: Recommender, split: Split, k: int) -> float:
 
 
 def _tune(
-    name: str, split: Split, k: int, embedder: TextEmbedder | None
+    name: str,
+    split: Split,
+    k: int,
+    embedder: TextEmbedder | None,
+    grids: Mapping[str, Sequence[dict[str, Any]]],
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """The grid point with the best validation precision, and every point's figure."""
-    grid = GRIDS.get(name, [{}])
+    grid = list(grids.get(name) or GRIDS.get(name, [{}]))
     tried: dict[str, float] = {}
     best: tuple[float, dict[str, Any]] = (-1.0, grid[0])
     if len(grid) == 1:
@@ -239,6 +243,7 @@ def evaluate(
     models: Sequence[str] | None = None,
     catalogue_path: Path | None = None,
     embedder: TextEmbedder | None = None,
+    grids: Mapping[str, Sequence[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """Every model's figures on a per-user random split, beside popularity and random.
 
@@ -246,7 +251,8 @@ def evaluate(
     (same ratio, next seed), then each model is refitted on the whole training part and scored
     once on the test part. The content model (and its share of the hybrid) needs
     ``catalogue_path`` with item texts and an ``embedder``; without them it is reported as
-    unavailable.
+    unavailable. ``grids`` replaces the shipped hyper-parameter grids of the models it names
+    (a grid of one point is used without tuning).
     """
     if not 0 < test_ratio < 1:
         raise ValueError(f"test_ratio must be between 0 and 1, not {test_ratio}")
@@ -289,7 +295,7 @@ def evaluate(
             continue
         if name in ("hybrid", "widedeep"):
             continue
-        params, tried = _tune(name, validation, k, embedder)
+        params, tried = _tune(name, validation, k, embedder, grids or {})
         tuned[name] = params
         model = build_model(name, params, embedder)
         began = time.perf_counter()

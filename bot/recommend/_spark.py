@@ -88,6 +88,7 @@ class SparkALSModel(FactorModel):
             zip(weights.row.tolist(), weights.col.tolist(), weights.data.tolist(), strict=True)
         )
         session = spark_session(self.master)
+        blocks = max(1, session.sparkContext.defaultParallelism)
         logger.info(
             "Training ALS on Spark (%s): %d interactions, %d users, %d items",
             self.master,
@@ -106,6 +107,11 @@ class SparkALSModel(FactorModel):
             ratingCol="weight",
             seed=self.seed,
             nonnegative=False,
+            # One block of users and one of items per core Spark has (Spark's default is 10
+            # of each whatever the cluster): on local[2] the ten-block default schedules 20 tiny
+            # tasks an iteration; the Spark evaluation test took 87 s with it, 62 s without.
+            numUserBlocks=blocks,
+            numItemBlocks=blocks,
         )
         frame = session.createDataFrame(rows, "user INT, item INT, weight FLOAT")
         model = als.fit(frame)

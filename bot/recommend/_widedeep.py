@@ -13,25 +13,21 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from bot.recommend._base import Recommender, Scored, top_k
 from bot.recommend._interactions import Interactions
 from bot.recommend._types import Reason
+from bot.recommend._widedeep_sizes import BANDS, CATEGORIES, CHANNELS, DENSE, DEVICES, HOURS
+
+if TYPE_CHECKING:
+    import torch
+
+    from bot.recommend._widedeep_net import WideDeepNet
 
 logger = logging.getLogger(__name__)
-
-BANDS = 5
-HOURS = 6
-DEVICES = 8
-CHANNELS = 16
-CATEGORIES = 64
-# Dense features: position in the generator's list, its score standardized within the list,
-# the item's popularity, the user's affinity for the item's category.
-DENSE = 4
 
 
 @dataclass(frozen=True)
@@ -56,45 +52,6 @@ class Impression:
 def _bucket(text: str, size: int) -> int:
     # crc32, not hash(): the bucket must not change between processes.
     return zlib.crc32(text.encode()) % size
-
-
-class _Net(nn.Module):
-    def __init__(self, users: int, items: int, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.user = nn.Embedding(users, dim)
-        self.item = nn.Embedding(items, dim)
-        self.category = nn.Embedding(CATEGORIES, 8)
-        self.band = nn.Embedding(BANDS, 4)
-        self.hour = nn.Embedding(HOURS, 4)
-        self.device = nn.Embedding(DEVICES, 4)
-        self.channel = nn.Embedding(CHANNELS, 4)
-        width = 2 * dim + 8 + 4 * 4 + DENSE
-        self.deep = nn.Sequential(
-            nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, hidden // 2), nn.ReLU()
-        )
-        self.deep_out = nn.Linear(hidden // 2, 1)
-        self.wide = nn.EmbeddingBag(CATEGORIES * HOURS + CATEGORIES * DEVICES + BANDS**2, 1)
-        self.wide_dense = nn.Linear(DENSE, 1)
-
-    def forward(
-        self, ids: torch.Tensor, dense: torch.Tensor, crosses: torch.Tensor
-    ) -> torch.Tensor:
-        deep_in = torch.cat(
-            [
-                self.user(ids[:, 0]),
-                self.item(ids[:, 1]),
-                self.category(ids[:, 2]),
-                self.band(ids[:, 3]),
-                self.hour(ids[:, 4]),
-                self.device(ids[:, 5]),
-                self.channel(ids[:, 6]),
-                dense,
-            ],
-            dim=1,
-        )
-        deep: torch.Tensor = self.deep_out(self.deep(deep_in)).squeeze(1)
-        wide: torch.Tensor = self.wide(crosses).squeeze(1) + self.wide_dense(dense).squeeze(1)
-        return deep + wide
 
 
 class WideDeepRanker(Recommender):
@@ -122,7 +79,7 @@ class WideDeepRanker(Recommender):
         self.learning_rate = learning_rate
         self.seed = seed
         self.generator_factory = generator_factory
-        self._net: _Net | None = None
+        self._net: WideDeepNet | None = None
         self.epochs_used = epochs
         self._bands = np.zeros(0)
         self._user_band: dict[str, int] = {}
@@ -175,8 +132,16 @@ class WideDeepRanker(Recommender):
         if fit_generator:
             self.generator.fit(interactions)
         self._prepare_features(interactions)
+        # torch is imported here, not with the module: importing it takes seconds and only
+        # training and ranking with this model need it.
+        import torch
+
+        from bot.recommend._widedeep_net import WideDeepNet, torch_threads
+
         torch.manual_seed(self.seed)
-        net = _Net(len(interactions.users) + 1, len(interactions.items) + 1, self.dim, self.hidden)
+        net = WideDeepNet(
+            len(interactions.users) + 1, len(interactions.items) + 1, self.dim, self.hidden
+        )
         ids, dense, crosses = self._features(log)
         labels = torch.tensor([1.0 if i.clicked else 0.0 for i in log])
         # One user in ten is held out of training: their log loss decides when to stop.
@@ -184,10 +149,10 @@ class WideDeepRanker(Recommender):
         train_rows = torch.nonzero(~held).squeeze(1)
         check_rows = torch.nonzero(held).squeeze(1)
         optimizer = torch.optim.Adam(net.parameters(), lr=self.learning_rate, weight_decay=1e-4)
-        loss_fn = nn.BCEWithLogitsLoss()
+        loss_fn = torch.nn.BCEWithLogitsLoss()
         generator = torch.Generator().manual_seed(self.seed)
         best: tuple[float, dict[str, torch.Tensor]] = (float("inf"), net.state_dict())
-        with _torch_threads(1):
+        with torch_threads(1):
             for epoch in range(self.epochs):
                 net.train()
                 order = train_rows[torch.randperm(len(train_rows), generator=generator)]
@@ -249,6 +214,8 @@ class WideDeepRanker(Recommender):
         log: Sequence[Impression],
         generator_scores: dict[str, np.ndarray] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        import torch
+
         users: dict[str, tuple[int, int, np.ndarray]] = {}
         position, standard = self._list_features(log, generator_scores or {})
         ids, dense, crosses = [], [], []
@@ -324,7 +291,11 @@ class WideDeepRanker(Recommender):
         if not shown:
             return []
         log = [Impression(user, s.item, False, context) for s in shown]
-        with torch.no_grad(), _torch_threads(1):
+        import torch
+
+        from bot.recommend._widedeep_net import torch_threads
+
+        with torch.no_grad(), torch_threads(1):
             logits = self._net(*self._features(log, {user: raw})).numpy()
         order = np.argsort(-logits, kind="stable")[:k]
         return [Scored(shown[i].item, float(logits[i])) for i in order]
@@ -353,16 +324,11 @@ def _seen(data: Interactions, user: str) -> list[str]:
     return [data.items[i] for i in indices]
 
 
-class _torch_threads:
-    """Run torch on a fixed number of threads (the machine is shared), restoring it after."""
+def __getattr__(name: str) -> object:
+    # Model versions pickled before the network moved to _widedeep_net name it
+    # bot.recommend._widedeep._Net; unpickling them still finds it (PEP 562).
+    if name == "_Net":
+        from bot.recommend._widedeep_net import WideDeepNet
 
-    def __init__(self, threads: int) -> None:
-        self.threads = threads
-        self.before = 0
-
-    def __enter__(self) -> None:
-        self.before = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-
-    def __exit__(self, *exc: object) -> None:
-        torch.set_num_threads(self.before)
+        return WideDeepNet
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -54,8 +54,8 @@ class ContextBuilder:
         self._churn = churn
         self._suggest = suggest
         self._summarize = summarize
-        self._canned: dict[str, list[dict[str, str]]] = yaml.safe_load(
-            canned_path.read_text(encoding="utf-8")
+        self._canned: dict[str, list[dict[str, str]]] = yaml.load(
+            canned_path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader
         )
 
     def canned_replies(self, language: str) -> list[dict[str, str]]:
