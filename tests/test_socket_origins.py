@@ -83,6 +83,9 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
             host="127.0.0.1",
             port=port,
             log_level="warning",
+            # The pages' long-polling requests are still open when the module ends: without a
+            # limit, uvicorn's graceful shutdown waited for them (20 s of every run).
+            timeout_graceful_shutdown=1,
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
