@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from bot.recommend import (
     CATALOGUE,
     Event,
+    Interactions,
     RecommendConfig,
     RecommendService,
     SparkALSModel,
@@ -83,7 +85,13 @@ def test_an_unknown_master_is_a_clear_error() -> None:
     with pytest.raises(TrainingEngineUnavailable, match="cannot start Spark at nonsense://"):
         spark_session("nonsense://nowhere")
     # The next fit on the default master still works (the broken session is not kept).
-    data = build_interactions(
+    model = SparkALSModel(factors=4, iterations=3)
+    model.fit(_small_history())
+    assert len(model.recommend("3", 3)) == 3
+
+
+def _small_history() -> Interactions:
+    return build_interactions(
         [
             Event(str(u), str(i), "purchase", datetime(2026, 1, 1, tzinfo=UTC))
             for u in range(20)
@@ -91,8 +99,36 @@ def test_an_unknown_master_is_a_clear_error() -> None:
         ],
         [],
     )
+
+
+def test_a_spark_jvm_that_exited_is_replaced_at_the_next_training(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from pyspark import SparkContext
+
     model = SparkALSModel(factors=4, iterations=3)
-    model.fit(data)
+    model.fit(_small_history())
+    assert SparkContext._gateway is not None
+    jvm = SparkContext._gateway.proc
+    jvm.kill()  # as the kernel's out-of-memory killer would
+    jvm.wait(timeout=30)
+    with caplog.at_level(logging.WARNING, logger="bot.recommend._spark"):
+        model.fit(_small_history())
+    assert len(model.recommend("3", 3)) == 3
+    assert SparkContext._gateway.proc is not jvm
+    assert SparkContext._gateway.proc.poll() is None
+    assert "Spark's JVM had exited" in caplog.text
+
+
+def test_no_python_worker_runs_on_sparks_side(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Executors find the Python they would run on their PATH (here: one that always fails);
+    # the interactions go as an Arrow table the JVM reads itself, so none is ever started.
+    monkeypatch.setenv("PYSPARK_PYTHON", "/bin/false")
+    spark_session("local[2]").stop()  # a new context reads the variable
+    model = SparkALSModel(factors=4, iterations=3)
+    model.fit(_small_history())
     assert len(model.recommend("3", 3)) == 3
 
 

@@ -6,11 +6,16 @@ factors come back into the same ``FactorModel`` as the ``implicit`` library's, s
 of new events and reasons are the ones every other factor model uses. Spark's ALS is the
 Hu-Koren-Volinsky model with ``implicitPrefs=True``, like ``implicit``'s; Spark scales the
 confidence as ``1 + alpha * weight`` the same way.
+
+The interactions reach Spark as an Arrow table, which the JVM reads itself: no Python worker
+runs on Spark's side, so executors need Java only, never a Python matching the hub's (a list of
+rows would make every executor start ``python3`` from its PATH to unpickle them).
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 from typing import Any
 
@@ -24,18 +29,24 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MASTER = "local[2]"
 _sessions_lock = threading.Lock()
+_checkpoints: tempfile.TemporaryDirectory[str] | None = None
 
 
 def spark_session(master: str) -> Any:
-    """One Spark session per process (starting the JVM takes seconds), quiet and local-only."""
+    """One Spark session per process (starting the JVM takes seconds), quiet and local-only.
+
+    A JVM that has exited since (killed, out of memory) is replaced by a new one rather than
+    failing every later training of a long-running hub.
+    """
     with _sessions_lock:
         try:
             from pyspark.sql import SparkSession
         except ImportError as exc:
             raise TrainingEngineUnavailable(
-                "Spark training needs pyspark: install requirements/spark.txt "
+                "Spark training needs pyspark and pyarrow: install requirements/spark.txt "
                 "(and a Java 17+ runtime)"
             ) from exc
+        _forget_an_exited_jvm()
         active = SparkSession.getActiveSession()
         if active is not None and active.sparkContext.master != master:
             active.stop()  # getOrCreate would hand back the session of the other master
@@ -48,8 +59,12 @@ def spark_session(master: str) -> Any:
         )
         if master.startswith("local"):
             # A local run listens on the loopback only: nothing of it is reachable from outside.
-            builder = builder.config("spark.driver.bindAddress", "127.0.0.1").config(
-                "spark.driver.host", "127.0.0.1"
+            # Its checkpoints go to a private folder removed when the process ends; a cluster
+            # sets spark.checkpoint.dir on shared storage in its own spark-defaults.conf.
+            builder = (
+                builder.config("spark.driver.bindAddress", "127.0.0.1")
+                .config("spark.driver.host", "127.0.0.1")
+                .config("spark.checkpoint.dir", _local_checkpoints())
             )
         try:
             session = builder.getOrCreate()
@@ -59,6 +74,38 @@ def spark_session(master: str) -> Any:
             ) from exc
         session.sparkContext.setLogLevel("ERROR")
         return session
+
+
+def _local_checkpoints() -> str:
+    """This process's folder for a local Spark's checkpoints (see ``SparkALSModel``)."""
+    global _checkpoints
+    if _checkpoints is None:
+        _checkpoints = tempfile.TemporaryDirectory(prefix="bot-spark-checkpoints-")
+    return _checkpoints.name
+
+
+def _forget_an_exited_jvm() -> None:
+    """Drop pyspark's handles on a JVM whose process has exited, so the next session starts one.
+
+    Written by hand: pyspark keeps its gateway, context and session in class attributes and has
+    no public way back from a dead JVM (``SparkContext.stop`` only warns, SPARK-18523); every call
+    through the old gateway would be refused.
+    """
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession, SQLContext
+
+    gateway = SparkContext._gateway
+    process = getattr(gateway, "proc", None)
+    if gateway is None or process is None or process.poll() is None:
+        return
+    logger.warning("Spark's JVM had exited (code %s); starting a new one", process.returncode)
+    gateway.shutdown()  # closes the Python side's sockets and callback server; the JVM is gone
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    SparkContext._active_spark_context = None
+    SparkSession._instantiatedSession = None
+    SparkSession._activeSession = None
+    SQLContext._instantiatedContext = None
 
 
 class SparkALSModel(FactorModel):
@@ -81,18 +128,30 @@ class SparkALSModel(FactorModel):
         self.master = master
 
     def _fit(self, interactions: Interactions) -> None:
+        import pyarrow as pa
+        from py4j.protocol import Py4JError
         from pyspark.ml.recommendation import ALS
 
         weights = interactions.weights.tocoo()
-        rows = list(
-            zip(weights.row.tolist(), weights.col.tolist(), weights.data.tolist(), strict=True)
+        table = pa.table(
+            {
+                "user": pa.array(weights.row, pa.int32()),
+                "item": pa.array(weights.col, pa.int32()),
+                "weight": pa.array(weights.data, pa.float32()),
+            }
         )
         session = spark_session(self.master)
+        if session.sparkContext.getCheckpointDir() is None:
+            logger.warning(
+                "Spark at %s has no spark.checkpoint.dir: ALS cannot cut its lineage, and "
+                "many iterations may fail with a StackOverflowError",
+                self.master,
+            )
         blocks = max(1, session.sparkContext.defaultParallelism)
         logger.info(
             "Training ALS on Spark (%s): %d interactions, %d users, %d items",
             self.master,
-            len(rows),
+            table.num_rows,
             len(interactions.users),
             len(interactions.items),
         )
@@ -112,12 +171,32 @@ class SparkALSModel(FactorModel):
             # tasks an iteration; the Spark evaluation test took 87 s with it, 62 s without.
             numUserBlocks=blocks,
             numItemBlocks=blocks,
+            # Every iteration lengthens the factors' lineage; serialising it overflowed the
+            # JVM's stack at 15 iterations on this machine. Checkpoints every 5 cut it.
+            checkpointInterval=5,
         )
-        frame = session.createDataFrame(rows, "user INT, item INT, weight FLOAT")
-        model = als.fit(frame)
-        users = _dense(model.userFactors.collect(), len(interactions.users), self.factors)
-        items = _dense(model.itemFactors.collect(), len(interactions.items), self.factors)
+        try:
+            model = als.fit(session.createDataFrame(table))
+            users = _dense(model.userFactors.collect(), len(interactions.users), self.factors)
+            items = _dense(model.itemFactors.collect(), len(interactions.items), self.factors)
+        except Py4JError as exc:  # the JVM's failure, or its connection lost mid-training
+            raise TrainingEngineUnavailable(
+                f"Spark's ALS training at {self.master} failed: {_java_reason(exc)}"
+            ) from exc
         self._set_factors(users, items)
+
+
+def _java_reason(error: Exception) -> str:
+    """The first line of the Java exception behind a py4j error, or why there is none."""
+    from py4j.protocol import Py4JError, Py4JJavaError
+
+    if not isinstance(error, Py4JJavaError):
+        return f"lost the connection to Spark's JVM ({error})"
+    try:
+        text = str(error.java_exception.toString())
+    except Py4JError:  # the JVM exited right after answering
+        return "Spark's JVM failed and exited"
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _dense(rows: list[Any], count: int, rank: int) -> np.ndarray:
