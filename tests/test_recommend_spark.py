@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -118,6 +119,16 @@ def test_a_spark_jvm_that_exited_is_replaced_at_the_next_training(
     assert SparkContext._gateway.proc is not jvm
     assert SparkContext._gateway.proc.poll() is None
     assert "Spark's JVM had exited" in caplog.text
+
+
+@pytest.mark.parametrize("missing", ["pyarrow", "pyspark.sql"])
+def test_a_missing_package_is_named_before_any_work(
+    missing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, missing, None)  # what an environment without it imports
+    model = SparkALSModel(factors=4, iterations=3)
+    with pytest.raises(TrainingEngineUnavailable, match=r"install requirements/spark\.txt"):
+        model.fit(_small_history())
 
 
 def test_no_python_worker_runs_on_sparks_side(

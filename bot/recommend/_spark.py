@@ -40,6 +40,7 @@ def spark_session(master: str) -> Any:
     """
     with _sessions_lock:
         try:
+            import pyarrow  # noqa: F401  (the interactions' way to the JVM, see the module's doc)
             from pyspark.sql import SparkSession
         except ImportError as exc:
             raise TrainingEngineUnavailable(
@@ -128,6 +129,8 @@ class SparkALSModel(FactorModel):
         self.master = master
 
     def _fit(self, interactions: Interactions) -> None:
+        session = spark_session(self.master)  # first: it says what is missing, if anything
+
         import pyarrow as pa
         from py4j.protocol import Py4JError
         from pyspark.ml.recommendation import ALS
@@ -140,7 +143,6 @@ class SparkALSModel(FactorModel):
                 "weight": pa.array(weights.data, pa.float32()),
             }
         )
-        session = spark_session(self.master)
         if session.sparkContext.getCheckpointDir() is None:
             logger.warning(
                 "Spark at %s has no spark.checkpoint.dir: ALS cannot cut its lineage, and "
