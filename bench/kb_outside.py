@@ -7,8 +7,10 @@ For every set under ``knowledge/eval/outside/`` (and the demo shop's set in ``kn
 for comparison, which is in-domain: it was tuned on): ingest the corpus once, retrieve every dev
 and test question once, then, without labels for the thresholds:
 
-- ranking: recall@1 of dense search alone (documents by best cosine similarity), of the shipped
-  hybrid, and of the fusion weights the dev questions choose from a small grid;
+- ranking: recall@1 of dense search alone (documents by best cosine similarity), of the hybrid
+  at the shipped fusion weights, at the lexical weight the corpus's own probes chose
+  (self-calibrated, no labels), and at the fusion weights the dev questions choose from a small
+  grid;
 - self-calibration: the rates on dev at several targets of abstention on the corpus's own
   leave-one-entry-out probes, the target chosen on dev (the most dev sets meeting the issue's
   goals), and the test rates at that target;
@@ -16,7 +18,10 @@ and test question once, then, without labels for the thresholds:
   with each signal (weight chosen on dev), for telling a right answer from a question that
   should be declined or would be answered wrongly.
 
-Embeddings are cached in ``--work-dir`` between runs.
+Each outside set is measured twice: as built, and as a "plain FAQ" with its alternative wordings
+removed (one question per answer, the most common FAQ file), where the self-calibration has no
+answerable probes and sets its thresholds by the abstention target alone. Embeddings are cached
+in ``--work-dir`` between runs.
 """
 
 from __future__ import annotations
@@ -40,12 +45,12 @@ from bot.language import detect_language
 from knowledge import KnowledgeBase, KnowledgeConfig
 from knowledge._calibration import PENALTIES, self_calibrate
 from knowledge._eval import QAItem, _decide, load_qa
-from knowledge._retrieval import DocumentHit, retrieve
+from knowledge._retrieval import DENSE_WEIGHT, LEXICAL_WEIGHT, RRF_K, DocumentHit, retrieve
 from knowledge._store import PASSAGES, QUESTIONS
 
 OUTSIDE = PROJECT_ROOT / "knowledge" / "eval" / "outside"
 SAMPLE = PROJECT_ROOT / "knowledge" / "sample"
-TARGETS = (0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+TARGETS = (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 GOALS = {"abstention_rate": 0.70, "answer_rate": 0.85, "false_answer_rate": 0.15}
 _NUMBER_QUESTION = re.compile(r"多少|几[个天号点次块元]|how (much|many|long)|what time|when", re.I)
 _DIGIT = re.compile(r"\d|[一二三四五六七八九十百千万]")
@@ -253,9 +258,23 @@ def _signals_report(
     return report
 
 
-def run_set(name: str, corpus: Path, dev_path: Path, test_path: Path, work: Path) -> dict[str, Any]:
+def run_set(
+    name: str, corpus: Path, dev_path: Path, test_path: Path, work: Path, *, plain: bool = False
+) -> dict[str, Any]:
+    """One set; ``plain``: its corpus with the alternative wordings removed, as a business's FAQ
+    file with one question per answer is."""
     dev_items, test_items = load_qa(dev_path), load_qa(test_path)
     with tempfile.TemporaryDirectory(prefix="kb-outside-") as tmp:
+        if plain:
+            rows = [json.loads(line) for line in corpus.read_text("utf-8").splitlines() if line]
+            corpus = Path(tmp) / "plain.jsonl"
+            corpus.write_text(
+                "\n".join(
+                    json.dumps({k: v for k, v in row.items() if k != "alternatives"})
+                    for row in rows
+                ),
+                encoding="utf-8",
+            )
         config = replace(
             KnowledgeConfig(),
             persist_dir=Path(tmp) / "chroma",
@@ -279,16 +298,24 @@ def run_set(name: str, corpus: Path, dev_path: Path, test_path: Path, work: Path
                 (k, 1.0, w) for k in (5, 10, 30, 60) for w in (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
             ]
             chosen = max(grid, key=lambda g: (_r1(dev, _fused(*g)), -abs(g[2] - 0.3)))
+            shipped_fusion = _fused(RRF_K, DENSE_WEIGHT, LEXICAL_WEIGHT)
             ranking = {
                 "dev": {
                     "dense": _r1(dev, _dense),
-                    "hybrid_shipped": _r1(dev, lambda h: h),
+                    "hybrid_shipped": _r1(dev, shipped_fusion),
+                    "hybrid_self_calibrated": _r1(dev, lambda h: h),
                     "hybrid_chosen": _r1(dev, _fused(*chosen)),
                 },
                 "test": {
                     "dense": _r1(test, _dense),
-                    "hybrid_shipped": _r1(test, lambda h: h),
+                    "hybrid_shipped": _r1(test, shipped_fusion),
+                    "hybrid_self_calibrated": _r1(test, lambda h: h),
                     "hybrid_chosen": _r1(test, _fused(*chosen)),
+                },
+                # The lexical weight the corpus's own answerable probes chose (no labels).
+                "self_calibrated_fusion": {
+                    "lexical_weight": view.lexical_weight,
+                    **(view.calibration.fusion if view.calibration else {}),
                 },
                 "chosen_fusion": {
                     "rrf_k": chosen[0],
@@ -308,6 +335,8 @@ def run_set(name: str, corpus: Path, dev_path: Path, test_path: Path, work: Path
                         view.revision,
                         target_abstention=target,
                         penalties=penalties,
+                        configured=kb.config.thresholds,
+                        one_class_target=target,
                     )
                     pairs: dict[str, tuple[float, ...]] = {
                         lang: (t["faq"], t["answer"], t["disagreement_penalty"])
@@ -348,19 +377,29 @@ def main() -> None:
     args.work_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     results = [run_set(*entry, work=args.work_dir) for entry in _sets()]
-    outside = [r for r in results if "in-domain" not in r["set"]]
+    results += [
+        run_set(f"{name} (plain FAQ)", corpus, dev, test, args.work_dir, plain=True)
+        for name, corpus, dev, test in _sets()
+        if "in-domain" not in name
+    ]
+    outside = [r for r in results if "in-domain" not in r["set"] and "plain" not in r["set"]]
+    plain = [r for r in results if "plain" in r["set"]]
 
     # The target chosen on dev, per variant: the most outside sets meeting every goal, then the
-    # best worst sum of the two rates; reported on test.
-    def score(target: str, variant: str) -> tuple[int, float]:
-        rows = [r["self_calibration_by_target"][target][variant]["dev"] for r in outside]
+    # best worst sum of the two rates; reported on test. The plain sets (thresholds from the
+    # unanswerable probes alone) choose their own target the same way.
+    def score(target: str, variant: str, sets: list[dict[str, Any]]) -> tuple[int, float]:
+        rows = [r["self_calibration_by_target"][target][variant]["dev"] for r in sets]
         return sum(_meets(x) for x in rows), min(
             x["abstention_rate"] + x["answer_rate"] for x in rows
         )
 
     chosen: dict[str, str] = {}
     for variant in ("absolute", "agreement"):
-        chosen[variant] = max((str(t) for t in TARGETS), key=partial(score, variant=variant))
+        chosen[variant] = max(
+            (str(t) for t in TARGETS), key=partial(score, variant=variant, sets=outside)
+        )
+    one_class = max((str(t) for t in TARGETS), key=partial(score, variant="absolute", sets=plain))
     print(
         json.dumps(
             {
@@ -374,6 +413,14 @@ def main() -> None:
                         for r in results
                     }
                     for variant, target in chosen.items()
+                },
+                "chosen_target_without_alternative_wordings": float(one_class),
+                "plain_at_chosen_target": {
+                    r["set"]: {
+                        split: r["self_calibration_by_target"][one_class]["absolute"][split]
+                        for split in ("dev", "test")
+                    }
+                    for r in plain
                 },
                 "sets": results,
             },

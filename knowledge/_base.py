@@ -24,7 +24,13 @@ from knowledge._errors import InvalidQuestion, InvalidSource, KnowledgeError, So
 from knowledge._generation import LLMConfig, Passage, chat_model, check_grounding, generate
 from knowledge._lexical import LEXICAL_TOP
 from knowledge._loaders import SUPPORTED_SUFFIXES, load_source
-from knowledge._retrieval import CorpusView, DocumentHit, check_filters, retrieve
+from knowledge._retrieval import (
+    LEXICAL_WEIGHT,
+    CorpusView,
+    DocumentHit,
+    check_filters,
+    retrieve,
+)
 from knowledge._store import (
     PASSAGES,
     QUESTIONS,
@@ -219,7 +225,7 @@ class KnowledgeBase:
                         "Knowledge base loaded: %d records (revision %s)", len(view), revision[:8]
                     )
                 self._view = view
-                self._view.calibration = self._stored_calibration(revision)
+                self._install(view, self._stored_calibration(revision))
                 if isinstance(self._answers, MemoryAnswerCache):
                     self._answers.clear()  # the old revision's keys are never asked again
             return self._view
@@ -252,6 +258,14 @@ class KnowledgeBase:
         calibration = SelfCalibration.from_json(text) if text else None
         return calibration if calibration and calibration.revision == revision else None
 
+    def _install(self, view: CorpusView, calibration: SelfCalibration | None) -> None:
+        """Answer from ``view`` with ``calibration``: its fusion weight when self-calibration is
+        on and the probes chose one, the shipped weight otherwise."""
+        view.calibration = calibration
+        chosen = calibration.lexical_weight if calibration is not None else None
+        use = self.config.self_calibrate and chosen is not None
+        view.lexical_weight = chosen if use and chosen is not None else LEXICAL_WEIGHT
+
     def calibrate(self) -> SelfCalibration:
         """Derive thresholds from the corpus itself and store them with its revision (done by
         every ingestion that changes something; call it for a knowledge base ingested before)."""
@@ -264,10 +278,11 @@ class KnowledgeBase:
             view.revision,
             target_abstention=self.config.target_abstention,
             stored={**self._index.vectors(QUESTIONS), **self._index.vectors(PASSAGES)},
+            configured=self.config.thresholds,
         )
         if self._index.set_calibration(view.revision, calibration.to_json()):
             with self._lock:
-                view.calibration = calibration
+                self._install(view, calibration)
         logger.info(
             "Self-calibrated in %.1f s: %s",
             time.perf_counter() - started,
@@ -547,6 +562,7 @@ class KnowledgeBase:
             }
         return {
             "in_use": used,
+            "lexical_weight_in_use": view.lexical_weight,
             "self_calibration": calibration.to_dict()
             if calibration
             else (

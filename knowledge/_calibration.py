@@ -22,6 +22,13 @@ split it told right answers from questions to decline best of the signals measur
 by ``disagreement_penalty`` more; the probes carry the same signal (BM25 over the corpus with the
 probe's own records masked out), so the penalty is chosen with the thresholds, from the corpus
 alone.
+
+The answerable probes choose one more number: the weight of the lexical ranking in the fusion
+(``knowledge/_retrieval.py``). Tuned on the demo shop, the shipped weight ranked the outside
+set's test questions worse than dense search alone (bench/kb_outside.py): how much BM25 helps
+depends on the corpus (codes and product names, or everyday words shared by every entry). Each
+weight of a small grid ranks the probes once; the one that puts the most probes' own entries
+first replaces the shipped weight when a sign test says it does better beyond chance.
 """
 
 from __future__ import annotations
@@ -29,14 +36,16 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.stats import binomtest  # type: ignore[import-untyped]
 
 from knowledge._embeddings import CachedEmbedder
 from knowledge._lexical import LEXICAL_TOP, LexicalIndex
+from knowledge._retrieval import CANDIDATES, LEXICAL_WEIGHT, fused
 from knowledge._store import StoredRecord
 from knowledge._text import simplified, tokens
 
@@ -46,12 +55,24 @@ logger = logging.getLogger(__name__)
 # leave-one-entry-out probes to abstain on. Real unanswerable questions sit a little closer to the
 # corpus than another entry's own question does, so the target is above the issue's 70 % goal.
 TARGET_ABSTENTION = 0.85
+# The same for a corpus without alternative wordings, whose thresholds come from the unanswerable
+# probes alone (``_one_class``): chosen on the dev split of the outside set with its alternative
+# wordings removed (0.4-0.95 tried; bench/kb_outside.py). There, real questions sit farther from
+# the wording they match than leave-one-entry-out probes from their nearest other entry, so the
+# thresholds that abstain on half of the probes already abstain on 81 % of the dev questions to
+# decline.
+ONE_CLASS_TARGET = 0.5
 MAX_PROBES = 200  # of each kind, per language: enough for a stable quantile, cheap to embed
 MIN_PROBES = 8  # fewer unanswerable probes than this: too few to set a threshold on
 _GRID = np.round(np.arange(0.70, 0.99, 0.0025), 4)
 # Extra similarity asked of a document the lexical ranking does not confirm; 0.0 first, so the
 # signal is used only when the probes gain from it.
 PENALTIES = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05)
+# Lexical weights of the fusion the answerable probes choose from; fewer probes than
+# MIN_FUSION_PROBES (every language together) keep the shipped weight.
+FUSION_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+MIN_FUSION_PROBES = 20
+FUSION_SIGNIFICANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -62,6 +83,9 @@ class SelfCalibration:
     # language -> {"faq": …, "answer": …, "disagreement_penalty": …}
     thresholds: dict[str, dict[str, float]]
     derived: dict[str, dict[str, Any]] = field(default_factory=dict)  # per language: how
+    # The fusion's lexical weight the answerable probes chose (None: too few probes) and how.
+    lexical_weight: float | None = None
+    fusion: dict[str, Any] = field(default_factory=dict)
     method: str = (
         "answerable probes: each FAQ entry's alternative wordings asked with their own record "
         "left out; unanswerable probes: each entry's question asked with the whole entry left "
@@ -94,6 +118,13 @@ class SelfCalibration:
                 },
                 derived=dict(data.get("derived", {})),
                 method=str(data.get("method", "")),
+                # Stored before the fusion was chosen: the shipped weight.
+                lexical_weight=(
+                    None
+                    if data.get("lexical_weight") is None
+                    else _unit(data["lexical_weight"], "lexical weight")
+                ),
+                fusion=dict(data.get("fusion", {})),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             logger.warning("The stored self-calibration cannot be read; using the configured one")
@@ -102,10 +133,14 @@ class SelfCalibration:
 
 def _penalty(value: Any) -> float:
     """A stored penalty, checked: anything outside 0..1 (or NaN) would move every answer."""
-    penalty = float(value)
-    if not 0.0 <= penalty <= 1.0:
-        raise ValueError(f"disagreement penalty {value!r} is outside 0..1")
-    return penalty
+    return _unit(value, "disagreement penalty")
+
+
+def _unit(value: Any, what: str) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"{what} {value!r} is outside 0..1")
+    return number
 
 
 @dataclass(frozen=True)
@@ -151,11 +186,16 @@ def self_calibrate(
     max_probes: int = MAX_PROBES,
     stored: Mapping[str, np.ndarray[Any, Any]] | None = None,
     penalties: Sequence[float] = PENALTIES,
+    configured: Callable[[str], tuple[float, float]] | None = None,
+    one_class_target: float = ONE_CLASS_TARGET,
 ) -> SelfCalibration:
     """Probe the corpus and choose thresholds per language (languages with too few FAQ entries to
     probe keep the configured thresholds, and ``derived`` says so). ``stored``: the records'
     vectors by id as the index holds them; without it they are embedded (from the cache).
-    ``penalties``: the disagreement penalties to choose from (``(0.0,)``: the signal unused)."""
+    ``penalties``: the disagreement penalties to choose from (``(0.0,)``: the signal unused).
+    ``configured``: the configured (FAQ, answer) pair of a language, whose gap a corpus without
+    alternative wordings keeps, and ``one_class_target`` its abstention target (see
+    ``_one_class``); None: the two thresholds equal."""
     faq_questions = [r for r in questions if r.metadata.get("kind") == "question"]
     if not faq_questions:
         return SelfCalibration(revision, {}, {"all": {"skipped": "no FAQ entries to probe"}})
@@ -178,6 +218,7 @@ def self_calibrate(
         entries.setdefault(str(record.metadata.get("doc_id")), []).append(record)
     thresholds: dict[str, dict[str, float]] = {}
     derived: dict[str, dict[str, Any]] = {}
+    ranked: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
     for language, entries in sorted(by_language.items()):
         rng = random.Random(f"{revision}:{language}")
         negatives = [
@@ -193,6 +234,21 @@ def self_calibrate(
         rng.shuffle(negatives)
         rng.shuffle(positives)
         negatives, positives = negatives[:max_probes], positives[:max_probes]
+        # Every language's answerable probes rank the documents for the fusion's choice, even
+        # where the thresholds cannot be probed: their own entry is still in the corpus.
+        texts = [simplified(r.text) for _, r in positives]
+        vectors = (
+            embedder.embed_queries(texts)
+            if texts
+            else np.zeros((0, q_vectors.shape[1]), np.float32)
+        )
+        for n, (doc, record) in enumerate(positives):
+            q_mask = q_ids != record.id
+            p_mask = np.ones(len(passages), dtype=bool)
+            dense = _documents(vectors[n], q_vectors, q_docs, q_mask, p_vectors, p_docs, p_mask)
+            ranked.append(
+                (doc, tuple(d for d, _, _ in dense), lexical.ranked(texts[n], q_mask, p_mask))
+            )
         documents = sum(
             1
             for r in passages
@@ -213,8 +269,9 @@ def self_calibrate(
                 "skipped": f"{len(entries)} FAQ entries: too few to probe (at least {MIN_PROBES})"
             }
             continue
-        texts = [simplified(r.text) for _, r in (*positives, *negatives)]
-        vectors = embedder.embed_queries(texts)
+        texts += [simplified(r.text) for _, r in negatives]
+        if negatives:
+            vectors = np.vstack([vectors, embedder.embed_queries(texts[len(positives) :])])
         probes: list[_Probe] = []
         for n, (doc, record) in enumerate((*positives, *negatives)):
             answerable = n < len(positives)
@@ -231,7 +288,11 @@ def self_calibrate(
                     lexical.best(texts[n], q_mask, p_mask),
                 )
             )
-        chosen, rates = _choose(probes, target_abstention, penalties)
+        if len(positives) >= MIN_PROBES:
+            chosen, rates = _choose(probes, target_abstention, penalties)
+        else:
+            faq, answer = configured(language) if configured else (0.0, 0.0)
+            chosen, rates = _one_class(probes, one_class_target, faq - answer)
         thresholds[language] = {
             "faq": chosen[0],
             "answer": chosen[1],
@@ -241,11 +302,57 @@ def self_calibrate(
             "entries": len(entries),
             "answerable_probes": len(positives),
             "unanswerable_probes": len(negatives),
-            "target_abstention": target_abstention,
+            "target_abstention": (
+                target_abstention if len(positives) >= MIN_PROBES else one_class_target
+            ),
             **rates,
             **_distribution(probes),
         }
-    return SelfCalibration(revision, thresholds, derived)
+    weight, fusion = _choose_fusion(ranked)
+    return SelfCalibration(revision, thresholds, derived, lexical_weight=weight, fusion=fusion)
+
+
+def _choose_fusion(
+    ranked: Sequence[tuple[str, tuple[str, ...], tuple[str, ...]]],
+) -> tuple[float | None, dict[str, Any]]:
+    """The lexical weight that ranks the most answerable probes' own entry first (the shipped
+    weight unless another does strictly better), and how each weight did; ``ranked``: each
+    probe's entry, its dense and its lexical document ranking."""
+    if len(ranked) < MIN_FUSION_PROBES:
+        return None, {
+            "skipped": f"{len(ranked)} answerable probes: too few to choose the fusion "
+            f"(at least {MIN_FUSION_PROBES}); the shipped lexical weight {LEXICAL_WEIGHT} is used"
+        }
+    right: dict[float, np.ndarray[Any, np.dtype[np.bool_]]] = {}
+    for weight in FUSION_WEIGHTS:
+        outcome = []
+        for doc, dense, lexical in ranked:
+            scores = fused(dense, lexical, weight)
+            # ``retrieve`` sorts stably: among equal scores the document noted first wins.
+            outcome.append(bool(scores) and max(scores, key=lambda d: scores[d]) == doc)
+        right[weight] = np.asarray(outcome, dtype=bool)
+    first = {w: float(r.mean()) for w, r in right.items()}
+    best = max(first, key=lambda w: (first[w], w == LEXICAL_WEIGHT, -abs(w - LEXICAL_WEIGHT)))
+    # Another weight only when the probes show it ranks better beyond chance: a one-sided sign
+    # test on the probes one ranks first and the other does not (McNemar's exact test).
+    shipped = right[LEXICAL_WEIGHT]
+    gained = int((right[best] & ~shipped).sum())
+    lost = int((shipped & ~right[best]).sum())
+    p_value = (
+        float(binomtest(gained, gained + lost, 0.5, alternative="greater").pvalue)
+        if gained + lost
+        else 1.0
+    )
+    chosen = best if p_value < FUSION_SIGNIFICANCE else LEXICAL_WEIGHT
+    return chosen, {
+        "answerable_probes": len(ranked),
+        "probe_recall_at_1_by_lexical_weight": {str(w): round(r, 4) for w, r in first.items()},
+        "best_weight": best,
+        "best_against_shipped": {"gained": gained, "lost": lost, "p_value": round(p_value, 4)},
+        "dense_alone_probe_recall_at_1": round(
+            sum(bool(dense) and dense[0] == doc for doc, dense, _ in ranked) / len(ranked), 4
+        ),
+    }
 
 
 class _Lexical:
@@ -268,16 +375,36 @@ class _Lexical:
     ) -> frozenset[str]:
         """The documents holding the best BM25 match among the question wordings and among the
         passages, as ``retrieve`` scales each list by its top score."""
+        scaled = self._scaled(text, q_mask, p_mask)
+        # Ties all count, as each reaches 1.0 once scaled.
+        return frozenset(doc for doc, score in scaled.items() if score >= LEXICAL_TOP)
+
+    def ranked(
+        self, text: str, q_mask: np.ndarray[Any, Any], p_mask: np.ndarray[Any, Any]
+    ) -> tuple[str, ...]:
+        """The lexical document ranking ``retrieve`` fuses, records masked out."""
+        scaled = self._scaled(text, q_mask, p_mask)
+        return tuple(sorted(scaled, key=lambda d: scaled[d], reverse=True))
+
+    def _scaled(
+        self, text: str, q_mask: np.ndarray[Any, Any], p_mask: np.ndarray[Any, Any]
+    ) -> dict[str, float]:
+        """Each document's best BM25 score among the ``CANDIDATES`` best records of each list,
+        scaled by that list's top score, as ``retrieve`` scores them."""
         query = tokens(text)
-        best: set[str] = set()
+        scaled: dict[str, float] = {}
         for (index, docs), mask in zip(self._lists, (q_mask, p_mask), strict=True):
             if not index.size:
                 continue
             scores = np.where(mask, index.scores(query), 0.0)
             top = float(scores.max())
-            if top > 0:  # ties all count, as each reaches 1.0 once scaled in ``retrieve``
-                best.update(str(d) for d in docs[scores >= top * LEXICAL_TOP])
-        return frozenset(best)
+            if top <= 0:
+                continue
+            for i in np.argsort(-scores)[:CANDIDATES]:
+                if scores[i] > 0:
+                    doc = str(docs[i])
+                    scaled[doc] = max(scaled.get(doc, 0.0), float(scores[i]) / top)
+        return scaled
 
 
 def _top(
@@ -291,18 +418,32 @@ def _top(
     k: int = 5,
 ) -> tuple[tuple[str, float, float], ...]:
     """The ``k`` best documents for a probe by their best similarity, records masked out."""
+    return _documents(vector, q_vectors, q_docs, q_mask, p_vectors, p_docs, p_mask)[:k]
+
+
+def _documents(
+    vector: np.ndarray[Any, Any],
+    q_vectors: np.ndarray[Any, Any],
+    q_docs: np.ndarray[Any, Any],
+    q_mask: np.ndarray[Any, Any],
+    p_vectors: np.ndarray[Any, Any],
+    p_docs: np.ndarray[Any, Any],
+    p_mask: np.ndarray[Any, Any],
+) -> tuple[tuple[str, float, float], ...]:
+    """The documents of a probe's best records by their best similarity, records masked out:
+    the ``CANDIDATES`` best of each kind, as ``retrieve`` asks the index for."""
     q_sims = np.where(q_mask, q_vectors @ vector, -1.0)
     p_sims = np.where(p_mask, p_vectors @ vector, -1.0) if len(p_vectors) else np.zeros(0)
     best: dict[str, list[float]] = {}
-    for i in np.argsort(-q_sims)[: 4 * k]:
+    for i in np.argsort(-q_sims)[:CANDIDATES]:
         if q_sims[i] > -1.0:
             entry = best.setdefault(str(q_docs[i]), [0.0, 0.0])
             entry[0] = max(entry[0], float(q_sims[i]))
-    for i in np.argsort(-p_sims)[: 4 * k]:
+    for i in np.argsort(-p_sims)[:CANDIDATES]:
         if p_sims[i] > -1.0:
             entry = best.setdefault(str(p_docs[i]), [0.0, 0.0])
             entry[1] = max(entry[1], float(p_sims[i]))
-    ranked = sorted(best.items(), key=lambda item: max(item[1]), reverse=True)[:k]
+    ranked = sorted(best.items(), key=lambda item: max(item[1]), reverse=True)
     return tuple((doc, q, p) for doc, (q, p) in ranked)
 
 
@@ -363,6 +504,46 @@ def _choose(
     negatives = [p for p in probes if not p.answerable]
     decisions = [decide(p.top, *chosen, p.lexical_top) for p in positives]
     return chosen, {
+        "probe_abstention_rate": _share(
+            sum(decide(p.top, *chosen, p.lexical_top) is None for p in negatives), len(negatives)
+        ),
+        "probe_answer_rate": _share(sum(d is not None for d in decisions), len(positives)),
+        "probe_correct_rate": _share(
+            sum(d == p.doc_id for d, p in zip(decisions, positives, strict=True)),
+            len(positives),
+        ),
+        "probes_lexically_confirmed": _share(
+            sum(bool(p.top) and p.top[0][0] in p.lexical_top for p in probes), len(probes)
+        ),
+    }
+
+
+def _one_class(
+    probes: Sequence[_Probe], target: float, gap: float
+) -> tuple[tuple[float, float, float], dict[str, Any]]:
+    """Thresholds from the unanswerable probes alone, for a corpus with (almost) no alternative
+    wordings to ask answerable probes with, the most common FAQ file: one question, one answer.
+
+    The rule of ``_choose`` breaks ties towards more abstention, and with nothing answerable to
+    weigh against it that means abstaining on every probe: on the outside set with its
+    alternative wordings removed, thresholds chosen that way answered 20 % of the answerable test
+    questions (bench/kb_outside.py, "plain FAQ"). Here the FAQ threshold is the lowest of the grid
+    that abstains on ``target`` of the unanswerable probes, the answer threshold ``gap`` below it
+    (the configured pair's gap), and no disagreement penalty (nothing to choose it on)."""
+    negatives = [p for p in probes if not p.answerable]
+    wanted = target * len(negatives) - 1e-9
+    chosen = (float(_GRID[-1]), float(_GRID[-1]) - gap, 0.0)
+    for faq in _GRID:
+        pair = (float(faq), float(faq) - gap, 0.0)
+        if sum(decide(p.top, *pair, p.lexical_top) is None for p in negatives) >= wanted:
+            chosen = pair
+            break
+    positives = [p for p in probes if p.answerable]
+    decisions = [decide(p.top, *chosen, p.lexical_top) for p in positives]
+    return chosen, {
+        "chosen_by": f"the abstention target alone: {len(positives)} answerable probes (fewer "
+        f"than {MIN_PROBES}); the FAQ threshold the lowest reaching it, the answer threshold "
+        f"{round(gap, 4)} below it as configured",
         "probe_abstention_rate": _share(
             sum(decide(p.top, *chosen, p.lexical_top) is None for p in negatives), len(negatives)
         ),

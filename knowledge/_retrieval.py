@@ -10,22 +10,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from knowledge._calibration import SelfCalibration
 from knowledge._embeddings import CachedEmbedder
 from knowledge._lexical import LexicalIndex
 from knowledge._store import PASSAGES, QUESTIONS, ChromaIndex, StoredRecord, where_clause
 from knowledge._text import simplified, tokens
+
+if TYPE_CHECKING:  # the calibration module ranks its probes with ``fused`` below
+    from knowledge._calibration import SelfCalibration
 
 logger = logging.getLogger(__name__)
 
 # Reciprocal-rank fusion of the dense and the lexical document rankings, weighed on the shipped
 # eval set (bench/knowledge.py): BM25 lifts exact terms (codes, names) among documents the dense
 # ranking puts close together; weighted higher it pulls in documents that merely share a common
-# word (快递, return) and recall@1 drops.
+# word (快递, return) and recall@1 drops. LEXICAL_WEIGHT is the default: a self-calibrated corpus
+# chooses its own (CorpusView.lexical_weight, knowledge/_calibration.py).
 RRF_K = 10
 DENSE_WEIGHT = 1.0
 LEXICAL_WEIGHT = 0.3
@@ -61,8 +64,10 @@ class CorpusView:
         lexical: Mapping[str, LexicalIndex] | None = None,
     ) -> None:
         self.revision = revision
-        # The thresholds the corpus gave itself at this revision (None: not derived yet).
+        # The thresholds the corpus gave itself at this revision (None: not derived yet) and the
+        # fusion's lexical weight in use (the knowledge base sets both).
         self.calibration: SelfCalibration | None = None
+        self.lexical_weight = LEXICAL_WEIGHT
         self.records: dict[str, StoredRecord] = {r.id: r for r in (*questions, *passages)}
         self._lists = {QUESTIONS: list(questions), PASSAGES: list(passages)}
         self.faq_answers: dict[str, list[StoredRecord]] = {}
@@ -173,15 +178,28 @@ def retrieve(
             hit = _note(hits, view, kind, record_id, None)
             if hit is not None:
                 hit.lexical = max(hit.lexical, score / lexical[0][1])  # LEXICAL_TOP: the best
-    dense = sorted(hits.values(), key=lambda h: h.similarity, reverse=True)
-    lexical_order = sorted(
-        (h for h in hits.values() if h.lexical > 0), key=lambda h: h.lexical, reverse=True
-    )
-    for rank, hit in enumerate(dense, 1):
-        hit.score += DENSE_WEIGHT / (RRF_K + rank) if hit.similarity > 0 else 0.0
-    for rank, hit in enumerate(lexical_order, 1):
-        hit.score += LEXICAL_WEIGHT / (RRF_K + rank)
+    dense = [h.doc_id for h in sorted(hits.values(), key=lambda h: h.similarity, reverse=True)]
+    lexical_order = [
+        h.doc_id
+        for h in sorted(
+            (h for h in hits.values() if h.lexical > 0), key=lambda h: h.lexical, reverse=True
+        )
+    ]
+    with_similarity = {h.doc_id for h in hits.values() if h.similarity > 0}
+    scores = fused([d for d in dense if d in with_similarity], lexical_order, view.lexical_weight)
+    for hit in hits.values():
+        hit.score = scores.get(hit.doc_id, 0.0)
     return sorted(hits.values(), key=lambda h: h.score, reverse=True)
+
+
+def fused(dense: Sequence[str], lexical: Sequence[str], lexical_weight: float) -> dict[str, float]:
+    """Reciprocal-rank fusion of two document rankings (best first): each document's score."""
+    scores: dict[str, float] = {}
+    for rank, doc in enumerate(dense, 1):
+        scores[doc] = scores.get(doc, 0.0) + DENSE_WEIGHT / (RRF_K + rank)
+    for rank, doc in enumerate(lexical, 1):
+        scores[doc] = scores.get(doc, 0.0) + lexical_weight / (RRF_K + rank)
+    return scores
 
 
 def _note(
