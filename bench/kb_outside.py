@@ -7,10 +7,8 @@ For every set under ``knowledge/eval/outside/`` (and the demo shop's set in ``kn
 for comparison, which is in-domain: it was tuned on): ingest the corpus once, retrieve every dev
 and test question once, then, without labels for the thresholds:
 
-- ranking: recall@1 of dense search alone (documents by best cosine similarity), of the hybrid
-  at the shipped fusion weights, at the lexical weight the corpus's own probes chose
-  (self-calibrated, no labels), and at the fusion weights the dev questions choose from a small
-  grid;
+- ranking: recall@1 of dense search alone (documents by best cosine similarity), of the shipped
+  hybrid, and of the fusion weights the dev questions choose from a small grid;
 - self-calibration: the rates on dev at several targets of abstention on the corpus's own
   leave-one-entry-out probes, the target chosen on dev (the most dev sets meeting the issue's
   goals), and the test rates at that target;
@@ -45,7 +43,7 @@ from bot.language import detect_language
 from knowledge import KnowledgeBase, KnowledgeConfig
 from knowledge._calibration import PENALTIES, self_calibrate
 from knowledge._eval import QAItem, _decide, load_qa
-from knowledge._retrieval import DENSE_WEIGHT, LEXICAL_WEIGHT, RRF_K, DocumentHit, retrieve
+from knowledge._retrieval import DocumentHit, retrieve
 from knowledge._store import PASSAGES, QUESTIONS
 
 OUTSIDE = PROJECT_ROOT / "knowledge" / "eval" / "outside"
@@ -298,24 +296,16 @@ def run_set(
                 (k, 1.0, w) for k in (5, 10, 30, 60) for w in (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
             ]
             chosen = max(grid, key=lambda g: (_r1(dev, _fused(*g)), -abs(g[2] - 0.3)))
-            shipped_fusion = _fused(RRF_K, DENSE_WEIGHT, LEXICAL_WEIGHT)
             ranking = {
                 "dev": {
                     "dense": _r1(dev, _dense),
-                    "hybrid_shipped": _r1(dev, shipped_fusion),
-                    "hybrid_self_calibrated": _r1(dev, lambda h: h),
+                    "hybrid_shipped": _r1(dev, lambda h: h),
                     "hybrid_chosen": _r1(dev, _fused(*chosen)),
                 },
                 "test": {
                     "dense": _r1(test, _dense),
-                    "hybrid_shipped": _r1(test, shipped_fusion),
-                    "hybrid_self_calibrated": _r1(test, lambda h: h),
+                    "hybrid_shipped": _r1(test, lambda h: h),
                     "hybrid_chosen": _r1(test, _fused(*chosen)),
-                },
-                # The lexical weight the corpus's own answerable probes chose (no labels).
-                "self_calibrated_fusion": {
-                    "lexical_weight": view.lexical_weight,
-                    **(view.calibration.fusion if view.calibration else {}),
                 },
                 "chosen_fusion": {
                     "rrf_k": chosen[0],

@@ -25,7 +25,6 @@ from knowledge._generation import LLMConfig, Passage, chat_model, check_groundin
 from knowledge._lexical import LEXICAL_TOP
 from knowledge._loaders import SUPPORTED_SUFFIXES, load_source
 from knowledge._retrieval import (
-    LEXICAL_WEIGHT,
     CorpusView,
     DocumentHit,
     check_filters,
@@ -40,7 +39,7 @@ from knowledge._store import (
     WriteLock,
     where_clause,
 )
-from knowledge._text import content_hash, question_key, tokens
+from knowledge._text import LEXICAL_ANALYZER, content_hash, lexical_tokens, question_key
 from knowledge._types import (
     Answer,
     Chunk,
@@ -225,7 +224,7 @@ class KnowledgeBase:
                         "Knowledge base loaded: %d records (revision %s)", len(view), revision[:8]
                     )
                 self._view = view
-                self._install(view, self._stored_calibration(revision))
+                self._view.calibration = self._stored_calibration(revision)
                 if isinstance(self._answers, MemoryAnswerCache):
                     self._answers.clear()  # the old revision's keys are never asked again
             return self._view
@@ -258,14 +257,6 @@ class KnowledgeBase:
         calibration = SelfCalibration.from_json(text) if text else None
         return calibration if calibration and calibration.revision == revision else None
 
-    def _install(self, view: CorpusView, calibration: SelfCalibration | None) -> None:
-        """Answer from ``view`` with ``calibration``: its fusion weight when self-calibration is
-        on and the probes chose one, the shipped weight otherwise."""
-        view.calibration = calibration
-        chosen = calibration.lexical_weight if calibration is not None else None
-        use = self.config.self_calibrate and chosen is not None
-        view.lexical_weight = chosen if use and chosen is not None else LEXICAL_WEIGHT
-
     def calibrate(self) -> SelfCalibration:
         """Derive thresholds from the corpus itself and store them with its revision (done by
         every ingestion that changes something; call it for a knowledge base ingested before)."""
@@ -282,7 +273,7 @@ class KnowledgeBase:
         )
         if self._index.set_calibration(view.revision, calibration.to_json()):
             with self._lock:
-                self._install(view, calibration)
+                view.calibration = calibration
         logger.info(
             "Self-calibrated in %.1f s: %s",
             time.perf_counter() - started,
@@ -562,7 +553,6 @@ class KnowledgeBase:
             }
         return {
             "in_use": used,
-            "lexical_weight_in_use": view.lexical_weight,
             "self_calibration": calibration.to_dict()
             if calibration
             else (
@@ -838,7 +828,8 @@ def _metadata(chunk: Chunk, key: str, name: str, digest: str, stamp: str) -> dic
         "position": chunk.position,
         "body_start": len(chunk.text) - len(chunk.body),
         "content_hash": content_hash([chunk.text]),
-        "tokens": " ".join(tokens(chunk.text)),
+        "tokens": " ".join(lexical_tokens(chunk.text)),
+        "analyzer": LEXICAL_ANALYZER,
     }
 
 

@@ -9,6 +9,9 @@ from typing import Any
 import numpy as np
 from scipy.sparse import csc_matrix, csr_matrix, vstack  # type: ignore[import-untyped]
 
+from knowledge._store import StoredRecord
+from knowledge._text import LEXICAL_ANALYZER, lexical_tokens
+
 K1 = 1.5
 B = 0.75
 # rank-bm25's BM25Okapi floors a negative IDF (a term in more than half of the documents) at
@@ -105,3 +108,14 @@ class LexicalIndex:
         if not cols or not self.size:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._weights[:, cols].sum(axis=1), dtype=np.float32).ravel()
+
+
+def record_tokens(records: Sequence[StoredRecord]) -> list[list[str]]:
+    """The BM25 tokens of each record: as ingestion stored them, or, for a record stored by an
+    earlier analyzer, its text tokenized again (until the next ingestion of its source)."""
+    return [
+        str(r.metadata.get("tokens", "")).split()
+        if r.metadata.get("analyzer") == LEXICAL_ANALYZER
+        else lexical_tokens(r.text)
+        for r in records
+    ]

@@ -10,25 +10,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from knowledge._calibration import SelfCalibration
 from knowledge._embeddings import CachedEmbedder
-from knowledge._lexical import LexicalIndex
+from knowledge._lexical import LexicalIndex, record_tokens
 from knowledge._store import PASSAGES, QUESTIONS, ChromaIndex, StoredRecord, where_clause
-from knowledge._text import simplified, tokens
-
-if TYPE_CHECKING:  # the calibration module ranks its probes with ``fused`` below
-    from knowledge._calibration import SelfCalibration
+from knowledge._text import lexical_tokens, simplified
 
 logger = logging.getLogger(__name__)
 
 # Reciprocal-rank fusion of the dense and the lexical document rankings, weighed on the shipped
 # eval set (bench/knowledge.py): BM25 lifts exact terms (codes, names) among documents the dense
 # ranking puts close together; weighted higher it pulls in documents that merely share a common
-# word (快递, return) and recall@1 drops. LEXICAL_WEIGHT is the default: a self-calibrated corpus
-# chooses its own (CorpusView.lexical_weight, knowledge/_calibration.py).
+# word (快递, return) and recall@1 drops.
 RRF_K = 10
 DENSE_WEIGHT = 1.0
 LEXICAL_WEIGHT = 0.3
@@ -64,10 +61,8 @@ class CorpusView:
         lexical: Mapping[str, LexicalIndex] | None = None,
     ) -> None:
         self.revision = revision
-        # The thresholds the corpus gave itself at this revision (None: not derived yet) and the
-        # fusion's lexical weight in use (the knowledge base sets both).
+        # The thresholds the corpus gave itself at this revision (None: not derived yet).
         self.calibration: SelfCalibration | None = None
-        self.lexical_weight = LEXICAL_WEIGHT
         self.records: dict[str, StoredRecord] = {r.id: r for r in (*questions, *passages)}
         self._lists = {QUESTIONS: list(questions), PASSAGES: list(passages)}
         self.faq_answers: dict[str, list[StoredRecord]] = {}
@@ -135,11 +130,6 @@ class CorpusView:
         return [(records[i].id, float(scores[i])) for i in top if scores[i] > 0]
 
 
-def record_tokens(records: Sequence[StoredRecord]) -> list[list[str]]:
-    """The stored jieba/word tokens of each record, as ingestion wrote them."""
-    return [str(r.metadata.get("tokens", "")).split() for r in records]
-
-
 def check_filters(filters: Mapping[str, Any]) -> None:
     unknown = sorted(set(filters) - set(FILTER_FIELDS))
     if unknown:
@@ -166,7 +156,7 @@ def retrieve(
     question = simplified(question)
     vector = embedder.embed_question(question).tolist()
     where = where_clause(filters)
-    query_tokens = tokens(question)
+    query_tokens = lexical_tokens(question)
     hits: dict[str, DocumentHit] = {}
     for kind in (QUESTIONS, PASSAGES):
         if not view.of_kind(kind):
@@ -178,28 +168,15 @@ def retrieve(
             hit = _note(hits, view, kind, record_id, None)
             if hit is not None:
                 hit.lexical = max(hit.lexical, score / lexical[0][1])  # LEXICAL_TOP: the best
-    dense = [h.doc_id for h in sorted(hits.values(), key=lambda h: h.similarity, reverse=True)]
-    lexical_order = [
-        h.doc_id
-        for h in sorted(
-            (h for h in hits.values() if h.lexical > 0), key=lambda h: h.lexical, reverse=True
-        )
-    ]
-    with_similarity = {h.doc_id for h in hits.values() if h.similarity > 0}
-    scores = fused([d for d in dense if d in with_similarity], lexical_order, view.lexical_weight)
-    for hit in hits.values():
-        hit.score = scores.get(hit.doc_id, 0.0)
+    dense = sorted(hits.values(), key=lambda h: h.similarity, reverse=True)
+    lexical_order = sorted(
+        (h for h in hits.values() if h.lexical > 0), key=lambda h: h.lexical, reverse=True
+    )
+    for rank, hit in enumerate(dense, 1):
+        hit.score += DENSE_WEIGHT / (RRF_K + rank) if hit.similarity > 0 else 0.0
+    for rank, hit in enumerate(lexical_order, 1):
+        hit.score += LEXICAL_WEIGHT / (RRF_K + rank)
     return sorted(hits.values(), key=lambda h: h.score, reverse=True)
-
-
-def fused(dense: Sequence[str], lexical: Sequence[str], lexical_weight: float) -> dict[str, float]:
-    """Reciprocal-rank fusion of two document rankings (best first): each document's score."""
-    scores: dict[str, float] = {}
-    for rank, doc in enumerate(dense, 1):
-        scores[doc] = scores.get(doc, 0.0) + DENSE_WEIGHT / (RRF_K + rank)
-    for rank, doc in enumerate(lexical, 1):
-        scores[doc] = scores.get(doc, 0.0) + lexical_weight / (RRF_K + rank)
-    return scores
 
 
 def _note(

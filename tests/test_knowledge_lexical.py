@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rank_bm25 import BM25Okapi
 
-from knowledge._lexical import LexicalIndex
+from knowledge._lexical import LexicalIndex, record_tokens
+from knowledge._store import StoredRecord
+from knowledge._text import LEXICAL_ANALYZER, lexical_tokens
 
 # A small vocabulary, so terms repeat across documents (and some are in more than half of them:
 # a negative IDF, floored).
@@ -72,3 +74,40 @@ def test_empty_indexes_and_a_wrong_mask() -> None:
     assert everything_gone.scores(["a"]).shape == (0,)
     with pytest.raises(ValueError, match="kept marks 1 documents; the index holds 2"):
         LexicalIndex([["a"], ["b"]]).replacing(np.array([True]), [])
+
+
+# ---- the analyzer ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "entry"),
+    [
+        # Porter2 folds what the light plural/verb fold of ``tokens`` leaves apart.
+        ("I want to contact the developers", "how do I reach your developer team"),
+        ("who is creating this", "what does your company create"),
+        ("generous returns policy", "return policy"),
+    ],
+)
+def test_english_words_meet_by_their_porter2_stem(question: str, entry: str) -> None:
+    shared = set(lexical_tokens(question)) & set(lexical_tokens(entry))
+    assert shared
+    assert not {"the", "is", "this", "to"} & set(lexical_tokens(question))
+
+
+def test_chinese_words_and_every_pair_of_adjacent_characters() -> None:
+    found = lexical_tokens("退款多久到账？")
+    assert {"退款", "多久", "到账"} <= set(found)  # jieba's words
+    assert {"款多", "久到"} <= set(found)  # pairs across its cuts
+    # Two texts share their character pairs whatever words jieba makes of them.
+    assert {"运费", "费险"} <= set(lexical_tokens("请问有运费险吗")) & set(
+        lexical_tokens("运费险怎么理赔")
+    )
+
+
+def test_records_stored_by_an_earlier_analyzer_are_tokenized_again() -> None:
+    text = "Which payment methods do you accept?"
+    old = StoredRecord("a", text, {"tokens": "payment method accept"}, "questions")
+    current = StoredRecord(
+        "b", text, {"tokens": "stored as is", "analyzer": LEXICAL_ANALYZER}, "questions"
+    )
+    assert record_tokens([old, current]) == [lexical_tokens(text), ["stored", "as", "is"]]

@@ -14,16 +14,8 @@ import pytest
 
 from bot.language import detect_language
 from knowledge import E5Embedder, Embedder, KnowledgeBase, KnowledgeConfig, SelfCalibration
-from knowledge._calibration import (
-    FUSION_WEIGHTS,
-    ONE_CLASS_TARGET,
-    _choose,
-    _choose_fusion,
-    _one_class,
-    _Probe,
-    decide,
-)
-from knowledge._retrieval import DENSE_WEIGHT, LEXICAL_WEIGHT, RRF_K, retrieve
+from knowledge._calibration import ONE_CLASS_TARGET, _choose, _one_class, _Probe, decide
+from knowledge._retrieval import retrieve
 
 # Twelve FAQ entries of a bicycle-repair shop (not the demo shop), each with two other wordings.
 ENTRIES = [
@@ -366,102 +358,6 @@ def test_answers_ask_more_of_a_document_the_lexical_ranking_does_not_confirm(
     }
 
 
-# ---- the fusion's lexical weight, chosen by the answerable probes ---------------------------
-
-# Each probe: its own entry, the dense and the lexical document rankings (best first).
-# The lexical ranking misleads: dense puts the own entry first, BM25 matches only another entry.
-MISLED = ("own", ("own", "other"), ("other",))
-# The lexical ranking rescues: dense puts the own entry tenth, BM25 finds only it.
-RESCUED = ("own", ("o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8", "o9", "own"), ("own",))
-# Every weight ranks the own entry first.
-AGREED = ("own", ("own", "other"), ("own",))
-
-
-@pytest.mark.parametrize(
-    ("probes", "weight"),
-    [
-        # Any lexical weight above 1/12 lets the other entry overtake: only 0.0 ranks it right.
-        ([MISLED] * 30, 0.0),
-        # The own entry needs a lexical weight above 0.45 to overtake the first nine.
-        ([RESCUED] * 30, 0.5),
-        # Two probes favour dense alone: within chance, the shipped weight stays.
-        ([*[AGREED] * 28, *[MISLED] * 2], LEXICAL_WEIGHT),
-    ],
-)
-def test_the_probes_choose_the_fusion_weight_only_beyond_chance(
-    probes: list[tuple[str, tuple[str, ...], tuple[str, ...]]], weight: float
-) -> None:
-    chosen, how = _choose_fusion(probes)
-    assert chosen == weight
-    assert how["answerable_probes"] == len(probes)
-    assert set(how["probe_recall_at_1_by_lexical_weight"]) == {str(w) for w in FUSION_WEIGHTS}
-    if weight == 0.0:
-        assert how["probe_recall_at_1_by_lexical_weight"]["0.3"] == 0.0
-        assert how["best_against_shipped"] == {"gained": 30, "lost": 0, "p_value": 0.0}
-
-
-def test_too_few_probes_keep_the_shipped_fusion_weight() -> None:
-    chosen, how = _choose_fusion([MISLED] * 19)
-    assert chosen is None
-    assert "19 answerable probes: too few" in how["skipped"]
-
-
-def test_the_chosen_fusion_weight_is_stored_and_read_back() -> None:
-    calibration = SelfCalibration("r", {}, lexical_weight=0.1, fusion={"answerable_probes": 24})
-    read = SelfCalibration.from_json(calibration.to_json())
-    assert read == calibration
-    old = SelfCalibration.from_json('{"revision": "r", "thresholds": {}}')
-    assert old is not None
-    assert old.lexical_weight is None
-    assert (
-        SelfCalibration.from_json('{"revision": "r", "thresholds": {}, "lexical_weight": 7}')
-        is None
-    )
-
-
-@pytest.mark.parametrize("self_calibrate", [True, False])
-def test_retrieval_fuses_with_the_corpus_s_own_lexical_weight(
-    tmp_path: Path, embedder: Embedder, self_calibrate: bool
-) -> None:
-    config = KnowledgeConfig(
-        persist_dir=tmp_path / "chroma",
-        embedding_cache=tmp_path / "embeddings.sqlite",
-        refresh_interval_s=0.0,
-        self_calibrate=self_calibrate,
-    )
-    kb = KnowledgeBase(config, detect_language=detect_language, embedder=embedder)
-    try:
-        kb.ingest([write_corpus(tmp_path / "faq.jsonl", ENTRIES)])
-        fusion = kb.stats()["thresholds"]["self_calibration"]["fusion"]
-        # Two other wordings of each of the twelve entries, asked without their own record.
-        assert fusion["answerable_probes"] == 24
-        # A calibration whose probes chose dense search alone (lexical weight 0).
-        revision = kb.stats()["revision"]
-        chosen = SelfCalibration(revision, {}, lexical_weight=0.0)
-        assert kb._index.set_calibration(revision, chosen.to_json())
-        kb._corpus(force=True)
-        hits = retrieve(kb._corpus(), kb._index, kb._embedder, "what are the workshop hours", {})
-        dense_rank = {
-            h.doc_id: n
-            for n, h in enumerate(sorted(hits, key=lambda h: h.similarity, reverse=True), 1)
-        }
-        lexical_part = [
-            h.score - (DENSE_WEIGHT / (RRF_K + dense_rank[h.doc_id]) if h.similarity > 0 else 0.0)
-            for h in hits
-        ]
-        # "workshop" and "hours" match the opening hours' wordings in BM25.
-        assert hits[0].doc_id == "opening-hours"
-        assert hits[0].lexical == 1.0
-        if self_calibrate:
-            assert kb.stats()["thresholds"]["lexical_weight_in_use"] == 0.0
-            assert lexical_part == pytest.approx([0.0] * len(hits), abs=1e-12)
-        else:  # the corpus's choice is ignored: the shipped weight
-            assert kb.stats()["thresholds"]["lexical_weight_in_use"] == LEXICAL_WEIGHT
-            assert lexical_part[0] == pytest.approx(LEXICAL_WEIGHT / (RRF_K + 1))
-    finally:
-        kb.close()
-
-
 # ---- a FAQ file without alternative wordings: the unanswerable probes alone -----------------
 
 
@@ -494,8 +390,5 @@ def test_a_faq_file_without_alternative_wordings_calibrates_on_the_target_alone(
     faq, answer = calibration["thresholds"]["en"]["faq"], calibration["thresholds"]["en"]["answer"]
     configured_faq, configured_answer = kb.config.thresholds("en")
     assert faq - answer == pytest.approx(configured_faq - configured_answer)
-    # No answerable probes: the fusion keeps the shipped weight and says why.
-    assert calibration["lexical_weight"] is None
-    assert kb.stats()["thresholds"]["lexical_weight_in_use"] == LEXICAL_WEIGHT
     # An entry's own question is still answered.
     assert kb.answer("Do you sell children's bikes?").citations[0].doc_id == "kids-bikes"
