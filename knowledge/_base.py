@@ -54,8 +54,10 @@ from knowledge._verification import VERIFY_MAX_TOKENS, Verdict, verify
 logger = logging.getLogger(__name__)
 
 # Part of every source's hash: changing how files are read, split or embedded re-ingests them all.
-# 2: FAQ question wordings embedded as passages, not as queries.
-PIPELINE_VERSION = "3"
+# 2: FAQ question wordings embedded as passages, not as queries. 4: BM25 tokens by
+# ``lexical_tokens`` (until a source is ingested again its records are tokenized anew from their
+# text whenever an index is built: ``record_tokens``).
+PIPELINE_VERSION = "4"
 MAX_QUESTION_CHARS = 2000
 ImageToText = Callable[[Path], str]
 # A threshold for every language, or one mapping of language to threshold.

@@ -380,10 +380,15 @@ def _choose(
                     fallback = (float(faq), float(answer), float(penalty))
     if best_key is None:
         chosen = fallback
+    return chosen, _rates(probes, chosen)
+
+
+def _rates(probes: Sequence[_Probe], chosen: tuple[float, float, float]) -> dict[str, float]:
+    """How the probes fare at the chosen thresholds and penalty."""
     positives = [p for p in probes if p.answerable]
     negatives = [p for p in probes if not p.answerable]
     decisions = [decide(p.top, *chosen, p.lexical_top) for p in positives]
-    return chosen, {
+    return {
         "probe_abstention_rate": _share(
             sum(decide(p.top, *chosen, p.lexical_top) is None for p in negatives), len(negatives)
         ),
@@ -419,22 +424,11 @@ def _one_class(
             chosen = pair
             break
     positives = [p for p in probes if p.answerable]
-    decisions = [decide(p.top, *chosen, p.lexical_top) for p in positives]
     return chosen, {
         "chosen_by": f"the abstention target alone: {len(positives)} answerable probes (fewer "
         f"than {MIN_PROBES}); the FAQ threshold the lowest reaching it, the answer threshold "
         f"{round(gap, 4)} below it as configured",
-        "probe_abstention_rate": _share(
-            sum(decide(p.top, *chosen, p.lexical_top) is None for p in negatives), len(negatives)
-        ),
-        "probe_answer_rate": _share(sum(d is not None for d in decisions), len(positives)),
-        "probe_correct_rate": _share(
-            sum(d == p.doc_id for d, p in zip(decisions, positives, strict=True)),
-            len(positives),
-        ),
-        "probes_lexically_confirmed": _share(
-            sum(bool(p.top) and p.top[0][0] in p.lexical_top for p in probes), len(probes)
-        ),
+        **_rates(probes, chosen),
     }
 
 

@@ -7,7 +7,7 @@ import logging
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -222,7 +222,11 @@ def question_key(text: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Lexical tokens: jieba words for Chinese, lower-case words for English, stopwords out."""
-    folded = unicodedata.normalize("NFKC", text).lower()
+    return _words(unicodedata.normalize("NFKC", text).lower(), _stem)
+
+
+def _words(folded: str, stem: Callable[[str], str]) -> list[str]:
+    """jieba's words of a folded text, stopwords out, English words through ``stem``."""
     out: list[str] = []
     for piece in _jieba().cut_for_search(folded):
         piece = piece.strip()
@@ -232,9 +236,7 @@ def tokens(text: str) -> list[str]:
             if piece not in STOPWORDS:
                 out.append(piece)
             continue
-        for word in _ENGLISH_WORD.findall(piece):
-            if word not in STOPWORDS:
-                out.append(_stem(word))
+        out.extend(stem(word) for word in _ENGLISH_WORD.findall(piece) if word not in STOPWORDS)
     return out
 
 
@@ -258,16 +260,7 @@ def lexical_tokens(text: str) -> list[str]:
     the entry still shares its characters; in-domain data, the only Chinese set with several
     wordings per entry)."""
     folded = unicodedata.normalize("NFKC", text).lower()
-    out: list[str] = []
-    for piece in _jieba().cut_for_search(folded):
-        piece = piece.strip()
-        if not piece or not _TOKEN_KEEP.search(piece):
-            continue
-        if _HAN.search(piece):
-            if piece not in STOPWORDS:
-                out.append(piece)
-            continue
-        out.extend(_porter2(word) for word in _ENGLISH_WORD.findall(piece) if word not in STOPWORDS)
+    out = _words(folded, _porter2)
     for run in _HAN_RUN.findall(folded):
         out.extend(run[i : i + 2] for i in range(len(run) - 1))
     return out
