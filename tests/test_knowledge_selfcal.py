@@ -379,7 +379,7 @@ def test_without_answerable_probes_the_thresholds_meet_the_target_and_no_more() 
 def test_a_faq_file_without_alternative_wordings_calibrates_on_the_target_alone(
     kb: KnowledgeBase, tmp_path: Path
 ) -> None:
-    plain = [(i, q, [], a) for i, q, _, a in ENTRIES]
+    plain: list[tuple[str, str, list[str], str]] = [(i, q, [], a) for i, q, _, a in ENTRIES]
     kb.ingest([write_corpus(tmp_path / "faq.jsonl", plain)])
     calibration = kb.stats()["thresholds"]["self_calibration"]
     derived = calibration["derived"]["en"]
