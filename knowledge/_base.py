@@ -24,12 +24,7 @@ from knowledge._errors import InvalidQuestion, InvalidSource, KnowledgeError, So
 from knowledge._generation import LLMConfig, Passage, chat_model, check_grounding, generate
 from knowledge._lexical import LEXICAL_TOP
 from knowledge._loaders import SUPPORTED_SUFFIXES, load_source
-from knowledge._retrieval import (
-    CorpusView,
-    DocumentHit,
-    check_filters,
-    retrieve,
-)
+from knowledge._retrieval import CorpusView, DocumentHit, check_filters, retrieve
 from knowledge._store import (
     PASSAGES,
     QUESTIONS,

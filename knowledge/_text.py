@@ -241,7 +241,8 @@ def _words(folded: str, stem: Callable[[str], str]) -> list[str]:
 
 
 # The analyzer of the knowledge base's BM25 index (stored with each record's tokens; records
-# written by another analyzer are tokenized again when the index is built: _retrieval.py).
+# written by another analyzer are tokenized again when an index is built: _lexical.py's
+# record_tokens).
 LEXICAL_ANALYZER = "jieba+han-bigrams+snowball-en/1"
 _HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _SNOWBALL = snowballstemmer.stemmer("english")
@@ -256,9 +257,9 @@ def lexical_tokens(text: str) -> list[str]:
     ``tokens`` (which grounding and passage choice keep), Porter2 raised BM25-alone recall@1 on
     the English outside set's dev questions from 0.941 to 0.988 ("developer" and "develop",
     "creating" and "create" meet); the character pairs raised the hybrid's on the demo shop's dev
-    questions from 0.899 to 0.913 (one question: a word jieba cut differently in the question and
-    the entry still shares its characters; in-domain data, the only Chinese set with several
-    wordings per entry)."""
+    questions from 0.899 to 0.913 (one question of 69; in-domain data, the only Chinese set here
+    with several wordings per entry), and keep a question that jieba cuts otherwise than the
+    entry sharing its character pairs."""
     folded = unicodedata.normalize("NFKC", text).lower()
     out = _words(folded, _porter2)
     for run in _HAN_RUN.findall(folded):
