@@ -265,12 +265,16 @@ def test_a_related_question_is_asked_with_its_button(platform: PlatformProcess) 
     assert shown["buttons"] == [
         {"title": r["question"], "payload": r["question"]} for r in data["related"]
     ]
-    # The shipping fee FAQ is among the close questions; tapping it sends its question.
-    [fee] = [r for r in data["related"] if r["doc_id"] == "shipping-fee"]
-    second = say(platform, sender, fee["question"])
+    # The shipping fee FAQ answers; the courier FAQ is among the close questions, and tapping it
+    # sends its question.
+    [answered] = [r["custom"]["citations"] for r in first["replies"] if r["custom"]]
+    assert [c["doc_id"] for c in answered] == ["shipping-fee"]
+    assert texts(first)[0].startswith("单笔订单实付满99元免运费，不满99元收取10元运费。")
+    [carriers] = [r for r in data["related"] if r["doc_id"] == "shipping-carriers"]
+    second = say(platform, sender, carriers["question"])
     [citations] = [r["custom"]["citations"] for r in second["replies"] if r["custom"]]
-    assert [c["doc_id"] for c in citations] == ["shipping-fee"]
-    assert texts(second)[0].startswith("单笔订单实付满99元免运费，不满99元收取10元运费。")
+    assert [c["doc_id"] for c in citations] == ["shipping-carriers"]
+    assert texts(second)[0].startswith("我们使用顺丰速运、京东物流和中通快递发货")
 
 
 def test_an_unclear_message_the_knowledge_base_knows_is_answered_at_once(

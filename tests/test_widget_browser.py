@@ -296,11 +296,11 @@ def test_a_knowledge_answer_offers_related_questions_that_ask_with_a_tap(
     send(page, "快递费多少钱啊")
     expect(bot_texts(page).last).to_contain_text("您可能还想问：", timeout=WAIT_MS)
     related = page.locator(".quick button")
-    expect(related).to_have_text(["退货运费谁出？", "怎么查物流？", "运费怎么收？"])
-    related.last.click()
-    # The customer's bubble shows the question; the shipping fee FAQ answers it.
-    expect(page.locator(".msg.mine .text").last).to_have_text("运费怎么收？", timeout=WAIT_MS)
+    expect(related).to_have_text(["退货运费谁出？", "用哪家快递发货？", "怎么查物流？"])
+    related.nth(1).click()
+    # The customer's bubble shows the question; the courier FAQ answers it.
+    expect(page.locator(".msg.mine .text").last).to_have_text("用哪家快递发货？", timeout=WAIT_MS)
     expect(bot_texts(page).last).to_contain_text(
-        "单笔订单实付满99元免运费，不满99元收取10元运费。", timeout=WAIT_MS
+        "我们使用顺丰速运、京东物流和中通快递发货", timeout=WAIT_MS
     )
-    expect(bot_texts(page).last).to_contain_text("[1] 运费怎么收？")
+    expect(bot_texts(page).last).to_contain_text("[1] 用哪家快递发货？")
