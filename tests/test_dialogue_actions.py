@@ -10,7 +10,12 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import ActionServices
 from actions.handoff import ActionFallbackGiveUp, ActionHandoff
-from actions.orders import ValidateCancelForm, ValidateReturnForm
+from actions.orders import (
+    CONFIRMATION_FLOOR,
+    ValidateAddressForm,
+    ValidateCancelForm,
+    ValidateReturnForm,
+)
 from actions.service import ActionHandleComplaint
 from bot.insights import Sentiment, SentimentAnalyzer
 from bot.tickets import TicketQuery
@@ -23,11 +28,16 @@ def order_store(action_services: ActionServices) -> ActionServices:
     return action_services  # the services the wiring gives the action server
 
 
-def user(intent: str, text: str = "", **metadata: Any) -> dict[str, Any]:
+def user(
+    intent: str, text: str = "", confidence: float | None = None, **metadata: Any
+) -> dict[str, Any]:
+    parsed: dict[str, Any] = {"name": intent}
+    if confidence is not None:
+        parsed["confidence"] = confidence
     return {
         "event": "user",
         "text": text,
-        "parse_data": {"intent": {"name": intent}, "entities": [], "text": text},
+        "parse_data": {"intent": parsed, "entities": [], "text": text},
         "metadata": metadata,
     }
 
@@ -213,3 +223,29 @@ async def test_order_ids_are_validated_with_friendly_re_asks(
     result = await ValidateCancelForm().validate_order_id(given, dispatcher, state, {})
     assert result == slots
     assert [m["response"] for m in dispatcher.messages] == ([response] if response else [])
+
+
+@pytest.mark.parametrize(
+    ("intent", "text", "confidence", "value", "kept"),
+    [
+        ("affirm", "确认取消", 0.97, True, True),
+        ("affirm", "yes", CONFIRMATION_FLOOR, True, True),
+        # Noise that the classifier took for a "yes" does not cancel an order: asked again.
+        ("affirm", "啊啊啊啊啊", 0.51, True, None),
+        ("affirm", "hmm", None, True, None),  # no confidence given: not a sure "yes" either
+        ("deny", "算了吧", 0.4, False, False),  # a "no" changes nothing: taken as it comes
+    ],
+)
+async def test_a_change_needs_a_sure_yes(
+    intent: str, text: str, confidence: float | None, value: bool, kept: bool | None
+) -> None:
+    slots = {"order_id": "YX2611010001", "phone_last4": "0001"}
+    state = tracker([user(intent, text, confidence)], slots, customer="customer-001")
+    dispatcher = CollectingDispatcher()
+    validations = [
+        (ValidateCancelForm().validate_cancel_confirmed, "cancel_confirmed"),
+        (ValidateReturnForm().validate_return_confirmed, "return_confirmed"),
+        (ValidateAddressForm().validate_address_confirmed, "address_confirmed"),
+    ]
+    for validate, slot in validations:
+        assert await validate(value, dispatcher, state, {}) == {slot: kept}
