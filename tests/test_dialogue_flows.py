@@ -171,6 +171,21 @@ def test_cancel_an_order_in_chinese(platform: PlatformProcess) -> None:
     assert orders(platform).get(order.id).status == "cancelled"
 
 
+def test_noise_at_a_confirmation_cancels_nothing(platform: PlatformProcess) -> None:
+    # "啊啊啊啊啊" lands on `affirm` (about 0.5, above the rejection threshold): not a sure
+    # enough "yes" to cancel an order, so the question is asked again.
+    sender = "customer-013"
+    order = orders(platform).get("YX2611010033")
+    ask = reply("utter_ask_cancel_confirmed", "zh", **fields(order, "zh"))
+    assert texts(say(platform, sender, "帮我取消订单YX2611010033")) == [ask]
+    assert texts(say(platform, sender, "啊啊啊啊啊"))[-1] == ask
+    assert orders(platform).get(order.id).status == "paid"
+    assert texts(say(platform, sender, "是的")) == [
+        reply("utter_cancel_done", "zh", **fields(order, "zh"))
+    ]
+    assert orders(platform).get(order.id).status == "cancelled"
+
+
 def test_change_the_address_in_english(platform: PlatformProcess) -> None:
     sender = "customer-015"
     order = orders(platform).get("YX2611010015")
