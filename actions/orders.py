@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions._context import (
@@ -22,11 +22,12 @@ from actions._context import (
     customer_id_of,
     entity_values,
     language_of,
+    order_request_task,
     order_service,
     phone_offer_of,
     response_text,
 )
-from actions.tasks import finish_task, offer_paused_task
+from actions.tasks import finish_task, offer_paused_task, slot_before_latest_message
 from bot.orders import (
     InvalidAddress,
     InvalidOrderId,
@@ -457,6 +458,22 @@ def _cleared_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Order 
     return None
 
 
+class ActionOrderIdGiven(Action):
+    """An order id that NLU read as plain information (`inform`) outside any form: the task the
+    message's other words ask for ("YX…改地址到…" is the address change, "YX… cancel it" the
+    cancellation), as the first fallback stage reads an unclear message; else, and for an id on
+    its own, the order's status. With the rejection threshold at 0.3 such a message is no longer
+    rejected when `inform` narrowly beats the task's intent (0.59 against 0.40)."""
+
+    def name(self) -> str:
+        return "action_order_id_given"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        return [FollowupAction(order_request_task(tracker) or "order_status_form")]
+
+
 class ActionOrderStatus(Action):
     """Reports the order's status from the store."""
 
@@ -573,7 +590,8 @@ class ActionSubmitAddress(Action):
 
 
 class ActionFormStopped(Action):
-    """The customer stopped a form: forget its answers, keep the order id."""
+    """The customer stopped a form: forget its answers, keep the order id. An unsure `stop`
+    in answer to the return's reason question is the reason, and the return form goes on."""
 
     def name(self) -> str:
         return "action_form_stopped"
@@ -581,5 +599,18 @@ class ActionFormStopped(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        message = tracker.latest_message or {}
+        if (
+            slot_before_latest_message(tracker, "requested_slot") == "return_reason"
+            and float((message.get("intent") or {}).get("confidence") or 0.0) < CONFIRMATION_FLOOR
+        ):
+            # "Why return it?" answered "changed my mind" (`stop` at 0.30): a reason, as
+            # customers give it, more likely than a stop. A stop must be as sure as a "yes"
+            # that files the return; the return's confirmation follows either way, so a
+            # customer who did mean to stop says "no" there and nothing is filed.
+            return [
+                SlotSet("return_reason", str(message.get("text") or "")[:200]),
+                FollowupAction("return_form"),
+            ]
         dispatcher.utter_message(response="utter_form_stopped")
         return _reset() + offer_paused_task(dispatcher, tracker, domain, None)

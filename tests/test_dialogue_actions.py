@@ -12,6 +12,7 @@ from actions import ActionServices
 from actions.handoff import ActionFallbackGiveUp, ActionHandoff
 from actions.orders import (
     CONFIRMATION_FLOOR,
+    ActionOrderIdGiven,
     ValidateAddressForm,
     ValidateCancelForm,
     ValidateReturnForm,
@@ -249,3 +250,22 @@ async def test_a_change_needs_a_sure_yes(
     ]
     for validate, slot in validations:
         assert await validate(value, dispatcher, state, {}) == {slot: kept}
+
+
+@pytest.mark.parametrize(
+    ("text", "task"),
+    [
+        ("YX2611010001", "order_status_form"),
+        ("订单YX2611010001", "order_status_form"),
+        # NLU said `inform` (0.59) over `change_address` (0.40): the words name the task.
+        ("YX2611010025改地址到广州市天河区体育西路1号", "address_form"),
+        ("YX2611010001 cancel it", "cancel_form"),
+        ("YX2611010001怎么还没发货？", "order_status_form"),  # a question: the status, as before
+        ("YX2611010001 和 YX2611010002", "order_status_form"),  # two ids: no guess
+    ],
+)
+async def test_an_order_id_given_starts_the_task_its_words_name(text: str, task: str) -> None:
+    events = await ActionOrderIdGiven().run(
+        CollectingDispatcher(), tracker([user("inform", text)]), {}
+    )
+    assert events == [{"event": "followup", "timestamp": None, "name": task}]

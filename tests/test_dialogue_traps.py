@@ -310,6 +310,31 @@ def test_not_returning_after_all_at_the_confirmation(platform: PlatformProcess) 
     assert orders(platform).get(order.id).status == "delivered"
 
 
+def test_changed_my_mind_is_a_reason_to_return_a_sure_stop_stops(
+    platform: PlatformProcess,
+) -> None:
+    # "Why return it?" - "changed my mind" reads as `stop` at about 0.3: taken as the reason,
+    # and the confirmation lets the customer decline; "forget it" (1.0) stops the form.
+    order = orders(platform).get("YX2611010011")
+    sender = visitor()
+    assert verified(platform, sender, f"I want to return order {order.id}", order.id) == [
+        reply("utter_phone_verified", "en"),
+        reply("utter_ask_return_reason", "en"),
+    ]
+    (confirm,) = texts(say(platform, sender, "changed my mind"))
+    assert confirm.startswith(f"Order {order.id} (")
+    assert confirm.endswith("Shall I submit the return?")
+    assert texts(say(platform, sender, "no")) == [reply("utter_return_not_submitted", "en")]
+    assert orders(platform).get(order.id).status == "delivered"
+
+    # The phone digits were given in this conversation: not asked again.
+    assert texts(say(platform, sender, f"I want to return order {order.id}")) == [
+        reply("utter_ask_return_reason", "en")
+    ]
+    assert texts(say(platform, sender, "forget it")) == [reply("utter_form_stopped", "en")]
+    assert orders(platform).get(order.id).status == "delivered"
+
+
 def test_an_order_check_and_a_question_in_one_message_are_both_done(
     platform: PlatformProcess,
 ) -> None:
