@@ -46,6 +46,7 @@ from channels.connector._origins import (
     same_origin,
     socket_client_address,
 )
+from channels.connector._payloads import id_at, member, object_at, text_at
 from channels.connector._ratelimit import (
     DAY,
     MINUTE,
@@ -113,11 +114,14 @@ __all__ = [
     "error_response",
     "feedback_of",
     "feedback_payload",
+    "id_at",
     "install_error_handlers",
     "json_object",
     "last_four",
     "link_reply",
+    "member",
     "numbered_text",
+    "object_at",
     "offers_phone",
     "rate_limited_response",
     "read_upload",
@@ -125,6 +129,7 @@ __all__ = [
     "same_origin",
     "socket_client_address",
     "status_of",
+    "text_at",
     "turn_json",
     "upload_limits",
 ]

@@ -21,7 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, Header, HTTPException, Request
 
-from channels.connector import AppConnector, AppMessage
+from channels.connector import AppConnector, AppMessage, id_at, text_at
 from channels.dingtalk._api import GROUP, USER
 
 logger = logging.getLogger(__name__)
@@ -78,34 +78,34 @@ def build_router(
 def normalize(body: dict[str, Any]) -> AppMessage | None:
     """A robot callback as the contract's ``AppMessage``; None for what the bot ignores (group
     messages that do not @ the robot, unknown types)."""
-    msg_id = body.get("msgId")
-    if not isinstance(msg_id, str) or not msg_id:
+    msg_id = id_at(body, "msgId")
+    if msg_id is None:
         return None
     if body.get("conversationType") == "2":
         if not body.get("isInAtList"):
             return None
-        sender = GROUP + str(body.get("conversationId") or "")
+        sender = GROUP + (id_at(body, "conversationId") or "")
     else:
-        sender = USER + str(body.get("senderStaffId") or body.get("senderId") or "")
+        sender = USER + (id_at(body, "senderStaffId") or id_at(body, "senderId") or "")
     if sender in (USER, GROUP):
         return None
     kind = body.get("msgtype")
-    found = body.get("content")
-    content: dict[str, Any] = found if isinstance(found, dict) else {}
     # ``staff``: a member of the company (a ``senderStaffId``), whose directory entry can vouch
     # for their mobile; anyone else comes with an opaque ``senderId`` only.
-    staff = bool(body.get("senderStaffId")) and body.get("conversationType") != "2"
-    metadata = {"dingtalk": {"sender_nick": body.get("senderNick"), "staff": staff}}
+    staff = bool(id_at(body, "senderStaffId")) and body.get("conversationType") != "2"
+    nick = text_at(body, "senderNick") or None
+    metadata = {"dingtalk": {"sender_nick": nick, "staff": staff}}
     if kind == "text":
-        text = str((body.get("text") or {}).get("content") or "").strip()
+        text = text_at(body, "text", "content").strip()
         return AppMessage(msg_id, sender, "text", text=text, metadata=metadata) if text else None
     if kind == "audio":
         # DingTalk sends its own transcript with a voice message when it has one.
-        if content.get("recognition"):
-            return AppMessage(msg_id, sender, "text", text=str(content["recognition"]))
-        return AppMessage(msg_id, sender, "voice", media_id=content.get("downloadCode"))
+        recognition = text_at(body, "content", "recognition").strip()
+        if recognition:
+            return AppMessage(msg_id, sender, "text", text=recognition)
+        return AppMessage(msg_id, sender, "voice", media_id=id_at(body, "content", "downloadCode"))
     if kind == "picture":
-        return AppMessage(msg_id, sender, "image", media_id=content.get("downloadCode"))
+        return AppMessage(msg_id, sender, "image", media_id=id_at(body, "content", "downloadCode"))
     if kind == "file":
-        return AppMessage(msg_id, sender, "file", media_id=content.get("downloadCode"))
+        return AppMessage(msg_id, sender, "file", media_id=id_at(body, "content", "downloadCode"))
     return None

@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from channels.connector import AppConnector, AppMessage
+from channels.connector import AppConnector, AppMessage, Kind, id_at, member, object_at, text_at
 
 logger = logging.getLogger(__name__)
 
@@ -89,46 +89,54 @@ def build_router(
     return router
 
 
+# A media message's type → the contract's kind and the content field holding its key.
+_MEDIA: dict[str, tuple[Kind, str]] = {
+    "image": ("image", "image_key"),
+    "audio": ("voice", "file_key"),
+    "file": ("file", "file_key"),
+}
+
+
 def normalize(event: dict[str, Any]) -> AppMessage | None:
     """A v2 event as the contract's ``AppMessage``: a message to the bot (groups: only when it is
-    mentioned), or a tap on a card button; None for anything else."""
-    header, body = event.get("header") or {}, event.get("event") or {}
-    event_id, kind = header.get("event_id"), header.get("event_type")
+    mentioned), or a tap on a card button; None for anything else (and for fields of another
+    type than Feishu documents)."""
+    event_id, kind = id_at(event, "header", "event_id"), member(event, "header", "event_type")
+    body = event.get("event")
     if not event_id or not isinstance(body, dict):
         return None
     if kind == "card.action.trigger":
-        value = (body.get("action") or {}).get("value") or {}
-        chat = (body.get("context") or {}).get("open_chat_id")
-        payload = value.get("payload") if isinstance(value, dict) else None
-        if not chat or not isinstance(payload, str) or not payload:
+        chat = id_at(body, "context", "open_chat_id")
+        payload = text_at(body, "action", "value", "payload")
+        if not chat or not payload:
             return None
-        title = str(value.get("title") or payload)
-        return AppMessage(str(event_id), str(chat), "payload", text=title, payload=payload)
+        title = text_at(body, "action", "value", "title") or payload
+        return AppMessage(event_id, chat, "payload", text=title, payload=payload)
     if kind != "im.message.receive_v1":
         return None
-    message = body.get("message") or {}
-    chat, message_id = message.get("chat_id"), message.get("message_id")
+    message = object_at(body, "message")
+    chat, message_id = id_at(message, "chat_id"), id_at(message, "message_id")
     if not chat or not message_id:
         return None
     if message.get("chat_type") == "group" and not message.get("mentions"):
         return None
     try:
-        content = json.loads(message.get("content") or "{}")
+        content = json.loads(text_at(message, "content") or "{}")
     except ValueError:
         return None
     # The message id, not the event id: Feishu's redeliveries of one message share it.
-    key, sender = str(message_id), str(chat)
+    key, sender = message_id, chat
     kind = message.get("message_type")
     if kind == "text":
-        text = MENTION.sub("", str(content.get("text") or "")).strip()
+        text = MENTION.sub("", text_at(content, "text")).strip()
         # Who wrote (their open_id): the contact API gives their verified mobile for a link.
-        open_id = ((body.get("sender") or {}).get("sender_id") or {}).get("open_id")
-        metadata = {"feishu": {"open_id": open_id, "chat_type": message.get("chat_type")}}
+        open_id = id_at(body, "sender", "sender_id", "open_id")
+        chat_type = text_at(message, "chat_type") or None
+        metadata = {"feishu": {"open_id": open_id, "chat_type": chat_type}}
         return AppMessage(key, sender, "text", text=text, metadata=metadata) if text else None
-    if kind == "image" and content.get("image_key"):
-        return AppMessage(key, sender, "image", media_id=f"{message_id}/{content['image_key']}")
-    if kind == "audio" and content.get("file_key"):
-        return AppMessage(key, sender, "voice", media_id=f"{message_id}/{content['file_key']}")
-    if kind == "file" and content.get("file_key"):
-        return AppMessage(key, sender, "file", media_id=f"{message_id}/{content['file_key']}")
+    if isinstance(kind, str) and kind in _MEDIA:
+        media_kind, field = _MEDIA[kind]
+        media_key = id_at(content, field)
+        if media_key:
+            return AppMessage(key, sender, media_kind, media_id=f"{message_id}/{media_key}")
     return None

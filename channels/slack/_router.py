@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from slack_sdk.signature import SignatureVerifier
 
-from channels.connector import AppConnector, AppMessage, Kind
+from channels.connector import AppConnector, AppMessage, Kind, id_at, text_at
 
 logger = logging.getLogger(__name__)
 
@@ -75,13 +75,13 @@ def normalize_event(envelope: dict[str, Any]) -> AppMessage | None:
     """A customer's direct message, or a mention of the bot in a channel; None otherwise (the
     bot's own messages, edits, joins, channel chatter without a mention)."""
     event = envelope.get("event")
-    event_id = envelope.get("event_id")
+    event_id = id_at(envelope, "event_id")
     if envelope.get("type") != "event_callback" or not isinstance(event, dict) or not event_id:
         return None
     if event.get("bot_id") or event.get("subtype") not in (None, "file_share"):
         return None  # the bot's own messages, edits, deletions, joins
-    channel, user = event.get("channel"), event.get("user")
-    text = str(event.get("text") or "")
+    channel, user = id_at(event, "channel"), id_at(event, "user")
+    text = text_at(event, "text")
     if not channel or not user:
         return None
     kind = event.get("type")
@@ -91,16 +91,16 @@ def normalize_event(envelope: dict[str, Any]) -> AppMessage | None:
         text = " ".join(word for word in text.split() if not word.startswith("<@")).strip()
     elif kind != "message":
         return None
-    metadata = {"slack": {"user": str(user), "team": envelope.get("team_id")}}
+    metadata = {"slack": {"user": user, "team": id_at(envelope, "team_id")}}
     shared = shared_file(event)
     if shared is not None:
         file_kind, file_id = shared
         return AppMessage(
-            str(event_id), str(channel), file_kind, text=text, media_id=file_id, metadata=metadata
+            event_id, channel, file_kind, text=text, media_id=file_id, metadata=metadata
         )
     if not text:
         return None
-    return AppMessage(str(event_id), str(channel), "text", text=text, metadata=metadata)
+    return AppMessage(event_id, channel, "text", text=text, metadata=metadata)
 
 
 def shared_file(event: dict[str, Any]) -> tuple[Kind, str] | None:
@@ -124,17 +124,17 @@ def normalize_action(payload: dict[str, Any]) -> AppMessage | None:
     """A Block Kit button tap as the button's payload."""
     if payload.get("type") != "block_actions":
         return None
-    actions = payload.get("actions") or []
-    channel = (payload.get("channel") or {}).get("id")
-    user = (payload.get("user") or {}).get("id")
-    if not actions or not isinstance(actions[0], dict) or not channel:
+    actions = payload.get("actions")
+    channel, user = id_at(payload, "channel", "id"), id_at(payload, "user", "id")
+    if not isinstance(actions, list) or not actions or not channel:
         return None
     action = actions[0]
-    value = str(action.get("value") or "")
-    title = str((action.get("text") or {}).get("text") or value)
-    if not value:
+    value = text_at(action, "value")
+    title = text_at(action, "text", "text") or value
+    tap = id_at(payload, "trigger_id") or id_at(action, "action_ts")
+    if not value or not tap:
         return None
     # One tap is one message, however often Slack delivers it.
-    key = f"action:{payload.get('trigger_id') or action.get('action_ts')}"
-    metadata = {"slack": {"user": str(user)}}
-    return AppMessage(key, str(channel), "payload", text=title, payload=value, metadata=metadata)
+    key = f"action:{tap}"
+    metadata = {"slack": {"user": user}}
+    return AppMessage(key, channel, "payload", text=title, payload=value, metadata=metadata)

@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Header, HTTPException, Request
 
-from channels.connector import AppConnector, AppMessage
+from channels.connector import AppConnector, AppMessage, id_at, member, object_at, text_at
 from channels.telegram._api import CHOICE_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -61,49 +61,50 @@ def build_router(
 
 
 def normalize(update: dict[str, Any], bot_username: str | None) -> AppMessage | None:
-    """An update as the contract's ``AppMessage``; None for what the bot does not answer."""
+    """An update as the contract's ``AppMessage``; None for what the bot does not answer (and for
+    fields of another type than Telegram documents)."""
     key = str(update["update_id"])
     query = update.get("callback_query")
     if isinstance(query, dict):
-        chat = ((query.get("message") or {}).get("chat") or {}).get("id")
-        data = query.get("data")
-        if chat is None or not isinstance(data, str) or not data:
+        chat = id_at(query, "message", "chat", "id")
+        data = text_at(query, "data")
+        if chat is None or not data:
             return None
         if data.startswith(CHOICE_PREFIX) and data[1:].isdigit():
-            return AppMessage(key, str(chat), "text", text=data[1:], choice=int(data[1:]))
-        return AppMessage(key, str(chat), "payload", text=_title(query, data), payload=data)
+            return AppMessage(key, chat, "text", text=data[1:], choice=int(data[1:]))
+        return AppMessage(key, chat, "payload", text=_title(query, data), payload=data)
     message = update.get("message")
     if not isinstance(message, dict):
         return None  # edits, channel posts, member changes: not customer messages
-    chat = message.get("chat") or {}
-    if chat.get("id") is None:
+    sender = id_at(message, "chat", "id")
+    if sender is None:
         return None
-    sender = str(chat["id"])
-    text = message.get("text") or message.get("caption") or ""
-    if chat.get("type") != "private":
+    chat_type = member(message, "chat", "type")
+    text = text_at(message, "text") or text_at(message, "caption")
+    if chat_type != "private":
         mention = f"@{bot_username}" if bot_username else None
         if mention is None or mention.lower() not in text.lower():
             return None
         text = text.replace(mention, "").strip()
-    metadata = {"telegram": {"chat_type": chat.get("type")}}
-    contact = message.get("contact")
-    if isinstance(contact, dict) and chat.get("type") == "private":
+    metadata = {"telegram": {"chat_type": chat_type if isinstance(chat_type, str) else None}}
+    contact = object_at(message, "contact")
+    if contact and chat_type == "private":
         # Telegram vouches for a number only when the contact is the sender's own (shared with
         # the request_contact button); a forwarded card of someone else carries their user_id.
-        sender_id = (message.get("from") or {}).get("id")
-        own = sender_id is not None and contact.get("user_id") == sender_id
-        phone = str(contact.get("phone_number") or "") if own else ""
+        sender_id = id_at(message, "from", "id")
+        own = sender_id is not None and id_at(contact, "user_id") == sender_id
+        phone = text_at(contact, "phone_number") if own else ""
         return AppMessage(key, sender, "contact", phone=phone or None, metadata=metadata)
-    voice = message.get("voice") or message.get("audio")
-    if isinstance(voice, dict) and voice.get("file_id"):
-        return AppMessage(key, sender, "voice", media_id=voice["file_id"], metadata=metadata)
+    voice = id_at(message, "voice", "file_id") or id_at(message, "audio", "file_id")
+    if voice:
+        return AppMessage(key, sender, "voice", media_id=voice, metadata=metadata)
     photos = message.get("photo")
-    if isinstance(photos, list) and photos and isinstance(photos[-1], dict):
+    if isinstance(photos, list) and photos and id_at(photos[-1], "file_id"):
         # The last size is the largest: the one OCR reads best.
-        return AppMessage(key, sender, "image", media_id=photos[-1].get("file_id"), text=text)
-    document = message.get("document")
-    if isinstance(document, dict) and document.get("file_id"):
-        return AppMessage(key, sender, "file", media_id=document["file_id"], metadata=metadata)
+        return AppMessage(key, sender, "image", media_id=id_at(photos[-1], "file_id"), text=text)
+    document = id_at(message, "document", "file_id")
+    if document:
+        return AppMessage(key, sender, "file", media_id=document, metadata=metadata)
     if not text:
         return None
     return AppMessage(key, sender, "text", text=text, metadata=metadata)
@@ -112,8 +113,7 @@ def normalize(update: dict[str, Any], bot_username: str | None) -> AppMessage | 
 def _title(query: dict[str, Any], data: str) -> str:
     """The tapped button's title, from the message the keyboard is on (what the customer saw);
     the callback data when the keyboard is not there."""
-    markup = (query.get("message") or {}).get("reply_markup") or {}
-    rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+    rows = member(query, "message", "reply_markup", "inline_keyboard")
     for row in rows if isinstance(rows, list) else []:
         for key in row if isinstance(row, list) else []:
             if isinstance(key, dict) and key.get("callback_data") == data and key.get("text"):

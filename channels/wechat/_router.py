@@ -108,9 +108,13 @@ def normalize(message: Any) -> AppMessage | None:
     if not sender:
         return None
     kind = message.type
-    key = str(message.id) if message.id else f"{sender}:{message.create_time}:{kind}"
+    # The raw fields, not wechatpy's typed ``id`` and ``create_time``: those convert on access
+    # and raise on a MsgId or CreateTime that is not a number.
+    raw = getattr(message, "_data", None) or {}
+    msg_id = str(raw.get("MsgId") or "").strip()
+    key = msg_id or f"{sender}:{str(raw.get('CreateTime') or '').strip()}:{kind}"
     if kind == "text":
-        menu = getattr(message, "_data", {}).get("bizmsgmenuid")
+        menu = raw.get("bizmsgmenuid")
         choice = int(menu) if isinstance(menu, str) and menu.isdigit() else None
         return AppMessage(key, sender, "text", text=message.content or "", choice=choice)
     if kind == "voice":
