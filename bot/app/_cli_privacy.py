@@ -1,4 +1,5 @@
-"""``python -m bot privacy ...``: a customer's export and erasure, the audit log, retention.
+"""``python -m bot privacy ...``: a customer's export and erasure, consents, the audit log,
+retention.
 
 Each command prints one JSON object on stdout (``export`` writes the zip to a file); bad input
 exits with code 2 and says what is wrong.
@@ -22,7 +23,7 @@ from bot.privacy import InvalidPrivacyRequest, Subject
 logger = logging.getLogger(__name__)
 
 privacy_app = typer.Typer(
-    help="Customers' personal data: export, erasure, audit log, retention.",
+    help="Customers' personal data: export, erasure, consents, audit log, retention.",
     no_args_is_help=True,
 )
 CLI_ACTOR = "cli"
@@ -100,6 +101,46 @@ def erase(
         )
     )
     _echo(report.as_json())
+
+
+@privacy_app.command()
+def consent(
+    channel: ChannelArg,
+    sender: SenderArg,
+    purpose: Annotated[
+        str | None, typer.Option(help="marketing or personalisation (with --grant/--revoke).")
+    ] = None,
+    grant: Annotated[
+        bool | None,
+        typer.Option("--grant/--revoke", help="Record an opt-in or an opt-out; omit to list."),
+    ] = None,
+    on_channel: Annotated[
+        str | None, typer.Option(help="Where it applies; default: the customer's channel.")
+    ] = None,
+) -> None:
+    """List a customer's consents, or record one they gave or withdrew outside the platform."""
+    subject = _subject(channel, sender)
+    if grant is None:
+        if purpose is not None or on_channel is not None:
+            _fail("--purpose and --on-channel go with --grant or --revoke")
+
+        async def listed(hub: HubServices) -> dict[str, Any]:
+            current, history = await hub.personal_data.consents(subject)
+            return {
+                "current": [c.as_json() for c in current],
+                "history": [c.as_json() for c in history],
+            }
+
+        _echo(_with_hub(listed))
+        return
+    if purpose is None:
+        _fail("--grant and --revoke need --purpose marketing or --purpose personalisation")
+    recorded = _with_hub(
+        lambda hub: hub.personal_data.record_consent(
+            subject, purpose, grant, channel=on_channel, actor_kind="admin", actor_id=CLI_ACTOR
+        )
+    )
+    _echo(recorded.as_json())
 
 
 @privacy_app.command()

@@ -34,6 +34,16 @@ class Consent:
     actor_kind: str
     recorded_at: datetime
 
+    def as_json(self) -> dict[str, str | bool]:
+        return {
+            "customer_id": self.customer_id,
+            "purpose": self.purpose,
+            "channel": self.channel,
+            "granted": self.granted,
+            "actor_kind": self.actor_kind,
+            "recorded_at": self.recorded_at.isoformat(),
+        }
+
     @classmethod
     def of(cls, record: ConsentRecord) -> Consent:
         return cls(

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.privacy._audit import AuditLog, AuditRecord, audit_entry, check_customer_id
-from bot.privacy._consent import ConsentService
+from bot.privacy._consent import Consent, ConsentService
 from bot.privacy._errors import InvalidPrivacyRequest
 from bot.privacy._subjects import customer_id, customer_key
 
@@ -235,6 +235,32 @@ class PersonalData:
         logger.info("Erased a customer's data on %s (audit record %d)", subject.channel, record.id)
         return ErasureReport(
             subject.key, conversations, media, tickets, events, revoked, record.id, others
+        )
+
+    async def consents(self, subject: Subject) -> tuple[list[Consent], list[Consent]]:
+        """The customer's consents: the latest word per purpose and channel, and every grant and
+        revocation, oldest first."""
+        return await self._consents.current(subject.key), await self._consents.history(subject.key)
+
+    async def record_consent(
+        self,
+        subject: Subject,
+        purpose: str,
+        granted: bool,
+        *,
+        channel: str | None = None,
+        actor_kind: str,
+        actor_id: str = "",
+    ) -> Consent:
+        """Record the customer's opt-in (``granted``) or opt-out for ``purpose`` on ``channel``
+        (default: the subject's own channel); audited with it."""
+        record = self._consents.grant if granted else self._consents.revoke
+        return await record(
+            subject.key,
+            purpose,
+            channel or subject.channel,
+            actor_kind=actor_kind,
+            actor_id=actor_id,
         )
 
     async def audit_trail(self, customer_id: str | None, limit: int) -> list[AuditRecord]:

@@ -1,10 +1,10 @@
 """The admin API's personal-data routes (``/admin/privacy/*``), behind the admin token: a
-customer's export (a zip) and erasure, and the audit log."""
+customer's export (a zip) and erasure, their consents, and the audit log."""
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,8 +26,24 @@ class ErasureIn(BaseModel):
     reason: str = Field(default="", max_length=200, description="e.g. 'customer request'")
 
 
+class AdminConsentIn(BaseModel):
+    """A consent the customer gave or withdrew outside the platform (a signed form, a call),
+    recorded by an administrator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: Literal["marketing", "personalisation"]
+    granted: bool = Field(description="true: opt-in; false: opt-out.")
+    channel: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="Where it applies; default: the customer's own channel.",
+    )
+
+
 def build_privacy_router(personal_data: PersonalData, token: str | None) -> APIRouter:
-    """Export, erase, and read the audit log."""
+    """Export, erase, consents, and read the audit log."""
     router = APIRouter(prefix=PREFIX, tags=["admin"], dependencies=[Depends(admin_guard(token))])
 
     @router.get(
@@ -56,6 +72,28 @@ def build_privacy_router(personal_data: PersonalData, token: str | None) -> APIR
             reason=body.reason if body else "",
         )
         return report.as_json()
+
+    @router.get("/customers/{channel}/{sender}/consents")
+    async def consents(channel: str, sender: str) -> dict[str, Any]:
+        """The customer's consents: the latest word per purpose and channel, and the history."""
+        current, history = await personal_data.consents(Subject(channel, sender))
+        return {
+            "current": [c.as_json() for c in current],
+            "history": [c.as_json() for c in history],
+        }
+
+    @router.post("/customers/{channel}/{sender}/consents", status_code=201)
+    async def record_consent(channel: str, sender: str, body: AdminConsentIn) -> dict[str, Any]:
+        """Record an opt-in or opt-out the customer gave outside the platform."""
+        consent = await personal_data.record_consent(
+            Subject(channel, sender),
+            body.purpose,
+            body.granted,
+            channel=body.channel,
+            actor_kind="admin",
+            actor_id=ADMIN_ACTOR,
+        )
+        return consent.as_json()
 
     @router.get("/audit")
     async def audit(

@@ -1,4 +1,5 @@
-"""A customer's own requests over their data through the shop (``/api/privacy/*``).
+"""A customer's own requests over their data through the shop (``/api/privacy/*``): export,
+erasure, and their consents (the opt-ins marketing and personalised recommendations need).
 
 The shop's back end calls these for its logged-in customer, with ``BOT_API_KEY``: that key is
 what vouches that the sender is who the request is about (as on ``/api/messages``). Without the
@@ -9,12 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.privacy import PersonalData, Subject
+from bot.privacy import Consent, PersonalData, Subject
 from channels.rest._router import CHANNEL
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,44 @@ class ErasureRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sender: str = Field(min_length=1, max_length=128, description="The customer's id.")
+
+
+class ConsentIn(BaseModel):
+    """The customer's choice, as they made it in the shop (a settings page, a checkbox at
+    sign-up): an opt-in (``granted``) or an opt-out for a purpose on a channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sender: str = Field(min_length=1, max_length=128, description="The customer's id.")
+    purpose: Literal["marketing", "personalisation"]
+    channel: str = Field(
+        min_length=1,
+        max_length=32,
+        description="Where it applies: rest, webchat, email, wechat, ...",
+    )
+    granted: bool = Field(description="true: opt-in; false: opt-out.")
+
+
+class ConsentOut(BaseModel):
+    """One recorded consent or revocation."""
+
+    customer_id: str
+    purpose: str
+    channel: str
+    granted: bool
+    actor_kind: str
+    recorded_at: str
+
+    @classmethod
+    def of(cls, consent: Consent) -> ConsentOut:
+        return cls.model_validate(consent.as_json())
+
+
+class ConsentsOut(BaseModel):
+    """The latest word per purpose and channel, and the whole history, oldest first."""
+
+    current: list[ConsentOut]
+    history: list[ConsentOut]
 
 
 def build_privacy_router(
@@ -62,5 +101,34 @@ def build_privacy_router(
             Subject(CHANNEL, request.sender), actor_kind="customer", reason=CUSTOMER_REQUEST
         )
         return report.as_json()
+
+    @router.get("/consents")
+    async def consents(
+        sender: Annotated[str, Query(min_length=1, max_length=128, description="Customer id.")],
+    ) -> ConsentsOut:
+        """The customer's consents (for the shop's privacy settings page)."""
+        current, history = await personal_data.consents(Subject(CHANNEL, sender))
+        return ConsentsOut(
+            current=[ConsentOut.of(c) for c in current],
+            history=[ConsentOut.of(c) for c in history],
+        )
+
+    @router.post("/consents", status_code=201)
+    async def record_consent(request: ConsentIn) -> ConsentOut:
+        """Record the customer's opt-in or opt-out; the history keeps every earlier word."""
+        consent = await personal_data.record_consent(
+            Subject(CHANNEL, request.sender),
+            request.purpose,
+            request.granted,
+            channel=request.channel,
+            actor_kind="customer",
+        )
+        logger.info(
+            "A customer %s %s on %s through the shop",
+            "granted" if consent.granted else "revoked",
+            consent.purpose,
+            consent.channel,
+        )
+        return ConsentOut.of(consent)
 
     return router
