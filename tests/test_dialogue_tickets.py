@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -19,6 +20,7 @@ from actions.tickets import (
     category_from,
     contact_from,
 )
+from bot.app import PROJECT_ROOT
 from bot.tickets import TicketChanges, TicketDraft, TicketQuery, TicketView
 
 ME = "webchat:session-me"
@@ -331,3 +333,21 @@ async def test_too_many_misses_end_the_add_information_form() -> None:
     dispatcher = CollectingDispatcher()
     await ActionAddTicketInfo().run(dispatcher, state, {})
     assert [m["response"] for m in dispatcher.messages] == ["utter_ticket_too_many_attempts"]
+
+
+@pytest.mark.parametrize(
+    "name", ["utter_ticket_too_many_attempts", "utter_phone_attempts_exhausted"]
+)
+def test_when_verification_stops_a_human_is_offered_with_a_button(name: str) -> None:
+    """After too many wrong ticket numbers or phone endings the customer is offered a human with
+    one tap, in both languages (not only told to type "human")."""
+    variants = [
+        variant
+        for path in (PROJECT_ROOT / "bot" / "domain").glob("*.yml")
+        for variant in (
+            yaml.safe_load(path.read_text(encoding="utf-8")).get("responses") or {}
+        ).get(name, [])
+    ]
+    assert len(variants) == 2  # zh and en
+    for variant in variants:
+        assert [b["payload"] for b in variant.get("buttons") or []] == ["/request_human"]
