@@ -15,13 +15,14 @@ from fastapi.testclient import TestClient
 
 from bot.app import Settings, create_app
 from bot.app._container import HubServices
-from bot.marketing import OPT_OUT_CONFIRMATION
+from bot.marketing import OPT_OUT_CONFIRMATION, privacy_key
 from bot.orders import OrderService
 from tests.app_standin import AppStandIn, drain
 from tests.smtp_server import Mailbox, body_of, smtp_server
 
 KEY = "m" * 32
 AUTH = {"Authorization": f"Bearer {KEY}"}
+ADMIN_AUTH = {"Authorization": f"Bearer {'z' * 32}"}
 SHOP = "https://shop.example/spring"
 TELEGRAM_SECRET = "hub_secret-123"
 CHAT = 424242
@@ -40,6 +41,7 @@ def client(tmp_path: Path, stand_in: AppStandIn, mailbox: Mailbox) -> Iterator[T
         "rasa_port": stand_in.port,
         "actions_port": stand_in.port,
         "api_key": KEY,
+        "admin_token": "z" * 32,
         "marketing_quiet_hours": "00:00-00:00",  # the test must not depend on the hour
         "smtp_host": "127.0.0.1",
         "smtp_port": mailbox.port,
@@ -65,9 +67,9 @@ def api(client: TestClient, method: str, path: str, **kwargs: Any) -> Any:
     return response.json()
 
 
-def telegram_says(client: TestClient, text: str) -> None:
+def telegram_says(client: TestClient, text: str, update_id: int = 1) -> None:
     update = {
-        "update_id": 1,
+        "update_id": update_id,
         "message": {
             "message_id": 1,
             "from": {"id": CHAT, "is_bot": False, "first_name": "Li"},
@@ -103,7 +105,10 @@ def test_send_click_order_conversion_through_the_hub(
         api(client, "PUT", "/contacts", json=contact)
         if contact["customer_id"] != "customer-004":
             client.portal.call(
-                hub.consents.grant, contact["customer_id"], "marketing", contact["channel"]
+                hub.consents.grant,
+                privacy_key(contact["customer_id"], contact["channel"]),
+                "marketing",
+                contact["channel"],
             )
     brief = {"products": ["EL-005"], "discounts": [20], "claims": ["limited_time"]}
     ids = []
@@ -222,6 +227,47 @@ def test_send_click_order_conversion_through_the_hub(
     # The purchase is also the customer's recommendation event (the marketing triggers see it).
     events = client.portal.call(hub.recommendations.events_of, "customer-001")
     assert [(e.item_id, e.kind) for e in events] == [("EL-005", "purchase")]
+
+
+def test_a_telegram_customers_consent_opt_out_and_erasure_reach_the_same_records(
+    client: TestClient, stand_in: AppStandIn
+) -> None:
+    """Marketing names a Telegram contact by the chat id, the privacy module by
+    ``telegram:<chat id>``: an admin's record of the customer's opt-in lets the campaign gate
+    through, "STOP" in the chat revokes that same consent, and the customer's erasure takes
+    their marketing rows and revokes the consent again given."""
+    hub = services(client)
+    assert client.portal is not None
+    telegram_says(client, "hello", update_id=1)
+    drain(client)
+    contact = {"customer_id": str(CHAT), "channel": "telegram", "language": "en"}
+    api(client, "PUT", "/contacts", json=contact)
+    send = {"customer_id": str(CHAT), "channel": "telegram", "campaign": "spring"}
+    assert api(client, "POST", "/sends", json=send)["refused"] == "no_consent"
+    consents = f"/admin/privacy/customers/telegram/{CHAT}/consents"
+    opt_in = {"purpose": "marketing", "granted": True}
+    assert client.post(consents, json=opt_in, headers=ADMIN_AUTH).status_code == 201
+    assert api(client, "POST", "/sends", json=send)["admitted"] is True
+
+    telegram_says(client, "STOP", update_id=2)
+    drain(client)
+    assert api(client, "POST", "/sends", json=send)["refused"] == "no_consent"
+    sent = [s.body.get("text", "") for s in stand_in.sent]
+    assert any(text in sent for text in OPT_OUT_CONFIRMATION.values()), sent
+    current = client.get(consents, headers=ADMIN_AUTH).json()["current"]
+    assert [(c["customer_id"], c["granted"], c["actor_kind"]) for c in current] == [
+        (f"telegram:{CHAT}", False, "customer")
+    ]
+
+    assert client.post(consents, json=opt_in, headers=ADMIN_AUTH).status_code == 201
+    erased = client.request(
+        "DELETE", f"/admin/privacy/customers/telegram/{CHAT}", headers=ADMIN_AUTH
+    )
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["others"]["marketing"]["contacts"] == 1
+    assert erased.json()["others"]["marketing"]["sends"] == 1
+    assert not client.portal.call(hub.consents.allows, f"telegram:{CHAT}", "marketing", "telegram")
+    assert api(client, "POST", "/sends", json=send)["refused"] == "no_consent"
 
 
 def test_campaign_routes_refuse_bad_input_and_stay_closed_without_the_key(

@@ -20,7 +20,7 @@ from bot.app import create_app
 from bot.app._apps import reach_outside_windows
 from bot.app._container import HubServices
 from bot.app._marketing import ConversationCourier
-from bot.marketing import CampaignDraft, Campaigns, Contact, CopyBrief, Variant
+from bot.marketing import CampaignDraft, Campaigns, Contact, CopyBrief, Variant, privacy_key
 from bot.storage import utcnow
 from tests.app_standin import AppStandIn, drain
 from tests.test_channels_wechat import OPENID, settings_for, signed_post, text_xml
@@ -85,7 +85,7 @@ def consented(client: TestClient, grant: bool = True) -> None:
     hub: HubServices = client.app.state.services  # type: ignore[attr-defined]
     client.portal.call(hub.marketing.upsert_contact, Contact(OPENID, "wechat", "zh"))  # type: ignore[union-attr]
     if grant:
-        client.portal.call(hub.consents.grant, OPENID, "marketing", "wechat")  # type: ignore[union-attr]
+        client.portal.call(hub.consents.grant, privacy_key(OPENID, "wechat"), "marketing", "wechat")  # type: ignore[union-attr]
 
 
 def approved_copy(client: TestClient) -> Variant:
@@ -109,7 +109,7 @@ def test_wechat_campaign_messages_keep_to_the_48_hour_window(
     drain(client)
     stand_in.wait_for(lambda: len(stand_in.sent) == 1, "the bot's reply")
     portal.call(hub.marketing.upsert_contact, Contact(OPENID, "wechat", "zh"))
-    portal.call(hub.consents.grant, OPENID, "marketing", "wechat")
+    portal.call(hub.consents.grant, privacy_key(OPENID, "wechat"), "marketing", "wechat")
     brief = CopyBrief(("EL-005",), discounts=(20.0,), claims=("limited_time",), channel="webchat")
     [variant] = portal.call(hub.copy_desk.draft, "window", brief, "zh", 1)
     portal.call(hub.copy_desk.review, variant.id, "approve", "editor")
@@ -260,7 +260,7 @@ def test_template_messages_keep_every_rule_of_the_send_gate(
     assert (skipped.status, skipped.reason) == ("skipped", "no_consent")
     assert stand_in.sent == []
 
-    portal.call(hub.consents.grant, OPENID, "marketing", "wechat")
+    portal.call(hub.consents.grant, privacy_key(OPENID, "wechat"), "marketing", "wechat")
     second = portal.call(
         hub.campaigns.create, CampaignDraft("consented", "true", {"main": [variant.id]})
     )

@@ -49,6 +49,7 @@ from bot.marketing._errors import (
     VariantNotFound,
 )
 from bot.marketing._figures import regret_png
+from bot.marketing._keys import APP_CHANNELS, app_contact, privacy_key
 from bot.marketing._limits import (
     OPT_OUT_CONFIRMATION,
     OPT_OUT_WORDS,
@@ -93,6 +94,7 @@ from bot.marketing._stats import (
 )
 
 __all__ = [
+    "APP_CHANNELS",
     "CLAIMS",
     "FIELDS",
     "HOLD_OUT",
@@ -165,7 +167,9 @@ __all__ = [
     "Variant",
     "VariantNotFound",
     "allocate",
+    "app_contact",
     "is_opt_out",
+    "privacy_key",
     "regret_png",
     "results",
     "sample_size",

@@ -11,9 +11,10 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, false, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,7 @@ from bot.marketing._errors import (
     InvalidSegment,
     SegmentNotFound,
 )
+from bot.marketing._keys import app_contact, privacy_key
 from bot.marketing._limits import (
     CAMPAIGN,
     OPT_OUT_CONFIRMATION,
@@ -236,7 +238,9 @@ class MarketingService:
         # The churn model's latest score, when the customer was scored, wins over the value the
         # shop's CRM gave: triggered campaigns on churn risk follow the scores as they change.
         scored = await self._churn(contact.customer_id) if self._churn else None
-        consented = await self._consents.allows(contact.customer_id, "marketing", contact.channel)
+        consented = await self._consents.allows(
+            privacy_key(contact.customer_id, contact.channel), "marketing", contact.channel
+        )
         timezone = contact.timezone or self.config.policy.default_timezone
         events = await self._events(contact.customer_id) if self._events else []
         facts = trigger_facts(events, contact.birthday, timezone, now)
@@ -332,7 +336,7 @@ class MarketingService:
         moment = at or self._clock()
         if moment.tzinfo is None:
             raise InvalidMarketingRequest("the send time must carry a time zone")
-        if not await self._consents.allows(customer_id, "marketing", channel):
+        if not await self._consents.allows(privacy_key(customer_id, channel), "marketing", channel):
             return Admission(customer_id, channel, campaign, moment, "no_consent")
         timezone = await self._timezone(customer_id, channel)
         if self.config.policy.quiet_at(moment, timezone):
@@ -395,31 +399,34 @@ class MarketingService:
     async def opt_out(self, customer_id: str, channel: str, language: str = "zh") -> str:
         """Revoke the customer's marketing consent on ``channel`` at once; the confirmation."""
         check_ids(customer_id, channel)
-        await self._consents.revoke(customer_id, "marketing", channel, actor_kind="customer")
+        await self._consents.revoke(
+            privacy_key(customer_id, channel), "marketing", channel, actor_kind="customer"
+        )
         logger.info("A customer opted out of marketing on %s", channel)
         return OPT_OUT_CONFIRMATION["en" if language == "en" else "zh"]
 
     # ---- personal data ----------------------------------------------------------------------
 
     async def export_customer(self, customer_id: str) -> dict[str, object]:
-        """What marketing holds about the customer, as JSON (for the privacy module's export)."""
+        """What marketing holds about the customer, as JSON (for the privacy module's export);
+        ``customer_id`` is the privacy key (a messaging-app customer: ``channel:app id``)."""
         check_ids(customer_id, "any")
 
         def read(session: Session) -> dict[str, object]:
             contacts = session.execute(
-                select(ContactRow).where(ContactRow.customer_id == customer_id)
+                select(ContactRow).where(_whose(ContactRow, customer_id))
             ).scalars()
             sends = session.execute(
-                select(SendRow).where(SendRow.customer_id == customer_id).order_by(SendRow.id)
+                select(SendRow).where(_whose(SendRow, customer_id)).order_by(SendRow.id)
             ).scalars()
             assignments = session.execute(
-                select(AssignmentRow).where(AssignmentRow.customer_id == customer_id)
+                select(AssignmentRow).where(_whose(AssignmentRow, customer_id))
             ).scalars()
             conversions = session.execute(
-                select(ConversionRow).where(ConversionRow.customer_id == customer_id)
+                select(ConversionRow).where(_whose(ConversionRow, customer_id))
             ).scalars()
             received = session.execute(
-                select(RecipientRow).where(RecipientRow.customer_id == customer_id)
+                select(RecipientRow).where(_whose(RecipientRow, customer_id))
             ).scalars()
             return {
                 "campaign_messages": [
@@ -458,7 +465,8 @@ class MarketingService:
         return await self._db.session(read)
 
     async def erase_customer(self, customer_id: str) -> dict[str, int]:
-        """Delete the customer from every marketing table; the counts deleted."""
+        """Delete the customer (by the privacy key, as ``export_customer``) from every marketing
+        table; the counts deleted."""
         check_ids(customer_id, "any")
 
         def erase(session: Session) -> dict[str, int]:
@@ -471,7 +479,7 @@ class MarketingService:
                 ("campaign_conversions", CampaignConversionRow),
                 ("campaign_recipients", RecipientRow),
             ):
-                result = session.execute(delete(table).where(table.customer_id == customer_id))
+                result = session.execute(delete(table).where(_whose(table, customer_id)))
                 counts[name] = int(getattr(result, "rowcount", 0) or 0)
             return counts
 
@@ -701,3 +709,19 @@ def _experiment(row: ExperimentRow) -> Experiment:
         int(setup["attribution_hours"]),
         row.seed,
     )
+
+
+def _whose(table: Any, key: str) -> ColumnElement[bool]:
+    """The rows of the customer the privacy key names: rows under the key itself and, for a
+    messaging-app customer ("telegram:42"), rows under their app id on that channel. Tables that
+    keep no channel (experiment assignments and conversions) match the app id alone: a customer
+    elsewhere with the same id would lose theirs too (experiment rows: no personal data)."""
+    condition: ColumnElement[bool] = table.customer_id == key
+    contact = app_contact(key)
+    if contact is None:
+        return condition
+    app_id, channel = contact
+    own = table.customer_id == app_id
+    if hasattr(table, "channel"):
+        own = and_(own, table.channel == channel)
+    return or_(condition, own)
