@@ -31,7 +31,9 @@ from channels.wecom._router import normalize as wecom
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 TEXT = st.text(max_size=30)
@@ -182,9 +184,9 @@ def test_a_slack_button_tap_is_a_message_or_ignored(payload: dict[str, Any]) -> 
 
 
 # WeChat's and WeCom's XML: every field a string (XML has no other type), any of them absent.
-XML_TEXT = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=20
-).filter(lambda s: s == s.strip())
+XML_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=20).filter(
+    lambda s: s == s.strip()
+)
 WECHAT_FIELDS = {
     "ToUserName": XML_TEXT,
     "FromUserName": XML_TEXT,
@@ -227,9 +229,7 @@ def test_a_wechat_or_wecom_message_is_a_message_or_ignored(fields: dict[str, str
 
 
 @given(st.text(), st.sampled_from([None, "zh", "en"]))
-def test_language_detection_always_answers_zh_en_or_the_previous(
-    text: str, previous: Any
-) -> None:
+def test_language_detection_always_answers_zh_en_or_the_previous(text: str, previous: Any) -> None:
     detected = detect_language(text, previous)
     assert detected in ("zh", "en", previous)
 
