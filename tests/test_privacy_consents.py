@@ -15,27 +15,14 @@ from typer.testing import CliRunner
 
 from bot.app import Settings, create_app
 from bot.app import app as cli
-from tests.launch import free_port
+from tests.test_privacy_rights import ADMIN_AUTH, API, _cli_env, make_settings
 
-KEY = "k" * 32
-ADMIN = "a" * 32
-API = {"Authorization": f"Bearer {KEY}"}
-ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
 CUSTOMER = "customer-42"
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    nobody = free_port()  # Rasa and the action server are down
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        var_dir=tmp_path,
-        rasa_port=nobody,
-        actions_port=nobody,
-        embedding_cache=tmp_path / "embeddings.sqlite",
-        api_key=KEY,
-        admin_token=ADMIN,
-    )
+    return make_settings(tmp_path, tmp_path / "embeddings.sqlite")
 
 
 @pytest.fixture
@@ -175,10 +162,7 @@ def test_an_administrator_records_an_app_customers_consent(client: TestClient) -
 
 def test_the_cli_lists_and_records_consents(client: TestClient, settings: Settings) -> None:
     runner = CliRunner()
-    env = {
-        "BOT_VAR_DIR": str(settings.var_dir),
-        "BOT_EMBEDDING_CACHE": str(settings.embedding_cache),
-    }
+    env = _cli_env(settings)
     base = ["privacy", "consent", "rest", CUSTOMER]
     granted = runner.invoke(
         cli, [*base, "--purpose", "marketing", "--grant", "--on-channel", "email"], env=env

@@ -4,7 +4,7 @@ customer's export (a zip) and erasure, their consents, and the audit log."""
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,7 +32,8 @@ class AdminConsentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    purpose: Literal["marketing", "personalisation"]
+    # Checked by the privacy module, which owns the list of purposes (bot.privacy.PURPOSES).
+    purpose: str = Field(min_length=1, max_length=32, description="marketing or personalisation.")
     granted: bool = Field(description="true: opt-in; false: opt-out.")
     channel: str | None = Field(
         default=None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,7 +38,8 @@ class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sender: str = Field(min_length=1, max_length=128, description="The customer's id.")
-    purpose: Literal["marketing", "personalisation"]
+    # Checked by the privacy module, which owns the list of purposes (bot.privacy.PURPOSES).
+    purpose: str = Field(min_length=1, max_length=32, description="marketing or personalisation.")
     channel: str = Field(
         min_length=1,
         max_length=32,
