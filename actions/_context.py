@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -22,6 +23,7 @@ from bot.language import Language
 from bot.orders import ORDER_ID_PATTERN, OrderService, order_ids_in
 from bot.privacy import AuditLog, ConsentService, PrivacyError
 from bot.recommend import RecommendService
+from bot.storage import utcnow
 from bot.tickets import TicketService
 from knowledge import KnowledgeBase
 
@@ -135,6 +137,16 @@ async def audit_failure(tracker: Tracker, action: str, reason: str) -> None:
         # A record the log refuses (it would hold personal data) must not stop the dialogue;
         # the refusal itself is logged without the record.
         logger.exception("the audit log refused a %s record", action)
+
+
+async def failures_today(action: str, reason: str) -> int:
+    """How many failures ``audit_failure`` recorded with this ``action`` and ``reason`` in the
+    last day, over every conversation (limits that a new conversation must not reset); 0
+    without an audit log."""
+    audit = services().audit
+    if audit is None:
+        return 0
+    return await audit.count(action=action, reason=reason, since=utcnow() - timedelta(days=1))
 
 
 def entity_values(tracker: Tracker, entity: str) -> list[str]:

@@ -21,6 +21,7 @@ from actions._context import (
     audit_failure,
     customer_id_of,
     entity_values,
+    failures_today,
     language_of,
     order_request_task,
     order_service,
@@ -38,6 +39,7 @@ from bot.orders import (
     address_given,
     asks_other_address,
     carrier_name,
+    gives_return_reason,
     names_wrong_order,
     phone_answer_from,
 )
@@ -51,6 +53,8 @@ FORM_SLOTS = (
     "new_address",
     "address_confirmed",
 )
+# The audit action of a wrong phone ending (one record per try, in every conversation).
+VERIFY_FAILED = "order.verify_failed"
 
 
 # A "yes" that carries out a change (a return, a cancellation, a new address) must be a surer
@@ -92,11 +96,22 @@ def _attempts(tracker: Tracker) -> dict[str, int]:
     return {str(k): int(v) for k, v in attempts.items()} if isinstance(attempts, dict) else {}
 
 
-def _verification_exhausted(tracker: Tracker, order_id: str) -> bool:
-    """Whether the phone check stopped for ``order_id``: too many wrong digits for it, or for
-    every id this conversation tried."""
+def _failure(order_id: str) -> str:
+    """The audit reason of a wrong phone ending for ``order_id`` (it names the id tried, never
+    the digits); the daily limit per order counts these."""
+    return f"wrong phone digits for {order_id}"
+
+
+async def _verification_exhausted(tracker: Tracker, order_id: str) -> bool:
+    """Whether the phone check stopped for ``order_id``: too many wrong digits for it in this
+    conversation or in every conversation of the last day, or for every id this conversation
+    tried."""
     attempts = _attempts(tracker)
-    return order_service().verification_blocked(attempts.get(order_id, 0), sum(attempts.values()))
+    return order_service().verification_blocked(
+        attempts.get(order_id, 0),
+        sum(attempts.values()),
+        await failures_today(VERIFY_FAILED, _failure(order_id)),
+    )
 
 
 def _fresh(tracker: Tracker) -> bool:
@@ -155,7 +170,7 @@ class OrderFormValidation(FormValidationAction, ABC):
             return ["order_id", *rest]
         order = _order(tracker)
         if order is None or not _is_cleared(tracker, order):
-            if _verification_exhausted(tracker, claimed):
+            if await _verification_exhausted(tracker, claimed):
                 return ["order_id"]  # the submit action says why and offers a human
             return ["order_id", "phone_last4", *rest]
         if not self.order_allows_more(order, tracker):
@@ -216,9 +231,11 @@ class OrderFormValidation(FormValidationAction, ABC):
         if order is None or not order_service().phone_matches(order, _value(value)):
             attempts = _attempts(tracker)
             attempts[claimed] = attempts.get(claimed, 0) + 1
-            await audit_failure(tracker, "order.verify_failed", f"wrong phone digits for {claimed}")
+            await audit_failure(tracker, VERIFY_FAILED, _failure(claimed))
             blocked = order_service().verification_blocked(
-                attempts[claimed], sum(attempts.values())
+                attempts[claimed],
+                sum(attempts.values()),
+                await failures_today(VERIFY_FAILED, _failure(claimed)),
             )
             if not blocked:
                 dispatcher.utter_message(response="utter_phone_mismatch", order_id=claimed)
@@ -447,13 +464,13 @@ def _reset() -> list[dict[str, Any]]:
     return [SlotSet(slot, None) for slot in FORM_SLOTS]
 
 
-def _cleared_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Order | None:
+async def _cleared_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Order | None:
     """The order a submit action may act on; None (saying why when the phone check stopped)
     when there is none, it is not the sender's or the id has no order behind it."""
     claimed, order = _claimed_id(tracker), _order(tracker)
     if order is not None and _is_cleared(tracker, order):
         return order
-    if claimed is not None and _verification_exhausted(tracker, claimed):
+    if claimed is not None and await _verification_exhausted(tracker, claimed):
         dispatcher.utter_message(response="utter_phone_attempts_exhausted", order_id=claimed)
     return None
 
@@ -483,7 +500,7 @@ class ActionOrderStatus(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        order = _cleared_order(dispatcher, tracker)
+        order = await _cleared_order(dispatcher, tracker)
         if order is None:
             return _reset()
         dispatcher.utter_message(
@@ -501,7 +518,7 @@ class ActionSubmitReturn(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        order = _cleared_order(dispatcher, tracker)
+        order = await _cleared_order(dispatcher, tracker)
         if order is None:
             return _reset()
         service, reason = order_service(), str(tracker.get_slot("return_reason") or "")
@@ -538,7 +555,7 @@ class ActionSubmitCancel(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        order = _cleared_order(dispatcher, tracker)
+        order = await _cleared_order(dispatcher, tracker)
         if order is None:
             return _reset()
         fields = order_fields(order, tracker)
@@ -565,7 +582,7 @@ class ActionSubmitAddress(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        order = _cleared_order(dispatcher, tracker)
+        order = await _cleared_order(dispatcher, tracker)
         if order is None:
             return _reset()
         fields = order_fields(order, tracker)
@@ -600,16 +617,18 @@ class ActionFormStopped(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         message = tracker.latest_message or {}
-        if (
-            slot_before_latest_message(tracker, "requested_slot") == "return_reason"
-            and float((message.get("intent") or {}).get("confidence") or 0.0) < CONFIRMATION_FLOOR
+        text = str(message.get("text") or "")
+        if slot_before_latest_message(tracker, "requested_slot") == "return_reason" and (
+            float((message.get("intent") or {}).get("confidence") or 0.0) < CONFIRMATION_FLOOR
+            or gives_return_reason(text)
         ):
             # "Why return it?" answered "changed my mind" (`stop` at 0.30): a reason, as
             # customers give it, more likely than a stop. A stop must be as sure as a "yes"
-            # that files the return; the return's confirmation follows either way, so a
+            # that files the return, and must not say why ("no longer need it" is a sure
+            # `stop`, 0.75, and a reason); the return's confirmation follows either way, so a
             # customer who did mean to stop says "no" there and nothing is filed.
             return [
-                SlotSet("return_reason", str(message.get("text") or "")[:200]),
+                SlotSet("return_reason", text[:200]),
                 FollowupAction("return_form"),
             ]
         dispatcher.utter_message(response="utter_form_stopped")

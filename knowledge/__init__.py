@@ -4,7 +4,12 @@ A library: it imports nothing from ``bot``, ``channels`` or ``actions``; setting
 OCR callable for images are passed in by the wiring.
 """
 
-from knowledge._base import KnowledgeBase, KnowledgeConfig, RankedDocument
+from knowledge._base import (
+    KnowledgeBase,
+    KnowledgeConfig,
+    RankedDocument,
+    forget_cached_questions,
+)
 from knowledge._cache import AnswerCache, MemoryAnswerCache, RedisAnswerCache
 from knowledge._calibration import SelfCalibration
 from knowledge._embeddings import (
@@ -69,6 +74,7 @@ __all__ = [
     "build_embedder",
     "chat_model",
     "evaluate",
+    "forget_cached_questions",
     "grounding_report",
     "question_key",
     "set_embedding_threads",

@@ -15,11 +15,16 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from tqdm import tqdm
 
-from knowledge._cache import AnswerCache, MemoryAnswerCache, cache_key
+from knowledge._cache import DEFAULT_TTL_S, AnswerCache, MemoryAnswerCache, cache_key
 from knowledge._calibration import TARGET_ABSTENTION, SelfCalibration, self_calibrate
 from knowledge._chunking import chunk_document, chunk_faq
 from knowledge._compose import ABSTAIN, ONLY_IN_OTHER_LANGUAGE, excerpt
-from knowledge._embeddings import CachedEmbedder, Embedder, build_embedder
+from knowledge._embeddings import (
+    CachedEmbedder,
+    Embedder,
+    build_embedder,
+    forget_query_vectors,
+)
 from knowledge._errors import InvalidQuestion, InvalidSource, KnowledgeError, SourceNotFound
 from knowledge._generation import LLMConfig, Passage, chat_model, check_grounding, generate
 from knowledge._lexical import LEXICAL_TOP
@@ -90,6 +95,7 @@ class KnowledgeConfig:
     llm: LLMConfig | None = None
     related: int = 3  # close FAQ questions offered beside an answer, at most
     cache_size: int = 1024
+    cache_ttl_s: float = DEFAULT_TTL_S  # how long an answer lives in the in-memory cache
     # How often to look for other processes' writes; None: at every question on a Chroma server,
     # every EMBEDDED_REFRESH_S embedded (see KnowledgeBase._corpus).
     refresh_interval_s: float | None = None
@@ -143,20 +149,26 @@ class KnowledgeBase:
         redact: Callable[[str], str] | None = None,
         answer_cache: AnswerCache | None = None,
         write_lock: WriteLock | None = None,
+        cacheable: Callable[[str], bool] | None = None,
     ) -> None:
         """``write_lock``: one writer at a time across processes on a Chroma server (ingestions
-        by several replicas or the CLI); embedded, a file lock beside the store does it."""
+        by several replicas or the CLI); embedded, a file lock beside the store does it.
+
+        ``cacheable``: whether a question may be kept beyond answering it (its answer in the
+        answer cache, its vector in the embedding file); the caller's test for personal data,
+        so that the caches hold no question that names a person (none by default: every
+        question is cacheable)."""
         self.config = config
+        self._cacheable = cacheable or (lambda _text: True)
         self.detect = detect_language
         # Personal data in a question is masked before the question leaves for an LLM (the
         # caller's redactor; the library has none of its own).
         self._redact = redact or (lambda text: text)
         self._image_to_text = image_to_text
-        cache_path = config.embedding_cache or (
-            config.persist_dir / "embeddings.sqlite" if config.persist_dir else None
-        )
         self._embedder = CachedEmbedder(
-            embedder or build_embedder(config.embedding_model), cache_path
+            embedder or build_embedder(config.embedding_model),
+            embedding_cache_path(config),
+            keep_query=self._cacheable,
         )
         self._index = ChromaIndex(
             self._embedder,
@@ -180,7 +192,7 @@ class KnowledgeBase:
         self._lock = threading.RLock()
         self._view: CorpusView | None = None
         self._checked = 0.0
-        self._answers = answer_cache or MemoryAnswerCache(config.cache_size)
+        self._answers = answer_cache or MemoryAnswerCache(config.cache_size, config.cache_ttl_s)
 
     # ---- the index as seen by this process -------------------------------------------------
 
@@ -300,6 +312,16 @@ class KnowledgeBase:
     def close(self) -> None:
         self._index.close()
         self._embedder.close()
+
+    def forget(self, questions: Sequence[str]) -> dict[str, int]:
+        """Forget what this process and the shared caches keep of these questions: cached
+        answers (every revision, language and filter) and query vectors (a customer's erasure).
+        Counts of what went."""
+        texts = _stripped(questions)
+        return {
+            "cached_answers": self._answers.forget(_folded(texts)),
+            "query_vectors": self._embedder.forget_queries(texts),
+        }
 
     # ---- ingestion -------------------------------------------------------------------------
 
@@ -596,7 +618,7 @@ class KnowledgeBase:
             return replace(cached, cached=True)
         result, settled = self._compose(view, text, language, filters)
         # An answer the verifier could not check is not cached: the next asking checks it.
-        if view is self._view and settled:
+        if view is self._view and settled and self._cacheable(text):
             self._answers.put(key, result)
         self._answers.record(False, (time.perf_counter() - started) * 1000)
         return result
@@ -855,3 +877,33 @@ def _citation(n: int, record: StoredRecord) -> Citation:
 
 def _under(key: str, root: Path) -> bool:
     return Path(key).is_relative_to(root)
+
+
+def embedding_cache_path(config: KnowledgeConfig) -> Path | None:
+    """The SQLite file the knowledge base keeps its vectors in (None: memory only)."""
+    return config.embedding_cache or (
+        config.persist_dir / "embeddings.sqlite" if config.persist_dir else None
+    )
+
+
+def forget_cached_questions(
+    config: KnowledgeConfig, questions: Sequence[str], answer_cache: AnswerCache | None
+) -> dict[str, int]:
+    """:meth:`KnowledgeBase.forget` for a process that has not opened the knowledge base (no
+    model, no index): its own memory holds nothing, the shared answer cache (when given) and the
+    embedding file may."""
+    texts = _stripped(questions)
+    path = embedding_cache_path(config)
+    return {
+        "cached_answers": answer_cache.forget(_folded(texts)) if answer_cache else 0,
+        "query_vectors": forget_query_vectors(path, texts) if path else 0,
+    }
+
+
+def _stripped(questions: Sequence[str]) -> list[str]:
+    return [q.strip() for q in questions if q.strip()]
+
+
+def _folded(texts: Sequence[str]) -> set[str]:
+    """The questions as the answer cache's keys hold them."""
+    return {question_key(t) or t for t in texts}

@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,6 +38,18 @@ def cache_key(revision: str, language: str, filters: str, question: str) -> str:
     return f"{revision}|{language}|{filters}|{question}"
 
 
+def asks_one_of(key: str, questions: set[str]) -> bool:
+    """Whether ``key`` (from :func:`cache_key`) caches one of the folded ``questions``, whatever
+    its revision, language and filters (the filters may hold a "|" themselves, so every split
+    after the second is tried)."""
+    start = key.find("|", key.find("|") + 1)
+    while start != -1:
+        if key[start + 1 :] in questions:
+            return True
+        start = key.find("|", start + 1)
+    return False
+
+
 class AnswerCache(ABC):
     """Answers by key, and counts of how it is used."""
 
@@ -52,6 +66,11 @@ class AnswerCache(ABC):
     @abstractmethod
     def clear(self) -> None:
         """Forget every answer (entries of an old revision are never asked for again anyway)."""
+
+    @abstractmethod
+    def forget(self, questions: set[str]) -> int:
+        """Forget the answers to these folded questions in every revision, language and filter
+        (a customer's erasure); how many entries went."""
 
     @abstractmethod
     def record(self, hit: bool, ms: float) -> None:
@@ -84,36 +103,59 @@ def _summary(
 
 
 class MemoryAnswerCache(AnswerCache):
-    """A least-recently-used dictionary in this process."""
+    """A least-recently-used dictionary in this process; an entry lives ``ttl_s`` at most, as
+    in Redis, so a question another process's erasure could not reach here is gone within it."""
 
     backend = "memory"
 
-    def __init__(self, size: int = 1024) -> None:
+    def __init__(
+        self,
+        size: int = 1024,
+        ttl_s: float = DEFAULT_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if ttl_s <= 0:
+            raise ValueError(f"the answer cache's time to live must be positive, not {ttl_s}")
         self._size = size
+        self._ttl = ttl_s
+        self._clock = clock
         self._lock = threading.Lock()
-        self._answers: OrderedDict[str, Answer] = OrderedDict()
+        self._answers: OrderedDict[str, tuple[float, Answer]] = OrderedDict()
         self._hits = self._misses = 0
         self._cached: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self._fresh: deque[float] = deque(maxlen=LATENCY_SAMPLES)
 
     def get(self, key: str) -> Answer | None:
         with self._lock:
-            answer = self._answers.get(key)
-            if answer is not None:
-                self._answers.move_to_end(key)
+            entry = self._answers.get(key)
+            if entry is None:
+                return None
+            expires, answer = entry
+            if self._clock() >= expires:
+                del self._answers[key]
+                return None
+            self._answers.move_to_end(key)
             return answer
 
     def put(self, key: str, answer: Answer) -> None:
         if self._size <= 0:
             return
         with self._lock:
-            self._answers[key] = answer
+            self._answers[key] = (self._clock() + self._ttl, answer)
+            self._answers.move_to_end(key)
             while len(self._answers) > self._size:
                 self._answers.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:
             self._answers.clear()
+
+    def forget(self, questions: set[str]) -> int:
+        with self._lock:
+            gone = [key for key in self._answers if asks_one_of(key, questions)]
+            for key in gone:
+                del self._answers[key]
+            return len(gone)
 
     def record(self, hit: bool, ms: float) -> None:
         with self._lock:
@@ -125,10 +167,11 @@ class MemoryAnswerCache(AnswerCache):
                 self._fresh.append(ms)
 
     def stats(self) -> dict[str, Any]:
+        now = self._clock()
         with self._lock:
             return _summary(
                 self.backend,
-                len(self._answers),
+                sum(1 for expires, _ in self._answers.values() if expires > now),
                 self._hits,
                 self._misses,
                 list(self._cached),
@@ -184,6 +227,23 @@ class RedisAnswerCache(AnswerCache):
                 self._redis.delete(*names[start : start + 500])
         except redis.RedisError as exc:
             raise StoreUnavailable(f"the answer cache in Redis cannot be cleared ({exc})") from exc
+
+    def forget(self, questions: set[str]) -> int:
+        if not questions:
+            return 0
+        skip = len(self._key("a:"))
+        try:
+            gone = [
+                name
+                for name in self._redis.scan_iter(match=self._key("a:*"), count=1000)
+                if asks_one_of(name.decode("utf-8", "replace")[skip:], questions)
+            ]
+            for start in range(0, len(gone), 500):
+                self._redis.delete(*gone[start : start + 500])
+        except redis.RedisError as exc:
+            # Unlike a read, an erasure must not pass quietly: the caller reports it.
+            raise StoreUnavailable(f"the answer cache in Redis cannot be reached ({exc})") from exc
+        return len(gone)
 
     def record(self, hit: bool, ms: float) -> None:
         name = "hits" if hit else "misses"

@@ -13,7 +13,8 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -196,10 +197,19 @@ class CachedEmbedder(Embedder):
     """Keeps every vector it made by (model, kind, content hash): in SQLite, and recent queries in
     memory. Re-ingesting a changed file only embeds the passages that changed."""
 
-    def __init__(self, inner: Embedder, path: Path | None, query_cache_size: int = 2048) -> None:
+    def __init__(
+        self,
+        inner: Embedder,
+        path: Path | None,
+        query_cache_size: int = 2048,
+        keep_query: Callable[[str], bool] | None = None,
+    ) -> None:
+        """``keep_query``: whether a query's vector may be written to the file (False for a
+        customer's question that names a person: those stay in memory only)."""
         self.inner = inner
         self.name = inner.name
         self._path = path
+        self._keep_query = keep_query or (lambda _text: True)
         self._lock = threading.Lock()
         self._queries: OrderedDict[str, Vectors] = OrderedDict()
         self._query_cache_size = query_cache_size
@@ -238,16 +248,15 @@ class CachedEmbedder(Embedder):
             vectors = embed([text_of[h] for h in missing])
             fresh = dict(zip(missing, vectors, strict=True))
             found.update(fresh)
+            kept = [
+                (self.name, kind, h, v.astype(np.float32).tobytes())
+                for h, v in fresh.items()
+                if kind != "query" or self._keep_query(text_of[h])
+            ]
             with self._lock:
                 db = self._connection()
-                if db is not None:
-                    db.executemany(
-                        "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)",
-                        [
-                            (self.name, kind, h, v.astype(np.float32).tobytes())
-                            for h, v in fresh.items()
-                        ],
-                    )
+                if db is not None and kept:
+                    db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)", kept)
                     db.commit()
         if not hashes:
             return np.zeros((0, 0), dtype=np.float32)
@@ -272,11 +281,43 @@ class CachedEmbedder(Embedder):
                 self._queries.popitem(last=False)
         return vector
 
+    def forget_queries(self, texts: Sequence[str]) -> int:
+        """Forget these queries' vectors, in memory and in the file (a customer's erasure); how
+        many stored vectors went."""
+        with self._lock:
+            for text in texts:
+                self._queries.pop(text, None)
+            db = self._connection()
+            return forget_query_vectors(db, texts) if db is not None else 0
+
     def close(self) -> None:
         with self._lock:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+
+def forget_query_vectors(db: sqlite3.Connection | Path, texts: Sequence[str]) -> int:
+    """Delete the stored query vectors of ``texts`` (any model) from an embedding cache, open or
+    by its path (a missing file holds nothing); how many went."""
+    if isinstance(db, Path):
+        if not db.is_file():
+            return 0
+        with closing(sqlite3.connect(db, timeout=30)) as connection:
+            table = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'vectors'"
+            ).fetchone()
+            return forget_query_vectors(connection, texts) if table else 0
+    hashes = list(dict.fromkeys(content_hash([t]) for t in texts))
+    gone = 0
+    for start in range(0, len(hashes), 500):
+        part = hashes[start : start + 500]
+        gone += db.execute(
+            f"DELETE FROM vectors WHERE kind = 'query' AND hash IN ({','.join('?' * len(part))})",
+            part,
+        ).rowcount
+    db.commit()
+    return gone
 
 
 class LangChainEmbeddings(Embeddings):

@@ -11,7 +11,12 @@ from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import ActionServices
-from actions.orders import ActionOrderStatus, ValidateCancelForm, ValidateReturnForm
+from actions.orders import (
+    ActionFormStopped,
+    ActionOrderStatus,
+    ValidateCancelForm,
+    ValidateReturnForm,
+)
 from actions.tasks import ActionResumeTask, ActionSwitchTask, offer_other_task
 from bot.dialogue import (
     carries_on,
@@ -124,6 +129,63 @@ async def test_wrong_digits_are_counted_per_order_and_end_in_a_human_offer(
     assert await form.required_slots(RETURN_SLOTS, dispatcher, state, {}) == ["order_id"]
     await ActionOrderStatus().run(dispatcher, state, {})
     assert [m["response"] for m in dispatcher.messages] == ["utter_phone_attempts_exhausted"]
+
+
+async def test_new_conversations_do_not_reset_an_orders_daily_limit(
+    order_store: ActionServices,
+) -> None:
+    """Someone who opens a new chat after each stop (a fresh ``phone_attempts`` slot) to go on
+    guessing one order's phone ending is stopped at five tries a day, in every conversation; the
+    customer's own order and any other order are still checked as before."""
+    form = ValidateCancelForm()
+
+    async def wrong_digits(attempts: dict[str, int] | None) -> tuple[list[str], dict[str, int]]:
+        dispatcher = CollectingDispatcher()
+        state = tracker(
+            [user("inform", "0000")],
+            {"order_id": ORDER, "requested_slot": "phone_last4", "phone_attempts": attempts},
+        )
+        result = await form.validate_phone_last4("0000", dispatcher, state, {})
+        return [m["response"] for m in dispatcher.messages], result["phone_attempts"]
+
+    first: dict[str, int] | None = None
+    for _ in range(3):
+        said, first = await wrong_digits(first)
+    assert first == {ORDER: 3}  # the first conversation's own limit
+    second: dict[str, int] | None = None
+    told = []
+    for _ in range(2):
+        said, second = await wrong_digits(second)
+        told.append(said)
+    # The fifth wrong ending of the day, in the second conversation, ends the check there.
+    assert told == [["utter_phone_mismatch"], []]
+    assert second == {ORDER: 2}
+
+    # A third conversation is not asked for digits at all and is offered a human.
+    third = tracker([user("inform", ORDER)], {"order_id": ORDER})
+    dispatcher = CollectingDispatcher()
+    assert await form.required_slots(CANCEL_SLOTS, dispatcher, third, {}) == ["order_id"]
+    await ActionOrderStatus().run(dispatcher, third, {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_phone_attempts_exhausted"]
+    records = await order_store.audit.list(action="order.verify_failed")  # type: ignore[union-attr]
+    assert len(records) == 5
+
+    # Another order is checked as usual, and the owner is served through the channel's word.
+    other = tracker([user("inform", "YX2611010013")], {"order_id": "YX2611010013"})
+    assert await form.required_slots(CANCEL_SLOTS, CollectingDispatcher(), other, {}) == [
+        "order_id",
+        "phone_last4",
+        "cancel_confirmed",
+    ]
+    owner = tracker([user("inform", ORDER)], {"order_id": ORDER})
+    owner.latest_message["metadata"] = {"customer_id": "customer-001"}
+    asked = await form.required_slots(CANCEL_SLOTS, CollectingDispatcher(), owner, {})
+    assert asked[0] == "order_id"
+    assert "phone_last4" not in asked
+    dispatcher = CollectingDispatcher()
+    await ActionOrderStatus().run(dispatcher, owner, {})
+    (status,) = [m["response"] for m in dispatcher.messages]
+    assert status.startswith("utter_order_status_")
 
 
 async def test_the_right_digits_verify_the_order() -> None:
@@ -381,3 +443,35 @@ async def test_a_real_stop_at_the_offer_leaves_the_paused_task() -> None:
     events = await ActionResumeTask().run(dispatcher, state, {})
     assert events == [SlotSet("resume_offered", None)]
     assert [m["response"] for m in dispatcher.messages] == ["utter_resume_declined"]
+
+
+@pytest.mark.parametrize(
+    ("text", "confidence", "reason"),
+    [
+        ("I no longer need it", 0.75, True),
+        ("don't need it anymore", 0.72, True),
+        ("不想要了", 0.9, True),
+        ("尺码太小了", 0.8, True),
+        ("changed my mind", 0.3, True),  # unsure: a reason as before
+        ("never mind, forget the return", 0.9, False),
+        ("不用退了", 0.95, False),
+        ("I don't need the refund anymore", 0.8, False),
+        ("算了", 0.97, False),
+    ],
+)
+async def test_a_stop_that_says_why_answers_the_return_reason(
+    text: str, confidence: float, reason: bool
+) -> None:
+    """At "why return it?", a `stop` that gives a reason is the reason and the return goes on
+    to its confirmation; one that stops the return stops it."""
+    state = tracker([user("stop", text)], {"order_id": ORDER})
+    state.events = [slot("requested_slot", "return_reason"), *state.events]
+    state.latest_message["intent"] = {"name": "stop", "confidence": confidence}
+    dispatcher = CollectingDispatcher()
+    result = await ActionFormStopped().run(dispatcher, state, {})
+    if reason:
+        assert result == [SlotSet("return_reason", text), FollowupAction("return_form")]
+        assert dispatcher.messages == []
+    else:
+        assert [m["response"] for m in dispatcher.messages][:1] == ["utter_form_stopped"]
+        assert SlotSet("return_reason", None) in result

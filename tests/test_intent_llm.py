@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import Settings
+from bot.app import PROJECT_ROOT, Settings
 from bot.app._rasa_runtime import rasa_runtime_environment
 from bot.dialogue import EvaluationFailed, Evaluator, load_examples
 from bot.dialogue._evaluation import write_rasa_nlu
@@ -56,11 +57,37 @@ def test_the_prompt_offers_the_candidates_with_their_examples_and_none() -> None
             "intent: refund\nexamples:\n- I want my money back\n\n"
             "intent: greet\n\n"
             "intent: none\n(the message fits none of the intents above)\n\n"
-            # Long digit runs and e-mail addresses never leave: the intent does not need them.
-            "Message: my parcel 0000000000 never came, mail me at <email>\n"
+            # Personal data and long digit runs never leave: the intent does not need them.
+            "Message: my parcel 0000000000 never came, mail me at [email]\n"
             "Which intent? Reply with one of: check_order_status, refund, greet, none",
         },
     ]
+
+
+# The personal data of a Chinese customer's message, as the redaction module's own samples.
+PERSONAL = (
+    "我叫李雷，手机13812345678，身份证11010519491231002X，卡号6222021234567890128，"
+    "寄到北京市朝阳区建国路88号，订单YX2611010001"
+)
+SHOWN = "我叫李雷，手机[phone]，身份证[id-number]，卡号[bank-card]，[address]，订单YX0000000000"
+
+
+def test_the_llm_is_shown_no_personal_data_in_rasas_own_environment() -> None:
+    """The assist runs inside Rasa's Python 3.10 environment: the same redaction works there."""
+    assert intent_llm.masked(PERSONAL) == SHOWN
+    script = (
+        "import sys; from bot.rasa_components.intent_llm import masked; "
+        "sys.stdout.write(masked(sys.argv[1]))"
+    )
+    shown = subprocess.run(
+        [str(PROJECT_ROOT / ".venv-rasa" / "bin" / "python"), "-c", script, PERSONAL],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_ROOT)},
+    )
+    assert shown.stdout == SHOWN
 
 
 @pytest.mark.parametrize(

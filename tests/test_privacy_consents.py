@@ -183,4 +183,8 @@ def test_the_cli_lists_and_records_consents(client: TestClient, settings: Settin
     assert [(c["channel"], c["granted"]) for c in json.loads(listed.stdout)["current"]] == [
         ("email", True)
     ]
-    assert audit(client, CUSTOMER)[-1] == ("consent.grant", "admin", "marketing on email")
+    # Listing them is a read of the customer's data, audited after the grant.
+    assert audit(client, CUSTOMER)[-2:] == [
+        ("consent.grant", "admin", "marketing on email"),
+        ("consent.read", "admin", "cli: consents"),
+    ]

@@ -100,6 +100,7 @@ async def test_a_customers_conversation_goes_with_handoffs_and_notes(modules: Mo
         "handoffs": 1,
         "notes": 1,
         "summaries": 0,
+        "emotion_vectors": 0,
     }
     assert await modules.conversations.export_customer("rest", "c1") is None
     with pytest.raises(ConversationNotFound):  # not even the hub's memory keeps who it was

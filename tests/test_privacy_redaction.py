@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from stdnum import luhn
 from stdnum.cn import ric
 
-from bot.privacy import RedactingFilter, Redaction, redact
+from bot.privacy import RedactingFilter, Redaction, names_a_person, redact
 
 
 @pytest.mark.parametrize(
@@ -156,3 +156,24 @@ def test_the_filter_redacts_tracebacks_on_a_handler() -> None:
     assert lines[0] == "lookup failed"
     assert lines[-1] == "ValueError: no order for [phone]"
     assert "13812345678" not in stream.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("Do you sell gift cards?", False),
+        ("退货政策是什么？", False),
+        ("iPhone 15 多少钱，2024年的款", False),  # short numbers name no one
+        ("My phone is 13812345678", True),
+        ("我的手机 138 1234 5678", True),
+        ("email me at li.lei@example.com", True),
+        ("订单YX2611010001到哪了", True),  # an order number
+        ("yx 2611 010001 cancel it", True),
+        ("工单 T-20261202-0001 怎么样了", True),  # a ticket number
+        ("tracking number SF1234567890123", True),
+        ("寄到北京市朝阳区建国路88号", True),  # an address
+        ("１３８１２３４５６７８", True),  # full-width digits
+    ],
+)
+def test_what_names_a_person(text: str, named: bool) -> None:
+    assert names_a_person(text) is named

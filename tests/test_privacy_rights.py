@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from bot.app import PROJECT_ROOT, HubServices, Settings, create_app
 from bot.app import app as cli
+from bot.app._container import order_service
 from bot.app._hub import background_jobs
 from bot.recommend import Event
 from bot.storage import utcnow
@@ -273,6 +274,11 @@ def test_erasure_leaves_only_the_audit_trail(
             "handoffs": 1,
             "notes": 1,
             "summaries": 0,
+            # What the caches kept of the customer's texts (test_privacy_caches fills them).
+            "cached_answers": 0,
+            "query_vectors": 0,
+            "insights_vectors": 0,
+            "emotion_vectors": 2,  # the hub's emotion model read the customer's two messages
         },
         "media": {"attachments": 2, "files": 2},
         "tickets_anonymised": 1,
@@ -290,6 +296,7 @@ def test_erasure_leaves_only_the_audit_trail(
                 "campaign_recipients": 0,
             },
             "app_messages": {"messages": 0},
+            "orders": {"kept": 0},
             "churn": {"scores": 0},
             "retention_actions": {"decisions": 0},
             "intent_corrections": {"corrections": 0},
@@ -528,6 +535,40 @@ def test_a_messaging_app_customers_replies_are_exported_and_erased(client: TestC
     assert erased.json()["others"]["app_messages"] == {"messages": 2}
     left = client.portal.call(outbox.messages, "wechat")  # type: ignore[union-attr]
     assert [(m.recipient, m.source_id) for m in left] == [("openid-kept", "m-3")]
+
+
+def test_a_shop_customers_orders_are_exported_and_kept_for_the_books(
+    client: TestClient, settings: Settings
+) -> None:
+    """The shop's orders of a customer (address, recipient, phone, items, history) are in their
+    export; an erasure keeps them (the shop's transaction records) and says how many."""
+    store = order_service(settings)
+    orders = store.orders_of("customer-001")
+    assert orders, "the demo shop has orders of customer-001"
+    path = "/admin/privacy/customers/rest/customer-001"
+    exported = client.get(f"{path}/export", headers=ADMIN_AUTH)
+    assert exported.status_code == 200, exported.text
+    with zipfile.ZipFile(io.BytesIO(exported.content)) as archive:
+        data = json.loads(archive.read("data.json"))
+    listed = data["orders"]["orders"]
+    assert [o["id"] for o in listed] == [o.id for o in orders]
+    first = listed[0]
+    assert (first["phone"], first["address"], first["customer_id"]) == (
+        orders[0].phone,
+        orders[0].address,
+        "customer-001",
+    )
+    assert first["items"]
+    assert first["history"] == [list(e) for e in store.history(first["id"])]
+    # Another customer's export holds none of them.
+    other = client.get("/admin/privacy/customers/rest/customer-002/export", headers=ADMIN_AUTH)
+    with zipfile.ZipFile(io.BytesIO(other.content)) as archive:
+        theirs = json.loads(archive.read("data.json"))["orders"]["orders"]
+    assert not {o["id"] for o in theirs} & {o.id for o in orders}
+    erased = client.request("DELETE", path, headers=ADMIN_AUTH, json={"reason": "test"})
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["others"]["orders"] == {"kept": len(orders)}
+    assert [o.id for o in store.orders_of("customer-001")] == [o.id for o in orders]
 
 
 def test_a_customers_recommendation_history_is_exported_and_erased(client: TestClient) -> None:

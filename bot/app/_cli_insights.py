@@ -27,7 +27,12 @@ from bot.app._churn_features import (
 )
 from bot.app._churn_job import apply_retention, churn_model_path
 from bot.app._cli_settings import cli_settings
-from bot.app._container import HubServices, build_hub_services, order_service
+from bot.app._container import (
+    HubServices,
+    build_hub_services,
+    insights_vector_file,
+    order_service,
+)
 from bot.insights import (
     AtRiskCustomer,
     ChurnDataError,
@@ -71,7 +76,7 @@ def _fail(exc: Exception) -> typer.Exit:
 
 def _cache() -> VectorCache:
     """e5 vectors cached under ``var/insights`` (a second run over the same texts is quick)."""
-    return VectorCache(E5Embedder(), cli_settings().var_dir / "insights" / "e5-cache.npz")
+    return VectorCache(E5Embedder(), insights_vector_file(cli_settings()))
 
 
 def _progress(done: int, total: int) -> None:

@@ -125,6 +125,9 @@ def consent(
             _fail("--purpose and --on-channel go with --grant or --revoke")
 
         async def listed(hub: HubServices) -> dict[str, Any]:
+            await hub.audit.record_read(
+                "admin", CLI_ACTOR, "consent.read", subject.key, "cli: consents"
+            )
             current, history = await hub.personal_data.consents(subject)
             return {
                 "current": [c.as_json() for c in current],
@@ -146,12 +149,25 @@ def consent(
 @privacy_app.command()
 def audit(
     customer: Annotated[str | None, typer.Option(help="Only this customer's records.")] = None,
+    actor_kind: Annotated[
+        str | None, typer.Option(help="Only this kind of actor: agent, admin, system, customer.")
+    ] = None,
+    actor_id: Annotated[str | None, typer.Option(help="Only this actor (an agent's id).")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="Only this action: conversation.read, privacy.erase, ...")
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
 ) -> None:
     """Print the audit log: who read or changed which customer's data."""
 
     async def records(hub: HubServices) -> list[dict[str, Any]]:
-        found = await hub.personal_data.audit_trail(customer, limit)
+        found = await hub.audit.list(
+            customer_id=customer,
+            actor_kind=actor_kind,
+            actor_id=actor_id,
+            action=action,
+            limit=limit,
+        )
         return [{**r.__dict__, "at": r.at.isoformat()} for r in found]
 
     _echo({"records": _with_hub(records)})

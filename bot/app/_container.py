@@ -10,6 +10,7 @@ import asyncio
 import logging
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -24,6 +25,7 @@ from bot.app._scale import RedisConversationLocks
 from bot.app._settings import Settings
 from bot.conversations import (
     ConversationService,
+    ForgetTexts,
     HandoffPolicy,
     Summarizer,
     TicketReceipt,
@@ -40,6 +42,7 @@ from bot.insights import (
     EmotionModel,
     RetentionDesk,
     SentimentAnalyzer,
+    forget_cached_vectors,
     gaps_report,
 )
 from bot.marketing import (
@@ -124,6 +127,25 @@ class HubServices:
         return await gaps_report(
             self.conversations.replied_questions, self.knowledge.get, days, limit
         )
+
+
+def insights_vector_file(settings: Settings) -> Path:
+    """The e5 vectors the insights commands cache between runs (texts of their data sets)."""
+    return settings.var_dir / "insights" / "e5-cache.npz"
+
+
+def text_caches(settings: Settings, knowledge: SharedKnowledge) -> ForgetTexts:
+    """What forgets a customer's texts on erasure, beyond the conversation module's own: the
+    knowledge base's cached answers and query vectors, and the insights commands' vectors."""
+
+    async def forget(texts: list[str]) -> dict[str, int]:
+        counts = await asyncio.to_thread(knowledge.forget, texts)
+        counts["insights_vectors"] = await asyncio.to_thread(
+            forget_cached_vectors, insights_vector_file(settings), texts
+        )
+        return counts
+
+    return forget
 
 
 def sentiment_analyzer(settings: Settings) -> SentimentAnalyzer:
@@ -267,6 +289,29 @@ async def prepare_recommendations(service: RecommendService) -> None:
 
 
 @dataclass(frozen=True)
+class OrdersPart:
+    """The shop's orders of a customer (``rest`` customers: the shop's customer id): exported
+    with their history; kept by an erasure, counted in its report. They are the shop's
+    transaction records, which China's E-commerce Law (art. 31) has it keep for three years;
+    in a real deployment they live in the shop's own system and this store is its stand-in."""
+
+    orders: OrderService
+
+    async def export_customer(self, customer_id: str) -> dict[str, object]:
+        def read() -> list[dict[str, object]]:
+            return [
+                {**asdict(order), "total": order.total, "history": self.orders.history(order.id)}
+                for order in self.orders.orders_of(customer_id)
+            ]
+
+        return {"orders": await asyncio.to_thread(read)}
+
+    async def erase_customer(self, customer_id: str) -> dict[str, int]:
+        kept = await asyncio.to_thread(self.orders.orders_of, customer_id)
+        return {"kept": len(kept)}
+
+
+@dataclass(frozen=True)
 class OutboxPart:
     """The messaging apps' stored replies to a customer, by the privacy key: an app customer is
     ``<app>:<sender>`` and the outbox keeps their replies by app and sender."""
@@ -377,7 +422,8 @@ def build_hub_services(settings: Settings) -> HubServices:
     async def prioritized(account: str) -> bool:
         return await priorities.treated(account, "priority_routing")
 
-    customers = CustomerFacts(order_service(settings), knowledge, prioritized=prioritized)
+    orders = order_service(settings)
+    customers = CustomerFacts(orders, knowledge, prioritized=prioritized)
     llm = knowledge_config(settings).llm
     summarizer = Summarizer(chat_model(llm) if llm else None)
     shared = (
@@ -412,6 +458,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         sentiment=sentiment_analyzer(settings),
         unattended=unattended_tickets(tickets) if settings.ticket_when_no_agent else None,
         linked_customer=linked_person(identities),
+        forget_texts=text_caches(settings, knowledge),
         # With Rasa's events on RabbitMQ the hub's consumer stores the intents (_rasa_events).
         intents_from_tracker=not (settings.scale and settings.rabbitmq_url),
     )
@@ -460,6 +507,7 @@ def build_hub_services(settings: Settings) -> HubServices:
             "recommendations": recommendations,
             "marketing": marketing,
             "app_messages": OutboxPart(outbox),
+            "orders": OrdersPart(orders),
             "churn": churn_scores,
             "retention_actions": retention_desk,
             "intent_corrections": corrections,

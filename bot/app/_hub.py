@@ -158,7 +158,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     guards = [Depends(_api_key_guard(settings.api_key))] if settings.api_key else []
     app.include_router(
-        rest.build_tickets_router(hub.tickets, _ticket_callers(settings.api_key, hub.agents))
+        rest.build_tickets_router(
+            hub.tickets, _ticket_callers(settings.api_key, hub.agents), hub.audit
+        )
     )
     app.include_router(
         rest.build_router(
@@ -195,6 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(
         admin.build_privacy_router(
             hub.personal_data,
+            hub.audit,
             settings.admin_token.get_secret_value() if settings.admin_token else None,
         ),
         dependencies=[Depends(limiter.admin_guard())],
@@ -228,6 +231,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         session=timedelta(hours=settings.agent_session_hours),
         knowledge_gaps=hub.knowledge_gaps,
         tracker=hub.dialogue.tracker,
+        audit=hub.audit,
         secure_cookies=settings.console_secure_cookies,
         tickets=hub.tickets,
     )
@@ -486,7 +490,11 @@ async def _console_caller(
                 f"value in the header '{console.CSRF_HEADER}'",
             )
     agent, _expires = found
-    return rest.TicketCaller(actor=f"agent:{agent.username}", supervisor=agent.role == "supervisor")
+    return rest.TicketCaller(
+        actor=f"agent:{agent.username}",
+        supervisor=agent.role == "supervisor",
+        agent_id=agent.id,
+    )
 
 
 def _customer_vouch(api_key: SecretStr | None) -> Callable[[Request], Awaitable[None]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from redis.exceptions import LockError, RedisError
 
 from bot.app._settings import Settings
 from bot.language import detect_language
-from bot.privacy import redact
+from bot.privacy import names_a_person, redact
 from knowledge import (
     AnswerCache,
     IngestReport,
@@ -24,6 +24,7 @@ from knowledge import (
     LLMConfig,
     RedisAnswerCache,
     StoreUnavailable,
+    forget_cached_questions,
 )
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def knowledge_config(settings: Settings) -> KnowledgeConfig:
         llm=llm,
         default_language=settings.default_language,
         related=settings.knowledge_related,
+        cache_ttl_s=settings.knowledge_answer_cache_ttl_s,
         llm_verify=settings.knowledge_llm_verify,
         verify_band=settings.knowledge_llm_verify_band,
         # Thresholds set explicitly are the operator's choice: they win over the corpus's own.
@@ -164,7 +166,14 @@ def open_knowledge_base(settings: Settings) -> KnowledgeBase:
         redact=redact,
         answer_cache=answer_cache(settings),
         write_lock=write_lock(settings),
+        cacheable=_no_one_named,
     )
+
+
+def _no_one_named(question: str) -> bool:
+    """A question kept in the caches names no one (no phone, order number…): an erasure
+    another process cannot reach leaves nothing there that points at the customer."""
+    return not names_a_person(question)
 
 
 class SharedKnowledge:
@@ -181,6 +190,18 @@ class SharedKnowledge:
             if self._knowledge is None:
                 self._knowledge = open_knowledge_base(self._settings)
             return self._knowledge
+
+    def forget(self, questions: Sequence[str]) -> dict[str, int]:
+        """Forget cached answers to and vectors of these questions (a customer's erasure): in
+        this process's knowledge base when it is open, else in the shared answer cache and the
+        embedding file (nothing is loaded for it)."""
+        with self._lock:
+            opened = self._knowledge
+        if opened is not None:
+            return opened.forget(questions)
+        return forget_cached_questions(
+            knowledge_config(self._settings), questions, answer_cache(self._settings)
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -629,8 +629,8 @@ class Settings(BaseSettings):
     knowledge_answer_cache_ttl_s: int = Field(
         default=7 * 24 * 3600,
         ge=60,
-        description="How long a cached answer lives in Redis, in seconds (an ingestion "
-        "invalidates it sooner).",
+        description="How long a cached answer lives, in Redis or in memory, in seconds (an "
+        "ingestion invalidates it sooner).",
     )
     knowledge_related: int = Field(
         default=3,

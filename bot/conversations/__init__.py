@@ -18,6 +18,7 @@ from bot.conversations._notices import csat_buttons, notice
 from bot.conversations._service import (
     ConversationLocks,
     ConversationService,
+    ForgetTexts,
     HandoffPolicy,
     InboundMessage,
     LinkedCustomer,
@@ -53,6 +54,7 @@ __all__ = [
     "ConversationPreview",
     "ConversationService",
     "EmptyMessage",
+    "ForgetTexts",
     "HandoffPolicy",
     "InboundMessage",
     "LinkedCustomer",

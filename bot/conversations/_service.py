@@ -35,6 +35,7 @@ from bot.conversations._store import (
     close_turn,
     conversation_key,
     customer_export,
+    customer_texts,
     erase_conversation,
     expire_messages,
     history,
@@ -75,6 +76,8 @@ logger = logging.getLogger(__name__)
 VipLookup = Callable[[str, str], Awaitable[bool]]
 # The person an app identity is linked to (channel, sender), None when it is not linked.
 LinkedCustomer = Callable[[str, str], Awaitable[str | None]]
+# Given what a customer wrote, forget it; counts of what went, by cache.
+ForgetTexts = Callable[[list[str]], Awaitable[dict[str, int]]]
 TRANSCRIPT_MESSAGES = 30  # the latest messages a ticket opened for an unattended request carries
 MAX_COUNTED_SENDERS = 100_000  # a count of recent anonymous senders stops here
 # Conversations whose customer's id is kept in memory: every reply's delivery asks for it.
@@ -183,8 +186,12 @@ class ConversationService:
         unattended: UnattendedTickets | None = None,
         intents_from_tracker: bool = True,
         linked_customer: LinkedCustomer | None = None,
+        forget_texts: ForgetTexts | None = None,
     ) -> None:
+        """``forget_texts``: the caches outside this module that keep customers' texts (the
+        knowledge base's answers and vectors…), told what a customer wrote when it is erased."""
         self._db = database
+        self._forget_texts = forget_texts
         # Off when Rasa's events reach the hub by an event broker, which stores the intents.
         self._intents_from_tracker = intents_from_tracker
         self._dialogue = dialogue
@@ -324,13 +331,24 @@ class ConversationService:
         conversation_id = await self.find(channel, sender)
         if conversation_id is None:
             return {"conversations": 0, "messages": 0, "handoffs": 0, "notes": 0, "summaries": 0}
+        texts = await self._db.transaction(partial(customer_texts, conversation_id=conversation_id))
+        # Before anything is deleted: a cache that cannot be reached fails the erasure, and
+        # asking again still finds what the customer wrote.
+        forgotten = await self._forget_texts(texts) if self._forget_texts else {}
+        forgotten["emotion_vectors"] = self._sentiment.forget(texts)
         counts = await self._handoffs.erase_conversation(conversation_id)
         messages = await self._db.transaction(
             partial(erase_conversation, conversation_id=conversation_id)
         )
-        forgotten = self._summaries.forget(conversation_id) if self._summaries else 0
+        summaries = self._summaries.forget(conversation_id) if self._summaries else 0
         self._senders.pop(conversation_id, None)
-        return {"conversations": 1, "messages": messages, **counts, "summaries": forgotten}
+        return {
+            "conversations": 1,
+            "messages": messages,
+            **counts,
+            "summaries": summaries,
+            **forgotten,
+        }
 
     async def expire_messages(self, before: datetime, *, dry_run: bool) -> dict[str, int]:
         """Retention: messages older than ``before`` and conversations left empty, counted

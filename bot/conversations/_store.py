@@ -388,6 +388,17 @@ def customer_export(connection: Connection, channel: str, sender: str) -> dict[s
     }
 
 
+def customer_texts(connection: Connection, conversation_id: str) -> list[str]:
+    """What the customer wrote in a conversation: its inbound messages' texts, oldest first."""
+    rows = connection.execute(
+        select(Message.text)
+        .join(Conversation, Message.conversation_id == Conversation.id)
+        .where(Conversation.public_id == conversation_id, Message.direction == "in")
+        .order_by(Message.id)
+    )
+    return [text for (text,) in rows if text]
+
+
 def erase_conversation(connection: Connection, conversation_id: str) -> int:
     """Delete a conversation and its messages; returns how many messages went."""
     pk = connection.execute(

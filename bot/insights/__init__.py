@@ -76,7 +76,7 @@ from bot.insights._sentiment_lab import (
     train_business,
 )
 from bot.insights._strategy import ReplyStrategy, reply_strategy
-from bot.insights._vectors import VectorCache
+from bot.insights._vectors import VectorCache, forget_cached_vectors
 
 __all__ = [
     "ACTION_KINDS",
@@ -130,6 +130,7 @@ __all__ = [
     "VectorCache",
     "build_shipped_models",
     "evaluate_csv",
+    "forget_cached_vectors",
     "gaps_report",
     "holdout_arm",
     "intent_of_message",

@@ -141,6 +141,10 @@ class EmotionModel:
         """e5 vectors of the texts, cut to the length the heads were trained on."""
         return self._shared.embed([t[:MAX_CHARS] for t in texts])
 
+    def forget(self, texts: Sequence[str]) -> int:
+        """Drop the cached vectors of these messages (a customer's erasure); how many went."""
+        return self._shared.forget([t[:MAX_CHARS] for t in texts])
+
     def positive(self, texts: Sequence[str]) -> list[float]:
         """P(positive) of each text."""
         column = self.polarity.classes.index("positive")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -103,6 +104,11 @@ class SentimentAnalyzer:
         zh = self._lexicon["zh"]
         terms = [*zh["negative"].items(), *zh["positive"].items()]
         return sorted(terms, key=lambda item: -len(item[0]))  # longest match first
+
+    def forget(self, texts: Sequence[str]) -> int:
+        """Drop what the emotion model keeps of these messages (a customer's erasure); how many
+        vectors went (none without the model)."""
+        return self._emotions.forget(texts) if self._emotions is not None else 0
 
     def analyze(self, text: str, language: Language) -> Sentiment:
         """Score one message in its language, with its emotion when a model is given."""

@@ -9,7 +9,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -83,6 +83,14 @@ class VectorCache:
         self._trim()
         return np.vstack(found).astype(np.float32)
 
+    def forget(self, texts: Sequence[str]) -> int:
+        """Drop these texts' vectors, and write the file when some went (a customer's
+        erasure); how many went."""
+        gone = sum(self._vectors.pop(_key(text), None) is not None for text in set(texts))
+        if gone:
+            self.save()
+        return gone
+
     def save(self) -> None:
         """Write the cache file (nothing without a path)."""
         if self._path is None:
@@ -115,6 +123,11 @@ class SharedVectors:
         self._queue_lock = threading.Lock()
         # The cache and the engine serve one batch at a time.
         self._engine = threading.Lock()
+
+    def forget(self, texts: Sequence[str]) -> int:
+        """Drop these texts' vectors (between two embeddings); how many went."""
+        with self._engine:
+            return self._cache.forget(texts)
 
     @property
     def queued(self) -> int:
@@ -151,3 +164,11 @@ class SharedVectors:
         for texts, answer in batch:
             answer.set_result(rows[start : start + len(texts)])
             start += len(texts)
+
+
+def forget_cached_vectors(path: Path, texts: Sequence[str]) -> int:
+    """Drop these texts' vectors from a cache file (a customer's erasure); how many went. The
+    embedder is never called: nothing is embedded."""
+    if not path.is_file():
+        return 0
+    return VectorCache(cast(Embedder, None), path).forget(texts)

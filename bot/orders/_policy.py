@@ -21,6 +21,10 @@ MAX_PHONE_ATTEMPTS = 3
 # Wrong phone endings one conversation may give over all the order ids it tries: someone walking
 # through order ids three guesses at a time is stopped after two ids.
 MAX_PHONE_FAILURES = 6
+# Wrong phone endings for one order over every conversation in a day: a customer who mistypes in
+# two chats is still served, someone opening new chats to go on guessing gets five tries a day
+# (one chance in two thousand) before only a human can help.
+MAX_PHONE_ATTEMPTS_PER_DAY = 5
 
 
 def may_see(order: Order, customer_id: str | None, verified_orders: Iterable[str] = ()) -> bool:

@@ -23,6 +23,7 @@ from bot.orders._models import (
 )
 from bot.orders._policy import (
     MAX_PHONE_ATTEMPTS,
+    MAX_PHONE_ATTEMPTS_PER_DAY,
     MAX_PHONE_FAILURES,
     change_refusal,
     clean_address,
@@ -114,11 +115,16 @@ class OrderService:
         return max(0, MAX_PHONE_ATTEMPTS - failed_attempts)
 
     @staticmethod
-    def verification_blocked(failed_for_order: int, failed_in_conversation: int) -> bool:
-        """Whether the phone check stops for an order: too many wrong endings for it, or over
-        every order id the conversation tried (an unknown id counts like anyone else's)."""
+    def verification_blocked(
+        failed_for_order: int, failed_in_conversation: int, failed_for_order_today: int = 0
+    ) -> bool:
+        """Whether the phone check stops for an order: too many wrong endings for it in this
+        conversation, over every order id the conversation tried (an unknown id counts like
+        anyone else's), or for it over every conversation in the last day."""
         return (
-            failed_for_order >= MAX_PHONE_ATTEMPTS or failed_in_conversation >= MAX_PHONE_FAILURES
+            failed_for_order >= MAX_PHONE_ATTEMPTS
+            or failed_in_conversation >= MAX_PHONE_FAILURES
+            or failed_for_order_today >= MAX_PHONE_ATTEMPTS_PER_DAY
         )
 
     @staticmethod

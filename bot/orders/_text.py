@@ -141,6 +141,31 @@ def classify_return_reason(text: str) -> ReturnKind:
     return "quality" if _QUALITY_WORDS.search(text) else "no_reason"
 
 
+# Answers to "why return it?" that NLU reads as a sure `stop` ("no longer need it" 0.75,
+# "don't need it anymore" 0.72): they say why, not that the return should stop.
+_WHY_WORDS = re.compile(
+    r"no longer (?:need|want|use)|(?:don'?t|do not) (?:need|want|like|use) (?:it|them|this)|"
+    r"not needed any ?more|changed? (?:my|our) minds?|(?:doesn'?t|does not|don'?t) fit|"
+    r"too (?:big|small|large|tight|loose)|wrong size|bought (?:it )?by mistake|"
+    r"ordered (?:it )?by mistake|found (?:it )?cheaper|"
+    r"用不上|用不着|不需要(?:了|这个)|不想要|不要了|不喜欢|不合适|不合身|尺码|买错|买多了|重复购买|"
+    r"买重了|太大|太小",
+    re.IGNORECASE,
+)
+# Words that stop the return itself ("don't need the return", "不用退了", "never mind").
+_STOP_WORDS = re.compile(
+    r"return|refund|cancel|never ?mind|forget (?:it|about it)|stop|"
+    r"退|取消|算了|不用了|别",
+    re.IGNORECASE,
+)
+
+
+def gives_return_reason(text: str) -> bool:
+    """Whether ``text``, said in answer to "why return it?", is a reason ("no longer need it",
+    "不想要了", "尺码太小") rather than a stop of the return ("never mind", "不用退了")."""
+    return _WHY_WORDS.search(text) is not None and _STOP_WORDS.search(text) is None
+
+
 # Budgets: "两千以内", "1000-2000元", "under $300", "around 500", "3k以上".
 _CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7}
 _CN_DIGITS.update({"八": 8, "九": 9})

@@ -4,7 +4,6 @@ changed a customer's data, a customer's export and erasure, and retention."""
 from bot.privacy._audit import ACTOR_KINDS, AuditLog, AuditRecord
 from bot.privacy._consent import PURPOSES, Consent, ConsentService
 from bot.privacy._errors import InvalidPrivacyRequest, PrivacyError
-from bot.privacy._redaction import KINDS, RedactingFilter, Redaction, redact
 from bot.privacy._retention import Retention, RetentionRule, Sweep
 from bot.privacy._rights import (
     ConversationData,
@@ -23,6 +22,7 @@ from bot.privacy._subjects import (
     identified_sender,
     vouched_senders,
 )
+from bot.redaction import KINDS, RedactingFilter, Redaction, names_a_person, redact
 
 __all__ = [
     "ACTOR_KINDS",
@@ -51,6 +51,7 @@ __all__ = [
     "customer_id",
     "customer_key",
     "identified_sender",
+    "names_a_person",
     "redact",
     "vouched_senders",
 ]

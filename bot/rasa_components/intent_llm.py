@@ -10,8 +10,10 @@ by ``bench/nlu_llm.py`` (README: with a 0.5B model it does not, so it is off by 
 
 Plain ``requests`` rather than the ``openai`` client or httpx: Rasa's environment (Python 3.10)
 has requests and neither of the others. No Rasa here, so the tests and the benchmark use it
-directly. Nothing of the customer's message is logged; long digit runs and e-mail addresses are
-masked before it leaves (an intent does not depend on an order id's digits).
+directly. Nothing of the customer's message is logged; before it leaves, the personal data the
+platform's redaction finds (phones, e-mails, ID numbers, bank cards, addresses) becomes its
+placeholder and the remaining digit runs of 4+ become zeros (an intent does not depend on an
+order id's digits).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import requests
 
+from bot.redaction import redact
+
 logger = logging.getLogger(__name__)
 
 NONE = "none"  # the answer that no candidate fits
@@ -32,7 +36,6 @@ MAX_EXAMPLE_CHARS = 200  # a long training example costs prompt time and says li
 MAX_MESSAGE_CHARS = 500
 MAX_CANDIDATES = 10  # the intents a parse ranks (IntentClassifier's RANKING_LENGTH)
 _DIGITS = re.compile(r"\d{4,}")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _EDGES = " \t\r\n\"'`*.,:;!?()[]{}<>“”‘’。，：；！？"
 
 SYSTEM_PROMPT = (
@@ -119,9 +122,9 @@ class Choice:
 
 
 def masked(text: str) -> str:
-    """The message as the LLM sees it: digit runs of 4+ as zeros, e-mail addresses replaced."""
-    text = _EMAIL.sub("<email>", text[:MAX_MESSAGE_CHARS])
-    return _DIGITS.sub(lambda m: "0" * len(m.group(0)), text)
+    """The message as the LLM sees it: personal data redacted, other digit runs of 4+ as
+    zeros."""
+    return _DIGITS.sub(lambda m: "0" * len(m.group(0)), redact(text[:MAX_MESSAGE_CHARS]))
 
 
 def build_messages(text: str, candidates: Sequence[Tuple[str, Sequence[str]]]) -> List[dict]:

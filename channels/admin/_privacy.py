@@ -7,9 +7,9 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from bot.privacy import PersonalData, Subject
+from bot.privacy import AuditLog, AuditRecord, PersonalData, Subject
 from channels.admin._router import admin_guard
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,9 @@ class AdminConsentIn(BaseModel):
     )
 
 
-def build_privacy_router(personal_data: PersonalData, token: str | None) -> APIRouter:
+def build_privacy_router(
+    personal_data: PersonalData, audit: AuditLog, token: str | None
+) -> APIRouter:
     """Export, erase, consents, and read the audit log."""
     router = APIRouter(prefix=PREFIX, tags=["admin"], dependencies=[Depends(admin_guard(token))])
 
@@ -76,8 +78,13 @@ def build_privacy_router(personal_data: PersonalData, token: str | None) -> APIR
 
     @router.get("/customers/{channel}/{sender}/consents")
     async def consents(channel: str, sender: str) -> dict[str, Any]:
-        """The customer's consents: the latest word per purpose and channel, and the history."""
-        current, history = await personal_data.consents(Subject(channel, sender))
+        """The customer's consents: the latest word per purpose and channel, and the history
+        (a read of the customer's data: audited)."""
+        subject = Subject(channel, sender)
+        await audit.record_read(
+            "admin", ADMIN_ACTOR, "consent.read", subject.key, "admin api: consents"
+        )
+        current, history = await personal_data.consents(subject)
         return {
             "current": [c.as_json() for c in current],
             "history": [c.as_json() for c in history],
@@ -97,30 +104,52 @@ def build_privacy_router(personal_data: PersonalData, token: str | None) -> APIR
         return consent.as_json()
 
     @router.get("/audit")
-    async def audit(
+    async def audit_log(
         customer_id: Annotated[
             str | None, Query(max_length=128, description="Only this customer's records.")
         ] = None,
+        actor_kind: Annotated[
+            str | None, Query(max_length=16, description="agent, admin, system or customer.")
+        ] = None,
+        actor_id: Annotated[
+            str | None, Query(max_length=64, description="Only this actor's (an agent's id).")
+        ] = None,
+        action: Annotated[
+            str | None, Query(max_length=64, description="Only this action: conversation.read…")
+        ] = None,
+        since: Annotated[
+            AwareDatetime | None, Query(description="From (with a time zone).")
+        ] = None,
+        until: Annotated[
+            AwareDatetime | None, Query(description="Until, excluded (with a time zone).")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
-        """Who read or changed which customer's data, newest first."""
-        records = await personal_data.audit_trail(customer_id, limit)
-        return {
-            "records": [
-                {
-                    "id": r.id,
-                    "at": r.at.isoformat(),
-                    "actor_kind": r.actor_kind,
-                    "actor_id": r.actor_id,
-                    "action": r.action,
-                    "customer_id": r.customer_id,
-                    "reason": r.reason,
-                }
-                for r in records
-            ]
-        }
+        """Who read or changed which customer's data, newest first, matching every filter."""
+        records = await audit.list(
+            customer_id=customer_id,
+            actor_kind=actor_kind,
+            actor_id=actor_id,
+            action=action,
+            since=since,
+            until=until,
+            limit=limit,
+        )
+        return {"records": [_record_json(r) for r in records]}
 
     return router
+
+
+def _record_json(record: AuditRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "at": record.at.isoformat(),
+        "actor_kind": record.actor_kind,
+        "actor_id": record.actor_id,
+        "action": record.action,
+        "customer_id": record.customer_id,
+        "reason": record.reason,
+    }
 
 
 def _zip_response(bundle: bytes, channel: str) -> Response:

@@ -19,6 +19,7 @@ from bot.handoff import AgentProfile, HandoffView, session_key
 from bot.language import Language
 from bot.media import AttachmentNotFound
 from channels.connector import attachment_file
+from channels.console._audit import ConsoleReads
 from channels.console._context import ContextBuilder
 from channels.console._dispatch import Dispatcher
 from channels.console._services import COOKIE, CSRF_COOKIE, CSRF_HEADER, ConsoleServices
@@ -119,7 +120,10 @@ def build_router(
         return agent
 
     Agent = Annotated[AgentProfile, Depends(current_agent)]
-    ticket_work = None if console.tickets is None else ConversationTickets(console, console.tickets)
+    reads = ConsoleReads(console.conversations, console.audit)
+    ticket_work = (
+        None if console.tickets is None else ConversationTickets(console, console.tickets, reads)
+    )
 
     def tickets() -> ConversationTickets:
         if ticket_work is None:
@@ -192,8 +196,13 @@ def build_router(
 
     @api.get("/handoffs/{handoff_id}")
     async def handoff_context(handoff_id: int, agent: Agent) -> dict[str, Any]:
+        """The conversation panel (transcript, summary, notes, the customer's context); audited
+        before it is sent, the linked conversations in other apps each under their customer."""
         view = await console.handoffs.get(handoff_id, agent)
-        return {"handoff": handoff_json(view), **await context.build(view)}
+        await reads.handoff_opened(agent, view)
+        panel = await context.build(view)
+        await reads.linked_shown(agent, view, panel["linked_conversations"])
+        return {"handoff": handoff_json(view), **panel}
 
     @api.post("/handoffs/{handoff_id}/accept")
     async def accept(handoff_id: int, agent: Agent) -> dict[str, Any]:
@@ -281,6 +290,7 @@ def build_router(
         conversation_id = await console.conversations.find(attachment.channel, attachment.sender)
         if not await console.handoffs.may_see_conversation(agent, conversation_id):
             raise unknown
+        await reads.media(agent, attachment)
         return attachment_file(attachment)
 
     router.include_router(api)

@@ -20,6 +20,7 @@ from bot.conversations import ConversationEvent
 from bot.handoff import AgentProfile, HandoffError, session_key
 from bot.storage import utcnow
 from channels.connector import same_origin
+from channels.console._audit import ConsoleReads
 from channels.console._dispatch import Dispatcher
 from channels.console._services import COOKIE, ConsoleServices
 
@@ -46,6 +47,7 @@ class ConsoleNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def __init__(self, hub: ConsoleServices, dispatcher: Dispatcher) -> None:
         super().__init__(NAMESPACE)
         self._hub = hub
+        self._reads = ConsoleReads(hub.conversations, hub.audit)
         self._expiries: dict[str, asyncio.Task[None]] = {}  # sid -> its session's expiry
         self._dropping: set[asyncio.Task[None]] = set()
         dispatcher.subscribe(self._on_console_event)
@@ -85,6 +87,8 @@ class ConsoleNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             view = await self._hub.handoffs.get(int(data["handoff_id"]), agent)
         except (HandoffError, KeyError, TypeError, ValueError) as exc:
             return {"ok": False, "error": str(exc) or "handoff_id is missing"}
+        # Its new messages reach the agent from now on: a read of the conversation.
+        await self._reads.conversation(agent, view.conversation_id, "watched live")
         for room in self.rooms(sid):
             if room.startswith("conversation:"):
                 await self.leave_room(sid, room)

@@ -10,6 +10,7 @@ from typing import Any
 from bot.conversations import ConversationService
 from bot.handoff import AgentDirectory, HandoffService
 from bot.media import AttachmentStore
+from bot.privacy import AuditLog
 from bot.tickets import TicketService
 
 COOKIE = "console_session"
@@ -32,6 +33,8 @@ class ConsoleServices:
     knowledge_gaps: Callable[[int, int], Awaitable[dict[str, Any]]]
     # Rasa's tracker of a conversation (the NLU panel).
     tracker: Callable[[str], Awaitable[dict[str, Any]]]
+    # Where agents' reads of a customer's data are recorded.
+    audit: AuditLog
     # The console is served over https: its cookies get ``Secure``.
     secure_cookies: bool = False
     # Tickets: a ticket's conversation, a conversation turned into a ticket.

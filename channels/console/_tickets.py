@@ -16,6 +16,7 @@ from fastapi import HTTPException
 from bot.conversations import customer_key
 from bot.handoff import AgentProfile, NotAllowed
 from bot.tickets import ConversationLine, ConversationSource, TicketService
+from channels.console._audit import ConsoleReads
 from channels.console._services import ConsoleServices
 
 logger = logging.getLogger(__name__)
@@ -27,9 +28,12 @@ TICKET_LINES = 30  # the latest messages a ticket opened from a conversation car
 class ConversationTickets:
     """Tickets and the conversations they come from, for the console's routes."""
 
-    def __init__(self, console: ConsoleServices, tickets: TicketService) -> None:
+    def __init__(
+        self, console: ConsoleServices, tickets: TicketService, reads: ConsoleReads
+    ) -> None:
         self._console = console
         self._tickets = tickets
+        self._reads = reads
 
     async def conversation_of(self, number: str, agent: AgentProfile) -> dict[str, Any]:
         """The ticket's originating conversation and its latest messages, and its open handoff
@@ -41,6 +45,7 @@ class ConversationTickets:
             raise HTTPException(
                 404, detail=f"ticket {detail.ticket.number} was not opened from a conversation"
             )
+        await self._reads.conversation(agent, conversation_id, f"ticket {detail.ticket.number}")
         messages = await self._console.conversations.history(
             conversation_id, limit=TRANSCRIPT_LIMIT
         )

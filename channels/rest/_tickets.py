@@ -21,8 +21,9 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.tickets import AttachmentRef as Attachment
+from bot.privacy import AuditLog
 from bot.tickets import (
+    ERASED,
     TicketChanges,
     TicketDraft,
     TicketError,
@@ -30,6 +31,7 @@ from bot.tickets import (
     TicketService,
     TicketView,
 )
+from bot.tickets import AttachmentRef as Attachment
 from channels.connector import status_of
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,8 @@ class TicketCaller:
     # A supervisor (or the shop's back end with the API key) may force a merge of two
     # customers' tickets; an agent may not.
     supervisor: bool = False
+    # An agent of the console: their reads of a customer's ticket are audited.
+    agent_id: int | None = None
 
 
 # ``authorize(scope)`` returns a FastAPI dependency that yields the caller or raises 401/403.
@@ -289,8 +293,11 @@ class TicketPageOut(BaseModel):
     next_offset: int | None
 
 
-def build_tickets_router(service: TicketService, authorize: Authorize) -> APIRouter:
-    """The ticket API's routes, bound to the service and the wiring's authorization."""
+def build_tickets_router(
+    service: TicketService, authorize: Authorize, audit: AuditLog | None = None
+) -> APIRouter:
+    """The ticket API's routes, bound to the service and the wiring's authorization; an
+    agent's read of a ticket goes to ``audit`` (``ticket.read``) when given."""
     router = APIRouter(prefix="/api/tickets", tags=["tickets"])
     Reader = Annotated[TicketCaller, Depends(authorize(READ))]
     Writer = Annotated[TicketCaller, Depends(authorize(WRITE))]
@@ -398,6 +405,19 @@ def build_tickets_router(service: TicketService, authorize: Authorize) -> APIRou
     async def get_ticket(number: str, caller: Reader, response: Response) -> TicketDetailOut:
         """A ticket with its thread; a customer's key sees no notes and no history."""
         detail = await _call(service.get(number, customer_id=caller.customer_id))
+        # An anonymised ticket names nobody: reading it reads no one's data.
+        if (
+            audit is not None
+            and caller.agent_id is not None
+            and detail.ticket.customer_id != ERASED
+        ):
+            await audit.record_read(
+                "agent",
+                str(caller.agent_id),
+                "ticket.read",
+                detail.ticket.customer_id,
+                f"console: opened ticket {detail.ticket.number}",
+            )
         response.headers["ETag"] = _etag(detail.ticket.version)
         return TicketDetailOut(
             ticket=_ticket(detail.ticket),

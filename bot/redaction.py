@@ -5,6 +5,10 @@ Checksums come from python-stdnum (GB 11643 for ID numbers, Luhn for cards), so 
 tracking number is not taken for an ID or a card. Phone numbers are matched by pattern rather than
 with ``phonenumbers``: a log line must lose anything phone-shaped, also numbers that no carrier has
 issued yet and that a validating matcher would let through.
+
+A module of its own beside ``bot.language``, with no import of the platform: Rasa's Python 3.10
+environment masks what its intent LLM is shown with it too (``bot.rasa_components.intent_llm``).
+The privacy module re-exports it.
 """
 
 from __future__ import annotations
@@ -98,6 +102,19 @@ class Redaction:
 def redact(text: str) -> str:
     """``text`` with phone numbers, e-mails, ID numbers, bank cards and addresses replaced."""
     return Redaction.of(text).text
+
+
+# A number that names an order, a ticket, a parcel or an account, as customers type it: six
+# digits or more, grouped or not by single spaces or dashes ("YX 2611 010001", "T-20261202-0001").
+_IDENTIFIER = re.compile(r"\d(?:[\s-]?\d){5,}")
+
+
+def names_a_person(text: str) -> bool:
+    """Whether ``text`` holds what the redaction replaces (phone, e-mail, ID, card, address) or
+    a number of six digits or more (order, ticket, parcel, account): a text that must not be
+    kept beyond its use, in a cache for one, because it points at someone."""
+    folded = unicodedata.normalize("NFKC", text)
+    return _IDENTIFIER.search(folded) is not None or bool(Redaction.of(text).kinds)
 
 
 def _replacer(
