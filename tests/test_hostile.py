@@ -184,3 +184,48 @@ def test_console_login_guessing_is_locked_out(hub: TestClient) -> None:
     assert [s.status_code for s in statuses[:5]] == [401] * 5
     assert statuses[6].status_code == 429
     assert int(statuses[6].headers["retry-after"]) >= 1
+
+
+# Routes anyone may call: the health check, the marketing links' landing pages, the console's
+# login and the web-chat widget's own uploads (its session travels in the form).
+PUBLIC = {
+    ("/healthz", "get"),
+    ("/m/c/{token}", "get"),
+    ("/m/u/{token}", "get"),
+    ("/m/u/{token}", "post"),
+    # A customer's export asked for in the chat: the signed, expiring token is the only key.
+    ("/privacy/download/{token}", "get"),
+    ("/privacy/download/{token}", "post"),
+    ("/console/api/login", "post"),
+    ("/webchat/upload", "post"),
+    ("/webchat/media/{attachment_id}", "get"),
+}
+
+
+def test_the_openapi_document_says_how_each_route_is_authorised_and_it_holds(
+    tmp_path: Path,
+) -> None:
+    """Every route but the public ones declares its security scheme (the shop's key, the admin
+    token or a console session), so an integrator's generated client sends it; and each such
+    route, called with none, is refused."""
+    settings = hub_settings(tmp_path, api_key="k" * 32, admin_token="a" * 32)
+    with TestClient(create_app(settings)) as client:
+        document = client.get("/openapi.json").json()
+        assert set(document["components"]["securitySchemes"]) == {
+            "ApiKey",
+            "AdminToken",
+            "ConsoleSession",
+        }
+        operations = {
+            (path, method): operation.get("security")
+            for path, methods in document["paths"].items()
+            for method, operation in methods.items()
+        }
+        assert {route for route, security in operations.items() if not security} == PUBLIC
+        for (path, method), security in operations.items():
+            if not security or path == "/console/api/logout":  # ending no session is fine
+                continue
+            concrete = path.replace("{", "").replace("}", "")  # "{number}" -> "number"
+            response = client.request(method.upper(), concrete, json={})
+            assert response.status_code in (401, 403, 503), (path, method, response.text)
+            assert response.json()["detail"], (path, method)

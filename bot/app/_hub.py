@@ -14,7 +14,7 @@ from typing import Literal
 
 import httpx
 import socketio
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, SecretStr
 from starlette.types import ASGIApp, Message
@@ -49,6 +49,7 @@ from bot.marketing import MarketingService, is_opt_out
 from bot.tickets import TicketService
 from channels import admin, console, rest, webchat, widget
 from channels.connector import (
+    API_KEY,
     BodySizeLimit,
     SocketOrigins,
     bearer_guard,
@@ -157,10 +158,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     guards = [Depends(_api_key_guard(settings.api_key))] if settings.api_key else []
+    # What the OpenAPI document declares of the routes whose own dependencies read the request
+    # (the shop's key, or an agent's console session): alternatives, either one will do.
+    key_only = [Security(API_KEY)]
+    key_or_session = [Security(API_KEY), Security(console.SESSION)]
     app.include_router(
         rest.build_tickets_router(
             hub.tickets, _ticket_callers(settings.api_key, hub.agents), hub.audit
-        )
+        ),
+        dependencies=key_or_session,
     )
     app.include_router(
         rest.build_router(
@@ -203,7 +209,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(limiter.admin_guard())],
     )
     app.include_router(
-        rest.build_privacy_router(hub.personal_data, _customer_vouch(settings.api_key))
+        rest.build_privacy_router(hub.personal_data, _customer_vouch(settings.api_key)),
+        dependencies=key_only,
     )
     app.include_router(
         rest.build_marketing_router(
@@ -211,7 +218,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hub.copy_desk,
             _marketing_vouch(settings.api_key, hub.agents),
             hub.campaigns,
-        )
+        ),
+        dependencies=key_or_session,
     )
     app.include_router(rest.build_campaign_links_router(hub.campaigns))
     # Orders the shop's own checkout reports: credited to the campaign that last reached the
@@ -221,7 +229,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for listener in app.state.order_listeners:
         orders.subscribe(listener)
     app.include_router(
-        rest.build_orders_router(orders, _closed_without_key(settings.api_key, "orders"))
+        rest.build_orders_router(orders, _closed_without_key(settings.api_key, "orders")),
+        dependencies=key_only,
     )
     desk = console.ConsoleServices(
         conversations=hub.conversations,
@@ -266,7 +275,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 agents=hub.agents,
                 api_key=settings.api_key.get_secret_value() if settings.api_key else None,
             )
-        )
+        ),
+        dependencies=key_or_session,
     )
     app.mount("/static/vendor", StaticFiles(directory=VENDOR), name="vendor")
     app.include_router(
@@ -551,11 +561,12 @@ def marketing_opt_outs(conversations: ConversationService, marketing: MarketingS
     return on_event
 
 
-def _api_key_guard(api_key: SecretStr) -> Callable[[Request], Awaitable[None]]:
+def _api_key_guard(api_key: SecretStr) -> Callable[..., Awaitable[None]]:
     """A dependency that checks the header ``Authorization: Bearer <key>``."""
     return bearer_guard(
         api_key.get_secret_value(),
         wrong="missing or wrong API key; send the header 'Authorization: Bearer <key>'",
+        declared=API_KEY,
     )
 
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, Query, UploadFile
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from channels.connector import bearer_guard, status_of
@@ -36,12 +37,21 @@ def _http_error(exc: KnowledgeError) -> HTTPException:
     return HTTPException(status_code=status, detail=str(exc))
 
 
-def admin_guard(token: str | None) -> Callable[[Request], Awaitable[None]]:
+# Declared in the OpenAPI document on every admin route.
+ADMIN_TOKEN = HTTPBearer(
+    auto_error=False,
+    scheme_name="AdminToken",
+    description="BOT_ADMIN_TOKEN, sent as 'Authorization: Bearer <token>'.",
+)
+
+
+def admin_guard(token: str | None) -> Callable[..., Awaitable[None]]:
     """A dependency that checks ``Authorization: Bearer <admin token>`` (503 without a token)."""
     return bearer_guard(
         token,
         wrong="missing or wrong admin token; send 'Authorization: Bearer <token>'",
         unset="admin API disabled: set BOT_ADMIN_TOKEN",
+        declared=ADMIN_TOKEN,
     )
 
 

@@ -12,7 +12,7 @@ from channels.connector._apps import (
     KeyedLocks,
     Kind,
 )
-from channels.connector._auth import bearer_guard
+from channels.connector._auth import API_KEY, bearer_guard
 from channels.connector._cards import (
     Card,
     Choice,
@@ -71,6 +71,7 @@ from channels.connector._uploads import (
 )
 
 __all__ = [
+    "API_KEY",
     "APP_NAMES",
     "DAY",
     "INTAKE_ERRORS",

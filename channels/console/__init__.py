@@ -9,12 +9,19 @@ from channels.console._dispatch import Dispatcher
 from channels.console._live import ConsoleNamespace
 from channels.console._outbox import build_outbox_router
 from channels.console._pages import build_pages
-from channels.console._services import COOKIE, CSRF_COOKIE, CSRF_HEADER, ConsoleServices
+from channels.console._services import (
+    COOKIE,
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    SESSION,
+    ConsoleServices,
+)
 
 __all__ = [
     "COOKIE",
     "CSRF_COOKIE",
     "CSRF_HEADER",
+    "SESSION",
     "AnalyticsRoutes",
     "ConsoleNamespace",
     "ConsoleServices",

@@ -10,7 +10,7 @@ import logging
 import secrets
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Cookie, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, Security
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,7 +22,13 @@ from channels.connector import attachment_file
 from channels.console._audit import ConsoleReads
 from channels.console._context import ContextBuilder
 from channels.console._dispatch import Dispatcher
-from channels.console._services import COOKIE, CSRF_COOKIE, CSRF_HEADER, ConsoleServices
+from channels.console._services import (
+    COOKIE,
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    SESSION,
+    ConsoleServices,
+)
 from channels.console._tickets import ConversationTickets
 
 logger = logging.getLogger(__name__)
@@ -110,7 +116,7 @@ def build_router(
     router = APIRouter(tags=["console"])
 
     async def current_agent(
-        console_session: Annotated[str | None, Cookie()] = None,
+        console_session: Annotated[str | None, Security(SESSION)] = None,
     ) -> AgentProfile:
         """The logged-in agent, or 401."""
         token = console_session
@@ -158,7 +164,7 @@ def build_router(
 
     @api.post("/logout")
     async def logout(
-        response: Response, console_session: Annotated[str | None, Cookie()] = None
+        response: Response, console_session: Annotated[str | None, Security(SESSION)] = None
     ) -> dict[str, str]:
         if console_session:
             agent = await console.agents.agent_for_token(console_session)

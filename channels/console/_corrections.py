@@ -9,7 +9,7 @@ not postponed: the routes' dependencies are closures.
 import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Cookie, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Security
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +17,7 @@ from bot.corrections import CorrectionService
 from bot.handoff import AgentDirectory, AgentProfile, HandoffService
 from channels.console._api import csrf_check
 from channels.console._pages import _SECURITY_HEADERS, STATIC
-from channels.console._services import COOKIE
+from channels.console._services import SESSION
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def build_corrections_router(
     api = APIRouter(prefix="/console/api", tags=["console"], dependencies=[Depends(csrf_check)])
 
     async def current_agent(
-        console_session: Annotated[str | None, Cookie(alias=COOKIE)] = None,
+        console_session: Annotated[str | None, Security(SESSION)] = None,
     ) -> AgentProfile:
         agent = await agents.agent_for_token(console_session) if console_session else None
         if agent is None:

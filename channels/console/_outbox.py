@@ -9,14 +9,14 @@ Annotations are evaluated, not postponed: the routes' dependencies are closures.
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Cookie, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Security
 from fastapi.responses import FileResponse
 
 from bot.handoff import AgentDirectory, AgentProfile
 from bot.outbox import OutboundMessage, Outbox
 from channels.console._api import csrf_check
 from channels.console._pages import _SECURITY_HEADERS, STATIC
-from channels.console._services import COOKIE
+from channels.console._services import SESSION
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def build_outbox_router(agents: AgentDirectory, outbox: Outbox) -> APIRouter:
     api = APIRouter(prefix="/console/api/outbox", tags=["console"])
 
     async def supervisor(
-        console_session: Annotated[str | None, Cookie(alias=COOKIE)] = None,
+        console_session: Annotated[str | None, Security(SESSION)] = None,
     ) -> AgentProfile:
         agent = await agents.agent_for_token(console_session) if console_session else None
         if agent is None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from fastapi.security import APIKeyCookie
+
 from bot.conversations import ConversationService
 from bot.handoff import AgentDirectory, HandoffService
 from bot.media import AttachmentStore
@@ -18,6 +20,15 @@ COOKIE = "console_session"
 # header on every state-changing request; another site can neither read it nor set the header.
 CSRF_COOKIE = "console_csrf"
 CSRF_HEADER = "X-CSRF-Token"
+# The session as the OpenAPI document declares it (FastAPI's cookie scheme, without its own
+# errors: the console's dependencies check the session and say what is wrong).
+SESSION = APIKeyCookie(
+    name=COOKIE,
+    auto_error=False,
+    scheme_name="ConsoleSession",
+    description=f"The console's session cookie, set by POST /console/api/login; a request that "
+    f"changes something also sends the header {CSRF_HEADER} with the {CSRF_COOKIE} cookie's value.",
+)
 
 
 @dataclass(frozen=True)
