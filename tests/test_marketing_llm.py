@@ -35,12 +35,17 @@ async def test_llm_variants_are_checked_and_stored_for_review(llm_url: str, tmp_
     await database.migrate()
     desk = CopyDesk(database, catalogue, writer)
     brief = CopyBrief(("EL-005",), discounts=(20.0,), claims=("free_shipping",), channel="sms")
-    drafted = await desk.draft("llm-test", brief, "en", n=2)
-    assert 1 <= len(drafted) <= 2
-    for variant in drafted:
-        assert variant.source == "llm"
-        problems = checker.check(variant.text, brief, "en")
-        assert variant.status == ("blocked" if problems else "pending")
-        assert variant.problems == problems
+    # Both languages in one test: LangChain's OpenAI client keeps its HTTP client per event
+    # loop it first ran on, and each test has a loop of its own.
+    drafted = []
+    for language in ("en", "zh"):
+        written = await desk.draft("llm-test", brief, language, n=2)
+        assert 1 <= len(written) <= 2
+        for variant in written:
+            assert (variant.source, variant.language) == ("llm", language)
+            problems = checker.check(variant.text, brief, language)
+            assert variant.status == ("blocked" if problems else "pending")
+            assert variant.problems == problems
+        drafted += written
     assert await desk.variants("llm-test") == drafted
     database.dispose()

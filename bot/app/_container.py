@@ -21,10 +21,13 @@ from bot.app._customers import CustomerFacts
 from bot.app._identity import CustomerLinks, LinkedCustomerData, linked_person, phone_key
 from bot.app._knowledge import SharedKnowledge, knowledge_config
 from bot.app._marketing import anonymous_webchat, campaigns_of
+from bot.app._privacy_chat import export_links, privacy_command
 from bot.app._scale import RedisConversationLocks
 from bot.app._settings import Settings
 from bot.conversations import (
+    CommandAnswer,
     ConversationService,
+    CustomerCommand,
     ForgetTexts,
     HandoffPolicy,
     Summarizer,
@@ -57,7 +60,14 @@ from bot.marketing import (
 from bot.media import AttachmentStore, MediaIntake
 from bot.orders import OrderService
 from bot.outbox import Outbox, RetryPolicy
-from bot.privacy import AuditLog, ConsentService, PersonalData, Retention, RetentionRule
+from bot.privacy import (
+    AuditLog,
+    ChatRequests,
+    ConsentService,
+    PersonalData,
+    Retention,
+    RetentionRule,
+)
 from bot.recommend import CATALOGUE, RecommendConfig, RecommendService
 from bot.storage import Database
 from bot.tickets import (
@@ -114,6 +124,8 @@ class HubServices:
     retention_desk: RetentionDesk
     # Marketing campaigns: the job sends them, the REST API and tracked links reach them.
     campaigns: Campaigns
+    # A customer's privacy requests typed in the chat, and the download of their export.
+    chat_privacy: ChatRequests
     # The ``scale`` profile's Redis (socket.io rooms, job leases, locks); None when embedded.
     redis: aioredis.Redis | None = None
     # Agents' corrections of the bot's intents (the console's NLU panel; training examples).
@@ -440,6 +452,11 @@ def build_hub_services(settings: Settings) -> HubServices:
     )
     tickets = TicketService(database, ticket_config(settings, hours))
     identities = IdentityService(database)
+
+    async def commands(command: CustomerCommand) -> CommandAnswer | None:
+        # Bound below: the chat's privacy requests need PersonalData, which needs this service.
+        return await privacy_command(chat_privacy, command)
+
     conversations = ConversationService(
         database,
         dialogue,
@@ -461,6 +478,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         forget_texts=text_caches(settings, knowledge),
         # With Rasa's events on RabbitMQ the hub's consumer stores the intents (_rasa_events).
         intents_from_tracker=not (settings.scale and settings.rabbitmq_url),
+        commands=commands,
     )
     media = media_intake(settings, database, conversations)
     recommendations = recommend_service(settings, database)
@@ -518,6 +536,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         },
     )
     retention = retention_of(settings, conversations, media.store, tickets, tracker_events)
+    chat_privacy = ChatRequests(personal_data, export_links(settings))
     return HubServices(
         settings,
         database,
@@ -543,6 +562,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         churn_scores,
         retention_desk,
         campaigns_of(settings, database, marketing, conversations),
+        chat_privacy,
         shared,
         corrections=corrections,
         identities=identities,

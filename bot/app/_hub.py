@@ -222,6 +222,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=key_or_session,
     )
     app.include_router(rest.build_campaign_links_router(hub.campaigns))
+    # The export a customer asked for in the chat: the signed link is the only key.
+    app.include_router(rest.build_download_router(hub.chat_privacy, limiter))
     # Orders the shop's own checkout reports: credited to the campaign that last reached the
     # customer, and purchase events for recommendations (and the marketing triggers).
     orders = order_service(settings)
@@ -230,6 +232,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         orders.subscribe(listener)
     app.include_router(
         rest.build_orders_router(orders, _closed_without_key(settings.api_key, "orders")),
+        dependencies=key_only,
+    )
+    app.include_router(
+        rest.build_events_router(
+            hub.recommendations, _closed_without_key(settings.api_key, "events")
+        ),
         dependencies=key_only,
     )
     desk = console.ConsoleServices(

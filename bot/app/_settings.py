@@ -439,6 +439,13 @@ class Settings(BaseSettings):
         description="Signs campaigns' tracked links (`/m/c/<token>`); unset: a random secret "
         "kept in `var_dir/marketing-link.key` (set it when replicas do not share `var_dir`).",
     )
+    privacy_link_secret: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="Encrypts and signs the export download links customers get in the chat "
+        "(`/privacy/download/<token>`); unset: a random secret kept in "
+        "`var_dir/privacy-link.key` (set it when replicas do not share `var_dir`).",
+    )
     identity_phone_key: SecretStr | None = Field(
         default=None,
         min_length=16,

@@ -16,8 +16,11 @@ from bot.conversations._events import (
 )
 from bot.conversations._notices import csat_buttons, notice
 from bot.conversations._service import (
+    CommandAnswer,
     ConversationLocks,
     ConversationService,
+    CustomerCommand,
+    CustomerCommands,
     ForgetTexts,
     HandoffPolicy,
     InboundMessage,
@@ -45,6 +48,7 @@ from bot.privacy import (
 
 __all__ = [
     "IDENTIFIED_CHANNELS",
+    "CommandAnswer",
     "ConversationBusy",
     "ConversationError",
     "ConversationEvent",
@@ -53,6 +57,8 @@ __all__ = [
     "ConversationNotFound",
     "ConversationPreview",
     "ConversationService",
+    "CustomerCommand",
+    "CustomerCommands",
     "EmptyMessage",
     "ForgetTexts",
     "HandoffPolicy",

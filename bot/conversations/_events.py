@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 logger = logging.getLogger(__name__)
 
-EventKind = Literal["message", "mode", "handoff", "typing"]
+# "notice": a message to the customer that is stored nowhere (their conversation was just erased);
+# ``data`` names its recipient (``sender``) and a unique ``notice_id``.
+EventKind = Literal["message", "mode", "handoff", "typing", "notice"]
 
 
 @dataclass(frozen=True)

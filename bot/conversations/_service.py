@@ -1,6 +1,7 @@
 """A customer message's way through the hub: store, detect language, route by mode, store replies.
 
-In ``bot`` mode the message goes to Rasa (its sentiment is scored meanwhile); a handoff marker in
+In ``bot`` mode the message goes to Rasa (its sentiment is scored meanwhile), unless the hub
+answers it itself (the ``commands`` hook: a privacy request typed in the chat); a handoff marker in
 the bot's replies, an angry or very negative message, or a VIP's unhappy one queues the
 conversation for a human. In ``waiting`` and ``human`` mode the bot is not asked: the message waits
 for the agent, and the customer gets a queue notice at most. Every stored message is published to
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -41,6 +43,7 @@ from bot.conversations._store import (
     history,
     inbound_message,
     last_notice_at,
+    message_before,
     open_turn,
     previews,
     recent_senders,
@@ -110,6 +113,34 @@ class TicketReceipt:
 
 # Opens a ticket for an unattended request; the wiring passes the ticketing module's.
 UnattendedTickets = Callable[[UnattendedRequest], Awaitable[TicketReceipt]]
+
+
+@dataclass(frozen=True)
+class CustomerCommand:
+    """A customer message in ``bot`` mode, offered to the hub's own commands (a privacy request
+    typed in the chat) before the dialogue sees it."""
+
+    conversation_id: str
+    channel: str
+    sender: str
+    text: str  # what the dialogue would get (a tapped button's payload, else the text)
+    language: Language
+    # The conversation's message just before this one (None: it is the first), read on demand.
+    earlier: Callable[[], Awaitable[StoredMessage | None]]
+
+
+@dataclass(frozen=True)
+class CommandAnswer:
+    """The hub answered the message itself; the dialogue is not asked. ``replies`` are the
+    hub's; with ``erased`` the conversation is gone (the customer erased it), so they are
+    delivered once (a ``notice`` event, the turn's replies) and stored nowhere."""
+
+    replies: list[BotReply]
+    erased: bool = False
+
+
+# The hub's own commands: the answer to a message, or None to let the dialogue answer it.
+CustomerCommands = Callable[[CustomerCommand], Awaitable[CommandAnswer | None]]
 
 
 async def _nobody_is_vip(_channel: str, _sender: str) -> bool:
@@ -187,10 +218,14 @@ class ConversationService:
         intents_from_tracker: bool = True,
         linked_customer: LinkedCustomer | None = None,
         forget_texts: ForgetTexts | None = None,
+        commands: CustomerCommands | None = None,
     ) -> None:
         """``forget_texts``: the caches outside this module that keep customers' texts (the
-        knowledge base's answers and vectors…), told what a customer wrote when it is erased."""
+        knowledge base's answers and vectors…), told what a customer wrote when it is erased.
+        ``commands``: what the hub answers itself in ``bot`` mode before the dialogue (the
+        privacy requests typed in the chat)."""
         self._db = database
+        self._commands = commands
         self._forget_texts = forget_texts
         # Off when Rasa's events reach the hub by an event broker, which stores the intents.
         self._intents_from_tracker = intents_from_tracker
@@ -453,6 +488,9 @@ class ConversationService:
     async def _with_bot(
         self, turn: OpenTurn, text: str, scoring: asyncio.Task[Sentiment], inbound: InboundMessage
     ) -> Turn:
+        answered = await self._hub_command(turn, text, scoring, inbound)
+        if answered is not None:
+            return answered
         metadata = {
             **inbound.metadata,
             "channel": inbound.channel,
@@ -510,6 +548,70 @@ class ConversationService:
         if not read_now:
             self._read_intent_later(turn)
         return finished
+
+    async def _hub_command(
+        self, turn: OpenTurn, text: str, scoring: asyncio.Task[Sentiment], inbound: InboundMessage
+    ) -> Turn | None:
+        """The hub's own answer to the message (a privacy request), or None for the dialogue.
+        Only in ``bot`` mode: with a human, the agent reads the message as any other."""
+        if self._commands is None:
+            return None
+        command = CustomerCommand(
+            turn.conversation_id,
+            inbound.channel,
+            inbound.sender,
+            inbound.dialogue_text or text,
+            turn.language,
+            partial(self._message_before, turn),
+        )
+        try:
+            answer = await self._commands(command)
+        except Exception:
+            # Kept, marked failed, as when Rasa fails (an erasure that cannot reach a cache).
+            scoring.cancel()
+            await self._db.transaction(partial(close_turn, turn=turn, status="failed"))
+            raise
+        if answer is None:
+            return None
+        # The hub's own messages, whatever the command put in them.
+        replies = [
+            r.model_copy(update={"custom": {**(r.custom or {}), "author": "system"}})
+            for r in answer.replies
+        ]
+        if answer.erased:
+            scoring.cancel()
+            await self._tell_unstored(turn, inbound.sender, replies)
+            return Turn(turn.conversation_id, replies, turn.language, "bot")
+        return await self._finish(turn, text, await scoring, "answered", replies, turn.mode)
+
+    async def _message_before(self, turn: OpenTurn) -> StoredMessage | None:
+        return await self._db.transaction(
+            partial(
+                message_before,
+                conversation_pk=turn.conversation_pk,
+                conversation_id=turn.conversation_id,
+                message_id=turn.message_id,
+            )
+        )
+
+    async def _tell_unstored(self, turn: OpenTurn, sender: str, replies: list[BotReply]) -> None:
+        """Deliver replies of a conversation that no longer exists (erased this turn): each is
+        a ``notice`` event naming its recipient, for the channels to send as it is."""
+        for reply in replies:
+            message = StoredMessage(
+                0,
+                turn.conversation_id,
+                "out",
+                "system",
+                reply.text or "",
+                reply.model_dump(exclude={"text"}, exclude_defaults=True) or None,
+                turn.language,
+                utcnow(),
+            )
+            data = {"sender": sender, "notice_id": uuid.uuid4().hex}
+            await self.events.publish(
+                ConversationEvent("notice", turn.conversation_id, turn.channel, message, data)
+            )
 
     async def _while_with_humans(
         self, turn: OpenTurn, text: str, scoring: asyncio.Task[Sentiment]

@@ -168,6 +168,31 @@ def last_notice_at(connection: Connection, conversation_pk: int) -> datetime | N
     ).scalar_one_or_none()
 
 
+def message_before(
+    connection: Connection, conversation_pk: int, conversation_id: str, message_id: int
+) -> StoredMessage | None:
+    """The conversation's message just before ``message_id`` (either direction), if any."""
+    row = connection.execute(
+        select(Message)
+        .where(Message.conversation_id == conversation_pk, Message.id < message_id)
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return StoredMessage(
+        row.id,
+        conversation_id,
+        row.direction,
+        row.author,
+        row.text,
+        row.payload,
+        row.language,
+        row.created_at,
+        row.sentiment,
+    )
+
+
 def conversation_key(connection: Connection, conversation_id: str) -> tuple[int, str, str | None]:
     """Primary key, channel and language of a conversation by its public id."""
     row = connection.execute(

@@ -50,3 +50,10 @@ def customer_key(channel: str, sender: str) -> str:
     """Whom a customer's tickets and audit records name: the shop's customer id where the channel
     vouches for it, else ``channel:sender`` (a web-chat session id means nothing on its own)."""
     return customer_id(channel, sender) or f"{channel}:{sender}"[:128]
+
+
+def anonymous_sender(channel: str, sender: str) -> bool:
+    """Whether the channel could vouch for the shop's customer but did not for this sender (an
+    anonymous web-chat session): a stand-in for no stable person, who can give no marketing
+    consent, nor be reached by marketing."""
+    return channel in VERIFIED_SENDER_PREFIX and customer_id(channel, sender) is None

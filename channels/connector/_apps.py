@@ -27,6 +27,7 @@ from bot.conversations import (
     ConversationEvent,
     ConversationService,
     InboundMessage,
+    StoredMessage,
     customer_key,
 )
 from bot.dialogue import DialogueUnavailable
@@ -432,6 +433,9 @@ class AppConnector:
 
     async def _on_event(self, event: ConversationEvent) -> None:
         stored = event.message
+        if event.channel == self.channel and event.kind == "notice" and stored is not None:
+            await self._send_notice(event, stored)
+            return
         if (
             event.channel != self.channel
             or event.kind != "message"
@@ -454,6 +458,16 @@ class AppConnector:
             source_id=f"message:{stored.id}",
             conversation_id=event.conversation_id,
         )
+        if queued is not None:
+            self._spawn(self._send_now(queued, recipient))
+
+    async def _send_notice(self, event: ConversationEvent, notice: StoredMessage) -> None:
+        """A message of a conversation erased this turn: to the recipient the event names,
+        through the outbox like any reply (retried, never dropped), with no conversation."""
+        recipient = str(event.data["sender"])
+        body = self.client.render(notice.text, notice.payload)
+        source = f"notice:{event.data['notice_id']}"
+        queued = await self._outbox.enqueue(self.channel, recipient, body, source_id=source)
         if queued is not None:
             self._spawn(self._send_now(queued, recipient))
 

@@ -61,7 +61,7 @@ from bot.orders import (
     OrderNotFound,
 )
 from bot.outbox import AlreadySent, OutboxMessageNotFound, SendFailed, Undeliverable
-from bot.privacy import InvalidPrivacyRequest
+from bot.privacy import ExportLinkExpired, ExportLinkInvalid, InvalidPrivacyRequest
 from bot.recommend import (
     CatalogueError,
     EventImportError,
@@ -205,6 +205,8 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (TrainingEngineUnavailable, 503, "unavailable"),
     # privacy
     (InvalidPrivacyRequest, 422, "bad_request"),
+    (ExportLinkExpired, 410, "link_expired"),
+    (ExportLinkInvalid, 403, "link_invalid"),
     # marketing
     (InvalidSegment, 422, "invalid_segment"),
     (InvalidMarketingRequest, 422, "bad_request"),

@@ -1,5 +1,6 @@
 """A customer's own requests over their data through the shop (``/api/privacy/*``): export,
-erasure, and their consents (the opt-ins marketing and personalised recommendations need).
+erasure, and their consents (the opt-ins marketing and personalised recommendations need); and
+the download of the export a customer asked for in the chat (``/privacy/download/<token>``).
 
 The shop's back end calls these for its logged-in customer, with ``BOT_API_KEY``: that key is
 what vouches that the sender is who the request is about (as on ``/api/messages``). Without the
@@ -8,14 +9,17 @@ key the routes stay closed: anyone could otherwise read or erase anyone.
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.privacy import Consent, PersonalData, Subject
+from bot.privacy import ChatRequests, Consent, ExportLinkRefused, PersonalData, Subject
+from channels.connector import MINUTE, Quota, RateLimiter, client_address, status_of
 from channels.rest._router import CHANNEL
 
 logger = logging.getLogger(__name__)
@@ -133,3 +137,78 @@ def build_privacy_router(
         return ConsentOut.of(consent)
 
     return router
+
+
+# An export is the heaviest read a stranger can ask for: a few a minute from one address.
+DOWNLOADS = Quota(10, MINUTE, "export downloads a minute from one address")
+DownloadToken = Annotated[str, Path(min_length=1, max_length=1000)]
+# No script, no resource from anywhere, the form posts only here, the token leaks nowhere.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+_TITLE = "下载我的数据 · Download my data"
+
+
+def build_download_router(requests: ChatRequests, limiter: RateLimiter) -> APIRouter:
+    """``/privacy/download/<token>``: the link a customer got in the chat for their export,
+    open to whoever holds it (the token is the only key, for 15 minutes). GET shows a page with
+    one button, and POST downloads the zip: the apps' link previews and mail scanners fetch
+    links, and must not make (and audit) an export nobody asked for."""
+    router = APIRouter(tags=["privacy"])
+
+    @router.get("/privacy/download/{token}", response_class=HTMLResponse)
+    async def download_page(token: DownloadToken, request: Request) -> HTMLResponse:
+        """A page with the download button; 403 or 410 (with why) for a link that opens
+        nothing."""
+        await limiter.check((DOWNLOADS, client_address(request)))
+        try:
+            requests.check_link(token)
+        except ExportLinkRefused as exc:
+            return _refusal(exc)
+        action = html.escape(f"/privacy/download/{token}", quote=True)
+        button = "<button>下载 · Download (zip)</button>"
+        form = f'<form method="post" action="{action}">{button}</form>'
+        return HTMLResponse(_page(_TITLE, form), headers=_PAGE_HEADERS)
+
+    @router.post(
+        "/privacy/download/{token}",
+        response_class=Response,
+        responses={200: {"content": {"application/zip": {}}}},
+    )
+    async def download(token: DownloadToken, request: Request) -> Response:
+        """The customer's export as a zip (audited as their own export); 403 or 410 for a link
+        that opens nothing, and then nothing is exported."""
+        await limiter.check((DOWNLOADS, client_address(request)))
+        try:
+            bundle = await requests.download(token)
+        except ExportLinkRefused as exc:
+            return _refusal(exc)
+        return Response(
+            bundle,
+            media_type="application/zip",
+            headers={
+                "Content-Disposition": 'attachment; filename="my-data.zip"',
+                "Cache-Control": "no-store",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
+
+    return router
+
+
+def _refusal(exc: ExportLinkRefused) -> HTMLResponse:
+    """The page a customer's browser shows for a link that opens nothing, with the status the
+    one map gives it (410 expired, 403 not valid)."""
+    status, _reason = status_of(exc)
+    return HTMLResponse(_page(html.escape(str(exc)), ""), status_code=status, headers=_PAGE_HEADERS)
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_TITLE}</title></head><body><p>{title}</p>{body}</body></html>"
+    )

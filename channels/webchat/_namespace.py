@@ -315,6 +315,13 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _on_conversation_event(self, event: ConversationEvent) -> None:
         if event.channel != CHANNEL:
             return
+        if event.kind == "notice" and event.message is not None:
+            # The conversation is gone (erased): the event names the session, nothing is kept.
+            self._senders.pop(event.conversation_id, None)
+            notice = bot_uttered(event.message)
+            del notice["message_id"]  # stored nowhere: no id for the widget to ask after
+            await self.emit("bot_uttered", notice, room=session_room(event.data["sender"]))
+            return
         sender = self._senders.get(event.conversation_id)
         if sender is None:
             sender = await self._conversations.sender_of(event.conversation_id)

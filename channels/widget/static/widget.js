@@ -43,7 +43,7 @@
       noMic: "无法使用麦克风，请检查浏览器权限，或直接输入文字。",
       tooBig: "图片太大了（最大 10 MB），请发送小一些的截图。",
       offline: "网络已断开，正在重新连接…", log: "聊天记录", quick: "快捷回复",
-      cards: "推荐卡片", image_alt: "图片", openLink: "查看活动", welcome: "您好！我是优选商城智能客服，有什么可以帮您？",
+      cards: "推荐卡片", image_alt: "图片", openLink: "查看活动", downloadData: "下载我的数据", welcome: "您好！我是优选商城智能客服，有什么可以帮您？",
       unknownError: "文件没能发送成功，请重试。",
       dismissed: "好的，不再为您推荐这件商品。", feedbackFailed: "操作没有成功，请稍后再试。"
     },
@@ -59,7 +59,7 @@
       noMic: "The microphone cannot be used. Check the browser's permission, or type instead.",
       tooBig: "That image is too large (10 MB at most). Please send a smaller screenshot.",
       offline: "Connection lost, reconnecting…", log: "Conversation", quick: "Quick replies",
-      cards: "Cards", image_alt: "Image", openLink: "See the offer", welcome: "Hello! I am YouXuan Mall's assistant. How can I help?",
+      cards: "Cards", image_alt: "Image", openLink: "See the offer", downloadData: "Download my data", welcome: "Hello! I am YouXuan Mall's assistant. How can I help?",
       unknownError: "The file could not be sent. Please try again.",
       dismissed: "Noted: we will not suggest this item again.",
       feedbackFailed: "That did not work. Please try again later."
@@ -352,6 +352,11 @@
     if (custom.kind === "marketing" && /^https?:\/\//.test(custom.link || "")) {
       parts.push(el("a", { class: "campaign-link", href: custom.link, target: "_blank",
         rel: "noopener noreferrer", text: t("openLink") }));
+    }
+    // The export asked for in the chat: a link on the hub (relative without BOT_PUBLIC_URL).
+    if (custom.kind === "privacy_export" && /^(https?:\/\/|\/privacy\/download\/)/.test(custom.link || "")) {
+      parts.push(el("a", { class: "campaign-link", href: new URL(custom.link, BASE).href,
+        target: "_blank", rel: "noopener noreferrer", text: t("downloadData") }));
     }
     if (!parts.length) return;
     var kind = message.error ? "bot error" : message.author === "agent" ? "bot agent" : "bot";
