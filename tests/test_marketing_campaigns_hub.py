@@ -67,13 +67,13 @@ def api(client: TestClient, method: str, path: str, **kwargs: Any) -> Any:
     return response.json()
 
 
-def telegram_says(client: TestClient, text: str, update_id: int = 1) -> None:
+def telegram_says(client: TestClient, text: str, update_id: int = 1, chat: int = CHAT) -> None:
     update = {
         "update_id": update_id,
         "message": {
-            "message_id": 1,
-            "from": {"id": CHAT, "is_bot": False, "first_name": "Li"},
-            "chat": {"id": CHAT, "type": "private"},
+            "message_id": update_id,
+            "from": {"id": chat, "is_bot": False, "first_name": "Li"},
+            "chat": {"id": chat, "type": "private"},
             "date": 1796180000,
             "text": text,
         },

@@ -33,6 +33,7 @@ from bot.privacy import (
 from bot.storage import utcnow
 from tests.app_standin import AppStandIn, drain
 from tests.launch import free_port
+from tests.test_marketing_campaigns_hub import telegram_says
 from tests.test_webchat_channel import Hub as WebchatHub
 from tests.test_webchat_channel import Widget, hub, widgets  # noqa: F401 - fixtures
 
@@ -414,29 +415,13 @@ def test_rasa_down_the_hub_still_answers_a_request(tmp_path: Path) -> None:
         assert kinds(say(client, "export my data")) == ["privacy_export"]
 
 
-def telegram_says(client: TestClient, text: str, update_id: int) -> None:
-    update = {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "from": {"id": CHAT, "is_bot": False, "first_name": "Li"},
-            "chat": {"id": CHAT, "type": "private"},
-            "date": 1796180000,
-            "text": text,
-        },
-    }
-    headers = {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET}
-    assert client.post("/channels/telegram", json=update, headers=headers).status_code == 200
-    drain(client)
-
-
 def test_a_telegram_customer_erases_and_is_told_after_the_conversation_is_gone(
     client: TestClient, stand_in: AppStandIn
 ) -> None:
     hub_services = services(client)
-    telegram_says(client, "hello", 1)
-    telegram_says(client, "forget me", 2)
-    telegram_says(client, "confirm delete", 3)
+    for update_id, text in enumerate(("hello", "forget me", "confirm delete"), start=1):
+        telegram_says(client, text, update_id, chat=CHAT)
+        drain(client)
     stand_in.wait_for(
         lambda: CHAT_REPLIES["privacy_erased"]["en"] in stand_in.texts(), "the erasure notice"
     )

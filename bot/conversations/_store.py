@@ -178,8 +178,11 @@ def message_before(
         .order_by(Message.id.desc())
         .limit(1)
     ).first()
-    if row is None:
-        return None
+    return None if row is None else _stored(row, conversation_id)
+
+
+def _stored(row: Any, conversation_id: str) -> StoredMessage:
+    """A message row as listeners and readers see it."""
     return StoredMessage(
         row.id,
         conversation_id,
@@ -242,20 +245,7 @@ def history(
     if after_id is not None:
         query = query.where(Message.id > after_id)
     rows = connection.execute(query.order_by(Message.id.desc()).limit(limit)).all()
-    return [
-        StoredMessage(
-            row.id,
-            conversation_id,
-            row.direction,
-            row.author,
-            row.text,
-            row.payload,
-            row.language,
-            row.created_at,
-            row.sentiment,
-        )
-        for row in reversed(rows)
-    ]
+    return [_stored(row, conversation_id) for row in reversed(rows)]
 
 
 PREVIEW_CHARS = 200
