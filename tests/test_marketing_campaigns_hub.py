@@ -7,6 +7,7 @@ credited to the campaign."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,81 @@ def test_send_click_order_conversion_through_the_hub(
     # The purchase is also the customer's recommendation event (the marketing triggers see it).
     events = client.portal.call(hub.recommendations.events_of, "customer-001")
     assert [(e.item_id, e.kind) for e in events] == [("EL-005", "purchase")]
+
+
+def test_the_copy_names_each_recipients_own_picks(client: TestClient) -> None:
+    """ "{picks}" in the approved copy becomes the recipient's recommended items at sending:
+    personalised with their consent to it, the most popular without; named in their language."""
+    hub = services(client)
+    assert client.portal is not None
+    now = "2026-12-01T10:00:00+00:00"
+
+    def viewed(
+        customer: str, items: tuple[str, ...], kinds: tuple[str, ...] = ("view",)
+    ) -> list[dict[str, str]]:
+        return [
+            {"customer_id": customer, "item_id": item, "kind": kind, "at": now}
+            for item in items
+            for kind in kinds
+        ]
+
+    # customer-001 likes clothes; the crowd views three electronics and home items, and a few
+    # shoppers view customer-001's clothes with others (what collaborative filtering learns).
+    events = viewed("customer-001", ("CL-001", "CL-002", "CL-003"), ("view", "cart"))
+    for n in range(6):
+        events += viewed(f"shopper-{n}", ("EL-005", "EL-006", "HA-001"))
+    for n in range(6, 9):
+        events += viewed(f"shopper-{n}", ("CL-001", "CL-002", "CL-004", "CL-005", "BE-001"))
+    recorded = client.post("/api/events", json={"events": events}, headers=AUTH)
+    assert recorded.status_code == 201, recorded.text
+    client.portal.call(hub.recommendations.train)
+    for customer in ("customer-001", "customer-005"):
+        client.post("/api/messages", json={"sender": customer, "text": "你好"}, headers=AUTH)
+        api(client, "PUT", "/contacts", json={"customer_id": customer, "channel": "rest"})
+        client.portal.call(hub.consents.grant, customer, "marketing", "rest")
+    client.portal.call(hub.consents.grant, "customer-001", "personalisation", "rest")
+    brief = {"products": ["EL-005"], "discounts": [20], "claims": ["limited_time"]}
+    [variant] = api(
+        client,
+        "POST",
+        "/copy/drafts",
+        json={"campaign": "picks", "language": "zh", "n": 1, "brief": brief},
+    )
+    reviewed = api(
+        client,
+        "POST",
+        f"/copy/variants/{variant['id']}/review",
+        json={
+            "action": "edit",
+            "reviewer": "editor",
+            "edited_text": "为您精选：{picks}。限时8折。",
+        },
+    )
+    assert reviewed["status"] == "approved", reviewed
+    api(
+        client,
+        "POST",
+        "/campaigns",
+        json={"name": "picks", "segment": "true", "variants": {"main": [variant["id"]]}},
+    )
+    assert api(client, "POST", "/campaigns/run")["outcomes"] == {"sent": 2}
+    drain(client)
+    for customer, personalised in (("customer-001", True), ("customer-005", False)):
+        expected = client.portal.call(
+            partial(hub.recommendations.recommend, customer, k=3, personalised=personalised)
+        )
+        conversation = client.portal.call(hub.conversations.find, "rest", customer)
+        posted = client.portal.call(hub.conversations.history, conversation)[-1]
+        names = "、".join(r.item.name_zh for r in expected)
+        assert posted.text == f"为您精选：{names}。限时8折。", customer
+    assert {
+        r.item.id for r in client.portal.call(hub.recommendations.recommend, "customer-001")
+    } != {
+        r.item.id
+        for r in client.portal.call(
+            partial(hub.recommendations.recommend, "customer-001", personalised=False)
+        )
+    }
 
 
 def test_a_telegram_customers_consent_opt_out_and_erasure_reach_the_same_records(

@@ -87,6 +87,17 @@ def test_bad_briefs_are_refused(brief: dict[str, object], message: str) -> None:
         CopyBrief(**brief)  # type: ignore[arg-type]
 
 
+def test_the_picks_placeholder_counts_as_the_names_it_will_hold(checker: CopyChecker) -> None:
+    """SMS allows 70 Chinese characters: "{picks}" (7 characters) stands for up to 24."""
+    sms = CopyBrief(("EL-005",), channel="sms")
+    fits = "为您精选：" + "{picks}" + "。" * 40  # 5 + 24 + 40 = 69 once filled
+    assert checker.check(fits, sms, "zh") == []
+    too_long = fits + "。。"
+    assert [p.detail for p in checker.check(too_long, sms, "zh")] == [
+        "71 characters (counting {picks} as 24); sms allows 70"
+    ]
+
+
 def test_unknown_products_are_refused(checker: CopyChecker) -> None:
     with pytest.raises(InvalidMarketingRequest, match="products not in the catalogue: XX-1"):
         checker.check("hi", CopyBrief(("XX-1",)), "en")

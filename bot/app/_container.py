@@ -20,7 +20,7 @@ from bot.app._churn_features import RetentionEffects
 from bot.app._customers import CustomerFacts
 from bot.app._identity import CustomerLinks, LinkedCustomerData, linked_person, phone_key
 from bot.app._knowledge import SharedKnowledge, knowledge_config
-from bot.app._marketing import anonymous_webchat, campaigns_of
+from bot.app._marketing import anonymous_webchat, campaign_picks, campaigns_of
 from bot.app._privacy_chat import export_links, privacy_command
 from bot.app._scale import RedisConversationLocks
 from bot.app._settings import Settings
@@ -561,7 +561,9 @@ def build_hub_services(settings: Settings) -> HubServices:
         copy_desk(settings, database, recommendations),
         churn_scores,
         retention_desk,
-        campaigns_of(settings, database, marketing, conversations),
+        campaigns_of(
+            settings, database, marketing, conversations, campaign_picks(recommendations, consents)
+        ),
         chat_privacy,
         shared,
         corrections=corrections,

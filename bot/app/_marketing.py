@@ -20,10 +20,14 @@ from bot.marketing import (
     LinkSigner,
     MarketingService,
     OutsideAudience,
+    Picks,
     SmtpConfig,
+    privacy_key,
 )
 from bot.orders import OrderChange
 from bot.outbox import SendFailed, Undeliverable
+from bot.privacy import ConsentService
+from bot.recommend import NotFitted, RecommendService
 from bot.storage import Database, utcnow
 from channels.webchat import CHANNEL as WEBCHAT
 from channels.wechat import WeChatApi
@@ -142,14 +146,34 @@ def link_secret(settings: Settings) -> str:
     return kept_secret(settings.var_dir, KEY_FILE)
 
 
+def campaign_picks(recommendations: RecommendService, consents: ConsentService) -> Picks:
+    """What fills "{picks}" in a campaign's copy: the recommendation service's items for the
+    recipient, personalised only with their recorded consent to it (else the most popular,
+    after the same business filters: nothing they bought or turned down)."""
+
+    async def picks(customer_id: str, channel: str, language: str, k: int) -> list[str]:
+        key = privacy_key(customer_id, channel)
+        personalised = await consents.allows(key, "personalisation", channel)
+        await recommendations.refresh()  # the newest model another process trained
+        try:
+            found = await recommendations.recommend(key, k=k, personalised=personalised)
+        except NotFitted as exc:
+            raise DeliveryFailed(f"the copy names the recipient's picks and {exc}") from exc
+        return [r.item.name_zh if language == "zh" else r.item.name_en for r in found]
+
+    return picks
+
+
 def campaigns_of(
     settings: Settings,
     database: Database,
     marketing: MarketingService,
     conversations: ConversationService | None,
+    picks: Picks | None = None,
 ) -> Campaigns:
     """Campaigns with e-mail (when ``BOT_SMTP_HOST`` is set) and, given the conversations,
-    every conversation channel; links on ``BOT_PUBLIC_URL`` (else the hub's own address)."""
+    every conversation channel; links on ``BOT_PUBLIC_URL`` (else the hub's own address);
+    ``picks`` fills "{picks}" in the copy (without it, such copy cannot be sent)."""
     couriers: dict[str, Courier] = {}
     if settings.smtp_host:
         config = SmtpConfig(
@@ -170,6 +194,7 @@ def campaigns_of(
         links,
         default_courier=default,
         last_inbound=default.last_inbound if default is not None else None,
+        picks=picks,
     )
 
 

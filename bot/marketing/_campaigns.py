@@ -24,6 +24,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.marketing._copy import PICKS
 from bot.marketing._errors import (
     CampaignNotFound,
     DeliveryFailed,
@@ -89,6 +90,12 @@ class CampaignMessage:
     def copy(self) -> str:
         """The approved copy alone, without the tracked link's line."""
         return self.text.removesuffix(f"\n{self.link}") if self.link else self.text
+
+
+# The items a message names for its recipient, best first: (customer id, channel, language,
+# how many) → names; an empty list when there are none to name.
+Picks = Callable[[str, str, str, int], Awaitable[list[str]]]
+PICKS_NAMED = 3
 
 
 class Courier(Protocol):
@@ -248,6 +255,7 @@ class Campaigns:
         reply_windows: Mapping[str, timedelta] = REPLY_WINDOWS,
         window_couriers: Mapping[str, tuple[str, Courier]] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        picks: Picks | None = None,
         lease: timedelta = timedelta(minutes=5),
         quiet_retry: timedelta = timedelta(minutes=30),
         batch: int = 200,
@@ -261,6 +269,8 @@ class Campaigns:
         self._window_couriers = dict(window_couriers or {})
         self.links = links
         self._clock = clock
+        # What fills "{picks}" in the copy (the recommendation service, as the wiring gives it).
+        self._picks = picks
         self._lease = lease
         self._quiet_retry = quiet_retry
         self._batch = batch
@@ -664,6 +674,8 @@ class Campaigns:
             raise DeliveryFailed(f"arm {recipient.arm!r} has no approved copy left")
         variant = next((v for v in variants if v.language == language), variants[0])
         text = variant.edited_text if variant.edited_text is not None else variant.text
+        if PICKS in text:
+            text = text.replace(PICKS, await self._picked(recipient, variant.language))
         link = self.links.link(recipient.id) if campaign.url else None
         return CampaignMessage(
             campaign.name,
@@ -675,6 +687,19 @@ class Campaigns:
             link,
             self.links.link(recipient.id, "u"),
         )
+
+    async def _picked(self, recipient: RecipientRow, language: str) -> str:
+        """The recipient's recommended items, named in ``language`` for "{picks}"."""
+        names = (
+            await self._picks(recipient.customer_id, recipient.channel, language, PICKS_NAMED)
+            if self._picks is not None
+            else []
+        )
+        if not names:
+            raise DeliveryFailed(
+                "the copy names the recipient's picks ({picks}) and there are none to name"
+            )
+        return ("、" if language == "zh" else ", ").join(names)
 
     async def _finish(self, now: datetime) -> None:
         """Running campaigns with nothing pending (one-off ones, or triggered ones past their
