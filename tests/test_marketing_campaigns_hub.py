@@ -292,6 +292,7 @@ def test_the_copy_names_each_recipients_own_picks(client: TestClient) -> None:
             partial(hub.recommendations.recommend, customer, k=3, personalised=personalised)
         )
         conversation = client.portal.call(hub.conversations.find, "rest", customer)
+        assert conversation is not None
         posted = client.portal.call(hub.conversations.history, conversation)[-1]
         names = "、".join(r.item.name_zh for r in expected)
         assert posted.text == f"为您精选：{names}。限时8折。", customer
