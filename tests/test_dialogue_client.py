@@ -19,11 +19,14 @@ async def _healthy(_request: web.Request) -> web.Response:
 
 
 @pytest.fixture
-async def rasa_stand_in() -> AsyncIterator[Callable[[Handler, bool], Awaitable[RasaClient]]]:
+async def rasa_stand_in() -> AsyncIterator[Callable[..., Awaitable[RasaClient]]]:
     runners: list[web.AppRunner] = []
     clients: list[RasaClient] = []
 
-    async def start(webhook: Handler, actions_up: bool = True) -> RasaClient:
+    # A timeout long enough for a loaded machine's quick answers; the slow case sets its own.
+    async def start(
+        webhook: Handler, actions_up: bool = True, timeout_s: float = 5.0
+    ) -> RasaClient:
         app = web.Application()
         app.router.add_post("/webhooks/rest/webhook", webhook)
         if actions_up:
@@ -33,7 +36,9 @@ async def rasa_stand_in() -> AsyncIterator[Callable[[Handler, bool], Awaitable[R
         port = free_port()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         runners.append(runner)
-        client = RasaClient(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}", timeout_s=0.5)
+        client = RasaClient(
+            f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}", timeout_s=timeout_s
+        )
         await client.start()
         clients.append(client)
         return client
@@ -95,7 +100,8 @@ async def _slow(_request: web.Request) -> web.Response:
     ],
 )
 async def test_failures_become_dialogue_unavailable(rasa_stand_in, webhook, reason) -> None:  # type: ignore[no-untyped-def]
-    client = await rasa_stand_in(webhook)
+    # The slow stand-in answers after 2 s: the client gives up at 0.5 s.
+    client = await rasa_stand_in(webhook, timeout_s=0.5 if webhook is _slow else 5.0)
     with pytest.raises(DialogueUnavailable, match=reason):
         await client.send("c1", "hi", {})
 
