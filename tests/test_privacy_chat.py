@@ -22,6 +22,7 @@ from bot.app import HubServices, Settings, create_app
 from bot.privacy import (
     CHAT_REPLIES,
     ERASE_PROMPT,
+    EXPORT_SENT,
     EarlierMessage,
     ExportLinkExpired,
     ExportLinkInvalid,
@@ -131,7 +132,12 @@ def test_a_link_opens_its_customers_export_for_15_minutes_only() -> None:
     assert links.subject(token) == subject
     # Encrypted, not only signed: the session id (which reopens the chat) is nowhere in it.
     assert b"3f2a9c0d1e2b4a5f" not in base64.urlsafe_b64decode(token + "==")
-    assert ExportLinks(SECRET).link(subject)[0].startswith("/privacy/download/")
+    # No public address: relative in web chat (the widget resolves it against its hub), on the
+    # hub's own address in the apps, where a relative link leads nowhere.
+    local = ExportLinks(SECRET, fallback_url="http://127.0.0.1:8000")
+    assert local.link(subject)[0].startswith("/privacy/download/")
+    telegram = local.link(Subject("telegram", "515151"))[0]
+    assert telegram.startswith("http://127.0.0.1:8000/privacy/download/")
 
     clock.now += timedelta(minutes=15)
     with pytest.raises(ExportLinkExpired, match="expired"):
@@ -222,7 +228,9 @@ def test_export_by_message_gives_a_link_to_the_zip_and_only_that(
     link = reply["custom"]["link"]
     assert reply["text"] == CHAT_REPLIES["privacy_export"]["zh"].format(link=link)
     assert reply["custom"]["kind"] == "privacy_export"
-    assert link.startswith("/privacy/download/")  # no BOT_PUBLIC_URL: relative, for web chat
+    hub_url = services(client).settings.hub_url
+    assert link.startswith(f"{hub_url}/privacy/download/")  # no BOT_PUBLIC_URL: the hub's address
+    link = link.removeprefix(hub_url)
     assert [m["message"] for m in stand_in.rasa_seen] == [
         "我的快递到哪了？",
         "Hello, I'm the other one",
@@ -245,6 +253,25 @@ def test_export_by_message_gives_a_link_to_the_zip_and_only_that(
     assert audit(client, CUSTOMER, "privacy.export") == [
         ("customer", CUSTOMER, "requested in chat")
     ]
+
+
+def test_the_conversation_keeps_no_export_link(client: TestClient) -> None:
+    """Agents read conversations: what is stored says a link was sent, never the link, which
+    would open the customer's export to its reader for 15 minutes."""
+    link = say(client, "export my data")["replies"][0]["custom"]["link"]
+    conversations = services(client).conversations
+    conversation_id = run(client, conversations.find, "rest", CUSTOMER)
+    stored = run(client, conversations.history, conversation_id)
+    assert [(m.author, m.text, m.payload) for m in stored] == [
+        ("customer", "export my data", None),
+        (
+            "system",
+            CHAT_REPLIES[EXPORT_SENT]["en"],
+            {"custom": {"kind": EXPORT_SENT, "author": "system"}},
+        ),
+    ]
+    token = link.rsplit("/", 1)[1]
+    assert token not in json.dumps(exported(client), ensure_ascii=False)
 
 
 def test_an_expired_changed_or_foreign_link_exports_nothing(client: TestClient) -> None:
@@ -436,6 +463,24 @@ def test_a_telegram_customer_erases_and_is_told_after_the_conversation_is_gone(
     assert (actor_kind, actor_id) == ("customer", key)
 
 
+def test_a_telegram_customer_gets_the_link_and_the_conversation_does_not(
+    client: TestClient, stand_in: AppStandIn
+) -> None:
+    telegram_says(client, "导出我的数据", 1, chat=CHAT)
+    drain(client)
+    stand_in.wait_for(lambda: stand_in.texts(), "the link")
+    [text] = stand_in.texts()
+    link = text.rsplit("：", 1)[1]
+    assert text == CHAT_REPLIES["privacy_export"]["zh"].format(link=link)
+    hub_url = services(client).settings.hub_url
+    assert link.startswith(f"{hub_url}/privacy/download/")  # a relative link would lead nowhere
+    assert client.get(link.removeprefix(hub_url)).status_code == 200
+    conversations = services(client).conversations
+    conversation_id = run(client, conversations.find, "telegram", str(CHAT))
+    stored = run(client, conversations.history, conversation_id)
+    assert [m.text for m in stored] == ["导出我的数据", CHAT_REPLIES[EXPORT_SENT]["zh"]]
+
+
 async def test_a_web_chat_customer_erases_and_the_widget_is_told(
     hub: WebchatHub,  # noqa: F811 - the web-chat tests' fixture
     widgets: Callable[[], Widget],  # noqa: F811 - the web-chat tests' fixture
@@ -458,5 +503,16 @@ async def test_a_web_chat_customer_erases_and_the_widget_is_told(
     assert (record.action, record.actor_kind) == ("privacy.erase", "customer")
 
     await widget.say("export my data", session_id)
-    link = (await widget.next("bot_uttered", count=3))["custom"]["link"]
+    sent = await widget.next("bot_uttered", count=3)
+    link = sent["custom"]["link"]
     assert link.startswith("/privacy/download/")  # the widget resolves it against the hub
+    assert "message_id" not in sent  # stored nowhere
+    assert len(widget.of("bot_uttered")) == 3  # the kept version is not sent as well
+
+    reloaded = widgets()  # a page reload: the history has what was kept, not the link
+    await reloaded.start(session_id=session_id, last_message_id=0)
+    history = (await reloaded.next("history"))["messages"]
+    assert [(i["direction"], i["text"]) for i in history] == [
+        ("in", "export my data"),
+        ("out", CHAT_REPLIES[EXPORT_SENT]["en"]),
+    ]

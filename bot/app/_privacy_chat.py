@@ -10,20 +10,20 @@ from bot.app._secrets import kept_secret
 from bot.app._settings import Settings
 from bot.conversations import CommandAnswer, CustomerCommand
 from bot.dialogue import BotReply
-from bot.privacy import ChatRequests, EarlierMessage, ExportLinks
+from bot.privacy import ChatAnswer, ChatRequests, EarlierMessage, ExportLinks
 
 KEY_FILE = "privacy-link.key"
 
 
 def export_links(settings: Settings) -> ExportLinks:
-    """Download links on ``BOT_PUBLIC_URL`` (relative without it: the web-chat widget resolves
-    them against the hub), keyed by ``BOT_PRIVACY_LINK_SECRET`` or a random secret kept under
-    var_dir."""
+    """Download links on ``BOT_PUBLIC_URL`` (without it: relative in web chat, whose widget
+    resolves them against the hub, and on the hub's own address in the apps), keyed by
+    ``BOT_PRIVACY_LINK_SECRET`` or a random secret kept under var_dir."""
     if settings.privacy_link_secret is not None:
         secret = settings.privacy_link_secret.get_secret_value()
     else:
         secret = kept_secret(settings.var_dir, KEY_FILE)
-    return ExportLinks(secret, settings.public_url)
+    return ExportLinks(secret, settings.public_url, fallback_url=settings.hub_url)
 
 
 async def privacy_command(requests: ChatRequests, command: CustomerCommand) -> CommandAnswer | None:
@@ -37,10 +37,15 @@ async def privacy_command(requests: ChatRequests, command: CustomerCommand) -> C
     )
     if answer is None:
         return None
+    kept = None if answer.kept is None else [_reply(answer.kept)]
+    return CommandAnswer([_reply(answer)], erased=answer.erased, kept=kept)
+
+
+def _reply(answer: ChatAnswer) -> BotReply:
     custom: dict[str, object] = {"kind": answer.kind}
     if answer.link is not None and answer.expires_at is not None:
         custom |= {"link": answer.link, "expires_at": answer.expires_at.isoformat()}
-    return CommandAnswer([BotReply(text=answer.text, custom=custom)], erased=answer.erased)
+    return BotReply(text=answer.text, custom=custom)
 
 
 async def _earlier(command: CustomerCommand) -> EarlierMessage | None:

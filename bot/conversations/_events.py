@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 logger = logging.getLogger(__name__)
 
-# "notice": a message to the customer that is stored nowhere (their conversation was just erased);
+# "notice": a message to the customer that is stored nowhere (their conversation was just erased,
+# or it holds what is theirs alone, such as an export's download link);
 # ``data`` names its recipient (``sender``) and a unique ``notice_id``.
 EventKind = Literal["message", "mode", "handoff", "typing", "notice"]
 

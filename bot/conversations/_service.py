@@ -133,10 +133,13 @@ class CustomerCommand:
 class CommandAnswer:
     """The hub answered the message itself; the dialogue is not asked. ``replies`` are the
     hub's; with ``erased`` the conversation is gone (the customer erased it), so they are
-    delivered once (a ``notice`` event, the turn's replies) and stored nowhere."""
+    delivered once (a ``notice`` event, the turn's replies) and stored nowhere. With ``kept``,
+    the conversation stores ``kept`` instead and ``replies`` are delivered once the same way
+    (a secret meant for the customer alone, such as a download link)."""
 
     replies: list[BotReply]
     erased: bool = False
+    kept: list[BotReply] | None = None
 
 
 # The hub's own commands: the answer to a message, or None to let the dialogue answer it.
@@ -574,15 +577,20 @@ class ConversationService:
         if answer is None:
             return None
         # The hub's own messages, whatever the command put in them.
-        replies = [
-            r.model_copy(update={"custom": {**(r.custom or {}), "author": "system"}})
-            for r in answer.replies
-        ]
+        replies = _as_system(answer.replies)
         if answer.erased:
             scoring.cancel()
             await self._tell_unstored(turn, inbound.sender, replies)
             return Turn(turn.conversation_id, replies, turn.language, "bot")
-        return await self._finish(turn, text, await scoring, "answered", replies, turn.mode)
+        if answer.kept is None:
+            return await self._finish(turn, text, await scoring, "answered", replies, turn.mode)
+        # The kept version is stored but not sent: the customer gets the real one, once.
+        kept = _as_system(answer.kept)
+        finished = await self._finish(
+            turn, text, await scoring, "answered", kept, turn.mode, publish=False
+        )
+        await self._tell_unstored(turn, inbound.sender, replies)
+        return replace(finished, replies=replies)
 
     async def _message_before(self, turn: OpenTurn) -> StoredMessage | None:
         return await self._db.transaction(
@@ -595,8 +603,9 @@ class ConversationService:
         )
 
     async def _tell_unstored(self, turn: OpenTurn, sender: str, replies: list[BotReply]) -> None:
-        """Deliver replies of a conversation that no longer exists (erased this turn): each is
-        a ``notice`` event naming its recipient, for the channels to send as it is."""
+        """Deliver replies that are stored nowhere (the conversation was erased this turn, or
+        they hold what is the customer's alone): each is a ``notice`` event naming its
+        recipient, for the channels to send as it is."""
         for reply in replies:
             message = StoredMessage(
                 0,
@@ -664,9 +673,11 @@ class ConversationService:
         replies: list[BotReply],
         mode: str,
         intent: TurnIntent | None = None,
+        *,
+        publish: bool = True,
     ) -> Turn:
-        """Store the turn's outcome (with the intent Rasa gave the message), tell listeners, and
-        say what came of it."""
+        """Store the turn's outcome (with the intent Rasa gave the message), tell listeners (the
+        replies too unless ``publish`` is false), and say what came of it."""
 
         def store(connection: Any) -> list[StoredMessage]:
             if intent is not None:
@@ -679,7 +690,8 @@ class ConversationService:
 
         stored = await self._db.transaction(store)
         await self._publish_inbound(turn, text, sentiment)
-        await self._publish_messages(turn.channel, stored)
+        if publish:
+            await self._publish_messages(turn.channel, stored)
         if mode != turn.mode:
             await self.notify_mode(turn.conversation_id, turn.channel, mode)
         return Turn(turn.conversation_id, replies, turn.language, mode, stored)
@@ -899,6 +911,13 @@ class ConversationService:
 def _system(text: str, **extra: object) -> BotReply:
     """A message from the hub itself (not the bot), marked as such for channels and the store."""
     return BotReply(text=text, custom={"author": "system", **extra})
+
+
+def _as_system(replies: list[BotReply]) -> list[BotReply]:
+    """The hub's own messages, whatever a command put in them."""
+    return [
+        r.model_copy(update={"custom": {**(r.custom or {}), "author": "system"}}) for r in replies
+    ]
 
 
 def _without_markers(replies: list[BotReply]) -> list[BotReply]:

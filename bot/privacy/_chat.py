@@ -70,6 +70,7 @@ ERASE_WINDOW = timedelta(minutes=10)
 # The ``kind`` of the hub's replies; ERASE_PROMPT marks the question an erasure waits behind.
 ERASE_PROMPT = "privacy_erase_prompt"
 EXPORT_LINK = "privacy_export"
+EXPORT_SENT = "privacy_export_sent"  # what the conversation keeps of EXPORT_LINK: no link
 ERASED = "privacy_erased"
 NOTHING_PENDING = "privacy_nothing_pending"
 OPTED_IN = "privacy_opt_in"
@@ -80,6 +81,13 @@ CHAT_REPLIES: dict[str, dict[ChatLanguage, str]] = {
     EXPORT_LINK: {
         "zh": "您的个人数据已准备好，请在 15 分钟内从此链接下载（zip 文件）：{link}",
         "en": "Your personal data is ready: download it (a zip file) within 15 minutes: {link}",
+    },
+    EXPORT_SENT: {
+        "zh": "已向您发送个人数据的下载链接（自本消息起 15 分钟内有效）。"
+        "为保护您的数据，链接不保存在对话记录里；如需再次下载，请重新发送“导出我的数据”。",
+        "en": "A download link to your personal data was sent to you (valid 15 minutes from this "
+        "message). To protect your data, the link is not kept in this conversation; to download "
+        'again, send "export my data" again.',
     },
     ERASE_PROMPT: {
         "zh": "确定要删除您的数据吗？将删除：本对话的全部消息、您发送的图片和语音、推荐和营销记录，"
@@ -140,6 +148,10 @@ class ChatAnswer:
     link: str | None = None  # the export's download link
     expires_at: datetime | None = None
     erased: bool = False  # the conversation is gone: tell the customer without storing it
+    # What the conversation keeps instead of this answer, which is then told once and stored
+    # nowhere: an export link opens the customer's data to whoever reads it within 15 minutes,
+    # and agents read conversations.
+    kept: ChatAnswer | None = None
 
 
 # The conversation's message just before this one, read only when a confirmation needs it.
@@ -187,7 +199,8 @@ class ChatRequests:
         if kind == "export":
             link, expires = self.links.link(subject)
             text = CHAT_REPLIES[EXPORT_LINK][lang].format(link=link)
-            return ChatAnswer(EXPORT_LINK, text, link=link, expires_at=expires)
+            kept = _answer(EXPORT_SENT, lang)
+            return ChatAnswer(EXPORT_LINK, text, link=link, expires_at=expires, kept=kept)
         if kind == "erase":
             return _answer(ERASE_PROMPT, lang)
         if kind == "confirm_erase":

@@ -26,6 +26,7 @@ from bot.storage import utcnow
 EXPORT_LINK_TTL = timedelta(minutes=15)
 DOWNLOAD_PATH = "/privacy/download/"
 TOKEN_FORMAT = 1
+WEB_CHAT = "webchat"  # the one channel whose client resolves a relative link
 # The secret may sign other things too (or be reused by an operator): the key is derived per use.
 _KEY_LABEL = b"privacy-export-link"
 _INVALID = "this download link is not valid: it was changed, cut short or made by another hub"
@@ -33,14 +34,16 @@ _INVALID = "this download link is not valid: it was changed, cut short or made b
 
 class ExportLinks:
     """Makes and reads the expiring links to a customer's export (``/privacy/download/<token>``):
-    absolute on ``base_url`` when the hub has a public address, else relative (web chat, whose
-    widget resolves it against the hub it talks to)."""
+    absolute on ``base_url`` when the hub has a public address; else relative in web chat, whose
+    widget resolves it against the hub it talks to, and on ``fallback_url`` (the hub's own
+    address) in the messaging apps, where a relative link leads nowhere."""
 
     def __init__(
         self,
         secret: str,
         base_url: str | None = None,
         *,
+        fallback_url: str | None = None,
         ttl: timedelta = EXPORT_LINK_TTL,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -49,6 +52,7 @@ class ExportLinks:
         derived = hmac.new(secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
         self._base_url = (base_url or "").rstrip("/")
+        self._fallback_url = (fallback_url or "").rstrip("/")
         self.ttl = ttl
         self.clock = clock  # the time now; tests move it
 
@@ -62,7 +66,10 @@ class ExportLinks:
     def link(self, subject: Subject) -> tuple[str, datetime]:
         """The download link for ``subject``'s export, and when it expires."""
         token, expires = self.token(subject)
-        return f"{self._base_url}{DOWNLOAD_PATH}{token}", expires
+        base = self._base_url
+        if not base and subject.channel != WEB_CHAT:
+            base = self._fallback_url
+        return f"{base}{DOWNLOAD_PATH}{token}", expires
 
     def subject(self, token: str) -> Subject:
         """Whose export ``token`` opens; ``ExportLinkInvalid`` when it is not one of this

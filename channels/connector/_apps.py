@@ -462,8 +462,9 @@ class AppConnector:
             self._spawn(self._send_now(queued, recipient))
 
     async def _send_notice(self, event: ConversationEvent, notice: StoredMessage) -> None:
-        """A message of a conversation erased this turn: to the recipient the event names,
-        through the outbox like any reply (retried, never dropped), with no conversation."""
+        """A message stored in no conversation (erased this turn, or the customer's alone): to
+        the recipient the event names, through the outbox like any reply (retried, never
+        dropped)."""
         recipient = str(event.data["sender"])
         body = self.client.render(notice.text, notice.payload)
         source = f"notice:{event.data['notice_id']}"

@@ -316,7 +316,8 @@ class WebchatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if event.channel != CHANNEL:
             return
         if event.kind == "notice" and event.message is not None:
-            # The conversation is gone (erased): the event names the session, nothing is kept.
+            # Stored nowhere (the conversation is gone, or the message is the customer's alone):
+            # the event names the session.
             self._senders.pop(event.conversation_id, None)
             notice = bot_uttered(event.message)
             del notice["message_id"]  # stored nowhere: no id for the widget to ask after
