@@ -312,6 +312,7 @@ class KnowledgeBase:
     def close(self) -> None:
         self._index.close()
         self._embedder.close()
+        self._answers.close()
 
     def forget(self, questions: Sequence[str]) -> dict[str, int]:
         """Forget what this process and the shared caches keep of these questions: cached

@@ -72,6 +72,9 @@ class AnswerCache(ABC):
         """Forget the answers to these folded questions in every revision, language and filter
         (a customer's erasure); how many entries went."""
 
+    def close(self) -> None:  # noqa: B027 - most caches hold nothing to release
+        """Release what the cache holds open (a connection); the answers stay where they are."""
+
     @abstractmethod
     def record(self, hit: bool, ms: float) -> None:
         """Count one answer: from the cache or not, and how long it took."""
@@ -227,6 +230,9 @@ class RedisAnswerCache(AnswerCache):
                 self._redis.delete(*names[start : start + 500])
         except redis.RedisError as exc:
             raise StoreUnavailable(f"the answer cache in Redis cannot be cleared ({exc})") from exc
+
+    def close(self) -> None:
+        self._redis.close()
 
     def forget(self, questions: set[str]) -> int:
         if not questions:

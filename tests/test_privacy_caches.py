@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from bot.app import Settings, create_app
@@ -133,3 +134,21 @@ def test_an_unreachable_shared_cache_fails_the_erasure_and_keeps_the_messages(
         with zipfile.ZipFile(io.BytesIO(exported.content)) as bundle:
             data = json.loads(bundle.read("data.json"))
         assert [m["text"] for m in data["conversation"]["messages"]] == [ASKED]
+
+
+def test_closing_a_knowledge_base_closes_its_shared_cache(
+    settings: Settings, redis_url: str
+) -> None:
+    """Closing releases the Redis connection at once (it outlives the object otherwise), so a
+    command that opens and closes knowledge bases (ingestion, an erasure) holds none open."""
+    watcher = redis.Redis.from_url(redis_url)
+    try:
+        before = len(watcher.client_list())
+        knowledge = open_knowledge_base(settings)
+        knowledge.ingest([settings.knowledge_sources])
+        knowledge.answer(ASKED, "en")
+        assert len(watcher.client_list()) == before + 1
+        knowledge.close()
+        assert len(watcher.client_list()) == before
+    finally:
+        watcher.close()

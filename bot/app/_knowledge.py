@@ -199,9 +199,12 @@ class SharedKnowledge:
             opened = self._knowledge
         if opened is not None:
             return opened.forget(questions)
-        return forget_cached_questions(
-            knowledge_config(self._settings), questions, answer_cache(self._settings)
-        )
+        cache = answer_cache(self._settings)
+        try:
+            return forget_cached_questions(knowledge_config(self._settings), questions, cache)
+        finally:
+            if cache is not None:
+                cache.close()
 
     def close(self) -> None:
         with self._lock:
