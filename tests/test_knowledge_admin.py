@@ -72,7 +72,10 @@ def test_without_a_token_setting_the_admin_api_is_off(tmp_path: Path, cache: Pat
         response = upload(client, "faq.yaml", FAQ.encode())
         assert (response.status_code, response.json()) == (
             503,
-            {"detail": "admin API disabled: set BOT_ADMIN_TOKEN"},
+            {
+                "detail": "admin API disabled: set BOT_ADMIN_TOKEN, or log in to the console as "
+                "an admin (python -m bot agents add --role admin)"
+            },
         )
         assert client.get("/admin/knowledge/sources", headers=AUTH).status_code == 503
 
@@ -84,7 +87,8 @@ def test_a_missing_or_wrong_token_is_refused(client: TestClient, headers: dict[s
     response = upload(client, "faq.yaml", FAQ.encode(), headers=headers)
     assert response.status_code == 401
     assert response.json() == {
-        "detail": "missing or wrong admin token; send 'Authorization: Bearer <token>'"
+        "detail": "missing or wrong admin token; send 'Authorization: Bearer <token>', or log "
+        "in to the console as an admin"
     }
     assert response.headers["www-authenticate"] == "Bearer"
 

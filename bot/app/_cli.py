@@ -197,7 +197,9 @@ def train_command(
 def agents_add(
     username: str,
     display_name: str = typer.Option("", help="Name shown to customers; the username if empty."),
-    role: str = typer.Option("agent", help="agent or supervisor"),
+    role: str = typer.Option(
+        "agent", help="agent, supervisor, or admin (a supervisor who may also use the admin API)"
+    ),
     skills: str = typer.Option(
         "general", help="Comma-separated: orders,refunds,technical,sales,general"
     ),

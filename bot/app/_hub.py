@@ -43,7 +43,7 @@ from bot.app._scale import ConsoleRelay, RedisJobLease
 from bot.app._settings import Settings
 from bot.app._ticket_notices import deliver_ticket_notices
 from bot.conversations import ConversationEvent, ConversationService, Listener, customer_id
-from bot.handoff import AgentDirectory
+from bot.handoff import AgentDirectory, AgentProfile
 from bot.insights import load_sentiment_libraries, painpoints_csv, report_csv
 from bot.marketing import MarketingService, is_opt_out
 from bot.tickets import TicketService
@@ -162,6 +162,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # (the shop's key, or an agent's console session): alternatives, either one will do.
     key_only = [Security(API_KEY)]
     key_or_session = [Security(API_KEY), Security(console.SESSION)]
+    # The admin routes: the admin token, or an admin's console session.
+    admin_only = [Depends(limiter.admin_guard()), Security(console.SESSION)]
+    admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    console_admin = _console_admin(hub.agents)
     app.include_router(
         rest.build_tickets_router(
             hub.tickets, _ticket_callers(settings.api_key, hub.agents), hub.audit
@@ -195,18 +199,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 uploads=uploads_dir(settings),
                 max_upload_bytes=settings.max_upload_bytes,
                 knowledge_gaps=hub.knowledge_gaps,
-                token=settings.admin_token.get_secret_value() if settings.admin_token else None,
+                token=admin_token,
+                console_admin=console_admin,
             )
         ),
-        dependencies=[Depends(limiter.admin_guard())],
+        dependencies=admin_only,
     )
     app.include_router(
-        admin.build_privacy_router(
-            hub.personal_data,
-            hub.audit,
-            settings.admin_token.get_secret_value() if settings.admin_token else None,
-        ),
-        dependencies=[Depends(limiter.admin_guard())],
+        admin.build_privacy_router(hub.personal_data, hub.audit, admin_token, console_admin),
+        dependencies=admin_only,
     )
     app.include_router(
         rest.build_privacy_router(hub.personal_data, _customer_vouch(settings.api_key)),
@@ -477,9 +478,8 @@ def _marketing_vouch(
     async def vouch(request: Request) -> None:
         token = request.cookies.get(console.COOKIE)
         if token and "authorization" not in request.headers:
-            await _console_caller(request, token, agents)  # the session and the CSRF token
-            agent = await agents.agent_for_token(token)
-            if agent is None or agent.role != "supervisor":
+            agent = await _console_agent(request, token, agents)
+            if not agent.supervises:
                 raise HTTPException(status_code=403, detail="marketing is for supervisors")
             return
         await closed(request)
@@ -487,11 +487,10 @@ def _marketing_vouch(
     return vouch
 
 
-async def _console_caller(
-    request: Request, token: str, agents: AgentDirectory
-) -> rest.TicketCaller:
-    """The console's agent calling ``/api/tickets``; history names them ``agent:<username>``."""
-    found = await agents.session_of(token)
+async def _console_agent(request: Request, token: str, agents: AgentDirectory) -> AgentProfile:
+    """The agent whose live console session ``token`` is; on a change, with the console API's
+    CSRF token too (401 or 403 otherwise)."""
+    found = await agents.agent_for_token(token)
     if found is None:
         raise HTTPException(
             status_code=401, detail="the console session has expired: log in to the console again"
@@ -507,12 +506,39 @@ async def _console_caller(
                 detail=f"missing or wrong CSRF token: send the '{console.CSRF_COOKIE}' cookie's "
                 f"value in the header '{console.CSRF_HEADER}'",
             )
-    agent, _expires = found
+    return found
+
+
+async def _console_caller(
+    request: Request, token: str, agents: AgentDirectory
+) -> rest.TicketCaller:
+    """The console's agent calling ``/api/tickets``; history names them ``agent:<username>``."""
+    agent = await _console_agent(request, token, agents)
     return rest.TicketCaller(
         actor=f"agent:{agent.username}",
-        supervisor=agent.role == "supervisor",
+        supervisor=agent.supervises,
         agent_id=agent.id,
     )
+
+
+def _console_admin(agents: AgentDirectory) -> admin.ConsoleAdmin:
+    """An admin's console session as the admin API's caller (named by agent id in the audit
+    log, as the console's reads are); another role's session is refused, not tried as a token."""
+
+    async def caller(request: Request) -> str | None:
+        token = request.cookies.get(console.COOKIE)
+        if not token:
+            return None
+        agent = await _console_agent(request, token, agents)
+        if not agent.administers:
+            raise HTTPException(
+                status_code=403,
+                detail="the admin API is for admins: ask an admin to give you the admin role "
+                "(python -m bot agents add --role admin), or send the admin token",
+            )
+        return str(agent.id)
+
+    return caller
 
 
 def _customer_vouch(api_key: SecretStr | None) -> Callable[[Request], Awaitable[None]]:

@@ -29,7 +29,9 @@ from bot.storage import Agent, AgentSession, Database, utcnow
 logger = logging.getLogger(__name__)
 
 PRESENCES = ("online", "away", "offline")
-ROLES = ("agent", "supervisor")
+# An admin oversees as a supervisor does and may also act on customers' personal data (export,
+# erasure, consents, the audit log): the admin API under their own name, not a shared token.
+ROLES = ("agent", "supervisor", "admin")
 MIN_PASSWORD_CHARS = 8
 
 
@@ -45,6 +47,16 @@ class AgentProfile:
     languages: tuple[str, ...]
     max_chats: int
     presence: str
+
+    @property
+    def supervises(self) -> bool:
+        """Whether they see every conversation and the supervisor pages (supervisors, admins)."""
+        return self.role in ("supervisor", "admin")
+
+    @property
+    def administers(self) -> bool:
+        """Whether they may use the admin API (customers' personal data, the knowledge base)."""
+        return self.role == "admin"
 
     @classmethod
     def of(cls, agent: Agent) -> AgentProfile:

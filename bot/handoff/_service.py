@@ -275,7 +275,7 @@ class HandoffService:
         """Whether the agent may see a conversation (its media, say): a supervisor, or an agent
         who may see one of its handoffs (theirs, or one queued for their skills). ``None`` (a
         file whose upload started no conversation) is for supervisors only."""
-        if agent.role == "supervisor":
+        if agent.supervises:
             return True
         if conversation_id is None:
             return False
@@ -604,12 +604,12 @@ def _locked(session: Session, handoff_id: int) -> tuple[Handoff, Conversation]:
 
 
 def _require_owner(agent: AgentProfile, handoff: Handoff) -> None:
-    if handoff.agent_id != agent.id and agent.role != "supervisor":
+    if handoff.agent_id != agent.id and not agent.supervises:
         raise NotAllowed("only the agent holding this conversation (or a supervisor) may do that")
 
 
 def _may_see(agent: AgentProfile, view: HandoffView) -> bool:
-    if agent.role == "supervisor" or view.agent_id == agent.id:
+    if agent.supervises or view.agent_id == agent.id:
         return True
     if view.status != "queued":
         return False

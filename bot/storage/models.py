@@ -102,7 +102,8 @@ class Agent(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(128))
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16), default="agent")  # "agent" | "supervisor"
+    # "agent" | "supervisor" | "admin"
+    role: Mapped[str] = mapped_column(String(16), default="agent")
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
     languages: Mapped[list[str]] = mapped_column(JSON, default=list)
     max_chats: Mapped[int] = mapped_column(default=3)

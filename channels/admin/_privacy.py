@@ -1,5 +1,6 @@
-"""The admin API's personal-data routes (``/admin/privacy/*``), behind the admin token: a
-customer's export (a zip) and erasure, their consents, and the audit log."""
+"""The admin API's personal-data routes (``/admin/privacy/*``), for admins (the admin token or
+an admin's console session): a customer's export (a zip) and erasure, their consents, and the
+audit log."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from bot.privacy import AuditLog, AuditRecord, PersonalData, Subject
-from channels.admin._router import admin_guard
+from channels.admin._router import AdminCaller, ConsoleAdmin, admin_guard
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "/admin/privacy"
-ADMIN_ACTOR = "admin-api"
 
 
 class ErasureIn(BaseModel):
@@ -44,10 +44,17 @@ class AdminConsentIn(BaseModel):
 
 
 def build_privacy_router(
-    personal_data: PersonalData, audit: AuditLog, token: str | None
+    personal_data: PersonalData,
+    audit: AuditLog,
+    token: str | None,
+    console_admin: ConsoleAdmin | None = None,
 ) -> APIRouter:
-    """Export, erase, consents, and read the audit log."""
-    router = APIRouter(prefix=PREFIX, tags=["admin"], dependencies=[Depends(admin_guard(token))])
+    """Export, erase, consents, and read the audit log; each act audited under the caller's
+    name (an admin's agent id, or ``admin-api`` for the shared token)."""
+    guard = admin_guard(token, console_admin)
+    router = APIRouter(prefix=PREFIX, tags=["admin"], dependencies=[Depends(guard)])
+    # The route's own parameter reuses the router's check (FastAPI runs a dependency once).
+    by = Depends(guard)
 
     @router.get(
         "/customers/{channel}/{sender}/export",
@@ -58,31 +65,34 @@ def build_privacy_router(
         channel: str,
         sender: str,
         reason: Annotated[str, Query(max_length=200, description="Why it is read.")] = "",
+        caller: AdminCaller = by,
     ) -> Response:
         """Everything the platform holds about the customer: ``data.json`` and ``media/``."""
         bundle = await personal_data.export(
-            Subject(channel, sender), actor_kind="admin", actor_id=ADMIN_ACTOR, reason=reason
+            Subject(channel, sender), actor_kind="admin", actor_id=caller.actor_id, reason=reason
         )
         return _zip_response(bundle, channel)
 
     @router.delete("/customers/{channel}/{sender}")
-    async def erase(channel: str, sender: str, body: ErasureIn | None = None) -> dict[str, Any]:
+    async def erase(
+        channel: str, sender: str, body: ErasureIn | None = None, caller: AdminCaller = by
+    ) -> dict[str, Any]:
         """Erase the customer everywhere; the report counts what went (no personal data)."""
         report = await personal_data.erase(
             Subject(channel, sender),
             actor_kind="admin",
-            actor_id=ADMIN_ACTOR,
+            actor_id=caller.actor_id,
             reason=body.reason if body else "",
         )
         return report.as_json()
 
     @router.get("/customers/{channel}/{sender}/consents")
-    async def consents(channel: str, sender: str) -> dict[str, Any]:
+    async def consents(channel: str, sender: str, caller: AdminCaller = by) -> dict[str, Any]:
         """The customer's consents: the latest word per purpose and channel, and the history
         (a read of the customer's data: audited)."""
         subject = Subject(channel, sender)
         await audit.record_read(
-            "admin", ADMIN_ACTOR, "consent.read", subject.key, "admin api: consents"
+            "admin", caller.actor_id, "consent.read", subject.key, "admin api: consents"
         )
         current, history = await personal_data.consents(subject)
         return {
@@ -91,7 +101,9 @@ def build_privacy_router(
         }
 
     @router.post("/customers/{channel}/{sender}/consents", status_code=201)
-    async def record_consent(channel: str, sender: str, body: AdminConsentIn) -> dict[str, Any]:
+    async def record_consent(
+        channel: str, sender: str, body: AdminConsentIn, caller: AdminCaller = by
+    ) -> dict[str, Any]:
         """Record an opt-in or opt-out the customer gave outside the platform."""
         consent = await personal_data.record_consent(
             Subject(channel, sender),
@@ -99,7 +111,7 @@ def build_privacy_router(
             body.granted,
             channel=body.channel,
             actor_kind="admin",
-            actor_id=ADMIN_ACTOR,
+            actor_id=caller.actor_id,
         )
         return consent.as_json()
 

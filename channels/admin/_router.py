@@ -1,7 +1,8 @@
 """The admin API: upload and delete knowledge documents, and list the questions the knowledge base
-could not answer, behind the admin token.
+could not answer, for admins: the shared admin token, or an admin's console session.
 
-Without ``BOT_ADMIN_TOKEN`` every route answers 503, so the API is never open by accident.
+Without ``BOT_ADMIN_TOKEN`` a call with no admin session answers 503, so the API is never open
+by accident.
 An upload is checked completely (type, size, that it reads and splits) before it replaces
 anything, so a bad file loses nothing stored.
 """
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, UploadFile
-from fastapi.security import HTTPBearer
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security, UploadFile
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from channels.connector import bearer_guard, status_of
@@ -45,14 +46,49 @@ ADMIN_TOKEN = HTTPBearer(
 )
 
 
-def admin_guard(token: str | None) -> Callable[..., Awaitable[None]]:
-    """A dependency that checks ``Authorization: Bearer <admin token>`` (503 without a token)."""
-    return bearer_guard(
+ADMIN_API_ACTOR = "admin-api"  # the audit log's name for a caller with the shared admin token
+
+
+@dataclass(frozen=True)
+class AdminCaller:
+    """Who calls the admin API, as the audit log names them: ``admin-api`` (the shared token: a
+    script, a back office) or an admin's agent id (their console session)."""
+
+    actor_id: str
+
+
+# An admin's console session: the agent id of the admin calling, or None when the request
+# carries no console session. The wiring passes the console's check (the session, the CSRF
+# token on a change, the admin role), which refuses with its own error.
+ConsoleAdmin = Callable[[Request], Awaitable[str | None]]
+
+
+def admin_guard(
+    token: str | None, console_admin: ConsoleAdmin | None = None
+) -> Callable[..., Awaitable[AdminCaller]]:
+    """A dependency naming the caller: an admin's console session (without an Authorization
+    header), else ``Authorization: Bearer <admin token>`` (503 when no token is set)."""
+    bearer = bearer_guard(
         token,
-        wrong="missing or wrong admin token; send 'Authorization: Bearer <token>'",
-        unset="admin API disabled: set BOT_ADMIN_TOKEN",
+        wrong="missing or wrong admin token; send 'Authorization: Bearer <token>', or log in to "
+        "the console as an admin",
+        unset="admin API disabled: set BOT_ADMIN_TOKEN, or log in to the console as an admin "
+        "(python -m bot agents add --role admin)",
         declared=ADMIN_TOKEN,
     )
+
+    async def guard(
+        request: Request,
+        _declared: HTTPAuthorizationCredentials | None = Security(ADMIN_TOKEN),  # noqa: B008
+    ) -> AdminCaller:
+        if console_admin is not None and "authorization" not in request.headers:
+            agent_id = await console_admin(request)
+            if agent_id is not None:
+                return AdminCaller(agent_id)
+        await bearer(request)
+        return AdminCaller(ADMIN_API_ACTOR)
+
+    return guard
 
 
 def upload_limit(max_upload_bytes: int) -> dict[str, int]:
@@ -69,14 +105,17 @@ class AdminServices:
     max_upload_bytes: int
     # The knowledge base's gaps (days, limit), from the insights module.
     knowledge_gaps: Callable[[int, int], Awaitable[dict[str, Any]]]
-    token: str | None  # without it every route answers 503
+    token: str | None  # without it (and without an admin's console session) routes answer 503
+    console_admin: ConsoleAdmin | None = None
 
 
 def build_router(admin: AdminServices) -> APIRouter:
     """The admin routes: list sources, upload a document, delete a source, and the questions
     the knowledge base could not answer."""
     router = APIRouter(
-        prefix=PREFIX, tags=["admin"], dependencies=[Depends(admin_guard(admin.token))]
+        prefix=PREFIX,
+        tags=["admin"],
+        dependencies=[Depends(admin_guard(admin.token, admin.console_admin))],
     )
     uploads = admin.uploads
     holder_get = admin.knowledge

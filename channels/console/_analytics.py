@@ -79,7 +79,7 @@ def build_analytics_router(routes: AnalyticsRoutes) -> APIRouter:
             raise HTTPException(
                 401, detail="log in to the console as a supervisor, or send the API key"
             )
-        if agent.role != "supervisor":
+        if not agent.supervises:
             raise HTTPException(403, detail="analytics are for supervisors")
 
     api = APIRouter(prefix="/api/analytics", tags=["analytics"], dependencies=[Depends(reader)])

@@ -67,6 +67,7 @@ def agent_json(agent: AgentProfile) -> dict[str, Any]:
         "username": agent.username,
         "display_name": agent.display_name,
         "role": agent.role,
+        "supervises": agent.supervises,
         "skills": list(agent.skills),
         "languages": list(agent.languages),
         "max_chats": agent.max_chats,
@@ -326,5 +327,5 @@ async def csrf_check(request: Request) -> None:
 
 
 def _supervisor_only(agent: AgentProfile) -> None:
-    if agent.role != "supervisor":
+    if not agent.supervises:
         raise HTTPException(403, detail="the supervisor view is for supervisors")

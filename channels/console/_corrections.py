@@ -58,7 +58,7 @@ def build_corrections_router(
         return agent
 
     async def supervisor(agent: Annotated[AgentProfile, Depends(current_agent)]) -> AgentProfile:
-        if agent.role != "supervisor":
+        if not agent.supervises:
             raise HTTPException(403, detail="reviewing corrections is for supervisors")
         return agent
 

@@ -68,7 +68,7 @@ class ConsoleNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._expiries[sid] = asyncio.create_task(self._expire(sid, expires_at))
         await self.enter_room(sid, _session_room(session_key(token)))
         await self.enter_room(sid, _agent_room(agent.id))
-        if agent.role == "supervisor":
+        if agent.supervises:
             await self.enter_room(sid, "supervisors")
         await self.enter_room(sid, "agents")
         return True

@@ -54,7 +54,7 @@ def build_outbox_router(agents: AgentDirectory, outbox: Outbox) -> APIRouter:
         agent = await agents.agent_for_token(console_session) if console_session else None
         if agent is None:
             raise HTTPException(status_code=401, detail="log in to the console first")
-        if agent.role != "supervisor":
+        if not agent.supervises:
             raise HTTPException(403, detail="the outbox page is for supervisors")
         return agent
 

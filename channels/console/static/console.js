@@ -75,7 +75,7 @@
     $("app").hidden = false;
     $("me").textContent = me.display_name;
     $("presence").value = me.presence;
-    $("supervisor-link").hidden = me.role !== "supervisor";
+    $("supervisor-link").hidden = !me.supervises;
     connect();
     refreshQueue();
     loadCanned();

@@ -255,7 +255,7 @@
         el("td", historyChange(h)));
       return tr;
     }));
-    $("d-force-label").hidden = !(state.me && state.me.role === "supervisor");
+    $("d-force-label").hidden = !(state.me && state.me.supervises);
     $("d-conversation").hidden = !tk.conversation_id;
     $("d-merge-go").disabled = tk.status === "closed";
     $("tk-conversation-box").hidden = true;
@@ -421,7 +421,7 @@
     $("tk-app").hidden = false;
     followChanges();
     document.addEventListener("keydown", onKey);
-    $("supervisor-link").hidden = me.role !== "supervisor";
+    $("supervisor-link").hidden = !me.supervises;
     fillFilters();
     // Names in a ticket's history and thread come from this list: a ticket opens once it is here.
     state.agentsReady = call("GET", "/console/api/agents").then((agents) => { state.agents = agents; fillFilters(); })
