@@ -15,12 +15,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from bot.app import HubServices, Settings, create_app
 from bot.app import app as cli
+from bot.insights import store_message_intent
 from bot.storage import Conversation, Message
+from bot.tickets import ERASED, TicketDraft
 from channels.media import render_text_image, sniff_file
 from tests.launch import free_port
 from tests.test_console_api import PASSWORD, login
@@ -327,4 +330,72 @@ async def test_following_a_conversation_live_is_audited(live_hub: Any) -> None:
             "conversation.read",
             f"console: watched live: conversation {public_id}",
         )
+    ]
+
+
+def listed(client: TestClient, action: str) -> list[tuple[str, str, str, str, str]]:
+    return sorted(audit(client, action=action))
+
+
+def test_the_queue_audits_each_customer_it_previews_once_per_window(client: TestClient) -> None:
+    """The queue shows who waits and what they last wrote: a line of each customer's data."""
+    queued(client, "webchat", "visitor-1")
+    queued(client, "webchat", "customer:c-9")
+    login(client, "olga")
+    olga = agent_id(client, "olga")
+    for _ in range(3):  # the console reloads the queue on every change
+        shown = client.get("/console/api/queue")
+        assert shown.status_code == 200
+        assert [item["last_text"] for item in shown.json()] == [SECRET, SECRET]
+    assert listed(client, "conversation.listed") == [
+        ("agent", olga, "conversation.listed", "c-9", "console: queue"),
+        ("agent", olga, "conversation.listed", "webchat:visitor-1", "console: queue"),
+    ]
+
+
+def test_ticket_lists_and_their_csv_audit_each_customer_on_them(client: TestClient) -> None:
+    hub = services(client)
+    run = client.portal.call  # type: ignore[union-attr]
+    for customer in ("c-1", "c-2", "c-1"):
+        draft = TicketDraft(customer_id=customer, subject="Where is my parcel?", description="-")
+        run(partial(hub.tickets.create, draft, actor="api"))
+    gone = TicketDraft(customer_id="c-3", subject="Where is my parcel?", description="-")
+    erased = run(partial(hub.tickets.create, gone, actor="api"))[0]
+    run(partial(hub.tickets.erase_customer, "c-3", "admin-api"))
+    login(client, "sam")
+    sam = agent_id(client, "sam")
+
+    page = client.get("/api/tickets")
+    assert page.status_code == 200, page.text
+    assert {t["customer_id"] for t in page.json()["items"]} == {"c-1", "c-2", ERASED}
+    exported = client.get("/api/tickets/export.csv")
+    assert exported.status_code == 200
+    assert exported.text.count("Where is my parcel?") == 3
+    assert listed(client, "ticket.listed") == [
+        ("agent", sam, "ticket.listed", "c-1", "console: ticket list"),
+        ("agent", sam, "ticket.listed", "c-1", "console: tickets CSV"),
+        ("agent", sam, "ticket.listed", "c-2", "console: ticket list"),
+        ("agent", sam, "ticket.listed", "c-2", "console: tickets CSV"),
+    ]  # the anonymised ticket names nobody
+    assert erased.number in page.text
+
+
+def test_the_corrections_lists_audit_the_customers_whose_messages_they_show(
+    client: TestClient,
+) -> None:
+    conversation_id, _handoff = queued(client, "webchat", "visitor-5")
+    hub = services(client)
+
+    def unsure(session: Session) -> None:
+        message = session.scalars(select(Message).where(Message.text == SECRET)).one()
+        store_message_intent(session.connection(), message.id, "order_status", 0.31)
+
+    client.portal.call(hub.database.session, unsure)  # type: ignore[union-attr]
+    login(client, "sam")
+    sam = agent_id(client, "sam")
+    shown = client.get("/console/api/corrections/unsure")
+    assert shown.status_code == 200, shown.text
+    assert [m["conversation_id"] for m in shown.json()["messages"]] == [conversation_id]
+    assert listed(client, "conversation.listed") == [
+        ("agent", sam, "conversation.listed", "webchat:visitor-5", "console: unsure messages"),
     ]

@@ -272,7 +272,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console.build_outbox_router(hub.agents, hub.outbox))
     if hub.corrections is not None:
         app.include_router(
-            console.build_corrections_router(hub.agents, hub.handoffs, hub.corrections)
+            console.build_corrections_router(
+                hub.agents,
+                hub.handoffs,
+                hub.corrections,
+                console.ConsoleReads(hub.conversations, hub.audit),
+            )
         )
     app.include_router(
         console.build_analytics_router(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -173,6 +173,34 @@ class AuditLog:
             session.add(entry)
             session.flush()
             return AuditRecord.of(entry)
+
+        return await self._db.session(add)
+
+    async def record_listed(
+        self, actor_kind: str, actor_id: str, action: str, customer_ids: Sequence[str], reason: str
+    ) -> int:
+        """Audit a listing that showed several customers' data (a queue's previews, a ticket
+        list): one read per customer, as :meth:`record_read` would write each, in one query and
+        one transaction however long the list. How many records were written."""
+        now = self._now()
+        keys = list(dict.fromkeys(customer_ids))
+        entries = [audit_entry(actor_kind, actor_id, action, key, reason, at=now) for key in keys]
+        if not entries:
+            return 0
+        recent = select(AuditEntry.customer_id).where(
+            AuditEntry.customer_id.in_(keys),
+            AuditEntry.at > now - self._read_window,
+            AuditEntry.actor_kind == actor_kind,
+            AuditEntry.actor_id == actor_id,
+            AuditEntry.action == action,
+            AuditEntry.reason == reason,
+        )
+
+        def add(session: Session) -> int:
+            covered = set(session.execute(recent).scalars())
+            fresh = [e for e in entries if e.customer_id not in covered]
+            session.add_all(fresh)
+            return len(fresh)
 
         return await self._db.session(add)
 

@@ -3,6 +3,7 @@ queue."""
 
 from channels.console._analytics import AnalyticsRoutes, build_analytics_router
 from channels.console._api import build_router
+from channels.console._audit import ConsoleReads
 from channels.console._context import ContextBuilder, OrdersLookup, Suggester
 from channels.console._corrections import build_corrections_router
 from channels.console._dispatch import Dispatcher
@@ -24,6 +25,7 @@ __all__ = [
     "SESSION",
     "AnalyticsRoutes",
     "ConsoleNamespace",
+    "ConsoleReads",
     "ConsoleServices",
     "ContextBuilder",
     "Dispatcher",

@@ -195,6 +195,7 @@ def build_router(
     async def queue(agent: Agent) -> list[dict[str, Any]]:
         views = await console.handoffs.visible_to(agent)
         previews = await console.conversations.previews([v.conversation_id for v in views])
+        await reads.listed(agent, previews.values(), "queue")
         return [handoff_json(v) | preview_json(previews.get(v.conversation_id)) for v in views]
 
     @api.get("/agents")

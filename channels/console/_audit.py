@@ -12,9 +12,10 @@ cannot be audited fails.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
-from bot.conversations import ConversationService, customer_key
+from bot.conversations import ConversationPreview, ConversationService, customer_key
 from bot.handoff import AgentProfile, HandoffView
 from bot.media import StoredAttachment
 from bot.privacy import AuditLog
@@ -24,6 +25,9 @@ logger = logging.getLogger(__name__)
 CONVERSATION_READ = "conversation.read"  # messages, summary, notes, NLU state
 CUSTOMER_READ = "customer.read"  # the context panel's profile: orders, churn risk
 MEDIA_READ = "media.read"  # a voice message's or image's original
+# A line of a list: who the customer is and what they last wrote (the queue), or one message of
+# theirs (the corrections' lists). One record per customer and listing, once per read window.
+CONVERSATION_LISTED = "conversation.listed"
 
 
 class ConsoleReads:
@@ -69,6 +73,22 @@ class ConsoleReads:
             customer_key(found.channel, found.sender),
             f"console: {why}: conversation {conversation_id}",
         )
+
+    async def listed(
+        self, agent: AgentProfile, previews: Iterable[ConversationPreview], why: str
+    ) -> None:
+        """A list showing a line of each of these conversations (``why``: which list)."""
+        keys = [customer_key(p.channel, p.sender) for p in previews]
+        await self._audit.record_listed(
+            "agent", str(agent.id), CONVERSATION_LISTED, keys, f"console: {why}"
+        )
+
+    async def conversations_listed(
+        self, agent: AgentProfile, conversation_ids: Iterable[str], why: str
+    ) -> None:
+        """:meth:`listed` for a list that names its conversations by id."""
+        found = await self._conversations.previews(list(dict.fromkeys(conversation_ids)))
+        await self.listed(agent, found.values(), why)
 
     async def media(self, agent: AgentProfile, attachment: StoredAttachment) -> None:
         """A kept original (voice message, image) opened."""

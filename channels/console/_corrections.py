@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.corrections import CorrectionService
 from bot.handoff import AgentDirectory, AgentProfile, HandoffService
 from channels.console._api import csrf_check
+from channels.console._audit import ConsoleReads
 from channels.console._pages import _SECURITY_HEADERS, STATIC
 from channels.console._services import SESSION
 
@@ -39,7 +40,10 @@ class SettleIn(BaseModel):
 
 
 def build_corrections_router(
-    agents: AgentDirectory, handoffs: HandoffService, corrections: CorrectionService
+    agents: AgentDirectory,
+    handoffs: HandoffService,
+    corrections: CorrectionService,
+    reads: ConsoleReads,
 ) -> APIRouter:
     """``GET /console/api/corrections/intents``, ``POST /console/api/handoffs/{id}/corrections``
     (agents); ``GET /console/api/corrections``, ``POST /console/api/corrections/{id}/review``,
@@ -94,6 +98,7 @@ def build_corrections_router(
     ) -> dict[str, Any]:
         """Corrections, newest first, and how many there are of each status."""
         found = await corrections.listed(status, limit)
+        await reads.conversations_listed(agent, (c.conversation_id for c in found), "corrections")
         return {"counts": await corrections.count(), "corrections": [c.as_json() for c in found]}
 
     @api.post("/corrections/{correction_id}/review")
@@ -116,6 +121,9 @@ def build_corrections_router(
         """Messages the bot was unsure about and nobody corrected yet, newest first; ``before``:
         the next page starts below that message id."""
         found = await corrections.unsure(language=language, limit=limit, before_id=before)
+        await reads.conversations_listed(
+            agent, (m.conversation_id for m in found), "unsure messages"
+        )
         return {"messages": [m.as_json() for m in found]}
 
     @api.post("/corrections/unsure/{message_id}")

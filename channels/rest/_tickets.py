@@ -12,9 +12,10 @@ import csv
 import io
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
@@ -333,10 +334,21 @@ def build_tickets_router(
         response.headers["Location"] = f"/api/tickets/{view.number}"
         return _ticket(view)
 
+    async def listed(caller: TicketCaller, tickets: Sequence[TicketView], why: str) -> None:
+        """An agent's list of tickets: one ``ticket.listed`` read per customer on it (an
+        anonymised ticket names nobody), before the list leaves the hub."""
+        if audit is None or caller.agent_id is None:
+            return
+        customers = [t.customer_id for t in tickets if t.customer_id != ERASED]
+        await audit.record_listed(
+            "agent", str(caller.agent_id), "ticket.listed", customers, f"console: {why}"
+        )
+
     @router.get("", response_model=TicketPageOut, responses=_errors(422))
     async def list_tickets(caller: Reader, query: Filters) -> TicketPageOut:
         """Tickets matching every filter given, sorted and paged."""
         page = await _call(service.list_tickets(_limited(query, caller)))
+        await listed(caller, page.items, "ticket list")
         return TicketPageOut(
             items=[_ticket(t) for t in page.items],
             total=page.total,
@@ -355,7 +367,7 @@ def build_tickets_router(
         query = _limited(query, caller)
         first = await _call(service.list_tickets(_page(query, 0)))
         return StreamingResponse(
-            _csv_rows(service, query, first.items, first.next_offset),
+            _csv_rows(service, query, first.items, first.next_offset, partial(listed, caller)),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="tickets.csv"'},
         )
@@ -733,10 +745,12 @@ async def _csv_rows(
     query: TicketQuery,
     first: tuple[TicketView, ...],
     next_offset: int | None,
+    listed: Callable[[Sequence[TicketView], str], Awaitable[None]],
 ) -> AsyncIterator[str]:
     yield "\ufeff" + _csv_line(list(CSV_COLUMNS))  # the BOM makes Excel read UTF-8 (Chinese)
     items, written = first, 0
     while True:
+        await listed(items, "tickets CSV")  # each page audited before its rows leave
         for view in items:
             yield _csv_line([csv_cell(getattr(view, column)) for column in CSV_COLUMNS])
         written += len(items)
