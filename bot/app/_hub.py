@@ -30,7 +30,7 @@ from bot.app._container import (
     prepare_recommendations,
     rate_limiter,
 )
-from bot.app._exposure import check_exposure
+from bot.app._exposure import check_exposure, console_cookies_secure
 from bot.app._feedback import OrderEvents
 from bot.app._identity import linked_conversations
 from bot.app._jobs import Job, Jobs
@@ -250,7 +250,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         knowledge_gaps=hub.knowledge_gaps,
         tracker=hub.dialogue.tracker,
         audit=hub.audit,
-        secure_cookies=settings.console_secure_cookies,
+        secure_cookies=console_cookies_secure(settings),
         tickets=hub.tickets,
     )
     pages, console_static = console.build_pages()

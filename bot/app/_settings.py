@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from bot.dialogue import PROJECT_ROOT, RasaToolchain
 from bot.language import Language
+from bot.marketing import InvalidMarketingRequest, send_rates
 
 # The web chat's identity secret signs every customer's hash: long enough not to be guessed.
 MIN_IDENTITY_SECRET_CHARS = 32
@@ -192,10 +193,11 @@ class Settings(BaseSettings):
     rate_limit_admin_per_minute: int = Field(
         default=60, ge=1, description="Admin API (`/admin/*`) requests a minute from one address."
     )
-    console_secure_cookies: bool = Field(
-        default=False,
-        description="The console is served over https: its cookies get `Secure` (set it behind "
-        "an https proxy).",
+    console_secure_cookies: bool | None = Field(
+        default=None,
+        description="The console's cookies get `Secure` (kept by browsers over https only). "
+        "Unset: on when `BOT_PUBLIC_URL` is https or `BOT_HOST` is beyond loopback; set `false` "
+        "only for a console on a trusted network without TLS.",
     )
     api_key: SecretStr | None = Field(
         default=None,
@@ -432,6 +434,15 @@ class Settings(BaseSettings):
         default=60.0,
         gt=0,
         description="How often the hub's campaign job takes due audiences and sends what is due.",
+    )
+    marketing_send_rates: dict[str, str] = Field(
+        default={},
+        description="Campaign send rates per channel over the defaults, as JSON in `limits` "
+        'notation (`{"telegram": "20/second", "wecom": "60000/day", "slack": "none"}`; '
+        "`none` lifts one); the defaults keep about 80% under each app's documented cap: "
+        "telegram `25/second`, slack `1/second`, wechat `400000/day`, "
+        "`wechat:template_message` `80000/day`, wecom `32000/day`, feishu "
+        "`40/second;800/minute`, dingtalk `16/second`. Sends over a rate wait their turn.",
     )
     marketing_link_secret: SecretStr | None = Field(
         default=None,
@@ -690,6 +701,15 @@ class Settings(BaseSettings):
                 "characters (for example: python -c 'import secrets; "
                 "print(secrets.token_urlsafe(32))')"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _send_rates_read(self) -> Settings:
+        """A campaign send rate the pace could not read fails at start, not at the first send."""
+        try:
+            send_rates(self.marketing_send_rates)
+        except InvalidMarketingRequest as exc:
+            raise ValueError(f"BOT_MARKETING_SEND_RATES: {exc}") from None
         return self
 
     @model_validator(mode="after")

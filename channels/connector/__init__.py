@@ -56,6 +56,7 @@ from channels.connector._ratelimit import (
     RateLimiter,
     RateLimits,
     client_address,
+    is_loopback,
     rate_limited_response,
 )
 from channels.connector._tokens import CachedToken, SharedTokens, TokenFetch
@@ -117,6 +118,7 @@ __all__ = [
     "feedback_payload",
     "id_at",
     "install_error_handlers",
+    "is_loopback",
     "json_object",
     "last_four",
     "link_reply",

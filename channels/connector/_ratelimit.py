@@ -8,6 +8,7 @@ refusal never loses or half-stores a message.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
@@ -174,6 +175,16 @@ class RateLimiter:
             await self.check((self.limits.admin_per_address, client_address(request)))
 
         return guard
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is only this machine's."""
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def client_address(request: Request) -> str | None:

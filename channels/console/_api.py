@@ -18,7 +18,7 @@ from bot.conversations import ConversationPreview, customer_id
 from bot.handoff import AgentProfile, HandoffView, session_key
 from bot.language import Language
 from bot.media import AttachmentNotFound
-from channels.connector import attachment_file
+from channels.connector import attachment_file, is_loopback
 from channels.console._audit import ConsoleReads
 from channels.console._context import ContextBuilder
 from channels.console._dispatch import Dispatcher
@@ -140,6 +140,14 @@ def build_router(
     @api.post("/login")
     async def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]:
         client = request.client.host if request.client else None
+        if console.secure_cookies and request.url.scheme != "https" and not is_loopback(client):
+            # The browser would drop the Secure cookies: a login that seems to do nothing.
+            raise HTTPException(
+                400,
+                detail="this console keeps its session in Secure cookies, which browsers keep "
+                "over https only: open the console at its https address (on a trusted network "
+                "without TLS, the hub's operator can set BOT_CONSOLE_SECURE_COOKIES=false)",
+            )
         token, agent = await console.agents.log_in(body.username, body.password, client_key=client)
         max_age = int(console.session.total_seconds())
         response.set_cookie(
