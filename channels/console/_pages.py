@@ -27,6 +27,10 @@ def build_pages() -> tuple[APIRouter, StaticFiles]:
     async def tickets() -> FileResponse:
         return FileResponse(STATIC / "tickets.html", headers=_SECURITY_HEADERS)
 
+    @router.get("/console/privacy")
+    async def privacy() -> FileResponse:
+        return FileResponse(STATIC / "privacy.html", headers=_SECURITY_HEADERS)
+
     @router.get("/console/marketing")
     async def marketing() -> FileResponse:
         return FileResponse(STATIC / "marketing.html", headers=_SECURITY_HEADERS)

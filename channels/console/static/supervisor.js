@@ -77,7 +77,14 @@
     if (response.ok) names = Object.fromEntries((await response.json()).map((a) => [a.id, a.display_name]));
   }
 
+  // Admins also get the personal-data page (export, consents, audit log, erasure).
+  async function showAdminLinks() {
+    const response = await fetch("/console/api/me", { credentials: "same-origin" });
+    if (response.ok) $("privacy-link").hidden = (await response.json()).role !== "admin";
+  }
+
   document.addEventListener("DOMContentLoaded", async () => {
+    await showAdminLinks();
     await loadNames();
     await refresh();
     await refreshGaps();
