@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,6 +15,7 @@ from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync
 
 from tests.conftest import query_hub_db
 from tests.launch import PlatformProcess
+from tests.waiting import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -98,11 +98,15 @@ def conversation_of(page: Page, platform: PlatformProcess) -> str:
 
 
 def wait_for_handoff(agent: httpx.Client, conversation_id: str) -> int:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    """The id of the conversation's handoff, once it is in the agent's queue."""
+
+    def in_queue() -> int | None:
         queue = agent.get("/console/api/queue").json()
-        mine = [h for h in queue if h["conversation_id"] == conversation_id]
-        if mine:
-            return int(mine[0]["id"])
-        time.sleep(0.3)
-    pytest.fail(f"the handoff of {conversation_id} never reached the agent's queue")
+        return next((int(h["id"]) for h in queue if h["conversation_id"] == conversation_id), None)
+
+    return wait_until(
+        in_queue,
+        f"the handoff of {conversation_id} to reach the agent's queue",
+        timeout_s=30,
+        interval_s=0.3,
+    )

@@ -12,13 +12,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 
 from bot.app import PROJECT_ROOT
+from tests.waiting import wait_until
 
 logger = logging.getLogger(__name__)
 
@@ -107,19 +107,19 @@ class PlatformProcess:
 
     def wait_healthy(self, timeout_s: float = 240.0) -> None:
         """Block until ``/healthz`` says ok; raise with the log's tail if it never does."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def healthy() -> bool:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"the platform exited early:\n{self.log_tail()}")
-            try:
-                healthy = httpx.get(f"{self.hub_url}/healthz", timeout=2).json()["status"] == "ok"
-            except (httpx.HTTPError, ValueError, KeyError):
-                healthy = False  # not listening yet
-            if healthy:
-                return
-            time.sleep(0.5)
-        raise TimeoutError(
-            f"the platform was not healthy within {timeout_s:.0f} s:\n{self.log_tail()}"
+            return bool(httpx.get(f"{self.hub_url}/healthz", timeout=2).json()["status"] == "ok")
+
+        wait_until(
+            healthy,
+            f"the platform at {self.hub_url} to report every process healthy",
+            timeout_s=timeout_s,
+            interval_s=0.5,
+            ignoring=(httpx.HTTPError, ValueError, KeyError),  # not listening yet
+            detail=self.log_tail,
         )
 
     def stop(self, timeout_s: float = 30.0) -> int:

@@ -31,12 +31,17 @@ def hub_settings(var_dir: Path, **overrides: Any) -> Settings:
 class AnnouncingServer(uvicorn.Server):
     """uvicorn with an event set once its start-up is over (listening, or failed)."""
 
-    def __init__(self, app: Any, port: int) -> None:
+    def __init__(self, app: Any, port: int, timeout_graceful_shutdown: int | None = None) -> None:
         # Idle keep-alive connections stay open for the whole test: with uvicorn's 5 s, a
         # client reusing a pooled connection just as the server closes it gets ECONNRESET
         # (Playwright's request API does not retry; seen in CI on a tracked-link GET).
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=300
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            timeout_keep_alive=300,
+            timeout_graceful_shutdown=timeout_graceful_shutdown,
         )
         super().__init__(config)
         self.ready = threading.Event()
@@ -65,11 +70,15 @@ async def serving(settings: Settings) -> AsyncIterator[Hub]:
 
 @contextmanager
 def serving_in_thread(
-    asgi: Any, start_timeout_s: float = 60.0, port: int | None = None
+    asgi: Any,
+    start_timeout_s: float = 60.0,
+    port: int | None = None,
+    timeout_graceful_shutdown: int | None = None,
 ) -> Iterator[str]:
-    """``asgi`` served in a thread of its own (on ``port``, else a free one); its base URL."""
+    """``asgi`` served in a thread of its own (on ``port``, else a free one); its base URL.
+    ``timeout_graceful_shutdown`` bounds the wait for requests still open at the end."""
     port = port or free_port()
-    server = AnnouncingServer(asgi, port)
+    server = AnnouncingServer(asgi, port, timeout_graceful_shutdown)
     thread = threading.Thread(target=server.run, name="served-hub", daemon=True)
     thread.start()
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.launch import free_port
+from tests.waiting import wait_until
 
 MODEL_ALIAS = "qwen"  # the model name the server answers to
 START_TIMEOUT_S = 180.0
@@ -76,16 +76,16 @@ def llama_server(folder: Path, n_ctx: int = 4096, threads: int = 2) -> Iterator[
 
 
 def _wait_until_up(server: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
+    def answers() -> bool:
         if server.poll() is not None:
             raise RuntimeError(f"the LLM server exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            up = httpx.get(f"{url}/models", timeout=2).status_code == 200
-        except httpx.TransportError:
-            up = False  # still loading the model
-        if up:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the LLM server did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.5)  # polling a starting process: no event to wait on
+        return httpx.get(f"{url}/models", timeout=2).status_code == 200
+
+    wait_until(
+        answers,
+        f"the LLM server at {url} to answer",
+        timeout_s=START_TIMEOUT_S,
+        interval_s=0.5,
+        ignoring=(httpx.TransportError,),  # still loading the model
+        detail=lambda: log_path.read_text()[-3000:],
+    )

@@ -12,7 +12,6 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +20,7 @@ import redis
 
 from bot.app._engines import chroma_url, private_rabbitmq, start_chroma, stop_chroma
 from tests.launch import free_port
+from tests.waiting import wait_until
 
 
 def _postgres_bin(name: str) -> str:
@@ -129,15 +129,18 @@ def redis_server() -> Iterator[str]:
 
 
 def _wait_for_redis(port: int, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            if redis.Redis(port=port, socket_timeout=1).ping():
-                return
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise
-            time.sleep(0.05)  # poll interval: redis-server has no readiness signal to wait on
+    def answers() -> bool:
+        if server.poll() is not None:
+            stderr = server.stderr.read().decode(errors="replace") if server.stderr else ""
+            raise RuntimeError(f"redis-server exited with code {server.returncode}: {stderr}")
+        return bool(redis.Redis(port=port, socket_timeout=1).ping())
+
+    wait_until(
+        answers,
+        f"redis-server on port {port} to answer PING",
+        timeout_s=10,
+        ignoring=(redis.ConnectionError,),
+    )
 
 
 @contextmanager

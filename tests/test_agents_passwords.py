@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import bcrypt
 import pytest
-import redis
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
@@ -23,7 +20,7 @@ from bot.handoff import (
     LoginThrottled,
 )
 from bot.storage import Agent, Database
-from tests.launch import free_port
+from tests.servers import redis_server
 
 PASSWORD = "correct horse battery"
 
@@ -197,38 +194,10 @@ async def test_an_argon2_hash_with_other_settings_is_redone(
 
 
 @pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
+def redis_url() -> Iterator[str]:
     """A private Redis server on a free port, stopped after the test."""
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if redis.Redis(port=port, socket_timeout=1).ping():
-                    break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.05)  # poll interval while the server starts
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with redis_server() as url:
+        yield url
 
 
 async def test_replicas_share_the_count_through_redis(database: Database, redis_url: str) -> None:

@@ -18,16 +18,14 @@ from channels.connector import AckFirst
 from tests.app_standin import AppStandIn
 from tests.live_hub import serving
 from tests.test_channels_wechat import settings_for
+from tests.waiting import wait_until_async
 
 WAIT_S = 30.0
 
 
 async def until(check: Callable[[], bool], what: str) -> None:
     """Poll ``check`` (state of the hub in this event loop, which has no event for it)."""
-    deadline = time.monotonic() + WAIT_S
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
+    await wait_until_async(check, what, timeout_s=WAIT_S, interval_s=0.01)
 
 
 async def test_a_delivery_waits_while_a_webhook_is_being_answered(

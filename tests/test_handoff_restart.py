@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import uuid
 
 import httpx
@@ -12,6 +11,7 @@ import pytest
 
 from tests.conftest import query_hub_db, response_text
 from tests.launch import PlatformProcess
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -60,22 +60,20 @@ def test_hub_restart_mid_handoff(platform: PlatformProcess) -> None:
     assert agent.post(f"/console/api/handoffs/{handoff['id']}/accept").status_code == 200
     say(platform, sender, "are you there?")
 
-    hub_pid = int((platform.var_dir / "run" / "hub.pid").read_text())
+    pid_file = platform.var_dir / "run" / "hub.pid"
+    hub_pid = int(pid_file.read_text())
     os.kill(hub_pid, signal.SIGKILL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            restarted = (
-                int((platform.var_dir / "run" / "hub.pid").read_text()) != hub_pid
-                and httpx.get(f"{platform.hub_url}/healthz", timeout=2).status_code == 200
-            )
-        except (httpx.HTTPError, ValueError):
-            restarted = False  # the new hub has not written its pid or is not listening yet
-        if restarted:
-            break
-        time.sleep(0.3)
-    else:
-        pytest.fail("the hub did not come back")
+    wait_until(
+        lambda: (
+            int(pid_file.read_text()) != hub_pid
+            and httpx.get(f"{platform.hub_url}/healthz", timeout=2).status_code == 200
+        ),
+        "the supervisor to start a new hub that answers /healthz",
+        timeout_s=60,
+        interval_s=0.3,
+        # The new hub has not written its pid or is not listening yet.
+        ignoring=(httpx.HTTPError, ValueError),
+    )
 
     # After the restart: the customer is still with the human, the agent's session still works.
     during = say(platform, sender, "hello?")

@@ -5,7 +5,6 @@ sent, one read at a time per conversation, so a quick next message cannot hide i
 from __future__ import annotations
 
 import sqlite3
-import time
 import uuid
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from tests.conftest import query_hub_db
 from tests.launch import PlatformProcess
 from tests.test_platform import say
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -22,10 +22,10 @@ KEPT_WITHIN_S = 30.0
 
 def kept_intents(var_dir: Path, sender: str, count: int) -> list[sqlite3.Row]:
     """The sender's messages with the intent kept for each, once ``count`` of them have one
-    (the hub reads intents after the reply is sent), or as they are after ``KEPT_WITHIN_S``."""
-    deadline = time.monotonic() + KEPT_WITHIN_S
-    while True:
-        rows = query_hub_db(
+    (the hub reads intents after the reply is sent, in its own process)."""
+
+    def rows() -> list[sqlite3.Row]:
+        return query_hub_db(
             var_dir,
             "SELECT m.text, i.intent, i.confidence FROM messages m"
             " JOIN conversations c ON c.id = m.conversation_id"
@@ -33,9 +33,17 @@ def kept_intents(var_dir: Path, sender: str, count: int) -> list[sqlite3.Row]:
             " WHERE c.sender = ? AND m.direction = 'in' ORDER BY m.id",
             (sender,),
         )
-        if sum(r["intent"] is not None for r in rows) >= count or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)  # polls the database: the hub's read runs in its own process
+
+    def all_kept() -> list[sqlite3.Row] | None:
+        found = rows()
+        return found if sum(r["intent"] is not None for r in found) >= count else None
+
+    return wait_until(
+        all_kept,
+        f"the intents of {count} messages of {sender} to be kept",
+        timeout_s=KEPT_WITHIN_S,
+        detail=lambda: f"kept: {[(r['text'], r['intent']) for r in rows()]}",
+    )
 
 
 def test_each_bot_turn_keeps_the_intent_rasa_gave_it(platform: PlatformProcess) -> None:

@@ -4,8 +4,7 @@ messages scored at the same time share one embedding."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from bot.insights._emotion import LIVE_CACHE_ENTRIES, EmotionModel, EmotionReadi
 from bot.insights._vectors import SharedVectors, VectorCache
 from knowledge import E5Embedder, Embedder
 from knowledge._embeddings import Vectors
+from tests.waiting import wait_until
 
 
 class Counting(Embedder):
@@ -105,14 +105,6 @@ class Gated(Embedder):
         return self.inner.embed_queries(texts)
 
 
-def _until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {WAIT_S} s for {what}")
-        time.sleep(0.005)  # polling a condition, with a deadline
-
-
 def _read_at_once(model: EmotionModel, embedder: Gated, texts: list[str]) -> dict[str, object]:
     """Each text read by a thread of its own while the first embedding is held at the gate;
     every thread's reading (or error) by text."""
@@ -126,10 +118,15 @@ def _read_at_once(model: EmotionModel, embedder: Gated, texts: list[str]) -> dic
 
     threads = [threading.Thread(target=read, args=(text,), daemon=True) for text in texts]
     threads[0].start()
-    _until(embedder.entered.is_set, "the first embedding to start")
+    assert embedder.entered.wait(WAIT_S), "the first embedding never started"
     for thread in threads[1:]:
         thread.start()
-    _until(lambda: model._shared.queued == len(texts) - 1, "every other reader to queue")
+    # The queue has no event to wait on: its length is polled.
+    wait_until(
+        lambda: model._shared.queued == len(texts) - 1,
+        "every other reader to queue",
+        timeout_s=WAIT_S,
+    )
     embedder.gate.set()
     for thread in threads:
         thread.join(WAIT_S)
@@ -183,10 +180,12 @@ def test_a_batch_takes_at_most_its_cap_of_texts() -> None:
 
     threads = [threading.Thread(target=embed, args=(text,), daemon=True) for text in texts]
     threads[0].start()
-    _until(embedder.entered.is_set, "the first embedding to start")
+    assert embedder.entered.wait(WAIT_S), "the first embedding never started"
     for thread in threads[1:]:
         thread.start()
-    _until(lambda: shared.queued == len(texts) - 1, "every other caller to queue")
+    wait_until(
+        lambda: shared.queued == len(texts) - 1, "every other caller to queue", timeout_s=WAIT_S
+    )
     embedder.gate.set()
     for thread in threads:
         thread.join(WAIT_S)

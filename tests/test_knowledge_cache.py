@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -30,6 +28,7 @@ from knowledge import (
 )
 from knowledge._embeddings import CachedEmbedder, forget_query_vectors
 from tests.launch import free_port
+from tests.servers import redis_server
 
 FAQ = [
     {"id": "hours", "question": "When are you open?", "answer": "Every day from 9:00 to 18:00."},
@@ -44,31 +43,10 @@ def embedder() -> Embedder:
 
 
 @pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
+def redis_url() -> Iterator[str]:
     """A private Redis server on a free port, stopped after the test."""
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            *("redis-server", "--port", str(port), "--bind", "127.0.0.1"),
-            *("--save", "", "--dir", str(tmp_path)),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if redis.Redis(port=port, socket_timeout=1).ping():
-                    break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.05)  # poll interval while the server starts
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with redis_server() as url:
+        yield url
 
 
 def write_faq(path: Path, rows: list[dict[str, str]]) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +24,7 @@ from channels.connector import REPLIES
 from channels.media import render_text_image, synthesize_speech
 from tests.conftest import query_hub_db
 from tests.launch import free_port
+from tests.waiting import wait_until
 
 LIMIT = 150_000
 KEY = "test-api-key"
@@ -196,9 +196,12 @@ def test_one_customers_voice_messages_keep_their_order_while_others_go_ahead(
             return int(query_hub_db(tmp_path, "SELECT count(*) FROM attachments")[0][0])
 
         long_a = pool.submit(upload, client, files / "long.wav", sender="customer-a")
-        deadline = time.monotonic() + 60
-        while kept() < 2 and not long_a.done() and time.monotonic() < deadline:
-            time.sleep(0.02)  # until A's long message is in the intake
+        wait_until(
+            lambda: kept() >= 2 or long_a.done(),
+            "A's long message to be in the intake",
+            timeout_s=60,
+            interval_s=0.02,
+        )
         assert kept() == 2, long_a.result().json()
         short_a = pool.submit(upload, client, files / "refund.wav", sender="customer-a")
         short_b = pool.submit(upload, client, files / "return.wav", sender="customer-b")

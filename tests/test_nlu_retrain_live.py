@@ -7,7 +7,6 @@ keeps answering."""
 from __future__ import annotations
 
 import sqlite3
-import time
 import uuid
 from contextlib import closing
 from pathlib import Path
@@ -30,6 +29,7 @@ from bot.dialogue import (
 from bot.storage import Database
 from tests.conftest import PLATFORM_RASA_TOKEN
 from tests.launch import PlatformProcess
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -46,10 +46,9 @@ def say(platform: PlatformProcess, sender: str, text: str) -> list[str]:
 
 def the_message(var_dir: Path, sender: str) -> tuple[int, str, str]:
     """The customer message's id, its conversation's public id and the intent Rasa gave it
-    (the hub keeps it just after the reply: waited for)."""
-    deadline = time.monotonic() + 30.0
-    row = None
-    while row is None and time.monotonic() < deadline:
+    (the hub keeps it just after the reply, in its own process: waited for)."""
+
+    def kept() -> tuple[int, str, str] | None:
         with closing(sqlite3.connect(var_dir / "hub.db")) as db:
             row = db.execute(
                 "SELECT m.id, c.public_id, i.intent FROM messages m "
@@ -58,10 +57,9 @@ def the_message(var_dir: Path, sender: str) -> tuple[int, str, str]:
                 "WHERE c.channel = 'rest' AND c.sender = ? AND m.direction = 'in'",
                 (sender,),
             ).fetchone()
-        if row is None:
-            time.sleep(0.05)  # polls the database: the hub's read runs in its own process
-    assert row is not None, "the real platform kept no intent for the message"
-    return int(row[0]), str(row[1]), str(row[2])
+        return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
+
+    return wait_until(kept, f"the platform to keep the intent of {sender}'s message", timeout_s=30)
 
 
 @pytest.mark.timeout(1800)  # a `rasa train` and two Rasa processes scoring the test split

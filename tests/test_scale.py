@@ -41,6 +41,7 @@ from tests.rasa_script import run_in_rasa
 from tests.servers import redis_server
 from tests.test_console_api import PASSWORD
 from tests.test_webchat_channel import WAIT_S, Hub, Widget
+from tests.waiting import wait_until_async
 
 
 @pytest.fixture
@@ -277,10 +278,12 @@ async def test_a_job_lease_runs_each_period_on_one_replica_and_passes_on_when_it
                 assert held_b is False  # running on A
         async with b.hold("ticket-sla", 0.6) as held_b:
             assert held_b is False  # A ran this period
+
         # A stops taking the lease (a dead replica): it lapses, and B takes the job.
-        async with asyncio.timeout(WAIT_S):
-            while await two.exists("bot:job:ticket-sla"):  # noqa: ASYNC110 - no expiry event
-                await asyncio.sleep(0.05)  # polling Redis: a key's expiry has no event
+        async def lapsed() -> bool:
+            return not await two.exists("bot:job:ticket-sla")
+
+        await wait_until_async(lapsed, "A's lease on ticket-sla to lapse", timeout_s=WAIT_S)
         async with b.hold("ticket-sla", 0.6) as held_b:
             assert held_b is True
     finally:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,14 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 import socketio
-import uvicorn
 from playwright.sync_api import Browser
 
 from bot.app import create_app
 from channels.connector import SocketOrigins, socket_client_address
 from tests.browser import browser, playwright
 from tests.launch import free_port
-from tests.live_hub import hub_settings
+from tests.live_hub import hub_settings, serving_in_thread
 
 __all__ = ["browser", "playwright"]  # fixtures
 
@@ -77,29 +75,14 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
         tmp_path_factory.mktemp("origins"), webchat_origins=f"{listed}/, https://other.example"
     )
     app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            socketio.ASGIApp(app.state.sio, other_asgi_app=app),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            # The pages' long-polling requests are still open when the module ends: without a
-            # limit, uvicorn's graceful shutdown waited for them (20 s of every run).
-            timeout_graceful_shutdown=1,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_S
-    while not server.started:  # uvicorn sets a flag, it has no event
-        assert time.monotonic() < deadline, "the hub did not start"
-        time.sleep(0.05)
-    # A thread of its own: Playwright's sync API holds this thread's event loop.
-    with ThreadPoolExecutor(1) as worker:
-        worker.submit(asyncio.run, app.state.services.agents.create("olga", PASSWORD)).result()
-    yield Sites(hub_url, listed, unlisted)
-    server.should_exit = True
-    thread.join(WAIT_S)
+    asgi = socketio.ASGIApp(app.state.sio, other_asgi_app=app)
+    # The pages' long-polling requests are still open when the module ends: without a limit,
+    # uvicorn's graceful shutdown waited for them (20 s of every run).
+    with serving_in_thread(asgi, WAIT_S, port, timeout_graceful_shutdown=1):
+        # A thread of its own: Playwright's sync API holds this thread's event loop.
+        with ThreadPoolExecutor(1) as worker:
+            worker.submit(asyncio.run, app.state.services.agents.create("olga", PASSWORD)).result()
+        yield Sites(hub_url, listed, unlisted)
     for page_server in (listed_server, unlisted_server):
         page_server.shutdown()
 

@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import query_hub_db, response_text
 from tests.launch import PlatformProcess
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -51,14 +52,6 @@ def health(platform: PlatformProcess) -> dict[str, str]:
     return httpx.get(f"{platform.hub_url}/healthz", timeout=5).json()  # type: ignore[no-any-return]
 
 
-def wait_until(condition, timeout: float) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(0.3)
-
-
 def test_crash_restart_and_shutdown(own_platform: PlatformProcess) -> None:
     platform = own_platform
     sender = f"crash-{uuid.uuid4().hex[:6]}"
@@ -67,7 +60,9 @@ def test_crash_restart_and_shutdown(own_platform: PlatformProcess) -> None:
     # Rasa dies: the hub answers 503, keeps the message, and keeps serving.
     old_rasa = child_pid(platform, "rasa")
     os.kill(old_rasa, signal.SIGKILL)
-    wait_until(lambda: not alive(old_rasa), timeout=10)
+    wait_until(
+        lambda: not alive(old_rasa), f"rasa ({old_rasa}) to die", timeout_s=10, interval_s=0.3
+    )
     refused = post(platform, sender, "你是机器人吗")
     assert refused.status_code == 503
     assert "temporarily unavailable" in refused.json()["detail"]
@@ -76,7 +71,12 @@ def test_crash_restart_and_shutdown(own_platform: PlatformProcess) -> None:
     assert failed["text"] == "你是机器人吗"
 
     # The supervisor restarts it, and the conversation goes on.
-    wait_until(lambda: health(platform)["status"] == "ok", timeout=180)
+    wait_until(
+        lambda: health(platform)["status"] == "ok",
+        "the platform to be healthy with rasa restarted",
+        timeout_s=180,
+        interval_s=0.3,
+    )
     assert child_pid(platform, "rasa") != old_rasa
     assert "rasa exited with code -9" in platform.log_tail(400)
     again = post(platform, sender, "你是机器人吗")
@@ -86,12 +86,22 @@ def test_crash_restart_and_shutdown(own_platform: PlatformProcess) -> None:
     # The action server dies: turns that need it get 503, the others still work.
     old_actions = child_pid(platform, "actions")
     os.killpg(old_actions, signal.SIGKILL)
-    wait_until(lambda: health(platform)["actions"] == "down", timeout=10)
+    wait_until(
+        lambda: health(platform)["actions"] == "down",
+        "the hub to report the action server down",
+        timeout_s=10,
+        interval_s=0.3,
+    )
     needs_action = post(platform, sender, "今天天气怎么样")
     assert needs_action.status_code == 503
     assert "the action server cannot be reached" in needs_action.json()["detail"]
     assert post(platform, sender, "谢谢").status_code == 200
-    wait_until(lambda: health(platform)["status"] == "ok", timeout=60)
+    wait_until(
+        lambda: health(platform)["status"] == "ok",
+        "the platform to be healthy with the action server restarted",
+        timeout_s=60,
+        interval_s=0.3,
+    )
     assert post(platform, sender, "今天天气怎么样").status_code == 200
 
     # SIGTERM stops everything within 10 s.
@@ -101,4 +111,9 @@ def test_crash_restart_and_shutdown(own_platform: PlatformProcess) -> None:
     platform.process.send_signal(signal.SIGTERM)
     assert platform.process.wait(timeout=10) == 0
     assert time.monotonic() - started < 10
-    wait_until(lambda: not any(alive(pid) for pid in children), timeout=2)
+    wait_until(
+        lambda: not any(alive(pid) for pid in children),
+        f"every child ({children}) to be gone",
+        timeout_s=2,
+        interval_s=0.3,
+    )

@@ -15,6 +15,7 @@ import pytest
 from bot.app import ProcessSpec, Supervisor
 from bot.app._supervisor import relayed_level
 from tests.launch import free_port
+from tests.waiting import wait_until_async
 
 CHILD = Path(__file__).with_name("child_process.py")
 
@@ -40,12 +41,16 @@ def alive(pid: int) -> bool:
     return False
 
 
-async def wait_for(condition, within: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.1)
+async def logged(
+    caplog: pytest.LogCaptureFixture, text: str, times: int = 1, within: float = 20.0
+) -> None:
+    """Until ``text`` is in the log ``times`` times (the supervisor runs in this event loop)."""
+    await wait_until_async(
+        lambda: caplog.text.count(text) >= times,
+        f"{text!r} to be logged {times} time(s)",
+        timeout_s=within,
+        interval_s=0.1,
+    )
 
 
 async def test_starts_children_reports_ready_and_stops_them(
@@ -60,7 +65,7 @@ async def test_starts_children_reports_ready_and_stops_them(
         ready_message="ready!",
     )
     running = asyncio.create_task(supervisor.run())
-    await wait_for(lambda: "All processes healthy" in caplog.text)
+    await logged(caplog, "All processes healthy")
     pids = supervisor.pids()
     assert set(pids) == {"one", "two"}
     assert (tmp_path / "one.pid").read_text().strip() == str(pids["one"])
@@ -83,7 +88,7 @@ async def test_crashed_child_is_restarted_with_growing_backoff(
         backoff_max_s=2,
     )
     running = asyncio.create_task(supervisor.run())
-    await wait_for(lambda: caplog.text.count("flaky exited with code 7") >= 3, within=30)
+    await logged(caplog, "flaky exited with code 7", times=3, within=30)
     supervisor.request_stop()
     await running
     delays = [r.args[3] for r in caplog.records if "exited with code" in r.getMessage()]  # type: ignore[index]
@@ -99,7 +104,7 @@ async def test_child_ignoring_sigterm_is_killed(caplog: pytest.LogCaptureFixture
         stop_grace_s=1.0,
     )
     running = asyncio.create_task(supervisor.run())
-    await wait_for(lambda: "stubborn is healthy" in caplog.text)
+    await logged(caplog, "stubborn is healthy")
     pid = supervisor.pids()["stubborn"]
     supervisor.request_stop()
     await running
@@ -118,12 +123,17 @@ async def test_grandchildren_are_stopped_with_their_parent(
         backoff_max_s=1,
     )
     running = asyncio.create_task(supervisor.run())
-    await wait_for(lambda: "parent is healthy" in caplog.text)
+    await logged(caplog, "parent is healthy")
     grandchild = int(pidfile.read_text())
     assert alive(grandchild)
     supervisor.request_stop()
     await running
-    await wait_for(lambda: not alive(grandchild), within=5)
+    await wait_until_async(
+        lambda: not alive(grandchild),
+        f"grandchild {grandchild} to die",
+        timeout_s=5,
+        interval_s=0.1,
+    )
 
 
 async def test_unhealthy_child_is_restarted(caplog: pytest.LogCaptureFixture) -> None:
@@ -132,8 +142,8 @@ async def test_unhealthy_child_is_restarted(caplog: pytest.LogCaptureFixture) ->
     never.health_url = f"http://127.0.0.1:{free_port()}/health"  # nothing answers there
     supervisor = Supervisor([never], startup_timeout_s=1.5, backoff_max_s=1)
     running = asyncio.create_task(supervisor.run())
-    await wait_for(lambda: "deaf did not become healthy within 2 s" in caplog.text)
-    await wait_for(lambda: "deaf exited with code -9" in caplog.text)
+    await logged(caplog, "deaf did not become healthy within 2 s")
+    await logged(caplog, "deaf exited with code -9")
     supervisor.request_stop()
     await running
 
@@ -148,7 +158,7 @@ async def test_a_childs_errors_and_tracebacks_show_at_warning_level(
         [spec("noisy", "--log-error")], startup_timeout_s=20, backoff_max_s=1, pid_dir=tmp_path
     )
     running = asyncio.create_task(supervisor.run())
-    await wait_for(lambda: "ValueError: the disk is on fire" in caplog.text)
+    await logged(caplog, "ValueError: the disk is on fire")
     supervisor.request_stop()
     await running
     relayed = [r for r in caplog.records if r.name == "bot.app._supervisor.noisy"]

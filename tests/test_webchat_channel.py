@@ -17,14 +17,13 @@ from typing import Any
 import httpx
 import pytest
 import socketio
-import uvicorn
 from fastapi import FastAPI
 
-from bot.app import HubServices, Settings, create_app
+from bot.app import HubServices
 from bot.conversations import ConversationEvent
 from channels.media import render_text_image
 from channels.webchat import NAMESPACE, session_room
-from tests.launch import free_port
+from tests.waiting import wait_until_async
 
 WAIT_S = 20.0
 
@@ -68,34 +67,22 @@ class Hub:
         it goes to a socket that no longer listens."""
         manager = self.app.state.sio.manager
         room = session_room(session_id)  # the session id is the sender
-        async with asyncio.timeout(WAIT_S):
-            while any(True for _ in manager.get_participants(NAMESPACE, room)):  # noqa: ASYNC110 - no event for it
-                await asyncio.sleep(0.02)
+        # python-socketio has no event for a room left empty: its participants are polled.
+        await wait_until_async(
+            lambda: not any(True for _ in manager.get_participants(NAMESPACE, room)),
+            f"every socket of session {session_id} to leave its room",
+            timeout_s=WAIT_S,
+            interval_s=0.02,
+        )
 
 
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    nobody = free_port()
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, var_dir=tmp_path, rasa_port=nobody, actions_port=nobody, max_text_chars=50
-    )
-    app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            socketio.ASGIApp(app.state.sio, other_asgi_app=app),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    async with asyncio.timeout(WAIT_S):
-        while not server.started:  # noqa: ASYNC110 - uvicorn sets a flag, it has no event
-            await asyncio.sleep(0.05)
-    yield Hub(f"http://127.0.0.1:{port}", app)
-    server.should_exit = True
-    await serving
+    # Imported here: tests.live_hub imports this module's Hub.
+    from tests.live_hub import hub_settings, serving
+
+    async with serving(hub_settings(tmp_path, max_text_chars=50)) as served:
+        yield served
 
 
 class Widget:

@@ -10,7 +10,7 @@ Hub-only: a local server stands in for Rasa (it echoes), so no model is needed."
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
 from bot.app import Settings, create_asgi
 from bot.marketing import Contact
@@ -29,6 +29,7 @@ from tests.browser import WAIT_MS, browser, playwright
 from tests.launch import free_port
 from tests.live_hub import hub_settings, serving_in_thread
 from tests.test_marketing_builder_browser import on_hub
+from tests.waiting import wait_until
 
 __all__ = ["browser", "playwright"]  # fixtures
 
@@ -131,21 +132,14 @@ def send(page: Page, text: str) -> None:
     box.press("Enter")
 
 
+def warned(message: ConsoleMessage) -> bool:
+    return message.type == "warning"
+
+
 def api(method: str, url: str, **kwargs: Any) -> Any:
     response = httpx.request(method, url, headers=API, timeout=30, **kwargs)
     assert response.status_code < 300, response.text
     return response.json()
-
-
-def until(check: Callable[[], Any], what: str) -> Any:
-    """``check()``'s first truthy answer, polled against a deadline."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        answer = check()
-        if answer:
-            return answer
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen within {WAIT_S} s")
 
 
 def test_a_campaign_reaches_the_identified_customer_and_their_order_is_credited(
@@ -170,12 +164,13 @@ def test_a_campaign_reaches_the_identified_customer_and_their_order_is_credited(
         hub.shop.forged = True
         warnings: list[str] = []
         page = stranger.new_page()
-        page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
-        page.goto(f"{hub.shop.url}/account")
-        page.locator(".launcher").click()
+        page.on("console", lambda m: warnings.append(m.text) if warned(m) else None)
+        with page.expect_console_message(warned, timeout=WAIT_MS):
+            page.goto(f"{hub.shop.url}/account")
+            page.locator(".launcher").click()
         expect(page.locator("#youxuan-chat")).to_have_attribute("data-identity", "refused")
         expect(page.locator(".msg.bot").first).to_be_visible(timeout=WAIT_MS)
-        assert until(lambda: warnings, "the console warning") == [
+        assert warnings == [
             "YouXuan chat: customer not identified: customer_hash does not match "
             "customer_id; the chat stays anonymous"
         ]
@@ -185,10 +180,11 @@ def test_a_campaign_reaches_the_identified_customer_and_their_order_is_credited(
         # A page rendered with an expiry that has passed: anonymous too, and told why.
         hub.shop.expires_in = -60
         warnings.clear()
-        page.goto(f"{hub.shop.url}/account")
-        page.locator(".launcher").click()
+        with page.expect_console_message(warned, timeout=WAIT_MS):
+            page.goto(f"{hub.shop.url}/account")
+            page.locator(".launcher").click()
         expect(page.locator("#youxuan-chat")).to_have_attribute("data-identity", "refused")
-        assert until(lambda: warnings, "the console warning") == [
+        assert warnings == [
             "YouXuan chat: customer not identified: customer_expires has passed: the shop's "
             "page must render a fresh customer_hash; the chat stays anonymous"
         ]
@@ -252,7 +248,7 @@ def test_a_campaign_reaches_the_identified_customer_and_their_order_is_credited(
             report: dict[str, Any] = api("GET", f"{marketing}/campaigns/{campaign['id']}")
             return report if report["conversions"] else None
 
-        report = until(credited, "the conversion")
+        report = wait_until(credited, "the order's conversion", timeout_s=WAIT_S, interval_s=0.2)
         assert (report["clicks"], report["unique_clicks"]) == (1, 1)
         assert (report["conversions"], report["revenue"]) == (1, float(placed["total"]))
         [recipient] = report["recipients"]

@@ -12,7 +12,6 @@ import asyncio
 import re
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -72,6 +71,22 @@ class Widget:
         async with asyncio.timeout(WAIT_S), self._changed:
             await self._changed.wait_for(lambda: len(self.of(name)) >= count)
         return self.of(name)[count - 1]
+
+    async def utterance(self, text: str) -> Any:
+        """Wait until a ``bot_uttered`` with this text arrived; return it."""
+
+        def said() -> Any:
+            return next((u for u in self.of("bot_uttered") if u.get("text") == text), None)
+
+        try:
+            async with asyncio.timeout(WAIT_S), self._changed:
+                await self._changed.wait_for(lambda: said() is not None)
+        except TimeoutError:
+            seen = [u.get("text") for u in self.of("bot_uttered")]
+            raise AssertionError(
+                f"no bot_uttered {text!r} within {WAIT_S:g} s; got {seen}"
+            ) from None
+        return said()
 
     async def close(self) -> None:
         await self.client.disconnect()
@@ -196,11 +211,11 @@ async def test_an_agent_reaches_the_customer_live_and_after_a_reconnect(
         base = f"/console/api/handoffs/{handoff['id']}"
         assert (await agent.post(f"{base}/accept")).status_code == 200
         accepted = notice("accepted", "zh", agent=username)
-        await _wait_until(lambda: accepted in [u["text"] for u in widget.of("bot_uttered")])
+        await widget.utterance(accepted)
         assert {"mode": "human"} in widget.of("mode")
 
         sent = await agent.post(f"{base}/messages", json={"text": "您好，我是客服小王。"})
-        live = await _utterance(widget, "您好，我是客服小王。")
+        live = await widget.utterance("您好，我是客服小王。")
         assert (live["author"], live["agent_name"]) == ("agent", username)
         assert live["message_id"] == sent.json()["id"]
 
@@ -211,36 +226,17 @@ async def test_an_agent_reaches_the_customer_live_and_after_a_reconnect(
 
     back = widgets()
     await back.start(session_id=session_id)
-    missed = await _utterance(back, "请问还在吗？")
+    missed = await back.utterance("请问还在吗？")
     assert missed["author"] == "agent"
     question, _payload = csat_question("zh")
-    csat = await _utterance(back, question)
+    csat = await back.utterance(question)
     assert csat["quick_replies"] == [
         {"content_type": "text", "title": str(n), "payload": str(n)} for n in range(1, 6)
     ]
     # A quick reply: the title is stored as the customer's words, the payload goes to the bot.
     await back.say("5", session_id, display_text="5")
-    thanks = await _utterance(back, notice("csat_thanks", "zh"))
+    thanks = await back.utterance(notice("csat_thanks", "zh"))
     assert thanks["author"] == "system"
-
-
-async def _wait_until(condition: Callable[[], bool]) -> None:
-    """Poll ``condition`` (the store, or events seen) until it holds; fail after WAIT_S."""
-    if not await asyncio.to_thread(_poll, condition, time.monotonic() + WAIT_S):
-        pytest.fail(f"waited {WAIT_S:g} s in vain")
-
-
-def _poll(condition: Callable[[], bool], deadline: float) -> bool:
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
-async def _utterance(widget: Widget, text: str) -> Any:
-    await _wait_until(lambda: text in [u.get("text") for u in widget.of("bot_uttered")])
-    return next(u for u in widget.of("bot_uttered") if u.get("text") == text)
 
 
 async def test_a_session_id_is_no_proof_of_who_the_customer_is(
