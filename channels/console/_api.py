@@ -145,8 +145,9 @@ def build_router(
             raise HTTPException(
                 400,
                 detail="this console keeps its session in Secure cookies, which browsers keep "
-                "over https only: open the console at its https address (on a trusted network "
-                "without TLS, the hub's operator can set BOT_CONSOLE_SECURE_COOKIES=false)",
+                "over https only: open the console at its https address (where TLS ends at a "
+                "proxy, it must send 'X-Forwarded-Proto: https'; on a trusted network without "
+                "TLS, the hub's operator can set BOT_CONSOLE_SECURE_COOKIES=false)",
             )
         token, agent = await console.agents.log_in(body.username, body.password, client_key=client)
         max_age = int(console.session.total_seconds())
