@@ -1,6 +1,6 @@
 """The console's marketing page in headless Chromium against a live hub (Rasa is not needed):
 a segment previewed with its counts, the copy desk's approve / edit / reject stored, a
-campaign sent from the page with its results shown; zh and en; customer text shown as text;
+campaign sent from the page with its results and deliveries shown; zh and en; customer text shown as text;
 agents who are not supervisors are refused."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from bot.app import Settings, create_asgi
 from bot.app._container import build_hub_services
-from bot.marketing import CampaignDraft, Contact, CopyBrief
+from bot.marketing import DELIVERY_KNOWN, CampaignDraft, Contact, CopyBrief
 from bot.recommend import CATALOGUE
 from tests.browser import WAIT_MS, browser, playwright
 from tests.conftest import query_hub_db
@@ -123,11 +123,18 @@ def test_the_marketing_page(browser: Browser, hub_url: str, tmp_path: Path) -> N
     cells = row.locator("td")
     expect(cells.nth(2)).to_have_text("已完成")
     assert [cells.nth(i).inner_text() for i in range(3, 7)] == ["0", "1", "2", "0"]
+    # Delivery per arm: nothing was handed over (every send failed before it), nobody was
+    # deferred; what the channel can report at all is said beside it.
+    delivery = page.locator("#r-delivery tr").first.locator("td")
+    expect(delivery.nth(0)).to_have_text("main")
+    assert [delivery.nth(i).inner_text() for i in range(1, 7)] == ["0"] * 6
+    expect(page.locator("#r-known li")).to_have_text([f"rest：{DELIVERY_KNOWN['rest']}"])
 
     # English, and nothing the customers wrote ran as script.
     page.locator(".lang-toggle").click()
     expect(page.locator("#camp-title")).to_have_text("Campaigns")
     expect(cells.nth(2)).to_have_text("done")
+    expect(page.locator("h3[data-mk=deliveryTitle]")).to_have_text("Delivery")
     assert page.evaluate("document.body.dataset.pwned") is None
     page.context.close()
 

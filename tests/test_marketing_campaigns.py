@@ -436,7 +436,7 @@ async def test_a_claim_left_by_a_dead_worker_is_failed_not_sent_again(shop: Shop
         )
     )
     await shop.campaigns._add_audience(campaign, NOW)
-    assert await shop.campaigns._claim(NOW) == [1]
+    assert (await shop.campaigns._claim(NOW))[0] == [1]
     shop.clock[0] = NOW + timedelta(minutes=10)
     await shop.campaigns.run_due()
     [row] = (await shop.campaigns.report(campaign.id)).recipients

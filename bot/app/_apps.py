@@ -15,7 +15,7 @@ from fastapi import APIRouter, FastAPI
 
 from bot.app._container import HubServices
 from bot.app._jobs import Job
-from bot.app._marketing import WeChatTemplateCourier
+from bot.app._marketing import TEMPLATE_RECEIPTS, WeChatTemplateCourier, template_receipts
 from bot.app._scale import RedisTokens
 from bot.app._settings import Settings
 from bot.marketing import Campaigns
@@ -87,7 +87,7 @@ class AppSpec:
     name: str
     path: str
     api: Any  # the app package's API client (an ``AppClient`` with a ``token``)
-    routes: Callable[[AppConnector], APIRouter]
+    routes: Callable[..., APIRouter]  # (connector, **the wiring's extras) -> routes
 
 
 def configured_apps(settings: Settings, http: httpx.AsyncClient) -> list[AppSpec]:
@@ -218,7 +218,11 @@ def mount_apps(app: FastAPI, hub: HubServices) -> Apps:
             links=hub.links,
             acks=apps.acks,
         )
-        app.include_router(spec.routes(connector))
+        routes = spec.routes
+        if spec.name == "wechat":
+            # Template messages' delivery receipts reach the campaigns that sent them.
+            routes = partial(routes, template_finished=template_receipts(hub.campaigns))
+        app.include_router(routes(connector))
         # First in the route list: a request is matched against the routes in order, and on
         # this hub's ~90 routes reaching the last took about 1 ms of the event loop per
         # webhook (FastAPI checks each included router's version as it passes), which a
@@ -242,6 +246,7 @@ def reach_outside_windows(settings: Settings, apps: Apps, campaigns: Campaigns) 
         return
     courier = WeChatTemplateCourier(client, template, settings.wechat_campaign_template_field)
     campaigns.reach_outside_window("wechat", courier.label, courier)
+    campaigns.follow_receipts(f"wechat:{courier.label}", TEMPLATE_RECEIPTS)
 
 
 def webhook_url(settings: Settings, path: str) -> str:

@@ -1,4 +1,5 @@
-"""``python -m bot marketing ...``: preview a segment, size an experiment, run the simulator.
+"""``python -m bot marketing ...``: preview a segment, report a campaign, size an experiment,
+run the simulator.
 
 Each command prints one JSON object on stdout; bad input exits with code 2 and says what is
 wrong.
@@ -17,7 +18,7 @@ import typer
 
 from bot.app._cli_settings import cli_settings
 from bot.app._container import marketing_config, recommend_service
-from bot.app._marketing import anonymous_webchat
+from bot.app._marketing import anonymous_webchat, campaigns_of
 from bot.marketing import (
     CopyChecker,
     MarketingError,
@@ -30,12 +31,14 @@ from bot.marketing import (
     simulate_bidding,
     simulate_campaign,
 )
+from bot.outbox import Outbox
 from bot.privacy import ConsentService
 from bot.recommend import CATALOGUE, load_catalogue
 from bot.storage import Database
 
 marketing_app = typer.Typer(
-    help="Marketing: segment previews, experiment sizes, the simulator (JSON on stdout).",
+    help="Marketing: segment previews, campaign reports, experiment sizes, the simulator "
+    "(JSON on stdout).",
     no_args_is_help=True,
 )
 
@@ -77,6 +80,44 @@ def preview(
                 "sample": [p.as_json() for p in found.sample],
                 "excluded": [asdict(e) for e in found.excluded],
             }
+        finally:
+            database.dispose()
+
+    try:
+        _echo(asyncio.run(run()))
+    except MarketingError as exc:
+        _fail(str(exc))
+
+
+@marketing_app.command()
+def report(
+    campaign_id: Annotated[
+        int, typer.Argument(help="The campaign's id (GET /api/marketing/campaigns).")
+    ],
+    recipients: Annotated[bool, typer.Option(help="List the recipients too (first 500).")] = False,
+) -> None:
+    """A campaign's results as GET /api/marketing/campaigns/{id} gives them: recipients by status
+    and reason, deliveries (queued, sent = accepted by the channel, delivered, read, failed) and
+    what each channel reports at all, recipients deferred by the channels' send rates, clicks,
+    conversions; in total and per arm. The news of queued app messages is read first."""
+    settings = cli_settings()
+
+    async def run() -> dict[str, Any]:
+        database = Database(settings.hub_database_url)
+        outbox = Outbox(database)
+        try:
+            await database.migrate()
+            marketing = MarketingService(
+                database,
+                ConsentService(database),
+                recommend_service(settings, database).profile,
+                marketing_config(settings),
+            )
+            campaigns = campaigns_of(settings, database, marketing, None, outbox=outbox)
+            found = asdict(await campaigns.report(campaign_id))
+            if not recipients:
+                found.pop("recipients")
+            return found
         finally:
             database.dispose()
 

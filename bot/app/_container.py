@@ -562,7 +562,12 @@ def build_hub_services(settings: Settings) -> HubServices:
         churn_scores,
         retention_desk,
         campaigns_of(
-            settings, database, marketing, conversations, campaign_picks(recommendations, consents)
+            settings,
+            database,
+            marketing,
+            conversations,
+            campaign_picks(recommendations, consents),
+            outbox,
         ),
         chat_privacy,
         shared,

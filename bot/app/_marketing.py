@@ -1,31 +1,40 @@
 """Marketing campaigns wired to the hub: the couriers of each channel, the tracked links'
-secret, and the orders listener that attributes new orders to campaigns."""
+secret, each channel's send rate, the news of queued messages (the messaging apps' outbox) and
+of WeChat's template messages, and the orders listener that attributes new orders to campaigns.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from bot.app._secrets import kept_secret
 from bot.app._settings import Settings
 from bot.conversations import ConversationService, anonymous_senders, identified_sender
 from bot.marketing import (
+    APP_CHANNELS,
     CampaignMessage,
     Campaigns,
     Courier,
     DeliveryFailed,
+    DeliveryLookup,
+    DeliveryNews,
     EmailCourier,
     Exclusion,
+    Handover,
     LinkSigner,
     MarketingService,
     OutsideAudience,
     Picks,
+    SendPace,
     SmtpConfig,
     privacy_key,
+    send_rates,
 )
 from bot.orders import OrderChange
-from bot.outbox import SendFailed, Undeliverable
+from bot.outbox import GAVE_UP, SENT, Outbox, SendFailed, Undeliverable
 from bot.privacy import ConsentService
 from bot.recommend import NotFitted, RecommendService
 from bot.storage import Database, utcnow
@@ -38,6 +47,16 @@ KEY_FILE = "marketing-link.key"
 # The failure of a contact whose id is an anonymous session id rather than the shop's.
 ANONYMOUS_SESSION = "anonymous session"
 HISTORY = 500  # messages read per page when looking for the customer's last message
+OUTBOX_KEY = "outbox"  # a queued campaign message's key: outbox:<channel>:<outbox source id>
+# The source id an app connector enqueues a stored conversation message under (the outbox's
+# unique key with the channel: channels/connector/_apps.py, ``AppConnector._on_event``).
+CONVERSATION_SOURCE = "message:{id}"
+TEMPLATE_KEY = "wechat-template"  # a WeChat template message's key: wechat-template:<msgid>
+# What the report says of WeChat's template messages once their receipts are routed here.
+TEMPLATE_RECEIPTS = (
+    "delivered or failed as WeChat reports each template message (TEMPLATESENDJOBFINISH); "
+    "no read receipt"
+)
 
 
 class ConversationCourier:
@@ -51,7 +70,10 @@ class ConversationCourier:
     def __init__(self, conversations: ConversationService) -> None:
         self._conversations = conversations
 
-    async def deliver(self, message: CampaignMessage) -> None:
+    async def deliver(self, message: CampaignMessage) -> Handover:
+        """Post the message into the customer's conversation: on a messaging app it is then
+        queued in the outbox (its news read by ``outbox_deliveries``); on web chat and REST
+        the conversation is the channel, and storing it there is all it takes."""
         sender = identified_sender(message.channel, message.customer_id)
         conversation = await self._conversations.find(message.channel, sender)
         if conversation is None:
@@ -59,7 +81,13 @@ class ConversationCourier:
         payload = {"custom": {"kind": "marketing", "campaign": message.campaign}}
         if message.link:
             payload["custom"]["link"] = message.link
-        await self._conversations.post(conversation, message.text, author="system", payload=payload)
+        stored = await self._conversations.post(
+            conversation, message.text, author="system", payload=payload
+        )
+        if message.channel not in APP_CHANNELS:
+            return Handover("sent")
+        source = CONVERSATION_SOURCE.format(id=stored.id)
+        return Handover("queued", f"{OUTBOX_KEY}:{message.channel}:{source}")
 
     async def _why_none(self, channel: str, customer_id: str) -> str:
         """Why a contact has no conversation to post into: none yet, or (web chat) the contact
@@ -101,16 +129,64 @@ class WeChatTemplateCourier:
         self._template_id = template_id
         self._field = field
 
-    async def deliver(self, message: CampaignMessage) -> None:
+    async def deliver(self, message: CampaignMessage) -> Handover:
+        """Send the template message: "sent" once WeChat took it, named by WeChat's message
+        id, which its job-finished event reports on (``template_receipts``)."""
         data = {self._field: {"value": message.copy}}
         try:
-            await self._api.send_template(
+            msgid = await self._api.send_template(
                 message.customer_id, self._template_id, data, url=message.link
             )
         except (SendFailed, Undeliverable) as exc:
             raise DeliveryFailed(f"WeChat template message: {exc}") from exc
+        return Handover("sent", f"{TEMPLATE_KEY}:{msgid}" if msgid else None)
 
 
+def template_receipts(campaigns: Campaigns) -> Callable[[int, str], Awaitable[None]]:
+    """What the WeChat webhook calls with each template message's job-finished event (WeChat's
+    message id and status: "success", "failed:user block", "failed: system failed"): the
+    campaign message is delivered, or failed with WeChat's reason."""
+
+    async def finished(msgid: int, status: str) -> None:
+        key = f"{TEMPLATE_KEY}:{msgid}"
+        if status == "success":
+            news = DeliveryNews(key, "delivered")
+        else:
+            news = DeliveryNews(key, "failed", reason=f"WeChat template message: {status}")
+        await campaigns.record_delivery(news)
+
+    return finished
+
+
+def outbox_deliveries(outbox: Outbox) -> DeliveryLookup:
+    """The news of campaign messages queued in the messaging apps' outbox: "sent" once the
+    app's API took it, "failed" with the outbox's last error once it gave up (the app refused
+    it, or every retry failed); still pending: no news."""
+
+    async def lookup(keys: Sequence[str]) -> list[DeliveryNews]:
+        wanted: dict[str, dict[str, str]] = {}  # channel -> source id -> key
+        for key in keys:
+            prefix, _, rest = key.partition(":")
+            channel, _, source = rest.partition(":")
+            if prefix == OUTBOX_KEY and channel and source:
+                wanted.setdefault(channel, {})[source] = key
+        news = []
+        for channel, sources in wanted.items():
+            for message in await outbox.outcomes(channel, list(sources)):
+                key = sources[message.source_id]
+                if message.status == SENT:
+                    news.append(DeliveryNews(key, "sent", message.sent_at))
+                elif message.status == GAVE_UP:
+                    reason = f"{channel} outbox gave up: {message.last_error}"
+                    news.append(DeliveryNews(key, "failed", reason=reason))
+        return news
+
+    return lookup
+
+
+# The share of the campaign job's period a run may spend waiting for the channels' free places
+# (the rest is the job's own pause: two runs of one worker never overlap).
+PACED_SHARE = 0.8
 ANONYMOUS_DAYS = 30  # how far back a segment preview counts anonymous web-chat visitors
 
 
@@ -170,10 +246,14 @@ def campaigns_of(
     marketing: MarketingService,
     conversations: ConversationService | None,
     picks: Picks | None = None,
+    outbox: Outbox | None = None,
 ) -> Campaigns:
     """Campaigns with e-mail (when ``BOT_SMTP_HOST`` is set) and, given the conversations,
     every conversation channel; links on ``BOT_PUBLIC_URL`` (else the hub's own address);
-    ``picks`` fills "{picks}" in the copy (without it, such copy cannot be sent)."""
+    ``picks`` fills "{picks}" in the copy (without it, such copy cannot be sent). Sends keep
+    to ``BOT_MARKETING_SEND_RATES`` (counted where the rate limits count, so replicas share
+    them), and a run waits for a channel's next free place for most of its period; given the
+    outbox, queued app messages are followed to "sent" or "failed"."""
     couriers: dict[str, Courier] = {}
     if settings.smtp_host:
         config = SmtpConfig(
@@ -195,6 +275,9 @@ def campaigns_of(
         default_courier=default,
         last_inbound=default.last_inbound if default is not None else None,
         picks=picks,
+        pace=SendPace(send_rates(settings.marketing_send_rates), settings.rate_limit_storage_uri),
+        pace_budget=timedelta(seconds=settings.marketing_send_every_s * PACED_SHARE),
+        deliveries=outbox_deliveries(outbox) if outbox is not None else None,
     )
 
 

@@ -1,7 +1,8 @@
 """Marketing: the audience and its segments (a safe expression language over profiles), the
 send gate (marketing opt-in per channel, quiet hours in the customer's time zone, frequency
 caps), opt-outs, A/B/n experiments (fixed split or Thompson sampling) with their results, and
-campaigns sent through couriers with tracked links and orders attributed to them."""
+campaigns sent through couriers at each channel's pace, with their deliveries followed, tracked
+links and orders attributed to them."""
 
 from bot.marketing._campaigns import (
     HOLD_OUT,
@@ -37,6 +38,14 @@ from bot.marketing._copy import (
     score_checker,
     template_variants,
 )
+from bot.marketing._delivery import (
+    DELIVERY_KNOWN,
+    DELIVERY_STATES,
+    DeliveryLookup,
+    DeliveryNews,
+    DeliveryState,
+    Handover,
+)
 from bot.marketing._email import EmailCourier, SmtpConfig
 from bot.marketing._errors import (
     AlreadyReviewed,
@@ -60,6 +69,7 @@ from bot.marketing._limits import (
     Refusal,
     is_opt_out,
 )
+from bot.marketing._pace import SEND_RATES, SendPace, send_rates
 from bot.marketing._review import CatalogueLookup, CopyDesk, CopyWriter, Review, Variant
 from bot.marketing._segments import FIELDS, CustomerProfile, Segment
 from bot.marketing._service import (
@@ -98,6 +108,8 @@ from bot.marketing._stats import (
 __all__ = [
     "APP_CHANNELS",
     "CLAIMS",
+    "DELIVERY_KNOWN",
+    "DELIVERY_STATES",
     "FIELDS",
     "HOLD_OUT",
     "KINDS",
@@ -110,6 +122,7 @@ __all__ = [
     "PROBLEM_KINDS",
     "RECIPIENT_STATUSES",
     "REPLY_WINDOWS",
+    "SEND_RATES",
     "Admission",
     "AllocationSetup",
     "AlreadyReviewed",
@@ -139,12 +152,16 @@ __all__ = [
     "Courier",
     "CustomerProfile",
     "DeliveryFailed",
+    "DeliveryLookup",
+    "DeliveryNews",
+    "DeliveryState",
     "EmailCourier",
     "EventLookup",
     "Exclusion",
     "Experiment",
     "ExperimentNotFound",
     "ExperimentPlan",
+    "Handover",
     "InvalidMarketingRequest",
     "InvalidSegment",
     "LastInbound",
@@ -167,6 +184,7 @@ __all__ = [
     "RunReport",
     "Segment",
     "SegmentNotFound",
+    "SendPace",
     "SmtpConfig",
     "Variant",
     "VariantNotFound",
@@ -178,6 +196,7 @@ __all__ = [
     "results",
     "sample_size",
     "score_checker",
+    "send_rates",
     "simulate_allocation",
     "simulate_bidding",
     "simulate_campaign",

@@ -3,15 +3,22 @@ experiment, and a schedule; sent by a periodic job through the customer's channe
 
 Every message passes the send gate (consent on the channel, quiet hours, caps) and leaves a
 result per recipient: sent, skipped with the gate's reason, failed with the channel's error,
-or held out (the experiment's control). Several workers (hub replicas) may run the job on one
-database: a recipient is claimed by a conditional UPDATE before it is sent, so only one worker
-sends it, and a claim whose worker died mid-send is closed as failed, never sent twice.
+or held out (the experiment's control). A sent message's delivery is followed after the
+handover (queued in the outbox, accepted by the channel, delivered or read where the channel
+says so, or failed: _delivery.py). Sends keep to each channel's rate (_pace.py): a run claims
+no more of a channel's recipients than its rate has room for, the others wait their turn
+(deferred, counted), and the run waits for the next free place while its time lasts.
+Several workers (hub replicas) may run the job on one database: a recipient is claimed by a
+conditional UPDATE before it is sent, so only one worker sends it, and a claim whose worker
+died mid-send is closed as failed, never sent twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,13 +32,25 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.marketing._copy import PICKS
+from bot.marketing._delivery import (
+    ACCEPTED_ONLY,
+    DELIVERY_KNOWN,
+    DELIVERY_STATES,
+    EARLIER,
+    QUEUED,
+    UNDELIVERED,
+    DeliveryLookup,
+    DeliveryNews,
+    Handover,
+)
 from bot.marketing._errors import (
     CampaignNotFound,
     DeliveryFailed,
     InvalidMarketingRequest,
     LinkNotFound,
 )
-from bot.marketing._limits import CAMPAIGN
+from bot.marketing._limits import CAMPAIGN, Admission
+from bot.marketing._pace import SendPace
 from bot.marketing._segments import Segment
 from bot.marketing._service import MarketingService
 from bot.marketing._stats import ArmResult, Policy, wilson
@@ -70,6 +89,9 @@ MAX_URL = 2000
 MAX_DAYS = 90
 ERROR_CHARS = 300
 REPORT_ROWS = 500
+RATE_LIMITED = "rate_limited"  # a run's outcome: a recipient the channel's rate held back
+FOLLOWED_AT_ONCE = 1000  # queued messages whose news one look-up asks for
+SHORTEST_PAUSE_S = 0.05  # a run waiting for a channel's next free place waits at least this
 
 
 @dataclass(frozen=True)
@@ -99,9 +121,11 @@ PICKS_NAMED = 3
 
 
 class Courier(Protocol):
-    """Hands a campaign message to one channel; raises DeliveryFailed saying why it could not."""
+    """Hands a campaign message to one channel; raises DeliveryFailed saying why it could not.
+    Its ``Handover`` says where the message is now; None: the channel accepted it, and no
+    news of it will come."""
 
-    async def deliver(self, message: CampaignMessage) -> None: ...
+    async def deliver(self, message: CampaignMessage) -> Handover | None: ...
 
 
 @dataclass(frozen=True)
@@ -157,6 +181,9 @@ class RecipientResult:
     reason: str | None
     sent_at: datetime | None
     clicks: int
+    delivery: str | None = None  # queued | sent | delivered | read | failed (_delivery.py)
+    delivery_at: datetime | None = None
+    deferrals: int = 0  # how often the channel's send rate held the recipient back
 
 
 @dataclass(frozen=True)
@@ -178,11 +205,15 @@ class ArmFigures:
     rate_interval: tuple[float, float] | None  # Wilson 95%
     uplift: float | None = None  # rate difference to the hold-out
     uplift_interval: tuple[float, float] | None = None  # the experiment's credible interval
+    # Sent messages by what became of them: every state of DELIVERY_STATES, zeros included.
+    delivery: dict[str, int] = field(default_factory=dict)
+    deferred: int = 0  # recipients the channel's send rate held back at least once
 
 
 @dataclass(frozen=True)
 class CampaignReport:
-    """A campaign's results: recipients by status and reason, clicks and conversions."""
+    """A campaign's results: recipients by status and reason, what became of the messages
+    sent, how often the channels' send rates deferred recipients, clicks and conversions."""
 
     campaign: Campaign
     statuses: dict[str, int]
@@ -193,6 +224,11 @@ class CampaignReport:
     revenue: float
     recipients: list[RecipientResult]  # the first REPORT_ROWS
     arms: list[ArmFigures] = field(default_factory=list)
+    delivery: dict[str, int] = field(default_factory=dict)  # as ArmFigures.delivery
+    # What each of the campaign's channels reports after it took a message.
+    delivery_known: dict[str, str] = field(default_factory=dict)
+    deferred: int = 0  # recipients the channel's send rate held back at least once
+    deferrals: int = 0  # times it did
 
 
 @dataclass(frozen=True)
@@ -200,7 +236,8 @@ class RunReport:
     """What one run of the campaign job did."""
 
     recipients_added: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)  # sent / skipped / failed / deferred
+    # sent / skipped / failed / deferred (quiet hours) / rate_limited (the channel's send rate)
+    outcomes: dict[str, int] = field(default_factory=dict)
 
 
 LinkKind = Literal["c", "u"]  # "c": the campaign's tracked link; "u": unsubscribe
@@ -259,6 +296,9 @@ class Campaigns:
         lease: timedelta = timedelta(minutes=5),
         quiet_retry: timedelta = timedelta(minutes=30),
         batch: int = 200,
+        pace: SendPace | None = None,
+        pace_budget: timedelta = timedelta(0),
+        deliveries: DeliveryLookup | None = None,
     ) -> None:
         self._db = database
         self._marketing = marketing
@@ -274,6 +314,18 @@ class Campaigns:
         self._lease = lease
         self._quiet_retry = quiet_retry
         self._batch = batch
+        # The channels' send rates, and how long a run may wait for their next free places.
+        self._pace = pace
+        self._pace_budget = pace_budget
+        # Where queued messages' news is read (the outbox, as the wiring gives it).
+        self._deliveries = deliveries
+        self._known = dict(DELIVERY_KNOWN)
+
+    def follow_receipts(self, key: str, known: str) -> None:
+        """Say in reports what ``key`` (a channel, or "<channel>:<label>" of a window courier)
+        reports of its messages: the wiring calls it when it routes that channel's delivery
+        receipts to ``record_delivery``."""
+        self._known[key] = known
 
     def reach_outside_window(self, channel: str, label: str, courier: Courier) -> None:
         """Deliver to ``channel``'s customers outside its reply window with ``courier``; their
@@ -394,8 +446,10 @@ class Campaigns:
         return await self._db.session(lambda s: [_campaign(r) for r in s.scalars(query)])
 
     async def report(self, campaign_id: int) -> CampaignReport:
-        """The campaign's results so far, in total and per arm."""
+        """The campaign's results so far, in total and per arm (the news of its queued
+        messages read first)."""
         campaign = await self.campaign(campaign_id)
+        await self.follow_deliveries(campaign_id)
         experiment, control = None, ""
         if campaign.experiment_id is not None:
             experiment = await self._marketing.results(campaign.experiment_id)
@@ -430,6 +484,10 @@ class Campaigns:
                     _experiment_arm(a, a.name == control, rows, a.recipients > 0)
                     for a in experiment.arms
                 ]
+            arms = [
+                replace(a, delivery=_deliveries(rows, a.name), deferred=_deferred(rows, a.name))
+                for a in arms
+            ]
             return CampaignReport(
                 campaign,
                 dict(Counter(r.status for r in rows)),
@@ -438,21 +496,101 @@ class Campaigns:
                 sum(1 for r in rows if r.first_click_at is not None),
                 int(conversions[0]),
                 float(conversions[1]),
-                [
-                    RecipientResult(
-                        r.customer_id, r.channel, r.arm, r.status, r.reason, r.sent_at, r.clicks
-                    )
-                    for r in rows[:REPORT_ROWS]
-                ],
+                [_result(r) for r in rows[:REPORT_ROWS]],
                 arms,
+                _deliveries(rows),
+                self._delivery_known(rows),
+                _deferred(rows),
+                sum(r.deferrals for r in rows),
             )
 
         return await self._db.session(read)
 
+    def _delivery_known(self, rows: Sequence[RecipientRow]) -> dict[str, str]:
+        """What each channel of the campaign (and each window courier it used) reports."""
+        keys = {r.channel for r in rows}
+        for channel, (label, _courier) in self._window_couriers.items():
+            if any(r.channel == channel and (r.reason or "").startswith(label) for r in rows):
+                keys.add(f"{channel}:{label}")
+        return {key: self._known.get(key, ACCEPTED_ONLY) for key in sorted(keys)}
+
+    # ---- deliveries ----------------------------------------------------------------------------
+
+    async def follow_deliveries(self, campaign_id: int | None = None) -> int:
+        """Read the news of queued messages (of one campaign, or all) from the delivery
+        look-up; how many recipients it moved on."""
+        if self._deliveries is None:
+            return 0
+
+        def queued(session: Session) -> list[str]:
+            query = select(RecipientRow.delivery_key).where(
+                RecipientRow.delivery == QUEUED, RecipientRow.delivery_key.is_not(None)
+            )
+            if campaign_id is not None:
+                query = query.where(RecipientRow.campaign_id == campaign_id)
+            return [k for k in session.scalars(query.limit(FOLLOWED_AT_ONCE)) if k]
+
+        keys = sorted(set(await self._db.session(queued)))
+        if not keys:
+            return 0
+        moved = 0
+        for news in await self._deliveries(keys):
+            moved += await self.record_delivery(news)
+        return moved
+
+    async def record_delivery(self, news: DeliveryNews) -> int:
+        """Move the messages ``news.key`` names on to ``news.state`` (never back); a failed one
+        is a failed recipient whose send no longer counts against the caps. How many moved: a
+        replayed receipt moves none."""
+        earlier = EARLIER.get(news.state)
+        if earlier is None:
+            return 0  # "queued" is no news
+        at = news.at or self._clock()
+        values: dict[str, object] = {"delivery": news.state, "delivery_at": at}
+        if news.state == UNDELIVERED:
+            why = news.reason or "the channel did not deliver it"
+            values.update(status=FAILED, reason=f"delivery: {why}"[:ERROR_CHARS], send_id=None)
+
+        def apply(session: Session) -> list[Admission]:
+            found = session.execute(
+                select(
+                    RecipientRow.id,
+                    RecipientRow.customer_id,
+                    RecipientRow.channel,
+                    RecipientRow.send_id,
+                    CampaignRow.name,
+                )
+                .join(CampaignRow, CampaignRow.id == RecipientRow.campaign_id)
+                .where(RecipientRow.delivery_key == news.key, RecipientRow.delivery.in_(earlier))
+            ).all()
+            taken = []
+            for row in found:
+                moved = session.execute(
+                    update(RecipientRow)
+                    .where(RecipientRow.id == row.id, RecipientRow.delivery.in_(earlier))
+                    .values(**values)
+                )
+                if moved.rowcount == 1:  # type: ignore[attr-defined]
+                    taken.append(
+                        Admission(row.customer_id, row.channel, row.name, at, None, row.send_id)
+                    )
+            return taken
+
+        moved = await self._db.session(apply)
+        if news.state == UNDELIVERED:
+            for admission in moved:
+                await self._marketing.release(admission)  # only what went out counts
+            if moved:
+                logger.info("A campaign message was not delivered: %s", values["reason"])
+        return len(moved)
+
     # ---- the job -------------------------------------------------------------------------------
 
-    async def run_due(self) -> RunReport:
-        """Take the audience of campaigns that are due, send what is due, close what is done."""
+    async def run_due(self, *, wait: bool = True) -> RunReport:
+        """Take the audience of campaigns that are due, follow the news of queued messages,
+        send what is due at each channel's pace, close what is done. With ``wait`` the run
+        waits for a paced channel's next free place while ``pace_budget`` lasts; without it
+        (an HTTP request) the recipients over the rate wait for the next run."""
         now = self._clock()
         added = 0
         for campaign in await self._due_campaigns(now):
@@ -461,10 +599,28 @@ class Campaigns:
                 # Only now may it be sent and closed: its audience is all there.
                 await self._set_status(campaign.id, "running")
         await self._close_abandoned_claims(now)
+        await self.follow_deliveries()
         outcomes: Counter[str] = Counter()
-        for recipient_id in await self._claim(now):
-            outcomes[await self._send(recipient_id, now)] += 1
+        started = time.monotonic()
+        budget = self._pace_budget.total_seconds() if wait else 0.0
+        while True:
+            now = self._clock()
+            claimed, waiting = await self._claim(now)
+            outcomes[RATE_LIMITED] += sum(waiting.values())
+            for recipient_id in claimed:
+                outcome = await self._send(recipient_id, now, waiting)
+                outcomes[outcome] += 1
+            if not waiting or self._pace is None:
+                break
+            # The paced channels' next free place, within the run's time.
+            pause = min([await self._pace.wait(key) for key in waiting])
+            if not claimed:
+                pause = max(pause, SHORTEST_PAUSE_S)
+            if time.monotonic() - started + pause > budget:
+                break
+            await asyncio.sleep(pause)
         await self._finish(now)
+        outcomes = +outcomes  # no zero counts
         if added or outcomes:
             logger.info("Campaign run: %d recipients added, outcomes %s", added, dict(outcomes))
         return RunReport(added, dict(outcomes))
@@ -560,36 +716,66 @@ class Campaigns:
             )
         )
 
-    async def _claim(self, now: datetime) -> list[int]:
-        """Due recipients this worker now owns (status ``sending`` until the lease ends)."""
+    async def _claim(self, now: datetime) -> tuple[list[int], Counter[str]]:
+        """Due recipients this worker now owns (status ``sending`` until the lease ends): per
+        channel, as many as its send rate has room for. The next ones whose turn came are
+        deferred (counted on their rows); the channels that deferred some, with how many."""
+        due = and_(
+            RecipientRow.status == PENDING,
+            RecipientRow.next_attempt_at <= now,
+            CampaignRow.status == "running",
+        )
+        due_ids = select(RecipientRow.id).join(
+            CampaignRow, CampaignRow.id == RecipientRow.campaign_id
+        )
+        counts: dict[str, int] = await self._db.session(
+            lambda s: {
+                channel: int(n)
+                for channel, n in s.execute(
+                    select(RecipientRow.channel, func.count())
+                    .join(CampaignRow, CampaignRow.id == RecipientRow.campaign_id)
+                    .where(due)
+                    .group_by(RecipientRow.channel)
+                )
+            }
+        )
+        rooms = {c: await self._pace.room(c) if self._pace else None for c in sorted(counts)}
 
-        def claim(session: Session) -> list[int]:
-            candidates = session.scalars(
-                select(RecipientRow.id)
-                .join(CampaignRow, CampaignRow.id == RecipientRow.campaign_id)
-                .where(
-                    RecipientRow.status == PENDING,
-                    RecipientRow.next_attempt_at <= now,
-                    CampaignRow.status == "running",
-                )
-                .order_by(RecipientRow.id)
-                .limit(self._batch)
-            ).all()
-            claimed = []
-            for recipient_id in candidates:
-                moved = session.execute(
+        def claim(session: Session) -> tuple[list[int], Counter[str]]:
+            claimed: list[int] = []
+            waiting: Counter[str] = Counter()
+            for channel, count in sorted(counts.items()):
+                room = rooms[channel]
+                limit = self._batch if room is None else min(self._batch, room)
+                mine = due_ids.where(due, RecipientRow.channel == channel).order_by(RecipientRow.id)
+                for recipient_id in session.scalars(mine.limit(limit)).all() if limit else []:
+                    moved = session.execute(
+                        update(RecipientRow)
+                        .where(RecipientRow.id == recipient_id, RecipientRow.status == PENDING)
+                        .values(status=SENDING, next_attempt_at=now + self._lease)
+                    )
+                    if moved.rowcount == 1:  # type: ignore[attr-defined]
+                        claimed.append(recipient_id)
+                if room is None or count <= limit or limit >= self._batch:
+                    continue
+                # Their turn came and the channel's rate said wait: deferred, still due.
+                held = session.scalars(mine.limit(self._batch - limit)).all()
+                session.execute(
                     update(RecipientRow)
-                    .where(RecipientRow.id == recipient_id, RecipientRow.status == PENDING)
-                    .values(status=SENDING, next_attempt_at=now + self._lease)
+                    .where(RecipientRow.id.in_(held), RecipientRow.status == PENDING)
+                    .values(
+                        deferrals=RecipientRow.deferrals + 1,
+                        reason=f"{RATE_LIMITED}: the {channel} send rate is used up",
+                    )
                 )
-                if moved.rowcount == 1:  # type: ignore[attr-defined]
-                    claimed.append(recipient_id)
-            return claimed
+                waiting[channel] += len(held)
+            return claimed, waiting
 
         return await self._db.session(claim)
 
-    async def _send(self, recipient_id: int, now: datetime) -> str:
-        """Gate, compose and deliver one claimed recipient; the outcome."""
+    async def _send(self, recipient_id: int, now: datetime, waiting: Counter[str]) -> str:
+        """Gate, compose, pace and deliver one claimed recipient; the outcome (a recipient the
+        pace holds back is counted in ``waiting`` under the rate's key)."""
         found = await self._db.session(lambda s: _recipient_and_campaign(s, recipient_id))
         if found is None:
             return "erased"  # the customer's data was erased while the message waited
@@ -605,6 +791,7 @@ class Campaigns:
             return SKIPPED
         courier = self._couriers.get(recipient.channel, self._default)
         sent_reason = None
+        pace_key = recipient.channel
         outside = await self._outside_window(recipient.customer_id, recipient.channel, now)
         if outside is not None:
             if recipient.channel not in self._window_couriers:
@@ -613,11 +800,19 @@ class Campaigns:
                 return SKIPPED
             label, courier = self._window_couriers[recipient.channel]
             sent_reason = f"{label}: {outside}"
+            pace_key = f"{recipient.channel}:{label}"  # the channel's other API, its own rate
         try:
             message = await self._compose(recipient, campaign)
             if courier is None:
                 raise DeliveryFailed(f"no courier delivers on the {recipient.channel} channel")
-            await courier.deliver(message)
+            # Read before the pace counts the send: no send of the rate's window is earlier.
+            handed_at = self._clock()
+            if self._pace is not None and not await self._pace.take(pace_key):
+                await self._marketing.release(admission)
+                await self._defer(recipient_id, pace_key, now)
+                waiting[pace_key] += 1
+                return RATE_LIMITED
+            handover = await courier.deliver(message) or Handover("sent")
         except DeliveryFailed as exc:
             await self._marketing.release(admission)
             await self._close(recipient_id, FAILED, f"delivery: {exc}"[:ERROR_CHARS], now)
@@ -628,8 +823,46 @@ class Campaigns:
             text = f"error: {type(exc).__name__}: {exc}"[:ERROR_CHARS]
             await self._close(recipient_id, FAILED, text, now)
             return FAILED
-        await self._close(recipient_id, SENT, sent_reason, now)
+        await self._handed_over(recipient_id, sent_reason, handed_at, handover, admission)
         return SENT
+
+    async def _handed_over(
+        self,
+        recipient_id: int,
+        reason: str | None,
+        at: datetime,
+        handover: Handover,
+        admission: Admission,
+    ) -> None:
+        values = {
+            "status": SENT,
+            "reason": reason,
+            "sent_at": at,
+            "delivery": handover.state,
+            "delivery_key": handover.key,
+            "delivery_at": at,
+            "send_id": admission.send_id,
+        }
+        await self._db.session(
+            lambda s: s.execute(
+                update(RecipientRow).where(RecipientRow.id == recipient_id).values(**values)
+            )
+        )
+
+    async def _defer(self, recipient_id: int, key: str, now: datetime) -> None:
+        """Back to pending, due at once: the pace holds it until its rate has room."""
+        await self._db.session(
+            lambda s: s.execute(
+                update(RecipientRow)
+                .where(RecipientRow.id == recipient_id)
+                .values(
+                    status=PENDING,
+                    next_attempt_at=now,
+                    deferrals=RecipientRow.deferrals + 1,
+                    reason=f"{RATE_LIMITED}: the {key} send rate is used up",
+                )
+            )
+        )
 
     async def _outside_window(self, customer_id: str, channel: str, now: datetime) -> str | None:
         """The skip reason when the channel no longer lets the shop write to the customer
@@ -862,6 +1095,32 @@ class Campaigns:
                 experiment_id, customer_id, order_id, revenue, moment
             )
         return campaign_id
+
+
+def _deliveries(rows: Sequence[RecipientRow], arm: str | None = None) -> dict[str, int]:
+    """Sent messages (of one arm, or all) by what became of them, every state named."""
+    found = Counter(r.delivery for r in rows if r.delivery and arm in (None, r.arm))
+    return {state: found.get(state, 0) for state in DELIVERY_STATES}
+
+
+def _deferred(rows: Sequence[RecipientRow], arm: str | None = None) -> int:
+    """Recipients (of one arm, or all) the channel's send rate held back at least once."""
+    return sum(1 for r in rows if r.deferrals and arm in (None, r.arm))
+
+
+def _result(row: RecipientRow) -> RecipientResult:
+    return RecipientResult(
+        row.customer_id,
+        row.channel,
+        row.arm,
+        row.status,
+        row.reason,
+        row.sent_at,
+        row.clicks,
+        row.delivery,
+        row.delivery_at,
+        row.deferrals,
+    )
 
 
 def _arm_figures(

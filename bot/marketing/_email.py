@@ -10,6 +10,7 @@ from typing import Literal
 import aiosmtplib
 
 from bot.marketing._campaigns import CampaignMessage
+from bot.marketing._delivery import Handover
 from bot.marketing._errors import DeliveryFailed, InvalidMarketingRequest
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,9 @@ class EmailCourier:
         email.set_content(f"{message.text}\n\n--\n{footer}\n")
         return email
 
-    async def deliver(self, message: CampaignMessage) -> None:
+    async def deliver(self, message: CampaignMessage) -> Handover:
+        """Hand the e-mail to the SMTP server: "sent" once it accepted it (a bounce later
+        is the mailbox's, not read here)."""
         email = self.compose(message)
         config = self._config
         try:
@@ -84,3 +87,4 @@ class EmailCourier:
         except (aiosmtplib.SMTPException, OSError) as exc:
             # The server's answer says what is wrong (unknown recipient, relay refused, down).
             raise DeliveryFailed(f"the SMTP server did not take the e-mail: {exc}") from exc
+        return Handover("sent")

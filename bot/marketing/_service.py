@@ -435,6 +435,7 @@ class MarketingService:
                         "channel": r.channel,
                         "status": r.status,
                         "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+                        "delivery": r.delivery,
                         "clicks": r.clicks,
                     }
                     for r in received

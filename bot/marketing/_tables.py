@@ -151,6 +151,7 @@ class RecipientRow(Base):
         UniqueConstraint("campaign_id", "customer_id", "channel"),
         Index("ix_marketing_recipients_due", "status", "next_attempt_at"),
         Index("ix_marketing_recipients_customer", "customer_id"),
+        Index("ix_marketing_recipients_delivery", "delivery", "delivery_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -167,6 +168,15 @@ class RecipientRow(Base):
     last_click_at: Mapped[datetime | None] = mapped_column(default=None)
     clicks: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What became of the message after the handover: "queued" | "sent" (the channel's API took
+    # it) | "delivered" | "read" | "failed"; None while nothing went out (see _delivery.py).
+    delivery: Mapped[str | None] = mapped_column(String(16), default=None)
+    delivery_key: Mapped[str | None] = mapped_column(String(128), default=None)  # for news
+    delivery_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The send the caps count (marketing_sends.id): taken back when the delivery fails later.
+    send_id: Mapped[int | None] = mapped_column(default=None)
+    # How often the channel's send rate held the recipient back when its turn came.
+    deferrals: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class CampaignConversionRow(Base):

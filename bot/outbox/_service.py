@@ -323,6 +323,21 @@ class Outbox:
 
         return await self._db.session(load)
 
+    async def outcomes(self, channel: str, source_ids: list[str]) -> list[OutboundMessage]:
+        """The messages of ``channel`` enqueued under ``source_ids`` (those that are there):
+        what a sender of them (a campaign) reads to learn whether each went out or was given
+        up. One query on the (channel, source id) unique key."""
+
+        def load(session: Session) -> list[OutboundMessage]:
+            rows = session.scalars(
+                select(OutboundRow).where(
+                    OutboundRow.channel == channel, OutboundRow.source_id.in_(source_ids)
+                )
+            ).all()
+            return [_message(row) for row in rows]
+
+        return await self._db.session(load) if source_ids else []
+
     async def counts(self) -> dict[str, int]:
         """How many outbox messages have each status."""
 

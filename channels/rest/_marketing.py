@@ -425,7 +425,8 @@ class CampaignOut(BaseModel):
 
 
 class RecipientOut(BaseModel):
-    """What became of one recipient's message."""
+    """What became of one recipient's message: its status, and after the handover its
+    delivery (queued, sent = accepted by the channel, delivered, read, failed)."""
 
     customer_id: str
     channel: str
@@ -434,6 +435,9 @@ class RecipientOut(BaseModel):
     reason: str | None
     sent_at: datetime | None
     clicks: int
+    delivery: str | None
+    delivery_at: datetime | None
+    deferrals: int = Field(description="How often the channel's send rate held it back.")
 
 
 class ArmFiguresOut(BaseModel):
@@ -451,6 +455,11 @@ class ArmFiguresOut(BaseModel):
     rate_interval: tuple[float, float] | None
     uplift: float | None
     uplift_interval: tuple[float, float] | None
+    delivery: dict[str, int] = Field(
+        description="Sent messages by delivery: queued, sent (accepted by the channel), "
+        "delivered, read, failed."
+    )
+    deferred: int = Field(description="Recipients the channel's send rate held back at least once.")
 
 
 class CampaignReportOut(BaseModel):
@@ -465,6 +474,13 @@ class CampaignReportOut(BaseModel):
     revenue: float
     recipients: list[RecipientOut]
     arms: list[ArmFiguresOut]
+    delivery: dict[str, int] = Field(description="As each arm's, for the whole campaign.")
+    delivery_known: dict[str, str] = Field(
+        description="Per channel, what it reports after taking a message: most say nothing "
+        'beyond "accepted by the channel".'
+    )
+    deferred: int = Field(description="Recipients the channel's send rate held back at least once.")
+    deferrals: int = Field(description="How often it did.")
 
     @classmethod
     def of(cls, r: CampaignReport) -> CampaignReportOut:
@@ -478,6 +494,10 @@ class CampaignReportOut(BaseModel):
             revenue=r.revenue,
             recipients=[RecipientOut(**vars(x)) for x in r.recipients],
             arms=[ArmFiguresOut(**vars(a)) for a in r.arms],
+            delivery=r.delivery,
+            delivery_known=r.delivery_known,
+            deferred=r.deferred,
+            deferrals=r.deferrals,
         )
 
 
@@ -652,13 +672,17 @@ def _campaign_routes(router: APIRouter, campaigns: Campaigns) -> None:
 
     @router.get("/campaigns/{campaign_id}")
     async def campaign_report(campaign_id: ExperimentId) -> CampaignReportOut:
-        """Recipients by status and reason (sent, skipped, failed, held out), clicks, orders."""
+        """Recipients by status and reason (sent, skipped, failed, held out), what became of
+        the messages sent (queued, accepted by the channel, delivered, read, failed), the
+        recipients the channels' send rates deferred, clicks, orders; in total and per arm."""
         return CampaignReportOut.of(await campaigns.report(campaign_id))
 
     @router.post("/campaigns/run")
     async def run_campaigns() -> RunOut:
-        """Send what is due now, as the periodic job does (claims keep every send single)."""
-        report = await campaigns.run_due()
+        """Send what is due now, as the periodic job does (claims keep every send single),
+        without waiting for a paced channel's next free place: recipients over a channel's
+        send rate wait for the job (``rate_limited`` in the outcomes)."""
+        report = await campaigns.run_due(wait=False)
         return RunOut(recipients_added=report.recipients_added, outcomes=report.outcomes)
 
 

@@ -5,13 +5,15 @@ later is refused), the ``signature`` matches the Token, and in safe mode ``msg_s
 the encrypted body, which wechatpy then decrypts. A refused request is logged without its body and
 leaves nothing stored. An accepted message is answered ``success`` at once; the bot's reply goes
 through the customer-service message API (the passive reply would have to come within 5 s).
+A template message's job-finished event (``TEMPLATESENDJOBFINISH``: WeChat's message id and
+"success" or "failed:…") goes to ``template_finished`` when the wiring gives one.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -36,8 +38,10 @@ def build_router(
     crypto: WeChatCrypto | None,
     window_s: int,
     clock: Callable[[], float] = time.time,
+    template_finished: Callable[[int, str], Awaitable[None]] | None = None,
 ) -> APIRouter:
-    """The webhook routes; ``crypto`` set: safe mode (every message AES-encrypted)."""
+    """The webhook routes; ``crypto`` set: safe mode (every message AES-encrypted);
+    ``template_finished`` hears each template message's delivery (message id, status)."""
     router = APIRouter(tags=["wechat"])
 
     def verify(signature: str, timestamp: str, nonce: str) -> None:
@@ -94,12 +98,29 @@ def build_router(
             message = parse_message(xml)
         except Exception as exc:  # xmltodict and wechatpy raise many kinds
             raise HTTPException(400, "the message is not WeChat's XML") from exc
+        finished = template_job(message)
+        if finished is not None:
+            if template_finished is not None:
+                await template_finished(*finished)
+            return SUCCESS
         normalized = normalize(message)
         if normalized is not None:
             await connector.accept(normalized)
         return SUCCESS
 
     return router
+
+
+def template_job(message: Any) -> tuple[int, str] | None:
+    """A template message's job-finished event as (WeChat's message id, status); None for any
+    other message (a repeat of the event, WeChat retrying, changes nothing downstream)."""
+    if getattr(message, "type", None) != "event" or message.event != "templatesendjobfinish":
+        return None
+    raw = getattr(message, "_data", None) or {}
+    msg_id, status = str(raw.get("MsgID") or "").strip(), str(raw.get("Status") or "").strip()
+    if not msg_id.isdigit() or not status:
+        return None
+    return int(msg_id), status
 
 
 def normalize(message: Any) -> AppMessage | None:

@@ -38,6 +38,9 @@
       "products": "商品编号（逗号分隔）", "discounts": "折扣 %（逗号分隔）",
       "claims": "卖点（逗号分隔）", "write": "撰写",
       "drafted": "已撰写 {n} 条：{pending} 条待审核，{blocked} 条被检查拦截",
+      "deliveryTitle": "投递情况", "queued": "排队中", "accepted": "渠道已接收",
+      "delivered": "已送达", "read": "已读", "undelivered": "投递失败", "deferred": "限速延后",
+      "rate_limited": "限速延后", "knownAs": "{channel}：{known}",
     },
     en: {
       "title": "Marketing", "segments": "Segments", "name": "Name", "expression": "Expression",
@@ -73,6 +76,9 @@
       "count": "How many", "products": "Product ids (comma-separated)",
       "discounts": "Discounts % (comma-separated)", "claims": "Claims (comma-separated)",
       "write": "Write", "drafted": "{n} written: {pending} waiting for review, {blocked} blocked by the checker",
+      "deliveryTitle": "Delivery", "queued": "Queued", "accepted": "Accepted by the channel",
+      "delivered": "Delivered", "read": "Read", "undelivered": "Failed", "deferred": "Deferred (rate)",
+      "rate_limited": "deferred (rate)", "knownAs": "{channel}: {known}",
     },
   };
   const $ = (id) => document.getElementById(id);
@@ -287,7 +293,23 @@
       tr[0].dataset.arm = a.name;
       return tr;
     }, 7);
+    drawDelivery(report);
     drawChart(report);
+  }
+
+  // What became of the messages sent, per arm, and what each channel can tell at all (most
+  // report nothing after accepting a message: "accepted by the channel" is what is known).
+  function drawDelivery(report) {
+    const sent = report.arms.filter((a) => !a.held_out);
+    rows("r-delivery", sent, (a) => {
+      const n = (state) => a.delivery[state] || 0;
+      const tr = [el("td", a.name), el("td", n("queued")), el("td", n("sent")), el("td", n("delivered")),
+        el("td", n("read")), el("td", n("failed")), el("td", a.deferred)];
+      tr[0].dataset.arm = a.name;
+      return tr;
+    }, 7);
+    $("r-known").replaceChildren(...Object.entries(report.delivery_known).map(([channel, known]) =>
+      el("li", fill(d("knownAs"), { channel, known }))));
   }
 
   function drawChart(report) {
