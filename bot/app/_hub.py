@@ -45,7 +45,8 @@ from bot.app._ticket_notices import deliver_ticket_notices
 from bot.conversations import ConversationEvent, ConversationService, Listener, customer_id
 from bot.handoff import AgentDirectory, AgentProfile
 from bot.insights import load_sentiment_libraries, painpoints_csv, report_csv
-from bot.marketing import MarketingService, is_opt_out
+from bot.marketing import OPT_OUT_CONFIRMATION, MarketingService, is_opt_out
+from bot.privacy import anonymous_sender
 from bot.tickets import TicketService
 from channels import admin, console, rest, webchat, widget
 from channels.connector import (
@@ -591,10 +592,16 @@ def marketing_opt_outs(conversations: ConversationService, marketing: MarketingS
         if not is_opt_out(message.text):
             return
         sender = await conversations.sender_of(event.conversation_id)
-        # Marketing names a customer the channel vouches for by the shop's id (an identified
-        # web-chat customer's contact), any other by their sender on the channel.
-        customer = customer_id(event.channel, sender) or sender
-        confirmation = await marketing.opt_out(customer, event.channel, message.language or "zh")
+        language = "en" if message.language == "en" else "zh"
+        if anonymous_sender(event.channel, sender):
+            # Nothing to revoke: an anonymous web-chat session can give no consent, and its id
+            # is the browser's own choice, which may equal an identified customer's id.
+            confirmation = OPT_OUT_CONFIRMATION[language]
+        else:
+            # Marketing names a customer the channel vouches for by the shop's id (an identified
+            # web-chat customer's contact), any other by their sender on the channel.
+            customer = customer_id(event.channel, sender) or sender
+            confirmation = await marketing.opt_out(customer, event.channel, language)
         await conversations.post(event.conversation_id, confirmation, author="system")
 
     return on_event
