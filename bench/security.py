@@ -2,8 +2,12 @@
 guesses, redaction of log lines, and the grounding check of generated answers.
 
     .venv/bin/python -m bench.security [--guess-rate 500] [--seconds 5]
+    .venv/bin/python -m bench.security --http [--guess-rate 500] [--seconds 10]
 
-Runs in process on a temporary SQLite database (the directory level, not HTTP). Prints JSON.
+Without ``--http`` the login part calls ``AgentDirectory.log_in`` in process on a temporary
+SQLite database (the directory level: no HTTP, no event loop shared with a server). With
+``--http`` it floods ``POST /console/api/login`` of the real hub over HTTP while an agent logs
+in from another address (bench/security_http.py says how). Prints JSON.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.security_http import login_under_guessing_http
 from bot.handoff import AgentDirectory, InvalidCredentials, LoginThrottle, LoginThrottled
 from bot.privacy import redact
 from bot.storage import Database
@@ -134,10 +139,26 @@ def grounding_cost() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--guess-rate", type=float, default=500.0)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="of the flood")
+    parser.add_argument(
+        "--http", action="store_true", help="flood the real hub's login route over HTTP"
+    )
+    parser.add_argument(
+        "--quiet-seconds", type=float, default=3.0, help="--http: the agent alone, first"
+    )
+    parser.add_argument(
+        "--connections", type=int, default=64, help="--http: the guesser's open connections"
+    )
     args = parser.parse_args(argv)
+    login = (
+        login_under_guessing_http(
+            args.guess_rate, args.seconds, args.quiet_seconds, args.connections
+        )
+        if args.http
+        else login_under_guessing(args.guess_rate, args.seconds)
+    )
     report = {
-        "login": asyncio.run(login_under_guessing(args.guess_rate, args.seconds)),
+        "login_http" if args.http else "login": asyncio.run(login),
         "redaction": redaction_cost(),
         "grounding": grounding_cost(),
     }
