@@ -22,6 +22,7 @@ from bot.storage import Conversation, Message
 from tests.browser import PASSWORD, WAIT_MS, browser, playwright
 from tests.conftest import query_hub_db
 from tests.live_hub import hub_settings, serving_in_thread
+from tests.test_corrections_browser import log_in
 
 __all__ = ["browser", "playwright"]  # fixtures
 
@@ -58,14 +59,6 @@ def hub(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
         pool.submit(asyncio.run, prepare(settings)).result()
     with serving_in_thread(create_asgi(settings)) as url:
         yield url, settings
-
-
-def log_in(page: Page, url: str, username: str) -> None:
-    page.goto(f"{url}/console")
-    page.locator("#username").fill(username)
-    page.locator("#password").fill(PASSWORD)
-    page.locator("#login-button").click()
-    expect(page.locator("#me")).to_have_text(username, timeout=WAIT_MS)
 
 
 def name(page: Page, sender: str, reason: str) -> None:
