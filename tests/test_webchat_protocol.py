@@ -72,6 +72,12 @@ class Widget:
             await self._changed.wait_for(lambda: len(self.of(name)) >= count)
         return self.of(name)[count - 1]
 
+    async def event(self, name: str, data: Any) -> None:
+        """Wait until an event ``name`` carrying ``data`` arrived (a mode change comes as an
+        event of its own, after the message that announces it)."""
+        async with asyncio.timeout(WAIT_S), self._changed:
+            await self._changed.wait_for(lambda: data in self.of(name))
+
     async def utterance(self, text: str) -> Any:
         """Wait until a ``bot_uttered`` with this text arrived; return it."""
 
@@ -212,7 +218,7 @@ async def test_an_agent_reaches_the_customer_live_and_after_a_reconnect(
         assert (await agent.post(f"{base}/accept")).status_code == 200
         accepted = notice("accepted", "zh", agent=username)
         await widget.utterance(accepted)
-        assert {"mode": "human"} in widget.of("mode")
+        await widget.event("mode", {"mode": "human"})
 
         sent = await agent.post(f"{base}/messages", json={"text": "您好，我是客服小王。"})
         live = await widget.utterance("您好，我是客服小王。")
