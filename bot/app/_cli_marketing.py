@@ -19,6 +19,7 @@ import typer
 from bot.app._cli_settings import cli_settings
 from bot.app._container import marketing_config, recommend_service
 from bot.app._marketing import anonymous_webchat, campaigns_of
+from bot.app._settings import Settings
 from bot.marketing import (
     CopyChecker,
     MarketingError,
@@ -64,13 +65,7 @@ def preview(
         database = Database(settings.hub_database_url)
         try:
             await database.migrate()
-            marketing = MarketingService(
-                database,
-                ConsentService(database),
-                recommend_service(settings, database).profile,
-                marketing_config(settings),
-                outside_audience=anonymous_webchat(database),
-            )
+            marketing = _marketing(settings, database)
             found = await marketing.preview(expression, sample)
             return {
                 "expression": found.expression,
@@ -107,12 +102,7 @@ def report(
         outbox = Outbox(database)
         try:
             await database.migrate()
-            marketing = MarketingService(
-                database,
-                ConsentService(database),
-                recommend_service(settings, database).profile,
-                marketing_config(settings),
-            )
+            marketing = _marketing(settings, database)
             campaigns = campaigns_of(settings, database, marketing, None, outbox=outbox)
             found = asdict(await campaigns.report(campaign_id))
             if not recipients:
@@ -200,4 +190,15 @@ def copy_eval(
             "missed": score.missed,
             "wrongly_rejected": score.wrongly_rejected,
         }
+    )
+
+
+def _marketing(settings: Settings, database: Database) -> MarketingService:
+    """The marketing service as the hub builds it, on the command's own database."""
+    return MarketingService(
+        database,
+        ConsentService(database),
+        recommend_service(settings, database).profile,
+        marketing_config(settings),
+        outside_audience=anonymous_webchat(database),
     )
