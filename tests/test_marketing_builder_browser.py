@@ -261,19 +261,36 @@ def test_the_builder_refuses_what_cannot_be_sent_and_stores_nothing(
     expect(page.locator("#mk-error")).to_contain_text("salary")
     for table in ("marketing_campaigns", "marketing_experiments"):
         assert query_hub_db(hub.var_dir, f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0
-    # Fixed, the same form creates a Thompson-sampling campaign scheduled for later.
     page.fill("#b-segment", "channel == 'email'")
     page.select_option("#b-kind", "triggered")
     page.fill("#b-start", "2031-01-02T10:00")
     page.fill("#b-end", "2031-01-09T10:00")
+    page.fill("#b-waves", "3")
+    page.fill("#b-wave-every", "48")
+    page.locator("#b-create").click()  # waves are for one-off campaigns
+    expect(page.locator("#mk-error")).to_contain_text("only a one-off campaign is sent in waves")
+    assert query_hub_db(hub.var_dir, "SELECT count(*) AS n FROM marketing_campaigns")[0]["n"] == 0
+    # Fixed, the same form creates a Thompson-sampling campaign in three waves, two days
+    # apart, scheduled for later.
+    page.select_option("#b-kind", "once")
     page.locator("#b-create").click()
     expect(page.locator("#b-result")).to_contain_text("broken")
     [row] = query_hub_db(
         hub.var_dir,
-        "SELECT c.kind, c.status, e.policy FROM marketing_campaigns c "
-        "JOIN marketing_experiments e ON e.id = c.experiment_id",
+        "SELECT c.kind, c.status, c.waves, c.wave_every_s, c.waves_taken, e.policy "
+        "FROM marketing_campaigns c JOIN marketing_experiments e ON e.id = c.experiment_id",
     )
-    assert dict(row) == {"kind": "triggered", "status": "scheduled", "policy": "thompson"}
+    assert dict(row) == {
+        "kind": "once",
+        "status": "scheduled",
+        "waves": 3,
+        "wave_every_s": 48 * 3600,
+        "waves_taken": 0,
+        "policy": "thompson",
+    }
+    expect(page.locator("#camp-rows tr").first.locator("td").nth(2)).to_have_text(
+        "已排期 · 分批 0/3"
+    )
     page.context.close()
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 from bot.insights import ChurnScore, ChurnScores
@@ -33,11 +37,12 @@ from bot.marketing import (
     MarketingService,
     Product,
     SmtpConfig,
+    wave_share,
 )
 from bot.orders import FIXTURES, OrderService
 from bot.privacy import ConsentService
 from bot.recommend import CATALOGUE, RecommendService
-from bot.storage import Database
+from bot.storage import Base, Database, upgrade
 from tests.smtp_server import Mailbox, body_of, smtp_server
 
 NOW = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai, 23:00 in New York
@@ -226,6 +231,18 @@ async def test_the_edited_copy_in_the_customers_language_is_sent(shop: Shop) -> 
         ({"kind": "weekly"}, "kind must be one of once, triggered"),
         ({"ends_at": NOW - timedelta(hours=1)}, "ends_at must come after starts_at"),
         ({"starts_at": datetime(2026, 12, 2)}, "must carry a time zone"),
+        ({"waves": 0}, "waves must be 1 to 30, not 0"),
+        ({"waves": 31}, "waves must be 1 to 30, not 31"),
+        (
+            {"waves": 2, "kind": "triggered", "wave_every": timedelta(hours=2)},
+            "only a one-off campaign is sent in waves",
+        ),
+        ({"waves": 2}, "wave_every_hours must be at least 1 when waves > 1"),
+        (
+            {"waves": 3, "wave_every": timedelta(hours=12)},
+            "the last of 3 waves, 12:00:00 apart, would start at 2026-12-03T04:00:00+00:00, "
+            "not before ends_at",
+        ),
     ],
 )
 async def test_bad_campaigns_are_refused_and_nothing_is_stored(
@@ -569,3 +586,124 @@ async def test_a_churn_triggered_campaign_follows_the_churn_models_scores(shop: 
     shop.clock[0] = NOW + timedelta(hours=1)
     assert (await campaigns.run_due()).outcomes == {"sent": 1}
     assert [m["To"] for m in shop.mailbox.messages] == ["ann@example.com"]
+
+
+async def test_a_thompson_campaign_in_waves_shifts_later_waves_to_the_converting_arm(
+    shop: Shop,
+) -> None:
+    """Four waves a day apart: the first is split evenly; every recipient of arm "b" buys and
+    nobody of arm "a" does, so the bandit sends the later waves almost all to "b"."""
+    variant = await approved(shop)
+    experiment = await shop.marketing.create_experiment(
+        "waves", ["control", "a", "b"], policy="thompson", control_share=0.1, seed=5
+    )
+    customers = [f"w{i:03d}" for i in range(120)]
+    for customer in customers:
+        await email_contact(shop, customer)
+    every = timedelta(days=1)
+    created = await shop.campaigns.create(
+        CampaignDraft(
+            "spring-waves",
+            "true",
+            {"a": [variant], "b": [variant]},
+            experiment_id=experiment.id,
+            ends_at=NOW + timedelta(days=5),
+            waves=4,
+            wave_every=every,
+        )
+    )
+    assert (created.waves, created.waves_taken, created.next_wave_at) == (4, 0, NOW)
+    arms_by_wave: list[Counter[str]] = []
+    seen: set[str] = set()
+    for wave in range(4):
+        shop.clock[0] = NOW + wave * every
+        await shop.campaigns.run_due()
+        campaign = (await shop.campaigns.campaigns())[0]
+        report = await shop.campaigns.report(campaign.id)
+        new = [r for r in report.recipients if r.customer_id not in seen]
+        seen.update(r.customer_id for r in new)
+        arms_by_wave.append(Counter(r.arm for r in new))
+        # Exactly this wave's share of the segment joined, each customer once.
+        assert {r.customer_id for r in new} == {
+            c for c in customers if wave_share(campaign.id, c, 4) == wave
+        }
+        assert campaign.waves_taken == wave + 1
+        assert campaign.status == ("done" if wave == 3 else "running")
+        for r in new:
+            if r.arm == "b":
+                order = f"order-{r.customer_id}"
+                assert await shop.campaigns.attribute_order(r.customer_id, order, 99.0)
+        # Nothing more is taken before the next wave is due.
+        assert (await shop.campaigns.run_due()).recipients_added == 0
+    assert sorted(seen) == customers
+    first, later = arms_by_wave[0], sum(arms_by_wave[1:], Counter())
+    assert first["a"] >= 5
+    assert first["b"] >= 5
+    assert later["b"] >= 0.9 * (later["a"] + later["b"])
+
+
+async def test_a_late_joiner_is_reached_by_a_later_wave_and_nobody_twice(shop: Shop) -> None:
+    variant = await approved(shop)
+    for customer in ("ann", "bob", "cat", "dan"):
+        await email_contact(shop, customer)
+    await shop.campaigns.create(
+        CampaignDraft(
+            "two-waves",
+            "true",
+            {"main": [variant]},
+            ends_at=NOW + timedelta(days=3),
+            waves=2,
+            wave_every=timedelta(days=1),
+        )
+    )
+    first = (await shop.campaigns.run_due()).recipients_added
+    await email_contact(shop, "eve")  # joins the segment between the waves
+    shop.clock[0] = NOW + timedelta(days=1)
+    second = (await shop.campaigns.run_due()).recipients_added
+    assert first + second == 5
+    assert sorted(m["To"] for m in shop.mailbox.messages) == [
+        f"{c}@example.com" for c in ("ann", "bob", "cat", "dan", "eve")
+    ]
+    shop.clock[0] = NOW + timedelta(days=2)
+    assert (await shop.campaigns.run_due()).recipients_added == 0
+    assert (await shop.campaigns.campaigns())[0].status == "done"
+
+
+def test_wave_shares_are_stable_and_even() -> None:
+    shares = Counter(wave_share(7, f"customer-{i}", 4) for i in range(4000))
+    assert set(shares) == {0, 1, 2, 3}
+    assert all(900 <= n <= 1100 for n in shares.values())
+    assert wave_share(7, "customer-1", 4) == wave_share(7, "customer-1", 4)
+    assert [wave_share(c, "x", 1) for c in range(5)] == [0] * 5
+
+
+def test_migration_0902_gives_earlier_campaigns_their_one_wave(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/hub.db"
+    upgrade(url, "0901")
+    with sqlite3.connect(tmp_path / "hub.db") as db:
+        for n, status in enumerate(("done", "running", "scheduled", "taking"), start=1):
+            db.execute(
+                "INSERT INTO marketing_campaigns (id, name, segment, content, kind, starts_at, "
+                f"ends_at, status, created_at) VALUES ({n}, 'c{n}', 'true', '{{}}', 'once', "
+                f"'2026-12-01 00:00:00', '2026-12-02 00:00:00', '{status}', "
+                "'2026-12-01 00:00:00')"
+            )
+    upgrade(url)
+    with sqlite3.connect(tmp_path / "hub.db") as db:
+        rows = db.execute(
+            "SELECT status, waves, wave_every_s, waves_taken, next_wave_at IS NOT NULL "
+            "FROM marketing_campaigns ORDER BY id"
+        ).fetchall()
+    assert rows == [
+        ("done", 1, 0, 1, 0),
+        ("running", 1, 0, 1, 0),
+        ("scheduled", 1, 0, 0, 1),
+        ("taking", 1, 0, 0, 1),
+    ]
+    database = Database(url)
+    try:
+        with database.engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        assert [d for d in differences if "marketing" in str(d)] == []
+    finally:
+        database.dispose()

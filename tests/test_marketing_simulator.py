@@ -23,6 +23,7 @@ from bot.marketing import (
     allocate,
     simulate_allocation,
     simulate_campaign,
+    simulate_waves,
 )
 from bot.marketing._simulator import FIXED_BIDS, run_auctions
 
@@ -56,6 +57,13 @@ def test_thompson_reaches_the_oracle_where_a_fixed_split_does_not() -> None:
     # With identical variants there is nothing to lose: no regret for anyone.
     same = simulate_campaign(CampaignSetup(rates=(0.05, 0.05), days=3), seeds=2)
     assert same.regret["bandit"][-1] == pytest.approx(0.0)
+
+
+def test_a_one_off_campaign_in_waves_gains_on_a_single_wave() -> None:
+    figures = simulate_waves(audience=8000, waves=(1, 4), seeds=5)
+    single = figures["1_waves"]["share_of_oracle"]
+    assert single == pytest.approx((0.05 + 0.065) / 2 / 0.065, rel=0.02)  # an even split
+    assert figures["4_waves"]["share_of_oracle"] > single + 0.04
 
 
 @settings(max_examples=15, deadline=None)

@@ -31,6 +31,7 @@ from bot.marketing import (
     simulate_allocation,
     simulate_bidding,
     simulate_campaign,
+    simulate_waves,
 )
 from bot.outbox import Outbox
 from bot.privacy import ConsentService
@@ -140,7 +141,8 @@ def simulate(
     bid_seeds: Annotated[int, typer.Option(help="Runs of the bidding simulation (1-20).")] = 3,
 ) -> None:
     """Run the synthetic simulator: a 30-day campaign (Thompson sampling vs a fixed 50/50 split
-    vs the oracle, with a regret PNG), the budget allocator and the bidding agent."""
+    vs the oracle, with a regret PNG), a one-off campaign in 1, 4 and 10 waves, the budget
+    allocator and the bidding agent."""
     if not 1 <= seeds <= 200 or not 1 <= bid_seeds <= 20:
         _fail("seeds must be 1 to 200 and bid-seeds 1 to 20")
     started = time.perf_counter()
@@ -153,6 +155,11 @@ def simulate(
             "share_of_oracle": campaign.share_of_oracle,
             "final_regret": {k: v[-1] for k, v in campaign.regret.items()},
             "regret_png": str(figure),
+            "seeds": seeds,
+        },
+        "one_off_in_waves": {
+            "what": "20,000 recipients, variants 5 % vs 6.5 %, Thompson split per wave",
+            **simulate_waves(seeds=seeds),
             "seeds": seeds,
         },
         "allocation": {**simulate_allocation(seeds=seeds), "seeds": seeds},

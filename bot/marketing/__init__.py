@@ -8,6 +8,8 @@ from bot.marketing._campaigns import (
     HOLD_OUT,
     KINDS,
     MAIN_ARM,
+    MAX_DAYS,
+    MAX_WAVES,
     RECIPIENT_STATUSES,
     REPLY_WINDOWS,
     ArmFigures,
@@ -24,6 +26,7 @@ from bot.marketing._campaigns import (
     Picks,
     RecipientResult,
     RunReport,
+    wave_share,
 )
 from bot.marketing._copy import (
     CLAIMS,
@@ -94,6 +97,7 @@ from bot.marketing._simulator import (
     simulate_allocation,
     simulate_bidding,
     simulate_campaign,
+    simulate_waves,
 )
 from bot.marketing._stats import (
     POLICIES,
@@ -115,6 +119,8 @@ __all__ = [
     "KINDS",
     "LENGTH_LIMITS",
     "MAIN_ARM",
+    "MAX_DAYS",
+    "MAX_WAVES",
     "OPT_OUT_CONFIRMATION",
     "OPT_OUT_WORDS",
     "PICKS",
@@ -182,6 +188,7 @@ __all__ = [
     "Results",
     "Review",
     "RunReport",
+    "wave_share",
     "Segment",
     "SegmentNotFound",
     "SendPace",
@@ -200,5 +207,6 @@ __all__ = [
     "simulate_allocation",
     "simulate_bidding",
     "simulate_campaign",
+    "simulate_waves",
     "template_variants",
 ]

@@ -16,6 +16,7 @@ died mid-send is closed as failed, never sent twice.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -87,6 +88,7 @@ REPLY_WINDOWS: dict[str, timedelta] = {"wechat": timedelta(hours=48)}
 LastInbound = Callable[[str, str], Awaitable[datetime | None]]
 MAX_URL = 2000
 MAX_DAYS = 90
+MAX_WAVES = 30
 ERROR_CHARS = 300
 REPORT_ROWS = 500
 RATE_LIMITED = "rate_limited"  # a run's outcome: a recipient the channel's rate held back
@@ -142,6 +144,11 @@ class CampaignDraft:
     kind: CampaignKind = "once"
     starts_at: datetime | None = None  # None: now
     ends_at: datetime | None = None  # None: a day after the start
+    # A one-off campaign may take its audience in waves (a stable share of the segment each,
+    # ``wave_every`` apart): a Thompson experiment then shifts the later waves to the arms the
+    # earlier waves' conversions favour. The gap should cover the time customers take to buy.
+    waves: int = 1
+    wave_every: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -168,6 +175,10 @@ class Campaign:
     starts_at: datetime
     ends_at: datetime
     status: str
+    waves: int = 1
+    wave_every: timedelta = timedelta(0)
+    waves_taken: int = 0
+    next_wave_at: datetime | None = None  # None: every wave taken
 
 
 @dataclass(frozen=True)
@@ -394,6 +405,10 @@ class Campaigns:
             ends_at=ends,
             status="scheduled",
             created_at=now,
+            waves=draft.waves,
+            wave_every_s=int(draft.wave_every.total_seconds()),
+            waves_taken=0,
+            next_wave_at=starts,
         )
 
         def add(session: Session) -> Campaign:
@@ -594,10 +609,11 @@ class Campaigns:
         now = self._clock()
         added = 0
         for campaign in await self._due_campaigns(now):
-            if await self._take_turn(campaign, now):
-                added += await self._add_audience(campaign, now)
-                # Only now may it be sent and closed: its audience is all there.
-                await self._set_status(campaign.id, "running")
+            wave = await self._take_turn(campaign, now)
+            if wave is not None:
+                added += await self._add_audience(campaign, now, wave)
+                # Only now may it be sent and closed: its audience (of this wave) is there.
+                await self._wave_taken(campaign, wave)
         await self._close_abandoned_claims(now)
         await self.follow_deliveries()
         outcomes: Counter[str] = Counter()
@@ -633,21 +649,27 @@ class Campaigns:
         )
         return await self._db.session(lambda s: [_campaign(r) for r in s.scalars(query)])
 
-    async def _take_turn(self, campaign: Campaign, now: datetime) -> bool:
-        """Whether this worker reads the campaign's audience now: a triggered campaign's on
-        every run, a one-off campaign's once, by the worker whose UPDATE moves it to "taking"
-        (again after the lease, if that worker died before it was done)."""
+    async def _take_turn(self, campaign: Campaign, now: datetime) -> int | None:
+        """The wave of the audience this worker reads now, if any: a triggered campaign's
+        whole segment on every run (wave 0); a one-off campaign's next wave once it is due, by
+        the worker whose UPDATE moves it to "taking" (again after the lease, if that worker
+        died before it was done)."""
         if campaign.kind == "triggered":
             await self._set_status(campaign.id, "running")
-            return True
+            return 0
+        wave = campaign.waves_taken
+        if wave >= campaign.waves:
+            return None
 
         def claim(session: Session) -> bool:
             moved = session.execute(
                 update(CampaignRow)
                 .where(
                     CampaignRow.id == campaign.id,
+                    CampaignRow.waves_taken == wave,
+                    CampaignRow.next_wave_at <= now,
                     or_(
-                        CampaignRow.status == "scheduled",
+                        CampaignRow.status.in_(["scheduled", "running"]),
                         and_(CampaignRow.status == "taking", CampaignRow.claimed_until <= now),
                     ),
                 )
@@ -655,7 +677,25 @@ class Campaigns:
             )
             return bool(moved.rowcount == 1)  # type: ignore[attr-defined]
 
-        return await self._db.session(claim)
+        return wave if await self._db.session(claim) else None
+
+    async def _wave_taken(self, campaign: Campaign, wave: int) -> None:
+        """The campaign runs with the wave's audience added; a one-off campaign's next wave is
+        due ``wave_every`` after this one's time (none after the last)."""
+        if campaign.kind == "triggered":
+            await self._set_status(campaign.id, "running")
+            return
+        taken = wave + 1
+        following = (
+            campaign.starts_at + taken * campaign.wave_every if taken < campaign.waves else None
+        )
+        await self._db.session(
+            lambda s: s.execute(
+                update(CampaignRow)
+                .where(CampaignRow.id == campaign.id, CampaignRow.waves_taken == wave)
+                .values(status="running", waves_taken=taken, next_wave_at=following)
+            )
+        )
 
     async def _set_status(self, campaign_id: int, status: str) -> None:
         await self._db.session(
@@ -664,8 +704,16 @@ class Campaigns:
             )
         )
 
-    async def _add_audience(self, campaign: Campaign, now: datetime) -> int:
-        members = await self._marketing.members(campaign.segment)
+    async def _add_audience(self, campaign: Campaign, now: datetime, wave: int = 0) -> int:
+        """Add the segment's members not yet in the campaign; of a one-off campaign in waves,
+        those whose share (a stable hash of campaign and customer) is this wave's or an
+        earlier one's: the last wave takes everyone left, late joiners of the segment too."""
+        members = [
+            m
+            for m in await self._marketing.members(campaign.segment)
+            if campaign.kind == "triggered"
+            or wave_share(campaign.id, m.customer_id, campaign.waves) <= wave
+        ]
         known = await self._db.session(
             lambda s: {
                 (customer, channel)
@@ -955,10 +1003,16 @@ class Campaigns:
                 update(CampaignRow)
                 .where(
                     CampaignRow.status == "running",
-                    or_(CampaignRow.kind == "once", CampaignRow.ends_at <= now),
+                    or_(
+                        and_(
+                            CampaignRow.kind == "once",
+                            CampaignRow.waves_taken >= CampaignRow.waves,
+                        ),
+                        CampaignRow.ends_at <= now,
+                    ),
                     CampaignRow.id.not_in(busy),
                 )
-                .values(status="done")
+                .values(status="done", next_wave_at=None)
             )
             session.execute(
                 update(CampaignRow)
@@ -1173,7 +1227,35 @@ def _draft_problems(draft: CampaignDraft, starts: datetime, ends: datetime) -> l
         problems.append(f"ends_at must come after starts_at, at most {MAX_DAYS} days later")
     if draft.url is not None:
         problems += _url_problems(draft.url)
-    return problems
+    return problems + _wave_problems(draft, starts, ends)
+
+
+def _wave_problems(draft: CampaignDraft, starts: datetime, ends: datetime) -> list[str]:
+    if not 1 <= draft.waves <= MAX_WAVES:
+        return [f"waves must be 1 to {MAX_WAVES}, not {draft.waves}"]
+    if draft.waves == 1:
+        return []
+    if draft.kind != "once":
+        return [
+            "only a one-off campaign is sent in waves (a triggered one reaches members as "
+            "they join)"
+        ]
+    if draft.wave_every < timedelta(hours=1):
+        return ["wave_every_hours must be at least 1 when waves > 1"]
+    last = starts + (draft.waves - 1) * draft.wave_every
+    if starts.tzinfo is not None and ends.tzinfo is not None and last >= ends:
+        return [
+            f"the last of {draft.waves} waves, {draft.wave_every} apart, would start at "
+            f"{last.isoformat()}, not before ends_at ({ends.isoformat()})"
+        ]
+    return []
+
+
+def wave_share(campaign_id: int, customer_id: str, waves: int) -> int:
+    """The wave (0 to ``waves`` - 1) a customer belongs to in a campaign: a stable hash, so
+    every worker and every run agrees, and the shares are random with respect to the arms."""
+    digest = hashlib.sha256(f"{campaign_id}:{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % waves
 
 
 def _url_problems(url: str) -> list[str]:
@@ -1216,4 +1298,8 @@ def _campaign(row: CampaignRow) -> Campaign:
         row.starts_at,
         row.ends_at,
         row.status,
+        row.waves,
+        timedelta(seconds=row.wave_every_s),
+        row.waves_taken,
+        row.next_wave_at,
     )

@@ -79,6 +79,27 @@ def simulate_campaign(setup: CampaignSetup | None = None, seeds: int = 50) -> Ca
     )
 
 
+def simulate_waves(
+    audience: int = 20000,
+    waves: tuple[int, ...] = (1, 4, 10),
+    rates: tuple[float, ...] = (0.05, 0.065),
+    seeds: int = 50,
+) -> dict[str, dict[str, float]]:
+    """A one-off campaign of ``audience`` recipients sent in N waves (``Campaigns``' waves):
+    each wave split by Thompson sampling on the conversions of the earlier ones. One wave is a
+    fixed even split; more waves let the bandit shift the rest of the audience to the winner."""
+    figures = {}
+    for n in waves:
+        result = simulate_campaign(
+            CampaignSetup(rates=rates, per_day=audience // n, days=n), seeds=seeds
+        )
+        figures[f"{n}_waves"] = {
+            "conversions": result.conversions["bandit"],
+            "share_of_oracle": result.share_of_oracle["bandit"],
+        }
+    return figures
+
+
 # ---- 2. the budget allocator ------------------------------------------------------------------
 
 

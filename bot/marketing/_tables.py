@@ -137,9 +137,16 @@ class CampaignRow(Base):
     kind: Mapped[str] = mapped_column(String(16))  # "once" | "triggered"
     starts_at: Mapped[datetime] = mapped_column()
     ends_at: Mapped[datetime] = mapped_column()
-    # "scheduled" -> "taking" (one worker reads the audience) -> "running" -> "done"
+    # "scheduled" -> "taking" (one worker reads the audience) -> "running" -> "done"; a
+    # one-off campaign in waves goes back to "taking" for each later wave.
     status: Mapped[str] = mapped_column(String(16))
     claimed_until: Mapped[datetime | None] = mapped_column(default=None)  # of "taking"
+    # A one-off campaign's audience is taken in ``waves`` shares, ``wave_every_s`` apart, so a
+    # Thompson experiment learns from the earlier waves' conversions before the later ones.
+    waves: Mapped[int] = mapped_column(default=1, server_default="1")
+    wave_every_s: Mapped[int] = mapped_column(default=0, server_default="0")
+    waves_taken: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_wave_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -20,6 +20,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from bot.marketing import (
     CLAIMS,
     LENGTH_LIMITS,
+    MAX_DAYS,
+    MAX_WAVES,
     ArmResult,
     Campaign,
     CampaignDraft,
@@ -392,6 +394,14 @@ class CampaignIn(_In):
     kind: Literal["once", "triggered"] = "once"
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
+    waves: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_WAVES,
+        description="A one-off campaign's audience in this many shares, sent wave_every_hours "
+        "apart: a Thompson experiment learns from each wave's conversions before the next.",
+    )
+    wave_every_hours: float = Field(default=0, ge=0, le=MAX_DAYS * 24)
 
 
 class CampaignOut(BaseModel):
@@ -407,6 +417,10 @@ class CampaignOut(BaseModel):
     starts_at: datetime
     ends_at: datetime
     status: str
+    waves: int
+    wave_every_hours: float
+    waves_taken: int
+    next_wave_at: datetime | None
 
     @classmethod
     def of(cls, c: Campaign) -> CampaignOut:
@@ -421,6 +435,10 @@ class CampaignOut(BaseModel):
             starts_at=c.starts_at,
             ends_at=c.ends_at,
             status=c.status,
+            waves=c.waves,
+            wave_every_hours=c.wave_every.total_seconds() / 3600,
+            waves_taken=c.waves_taken,
+            next_wave_at=c.next_wave_at,
         )
 
 
@@ -655,6 +673,8 @@ def _campaign_routes(router: APIRouter, campaigns: Campaigns) -> None:
             request.kind,
             request.starts_at,
             request.ends_at,
+            request.waves,
+            timedelta(hours=request.wave_every_hours),
         )
         if request.experiment is not None:
             plan = ExperimentPlan(

@@ -27,7 +27,8 @@
       "triggeredUntil": "触发式（持续到结束时间）", "startsAt": "开始", "endsAt": "结束",
       "stepExperiment": "4. 实验", "experiment": "实验", "noExperiment": "无",
       "abn": "A/B/n（固定分流）", "bandit": "Thompson 多臂老虎机", "holdOut": "对照组 %",
-      "horizon": "每组样本量", "create": "创建活动", "unused": "不使用",
+      "horizon": "每组样本量", "waves": "分批（单次活动）", "waveEvery": "每批间隔（小时）",
+      "waveOf": "分批 {taken}/{waves}", "create": "创建活动", "unused": "不使用",
       "created": "已创建活动“{name}”（编号 {id}）", "results": "活动效果", "campaign": "活动",
       "recipients": "收件人", "rate": "转化率（95% 区间）", "uplift": "相对对照组提升（区间）",
       "heldOutArm": "{name}（对照组，不发送）", "summary": "状态：{status}；收入 {revenue}",
@@ -64,7 +65,8 @@
       "triggeredUntil": "Triggered (until the end)", "startsAt": "Starts", "endsAt": "Ends",
       "stepExperiment": "4. Experiment", "experiment": "Experiment", "noExperiment": "None",
       "abn": "A/B/n (fixed split)", "bandit": "Thompson bandit", "holdOut": "Hold-out %",
-      "horizon": "Recipients per arm", "create": "Create campaign", "unused": "not used",
+      "horizon": "Recipients per arm", "waves": "Waves (one-off)", "waveEvery": "Hours between waves",
+      "waveOf": "waves {taken}/{waves}", "create": "Create campaign", "unused": "not used",
       "created": "Campaign \u201c{name}\u201d created (id {id})", "results": "Campaign results",
       "campaign": "Campaign", "recipients": "Recipients", "rate": "Conversion rate (95% interval)",
       "uplift": "Uplift over hold-out (interval)", "heldOutArm": "{name} (hold-out, sent nothing)",
@@ -175,7 +177,8 @@
     rows("camp-rows", state.campaigns, (c) => {
       const r = state.reports[c.id];
       const n = (status) => (r && r.statuses[status]) || 0;
-      const row = [el("td", c.name), el("td", d(c.kind)), el("td", d(c.status)),
+      const waves = c.waves > 1 ? ` · ${fill(d("waveOf"), { taken: c.waves_taken, waves: c.waves })}` : "";
+      const row = [el("td", c.name), el("td", d(c.kind)), el("td", d(c.status) + waves),
         el("td", n("sent")), el("td", n("skipped")), el("td", n("failed")), el("td", n("held_out")),
         el("td", r ? `${r.clicks} (${r.unique_clicks})` : "–"), el("td", r ? r.conversions : "–"),
         el("td", r ? r.revenue.toFixed(2) : "–")];
@@ -252,7 +255,9 @@
       variants: policy === "none" ? { main: Object.values(arms)[0] } : arms,
       url: $("b-url").value.trim() || null, kind: $("b-kind").value,
       starts_at: instant($("b-start").value), ends_at: instant($("b-end").value),
+      waves: Number($("b-waves").value) || 1,
     };
+    if (body.waves > 1) body.wave_every_hours = Number($("b-wave-every").value);
     if (policy !== "none") {
       body.experiment = { policy, hold_out_share: Number($("b-holdout").value) / 100,
         horizon: Number($("b-horizon").value) };
