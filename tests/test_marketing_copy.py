@@ -57,6 +57,20 @@ BRIEF = CopyBrief(("EL-005",), discounts=(20.0,), claims=("free_shipping",), cha
             "en",
             ["banned", "claim", "discount", "price"],
         ),
+        # Found on the blind dev split: "85折" is 15 % off, not 5折; a ranking-free 第一.
+        ("索尼降噪耳机85折。", "zh", ["discount"]),
+        ("索尼降噪耳机8.0折，第一次买也放心。", "zh", []),
+        ("索尼降噪耳机行业第一。", "zh", ["banned"]),
+        (
+            "Sony headphones: just 4 pairs in black left at ¥1839.2, shipping's on us.",
+            "en",
+            ["claim"],
+        ),
+        ("Sony headphones at 80% of the usual price.", "en", []),
+        ("Sony headphones, a fifth off, and members knock off another 10%.", "en", ["discount"]),
+        ("Sony headphones: we'll fix it at no charge for two years.", "en", ["claim"]),
+        ("Sony headphones, 8折, 月销过万。", "zh", ["claim"]),
+        ("Sony headphones, unbeatable noise cancelling. Best wishes!", "en", ["banned"]),
     ],
 )
 def test_the_checker_finds_what_the_brief_does_not_back(
@@ -110,6 +124,18 @@ def test_the_checker_meets_its_goals_on_the_synthetic_set(checker: CopyChecker, 
     assert score.with_errors >= 40
     assert score.catch_rate >= 0.95, score.missed
     assert score.false_rejection_rate <= 0.05, score.wrongly_rejected
+
+
+def test_the_blind_splits_are_scored_as_the_readme_says(checker: CopyChecker) -> None:
+    """The hand-written blind set (BLIND.md): dev, read while adding phrasings, is all caught;
+    test, never tuned on, gives the README's figures (the goal of 95 % is not met there)."""
+    dev = score_checker(checker, "blind_dev")
+    assert (dev.variants, dev.caught, dev.with_errors, dev.false_rejections) == (135, 71, 71, 0)
+    test = score_checker(checker, "blind_test")
+    assert (test.variants, test.with_errors, test.clean) == (134, 70, 64)
+    assert (test.caught, test.false_rejections) == (51, 2)
+    with pytest.raises(InvalidMarketingRequest, match="split must be one of dev, test"):
+        score_checker(checker, "train")
 
 
 @pytest.mark.parametrize("language", ["zh", "en"])

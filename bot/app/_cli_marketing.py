@@ -21,6 +21,7 @@ from bot.app._container import marketing_config, recommend_service
 from bot.app._marketing import anonymous_webchat, campaigns_of
 from bot.app._settings import Settings
 from bot.marketing import (
+    BudgetPlanner,
     CopyChecker,
     MarketingError,
     MarketingService,
@@ -118,6 +119,43 @@ def report(
         _fail(str(exc))
 
 
+@marketing_app.command()
+def budget(
+    amount: Annotated[float, typer.Argument(help="The budget, in the shop's currency.")],
+    cost: Annotated[
+        list[str], typer.Option(help="channel=cost per message, e.g. sms=0.3 (repeatable).")
+    ],
+    segment: Annotated[
+        list[str] | None, typer.Option(help="A saved segment (repeatable; none: all).")
+    ] = None,
+) -> None:
+    """Plan a budget across saved segments and channels from the campaigns' own results (as
+    POST /api/marketing/budget/plan): each cell's conversion rate learnt from earlier sends,
+    the sends that buy the most expected conversions, an even split's beside them."""
+    costs: dict[str, float] = {}
+    for pair in cost:
+        channel, _, value = pair.partition("=")
+        try:
+            costs[channel.strip()] = float(value)
+        except ValueError:
+            _fail(f"--cost takes channel=cost per message, e.g. sms=0.3, not {pair!r}")
+    settings = cli_settings()
+
+    async def run() -> dict[str, Any]:
+        database = Database(settings.hub_database_url)
+        try:
+            await database.migrate()
+            planner = BudgetPlanner(database, _marketing(settings, database))
+            return asdict(await planner.plan(amount, costs, segment or []))
+        finally:
+            database.dispose()
+
+    try:
+        _echo(asyncio.run(run()))
+    except MarketingError as exc:
+        _fail(str(exc))
+
+
 @marketing_app.command("sample-size")
 def sample_size_command(
     baseline: Annotated[float, typer.Argument(help="The control's conversion rate, e.g. 0.05.")],
@@ -173,9 +211,15 @@ def simulate(
 
 @marketing_app.command("copy-eval")
 def copy_eval(
-    split: Annotated[str, typer.Option(help="dev (to tune) or test (to report, once).")] = "test",
+    split: Annotated[
+        str,
+        typer.Option(
+            help="dev or blind_dev (to tune), test or blind_test (to report); blind_* were "
+            "written by hand by someone who had not read the checker."
+        ),
+    ] = "test",
 ) -> None:
-    """Score the copy checker on the shipped synthetic set: planted errors caught, clean
+    """Score the copy checker on a shipped synthetic split: planted errors caught, clean
     variants wrongly rejected."""
     items, _problems = load_catalogue(CATALOGUE)
     checker = CopyChecker({i.id: Product(i.id, i.name_zh, i.name_en, i.price) for i in items})
@@ -185,7 +229,8 @@ def copy_eval(
         _fail(str(exc))
     _echo(
         {
-            "data": "synthetic (bot/marketing/copy_eval/README.md)",
+            "data": "synthetic (bot/marketing/copy_eval/"
+            + ("BLIND.md)" if split.startswith("blind") else "README.md)"),
             "split": split,
             "variants": score.variants,
             "with_planted_errors": score.with_errors,

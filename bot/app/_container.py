@@ -49,6 +49,7 @@ from bot.insights import (
     gaps_report,
 )
 from bot.marketing import (
+    BudgetPlanner,
     Campaigns,
     ContactPolicy,
     CopyDesk,
@@ -133,6 +134,8 @@ class HubServices:
     # App identities linked by a verified phone (one customer across apps).
     identities: IdentityService | None = None
     links: CustomerLinks | None = None
+    # The budget planner on the campaigns' own results (``/api/marketing/budget/plan``).
+    budget: BudgetPlanner | None = None
 
     async def knowledge_gaps(self, days: int, limit: int) -> dict[str, Any]:
         """The questions the knowledge base could not answer lately (insights module)."""
@@ -574,6 +577,7 @@ def build_hub_services(settings: Settings) -> HubServices:
         corrections=corrections,
         identities=identities,
         links=CustomerLinks(identities, PhoneHasher(phone_key(settings)), recommendations),
+        budget=BudgetPlanner(database, marketing),
     )
 
 

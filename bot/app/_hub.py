@@ -220,6 +220,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hub.copy_desk,
             _marketing_vouch(settings.api_key, hub.agents),
             hub.campaigns,
+            hub.budget,
         ),
         dependencies=key_or_session,
     )

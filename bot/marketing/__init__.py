@@ -4,6 +4,7 @@ caps), opt-outs, A/B/n experiments (fixed split or Thompson sampling) with their
 campaigns sent through couriers at each channel's pace, with their deliveries followed, tracked
 links and orders attributed to them."""
 
+from bot.marketing._budget import BudgetPlan, BudgetPlanner, CellPlan
 from bot.marketing._campaigns import (
     HOLD_OUT,
     KINDS,
@@ -137,6 +138,8 @@ __all__ = [
     "ArmResult",
     "AuctionSetup",
     "BidAgent",
+    "BudgetPlan",
+    "BudgetPlanner",
     "Campaign",
     "CampaignDraft",
     "CampaignKind",
@@ -147,6 +150,7 @@ __all__ = [
     "CampaignSetup",
     "Campaigns",
     "CatalogueLookup",
+    "CellPlan",
     "CheckerScore",
     "ChurnLookup",
     "Contact",
@@ -188,7 +192,6 @@ __all__ = [
     "Results",
     "Review",
     "RunReport",
-    "wave_share",
     "Segment",
     "SegmentNotFound",
     "SendPace",
@@ -209,4 +212,5 @@ __all__ = [
     "simulate_campaign",
     "simulate_waves",
     "template_variants",
+    "wave_share",
 ]

@@ -37,30 +37,68 @@ LENGTH_LIMITS: dict[str, dict[str, int]] = {
 PICKS = "{picks}"
 PICKS_RESERVE: dict[str, int] = {"zh": 24, "en": 60}
 
-# Claims a variant may make only when the brief lists them.
+# Claims a variant may make only when the brief lists them. The first phrasings came from the
+# generated dev split; those marked "blind dev" from reading the misses on the hand-written
+# blind_dev split (BLIND.md), in general forms rather than the rows' exact words.
 CLAIMS: dict[str, str] = {
     "free_shipping": r"包邮|免运费|免邮|运费我们出|free (?:shipping|delivery)|ships free"
-    r"|shipping is on us",
+    r"|shipping is on us"
+    # blind dev: the shop pays the carriage, in other words
+    r"|ships? (?:for )?free|(?:postage|shipping|delivery) (?:is|'s) (?:on us|free|covered)"
+    r"|we(?:'ll)? (?:cover|pay for|pick up) (?:the )?(?:delivery|shipping|postage)"
+    r"|(?:won't|don't|will not|do not) charge (?:you )?(?:for )?(?:delivery|shipping)"
+    r"|运费.{0,6}(?:我们|商家|本店|店铺)(?:来)?(?:付|出|承担|包)|送货上门不收费|不收运费",
     "limited_time": r"限时|仅限今[天日]|今日特惠|今晚截止|倒计时|limited[- ]time|today only"
-    r"|ends (?:tonight|soon|today)",
-    "gift": r"赠品|送.{0,4}礼|买一送一|free gift|buy one,? get one|bogo",
+    r"|ends (?:tonight|soon|today)"
+    # blind dev: a deadline or a price that will not last
+    r"|this (?:weekend|week|month) only|only (?:this|until|till) |(?:offer|sale|deal|price)s? "
+    r"(?:ends?|goes back up|expires?)|back (?:up )?to full price|while (?:supplies|stocks?) last"
+    r"|截止|仅限本?周|活动结束|恢复原价|过期不候|最后一天|仅此[一]?[天周]"
+    r"|(?:月底|月末|周末|今晚|明天|本周|这周)(?:之)?前|才有这个价|过了.{0,6}就(?:没|恢复|涨)",
+    "gift": r"赠品|送.{0,4}礼|买一送一|free gift|buy one,? get one|bogo"
+    # blind dev: "comes with a free ...", "下单即送"
+    r"|(?:comes|come) with a free|(?:a |an )?free .{0,20}with (?:every|each|your) "
+    r"|[即就加附赠]送(?!货|达|出)|[附加另]赠",
     "free_returns": r"[七7]天无理由|无理由退[货换]|free returns|no-questions-asked returns"
-    r"|7-day returns",
-    "genuine": r"正品|官方授权|genuine|authentic|officially licensed",
-    "warranty": r"保修|质保|warranty",
-    "low_stock": r"仅剩|库存告急|最后\s*\d+\s*件|only \d+ left|almost sold out|selling fast",
-    "bestseller": r"销量冠军|爆款|热销|best[- ]?sell(?:er|ing)|top[- ]selling",
+    r"|7-day returns"
+    # blind dev
+    r"|return (?:it|them) (?:for free|within \d+ days)|money[- ]back|不喜欢.{0,6}退|包退",
+    "genuine": r"正品|官方授权|genuine|authentic|officially licensed"
+    # blind dev: authenticity said otherwise
+    r"|anti-counterfeit|the real thing|原装|行货|假一赔|防伪",
+    "warranty": r"保修|质保|warranty"
+    # blind dev: a repair promise without the word
+    r"|(?:repair|fix|replace)\w*\b.{0,40}(?:at no (?:cost|charge)|free of charge|for free)"
+    r"|(?:包修|包换|免费维修|坏了.{0,6}[修换])",
+    "low_stock": r"仅剩|库存告急|最后\s*\d+\s*件|only \d+ left|almost sold out|selling fast"
+    # blind dev: scarcity
+    r"|going fast|(?:when|once) (?:they're|they are) gone|selling out|just \d+ .{0,15}left"
+    r"|手慢无|售完即止|卖完即止|数量有限|所剩无几|即将售罄",
+    "bestseller": r"销量冠军|爆款|热销|best[- ]?sell(?:er|ing)|top[- ]selling"
+    # blind dev: popularity
+    r"|月销|销量.{0,4}[万千]|家家都有|人手一|everyone(?:'s| is) (?:buying|getting)|sold \d[\d,]* "
+    r"|flying off the shelves",
 }
 
-# Absolute words China's advertising law forbids, and health or results promises.
+# Absolute words China's advertising law forbids (art. 9: 国家级、最高级、最佳 and the like), and
+# health or results promises. Lookalikes that rank nothing stay legal: 第一次, 第一口, 第一时间,
+# 最近, 最多, 最后 (a count or a time), "best wishes", "first order".
 BANNED = (
-    r"最低价|最便宜|最好|最佳|第一|国家级|全网最低|绝对|万能|根治|包治|100%|百分百"
+    r"最低价|最便宜|最好|最佳|第一(?!次|口|步|眼|时间|单|件|天|批|波|个|位)|国家级|全网最低|绝对|万能"
+    r"|根治|包治|100%|百分百"
     r"|lowest price|cheapest|best in the world|number one|#1|no\.\s?1\b|guaranteed results"
     r"|risk[- ]free|miracle|cures?\b"
+    # blind dev: more absolutes and result promises
+    r"|唯一|顶尖|顶级|天花板|极品|独一无二|史无前例|立竿见影|保证.{0,8}(?:白|瘦|效果|见效)"
+    r"|\bthe (?:very )?best\b(?! wishes)|\bfinest\b|unrival+ed|unbeatable|unmatched"
+    r"|nothing (?:else )?(?:even )?comes close|second to none"
 )
 
 # Counted things after "only"/"仅" ("only 3 left", "仅剩 2 件") are not prices.
-_COUNTED = r"(?![\d.,]*\s*(?:left|items?|pieces?|units?|件|个|台|天|days?|hours?|小时))"
+_COUNTED = (
+    r"(?![\d.,]*\s*(?:left|items?|pieces?|units?|pairs?|sets?|boxes|box|bottles?|colou?rs?"
+    r"|件|个|台|天|双|套|瓶|盒|支|条|份|days?|hours?|小时))"
+)
 _MONEY = re.compile(
     r"(?:[¥￥$]|rmb|cny)\s*(\d+(?:,\d{3})*(?:\.\d+)?)"
     r"|(?:仅需|只要|只需|低至|到手价?|only|just)\s*(\d+(?:,\d{3})*(?:\.\d+)?)"
@@ -70,10 +108,22 @@ _MONEY = re.compile(
     re.IGNORECASE,
 )
 _PERCENT_OFF = re.compile(
-    r"(\d+(?:\.\d+)?)\s*%\s*(?:off|discount)|(?:save|off|立减|减|优惠)\s*(\d+(?:\.\d+)?)\s*%",
+    r"(\d+(?:\.\d+)?)\s*%\s*(?:off|discount)|(?:save|off|立减|减|优惠)\s*(\d+(?:\.\d+)?)\s*%"
+    # blind dev: "knock off another 10%", "take an extra 15%"
+    r"|(?:knock|take)s?\s+(?:off\s+)?(?:another|an extra|a further)\s+(\d+(?:\.\d+)?)\s*%",
     re.IGNORECASE,
 )
-_ZHE = re.compile(r"(\d(?:\.\d)?)\s*折")
+# blind dev: the share of the price paid ("70% of the usual price") and fractions off.
+_SHARE_PAID = re.compile(
+    r"(\d+(?:\.\d+)?)\s*%\s*of\s+(?:the\s+)?(?:usual|regular|original|normal|full)\s+price",
+    re.IGNORECASE,
+)
+_FRACTION_OFF = re.compile(
+    r"\b(?:a|one)[- ](half|third|quarter|fifth|tenth)\s+off\b", re.IGNORECASE
+)
+_FRACTIONS = {"half": 50.0, "third": 100 / 3, "quarter": 25.0, "fifth": 20.0, "tenth": 10.0}
+# "8折" and "8.5折" are tenths of the price, "85折" hundredths (15 % off).
+_ZHE = re.compile(r"(?<![\d.])(\d{1,2}(?:\.\d)?)\s*折")
 _HALF = re.compile(r"半价|half[- ]price", re.IGNORECASE)
 
 
@@ -167,14 +217,20 @@ class CopyChecker:
     def _discounts(text: str, brief: CopyBrief) -> list[Problem]:
         stated: list[tuple[float, str]] = []
         for m in _PERCENT_OFF.finditer(text):
-            stated.append((float(m.group(1) or m.group(2)), m.group(0)))
+            stated.append((float(m.group(1) or m.group(2) or m.group(3)), m.group(0)))
+        for m in _SHARE_PAID.finditer(text):
+            stated.append((round(100 - float(m.group(1)), 6), m.group(0)))
+        for m in _FRACTION_OFF.finditer(text):
+            stated.append((_FRACTIONS[m.group(1).lower()], m.group(0)))
         for m in _ZHE.finditer(text):
-            stated.append((round(100 - 10 * float(m.group(1)), 6), m.group(0)))
+            tenths = float(m.group(1))
+            paid = tenths if "." not in m.group(1) and tenths >= 10 else 10 * tenths
+            stated.append((round(100 - paid, 6), m.group(0)))
         stated += [(50.0, m.group(0)) for m in _HALF.finditer(text)]
         return [
             Problem("discount", f"discount {words!r} ({off:g}% off) is not in the brief")
             for off, words in stated
-            if not any(abs(off - allowed) < 1e-6 for allowed in brief.discounts)
+            if not any(abs(off - allowed) < 0.01 for allowed in brief.discounts)
         ]
 
     def _prices(self, text: str, brief: CopyBrief) -> list[Problem]:
@@ -265,10 +321,16 @@ class CheckerScore:
         return self.false_rejections / self.clean if self.clean else 0.0
 
 
+# The shipped splits: ``dev``/``test`` generated from the checker author's frames (README.md),
+# ``blind_dev``/``blind_test`` written by hand by someone who had not read the checker
+# (BLIND.md). Dev splits to tune, test splits to report.
+COPY_EVAL_SPLITS = ("dev", "test", "blind_dev", "blind_test")
+
+
 def score_checker(checker: CopyChecker, split: str) -> CheckerScore:
-    """The checker on ``copy_eval/<split>.jsonl`` (``dev`` to tune, ``test`` to report)."""
-    if split not in ("dev", "test"):
-        raise InvalidMarketingRequest("split must be 'dev' or 'test'")
+    """The checker on ``copy_eval/<split>.jsonl`` (a dev split to tune, a test one to report)."""
+    if split not in COPY_EVAL_SPLITS:
+        raise InvalidMarketingRequest(f"split must be one of {', '.join(COPY_EVAL_SPLITS)}")
     rows = [
         json.loads(line)
         for line in (COPY_EVAL_DIR / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()

@@ -165,7 +165,7 @@ def simulate_allocation(
         means = (1 + pilot) / (2 + setup.pilot)  # Beta(1, 1) posterior means
         plans = {
             "posterior_lp": allocate(means, capacity, cost, setup.budget),
-            "uniform": _uniform(capacity, cost, setup.budget),
+            "uniform": even_split(capacity, cost, setup.budget),
             "oracle": allocate(rates, capacity, cost, setup.budget),
         }
         for name, sends in plans.items():
@@ -181,7 +181,7 @@ def simulate_allocation(
     }
 
 
-def _uniform(capacity: np.ndarray, cost: np.ndarray, budget: float) -> np.ndarray:
+def even_split(capacity: np.ndarray, cost: np.ndarray, budget: float) -> np.ndarray:
     """An equal share of the budget per cell (capped by the cell's audience)."""
     per_cell = budget / capacity.size
     costs = np.broadcast_to(cost, capacity.shape)

@@ -23,6 +23,8 @@ from bot.marketing import (
     MAX_DAYS,
     MAX_WAVES,
     ArmResult,
+    BudgetPlan,
+    BudgetPlanner,
     Campaign,
     CampaignDraft,
     CampaignReport,
@@ -36,6 +38,7 @@ from bot.marketing import (
     MarketingService,
     Results,
     Variant,
+    delivery_known_zh,
 )
 
 logger = logging.getLogger(__name__)
@@ -497,6 +500,9 @@ class CampaignReportOut(BaseModel):
         description="Per channel, what it reports after taking a message: most say nothing "
         'beyond "accepted by the channel".'
     )
+    delivery_known_zh: dict[str, str] = Field(
+        description="delivery_known in Chinese (what the console in Chinese shows)."
+    )
     deferred: int = Field(description="Recipients the channel's send rate held back at least once.")
     deferrals: int = Field(description="How often it did.")
 
@@ -514,6 +520,7 @@ class CampaignReportOut(BaseModel):
             arms=[ArmFiguresOut(**vars(a)) for a in r.arms],
             delivery=r.delivery,
             delivery_known=r.delivery_known,
+            delivery_known_zh=delivery_known_zh(r.delivery_known),
             deferred=r.deferred,
             deferrals=r.deferrals,
         )
@@ -531,11 +538,14 @@ def build_marketing_router(
     copy_desk: CopyDesk,
     vouch: Callable[[Request], Awaitable[None]],
     campaigns: Campaigns | None = None,
+    budget: BudgetPlanner | None = None,
 ) -> APIRouter:
     """``/api/marketing/*``; ``vouch`` checks the shop's API key (or refuses when none is set)."""
     router = APIRouter(prefix="/api/marketing", tags=["marketing"], dependencies=[Depends(vouch)])
     if campaigns is not None:
         _campaign_routes(router, campaigns)
+    if budget is not None:
+        _budget_routes(router, budget)
 
     @router.put("/contacts", response_model=ContactIn)
     async def put_contact(contact: ContactIn) -> ContactIn:
@@ -704,6 +714,64 @@ def _campaign_routes(router: APIRouter, campaigns: Campaigns) -> None:
         send rate wait for the job (``rate_limited`` in the outcomes)."""
         report = await campaigns.run_due(wait=False)
         return RunOut(recipients_added=report.recipients_added, outcomes=report.outcomes)
+
+
+class BudgetIn(_In):
+    """A budget to plan across saved segments and channels."""
+
+    budget: float = Field(gt=0, le=1e9, description="What may be spent, in the shop's currency.")
+    cost: dict[Channel, Annotated[float, Field(gt=0, le=1e4)]] = Field(
+        min_length=1, max_length=20, description="Cost per message on each channel to plan for."
+    )
+    segments: list[Name] = Field(
+        default_factory=list, max_length=50, description="Saved segments; none: all of them."
+    )
+
+
+class CellOut(BaseModel):
+    """One segment on one channel: its learnt conversion rate and its planned sends."""
+
+    segment: str
+    channel: str
+    cost: float
+    reachable: int
+    sent: int = Field(description="Messages earlier campaigns sent this segment on the channel.")
+    conversions: int
+    rate: float = Field(description="Posterior mean of the conversion rate.")
+    interval: tuple[float, float] = Field(description="90 % credible interval of the rate.")
+    sends: int
+    spend: float
+    expected_conversions: float
+
+
+class BudgetPlanOut(BaseModel):
+    """The plan (an LP on posterior means) and an even split's expected conversions."""
+
+    budget: float
+    spend: float
+    expected_conversions: float
+    even_split_conversions: float
+    prior_rate: float
+    cells: list[CellOut]
+
+    @classmethod
+    def of(cls, plan: BudgetPlan) -> BudgetPlanOut:
+        return cls(
+            budget=plan.budget,
+            spend=plan.spend,
+            expected_conversions=plan.expected_conversions,
+            even_split_conversions=plan.even_split_conversions,
+            prior_rate=plan.prior_rate,
+            cells=[CellOut(**vars(c)) for c in plan.cells],
+        )
+
+
+def _budget_routes(router: APIRouter, budget: BudgetPlanner) -> None:
+    @router.post("/budget/plan")
+    async def plan_budget(request: BudgetIn) -> BudgetPlanOut:
+        """How many messages to send each saved segment on each channel so the budget buys the
+        most expected conversions, learnt from the campaigns sent to those segments before."""
+        return BudgetPlanOut.of(await budget.plan(request.budget, request.cost, request.segments))
 
 
 Token = Annotated[str, Path(min_length=1, max_length=200)]
