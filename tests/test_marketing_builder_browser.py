@@ -197,7 +197,10 @@ def test_a_campaign_built_in_the_form_is_sent_and_its_results_shown(
     [link] = [w for w in body_of(mail).split() if "/m/c/" in w]
     token = link.rsplit("/m/c/", 1)[1]
     followed = page.context.request.get(f"{hub.url}/m/c/{token}", max_redirects=0)
-    assert (followed.status, followed.headers["location"]) == (302, SHOP)
+    assert (followed.status, followed.headers["location"]) == (
+        302,
+        f"{SHOP}?campaign_click={token}",
+    )
 
     async def order(services: Any) -> Any:
         return await services.campaigns.attribute_order(customer, "YX-SUMMER-1", 299.0)

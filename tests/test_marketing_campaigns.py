@@ -279,8 +279,9 @@ async def test_a_tracked_link_counts_clicks_and_leads_only_to_the_campaigns_url(
     shop: Shop,
 ) -> None:
     token = (await sent_link(shop)).rsplit("/", 1)[1]
+    # The shop's page, with the link's token for its checkout (its own query kept).
     for _ in range(3):
-        assert await shop.campaigns.click(token) == SHOP
+        assert await shop.campaigns.click(token) == f"{SHOP}&campaign_click={token}"
     [campaign] = await shop.campaigns.campaigns()
     report = await shop.campaigns.report(campaign.id)
     assert (report.clicks, report.unique_clicks) == (3, 1)
@@ -707,3 +708,33 @@ def test_migration_0902_gives_earlier_campaigns_their_one_wave(tmp_path: Path) -
         assert [d for d in differences if "marketing" in str(d)] == []
     finally:
         database.dispose()
+
+
+async def test_a_click_reported_by_the_checkout_credits_the_buyers_order_to_the_message(
+    shop: Shop,
+) -> None:
+    """The recipient's id is not the buyer's (an app id against the shop's customer id): the
+    checkout's campaign_click names the message; the buyer's export shows the link, erasing
+    them leaves no trace of them on it."""
+    token = (await sent_link(shop, "app-4242")).rsplit("/", 1)[1]
+    landing = await shop.campaigns.click(token)
+    assert landing.endswith(f"campaign_click={token}")
+    assert await shop.campaigns.attribute_order("shop-77", "YX-1", 50.0) is None
+    with pytest.raises(LinkNotFound, match="this link is not valid"):
+        await shop.campaigns.note_buyer(token[:-2] + "zz", "shop-77")
+    [campaign] = await shop.campaigns.campaigns()
+    assert await shop.campaigns.note_buyer(token, "shop-77") == campaign.id
+    assert await shop.campaigns.attribute_order("shop-77", "YX-2", 80.0) == campaign.id
+    assert await shop.campaigns.attribute_order("shop-77", "YX-2", 80.0) is None  # replayed
+    report = await shop.campaigns.report(campaign.id)
+    assert (report.conversions, report.revenue) == (1, 80.0)
+    exported = await shop.marketing.export_customer("shop-77")
+    assert exported["campaign_links_bought_by"] == [{"campaign": campaign.id, "channel": "email"}]
+    erased = await shop.marketing.erase_customer("shop-77")
+    assert (erased["campaign_links_bought_by"], erased["campaign_conversions"]) == (1, 1)
+    assert (await shop.marketing.export_customer("shop-77"))["campaign_links_bought_by"] == []
+    # The recipient's own row stays (it is the app customer's), and credits the buyer no more.
+    assert await shop.campaigns.attribute_order("shop-77", "YX-3", 80.0) is None
+    assert [r.customer_id for r in (await shop.campaigns.report(campaign.id)).recipients] == [
+        "app-4242"
+    ]

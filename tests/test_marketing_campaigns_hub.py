@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,6 +20,7 @@ from bot.app._container import HubServices
 from bot.marketing import OPT_OUT_CONFIRMATION, privacy_key
 from bot.orders import OrderService
 from tests.app_standin import AppStandIn, drain
+from tests.conftest import query_hub_db
 from tests.smtp_server import Mailbox, body_of, smtp_server
 
 KEY = "m" * 32
@@ -172,7 +174,10 @@ def test_send_click_order_conversion_through_the_hub(
     path = link.split("://", 1)[1].split("/", 1)[1]
     for _ in range(2):
         followed = client.get(f"/{path}", follow_redirects=False)
-        assert (followed.status_code, followed.headers["location"]) == (302, SHOP)
+        assert (followed.status_code, followed.headers["location"]) == (
+            302,
+            f"{SHOP}?campaign_click={path.rsplit('/', 1)[1]}",
+        )
     forged = client.get(f"/{path[:-2]}xx", follow_redirects=False)
     assert forged.status_code == 404
     assert "this link is not valid" in forged.json()["detail"]
@@ -228,6 +233,51 @@ def test_send_click_order_conversion_through_the_hub(
     # The purchase is also the customer's recommendation event (the marketing triggers see it).
     events = client.portal.call(hub.recommendations.events_of, "customer-001")
     assert [(e.item_id, e.kind) for e in events] == [("EL-005", "purchase")]
+
+    # Telegram: the customer follows the link from the chat; the shop's site keeps the
+    # campaign_click the redirect added, and the checkout reports it with the order of the
+    # shop's own customer id (customer-006 to the shop, a chat id to Telegram): credited to
+    # the Telegram message. A forged click stores the order all the same, credited to nothing.
+    [telegram_link] = [w for t in telegram_texts for w in t.split() if "/m/c/" in w]
+    telegram_path = telegram_link.split("://", 1)[1].split("/", 1)[1]
+    landed = client.get(f"/{telegram_path}", follow_redirects=False)
+    assert landed.status_code == 302
+    click = parse_qs(urlsplit(landed.headers["location"]).query)["campaign_click"][0]
+    forged = client.post(
+        "/api/orders/placed",
+        json={**order, "customer_id": "customer-007", "campaign_click": click[:-3] + "xyz"},
+        headers=AUTH,
+    )
+    assert (forged.status_code, forged.json()["campaign_click"]) == (201, "unknown")
+    refused = client.post(
+        "/api/orders/placed",
+        json={**order, "customer_id": "guessed-999", "campaign_click": click},
+        headers=AUTH,
+    )
+    assert refused.status_code == 422
+    bought = client.post(
+        "/api/orders/placed",
+        json={**order, "customer_id": "customer-006", "campaign_click": click},
+        headers=AUTH,
+    )
+    assert (bought.status_code, bought.json()["campaign_click"]) == (201, "noted")
+    for listener in client.app.state.order_listeners:  # type: ignore[attr-defined]
+        client.portal.call(listener.drain)
+    report = api(client, "GET", f"/campaigns/{campaign['id']}")
+    assert (report["clicks"], report["unique_clicks"]) == (3, 2)
+    assert report["conversions"] == 2
+    credited = {r["customer_id"]: r for r in report["recipients"]}
+    assert credited[str(CHAT)]["clicks"] == 1
+    rows = query_hub_db(
+        tmp_path,
+        "SELECT r.customer_id, r.channel, c.customer_id AS buyer FROM "
+        "marketing_campaign_conversions c JOIN marketing_recipients r ON r.id = c.recipient_id "
+        "ORDER BY c.id",
+    )
+    assert [tuple(r) for r in rows] == [
+        ("customer-001", "rest", "customer-001"),
+        (str(CHAT), "telegram", "customer-006"),
+    ]
 
 
 def test_the_copy_names_each_recipients_own_picks(client: TestClient) -> None:

@@ -452,8 +452,10 @@ async def test_a_customer_is_exported_and_erased_from_every_marketing_table(
         "conversions": 1,
         "campaign_conversions": 0,
         "campaign_recipients": 0,
+        "campaign_links_bought_by": 0,
     }
     assert await marketing.export_customer("gone") == {
+        "campaign_links_bought_by": [],
         "campaign_messages": [],
         "contacts": [],
         "sends": [],

@@ -294,6 +294,7 @@ def test_erasure_leaves_only_the_audit_trail(
                 "conversions": 0,
                 "campaign_conversions": 0,
                 "campaign_recipients": 0,
+                "campaign_links_bought_by": 0,
             },
             "app_messages": {"messages": 0},
             "orders": {"kept": 0},

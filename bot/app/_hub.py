@@ -230,11 +230,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Orders the shop's own checkout reports: credited to the campaign that last reached the
     # customer, and purchase events for recommendations (and the marketing triggers).
     orders = order_service(settings)
-    app.state.order_listeners = (OrderEvents(hub.recommendations), CampaignOrders(hub.campaigns))
+    campaign_orders = CampaignOrders(hub.campaigns)
+    app.state.order_listeners = (OrderEvents(hub.recommendations), campaign_orders)
     for listener in app.state.order_listeners:
         orders.subscribe(listener)
     app.include_router(
-        rest.build_orders_router(orders, _closed_without_key(settings.api_key, "orders")),
+        rest.build_orders_router(
+            orders, _closed_without_key(settings.api_key, "orders"), campaign_orders
+        ),
         dependencies=key_only,
     )
     app.include_router(

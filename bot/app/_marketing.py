@@ -24,6 +24,7 @@ from bot.marketing import (
     EmailCourier,
     Exclusion,
     Handover,
+    LinkNotFound,
     LinkSigner,
     MarketingService,
     OutsideAudience,
@@ -289,6 +290,23 @@ class CampaignOrders:
     def __init__(self, campaigns: Campaigns) -> None:
         self._campaigns = campaigns
         self._pending: set[asyncio.Task[None]] = set()
+        # The checkout's ``campaign_click`` of an order about to be placed, by customer id:
+        # the order's attribution notes the buyer on that message first.
+        self._clicks: dict[str, str] = {}
+
+    def expect_click(self, customer_id: str, token: str) -> bool:
+        """The customer's next order came by the tracked link ``token``; False (and nothing
+        kept) when the token is no campaign link at all (forged or mistyped)."""
+        try:
+            self._campaigns.links.recipient(token)
+        except LinkNotFound:
+            return False
+        self._clicks[customer_id] = token
+        return True
+
+    def forget_click(self, customer_id: str) -> None:
+        """The order was refused: its click waits for no order."""
+        self._clicks.pop(customer_id, None)
 
     def __call__(self, change: OrderChange) -> None:
         if change.kind != "placed":
@@ -305,6 +323,12 @@ class CampaignOrders:
 
     async def _attribute(self, change: OrderChange) -> None:
         order = change.order
+        token = self._clicks.pop(order.customer_id, None)
+        if token is not None:
+            try:
+                await self._campaigns.note_buyer(token, order.customer_id)
+            except LinkNotFound:
+                logger.info("Order %s came by a link of no sent campaign message", order.id)
         try:
             credited = await self._campaigns.attribute_order(
                 order.customer_id, order.id, float(order.total)

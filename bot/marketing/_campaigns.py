@@ -25,12 +25,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.marketing._copy import PICKS
 from bot.marketing._delivery import (
@@ -94,6 +95,11 @@ REPORT_ROWS = 500
 RATE_LIMITED = "rate_limited"  # a run's outcome: a recipient the channel's rate held back
 FOLLOWED_AT_ONCE = 1000  # queued messages whose news one look-up asks for
 SHORTEST_PAUSE_S = 0.05  # a run waiting for a channel's next free place waits at least this
+# The query parameter a tracked link adds to the campaign's URL: the link's own signed token,
+# which the shop's site keeps and its checkout reports with the order (``note_buyer``), so the
+# order is credited to the message even when the buyer's shop id is not the recipient's id (a
+# messaging-app customer). It names a recipient row, nothing personal.
+CLICK_PARAM = "campaign_click"
 
 
 @dataclass(frozen=True)
@@ -1043,7 +1049,8 @@ class Campaigns:
         return await self._marketing.opt_out(*found)
 
     async def click(self, token: str) -> str:
-        """Record a click on a tracked link; the campaign's own URL to redirect to."""
+        """Record a click on a tracked link; the campaign's own URL to redirect to, with the
+        link's token as ``campaign_click`` for the shop's checkout (``note_buyer``)."""
         recipient_id = self.links.recipient(token)
         now = self._clock()
 
@@ -1068,7 +1075,28 @@ class Campaigns:
         url = await self._db.session(record)
         if url is None:
             raise LinkNotFound("this link belongs to no message that was sent")
-        return url
+        return with_click(url, token)
+
+    async def note_buyer(self, token: str, customer_id: str) -> int:
+        """The checkout's report that the shop's customer ``customer_id`` came by the tracked
+        link ``token`` (its ``campaign_click``): their orders are credited to that message as
+        if they were its recipient's. The campaign's id; LinkNotFound for a token of no sent
+        message."""
+        recipient_id = self.links.recipient(token)
+        if not 1 <= len(customer_id) <= 128:
+            raise InvalidMarketingRequest("customer_id must be 1 to 128 characters")
+
+        def note(session: Session) -> int | None:
+            row = session.get(RecipientRow, recipient_id)
+            if row is None or row.status != SENT:
+                return None
+            row.buyer_id = customer_id
+            return row.campaign_id
+
+        campaign_id = await self._db.session(note)
+        if campaign_id is None:
+            raise LinkNotFound("this link belongs to no message that was sent")
+        return campaign_id
 
     async def attribute_order(
         self, customer_id: str, order_id: str, revenue: float, at: datetime | None = None
@@ -1085,7 +1113,7 @@ class Campaigns:
             raise InvalidMarketingRequest("revenue must be a number from 0 to 1e9")
         since = moment - timedelta(hours=self._marketing.config.attribution_hours)
 
-        def credit(session: Session) -> tuple[int | None, list[int]]:
+        def credit(session: Session) -> tuple[int | None, list[tuple[int, str]]]:
             touches = session.execute(
                 select(
                     RecipientRow.id,
@@ -1093,7 +1121,7 @@ class Campaigns:
                     RecipientRow.sent_at,
                     RecipientRow.last_click_at,
                 ).where(
-                    RecipientRow.customer_id == customer_id,
+                    _reached(customer_id),
                     RecipientRow.status == SENT,
                     or_(
                         and_(RecipientRow.sent_at >= since, RecipientRow.sent_at <= moment),
@@ -1113,20 +1141,23 @@ class Campaigns:
                 ),
                 default=None,
             )
-            experiments = list(
-                session.scalars(
-                    select(CampaignRow.experiment_id)
+            # The experiments the customer is in, under the id they were assigned by (a
+            # messaging-app recipient's app id when the checkout named the buyer).
+            experiments = [
+                (int(row.experiment_id), str(row.customer_id))
+                for row in session.execute(
+                    select(CampaignRow.experiment_id, RecipientRow.customer_id)
                     .join(RecipientRow, RecipientRow.campaign_id == CampaignRow.id)
                     .where(
-                        RecipientRow.customer_id == customer_id,
+                        _reached(customer_id),
                         RecipientRow.status.in_([SENT, HELD_OUT]),
                         CampaignRow.experiment_id.is_not(None),
                     )
                     .distinct()
                 )
-            )
+            ]
             if best is None:
-                return None, [e for e in experiments if e is not None]
+                return None, experiments
             try:
                 with session.begin_nested():
                     session.add(
@@ -1141,14 +1172,27 @@ class Campaigns:
                     )
             except IntegrityError:
                 return None, []  # the order was credited before: a replayed event
-            return int(best.campaign_id), [e for e in experiments if e is not None]
+            return int(best.campaign_id), experiments
 
         campaign_id, experiments = await self._db.session(credit)
-        for experiment_id in experiments:
+        for experiment_id, assigned in experiments:
             await self._marketing.record_conversion(
-                experiment_id, customer_id, order_id, revenue, moment
+                experiment_id, assigned, order_id, revenue, moment
             )
         return campaign_id
+
+
+def _reached(customer_id: str) -> ColumnElement[bool]:
+    """Campaign rows of the customer: as the recipient, or as the buyer the checkout named."""
+    return or_(RecipientRow.customer_id == customer_id, RecipientRow.buyer_id == customer_id)
+
+
+def with_click(url: str, token: str) -> str:
+    """``url`` with ``campaign_click=<token>`` added to its query (kept otherwise)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != CLICK_PARAM]
+    query.append((CLICK_PARAM, token))
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _deliveries(rows: Sequence[RecipientRow], arm: str | None = None) -> dict[str, int]:

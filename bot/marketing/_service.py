@@ -428,7 +428,16 @@ class MarketingService:
             received = session.execute(
                 select(RecipientRow).where(_whose(RecipientRow, customer_id))
             ).scalars()
+            # Messages of another identity's (an app id's) whose link the customer bought by.
+            bought_by = session.execute(
+                select(RecipientRow.campaign_id, RecipientRow.channel).where(
+                    RecipientRow.buyer_id == customer_id
+                )
+            ).all()
             return {
+                "campaign_links_bought_by": [
+                    {"campaign": campaign, "channel": channel} for campaign, channel in bought_by
+                ],
                 "campaign_messages": [
                     {
                         "campaign": r.campaign_id,
@@ -482,6 +491,13 @@ class MarketingService:
             ):
                 result = session.execute(delete(table).where(_whose(table, customer_id)))
                 counts[name] = int(getattr(result, "rowcount", 0) or 0)
+            # Another identity's message the customer bought by keeps no trace of them.
+            result = session.execute(
+                update(RecipientRow)
+                .where(RecipientRow.buyer_id == customer_id)
+                .values(buyer_id=None)
+            )
+            counts["campaign_links_bought_by"] = int(getattr(result, "rowcount", 0) or 0)
             return counts
 
         return await self._db.session(erase)

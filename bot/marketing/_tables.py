@@ -159,6 +159,7 @@ class RecipientRow(Base):
         Index("ix_marketing_recipients_due", "status", "next_attempt_at"),
         Index("ix_marketing_recipients_customer", "customer_id"),
         Index("ix_marketing_recipients_delivery", "delivery", "delivery_key"),
+        Index("ix_marketing_recipients_buyer", "buyer_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -184,6 +185,10 @@ class RecipientRow(Base):
     send_id: Mapped[int | None] = mapped_column(default=None)
     # How often the channel's send rate held the recipient back when its turn came.
     deferrals: Mapped[int] = mapped_column(Integer, default=0)
+    # The shop's own id of the customer who clicked this message's link and then bought: the
+    # checkout reports the link's ``campaign_click`` with the order, so a messaging-app
+    # recipient (an app id) is credited for an order under the shop's customer id.
+    buyer_id: Mapped[str | None] = mapped_column(String(128), default=None)
 
 
 class CampaignConversionRow(Base):
