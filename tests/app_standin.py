@@ -50,6 +50,12 @@ class AppStandIn:
     lookups: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (token, request)
     # Rasa's answers to given messages (text -> replies), as its REST channel sends them.
     rasa_script: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # DingTalk's one-to-one sends by their processQueryKey (-> the user), those the user read
+    # (-> readTimestamp in ms), the read-status questions asked, and how many to answer 503.
+    dingtalk_keys: dict[str, str] = field(default_factory=dict)
+    dingtalk_read: dict[str, int] = field(default_factory=dict)
+    read_questions: list[dict[str, str]] = field(default_factory=list)
+    fail_reads: int = 0
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _rng: random.Random = field(default_factory=lambda: random.Random(7))
 
@@ -258,8 +264,36 @@ class AppStandIn:
             self._record(lambda: None)
             return web.json_response({"invalidStaffIdList": users, "processQueryKey": "q"})
         entry = {"path": request.path, **body, "msgParam": json.loads(body["msgParam"])}
-        self._record(lambda: self.sent.append(Sent(token, entry)))
-        return web.json_response({"processQueryKey": "q"})
+        key = f"pqk+{len(self.sent) + 1}/="  # DingTalk's keys are base64: the URL must encode
+
+        def keep() -> None:
+            self.sent.append(Sent(token, entry))
+            if users:
+                self.dingtalk_keys[key] = users[0]
+
+        self._record(keep)
+        return web.json_response({"processQueryKey": key})
+
+    async def dingtalk_read_status(self, request: web.Request) -> web.Response:
+        """``GET /v1.0/robot/oToMessages/readStatus``: the one-to-one message's ``sendStatus``
+        and ``messageReadInfoList``, as DingTalk documents them."""
+        token = request.headers.get("x-acs-dingtalk-access-token", "")
+        asked = dict(request.query)
+        self._record(lambda: self.read_questions.append(asked))
+        if self.fail_reads > 0:
+            self.fail_reads -= 1
+            return web.json_response({"code": "ServiceUnavailable"}, status=503)
+        if token in self.expired_tokens:
+            return web.json_response({"code": "InvalidAuthentication"}, status=401)
+        key = asked.get("processQueryKey", "")
+        user = self.dingtalk_keys.get(key)
+        if user is None or not asked.get("robotCode"):
+            error = {"code": "invalidParameter.processQueryKey", "message": "no such message"}
+            return web.json_response(error, status=400)
+        reader: dict[str, Any] = {"name": "李雷", "userId": user, "readStatus": "UNREAD"}
+        if key in self.dingtalk_read:
+            reader.update(readStatus="READ", readTimestamp=self.dingtalk_read[key])
+        return web.json_response({"sendStatus": "SUCCESS", "messageReadInfoList": [reader]})
 
     async def feishu_token(self, request: web.Request) -> web.Response:
         def issue() -> None:
@@ -286,7 +320,9 @@ class AppStandIn:
             )
         entry = {**body, "content": json.loads(body["content"])}
         self._record(lambda: self.sent.append(Sent(token, entry)))
-        return web.json_response({"code": 0, "msg": "success", "data": {}})
+        # Feishu answers the message it made, named by its message_id.
+        sent = {"message_id": f"om_sent_{len(self.sent)}", "chat_id": body.get("receive_id")}
+        return web.json_response({"code": 0, "msg": "success", "data": sent})
 
     async def feishu_user(self, request: web.Request) -> web.Response:
         """Feishu's contact API (``contact/v3/users/:user_id``): the user's verified mobile."""
@@ -392,6 +428,7 @@ def running(stand_in: AppStandIn, prefix: str = "/cgi-bin") -> Iterator[AppStand
     app.router.add_post("/v1.0/oauth2/accessToken", stand_in.dingtalk_token)
     app.router.add_post("/v1.0/robot/oToMessages/batchSend", stand_in.dingtalk_send)
     app.router.add_post("/v1.0/robot/groupMessages/send", stand_in.dingtalk_send)
+    app.router.add_get("/v1.0/robot/oToMessages/readStatus", stand_in.dingtalk_read_status)
     app.router.add_post("/topapi/v2/user/get", stand_in.dingtalk_user)
     app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", stand_in.feishu_token)
     app.router.add_post("/open-apis/im/v1/messages", stand_in.feishu_send)

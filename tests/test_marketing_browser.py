@@ -15,7 +15,13 @@ from playwright.sync_api import Browser, Page, expect
 
 from bot.app import Settings, create_asgi
 from bot.app._container import build_hub_services
-from bot.marketing import DELIVERY_KNOWN, CampaignDraft, Contact, CopyBrief
+from bot.marketing import (
+    DELIVERY_KNOWN,
+    DELIVERY_KNOWN_IN_CHINESE,
+    CampaignDraft,
+    Contact,
+    CopyBrief,
+)
 from bot.recommend import CATALOGUE
 from tests.browser import WAIT_MS, browser, playwright
 from tests.conftest import query_hub_db
@@ -124,17 +130,21 @@ def test_the_marketing_page(browser: Browser, hub_url: str, tmp_path: Path) -> N
     expect(cells.nth(2)).to_have_text("已完成")
     assert [cells.nth(i).inner_text() for i in range(3, 7)] == ["0", "1", "2", "0"]
     # Delivery per arm: nothing was handed over (every send failed before it), nobody was
-    # deferred; what the channel can report at all is said beside it.
+    # deferred; what the channel can report at all is said beside it, in the console's language.
     delivery = page.locator("#r-delivery tr").first.locator("td")
     expect(delivery.nth(0)).to_have_text("main")
     assert [delivery.nth(i).inner_text() for i in range(1, 7)] == ["0"] * 6
-    expect(page.locator("#r-known li")).to_have_text([f"rest：{DELIVERY_KNOWN['rest']}"])
+    rest_known = DELIVERY_KNOWN["rest"]
+    expect(page.locator("#r-known li")).to_have_text(
+        [f"rest：{DELIVERY_KNOWN_IN_CHINESE[rest_known]}"]
+    )
 
     # English, and nothing the customers wrote ran as script.
     page.locator(".lang-toggle").click()
     expect(page.locator("#camp-title")).to_have_text("Campaigns")
     expect(cells.nth(2)).to_have_text("done")
     expect(page.locator("h3[data-mk=deliveryTitle]")).to_have_text("Delivery")
+    expect(page.locator("#r-known li")).to_have_text([f"rest: {rest_known}"])
     assert page.evaluate("document.body.dataset.pwned") is None
     page.context.close()
 

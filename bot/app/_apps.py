@@ -1,5 +1,7 @@
 """Wiring of the messaging apps: each app whose settings are complete gets its API client, its
-connector (the shared contract) and its webhook routes; the others are not mounted at all."""
+connector (the shared contract) and its webhook routes; the others are not mounted at all.
+What the apps say of the messages after taking them reaches the campaigns: WeChat's template
+receipts, Feishu's read events, and DingTalk's read status, asked by a job."""
 
 from __future__ import annotations
 
@@ -13,9 +15,16 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, FastAPI
 
+from bot.app._app_settings import APP_SETTINGS
 from bot.app._container import HubServices
 from bot.app._jobs import Job
-from bot.app._marketing import TEMPLATE_RECEIPTS, WeChatTemplateCourier, template_receipts
+from bot.app._marketing import (
+    READ_QUERIED,
+    TEMPLATE_RECEIPTS,
+    AppReads,
+    WeChatTemplateCourier,
+    template_receipts,
+)
 from bot.app._scale import RedisTokens
 from bot.app._settings import Settings
 from bot.marketing import Campaigns
@@ -25,6 +34,9 @@ from channels.connector import AckFirst, AckFirstMiddleware, AppConnector
 logger = logging.getLogger(__name__)
 
 API_TIMEOUT_S = 10.0
+# How often the apps of READ_QUERIED are asked whether campaign messages were read: a read is
+# known within minutes, and a run asks at most READS_ASKED_AT_ONCE questions per app.
+READ_CHECK_EVERY_S = 120.0
 TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
@@ -49,6 +61,8 @@ class Apps:
     enabled: list[AppSetup] = field(default_factory=list)
     # Deliveries are handled once no webhook is being answered (channels/connector/_acks.py).
     acks: AckFirst = field(default_factory=AckFirst)
+    # The jobs asking the apps of READ_QUERIED what was read.
+    read_jobs: list[Job] = field(default_factory=list)
 
     async def deliver_due(self) -> dict[str, dict[str, int]]:
         """Send or retry every due outbox message of every app."""
@@ -64,7 +78,7 @@ class Apps:
         await self.http.aclose()
 
 
-def _required(settings: Settings, app: str, names: list[str]) -> bool:
+def _required(settings: Settings, app: str, names: tuple[str, ...]) -> bool:
     """Whether ``app`` is enabled: none of its settings given → off; some → a clear error."""
     given = [n for n in names if getattr(settings, n)]
     if not given:
@@ -94,7 +108,7 @@ def configured_apps(settings: Settings, http: httpx.AsyncClient) -> list[AppSpec
     """Every app whose settings are complete; raises ``IncompleteApp`` or ``ValueError``."""
     specs: list[AppSpec] = []
     window = settings.app_webhook_window_s
-    if _required(settings, "WeChat", ["wechat_app_id", "wechat_app_secret", "wechat_token"]):
+    if _required(settings, "WeChat", APP_SETTINGS["wechat"]):
         app_id = str(settings.wechat_app_id)
         token = _secret(settings.wechat_token)
         crypto = (
@@ -113,8 +127,7 @@ def configured_apps(settings: Settings, http: httpx.AsyncClient) -> list[AppSpec
                 partial(wechat.build_router, token=token, crypto=crypto, window_s=window),
             )
         )
-    wecom_settings = ["wecom_corp_id", "wecom_agent_id", "wecom_secret", "wecom_token"]
-    if _required(settings, "WeCom", [*wecom_settings, "wecom_aes_key"]):
+    if _required(settings, "WeCom", APP_SETTINGS["wecom"]):
         corp_id, agent_id = str(settings.wecom_corp_id), str(settings.wecom_agent_id)
         if not agent_id.isdigit():
             raise ValueError(f"BOT_WECOM_AGENT_ID must be the app's number, not {agent_id!r}")
@@ -132,7 +145,7 @@ def configured_apps(settings: Settings, http: httpx.AsyncClient) -> list[AppSpec
                 partial(wecom.build_router, crypto=crypto, agent_id=agent_id, window_s=window),
             )
         )
-    if _required(settings, "Telegram", ["telegram_bot_token", "telegram_secret_token"]):
+    if _required(settings, "Telegram", APP_SETTINGS["telegram"]):
         secret = _secret(settings.telegram_secret_token)
         if not TELEGRAM_SECRET.fullmatch(secret):
             raise ValueError(
@@ -150,7 +163,7 @@ def configured_apps(settings: Settings, http: httpx.AsyncClient) -> list[AppSpec
                 partial(telegram.build_router, secret_token=secret, bot_username=username),
             )
         )
-    if _required(settings, "Slack", ["slack_bot_token", "slack_signing_secret"]):
+    if _required(settings, "Slack", APP_SETTINGS["slack"]):
         verifier = slack.signature_verifier(_secret(settings.slack_signing_secret))
         specs.append(
             AppSpec(
@@ -160,8 +173,7 @@ def configured_apps(settings: Settings, http: httpx.AsyncClient) -> list[AppSpec
                 partial(slack.build_router, verifier=verifier),
             )
         )
-    feishu_settings = ["feishu_app_id", "feishu_app_secret", "feishu_verification_token"]
-    if _required(settings, "Feishu", [*feishu_settings, "feishu_encrypt_key"]):
+    if _required(settings, "Feishu", APP_SETTINGS["feishu"]):
         feishu_api = feishu.FeishuApi(
             settings.feishu_api_url,
             str(settings.feishu_app_id),
@@ -175,8 +187,7 @@ def configured_apps(settings: Settings, http: httpx.AsyncClient) -> list[AppSpec
             window_s=window,
         )
         specs.append(AppSpec("feishu", feishu.PATH, feishu_api, routes))
-    dingtalk_settings = ["dingtalk_app_key", "dingtalk_app_secret", "dingtalk_robot_code"]
-    if _required(settings, "DingTalk", dingtalk_settings):
+    if _required(settings, "DingTalk", APP_SETTINGS["dingtalk"]):
         app_secret = _secret(settings.dingtalk_app_secret)
         dingtalk_api = dingtalk.DingTalkApi(
             settings.dingtalk_api_url,
@@ -202,6 +213,7 @@ def mount_apps(app: FastAPI, hub: HubServices) -> Apps:
     apps = Apps(httpx.AsyncClient(timeout=API_TIMEOUT_S))
     shared = RedisTokens(hub.redis) if hub.redis is not None else None
     specs = configured_apps(hub.settings, apps.http)
+    reads = AppReads(hub.outbox, hub.campaigns)
     if specs:
         app.add_middleware(AckFirstMiddleware, gate=apps.acks, prefix="/channels/")
     for spec in specs:
@@ -222,6 +234,12 @@ def mount_apps(app: FastAPI, hub: HubServices) -> Apps:
         if spec.name == "wechat":
             # Template messages' delivery receipts reach the campaigns that sent them.
             routes = partial(routes, template_finished=template_receipts(hub.campaigns))
+        if spec.name == "feishu":
+            routes = partial(routes, messages_read=partial(reads.read, "feishu"))
+        within = READ_QUERIED.get(spec.name)
+        if within is not None:
+            ask = partial(reads.ask, spec.name, spec.api.read_at, within)
+            apps.read_jobs.append(Job(f"{spec.name}-read-status", READ_CHECK_EVERY_S, ask))
         app.include_router(routes(connector))
         # First in the route list: a request is matched against the routes in order, and on
         # this hub's ~90 routes reaching the last took about 1 ms of the event loop per
@@ -255,10 +273,12 @@ def webhook_url(settings: Settings, path: str) -> str:
 
 
 def app_jobs(settings: Settings, apps: Apps) -> list[Job]:
-    """The outbox's retries and the recovery of interrupted deliveries, when an app is on."""
+    """The outbox's retries and the recovery of interrupted deliveries, when an app is on, and
+    the read-status questions of the apps that answer them (DingTalk)."""
     if not apps.enabled:
         return []
     return [
         Job("outbox-deliver", settings.outbox_retry_s, apps.deliver_due),
         Job("outbox-resume-inbound", 30.0, apps.resume_unhandled),
+        *apps.read_jobs,
     ]

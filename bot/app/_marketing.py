@@ -1,15 +1,17 @@
 """Marketing campaigns wired to the hub: the couriers of each channel, the tracked links'
-secret, each channel's send rate, the news of queued messages (the messaging apps' outbox) and
-of WeChat's template messages, and the orders listener that attributes new orders to campaigns.
+secret, each channel's send rate, the news of queued messages (the messaging apps' outbox), of
+WeChat's template messages and of what customers read on Feishu and DingTalk, and the orders
+listener that attributes new orders to campaigns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
+from bot.app._app_settings import apps_off
 from bot.app._secrets import kept_secret
 from bot.app._settings import Settings
 from bot.conversations import ConversationService, anonymous_senders, identified_sender
@@ -34,11 +36,15 @@ from bot.marketing import (
     privacy_key,
     send_rates,
 )
+
+# Kept importable here, where the wiring follows the receipts it describes.
+from bot.marketing import TEMPLATE_RECEIPTS as TEMPLATE_RECEIPTS
 from bot.orders import OrderChange
 from bot.outbox import GAVE_UP, SENT, Outbox, SendFailed, Undeliverable
 from bot.privacy import ConsentService
 from bot.recommend import NotFitted, RecommendService
 from bot.storage import Database, utcnow
+from channels.dingtalk import READ_STATUS_HOURS
 from channels.webchat import CHANNEL as WEBCHAT
 from channels.wechat import WeChatApi
 
@@ -53,11 +59,15 @@ OUTBOX_KEY = "outbox"  # a queued campaign message's key: outbox:<channel>:<outb
 # unique key with the channel: channels/connector/_apps.py, ``AppConnector._on_event``).
 CONVERSATION_SOURCE = "message:{id}"
 TEMPLATE_KEY = "wechat-template"  # a WeChat template message's key: wechat-template:<msgid>
-# What the report says of WeChat's template messages once their receipts are routed here.
-TEMPLATE_RECEIPTS = (
-    "delivered or failed as WeChat reports each template message (TEMPLATESENDJOBFINISH); "
-    "no read receipt"
-)
+# The apps that tell whether a message was read only when asked, and for how long after the
+# send they answer: their campaign messages are asked about (``AppReads.ask``) until then.
+READ_QUERIED: dict[str, timedelta] = {"dingtalk": timedelta(hours=READ_STATUS_HOURS)}
+READS_ASKED_AT_ONCE = 100  # read-status questions per app and run, the longest unasked first
+
+
+def outbox_key(channel: str, source_id: str) -> str:
+    """The key a campaign message queued in the outbox is named by in its news."""
+    return f"{OUTBOX_KEY}:{channel}:{source_id}"
 
 
 class ConversationCourier:
@@ -66,15 +76,31 @@ class ConversationCourier:
     online, in the history otherwise); each app connector hears the posted message and sends it
     through the outbox, which retries until the app takes or refuses it. A web-chat contact is
     the shop's customer id, reached in the conversation of their identified sessions (an
-    anonymous session id is no customer the shop can ask for consent)."""
+    anonymous session id is no customer the shop can ask for consent).
 
-    def __init__(self, conversations: ConversationService) -> None:
+    A message for an app in ``apps_off`` (none of its settings given: no connector would ever
+    send it) fails at once with what turns the app on, instead of waiting in the conversation
+    for no sender; its send then counts against no cap. Given the outbox, a message on an app
+    of ``READ_QUERIED`` has its read status followed (``AppReads.ask``)."""
+
+    def __init__(
+        self,
+        conversations: ConversationService,
+        *,
+        outbox: Outbox | None = None,
+        apps_off: Mapping[str, str] | None = None,
+    ) -> None:
         self._conversations = conversations
+        self._outbox = outbox
+        self._apps_off = dict(apps_off or {})
 
     async def deliver(self, message: CampaignMessage) -> Handover:
         """Post the message into the customer's conversation: on a messaging app it is then
         queued in the outbox (its news read by ``outbox_deliveries``); on web chat and REST
         the conversation is the channel, and storing it there is all it takes."""
+        off = self._apps_off.get(message.channel)
+        if off is not None:
+            raise DeliveryFailed(off)
         sender = identified_sender(message.channel, message.customer_id)
         conversation = await self._conversations.find(message.channel, sender)
         if conversation is None:
@@ -88,7 +114,10 @@ class ConversationCourier:
         if message.channel not in APP_CHANNELS:
             return Handover("sent")
         source = CONVERSATION_SOURCE.format(id=stored.id)
-        return Handover("queued", f"{OUTBOX_KEY}:{message.channel}:{source}")
+        if self._outbox is not None and message.channel in READ_QUERIED:
+            # The app's connector queued it as the post was published.
+            await self._outbox.follow_reads(message.channel, source)
+        return Handover("queued", outbox_key(message.channel, source))
 
     async def _why_none(self, channel: str, customer_id: str) -> str:
         """Why a contact has no conversation to post into: none yet, or (web chat) the contact
@@ -161,8 +190,9 @@ def template_receipts(campaigns: Campaigns) -> Callable[[int, str], Awaitable[No
 
 def outbox_deliveries(outbox: Outbox) -> DeliveryLookup:
     """The news of campaign messages queued in the messaging apps' outbox: "sent" once the
-    app's API took it, "failed" with the outbox's last error once it gave up (the app refused
-    it, or every retry failed); still pending: no news."""
+    app's API took it ("read" when the app said so by then: ``AppReads``), "failed" with the
+    outbox's last error once it gave up (the app refused it, or every retry failed); still
+    pending: no news."""
 
     async def lookup(keys: Sequence[str]) -> list[DeliveryNews]:
         wanted: dict[str, dict[str, str]] = {}  # channel -> source id -> key
@@ -175,7 +205,9 @@ def outbox_deliveries(outbox: Outbox) -> DeliveryLookup:
         for channel, sources in wanted.items():
             for message in await outbox.outcomes(channel, list(sources)):
                 key = sources[message.source_id]
-                if message.status == SENT:
+                if message.status == SENT and message.read_at is not None:
+                    news.append(DeliveryNews(key, "read", message.read_at))
+                elif message.status == SENT:
                     news.append(DeliveryNews(key, "sent", message.sent_at))
                 elif message.status == GAVE_UP:
                     reason = f"{channel} outbox gave up: {message.last_error}"
@@ -183,6 +215,58 @@ def outbox_deliveries(outbox: Outbox) -> DeliveryLookup:
         return news
 
     return lookup
+
+
+# An app's read-status query: when the recipient read the message the app names by this
+# receipt (None: not yet); ``SendFailed`` when the app answers nothing usable.
+ReadQuery = Callable[[str], Awaitable[datetime | None]]
+
+
+class AppReads:
+    """What customers read on the messaging apps: Feishu's read events and DingTalk's
+    read-status answers name the app's own ids of the messages (the outbox keeps them as
+    receipts); the outbox marks each message read once, and a campaign message among them
+    becomes "read" in its campaign. Replayed news, and news of a message that is not ours,
+    changes nothing."""
+
+    def __init__(self, outbox: Outbox, campaigns: Campaigns) -> None:
+        self._outbox = outbox
+        self._campaigns = campaigns
+
+    async def read(self, channel: str, receipts: Sequence[str], at: datetime | None = None) -> int:
+        """The app says the messages ``receipts`` were read (at ``at``, else now); how many
+        campaign messages became read."""
+        moved = 0
+        for message in await self._outbox.mark_read(channel, receipts, at or utcnow()):
+            news = DeliveryNews(outbox_key(channel, message.source_id), "read", message.read_at)
+            moved += await self._campaigns.record_delivery(news)
+        return moved
+
+    async def ask(self, channel: str, query: ReadQuery, within: timedelta) -> int:
+        """Ask ``query`` whether the followed messages sent on ``channel`` within ``within``
+        were read (the least recently asked first; older ones are given up); how many
+        campaign messages became read."""
+        unread = await self._outbox.unread(channel, utcnow() - within, READS_ASKED_AT_ONCE)
+        moved, failed, last = 0, 0, ""
+        for message in unread:
+            if message.receipt is None:
+                continue
+            try:
+                at = await query(message.receipt)
+            except SendFailed as exc:
+                failed, last = failed + 1, str(exc)
+                continue
+            if at is not None:
+                moved += await self.read(channel, [message.receipt], at)
+        if failed:
+            logger.warning(
+                "%d of %d %s read-status questions got no answer; the last: %s",
+                failed,
+                len(unread),
+                channel,
+                last,
+            )
+        return moved
 
 
 # The share of the campaign job's period a run may spend waiting for the channels' free places
@@ -254,7 +338,8 @@ def campaigns_of(
     ``picks`` fills "{picks}" in the copy (without it, such copy cannot be sent). Sends keep
     to ``BOT_MARKETING_SEND_RATES`` (counted where the rate limits count, so replicas share
     them), and a run waits for a channel's next free place for most of its period; given the
-    outbox, queued app messages are followed to "sent" or "failed"."""
+    outbox, queued app messages are followed to "sent" or "failed" (and DingTalk's to "read",
+    ``AppReads``). A message for a messaging app whose settings are not given fails at once."""
     couriers: dict[str, Courier] = {}
     if settings.smtp_host:
         config = SmtpConfig(
@@ -267,7 +352,9 @@ def campaigns_of(
         )
         couriers["email"] = EmailCourier(config)
     links = LinkSigner(link_secret(settings), settings.public_url or settings.hub_url)
-    default = ConversationCourier(conversations) if conversations is not None else None
+    default = None
+    if conversations is not None:
+        default = ConversationCourier(conversations, outbox=outbox, apps_off=apps_off(settings))
     return Campaigns(
         database,
         marketing,

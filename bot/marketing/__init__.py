@@ -44,11 +44,14 @@ from bot.marketing._copy import (
 )
 from bot.marketing._delivery import (
     DELIVERY_KNOWN,
+    DELIVERY_KNOWN_IN_CHINESE,
     DELIVERY_STATES,
+    TEMPLATE_RECEIPTS,
     DeliveryLookup,
     DeliveryNews,
     DeliveryState,
     Handover,
+    delivery_known_zh,
 )
 from bot.marketing._email import EmailCourier, SmtpConfig
 from bot.marketing._errors import (
@@ -114,6 +117,7 @@ __all__ = [
     "APP_CHANNELS",
     "CLAIMS",
     "DELIVERY_KNOWN",
+    "DELIVERY_KNOWN_IN_CHINESE",
     "DELIVERY_STATES",
     "FIELDS",
     "HOLD_OUT",
@@ -130,6 +134,7 @@ __all__ = [
     "RECIPIENT_STATUSES",
     "REPLY_WINDOWS",
     "SEND_RATES",
+    "TEMPLATE_RECEIPTS",
     "Admission",
     "AllocationSetup",
     "AlreadyReviewed",
@@ -200,6 +205,7 @@ __all__ = [
     "VariantNotFound",
     "allocate",
     "app_contact",
+    "delivery_known_zh",
     "is_opt_out",
     "privacy_key",
     "regret_png",

@@ -8,12 +8,13 @@ reason (a failed message is a failed recipient, and its send no longer counts ag
 caps). A state never goes back, and "failed" is final.
 
 Most channels say nothing after accepting a message: for them "sent" (accepted by the channel)
-is all the shop can know, and the report says so per channel (``DELIVERY_KNOWN``).
+is all the shop can know, and the report says so per channel (``DELIVERY_KNOWN``), in English
+and, for the console in Chinese, in Chinese (``delivery_known_zh``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -43,9 +44,44 @@ DELIVERY_KNOWN: dict[str, str] = {
     "slack": f"{ACCEPTED_ONLY} (the Web API gives apps none)",
     "wechat": f"{ACCEPTED_ONLY} (customer-service messages have none)",
     "wecom": f"{ACCEPTED_ONLY} (application messages have none)",
-    "dingtalk": f"{ACCEPTED_ONLY} (read status is a query API, not followed)",
-    "feishu": f"{ACCEPTED_ONLY} (its message-read event is not subscribed)",
+    "dingtalk": "read once DingTalk's read-status query says the customer read it (asked "
+    "periodically, for the 24 hours DingTalk answers it); no delivery receipt: "
+    "sent = accepted by the robot API",
+    "feishu": "read when Feishu sends its message-read event (im.message.message_read_v1, "
+    "one-to-one chats, once the business subscribed to it in the app's console); no "
+    "delivery receipt: sent = accepted by the message API",
 }
+# What the report says of WeChat's template messages once their receipts are routed to the
+# campaigns (the wiring's ``Campaigns.follow_receipts``).
+TEMPLATE_RECEIPTS = (
+    "delivered or failed as WeChat reports each template message (TEMPLATESENDJOBFINISH); "
+    "no read receipt"
+)
+# Every note above in Chinese, by its English text: a report names what each channel tells as
+# ``Campaigns`` gives it (English), and the console in Chinese shows this instead.
+_ACCEPTED_ONLY_ZH = "已发送 = 渠道接口已接收；该渠道不回报送达或已读"
+DELIVERY_KNOWN_IN_CHINESE: dict[str, str] = {
+    ACCEPTED_ONLY: _ACCEPTED_ONLY_ZH,
+    DELIVERY_KNOWN["email"]: "已发送 = SMTP 服务器已接收；不读取退信和打开情况",
+    DELIVERY_KNOWN["rest"]: "已发送 = 已存入客户的会话，由商家后台自行获取",
+    DELIVERY_KNOWN["webchat"]: "已发送 = 已存入客户的会话，客户打开聊天时可见；无已读回执",
+    DELIVERY_KNOWN["telegram"]: f"{_ACCEPTED_ONLY_ZH}（Bot API 不向机器人提供回执）",
+    DELIVERY_KNOWN["slack"]: f"{_ACCEPTED_ONLY_ZH}（Web API 不向应用提供回执）",
+    DELIVERY_KNOWN["wechat"]: f"{_ACCEPTED_ONLY_ZH}（客服消息没有回执）",
+    DELIVERY_KNOWN["wecom"]: f"{_ACCEPTED_ONLY_ZH}（应用消息没有回执）",
+    DELIVERY_KNOWN["dingtalk"]: "钉钉已读状态查询显示客户已读后记为已读（定期查询，"
+    "持续钉钉允许查询的 24 小时）；无送达回执：已发送 = 机器人接口已接收",
+    DELIVERY_KNOWN["feishu"]: "飞书推送消息已读事件（im.message.message_read_v1，仅单聊，"
+    "需商家在开发者后台订阅该事件）后记为已读；无送达回执：已发送 = 消息接口已接收",
+    TEMPLATE_RECEIPTS: "按微信对每条模板消息的回报（TEMPLATESENDJOBFINISH）记为已送达或失败；"
+    "无已读回执",
+}
+
+
+def delivery_known_zh(known: Mapping[str, str]) -> dict[str, str]:
+    """A report's ``delivery_known`` in Chinese; a note with no translation (one a wiring added
+    without one) stays in English rather than disappear."""
+    return {key: DELIVERY_KNOWN_IN_CHINESE.get(note, note) for key, note in known.items()}
 
 
 @dataclass(frozen=True)

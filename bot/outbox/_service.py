@@ -10,14 +10,18 @@ the database's unique key is what tells a retry from a new message, across repli
 The units of work every message passes through (keep a delivery, mark it handled, enqueue, claim,
 record the send) are Core statements built once, at import: through the ORM they cost several
 times the CPU of the SQL itself (object construction, flushes, a cache key per statement).
+
+A sent message keeps what the app said of it: the app's id for it (the sender's answer), and
+when the recipient read it (``mark_read``, from the app's read event or its read-status query,
+which ``unread`` lists the messages to ask about for).
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,11 +35,13 @@ from bot.storage import Database, utcnow
 
 logger = logging.getLogger(__name__)
 
-# Sends the rendered body to the recipient; raises Undeliverable for good, anything else: later.
-Sender = Callable[[str, dict[str, Any]], Awaitable[None]]
+# Sends the rendered body to the recipient and answers the app's id for the message (None: the
+# app gives none that anything can follow); raises Undeliverable for good, anything else: later.
+Sender = Callable[[str, dict[str, Any]], Awaitable[str | None]]
 PENDING, SENT, GAVE_UP = "pending", "sent", "gave_up"
 RECEIVED, HANDLED = "received", "handled"
 ERROR_CHARS = 500
+RECEIPT_CHARS = 128
 
 _INSERT_INBOUND = insert(InboundRow).returning(InboundRow.id)
 _MARK_HANDLED = (
@@ -74,6 +80,7 @@ _RECORD = {
         status=SENT,
         last_error=bindparam("last_error"),
         sent_at=bindparam("now"),
+        receipt=bindparam("receipt"),
     ),
     PENDING: update(OutboundRow)
     .where(_WHERE_SENT)
@@ -123,6 +130,8 @@ class OutboundMessage:
     created_at: datetime
     next_attempt_at: datetime
     sent_at: datetime | None
+    receipt: str | None = None  # the app's id for the sent message
+    read_at: datetime | None = None  # when the app said the recipient read it
 
 
 @dataclass(frozen=True)
@@ -338,6 +347,99 @@ class Outbox:
 
         return await self._db.session(load) if source_ids else []
 
+    # ---- what the app says after taking a message -----------------------------------------
+
+    async def mark_read(
+        self, channel: str, receipts: Sequence[str], at: datetime
+    ) -> list[OutboundMessage]:
+        """The app says the recipient read its messages ``receipts``: each sent message of
+        ``channel`` with one of these receipts is read at ``at``, once. The messages this moved:
+        a replayed receipt, or one that names no message of ours, moves none."""
+        wanted = sorted({r for r in receipts if r})
+
+        def mark(session: Session) -> list[OutboundMessage]:
+            rows = session.scalars(
+                select(OutboundRow).where(
+                    OutboundRow.channel == channel,
+                    OutboundRow.receipt.in_(wanted),
+                    OutboundRow.status == SENT,
+                    OutboundRow.read_at.is_(None),
+                )
+            ).all()
+            moved = []
+            for row in rows:
+                # Conditional: of two replicas handling one receipt twice, one moves the row.
+                done = session.execute(
+                    update(OutboundRow)
+                    .where(OutboundRow.id == row.id, OutboundRow.read_at.is_(None))
+                    .values(read_at=at, follow_reads=False)
+                )
+                if done.rowcount == 1:  # type: ignore[attr-defined]
+                    moved.append(replace(_message(row), read_at=at))
+            return moved
+
+        return await self._db.session(mark) if wanted else []
+
+    async def follow_reads(self, channel: str, source_id: str) -> bool:
+        """Ask the app whether the message enqueued under ``source_id`` was read (``unread``
+        lists it) until it is, or is too old; False when there is no such message."""
+
+        def follow(connection: Connection) -> bool:
+            moved = connection.execute(
+                update(OutboundRow)
+                .where(
+                    OutboundRow.channel == channel,
+                    OutboundRow.source_id == source_id,
+                    OutboundRow.read_at.is_(None),
+                )
+                .values(follow_reads=True)
+            )
+            return bool(moved.rowcount)
+
+        return await self._db.transaction(follow)
+
+    async def unread(
+        self, channel: str, sent_since: datetime, limit: int = 100
+    ) -> list[OutboundMessage]:
+        """Followed messages of ``channel`` sent since ``sent_since`` with a receipt and not
+        read yet, the least recently asked about first, each marked asked now. Followed
+        messages sent earlier, or given up, are no longer followed."""
+        now = utcnow()
+        followed = (OutboundRow.channel == channel) & OutboundRow.follow_reads.is_(True)
+
+        def claim(session: Session) -> list[OutboundMessage]:
+            session.execute(
+                update(OutboundRow)
+                .where(
+                    followed,
+                    (OutboundRow.status == GAVE_UP)
+                    | ((OutboundRow.status == SENT) & (OutboundRow.sent_at < sent_since)),
+                )
+                .values(follow_reads=False)
+            )
+            rows = session.scalars(
+                select(OutboundRow)
+                .where(
+                    followed,
+                    OutboundRow.status == SENT,
+                    OutboundRow.receipt.is_not(None),
+                    OutboundRow.read_at.is_(None),
+                )
+                # Never asked (NULL) first, on every database: NULLs sort differently.
+                .order_by(
+                    OutboundRow.read_checked_at.is_not(None),
+                    OutboundRow.read_checked_at,
+                    OutboundRow.id,
+                )
+                .limit(limit)
+            ).all()
+            for row in rows:
+                row.read_checked_at = now
+            session.flush()
+            return [_message(row) for row in rows]
+
+        return await self._db.session(claim)
+
     async def counts(self) -> dict[str, int]:
         """How many outbox messages have each status."""
 
@@ -399,12 +501,13 @@ class Outbox:
         sender = senders.get(row.channel)
         attempts = row.attempts + 1
         error: str | None = None
+        receipt: str | None = None
         status = SENT
         if sender is None:
             error, status = f"no sender for channel {row.channel!r} is configured", PENDING
         else:
             try:
-                await sender(row.recipient, row.body)
+                receipt = await sender(row.recipient, row.body)
             except Undeliverable as exc:
                 error, status = str(exc), GAVE_UP
             # Any failure of the app's API (network, 5xx, a client bug) is kept and retried;
@@ -418,6 +521,8 @@ class Outbox:
         values["last_error"] = None if error is None else error[:ERROR_CHARS]
         if status == PENDING:
             values["next_attempt_at"] = now + self.policy.wait_after(attempts)
+        if status == SENT:
+            values["receipt"] = receipt[:RECEIPT_CHARS] if isinstance(receipt, str) else None
         if error is not None:
             logger.warning(
                 "Outbox message %d on %s: attempt %d failed (%s): %s",
@@ -449,4 +554,6 @@ def _message(row: OutboundRow) -> OutboundMessage:
         row.created_at,
         row.next_attempt_at,
         row.sent_at,
+        row.receipt,
+        row.read_at,
     )

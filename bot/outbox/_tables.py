@@ -19,6 +19,8 @@ class OutboundRow(Base):
         # One outbox row per stored conversation message: a second enqueue is a no-op.
         UniqueConstraint("channel", "source_id", name="uq_outbox_messages_channel_source"),
         Index("ix_outbox_messages_due", "status", "next_attempt_at"),
+        # A read receipt names the message by the app's id for it.
+        Index("ix_outbox_messages_receipt", "channel", "receipt"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -33,6 +35,14 @@ class OutboundRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    # What the app says of the message after taking it: its id for it (Feishu's message_id,
+    # DingTalk's processQueryKey), and when the recipient read it.
+    receipt: Mapped[str | None] = mapped_column(String(128), default=None)
+    read_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Set for a message whose read status the app gives only when asked (DingTalk): it is asked
+    # (``Outbox.unread``) until read or too old, the least recently asked first.
+    follow_reads: Mapped[bool] = mapped_column(default=False)
+    read_checked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class InboundRow(Base):

@@ -103,8 +103,9 @@ class AppClient(Protocol):
     def render(self, text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
         """A stored message in the app's native format, as its send API takes it."""
 
-    async def send(self, recipient: str, body: dict[str, Any]) -> None:
-        """Send one rendered message; raise ``Undeliverable`` when the app refuses it for good."""
+    async def send(self, recipient: str, body: dict[str, Any]) -> str | None:
+        """Send one rendered message; the app's id for it when its read receipts name it (kept
+        by the outbox), else None. Raise ``Undeliverable`` when the app refuses it for good."""
 
     async def fetch_media(self, media_id: str, folder: Path, max_bytes: int) -> Path:
         """Download a customer's file into ``folder``; raise ``UploadTooLarge`` past

@@ -1,6 +1,6 @@
 """The DingTalk API the channel uses: the app's access token, the robot's one-to-one and group
-messages, message files, the directory's mobile of a member; and how a stored message looks as
-a robot message.
+messages and the read status of a one-to-one message, message files, the directory's mobile of
+a member; and how a stored message looks as a robot message.
 
 httpx against the documented endpoints rather than DingTalk's SDK (alibabacloud-dingtalk): the
 hub needs five calls, and the SDK pulls in Alibaba Cloud's whole Tea client stack. The directory
@@ -11,6 +11,7 @@ the same internal-app token as the new one (``api.dingtalk.com``).
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,10 @@ TEXT_LIMIT = 5000
 USER, GROUP = "user:", "group:"  # recipient prefixes: a staff id or an open conversation id
 # The older API's answers for a token it no longer takes (invalid, expired): refresh once.
 OAPI_TOKEN_EXPIRED = frozenset({40014, 42001})
+READ = "READ"  # a recipient's ``readStatus`` once they read the message (else "UNREAD")
+# DingTalk answers a one-to-one message's read status for 24 hours after the send, no longer
+# (the readStatus page cited in ``DingTalkApi.read_at``).
+READ_STATUS_HOURS = 24
 
 
 def render(text: str, payload: dict[str, Any] | None) -> dict[str, Any]:
@@ -85,8 +90,10 @@ class DingTalkApi:
             )
         return str(data["accessToken"]), float(data.get("expireIn", 7200))
 
-    async def send(self, recipient: str, body: dict[str, Any]) -> None:
-        """Send one robot message to a user (``user:<staffId>``) or a group (``group:<id>``)."""
+    async def send(self, recipient: str, body: dict[str, Any]) -> str | None:
+        """Send one robot message to a user (``user:<staffId>``) or a group (``group:<id>``);
+        for a user, DingTalk's ``processQueryKey`` of it, which ``read_at`` asks about (a
+        group message's read list is another API, not followed: None)."""
         message: dict[str, Any] = {
             "robotCode": self._robot_code,
             "msgKey": body["msgKey"],
@@ -109,12 +116,48 @@ class DingTalkApi:
             data = json_object(response, "DingTalk")
             if data.get("invalidStaffIdList"):
                 raise Undeliverable("DingTalk does not know this user (invalidStaffIdList)")
-            return
+            key = data.get("processQueryKey")
+            one_to_one = not recipient.startswith(GROUP)
+            return key if one_to_one and isinstance(key, str) and key else None
         data = json_object(response, "DingTalk")
         code = str(data.get("code", ""))
         if response.status_code in (400, 403, 404) and "staffId" in code + str(data):
             raise Undeliverable(f"DingTalk refused the message for good ({code})")
         raise SendFailed(f"DingTalk answered HTTP {response.status_code}: {code}")
+
+    async def read_at(self, process_query_key: str) -> datetime | None:
+        """When the recipient of a one-to-one robot message read it (None: not yet), from
+        ``GET /v1.0/robot/oToMessages/readStatus``; ``SendFailed`` when DingTalk answers no
+        status. DingTalk answers ``sendStatus`` and ``messageReadInfoList`` (``name``,
+        ``userId``, ``readStatus`` READ or UNREAD, ``readTimestamp`` in ms), and only within 24
+        hours of the send (``READ_STATUS_HOURS``):
+        https://help.dingtalk.io/open/development/chatbot-batch-query-the-read-status-of-messages
+        (field names also as in DingTalk's SDK model ``BatchOTOQueryResponseBody``)."""
+
+        async def get(token: str) -> httpx.Response:
+            return await self._http.get(
+                f"{self._base}/v1.0/robot/oToMessages/readStatus",
+                # httpx URL-encodes the key, as the page asks of a direct HTTP call.
+                params={"robotCode": self._robot_code, "processQueryKey": process_query_key},
+                headers={"x-acs-dingtalk-access-token": token},
+            )
+
+        try:
+            response = await self.token.call(get, _token_expired)
+        except httpx.HTTPError as exc:
+            raise SendFailed(f"DingTalk's read status failed: {exc!r}") from exc
+        data = json_object(response, "DingTalk")
+        if response.status_code >= 300:
+            code = data.get("code", "")
+            raise SendFailed(f"DingTalk's read status answered HTTP {response.status_code}: {code}")
+        readers = data.get("messageReadInfoList")
+        if not isinstance(readers, list):
+            raise SendFailed("DingTalk's read status has no messageReadInfoList")
+        # One recipient per message (``send`` names one user): any READ entry is theirs.
+        for reader in readers:
+            if isinstance(reader, dict) and reader.get("readStatus") == READ:
+                return _read_time(reader.get("readTimestamp"))
+        return None
 
     def phone_offer(self, message: AppMessage) -> PhoneOffer | None:
         """``directory`` for a member of the company writing one to one (a ``senderStaffId``):
@@ -182,6 +225,13 @@ class DingTalkApi:
         if isinstance(result, dict):
             raise SendFailed(f"DingTalk gave no file ({result.get('code')})")
         return result
+
+
+def _read_time(stamp: object) -> datetime:
+    """DingTalk's ``readTimestamp`` (ms) as a time; now when it gave none usable."""
+    if isinstance(stamp, int) and not isinstance(stamp, bool) and 0 < stamp < 10**15:
+        return datetime.fromtimestamp(stamp / 1000, UTC)
+    return datetime.now(UTC)
 
 
 def _token_expired(response: object) -> bool:

@@ -22,6 +22,7 @@ from channels.connector import (
     PhoneOffer,
     cards_of,
     download,
+    id_at,
     json_object,
 )
 
@@ -113,8 +114,10 @@ class FeishuApi:
             )
         return str(data["tenant_access_token"]), float(data.get("expire", 7200))
 
-    async def send(self, recipient: str, body: dict[str, Any]) -> None:
-        """Send one message to the chat ``recipient`` (a one-to-one chat or a group)."""
+    async def send(self, recipient: str, body: dict[str, Any]) -> str | None:
+        """Send one message to the chat ``recipient`` (a one-to-one chat or a group); Feishu's
+        ``message_id`` of it, which its message-read event names (``im.message.message_read_v1``,
+        channels/feishu/_router.py)."""
 
         async def post(token: str) -> dict[str, Any]:
             response = await self._http.post(
@@ -128,7 +131,7 @@ class FeishuApi:
         data = await self.token.call(post, _token_expired)
         code = int(data.get("code", -1))
         if code == 0:
-            return
+            return id_at(data, "data", "message_id")
         if code in REFUSED:
             raise Undeliverable(REFUSED[code])
         raise SendFailed(f"Feishu answered {code}: {data.get('msg')}")

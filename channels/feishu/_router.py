@@ -5,6 +5,18 @@ decrypts) and signs it: ``X-Lark-Signature`` = sha256(timestamp + nonce + encryp
 compared in constant time after the timestamp is checked against the window. The URL check
 (``url_verification``) carries no signature headers: it must show the Verification Token, as
 must every event. A refused request is logged without its body and leaves nothing stored.
+
+Read receipts: Feishu sends ``im.message.message_read_v1`` when a customer reads a message the
+bot sent them in a one-to-one chat (``event.reader``, and ``event.message_id_list``: the
+``message_id`` values the send API answered). Verified and decrypted as every event, it goes to
+``messages_read`` (the wiring marks those messages read, once). Feishu sends it only to an app
+whose business has, in the developer console (开发者后台): the bot ability on; under "Events &
+Callbacks" (事件与回调) → "Event configuration", the event "Message read" (消息已读,
+``im.message.message_read_v1``, in "Messenger" / 消息与群组) added to this request URL; and one
+of the permissions ``im:message`` or ``im:message:readonly``, with a new app version
+published. Group messages have no such event. Documented (the event's fields and the
+subscription it needs) at
+https://open.larksuite.com/document/server-docs/im-v1/message/events/message_read
 """
 
 from __future__ import annotations
@@ -15,7 +27,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -27,6 +40,15 @@ logger = logging.getLogger(__name__)
 
 PATH = "/channels/feishu"
 MENTION = re.compile(r"@_user_\d+")
+READ_EVENT = "im.message.message_read_v1"
+MAX_READ_IDS = 1000  # message ids taken from one read event; Feishu sends far fewer
+
+# The wiring's handler of read receipts: (Feishu's message ids, when they were read).
+MessagesRead = Callable[[list[str], datetime | None], Awaitable[object]]
+
+
+class BadReadEvent(ValueError):
+    """A message-read event that lacks the fields Feishu documents for it."""
 
 
 def build_router(
@@ -36,8 +58,11 @@ def build_router(
     verification_token: str,
     window_s: int,
     clock: Callable[[], float] = time.time,
+    messages_read: MessagesRead | None = None,
 ) -> APIRouter:
-    """The event subscription route of one Feishu app."""
+    """The event subscription route of one Feishu app; ``messages_read`` hears the message
+    ids of each verified message-read event (without it those events are acknowledged and
+    dropped)."""
     # Imported here: importing lark-oapi loads every API model of the SDK (about 5 s of CPU),
     # which every process and command would pay on start even with Feishu not configured.
     from lark_oapi.core.utils import AESCipher
@@ -69,6 +94,15 @@ def build_router(
         if not token_matches((header or {}).get("token")):
             logger.warning("Feishu event refused: wrong verification token")
             raise HTTPException(401, "the token does not match BOT_FEISHU_VERIFICATION_TOKEN")
+        if member(event, "header", "event_type") == READ_EVENT:
+            try:
+                read, at = read_receipt(event)
+            except BadReadEvent as exc:
+                logger.warning("Feishu message-read event refused: %s", exc)
+                raise HTTPException(400, str(exc)) from exc
+            if messages_read is not None:
+                await messages_read(read, at)
+            return JSONResponse({})
         message = normalize(event)
         if message is not None:
             await connector.accept(message)
@@ -87,6 +121,23 @@ def build_router(
             raise HTTPException(401, "X-Lark-Signature does not match BOT_FEISHU_ENCRYPT_KEY")
 
     return router
+
+
+def read_receipt(event: dict[str, Any]) -> tuple[list[str], datetime | None]:
+    """A ``im.message.message_read_v1`` event's message ids and read time (None when it has
+    none in milliseconds); ``BadReadEvent`` names the field that is not as documented."""
+    ids = member(event, "event", "message_id_list")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+        raise BadReadEvent(
+            "a message-read event needs event.message_id_list: a list of message ids"
+        )
+    if not id_at(event, "event", "reader", "reader_id", "open_id"):
+        raise BadReadEvent("a message-read event needs event.reader.reader_id.open_id")
+    stamp = text_at(event, "event", "reader", "read_time")
+    at = None
+    if stamp.isdigit() and len(stamp) <= 15:  # milliseconds; longer is no time Feishu sends
+        at = datetime.fromtimestamp(int(stamp) / 1000, UTC)
+    return list(dict.fromkeys(ids))[:MAX_READ_IDS], at
 
 
 # A media message's type → the contract's kind and the content field holding its key.

@@ -313,7 +313,9 @@
       tr[0].dataset.arm = a.name;
       return tr;
     }, 7);
-    $("r-known").replaceChildren(...Object.entries(report.delivery_known).map(([channel, known]) =>
+    // The server's notes in the console's language (the API gives both).
+    const notes = window.I18N.lang === "zh" ? report.delivery_known_zh : report.delivery_known;
+    $("r-known").replaceChildren(...Object.entries(notes).map(([channel, known]) =>
       el("li", fill(d("knownAs"), { channel, known }))));
   }
 
