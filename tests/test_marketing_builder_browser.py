@@ -234,10 +234,32 @@ def test_a_campaign_built_in_the_form_is_sent_and_its_results_shown(
         "data": [[0, sent["A"], sent["B"]], [0, 1, 0], [0, 1, 0]],
     }
 
+    # The budget plan learns from this campaign: the saved segment's e-mail cell has its
+    # sends and the one conversion; a cost the page cannot read and a segment nobody saved
+    # are refused, saying why.
+    page.fill("#g-budget", "5")
+    page.fill("#g-costs", "email")
+    page.locator("#g-plan").click()
+    expect(page.locator("#mk-error")).to_contain_text("sms=0.3")
+    page.fill("#g-costs", "email=1")
+    page.fill("#g-segments", "nobody")
+    page.locator("#g-plan").click()
+    expect(page.locator("#mk-error")).to_contain_text("no saved segment is named 'nobody'")
+    page.fill("#g-segments", "mail-list")
+    page.locator("#g-plan").click()
+    expect(page.locator("#mk-error")).to_have_text("")
+    cell = page.locator("#g-rows tr").first.locator("td")
+    expect(cell.nth(0)).to_have_text("mail-list")
+    expect(cell.nth(2)).to_have_text("16")
+    expect(cell.nth(3)).to_have_text(f"{sent['A'] + sent['B']} / 1")
+    expect(cell.nth(5)).to_have_text("5")
+    expect(page.locator("#g-summary")).to_contain_text("计划花费 5.00（预算 5.00）")
+
     # English; and the hostile customer's id was shown as text, never run.
     page.locator(".lang-toggle").click()
     expect(page.locator("#build-title")).to_have_text("New campaign")
     expect(arms.nth(0).locator("td").nth(0)).to_have_text("holdout (hold-out, sent nothing)")
+    expect(page.locator("#g-summary")).to_contain_text("Planned spend 5.00 (budget 5.00)")
     assert page.evaluate("document.body.dataset.pwned") is None
     page.context.close()
 

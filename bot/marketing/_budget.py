@@ -103,6 +103,11 @@ class BudgetPlanner:
                 "nobody in these segments has a marketing opt-in on these channels"
             )
         history = await self._history(saved, names)
+        if not any(history.get((name, channel)) for name, channel, _ in cells):
+            raise InvalidMarketingRequest(
+                "no campaign has been sent to these segments on these channels yet: the plan "
+                "learns from their results, so send a first (pilot) campaign to each first"
+            )
         return _plan(budget, costs, cells, history)
 
     async def _history(

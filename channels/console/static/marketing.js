@@ -42,6 +42,14 @@
       "deliveryTitle": "投递情况", "queued": "排队中", "accepted": "渠道已接收",
       "delivered": "已送达", "read": "已读", "undelivered": "投递失败", "deferred": "限速延后",
       "rate_limited": "限速延后", "knownAs": "{channel}：{known}",
+      "budget": "预算分配",
+      "budgetHelp": "按已存人群在各渠道过去活动的转化率（后验均值），把预算分到最可能带来转化的人群和渠道。",
+      "budgetAmount": "预算", "budgetCosts": "每条成本（渠道=金额，逗号分隔）",
+      "budgetSegments": "人群（逗号分隔；空 = 全部已存人群）", "plan": "分配", "segment": "人群",
+      "reachable": "可触达", "history": "过去：已发送 / 转化", "posterior": "转化率（90% 区间）",
+      "planned": "计划发送", "spend": "花费", "expected": "预期转化",
+      "budgetSummary": "计划花费 {spend}（预算 {budget}），预期转化 {expected}；平均分配预期 {even}。",
+      "badCost": "每条成本写成“渠道=金额”，例如 sms=0.3，而不是“{pair}”",
     },
     en: {
       "title": "Marketing", "segments": "Segments", "name": "Name", "expression": "Expression",
@@ -81,6 +89,15 @@
       "deliveryTitle": "Delivery", "queued": "Queued", "accepted": "Accepted by the channel",
       "delivered": "Delivered", "read": "Read", "undelivered": "Failed", "deferred": "Deferred (rate)",
       "rate_limited": "deferred (rate)", "knownAs": "{channel}: {known}",
+      "budget": "Budget plan",
+      "budgetHelp": "Splits a budget across saved segments and channels by the conversion rates their past campaigns earned (posterior means).",
+      "budgetAmount": "Budget", "budgetCosts": "Cost per message (channel=amount, comma-separated)",
+      "budgetSegments": "Segments (comma-separated; empty = every saved one)", "plan": "Plan",
+      "segment": "Segment", "reachable": "Reachable", "history": "Past: sent / converted",
+      "posterior": "Conversion rate (90% interval)", "planned": "Planned sends", "spend": "Spend",
+      "expected": "Expected conversions",
+      "budgetSummary": "Planned spend {spend} (budget {budget}), {expected} expected conversions; an even split expects {even}.",
+      "badCost": "Write each cost as channel=amount, e.g. sms=0.3, not \u201c{pair}\u201d",
     },
   };
   const $ = (id) => document.getElementById(id);
@@ -88,7 +105,7 @@
   const fill = (template, values) => template.replace(/\{(\w+)\}/g, (_, k) => String(values[k]));
   const state = {
     me: null, campaigns: [], reports: {}, preview: null, variants: [], saved: {},
-    approved: [], picks: {}, builderPreview: null, shown: null,
+    approved: [], picks: {}, builderPreview: null, shown: null, plan: null,
   };
   const ARMS = ["A", "B", "C", "D", "E"];
   const REFRESH_MS = 10000;
@@ -124,6 +141,43 @@
 
   function applyStrings() {
     document.querySelectorAll("[data-mk]").forEach((node) => { node.textContent = d(node.getAttribute("data-mk")); });
+  }
+
+  // ---- budget plan ------------------------------------------------------------------------
+  function costs() {
+    const out = {};
+    for (const pair of $("g-costs").value.split(/[,，]/).map((x) => x.trim()).filter(Boolean)) {
+      const [channel, amount] = pair.split("=").map((x) => x.trim());
+      if (!channel || amount === undefined || amount === "" || Number.isNaN(Number(amount))) {
+        throw new Error(fill(d("badCost"), { pair }));
+      }
+      out[channel] = Number(amount);
+    }
+    return out;
+  }
+
+  async function planBudget() {
+    try {
+      const segments = $("g-segments").value.split(/[,，]/).map((x) => x.trim()).filter(Boolean);
+      state.plan = await call("POST", "/api/marketing/budget/plan",
+        { budget: Number($("g-budget").value), cost: costs(), segments });
+      ok();
+      drawPlan();
+    } catch (error) { fail(error); }
+  }
+
+  function drawPlan() {
+    const plan = state.plan;
+    if (!plan) return;
+    const pct = (x) => `${(100 * x).toFixed(1)}%`;
+    $("g-summary").textContent = fill(d("budgetSummary"), {
+      spend: plan.spend.toFixed(2), budget: plan.budget.toFixed(2),
+      expected: plan.expected_conversions.toFixed(1), even: plan.even_split_conversions.toFixed(1),
+    });
+    rows("g-rows", plan.cells, (c) => [el("td", c.segment), el("td", c.channel),
+      el("td", c.reachable), el("td", `${c.sent} / ${c.conversions}`),
+      el("td", `${pct(c.rate)} (${pct(c.interval[0])}–${pct(c.interval[1])})`), el("td", c.sends),
+      el("td", c.spend.toFixed(2)), el("td", c.expected_conversions.toFixed(1))], 8);
   }
 
   // ---- segments ---------------------------------------------------------------------------
@@ -437,13 +491,14 @@
     $("b-preview").addEventListener("click", builderPreview);
     $("b-load").addEventListener("click", loadApproved);
     $("build-form").addEventListener("submit", (event) => { event.preventDefault(); createCampaign(); });
+    $("budget-form").addEventListener("submit", (event) => { event.preventDefault(); planBudget(); });
     $("r-campaign").addEventListener("change", () => { state.shown = Number($("r-campaign").value); refreshShown(); });
     setInterval(refreshShown, REFRESH_MS);
     start();
   });
   document.addEventListener("langchange", () => {
     applyStrings(); drawPreview(); drawCampaigns(); drawVariants(); drawBuilderPreview();
-    drawApproved(); drawResults();
+    drawApproved(); drawResults(); drawPlan();
   });
   window.MARKETING = { get chart() { return chart; } };
 })();
