@@ -214,8 +214,9 @@ def copy_eval(
     split: Annotated[
         str,
         typer.Option(
-            help="dev or blind_dev (to tune), test or blind_test (to report); blind_* were "
-            "written by hand by someone who had not read the checker."
+            help="dev, test, blind_dev, blind_test (read while tuning) or fresh_test (the "
+            "untouched one); blind_* and fresh_* were written by hand by people who had not "
+            "read the checker."
         ),
     ] = "test",
 ) -> None:
@@ -230,7 +231,7 @@ def copy_eval(
     _echo(
         {
             "data": "synthetic (bot/marketing/copy_eval/"
-            + ("BLIND.md)" if split.startswith("blind") else "README.md)"),
+            + {"blind": "BLIND.md)", "fresh": "FRESH.md)"}.get(split.split("_")[0], "README.md)"),
             "split": split,
             "variants": score.variants,
             "with_planted_errors": score.with_errors,

@@ -39,7 +39,9 @@ PICKS_RESERVE: dict[str, int] = {"zh": 24, "en": 60}
 
 # Claims a variant may make only when the brief lists them. The first phrasings came from the
 # generated dev split; those marked "blind dev" from reading the misses on the hand-written
-# blind_dev split (BLIND.md), in general forms rather than the rows' exact words.
+# blind_dev split (BLIND.md), and "blind test" from blind_test's misses after its one report
+# (it is a dev split since; fresh_test, FRESH.md, is the untouched one), in general forms
+# rather than the rows' exact words.
 CLAIMS: dict[str, str] = {
     "free_shipping": r"包邮|免运费|免邮|运费我们出|free (?:shipping|delivery)|ships free"
     r"|shipping is on us"
@@ -54,18 +56,29 @@ CLAIMS: dict[str, str] = {
     r"|this (?:weekend|week|month) only|only (?:this|until|till) |(?:offer|sale|deal|price)s? "
     r"(?:ends?|goes back up|expires?)|back (?:up )?to full price|while (?:supplies|stocks?) last"
     r"|截止|仅限本?周|活动结束|恢复原价|过期不候|最后一天|仅此[一]?[天周]"
-    r"|(?:月底|月末|周末|今晚|明天|本周|这周)(?:之)?前|才有这个价|过了.{0,6}就(?:没|恢复|涨)",
-    "gift": r"赠品|送.{0,4}礼|买一送一|free gift|buy one,? get one|bogo"
+    r"|(?:月底|月末|周末|今晚|明天|本周|这周)(?:之)?前|才有这个价|过了.{0,6}就(?:没|恢复|涨)"
+    # blind test
+    r"|(?:offer|sale|deal)s? (?:closes?|finish(?:es)?)|at midnight|until midnight|午夜|零点前",
+    "gift": r"赠品|送.{0,4}礼[品物包]|买一送一|free gift|buy one,? get one|bogo"
     # blind dev: "comes with a free ...", "下单即送"
     r"|(?:comes|come) with a free|(?:a |an )?free .{0,20}with (?:every|each|your) "
-    r"|[即就加附赠]送(?!货|达|出)|[附加另]赠",
+    r"|[即就加附赠]送(?!货|达|出)|[附加另]赠"
+    # blind test: something thrown in
+    r"|throw(?:s|ing)? in|(?:gets?|receive|with) (?:a |an )?(?:free|complimentary|bonus) "
+    r"(?!shipping|delivery|postage|returns?|exchanges?)"
+    r"|\bcomplimentary\b|\bon the house\b",
     "free_returns": r"[七7]天无理由|无理由退[货换]|free returns|no-questions-asked returns"
     r"|7-day returns"
     # blind dev
-    r"|return (?:it|them) (?:for free|within \d+ days)|money[- ]back|不喜欢.{0,6}退|包退",
+    r"|return (?:it|them) (?:for free|within \d+ days)|money[- ]back|不喜欢.{0,6}退|包退"
+    # blind test: taking it back, however said
+    r"|no questions asked|(?:get|give you) a (?:full )?refund|send (?:it|them) back"
+    r"|take (?:it|them) back|(?:随时|都|均)(?:可以|能)?退(?!订)|可以退(?!订)",
     "genuine": r"正品|官方授权|genuine|authentic|officially licensed"
     # blind dev: authenticity said otherwise
-    r"|anti-counterfeit|the real thing|原装|行货|假一赔|防伪",
+    r"|anti-counterfeit|the real thing|原装|行货|假一赔|防伪"
+    # blind test
+    r"|knock-?offs?|\bnot a fake\b|certified origin|正版|官方渠道|假一[罚赔]",
     "warranty": r"保修|质保|warranty"
     # blind dev: a repair promise without the word
     r"|(?:repair|fix|replace)\w*\b.{0,40}(?:at no (?:cost|charge)|free of charge|for free)"
@@ -73,25 +86,38 @@ CLAIMS: dict[str, str] = {
     "low_stock": r"仅剩|库存告急|最后\s*\d+\s*件|only \d+ left|almost sold out|selling fast"
     # blind dev: scarcity
     r"|going fast|(?:when|once) (?:they're|they are) gone|selling out|just \d+ .{0,15}left"
-    r"|手慢无|售完即止|卖完即止|数量有限|所剩无几|即将售罄",
+    r"|手慢无|售完即止|卖完即止|数量有限|所剩无几|即将售罄"
+    # blind test
+    r"|only (?:a )?(?:few|handful)\b|only .{0,30}\bleft\b|last (?:few|one|pieces?)\b",
     "bestseller": r"销量冠军|爆款|热销|best[- ]?sell(?:er|ing)|top[- ]selling"
     # blind dev: popularity
     r"|月销|销量.{0,4}[万千]|家家都有|人手一|everyone(?:'s| is) (?:buying|getting)|sold \d[\d,]* "
-    r"|flying off the shelves",
+    r"|flying off the shelves"
+    # blind test: popularity, however said
+    r"|runaway hit|\ba (?:big |huge )?hit with|(?:everyone|every \w+)(?: in [\w ]+)? (?:is|are|'s) "
+    r"(?:buying|getting|using|wearing|reading|lacing|loving|raving|grabbing|ordering)"
+    r"|回购|排行榜|榜单|常客",
 }
 
 # Absolute words China's advertising law forbids (art. 9: 国家级、最高级、最佳 and the like), and
 # health or results promises. Lookalikes that rank nothing stay legal: 第一次, 第一口, 第一时间,
 # 最近, 最多, 最后 (a count or a time), "best wishes", "first order".
 BANNED = (
-    r"最低价|最便宜|最好|最佳|第一(?!次|口|步|眼|时间|单|件|天|批|波|个|位)|国家级|全网最低|绝对|万能"
+    r"最低价|最便宜|最好|最佳|第一(?!次|口|步|眼|时间|单|件|天|批|波|个|位|部|卷|集|章|季|期|页)|国家级|全网最低|绝对|万能"
     r"|根治|包治|100%|百分百"
     r"|lowest price|cheapest|best in the world|number one|#1|no\.\s?1\b|guaranteed results"
     r"|risk[- ]free|miracle|cures?\b"
     # blind dev: more absolutes and result promises
     r"|唯一|顶尖|顶级|天花板|极品|独一无二|史无前例|立竿见影|保证.{0,8}(?:白|瘦|效果|见效)"
-    r"|\bthe (?:very )?best\b(?! wishes)|\bfinest\b|unrival+ed|unbeatable|unmatched"
+    r"|(?<!all )\bthe (?:very )?best\b(?! wishes| way| time| results| fit| size| regards)"
+    r"|\bfinest\b"
+    r"|unrival+ed|unbeatable|unmatched"
     r"|nothing (?:else )?(?:even )?comes close|second to none"
+    # blind test: 最 with the adjectives of a ranking claim (not 最近/最多/最后/最低一档: a
+    # count, a time or a setting), 史上…, 绝无仅有, and cure-like promises
+    r"|最(?:好|佳|优|强|美|便宜|划算|实惠|受欢迎|火|畅销|专业|舒适|舒服|显瘦|甜|香|正宗|先进|安全|值)"
+    r"|史上|绝无仅有|guaranteed to"
+    r"|reverses? \w+ (?:disease|ageing|aging)"
 )
 
 # Counted things after "only"/"仅" ("only 3 left", "仅剩 2 件") are not prices.
@@ -323,8 +349,9 @@ class CheckerScore:
 
 # The shipped splits: ``dev``/``test`` generated from the checker author's frames (README.md),
 # ``blind_dev``/``blind_test`` written by hand by someone who had not read the checker
-# (BLIND.md). Dev splits to tune, test splits to report.
-COPY_EVAL_SPLITS = ("dev", "test", "blind_dev", "blind_test")
+# (BLIND.md; blind_test was reported once, then tuned on), ``fresh_test`` by someone who had read
+# neither the checker nor those sets (FRESH.md), the untouched one.
+COPY_EVAL_SPLITS = ("dev", "test", "blind_dev", "blind_test", "fresh_test")
 
 
 def score_checker(checker: CopyChecker, split: str) -> CheckerScore:
