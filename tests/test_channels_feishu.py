@@ -49,18 +49,24 @@ def encrypt(plaintext: str, key: str = ENCRYPT_KEY) -> str:
     return base64.b64encode(iv + cipher.encrypt(pad(plaintext.encode(), 16))).decode()
 
 
+def event_header(event_id: str, event_type: str, **header: str) -> dict[str, str]:
+    """The schema 2.0 header of an event of the test app, as Feishu documents it."""
+    return {
+        "event_id": event_id,
+        "event_type": event_type,
+        "create_time": str(int(time.time() * 1000)),
+        "token": VERIFICATION,
+        "app_id": "cli_test",
+        "tenant_key": "t1",
+        **header,
+    }
+
+
 def message_event(event_id: str, message_id: str, text: str, **message: Any) -> dict[str, Any]:
     """An ``im.message.receive_v1`` event (schema 2.0) as Feishu documents it."""
     return {
         "schema": "2.0",
-        "header": {
-            "event_id": event_id,
-            "event_type": "im.message.receive_v1",
-            "create_time": str(int(time.time() * 1000)),
-            "token": VERIFICATION,
-            "app_id": "cli_test",
-            "tenant_key": "t1",
-        },
+        "header": event_header(event_id, "im.message.receive_v1"),
         "event": {
             "sender": {"sender_id": {"open_id": "ou_customer"}, "sender_type": "user"},
             "message": {

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 
 from bot.identity import (
     IdentityError,
@@ -17,7 +15,8 @@ from bot.identity import (
     is_link_request,
     normalize_phone,
 )
-from bot.storage import Base, Database
+from bot.storage import Database
+from tests.migrations import model_differences
 
 KEY = b"0123456789abcdef-test-key"
 
@@ -123,6 +122,4 @@ async def test_link_takes_only_a_hash(database: Database, phone_hash: str) -> No
 
 
 def test_migration_0910_creates_exactly_the_modules_table(database: Database) -> None:
-    with database.engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-    assert [d for d in differences if "identity" in str(d)] == []
+    assert model_differences(database, "identity") == []

@@ -135,15 +135,7 @@ def read_event(event_id: str, message_ids: Any, read_ms: int, **header: str) -> 
     """An ``im.message.message_read_v1`` event (schema 2.0) as Feishu documents it."""
     return {
         "schema": "2.0",
-        "header": {
-            "event_id": event_id,
-            "event_type": "im.message.message_read_v1",
-            "create_time": str(int(time.time() * 1000)),
-            "token": feishu.VERIFICATION,
-            "app_id": "cli_test",
-            "tenant_key": "t1",
-            **header,
-        },
+        "header": feishu.event_header(event_id, "im.message.message_read_v1", **header),
         "event": {
             "reader": {
                 "reader_id": {"open_id": CUSTOMER, "union_id": "on_customer"},

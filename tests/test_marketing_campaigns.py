@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 from bot.insights import ChurnScore, ChurnScores
@@ -42,7 +40,8 @@ from bot.marketing import (
 from bot.orders import FIXTURES, OrderService
 from bot.privacy import ConsentService
 from bot.recommend import CATALOGUE, RecommendService
-from bot.storage import Base, Database, upgrade
+from bot.storage import Database, upgrade
+from tests.migrations import model_differences
 from tests.smtp_server import Mailbox, body_of, smtp_server
 
 NOW = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai, 23:00 in New York
@@ -701,13 +700,7 @@ def test_migration_0902_gives_earlier_campaigns_their_one_wave(tmp_path: Path) -
         ("scheduled", 1, 0, 0, 1),
         ("taking", 1, 0, 0, 1),
     ]
-    database = Database(url)
-    try:
-        with database.engine.connect() as connection:
-            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-        assert [d for d in differences if "marketing" in str(d)] == []
-    finally:
-        database.dispose()
+    assert model_differences(url, "marketing") == []
 
 
 async def test_a_click_reported_by_the_checkout_credits_the_buyers_order_to_the_message(

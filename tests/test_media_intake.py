@@ -11,19 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 from PIL import Image
 from typer.testing import CliRunner
 
 from bot.app import Settings, create_app
 from bot.app import app as cli
-from bot.storage import Base, Database
+from bot.storage import Database
 from channels.connector import REPLIES
 from channels.media import render_text_image, synthesize_speech
 from tests.conftest import query_hub_db
 from tests.launch import free_port
+from tests.migrations import model_differences
 from tests.waiting import wait_until
 
 LIMIT = 150_000
@@ -304,11 +303,9 @@ def test_the_demo_page_embeds_the_widget_with_one_script_tag(client: TestClient)
 async def test_the_media_tables_match_the_models(tmp_path: Path) -> None:
     database = Database(f"sqlite:///{tmp_path}/hub.db")
     await database.migrate()
-    with database.engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    differences = model_differences(database, "attachments", "webchat_sessions")
     database.dispose()
-    mine = [d for d in diff if "attachments" in repr(d) or "webchat_sessions" in repr(d)]
-    assert mine == []
+    assert differences == []
 
 
 def test_without_an_api_key_kept_media_is_for_agents_only(

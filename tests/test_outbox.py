@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import select
 
 from bot.outbox import GAVE_UP, PENDING, SENT, Outbox, RetryPolicy, SendFailed, Undeliverable
 from bot.outbox._tables import InboundRow
-from bot.storage import Base, Database, upgrade, utcnow
+from bot.storage import Database, upgrade, utcnow
+from tests.migrations import model_differences
 
 BODY = {"text": {"content": "您的订单已发货"}}
 
@@ -165,10 +164,4 @@ def test_migration_0501_adds_the_receipt_columns_to_earlier_messages(tmp_path: P
             "SELECT receipt, read_at, follow_reads, read_checked_at FROM outbox_messages"
         ).fetchall()
     assert rows == [(None, None, 0, None)]
-    database = Database(url)
-    try:
-        with database.engine.connect() as connection:
-            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-        assert [d for d in differences if "outbox" in str(d)] == []
-    finally:
-        database.dispose()
+    assert model_differences(url, "outbox") == []

@@ -10,8 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from bot.recommend import (
@@ -29,8 +27,9 @@ from bot.recommend import (
     RowProblem,
     UserProfile,
 )
-from bot.storage import Base, Database
+from bot.storage import Database
 from knowledge import E5Embedder
+from tests.migrations import model_differences
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 CATEGORIES = ("electronics", "home_appliances", "clothing", "beauty", "books", "food")
@@ -281,8 +280,6 @@ async def test_an_unreadable_model_version_is_reported(tmp_path: Path) -> None:
 
 
 def test_migration_0300_creates_exactly_the_modules_tables(database: Database) -> None:
-    with database.engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-    assert [d for d in differences if "recommend" in str(d)] == []
+    assert model_differences(database, "recommend") == []
     tables = set(inspect(database.engine).get_table_names())
     assert {"recommend_items", "recommend_events", "recommend_profiles"} <= tables

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -61,29 +62,19 @@ def preview(
     sample: Annotated[int, typer.Option(help="Members to show (0-100).")] = 10,
 ) -> None:
     """Count the audience a segment matches and may reach, with sample members."""
-    settings = cli_settings()
 
-    async def run() -> dict[str, Any]:
-        database = Database(settings.hub_database_url)
-        try:
-            await database.migrate()
-            marketing = _marketing(settings, database)
-            found = await marketing.preview(expression, sample)
-            return {
-                "expression": found.expression,
-                "audience": found.audience,
-                "matched": found.matched,
-                "reachable": found.reachable,
-                "sample": [p.as_json() for p in found.sample],
-                "excluded": [asdict(e) for e in found.excluded],
-            }
-        finally:
-            database.dispose()
+    async def work(settings: Settings, database: Database) -> dict[str, Any]:
+        found = await _marketing(settings, database).preview(expression, sample)
+        return {
+            "expression": found.expression,
+            "audience": found.audience,
+            "matched": found.matched,
+            "reachable": found.reachable,
+            "sample": [p.as_json() for p in found.sample],
+            "excluded": [asdict(e) for e in found.excluded],
+        }
 
-    try:
-        _echo(asyncio.run(run()))
-    except MarketingError as exc:
-        _fail(str(exc))
+    _on_hub_database(work)
 
 
 @marketing_app.command()
@@ -97,26 +88,16 @@ def report(
     and reason, deliveries (queued, sent = accepted by the channel, delivered, read, failed) and
     what each channel reports at all, recipients deferred by the channels' send rates, clicks,
     conversions; in total and per arm. The news of queued app messages is read first."""
-    settings = cli_settings()
 
-    async def run() -> dict[str, Any]:
-        database = Database(settings.hub_database_url)
-        outbox = Outbox(database)
-        try:
-            await database.migrate()
-            marketing = _marketing(settings, database)
-            campaigns = campaigns_of(settings, database, marketing, None, outbox=outbox)
-            found = asdict(await campaigns.report(campaign_id))
-            if not recipients:
-                found.pop("recipients")
-            return found
-        finally:
-            database.dispose()
+    async def work(settings: Settings, database: Database) -> dict[str, Any]:
+        marketing = _marketing(settings, database)
+        campaigns = campaigns_of(settings, database, marketing, None, outbox=Outbox(database))
+        found = asdict(await campaigns.report(campaign_id))
+        if not recipients:
+            found.pop("recipients")
+        return found
 
-    try:
-        _echo(asyncio.run(run()))
-    except MarketingError as exc:
-        _fail(str(exc))
+    _on_hub_database(work)
 
 
 @marketing_app.command()
@@ -139,21 +120,12 @@ def budget(
             costs[channel.strip()] = float(value)
         except ValueError:
             _fail(f"--cost takes channel=cost per message, e.g. sms=0.3, not {pair!r}")
-    settings = cli_settings()
 
-    async def run() -> dict[str, Any]:
-        database = Database(settings.hub_database_url)
-        try:
-            await database.migrate()
-            planner = BudgetPlanner(database, _marketing(settings, database))
-            return asdict(await planner.plan(amount, costs, segment or []))
-        finally:
-            database.dispose()
+    async def work(settings: Settings, database: Database) -> dict[str, Any]:
+        planner = BudgetPlanner(database, _marketing(settings, database))
+        return asdict(await planner.plan(amount, costs, segment or []))
 
-    try:
-        _echo(asyncio.run(run()))
-    except MarketingError as exc:
-        _fail(str(exc))
+    _on_hub_database(work)
 
 
 @marketing_app.command("sample-size")
@@ -244,6 +216,25 @@ def copy_eval(
             "wrongly_rejected": score.wrongly_rejected,
         }
     )
+
+
+def _on_hub_database(work: Callable[[Settings, Database], Awaitable[dict[str, Any]]]) -> None:
+    """Run ``work`` on the hub's database (migrated first) and print its JSON; a marketing
+    error is printed as a bad request (exit 2)."""
+    settings = cli_settings()
+
+    async def run() -> dict[str, Any]:
+        database = Database(settings.hub_database_url)
+        try:
+            await database.migrate()
+            return await work(settings, database)
+        finally:
+            database.dispose()
+
+    try:
+        _echo(asyncio.run(run()))
+    except MarketingError as exc:
+        _fail(str(exc))
 
 
 def _marketing(settings: Settings, database: Database) -> MarketingService:

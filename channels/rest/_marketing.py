@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -756,14 +757,7 @@ class BudgetPlanOut(BaseModel):
 
     @classmethod
     def of(cls, plan: BudgetPlan) -> BudgetPlanOut:
-        return cls(
-            budget=plan.budget,
-            spend=plan.spend,
-            expected_conversions=plan.expected_conversions,
-            even_split_conversions=plan.even_split_conversions,
-            prior_rate=plan.prior_rate,
-            cells=[CellOut(**vars(c)) for c in plan.cells],
-        )
+        return cls.model_validate(asdict(plan))
 
 
 def _budget_routes(router: APIRouter, budget: BudgetPlanner) -> None:
