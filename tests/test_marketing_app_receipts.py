@@ -25,7 +25,6 @@ from fastapi.testclient import TestClient
 
 from bot.app import Settings, create_app
 from bot.app._app_settings import APP_SETTINGS, apps_off
-from bot.app._apps import READ_CHECK_EVERY_S
 from bot.app._container import HubServices
 from bot.app._jobs import Job
 from bot.app._marketing import TEMPLATE_RECEIPTS, outbox_deliveries
@@ -240,7 +239,9 @@ def test_a_bad_or_forged_read_event_is_refused_and_reads_nothing(
 
 @pytest.fixture
 def dingtalk_hub(tmp_path: Path, stand_in: AppStandIn) -> Iterator[TestClient]:
-    settings = hub_settings(tmp_path, stand_in, **DINGTALK, dingtalk_api_url=stand_in.url)
+    settings = hub_settings(
+        tmp_path, stand_in, **DINGTALK, dingtalk_api_url=stand_in.url, app_read_check_s=45.0
+    )
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -264,7 +265,7 @@ def test_dingtalk_read_status_is_asked_until_the_campaign_message_is_read(
     [_reply, outboxed] = portal.call(hub.outbox.messages, "dingtalk")
     assert outboxed.receipt == "pqk+2/="
     job = read_job(client)
-    assert job.every_s == READ_CHECK_EVERY_S
+    assert job.every_s == 45.0  # BOT_APP_READ_CHECK_S
 
     # Unread: asked about the campaign message only (the bot's reply is followed by nobody).
     assert portal.call(job.run) == 0
@@ -339,6 +340,26 @@ async def test_the_outbox_tells_a_queued_campaign_message_it_was_read(tmp_path: 
 
 
 # ---- an app that is off ---------------------------------------------------------------------
+
+
+async def test_a_message_left_queued_for_an_app_now_off_fails_unless_the_outbox_holds_it(
+    tmp_path: Path,
+) -> None:
+    """Posted for Feishu while no connector queued it (before the send-time check, or as the
+    app was turned off): its news is the failure with what turns the app on. One the outbox
+    holds waits for the app to come back; another app's messages are not touched."""
+    database = Database(f"sqlite:///{tmp_path / 'hub.db'}")
+    await database.migrate()
+    try:
+        outbox = Outbox(database)
+        assert await outbox.enqueue("feishu", "oc_1", {}, source_id="message:1") is not None
+        off = {"feishu": "the feishu channel is off: set …"}
+        keys = ["outbox:feishu:message:1", "outbox:feishu:message:2", "outbox:slack:message:3"]
+        news = await outbox_deliveries(outbox, off)(keys)
+        assert news == [DeliveryNews("outbox:feishu:message:2", "failed", reason=off["feishu"])]
+        assert await outbox_deliveries(outbox)(keys) == []  # the app on: no news yet
+    finally:
+        database.dispose()
 
 
 def test_a_campaign_message_for_an_app_that_is_off_fails_at_once_and_frees_the_caps(

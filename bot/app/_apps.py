@@ -34,9 +34,6 @@ from channels.connector import AckFirst, AckFirstMiddleware, AppConnector
 logger = logging.getLogger(__name__)
 
 API_TIMEOUT_S = 10.0
-# How often the apps of READ_QUERIED are asked whether campaign messages were read: a read is
-# known within minutes, and a run asks at most READS_ASKED_AT_ONCE questions per app.
-READ_CHECK_EVERY_S = 120.0
 TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
@@ -239,7 +236,9 @@ def mount_apps(app: FastAPI, hub: HubServices) -> Apps:
         within = READ_QUERIED.get(spec.name)
         if within is not None:
             ask = partial(reads.ask, spec.name, spec.api.read_at, within)
-            apps.read_jobs.append(Job(f"{spec.name}-read-status", READ_CHECK_EVERY_S, ask))
+            # Every BOT_APP_READ_CHECK_S; a run asks at most READS_ASKED_AT_ONCE questions.
+            every = hub.settings.app_read_check_s
+            apps.read_jobs.append(Job(f"{spec.name}-read-status", every, ask))
         app.include_router(routes(connector))
         # First in the route list: a request is matched against the routes in order, and on
         # this hub's ~90 routes reaching the last took about 1 ms of the event loop per

@@ -188,11 +188,14 @@ def template_receipts(campaigns: Campaigns) -> Callable[[int, str], Awaitable[No
     return finished
 
 
-def outbox_deliveries(outbox: Outbox) -> DeliveryLookup:
+def outbox_deliveries(outbox: Outbox, off: Mapping[str, str] | None = None) -> DeliveryLookup:
     """The news of campaign messages queued in the messaging apps' outbox: "sent" once the
     app's API took it ("read" when the app said so by then: ``AppReads``), "failed" with the
     outbox's last error once it gave up (the app refused it, or every retry failed); still
-    pending: no news."""
+    pending: no news. A message that never reached the outbox because its app is in ``off``
+    (``apps_off``: posted while the app was on its way out, or before this check existed) fails
+    with what turns the app on; one already in the outbox waits for the app to come back."""
+    apps_not_on = dict(off or {})
 
     async def lookup(keys: Sequence[str]) -> list[DeliveryNews]:
         wanted: dict[str, dict[str, str]] = {}  # channel -> source id -> key
@@ -203,7 +206,15 @@ def outbox_deliveries(outbox: Outbox) -> DeliveryLookup:
                 wanted.setdefault(channel, {})[source] = key
         news = []
         for channel, sources in wanted.items():
-            for message in await outbox.outcomes(channel, list(sources)):
+            found = await outbox.outcomes(channel, list(sources))
+            if channel in apps_not_on:
+                queued = {message.source_id for message in found}
+                news += [
+                    DeliveryNews(key, "failed", reason=apps_not_on[channel])
+                    for source, key in sources.items()
+                    if source not in queued
+                ]
+            for message in found:
                 key = sources[message.source_id]
                 if message.status == SENT and message.read_at is not None:
                     news.append(DeliveryNews(key, "read", message.read_at))
@@ -365,7 +376,7 @@ def campaigns_of(
         picks=picks,
         pace=SendPace(send_rates(settings.marketing_send_rates), settings.rate_limit_storage_uri),
         pace_budget=timedelta(seconds=settings.marketing_send_every_s * PACED_SHARE),
-        deliveries=outbox_deliveries(outbox) if outbox is not None else None,
+        deliveries=outbox_deliveries(outbox, apps_off(settings)) if outbox is not None else None,
     )
 
 

@@ -324,6 +324,13 @@ class Settings(BaseSettings):
         description="Base URL of DingTalk's older API, whose `topapi/v2/user/get` gives a member's "
         "mobile (with the contact permission) to link apps and answer the order check.",
     )
+    app_read_check_s: float = Field(
+        default=120.0,
+        ge=10,
+        le=3600,
+        description="How often the apps that tell whether a message was read only when asked "
+        "(DingTalk's read-status query) are asked about campaign messages.",
+    )
     app_webhook_window_s: int = Field(
         default=300,
         ge=10,
