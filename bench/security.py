@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.security_http import login_under_guessing_http
+from bench.security_http import login_under_guessing_http, paced
 from bot.handoff import AgentDirectory, InvalidCredentials, LoginThrottle, LoginThrottled
 from bot.privacy import redact
 from bot.storage import Database
@@ -67,14 +67,7 @@ async def login_under_guessing(rate: float, seconds: float) -> dict[str, Any]:
                 outcomes[i] = "refused"
 
         async def guesser() -> None:
-            tasks = []
-            started = time.perf_counter()
-            for i in range(int(rate * seconds)):
-                delay = started + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)  # pacing the flood, not synchronisation
-                tasks.append(asyncio.create_task(guess(i)))
-            await asyncio.gather(*tasks)
+            await paced(guess, rate, seconds, time.perf_counter())
 
         async def real_agent() -> None:
             nonlocal refused_real

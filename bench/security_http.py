@@ -28,6 +28,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,21 @@ GUESSER_ADDRESS = "203.0.113.9"  # documentation addresses (RFC 5737)
 AGENT_ADDRESS = "198.51.100.1"
 AGENT_INTERVAL_S = 0.2
 REQUEST_TIMEOUT_S = 60.0
+
+
+async def paced(
+    attempt: Callable[[int], Coroutine[Any, Any, None]], rate: float, seconds: float, started: float
+) -> int:
+    """Start ``attempt(i)`` ``rate`` times a second for ``seconds`` from ``started`` (a
+    ``time.perf_counter`` reading), each in its own task, and wait for them all; how many."""
+    tasks = []
+    for i in range(int(rate * seconds)):
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)  # pacing the flood, not synchronisation
+        tasks.append(asyncio.create_task(attempt(i)))
+    await asyncio.gather(*tasks)
+    return len(tasks)
 
 
 def quantiles(samples: list[float]) -> dict[str, float]:
@@ -104,13 +120,7 @@ async def _flood(
             if response.status == 429 and lockout_detail is None:
                 lockout_detail = str(body.get("detail"))
 
-        tasks = []
-        for i in range(int(rate * seconds)):
-            delay = started + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)  # pacing the flood, not synchronisation
-            tasks.append(asyncio.create_task(guess(i)))
-        await asyncio.gather(*tasks)
+        guesses = await paced(guess, rate, seconds, started)
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
     refused = sorted(i for i, status in statuses.items() if status == 429)
@@ -119,7 +129,7 @@ async def _flood(
         counts[str(status)] = counts.get(str(status), 0) + 1
     return {
         "guess_rate_target_per_s": rate,
-        "guesses_sent": len(tasks),
+        "guesses_sent": guesses,
         "guesses_answered_per_s": round(answered_in_window / seconds, 1),
         "statuses": dict(sorted(counts.items())),
         "connection_errors": errors,
