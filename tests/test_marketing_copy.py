@@ -127,9 +127,9 @@ def test_the_checker_meets_its_goals_on_the_synthetic_set(checker: CopyChecker, 
 
 
 def test_the_hand_written_splits_are_scored_as_the_readme_says(checker: CopyChecker) -> None:
-    """The hand-written sets (BLIND.md, FRESH.md): blind_dev and blind_test, read while adding
-    phrasings, are all caught but two rounded prices refused on purpose; fresh_test, never
-    tuned on, gives the README's figures (the 95 % goal is not met there)."""
+    """The hand-written sets (BLIND.md, FRESH.md) are all dev data now: their misses were read
+    and the concept families (``_copy_phrasing.py``) widened from them. All planted errors are
+    caught; the two rejections are rounded prices refused on purpose."""
     dev = score_checker(checker, "blind_dev")
     assert (dev.variants, dev.caught, dev.with_errors, dev.false_rejections) == (135, 71, 71, 0)
     seen = score_checker(checker, "blind_test")
@@ -137,9 +137,77 @@ def test_the_hand_written_splits_are_scored_as_the_readme_says(checker: CopyChec
     assert sorted(seen.wrongly_rejected) == ["blind-155", "blind-216"]  # ¥3,999 for 3,999.20
     fresh = score_checker(checker, "fresh_test")
     assert (fresh.variants, fresh.with_errors, fresh.clean) == (286, 143, 143)
-    assert (fresh.caught, fresh.false_rejections) == (106, 0)
+    assert (fresh.caught, fresh.false_rejections) == (143, 0), (
+        fresh.missed,
+        fresh.wrongly_rejected,
+    )
     with pytest.raises(InvalidMarketingRequest, match="split must be one of dev, test"):
         score_checker(checker, "train")
+
+
+def test_the_untouched_fourth_set_is_scored_as_the_readme_says(checker: CopyChecker) -> None:
+    """FRESH2.md: written after the concept families by someone who had read neither the checker
+    nor the other sets, scored once. 21 rows have briefs allowing claims the platform has no key
+    for (instalments, price match...): no campaign can carry such a brief, so they are left out."""
+    fresh2 = score_checker(checker, "fresh2_test")
+    assert len(fresh2.unscorable) == 21
+    assert (fresh2.variants, fresh2.with_errors, fresh2.clean) == (279, 144, 135)
+    assert fresh2.caught >= 128, fresh2.missed
+    assert fresh2.false_rejections <= 4, fresh2.wrongly_rejected
+
+
+# Members of the concept families in words no split uses: a new wording of either idea of a
+# claim (a delivery and "free"; a fault and a repair), Chinese numerals, a bare percent beside an
+# offer word, a coupon. Brief: EL-005 (¥2299), 20% off, no claims.
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        ("索尼降噪耳机8折，快递费由我们承担。", ["claim"]),
+        ("Sony headphones, 20% off. Delivery won't cost you a penny.", ["claim"]),
+        ("Sony headphones, 20% off. Not happy? Get your money back within 30 days.", ["claim"]),
+        ("索尼降噪耳机8折，两年内出故障免费上门维修。", ["claim"]),
+        (
+            "Sony headphones, 20% off; should they break in year one, we'll send a replacement.",
+            ["claim"],
+        ),
+        ("索尼降噪耳机8折，这个价格只持续到周日。", ["claim"]),
+        ("Sony headphones, 20% off — this deal disappears at midnight.", ["claim"]),
+        ("索尼降噪耳机8折，库存紧张，先到先得。", ["claim"]),
+        ("Sony headphones, 20% off. We only have a few pairs in stock.", ["claim"]),
+        ("索尼降噪耳机8折，上个月卖了三千多副。", ["claim"]),
+        ("Sony headphones, 20% off. Thousands of happy customers can't be wrong.", ["claim"]),
+        ("索尼降噪耳机8折，品牌官方直营，假货包赔。", ["claim"]),
+        ("Sony headphones, 20% off, and we'll add a spare cable for free.", ["claim"]),
+        ("索尼降噪耳机8折，戴上立即缓解偏头痛。", ["banned"]),
+        ("Sony headphones, 20% off: the best noise cancelling you'll ever hear.", ["banned"]),
+        ("Sony headphones, 20% off: the world's finest.", ["banned"]),
+        ("索尼降噪耳机七五折。", ["discount"]),
+        ("索尼降噪耳机8折，会员再享额外9.5折。", ["discount"]),
+        ("Sony headphones, 20% off, and an extra 5% at checkout.", ["discount"]),
+        ("Sony headphones: 25 percent off this week.", ["discount"]),
+        ("索尼降噪耳机下单立减三成。", ["discount"]),
+        ("索尼降噪耳机满2000减300。", ["discount"]),
+        ("索尼降噪耳机8折后只要一千五百九十九块。", ["price"]),
+        ("索尼降噪耳机现价1799。", ["price"]),
+        ("索尼降噪耳机8折，不到1500元。", ["price"]),
+        ("索尼降噪耳机8折，1700多元。", ["price"]),
+        ("索尼降噪耳机原价两千三块。", ["price"]),  # the spoken 两千三 is 2300, not 2003
+        # the same ideas taken back, measured or bounded truly: nothing to refuse
+        ("索尼降噪耳机8折，到手价一千八百三十九点二元。", []),
+        ("索尼降噪耳机8折，不到1840元就能入手；港澳台不包邮。", []),
+        ("Sony headphones, 20% off at ¥1,839.20. This item isn't eligible for free shipping.", []),
+        ("索尼降噪耳机8折，不支持7天无理由退货。", []),
+        ("Sony headphones, 20% off; they block up to 95% of cabin hum, 30 hours a charge.", []),
+        ("索尼降噪耳机8折，可以免费试听，充电才10分钟能听5小时。", []),
+        ("Sony headphones, 20% off. Feel free to reply with questions; ships within 48 hours.", []),
+    ],
+)
+def test_new_words_for_known_ideas_are_found(
+    checker: CopyChecker, text: str, kinds: list[str]
+) -> None:
+    brief = CopyBrief(("EL-005",), discounts=(20.0,), channel="webchat")
+    found = checker.check(text, brief, "en" if text.isascii() else "zh")
+    assert sorted({p.kind for p in found}) == kinds, found
 
 
 @pytest.mark.parametrize(

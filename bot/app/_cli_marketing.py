@@ -186,9 +186,9 @@ def copy_eval(
     split: Annotated[
         str,
         typer.Option(
-            help="dev, test, blind_dev, blind_test (read while tuning) or fresh_test (the "
-            "untouched one); blind_* and fresh_* were written by hand by people who had not "
-            "read the checker."
+            help="dev, test, blind_dev, blind_test, fresh_test (read while tuning) or "
+            "fresh2_test (the untouched one); blind_* and fresh* were written by hand by people "
+            "who had not read the checker."
         ),
     ] = "test",
 ) -> None:
@@ -203,7 +203,9 @@ def copy_eval(
     _echo(
         {
             "data": "synthetic (bot/marketing/copy_eval/"
-            + {"blind": "BLIND.md)", "fresh": "FRESH.md)"}.get(split.split("_")[0], "README.md)"),
+            + {"blind": "BLIND.md)", "fresh": "FRESH.md)", "fresh2": "FRESH2.md)"}.get(
+                split.split("_")[0], "README.md)"
+            ),
             "split": split,
             "variants": score.variants,
             "with_planted_errors": score.with_errors,
@@ -214,6 +216,7 @@ def copy_eval(
             "false_rejection_rate": round(score.false_rejection_rate, 4),
             "missed": score.missed,
             "wrongly_rejected": score.wrongly_rejected,
+            "unscorable_briefs": score.unscorable,
         }
     )
 

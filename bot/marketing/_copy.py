@@ -4,8 +4,10 @@ used when no LLM is configured.
 The checker rejects a variant that states a price, a discount or a claim the brief and the
 catalogue do not back, uses a banned word, or is too long for the channel. Rules, not a model:
 each rejection must name the exact words at fault so the reviewer can fix them, and a missed
-price is worse than a false alarm. Prices are numbers marked as money (¥, 元, RMB, $, "only");
-numbers in product names ("Mate 60", "230ml") are not prices.
+price is worse than a false alarm. Prices are numbers marked as money (¥, 元, 块, RMB, $, a
+price word such as 现价 or "only", Chinese numerals); numbers in product names ("Mate 60",
+"230ml") are not prices. Claims are found by concept families (``_copy_phrasing.py``: two ideas
+in one clause, negation taken into account) as well as by the phrasings below.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from bot.marketing._copy_phrasing import CN_NUMBER, cn_to_number, first_affirmed, stated_claims
 from bot.marketing._errors import InvalidMarketingRequest
 
 Language = Literal["zh", "en"]
@@ -39,9 +42,9 @@ PICKS_RESERVE: dict[str, int] = {"zh": 24, "en": 60}
 
 # Claims a variant may make only when the brief lists them. The first phrasings came from the
 # generated dev split; those marked "blind dev" from reading the misses on the hand-written
-# blind_dev split (BLIND.md), and "blind test" from blind_test's misses after its one report
-# (it is a dev split since; fresh_test, FRESH.md, is the untouched one), in general forms
-# rather than the rows' exact words.
+# blind_dev split (BLIND.md), and "blind test" from blind_test's misses after its one report,
+# in general forms rather than the rows' exact words. fresh_test's misses (FRESH.md) widened the
+# concept families of ``_copy_phrasing.CLAIM_FAMILIES`` instead; every split is dev data now.
 CLAIMS: dict[str, str] = {
     "free_shipping": r"包邮|免运费|免邮|运费我们出|free (?:shipping|delivery)|ships free"
     r"|shipping is on us"
@@ -118,30 +121,62 @@ BANNED = (
     r"|最(?:好|佳|优|强|美|便宜|划算|实惠|受欢迎|火|畅销|专业|舒适|舒服|显瘦|甜|香|正宗|先进|安全|值)"
     r"|史上|绝无仅有|guaranteed to"
     r"|reverses? \w+ (?:disease|ageing|aging)"
+    # fresh test, by family: a promised result (保证 + what it will do, 见效), a medical effect,
+    # and an English superlative made absolute by "ever", "the world's" or "you'll ever need"
+    r"|保证(?![正金书期卡]|[，。！？,.!?\s]|$)|(?:立刻|立即|马上|即刻|立马|当天|快速)见效"
+    r"|药到病除|降(?:血压|血糖|血脂|三高)|治疗|治愈|疗效|防癌|抗癌"
+    r"|(?:全网|全国|全球|世界|业界|行业)(?:领先|领导|之最|冠军)|遥遥领先"
+    r"|\bthe (?:best|greatest|finest|most \w+|\w+iest|fastest|strongest|smartest|lightest"
+    r"|softest|warmest|quietest|sweetest|freshest)\b[^.!?\n]{0,40}"
+    r"\b(?:ever|of all time|on the market|in the world|money can buy)\b"
+    r"|\byou(?:'ll| will)? ever (?:need|find|buy|own|want|try|taste|wear|read|use|have)\b"
+    r"|\bworld'?s (?:best|greatest|finest|first|no\.?\s?1|number one|leading|most \w+)"
+    r"|\bthe greatest\b|\bbest[- ]ever\b|\b(?:lowers?|reduces?) (?:your )?(?:blood pressure"
+    r"|blood sugar|cholesterol)|instant results|works instantly|\bultimate\b"
+    r"|全网[^，,。！？\s]{0,4}最|(?:立即|立刻|马上|迅速|有效)(?:缓解|消除|治|止痛|止咳|退烧|改善)"
+    r"|(?:缓解|改善|治|消除|预防)(?:头痛|偏头痛|失眠|疼痛|关节炎|高血压|糖尿病|湿疹|过敏|便秘|焦虑|抑郁|近视)"
+    r"|\b(?:relieves?|heals?|treats?|prevents?)\s+(?:your\s+)?(?:\w+\s+)?(?:pain|headaches?|migraines?"
+    r"|insomnia|anxiety|arthritis|eczema|allergies|acne|diabetes)"
+    r"|\b\w+ing guaranteed\b|results? guaranteed|瘦\s*[\d一二两三四五六七八九十]+\s*(?:斤|公斤|kg)"
+    r"|(?:立刻|立即|马上|当天)(?:瘦|变白|白|变美|年轻|长高|止痒)"
+    r"|\bthe (?:healthiest|safest|most effective|most advanced|most powerful|most trusted)\b"
 )
 
 # Counted things after "only"/"仅" ("only 3 left", "仅剩 2 件") are not prices.
 _COUNTED = (
     r"(?![\d.,]*\s*(?:left|items?|pieces?|units?|pairs?|sets?|boxes|box|bottles?|colou?rs?"
-    r"|件|个|台|天|双|套|瓶|盒|支|条|份|days?|hours?|小时))"
+    r"|件|个|台|天|双|套|瓶|盒|支|条|份|days?|hours?|小时"
+    # a measure after a price word ("才20分钟", "now 30 hours", "just 5G") is no price either
+    r"|分钟|minutes?|秒|seconds?|weeks?|months?|years?|年|个?月|周|岁|斤|公斤|克|毫升|升|米|厘米"
+    r"|公里|次|人|位|页|本|张|只|包|罐|箱|副|inch(?:es)?|英寸|[a-z]))"
 )
+# A number is money when a currency marks it, or a price word comes before it ("现价3999",
+# "now 1299"); not when a percent, 折 or a count follows.
 _MONEY = re.compile(
     r"(?:[¥￥$]|rmb|cny)\s*(\d+(?:,\d{3})*(?:\.\d+)?)"
-    r"|(?:仅需|只要|只需|低至|到手价?|only|just)\s*(\d+(?:,\d{3})*(?:\.\d+)?)"
+    r"|(?:仅需|只要|只需|低至|到手价?|现价|原价|售价|定价|标价|折后价?|立省|省下|省了|才|只卖"
+    r"|only|just|now|was|costs?|priced at|down from)\s*(\d+(?:,\d{3})*(?:\.\d+)?)"
     + _COUNTED
-    + r"(?!\s*[¥￥$])"
-    r"|(\d+(?:,\d{3})*(?:\.\d+)?)\s*(?:元|块|yuan|rmb|cny)",
+    + r"(?![\d.,]*\s*(?:[¥￥$%折成:：]|元|块|[-–~到至]\s*\d))"
+    r"|(\d+(?:,\d{3})*(?:\.\d+)?)\s*(多|余)?\s*(?:元|块|yuan|rmb|cny)"
+    rf"|({CN_NUMBER})\s*(多|余)?\s*(?:元|块)",
     re.IGNORECASE,
 )
+# Words before an amount that make it a bound ("不到1300元", "under ¥1,300").
+_BELOW = re.compile(r"(?:不到|不足|低于|不超过|less than|under|below)\s*$", re.IGNORECASE)
 _PERCENT_OFF = re.compile(
-    r"(\d+(?:\.\d+)?)\s*%\s*(?:off|discount)|(?:save|off|立减|减|优惠)\s*(\d+(?:\.\d+)?)\s*%"
+    r"(\d+(?:\.\d+)?)\s*(?:%|percent|per cent)\s*(?:off|discount)"
+    r"|(?:save|off|立减|减|优惠)\s*(\d+(?:\.\d+)?)\s*(?:%|percent|per cent)"
     # blind dev: "knock off another 10%", "take an extra 15%"
     r"|(?:knock|take)s?\s+(?:off\s+)?(?:another|an extra|a further)\s+(\d+(?:\.\d+)?)\s*%",
     re.IGNORECASE,
 )
 # blind dev: the share of the price paid ("70% of the usual price") and fractions off.
 _SHARE_PAID = re.compile(
-    r"(\d+(?:\.\d+)?)\s*%\s*of\s+(?:the\s+)?(?:usual|regular|original|normal|full)\s+price",
+    r"(\d+(?:\.\d+)?)\s*%\s*of\s+(?:the\s+|its\s+)?(?:usual|regular|original|normal|full|list"
+    r"|retail|marked|shelf|sticker)\s+price"
+    # fresh test: "pay only 20%", "原价的80%"
+    r"|\bpay(?:s|ing)?\s+(?:only\s+|just\s+)?(\d+(?:\.\d+)?)\s*%|原价的\s*(\d+(?:\.\d+)?)\s*%",
     re.IGNORECASE,
 )
 _FRACTION_OFF = re.compile(
@@ -150,6 +185,26 @@ _FRACTION_OFF = re.compile(
 _FRACTIONS = {"half": 50.0, "third": 100 / 3, "quarter": 25.0, "fifth": 20.0, "tenth": 10.0}
 # "8折" and "8.5折" are tenths of the price, "85折" hundredths (15 % off).
 _ZHE = re.compile(r"(?<![\d.])(\d{1,2}(?:\.\d)?)\s*折")
+_ZHE_CN = re.compile(
+    r"(?<![零一二两三四五六七八九十])([一二三四五六七八九][一二三四五六七八九]?)\s*折"
+)
+# "立减两成", "省三成": tenths off.
+_TENTHS_OFF = re.compile(r"(?:减|省|优惠|便宜|降|让利|少)\s*([一二两三四五六七八九\d])\s*成")
+# A percent the patterns above do not place is a discount when an offer word shares its clause
+# ("an extra 5% at checkout", "会员再享5%"); otherwise it measures something (a fabric, a charge).
+_ANY_PERCENT = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)", re.IGNORECASE)
+_OFFER_WORDS = re.compile(
+    r"\b(?:off|discount\w*|sav(?:e|es|ing)|extra|further|additional|more|checkout|coupon|members?"
+    r"|deal|offer|price|cheaper|less|reduc\w+|cut|knock\w*)\b|减|折|优惠|省|便宜|再享|额外|降|返|让利|会员|价",
+    re.IGNORECASE,
+)
+_CLAUSE_MARK = re.compile(r"[，。！？!?；;\n]|,(?!\d)")
+# Offers a brief cannot hold: spend-and-save thresholds, coupons, vouchers.
+_COUPON = re.compile(
+    r"满\s*\d+\s*元?\s*[减省送]\s*\d+|优惠券|代金券|满减|红包|\bcoupons?\b|\bvouchers?\b"
+    r"|promo(?:tion(?:al)?)? code|discount code|\b(?:use|with|enter) (?:the )?code\b",
+    re.IGNORECASE,
+)
 _HALF = re.compile(r"半价|half[- ]price", re.IGNORECASE)
 
 
@@ -232,11 +287,15 @@ class CopyChecker:
 
     @staticmethod
     def _claims(text: str, brief: CopyBrief) -> list[Problem]:
+        stated = stated_claims(text)
+        for key, pattern in CLAIMS.items():
+            words = first_affirmed(re.compile(pattern, re.IGNORECASE), text)
+            if words:
+                stated[key] = words
         return [
-            Problem("claim", f"claim {key!r} ({match.group(0)!r}) is not in the brief")
-            for key, pattern in CLAIMS.items()
-            if key not in brief.claims
-            and (match := re.search(pattern, text, re.IGNORECASE)) is not None
+            Problem("claim", f"claim {key!r} ({stated[key]!r}) is not in the brief")
+            for key in CLAIMS
+            if key in stated and key not in brief.claims
         ]
 
     @staticmethod
@@ -245,15 +304,32 @@ class CopyChecker:
         for m in _PERCENT_OFF.finditer(text):
             stated.append((float(m.group(1) or m.group(2) or m.group(3)), m.group(0)))
         for m in _SHARE_PAID.finditer(text):
-            stated.append((round(100 - float(m.group(1)), 6), m.group(0)))
+            stated.append(
+                (round(100 - float(m.group(1) or m.group(2) or m.group(3)), 6), m.group(0))
+            )
         for m in _FRACTION_OFF.finditer(text):
             stated.append((_FRACTIONS[m.group(1).lower()], m.group(0)))
         for m in _ZHE.finditer(text):
             tenths = float(m.group(1))
             paid = tenths if "." not in m.group(1) and tenths >= 10 else 10 * tenths
             stated.append((round(100 - paid, 6), m.group(0)))
+        for m in _ZHE_CN.finditer(text):
+            tenths = cn_to_number(m.group(1)) or 0.0
+            paid = tenths if len(m.group(1)) == 2 else 10 * tenths
+            stated.append((round(100 - paid, 6), m.group(0)))
+        for m in _TENTHS_OFF.finditer(text):
+            stated.append((10 * (cn_to_number(m.group(1)) or float(m.group(1))), m.group(0)))
         stated += [(50.0, m.group(0)) for m in _HALF.finditer(text)]
-        return [
+        stated += [(50.0, m.group(0)) for m in re.finditer("对折", text)]
+        stated += _loose_percents(text, brief)
+        problems = [
+            Problem(
+                "discount",
+                f"discount {m.group(0)!r} (a coupon or spend-and-save offer) is not in the brief",
+            )
+            for m in _COUPON.finditer(text)
+        ]
+        return problems + [
             Problem("discount", f"discount {words!r} ({off:g}% off) is not in the brief")
             for off, words in stated
             if not any(abs(off - allowed) < 0.01 for allowed in brief.discounts)
@@ -263,8 +339,19 @@ class CopyChecker:
         allowed = self.allowed_prices(brief)
         problems = []
         for m in _MONEY.finditer(text):
-            value = float((m.group(1) or m.group(2) or m.group(3)).replace(",", ""))
-            if not any(abs(value - price) < 0.01 for price in allowed):
+            value = _money_value(m)
+            if value is None:
+                continue
+            if _BELOW.search(text[max(0, m.start() - 12) : m.start()]):
+                # a true bound close to the price: "不到1300元" for ¥1299
+                ok = any(0.9 * value <= price < value for price in allowed)
+            elif m.group(4) or m.group(6):
+                # "300多元": from 300 up to the next step of its last figure
+                step = _place(value)
+                ok = any(value <= price < value + step for price in allowed)
+            else:
+                ok = any(abs(value - price) < 0.01 for price in allowed)
+            if not ok:
                 problems.append(
                     Problem(
                         "price", f"price {m.group(0).strip()!r} is not in the catalogue or brief"
@@ -283,6 +370,47 @@ class CopyChecker:
                 allowed.add(round(price * (1 - off / 100), 2))
                 allowed.add(round(price * off / 100, 2))
         return allowed
+
+
+def _money_value(m: re.Match[str]) -> float | None:
+    if m.group(5):
+        return cn_to_number(m.group(5))
+    return float((m.group(1) or m.group(2) or m.group(3)).replace(",", ""))
+
+
+def _place(value: float) -> float:
+    """The place of the last non-zero figure of a whole amount: 300 -> 100, 1290 -> 10."""
+    place = 1.0
+    whole = int(value)
+    while whole and whole % 10 == 0:
+        whole //= 10
+        place *= 10
+    return place
+
+
+def _clause_around(text: str, start: int, end: int) -> str:
+    """The words of ``text`` around ``start:end`` up to the nearest commas or sentence marks."""
+    before = [m.end() for m in _CLAUSE_MARK.finditer(text, 0, start)]
+    after = _CLAUSE_MARK.search(text, end)
+    return text[before[-1] if before else 0 : after.start() if after else len(text)]
+
+
+def _loose_percents(text: str, brief: CopyBrief) -> list[tuple[float, str]]:
+    """Percents no discount pattern placed: each must be an offered percent off or the share
+    paid after one; a fabric, a rate or a charge is no discount."""
+    placed = [m.span() for pattern in (_PERCENT_OFF, _SHARE_PAID) for m in pattern.finditer(text)]
+    stated = []
+    for m in _ANY_PERCENT.finditer(text):
+        value = float(m.group(1))
+        if (
+            value >= 100
+            or any(start <= m.start() < end for start, end in placed)
+            or not _OFFER_WORDS.search(_clause_around(text, m.start(), m.end()))
+        ):
+            continue
+        if not any(abs(value - d) < 0.01 or abs(100 - value - d) < 0.01 for d in brief.discounts):
+            stated.append((value, m.group(0)))
+    return stated
 
 
 # ---- templates: the fallback when no LLM is configured ----------------------------------------
@@ -337,6 +465,9 @@ class CheckerScore:
     false_rejections: int  # clean variants the checker rejected
     missed: list[str]  # ids of the planted errors it let through
     wrongly_rejected: list[str]
+    # rows whose brief the platform refuses (fresh2_test allows claims it has no key for, such
+    # as interest-free instalments): no campaign could carry them, so they are not scored
+    unscorable: list[str] = field(default_factory=list)
 
     @property
     def catch_rate(self) -> float:
@@ -350,8 +481,9 @@ class CheckerScore:
 # The shipped splits: ``dev``/``test`` generated from the checker author's frames (README.md),
 # ``blind_dev``/``blind_test`` written by hand by someone who had not read the checker
 # (BLIND.md; blind_test was reported once, then tuned on), ``fresh_test`` by someone who had read
-# neither the checker nor those sets (FRESH.md), the untouched one.
-COPY_EVAL_SPLITS = ("dev", "test", "blind_dev", "blind_test", "fresh_test")
+# neither the checker nor those sets (FRESH.md; reported once, then tuned on): all dev data now.
+# ``fresh2_test`` (FRESH2.md), by a fourth writer after the concept families, is the untouched one.
+COPY_EVAL_SPLITS = ("dev", "test", "blind_dev", "blind_test", "fresh_test", "fresh2_test")
 
 
 def score_checker(checker: CopyChecker, split: str) -> CheckerScore:
@@ -363,14 +495,20 @@ def score_checker(checker: CopyChecker, split: str) -> CheckerScore:
         for line in (COPY_EVAL_DIR / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
-    caught, missed, wrongly = 0, [], []
+    caught, missed, wrongly, unscorable = 0, [], [], []
+    scored = []
     for row in rows:
-        brief = CopyBrief(
-            products=tuple(row["brief"]["products"]),
-            discounts=tuple(row["brief"]["discounts"]),
-            claims=tuple(row["brief"]["claims"]),
-            channel=row["brief"]["channel"],
-        )
+        try:
+            brief = CopyBrief(
+                products=tuple(row["brief"]["products"]),
+                discounts=tuple(row["brief"]["discounts"]),
+                claims=tuple(row["brief"]["claims"]),
+                channel=row["brief"]["channel"],
+            )
+        except InvalidMarketingRequest:
+            unscorable.append(row["id"])
+            continue
+        scored.append(row)
         rejected = bool(checker.check(row["text"], brief, row["language"]))
         if row["errors"]:
             caught += rejected
@@ -378,7 +516,14 @@ def score_checker(checker: CopyChecker, split: str) -> CheckerScore:
                 missed.append(row["id"])
         elif rejected:
             wrongly.append(row["id"])
-    with_errors = sum(1 for r in rows if r["errors"])
+    with_errors = sum(1 for r in scored if r["errors"])
     return CheckerScore(
-        len(rows), with_errors, caught, len(rows) - with_errors, len(wrongly), missed, wrongly
+        len(scored),
+        with_errors,
+        caught,
+        len(scored) - with_errors,
+        len(wrongly),
+        missed,
+        wrongly,
+        unscorable,
     )
