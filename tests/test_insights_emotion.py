@@ -209,8 +209,8 @@ def test_sentiment_commands_on_a_small_file(runner: CliRunner, tmp_path: Path) -
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["rows"] == 80
-    assert set(report) == {"rows", "skipped", "shipped_e5_model", "snownlp_vader"}
-    assert report["shipped_e5_model"]["macro_f1"] >= 0.8
+    assert set(report) == {"rows", "skipped", "e5_model", "snownlp_vader"}
+    assert report["e5_model"]["macro_f1"] >= 0.8
 
     out = tmp_path / "business.npz"
     result = runner.invoke(

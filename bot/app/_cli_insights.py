@@ -38,18 +38,20 @@ from bot.insights import (
     ChurnDataError,
     ChurnScore,
     LabelledDataError,
-    LinearHead,
     ModelFileError,
     RetentionDesk,
     RetentionError,
     VectorCache,
     build_shipped_models,
+    build_tuned_polarity,
     evaluate_csv,
+    load_polarity_model,
     read_churn_csv,
     read_labelled_csv,
     spread_labels,
     synthetic_churn_table,
     train_business,
+    train_business_tuned,
     train_churn,
 )
 from bot.privacy import ConsentService
@@ -83,17 +85,28 @@ def _progress(done: int, total: int) -> None:
     typer.echo(f"embedding {done}/{total}", err=True)
 
 
-def _polarity_model(model: Path | None) -> LinearHead:
-    from bot.insights import POLARITY_MODEL
+def _polarity_model(model: Path | None) -> Any:
+    return load_polarity_model(model, _cache())
 
-    return LinearHead.load(model or POLARITY_MODEL)
+
+def _say(line: str) -> None:
+    typer.echo(line, err=True)
 
 
 @insights_app.command("sentiment-build")
-def sentiment_build() -> None:
+def sentiment_build(
+    tuned: Annotated[
+        bool,
+        typer.Option(
+            "--tuned",
+            help="Rebuild the tuned Chinese polarity model instead (LoRA on e5, about 5 "
+            "minutes on 2 cores).",
+        ),
+    ] = False,
+) -> None:
     """Rebuild the shipped polarity and emotion heads from the shipped data (deterministic)."""
     try:
-        _echo(build_shipped_models(_cache()))
+        _echo(build_tuned_polarity(write=_say) if tuned else build_shipped_models(_cache()))
     except (KnowledgeError, ModelFileError) as exc:
         raise _fail(exc) from exc
 
@@ -107,7 +120,11 @@ def sentiment_eval(
         str | None, typer.Option(help="The label value meaning positive; others are negative.")
     ] = None,
     model: Annotated[
-        Path | None, typer.Option(help="A head from sentiment-train instead of the shipped one.")
+        Path | None,
+        typer.Option(
+            help="A model from sentiment-train (a .npz head, or a .safetensors fine-tuned "
+            "model) instead of the shipped head."
+        ),
     ] = None,
 ) -> None:
     """Accuracy and macro-F1 of the e5 model and of snownlp/VADER, side by side."""
@@ -124,14 +141,33 @@ def sentiment_train(
     text_col: TextCol,
     label_col: LabelCol,
     positive: Annotated[str | None, typer.Option(help="Binarize: this value is positive.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Where to write the trained head.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where to write the trained model.")] = None,
     seed: int = 0,
+    fine_tune: Annotated[
+        bool,
+        typer.Option(
+            "--fine-tune",
+            help="Fine-tune e5's layers too (minutes rather than seconds; better on the "
+            "business's own wording); writes a .safetensors model.",
+        ),
+    ] = False,
+    epochs: Annotated[
+        int,
+        typer.Option(
+            min=1, max=20, help="With --fine-tune: epochs at most (the best on dev is kept)."
+        ),
+    ] = 5,
 ) -> None:
     """Train a head on the business's labelled CSV; report it on a 25 % validation split."""
-    target = out or cli_settings().var_dir / "insights" / "sentiment-business.npz"
+    folder = cli_settings().var_dir / "insights"
     try:
         rows = read_labelled_csv(data, text_col, label_col, positive)
-        _echo(train_business(rows, data, _cache(), target, _progress, seed))
+        if fine_tune:
+            target = out or folder / "sentiment-business-tuned.safetensors"
+            _echo(train_business_tuned(rows, data, target, _say, seed, epochs))
+        else:
+            target = out or folder / "sentiment-business.npz"
+            _echo(train_business(rows, data, _cache(), target, _progress, seed))
     except (LabelledDataError, KnowledgeError) as exc:
         raise _fail(exc) from exc
 

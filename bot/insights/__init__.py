@@ -26,6 +26,7 @@ from bot.insights._emotion import (
     EMOTION_MODEL,
     EMOTIONS,
     POLARITY_MODEL,
+    TUNED_POLARITY_ZH,
     Emotion,
     EmotionModel,
     EmotionReading,
@@ -70,10 +71,13 @@ from bot.insights._sentiment import Sentiment, SentimentAnalyzer, load_sentiment
 from bot.insights._sentiment_lab import (
     LabelledDataError,
     build_shipped_models,
+    build_tuned_polarity,
     evaluate_csv,
+    load_polarity_model,
     read_labelled_csv,
     spread_labels,
     train_business,
+    train_business_tuned,
 )
 from bot.insights._strategy import ReplyStrategy, reply_strategy
 from bot.insights._vectors import VectorCache, forget_cached_vectors
@@ -85,6 +89,7 @@ __all__ = [
     "EMOTION_MODEL",
     "FALLBACK_INTENT",
     "POLARITY_MODEL",
+    "TUNED_POLARITY_ZH",
     "ActionKind",
     "AnalyticsConfig",
     "AnalyticsFilters",
@@ -129,12 +134,14 @@ __all__ = [
     "Uplift",
     "VectorCache",
     "build_shipped_models",
+    "build_tuned_polarity",
     "evaluate_csv",
     "forget_cached_vectors",
     "gaps_report",
     "holdout_arm",
     "intent_of_message",
     "intents_of_messages",
+    "load_polarity_model",
     "load_sentiment_libraries",
     "painpoints_csv",
     "parse_day",
@@ -147,6 +154,7 @@ __all__ = [
     "store_message_intent",
     "synthetic_churn_table",
     "train_business",
+    "train_business_tuned",
     "train_churn",
     "unsure_messages",
 ]

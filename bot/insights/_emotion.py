@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).with_name("heads")
 POLARITY_MODEL = MODELS_DIR / "polarity.npz"
+# Chinese polarity: e5 with LoRA adapters tuned on the shipped hand-written reviews (_tuned.py)
+TUNED_POLARITY_ZH = MODELS_DIR / "polarity-zh.safetensors"
 EMOTION_MODEL = MODELS_DIR / "emotion.npz"
 Emotion = Literal["anger", "anxiety", "satisfaction", "neutral"]
 EMOTIONS: tuple[Emotion, ...] = ("anger", "anxiety", "satisfaction", "neutral")

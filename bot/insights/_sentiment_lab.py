@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score  # type: ignore[import-untyped]
@@ -21,11 +21,26 @@ from sklearn.model_selection import train_test_split  # type: ignore[import-unty
 from sklearn.semi_supervised import LabelSpreading  # type: ignore[import-untyped]
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from bot.insights._corpus import Example, emotion_examples, english_reviews, snownlp_reviews
-from bot.insights._emotion import EMOTION_MODEL, POLARITY_MODEL, LinearHead, fit_head
+from bot.insights._corpus import (
+    Example,
+    emotion_examples,
+    english_reviews,
+    snownlp_reviews,
+    written_reviews,
+)
+from bot.insights._emotion import (
+    EMOTION_MODEL,
+    POLARITY_MODEL,
+    TUNED_POLARITY_ZH,
+    LinearHead,
+    fit_head,
+)
 from bot.insights._sentiment import snownlp_positive
 from bot.insights._vectors import Progress, VectorCache
 from bot.language import detect_language
+
+if TYPE_CHECKING:
+    from bot.insights._tuned import TunedClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -195,20 +210,99 @@ def _check_classes(labels: Sequence[str], path: Path) -> None:
 
 
 def evaluate_csv(
-    rows: LabelledRows, polarity: LinearHead, cache: VectorCache, progress: Progress | None
+    rows: LabelledRows,
+    polarity: LinearHead | TunedClassifier | ShippedPolarity,
+    cache: VectorCache,
+    progress: Progress | None,
 ) -> dict[str, Any]:
-    """The shipped head against snownlp/VADER on binary labels, side by side."""
+    """The e5 model (the shipped head, a business's head or a fine-tuned model) against
+    snownlp/VADER on binary labels, side by side."""
     unknown = sorted(set(rows.labels) - {"positive", "negative"})
     if unknown:
         raise LabelledDataError(
             f"labels must be positive/negative; pass --positive VALUE (found {unknown[:5]})"
         )
-    predicted = polarity.predict(cache.embed(rows.texts, progress))
+    if isinstance(polarity, LinearHead):
+        predicted = polarity.predict(cache.embed(rows.texts, progress))
+    else:
+        predicted = polarity.predict(rows.texts)
     return {
         "rows": len(rows.texts),
         "skipped": rows.skipped,
-        "shipped_e5_model": score(rows.labels, predicted).__dict__,
+        "e5_model": score(rows.labels, predicted).__dict__,
         "snownlp_vader": score(rows.labels, [baseline_label(t) for t in rows.texts]).__dict__,
+    }
+
+
+class ShippedPolarity:
+    """The shipped polarity: Chinese texts through e5 tuned on the shipped hand-written reviews
+    (``heads/polarity-zh.safetensors``), the others through the head on frozen vectors."""
+
+    def __init__(self, head: LinearHead, tuned_zh: TunedClassifier, cache: VectorCache) -> None:
+        self._head, self._tuned, self._cache = head, tuned_zh, cache
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        zh = [i for i, t in enumerate(texts) if detect_language(t) == "zh"]
+        chinese = set(zh)
+        other = [i for i in range(len(texts)) if i not in chinese]
+        labels = [""] * len(texts)
+        for i, label in zip(zh, self._tuned.predict([texts[i] for i in zh]), strict=True):
+            labels[i] = label
+        if other:
+            vectors = self._cache.embed([texts[i] for i in other])
+            for i, label in zip(other, self._head.predict(vectors), strict=True):
+                labels[i] = label
+        return labels
+
+
+def load_polarity_model(
+    path: Path | None, cache: VectorCache
+) -> LinearHead | TunedClassifier | ShippedPolarity:
+    """A polarity model: the shipped one (``None``), a ``.safetensors`` fine-tuned model (torch
+    is loaded only then) or an ``.npz`` head."""
+    if path is not None and path.suffix != ".safetensors":
+        return LinearHead.load(path)
+    from bot.insights._tuned import TunedClassifier
+
+    if path is not None:
+        return TunedClassifier.load(path)
+    return ShippedPolarity(
+        LinearHead.load(POLARITY_MODEL), TunedClassifier.load(TUNED_POLARITY_ZH), cache
+    )
+
+
+def build_tuned_polarity(
+    out: Path = TUNED_POLARITY_ZH,
+    write: Callable[[str], None] | None = None,
+    seed: int = 0,
+    epochs: int = 5,
+    lora_rank: int = 8,
+) -> dict[str, Any]:
+    """Tune e5 (LoRA adapters) on the shipped hand-written Chinese reviews: their train split,
+    the epoch chosen on their dev split (``_corpus.written_reviews``)."""
+    from bot.insights._tuned import describe, fine_tune
+
+    written = written_reviews(seed=seed)
+    train = [e for e in written if e.split == "train"]
+    dev = [e for e in written if e.split == "dev"]
+    model, report = fine_tune(
+        _texts(train),
+        _labels(train),
+        _texts(dev),
+        _labels(dev),
+        epochs=epochs,
+        seed=seed,
+        progress=write,
+        lora_rank=lora_rank,
+    )
+    model.save(out)
+    return {
+        "data": "bot/insights/data/zh_reviews_written.tsv (hand-written, synthetic)",
+        "train_rows": len(train),
+        "dev_rows": len(dev),
+        "lora_rank": lora_rank,
+        "fine_tuned": describe(report),
+        "model": str(out),
     }
 
 
@@ -223,16 +317,7 @@ def train_business(
     """A business's own head: C chosen by a dev slice of the training 75 %, reported on 25 %."""
     _check_classes(rows.labels, path)
     vectors = cache.embed(rows.texts, progress)
-    index = np.arange(len(rows.texts))
-    train_idx, valid_idx = train_test_split(
-        index, test_size=0.25, random_state=seed, stratify=rows.labels
-    )
-    fit_idx, dev_idx = train_test_split(
-        train_idx,
-        test_size=0.2,
-        random_state=seed,
-        stratify=[rows.labels[i] for i in train_idx],
-    )
+    fit_idx, dev_idx, valid_idx = _business_splits(rows.labels, seed)
     labels = np.array(rows.labels)
     head, c, dev_f1 = fit_head(
         vectors[fit_idx], list(labels[fit_idx]), vectors[dev_idx], list(labels[dev_idx])
@@ -245,6 +330,52 @@ def train_business(
         "classes": list(head.classes),
         "C": c,
         "dev_macro_f1": round(dev_f1, 4),
+        "validation (25 % held out)": validation.__dict__,
+        "model": str(out),
+    }
+
+
+def _business_splits(labels: Sequence[str], seed: int) -> tuple[Any, Any, Any]:
+    """Row indices to fit on (60 %), to choose on (dev, 15 %) and to report (validation, 25 %),
+    stratified by label."""
+    train_idx, valid_idx = train_test_split(
+        np.arange(len(labels)), test_size=0.25, random_state=seed, stratify=list(labels)
+    )
+    fit_idx, dev_idx = train_test_split(
+        train_idx, test_size=0.2, random_state=seed, stratify=[labels[i] for i in train_idx]
+    )
+    return fit_idx, dev_idx, valid_idx
+
+
+def train_business_tuned(
+    rows: LabelledRows,
+    path: Path,
+    out: Path,
+    write: Callable[[str], None] | None,
+    seed: int = 0,
+    epochs: int = 5,
+) -> dict[str, Any]:
+    """A business's own model with e5 fine-tuned (``_tuned.py``): the same splits as
+    :func:`train_business`, the epoch chosen on dev, reported on the 25 % validation split."""
+    from bot.insights._tuned import describe, fine_tune
+
+    _check_classes(rows.labels, path)
+    fit_idx, dev_idx, valid_idx = _business_splits(rows.labels, seed)
+
+    def pick(index: Any) -> tuple[list[str], list[str]]:
+        return [rows.texts[i] for i in index], [rows.labels[i] for i in index]
+
+    model, report = fine_tune(
+        *pick(fit_idx), *pick(dev_idx), epochs=epochs, seed=seed, progress=write
+    )
+    valid_texts, valid_labels = pick(valid_idx)
+    validation = score(valid_labels, model.predict(valid_texts))
+    model.save(out)
+    return {
+        "rows": len(rows.texts),
+        "skipped": rows.skipped,
+        "classes": list(model.classes),
+        "fine_tuned": describe(report),
         "validation (25 % held out)": validation.__dict__,
         "model": str(out),
     }
