@@ -145,15 +145,47 @@ def test_the_hand_written_splits_are_scored_as_the_readme_says(checker: CopyChec
         score_checker(checker, "train")
 
 
-def test_the_untouched_fourth_set_is_scored_as_the_readme_says(checker: CopyChecker) -> None:
+def test_the_fourth_set_is_scored_as_the_readme_says(checker: CopyChecker) -> None:
     """FRESH2.md: written after the concept families by someone who had read neither the checker
-    nor the other sets, scored once. 21 rows have briefs allowing claims the platform has no key
-    for (instalments, price match...): no campaign can carry such a brief, so they are left out."""
+    nor the other sets, scored once (128 of 144, 4 of 135 rejected, 21 briefs with claims the
+    platform had no key for); then read, so it is dev data: the five claim keys it used were
+    added, and "100% cotton" is a composition. The two rejections are derived amounts its writer
+    counted as clean (a monthly instalment, a threshold)."""
     fresh2 = score_checker(checker, "fresh2_test")
-    assert len(fresh2.unscorable) == 21
-    assert (fresh2.variants, fresh2.with_errors, fresh2.clean) == (279, 144, 135)
-    assert fresh2.caught >= 128, fresh2.missed
-    assert fresh2.false_rejections <= 4, fresh2.wrongly_rejected
+    assert fresh2.unscorable == []
+    assert (fresh2.variants, fresh2.with_errors, fresh2.clean) == (300, 150, 150)
+    assert fresh2.caught >= 147, fresh2.missed
+    assert sorted(fresh2.wrongly_rejected) == ["fresh2-077", "fresh2-158"]
+
+
+@pytest.mark.parametrize(
+    ("text", "claims", "kinds"),
+    [
+        ("小米14手机9折3599.1元，支持12期免息。", ("installment",), []),
+        ("小米14手机9折3599.1元，支持12期免息。", (), ["claim"]),
+        ("Xiaomi 14, 10% off: ¥3,599.10, interest-free instalments.", (), ["claim"]),
+        ("小米14手机9折3599.1元，买贵了退差价。", ("price_match",), []),
+        ("小米14手机9折3599.1元，买贵了退差价。", (), ["claim"]),
+        ("Xiaomi 14, 10% off: ¥3,599.10. Members only.", (), ["claim"]),
+        ("小米14手机9折3599.1元，本店独家发售。", (), ["claim"]),
+        ("小米14手机新品首发，9折3599.1元。", (), ["claim"]),
+        ("小米14手机新款，9折3599.1元。", (), []),
+        (
+            "Xiaomi 14, 10% off: ¥3,599.10. 100% cotton case included? No: 100% genuine.",
+            (),
+            ["banned", "claim"],
+        ),
+        ("Xiaomi 14, 10% off: ¥3,599.10. The world's lightest flagship.", (), ["banned"]),
+    ],
+)
+def test_the_keys_and_words_added_after_the_fourth_set(
+    checker: CopyChecker, text: str, claims: tuple[str, ...], kinds: list[str]
+) -> None:
+    brief = CopyBrief(("EL-002",), discounts=(10.0,), claims=claims, channel="webchat")
+    assert (
+        sorted({p.kind for p in checker.check(text, brief, "zh" if text[0] > "~" else "en")})
+        == kinds
+    )
 
 
 # Members of the concept families in words no split uses: a new wording of either idea of a

@@ -92,6 +92,17 @@ CLAIMS: dict[str, str] = {
     r"|手慢无|售完即止|卖完即止|数量有限|所剩无几|即将售罄"
     # blind test
     r"|only (?:a )?(?:few|handful)\b|only .{0,30}\bleft\b|last (?:few|one|pieces?)\b",
+    # fresh2 test: claims a shop makes that the first keys did not cover
+    "installment": r"免息|分期|installments?|interest[- ]free|pay (?:in|over) \d+ months",
+    "price_match": r"(?:保价|价保|补差价|退差价|买贵(?:了)?退)|price[- ](?:match|protection)"
+    r"|refund the difference|(?:pay|refund) you the difference",
+    # a launch, not any new style: "新款" and "上新" describe the goods in clean copy (blind sets)
+    "new_arrival": r"新品(?:上市|上架|首发)|首发|just (?:landed|arrived|in)\b"
+    r"|new (?:arrival|in|season|release)|brand[- ]new (?:model|collection|range)",
+    "member_only": r"会员(?:专享|价|独享|特权)|members?[- ]only|(?:for|to) (?:our )?members\b"
+    r"|member(?:s'?)? price|仅限会员",
+    "exclusive": r"独家|独有|只此一家|别(?:家|处)买不到|exclusive(?:ly)?|only (?:at|from|on) "
+    r"(?:us|yuegou|our)|can't (?:get|find) (?:it|this|them) anywhere else",
     "bestseller": r"销量冠军|爆款|热销|best[- ]?sell(?:er|ing)|top[- ]selling"
     # blind dev: popularity
     r"|月销|销量.{0,4}[万千]|家家都有|人手一|everyone(?:'s| is) (?:buying|getting)|sold \d[\d,]* "
@@ -107,7 +118,9 @@ CLAIMS: dict[str, str] = {
 # 最近, 最多, 最后 (a count or a time), "best wishes", "first order".
 BANNED = (
     r"最低价|最便宜|最好|最佳|第一(?!次|口|步|眼|时间|单|件|天|批|波|个|位|部|卷|集|章|季|期|页)|国家级|全网最低|绝对|万能"
-    r"|根治|包治|100%|百分百"
+    # fresh2 test (read after its one report): "100%纯棉", "100% cotton" state a composition
+    r"|根治|包治|100%(?!\s*(?:纯|全|cotton|wool|silk|linen|cashmere|polyester|natural|organic"
+    r"|[棉麻丝毛羊蚕桑]))|百分百"
     r"|lowest price|cheapest|best in the world|number one|#1|no\.\s?1\b|guaranteed results"
     r"|risk[- ]free|miracle|cures?\b"
     # blind dev: more absolutes and result promises
@@ -118,7 +131,9 @@ BANNED = (
     r"|nothing (?:else )?(?:even )?comes close|second to none"
     # blind test: 最 with the adjectives of a ranking claim (not 最近/最多/最后/最低一档: a
     # count, a time or a setting), 史上…, 绝无仅有, and cure-like promises
-    r"|最(?:好|佳|优|强|美|便宜|划算|实惠|受欢迎|火|畅销|专业|舒适|舒服|显瘦|甜|香|正宗|先进|安全|值)"
+    r"|最(?:好|佳|优|强|美|便宜|划算|实惠|受欢迎|火|畅销|专业|舒适|舒服|显瘦|甜|香|正宗|先进|安全|值"
+    # fresh2 test: 最权威, 首选, 无敌, "world-class", "the world's quietest"
+    r"|权威|靠谱|耐用|轻|薄|静音|省电|全面|齐全)|首选|无敌|world[- ]class|\bworld'?s \w+est\b"
     r"|史上|绝无仅有|guaranteed to"
     r"|reverses? \w+ (?:disease|ageing|aging)"
     # fresh test, by family: a promised result (保证 + what it will do, 见效), a medical effect,
@@ -465,8 +480,8 @@ class CheckerScore:
     false_rejections: int  # clean variants the checker rejected
     missed: list[str]  # ids of the planted errors it let through
     wrongly_rejected: list[str]
-    # rows whose brief the platform refuses (fresh2_test allows claims it has no key for, such
-    # as interest-free instalments): no campaign could carry them, so they are not scored
+    # rows whose brief the platform refuses (a claim key it does not have): no campaign could
+    # carry them, so they are not scored (fresh2_test had 21 before its keys were added)
     unscorable: list[str] = field(default_factory=list)
 
     @property
@@ -481,8 +496,9 @@ class CheckerScore:
 # The shipped splits: ``dev``/``test`` generated from the checker author's frames (README.md),
 # ``blind_dev``/``blind_test`` written by hand by someone who had not read the checker
 # (BLIND.md; blind_test was reported once, then tuned on), ``fresh_test`` by someone who had read
-# neither the checker nor those sets (FRESH.md; reported once, then tuned on): all dev data now.
-# ``fresh2_test`` (FRESH2.md), by a fourth writer after the concept families, is the untouched one.
+# neither the checker nor those sets (FRESH.md; reported once, then tuned on), ``fresh2_test``
+# (FRESH2.md) by a fourth writer after the concept families (reported once, then read): all are
+# dev data now; a new set, scored once, is needed for the next honest figure.
 COPY_EVAL_SPLITS = ("dev", "test", "blind_dev", "blind_test", "fresh_test", "fresh2_test")
 
 

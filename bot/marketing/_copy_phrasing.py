@@ -65,7 +65,7 @@ CLAIM_FAMILIES: dict[str, tuple[str, ...]] = {
         r"\brefund|money[- ]back|change (?:of )?(?:your )?mind|changed your mind"
         r"|send (?:it|them|the \w+) back|return (?:it|them|the \w+)\b|returns? (?:are|is) free"
         r"|free returns|(?:no|any) questions? asked|take (?:it|them) back|no reason needed",
-        r"退(?!订|出|休|烧|役|潮|税|T)|寄回|退回|把钱.{0,3}[还给]",
+        r"(?<!买贵了)(?<!贵了)退(?!订|出|休|烧|役|潮|税|T|差价)|寄回|退回|把钱.{0,3}[还给]",
     ),
     "warranty": (
         r"warrant|guarantee[ds]? (?:for|against) (?:\d|one|two|three|five|faults?|defects?)"
@@ -78,7 +78,9 @@ CLAIM_FAMILIES: dict[str, tuple[str, ...]] = {
             60,
         ),
         _near(r"\b(?:repair|replace|swap|fix|mend)\w*", _FREE_EN, 30),
-        r"保修|质保|包修|包换|换新|免费.{0,6}[修换]|[坏损障].{0,12}[修换]|换.{0,4}新的|维修",
+        # "换新" alone is buying a new one ("换新机"); a swap for a new one after a fault is above
+        r"保修|质保|包修|包换|(?:只换不修|以换代修|坏.{0,8}换新)|免费.{0,6}[修换]|[坏损障].{0,12}[修换]"
+        r"|换.{0,4}新的|维修",
     ),
     "limited_time": (
         _DEADLINE_EN,
@@ -165,7 +167,7 @@ _NOT_A_GIFT = re.compile(
     r"|activat|set ?up|开通|激活|上门|检测|测量|清洗|gift[- ]wrap|包装|刻字|personali[sz]"
     r"|alteration"
     r"|试[听穿吃戴玩用]|体验|到店|try (?:it|them|on)|demo|tasting|fitting|parking|wi-?fi"
-    r"|cancel|取消|sample|小样",
+    r"|cancel|取消|sample|小样|interest|instal+ments?|payments?|分期|免息",
     re.IGNORECASE,
 )
 _CLAUSE = re.compile(rf"(?:(?!{_END}).)+")
