@@ -110,6 +110,10 @@ def test_a_tuned_model_round_trips_and_bad_files_are_refused(tuned: Tuned, tmp_p
         TunedClassifier.load(junk)
 
     state = load_file(str(path))
+    classless = tmp_path / "classless.safetensors"
+    save_file(state, str(classless), metadata={"classes": '{"a": 1}'})
+    with pytest.raises(TunedModelError, match="has no list of classes"):
+        TunedClassifier.load(classless)
     foreign = tmp_path / "foreign.safetensors"
     save_file(state, str(foreign), metadata={"classes": '["a", "b"]', "base_sha256": "0" * 64})
     with pytest.raises(TunedModelError, match="tuned from another e5 model"):

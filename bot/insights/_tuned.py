@@ -148,6 +148,12 @@ class TunedClassifier(torch.nn.Module):
             rank = int(meta.get("lora_rank", "0"))
         except (KeyError, ValueError) as exc:
             raise TunedModelError(f"{path} has no list of classes") from exc
+        if not (
+            isinstance(classes, list)
+            and len(classes) >= 2
+            and all(isinstance(c, str) for c in classes)
+        ):
+            raise TunedModelError(f"{path} has no list of classes")
         if not 0 <= rank <= 64:
             raise TunedModelError(f"{path} has LoRA rank {rank}, not 0 to 64")
         model = cls(classes, base, rank)
