@@ -15,7 +15,6 @@ weights.
 
 from __future__ import annotations
 
-import logging
 import re
 import struct
 from dataclasses import dataclass
@@ -28,8 +27,6 @@ from tokenizers import Tokenizer, models
 from transformers import BertConfig, BertModel
 
 from bot.insights._emotion import ModelFileError
-
-logger = logging.getLogger(__name__)
 
 _MAGIC = b"E5S1"
 _BLOCK = 32  # weights per Q4_0 block: a float16 scale and 16 bytes of nibbles
