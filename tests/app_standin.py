@@ -4,6 +4,7 @@ REST webhook, in its own thread, recording what the hub sent it."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import random
 import threading
@@ -19,6 +20,8 @@ from fastapi.testclient import TestClient
 from tests.launch import free_port
 
 WAIT_S = 20.0
+GROUP_PAGE = 200  # the most members a page of DingTalk's group read query covers (maxResults)
+DINGTALK_MEMBERS = ["member-1", "member-2", "member-3"]  # a group's members, unless given
 
 
 @dataclass
@@ -54,8 +57,15 @@ class AppStandIn:
     # (-> readTimestamp in ms), the read-status questions asked, and how many to answer 503.
     dingtalk_keys: dict[str, str] = field(default_factory=dict)
     dingtalk_read: dict[str, int] = field(default_factory=dict)
-    read_questions: list[dict[str, str]] = field(default_factory=list)
+    read_questions: list[dict[str, Any]] = field(default_factory=list)
     fail_reads: int = 0
+    # DingTalk's group sends by their processQueryKey (-> the openConversationId), each group's
+    # members (``DINGTALK_MEMBERS`` when not given; pages of the read query run over them), the
+    # members who read each message, and the keys whose read data is not ready yet.
+    dingtalk_groups: dict[str, str] = field(default_factory=dict)
+    dingtalk_members: dict[str, list[str]] = field(default_factory=dict)
+    dingtalk_group_read: dict[str, set[str]] = field(default_factory=dict)
+    dingtalk_not_ready: set[str] = field(default_factory=set)
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _rng: random.Random = field(default_factory=lambda: random.Random(7))
 
@@ -270,6 +280,8 @@ class AppStandIn:
             self.sent.append(Sent(token, entry))
             if users:
                 self.dingtalk_keys[key] = users[0]
+            elif body.get("openConversationId"):
+                self.dingtalk_groups[key] = body["openConversationId"]
 
         self._record(keep)
         return web.json_response({"processQueryKey": key})
@@ -294,6 +306,55 @@ class AppStandIn:
         if key in self.dingtalk_read:
             reader.update(readStatus="READ", readTimestamp=self.dingtalk_read[key])
         return web.json_response({"sendStatus": "SUCCESS", "messageReadInfoList": [reader]})
+
+    async def dingtalk_group_read_status(self, request: web.Request) -> web.Response:
+        """``POST /v1.0/robot/groupMessages/query``: a page of the group message's readers
+        (``readUserIds``) with ``sendStatus``, ``hasMore`` and ``nextToken``, and the page's
+        documented 400s (chatbot-queries-the-read-status-of-a-message). A page covers
+        ``maxResults`` (at most 200) of the group's members; ``nextToken`` is opaque."""
+        token = request.headers.get("x-acs-dingtalk-access-token", "")
+        asked = await request.json()
+        self._record(lambda: self.read_questions.append(asked))
+        if self.fail_reads > 0:
+            self.fail_reads -= 1
+            return web.json_response({"code": "ServiceUnavailable"}, status=503)
+        if token in self.expired_tokens:
+            return web.json_response({"code": "InvalidAuthentication"}, status=401)
+        refusal = self._group_query_refusal(asked)
+        if refusal is not None:
+            return web.json_response({"code": refusal[0], "message": refusal[1]}, status=400)
+        key, size = str(asked["processQueryKey"]), int(asked.get("maxResults", GROUP_PAGE))
+        group = self.dingtalk_groups[key]
+        start = _cursor_start(asked.get("nextToken"), key) or 0
+        members = self.dingtalk_members.get(group, DINGTALK_MEMBERS)
+        page, end = members[start : start + size], start + size
+        read = self.dingtalk_group_read.get(key, set())
+        answer: dict[str, Any] = {
+            "sendStatus": "SUCCESS",
+            "readUserIds": [member for member in page if member in read],
+            "hasMore": end < len(members),
+        }
+        if answer["hasMore"]:
+            answer["nextToken"] = dingtalk_page_token(key, end)
+        return web.json_response(answer)
+
+    def _group_query_refusal(self, asked: dict[str, Any]) -> tuple[str, str] | None:
+        """The code and message of DingTalk's 400 for a group read query, if it refuses it."""
+        key, size = str(asked.get("processQueryKey")), asked.get("maxResults", GROUP_PAGE)
+        group = self.dingtalk_groups.get(key)
+        if not asked.get("robotCode"):
+            return "invalidParameter.robotCode.missing", "缺少robotCode"
+        if group is None:
+            return "invalid.processQueryKey", "无效的processQueryKey"
+        if asked.get("openConversationId") != group:
+            return "invalid.openConversationId", "无效的openConversationId"
+        if not isinstance(size, int) or not 0 < size <= GROUP_PAGE:
+            return "invalidParameter.pageSize.invalid", "无效的maxResults"
+        if _cursor_start(asked.get("nextToken"), key) is None:
+            return "invalidParameter.cursor.invalid", "无效的nextToken"
+        if key in self.dingtalk_not_ready:
+            return "processQueryKey.expireTime", "processQueryKey还未生成消息查询数据或已过期"
+        return None
 
     async def feishu_token(self, request: web.Request) -> web.Response:
         def issue() -> None:
@@ -370,6 +431,22 @@ class AppStandIn:
         return web.json_response({"status": "ok"})
 
 
+def dingtalk_page_token(key: str, start: int) -> str:
+    """The stand-in's ``nextToken`` of the page of ``key``'s readers starting at ``start``."""
+    return base64.b64encode(f"{key}|{start}".encode()).decode()
+
+
+def _cursor_start(token: object, key: str) -> int | None:
+    """Where the stand-in's ``nextToken`` for ``key`` starts (0 without one); None: not ours."""
+    if token is None or token == "":
+        return 0
+    try:
+        named, _, start = base64.b64decode(str(token), validate=True).decode().rpartition("|")
+    except ValueError:
+        return None
+    return int(start) if named == key and start.isdigit() else None
+
+
 def recommendation_cards(items: list[tuple[str, str]]) -> dict[str, Any]:
     """Recommendation cards as ``action_recommend`` sends them (actions/service.py): the generic
     template, each card with "Details" and "Not interested" feedback and "More like this"."""
@@ -429,6 +506,7 @@ def running(stand_in: AppStandIn, prefix: str = "/cgi-bin") -> Iterator[AppStand
     app.router.add_post("/v1.0/robot/oToMessages/batchSend", stand_in.dingtalk_send)
     app.router.add_post("/v1.0/robot/groupMessages/send", stand_in.dingtalk_send)
     app.router.add_get("/v1.0/robot/oToMessages/readStatus", stand_in.dingtalk_read_status)
+    app.router.add_post("/v1.0/robot/groupMessages/query", stand_in.dingtalk_group_read_status)
     app.router.add_post("/topapi/v2/user/get", stand_in.dingtalk_user)
     app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", stand_in.feishu_token)
     app.router.add_post("/open-apis/im/v1/messages", stand_in.feishu_send)

@@ -1,6 +1,7 @@
 """The DingTalk channel end to end in-process: robot callbacks as DingTalk documents them, signed
 with its timestamp + HMAC-SHA256 scheme, posted to the hub (real app, real SQLite), a local
-server standing in for DingTalk's API and Rasa."""
+server standing in for DingTalk's API and Rasa; and the robot API's read-status questions, of
+the stand-in and of answers DingTalk should never give."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from bot.app import Settings, create_app
+from bot.outbox import SendFailed
+from channels.dingtalk import DingTalkApi, render
 from tests.app_standin import AppStandIn, drain
 from tests.conftest import query_hub_db
 
@@ -126,7 +130,7 @@ def test_missing_headers_are_refused(hub: TestClient) -> None:
 
 
 def test_group_messages_only_when_the_robot_is_mentioned(
-    hub: TestClient, stand_in: AppStandIn
+    hub: TestClient, stand_in: AppStandIn, tmp_path: Path
 ) -> None:
     group = {"conversationType": "2", "conversationId": "cid-group-9"}
     post(hub, callback("msg-5", "lunch?", **group))
@@ -136,6 +140,9 @@ def test_group_messages_only_when_the_robot_is_mentioned(
     assert [(s.body["path"], s.body.get("openConversationId")) for s in stand_in.sent] == [
         ("/v1.0/robot/groupMessages/send", "cid-group-9")
     ]
+    # The group send's processQueryKey is kept, as a one-to-one send's: its read status.
+    rows = query_hub_db(tmp_path, "SELECT recipient, receipt FROM outbox_messages")
+    assert [tuple(r) for r in rows] == [("group:cid-group-9", "pqk+1/=")]
 
 
 def test_token_expiry_refreshes_once_and_unknown_user_gives_up(
@@ -155,3 +162,115 @@ def test_token_expiry_refreshes_once_and_unknown_user_gives_up(
     drain(hub)
     rows = query_hub_db(tmp_path, "SELECT status FROM outbox_messages ORDER BY id")
     assert [r["status"] for r in rows] == ["sent", "sent", "gave_up"]
+
+
+# ---- read status ---------------------------------------------------------------------------
+
+
+def api_on(url: str, http: httpx.AsyncClient) -> DingTalkApi:
+    return DingTalkApi(url, APP_KEY, APP_SECRET, APP_KEY, http)
+
+
+async def test_read_status_is_asked_of_the_api_that_knows_the_recipient(
+    stand_in: AppStandIn,
+) -> None:
+    """A group message's key is asked of ``groupMessages/query`` with its group, a one-to-one
+    message's of ``oToMessages/readStatus``; a key asked with another group, of the other API,
+    or one DingTalk never gave, is DingTalk's refusal, not a read."""
+    async with httpx.AsyncClient() as http:
+        api = api_on(stand_in.url, http)
+        to_group = await api.send("group:cid-g", render("新品上架", None))
+        to_user = await api.send(f"user:{STAFF}", render("新品上架", None))
+        assert (to_group, to_user) == ("pqk+1/=", "pqk+2/=")
+        assert await api.read_at("group:cid-g", "pqk+1/=") is None
+        stand_in.dingtalk_group_read["pqk+1/="] = {"member-3"}
+        assert await api.read_at("group:cid-g", "pqk+1/=") is not None
+        assert await api.read_at(f"user:{STAFF}", "pqk+2/=") is None
+        refused = {
+            (
+                "group:cid-other",
+                "pqk+1/=",
+            ): "400: invalid.openConversationId 无效的openConversationId",
+            ("group:cid-g", "pqk+2/="): "400: invalid.processQueryKey 无效的processQueryKey",
+            ("group:cid-g", "pqk-not-ours"): "400: invalid.processQueryKey 无效的processQueryKey",
+            (f"user:{STAFF}", "pqk+1/="): "400: invalidParameter.processQueryKey no such message",
+        }
+        for (recipient, key), answer in refused.items():
+            with pytest.raises(SendFailed) as failed:
+                await api.read_at(recipient, key)
+            assert str(failed.value) == f"DingTalk's read status answered HTTP {answer}"
+    assert stand_in.read_questions[0] == {
+        "openConversationId": "cid-g",
+        "robotCode": APP_KEY,
+        "processQueryKey": "pqk+1/=",
+        "maxResults": 200,
+    }
+
+
+def endless(page: int) -> dict[str, Any]:
+    return {"sendStatus": "SUCCESS", "readUserIds": [], "hasMore": True, "nextToken": f"t{page}"}
+
+
+@pytest.mark.parametrize(
+    ("pages", "failure"),
+    [
+        (
+            [{"sendStatus": "SUCCESS", "readUserIds": [], "hasMore": True}],
+            "DingTalk's group read status has more pages but no new nextToken",
+        ),
+        (
+            [endless(1), endless(1)],
+            "DingTalk's group read status has more pages but no new nextToken",
+        ),
+        (
+            [endless(n) for n in range(60)],
+            "DingTalk's group read status went on past 50 pages of 200 members",
+        ),
+        (
+            [{"sendStatus": "SUCCESS", "readUserIds": "member-1"}],
+            "DingTalk's group read status has a readUserIds that is no list",
+        ),
+        ([{"requestid": "r-1"}], "DingTalk's group read status has no readUserIds or sendStatus"),
+        (
+            [endless(1), {"code": "invalidParameter.cursor.invalid", "message": "无效的nextToken"}],
+            "DingTalk's read status answered HTTP 400: invalidParameter.cursor.invalid 无效的nextToken",
+        ),
+    ],
+    ids=[
+        "more-without-token",
+        "token-repeated",
+        "no-end",
+        "ids-not-a-list",
+        "no-status",
+        "error-mid-way",
+    ],
+)
+async def test_a_group_read_answer_dingtalk_does_not_document_is_a_clear_failure(
+    pages: list[dict[str, Any]], failure: str
+) -> None:
+    """Answers the stand-in never gives (DingTalk should not either): the question fails with
+    what was wrong, and nothing is read."""
+    answers = iter(pages)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1.0/oauth2/accessToken":
+            return httpx.Response(200, json={"accessToken": "tok", "expireIn": 7200})
+        body = next(answers)
+        return httpx.Response(400 if "code" in body else 200, json=body)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        with pytest.raises(SendFailed) as failed:
+            await api_on("https://api.dingtalk.test", http).read_at("group:cid-g", "k")
+    assert str(failed.value) == failure
+
+
+async def test_a_group_read_answer_without_readers_is_unread() -> None:
+    """``readUserIds`` left out of a SUCCESS answer (an SDK model's optional field): nobody."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1.0/oauth2/accessToken":
+            return httpx.Response(200, json={"accessToken": "tok", "expireIn": 7200})
+        return httpx.Response(200, json={"sendStatus": "SUCCESS", "hasMore": False})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        assert await api_on("https://api.dingtalk.test", http).read_at("group:cid-g", "k") is None

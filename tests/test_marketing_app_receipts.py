@@ -5,9 +5,11 @@ and Rasa, which echoes).
 Feishu: the message API answers the campaign message's ``message_id``; Feishu's
 ``im.message.message_read_v1`` event, encrypted and signed as the channel's other events are
 (the helpers of tests/test_channels_feishu.py), makes it "read", once, whatever is replayed;
-ids of messages that are not ours are ignored. DingTalk: the one-to-one send answers a
-``processQueryKey``; the hub's read-status job asks ``oToMessages/readStatus`` about campaign
-messages only, until one is read or older than the 24 hours DingTalk answers for. An app whose
+ids of messages that are not ours are ignored. DingTalk: the robot's send answers a
+``processQueryKey``; the hub's read-status job asks about campaign messages only, until one is
+read or older than the 24 hours DingTalk answers for: a one-to-one message of
+``oToMessages/readStatus``, a group message of ``groupMessages/query`` page by page, read once
+any member read it. An app whose
 settings are not given fails its campaign messages at once, naming what turns it on, with the
 caps freed. The console's notes of what each channel reports come in Chinese too.
 """
@@ -27,7 +29,7 @@ from bot.app import Settings, create_app
 from bot.app._app_settings import APP_SETTINGS, apps_off
 from bot.app._container import HubServices
 from bot.app._jobs import Job
-from bot.app._marketing import TEMPLATE_RECEIPTS, outbox_deliveries
+from bot.app._marketing import TEMPLATE_RECEIPTS, AppReads, outbox_deliveries
 from bot.marketing import (
     DELIVERY_KNOWN,
     DELIVERY_KNOWN_IN_CHINESE,
@@ -44,7 +46,7 @@ from bot.outbox import Outbox
 from bot.storage import Database, utcnow
 from tests import test_channels_dingtalk as dingtalk
 from tests import test_channels_feishu as feishu
-from tests.app_standin import AppStandIn, drain
+from tests.app_standin import AppStandIn, dingtalk_page_token, drain
 from tests.conftest import query_hub_db
 from tests.test_marketing_wechat_window import approved_copy
 
@@ -53,6 +55,8 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 # The reader's open_id: the customer who writes in tests/test_channels_feishu.py.
 CUSTOMER = "ou_customer"
 STAFF = f"user:{dingtalk.STAFF}"  # the DingTalk customer, as the connector names the sender
+GROUP = "cid-group-9"  # a DingTalk group whose members mention the robot: a contact too
+GROUP_CONTACT = f"group:{GROUP}"
 CAMPAIGN: dict[str, Any] = {
     "api_key": KEY,
     "marketing_quiet_hours": "00:00-00:00",  # the test must not depend on the hour
@@ -309,6 +313,127 @@ def test_dingtalk_read_status_is_given_up_after_the_day_dingtalk_answers(
     assert only_recipient(client, campaign)[:2] == ("sent", "sent")
     followed = query_hub_db(tmp_path, "SELECT follow_reads FROM outbox_messages ORDER BY id")
     assert [row["follow_reads"] for row in followed] == [0, 0]
+
+
+def group_campaign(client: TestClient, stand_in: AppStandIn) -> int:
+    """A member of ``GROUP`` mentioned the robot (the bot's reply is the first send); a campaign
+    then reached the group, the second send: its id."""
+    mention = dingtalk.callback(
+        "msg-g1", "有什么新品", conversationType="2", conversationId=GROUP, isInAtList=True
+    )
+    assert dingtalk.post(client, mention).status_code == 200
+    drain(client)
+    stand_in.wait_for(lambda: len(stand_in.sent) == 1, "the bot's reply in the group")
+    return sent_campaign(client, GROUP_CONTACT, "dingtalk")
+
+
+def group_question(page_start: int = 0) -> dict[str, Any]:
+    """The hub's ``groupMessages/query`` for the group's campaign message, at one page."""
+    asked: dict[str, Any] = {
+        "openConversationId": GROUP,
+        "robotCode": dingtalk.APP_KEY,
+        "processQueryKey": "pqk+2/=",
+        "maxResults": 200,
+    }
+    if page_start:
+        asked["nextToken"] = dingtalk_page_token("pqk+2/=", page_start)
+    return asked
+
+
+def test_a_dingtalk_group_campaign_message_is_read_once_any_member_read_it(
+    dingtalk_hub: TestClient, stand_in: AppStandIn
+) -> None:
+    client = dingtalk_hub
+    hub, portal = services(client), client.portal
+    assert portal is not None
+    # 450 members: DingTalk's answer comes in three pages of at most 200.
+    stand_in.dingtalk_members[GROUP] = [f"member-{n}" for n in range(1, 451)]
+    campaign = group_campaign(client, stand_in)
+    [reply, outboxed] = portal.call(hub.outbox.messages, "dingtalk")
+    # Each group send keeps its processQueryKey; the recipient says it is a group's.
+    assert (reply.recipient, reply.receipt) == (GROUP_CONTACT, "pqk+1/=")
+    assert (outboxed.recipient, outboxed.receipt) == (GROUP_CONTACT, "pqk+2/=")
+    job = read_job(client)
+
+    # Nobody read it: every page asked, about the campaign message only, and none the
+    # one-to-one read-status API (which does not know a group's keys).
+    assert portal.call(job.run) == 0
+    pages = [group_question(), group_question(200), group_question(400)]
+    assert stand_in.read_questions == pages
+    assert only_recipient(client, campaign)[:2] == ("sent", "sent")
+
+    # A member on the last page read it: read at the question that found them.
+    stand_in.dingtalk_group_read["pqk+2/="] = {"member-420"}
+    before = utcnow()
+    assert portal.call(job.run) == 1
+    status, delivery, read_at = only_recipient(client, campaign)
+    assert (status, delivery) == ("sent", "read")
+    assert read_at is not None
+    assert before <= read_at <= utcnow()
+    assert stand_in.read_questions == pages * 2
+    found = report(client, campaign)
+    assert (found.delivery, found.statuses) == (deliveries(read=1), {"sent": 1})
+
+    # Read: never asked about again, however many more members read it.
+    stand_in.dingtalk_group_read["pqk+2/="] |= {"member-1", "member-2"}
+    assert portal.call(job.run) == 0
+    assert stand_in.read_questions == pages * 2
+    # News naming the message again (replayed), or a key that is not ours, or the key on
+    # another app, changes nothing.
+    reads = AppReads(hub.outbox, hub.campaigns)
+    later = utcnow() + timedelta(minutes=5)
+    assert portal.call(reads.read, "dingtalk", ["pqk+2/="], later) == 0
+    assert portal.call(reads.read, "dingtalk", ["pqk-not-ours"], later) == 0
+    assert portal.call(reads.read, "feishu", ["pqk+2/="], later) == 0
+    assert only_recipient(client, campaign) == ("sent", "read", read_at)
+    assert [m.read_at for m in portal.call(hub.outbox.messages, "dingtalk")] == [None, read_at]
+
+
+@pytest.mark.parametrize(
+    ("trouble", "answer"),
+    [
+        (
+            "not_ready",
+            "DingTalk's read status answered HTTP 400: processQueryKey.expireTime "
+            "processQueryKey还未生成消息查询数据或已过期",
+        ),
+        ("down", "DingTalk's API answered HTTP 503"),
+    ],
+    ids=["not-ready", "down"],
+)
+def test_a_dingtalk_group_read_error_is_logged_and_the_message_asked_again(
+    dingtalk_hub: TestClient,
+    stand_in: AppStandIn,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    trouble: str,
+    answer: str,
+) -> None:
+    """DingTalk answers an error (the key's read data not ready yet, or its API down) though a
+    member read the message: the run logs DingTalk's own words, nothing is marked, and the
+    message stays followed until a later question gets the answer."""
+    client = dingtalk_hub
+    assert client.portal is not None
+    campaign = group_campaign(client, stand_in)
+    stand_in.dingtalk_group_read["pqk+2/="] = {"member-2"}
+    if trouble == "not_ready":
+        stand_in.dingtalk_not_ready.add("pqk+2/=")
+    else:
+        stand_in.fail_reads = 1
+    job = read_job(client)
+    with caplog.at_level("WARNING", logger="bot.app._marketing"):
+        assert client.portal.call(job.run) == 0
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.app._marketing"] == [
+        f"1 of 1 dingtalk read-status questions got no answer; the last: {answer}"
+    ]
+    assert only_recipient(client, campaign)[:2] == ("sent", "sent")
+    rows = query_hub_db(tmp_path, "SELECT read_at, follow_reads FROM outbox_messages ORDER BY id")
+    assert [tuple(row) for row in rows] == [(None, 0), (None, 1)]
+
+    stand_in.dingtalk_not_ready.clear()
+    assert client.portal.call(job.run) == 1
+    assert only_recipient(client, campaign)[:2] == ("sent", "read")
+    assert stand_in.read_questions == [group_question(), group_question()]
 
 
 async def test_the_outbox_tells_a_queued_campaign_message_it_was_read(tmp_path: Path) -> None:

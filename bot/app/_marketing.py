@@ -228,9 +228,10 @@ def outbox_deliveries(outbox: Outbox, off: Mapping[str, str] | None = None) -> D
     return lookup
 
 
-# An app's read-status query: when the recipient read the message the app names by this
-# receipt (None: not yet); ``SendFailed`` when the app answers nothing usable.
-ReadQuery = Callable[[str], Awaitable[datetime | None]]
+# An app's read-status query, given the message's recipient and the app's receipt for it (the
+# recipient says which of the app's APIs knows the receipt, and names the group of a group
+# message): when it was read (None: not yet); ``SendFailed`` when the app answers nothing usable.
+ReadQuery = Callable[[str, str], Awaitable[datetime | None]]
 
 
 class AppReads:
@@ -263,7 +264,7 @@ class AppReads:
             if message.receipt is None:
                 continue
             try:
-                at = await query(message.receipt)
+                at = await query(message.recipient, message.receipt)
             except SendFailed as exc:
                 failed, last = failed + 1, str(exc)
                 continue

@@ -44,9 +44,9 @@ DELIVERY_KNOWN: dict[str, str] = {
     "slack": f"{ACCEPTED_ONLY} (the Web API gives apps none)",
     "wechat": f"{ACCEPTED_ONLY} (customer-service messages have none)",
     "wecom": f"{ACCEPTED_ONLY} (application messages have none)",
-    "dingtalk": "read once DingTalk's read-status query says the customer read it (asked "
-    "periodically, for the 24 hours DingTalk answers it); no delivery receipt: "
-    "sent = accepted by the robot API",
+    "dingtalk": "read once DingTalk's read-status query says the customer read it (a group: "
+    "once any member read it; asked periodically, for the 24 hours DingTalk answers it); no "
+    "delivery receipt: sent = accepted by the robot API",
     "feishu": "read when Feishu sends its message-read event (im.message.message_read_v1, "
     "one-to-one chats, once the business subscribed to it in the app's console); no "
     "delivery receipt: sent = accepted by the message API",
@@ -69,8 +69,8 @@ DELIVERY_KNOWN_IN_CHINESE: dict[str, str] = {
     DELIVERY_KNOWN["slack"]: f"{_ACCEPTED_ONLY_ZH}（Web API 不向应用提供回执）",
     DELIVERY_KNOWN["wechat"]: f"{_ACCEPTED_ONLY_ZH}（客服消息没有回执）",
     DELIVERY_KNOWN["wecom"]: f"{_ACCEPTED_ONLY_ZH}（应用消息没有回执）",
-    DELIVERY_KNOWN["dingtalk"]: "钉钉已读状态查询显示客户已读后记为已读（定期查询，"
-    "持续钉钉允许查询的 24 小时）；无送达回执：已发送 = 机器人接口已接收",
+    DELIVERY_KNOWN["dingtalk"]: "钉钉已读状态查询显示客户已读后记为已读（群消息：任一成员已读即记为"
+    "已读；定期查询，持续钉钉允许查询的 24 小时）；无送达回执：已发送 = 机器人接口已接收",
     DELIVERY_KNOWN["feishu"]: "飞书推送消息已读事件（im.message.message_read_v1，仅单聊，"
     "需商家在开发者后台订阅该事件）后记为已读；无送达回执：已发送 = 消息接口已接收",
     TEMPLATE_RECEIPTS: "按微信对每条模板消息的回报（TEMPLATESENDJOBFINISH）记为已送达或失败；"
