@@ -149,13 +149,26 @@ def test_the_fourth_set_is_scored_as_the_readme_says(checker: CopyChecker) -> No
     """FRESH2.md: written after the concept families by someone who had read neither the checker
     nor the other sets, scored once (128 of 144, 4 of 135 rejected, 21 briefs with claims the
     platform had no key for); then read, so it is dev data: the five claim keys it used were
-    added, and "100% cotton" is a composition. The two rejections are derived amounts its writer
-    counted as clean (a monthly instalment, a threshold)."""
+    added, and "100% cotton" is a composition. Its two derived amounts (a monthly instalment, a
+    threshold) became clean with the fifth set's rules."""
     fresh2 = score_checker(checker, "fresh2_test")
     assert fresh2.unscorable == []
     assert (fresh2.variants, fresh2.with_errors, fresh2.clean) == (300, 150, 150)
-    assert fresh2.caught >= 147, fresh2.missed
-    assert sorted(fresh2.wrongly_rejected) == ["fresh2-077", "fresh2-158"]
+    assert (fresh2.caught, fresh2.false_rejections) == (150, 0), (
+        fresh2.missed,
+        fresh2.wrongly_rejected,
+    )
+
+
+def test_the_fifth_set_is_scored_as_the_readme_says(checker: CopyChecker) -> None:
+    """FRESH3.md: written by someone who had read neither the checker nor any other set, scored
+    once (144 of 150 caught, 9 of 150 rejected); then read, so it is dev data now."""
+    fresh3 = score_checker(checker, "fresh3_test")
+    assert (fresh3.variants, fresh3.with_errors, fresh3.clean) == (300, 150, 150)
+    assert (fresh3.caught, fresh3.false_rejections) == (150, 0), (
+        fresh3.missed,
+        fresh3.wrongly_rejected,
+    )
 
 
 @pytest.mark.parametrize(
@@ -170,6 +183,21 @@ def test_the_fourth_set_is_scored_as_the_readme_says(checker: CopyChecker) -> No
         ("小米14手机9折3599.1元，本店独家发售。", (), ["claim"]),
         ("小米14手机新品首发，9折3599.1元。", (), ["claim"]),
         ("小米14手机新款，9折3599.1元。", (), []),
+        # derived amounts that are exact: an instalment, a threshold, a difference
+        ("小米14手机3999元，可分3期，每期1333元。", ("installment",), []),
+        ("小米14手机3999元，可分3期，每期1330元。", ("installment",), ["price"]),
+        ("Xiaomi 14: ¥3,999, or 6 payments of ¥666.50.", ("installment",), []),
+        ("小米14手机3999元，订单满99元包邮。", ("free_shipping",), []),
+        ("Xiaomi 14: ¥3,999. Delivery is free on orders over ¥88.", ("free_shipping",), []),
+        ("小米14手机3999元，全场满199再减30。", (), ["discount"]),
+        ("小米14手机3999元，16点前下单当天发出。", (), []),
+        ("小米14手机3999元，今晚12点前下单享此价。", (), ["claim"]),
+        ("Xiaomi 14: ¥3,999. Seen it cheaper? We'll match it.", (), ["claim"]),
+        ("Xiaomi 14: ¥3,999, a colour you won't find anywhere else.", (), ["claim"]),
+        ("Just launched: Xiaomi 14, ¥3,999", (), ["claim"]),
+        ("For Yuegou Club members: Xiaomi 14 at ¥3,999", (), ["claim"]),
+        ("小米14手机不到三千就能拿下。", (), ["price"]),
+        ("小米14手机不到四千就能拿下。", (), []),
         (
             "Xiaomi 14, 10% off: ¥3,599.10. 100% cotton case included? No: 100% genuine.",
             (),

@@ -38,7 +38,11 @@ _FREE_ZH = (
     r"免费|白送|白给|不[另额]外?收|不收(?:[钱费]|费用|一分)|不用[另额]?外?[付给出加花掏]钱?"
     r"|不要钱|不花钱"
 )
-_PAYER_ZH = r"(?:我们|商家|本店|店里|卖家)(?:来)?(?:出|付|承担|包)(?!装|括)"
+_PAYER_ZH = (
+    r"(?:我们|商家|本店|店里|卖家)(?:来)?(?:出|付|承担|包)(?!装|括)"
+    # fresh2 test, after its report: "运费由悦购承担", the shop by its name
+    r"|由(?!买家|您|顾客|客户|收件人|买方|你)[^，,。！？\n]{1,6}(?:承担|来出|来付|买单)"
+)
 _SHIP_EN = r"ship(?:s|ped|ping)?\b|deliver(?:y|ed|ies)?\b|postage|carriage|courier"
 _SHIP_ZH = r"运费|邮费|快递费|配送|送货|送到家|送上门|寄送|发货费|物流费"
 _DEADLINE_EN = (
@@ -62,7 +66,8 @@ CLAIM_FAMILIES: dict[str, tuple[str, ...]] = {
         r"包邮|免邮|免运费|顺丰包",
     ),
     "free_returns": (
-        r"\brefund|money[- ]back|change (?:of )?(?:your )?mind|changed your mind"
+        r"\brefund(?!s? (?:you )?(?:the |any )?(?:price )?difference)|money[- ]back"
+        r"|change (?:of )?(?:your )?mind|changed your mind"
         r"|send (?:it|them|the \w+) back|return (?:it|them|the \w+)\b|returns? (?:are|is) free"
         r"|free returns|(?:no|any) questions? asked|take (?:it|them) back|no reason needed",
         r"(?<!买贵了)(?<!贵了)退(?!订|出|休|烧|役|潮|税|T|差价)|寄回|退回|把钱.{0,3}[还给]",
@@ -94,7 +99,12 @@ CLAIM_FAMILIES: dict[str, tuple[str, ...]] = {
         r"|before (?:it|the (?:price|offer|deal))\b.{0,12}(?:ends|goes|gone|up)",
         _then(r"[只仅就]|保留|有效|持续|活动", rf"(?:到|至|截至|截止)\s*(?:{_TIME_ZH})", 6),
         rf"(?:{_TIME_ZH})[^，,；;。！？!?\n]{{0,10}}?(?:恢复(?:原价|原来的?价|正常价|售价)|涨价|涨回|回到原价|没有这个价|截止|结束)",
-        _then(_TIME_ZH, r"前(?:下单|购买|付款|入手)", 3),
+        # a dispatch cut-off ("16点前下单当天发出") is no deadline of the offer
+        _then(
+            _TIME_ZH,
+            r"前(?:下单|购买|付款|入手)(?![^，,。！!？?；;]{0,8}(?:发货|发出|寄出|出库|送达|到货|送到|发))",
+            3,
+        ),
         r"限时|截止|倒计时|过期不候|恢复原价|才有这个价|这个价.{0,4}[只仅]|错过.{0,6}(?:等|没)",
     ),
     "low_stock": (
