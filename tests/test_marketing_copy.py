@@ -171,6 +171,18 @@ def test_the_fifth_set_is_scored_as_the_readme_says(checker: CopyChecker) -> Non
     )
 
 
+def test_the_sixth_set_is_scored_as_the_readme_says(checker: CopyChecker) -> None:
+    """FRESH4.md: written by someone who had read neither the checker nor any other set, scored
+    once (142 of 150 caught, all eight misses claims; 6 of 150 rejected); then read, so it is dev
+    data now."""
+    fresh4 = score_checker(checker, "fresh4_test")
+    assert (fresh4.variants, fresh4.with_errors, fresh4.clean) == (300, 150, 150)
+    assert (fresh4.caught, fresh4.false_rejections) == (150, 0), (
+        fresh4.missed,
+        fresh4.wrongly_rejected,
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "claims", "kinds"),
     [
@@ -198,6 +210,17 @@ def test_the_fifth_set_is_scored_as_the_readme_says(checker: CopyChecker) -> Non
         ("For Yuegou Club members: Xiaomi 14 at ¥3,999", (), ["claim"]),
         ("小米14手机不到三千就能拿下。", (), ["price"]),
         ("小米14手机不到四千就能拿下。", (), []),
+        ("小米14手机3999元，可分6期付款。", (), ["claim"]),
+        ("小米14手机3999元，活动48小时后结束。", (), ["claim"]),
+        ("小米14手机3999元，这个颜色只在悦购有售。", (), ["claim"]),
+        ("小米14手机3999元，送同款手机壳一个。", (), ["claim"]),
+        ("小米14手机3999元，送爸妈正合适。", (), []),
+        ("Official Xiaomi 14, ¥3,999", (), ["claim"]),
+        ("Xiaomi 14: ¥3,999, with a 2-year repair-or-replace guarantee.", (), ["claim"]),
+        ("Xiaomi 14: ¥3,999. Try it for 7 days.", (), []),
+        ("Xiaomi 14: ¥3,999. The price holds for 3 days.", (), ["claim"]),
+        ("小米14手机3999元，颜色#12有货。", (), []),
+        ("小米14手机3999元，价保30天，降价可申请退还差价。", ("price_match",), []),
         (
             "Xiaomi 14, 10% off: ¥3,599.10. 100% cotton case included? No: 100% genuine.",
             (),

@@ -53,7 +53,7 @@ CLAIMS: dict[str, str] = {
     r"|ships? (?:for )?free|(?:postage|shipping|delivery) (?:is|'s) (?:on us|free|covered)"
     r"|we(?:'ll)? (?:cover|pay for|pick up) (?:the )?(?:delivery|shipping|postage)"
     r"|(?:won't|don't|will not|do not) charge (?:you )?(?:for )?(?:delivery|shipping)"
-    r"|运费.{0,6}(?:我们|商家|本店|店铺)(?:来)?(?:付|出|承担|包)|送货上门不收费|不收运费",
+    r"|(?<!退回)(?<!退货)(?<!寄回)运费.{0,6}(?:我们|商家|本店|店铺)(?:来)?(?:付|出|承担|包)|送货上门不收费|不收运费",
     "limited_time": r"限时|仅限今[天日]|今日特惠|今晚截止|倒计时|limited[- ]time|today only"
     r"|ends (?:tonight|soon|today)"
     # blind dev: a deadline or a price that will not last
@@ -95,6 +95,8 @@ CLAIMS: dict[str, str] = {
     r"|only (?:a )?(?:few|handful)\b|only .{0,30}\bleft\b|last (?:few|one|pieces?)\b",
     # fresh2 test: claims a shop makes that the first keys did not cover
     "installment": r"免息|分期|installments?|interest[- ]free|pay (?:in|over) \d+ months"
+    # fresh4 test, after its report: "可分6期付款"
+    rf"|分\s*(?:\d+|{CN_NUMBER})\s*期"
     # fresh3 test: paying by the month, however said
     r"|spread (?:the |your )?(?:cost|payments?|price|bill)"
     r"|split (?:it|the (?:cost|price|payment|bill)|your (?:payment|bill)) (?:into|over|across)"
@@ -121,8 +123,11 @@ CLAIMS: dict[str, str] = {
     "exclusive": r"独家|独有|只此一家|别(?:家|处)买不到|exclusive(?:ly)?|only (?:at|from|on) "
     r"(?:us|yuegou|our)|can't (?:get|find) (?:it|this|them) anywhere else"
     # fresh3 test: nowhere else sells it
-    r"|(?:won't|can't|cannot|will not|couldn't|don't) (?:find|get|buy|see)\b.{0,30}?anywhere "
-    r"(?:else|but)|anywhere (?:else|but (?:us|here|yuegou))|nowhere else|not (?:sold|available) "
+    r"|(?:won't|can't|cannot|will not|couldn't|don't) (?:find|get|buy|see)\b.{0,30}?(?:anywhere "
+    r"(?:else|but)|elsewhere)"
+    # fresh4 test, after its report: "这个版本只在悦购有售"
+    r"|[只仅](?:在|有)[^，,。！!\s]{1,8}(?:有售|才有|有卖|销售|发售|买得到|能买到|独家)"
+    r"|anywhere (?:else|but (?:us|here|yuegou))|nowhere else|not (?:sold|available) "
     r"(?:anywhere else|elsewhere)|别(?:家|处|的地方)(?:都)?没有"
     r"|其他(?:地方|店|平台)(?:都)?(?:买不到|没有)",
     "bestseller": r"销量冠军|爆款|热销|best[- ]?sell(?:er|ing)|top[- ]selling"
@@ -142,8 +147,8 @@ BANNED = (
     r"最低价|最便宜|最好|最佳|第一(?!次|口|步|眼|时间|单|件|天|批|波|个|位|部|卷|集|章|季|期|页)|国家级|全网最低|绝对|万能"
     # fresh2 test (read after its one report): "100%纯棉", "100% cotton" state a composition
     r"|根治|包治|100%(?!\s*(?:纯|全|cotton|wool|silk|linen|cashmere|polyester|natural|organic"
-    r"|[棉麻丝毛羊蚕桑]))|百分百"
-    r"|lowest price|cheapest|best in the world|number one|#1|no\.\s?1\b|guaranteed results"
+    r"|[棉麻丝毛羊蚕桑]|[\u4e00-\u9fff]{1,3}[棉麻丝毛绒]))|百分百"
+    r"|lowest price|cheapest|best in the world|number one|#1(?!\d)|no\.\s?1\b|guaranteed results"
     r"|risk[- ]free|miracle|cures?\b"
     # blind dev: more absolutes and result promises
     r"|唯一|顶尖|顶级|天花板|极品|独一无二|史无前例|立竿见影|保证.{0,8}(?:白|瘦|效果|见效)"
@@ -580,6 +585,7 @@ COPY_EVAL_SPLITS = (
     "fresh_test",
     "fresh2_test",
     "fresh3_test",
+    "fresh4_test",
 )
 
 

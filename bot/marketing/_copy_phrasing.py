@@ -44,7 +44,11 @@ _PAYER_ZH = (
     r"|由(?!买家|您|顾客|客户|收件人|买方|你)[^，,。！？\n]{1,6}(?:承担|来出|来付|买单)"
 )
 _SHIP_EN = r"ship(?:s|ped|ping)?\b|deliver(?:y|ed|ies)?\b|postage|carriage|courier"
-_SHIP_ZH = r"运费|邮费|快递费|配送|送货|送到家|送上门|寄送|发货费|物流费"
+# return carriage ("退回运费我们承担") is part of a return, not free shipping
+_SHIP_ZH = (
+    r"(?<!退回)(?<!退货)(?<!寄回)(?<!退换)运费"
+    r"|邮费|快递费|配送|送货|送到家|送上门|寄送|发货费|物流费"
+)
 _DEADLINE_EN = (
     r"\b(?:until|till|through|ends?|expires?|closes?)\s+(?:(?:on|at|by)\s+)?"
     r"(?:the\s+)?"
@@ -66,14 +70,18 @@ CLAIM_FAMILIES: dict[str, tuple[str, ...]] = {
         r"包邮|免邮|免运费|顺丰包",
     ),
     "free_returns": (
-        r"\brefund(?!s? (?:you )?(?:the |any )?(?:price )?difference)|money[- ]back"
+        r"(?<!drops )(?<!drop )(?<!difference )\brefund(?!s? (?:you )?(?:the |any )?(?:price )?"
+        r"difference)|money[- ]back"
         r"|change (?:of )?(?:your )?mind|changed your mind"
         r"|send (?:it|them|the \w+) back|return (?:it|them|the \w+)\b|returns? (?:are|is) free"
         r"|free returns|(?:no|any) questions? asked|take (?:it|them) back|no reason needed",
-        r"(?<!买贵了)(?<!贵了)退(?!订|出|休|烧|役|潮|税|T|差价)|寄回|退回|把钱.{0,3}[还给]",
+        r"(?<!买贵了)(?<!贵了)退(?!订|出|休|烧|役|潮|税|T|差价|还差|回差|补差)|寄回|退回|把钱.{0,3}[还给]",
     ),
     "warranty": (
         r"warrant|guarantee[ds]? (?:for|against) (?:\d|one|two|three|five|faults?|defects?)"
+        # fresh4 test, after its report: "a 2-year repair-or-replace guarantee"
+        r"|(?:repair|replace(?:ment)?)(?:[- ]or[- ](?:repair|replace(?:ment)?))?[- ]guarantee"
+        r"|\b(?:\d+|one|two|three|five)[- ]years? (?:of )?(?:cover|guarantee)\b"
         r"|\bcover(?:ed|age)?\b.{0,25}\b(?:against|for) (?:\w+ )?"
         r"(?:defects?|faults?|breakdowns?|repairs?)",
         _then(
@@ -93,7 +101,11 @@ CLAIM_FAMILIES: dict[str, tuple[str, ...]] = {
         r"|runs?|stands?|goes|go|returns?|reverts?|jumps?|rises?|ends?)\b.{0,12}"
         r"(?:until|till|through|back|up|soon|normal)",
         r"back to (?:normal|regular|full|the usual)|once .{0,30} (?:is|are) over"
-        r"|\b\d+ (?:hours?|days?) only|for (?:the next )?\d+ (?:hours|days)\b"
+        # "for 7 days" alone may be a trial or a return window (fresh4 test): an offer's, or
+        # "the next"/"only"
+        r"|\b\d+ (?:hours?|days?) only|for (?:the next|only) \d+ (?:hours|days)\b"
+        r"|(?:offer|price|deal|sale|discount)s? (?:is |are |runs? |lasts? |holds? |valid )?"
+        r"(?:only )?for \d+ (?:hours|days)\b"
         r"|(?:today|tonight|this week(?:end)?|this month) only|limited[- ]time|last chance"
         r"|(?:offer|deal|price|sale)s? (?:won't|will not) last"
         r"|before (?:it|the (?:price|offer|deal))\b.{0,12}(?:ends|goes|gone|up)",
@@ -105,7 +117,10 @@ CLAIM_FAMILIES: dict[str, tuple[str, ...]] = {
             r"前(?:下单|购买|付款|入手)(?![^，,。！!？?；;]{0,8}(?:发货|发出|寄出|出库|送达|到货|送到|发))",
             3,
         ),
-        r"限时|截止|倒计时|过期不候|恢复原价|才有这个价|这个价.{0,4}[只仅]|错过.{0,6}(?:等|没)",
+        r"限时|截止|倒计时|过期不候|恢复原价|才有这个价|这个价.{0,4}[只仅]|错过.{0,6}(?:等|没)"
+        # fresh4 test, after its report: "活动48小时后结束"
+        r"|[\d一二两三四五六七八九十]+\s*(?:个)?(?:小时|天|日|周)(?:后|内)?(?:结束|截止|恢复原价|下架|涨价)"
+        r"|(?:活动|优惠|特价)[^，,。！!？?\n]{0,10}(?:结束|截止)",
     ),
     "low_stock": (
         r"\b(?:limited|low) stock|stocks? (?:is |are )?(?:running )?low|running (?:low|out)"
@@ -140,7 +155,10 @@ CLAIM_FAMILIES: dict[str, tuple[str, ...]] = {
     "genuine": (
         r"certif|authentic|genuine|counterfeit|knock-?off|\bfakes?\b|protected[- ]origin"
         r"|straight from the (?:brand|maker|manufacturer)|officially licensed|the real thing"
-        r"|authori[sz]ed (?:stock|dealer|seller|retailer|reseller)",
+        r"|authori[sz]ed (?:stock|dealer|seller|retailer|reseller)"
+        # fresh4 test, after its report: "Official Office Home key"
+        r"|\bofficial\b(?! (?:website|site|app|account|launch|announcement|release|opening|hours"
+        r"|rules|channel|holiday|policy|name|statement))",
         r"官方(?:直供|直营|直销|直发|供货|渠道|授权|旗舰|自营)|品牌直供|厂家直供|原厂|专柜|正品|正版"
         r"|盗版|假货|仿冒|代理渠道|溯源|验真|防伪|假一[赔罚]|直供|旗舰店|货源|原装|行货|国行|正宗",
     ),
@@ -150,7 +168,12 @@ CLAIM_FAMILIES: dict[str, tuple[str, ...]] = {
         r"\bthrow(?:s|ing|n)? in|free gift|\bbogo\b|buy one,? get one|comes? with a free",
         r"买.{0,4}送|[加再另还即附]送(?!货|到|达|出)|[附加另]赠|赠品|赠送|送.{0,4}礼[品物包]"
         r"|附(?:上|带)?[一二两\d]\s*[个份张套支条只本瓶盒包]"
-        r"|搭[送给]|免费(?:搭|送(?!货|到|达|上门)|赠)",
+        r"|搭[送给]|免费(?:搭|送(?!货|到|达|上门)|赠)"
+        # fresh4 test, after its report: "买羊毛围巾，送同色手套一副", a gift in a clause of its
+        # own; not giving it to someone ("送妈妈或闺蜜都合适")
+        r"|(?:^|[，,。！!；;\s])送(?!货|到|达|出|礼|给|人|您|你|上门|餐|修|检|洗|至|往|去|回|走|别"
+        r"|妈|爸|长辈|老人|父母|家人|亲友|朋友|闺蜜|同事|领导|客户|孩子|小孩|女友|男友|老婆|老公|爱人|对象"
+        r"|老师|师|他|她|ta|TA)",
     ),
 }
 # Words right before a claim that take it back ("不包邮", "no free returns").
