@@ -186,7 +186,7 @@ def copy_eval(
     split: Annotated[
         str,
         typer.Option(
-            help="dev, test, blind_dev, blind_test or fresh_test, fresh2_test … fresh4_test "
+            help="dev, test, blind_dev, blind_test or fresh_test, fresh2_test … fresh5_test "
             "(each read while tuning after its one report); blind_* and fresh* were written by "
             "hand by people who had not read the checker."
         ),

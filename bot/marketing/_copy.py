@@ -586,6 +586,7 @@ COPY_EVAL_SPLITS = (
     "fresh2_test",
     "fresh3_test",
     "fresh4_test",
+    "fresh5_test",
 )
 
 
