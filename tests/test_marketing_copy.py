@@ -173,11 +173,14 @@ def test_the_fifth_set_is_scored_as_the_readme_says(checker: CopyChecker) -> Non
 
 def test_the_seventh_set_is_scored_as_the_readme_says(checker: CopyChecker) -> None:
     """FRESH5.md: by a writer who had read only the catalogue and the labelling brief, scored
-    once: 116 of 120 caught (86 of 90 factual errors), 4 of 120 rejected."""
+    once: 116 of 120 caught (86 of 90 factual errors), 4 of 120 rejected; then read, so it is
+    dev data now."""
     fresh5 = score_checker(checker, "fresh5_test")
     assert (fresh5.variants, fresh5.with_errors, fresh5.clean) == (240, 120, 120)
-    assert fresh5.caught >= 116, fresh5.missed
-    assert fresh5.false_rejections <= 4, fresh5.wrongly_rejected
+    assert (fresh5.caught, fresh5.false_rejections) == (120, 0), (
+        fresh5.missed,
+        fresh5.wrongly_rejected,
+    )
 
 
 def test_the_sixth_set_is_scored_as_the_readme_says(checker: CopyChecker) -> None:
@@ -230,6 +233,13 @@ def test_the_sixth_set_is_scored_as_the_readme_says(checker: CopyChecker) -> Non
         ("Xiaomi 14: ¥3,999. The price holds for 3 days.", (), ["claim"]),
         ("小米14手机3999元，颜色#12有货。", (), []),
         ("小米14手机3999元，价保30天，降价可申请退还差价。", ("price_match",), []),
+        ("Xiaomi 14: ¥3,999. Spread it over 6 payments.", (), ["claim"]),
+        ("Xiaomi 14: ¥3,999, over 5,000 five-star reviews.", (), ["claim"]),
+        ("Xiaomi 14: ¥3,999, no delivery charge.", (), ["claim"]),
+        ("Xiaomi 14, 10% off: ¥3,599.10, plus another 5% in the app.", (), ["discount"]),
+        ("小米14手机3999元，附带2个保护膜。", (), []),
+        ("Xiaomi 14: ¥3,999. Our store is open till 9:30pm.", (), []),
+        ("Xiaomi 14: ¥3,999. The best before date is on the box.", (), []),
         (
             "Xiaomi 14, 10% off: ¥3,599.10. 100% cotton case included? No: 100% genuine.",
             (),

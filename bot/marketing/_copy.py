@@ -48,6 +48,9 @@ PICKS_RESERVE: dict[str, int] = {"zh": 24, "en": 60}
 # concept families of ``_copy_phrasing.CLAIM_FAMILIES`` instead; every split is dev data now.
 CLAIMS: dict[str, str] = {
     "free_shipping": r"包邮|免运费|免邮|运费我们出|free (?:shipping|delivery)|ships free"
+    # fresh5 test, after its report
+    r"|\bno (?:delivery|shipping|postage|carriage) (?:charges?|fees?|costs?)"
+    r"|zero (?:delivery|shipping|postage)"
     r"|shipping is on us"
     # blind dev: the shop pays the carriage, in other words
     r"|ships? (?:for )?free|(?:postage|shipping|delivery) (?:is|'s) (?:on us|free|covered)"
@@ -99,6 +102,9 @@ CLAIMS: dict[str, str] = {
     rf"|分\s*(?:\d+|{CN_NUMBER})\s*期"
     # fresh3 test: paying by the month, however said
     r"|spread (?:the |your )?(?:cost|payments?|price|bill)"
+    # fresh5 test, after its report
+    r"|spread (?:it|that|this|them|the \w+) (?:out )?(?:over|across) \d+|(?:with )?no interest"
+    r"|zero[- ]interest|no[- ]interest|0 ?% (?:interest|APR)\b"
     r"|split (?:it|the (?:cost|price|payment|bill)|your (?:payment|bill)) (?:into|over|across)"
     r"|\d+ (?:monthly|equal) payments|月供|按月付",
     "price_match": r"(?:保价|价保|补差价|退差价|买贵(?:了)?退)|price[- ](?:match|protection)"
@@ -152,7 +158,7 @@ BANNED = (
     r"|risk[- ]free|miracle|cures?\b"
     # blind dev: more absolutes and result promises
     r"|唯一|顶尖|顶级|天花板|极品|独一无二|史无前例|立竿见影|保证.{0,8}(?:白|瘦|效果|见效)"
-    r"|(?<!all )\bthe (?:very )?best\b(?! wishes| way| time| results| fit| size| regards)"
+    r"|(?<!all )\bthe (?:very )?best\b(?! wishes| way| time| results| fit| size| regards| before)"
     r"|\bfinest\b"
     r"|unrival+ed|unbeatable|unmatched"
     r"|nothing (?:else )?(?:even )?comes close|second to none"
@@ -233,7 +239,9 @@ _PERCENT_OFF = re.compile(
     r"(\d+(?:\.\d+)?)\s*(?:%|percent|per cent)\s*(?:off|discount)"
     r"|(?:save|off|立减|减|优惠|补贴|返现|再打|再让)\s*(\d+(?:\.\d+)?)\s*(?:%|percent|per cent)"
     # blind dev: "knock off another 10%", "take an extra 15%"
-    r"|(?:knock|take)s?\s+(?:off\s+)?(?:another|an extra|a further)\s+(\d+(?:\.\d+)?)\s*%",
+    r"|(?:knock|take)s?\s+(?:off\s+)?(?:another|an extra|a further)\s+(\d+(?:\.\d+)?)\s*%"
+    # fresh5 test, after its report: "plus another 5% when you pay in the app"
+    r"|(?:another|an extra|a further|an additional)\s+(\d+(?:\.\d+)?)\s*%",
     re.IGNORECASE,
 )
 # blind dev: the share of the price paid ("70% of the usual price") and fractions off.
@@ -368,7 +376,7 @@ class CopyChecker:
     def _discounts(text: str, brief: CopyBrief) -> list[Problem]:
         stated: list[tuple[float, str]] = []
         for m in _PERCENT_OFF.finditer(text):
-            stated.append((float(m.group(1) or m.group(2) or m.group(3)), m.group(0)))
+            stated.append((float(next(g for g in m.groups() if g)), m.group(0)))
         for m in _SHARE_PAID.finditer(text):
             stated.append(
                 (round(100 - float(m.group(1) or m.group(2) or m.group(3)), 6), m.group(0))

@@ -50,6 +50,8 @@ _SHIP_ZH = (
     r"|邮费|快递费|配送|送货|送到家|送上门|寄送|发货费|物流费"
 )
 _DEADLINE_EN = (
+    # not opening hours ("open till 9:30pm", "10am till 9pm"; fresh5 test)
+    r"(?<!open )(?<!opens )(?<!\d )(?<!am )(?<!pm )"
     r"\b(?:until|till|through|ends?|expires?|closes?)\s+(?:(?:on|at|by)\s+)?"
     r"(?:the\s+)?"
     r"(?:end\b|midnight|tonight|tomorrow|\w+day\b|this\b|next\b|\d|jan|feb|mar|apr|may\b|jun"
@@ -137,6 +139,9 @@ CLAIM_FAMILIES: dict[str, tuple[str, ...]] = {
         r"|(?:只有|仅有|只剩|仅剩|就剩)\s*[\d一二两三四五六七八九十几]+\s*[个件台份套双瓶支盒条本名]",
     ),
     "bestseller": (
+        # fresh5 test: popularity by its reviews
+        r"\d[\d,]*\+? (?:\w+[- ]star |positive |glowing |happy )?(?:reviews|ratings)\b"
+        r"|[\d一二两三四五六七八九十百千万]+\+?(?:条|个)?(?:好评|五星)",
         r"(?:keep|kept|keeps) coming back|come back for more|repeat (?:buy|purchas|customer)"
         r"|\breorder|everyone\b.{0,30}\b(?:is|are|'s)\s+\w+ing\b"
         r"|\b(?:sold|snapped up)\b (?:over |more than )?\d"
@@ -167,7 +172,8 @@ CLAIM_FAMILIES: dict[str, tuple[str, ...]] = {
         r"|on us)\b(?!-)",
         r"\bthrow(?:s|ing|n)? in|free gift|\bbogo\b|buy one,? get one|comes? with a free",
         r"买.{0,4}送|[加再另还即附]送(?!货|到|达|出)|[附加另]赠|赠品|赠送|送.{0,4}礼[品物包]"
-        r"|附(?:上|带)?[一二两\d]\s*[个份张套支条只本瓶盒包]"
+        # "附带2个刷头" is in the box (fresh5 test); "附1个" and "附上" are added to it
+        r"|附上?[一二两\d]\s*[个份张套支条只本瓶盒包]"
         r"|搭[送给]|免费(?:搭|送(?!货|到|达|上门)|赠)"
         # fresh4 test, after its report: "买羊毛围巾，送同色手套一副", a gift in a clause of its
         # own; not giving it to someone ("送妈妈或闺蜜都合适")
@@ -196,6 +202,7 @@ _COMPILED = {
 _FREE_ALONE = re.compile(f"{_FREE_EN}|{_FREE_ZH}", re.IGNORECASE)
 _NOT_A_GIFT = re.compile(
     rf"{_SHIP_EN}|{_SHIP_ZH}|包邮|return|refund|退|repair|replace|swap|fix|warrant|保修|[修换]"
+    r"|send (?:it|them|\w+) back|寄回"
     r"|redo|mend|stitch|install|安装|consult|咨询|指导|trial|试用|engrav|刺绣|绣|update|升级|下载|download"
     r"|activat|set ?up|开通|激活|上门|检测|测量|清洗|gift[- ]wrap|包装|刻字|personali[sz]"
     r"|alteration"
