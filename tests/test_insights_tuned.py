@@ -255,3 +255,33 @@ def test_the_shipped_polarity_reads_chinese_with_the_tuned_model() -> None:
         "Arrived early and works perfectly.",
     ]
     assert shipped.predict(texts) == ["negative", "positive", "negative", "positive"]
+
+
+def test_the_live_chinese_score_can_blend_the_tuned_polarity() -> None:
+    """``BOT_SENTIMENT_TUNED_ZH``: the polarity blended into a Chinese message's live score is
+    the tuned model's rather than snownlp's; the lexicon still carries the decision."""
+    from bot.app._container import sentiment_analyzer
+    from bot.app._settings import Settings
+    from bot.insights import SentimentAnalyzer, load_sentiment_libraries
+    from bot.insights._sentiment import snownlp_positive, tuned_zh_positive
+
+    load_sentiment_libraries(tuned_zh=True)
+    text = "真的很生气"  # one lexicon term: 0.75 of the lexicon's reading, 0.25 of the polarity
+    plain = SentimentAnalyzer().analyze(text, "zh")
+    tuned = SentimentAnalyzer(tuned_zh=True).analyze(text, "zh")
+    lexical = (plain.score - 0.25 * (2 * snownlp_positive(text) - 1)) / 0.75
+    assert tuned.score == pytest.approx(
+        0.75 * lexical + 0.25 * (2 * tuned_zh_positive(text) - 1), abs=2e-3
+    )
+    assert tuned_zh_positive(text) < 0.2 < snownlp_positive(text)
+    assert tuned.score < plain.score
+    assert (tuned.label, tuned.terms) == (plain.label, plain.terms)
+    # English keeps VADER
+    english = "I am really angry about this"
+    assert SentimentAnalyzer(tuned_zh=True).analyze(english, "en") == SentimentAnalyzer().analyze(
+        english, "en"
+    )
+    on = Settings(_env_file=None, sentiment_tuned_zh=True, emotion_model=False)  # type: ignore[call-arg]
+    off = Settings(_env_file=None, emotion_model=False)  # type: ignore[call-arg]
+    assert sentiment_analyzer(on).analyze(text, "zh").score == tuned.score
+    assert sentiment_analyzer(off).analyze(text, "zh") == plain

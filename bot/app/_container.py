@@ -165,10 +165,9 @@ def text_caches(settings: Settings, knowledge: SharedKnowledge) -> ForgetTexts:
 
 def sentiment_analyzer(settings: Settings) -> SentimentAnalyzer:
     """Lexicon sentiment, plus each message's emotion from the shipped e5 heads when enabled
-    (the e5 model loads on the first message)."""
-    if not settings.emotion_model:
-        return SentimentAnalyzer()
-    return SentimentAnalyzer(emotions=EmotionModel(E5Embedder()))
+    (the e5 model loads on the first message), with the tuned Chinese polarity when enabled."""
+    emotions = EmotionModel(E5Embedder()) if settings.emotion_model else None
+    return SentimentAnalyzer(emotions=emotions, tuned_zh=settings.sentiment_tuned_zh)
 
 
 def login_throttle(settings: Settings) -> LoginThrottle:

@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await hub.database.migrate()
-        await asyncio.to_thread(load_sentiment_libraries)
+        await asyncio.to_thread(load_sentiment_libraries, settings.sentiment_tuned_zh)
         await hub.dialogue.start()
         await dispatcher.start()
         if relay is not None:

@@ -140,6 +140,11 @@ class Settings(BaseSettings):
         default=True,
         description="Read each message's emotion with the e5 model (reply strategy, metadata).",
     )
+    sentiment_tuned_zh: bool = Field(
+        default=False,
+        description="Blend the tuned Chinese e5 model's polarity into Chinese messages' live "
+        "score instead of snownlp's (loads torch in the hub: about 0.8 GB and 6 s more).",
+    )
     queue_notice_interval_s: float = Field(
         default=120.0, description="Least time between two queue notices to a waiting customer."
     )
