@@ -286,17 +286,24 @@ class AppStandIn:
         self._record(keep)
         return web.json_response({"processQueryKey": key})
 
-    async def dingtalk_read_status(self, request: web.Request) -> web.Response:
-        """``GET /v1.0/robot/oToMessages/readStatus``: the one-to-one message's ``sendStatus``
-        and ``messageReadInfoList``, as DingTalk documents them."""
-        token = request.headers.get("x-acs-dingtalk-access-token", "")
-        asked = dict(request.query)
+    def _read_question(self, request: web.Request, asked: Any) -> web.Response | None:
+        """Record a read-status question; the answer when the API is down (``fail_reads``) or
+        the token expired, else None."""
         self._record(lambda: self.read_questions.append(asked))
         if self.fail_reads > 0:
             self.fail_reads -= 1
             return web.json_response({"code": "ServiceUnavailable"}, status=503)
-        if token in self.expired_tokens:
+        if request.headers.get("x-acs-dingtalk-access-token", "") in self.expired_tokens:
             return web.json_response({"code": "InvalidAuthentication"}, status=401)
+        return None
+
+    async def dingtalk_read_status(self, request: web.Request) -> web.Response:
+        """``GET /v1.0/robot/oToMessages/readStatus``: the one-to-one message's ``sendStatus``
+        and ``messageReadInfoList``, as DingTalk documents them."""
+        asked = dict(request.query)
+        unavailable = self._read_question(request, asked)
+        if unavailable is not None:
+            return unavailable
         key = asked.get("processQueryKey", "")
         user = self.dingtalk_keys.get(key)
         if user is None or not asked.get("robotCode"):
@@ -312,14 +319,10 @@ class AppStandIn:
         (``readUserIds``) with ``sendStatus``, ``hasMore`` and ``nextToken``, and the page's
         documented 400s (chatbot-queries-the-read-status-of-a-message). A page covers
         ``maxResults`` (at most 200) of the group's members; ``nextToken`` is opaque."""
-        token = request.headers.get("x-acs-dingtalk-access-token", "")
         asked = await request.json()
-        self._record(lambda: self.read_questions.append(asked))
-        if self.fail_reads > 0:
-            self.fail_reads -= 1
-            return web.json_response({"code": "ServiceUnavailable"}, status=503)
-        if token in self.expired_tokens:
-            return web.json_response({"code": "InvalidAuthentication"}, status=401)
+        unavailable = self._read_question(request, asked)
+        if unavailable is not None:
+            return unavailable
         refusal = self._group_query_refusal(asked)
         if refusal is not None:
             return web.json_response({"code": refusal[0], "message": refusal[1]}, status=400)
