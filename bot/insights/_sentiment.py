@@ -18,6 +18,7 @@ from bot.language import Language
 
 if TYPE_CHECKING:
     from bot.insights._emotion import Emotion, EmotionModel
+    from bot.insights._tuned import TunedClassifier
 EMOTION_NAMES = ("anger", "anxiety", "satisfaction", "neutral")
 
 LEXICON_PATH = Path(__file__).with_name("lexicon.yml")
@@ -213,7 +214,7 @@ def load_sentiment_libraries(tuned_zh: bool = False) -> None:
 
 
 @cache
-def _tuned_zh_model() -> Any:
+def _tuned_zh_model() -> TunedClassifier:
     """The shipped tuned Chinese polarity model, loaded once per process (torch, transformers
     and peft are imported only here: about 6 s and 0.8 GB more, measured in the README)."""
     from bot.insights._emotion import TUNED_POLARITY_ZH
