@@ -151,6 +151,16 @@ def test_agents_only_see_their_skills(client: TestClient) -> None:
     assert client.get(f"/console/api/handoffs/{orders_handoff}").status_code == 403
     assert client.get("/console/api/supervisor").status_code == 403
     assert client.get("/console/api/handoffs/99999").status_code == 404
+    # an id past the largest integer key is refused by name, not a database error (fuzzing)
+    for path in ("/console/api/handoffs/9223372036854775808", "/console/api/handoffs/0"):
+        refused = client.get(path)
+        assert refused.status_code == 422, refused.text
+        assert "handoff_id" in refused.json()["detail"], refused.text
+    transfer = client.post(
+        f"/console/api/handoffs/{refunds_handoff}/transfer", json={"agent_id": 2**63}
+    )
+    assert transfer.status_code == 422, transfer.text
+    assert "agent_id" in transfer.json()["detail"], transfer.text
 
 
 def test_supervisor_overview(client: TestClient) -> None:

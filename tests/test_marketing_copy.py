@@ -240,6 +240,10 @@ def test_the_sixth_set_is_scored_as_the_readme_says(checker: CopyChecker) -> Non
         ("小米14手机3999元，附带2个保护膜。", (), []),
         ("Xiaomi 14: ¥3,999. Our store is open till 9:30pm.", (), []),
         ("Xiaomi 14: ¥3,999. The best before date is on the box.", (), []),
+        # numerals that are no count or bound are no crash
+        ("小米14手机不到零就能拿下。", (), ["price"]),
+        ("小米14手机3999元，分〇期。", (), ["claim"]),
+        ("小米14手机不到万就能拿下。", (), ["price"]),
         (
             "Xiaomi 14, 10% off: ¥3,599.10. 100% cotton case included? No: 100% genuine.",
             (),
@@ -415,3 +419,17 @@ async def test_a_writer_that_invents_prices_is_blocked(
     assert drafted[0].text == "索尼降噪耳机 8折，到手价 ¥1839.2！回复退订不再接收。"
     assert [p.kind for p in drafted[1].problems] == ["price"]
     database.dispose()
+
+
+def test_long_runs_of_figures_are_read_all_the_same(checker: CopyChecker) -> None:
+    """A pasted run of thousands of figures is cut before the amount patterns read it (they
+    backtrack over a run); what the run says is still judged."""
+    brief = CopyBrief(("EL-002",), discounts=(10.0,), claims=(), channel="email")
+    wrong = checker.check("小米14手机到手价¥" + "9" * 3000 + "。", brief, "zh")
+    assert "price" in {p.kind for p in wrong}, wrong
+    fine = checker.check("订单号" + "1" * 3000 + "。小米14手机9折3599.1元。", brief, "zh")
+    assert not {p.kind for p in fine} & {"price", "discount", "claim"}, fine
+    percents = checker.check("小米14手机" + "9折，" * 300 + "8折，90%白鸭绒", brief, "zh")
+    assert [p.detail for p in percents] == ["discount '8折' (20% off) is not in the brief"], (
+        percents
+    )

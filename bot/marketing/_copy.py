@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -271,13 +273,19 @@ _OFFER_WORDS = re.compile(
     r"|deal|offer|price|cheaper|less|reduc\w+|cut|knock\w*)\b|减|折|优惠|省|便宜|再享|额外|降|返|让利|会员|价",
     re.IGNORECASE,
 )
-_CLAUSE_MARK = re.compile(r"[，。！？!?；;\n]|,(?!\d)")
+# A comma is a thousands separator only between a figure and three more ("¥3,999"); NFKC has
+# made "，" a ",", so "419.3元,90%" has two clauses.
+_CLAUSE_MARK = re.compile(r"[，。！？!?；;\n]|(?<!\d),|,(?!\d{3}(?!\d))")
 # Offers a brief cannot hold: spend-and-save thresholds, coupons, vouchers.
 _COUPON = re.compile(
     # fresh3 test: "满199再减30", the saving after a word
     r"满\s*\d+\s*元?\s*(?:再|还|可|立|即|就|还能|可以)?\s*[减省送]\s*\d+|优惠券|代金券|满减|红包|\bcoupons?\b|\bvouchers?\b"
     r"|promo(?:tion(?:al)?)? code|discount code|\b(?:use|with|enter) (?:the )?code\b",
     re.IGNORECASE,
+)
+_RUN_KEPT = 24
+_LONG_RUN = re.compile(
+    rf"[\d,.]{{{_RUN_KEPT + 1},}}|[零〇一二两三四五六七八九十百千万点]{{{_RUN_KEPT + 1},}}"
 )
 _HALF = re.compile(r"半价|half[- ]price", re.IGNORECASE)
 
@@ -349,6 +357,9 @@ class CopyChecker:
             problems.append(
                 Problem("length", f"{length} characters{picks}; {brief.channel} allows {limit}")
             )
+        # Runs of figures longer than any amount are cut before the amount patterns read them:
+        # many of those patterns backtrack over a run, so a pasted 4,000-digit run took seconds.
+        folded = _LONG_RUN.sub(lambda m: m.group(0)[:_RUN_KEPT], folded)
         problems += self._banned_words(folded)
         problems += self._claims(folded, brief)
         problems += self._discounts(folded, brief)
@@ -410,8 +421,9 @@ class CopyChecker:
         ]
 
     def _prices(self, text: str, brief: CopyBrief) -> list[Problem]:
-        allowed = self.allowed_prices(brief)
-        allowed |= _instalments(text, allowed)
+        base = self.allowed_prices(brief)
+        allowed = base | _instalments(text, base)
+        differences = sorted({round(abs(a - b), 2) for a in base for b in base if a != b})
         problems = []
         for m in _MONEY.finditer(text):
             value = _money_value(m)
@@ -421,7 +433,7 @@ class CopyChecker:
             if _THRESHOLD.search(before):
                 continue
             if _DIFFERENCE.search(_clause_around(text, m.start(), m.end())) and any(
-                abs(abs(a - b) - value) < 0.01 for a in allowed for b in allowed
+                abs(d - value) < 0.01 for d in differences
             ):
                 continue
             if _BELOW.search(before[-12:]):
@@ -440,8 +452,8 @@ class CopyChecker:
                     )
                 )
         for m in _BARE_BOUND.finditer(text):
-            bound = cn_to_number(m.group(1)) or float(m.group(1))
-            if not any(0.9 * bound <= price < bound for price in allowed):
+            bound = _number(m.group(1))
+            if bound is not None and not any(0.9 * bound <= price < bound for price in allowed):
                 problems.append(Problem("price", f"price {m.group(0)!r} is not true of the brief"))
         return problems
 
@@ -463,14 +475,22 @@ def _instalments(text: str, allowed: set[float]) -> set[float]:
     counts = set()
     for m in _PERIODS.finditer(text):
         word = m.group(1) or m.group(2)
-        count = _PERIOD_WORDS.get(word.lower()) or cn_to_number(word) or float(word)
-        if 2 <= count <= 60:
+        count = _PERIOD_WORDS.get(word.lower()) or _number(word)
+        if count is not None and 2 <= count <= 60:
             counts.add(count)
     return {
         float((Decimal(str(price)) / int(n)).quantize(Decimal("0.01"), ROUND_HALF_UP))
         for price in allowed
         for n in counts
     }
+
+
+def _number(word: str) -> float | None:
+    """Digits or a Chinese numeral as a number; None when it is neither ("零" is 0)."""
+    try:
+        return float(word)
+    except ValueError:
+        return cn_to_number(word)
 
 
 def _money_value(m: re.Match[str]) -> float | None:
@@ -491,9 +511,26 @@ def _place(value: float) -> float:
 
 def _clause_around(text: str, start: int, end: int) -> str:
     """The words of ``text`` around ``start:end`` up to the nearest commas or sentence marks."""
-    before = [m.end() for m in _CLAUSE_MARK.finditer(text, 0, start)]
-    after = _CLAUSE_MARK.search(text, end)
-    return text[before[-1] if before else 0 : after.start() if after else len(text)]
+    starts, ends = _clause_marks(text)
+    before = bisect_right(ends, start)
+    after = bisect_left(starts, end)
+    return text[
+        ends[before - 1] if before else 0 : starts[after] if after < len(starts) else len(text)
+    ]
+
+
+@lru_cache(maxsize=256)
+def _offers(clause: str) -> bool:
+    """Whether an offer word is in ``clause`` (a clause with many percents is read once)."""
+    return _OFFER_WORDS.search(clause) is not None
+
+
+@lru_cache(maxsize=8)
+def _clause_marks(text: str) -> tuple[list[int], list[int]]:
+    """Where the clause marks of ``text`` start and end, found once per text (a text with
+    thousands of amounts asks for thousands of clauses)."""
+    marks = list(_CLAUSE_MARK.finditer(text))
+    return [m.start() for m in marks], [m.end() for m in marks]
 
 
 def _loose_percents(text: str, brief: CopyBrief) -> list[tuple[float, str]]:
@@ -506,7 +543,7 @@ def _loose_percents(text: str, brief: CopyBrief) -> list[tuple[float, str]]:
         if (
             value >= 100
             or any(start <= m.start() < end for start, end in placed)
-            or not _OFFER_WORDS.search(_clause_around(text, m.start(), m.end()))
+            or not _offers(_clause_around(text, m.start(), m.end()))
         ):
             continue
         if not any(abs(value - d) < 0.01 or abs(100 - value - d) < 0.01 for d in brief.discounts):

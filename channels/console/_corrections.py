@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.corrections import CorrectionService
 from bot.handoff import AgentDirectory, AgentProfile, HandoffService
-from channels.console._api import csrf_check
+from channels.console._api import ROW_ID_MAX, HandoffId, csrf_check
 from channels.console._audit import ConsoleReads
 from channels.console._pages import _SECURITY_HEADERS, STATIC
 from channels.console._services import SESSION
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 class CorrectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    message_id: int = Field(ge=1)
+    message_id: int = Field(ge=1, le=ROW_ID_MAX)
     intent: str = Field(min_length=1, max_length=64)
 
 
@@ -79,7 +79,7 @@ def build_corrections_router(
         return corrections.intents
 
     @api.post("/handoffs/{handoff_id}/corrections")
-    async def correct(handoff_id: int, body: CorrectionIn, agent: Agent) -> dict[str, Any]:
+    async def correct(handoff_id: HandoffId, body: CorrectionIn, agent: Agent) -> dict[str, Any]:
         """Correct the intent of a customer message of a conversation the agent may see."""
         view = await handoffs.get(handoff_id, agent)  # NotAllowed / not found for the others
         correction = await corrections.correct(
@@ -103,7 +103,7 @@ def build_corrections_router(
 
     @api.post("/corrections/{correction_id}/review")
     async def review(
-        body: ReviewIn, agent: Supervisor, correction_id: Annotated[int, Path(ge=1)]
+        body: ReviewIn, agent: Supervisor, correction_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
     ) -> dict[str, Any]:
         """Accept (it becomes a training example) or reject a pending correction."""
         reviewed = await corrections.review(
@@ -128,7 +128,7 @@ def build_corrections_router(
 
     @api.post("/corrections/unsure/{message_id}")
     async def settle(
-        body: SettleIn, agent: Supervisor, message_id: Annotated[int, Path(ge=1)]
+        body: SettleIn, agent: Supervisor, message_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
     ) -> dict[str, Any]:
         """Confirm the bot's intent or pick another: an accepted correction at once."""
         settled = await corrections.settle(
