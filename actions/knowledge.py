@@ -32,12 +32,14 @@ _TEXTS = {
         "human": "转人工客服",
         "ticket": "创建工单",
         "related": "您可能还想问：",
+        "suggested": "您是不是想问：",
     },
     "en": {
         "sources": "Sources:",
         "human": "Talk to a human",
         "ticket": "Open a ticket",
         "related": "You may also ask:",
+        "suggested": "Did you mean:",
     },
 }
 _UNAVAILABLE = {
@@ -130,7 +132,7 @@ def reply(answer: Answer) -> dict[str, Any]:
             )
     if answer.related:
         lines.append("")
-        lines.append(texts["related"])
+        lines.append(texts["suggested" if answer.abstained else "related"])
     message: dict[str, Any] = {
         "text": "\n".join(lines),
         "json_message": {
@@ -143,11 +145,12 @@ def reply(answer: Answer) -> dict[str, Any]:
             },
         },
     }
-    if answer.abstained:
-        message["buttons"] = _offer(answer.language)
-    elif answer.related:
-        # The question itself is the payload: tapping it asks it, as if typed.
-        message["buttons"] = [{"title": r.question, "payload": r.question} for r in answer.related]
+    # The question itself is the payload: tapping it asks it, as if typed.
+    asked = [{"title": r.question, "payload": r.question} for r in answer.related]
+    # An abstention offers the entries it came close to ("did you mean…?"), then a human.
+    message["buttons"] = [*asked, *_offer(answer.language)] if answer.abstained else asked
+    if not message["buttons"]:
+        del message["buttons"]
     return message
 
 

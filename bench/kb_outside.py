@@ -41,10 +41,12 @@ import numpy as np
 from bot.app import PROJECT_ROOT
 from bot.language import detect_language
 from knowledge import KnowledgeBase, KnowledgeConfig
+from knowledge._base import SUGGEST_MARGIN
 from knowledge._calibration import PENALTIES, self_calibrate
 from knowledge._eval import QAItem, _decide, load_qa
 from knowledge._retrieval import DocumentHit, retrieve
 from knowledge._store import PASSAGES, QUESTIONS
+from knowledge._text import simplified
 
 OUTSIDE = PROJECT_ROOT / "knowledge" / "eval" / "outside"
 SAMPLE = PROJECT_ROOT / "knowledge" / "sample"
@@ -108,7 +110,7 @@ def _rates(
     pairs: Mapping[str, tuple[float, ...]],
     language: Callable[[QAItem], str],
 ) -> dict[str, float]:
-    answered = abstained = wrong = given = answerable = unanswerable = 0
+    answered = abstained = wrong = given = answerable = unanswerable = suggested = 0
     for item, hits in signals:
         pair = pairs.get(language(item), (1.0, 1.0))
         decided = _decide(hits, *pair)
@@ -117,6 +119,13 @@ def _rates(
         if item.relevant_ids:
             answerable += 1
             answered += decided is not None
+            # Declined, does the abstention offer the entry ("did you mean…?", as _related:
+            # close enough and sharing a BM25 term)?
+            floor = pair[0] - SUGGEST_MARGIN
+            offered = [
+                h.doc_id for h in hits[:5] if h.question_similarity >= floor and h.lexical > 0
+            ][:3]
+            suggested += decided is None and bool(set(offered) & set(item.relevant_ids))
         else:
             unanswerable += 1
             abstained += decided is None
@@ -124,6 +133,8 @@ def _rates(
         "answer_rate": round(answered / max(answerable, 1), 4),
         "abstention_rate": round(abstained / max(unanswerable, 1), 4),
         "false_answer_rate": round(wrong / max(given, 1), 4),
+        # answerable questions declined whose entry the abstention offered, of all answerable
+        "declined_but_offered": round(suggested / max(answerable, 1), 4),
     }
 
 
@@ -292,21 +303,36 @@ def run_set(
             test = [
                 (i, retrieve(view, kb._index, kb._embedder, i.question, {})) for i in test_items
             ]
+            # The questions as typed, without the colloquial repair (knowledge/_repair.py).
+            raw = {
+                split: [
+                    (i, retrieve(view, kb._index, kb._embedder, i.question, {}, repair=False))
+                    for i in items
+                ]
+                for split, items in (("dev", dev_items), ("test", test_items))
+            }
+            repaired = {
+                split: sum(
+                    view.repair.repair(simplified(i.question)) != simplified(i.question)
+                    for i in items
+                )
+                for split, items in (("dev", dev_items), ("test", test_items))
+            }
             grid = [
                 (k, 1.0, w) for k in (5, 10, 30, 60) for w in (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
             ]
             chosen = max(grid, key=lambda g: (_r1(dev, _fused(*g)), -abs(g[2] - 0.3)))
             ranking = {
-                "dev": {
-                    "dense": _r1(dev, _dense),
-                    "hybrid_shipped": _r1(dev, lambda h: h),
-                    "hybrid_chosen": _r1(dev, _fused(*chosen)),
-                },
-                "test": {
-                    "dense": _r1(test, _dense),
-                    "hybrid_shipped": _r1(test, lambda h: h),
-                    "hybrid_chosen": _r1(test, _fused(*chosen)),
-                },
+                split: {
+                    "dense": _r1(signals, _dense),
+                    "hybrid_shipped": _r1(signals, lambda h: h),
+                    "hybrid_chosen": _r1(signals, _fused(*chosen)),
+                    "dense_unrepaired": _r1(raw[split], _dense),
+                    "hybrid_unrepaired": _r1(raw[split], lambda h: h),
+                    "questions_repaired": repaired[split],
+                }
+                for split, signals in (("dev", dev), ("test", test))
+            } | {
                 "chosen_fusion": {
                     "rrf_k": chosen[0],
                     "dense_weight": chosen[1],

@@ -58,6 +58,8 @@ class EvalReport:
     # answers to answerable questions from a wrong document that offer a related question from a
     # relevant one
     related_recovery_rate: float
+    # answerable questions the knowledge base declined whose entry it offered ("did you mean…?")
+    suggested_rate: float
     related_per_answer: float  # related questions offered per answer, on average
     kinds: dict[str, int]
     query_ms_p50: float
@@ -163,7 +165,7 @@ def _measure(
     ranks: list[int | None] = []
     timings: list[float] = []
     kinds: dict[str, int] = {}
-    answered = abstained = wrong = misled = recovered = related = 0
+    answered = abstained = wrong = misled = recovered = related = declined = suggested = 0
     signals: list[tuple[QAItem, list[DocumentHit]]] = []
     misses: list[dict[str, Any]] = []
     for item in tqdm(items, desc="eval", unit="question", disable=not progress):
@@ -171,7 +173,14 @@ def _measure(
         answer = kb.answer(item.question, item.language)
         timings.append((time.perf_counter() - started) * 1000)
         kinds[answer.kind] = kinds.get(answer.kind, 0) + 1
-        hits = retrieve(kb._corpus(), kb._index, kb._embedder, item.question, {})
+        hits = retrieve(
+            kb._corpus(),
+            kb._index,
+            kb._embedder,
+            item.question,
+            {},
+            repair=kb.config.query_repair,
+        )
         signals.append((item, hits))
         relevant = set(item.relevant_ids)
         if relevant:
@@ -184,6 +193,8 @@ def _measure(
                 )
         if answer.abstained:
             abstained += not relevant
+            declined += bool(relevant)
+            suggested += bool(relevant & {r.doc_id for r in answer.related})
             continue
         answered += bool(relevant)
         related += len(answer.related)
@@ -206,6 +217,7 @@ def _measure(
         abstention_rate=_share(abstained, n_unanswerable),
         false_answer_rate=_share(wrong, all_answers),
         related_recovery_rate=_share(recovered, misled),
+        suggested_rate=_share(suggested, declined),
         related_per_answer=_share(related, all_answers),
         kinds=kinds,
         query_ms_p50=round(float(np.percentile(timings, 50)), 1),
@@ -280,7 +292,17 @@ def _test_split(
         return item.language or kb.detect(item.question) or kb.config.default_language
 
     signals = [
-        (item, retrieve(kb._corpus(), kb._index, kb._embedder, item.question, {}))
+        (
+            item,
+            retrieve(
+                kb._corpus(),
+                kb._index,
+                kb._embedder,
+                item.question,
+                {},
+                repair=kb.config.query_repair,
+            ),
+        )
         for item in tqdm(items, desc="test", unit="question", disable=not progress)
     ]
     ranks = [

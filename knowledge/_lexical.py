@@ -101,6 +101,15 @@ class LexicalIndex:
         index._derive(csr_matrix(vstack([widened, added], format="csr")))
         return index
 
+    def document_counts(self) -> dict[str, int]:
+        """Each term of the corpus and the number of documents that hold it."""
+        frequencies = np.bincount(self._counts.indices, minlength=self._counts.shape[1])
+        return {
+            term: int(frequencies[col])
+            for term, col in self._columns.items()
+            if col < len(frequencies) and frequencies[col] > 0
+        }
+
     def scores(self, query: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
         """The BM25 score of every document for the query tokens (a repeated token counts
         each time, as in rank-bm25)."""

@@ -17,6 +17,7 @@ import numpy as np
 from knowledge._calibration import SelfCalibration
 from knowledge._embeddings import CachedEmbedder
 from knowledge._lexical import LexicalIndex, record_tokens
+from knowledge._repair import QueryRepair
 from knowledge._store import PASSAGES, QUESTIONS, ChromaIndex, StoredRecord, where_clause
 from knowledge._text import lexical_tokens, simplified
 
@@ -76,6 +77,7 @@ class CorpusView:
                 kind: LexicalIndex(record_tokens(records)) for kind, records in self._lists.items()
             }
         )
+        self._repair: QueryRepair | None = None
         self._columns = {
             kind: {
                 name: np.asarray([str(r.metadata.get(name, "")) for r in records], dtype=object)
@@ -86,6 +88,16 @@ class CorpusView:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @property
+    def repair(self) -> QueryRepair:
+        """The colloquial-question repair this corpus's words allow (built on first use; two
+        threads that race build the same one)."""
+        if self._repair is None:
+            self._repair = QueryRepair.of_terms(
+                index.document_counts() for index in self._lexical.values()
+            )
+        return self._repair
 
     def replacing(
         self,
@@ -145,6 +157,8 @@ def retrieve(
     question: str,
     filters: Mapping[str, Any],
     k: int = CANDIDATES,
+    *,
+    repair: bool = True,
 ) -> list[DocumentHit]:
     """Documents for the question, best first.
 
@@ -154,6 +168,8 @@ def retrieve(
     extra votes for that.
     """
     question = simplified(question)
+    if repair:
+        question = view.repair.repair(question)
     vector = embedder.embed_question(question).tolist()
     where = where_clause(filters)
     query_tokens = lexical_tokens(question)

@@ -170,3 +170,54 @@ async def test_abstains_and_offers_a_human_or_a_ticket(action: ActionAnswerFromK
         {"title": "Talk to a human", "payload": "/request_human"},
         {"title": "Open a ticket", "payload": "/open_ticket"},
     ]
+
+
+async def test_an_abstention_offers_the_entries_it_came_close_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Thresholds so strict that this colloquial question is declined: the refund entry it came
+    # within SUGGEST_MARGIN of and shares a word with is offered first ("did you mean…?"), then
+    # a human or a ticket. The other refund entry is as close but shares no word: not offered.
+    sources = tmp_path / "kb"
+    sources.mkdir()
+    (sources / "faq.yaml").write_text(FAQ, encoding="utf-8")
+    env = {
+        "BOT_VAR_DIR": str(tmp_path / "var"),
+        "BOT_KNOWLEDGE_SOURCES": str(sources),
+        "BOT_EMBEDDING_CACHE": str(tmp_path_factory.getbasetemp() / "action-embeddings.sqlite"),
+        "BOT_KNOWLEDGE_FAQ_THRESHOLD": "0.94",
+        "BOT_KNOWLEDGE_ANSWER_THRESHOLD": "0.97",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    ingest_sources(settings)
+    knowledge = SharedKnowledge(settings)
+    database = Database(settings.hub_database_url)
+    actions.configure(
+        ActionServices(
+            orders=order_service(settings),
+            knowledge=knowledge.get,
+            tickets=ticket_service(settings, database),
+        )
+    )
+    try:
+        action = ActionAnswerFromKnowledge()
+        (message,) = await ask(action, "退货的钱多会儿到", "zh")
+        assert message["custom"]["knowledge"]["abstained"] is True
+        assert message["text"].startswith("抱歉，我在知识库里没有找到这个问题的可靠答案。")
+        assert message["text"].endswith("您是不是想问：")
+        offered = [b["payload"] for b in message["buttons"]]
+        assert offered == ["退款多久到账？", "/request_human", "/open_ticket"]
+        assert [r["doc_id"] for r in message["custom"]["knowledge"]["related"]] == ["refund-time"]
+        # A message nowhere near an entry is offered a human and a ticket only.
+        (weather,) = await ask(action, "明天北京天气怎么样", "zh")
+        assert [b["payload"] for b in weather["buttons"]] == ["/request_human", "/open_ticket"]
+        assert "您是不是想问" not in weather["text"]
+    finally:
+        for thread in threading.enumerate():
+            if thread.name == "knowledge-warm-up":
+                thread.join(timeout=120)
+        actions.configure(None)
+        knowledge.close()
+        database.dispose()

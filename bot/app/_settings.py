@@ -651,6 +651,12 @@ class Settings(BaseSettings):
         description="Answer with the thresholds the knowledge base derives from its own corpus at "
         "ingestion (unless thresholds are set explicitly); false: the configured ones.",
     )
+    knowledge_query_repair: bool = Field(
+        default=True,
+        description="Mend a Chinese question's homophone typos (留量 → 流量), pinyin initials (yzm "
+        "→ 验证码) and Cantonese or northern colloquial words (有冇, 咋) towards the knowledge "
+        "base's own words before searching; false: search the question as typed.",
+    )
     knowledge_answer_cache_url: str | None = Field(
         default=None,
         description="Redis URL of the answer cache shared by every process "
