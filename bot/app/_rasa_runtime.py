@@ -96,15 +96,18 @@ def rasa_tracker_url(settings: Settings) -> str:
 
 
 def rasa_runtime_environment(settings: Settings) -> dict[str, str]:
-    """Variables the Rasa server reads its endpoints' secrets from, and the LLM endpoint for
-    the intent classifier's optional assist (``llm_assist`` in config.yml), which reads the
-    same ``BOT_LLM_*`` variables: passed from the settings, so a value in ``.env`` counts too."""
+    """Variables the Rasa server reads its endpoints' secrets from, the LLM endpoint for the
+    intent classifier's optional assist (``llm_assist`` in config.yml), which reads the same
+    ``BOT_LLM_*`` variables, and the key of its embeddings endpoint (``embedding_url``): passed
+    from the settings, so a value in ``.env`` counts too."""
     env = {TRACKER_URL_ENV: rasa_tracker_url(settings)}
     if settings.llm_base_url:
         env["BOT_LLM_BASE_URL"] = settings.llm_base_url
         env["BOT_LLM_MODEL"] = settings.llm_model or ""
         if settings.llm_api_key:
             env["BOT_LLM_API_KEY"] = settings.llm_api_key.get_secret_value()
+    if settings.nlu_embedding_api_key:
+        env["BOT_NLU_EMBEDDING_API_KEY"] = settings.nlu_embedding_api_key.get_secret_value()
     if settings.scale and settings.redis_url:
         password = make_url(settings.redis_url.replace("rediss://", "redis://", 1)).password
         if password:

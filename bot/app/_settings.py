@@ -697,6 +697,11 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = Field(
         default=None, description="API key of the LLM endpoint, if it needs one."
     )
+    nlu_embedding_api_key: SecretStr | None = Field(
+        default=None,
+        description="API key of the embeddings endpoint the intent classifier's "
+        "`embedding_url` (config.yml) names, if it needs one.",
+    )
     llm_timeout_s: float = Field(
         default=30.0, description="How long to wait for the LLM before answering extractively."
     )

