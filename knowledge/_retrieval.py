@@ -165,7 +165,8 @@ def retrieve(
     Each document gets its best dense similarity (over its question wordings and passages) and
     its best BM25 score (each list scaled by its top score); the two document rankings are fused
     by reciprocal rank, so a FAQ entry, which has more records than a policy section, gets no
-    extra votes for that.
+    extra votes for that. With ``repair`` a Chinese question is first mended towards the
+    corpus's words (dialect words, homophone typos, pinyin initials: ``knowledge/_repair.py``).
     """
     question = simplified(question)
     if repair:

@@ -169,7 +169,8 @@ def remote_encoder(
         rows: List[np.ndarray] = []
         for start in range(0, len(texts), REMOTE_BATCH):
             batch = [prefix + t for t in texts[start : start + REMOTE_BATCH]]
-            body = json.dumps({"model": model, "input": batch, "input_type": "query"}).encode()
+            # Only the fields OpenAI's API defines: a server that takes no others still answers.
+            body = json.dumps({"model": model, "input": batch}).encode()
             request = urllib.request.Request(endpoint, body, headers, method="POST")
             try:
                 with urllib.request.urlopen(request, timeout=timeout_s) as response:
