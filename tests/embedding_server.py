@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.launch import free_port
+from tests.launch import free_port, stop_process
 from tests.waiting import wait_until
 
 MODEL_NAME = "multilingual-e5-small-q4"  # what the server calls its model
@@ -49,9 +49,4 @@ def embedding_server(folder: Path) -> Iterator[str]:
         )
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)

@@ -31,6 +31,16 @@ def free_port() -> int:
         return port
 
 
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """Ask a server process to stop; kill it if it has not after ``timeout_s``."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class PlatformProcess:
     """``python -m bot run`` with its own ports and var folder; a context manager."""
 

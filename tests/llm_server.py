@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.launch import free_port
+from tests.launch import free_port, stop_process
 from tests.waiting import wait_until
 
 MODEL_ALIAS = "qwen"  # the model name the server answers to
@@ -67,12 +67,7 @@ def llama_server(folder: Path, n_ctx: int = 4096, threads: int = 2) -> Iterator[
         _wait_until_up(server, url, log_path)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
 
 
 def _wait_until_up(server: subprocess.Popen[bytes], url: str, log_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,27 +44,24 @@ warranty; the after-sales centre can repair it for a fee.
 """
 
 
-@pytest.fixture
-def action(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+@contextmanager
+def configured(
+    folder: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, thresholds: tuple[str, str]
 ) -> Iterator[ActionAnswerFromKnowledge]:
-    sources = tmp_path / "kb"
-    sources.mkdir()
-    (sources / "faq.yaml").write_text(FAQ, encoding="utf-8")
-    (sources / "warranty.md").write_text(POLICY, encoding="utf-8")
+    """The action with the services the wiring gives the action server (python -m bot actions),
+    over the knowledge base in ``folder / "kb"`` at the given FAQ and answer thresholds."""
     env = {
-        "BOT_VAR_DIR": str(tmp_path / "var"),
-        "BOT_KNOWLEDGE_SOURCES": str(sources),
-        "BOT_EMBEDDING_CACHE": str(tmp_path_factory.getbasetemp() / "action-embeddings.sqlite"),
-        "BOT_KNOWLEDGE_FAQ_THRESHOLD": "0.9",
-        "BOT_KNOWLEDGE_ANSWER_THRESHOLD": "0.84",
+        "BOT_VAR_DIR": str(folder / "var"),
+        "BOT_KNOWLEDGE_SOURCES": str(folder / "kb"),
+        "BOT_EMBEDDING_CACHE": str(cache),
+        "BOT_KNOWLEDGE_FAQ_THRESHOLD": thresholds[0],
+        "BOT_KNOWLEDGE_ANSWER_THRESHOLD": thresholds[1],
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     report = ingest_sources(settings)
-    assert len(report.added) == 2
-    # The services the wiring gives the action server (python -m bot actions).
+    assert len(report.added) == len(list((folder / "kb").iterdir()))
     knowledge = SharedKnowledge(settings)
     database = Database(settings.hub_database_url)  # tickets are not opened here: no tables
     actions.configure(
@@ -73,14 +71,29 @@ def action(
             tickets=ticket_service(settings, database),
         )
     )
-    yield ActionAnswerFromKnowledge()
-    # The warm-up thread must be done before the folder it reads goes away.
-    for thread in threading.enumerate():
-        if thread.name == "knowledge-warm-up":
-            thread.join(timeout=120)
-    actions.configure(None)
-    knowledge.close()
-    database.dispose()
+    try:
+        yield ActionAnswerFromKnowledge()
+    finally:
+        # The warm-up thread must be done before the folder it reads goes away.
+        for thread in threading.enumerate():
+            if thread.name == "knowledge-warm-up":
+                thread.join(timeout=120)
+        actions.configure(None)
+        knowledge.close()
+        database.dispose()
+
+
+@pytest.fixture
+def action(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ActionAnswerFromKnowledge]:
+    sources = tmp_path / "kb"
+    sources.mkdir()
+    (sources / "faq.yaml").write_text(FAQ, encoding="utf-8")
+    (sources / "warranty.md").write_text(POLICY, encoding="utf-8")
+    cache = tmp_path_factory.getbasetemp() / "action-embeddings.sqlite"
+    with configured(tmp_path, cache, monkeypatch, ("0.9", "0.84")) as action:
+        yield action
 
 
 def tracker(text: str, language: str) -> Tracker:
@@ -178,31 +191,10 @@ async def test_an_abstention_offers_the_entries_it_came_close_to(
     # Thresholds so strict that this colloquial question is declined: the refund entry it came
     # within SUGGEST_MARGIN of and shares a word with is offered first ("did you mean…?"), then
     # a human or a ticket. The other refund entry is as close but shares no word: not offered.
-    sources = tmp_path / "kb"
-    sources.mkdir()
-    (sources / "faq.yaml").write_text(FAQ, encoding="utf-8")
-    env = {
-        "BOT_VAR_DIR": str(tmp_path / "var"),
-        "BOT_KNOWLEDGE_SOURCES": str(sources),
-        "BOT_EMBEDDING_CACHE": str(tmp_path_factory.getbasetemp() / "action-embeddings.sqlite"),
-        "BOT_KNOWLEDGE_FAQ_THRESHOLD": "0.94",
-        "BOT_KNOWLEDGE_ANSWER_THRESHOLD": "0.97",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    ingest_sources(settings)
-    knowledge = SharedKnowledge(settings)
-    database = Database(settings.hub_database_url)
-    actions.configure(
-        ActionServices(
-            orders=order_service(settings),
-            knowledge=knowledge.get,
-            tickets=ticket_service(settings, database),
-        )
-    )
-    try:
-        action = ActionAnswerFromKnowledge()
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "faq.yaml").write_text(FAQ, encoding="utf-8")
+    cache = tmp_path_factory.getbasetemp() / "action-embeddings.sqlite"
+    with configured(tmp_path, cache, monkeypatch, ("0.94", "0.97")) as action:
         (message,) = await ask(action, "退货的钱多会儿到", "zh")
         assert message["custom"]["knowledge"]["abstained"] is True
         assert message["text"].startswith("抱歉，我在知识库里没有找到这个问题的可靠答案。")
@@ -214,10 +206,3 @@ async def test_an_abstention_offers_the_entries_it_came_close_to(
         (weather,) = await ask(action, "明天北京天气怎么样", "zh")
         assert [b["payload"] for b in weather["buttons"]] == ["/request_human", "/open_ticket"]
         assert "您是不是想问" not in weather["text"]
-    finally:
-        for thread in threading.enumerate():
-            if thread.name == "knowledge-warm-up":
-                thread.join(timeout=120)
-        actions.configure(None)
-        knowledge.close()
-        database.dispose()
