@@ -247,6 +247,10 @@ class KnowledgeBase:
                 self._view.calibration = self._stored_calibration(revision)
                 if isinstance(self._answers, MemoryAnswerCache):
                     self._answers.clear()  # the old revision's keys are never asked again
+            elif self._view.calibration is None:
+                # Stored later at this same revision (`kb calibrate`, or another process's
+                # ingestion at a new abstention target): storing it bumps no revision.
+                self._view.calibration = self._stored_calibration(revision)
             return self._view
 
     def _reread(self, view: CorpusView | None, current: Revision) -> CorpusView | None:
@@ -273,9 +277,16 @@ class KnowledgeBase:
         return fresh
 
     def _stored_calibration(self, revision: str) -> SelfCalibration | None:
+        """The stored calibration if it was made at this revision and at the configured
+        abstention target (another target's thresholds are not these; the next ingestion, or
+        `kb calibrate`, derives them again)."""
         text = self._index.calibration()
         calibration = SelfCalibration.from_json(text) if text else None
-        return calibration if calibration and calibration.revision == revision else None
+        if calibration is None or calibration.revision != revision:
+            return None
+        if abs(calibration.target_abstention - self.config.target_abstention) > 1e-9:
+            return None
+        return calibration
 
     def calibrate(self) -> SelfCalibration:
         """Derive thresholds from the corpus itself and store them with its revision (done by
@@ -381,8 +392,10 @@ class KnowledgeBase:
                     self._delete_records(old["ids"])
                     report.chunks_deleted += len(old["ids"][QUESTIONS]) + len(old["ids"][PASSAGES])
                     report.deleted.append(key)
-        self._corpus(force=report.changed)
-        if report.changed:  # derived even when not used, for `kb stats` and `kb eval`
+        view = self._corpus(force=report.changed)
+        # Derived even when not used, for `kb stats` and `kb eval`; again when the stored one
+        # was made at another abstention target (BOT_KNOWLEDGE_TARGET_ABSTENTION changed).
+        if report.changed or (view.calibration is None and len(view)):
             self.calibrate()
         report.seconds = time.perf_counter() - started
         logger.info(

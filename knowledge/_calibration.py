@@ -72,6 +72,9 @@ class SelfCalibration:
     # language -> {"faq": …, "answer": …, "disagreement_penalty": …}
     thresholds: dict[str, dict[str, float]]
     derived: dict[str, dict[str, Any]] = field(default_factory=dict)  # per language: how
+    # The abstention target asked for (a corpus with alternative wordings); a calibration stored
+    # before the target could be set was made at the default.
+    target_abstention: float = TARGET_ABSTENTION
     method: str = (
         "answerable probes: each FAQ entry's alternative wordings asked with their own record "
         "left out; unanswerable probes: each entry's question asked with the whole entry left "
@@ -103,6 +106,7 @@ class SelfCalibration:
                     for lang, t in data["thresholds"].items()
                 },
                 derived=dict(data.get("derived", {})),
+                target_abstention=float(data.get("target_abstention", TARGET_ABSTENTION)),
                 method=str(data.get("method", "")),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -173,7 +177,8 @@ def self_calibrate(
     ``_one_class``); None: the two thresholds equal."""
     faq_questions = [r for r in questions if r.metadata.get("kind") == "question"]
     if not faq_questions:
-        return SelfCalibration(revision, {}, {"all": {"skipped": "no FAQ entries to probe"}})
+        skipped = {"all": {"skipped": "no FAQ entries to probe"}}
+        return SelfCalibration(revision, {}, skipped, target_abstention)
     q_ids = np.asarray([r.id for r in questions], dtype=object)
     q_docs = np.asarray([str(r.metadata.get("doc_id")) for r in questions], dtype=object)
     p_docs = np.asarray([str(r.metadata.get("doc_id")) for r in passages], dtype=object)
@@ -266,7 +271,7 @@ def self_calibrate(
             **rates,
             **_distribution(probes),
         }
-    return SelfCalibration(revision, thresholds, derived)
+    return SelfCalibration(revision, thresholds, derived, target_abstention)
 
 
 class _Lexical:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -392,3 +393,47 @@ def test_a_faq_file_without_alternative_wordings_calibrates_on_the_target_alone(
     assert faq - answer == pytest.approx(configured_faq - configured_answer)
     # An entry's own question is still answered.
     assert kb.answer("Do you sell children's bikes?").citations[0].doc_id == "kids-bikes"
+
+
+def test_another_abstention_target_is_derived_at_the_next_ingestion(
+    kb: KnowledgeBase, tmp_path: Path, embedder: Embedder
+) -> None:
+    corpus = write_corpus(tmp_path / "faq.jsonl", ENTRIES)
+    kb.ingest([corpus])
+    strict = kb.stats()["thresholds"]["self_calibration"]
+    assert strict["target_abstention"] == 0.9
+    config = replace(kb.config, target_abstention=0.5)
+    reader = KnowledgeBase(config, detect_language=detect_language, embedder=embedder)
+    lenient = KnowledgeBase(config, detect_language=detect_language, embedder=embedder)
+    try:
+        # The stored thresholds were made for another target: not used until derived again.
+        assert reader.thresholds("en")[2] == "configured"
+        report = lenient.ingest([corpus])
+        assert not report.changed  # nothing in the corpus changed: only the target did
+        derived = lenient.stats()["thresholds"]["self_calibration"]
+        assert derived["target_abstention"] == 0.5
+        assert derived["derived"]["en"]["target_abstention"] == 0.5
+        assert lenient.thresholds("en")[2] == "self-calibrated"
+        # Declining fewer probes never asks for a higher FAQ threshold.
+        assert derived["thresholds"]["en"]["faq"] <= strict["thresholds"]["en"]["faq"]
+        assert derived["derived"]["en"]["probe_abstention_rate"] >= 0.5
+        # Another process at the same target picks them up without a new revision (the action
+        # server while the hub ingests).
+        assert reader.thresholds("en") == (
+            derived["thresholds"]["en"]["faq"],
+            derived["thresholds"]["en"]["answer"],
+            "self-calibrated",
+        )
+    finally:
+        reader.close()
+        lenient.close()
+
+
+def test_the_target_setting_reaches_the_knowledge_base() -> None:
+    from bot.app import Settings, knowledge_config
+
+    assert knowledge_config(Settings(_env_file=None)).target_abstention == 0.9  # type: ignore[call-arg]
+    lenient = Settings(_env_file=None, knowledge_target_abstention=0.6)  # type: ignore[call-arg]
+    assert knowledge_config(lenient).target_abstention == 0.6
+    with pytest.raises(ValueError, match="knowledge_target_abstention"):
+        Settings(_env_file=None, knowledge_target_abstention=1.0)  # type: ignore[call-arg]

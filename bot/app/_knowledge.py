@@ -61,6 +61,7 @@ def knowledge_config(settings: Settings) -> KnowledgeConfig:
         llm_verify=settings.knowledge_llm_verify,
         verify_band=settings.knowledge_llm_verify_band,
         query_repair=settings.knowledge_query_repair,
+        target_abstention=settings.knowledge_target_abstention,
         # Thresholds set explicitly are the operator's choice: they win over the corpus's own.
         self_calibrate=settings.knowledge_self_calibrate
         and settings.knowledge_faq_threshold is None

@@ -651,6 +651,14 @@ class Settings(BaseSettings):
         description="Answer with the thresholds the knowledge base derives from its own corpus at "
         "ingestion (unless thresholds are set explicitly); false: the configured ones.",
     )
+    knowledge_target_abstention: float = Field(
+        default=0.9,
+        gt=0,
+        lt=1,
+        description="Share of the corpus's own unanswerable probes the self-calibrated "
+        "thresholds must decline (a FAQ with alternative wordings); lower answers more and "
+        "errs more. Applied at the next `kb ingest` or `kb calibrate` (`make run` ingests).",
+    )
     knowledge_query_repair: bool = Field(
         default=True,
         description="Mend a Chinese question's homophone typos (留量 → 流量), pinyin initials (yzm "
