@@ -16,8 +16,9 @@ towards words the knowledge base itself uses:
   kept, so an abbreviation that was meant stays).
 
 Written here because no maintained library corrects Chinese against a given vocabulary:
-pycorrector's models download at run time, and its rule mode corrects against a general
-dictionary, which would "correct" a business's own terms. pypinyin gives the readings.
+pycorrector's kenlm language models (148 MB to 2.95 GB) come from a model hub, and it corrects
+towards general Chinese, which would "correct" a business's own terms. pypinyin gives the
+readings.
 """
 
 from __future__ import annotations
