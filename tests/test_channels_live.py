@@ -204,8 +204,10 @@ def test_a_telegram_customer_reaches_an_agent_and_the_agents_reply_arrives_in_te
         lambda: "Hi, this is Mei." in texts_to(app_stand_in, chat), "the agent's reply"
     )
 
-    # The agent hands back; the bot answers the next Telegram message again.
+    # The agent hands back (and goes off duty: a later test's request is not theirs); the bot
+    # answers the next Telegram message again.
     assert agent.post(f"/console/api/handoffs/{handoff['id']}/return").status_code == 200
+    agent.post("/console/api/presence", json={"presence": "offline"}).raise_for_status()
     count = len(texts_to(app_stand_in, chat))
     update = telegram.text_update(msg_id(), "hello", chat=int(chat))
     assert telegram.post(hub, update).status_code == 200  # type: ignore[arg-type]
