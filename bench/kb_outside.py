@@ -41,7 +41,7 @@ import numpy as np
 from bot.app import PROJECT_ROOT
 from bot.language import detect_language
 from knowledge import KnowledgeBase, KnowledgeConfig
-from knowledge._base import SUGGEST_MARGIN
+from knowledge._base import SUGGEST_MARGIN, close_hits
 from knowledge._calibration import PENALTIES, self_calibrate
 from knowledge._eval import QAItem, _decide, load_qa
 from knowledge._retrieval import DocumentHit, retrieve
@@ -119,12 +119,10 @@ def _rates(
         if item.relevant_ids:
             answerable += 1
             answered += decided is not None
-            # Declined, does the abstention offer the entry ("did you mean…?", as _related:
-            # close enough and sharing a BM25 term)?
-            floor = pair[0] - SUGGEST_MARGIN
-            offered = [
-                h.doc_id for h in hits[:5] if h.question_similarity >= floor and h.lexical > 0
-            ][:3]
+            # Declined, does the abstention offer the entry ("did you mean…?", the knowledge
+            # base's own rule; up to three buttons)?
+            close = close_hits(hits, pair[0] - SUGGEST_MARGIN, shared_term=True)
+            offered = [h.doc_id for h in close][:3]
             suggested += decided is None and bool(set(offered) & set(item.relevant_ids))
         else:
             unanswerable += 1

@@ -826,6 +826,19 @@ def _faq_entry(view: CorpusView, hit: DocumentHit, answer: Answer) -> str:
     return f"Q: {asked}\nA: {answer.answer}" if asked else answer.answer
 
 
+def close_hits(
+    hits: Sequence[DocumentHit], threshold: float, *, shared_term: bool = False
+) -> list[DocumentHit]:
+    """Of the five best documents, those whose question similarity reaches ``threshold``; with
+    ``shared_term``, only those that share a BM25 term with the question. A declined question
+    offers these ("did you mean…?") at ``faq threshold - SUGGEST_MARGIN``."""
+    return [
+        hit
+        for hit in hits[:5]
+        if hit.question_similarity >= threshold and (not shared_term or hit.lexical > 0)
+    ]
+
+
 def _related(
     view: CorpusView,
     hits: Sequence[DocumentHit],
@@ -839,11 +852,9 @@ def _related(
     other than those answered, in the customer's language where the FAQ has it; with
     ``shared_term``, only entries that share a BM25 term with the question."""
     related: list[RelatedQuestion] = []
-    for hit in hits[:5]:
+    for hit in close_hits(hits, threshold, shared_term=shared_term):
         entries = view.faq_answers.get(hit.doc_id)
-        if hit.doc_id in answered or hit.question_similarity < threshold or not entries:
-            continue
-        if shared_term and hit.lexical <= 0:
+        if hit.doc_id in answered or not entries:
             continue
         entry = next((r for r in entries if r.metadata.get("language") == language), entries[0])
         question = str(entry.metadata.get("section", "")).strip()

@@ -417,3 +417,28 @@ def test_sentence_transformers_backend(tmp_path: Path, corpus: Path) -> None:
         open_kb(tmp_path, E5Embedder(), tmp_path / "st.sqlite")
     with pytest.raises(EmbeddingUnavailable, match="not a sentence-transformers model directory"):
         SentenceTransformerEmbedder(tmp_path)
+
+
+def test_close_hits_keep_the_five_best_near_enough_and_sharing_a_term() -> None:
+    from knowledge._base import close_hits
+    from knowledge._retrieval import DocumentHit
+
+    hits = [
+        DocumentHit("near-word", question_similarity=0.80, lexical=0.4),
+        DocumentHit("near-no-word", question_similarity=0.85, lexical=0.0),
+        DocumentHit("far-word", question_similarity=0.70, lexical=1.0),
+        DocumentHit("edge-word", question_similarity=0.75, lexical=0.1),
+        DocumentHit("fifth", question_similarity=0.90, lexical=0.2),
+        DocumentHit("sixth", question_similarity=0.95, lexical=0.9),
+    ]
+    assert [h.doc_id for h in close_hits(hits, 0.75)] == [
+        "near-word",
+        "near-no-word",
+        "edge-word",
+        "fifth",
+    ]
+    assert [h.doc_id for h in close_hits(hits, 0.75, shared_term=True)] == [
+        "near-word",
+        "edge-word",
+        "fifth",
+    ]
