@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.app import PROJECT_ROOT, app
-from bot.dialogue import EvaluationFailed, Example, load_examples, score
+from bot.dialogue import EvaluationFailed, Example, load_examples, paired_difference, score
 from bot.dialogue._evaluation import Entity, parse_annotated
 
 TINY = Path(__file__).parent / "data" / "nlu_tiny"
@@ -125,6 +125,29 @@ def test_oos_label_must_occur() -> None:
         score([Example("a", "greet")], [{"intent": "greet"}], oos_label="missing")
 
 
+def test_paired_difference_counts_the_discordant_messages_and_bounds_the_lead() -> None:
+    baseline = [True] * 90 + [False] * 10
+    ours = list(baseline)
+    ours[90:98] = [True] * 8  # eight messages only ours gets right
+    ours[0] = False  # one only the baseline gets right
+    result = paired_difference(baseline, ours, resamples=2000)
+    assert (result["only_this_right"], result["only_baseline_right"]) == (8, 1)
+    assert result["difference"] == 0.07
+    low, high = result["bootstrap_95"]
+    assert low < 0.07 < high
+    # 8 against 1: an exact two-sided binomial p of 20 / 512
+    assert result["mcnemar_exact_p"] == 0.0391
+
+
+def test_paired_difference_of_the_same_answers_is_none() -> None:
+    same = [True, False, True]
+    result = paired_difference(same, list(same), resamples=100)
+    assert result["mcnemar_exact_p"] == 1.0
+    assert result["bootstrap_95"] == [0.0, 0.0]
+    with pytest.raises(EvaluationFailed, match="same, non-zero number"):
+        paired_difference(same, same[:2])
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", "eval", *args],
@@ -142,6 +165,19 @@ def test_eval_nlu_needs_both_outside_files() -> None:
     result = CliRunner().invoke(app, ["eval", "nlu", "--train", str(TINY / "train.csv")])
     assert result.exit_code == 2
     assert "give both --train and --test" in result.stderr
+
+
+def test_eval_nlu_baseline_needs_outside_data_and_a_file(tmp_path: Path) -> None:
+    config = str(PROJECT_ROOT / "bench" / "nlu_configs" / "stock_lr_zh.yml")
+    result = CliRunner().invoke(app, ["eval", "nlu", "--baseline", config])
+    assert result.exit_code == 2
+    assert "--baseline applies to outside data" in result.stderr
+    args = ["eval", "nlu", "--train", str(TINY / "train.csv"), "--test", str(TINY / "test.csv")]
+    result = CliRunner().invoke(app, [*args, "--baseline", str(tmp_path / "missing.yml")])
+    assert result.exit_code == 1
+    assert "baseline config" in result.stderr
+    assert "is not a file" in result.stderr
+    assert result.stdout == ""
 
 
 def test_eval_nlu_refuses_bad_outside_data(tmp_path: Path) -> None:
@@ -184,6 +220,33 @@ def test_eval_nlu_on_outside_csv_data() -> None:
     assert result["macro_f1"] >= 0.7
     assert 0 <= result["oos_recall"] <= 1
     assert result["training_seconds"] > 0
+
+
+def test_eval_nlu_against_a_baseline_config() -> None:
+    # The project's classifier against stock Rasa's logistic regression on the same tiny data:
+    # both are trained, and the paired figures are those of the two sets of answers.
+    completed = run_cli(
+        "nlu",
+        "--train",
+        str(TINY / "train.csv"),
+        "--test",
+        str(TINY / "test.csv"),
+        "--baseline",
+        str(PROJECT_ROOT / "bench" / "nlu_configs" / "stock_lr_zh.yml"),
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout)
+    baseline, paired = result["baseline"], result["paired"]
+    assert baseline["config"].endswith("stock_lr_zh.yml")
+    assert baseline["training_seconds"] > 0
+    assert paired["messages"] == result["examples"] == 12
+    assert paired["difference"] == round(result["accuracy"] - baseline["accuracy"], 4)
+    assert (
+        round((paired["only_this_right"] - paired["only_baseline_right"]) / 12, 4)
+        == (paired["difference"])
+    )
+    low, high = paired["bootstrap_95"]
+    assert low <= paired["difference"] <= high
 
 
 def test_eval_nlu_scores_another_config_on_the_project_data(tmp_path: Path) -> None:

@@ -43,6 +43,13 @@ def eval_nlu(
         str | None, typer.Option(help="Intent of out-of-scope messages in the outside data.")
     ] = None,
     config: Annotated[Path, typer.Option(help="Rasa config to train with.")] = CONFIG,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            help="Another Rasa config, trained and scored on the same outside data: adds its "
+            "scores and whether the lead holds (exact McNemar p, 95 % paired bootstrap)."
+        ),
+    ] = None,
     dev: Annotated[
         bool,
         typer.Option(
@@ -56,13 +63,14 @@ def eval_nlu(
     if (train is None) != (test is None):
         typer.echo("error: give both --train and --test, or neither", err=True)
         raise typer.Exit(code=2)
-    if oos_label is not None and train is None:
-        typer.echo("error: --oos-label applies to outside data (--train and --test)", err=True)
-        raise typer.Exit(code=2)
+    for given, flag in ((oos_label, "--oos-label"), (baseline, "--baseline")):
+        if given is not None and train is None:
+            typer.echo(f"error: {flag} applies to outside data (--train and --test)", err=True)
+            raise typer.Exit(code=2)
     evaluator = _evaluator(config)
     try:
         if train is not None and test is not None:
-            result = evaluator.outside_nlu(train, test, oos_label)
+            result = evaluator.outside_nlu(train, test, oos_label, baseline)
         else:
             result = evaluator.project_nlu(DEV_DATA if dev else TEST_DATA)
     except DialogueError as exc:

@@ -32,6 +32,7 @@ from bot.dialogue._evaluation import (
     Evaluator,
     Example,
     load_examples,
+    paired_difference,
     score,
 )
 from bot.dialogue._tracker_store import TrackerStoreEvents
@@ -82,6 +83,7 @@ __all__ = [
     "names_any_budget",
     "order_message_task",
     "other_requests",
+    "paired_difference",
     "rasa_environment",
     "score",
     "train",
