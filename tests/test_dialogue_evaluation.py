@@ -190,16 +190,15 @@ def test_eval_nlu_refuses_bad_outside_data(tmp_path: Path) -> None:
     assert result.stdout == ""
 
 
-def test_eval_nlu_on_outside_csv_data() -> None:
-    completed = run_cli(
-        "nlu",
-        "--train",
-        str(TINY / "train.csv"),
-        "--test",
-        str(TINY / "test.csv"),
-        "--oos-label",
-        "out_of_scope",
+def run_on_tiny(*options: str) -> subprocess.CompletedProcess[str]:
+    """`eval nlu` trained and scored on the tiny outside CSV files."""
+    return run_cli(
+        "nlu", "--train", str(TINY / "train.csv"), "--test", str(TINY / "test.csv"), *options
     )
+
+
+def test_eval_nlu_on_outside_csv_data() -> None:
+    completed = run_on_tiny("--oos-label", "out_of_scope")
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads(completed.stdout)
     assert set(result) == {
@@ -225,14 +224,8 @@ def test_eval_nlu_on_outside_csv_data() -> None:
 def test_eval_nlu_against_a_baseline_config() -> None:
     # The project's classifier against stock Rasa's logistic regression on the same tiny data:
     # both are trained, and the paired figures are those of the two sets of answers.
-    completed = run_cli(
-        "nlu",
-        "--train",
-        str(TINY / "train.csv"),
-        "--test",
-        str(TINY / "test.csv"),
-        "--baseline",
-        str(PROJECT_ROOT / "bench" / "nlu_configs" / "stock_lr_zh.yml"),
+    completed = run_on_tiny(
+        "--baseline", str(PROJECT_ROOT / "bench" / "nlu_configs" / "stock_lr_zh.yml")
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads(completed.stdout)
