@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from bot.app import PROJECT_ROOT, app
 from bot.dialogue import EvaluationFailed, Example, load_examples, paired_difference, score
-from bot.dialogue._evaluation import Entity, parse_annotated
+from bot.dialogue._evaluation import Entity, _right, parse_annotated
 
 TINY = Path(__file__).parent / "data" / "nlu_tiny"
 
@@ -137,6 +137,14 @@ def test_paired_difference_counts_the_discordant_messages_and_bounds_the_lead() 
     assert low < 0.07 < high
     # 8 against 1: an exact two-sided binomial p of 20 / 512
     assert result["mcnemar_exact_p"] == 0.0391
+
+
+def test_a_rejected_out_of_scope_message_counts_as_right_when_compared() -> None:
+    examples = [Example("hi", "greet"), Example("asdf", "oos"), Example("qwer", "oos")]
+    predictions = [{"intent": "greet"}, {"intent": "nlu_fallback"}, {"intent": "greet"}]
+    assert _right(examples, predictions, "oos") == [True, True, False]
+    # Without an out-of-scope label only the labelled intent is right.
+    assert _right(examples, predictions) == [True, False, False]
 
 
 def test_paired_difference_of_the_same_answers_is_none() -> None:

@@ -230,8 +230,7 @@ def _oos_scores(gold: list[str], predicted: list[str], oos_label: str) -> dict[s
     in_scope = [(g, p) for g, p in zip(gold, predicted, strict=True) if g != oos_label]
     if not out_of_scope:
         raise EvaluationFailed(f"the test data has no example labelled {oos_label!r}")
-    # A message the model sends to the fallback counts as recognised as out of scope.
-    rejected = {oos_label, "nlu_fallback"}
+    rejected = _rejected(oos_label)
     caught = sum(p in rejected for _, p in out_of_scope)
     flagged = sum(p in rejected for _, p in out_of_scope + in_scope)
     return {
@@ -245,9 +244,23 @@ def _oos_scores(gold: list[str], predicted: list[str], oos_label: str) -> dict[s
     }
 
 
-def _right(examples: list[Example], predictions: list[dict[str, Any]]) -> list[bool]:
-    """Per message, whether the predicted intent is the labelled one (what ``accuracy`` counts)."""
-    return [str(p.get("intent")) == e.intent for e, p in zip(examples, predictions, strict=True)]
+def _rejected(oos_label: str) -> set[str]:
+    """The intents that say "out of scope": a message the model sends to the fallback counts as
+    recognised as out of scope."""
+    return {oos_label, "nlu_fallback"}
+
+
+def _right(
+    examples: list[Example], predictions: list[dict[str, Any]], oos_label: str | None = None
+) -> list[bool]:
+    """Per message, whether the model got it right: the labelled intent, or for a message labelled
+    ``oos_label``, any rejection (as ``oos_recall`` counts it)."""
+    rejected = _rejected(oos_label) if oos_label is not None else set()
+    return [
+        str(p.get("intent")) == e.intent
+        or (e.intent == oos_label and str(p.get("intent")) in rejected)
+        for e, p in zip(examples, predictions, strict=True)
+    ]
 
 
 def _round(value: float) -> float:
@@ -340,7 +353,7 @@ class Evaluator:
                 "training_seconds": base_seconds,
             }
             result["paired"] = paired_difference(
-                _right(test, base_predictions), _right(test, predictions)
+                _right(test, base_predictions, oos_label), _right(test, predictions, oos_label)
             )
         return result
 
